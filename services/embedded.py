@@ -1,0 +1,88 @@
+"""The embedded mode (``milepost run``): every service in one process on one port.
+
+By default the bus is in memory and the database is SQLite under ``MILEPOST_DATA_DIR``,
+so a newcomer needs no servers; with ``MILEPOST_BUS=kafka`` and ``MILEPOST_DATABASE_URL``
+the same process runs on Kafka and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from services.ingest.app import mount_ingest, prune_ledger_forever
+from services.ingest.settings import IngestSettings
+from services.ingest.workspaces.service import create_workspace, find_workspace
+from services.migrations import upgrade_to_head
+from services.serving import serve
+from shared.bus.factory import create_bus
+from shared.clock import SystemClock
+from shared.contracts import TOPICS
+from shared.db import create_engine
+from shared.observability.http import create_http_app
+from shared.runtime import Resources, open_resources
+from shared.settings import RuntimeSettings
+
+logger = logging.getLogger(__name__)
+
+DEMO_WORKSPACE = "demo"
+
+
+async def run_embedded(runtime: RuntimeSettings) -> None:
+    runtime.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(runtime.resolved_database_url())
+    async with open_resources(create_bus(runtime), engine, SystemClock()) as resources:
+        await upgrade_to_head(engine)
+        await resources.bus.ensure_topics(
+            TOPICS, replication_factor=runtime.kafka_replication_factor
+        )
+        write_key = await demo_write_key(runtime, resources)
+        app = create_http_app(
+            "Milepost",
+            "Every Milepost service on one port: the Segment-compatible ingest API under "
+            "`/v1/`, health at `/healthz` and `/readyz`, metrics at `/metrics`.",
+            resources,
+        )
+        ingest = mount_ingest(app, IngestSettings(), resources)
+        print(_banner(runtime, write_key), flush=True)
+        await serve(
+            app,
+            host=runtime.host,
+            port=runtime.port,
+            background=[prune_ledger_forever(ingest)],
+        )
+
+
+async def demo_write_key(runtime: RuntimeSettings, resources: Resources) -> str:
+    """The demo workspace's write key, creating the workspace on first start.
+
+    Keys are stored hashed, so the demo key's plaintext is kept in the data folder
+    (mode 0600) to be shown again on every start; real workspaces never are.
+    """
+    key_file = runtime.data_dir / "demo-write-key"
+    async with resources.sessions() as session:
+        if await find_workspace(session, DEMO_WORKSPACE) is None:
+            issued = await create_workspace(session, DEMO_WORKSPACE, clock=resources.clock)
+            await session.commit()
+            key_file.write_text(issued.write_key + "\n")
+            os.chmod(key_file, 0o600)
+    if key_file.exists():
+        return key_file.read_text().strip()
+    return "(unknown: run `milepost workspace rotate demo` for a new key)"
+
+
+def _banner(runtime: RuntimeSettings, write_key: str) -> str:
+    base = f"http://{runtime.host}:{runtime.port}"
+    return "\n".join(
+        [
+            "",
+            f"Milepost is running on {base} (bus: {runtime.bus}, data: {runtime.data_dir})",
+            f"  API docs:          {base}/docs",
+            f"  demo write key:    {write_key}",
+            "  try it:",
+            f"    curl -u '{write_key}:' -H 'Content-Type: application/json' \\",
+            '      -d \'{"userId":"u1","event":"Signed Up","context":{"groupId":"acme"}}\' \\',
+            f"      {base}/v1/track",
+            "",
+        ]
+    )

@@ -1,0 +1,1 @@
+"""Ingest: the Segment-compatible tracking API and CRM CloudEvents, published to Kafka."""

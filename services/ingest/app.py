@@ -1,0 +1,116 @@
+"""Assemble the ingest service: its routers, error answers and maintenance task."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+
+from services.ingest.crm.endpoints import crm_router
+from services.ingest.crm.schemas import CloudEvent
+from services.ingest.errors import RequestRejected
+from services.ingest.publishing import EventPublisher, IngestMetrics
+from services.ingest.schemas import ErrorResponse, ProblemOut
+from services.ingest.service import IngestService
+from services.ingest.settings import IngestSettings
+from services.ingest.tracking.endpoints import tracking_router
+from services.ingest.tracking.schemas import CALL_MODELS, BatchRequest
+from services.ingest.workspaces.service import WriteKeyAuthenticator
+from services.migrations import upgrade_to_head
+from services.serving import serve
+from shared.bus.factory import create_bus
+from shared.clock import SystemClock
+from shared.db import create_engine
+from shared.errors import BusUnavailable
+from shared.observability.http import create_http_app
+from shared.openapi import register_body_models
+from shared.runtime import Resources, open_resources
+from shared.settings import RuntimeSettings
+
+logger = logging.getLogger(__name__)
+
+LEDGER_PRUNE_INTERVAL_SECONDS = 600
+
+
+def mount_ingest(app: FastAPI, settings: IngestSettings, resources: Resources) -> IngestService:
+    """Add ingest's routes and error answers to ``app``; returns the service."""
+    metrics = IngestMetrics(resources.registry)
+    publisher = EventPublisher(
+        resources.bus, resources.sessions, clock=resources.clock, metrics=metrics
+    )
+    service = IngestService(
+        settings=settings,
+        publisher=publisher,
+        authenticator=WriteKeyAuthenticator(
+            resources.sessions,
+            clock=resources.clock,
+            cache_ttl_seconds=settings.write_key_cache_ttl.total_seconds(),
+        ),
+        metrics=metrics,
+        clock=resources.clock,
+    )
+    app.include_router(tracking_router(service))
+    app.include_router(crm_router(service))
+    register_body_models(app, [*CALL_MODELS.values(), BatchRequest, CloudEvent])
+
+    @app.exception_handler(RequestRejected)
+    async def _rejected(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestRejected)
+        body = ErrorResponse(errors=[ProblemOut.from_problem(p) for p in exc.problems])
+        return JSONResponse(body.model_dump(mode="json"), status_code=exc.status)
+
+    @app.exception_handler(BusUnavailable)
+    async def _unavailable(_request: Request, exc: Exception) -> JSONResponse:
+        metrics.bus_unavailable.inc()
+        logger.warning("bus unavailable, answering 503", extra={"error": str(exc)})
+        body = ErrorResponse(
+            errors=[
+                ProblemOut(
+                    field="bus",
+                    code="unavailable",
+                    message="events were not acknowledged by the bus; retry later",
+                )
+            ]
+        )
+        return JSONResponse(
+            body.model_dump(mode="json"),
+            status_code=503,
+            headers={"Retry-After": str(settings.retry_after_seconds)},
+        )
+
+    return service
+
+
+async def run_ingest(runtime: RuntimeSettings) -> None:
+    """``milepost ingest``: serve the ingest API until stopped. Migrates only SQLite; a
+    PostgreSQL schema is migrated by the deployment (``milepost db upgrade``)."""
+    engine = create_engine(runtime.resolved_database_url())
+    async with open_resources(create_bus(runtime), engine, SystemClock()) as resources:
+        if engine.dialect.name == "sqlite":
+            runtime.data_dir.mkdir(parents=True, exist_ok=True)
+            await upgrade_to_head(engine)
+        app = create_http_app(
+            "Milepost ingest",
+            "Segment-compatible tracking API and CRM CloudEvents, published to Kafka.",
+            resources,
+        )
+        service = mount_ingest(app, IngestSettings(), resources)
+        await serve(
+            app, host=runtime.host, port=runtime.port, background=[prune_ledger_forever(service)]
+        )
+
+
+async def prune_ledger_forever(service: IngestService) -> None:
+    """Forget published message ids past the deduplication window, every few minutes."""
+    while True:
+        try:
+            removed = await service.forget_expired()
+        except SQLAlchemyError:
+            logger.warning("dedup ledger pruning failed; will retry", exc_info=True)
+        else:
+            if removed:
+                logger.info("dedup ledger pruned", extra={"removed": removed})
+        await asyncio.sleep(LEDGER_PRUNE_INTERVAL_SECONDS)

@@ -1,0 +1,1 @@
+"""Messaging: role-targeted outreach from triggers."""

@@ -1,0 +1,22 @@
+"""Alembic environment: runs on the connection handed in by :mod:`services.migrations`."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from services.ingest.deduplication import models as _deduplication_models  # noqa: F401
+from services.ingest.workspaces import models as _workspace_models  # noqa: F401
+from shared.db.model_base import Base
+
+connection = context.config.attributes.get("connection")
+if connection is None:
+    raise RuntimeError("run migrations through services.migrations (milepost db upgrade)")
+
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

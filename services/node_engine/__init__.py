@@ -1,0 +1,1 @@
+"""Node engine: growth paths and per-account state, from events to triggers."""

@@ -1,0 +1,1 @@
+"""Scoring: account metrics, health, churn warning and tier diagnostics."""

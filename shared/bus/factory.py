@@ -1,0 +1,20 @@
+"""Pick the bus the settings name."""
+
+from __future__ import annotations
+
+from shared.bus.kafka import KafkaBus, KafkaOptions
+from shared.bus.memory import InMemoryBus
+from shared.bus.protocol import Bus
+from shared.settings import RuntimeSettings
+
+
+def create_bus(settings: RuntimeSettings) -> Bus:
+    if settings.bus == "memory":
+        return InMemoryBus()
+    return KafkaBus(
+        KafkaOptions(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            client_id=settings.kafka_client_id,
+            linger_ms=settings.kafka_linger_ms,
+        )
+    )

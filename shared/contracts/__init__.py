@@ -1,0 +1,18 @@
+"""Wire contracts: the records that flow on Milepost's topics, their keys and schemas."""
+
+from shared.contracts.crm import CRM_EVENT_TYPES, ContactRole
+from shared.contracts.events import EventEnvelope, EventType
+from shared.contracts.topics import TOPICS, Topic, TopicSpec
+from shared.contracts.triggers import TriggerEnvelope, TriggerKind
+
+__all__ = [
+    "CRM_EVENT_TYPES",
+    "TOPICS",
+    "ContactRole",
+    "EventEnvelope",
+    "EventType",
+    "Topic",
+    "TopicSpec",
+    "TriggerEnvelope",
+    "TriggerKind",
+]

@@ -1,0 +1,86 @@
+"""The event envelope on ``milepost.events``: one normalised record per accepted event.
+
+Ingest builds it from Segment-style calls and CRM CloudEvents; every consumer reads it.
+``event_id`` is deterministic (workspace + message id), so a replayed or re-sent event has
+the same id and consumers can make their effects idempotent with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class EventType(StrEnum):
+    """The kind of call that produced the event (Segment's spec, plus CRM facts)."""
+
+    TRACK = "track"
+    IDENTIFY = "identify"
+    GROUP = "group"
+    PAGE = "page"
+    SCREEN = "screen"
+    ALIAS = "alias"
+    CRM = "crm"
+
+
+class EventEnvelope(BaseModel):
+    """One accepted event, as published on ``milepost.events``.
+
+    Key rule: ``{workspace_id}/a/{account_id}`` when the account is known, else
+    ``{workspace_id}/u/{user_id}`` (or ``/x/{anonymous_id}``): one account's events share a
+    partition and keep their order.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1] = 1
+    event_id: str = Field(description="Deterministic id: hash of workspace and message id.")
+    workspace_id: str
+    message_id: str = Field(description="The sender's messageId, the deduplication key.")
+    type: EventType
+    event: str | None = Field(
+        default=None,
+        description="Track event name, page/screen name, or the CRM CloudEvent type.",
+    )
+    account_id: str | None = Field(
+        default=None, description="The B: groupId on group calls, context.groupId otherwise."
+    )
+    user_id: str | None = None
+    anonymous_id: str | None = None
+    previous_id: str | None = Field(default=None, description="On alias calls: the old id.")
+    properties: dict[str, Any] = Field(default_factory=dict)
+    traits: dict[str, Any] = Field(default_factory=dict)
+    context: dict[str, Any] = Field(default_factory=dict)
+    timestamp: AwareDatetime = Field(
+        description="When it happened, corrected for client clock skew."
+    )
+    original_timestamp: AwareDatetime | None = Field(
+        default=None, description="The timestamp as the client sent it."
+    )
+    sent_at: AwareDatetime | None = None
+    received_at: AwareDatetime
+    source: str = Field(description="'segment' for the tracking API, 'crm:<source>' for CRM.")
+
+    @property
+    def key(self) -> str:
+        return event_key(self.workspace_id, self.account_id, self.user_id, self.anonymous_id)
+
+
+def event_key(
+    workspace_id: str, account_id: str | None, user_id: str | None, anonymous_id: str | None
+) -> str:
+    """The Kafka key of an event: the account when known, else the person."""
+    if account_id:
+        return f"{workspace_id}/a/{account_id}"
+    if user_id:
+        return f"{workspace_id}/u/{user_id}"
+    return f"{workspace_id}/x/{anonymous_id or ''}"
+
+
+def event_id_for(workspace_id: str, message_id: str) -> str:
+    """Deterministic event id: the same message id in a workspace always maps to it."""
+    digest = hashlib.blake2b(f"{workspace_id}\x00{message_id}".encode(), digest_size=16)
+    return digest.hexdigest()

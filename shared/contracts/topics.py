@@ -1,0 +1,85 @@
+"""Topic names, their key rules and their provisioning defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from shared.contracts.events import EventEnvelope
+from shared.contracts.triggers import TriggerEnvelope
+
+
+class Topic(StrEnum):
+    EVENTS = "milepost.events"
+    EVENTS_DLQ = "milepost.events.dlq"
+    TRIGGERS = "milepost.triggers"
+    TRIGGERS_DLQ = "milepost.triggers.dlq"
+
+
+class DeadLetter(BaseModel):
+    """A record a consumer could not process, with the reason and where it came from."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    topic: str
+    partition: int = Field(ge=0)
+    offset: int = Field(ge=0)
+    consumer_group: str
+    reason: str
+    key: str | None = Field(description="The original key, decoded as UTF-8 with replacement.")
+    value: str = Field(description="The original value, decoded as UTF-8 with replacement.")
+    failed_at: AwareDatetime
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """How a topic is keyed, what it carries, and how it is provisioned."""
+
+    topic: Topic
+    summary: str
+    key_rule: str
+    payload: type[BaseModel]
+    partitions: int = 12
+    retention: timedelta | None = timedelta(days=7)
+    cleanup_policy: str = "delete"
+
+
+TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec(
+        Topic.EVENTS,
+        "Accepted product and CRM events, normalised.",
+        "{workspace_id}/a/{account_id}; without an account {workspace_id}/u/{user_id}",
+        EventEnvelope,
+    ),
+    TopicSpec(
+        Topic.EVENTS_DLQ,
+        "Events no consumer could process, with the reason.",
+        "the original record's key",
+        DeadLetter,
+        partitions=3,
+        retention=timedelta(days=30),
+    ),
+    TopicSpec(
+        Topic.TRIGGERS,
+        "Node engine decisions: stage entered, node overdue, tier changed...",
+        "{workspace_id}/a/{account_id}",
+        TriggerEnvelope,
+    ),
+    TopicSpec(
+        Topic.TRIGGERS_DLQ,
+        "Triggers no consumer could process, with the reason.",
+        "the original record's key",
+        DeadLetter,
+        partitions=3,
+        retention=timedelta(days=30),
+    ),
+)
+"""Every topic Milepost provisions, with its defaults."""
+
+DLQ_OF: dict[Topic, Topic] = {
+    Topic.EVENTS: Topic.EVENTS_DLQ,
+    Topic.TRIGGERS: Topic.TRIGGERS_DLQ,
+}

@@ -1,0 +1,52 @@
+"""The trigger envelope on ``milepost.triggers``: the node engine's decisions, for outreach.
+
+Each trigger has a deterministic ``trigger_id`` built from what caused it (account, path
+version, node, transition, causing event), so a replay publishes the same id and every
+subscriber can deduplicate on it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from shared.contracts.crm import ContactRole
+
+
+class TriggerKind(StrEnum):
+    STAGE_ENTERED = "stage_entered"
+    NODE_ENTERED = "node_entered"
+    NODE_COMPLETED = "node_completed"
+    NODE_OVERDUE = "node_overdue"
+    ESCALATION = "escalation"
+    TIER_CHANGED = "tier_changed"
+    RISK_CHANGED = "risk_changed"
+
+
+class TriggerEnvelope(BaseModel):
+    """One trigger. Key rule: ``{workspace_id}/a/{account_id}``, like the account's events."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1] = 1
+    trigger_id: str = Field(description="Deterministic: the same transition always has this id.")
+    workspace_id: str
+    account_id: str
+    path_id: str
+    path_version: int = Field(ge=1)
+    stage: str
+    node: str | None = None
+    kind: TriggerKind
+    target_roles: list[ContactRole] = Field(default_factory=list)
+    reason: str = Field(description="Why it fired, in words an operator can read.")
+    causing_event_id: str | None = Field(
+        default=None, description="The event that caused it; none for timer firings."
+    )
+    occurred_at: AwareDatetime
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.workspace_id}/a/{self.account_id}"

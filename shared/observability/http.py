@@ -1,0 +1,104 @@
+"""HTTP plumbing every service mounts: request metrics, /healthz, /readyz, /metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from starlette.routing import Match
+
+from shared import __version__
+from shared.runtime import Resources
+
+ReadinessCheck = Callable[[], Awaitable[bool]]
+
+
+def create_http_app(title: str, description: str, resources: Resources) -> FastAPI:
+    """An app with OpenAPI at ``/docs``, request metrics and health endpoints wired to
+    the process's bus and database."""
+    app = FastAPI(title=title, description=description, version=__version__, docs_url="/docs")
+    instrument_http(app, resources.registry)
+    app.include_router(
+        health_router(
+            resources.registry,
+            {"bus": resources.bus.is_ready, "database": resources.database_ready},
+        )
+    )
+    return app
+
+
+def instrument_http(app: FastAPI, registry: CollectorRegistry) -> None:
+    """Count requests and time them per route template (never per raw path)."""
+    requests = Counter(
+        "milepost_http_requests_total",
+        "HTTP requests by route, method and status.",
+        ["route", "method", "status"],
+        registry=registry,
+    )
+    latency = Histogram(
+        "milepost_http_request_duration_seconds",
+        "HTTP request latency by route.",
+        ["route", "method"],
+        registry=registry,
+        buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    )
+
+    @app.middleware("http")
+    async def _measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        route = _route_template(app, request)
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            latency.labels(route, request.method).observe(time.perf_counter() - started)
+            requests.labels(route, request.method, str(status)).inc()
+
+
+def health_router(registry: CollectorRegistry, checks: Mapping[str, ReadinessCheck]) -> APIRouter:
+    """``/healthz`` (the process answers), ``/readyz`` (every dependency answers), ``/metrics``."""
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", summary="Liveness: the process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get(
+        "/readyz",
+        summary="Readiness: every dependency (bus, database) answers",
+        responses={503: {"description": "A dependency is not ready"}},
+    )
+    async def readyz() -> JSONResponse:
+        results = {name: await check() for name, check in checks.items()}
+        ready = all(results.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not_ready", "checks": results},
+            status_code=200 if ready else 503,
+        )
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def _route_template(app: FastAPI, request: Request) -> str:
+    for route in app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is Match.FULL:
+            return getattr(route, "path", "unmatched")
+    return "unmatched"

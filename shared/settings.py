@@ -1,0 +1,37 @@
+"""Settings every service shares: where the bus and the database are, how to log.
+
+Built once in ``main`` and passed down; nothing reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RuntimeSettings(BaseSettings):
+    """``MILEPOST_*`` variables. The defaults are the embedded mode: in-memory bus, SQLite."""
+
+    model_config = SettingsConfigDict(env_prefix="MILEPOST_", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".milepost"), description="Embedded data folder.")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    bus: Literal["memory", "kafka"] = "memory"
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_client_id: str = "milepost"
+    kafka_linger_ms: int = Field(default=5, ge=0)
+    kafka_replication_factor: int = Field(default=1, ge=1)
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite under data_dir."
+    )
+    log_level: str = "INFO"
+    log_format: Literal["json", "console"] = "json"
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'milepost.db').resolve()}"
