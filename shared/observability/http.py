@@ -14,7 +14,6 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from starlette.routing import Match
 
 from shared import __version__
 from shared.runtime import Resources
@@ -56,7 +55,6 @@ def instrument_http(app: FastAPI, registry: CollectorRegistry) -> None:
     async def _measure(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        route = _route_template(app, request)
         started = time.perf_counter()
         status = 500
         try:
@@ -64,6 +62,8 @@ def instrument_http(app: FastAPI, registry: CollectorRegistry) -> None:
             status = response.status_code
             return response
         finally:
+            # The router records the matched route in the shared scope.
+            route = getattr(request.scope.get("route"), "path", "unmatched")
             latency.labels(route, request.method).observe(time.perf_counter() - started)
             requests.labels(route, request.method, str(status)).inc()
 
@@ -95,10 +95,3 @@ def health_router(registry: CollectorRegistry, checks: Mapping[str, ReadinessChe
 
     return router
 
-
-def _route_template(app: FastAPI, request: Request) -> str:
-    for route in app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is Match.FULL:
-            return getattr(route, "path", "unmatched")
-    return "unmatched"

@@ -1,0 +1,111 @@
+"""Fixtures for the real services the suite runs against.
+
+``make test`` provisions Kafka and PostgreSQL and exports ``KAFKA_BOOTSTRAP_SERVERS`` and
+``MILEPOST_TEST_DATABASE_URL``. Without them a test that needs one is skipped, except
+under CI (``CI=true``), where a missing service fails the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from services.migrations import upgrade_to_head
+from shared.db import create_engine
+
+
+def required_service(variable: str, what: str) -> str:
+    """The variable's value; otherwise skip, or fail under CI."""
+    value = os.environ.get(variable)
+    if value:
+        return value
+    message = f"{what} is not available: set {variable} (make test provisions it)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"under CI, {message}")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    return required_service("KAFKA_BOOTSTRAP_SERVERS", "a Kafka broker")
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> str:
+    return required_service("MILEPOST_TEST_DATABASE_URL", "a PostgreSQL server")
+
+
+def _asyncpg_dsn(url: str, database: str) -> str:
+    return make_url(url).set(drivername="postgresql", database=database).render_as_string(False)
+
+
+async def _create_database(server_url: str, name: str) -> None:
+    connection = await asyncpg.connect(_asyncpg_dsn(server_url, "postgres"))
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+
+
+async def _drop_database(server_url: str, name: str) -> None:
+    connection = await asyncpg.connect(_asyncpg_dsn(server_url, "postgres"))
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+async def _migrate(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        await upgrade_to_head(engine)
+    finally:
+        await engine.dispose()
+
+
+def fresh_postgres_database(server_url: str) -> Iterator[str]:
+    """A new, empty database on the server; dropped afterwards."""
+    name = f"milepost_t_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_create_database(server_url, name))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(False)
+    finally:
+        asyncio.run(_drop_database(server_url, name))
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server_url: str) -> Iterator[str]:
+    """A migrated PostgreSQL database shared by the session; tests use unique names in it."""
+    for url in fresh_postgres_database(postgres_server_url):
+        asyncio.run(_migrate(url))
+        yield url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'milepost.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Both databases Milepost runs on: the embedded SQLite and PostgreSQL (migrated)."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'milepost.db'}"
+        asyncio.run(_migrate(url))
+        return url
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """Topic names unique to one test, so tests on the shared broker never meet."""
+    return f"t{uuid.uuid4().hex[:10]}"
+

@@ -1,0 +1,170 @@
+"""One contract, two buses: the in-memory bus must behave as Kafka does."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from shared.bus import Bus, ConsumedRecord, Consumer, OutgoingRecord, TopicPartition
+from shared.bus.kafka import KafkaBus, KafkaOptions
+from shared.bus.memory import InMemoryBus
+from shared.bus.partitioning import partition_for
+from shared.contracts.topics import Topic, TopicSpec
+from shared.contracts.events import EventEnvelope
+
+PARTITIONS = 4
+
+
+@pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.kafka)])
+async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
+    implementation: Bus
+    if request.param == "memory":
+        implementation = InMemoryBus(default_partitions=PARTITIONS)
+    else:
+        bootstrap = request.getfixturevalue("kafka_bootstrap")
+        implementation = KafkaBus(KafkaOptions(bootstrap_servers=bootstrap, linger_ms=1))
+    await implementation.start()
+    yield implementation
+    await implementation.close()
+
+
+async def _topic(bus: Bus, prefix: str, name: str = "events") -> str:
+    topic = f"{prefix}.{name}"
+    spec = TopicSpec(Topic.EVENTS, "test", "key", EventEnvelope, partitions=PARTITIONS)
+    await bus.ensure_topics([_renamed(spec, topic)], replication_factor=1)
+    return topic
+
+
+def _renamed(spec: TopicSpec, topic: str) -> TopicSpec:
+    # TopicSpec names a Topic member; tests need unique names, so a str stands in.
+    return TopicSpec(topic, spec.summary, spec.key_rule, spec.payload, partitions=spec.partitions)  # type: ignore[arg-type]
+
+
+async def _drain(consumer: Consumer, expected: int, *, rounds: int = 60) -> list[ConsumedRecord]:
+    records: list[ConsumedRecord] = []
+    for _ in range(rounds):
+        records.extend(await consumer.poll(max_records=500, timeout_ms=500))
+        if len(records) >= expected:
+            break
+    return records
+
+
+def _records(topic: str, count: int, keys: int) -> list[OutgoingRecord]:
+    return [
+        OutgoingRecord(topic, f"account-{i % keys}".encode(), f"{i}".encode(), (("n", b"%d" % i),))
+        for i in range(count)
+    ]
+
+
+async def test_published_records_are_consumed_in_key_order_on_murmur2_partitions(
+    bus: Bus, topic_prefix: str
+) -> None:
+    topic = await _topic(bus, topic_prefix)
+    await bus.publish(_records(topic, 200, keys=7))
+    consumer = await bus.subscribe([topic], group_id=f"{topic_prefix}-g")
+    records = await _drain(consumer, 200)
+    await consumer.close()
+
+    assert len(records) == 200
+    by_key: dict[bytes, list[int]] = {}
+    for record in records:
+        assert record.key is not None
+        assert record.partition == partition_for(record.key, PARTITIONS)
+        assert record.headers == (("n", record.value),)
+        by_key.setdefault(record.key, []).append(int(record.value))
+    for values in by_key.values():
+        assert values == sorted(values)
+    offsets = {}
+    for record in records:
+        offsets.setdefault(record.partition, []).append(record.offset)
+    for partition_offsets in offsets.values():
+        assert partition_offsets == list(range(len(partition_offsets)))
+
+
+async def test_a_new_member_resumes_from_committed_offsets_and_sees_uncommitted_again(
+    bus: Bus, topic_prefix: str
+) -> None:
+    topic = await _topic(bus, topic_prefix)
+    await bus.publish(_records(topic, 40, keys=1))
+    group = f"{topic_prefix}-g"
+    first = await bus.subscribe([topic], group_id=group)
+    seen = await _drain(first, 40)
+    assert len(seen) == 40
+    (tp,) = {r.topic_partition for r in seen}
+    await first.commit({tp: 25})
+    await first.close()
+
+    second = await bus.subscribe([topic], group_id=group)
+    again = await _drain(second, 15)
+    await second.close()
+    assert [int(r.value) for r in again] == list(range(25, 40))
+
+
+async def test_seek_to_committed_rewinds_after_a_failed_batch(bus: Bus, topic_prefix: str) -> None:
+    topic = await _topic(bus, topic_prefix)
+    await bus.publish(_records(topic, 10, keys=1))
+    consumer = await bus.subscribe([topic], group_id=f"{topic_prefix}-g")
+    first = await _drain(consumer, 10)
+    await consumer.commit({first[0].topic_partition: 4})
+    await consumer.seek_to_committed()
+    replay = await _drain(consumer, 6)
+    await consumer.close()
+    assert [int(r.value) for r in replay] == list(range(4, 10))
+
+
+async def test_group_members_split_partitions_and_together_see_everything_once(
+    bus: Bus, topic_prefix: str
+) -> None:
+    topic = await _topic(bus, topic_prefix)
+    group = f"{topic_prefix}-g"
+    first = await bus.subscribe([topic], group_id=group)
+    second = await bus.subscribe([topic], group_id=group)
+    await bus.publish(_records(topic, 400, keys=50))
+
+    collected: list[ConsumedRecord] = []
+    for _ in range(60):
+        batches = await asyncio.gather(
+            first.poll(timeout_ms=300), second.poll(timeout_ms=300)
+        )
+        for batch in batches:
+            collected.extend(batch)
+        if len(collected) >= 400 and first.assignment() and second.assignment():
+            break
+    owned_first, owned_second = first.assignment(), second.assignment()
+    await first.close()
+    await second.close()
+
+    assert owned_first and owned_second
+    assert not owned_first & owned_second
+    assert owned_first | owned_second == {TopicPartition(topic, p) for p in range(PARTITIONS)}
+    assert sorted(int(r.value) for r in collected) == list(range(400))
+
+
+async def test_end_offsets_count_the_records_of_each_partition(bus: Bus, topic_prefix: str) -> None:
+    topic = await _topic(bus, topic_prefix)
+    await bus.publish(_records(topic, 30, keys=3))
+    partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+    ends = await bus.end_offsets(partitions)
+    expected = {tp: 0 for tp in partitions}
+    for i in range(30):
+        expected[TopicPartition(topic, partition_for(f"account-{i % 3}".encode(), PARTITIONS))] += 1
+    assert ends == expected
+
+
+async def test_a_latest_subscriber_without_committed_offsets_skips_history(
+    bus: Bus, topic_prefix: str
+) -> None:
+    topic = await _topic(bus, topic_prefix)
+    await bus.publish(_records(topic, 5, keys=1))
+    consumer = await bus.subscribe([topic], group_id=f"{topic_prefix}-g", from_beginning=False)
+    await consumer.poll(timeout_ms=2000)  # joins the group and takes its position
+    await bus.publish([OutgoingRecord(topic, b"account-0", b"late")])
+    records = await _drain(consumer, 1)
+    await consumer.close()
+    assert [r.value for r in records] == [b"late"]
+
+
+async def test_is_ready_when_connected(bus: Bus) -> None:
+    assert await bus.is_ready()
