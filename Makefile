@@ -44,7 +44,7 @@ typecheck: $(STAMP) ## mypy --strict with the pydantic plugin
 	$(BIN)/mypy .
 
 bench: $(STAMP) services-up ## Benchmarks on the real broker, each beside its limit
-	$(SERVICES_ENV_LOAD) $(BIN)/python -m benchmarks
+	$(SERVICES_ENV_LOAD) $(BIN)/python -m tests.benchmarks
 
 contracts: $(STAMP) ## Regenerate docs/contracts (JSON Schemas, AsyncAPI)
 	$(BIN)/milepost contracts export --out docs/contracts

@@ -97,15 +97,14 @@ def sqlite_url(tmp_path: Path) -> str:
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Both databases Milepost runs on: the embedded SQLite and PostgreSQL (migrated)."""
     if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'milepost.db'}"
-        asyncio.run(_migrate(url))
-        return url
-    url: str = request.getfixturevalue("postgres_url")
-    return url
+        sqlite = f"sqlite+aiosqlite:///{tmp_path / 'milepost.db'}"
+        asyncio.run(_migrate(sqlite))
+        return sqlite
+    postgres: str = request.getfixturevalue("postgres_url")
+    return postgres
 
 
 @pytest.fixture
 def topic_prefix() -> str:
     """Topic names unique to one test, so tests on the shared broker never meet."""
     return f"t{uuid.uuid4().hex[:10]}"
-

@@ -94,4 +94,3 @@ def health_router(registry: CollectorRegistry, checks: Mapping[str, ReadinessChe
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return router
-

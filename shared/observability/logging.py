@@ -1,4 +1,4 @@
-"""JSON structured logging on stdout: one object per line, extras included."""
+"""JSON structured logging on stderr (stdout stays for command output): one object per line."""
 
 from __future__ import annotations
 
@@ -34,8 +34,8 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str, log_format: str) -> None:
-    """Route every logger (uvicorn's too) to stdout in the chosen format."""
-    handler = logging.StreamHandler(sys.stdout)
+    """Route every logger (uvicorn's too) to stderr in the chosen format."""
+    handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
@@ -43,6 +43,7 @@ def configure_logging(level: str, log_format: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    logging.getLogger("alembic").setLevel(max(root.level, logging.WARNING))
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

@@ -76,7 +76,12 @@ def _envelope(
     elif sent_at is None:
         timestamp = call.timestamp
     else:
-        timestamp = defaults.received_at - (sent_at - call.timestamp)
+        try:
+            timestamp = defaults.received_at - (sent_at - call.timestamp)
+        except OverflowError as exc:
+            raise rejected(
+                "timestamp", "out_of_range", "timestamp corrected by sentAt leaves the calendar"
+            ) from exc
     message_id = call.message_id or f"milepost-{uuid.uuid4()}"
     if defaults.integrations or call.integrations:
         context["integrations"] = {**defaults.integrations, **call.integrations}

@@ -4,7 +4,7 @@ import base64
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -67,11 +67,9 @@ async def open_ingest(
 ) -> AsyncIterator[Ingest]:
     engine = create_engine(database_url)
     clock = FrozenClock(RECEIVED_AT)
-    resources = Resources(
-        bus, engine, create_session_factory(engine), clock, CollectorRegistry()
-    )
+    resources = Resources(bus, engine, create_session_factory(engine), clock, CollectorRegistry())
     app = create_http_app("test", "test", resources)
-    mount_ingest(app, settings or IngestSettings(write_key_cache_ttl=0), resources)
+    mount_ingest(app, settings or IngestSettings(write_key_cache_ttl=timedelta(0)), resources)
     async with resources.sessions() as session:
         key = await create_workspace(session, f"ws-{uuid.uuid4().hex[:12]}", clock=clock)
         await session.commit()

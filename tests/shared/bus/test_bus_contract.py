@@ -11,8 +11,8 @@ from shared.bus import Bus, ConsumedRecord, Consumer, OutgoingRecord, TopicParti
 from shared.bus.kafka import KafkaBus, KafkaOptions
 from shared.bus.memory import InMemoryBus
 from shared.bus.partitioning import partition_for
-from shared.contracts.topics import Topic, TopicSpec
 from shared.contracts.events import EventEnvelope
+from shared.contracts.topics import Topic, TopicSpec
 
 PARTITIONS = 4
 
@@ -76,7 +76,7 @@ async def test_published_records_are_consumed_in_key_order_on_murmur2_partitions
         by_key.setdefault(record.key, []).append(int(record.value))
     for values in by_key.values():
         assert values == sorted(values)
-    offsets = {}
+    offsets: dict[int, list[int]] = {}
     for record in records:
         offsets.setdefault(record.partition, []).append(record.offset)
     for partition_offsets in offsets.values():
@@ -125,9 +125,7 @@ async def test_group_members_split_partitions_and_together_see_everything_once(
 
     collected: list[ConsumedRecord] = []
     for _ in range(60):
-        batches = await asyncio.gather(
-            first.poll(timeout_ms=300), second.poll(timeout_ms=300)
-        )
+        batches = await asyncio.gather(first.poll(timeout_ms=300), second.poll(timeout_ms=300))
         for batch in batches:
             collected.extend(batch)
         if len(collected) >= 400 and first.assignment() and second.assignment():
@@ -136,7 +134,8 @@ async def test_group_members_split_partitions_and_together_see_everything_once(
     await first.close()
     await second.close()
 
-    assert owned_first and owned_second
+    assert owned_first
+    assert owned_second
     assert not owned_first & owned_second
     assert owned_first | owned_second == {TopicPartition(topic, p) for p in range(PARTITIONS)}
     assert sorted(int(r.value) for r in collected) == list(range(400))
@@ -147,7 +146,7 @@ async def test_end_offsets_count_the_records_of_each_partition(bus: Bus, topic_p
     await bus.publish(_records(topic, 30, keys=3))
     partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
     ends = await bus.end_offsets(partitions)
-    expected = {tp: 0 for tp in partitions}
+    expected = dict.fromkeys(partitions, 0)
     for i in range(30):
         expected[TopicPartition(topic, partition_for(f"account-{i % 3}".encode(), PARTITIONS))] += 1
     assert ends == expected

@@ -52,7 +52,7 @@ def test_envelope_round_trips_through_json() -> None:
 
 def test_envelope_refuses_naive_timestamps_and_unknown_fields() -> None:
     with pytest.raises(ValidationError, match="timezone"):
-        _event(timestamp=datetime(2026, 1, 1))  # noqa: DTZ001
+        _event(timestamp=datetime(2026, 1, 1))
     with pytest.raises(ValidationError, match="extra"):
         _event(unexpected=1)
 

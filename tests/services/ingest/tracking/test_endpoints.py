@@ -266,7 +266,13 @@ async def test_a_gzip_bomb_is_refused_before_it_inflates(ingest: Ingest) -> None
     ("content", "headers", "status", "field", "code"),
     [
         (b"{not json", {"Content-Type": "application/json"}, 400, "body", "invalid_json"),
-        (b'{"userId": "\xff"}', {"Content-Type": "application/json"}, 400, "body", "invalid_encoding"),
+        (
+            b'{"userId": "\xff"}',
+            {"Content-Type": "application/json"},
+            400,
+            "body",
+            "invalid_encoding",
+        ),
         (b"{}", {"Content-Type": "application/xml"}, 415, "Content-Type", "unsupported_media_type"),
         (b"{}", {}, 415, "Content-Type", "unsupported_media_type"),
         (
@@ -289,7 +295,9 @@ async def test_a_gzip_bomb_is_refused_before_it_inflates(ingest: Ingest) -> None
 async def test_malformed_requests_get_a_clear_4xx(
     ingest: Ingest, content: bytes, headers: dict[str, str], status: int, field: str, code: str
 ) -> None:
-    response = await ingest.client.post("/v1/batch", content=content, headers={**ingest.auth, **headers})
+    response = await ingest.client.post(
+        "/v1/batch", content=content, headers={**ingest.auth, **headers}
+    )
     assert response.status_code == status, response.text
     assert _problems(response)[0]["field"] == field
     assert _problems(response)[0]["code"] == code
@@ -339,3 +347,22 @@ async def test_health_readiness_metrics_and_openapi(ingest: Ingest) -> None:
     assert "/v1/batch" in spec["paths"]
     assert "TrackCall" in spec["components"]["schemas"]
     assert (await ingest.client.get("/docs")).status_code == 200
+
+
+async def test_a_skew_correction_past_the_calendar_is_400_not_a_crash(ingest: Ingest) -> None:
+    response = await ingest.post(
+        "/v1/group",
+        {
+            "userId": "u",
+            "groupId": "g",
+            "timestamp": "0124-03-27T02:36:47Z",
+            "sentAt": "2511-05-13T14:47:58Z",
+        },
+    )
+    assert response.status_code == 400
+    assert _problems(response)[0] == {
+        "field": "timestamp",
+        "code": "out_of_range",
+        "message": "timestamp corrected by sentAt leaves the calendar",
+        "limit": None,
+    }

@@ -1,0 +1,44 @@
+"""Schemathesis against the running embedded server's OpenAPI: no input may cause a 5xx."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.processes import running
+
+SCHEMATHESIS = str(Path(sys.executable).with_name("schemathesis"))
+
+
+def test_no_generated_request_gets_a_server_error(tmp_path: Path) -> None:
+    env = {"MILEPOST_DATA_DIR": str(tmp_path / "data")}
+    with running("run", env, tmp_path / "run.log") as server:
+        key = (tmp_path / "data" / "demo-write-key").read_text().strip()
+        result = subprocess.run(  # noqa: S603 - the project's own test dependency
+            [
+                SCHEMATHESIS,
+                "run",
+                f"{server.url}/openapi.json",
+                "--checks",
+                "not_a_server_error",
+                "--max-examples",
+                "40",
+                "--seed",
+                "20261122",
+                "--header",
+                f"Authorization: Basic {_basic(key)}",
+                "--no-color",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=tmp_path,
+        )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+
+
+def _basic(key: str) -> str:
+    import base64
+
+    return base64.b64encode(f"{key}:".encode()).decode()
