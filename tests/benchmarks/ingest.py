@@ -228,8 +228,9 @@ async def _measure(
     envelope_bytes = statistics.fmean(len(v) for _, v in workload.records)
     body_bytes = statistics.fmean(len(b) for b, _ in workload.bodies)
 
+    services = _Services.find(bootstrap, database_url)
     raw_topic = f"milepost.bench.raw.{run_id}"
-    partitions, raw, bus = await _raw_phases(args, options, raw_topic, workload)
+    partitions, raw, bus = await _raw_phases(args, options, raw_topic, workload, services)
 
     server, latencies, breakdown = await _ingest_phase(
         args,
@@ -238,6 +239,7 @@ async def _measure(
         issued=issued,
         workdir=workdir,
         workload=workload,
+        services=services,
     )
     if args.profile_server is not None:
         notes.append(
@@ -354,7 +356,11 @@ def _track_call(
 
 
 async def _raw_phases(
-    args: argparse.Namespace, options: KafkaOptions, topic: str, workload: Workload
+    args: argparse.Namespace,
+    options: KafkaOptions,
+    topic: str,
+    workload: Workload,
+    services: _Services,
 ) -> tuple[int, Phase, Phase]:
     producer = AIOKafkaProducer(
         bootstrap_servers=options.bootstrap_servers,
@@ -380,9 +386,9 @@ async def _raw_phases(
             say(f"raw producer: topic {topic} ({partitions} partitions); warming up")
             await _pipelined(producer, topic, workload.warmup_records, lambda _: None)
             with progress("raw producer", len(workload.records), "events") as advance:
-                before = _cpu_sample(None)
+                before = _cpu_sample(None, services)
                 await _pipelined(producer, topic, workload.records, advance)
-                raw = _phase(len(workload.records), before, _cpu_sample(None))
+                raw = _phase(len(workload.records), before, _cpu_sample(None, services))
         finally:
             await producer.stop()
 
@@ -403,9 +409,9 @@ async def _raw_phases(
             await _concurrently(args.clients, warmup, bus.publish, lambda _: None)
             label = f"KafkaBus.publish x{args.clients}"
             with progress(label, len(workload.records), "events") as advance:
-                before = _cpu_sample(None)
+                before = _cpu_sample(None, services)
                 await _concurrently(args.clients, chunks, bus.publish, advance)
-                bus_phase = _phase(len(workload.records), before, _cpu_sample(None))
+                bus_phase = _phase(len(workload.records), before, _cpu_sample(None, services))
         finally:
             await bus.close()
         return partitions, raw, bus_phase
@@ -473,6 +479,7 @@ async def _ingest_phase(
     issued: IssuedKey,
     workdir: Path,
     workload: Workload,
+    services: _Services,
 ) -> tuple[Phase, list[float], dict[str, Any]]:
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
@@ -510,9 +517,9 @@ async def _ingest_phase(
             metrics_before = await _server_metrics(client)
             latencies: list[float] = []
             with progress("ingest /v1/batch", workload.events, "events") as advance:
-                before = _cpu_sample(process.pid)
+                before = _cpu_sample(process.pid, services)
                 await _post_all(client, args.clients, workload.bodies, advance, latencies)
-                phase = _phase(workload.events, before, _cpu_sample(process.pid))
+                phase = _phase(workload.events, before, _cpu_sample(process.pid, services))
             breakdown = _breakdown(metrics_before, await _server_metrics(client))
     except BenchmarkError:
         say(f"ingest server log (last lines of {log_path}):\n{_tail(log_path)}")
@@ -682,14 +689,37 @@ class _CpuSample:
     wall: float
     own: float
     server: float | None
+    services: dict[str, float]
     machine_busy: float | None
 
 
-def _cpu_sample(server_pid: int | None) -> _CpuSample:
+@dataclass(frozen=True, slots=True)
+class _Services:
+    """Local broker and database processes, found by the port they listen on, so their CPU
+    use can be told apart from anything else running on the machine."""
+
+    pids: dict[str, int]
+
+    @classmethod
+    def find(cls, bootstrap: str, database_url: str) -> _Services:
+        ports = {"broker": _local_port(bootstrap.split(",")[0].rpartition(":")[2])}
+        url = make_url(database_url)
+        if url.get_backend_name() == "postgresql" and url.host in _LOCAL_HOSTS:
+            ports["database"] = url.port or 5432
+        pids = {name: _listener_pid(port) for name, port in ports.items() if port}
+        return cls({name: pid for name, pid in pids.items() if pid is not None})
+
+
+_LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def _cpu_sample(server_pid: int | None, services: _Services) -> _CpuSample:
+    measured = {name: _tree_cpu(pid) for name, pid in services.pids.items()}
     return _CpuSample(
         wall=time.perf_counter(),
         own=time.process_time(),
         server=_process_cpu(server_pid) if server_pid is not None else None,
+        services={name: cpu for name, cpu in measured.items() if cpu is not None},
         machine_busy=_machine_busy(),
     )
 
@@ -700,11 +730,14 @@ def _phase(events: int, before: _CpuSample, after: _CpuSample) -> Phase:
     cpu = {"benchmark process CPU (cores)": round((after.own - before.own) / seconds, 2)}
     if before.server is not None and after.server is not None:
         cpu["server process CPU (cores)"] = round((after.server - before.server) / seconds, 2)
+    for name, used in after.services.items():
+        if name in before.services:
+            cpu[f"{name} CPU (cores)"] = round((used - before.services[name]) / seconds, 2)
     if before.machine_busy is not None and after.machine_busy is not None:
         machine = (after.machine_busy - before.machine_busy) / seconds
         cpu["machine CPU busy (cores)"] = round(machine, 2)
-        ours = sum(v for k, v in cpu.items() if k.endswith("process CPU (cores)"))
-        cpu["broker, database, rest of machine (cores)"] = round(max(0.0, machine - ours), 2)
+        known = sum(v for k, v in cpu.items() if k.endswith("CPU (cores)"))
+        cpu["anything else on the machine (cores)"] = round(max(0.0, machine - known), 2)
     return Phase(events, seconds, cpu)
 
 
@@ -725,6 +758,54 @@ def _process_cpu(pid: int) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _tree_cpu(pid: int) -> float | None:
+    """CPU seconds of ``pid`` and its children (PostgreSQL's backends are children)."""
+    own = _process_cpu(pid)
+    if own is None:
+        return None
+    total = own
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _local_port(text: str) -> int | None:
+    return int(text) if text.isdigit() else None
+
+
+def _listener_pid(port: int) -> int | None:
+    """The pid of the process listening on TCP ``port`` on this machine (Linux only)."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            columns = row.split()
+            if columns[3] == "0A" and int(columns[1].rpartition(":")[2], 16) == port:
+                inodes.add(f"socket:[{columns[9]}]")
+    if not inodes:
+        return None
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            links = {os.readlink(fd) for fd in (entry / "fd").iterdir()}
+        except OSError:
+            continue
+        if links & inodes:
+            return int(entry.name)
+    return None
 
 
 def _machine_busy() -> float | None:
