@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
+from alembic.util.exc import CommandError
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -132,7 +133,11 @@ def db_check() -> None:
     """Fail when the models have changes that no migration covers (``alembic check``)."""
     from services.migrations import check_models_match
 
-    asyncio.run(_with_engine(_runtime(), check_models_match, migrate_sqlite=False))
+    try:
+        asyncio.run(_with_engine(_runtime(), check_models_match, migrate_sqlite=False))
+    except CommandError as exc:
+        typer.echo(f"error: {exc} (run `milepost db upgrade` first?)", err=True)
+        raise typer.Exit(code=1) from exc
     typer.echo("models and migrations agree")
 
 

@@ -19,6 +19,7 @@ from shared.bus.factory import create_bus
 from shared.clock import SystemClock
 from shared.contracts import TOPICS
 from shared.db import create_engine
+from shared.errors import BusUnavailable
 from shared.observability.http import create_http_app
 from shared.runtime import Resources, open_resources
 from shared.settings import RuntimeSettings
@@ -33,9 +34,12 @@ async def run_embedded(runtime: RuntimeSettings) -> None:
     engine = create_engine(runtime.resolved_database_url())
     async with open_resources(create_bus(runtime), engine, SystemClock()) as resources:
         await upgrade_to_head(engine)
-        await resources.bus.ensure_topics(
-            TOPICS, replication_factor=runtime.kafka_replication_factor
-        )
+        try:
+            await resources.bus.ensure_topics(
+                TOPICS, replication_factor=runtime.kafka_replication_factor
+            )
+        except BusUnavailable as exc:
+            logger.warning("topics not ensured; the bus is unreachable", extra={"error": str(exc)})
         write_key = await demo_write_key(runtime, resources)
         app = create_http_app(
             "Milepost",
@@ -68,7 +72,7 @@ async def demo_write_key(runtime: RuntimeSettings, resources: Resources) -> str:
             os.chmod(key_file, 0o600)
     if key_file.exists():
         return key_file.read_text().strip()
-    return "(unknown: run `milepost workspace rotate demo` for a new key)"
+    return "(not on file: issue one with `milepost workspace rotate demo`, shown once)"
 
 
 def _banner(runtime: RuntimeSettings, write_key: str) -> str:

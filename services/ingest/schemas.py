@@ -40,7 +40,7 @@ class RejectedItemOut(BaseModel):
 class IngestResponse(BaseModel):
     """Answered with 200 once every accepted event is durable on the bus."""
 
-    success: bool = Field(description="True when at least one event was accepted.")
+    success: bool = Field(description="True on every 200: the request was processed.")
     accepted: int = Field(description="Events newly published.")
     duplicates: int = Field(description="Events whose messageId was already published.")
     rejected: list[RejectedItemOut] = Field(default_factory=list)

@@ -51,7 +51,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(
         Topic.EVENTS,
         "Accepted product and CRM events, normalised.",
-        "{workspace_id}/a/{account_id}; without an account {workspace_id}/u/{user_id}",
+        "{workspace_id}/a/{account_id}; without an account {workspace_id}/u/{user_id}, "
+        "or {workspace_id}/x/{anonymous_id} without a user id",
         EventEnvelope,
     ),
     TopicSpec(

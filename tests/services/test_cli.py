@@ -87,3 +87,9 @@ def test_server_stops_cleanly_on_sigterm(
         time.sleep(0.1)
     assert server.process.returncode in (0, -signal.SIGTERM)
     assert "Traceback" not in (tmp_path / "run.log").read_text()
+
+
+def test_db_check_on_an_unmigrated_database_says_what_to_do(tmp_path: Path) -> None:
+    env = {"MILEPOST_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"}
+    with pytest.raises(AssertionError, match="milepost db upgrade"):
+        milepost("db", "check", env=env)
