@@ -46,18 +46,11 @@ def _asyncpg_dsn(url: str, database: str) -> str:
     return make_url(url).set(drivername="postgresql", database=database).render_as_string(False)
 
 
-async def _create_database(server_url: str, name: str) -> None:
+async def _on_server(server_url: str, statement: str) -> None:
+    """Run one statement on the server's maintenance database (CREATE/DROP DATABASE)."""
     connection = await asyncpg.connect(_asyncpg_dsn(server_url, "postgres"))
     try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-
-
-async def _drop_database(server_url: str, name: str) -> None:
-    connection = await asyncpg.connect(_asyncpg_dsn(server_url, "postgres"))
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await connection.execute(statement)
     finally:
         await connection.close()
 
@@ -73,11 +66,11 @@ async def _migrate(url: str) -> None:
 def fresh_postgres_database(server_url: str) -> Iterator[str]:
     """A new, empty database on the server; dropped afterwards."""
     name = f"milepost_t_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_create_database(server_url, name))
+    asyncio.run(_on_server(server_url, f'CREATE DATABASE "{name}"'))
     try:
         yield make_url(server_url).set(database=name).render_as_string(False)
     finally:
-        asyncio.run(_drop_database(server_url, name))
+        asyncio.run(_on_server(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")
