@@ -6,6 +6,10 @@ from alembic import context
 
 from services.ingest.deduplication import models as _deduplication_models  # noqa: F401
 from services.ingest.workspaces import models as _workspace_models  # noqa: F401
+from services.node_engine.accounts import models as _account_models  # noqa: F401
+from services.node_engine.paths import models as _path_models  # noqa: F401
+from services.node_engine.processing import models as _processing_models  # noqa: F401
+from services.node_engine.timers import models as _timer_models  # noqa: F401
 from shared.db.model_base import Base
 
 connection = context.config.attributes.get("connection")

@@ -1,0 +1,1 @@
+"""Accounts on growth paths: their state, history and user memberships."""

@@ -1,0 +1,72 @@
+"""Account state per growth path, the append-only transition history, and who belongs where."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shared.db.model_base import Base
+from shared.db.types import UtcDateTime
+
+
+class AccountStateRow(Base):
+    """One account on one path. ``stage``/``node``/``tier`` are copied out of ``state`` (the
+    encoded :class:`AccountState`) for funnels and lookups."""
+
+    __tablename__ = "engine_account_states"
+    __table_args__ = (
+        Index("ix_engine_account_states_funnel", "workspace_id", "path_id", "stage", "node"),
+    )
+
+    workspace_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    path_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    path_version: Mapped[int] = mapped_column(Integer)
+    stage: Mapped[str] = mapped_column(String(64))
+    node: Mapped[str | None] = mapped_column(String(64))
+    tier: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class TransitionRow(Base):
+    """Append-only: every step of every account, pointing at what caused it."""
+
+    __tablename__ = "engine_transitions"
+    __table_args__ = (
+        Index("ix_engine_transitions_account", "workspace_id", "account_id", "position"),
+        Index("ix_engine_transitions_path_kind", "workspace_id", "path_id", "kind", "node"),
+    )
+
+    position: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    transition_id: Mapped[str] = mapped_column(String(32), unique=True)
+    workspace_id: Mapped[str] = mapped_column(String(32))
+    account_id: Mapped[str] = mapped_column(String(256))
+    path_id: Mapped[str] = mapped_column(String(64))
+    path_version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    stage: Mapped[str] = mapped_column(String(64))
+    node: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    cause_id: Mapped[str] = mapped_column(String(64))
+    target_roles: Mapped[list[str]] = mapped_column(JSON)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class MembershipRow(Base):
+    """A user's account and roles, learned from group calls, identify traits and CRM contacts."""
+
+    __tablename__ = "engine_memberships"
+
+    workspace_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(256))
+    roles: Mapped[list[str]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())

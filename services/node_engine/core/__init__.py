@@ -1,0 +1,1 @@
+"""The pure core: per-account state and ``transition(state, input, *, now) -> Decision``."""

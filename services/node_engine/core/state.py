@@ -1,0 +1,187 @@
+"""Per-account state on one growth path, and the inputs and decisions of the pure core.
+
+Times are whole seconds since the epoch (UTC): compact in memory and in storage, and
+exactly reproducible on replay. Values are immutable; a transition returns a new state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from shared.contracts.triggers import TriggerKind
+
+
+class NodeStatus(StrEnum):
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRecord:
+    """What happened to one node: its last visit, how many visits, and when."""
+
+    status: NodeStatus
+    visits: int
+    entered_at: int
+    completed_at: int | None = None
+
+
+AggregateValue = float | tuple[tuple[Any, int | float], ...]
+"""A lifetime total, or ``(bucket, amount)`` pairs for a window, or ``(user, last bucket)``
+pairs for distinct users."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    """One account on one growth path version."""
+
+    workspace_id: str
+    account_id: str
+    path_id: str
+    path_version: int
+    enrolled_at: int
+    stage: str
+    stage_entered_at: int
+    node: str | None
+    node_entered_at: int | None
+    nodes: Mapping[str, NodeRecord] = field(default_factory=dict)
+    tier: str | None = None
+    aggregates: Mapping[str, AggregateValue] = field(default_factory=dict)
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    """Latest account facts: ``crm.*`` from CRM events, ``account.*`` from group traits,
+    ``score.*`` from the scoring service."""
+    sequence: int = 0
+    """How many inputs changed this state; part of timer ids."""
+    paused: bool = False
+    last_error: str | None = None
+
+
+class TransitionKind(StrEnum):
+    """Everything the history records. The ones in :data:`PUBLISHED` become triggers."""
+
+    ENROLLED = "enrolled"
+    STAGE_ENTERED = TriggerKind.STAGE_ENTERED.value
+    NODE_ENTERED = TriggerKind.NODE_ENTERED.value
+    NODE_COMPLETED = TriggerKind.NODE_COMPLETED.value
+    NODE_SKIPPED = "node_skipped"
+    NODE_OVERDUE = TriggerKind.NODE_OVERDUE.value
+    ESCALATION = TriggerKind.ESCALATION.value
+    TIER_CHANGED = TriggerKind.TIER_CHANGED.value
+    RISK_CHANGED = TriggerKind.RISK_CHANGED.value
+    MOVED = "moved"
+    MIGRATED = "migrated"
+    CONDITION_FAILED = "condition_failed"
+
+
+PUBLISHED: Mapping[TransitionKind, TriggerKind] = {
+    kind: TriggerKind(kind.value)
+    for kind in TransitionKind
+    if kind.value in {k.value for k in TriggerKind}
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One step in an account's history. ``id`` is deterministic: the same input applied
+    to the same state always yields the same ids."""
+
+    id: str
+    kind: TransitionKind
+    stage: str
+    node: str | None
+    reason: str
+    cause_id: str
+    occurred_at: int
+    target_roles: tuple[str, ...] = ()
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def trigger_kind(self) -> TriggerKind | None:
+        return PUBLISHED.get(self.kind)
+
+
+class TimerKind(StrEnum):
+    DUE = "due"
+    ESCALATION = "escalation"
+    REVIEW = "review"
+
+
+@dataclass(frozen=True, slots=True)
+class Timer:
+    """A durable wake-up. Firing a timer whose node visit has passed changes nothing, so
+    timers are never cancelled, only outlived."""
+
+    id: str
+    path_id: str
+    due_at: int
+    kind: TimerKind
+    node: str | None = None
+    visit: int = 0
+    level: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """An event as the engine sees it: attributed to an account, with the acting user's
+    roles looked up."""
+
+    event_id: str
+    workspace_id: str
+    account_id: str
+    type: str
+    name: str | None
+    user_id: str | None
+    actor_roles: frozenset[str]
+    properties: Mapping[str, Any]
+    traits: Mapping[str, Any]
+    source: str
+    occurred_at: int
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    """Account facts this event states (``crm.deal_stage``, ``account.plan`` ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    timer: Timer
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreUpdate:
+    """A score event from the scoring service: new ``score.*`` facts for the account."""
+
+    event_id: str
+    kind: str
+    values: Mapping[str, Any]
+    occurred_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class ManualMove:
+    """An operator moves the account to a stage or node (audited)."""
+
+    move_id: str
+    target: str
+    actor: str
+    note: str | None
+    requested_at: int
+
+
+Input = Observation | TimerFired | ScoreUpdate | ManualMove
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of one input: the new state (``None``: not on the path), what happened,
+    and the timers to set."""
+
+    state: AccountState | None
+    transitions: tuple[Transition, ...] = ()
+    timers: tuple[Timer, ...] = ()
+
+    @property
+    def triggers(self) -> tuple[Transition, ...]:
+        return tuple(t for t in self.transitions if t.trigger_kind is not None)

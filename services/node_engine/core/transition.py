@@ -1,0 +1,622 @@
+"""The pure core: ``transition(state, input, *, path, now) -> Decision``. No I/O.
+
+Rules (docs/growth-paths.md spells them out for operators):
+
+* An event enrols an account that is not on the path when ``enrol_when`` holds; the
+  account enters the first stage and that stage's first node.
+* Every matching event is folded into the path's aggregates first, then the account
+  advances as far as the conditions allow in one go: the active node completes when its
+  ``complete_when`` holds, the next node is the first branch whose ``when`` holds (or the
+  following node, or the stage's exit), a node whose ``skip_when`` holds is skipped, and a
+  node already done is entered again only as its ``reentry`` rule allows.
+* Entering a node sets timers for its due date and escalations, anchored at the stage's
+  or the node's entry. A timer that fires after its node visit ended changes nothing.
+* Tiers are placed while the account is in a tier stage, with hysteresis: promotion at a
+  level's ``enter_at``, demotion only below the current level's ``exit_below``.
+* A condition that fails on this account's data is recorded (``condition_failed``) and
+  the rest of the input is still applied.
+
+Ids of transitions and timers are hashes of what caused them, so applying the same input
+to the same state yields the same ids: replays publish nothing new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from services.node_engine.core import aggregates
+from services.node_engine.core.state import (
+    AccountState,
+    AggregateValue,
+    Decision,
+    Input,
+    ManualMove,
+    NodeRecord,
+    NodeStatus,
+    Observation,
+    ScoreUpdate,
+    Timer,
+    TimerFired,
+    TimerKind,
+    Transition,
+    TransitionKind,
+)
+from services.node_engine.errors import ConditionFailed
+from services.node_engine.paths.compiled import Branch, GrowthPath, Node, Stage
+from services.node_engine.paths.expressions import Aggregate, Expression
+from shared.durations import format_duration
+
+MAX_STEPS_PER_INPUT = 200
+"""A path whose branches loop without waiting for anything stops here, with an error."""
+RISK_AUDIENCE = ("account_owner", "decision_maker")
+
+
+def transition(
+    state: AccountState | None,
+    event: Input,
+    *,
+    path: GrowthPath,
+    now: datetime,
+    hold: bool = False,
+) -> Decision:
+    """Apply one input to one account's state on ``path``.
+
+    ``state`` is ``None`` for an account not on the path yet; only an observation can
+    enrol it. With ``hold`` (the path is paused) data is still folded in but the account
+    does not move and no trigger fires.
+    """
+    seconds = int(now.timestamp())
+    if state is None:
+        if not isinstance(event, Observation) or hold:
+            return Decision(None)
+        return _enrol(event, path=path, now=seconds)
+    if state.path_id != path.id or state.path_version != path.version:
+        raise ValueError(f"state is on {state.path_id} v{state.path_version}, not v{path.version}")
+    step = _Step(state, path, seconds, _cause_of(event))
+    if isinstance(event, Observation):
+        step.observe(event)
+    elif isinstance(event, ScoreUpdate):
+        step.score(event, hold=hold)
+    elif isinstance(event, TimerFired):
+        if not step.timer_fired(event.timer, hold=hold):
+            return Decision(state)
+    else:
+        step.move(event)
+    if not hold:
+        step.advance()
+    return step.decision()
+
+
+def _enrol(event: Observation, *, path: GrowthPath, now: int) -> Decision:
+    """Enrol the event's account if ``enrol_when`` holds: it enters the first stage, the
+    event is counted, and it advances as far as its data allows."""
+    seconds = now
+    first = path.stages[0]
+    blank = AccountState(
+        event.workspace_id,
+        event.account_id,
+        path.id,
+        path.version,
+        seconds,
+        first.id,
+        seconds,
+        None,
+        None,
+    )
+    step = _Step(blank, path, seconds, event.event_id)
+    step.scope.observation = event
+    step.scope.facts = dict(event.facts)
+    try:
+        if not path.enrol_when.test(step.scope):
+            return Decision(None)
+    except ConditionFailed:
+        return Decision(None)
+    step.scope.observation = None
+    step.record(
+        TransitionKind.ENROLLED, first, None, f"enrolled on {path.name} by {_describe(event)}"
+    )
+    step.schedule(TimerKind.REVIEW, seconds + path.review_seconds)
+    step.observe(event)
+    step.enter_stage(first, None)
+    step.advance()
+    return step.decision()
+
+
+class _Scope:
+    """The names an expression reads, over the working state of one step."""
+
+    __slots__ = ("aggregates", "facts", "now", "observation", "path", "state")
+
+    def __init__(self, state: AccountState, path: GrowthPath, now: int) -> None:
+        self.state = state
+        self.path = path
+        self.now = now
+        self.facts: dict[str, Any] = dict(state.facts)
+        self.aggregates: dict[str, AggregateValue] = dict(state.aggregates)
+        self.observation: Observation | None = None
+
+    def event_value(self, path: tuple[str, ...]) -> Any:
+        event = self.observation
+        if event is None:
+            return None
+        root = path[0]
+        if root == "event":
+            value: Any = event.name
+        elif root == "type":
+            value = event.type
+        elif root == "source":
+            value = event.source
+        elif root == "user_id":
+            value = event.user_id
+        elif root == "properties":
+            value = event.properties
+        elif root == "traits":
+            value = event.traits
+        else:  # actor
+            value = {"roles": tuple(sorted(event.actor_roles))}
+        return _dig(value, path[1:])
+
+    def account_value(self, path: tuple[str, ...]) -> Any:
+        root = path[0]
+        state = self.state
+        if root in ("crm", "score", "account"):
+            return self.facts.get(".".join(path[:2])) if len(path) >= 2 else None
+        if root == "tier":
+            return state.tier
+        if root == "stage":
+            return state.stage
+        if root == "days_in_stage":
+            return (self.now - state.stage_entered_at) / 86400
+        if root == "days_in_node":
+            return (
+                None
+                if state.node_entered_at is None
+                else (self.now - state.node_entered_at) / 86400
+            )
+        if root == "days_enrolled":
+            return (self.now - state.enrolled_at) / 86400
+        renewal = self.facts.get("crm.renewal_at")
+        return None if renewal is None else (int(renewal) - self.now) / 86400
+
+    def aggregate(self, aggregate: Aggregate) -> float:
+        value = self.aggregates.get(aggregate.key)
+        if value is None:
+            return 0.0
+        return aggregates.read(aggregate, value, self.now)
+
+
+def _dig(value: Any, keys: tuple[str, ...]) -> Any:
+    for key in keys:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value
+
+
+class _Step:
+    """The working copy of one account while one input is applied."""
+
+    def __init__(self, state: AccountState, path: GrowthPath, now: int, cause_id: str) -> None:
+        self.state = state
+        self.path = path
+        self.now = now
+        self.cause_id = cause_id
+        self.scope = _Scope(state, path, now)
+        self.nodes: dict[str, NodeRecord] = dict(state.nodes)
+        self.transitions: list[Transition] = []
+        self.timers: list[Timer] = []
+        self.error: str | None = state.last_error
+
+    # -- recording ---------------------------------------------------------------------
+
+    def record(
+        self,
+        kind: TransitionKind,
+        stage: Stage,
+        node: Node | None,
+        reason: str,
+        *,
+        roles: tuple[str, ...] = (),
+        payload: Mapping[str, Any] | None = None,
+    ) -> None:
+        state = self.state
+        ordinal = len(self.transitions)
+        ident = _digest(
+            state.workspace_id,
+            state.account_id,
+            self.path.id,
+            str(self.path.version),
+            kind.value,
+            stage.id,
+            node.id if node else "",
+            self.cause_id,
+            str(ordinal),
+        )
+        self.transitions.append(
+            Transition(
+                ident,
+                kind,
+                stage.id,
+                node.id if node else None,
+                reason,
+                self.cause_id,
+                self.now,
+                roles,
+                payload or {},
+            )
+        )
+
+    def fail(self, stage: Stage, node: Node | None, error: ConditionFailed) -> None:
+        self.error = str(error)
+        self.record(TransitionKind.CONDITION_FAILED, stage, node, str(error))
+
+    def schedule(
+        self, kind: TimerKind, due_at: int, node: Node | None = None, visit: int = 0, level: int = 0
+    ) -> None:
+        state = self.state
+        parts = [
+            state.workspace_id,
+            state.account_id,
+            self.path.id,
+            str(self.path.version),
+            kind.value,
+        ]
+        parts += [node.id if node else "", str(visit), str(level)]
+        if kind is TimerKind.REVIEW:
+            parts.append(str(due_at))
+        self.timers.append(
+            Timer(
+                _digest(*parts),
+                self.path.id,
+                max(due_at, self.now),
+                kind,
+                node.id if node else None,
+                visit,
+                level,
+            )
+        )
+
+    def test(self, expression: Expression, stage: Stage, node: Node | None) -> bool:
+        try:
+            return expression.test(self.scope)
+        except ConditionFailed as exc:
+            self.fail(stage, node, exc)
+            return False
+
+    # -- inputs ------------------------------------------------------------------------
+
+    def observe(self, event: Observation) -> None:
+        """Fold the event's facts and its contribution to every matching aggregate."""
+        if event.facts:
+            self.scope.facts.update(event.facts)
+        self.scope.observation = event
+        stage = self.path.stages_by_id[self.state.stage]
+        for aggregate in self.path.aggregates:
+            try:
+                if not aggregate.matches(self.scope):
+                    continue
+                current = self.scope.aggregates.get(aggregate.key)
+                if current is None:
+                    current = aggregates.empty(aggregate)
+                self.scope.aggregates[aggregate.key] = aggregates.add(
+                    aggregate, current, event, self.now
+                )
+            except ConditionFailed as exc:
+                self.fail(stage, None, exc)
+        self.scope.observation = None
+
+    def score(self, update: ScoreUpdate, *, hold: bool) -> None:
+        previous = self.scope.facts.get("score.risk_level")
+        self.scope.facts.update({f"score.{key}": value for key, value in update.values.items()})
+        level = update.values.get("risk_level")
+        if level is not None and level != previous and not hold:
+            stage = self.path.stages_by_id[self.state.stage]
+            self.record(
+                TransitionKind.RISK_CHANGED,
+                stage,
+                None,
+                f"risk level {previous or 'unknown'} -> {level}",
+                roles=RISK_AUDIENCE,
+                payload={
+                    "from": previous,
+                    "to": level,
+                    "signals": update.values.get("signals", []),
+                },
+            )
+
+    def timer_fired(self, timer: Timer, *, hold: bool) -> bool:
+        """Handle a timer; ``False`` when it is stale and nothing changes."""
+        if timer.kind is TimerKind.REVIEW:
+            following = timer.due_at + self.path.review_seconds
+            self.schedule(TimerKind.REVIEW, max(following, self.now + 1))
+            return True
+        state = self.state
+        node = self.path.nodes_by_id.get(timer.node or "")
+        record = self.nodes.get(timer.node or "")
+        if (
+            hold
+            or node is None
+            or state.node != node.id
+            or record is None
+            or record.status is not NodeStatus.ACTIVE
+            or record.visits != timer.visit
+        ):
+            return False
+        stage = self.path.stages_by_id[node.stage]
+        anchor = "stage entry" if node.due_from == "stage" else "node entry"
+        if timer.kind is TimerKind.DUE:
+            after = format_duration_seconds(node.due_seconds or 0)
+            self.record(
+                TransitionKind.NODE_OVERDUE,
+                stage,
+                node,
+                f"{node.name}: not done {after} after {anchor}",
+                roles=node.notify,
+                payload={"due_at": timer.due_at, "condition": node.complete_when.source},
+            )
+            return True
+        escalation = node.escalations[timer.level - 1]
+        after = format_duration_seconds(escalation.at_seconds)
+        self.record(
+            TransitionKind.ESCALATION,
+            stage,
+            node,
+            escalation.reason or f"{node.name}: still not done {after} after {anchor}",
+            roles=escalation.notify,
+            payload={
+                "level": escalation.level,
+                "action": escalation.action,
+                "due_at": timer.due_at,
+            },
+        )
+        return True
+
+    def move(self, move: ManualMove) -> None:
+        target_stage = self.path.stages_by_id.get(move.target)
+        target_node = self.path.nodes_by_id.get(move.target)
+        if target_stage is None and target_node is None:
+            raise ValueError(f"{self.path.id} has no stage or node {move.target!r}")
+        current = self.path.stages_by_id[self.state.stage]
+        self.record(
+            TransitionKind.MOVED,
+            current,
+            self.path.nodes_by_id.get(self.state.node or ""),
+            f"moved to {move.target} by {move.actor}" + (f": {move.note}" if move.note else ""),
+            payload={"actor": move.actor, "note": move.note, "target": move.target},
+        )
+        self.leave_node(skipped=True)
+        self.goto(move.target, force=True)
+
+    # -- movement ----------------------------------------------------------------------
+
+    def advance(self) -> None:
+        """Move as far as the conditions allow now."""
+        for _ in range(MAX_STEPS_PER_INPUT):
+            stage = self.path.stages_by_id[self.state.stage]
+            if self.path.tiers and stage.id in self.path.tiers.stages:
+                self.review_tier(stage)
+            if stage.complete_when is not None and self.test(stage.complete_when, stage, None):
+                self.leave_node(skipped=True)
+                if not self.leave_stage(stage):
+                    return
+                continue
+            if self.state.node is None:
+                return
+            node = self.path.nodes_by_id[self.state.node]
+            if not self.test(node.complete_when, stage, node):
+                return
+            record = self.nodes[node.id]
+            self.nodes[node.id] = replace(
+                record, status=NodeStatus.COMPLETED, completed_at=self.now
+            )
+            self.record(
+                TransitionKind.NODE_COMPLETED,
+                stage,
+                node,
+                f"{node.name}: {node.complete_when.source}",
+                roles=node.notify,
+                payload={"days_in_node": round((self.now - record.entered_at) / 86400, 2)},
+            )
+            self.set_state(node=None, node_entered_at=None)
+            self.follow(node.next, after=node)
+        self.fail(
+            self.path.stages_by_id[self.state.stage],
+            None,
+            ConditionFailed(f"stopped after {MAX_STEPS_PER_INPUT} steps: do branches loop?"),
+        )
+
+    def follow(self, branches: tuple[Branch, ...], *, after: Node) -> None:
+        """Take the first branch that holds, else the node after ``after``, else the exit."""
+        stage = self.path.stages_by_id[after.stage]
+        for branch in branches:
+            if branch.when is None or self.test(branch.when, stage, after):
+                self.goto(branch.goto, force=False)
+                return
+        following = self.path.node_after(after)
+        if following is not None:
+            self.enter_node(following, force=False)
+        else:
+            self.leave_stage(stage)
+
+    def leave_stage(self, stage: Stage) -> bool:
+        """Go where the stage leads; ``False`` when it is the last one (the account stays)."""
+        for branch in stage.next:
+            if branch.when is None or self.test(branch.when, stage, None):
+                self.goto(branch.goto, force=False)
+                return True
+        following = self.path.stage_after(stage)
+        if following is None:
+            self.set_state(node=None, node_entered_at=None)
+            return False
+        self.enter_stage(following, None)
+        return True
+
+    def goto(self, target: str, *, force: bool) -> None:
+        node = self.path.nodes_by_id.get(target)
+        if node is None:
+            self.enter_stage(self.path.stages_by_id[target], None)
+            return
+        if node.stage != self.state.stage:
+            self.enter_stage(self.path.stages_by_id[node.stage], node)
+        else:
+            self.enter_node(node, force=force)
+
+    def enter_stage(self, stage: Stage, at: Node | None) -> None:
+        self.set_state(stage=stage.id, stage_entered_at=self.now, node=None, node_entered_at=None)
+        self.record(
+            TransitionKind.STAGE_ENTERED,
+            stage,
+            None,
+            f"entered stage {stage.name}",
+            roles=stage.notify,
+        )
+        first = at or (stage.nodes[0] if stage.nodes else None)
+        if first is not None:
+            self.enter_node(first, force=at is not None)
+
+    def enter_node(self, node: Node, *, force: bool) -> None:
+        stage = self.path.stages_by_id[node.stage]
+        record = self.nodes.get(node.id)
+        if record is not None and not force and not self.may_reenter(node, record):
+            self.follow(node.next, after=node)
+            return
+        if node.skip_when is not None and self.test(node.skip_when, stage, node):
+            visits = record.visits if record else 0
+            self.nodes[node.id] = NodeRecord(NodeStatus.SKIPPED, visits, self.now, self.now)
+            self.record(
+                TransitionKind.NODE_SKIPPED,
+                stage,
+                node,
+                f"{node.name}: skipped ({node.skip_when.source})",
+            )
+            self.follow(node.next, after=node)
+            return
+        visit = (record.visits if record else 0) + 1
+        self.nodes[node.id] = NodeRecord(NodeStatus.ACTIVE, visit, self.now)
+        self.set_state(node=node.id, node_entered_at=self.now)
+        self.record(
+            TransitionKind.NODE_ENTERED, stage, node, f"entered node {node.name}", roles=node.notify
+        )
+        anchor = self.state.stage_entered_at if node.due_from == "stage" else self.now
+        if node.due_seconds is not None:
+            self.schedule(TimerKind.DUE, anchor + node.due_seconds, node, visit)
+        for escalation in node.escalations:
+            self.schedule(
+                TimerKind.ESCALATION, anchor + escalation.at_seconds, node, visit, escalation.level
+            )
+
+    def may_reenter(self, node: Node, record: NodeRecord) -> bool:
+        if record.status is NodeStatus.ACTIVE:
+            return False
+        if node.reentry == "always":
+            return True
+        if node.reentry == "never":
+            return False
+        return self.now - (record.completed_at or record.entered_at) >= node.reentry
+
+    def leave_node(self, *, skipped: bool) -> None:
+        if self.state.node is None:
+            return
+        record = self.nodes[self.state.node]
+        if record.status is NodeStatus.ACTIVE and skipped:
+            self.nodes[self.state.node] = replace(
+                record, status=NodeStatus.SKIPPED, completed_at=self.now
+            )
+        self.set_state(node=None, node_entered_at=None)
+
+    def review_tier(self, stage: Stage) -> None:
+        tiers = self.path.tiers
+        assert tiers is not None
+        try:
+            value = tiers.metric.evaluate(self.scope)
+        except ConditionFailed as exc:
+            self.fail(stage, None, exc)
+            return
+        if value is None:
+            return
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(
+                stage, None, ConditionFailed(f"tier metric {tiers.metric.source!r} gave {value!r}")
+            )
+            return
+        levels = tiers.levels
+        ids = [level.id for level in levels]
+        current = ids.index(self.state.tier) if self.state.tier in ids else None
+        chosen = current
+        above = [i for i, level in enumerate(levels) if number >= level.enter_at]
+        if current is None:
+            chosen = above[-1] if above else None
+        elif above and above[-1] > current:
+            chosen = above[-1]
+        elif number < levels[current].exit_below:
+            holding = [i for i in range(current) if number >= levels[i].exit_below]
+            chosen = holding[-1] if holding else None
+        if chosen == current:
+            return
+        new = levels[chosen] if chosen is not None else None
+        old = levels[current] if current is not None else None
+        direction = (
+            "placement"
+            if current is None
+            else ("promotion" if (chosen or -1) > current else "demotion")
+        )
+        self.set_state(tier=new.id if new else None)
+        self.record(
+            TransitionKind.TIER_CHANGED,
+            stage,
+            None,
+            f"{direction}: {old.id if old else 'no tier'} -> {new.id if new else 'no tier'} "
+            f"({tiers.label} {number:g})",
+            roles=tiers.notify,
+            payload={
+                "from": old.id if old else None,
+                "to": new.id if new else None,
+                "direction": direction,
+                "metric": tiers.label,
+                "value": number,
+                "benefits": [{"id": b.id, "name": b.name} for b in new.benefits] if new else [],
+            },
+        )
+
+    # -- result ------------------------------------------------------------------------
+
+    def set_state(self, **changes: Any) -> None:
+        self.state = replace(self.state, **changes)
+        self.scope.state = self.state
+
+    def decision(self) -> Decision:
+        state = replace(
+            self.state,
+            nodes=self.nodes,
+            aggregates=self.scope.aggregates,
+            facts=self.scope.facts,
+            sequence=self.state.sequence + 1,
+            last_error=self.error,
+        )
+        return Decision(state, tuple(self.transitions), tuple(self.timers))
+
+
+def _cause_of(event: Input) -> str:
+    if isinstance(event, Observation | ScoreUpdate):
+        return event.event_id
+    if isinstance(event, TimerFired):
+        return event.timer.id
+    return event.move_id
+
+
+def _describe(event: Observation) -> str:
+    return f"{event.type} {event.name!r}" if event.name else event.type
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
+
+
+def format_duration_seconds(seconds: int) -> str:
+    return format_duration(timedelta(seconds=seconds))

@@ -1,0 +1,32 @@
+"""The node engine's errors."""
+
+from __future__ import annotations
+
+
+class NodeEngineError(Exception):
+    """Root of the errors raised by the node engine."""
+
+
+class ExpressionError(NodeEngineError):
+    """A condition that does not compile: unknown name, forbidden construct, bad argument.
+
+    ``column`` is the 0-based offset in the expression text, when known.
+    """
+
+    def __init__(self, message: str, *, column: int | None = None) -> None:
+        super().__init__(message)
+        self.column = column
+
+
+class ConditionFailed(NodeEngineError):
+    """A compiled condition failed on one account's data (for example comparing a text with a
+    number). It is recorded on the account; the partition goes on."""
+
+
+class PathNotFound(NodeEngineError):
+    """No published growth path (or version) by that id in the workspace."""
+
+
+class PathRejected(NodeEngineError):
+    """A growth path cannot be published (identical to the current version, or a migration
+    policy that does not fit the versions)."""

@@ -1,0 +1,1 @@
+"""Growth paths: the definition files, their condition language, versions and the admin API."""

@@ -1,0 +1,201 @@
+"""A growth path version compiled for the engine: expressions parsed once, ids resolved.
+
+:func:`compile_path` builds the immutable :class:`GrowthPath` the pure core runs from a
+file that passed validation (see :func:`services.node_engine.paths.schemas.check_path`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+
+from services.node_engine.paths.expressions import (
+    Aggregate,
+    Expression,
+    Names,
+    aggregates_of,
+    compile_expression,
+)
+from services.node_engine.paths.schemas import Branch as BranchFile
+from services.node_engine.paths.schemas import GrowthPathFile
+from shared.durations import parse_duration
+
+
+@dataclass(frozen=True, slots=True)
+class Branch:
+    when: Expression | None
+    goto: str
+
+
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    level: int
+    at_seconds: int
+    notify: tuple[str, ...]
+    action: Literal["nudge", "task"]
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    id: str
+    name: str
+    stage: str
+    complete_when: Expression
+    skip_when: Expression | None
+    due_seconds: int | None
+    due_from: Literal["stage", "node"]
+    notify: tuple[str, ...]
+    escalations: tuple[Escalation, ...]
+    next: tuple[Branch, ...]
+    reentry: Literal["never", "always"] | int
+    """``never``, ``always``, or the seconds that must pass since the last completion."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    id: str
+    name: str
+    index: int
+    nodes: tuple[Node, ...]
+    complete_when: Expression | None
+    notify: tuple[str, ...]
+    next: tuple[Branch, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Benefit:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class TierLevel:
+    id: str
+    name: str
+    enter_at: float
+    exit_below: float
+    benefits: tuple[Benefit, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Tiers:
+    metric: Expression
+    label: str
+    stages: frozenset[str]
+    notify: tuple[str, ...]
+    levels: tuple[TierLevel, ...]
+    """Ascending by ``enter_at``."""
+
+
+@dataclass(frozen=True, slots=True)
+class GrowthPath:
+    id: str
+    version: int
+    name: str
+    business_type: str
+    enrol_when: Expression
+    review_seconds: int
+    stages: tuple[Stage, ...]
+    tiers: Tiers | None
+    aggregates: tuple[Aggregate, ...]
+    """Every aggregate any expression of the path reads; the engine keeps exactly these."""
+    stages_by_id: MappingProxyType[str, Stage] = field(repr=False)
+    nodes_by_id: MappingProxyType[str, Node] = field(repr=False)
+
+    def stage_after(self, stage: Stage) -> Stage | None:
+        following = stage.index + 1
+        return self.stages[following] if following < len(self.stages) else None
+
+    def node_after(self, node: Node) -> Node | None:
+        nodes = self.stages_by_id[node.stage].nodes
+        position = nodes.index(node) + 1
+        return nodes[position] if position < len(nodes) else None
+
+
+def compile_path(path: GrowthPathFile, *, version: int) -> GrowthPath:
+    """Compile a validated file into the engine's form."""
+
+    def expression(source: str, names: Names = Names.ACCOUNT) -> Expression:
+        return compile_expression(source, names)
+
+    def branches(items: list[BranchFile]) -> tuple[Branch, ...]:
+        return tuple(Branch(expression(b.when) if b.when else None, b.goto) for b in items)
+
+    stages: list[Stage] = []
+    for index, stage in enumerate(path.stages):
+        nodes = tuple(
+            Node(
+                id=node.id,
+                name=node.name,
+                stage=stage.id,
+                complete_when=expression(node.complete_when),
+                skip_when=expression(node.skip_when) if node.skip_when else None,
+                due_seconds=_seconds(node.due) if node.due else None,
+                due_from=node.due_from,
+                notify=tuple(node.notify),
+                escalations=tuple(
+                    Escalation(level, _seconds(e.at), tuple(e.notify), e.action, e.reason)
+                    for level, e in enumerate(node.escalations, start=1)
+                ),
+                next=branches(node.next),
+                reentry=node.reentry
+                if node.reentry in ("never", "always")
+                else _seconds(node.reentry),  # type: ignore[arg-type]
+            )
+            for node in stage.nodes
+        )
+        stages.append(
+            Stage(
+                id=stage.id,
+                name=stage.name,
+                index=index,
+                nodes=nodes,
+                complete_when=expression(stage.complete_when) if stage.complete_when else None,
+                notify=tuple(stage.notify),
+                next=branches(stage.next),
+            )
+        )
+    tiers = None
+    if path.tiers:
+        tiers = Tiers(
+            metric=expression(path.tiers.metric),
+            label=path.tiers.label,
+            stages=frozenset(path.tiers.stages),
+            notify=tuple(path.tiers.notify),
+            levels=tuple(
+                TierLevel(
+                    id=level.id,
+                    name=level.name or level.id,
+                    enter_at=level.enter_at,
+                    exit_below=level.enter_at if level.exit_below is None else level.exit_below,
+                    benefits=tuple(Benefit(b.id, b.name) for b in level.benefits),
+                )
+                for level in path.tiers.levels
+            ),
+        )
+    enrol_when = expression(path.enrol_when, Names.BOTH)
+    all_nodes = [node for stage in stages for node in stage.nodes]
+    expressions: list[Expression | None] = [enrol_when, tiers.metric if tiers else None]
+    for stage_ in stages:
+        expressions += [stage_.complete_when, *(b.when for b in stage_.next)]
+    for node_ in all_nodes:
+        expressions += [node_.complete_when, node_.skip_when, *(b.when for b in node_.next)]
+    return GrowthPath(
+        id=path.id,
+        version=version,
+        name=path.name,
+        business_type=path.business_type.value,
+        enrol_when=enrol_when,
+        review_seconds=_seconds(path.review_every),
+        stages=tuple(stages),
+        tiers=tiers,
+        aggregates=aggregates_of(expressions),
+        stages_by_id=MappingProxyType({stage.id: stage for stage in stages}),
+        nodes_by_id=MappingProxyType({node.id: node for node in all_nodes}),
+    )
+
+
+def _seconds(duration: str) -> int:
+    return int(parse_duration(duration).total_seconds())

@@ -1,0 +1,412 @@
+"""The condition language of growth paths: a safe subset of Python expressions.
+
+An expression is parsed once, checked against a whitelist (literals, ``and``/``or``/``not``,
+comparisons, ``in``, arithmetic, dotted names, and a few aggregate functions with literal
+arguments) and compiled into closures, so evaluating it per event parses nothing and can
+run no arbitrary code.
+
+Two kinds of names exist, and each place in a growth path allows one or both:
+
+* **event names** describe the event being handled: ``event`` (its name), ``type``,
+  ``source``, ``user_id``, ``properties.<key>``, ``traits.<key>``, ``actor.roles``;
+* **account names** describe the account: ``crm.<fact>``, ``score.<field>``,
+  ``account.<trait>``, ``tier``, ``stage``, ``days_in_stage``, ``days_in_node``,
+  ``days_enrolled``, ``days_to_renewal``, and the aggregates below.
+
+Aggregates are kept incrementally per account (never a rescan of history):
+``count(name, where=, by=, within=)``, ``sum(name, property, where=, by=, within=)``,
+``distinct_users(name, role=, where=, within=)`` and ``happened(name, where=, by=,
+within=)``. ``name`` may be ``None`` for any event, ``where`` is an event-names expression
+in a string, ``by``/``role`` is the acting user's role, ``within`` an ISO 8601 duration.
+
+A missing value is ``None``; ordering comparisons with ``None`` are false. Other type errors
+at evaluation raise :class:`ConditionFailed`.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Protocol
+
+from services.node_engine.errors import ConditionFailed, ExpressionError
+from shared.contracts.crm import ContactRole
+from shared.durations import parse_duration
+
+EVENT_ROOTS = frozenset({"event", "type", "source", "user_id", "properties", "traits", "actor"})
+ACCOUNT_ROOTS = frozenset(
+    {
+        "crm",
+        "score",
+        "account",
+        "tier",
+        "stage",
+        "days_in_stage",
+        "days_in_node",
+        "days_enrolled",
+        "days_to_renewal",
+    }
+)
+MAX_EXPRESSION_LENGTH = 2000
+
+
+class Names(Enum):
+    """Which names an expression may read where it is written."""
+
+    EVENT = "event"
+    """``where`` filters: the event only."""
+    ACCOUNT = "account"
+    """Completions, branches, skips, tier metrics: the account and its aggregates."""
+    BOTH = "both"
+    """Enrolment: the event that may enrol and the account it belongs to."""
+
+
+class AggregateKind(Enum):
+    COUNT = "count"
+    SUM = "sum"
+    DISTINCT_USERS = "distinct_users"
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregate:
+    """One incrementally kept account figure. Equal aggregates share their state."""
+
+    kind: AggregateKind
+    event: str | None
+    prop: str | None
+    where_source: str | None
+    role: str | None
+    window_seconds: int | None
+    where: Expression | None = field(default=None, compare=False, hash=False, repr=False)
+
+    @property
+    def key(self) -> str:
+        """A stable name for this aggregate's stored state."""
+        parts = [
+            self.kind.value,
+            self.event or "*",
+            self.prop or "",
+            self.where_source or "",
+            self.role or "",
+            str(self.window_seconds or ""),
+        ]
+        return "|".join(parts)
+
+    def matches(self, scope: Scope) -> bool:
+        """Whether the event in ``scope`` counts towards this aggregate."""
+        if self.event is not None and scope.event_value(("event",)) != self.event:
+            return False
+        if self.role is not None and self.role not in (scope.event_value(("actor", "roles")) or ()):
+            return False
+        return self.where is None or self.where.test(scope)
+
+
+class Scope(Protocol):
+    """What an expression reads while it is evaluated."""
+
+    def event_value(self, path: tuple[str, ...]) -> Any:
+        """An event name's value, e.g. ``("properties", "amount")``; ``None`` when absent."""
+        ...
+
+    def account_value(self, path: tuple[str, ...]) -> Any:
+        """An account name's value, e.g. ``("crm", "deal_stage")``; ``None`` when absent."""
+        ...
+
+    def aggregate(self, aggregate: Aggregate) -> float:
+        """The aggregate's current value for the account."""
+        ...
+
+
+Evaluator = Callable[[Scope], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Expression:
+    """A compiled expression. Evaluating it never parses and never raises but
+    :class:`ConditionFailed`."""
+
+    source: str
+    aggregates: tuple[Aggregate, ...]
+    _evaluate: Evaluator = field(repr=False, compare=False)
+
+    def evaluate(self, scope: Scope) -> Any:
+        try:
+            return self._evaluate(scope)
+        except ConditionFailed:
+            raise
+        except (TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:
+            raise ConditionFailed(f"{self.source!r}: {exc}") from exc
+
+    def test(self, scope: Scope) -> bool:
+        return bool(self.evaluate(scope))
+
+
+def compile_expression(source: str, names: Names) -> Expression:
+    """Parse and check ``source`` once; raise :class:`ExpressionError` with the column."""
+    if not isinstance(source, str) or not source.strip():
+        raise ExpressionError("an expression must be a non-empty string")
+    if len(source) > MAX_EXPRESSION_LENGTH:
+        raise ExpressionError(f"an expression is at most {MAX_EXPRESSION_LENGTH} characters")
+    try:
+        tree = ast.parse(source.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise ExpressionError(f"syntax error: {exc.msg}", column=(exc.offset or 1) - 1) from exc
+    compiler = _Compiler(names)
+    evaluate = compiler.visit(tree.body)
+    return Expression(source.strip(), tuple(dict.fromkeys(compiler.aggregates)), evaluate)
+
+
+def _lt(a: Any, b: Any) -> bool:
+    return a is not None and b is not None and bool(a < b)
+
+
+def _le(a: Any, b: Any) -> bool:
+    return a is not None and b is not None and bool(a <= b)
+
+
+def _gt(a: Any, b: Any) -> bool:
+    return a is not None and b is not None and bool(a > b)
+
+
+def _ge(a: Any, b: Any) -> bool:
+    return a is not None and b is not None and bool(a >= b)
+
+
+def _contains(a: Any, b: Any) -> bool:
+    return b is not None and a in b
+
+
+def _not_contains(a: Any, b: Any) -> bool:
+    return b is None or a not in b
+
+
+_COMPARISONS: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: _lt,
+    ast.LtE: _le,
+    ast.Gt: _gt,
+    ast.GtE: _ge,
+    ast.In: _contains,
+    ast.NotIn: _not_contains,
+}
+_ARITHMETIC: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+}
+_AGGREGATE_FUNCTIONS = {
+    "count": AggregateKind.COUNT,
+    "happened": AggregateKind.COUNT,
+    "sum": AggregateKind.SUM,
+    "distinct_users": AggregateKind.DISTINCT_USERS,
+}
+_ROLES = frozenset(role.value for role in ContactRole)
+
+
+class _Compiler:
+    def __init__(self, names: Names) -> None:
+        self.names = names
+        self.aggregates: list[Aggregate] = []
+
+    def fail(self, node: ast.AST, message: str) -> ExpressionError:
+        return ExpressionError(message, column=getattr(node, "col_offset", None))
+
+    def visit(self, node: ast.expr) -> Evaluator:
+        handlers: dict[type[ast.expr], Callable[[Any], Evaluator]] = {
+            ast.Constant: self.constant,
+            ast.List: self.sequence,
+            ast.Tuple: self.sequence,
+            ast.BoolOp: self.bool_op,
+            ast.UnaryOp: self.unary_op,
+            ast.BinOp: self.bin_op,
+            ast.Compare: self.compare,
+            ast.Name: self.name,
+            ast.Attribute: self.name,
+            ast.Subscript: self.name,
+            ast.Call: self.call,
+        }
+        handler = handlers.get(type(node))
+        if handler is None:
+            raise self.fail(node, f"{type(node).__name__.lower()} is not allowed in a condition")
+        return handler(node)
+
+    def constant(self, node: ast.Constant) -> Evaluator:
+        value = node.value
+        if not isinstance(value, str | int | float | bool) and value is not None:
+            raise self.fail(node, "only text, numbers, true/false and None are literals")
+        return lambda _scope: value
+
+    def sequence(self, node: ast.List | ast.Tuple) -> Evaluator:
+        items = tuple(self.literal(item) for item in node.elts)
+        return lambda _scope: items
+
+    def bool_op(self, node: ast.BoolOp) -> Evaluator:
+        parts = [self.visit(value) for value in node.values]
+        if isinstance(node.op, ast.And):
+            return lambda scope: all(part(scope) for part in parts)
+        return lambda scope: any(part(scope) for part in parts)
+
+    def unary_op(self, node: ast.UnaryOp) -> Evaluator:
+        operand = self.visit(node.operand)
+        if isinstance(node.op, ast.Not):
+            return lambda scope: not operand(scope)
+        if isinstance(node.op, ast.USub):
+            return lambda scope: -operand(scope)
+        raise self.fail(node, "only `not` and `-` are allowed before a value")
+
+    def bin_op(self, node: ast.BinOp) -> Evaluator:
+        function = _ARITHMETIC.get(type(node.op))
+        if function is None:
+            raise self.fail(node, "only + - * / are allowed")
+        left, right = self.visit(node.left), self.visit(node.right)
+
+        def arithmetic(scope: Scope) -> Any:
+            a, b = left(scope), right(scope)
+            return None if a is None or b is None else function(a, b)
+
+        return arithmetic
+
+    def compare(self, node: ast.Compare) -> Evaluator:
+        operands = [self.visit(node.left), *(self.visit(c) for c in node.comparators)]
+        tests: list[Callable[[Any, Any], bool]] = []
+        for op in node.ops:
+            compare = _COMPARISONS.get(type(op))
+            if compare is None:
+                raise self.fail(node, "use == != < <= > >= in / not in to compare")
+            tests.append(compare)
+
+        def comparison(scope: Scope) -> bool:
+            left = operands[0](scope)
+            for test, operand in zip(tests, operands[1:], strict=True):
+                right = operand(scope)
+                if not test(left, right):
+                    return False
+                left = right
+            return True
+
+        return comparison
+
+    def name(self, node: ast.Name | ast.Attribute | ast.Subscript) -> Evaluator:
+        path = self.dotted(node)
+        root = path[0]
+        if root in EVENT_ROOTS:
+            if self.names is Names.ACCOUNT:
+                raise self.fail(
+                    node,
+                    f"`{root}` describes one event; here only account names "
+                    f"({', '.join(sorted(ACCOUNT_ROOTS))}) and aggregates such as "
+                    "count(...) are allowed",
+                )
+            return lambda scope: scope.event_value(path)
+        if root in ACCOUNT_ROOTS:
+            if self.names is Names.EVENT:
+                raise self.fail(node, f"`{root}` describes the account; a filter reads the event")
+            return lambda scope: scope.account_value(path)
+        allowed = {
+            Names.EVENT: EVENT_ROOTS,
+            Names.ACCOUNT: ACCOUNT_ROOTS,
+            Names.BOTH: EVENT_ROOTS | ACCOUNT_ROOTS,
+        }[self.names]
+        raise self.fail(node, f"unknown name `{root}`; known: {', '.join(sorted(allowed))}")
+
+    def dotted(self, node: ast.expr) -> tuple[str, ...]:
+        if isinstance(node, ast.Name):
+            return (node.id,)
+        if isinstance(node, ast.Attribute):
+            return (*self.dotted(node.value), node.attr)
+        if isinstance(node, ast.Subscript):
+            key = node.slice
+            if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
+                raise self.fail(
+                    node, "only text keys are allowed in [...], e.g. properties['plan']"
+                )
+            return (*self.dotted(node.value), key.value)
+        raise self.fail(node, "expected a name such as properties.amount")
+
+    def literal(self, node: ast.expr) -> Any:
+        if isinstance(node, ast.Constant) and (
+            isinstance(node.value, str | int | float | bool) or node.value is None
+        ):
+            return node.value
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            value = self.literal(node.operand)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return -value
+        raise self.fail(node, "expected a literal (text, number, true/false, None)")
+
+    def call(self, node: ast.Call) -> Evaluator:
+        name = node.func.id if isinstance(node.func, ast.Name) else None
+        kind = _AGGREGATE_FUNCTIONS.get(name or "")
+        if kind is None:
+            raise self.fail(node, f"unknown function; known: {', '.join(_AGGREGATE_FUNCTIONS)}")
+        if self.names is Names.EVENT:
+            raise self.fail(node, f"{name}(...) is an account aggregate; a filter reads the event")
+        aggregate = self.aggregate(node, str(name), kind)
+        self.aggregates.append(aggregate)
+        if name == "happened":
+            return lambda scope: scope.aggregate(aggregate) >= 1
+        return lambda scope: scope.aggregate(aggregate)
+
+    def aggregate(self, node: ast.Call, name: str, kind: AggregateKind) -> Aggregate:
+        positional = ["event", "property"] if kind is AggregateKind.SUM else ["event"]
+        if len(node.args) > len(positional):
+            raise self.fail(node, f"{name}() takes {len(positional)} positional argument(s)")
+        values: dict[str, Any] = {}
+        for param, arg in zip(positional, node.args, strict=False):
+            values[param] = self.literal(arg)
+        allowed = {"where", "within", "role" if kind is AggregateKind.DISTINCT_USERS else "by"}
+        allowed.update(positional)
+        for keyword in node.keywords:
+            if keyword.arg not in allowed:
+                raise self.fail(
+                    keyword.value,
+                    f"{name}() has no argument {keyword.arg!r}; allowed: {', '.join(sorted(allowed))}",
+                )
+            values[keyword.arg] = self.literal(keyword.value)
+        if kind is AggregateKind.SUM and not isinstance(values.get("property"), str):
+            raise self.fail(node, "sum() needs the property to add up, e.g. sum('Order', 'amount')")
+        event = values.get("event")
+        if event is not None and not isinstance(event, str):
+            raise self.fail(node, f"{name}() takes the event name as text (or None for any)")
+        role = values.get("by", values.get("role"))
+        if role is not None and role not in _ROLES:
+            raise self.fail(node, f"unknown role {role!r}; roles: {', '.join(sorted(_ROLES))}")
+        where_source = values.get("where")
+        where = None
+        if where_source is not None:
+            if not isinstance(where_source, str):
+                raise self.fail(node, "where= takes a filter expression as text")
+            try:
+                where = compile_expression(where_source, Names.EVENT)
+            except ExpressionError as exc:
+                raise self.fail(node, f"in where={where_source!r}: {exc}") from exc
+        window = values.get("within")
+        window_seconds = None
+        if window is not None:
+            try:
+                window_seconds = int(parse_duration(str(window)).total_seconds())
+            except ValueError as exc:
+                raise self.fail(node, f"within=: {exc}") from exc
+            if window_seconds <= 0:
+                raise self.fail(node, "within= must be longer than zero")
+        return Aggregate(
+            kind=kind,
+            event=event,
+            prop=values.get("property"),
+            where_source=where.source if where else None,
+            role=role,
+            window_seconds=window_seconds,
+            where=where,
+        )
+
+
+def aggregates_of(expressions: Sequence[Expression | None]) -> tuple[Aggregate, ...]:
+    """Every distinct aggregate the expressions read, in first-use order."""
+    return tuple(
+        dict.fromkeys(a for expression in expressions if expression for a in expression.aggregates)
+    )

@@ -1,0 +1,1 @@
+"""The engine's consumer: decode, attribute, transition, persist, publish, commit."""

@@ -1,0 +1,1 @@
+"""Durable timers: due dates, escalations and reviews that survive restarts."""
