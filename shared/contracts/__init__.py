@@ -2,15 +2,20 @@
 
 from shared.contracts.crm import CRM_EVENT_TYPES, ContactRole
 from shared.contracts.events import EventEnvelope, EventType
+from shared.contracts.scores import RiskLevel, ScoreEnvelope, ScoreKind
 from shared.contracts.topics import TOPICS, Topic, TopicSpec
-from shared.contracts.triggers import TriggerEnvelope, TriggerKind
+from shared.contracts.triggers import Audience, TriggerEnvelope, TriggerKind
 
 __all__ = [
     "CRM_EVENT_TYPES",
     "TOPICS",
+    "Audience",
     "ContactRole",
     "EventEnvelope",
     "EventType",
+    "RiskLevel",
+    "ScoreEnvelope",
+    "ScoreKind",
     "Topic",
     "TopicSpec",
     "TriggerEnvelope",

@@ -9,6 +9,7 @@ from enum import StrEnum
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.contracts.events import EventEnvelope
+from shared.contracts.scores import ScoreEnvelope
 from shared.contracts.triggers import TriggerEnvelope
 
 
@@ -17,6 +18,9 @@ class Topic(StrEnum):
     EVENTS_DLQ = "milepost.events.dlq"
     TRIGGERS = "milepost.triggers"
     TRIGGERS_DLQ = "milepost.triggers.dlq"
+    SCORES = "milepost.scores"
+    SCORES_DLQ = "milepost.scores.dlq"
+    ENGINE_REKEYED = "milepost.engine.rekeyed"
 
 
 class DeadLetter(BaseModel):
@@ -70,6 +74,28 @@ TOPICS: tuple[TopicSpec, ...] = (
         TriggerEnvelope,
     ),
     TopicSpec(
+        Topic.SCORES,
+        "Scoring findings: score changed, risk raised or cleared, tier changed, diagnosis.",
+        "{workspace_id}/a/{account_id}",
+        ScoreEnvelope,
+    ),
+    TopicSpec(
+        Topic.SCORES_DLQ,
+        "Score events no consumer could process, with the reason.",
+        "the original record's key",
+        DeadLetter,
+        partitions=3,
+        retention=timedelta(days=30),
+    ),
+    TopicSpec(
+        Topic.ENGINE_REKEYED,
+        "Events that carried only a user id, re-keyed by the node engine to the user's "
+        "account so one account's events are handled in order by one engine member. "
+        "Internal; it has the events topic's partition count.",
+        "{workspace_id}/a/{account_id}",
+        EventEnvelope,
+    ),
+    TopicSpec(
         Topic.TRIGGERS_DLQ,
         "Triggers no consumer could process, with the reason.",
         "the original record's key",
@@ -83,4 +109,6 @@ TOPICS: tuple[TopicSpec, ...] = (
 DLQ_OF: dict[Topic, Topic] = {
     Topic.EVENTS: Topic.EVENTS_DLQ,
     Topic.TRIGGERS: Topic.TRIGGERS_DLQ,
+    Topic.SCORES: Topic.SCORES_DLQ,
+    Topic.ENGINE_REKEYED: Topic.EVENTS_DLQ,
 }

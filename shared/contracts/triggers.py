@@ -15,6 +15,18 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from shared.contracts.crm import ContactRole
 
 
+class Audience(StrEnum):
+    """Who a trigger is for: a role inside the account, or the account's owner (the
+    account manager or CSM, a contact of the workspace)."""
+
+    DECISION_MAKER = ContactRole.DECISION_MAKER.value
+    ADMIN = ContactRole.ADMIN.value
+    END_USER = ContactRole.END_USER.value
+    INFLUENCER = ContactRole.INFLUENCER.value
+    GATEKEEPER = ContactRole.GATEKEEPER.value
+    ACCOUNT_OWNER = "account_owner"
+
+
 class TriggerKind(StrEnum):
     STAGE_ENTERED = "stage_entered"
     NODE_ENTERED = "node_entered"
@@ -39,7 +51,7 @@ class TriggerEnvelope(BaseModel):
     stage: str
     node: str | None = None
     kind: TriggerKind
-    target_roles: list[ContactRole] = Field(default_factory=list)
+    target_roles: list[Audience] = Field(default_factory=list)
     reason: str = Field(description="Why it fired, in words an operator can read.")
     causing_event_id: str | None = Field(
         default=None, description="The event that caused it; none for timer firings."

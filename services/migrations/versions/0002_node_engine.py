@@ -113,6 +113,7 @@ def upgrade() -> None:
         sa.Column("node", sa.String(length=64), nullable=True),
         sa.Column("visit", sa.Integer(), nullable=False),
         sa.Column("level", sa.Integer(), nullable=False),
+        sa.Column("detail", sa.JSON(), nullable=True),
         sa.PrimaryKeyConstraint("timer_id", name=op.f("pk_engine_timers")),
     )
     with op.batch_alter_table("engine_timers", schema=None) as batch_op:

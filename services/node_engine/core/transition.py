@@ -378,9 +378,11 @@ class _Step:
     def move(self, move: ManualMove) -> None:
         target_stage = self.path.stages_by_id.get(move.target)
         target_node = self.path.nodes_by_id.get(move.target)
-        if target_stage is None and target_node is None:
-            raise ValueError(f"{self.path.id} has no stage or node {move.target!r}")
         current = self.path.stages_by_id[self.state.stage]
+        if target_stage is None and target_node is None:
+            problem = f"move by {move.actor} refused: no stage or node {move.target!r}"
+            self.fail(current, None, ConditionFailed(problem))
+            return
         self.record(
             TransitionKind.MOVED,
             current,
@@ -606,8 +608,8 @@ def _cause_of(event: Input) -> str:
     if isinstance(event, Observation | ScoreUpdate):
         return event.event_id
     if isinstance(event, TimerFired):
-        return event.timer.id
-    return event.move_id
+        return f"timer:{event.timer.id}"
+    return f"move:{event.move_id}"
 
 
 def _describe(event: Observation) -> str:

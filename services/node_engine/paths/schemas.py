@@ -9,7 +9,6 @@ its location, so the loader reports the file, line and field.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -23,7 +22,8 @@ from pydantic import (
 
 from services.node_engine.errors import ExpressionError
 from services.node_engine.paths.expressions import Names, compile_expression
-from shared.contracts.crm import BusinessType, ContactRole
+from shared.contracts.crm import BusinessType
+from shared.contracts.triggers import Audience
 from shared.definitions import DefinitionInvalid
 from shared.durations import parse_duration
 
@@ -33,17 +33,6 @@ Identifier = Annotated[
 Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 Condition = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
 Duration = Annotated[str, StringConstraints(min_length=2, max_length=40)]
-
-
-class Audience(StrEnum):
-    """Who a trigger is for: a role inside the account, or the account's owner (AM / CSM)."""
-
-    DECISION_MAKER = ContactRole.DECISION_MAKER.value
-    ADMIN = ContactRole.ADMIN.value
-    END_USER = ContactRole.END_USER.value
-    INFLUENCER = ContactRole.INFLUENCER.value
-    GATEKEEPER = ContactRole.GATEKEEPER.value
-    ACCOUNT_OWNER = "account_owner"
 
 
 class Model(BaseModel):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Index, Integer, String
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db.model_base import Base
@@ -22,3 +24,6 @@ class TimerRow(Base):
     node: Mapped[str | None] = mapped_column(String(64))
     visit: Mapped[int] = mapped_column(Integer)
     level: Mapped[int] = mapped_column(Integer)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON, default=None, doc="A manual move's target, actor and note."
+    )

@@ -1,0 +1,76 @@
+"""The stored form of :class:`AccountState`: compact JSON (orjson), versioned.
+
+Aggregates keep their shape: a lifetime total is a number, a window a list of
+``[bucket, amount]`` pairs, distinct users a list of ``[user, last bucket]`` pairs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from services.node_engine.core.state import AccountState, AggregateValue, NodeRecord, NodeStatus
+
+FORMAT = 1
+
+
+def encode_state(state: AccountState) -> bytes:
+    return orjson.dumps(
+        [
+            FORMAT,
+            state.workspace_id,
+            state.account_id,
+            state.path_id,
+            state.path_version,
+            state.enrolled_at,
+            state.stage,
+            state.stage_entered_at,
+            state.node,
+            state.node_entered_at,
+            {
+                node: [r.status.value, r.visits, r.entered_at, r.completed_at]
+                for node, r in state.nodes.items()
+            },
+            state.tier,
+            dict(state.aggregates),
+            dict(state.facts),
+            state.sequence,
+            state.last_error,
+        ]
+    )
+
+
+def decode_state(data: bytes) -> AccountState:
+    """The state ``encode_state`` wrote; ``ValueError`` for an unknown format."""
+    fields: list[Any] = orjson.loads(data)
+    if not fields or fields[0] != FORMAT:
+        raise ValueError(f"unknown account state format {fields[:1]!r}")
+    (_, workspace, account, path, version, enrolled, stage, stage_at, node, node_at) = fields[:10]
+    nodes, tier, aggregates, facts, sequence, last_error = fields[10:]
+    return AccountState(
+        workspace_id=workspace,
+        account_id=account,
+        path_id=path,
+        path_version=version,
+        enrolled_at=enrolled,
+        stage=stage,
+        stage_entered_at=stage_at,
+        node=node,
+        node_entered_at=node_at,
+        nodes={
+            node_id: NodeRecord(NodeStatus(status), visits, entered, completed)
+            for node_id, (status, visits, entered, completed) in nodes.items()
+        },
+        tier=tier,
+        aggregates={key: _aggregate(value) for key, value in aggregates.items()},
+        facts=facts,
+        sequence=sequence,
+        last_error=last_error,
+    )
+
+
+def _aggregate(value: Any) -> AggregateValue:
+    if isinstance(value, list):
+        return tuple((first, second) for first, second in value)
+    return float(value)

@@ -1,0 +1,129 @@
+"""Queries on account states, their history and memberships. Repositories flush, never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.node_engine.accounts.encoding import decode_state, encode_state
+from services.node_engine.accounts.identity import Membership
+from services.node_engine.accounts.models import AccountStateRow, MembershipRow, TransitionRow
+from services.node_engine.core.state import AccountState, Transition
+from shared.db.statements import insert_ignoring_duplicates, upsert
+
+StateKey = tuple[str, str, str]
+"""(workspace id, account id, path id)."""
+UserKey = tuple[str, str]
+"""(workspace id, user id)."""
+CHUNK = 500
+
+
+async def load_states(
+    session: AsyncSession, keys: Iterable[StateKey]
+) -> dict[StateKey, AccountState]:
+    """The stored states among ``keys``; absent keys are not in the result."""
+    found: dict[StateKey, AccountState] = {}
+    wanted = list(dict.fromkeys(keys))
+    columns = tuple_(
+        AccountStateRow.workspace_id, AccountStateRow.account_id, AccountStateRow.path_id
+    )
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start : start + CHUNK]
+        rows = await session.execute(select(AccountStateRow.state).where(columns.in_(chunk)))
+        for (data,) in rows:
+            state = decode_state(data)
+            found[(state.workspace_id, state.account_id, state.path_id)] = state
+    return found
+
+
+async def save_states(
+    session: AsyncSession, states: Sequence[AccountState], *, now: datetime
+) -> None:
+    await upsert(
+        session,
+        AccountStateRow,
+        [
+            {
+                "workspace_id": s.workspace_id,
+                "account_id": s.account_id,
+                "path_id": s.path_id,
+                "path_version": s.path_version,
+                "stage": s.stage,
+                "node": s.node,
+                "tier": s.tier,
+                "last_error": s.last_error,
+                "state": encode_state(s),
+                "updated_at": now,
+            }
+            for s in states
+        ],
+        key=("workspace_id", "account_id", "path_id"),
+    )
+
+
+async def append_transitions(
+    session: AsyncSession, entries: Sequence[tuple[AccountState, Transition]]
+) -> None:
+    """Append to the history; a transition already recorded (same id) is not repeated."""
+    await insert_ignoring_duplicates(
+        session,
+        TransitionRow,
+        [
+            {
+                "transition_id": t.id,
+                "workspace_id": s.workspace_id,
+                "account_id": s.account_id,
+                "path_id": s.path_id,
+                "path_version": s.path_version,
+                "kind": t.kind.value,
+                "stage": t.stage,
+                "node": t.node,
+                "reason": t.reason,
+                "cause_id": t.cause_id,
+                "target_roles": list(t.target_roles),
+                "payload": dict(t.payload),
+                "occurred_at": datetime.fromtimestamp(t.occurred_at, UTC),
+            }
+            for s, t in entries
+        ],
+    )
+
+
+async def load_memberships(
+    session: AsyncSession, keys: Iterable[UserKey]
+) -> dict[UserKey, Membership]:
+    found: dict[UserKey, Membership] = {}
+    wanted = list(dict.fromkeys(keys))
+    columns = tuple_(MembershipRow.workspace_id, MembershipRow.user_id)
+    for start in range(0, len(wanted), CHUNK):
+        rows = await session.execute(
+            select(MembershipRow).where(columns.in_(wanted[start : start + CHUNK]))
+        )
+        for row in rows.scalars():
+            found[(row.workspace_id, row.user_id)] = Membership(
+                row.account_id, frozenset(row.roles)
+            )
+    return found
+
+
+async def save_memberships(
+    session: AsyncSession, memberships: dict[UserKey, Membership], *, now: datetime
+) -> None:
+    await upsert(
+        session,
+        MembershipRow,
+        [
+            {
+                "workspace_id": workspace,
+                "user_id": user,
+                "account_id": m.account_id,
+                "roles": sorted(m.roles),
+                "updated_at": now,
+            }
+            for (workspace, user), m in memberships.items()
+        ],
+        key=("workspace_id", "user_id"),
+    )

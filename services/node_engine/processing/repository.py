@@ -1,0 +1,95 @@
+"""Queries on applied offsets and the outbox. Repositories flush, never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.node_engine.processing.models import AppliedOffsetRow, OutboxRow
+from shared.bus import OutgoingRecord, TopicPartition
+
+
+class OffsetConflict(Exception):
+    """Another group member moved a partition's applied offset: this member lost it."""
+
+
+async def applied_offsets(
+    session: AsyncSession, group: str, partitions: Collection[TopicPartition]
+) -> dict[TopicPartition, int]:
+    """The next offset to apply for each of ``partitions`` that has one."""
+    if not partitions:
+        return {}
+    rows = await session.execute(
+        select(AppliedOffsetRow).where(
+            AppliedOffsetRow.consumer_group == group,
+            AppliedOffsetRow.topic.in_({tp.topic for tp in partitions}),
+        )
+    )
+    wanted = set(partitions)
+    found = {TopicPartition(r.topic, r.partition): r.next_offset for r in rows.scalars()}
+    return {tp: offset for tp, offset in found.items() if tp in wanted}
+
+
+async def advance_offsets(
+    session: AsyncSession,
+    group: str,
+    moves: Mapping[TopicPartition, tuple[int | None, int]],
+) -> None:
+    """Move each partition's applied offset from ``old`` to ``new``, fenced: when another
+    member moved it first, raise :class:`OffsetConflict` (the caller rolls back)."""
+    for tp, (old, new) in moves.items():
+        if old is None:
+            session.add(
+                AppliedOffsetRow(
+                    consumer_group=group, topic=tp.topic, partition=tp.partition, next_offset=new
+                )
+            )
+            continue
+        result = await session.execute(
+            update(AppliedOffsetRow)
+            .where(
+                AppliedOffsetRow.consumer_group == group,
+                AppliedOffsetRow.topic == tp.topic,
+                AppliedOffsetRow.partition == tp.partition,
+                AppliedOffsetRow.next_offset == old,
+            )
+            .values(next_offset=new)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise OffsetConflict(f"{tp.topic}[{tp.partition}] moved past {old} elsewhere")
+    await session.flush()
+
+
+async def add_to_outbox(
+    session: AsyncSession, entries: Sequence[tuple[str, int, OutgoingRecord]], *, now: datetime
+) -> None:
+    """Store ``(record id, owning partition, record)`` until the bus acknowledges it."""
+    session.add_all(
+        OutboxRow(
+            record_id=rid, partition=p, topic=r.topic, key=r.key, value=r.value, created_at=now
+        )
+        for rid, p, r in entries
+    )
+    await session.flush()
+
+
+async def outbox_of(
+    session: AsyncSession, partitions: Collection[int]
+) -> list[tuple[str, OutgoingRecord]]:
+    """Records left unacknowledged by a previous owner of ``partitions``, oldest first."""
+    if not partitions:
+        return []
+    rows = await session.execute(
+        select(OutboxRow)
+        .where(OutboxRow.partition.in_(sorted(partitions)))
+        .order_by(OutboxRow.created_at)
+    )
+    return [(r.record_id, OutgoingRecord(r.topic, r.key, r.value)) for r in rows.scalars()]
+
+
+async def remove_from_outbox(session: AsyncSession, record_ids: Sequence[str]) -> None:
+    if record_ids:
+        await session.execute(delete(OutboxRow).where(OutboxRow.record_id.in_(record_ids)))

@@ -1,0 +1,110 @@
+"""The consumer's small steps, each testable alone: decode a record, build the outgoing
+trigger, re-keyed event and dead letter. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
+
+from services.node_engine.core.state import AccountState, ScoreUpdate, Transition
+from shared.bus import ConsumedRecord, OutgoingRecord
+from shared.contracts import EventEnvelope, ScoreEnvelope, Topic, TriggerEnvelope
+from shared.contracts.topics import DLQ_OF, DeadLetter
+from shared.contracts.triggers import Audience
+from shared.errors import InvalidMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    record: ConsumedRecord
+    event: EventEnvelope | None = None
+    score: ScoreEnvelope | None = None
+
+
+def decode(record: ConsumedRecord) -> Decoded:
+    """Parse a record of an input topic; :class:`InvalidMessage` (to the DLQ) when it is
+    not a valid envelope of its topic."""
+    try:
+        if record.topic == Topic.SCORES:
+            return Decoded(record, score=ScoreEnvelope.model_validate_json(record.value))
+        event = EventEnvelope.model_validate_json(record.value)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}"
+            for e in exc.errors()[:5]
+        )
+        raise InvalidMessage(f"not a valid {_payload_name(record.topic)}: {problems}") from exc
+    if record.topic == Topic.ENGINE_REKEYED and event.account_id is None:
+        raise InvalidMessage("a re-keyed event must carry its account_id")
+    return Decoded(record, event=event)
+
+
+def score_update(score: ScoreEnvelope) -> ScoreUpdate:
+    values: dict[str, object] = {"signals": list(score.signals), "last_kind": score.kind.value}
+    if score.health is not None:
+        values["health"] = score.health
+    if score.risk_level is not None:
+        values["risk_level"] = score.risk_level.value
+    if score.tier is not None:
+        values["tier"] = score.tier
+    return ScoreUpdate(
+        score.score_event_id, score.kind.value, values, int(score.occurred_at.timestamp())
+    )
+
+
+def trigger_record(state: AccountState, transition: Transition) -> OutgoingRecord:
+    """The ``milepost.triggers`` record of a published transition."""
+    kind = transition.trigger_kind
+    assert kind is not None
+    envelope = TriggerEnvelope(
+        trigger_id=transition.id,
+        workspace_id=state.workspace_id,
+        account_id=state.account_id,
+        path_id=state.path_id,
+        path_version=state.path_version,
+        stage=transition.stage,
+        node=transition.node,
+        kind=kind,
+        target_roles=[Audience(role) for role in transition.target_roles],
+        reason=transition.reason,
+        causing_event_id=transition.cause_id
+        if not transition.cause_id.startswith("timer:")
+        else None,
+        occurred_at=datetime.fromtimestamp(transition.occurred_at, UTC),
+        payload=dict(transition.payload),
+    )
+    return OutgoingRecord(
+        Topic.TRIGGERS, envelope.key.encode(), envelope.model_dump_json().encode()
+    )
+
+
+def rekeyed_record(event: EventEnvelope, account_id: str) -> OutgoingRecord:
+    """The event again, attributed to ``account_id`` and keyed by it."""
+    attributed = event.model_copy(update={"account_id": account_id})
+    return OutgoingRecord(
+        Topic.ENGINE_REKEYED, attributed.key.encode(), attributed.model_dump_json().encode()
+    )
+
+
+def dead_letter(
+    record: ConsumedRecord, *, group: str, reason: str, now: datetime
+) -> OutgoingRecord:
+    letter = DeadLetter(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        consumer_group=group,
+        reason=reason,
+        key=record.key.decode("utf-8", "replace") if record.key is not None else None,
+        value=record.value.decode("utf-8", "replace"),
+        failed_at=now,
+    )
+    return OutgoingRecord(
+        DLQ_OF[Topic(record.topic)], record.key or b"", letter.model_dump_json().encode()
+    )
+
+
+def _payload_name(topic: str) -> str:
+    return "score envelope" if topic == Topic.SCORES else "event envelope"

@@ -1,0 +1,26 @@
+"""The node engine's own settings (``MILEPOST_ENGINE_*``)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class EngineSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MILEPOST_ENGINE_", extra="ignore")
+
+    group_id: str = Field(default="milepost-engine", description="Kafka consumer group.")
+    max_batch_records: int = Field(default=2000, ge=1, description="Records per checkpoint.")
+    poll_timeout_ms: int = Field(default=200, ge=10, le=10_000)
+    timer_interval_ms: int = Field(
+        default=250, ge=10, le=10_000, description="How often due timers are looked up."
+    )
+    max_timers_per_batch: int = Field(default=2000, ge=1)
+    catalog_refresh_seconds: float = Field(
+        default=2.0, gt=0, description="How soon a published or paused path takes effect."
+    )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for /api/engine/; without one the admin API is open "
+        "(the embedded default on 127.0.0.1).",
+    )

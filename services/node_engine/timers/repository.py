@@ -1,0 +1,138 @@
+"""Queries on durable timers. One index, (partition, due_at), serves every lookup, so a
+million pending timers cost a range scan of the ones due, not a scan of all."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.node_engine.core.state import ManualMove, Timer, TimerKind
+from services.node_engine.timers.models import TimerRow
+from shared.db.statements import insert_ignoring_duplicates
+
+MOVE = "move"
+"""The kind of a row that carries an operator's manual move: it is applied by the engine
+member that owns the account, in order with the account's events."""
+
+
+@dataclass(frozen=True, slots=True)
+class DueTimer:
+    """A timer that is due, with the account it belongs to; or a manual move."""
+
+    workspace_id: str
+    account_id: str
+    partition: int
+    timer: Timer
+    move: ManualMove | None = None
+
+
+async def schedule(session: AsyncSession, timers: Sequence[tuple[str, str, int, Timer]]) -> None:
+    """Store ``(workspace, account, partition, timer)``; a timer id already stored stays."""
+    await insert_ignoring_duplicates(
+        session,
+        TimerRow,
+        [
+            {
+                "timer_id": t.id,
+                "partition": partition,
+                "due_at": t.due_at,
+                "workspace_id": workspace,
+                "account_id": account,
+                "path_id": t.path_id,
+                "kind": t.kind.value,
+                "node": t.node,
+                "visit": t.visit,
+                "level": t.level,
+            }
+            for workspace, account, partition, t in timers
+        ],
+    )
+
+
+async def due(
+    session: AsyncSession, partitions: Collection[int], *, now: int, limit: int
+) -> list[DueTimer]:
+    """Timers of ``partitions`` due at or before ``now``, the earliest first."""
+    if not partitions:
+        return []
+    rows = await session.execute(
+        select(TimerRow)
+        .where(TimerRow.partition.in_(sorted(partitions)), TimerRow.due_at <= now)
+        .order_by(TimerRow.due_at, TimerRow.timer_id)
+        .limit(limit)
+    )
+    return [_due(row) for row in rows.scalars()]
+
+
+def _due(row: TimerRow) -> DueTimer:
+    if row.kind == MOVE:
+        detail = row.detail or {}
+        timer = Timer(row.timer_id, row.path_id, row.due_at, TimerKind.REVIEW)
+        move = ManualMove(
+            row.timer_id, row.node or "", str(detail.get("actor")), detail.get("note"), row.due_at
+        )
+        return DueTimer(row.workspace_id, row.account_id, row.partition, timer, move)
+    timer = Timer(
+        row.timer_id, row.path_id, row.due_at, TimerKind(row.kind), row.node, row.visit, row.level
+    )
+    return DueTimer(row.workspace_id, row.account_id, row.partition, timer)
+
+
+async def request_move(
+    session: AsyncSession,
+    *,
+    move_id: str,
+    workspace_id: str,
+    account_id: str,
+    path_id: str,
+    target: str,
+    actor: str,
+    note: str | None,
+    now: int,
+) -> bool:
+    """Queue a manual move for the engine; ``False`` when the account is not on the path
+    (it has no pending review timer, so no owner to apply it)."""
+    partition = await session.scalar(
+        select(TimerRow.partition)
+        .where(
+            TimerRow.workspace_id == workspace_id,
+            TimerRow.account_id == account_id,
+            TimerRow.path_id == path_id,
+        )
+        .limit(1)
+    )
+    if partition is None:
+        return False
+    session.add(
+        TimerRow(
+            timer_id=move_id,
+            partition=partition,
+            due_at=now,
+            workspace_id=workspace_id,
+            account_id=account_id,
+            path_id=path_id,
+            kind=MOVE,
+            node=target,
+            visit=0,
+            level=0,
+            detail={"actor": actor, "note": note},
+        )
+    )
+    await session.flush()
+    return True
+
+
+async def remove(session: AsyncSession, timer_ids: Sequence[str]) -> int:
+    """Delete fired timers; returns how many were still there."""
+    if not timer_ids:
+        return 0
+    result = await session.execute(delete(TimerRow).where(TimerRow.timer_id.in_(timer_ids)))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def pending(session: AsyncSession) -> int:
+    """How many timers wait (the timer backlog)."""
+    return int(await session.scalar(select(func.count()).select_from(TimerRow)) or 0)
