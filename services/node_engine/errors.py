@@ -29,4 +29,8 @@ class PathNotFound(NodeEngineError):
 
 class PathRejected(NodeEngineError):
     """A growth path cannot be published (identical to the current version, or a migration
-    policy that does not fit the versions)."""
+    policy that does not fit the versions). ``field`` names the request field at fault."""
+
+    def __init__(self, message: str, *, field: str = "source") -> None:
+        super().__init__(message)
+        self.field = field

@@ -76,7 +76,7 @@ def transition(
         return _enrol(event, path=path, now=seconds)
     if state.path_id != path.id or state.path_version != path.version:
         raise ValueError(f"state is on {state.path_id} v{state.path_version}, not v{path.version}")
-    step = _Step(state, path, seconds, _cause_of(event))
+    step = Step(state, path, seconds, _cause_of(event))
     if isinstance(event, Observation):
         step.observe(event)
     elif isinstance(event, ScoreUpdate):
@@ -107,7 +107,7 @@ def _enrol(event: Observation, *, path: GrowthPath, now: int) -> Decision:
         None,
         None,
     )
-    step = _Step(blank, path, seconds, event.event_id)
+    step = Step(blank, path, seconds, event.event_id)
     step.scope.observation = event
     step.scope.facts = dict(event.facts)
     try:
@@ -197,8 +197,9 @@ def _dig(value: Any, keys: tuple[str, ...]) -> Any:
     return value
 
 
-class _Step:
-    """The working copy of one account while one input is applied."""
+class Step:
+    """The working copy of one account while one input is applied (also used by
+    :mod:`services.node_engine.core.migration` to place an account on a new version)."""
 
     def __init__(self, state: AccountState, path: GrowthPath, now: int, cause_id: str) -> None:
         self.state = state
@@ -503,13 +504,20 @@ class _Step:
         self.record(
             TransitionKind.NODE_ENTERED, stage, node, f"entered node {node.name}", roles=node.notify
         )
-        anchor = self.state.stage_entered_at if node.due_from == "stage" else self.now
-        if node.due_seconds is not None:
-            self.schedule(TimerKind.DUE, anchor + node.due_seconds, node, visit)
-        for escalation in node.escalations:
-            self.schedule(
-                TimerKind.ESCALATION, anchor + escalation.at_seconds, node, visit, escalation.level
-            )
+        self.schedule_node(node, visit)
+
+    def schedule_node(self, node: Node, visit: int, *, only_after: int | None = None) -> None:
+        """Set the due and escalation timers of the active visit of ``node``, anchored at
+        the stage's or the node's entry; with ``only_after``, only those due later."""
+        entered = self.state.node_entered_at
+        anchor = (
+            self.state.stage_entered_at if node.due_from == "stage" or entered is None else entered
+        )
+        timers = [(TimerKind.DUE, node.due_seconds, 0)] if node.due_seconds is not None else []
+        timers += [(TimerKind.ESCALATION, e.at_seconds, e.level) for e in node.escalations]
+        for kind, offset, level in timers:
+            if only_after is None or anchor + offset > only_after:
+                self.schedule(kind, anchor + offset, node, visit, level)
 
     def may_reenter(self, node: Node, record: NodeRecord) -> bool:
         if record.status is NodeStatus.ACTIVE:
