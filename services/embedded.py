@@ -14,6 +14,8 @@ from services.ingest.app import mount_ingest, prune_ledger_forever
 from services.ingest.settings import IngestSettings
 from services.ingest.workspaces.service import create_workspace, find_workspace
 from services.migrations import upgrade_to_head
+from services.node_engine.paths.endpoints import mount_engine_paths
+from services.node_engine.settings import EngineSettings
 from services.serving import serve
 from shared.bus.factory import create_bus
 from shared.clock import SystemClock
@@ -44,10 +46,12 @@ async def run_embedded(runtime: RuntimeSettings) -> None:
         app = create_http_app(
             "Milepost",
             "Every Milepost service on one port: the Segment-compatible ingest API under "
-            "`/v1/`, health at `/healthz` and `/readyz`, metrics at `/metrics`.",
+            "`/v1/`, the node engine's admin API under `/api/engine/`, health at `/healthz` "
+            "and `/readyz`, metrics at `/metrics`.",
             resources,
         )
         ingest = mount_ingest(app, IngestSettings(), resources)
+        mount_engine_paths(app, EngineSettings(), resources)
         print(_banner(runtime, write_key), flush=True)
         await serve(
             app,

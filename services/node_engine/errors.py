@@ -34,3 +34,7 @@ class PathRejected(NodeEngineError):
     def __init__(self, message: str, *, field: str = "source") -> None:
         super().__init__(message)
         self.field = field
+
+
+class PathUnchanged(PathRejected):
+    """The file has the same content as the path's current version: nothing to publish."""

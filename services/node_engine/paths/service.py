@@ -21,7 +21,7 @@ from typing import Literal, get_args
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.node_engine.errors import PathNotFound, PathRejected
+from services.node_engine.errors import PathNotFound, PathRejected, PathUnchanged
 from services.node_engine.paths import repository
 from services.node_engine.paths.compiled import GrowthPath, compile_path
 from services.node_engine.paths.models import PathRow, PathVersionRow
@@ -104,9 +104,10 @@ async def publish(
 ) -> VersionInfo:
     """Create version N+1 of the file's path and make it current.
 
-    Raises :class:`DefinitionError` for an invalid file and :class:`PathRejected` for
-    content identical to the current version, an unknown policy or a bad node map (old
-    ids must exist in an earlier version, new ids in this one; only ``migrate`` uses one).
+    Raises :class:`DefinitionError` for an invalid file, :class:`PathUnchanged` for content
+    identical to the current version, and :class:`PathRejected` for an unknown policy or a
+    bad node map (old ids must exist in an earlier version, new ids in this one; only
+    ``migrate`` uses one).
     """
     if migration not in MIGRATION_POLICIES:
         raise PathRejected(
@@ -120,7 +121,7 @@ async def publish(
     if row is not None:
         current = next(v for v in previous if v.version == row.current_version)
         if current.digest == digest:
-            raise PathRejected(
+            raise PathUnchanged(
                 f"{file.id} v{current.version} has the same content: nothing to publish"
             )
     number = max((v.version for v in previous), default=0) + 1

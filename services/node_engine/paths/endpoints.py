@@ -1,0 +1,250 @@
+"""``/api/engine/workspaces/{workspace}/paths``: growth paths and their versions.
+
+Every route answers errors as ``{"detail": {"field", "message", "problems"}}``: 401 without
+the admin token (when one is set), 404 for an unknown workspace, path or version, 409 for a
+file identical to the current version, 422 for an invalid file (each problem with its
+line, column and field) or a bad migration policy or node map.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, HTTPException, Query, status
+from fastapi.params import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.ingest.workspaces.service import find_workspace
+from services.node_engine.errors import PathNotFound, PathRejected, PathUnchanged
+from services.node_engine.paths import schemas, service
+from services.node_engine.paths.service import PathInfo, VersionInfo
+from services.node_engine.settings import EngineSettings
+from shared.definitions import DefinitionError
+from shared.runtime import Resources
+
+_bearer = HTTPBearer(auto_error=False, description="MILEPOST_ENGINE_ADMIN_TOKEN")
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status.HTTP_401_UNAUTHORIZED: {"model": schemas.ErrorOut, "description": "No valid token"},
+    status.HTTP_404_NOT_FOUND: {"model": schemas.ErrorOut, "description": "Unknown name"},
+}
+_FILE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    status.HTTP_422_UNPROCESSABLE_CONTENT: {
+        "model": schemas.ErrorOut,
+        "description": "An invalid file (each problem with its line and field), policy or map",
+    },
+}
+
+
+def admin_dependencies(settings: EngineSettings) -> list[Depends]:
+    """Bearer-token authentication for the engine's admin API when
+    ``MILEPOST_ENGINE_ADMIN_TOKEN`` is set; none (an open API) when it is not."""
+    token = settings.admin_token
+    if token is None:
+        return []
+    expected = token.get_secret_value().encode()
+
+    async def require_token(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> None:
+        given = credentials.credentials.encode() if credentials else b""
+        if not hmac.compare_digest(given, expected):
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                _detail("Authorization", "send `Authorization: Bearer <admin token>`"),
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    return [Depends(require_token)]
+
+
+def mount_engine_paths(app: FastAPI, settings: EngineSettings, resources: Resources) -> None:
+    """Add the paths admin API to ``app`` (the engine's app or the embedded one)."""
+    app.include_router(paths_router(settings, resources))
+
+
+def paths_router(settings: EngineSettings, resources: Resources) -> APIRouter:
+    sessions, clock = resources.sessions, resources.clock
+    router = APIRouter(
+        prefix="/api/engine/workspaces/{workspace}/paths",
+        tags=["engine: paths"],
+        dependencies=admin_dependencies(settings),
+        responses=_ERRORS,
+    )
+
+    @router.get("", summary="The workspace's growth paths, a page at a time")
+    async def list_paths(
+        workspace: str,
+        cursor: Annotated[
+            str | None, Query(max_length=64, description="next_cursor of the previous page")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 50,
+    ) -> schemas.PathPage:
+        async with sessions() as session:
+            workspace_id = await _workspace_id(session, workspace)
+            items, next_cursor = await service.list_paths(
+                session, workspace_id, cursor=cursor, limit=limit
+            )
+        return schemas.PathPage(
+            items=[_path_out(workspace, item) for item in items], next_cursor=next_cursor
+        )
+
+    @router.post(
+        "",
+        status_code=status.HTTP_201_CREATED,
+        summary="Publish a new version of a growth path",
+        responses={
+            **_FILE_ERRORS,
+            status.HTTP_409_CONFLICT: {
+                "model": schemas.ErrorOut,
+                "description": "The same content as the current version",
+            },
+        },
+    )
+    async def publish(workspace: str, body: schemas.PublishIn) -> schemas.VersionOut:
+        async with sessions() as session:
+            workspace_id = await _workspace_id(session, workspace)
+            with _errors_as_json():
+                info = await service.publish(
+                    session,
+                    workspace_id,
+                    body.source_name,
+                    body.source,
+                    migration=body.migration,
+                    node_map=body.node_map,
+                    clock=clock,
+                )
+            await session.commit()
+        return _version_out(info)
+
+    @router.post(
+        "/validate",
+        summary="Check a growth-path file without publishing it",
+        responses=_FILE_ERRORS,
+    )
+    async def validate(workspace: str, body: schemas.SourceIn) -> schemas.ValidOut:
+        async with sessions() as session:
+            await _workspace_id(session, workspace)
+        with _errors_as_json():
+            path = service.compile_source(body.source_name, body.source, version=0)
+        return schemas.ValidOut(summary=schemas.SummaryOut.from_path(path))
+
+    @router.get("/{path_id}", summary="A path: its current version, state and every version")
+    async def get_path(workspace: str, path_id: str) -> schemas.PathDetailOut:
+        async with sessions() as session:
+            workspace_id = await _workspace_id(session, workspace)
+            with _errors_as_json():
+                info, versions = await service.get_path(session, workspace_id, path_id)
+        return schemas.PathDetailOut(
+            **_path_out(workspace, info).model_dump(),
+            versions=[_version_out(v) for v in versions],
+        )
+
+    @router.get(
+        "/{path_id}/versions/{version}",
+        summary="One version: its source and what the engine runs (stages, nodes, tiers)",
+    )
+    async def get_version(workspace: str, path_id: str, version: int) -> schemas.VersionDetailOut:
+        async with sessions() as session:
+            workspace_id = await _workspace_id(session, workspace)
+            with _errors_as_json():
+                detail = await service.show(session, workspace_id, path_id, version)
+        return schemas.VersionDetailOut(
+            **_version_out(detail.info).model_dump(),
+            current=detail.is_current,
+            source=detail.source,
+            summary=schemas.SummaryOut.from_path(detail.path),
+        )
+
+    async def set_paused(workspace: str, path_id: str, *, paused: bool) -> schemas.PathOut:
+        async with sessions() as session:
+            workspace_id = await _workspace_id(session, workspace)
+            with _errors_as_json():
+                info = await service.set_paused(
+                    session, workspace_id, path_id, paused=paused, clock=clock
+                )
+            await session.commit()
+        return _path_out(workspace, info)
+
+    @router.post(
+        "/{path_id}/pause",
+        summary="Pause a path: data is still counted, accounts do not move, nothing fires",
+    )
+    async def pause(workspace: str, path_id: str) -> schemas.PathOut:
+        return await set_paused(workspace, path_id, paused=True)
+
+    @router.post("/{path_id}/resume", summary="Resume a paused path")
+    async def resume(workspace: str, path_id: str) -> schemas.PathOut:
+        return await set_paused(workspace, path_id, paused=False)
+
+    return router
+
+
+async def _workspace_id(session: AsyncSession, name: str) -> str:
+    found = await find_workspace(session, name)
+    if found is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, _detail("workspace", f"no workspace {name!r}")
+        )
+    return found.id
+
+
+@contextmanager
+def _errors_as_json() -> Iterator[None]:
+    """Turn the service's errors into JSON answers naming the field."""
+    try:
+        yield
+    except DefinitionError as error:
+        problems = [schemas.ProblemOut.from_problem(p) for p in error.problems]
+        count = len(problems)
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            _detail(
+                problems[0].field or "source",
+                f"the growth path has {count} problem{'s' if count != 1 else ''}, "
+                f"the first: {error.problems[0]}",
+                problems,
+            ),
+        ) from error
+    except PathUnchanged as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, _detail(error.field, str(error))) from error
+    except PathRejected as error:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, _detail(error.field, str(error))
+        ) from error
+    except PathNotFound as error:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, _detail("path_id", str(error))) from error
+
+
+def _detail(
+    field: str, message: str, problems: Sequence[schemas.ProblemOut] = ()
+) -> dict[str, Any]:
+    return schemas.ErrorDetail(field=field, message=message, problems=list(problems)).model_dump()
+
+
+def _path_out(workspace: str, info: PathInfo) -> schemas.PathOut:
+    return schemas.PathOut(
+        workspace=workspace,
+        path_id=info.path_id,
+        name=info.current.name,
+        current_version=info.current.version,
+        paused=info.paused,
+        updated_at=info.updated_at,
+    )
+
+
+def _version_out(info: VersionInfo) -> schemas.VersionOut:
+    return schemas.VersionOut(
+        path_id=info.path_id,
+        version=info.version,
+        name=info.name,
+        source_name=info.source_name,
+        digest=info.digest,
+        migration=info.migration,
+        node_map=dict(info.node_map),
+        published_at=info.published_at,
+    )
