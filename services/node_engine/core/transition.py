@@ -52,6 +52,9 @@ from shared.durations import format_duration
 
 MAX_STEPS_PER_INPUT = 200
 """A path whose branches loop without waiting for anything stops here, with an error."""
+MAX_PASSES_PER_INPUT = 100
+"""Nodes passed through (skipped, or done and not to be entered again) in one input: a loop
+of such nodes stops here, with an error, well before Python's recursion limit."""
 RISK_AUDIENCE = ("account_owner", "decision_maker")
 
 
@@ -211,6 +214,7 @@ class Step:
         self.transitions: list[Transition] = []
         self.timers: list[Timer] = []
         self.error: str | None = state.last_error
+        self.passes = 0
 
     # -- recording ---------------------------------------------------------------------
 
@@ -461,14 +465,16 @@ class Step:
     def goto(self, target: str, *, force: bool) -> None:
         node = self.path.nodes_by_id.get(target)
         if node is None:
-            self.enter_stage(self.path.stages_by_id[target], None)
+            self.enter_stage(self.path.stages_by_id[target], None, force=force)
             return
         if node.stage != self.state.stage:
-            self.enter_stage(self.path.stages_by_id[node.stage], node)
+            self.enter_stage(self.path.stages_by_id[node.stage], node, force=force)
         else:
             self.enter_node(node, force=force)
 
-    def enter_stage(self, stage: Stage, at: Node | None) -> None:
+    def enter_stage(self, stage: Stage, at: Node | None, *, force: bool = False) -> None:
+        """Enter ``stage`` at ``at`` (default: its first node); ``force`` (a manual move)
+        enters that node whatever its re-entry rule."""
         self.set_state(stage=stage.id, stage_entered_at=self.now, node=None, node_entered_at=None)
         self.record(
             TransitionKind.STAGE_ENTERED,
@@ -479,15 +485,27 @@ class Step:
         )
         first = at or (stage.nodes[0] if stage.nodes else None)
         if first is not None:
-            self.enter_node(first, force=at is not None)
+            self.enter_node(first, force=force)
 
     def enter_node(self, node: Node, *, force: bool) -> None:
         stage = self.path.stages_by_id[node.stage]
         record = self.nodes.get(node.id)
-        if record is not None and not force and not self.may_reenter(node, record):
+        passing = record is not None and not force and not self.may_reenter(node, record)
+        skipping = (
+            not passing and node.skip_when is not None and self.test(node.skip_when, stage, node)
+        )
+        if passing or skipping:
+            self.passes += 1
+            if self.passes > MAX_PASSES_PER_INPUT:
+                if self.passes == MAX_PASSES_PER_INPUT + 1:
+                    looping = f"stopped after {MAX_PASSES_PER_INPUT} steps: do branches loop?"
+                    self.fail(stage, node, ConditionFailed(looping))
+                return
+        if passing:
             self.follow(node.next, after=node)
             return
-        if node.skip_when is not None and self.test(node.skip_when, stage, node):
+        if skipping:
+            assert node.skip_when is not None
             visits = record.visits if record else 0
             self.nodes[node.id] = NodeRecord(NodeStatus.SKIPPED, visits, self.now, self.now)
             self.record(

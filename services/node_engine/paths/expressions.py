@@ -51,6 +51,8 @@ ACCOUNT_ROOTS = frozenset(
     }
 )
 MAX_EXPRESSION_LENGTH = 2000
+MAX_NESTING = 64
+"""How deeply operations may nest: bounds the compiler's and the evaluator's recursion."""
 
 
 class Names(Enum):
@@ -154,8 +156,13 @@ def compile_expression(source: str, names: Names) -> Expression:
         tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError as exc:
         raise ExpressionError(f"syntax error: {exc.msg}", column=(exc.offset or 1) - 1) from exc
+    except (RecursionError, MemoryError) as exc:
+        raise ExpressionError(f"an expression nests at most {MAX_NESTING} levels") from exc
     compiler = _Compiler(names)
-    evaluate = compiler.visit(tree.body)
+    try:
+        evaluate = compiler.visit(tree.body)
+    except RecursionError as exc:
+        raise ExpressionError(f"an expression nests at most {MAX_NESTING} levels") from exc
     return Expression(source.strip(), tuple(dict.fromkeys(compiler.aggregates)), evaluate)
 
 
@@ -183,6 +190,13 @@ def _not_contains(a: Any, b: Any) -> bool:
     return b is None or a not in b
 
 
+def _multiply(a: Any, b: Any) -> Any:
+    """Numbers only: repeating a text or a list could take any amount of memory."""
+    if not isinstance(a, int | float) or not isinstance(b, int | float):
+        raise TypeError(f"* takes numbers, not {type(a).__name__} and {type(b).__name__}")
+    return a * b
+
+
 _COMPARISONS: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
     ast.Eq: operator.eq,
     ast.NotEq: operator.ne,
@@ -196,7 +210,7 @@ _COMPARISONS: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
 _ARITHMETIC: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
+    ast.Mult: _multiply,
     ast.Div: operator.truediv,
 }
 _AGGREGATE_FUNCTIONS = {
@@ -212,6 +226,7 @@ class _Compiler:
     def __init__(self, names: Names) -> None:
         self.names = names
         self.aggregates: list[Aggregate] = []
+        self.depth = 0
 
     def fail(self, node: ast.AST, message: str) -> ExpressionError:
         return ExpressionError(message, column=getattr(node, "col_offset", None))
@@ -233,7 +248,13 @@ class _Compiler:
         handler = handlers.get(type(node))
         if handler is None:
             raise self.fail(node, f"{type(node).__name__.lower()} is not allowed in a condition")
-        return handler(node)
+        if self.depth >= MAX_NESTING:
+            raise self.fail(node, f"an expression nests at most {MAX_NESTING} levels")
+        self.depth += 1
+        try:
+            return handler(node)
+        finally:
+            self.depth -= 1
 
     def constant(self, node: ast.Constant) -> Evaluator:
         value = node.value
