@@ -25,6 +25,11 @@ class RuntimeSettings(BaseSettings):
     kafka_client_id: str = "milepost"
     kafka_linger_ms: int = Field(default=5, ge=0)
     kafka_replication_factor: int = Field(default=1, ge=1)
+    topic_prefix: str = Field(
+        default="",
+        pattern=r"^[A-Za-z0-9._-]{0,100}$",
+        description="Put before every topic name, for several installations on one cluster.",
+    )
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default: SQLite under data_dir."
     )

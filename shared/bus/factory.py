@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from shared.bus.kafka import KafkaBus, KafkaOptions
 from shared.bus.memory import InMemoryBus
+from shared.bus.namespaced import NamespacedBus
 from shared.bus.protocol import Bus
 from shared.settings import RuntimeSettings
 
 
 def create_bus(settings: RuntimeSettings) -> Bus:
+    """The bus the settings name, with ``MILEPOST_TOPIC_PREFIX`` applied when set."""
+    bus = _plain_bus(settings)
+    return NamespacedBus(bus, settings.topic_prefix) if settings.topic_prefix else bus
+
+
+def _plain_bus(settings: RuntimeSettings) -> Bus:
     if settings.bus == "memory":
         return InMemoryBus()
     return KafkaBus(

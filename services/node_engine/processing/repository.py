@@ -19,18 +19,24 @@ class OffsetConflict(Exception):
 async def applied_offsets(
     session: AsyncSession, group: str, partitions: Collection[TopicPartition]
 ) -> dict[TopicPartition, int]:
-    """The next offset to apply for each of ``partitions`` that has one."""
+    """The next offset to apply for each of ``partitions`` that has one, and the marks of
+    pseudo topics (``<topic><-<source>``) on those partitions."""
     if not partitions:
         return {}
     rows = await session.execute(
         select(AppliedOffsetRow).where(
             AppliedOffsetRow.consumer_group == group,
-            AppliedOffsetRow.topic.in_({tp.topic for tp in partitions}),
+            AppliedOffsetRow.partition.in_({tp.partition for tp in partitions}),
         )
     )
-    wanted = set(partitions)
-    found = {TopicPartition(r.topic, r.partition): r.next_offset for r in rows.scalars()}
-    return {tp: offset for tp, offset in found.items() if tp in wanted}
+    owned = set(partitions)
+    found: dict[TopicPartition, int] = {}
+    for row in rows.scalars():
+        tp = TopicPartition(row.topic, row.partition)
+        base = TopicPartition(row.topic.partition("<-")[0], row.partition)
+        if tp in owned or base in owned:
+            found[tp] = row.next_offset
+    return found
 
 
 async def advance_offsets(

@@ -80,12 +80,31 @@ def trigger_record(state: AccountState, transition: Transition) -> OutgoingRecor
     )
 
 
-def rekeyed_record(event: EventEnvelope, account_id: str) -> OutgoingRecord:
-    """The event again, attributed to ``account_id`` and keyed by it."""
+SOURCE_HEADER = "milepost-source"
+"""On a re-keyed event: ``topic:partition:offset`` of the record it came from."""
+
+
+def rekeyed_record(event: EventEnvelope, account_id: str, source: ConsumedRecord) -> OutgoingRecord:
+    """The event again, attributed to ``account_id`` and keyed by it, naming its source so
+    a copy published twice (after a crash) is applied once."""
     attributed = event.model_copy(update={"account_id": account_id})
+    origin = f"{source.topic}:{source.partition}:{source.offset}".encode()
     return OutgoingRecord(
-        Topic.ENGINE_REKEYED, attributed.key.encode(), attributed.model_dump_json().encode()
+        Topic.ENGINE_REKEYED,
+        attributed.key.encode(),
+        attributed.model_dump_json().encode(),
+        ((SOURCE_HEADER, origin),),
     )
+
+
+def source_of(record: ConsumedRecord) -> tuple[str, int] | None:
+    """A re-keyed record's source as (``topic:partition``, offset); ``None`` without one."""
+    for name, value in record.headers:
+        if name == SOURCE_HEADER:
+            origin, _, offset = value.decode("utf-8", "replace").rpartition(":")
+            if origin and offset.isdigit():
+                return origin, int(offset)
+    return None
 
 
 def dead_letter(

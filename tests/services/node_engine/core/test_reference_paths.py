@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from services.node_engine.core.state import Decision, TimerKind, Transition, TransitionKind
 from shared.clock import FrozenClock
 from tests.services.node_engine.support import (
@@ -312,27 +314,32 @@ def test_saas_account_from_deal_to_renewal_and_back_to_the_90_day_window(
     opened_60 = window_opened("renewal_window_60", fired)
     assert 59 * 86400 < renewal_at - opened_60 <= 60 * 86400
     assert saas.at == ("renewal", "renewal_window_30")
-    assert saas.timer(TimerKind.DUE, "renewal_window_30").due_at == opened_60 + 7 * 86400
+    assert saas.pending(TimerKind.DUE, "renewal_window_30") == []
 
     fired = saas.wait(30 * DAY)
-    # the 30-day node is entered when the 60-day window opens; its due date and escalation
-    # count from that entry (due_from: node)
     assert published(fired) == [
-        ("node_overdue", "renewal_window_30", ("decision_maker", "account_owner")),
-        ("escalation", "renewal_window_30", ("account_owner",)),
         ("node_completed", "renewal_window_30", ("decision_maker", "account_owner")),
         ("node_entered", "renewed", ("account_owner",)),
     ]
-    overdue, escalation = [t for d in fired for t in d.transitions][:2]
-    assert overdue.occurred_at == opened_60 + 7 * 86400
-    assert escalation.occurred_at == opened_60 + 14 * 86400
-    assert escalation.reason == "Two weeks into the last renewal month: visit the decision maker"
     opened_30 = window_opened("renewal_window_30", fired)
     assert 29 * 86400 < renewal_at - opened_30 <= 30 * 86400
     assert saas.at == ("renewal", "renewed")
+    # the last renewal month: due a week after it starts, escalated to a visit after two
+    assert saas.timer(TimerKind.DUE, "renewed").due_at == opened_30 + 7 * 86400
+
+    fired = saas.wait(14 * DAY)
+    assert published(fired) == [
+        ("node_overdue", "renewed", ("account_owner",)),
+        ("escalation", "renewed", ("account_owner", "decision_maker")),
+    ]
+    overdue, escalation = [t for d in fired for t in d.transitions if t.trigger_kind][:2]
+    assert overdue.occurred_at == opened_30 + 7 * 86400
+    assert escalation.occurred_at == opened_30 + 14 * 86400
+    assert escalation.reason == (
+        "Two weeks into the last renewal month and not renewed: visit the decision maker"
+    )
 
     # the renewal moves the end date out a year: renewed, and back to the 90-day window
-    clock.advance(2 * DAY)
     decision = saas.crm("subscription.renewed", renewal_at=renewal_at + 365 * 86400)
     assert kinds(decision) == [
         ("node_completed", "renewal", "renewed"),
@@ -376,3 +383,25 @@ def test_saas_renewal_inside_the_60_day_window_returns_to_the_90_day_window(
         ("renewal_window_30", 30.0),
     ]
     assert saas.at == ("renewal", "renewed")
+
+
+@pytest.mark.parametrize("lost_at", ["demo_held", "contract_signed"])
+def test_a_lost_deal_goes_back_to_the_lead_stage_and_can_qualify_again(lost_at: str) -> None:
+    clock = FrozenClock(T0)
+    saas = Account(reference("saas-account"), clock)
+    saas.crm("deal.stage_changed", deal_stage="qualified")
+    if lost_at == "contract_signed":
+        saas.crm("deal.stage_changed", deal_stage="demo")
+    assert saas.at == ("opportunity", lost_at)
+
+    decision = saas.crm("deal.stage_changed", deal_stage="lost")
+    assert kinds(decision) == [
+        ("node_completed", "opportunity", lost_at),
+        ("stage_entered", "lead", None),
+        ("node_entered", "lead", "qualified"),
+    ]
+    decision = saas.crm("deal.stage_changed", deal_stage="qualified")
+    assert kinds(decision)[:2] == [
+        ("node_completed", "lead", "qualified"),
+        ("stage_entered", "opportunity", None),
+    ]

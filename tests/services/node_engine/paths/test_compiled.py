@@ -116,13 +116,14 @@ def test_the_saas_path_compiles_roles_windows_and_reentry() -> None:
     }
     assert keys["distinct_users|*||||604800"].kind is AggregateKind.DISTINCT_USERS
     assert keys["distinct_users|*||||604800"].event is None
-    window_30 = path.nodes_by_id["renewal_window_30"]
-    assert window_30.reentry == "always"
-    assert (window_30.due_seconds, window_30.due_from) == (7 * 86400, "node")
-    assert window_30.escalations[0].level == 1
-    assert window_30.escalations[0].at_seconds == 14 * 86400
-    assert [b.goto for b in path.nodes_by_id["renewed"].next] == ["renewal_window_90"]
-    assert [b.goto for b in path.stages_by_id["opportunity"].next] == ["lead"]
+    renewed = path.nodes_by_id["renewed"]
+    assert renewed.reentry == "always"
+    assert (renewed.due_seconds, renewed.due_from) == (7 * 86400, "node")
+    assert renewed.escalations[0].level == 1
+    assert renewed.escalations[0].at_seconds == 14 * 86400
+    assert [b.goto for b in renewed.next] == ["renewal_window_90"]
+    assert [b.goto for b in path.nodes_by_id["demo_held"].next] == ["lead"]
+    assert [b.goto for b in path.nodes_by_id["contract_signed"].next] == ["lead"]
 
 
 def test_stage_after_and_node_after() -> None:

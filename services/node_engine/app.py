@@ -1,0 +1,53 @@
+"""Assemble the node engine: its consumer, its admin API, and the standalone service."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.migrations import upgrade_to_head
+from services.node_engine.accounts.endpoints import accounts_router
+from services.node_engine.paths.endpoints import admin_dependencies, paths_router
+from services.node_engine.paths.service import load_catalog
+from services.node_engine.processing.worker import EngineMetrics, EngineWorker
+from services.node_engine.settings import EngineSettings
+from services.serving import serve
+from shared.bus.factory import create_bus
+from shared.clock import SystemClock
+from shared.db import create_engine
+from shared.observability.http import create_http_app
+from shared.runtime import Resources, open_resources
+from shared.settings import RuntimeSettings
+
+
+def mount_engine(app: FastAPI, settings: EngineSettings, resources: Resources) -> EngineWorker:
+    """Add the engine's admin API to ``app``; returns the consumer to run beside it."""
+    dependencies = admin_dependencies(settings)
+    app.include_router(paths_router(settings, resources))
+    app.include_router(
+        accounts_router(resources.sessions, resources.clock, dependencies=dependencies)
+    )
+    return EngineWorker(
+        bus=resources.bus,
+        sessions=resources.sessions,
+        clock=resources.clock,
+        settings=settings,
+        load_catalog=load_catalog,
+        metrics=EngineMetrics(resources.registry),
+    )
+
+
+async def run_engine(runtime: RuntimeSettings) -> None:
+    """``milepost engine``: consume events and scores, emit triggers, serve the admin API,
+    health and metrics. Migrates only SQLite; PostgreSQL is migrated by the deployment."""
+    engine = create_engine(runtime.resolved_database_url())
+    async with open_resources(create_bus(runtime), engine, SystemClock()) as resources:
+        if engine.dialect.name == "sqlite":
+            runtime.data_dir.mkdir(parents=True, exist_ok=True)
+            await upgrade_to_head(engine)
+        app = create_http_app(
+            "Milepost node engine",
+            "Growth paths, account states and timelines, funnels and manual moves.",
+            resources,
+        )
+        worker = mount_engine(app, EngineSettings(), resources)
+        await serve(app, host=runtime.host, port=runtime.port, background=[worker.run()])

@@ -1,0 +1,499 @@
+"""The node engine's consumer: events, re-keyed events and scores in; triggers out.
+
+One loop per process: poll -> decode -> attribute -> transition -> checkpoint, with due
+timers handled between polls. :meth:`EngineWorker.checkpoint` spells out the order that
+makes every effect exactly-once:
+
+1. one database transaction stores the new account states, their history, new timers,
+   the removal of fired timers, memberships, the outgoing records (triggers, re-keyed
+   events, dead letters) in the outbox, and each input partition's applied offset, fenced
+   against another member having moved it;
+2. the outbox records are published and acknowledged by the bus;
+3. the consumer offsets are committed;
+4. the acknowledged outbox rows are deleted (with the next transaction).
+
+A crash after 1 leaves the outbox to the partition's next owner, who publishes it before
+anything else; records below the applied offset are skipped, so a replay changes no
+state and emits nothing new. Record ids are deterministic, so a record published twice
+(a crash between 2 and 4) carries the same trigger id and subscribers drop it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.node_engine.accounts import repository as accounts
+from services.node_engine.accounts.identity import (
+    Membership,
+    membership_from,
+    merged,
+    observation_of,
+)
+from services.node_engine.accounts.repository import StateKey, UserKey
+from services.node_engine.core.migration import migrate
+from services.node_engine.core.state import (
+    AccountState,
+    Decision,
+    Input,
+    Timer,
+    TimerFired,
+    Transition,
+)
+from services.node_engine.core.transition import transition
+from services.node_engine.paths.service import PublishedPath
+from services.node_engine.processing import repository as processing
+from services.node_engine.processing.repository import OffsetConflict
+from services.node_engine.processing.steps import (
+    Decoded,
+    dead_letter,
+    decode,
+    rekeyed_record,
+    score_update,
+    source_of,
+    trigger_record,
+)
+from services.node_engine.settings import EngineSettings
+from services.node_engine.timers import repository as timers
+from shared.bus import Bus, ConsumedRecord, Consumer, OutgoingRecord, TopicPartition
+from shared.clock import Clock
+from shared.contracts import Topic
+from shared.errors import InvalidMessage, RetryableError
+
+logger = logging.getLogger(__name__)
+
+LAG_INTERVAL_SECONDS = 5.0
+INPUT_TOPICS = (Topic.EVENTS, Topic.ENGINE_REKEYED, Topic.SCORES)
+CatalogLoader = Callable[[AsyncSession], Awaitable[Mapping[str, tuple[PublishedPath, ...]]]]
+
+
+class EngineMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.records = Counter(
+            "milepost_engine_records",
+            "Input records by topic and outcome.",
+            ["topic", "outcome"],
+            registry=registry,
+        )
+        self.triggers = Counter(
+            "milepost_engine_triggers", "Triggers emitted by kind.", ["kind"], registry=registry
+        )
+        self.condition_failures = Counter(
+            "milepost_engine_condition_failures",
+            "Conditions that failed on an account's data.",
+            registry=registry,
+        )
+        self.batch_seconds = Histogram(
+            "milepost_engine_batch_seconds",
+            "Time to handle and checkpoint one batch.",
+            registry=registry,
+        )
+        self.timers_fired = Counter(
+            "milepost_engine_timers_fired", "Timers fired by kind.", ["kind"], registry=registry
+        )
+        self.timer_lag = Histogram(
+            "milepost_engine_timer_fire_lag_seconds",
+            "How late a timer fired after its time.",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+            registry=registry,
+        )
+        self.timer_backlog = Gauge(
+            "milepost_engine_timer_backlog", "Pending timers.", registry=registry
+        )
+        self.lag = Gauge(
+            "milepost_engine_consumer_lag",
+            "Records not yet handled, per input partition.",
+            ["topic", "partition"],
+            registry=registry,
+        )
+        self.retries = Counter(
+            "milepost_engine_batch_retries",
+            "Batches rolled back and retried, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+
+
+@dataclass
+class Batch:
+    """Everything one checkpoint makes durable."""
+
+    states: dict[StateKey, AccountState] = field(default_factory=dict)
+    history: list[tuple[AccountState, Transition]] = field(default_factory=list)
+    timers: list[tuple[str, str, int, Timer]] = field(default_factory=list)
+    fired: list[str] = field(default_factory=list)
+    outbox: list[tuple[str, int, OutgoingRecord]] = field(default_factory=list)
+    memberships: dict[UserKey, Membership] = field(default_factory=dict)
+    offsets: dict[TopicPartition, tuple[int | None, int]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.offsets or self.fired)
+
+
+class EngineWorker:
+    """Consumes the engine's inputs in one consumer group until cancelled."""
+
+    def __init__(
+        self,
+        *,
+        bus: Bus,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        settings: EngineSettings,
+        load_catalog: CatalogLoader,
+        metrics: EngineMetrics,
+    ) -> None:
+        self.bus = bus
+        self.sessions = sessions
+        self.clock = clock
+        self.settings = settings
+        self.load_catalog = load_catalog
+        self.metrics = metrics
+        self.catalog: Mapping[str, tuple[PublishedPath, ...]] = {}
+        self.catalog_loaded_at = float("-inf")
+        self.states: dict[StateKey, AccountState | None] = {}
+        self.memberships: dict[UserKey, Membership | None] = {}
+        self.assignment: frozenset[TopicPartition] = frozenset()
+        self.applied: dict[TopicPartition, int] = {}
+        self.acknowledged: list[str] = []
+        self.timers_checked_at = float("-inf")
+        self.lag_reported_at = float("-inf")
+        self.ready = asyncio.Event()
+
+    # -- the loop ----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        consumer = await self.bus.subscribe(list(INPUT_TOPICS), group_id=self.settings.group_id)
+        try:
+            while True:
+                await self.step(consumer)
+        finally:
+            await consumer.close()
+
+    async def step(self, consumer: Consumer) -> int:
+        """One poll and its checkpoint; returns how many records and timers it handled.
+
+        A passing failure (database or bus down, partition lost) rolls the batch back:
+        the cache is dropped and the consumer rewinds to its committed offsets."""
+        try:
+            await self.refresh_catalog()
+            records = await consumer.poll(
+                max_records=self.settings.max_batch_records,
+                timeout_ms=self.settings.poll_timeout_ms,
+            )
+            await self.sync_assignment(consumer)
+            started = time.perf_counter()
+            batch = Batch()
+            await self.handle_records(records, batch)
+            await self.fire_due_timers(batch)
+            if batch:
+                await self.checkpoint(consumer, batch)
+                self.metrics.batch_seconds.observe(time.perf_counter() - started)
+            elif self.acknowledged:
+                async with self.sessions() as session:
+                    await processing.remove_from_outbox(session, self.acknowledged)
+                    await session.commit()
+                self.acknowledged = []
+            self.ready.set()
+            await self.report_lag()
+            return len(records) + len(batch.fired)
+        except (OffsetConflict, IntegrityError) as exc:
+            await self.roll_back(consumer, "partition_moved", exc)
+        except (RetryableError, SQLAlchemyError, OSError) as exc:
+            await self.roll_back(consumer, type(exc).__name__, exc)
+            await asyncio.sleep(0.5)
+        return 0
+
+    async def roll_back(self, consumer: Consumer, reason: str, exc: Exception) -> None:
+        logger.warning(
+            "engine batch rolled back; retrying", extra={"reason": reason, "error": str(exc)}
+        )
+        self.metrics.retries.labels(reason).inc()
+        self.states.clear()
+        self.memberships.clear()
+        self.assignment = frozenset()
+        await consumer.seek_to_committed()
+
+    async def report_lag(self) -> None:
+        """Set the lag gauge per owned input partition (at most every few seconds)."""
+        if time.monotonic() - self.lag_reported_at < LAG_INTERVAL_SECONDS or not self.assignment:
+            return
+        self.lag_reported_at = time.monotonic()
+        ends = await self.bus.end_offsets(
+            sorted(self.assignment, key=lambda tp: (tp.topic, tp.partition))
+        )
+        for tp, end in ends.items():
+            self.metrics.lag.labels(tp.topic, str(tp.partition)).set(
+                max(0, end - self.applied.get(tp, 0))
+            )
+
+    async def refresh_catalog(self) -> None:
+        if time.monotonic() - self.catalog_loaded_at < self.settings.catalog_refresh_seconds:
+            return
+        async with self.sessions() as session:
+            self.catalog = await self.load_catalog(session)
+        self.catalog_loaded_at = time.monotonic()
+
+    async def sync_assignment(self, consumer: Consumer) -> None:
+        """On a new assignment: drop the cache, learn the applied offsets, and publish what
+        a previous owner left in the outbox of the partitions gained."""
+        current = consumer.assignment()
+        if current == self.assignment:
+            return
+        gained = {tp.partition for tp in current - self.assignment}
+        self.states.clear()
+        async with self.sessions() as session:
+            self.applied = await processing.applied_offsets(
+                session, self.settings.group_id, current
+            )
+            left = await processing.outbox_of(session, gained)
+        if left:
+            await self.bus.publish([record for _, record in left])
+            async with self.sessions() as session:
+                await processing.remove_from_outbox(session, [rid for rid, _ in left])
+                await session.commit()
+            logger.info("published records left by a previous owner", extra={"count": len(left)})
+        self.assignment = current
+
+    # -- handling ----------------------------------------------------------------------
+
+    async def handle_records(self, records: list[ConsumedRecord], batch: Batch) -> None:
+        now = self.clock.now()
+        decoded: list[Decoded] = []
+        for record in records:
+            tp = record.topic_partition
+            applied = self.applied.get(tp)
+            previous = batch.offsets.get(tp, (applied, applied))[0]
+            batch.offsets[tp] = (previous, max(applied or 0, record.offset + 1))
+            if applied is not None and record.offset < applied:
+                self.metrics.records.labels(record.topic, "replayed").inc()
+                continue
+            if record.topic == Topic.ENGINE_REKEYED and self.is_copy(record, batch):
+                self.metrics.records.labels(record.topic, "duplicate").inc()
+                continue
+            try:
+                decoded.append(decode(record))
+            except InvalidMessage as exc:
+                self.to_dead_letters(record, str(exc), batch, now)
+        await self.load_for(decoded)
+        for item in decoded:
+            if item.event is not None:
+                self.handle_event(item, batch, now)
+            elif item.score is not None:
+                self.handle_score(item, batch, now)
+
+    def is_copy(self, record: ConsumedRecord, batch: Batch) -> bool:
+        """Whether a re-keyed record repeats one already applied: per source partition the
+        re-keyed copies arrive in source order, so a source offset below the mark is a copy.
+        The mark is kept like an applied offset, under a ``<-`` pseudo topic."""
+        source = source_of(record)
+        if source is None:
+            return False
+        origin, offset = source
+        mark = TopicPartition(f"{Topic.ENGINE_REKEYED}<-{origin}", record.partition)
+        applied = self.applied.get(mark)
+        previous = batch.offsets.get(mark, (applied, applied))
+        if previous[1] is not None and offset < previous[1]:
+            return True
+        batch.offsets[mark] = (previous[0], offset + 1)
+        return False
+
+    def to_dead_letters(
+        self, record: ConsumedRecord, reason: str, batch: Batch, now: datetime
+    ) -> None:
+        self.metrics.records.labels(record.topic, "dead_letter").inc()
+        logger.warning(
+            "record sent to the dead-letter topic",
+            extra={
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "reason": reason,
+            },
+        )
+        letter = dead_letter(record, group=self.settings.group_id, reason=reason, now=now)
+        rid = f"dlq:{record.topic}:{record.partition}:{record.offset}"
+        batch.outbox.append((rid, record.partition, letter))
+
+    async def load_for(self, decoded: list[Decoded]) -> None:
+        """Bring the memberships and states these records need into the cache, in bulk."""
+        users: set[UserKey] = set()
+        keys: set[StateKey] = set()
+        for item in decoded:
+            workspace = item.event.workspace_id if item.event else item.score.workspace_id  # type: ignore[union-attr]
+            user = item.event.user_id if item.event else None
+            account = item.event.account_id if item.event else item.score.account_id  # type: ignore[union-attr]
+            if user is not None and (workspace, user) not in self.memberships:
+                users.add((workspace, user))
+            if account is not None:
+                for published in self.catalog.get(workspace, ()):
+                    key = (workspace, account, published.path_id)
+                    if key not in self.states:
+                        keys.add(key)
+        if not users and not keys:
+            return
+        async with self.sessions() as session:
+            found_members = await accounts.load_memberships(session, users)
+            found_states = await accounts.load_states(session, keys)
+        for user_key in users:
+            self.memberships[user_key] = found_members.get(user_key)
+        for key in keys:
+            self.states[key] = found_states.get(key)
+
+    def handle_event(self, item: Decoded, batch: Batch, now: datetime) -> None:
+        event = item.event
+        assert event is not None
+        record = item.record
+        learned = membership_from(event)
+        known = self.memberships.get((event.workspace_id, event.user_id or ""))
+        if learned is not None and event.user_id is not None:
+            membership = merged(known, learned)
+            self.memberships[(event.workspace_id, event.user_id)] = membership
+            batch.memberships[(event.workspace_id, event.user_id)] = membership
+            known = membership
+        account = event.account_id
+        if account is None:
+            if known is None:
+                self.metrics.records.labels(record.topic, "unattributed").inc()
+                return
+            rekeyed = rekeyed_record(event, known.account_id, record)
+            batch.outbox.append((f"rekey:{event.event_id}", record.partition, rekeyed))
+            self.metrics.records.labels(record.topic, "rekeyed").inc()
+            return
+        roles = known.roles if known is not None and known.account_id == account else frozenset()
+        observation = observation_of(event, account, roles)
+        for published in self.catalog.get(event.workspace_id, ()):
+            self.apply(published, account, observation, record.partition, batch, now)
+        self.metrics.records.labels(record.topic, "applied").inc()
+
+    def handle_score(self, item: Decoded, batch: Batch, now: datetime) -> None:
+        score = item.score
+        assert score is not None
+        update = score_update(score)
+        for published in self.catalog.get(score.workspace_id, ()):
+            if (
+                self.states.get((score.workspace_id, score.account_id, published.path_id))
+                is not None
+            ):
+                self.apply(published, score.account_id, update, item.record.partition, batch, now)
+        self.metrics.records.labels(item.record.topic, "applied").inc()
+
+    def apply(
+        self,
+        published: PublishedPath,
+        account: str,
+        event: Input,
+        partition: int,
+        batch: Batch,
+        now: datetime,
+    ) -> None:
+        """Run the pure core for one account on one path and collect its effects."""
+        key = (published.workspace_id, account, published.path_id)
+        state = self.states.get(key)
+        decisions: list[Decision] = []
+        if (
+            state is not None
+            and state.path_version != published.current.version
+            and published.migration != "pin"
+            and not published.paused
+        ):
+            moved = migrate(
+                state,
+                to=published.current,
+                policy=published.migration,
+                node_map=published.node_map,
+                now=now,
+            )
+            decisions.append(moved)
+            state = moved.state
+        path = published.current if state is None else published.versions[state.path_version]
+        decision = transition(state, event, path=path, now=now, hold=published.paused)
+        decisions.append(decision)
+        for outcome in decisions:
+            self.collect(key, outcome, partition, batch)
+
+    def collect(self, key: StateKey, decision: Decision, partition: int, batch: Batch) -> None:
+        state = decision.state
+        if state is None or (state is self.states.get(key) and not decision.transitions):
+            return
+        self.states[key] = state
+        batch.states[key] = state
+        for step in decision.transitions:
+            batch.history.append((state, step))
+            kind = step.trigger_kind
+            if kind is not None:
+                batch.outbox.append((step.id, partition, trigger_record(state, step)))
+                self.metrics.triggers.labels(kind.value).inc()
+            elif step.kind.value == "condition_failed":
+                self.metrics.condition_failures.inc()
+        for timer in decision.timers:
+            batch.timers.append((state.workspace_id, state.account_id, partition, timer))
+
+    async def fire_due_timers(self, batch: Batch) -> None:
+        """Handle the timers due now on the owned partitions (at most one lookup per
+        ``timer_interval_ms``)."""
+        interval = self.settings.timer_interval_ms / 1000
+        if time.monotonic() - self.timers_checked_at < interval:
+            return
+        self.timers_checked_at = time.monotonic()
+        owned = {tp.partition for tp in self.assignment if tp.topic == Topic.EVENTS}
+        now = self.clock.now()
+        seconds = int(now.timestamp())
+        async with self.sessions() as session:
+            due = await timers.due(
+                session, owned, now=seconds, limit=self.settings.max_timers_per_batch
+            )
+        if not due:
+            return
+        keys = {(d.workspace_id, d.account_id, d.timer.path_id) for d in due} - self.states.keys()
+        if keys:
+            async with self.sessions() as session:
+                found = await accounts.load_states(session, keys)
+            for key in keys:
+                self.states[key] = found.get(key)
+        paths = {(p.workspace_id, p.path_id): p for ps in self.catalog.values() for p in ps}
+        for entry in due:
+            batch.fired.append(entry.timer.id)
+            self.metrics.timers_fired.labels(entry.timer.kind.value).inc()
+            self.metrics.timer_lag.observe(max(0.0, now.timestamp() - entry.timer.due_at))
+            published = paths.get((entry.workspace_id, entry.timer.path_id))
+            state = self.states.get((entry.workspace_id, entry.account_id, entry.timer.path_id))
+            if published is None or state is None or state.path_version not in published.versions:
+                continue
+            command: Input = entry.move or TimerFired(entry.timer)
+            self.apply(published, entry.account_id, command, entry.partition, batch, now)
+
+    # -- the checkpoint ----------------------------------------------------------------
+
+    async def checkpoint(self, consumer: Consumer, batch: Batch) -> None:
+        """Make the batch durable, then publish it, then commit the offsets (see the module
+        docstring for why this order is exactly-once)."""
+        now = self.clock.now()
+        async with self.sessions() as session:
+            await processing.remove_from_outbox(session, self.acknowledged)
+            await accounts.save_states(session, list(batch.states.values()), now=now)
+            await accounts.append_transitions(session, batch.history)
+            await accounts.save_memberships(session, batch.memberships, now=now)
+            await timers.schedule(session, batch.timers)
+            if await timers.remove(session, batch.fired) != len(batch.fired):
+                raise OffsetConflict("timers were fired by another member")
+            await processing.add_to_outbox(session, batch.outbox, now=now)
+            await processing.advance_offsets(session, self.settings.group_id, batch.offsets)
+            await session.commit()
+        self.acknowledged = []
+        if batch.outbox:
+            await self.bus.publish([record for _, _, record in batch.outbox])
+        self.acknowledged = [rid for rid, _, _ in batch.outbox]
+        for tp, (_old, new) in batch.offsets.items():
+            self.applied[tp] = new
+        positions = {tp: new for tp, (_old, new) in batch.offsets.items() if tp in self.assignment}
+        if positions:
+            await consumer.commit(positions)

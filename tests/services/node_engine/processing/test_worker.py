@@ -1,0 +1,416 @@
+"""The engine's consumer on the in-memory bus and on Kafka, with SQLite and PostgreSQL:
+attribution, dead letters, timers, manual moves, pause, and exactly-once across a crash
+between the database commit and the offset commit."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+from services.node_engine.paths.service import PublishedPath
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.node_engine.accounts.models import AccountStateRow, TransitionRow
+from services.node_engine.accounts.service import queue_move
+from services.node_engine.paths.compiled import GrowthPath, compile_path
+from services.node_engine.paths.schemas import GrowthPathFile
+from services.node_engine.processing.worker import INPUT_TOPICS, EngineMetrics, EngineWorker
+from services.node_engine.settings import EngineSettings
+from services.node_engine.timers.models import TimerRow
+from shared.bus import Bus, Consumer, OutgoingRecord
+from shared.bus.kafka import KafkaBus, KafkaOptions
+from shared.bus.memory import InMemoryBus
+from shared.bus.namespaced import NamespacedBus
+from shared.clock import FrozenClock
+from shared.contracts import TOPICS, EventEnvelope, EventType, Topic, TriggerEnvelope
+from shared.contracts.events import event_id_for
+from shared.contracts.topics import DeadLetter
+from shared.db import create_engine, create_session_factory
+from shared.definitions import load_definition
+from shared.errors import BusUnavailable
+
+REFERENCE = Path(__file__).parents[4] / "services" / "node_engine" / "paths" / "reference"
+T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
+
+
+def reference_path(name: str, version: int = 1) -> GrowthPath:
+    return compile_path(
+        load_definition(REFERENCE / f"{name}.yaml", GrowthPathFile), version=version
+    )
+
+
+@pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.kafka)])
+async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
+    implementation: Bus
+    if request.param == "memory":
+        implementation = InMemoryBus()
+    else:
+        bootstrap = request.getfixturevalue("kafka_bootstrap")
+        prefix = request.getfixturevalue("topic_prefix")
+        kafka = KafkaBus(KafkaOptions(bootstrap_servers=bootstrap, linger_ms=1))
+        implementation = NamespacedBus(kafka, f"{prefix}.")
+    await implementation.start()
+    await implementation.ensure_topics(TOPICS, replication_factor=1)
+    yield implementation
+    await implementation.close()
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(database_url)
+    yield create_session_factory(engine)
+    await engine.dispose()
+
+
+@dataclass
+class Harness:
+    bus: Bus
+    sessions: async_sessionmaker[AsyncSession]
+    clock: FrozenClock
+    workspace: str
+    group: str
+    paused: bool = False
+    path: GrowthPath = field(default_factory=lambda: reference_path("platform-merchant"))
+
+    def catalog(self) -> Mapping[str, tuple[PublishedPath, ...]]:
+        published = PublishedPath(
+            workspace_id=self.workspace,
+            path_id=self.path.id,
+            current=self.path,
+            paused=self.paused,
+            migration="pin",
+            node_map=MappingProxyType({}),
+            versions=MappingProxyType({self.path.version: self.path}),
+        )
+        return {self.workspace: (published,)}
+
+    def worker(self) -> EngineWorker:
+        async def load(_session: AsyncSession) -> Mapping[str, tuple[PublishedPath, ...]]:
+            return self.catalog()
+
+        settings = EngineSettings(
+            group_id=self.group, catalog_refresh_seconds=0.001, timer_interval_ms=10
+        )
+        return EngineWorker(
+            bus=self.bus,
+            sessions=self.sessions,
+            clock=self.clock,
+            settings=settings,
+            load_catalog=load,
+            metrics=EngineMetrics(CollectorRegistry()),
+        )
+
+    def event(
+        self,
+        message: str,
+        *,
+        type: EventType = EventType.TRACK,
+        event: str | None = None,
+        account: str | None = "acme",
+        user: str | None = "u1",
+        **fields: Any,
+    ) -> OutgoingRecord:
+        envelope = EventEnvelope(
+            event_id=event_id_for(self.workspace, message),
+            workspace_id=self.workspace,
+            message_id=message,
+            type=type,
+            event=event,
+            account_id=account,
+            user_id=user,
+            timestamp=self.clock.now(),
+            received_at=self.clock.now(),
+            source="segment",
+            **fields,
+        )
+        return OutgoingRecord(
+            Topic.EVENTS, envelope.key.encode(), envelope.model_dump_json().encode()
+        )
+
+    async def triggers(self) -> list[TriggerEnvelope]:
+        """This workspace's triggers on the topic, in order."""
+        return [
+            t
+            for t in await self.read(Topic.TRIGGERS, TriggerEnvelope)
+            if t.workspace_id == self.workspace
+        ]
+
+    async def read(self, topic: str, model: type[Any]) -> list[Any]:
+        """Every record on ``topic`` up to its current end, parsed."""
+        consumer = await self.bus.subscribe([topic], group_id=f"reader-{uuid.uuid4().hex}")
+        found: list[Any] = []
+        try:
+            for _ in range(100):
+                ends = await self.bus.end_offsets(sorted(consumer.assignment(), key=str))
+                if consumer.assignment() and all(
+                    end == 0 for end in ends.values()
+                ):
+                    break
+                records = await consumer.poll(max_records=5000, timeout_ms=200)
+                found += [(r.partition, r.offset, model.model_validate_json(r.value)) for r in records]
+                seen: dict[int, int] = {}
+                for partition, offset, _ in found:
+                    seen[partition] = max(seen.get(partition, -1), offset)
+                if consumer.assignment() and all(
+                    seen.get(tp.partition, -1) >= end - 1 for tp, end in ends.items()
+                ):
+                    break
+        finally:
+            await consumer.close()
+        return [item for _, _, item in found]
+
+
+@pytest.fixture
+def harness(bus: Bus, sessions: async_sessionmaker[AsyncSession]) -> Harness:
+    tag = uuid.uuid4().hex[:10]
+    return Harness(bus, sessions, FrozenClock(T0), f"ws{tag}", f"engine-{tag}")
+
+
+async def run_until_idle(worker: EngineWorker, consumer: Consumer, *, rounds: int = 200) -> None:
+    """Step until every owned input partition is applied up to its end, then twice more
+    (for due timers)."""
+    for _ in range(rounds):
+        await worker.step(consumer)
+        owned = consumer.assignment()
+        if not owned:
+            continue
+        ends = await worker.bus.end_offsets(sorted(owned, key=str))
+        if all(worker.applied.get(tp, 0) >= end for tp, end in ends.items() if end):
+            await worker.step(consumer)
+            await worker.step(consumer)
+            return
+    raise AssertionError("the engine did not catch up")
+
+
+async def subscribe(harness: Harness) -> Consumer:
+    return await harness.bus.subscribe(list(INPUT_TOPICS), group_id=harness.group)
+
+
+async def test_a_group_call_enrols_the_account_and_publishes_its_triggers(harness: Harness) -> None:
+    await harness.bus.publish(
+        [
+            harness.event(
+                "m1",
+                type=EventType.GROUP,
+                user="boss",
+                context={"traits": {"roles": ["decision_maker"]}},
+            )
+        ]
+    )
+    worker, consumer = harness.worker(), await subscribe(harness)
+    await run_until_idle(worker, consumer)
+
+    triggers = await harness.triggers()
+    assert [(t.kind.value, t.stage, t.node) for t in triggers] == [
+        ("stage_entered", "settle_in", None),
+        ("node_entered", "settle_in", "application_approved"),
+    ]
+    assert triggers[1].target_roles == ["account_owner"]
+    assert triggers[0].causing_event_id == event_id_for(harness.workspace, "m1")
+    async with harness.sessions() as session:
+        row = await session.scalar(
+            select(AccountStateRow).where(AccountStateRow.workspace_id == harness.workspace)
+        )
+        assert row is not None
+        assert (row.stage, row.node) == ("settle_in", "application_approved")
+        kinds = (
+            await session.scalars(
+                select(TransitionRow.kind)
+                .where(TransitionRow.workspace_id == harness.workspace)
+                .order_by(TransitionRow.position)
+            )
+        ).all()
+        assert kinds == ["enrolled", "stage_entered", "node_entered"]
+    await consumer.close()
+
+
+async def test_an_event_with_only_a_user_id_is_re_keyed_to_the_users_account(
+    harness: Harness,
+) -> None:
+    await harness.bus.publish(
+        [
+            harness.event(
+                "m1", type=EventType.GROUP, user="admin-1", context={"traits": {"role": "admin"}}
+            ),
+        ]
+    )
+    worker, consumer = harness.worker(), await subscribe(harness)
+    await run_until_idle(worker, consumer)
+    await harness.bus.publish(
+        [harness.event("m2", event="Merchant Approved", account=None, user="admin-1")]
+    )
+    await run_until_idle(worker, consumer)
+
+    triggers = await harness.triggers()
+    completed = [t for t in triggers if t.kind.value == "node_completed"]
+    assert [(t.node, t.account_id) for t in completed] == [("application_approved", "acme")]
+    assert completed[0].causing_event_id == event_id_for(harness.workspace, "m2")
+    await consumer.close()
+
+
+async def test_a_malformed_record_goes_to_the_dead_letter_topic_and_the_consumer_goes_on(
+    harness: Harness,
+) -> None:
+    await harness.bus.publish(
+        [
+            OutgoingRecord(
+                Topic.EVENTS, f"{harness.workspace}/a/acme".encode(), b'{"not": "an envelope"}'
+            ),
+            harness.event("m1", type=EventType.GROUP),
+        ]
+    )
+    worker, consumer = harness.worker(), await subscribe(harness)
+    await run_until_idle(worker, consumer)
+
+    letters = [
+        d
+        for d in await harness.read(Topic.EVENTS_DLQ, DeadLetter)
+        if d.consumer_group == harness.group
+    ]
+    assert len(letters) == 1
+    assert letters[0].topic == Topic.EVENTS
+    assert "event_id: Field required" in letters[0].reason
+    assert letters[0].value == '{"not": "an envelope"}'
+    assert [t.kind.value for t in await harness.triggers()] == ["stage_entered", "node_entered"]
+    await consumer.close()
+
+
+async def test_due_timers_fire_overdue_then_escalation_triggers(harness: Harness) -> None:
+    await harness.bus.publish(
+        [
+            harness.event("m1", type=EventType.GROUP),
+            harness.event("m2", event="Merchant Approved"),
+        ]
+    )
+    worker, consumer = harness.worker(), await subscribe(harness)
+    await run_until_idle(worker, consumer)
+    harness.clock.advance(timedelta(days=1, hours=1))
+    await run_until_idle(worker, consumer)
+    harness.clock.advance(timedelta(days=2))
+    await run_until_idle(worker, consumer)
+
+    fired = [
+        (t.kind.value, t.node, t.target_roles)
+        for t in await harness.triggers()
+        if t.kind.value in ("node_overdue", "escalation")
+    ]
+    assert fired == [
+        ("node_overdue", "complete_profile", ["admin"]),
+        ("escalation", "complete_profile", ["account_owner"]),
+    ]
+    async with harness.sessions() as session:
+        kinds = set(
+            (
+                await session.scalars(
+                    select(TimerRow.kind).where(TimerRow.workspace_id == harness.workspace)
+                )
+            ).all()
+        )
+    assert kinds == {"review"}  # the first node's due date fired stale and left nothing
+    await consumer.close()
+
+
+async def test_a_manual_move_is_applied_in_order_and_audited(harness: Harness) -> None:
+    await harness.bus.publish([harness.event("m1", type=EventType.GROUP)])
+    worker, consumer = harness.worker(), await subscribe(harness)
+    await run_until_idle(worker, consumer)
+    async with harness.sessions() as session:
+        await queue_move(
+            session,
+            workspace_id=harness.workspace,
+            account_id="acme",
+            path_id="platform-merchant",
+            target="nurturing",
+            actor="ops@example.com",
+            note="migrated from the old CRM",
+            now=harness.clock.now(),
+        )
+        await session.commit()
+    await run_until_idle(worker, consumer)
+
+    async with harness.sessions() as session:
+        moved = (
+            await session.scalars(
+                select(TransitionRow).where(
+                    TransitionRow.workspace_id == harness.workspace, TransitionRow.kind == "moved"
+                )
+            )
+        ).one()
+    assert moved.payload["actor"] == "ops@example.com"
+    assert "migrated from the old CRM" in moved.reason
+    assert [(t.kind.value, t.node) for t in await harness.triggers()][-2:] == [
+        ("stage_entered", None),
+        ("node_entered", "first_listing"),
+    ]
+    await consumer.close()
+
+
+async def test_a_paused_path_counts_events_but_fires_nothing(harness: Harness) -> None:
+    harness.paused = True
+    await harness.bus.publish([harness.event("m1", type=EventType.GROUP)])
+    worker, consumer = harness.worker(), await subscribe(harness)
+    await run_until_idle(worker, consumer)
+    assert await harness.triggers() == []
+    await consumer.close()
+
+
+async def test_a_crash_after_the_database_commit_publishes_nothing_twice(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await harness.bus.publish(
+        [harness.event("m1", type=EventType.GROUP)]
+        + [
+            harness.event(f"o{i}", event=name)
+            for i, name in enumerate(
+                ["Merchant Approved", "Profile Completed", "Payout Account Connected"]
+            )
+        ]
+    )
+    crashing, consumer = harness.worker(), await subscribe(harness)
+    real_publish = harness.bus.publish
+
+    async def lost_publish(records: Any) -> None:
+        raise BusUnavailable("crash between the database commit and the publish")
+
+    monkeypatch.setattr(harness.bus, "publish", lost_publish)
+    await crashing.step(consumer)
+    await crashing.step(consumer)
+    await consumer.close()
+    monkeypatch.setattr(harness.bus, "publish", real_publish)
+    assert await harness.triggers() == []
+
+    survivor, consumer = harness.worker(), await subscribe(harness)
+    await run_until_idle(survivor, consumer)
+    triggers = await harness.triggers()
+    ids = [t.trigger_id for t in triggers]
+    assert len(ids) == len(set(ids))
+    assert [(t.kind.value, t.node) for t in triggers][-1] == ("node_entered", "first_listing")
+    async with harness.sessions() as session:
+        history = (
+            await session.scalars(
+                select(TransitionRow.transition_id).where(
+                    TransitionRow.workspace_id == harness.workspace
+                )
+            )
+        ).all()
+    assert len(history) == len(set(history))
+    published_kinds = {"stage_entered", "node_entered", "node_completed"}
+    async with harness.sessions() as session:
+        expected = (
+            await session.scalars(
+                select(TransitionRow.transition_id).where(
+                    TransitionRow.workspace_id == harness.workspace,
+                    TransitionRow.kind.in_(published_kinds),
+                )
+            )
+        ).all()
+    assert sorted(ids) == sorted(expected)
+    await consumer.close()
