@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
-from services.node_engine.paths.service import PublishedPath
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -22,6 +21,7 @@ from services.node_engine.accounts.models import AccountStateRow, TransitionRow
 from services.node_engine.accounts.service import queue_move
 from services.node_engine.paths.compiled import GrowthPath, compile_path
 from services.node_engine.paths.schemas import GrowthPathFile
+from services.node_engine.paths.service import PublishedPath
 from services.node_engine.processing.worker import INPUT_TOPICS, EngineMetrics, EngineWorker
 from services.node_engine.settings import EngineSettings
 from services.node_engine.timers.models import TimerRow
