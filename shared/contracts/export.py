@@ -26,7 +26,7 @@ def asyncapi_document() -> dict[str, Any]:
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}
     for spec in TOPICS:
-        topic = spec.topic.value
+        topic = str(spec.topic)
         channel_id = topic.removeprefix("milepost.").replace(".", "_")
         message_name = spec.payload.__name__
         messages[message_name] = {

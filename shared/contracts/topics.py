@@ -42,7 +42,8 @@ class DeadLetter(BaseModel):
 class TopicSpec:
     """How a topic is keyed, what it carries, and how it is provisioned."""
 
-    topic: Topic
+    topic: str
+    """A :class:`Topic` name (a plain string only for a namespaced copy)."""
     summary: str
     key_rule: str
     payload: type[BaseModel]
