@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from alembic.util.exc import CommandError
@@ -14,6 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shared.clock import Clock
 from shared.settings import RuntimeSettings
+
+if TYPE_CHECKING:
+    from services.node_engine.paths.service import VersionDetail
+    from services.node_engine.simulation.sources import EventLog
 
 T = TypeVar("T")
 
@@ -170,6 +177,425 @@ def contracts_export(
 
     for path in write_contracts(out):
         typer.echo(str(path))
+
+
+# -- growth paths ----------------------------------------------------------------------
+
+paths_app = typer.Typer(
+    help="Growth paths: validate, publish, list, show, pause and resume versions, and "
+    "simulate a version on past events.",
+    no_args_is_help=True,
+)
+app.add_typer(paths_app, name="paths")
+
+WorkspaceName = Annotated[
+    str, typer.Option("--workspace", "-w", help="The workspace's name (`milepost run` makes demo).")
+]
+
+
+class Migration(StrEnum):
+    PIN = "pin"
+    MIGRATE = "migrate"
+    RESTART = "restart"
+
+
+@paths_app.command("validate")
+def paths_validate(
+    files: Annotated[list[Path], typer.Argument(help="Growth-path YAML files.")],
+) -> None:
+    """Check growth-path files without publishing them.
+
+    Each problem is printed as FILE:LINE:COLUMN: FIELD: MESSAGE; the exit status is 1 when
+    any file has one.
+    """
+    from services.node_engine.paths.service import compile_source
+    from shared.definitions import DefinitionError
+    from shared.definitions.document import read_definition
+
+    failed = False
+    for file in files:
+        try:
+            path = compile_source(str(file), read_definition(file), version=1)
+        except DefinitionError as exc:
+            typer.echo(str(exc), err=True)
+            failed = True
+            continue
+        nodes = sum(len(stage.nodes) for stage in path.stages)
+        tiers = f", {len(path.tiers.levels)} tiers" if path.tiers else ""
+        typer.echo(
+            f"{file}: valid: {path.id} ({len(path.stages)} stages, {nodes} nodes{tiers}, "
+            f"{len(path.aggregates)} aggregates)"
+        )
+    if failed:
+        raise typer.Exit(code=1)
+
+
+@paths_app.command("publish")
+def paths_publish(
+    file: Annotated[Path, typer.Argument(help="The growth-path YAML file.")],
+    workspace: WorkspaceName = "demo",
+    migration: Annotated[
+        Migration,
+        typer.Option(
+            help="How accounts on older versions move to this one: pin (they stay), migrate "
+            "(to the mapped or same node) or restart (from the first stage)."
+        ),
+    ] = Migration.PIN,
+    node_map: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            metavar="OLD=NEW",
+            help="With --migrate: an old stage or node id and the new one (repeatable).",
+        ),
+    ] = None,
+) -> None:
+    """Publish FILE as the next version of its path and make it current.
+
+    Refused when the file is invalid, when its content equals the current version, or
+    when the node map names unknown ids.
+    """
+    from services.node_engine.paths.service import MIGRATION_POLICIES, publish
+    from shared.definitions.document import read_definition
+
+    mapping = dict(_pair(item) for item in node_map or ())
+    policy = next(p for p in MIGRATION_POLICIES if p == migration.value)
+    info = _paths_in_session(
+        lambda session, clock, workspace_id: publish(
+            session,
+            workspace_id,
+            str(file),
+            read_definition(file),
+            migration=policy,
+            node_map=mapping,
+            clock=clock,
+        ),
+        workspace,
+    )
+    typer.echo(
+        f"published {info.path_id} v{info.version} in {workspace} "
+        f"(migration: {info.migration}; digest {info.digest[:12]})"
+    )
+
+
+@paths_app.command("list")
+def paths_list(workspace: WorkspaceName = "demo") -> None:
+    """List the workspace's growth paths with their current version."""
+    from services.node_engine.paths.service import MAX_PAGE, PathInfo, list_paths
+
+    async def every_page(session: AsyncSession, _clock: Clock, workspace_id: str) -> list[PathInfo]:
+        found: list[PathInfo] = []
+        cursor: str | None = None
+        while True:
+            page, cursor = await list_paths(session, workspace_id, cursor=cursor, limit=MAX_PAGE)
+            found += page
+            if cursor is None:
+                return found
+
+    paths = _paths_in_session(every_page, workspace)
+    if not paths:
+        typer.echo(f"no growth paths in {workspace} yet: milepost paths publish FILE")
+    for item in paths:
+        state = "paused" if item.paused else "active"
+        typer.echo(
+            f"{item.path_id}\tv{item.current.version}\t{state}\t{item.current.name}\t"
+            f"published {item.current.published_at:%Y-%m-%d %H:%M}"
+        )
+
+
+@paths_app.command("show")
+def paths_show(
+    path_id: Annotated[str, typer.Argument(help="The path's id.")],
+    version: Annotated[int | None, typer.Option(help="A version (default: current).")] = None,
+    workspace: WorkspaceName = "demo",
+    source: Annotated[bool, typer.Option("--source", help="Print the file as published.")] = False,
+) -> None:
+    """Show one version of a path: its stages, nodes, due dates, tiers and aggregates."""
+    from services.node_engine.paths.service import show
+
+    detail = _paths_in_session(
+        lambda session, _clock, workspace_id: show(session, workspace_id, path_id, version),
+        workspace,
+    )
+    if source:
+        typer.echo(detail.source, nl=False)
+        return
+    info, path = detail.info, detail.path
+    current = " (current)" if detail.is_current else ""
+    typer.echo(f"{info.path_id} v{info.version}{current}: {info.name}")
+    typer.echo(
+        f"  published {info.published_at:%Y-%m-%d %H:%M} from {info.source_name}; "
+        f"migration {info.migration}"
+        + (f" with map {dict(info.node_map)}" if info.node_map else "")
+    )
+    typer.echo(f"  enrol when: {path.enrol_when.source}")
+    for stage in path.stages:
+        typer.echo(f"  stage {stage.id}: {stage.name}")
+        for node in stage.nodes:
+            due = (
+                f", due {_duration(node.due_seconds)} from {node.due_from}"
+                if node.due_seconds
+                else ""
+            )
+            escalations = "".join(
+                f", then {_duration(e.at_seconds)} {e.action} {'/'.join(e.notify)}"
+                for e in node.escalations
+            )
+            typer.echo(f"    node {node.id}: {node.complete_when.source}{due}{escalations}")
+    if path.tiers:
+        levels = ", ".join(
+            f"{level.id} at {level.enter_at:,.10g}"
+            + (
+                f" (out below {level.exit_below:,.10g})"
+                if level.exit_below != level.enter_at
+                else ""
+            )
+            for level in path.tiers.levels
+        )
+        typer.echo(f"  tiers by {path.tiers.label}: {levels}")
+    typer.echo(f"  aggregates kept per account: {len(path.aggregates)}")
+
+
+@paths_app.command("pause")
+def paths_pause(
+    path_id: Annotated[str, typer.Argument(help="The path's id.")],
+    workspace: WorkspaceName = "demo",
+) -> None:
+    """Pause a path: data is still counted, but accounts do not move and nothing fires."""
+    _set_paused(path_id, workspace, paused=True)
+
+
+@paths_app.command("resume")
+def paths_resume(
+    path_id: Annotated[str, typer.Argument(help="The path's id.")],
+    workspace: WorkspaceName = "demo",
+) -> None:
+    """Resume a paused path."""
+    _set_paused(path_id, workspace, paused=False)
+
+
+@paths_app.command("simulate")
+def paths_simulate(
+    file: Annotated[Path, typer.Argument(help="The growth-path YAML file to try.")],
+    events: Annotated[
+        Path | None,
+        typer.Option(help="JSONL file of event envelopes, one per line as on milepost.events."),
+    ] = None,
+    topic: Annotated[
+        str | None,
+        typer.Option(
+            help="Read this Kafka topic instead (MILEPOST_BUS=kafka), e.g. milepost.events."
+        ),
+    ] = None,
+    from_offset: Annotated[
+        int, typer.Option(min=0, help="With --topic: start at this offset in every partition.")
+    ] = 0,
+    since: Annotated[
+        datetime | None, typer.Option(help="Only events at or after this time (UTC if no zone).")
+    ] = None,
+    until: Annotated[
+        datetime | None, typer.Option(help="Only events before this time (UTC if no zone).")
+    ] = None,
+    workspace: WorkspaceName = "demo",
+    every: Annotated[str, typer.Option(help="Snapshot period (ISO 8601 duration).")] = "P1D",
+    horizon: Annotated[
+        str | None, typer.Option(help="Keep the clock running this long after the last event.")
+    ] = None,
+    compare: Annotated[
+        bool,
+        typer.Option(help="Also replay the workspace's current version of the path, and diff."),
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Replay past events through FILE with no side effects, and report.
+
+    The report shows accounts per stage and node over time, the triggers that would fire
+    by kind and role, time to complete per node, condition failures, and the difference
+    from the current published version of the same path in the workspace. The clock is
+    the events' own time; timers fire as it passes them.
+    """
+    import orjson
+
+    from services.node_engine.paths.service import compile_source
+    from services.node_engine.simulation.report import report_json, report_text
+    from services.node_engine.simulation.service import simulate
+    from services.node_engine.simulation.sources import read_lines
+    from shared.definitions import DefinitionError, definition_digest
+    from shared.definitions.document import read_definition
+    from shared.durations import parse_duration
+
+    if (events is None) == (topic is None):
+        raise typer.BadParameter("give either --events FILE or --topic NAME", param_hint="--events")
+    try:
+        every_seconds = int(parse_duration(every).total_seconds())
+        horizon_seconds = int(parse_duration(horizon).total_seconds()) if horizon else 0
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--every/--horizon") from exc
+    if every_seconds <= 0:
+        raise typer.BadParameter("must be longer than zero", param_hint="--every")
+    window = {"since": _utc(since), "until": _utc(until)}
+    try:
+        text = read_definition(file)
+        draft = compile_source(str(file), text, version=1)
+    except DefinitionError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=1) from exc
+    runtime = _runtime()
+    current, same = None, False
+    if compare or topic is not None:
+        found = _current_version(runtime, workspace, draft.id)
+        if found is None:
+            if topic is not None:
+                typer.echo(f"error: no workspace named {workspace!r}", err=True)
+                raise typer.Exit(code=1)
+        else:
+            workspace_id, version = found
+            if compare and version is not None:
+                current = version.path
+                same = version.info.digest == definition_digest(text, source=str(file))
+                number = version.info.version + (0 if same else 1)
+                draft = compile_source(str(file), text, version=number)
+    if events is not None:
+        try:
+            with events.open("rb") as stream:
+                log: EventLog = read_lines(stream, **window)
+        except OSError as exc:
+            typer.echo(f"error: cannot read {events}: {exc.strerror or exc}", err=True)
+            raise typer.Exit(code=1) from exc
+    else:
+        assert topic is not None
+        log = asyncio.run(_read_topic(runtime, topic, workspace_id, from_offset, **window))
+    with typer.progressbar(
+        length=len(log), label="replaying", file=sys.stderr, show_pos=True
+    ) as bar:
+        report = simulate(
+            draft,
+            log,
+            current=current,
+            same_content=same,
+            every_seconds=every_seconds,
+            horizon_seconds=horizon_seconds,
+            progress=bar.update,
+        )
+    if as_json:
+        typer.echo(orjson.dumps(report_json(report), option=orjson.OPT_INDENT_2).decode())
+    else:
+        typer.echo(report_text(report), nl=False)
+
+
+def _set_paused(path_id: str, workspace: str, *, paused: bool) -> None:
+    from services.node_engine.paths.service import set_paused
+
+    info = _paths_in_session(
+        lambda session, clock, workspace_id: set_paused(
+            session, workspace_id, path_id, paused=paused, clock=clock
+        ),
+        workspace,
+    )
+    typer.echo(f"{info.path_id} is {'paused' if info.paused else 'active'} in {workspace}")
+
+
+def _paths_in_session(
+    work: Callable[[AsyncSession, Clock, str], Awaitable[T]], workspace: str
+) -> T:
+    """Run ``work`` with the workspace's id in one transaction (see ``_in_session``); the
+    engine's refusals are printed as errors."""
+    from services.ingest.workspaces.service import WorkspaceError, find_workspace
+    from services.node_engine.errors import NodeEngineError
+    from shared.definitions import DefinitionError
+
+    async def in_workspace(session: AsyncSession, clock: Clock) -> T:
+        found = await find_workspace(session, workspace)
+        if found is None:
+            raise WorkspaceError(f"no workspace named {workspace!r}")
+        return await work(session, clock, found.id)
+
+    try:
+        return _in_session(in_workspace)
+    except DefinitionError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=1) from exc
+    except NodeEngineError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+
+
+def _current_version(
+    runtime: RuntimeSettings, workspace: str, path_id: str
+) -> tuple[str, VersionDetail | None] | None:
+    """The workspace's id and its current version of the path; None without the workspace
+    (or without a database to ask: a simulation needs none)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from services.ingest.workspaces.service import find_workspace
+    from services.node_engine.errors import PathNotFound
+    from services.node_engine.paths.service import show
+    from shared.db import create_session_factory
+
+    url = make_url(runtime.resolved_database_url())
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").exists():
+        return None
+
+    async def look(engine: AsyncEngine) -> tuple[str, VersionDetail | None] | None:
+        async with create_session_factory(engine)() as session:
+            found = await find_workspace(session, workspace)
+            if found is None:
+                return None
+            try:
+                return found.id, await show(session, found.id, path_id)
+            except PathNotFound:
+                return found.id, None
+
+    try:
+        return asyncio.run(_with_engine(runtime, look, migrate_sqlite=False))
+    except (SQLAlchemyError, OSError) as exc:
+        typer.echo(f"note: no comparison, the database is unavailable ({exc})", err=True)
+        return None
+
+
+async def _read_topic(
+    runtime: RuntimeSettings,
+    topic: str,
+    workspace_id: str,
+    from_offset: int,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+) -> EventLog:
+    from shared.bus.factory import create_bus
+
+    if runtime.bus != "kafka":
+        typer.echo("error: --topic reads Kafka: set MILEPOST_BUS=kafka", err=True)
+        raise typer.Exit(code=1)
+    from services.node_engine.simulation.sources import read_topic
+
+    bus = create_bus(runtime)
+    await bus.start()
+    try:
+        return await read_topic(
+            bus, topic, workspace_id=workspace_id, from_offset=from_offset, since=since, until=until
+        )
+    finally:
+        await bus.close()
+
+
+def _pair(item: str) -> tuple[str, str]:
+    old, separator, new = item.partition("=")
+    if not separator or not old.strip() or not new.strip():
+        raise typer.BadParameter(f"{item!r} is not OLD=NEW", param_hint="--map")
+    return old.strip(), new.strip()
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def _duration(seconds: int | None) -> str:
+    from shared.durations import format_duration
+
+    return format_duration(timedelta(seconds=seconds or 0))
 
 
 def _in_session(work: Callable[[AsyncSession, Clock], Awaitable[T]]) -> T:
