@@ -72,6 +72,15 @@ def ingest() -> None:
     asyncio.run(run_ingest(_runtime()))
 
 
+@app.command()
+def engine() -> None:
+    """Run the node engine alone: consume milepost.events and milepost.scores, publish
+    milepost.triggers, serve the admin API under /api/engine/ (MILEPOST_ENGINE_* settings)."""
+    from services.node_engine.app import run_engine
+
+    asyncio.run(run_engine(_runtime()))
+
+
 @workspace_app.command("create")
 def workspace_create(name: Annotated[str, typer.Argument(help="A unique name.")]) -> None:
     """Create a workspace and print its first write key (the last line of the output)."""
@@ -155,15 +164,16 @@ def kafka_ensure_topics(
     ] = None,
 ) -> None:
     """Create the missing Milepost topics with their partitions and configs (idempotent)."""
-    from shared.bus.kafka import KafkaBus, KafkaOptions
+    from shared.bus.factory import create_bus
     from shared.contracts import TOPICS
 
     runtime = _runtime()
-    bus = KafkaBus(KafkaOptions(bootstrap_servers=runtime.kafka_bootstrap_servers))
+    bus = create_bus(runtime.model_copy(update={"bus": "kafka"}))
     factor = replication_factor or runtime.kafka_replication_factor
     asyncio.run(bus.ensure_topics(TOPICS, replication_factor=factor))
     for spec in TOPICS:
-        typer.echo(f"{spec.topic}\t{spec.partitions} partitions\t{spec.cleanup_policy}")
+        name = f"{runtime.topic_prefix}{spec.topic}"
+        typer.echo(f"{name}\t{spec.partitions} partitions\t{spec.cleanup_policy}")
 
 
 @contracts_app.command("export")
