@@ -14,7 +14,8 @@ from services.ingest.app import mount_ingest, prune_ledger_forever
 from services.ingest.settings import IngestSettings
 from services.ingest.workspaces.service import create_workspace, find_workspace
 from services.migrations import upgrade_to_head
-from services.node_engine.paths.endpoints import mount_engine_paths
+from services.node_engine.app import mount_engine
+from services.node_engine.paths.service import REFERENCE_PATHS, list_paths, publish
 from services.node_engine.settings import EngineSettings
 from services.serving import serve
 from shared.bus.factory import create_bus
@@ -51,14 +52,31 @@ async def run_embedded(runtime: RuntimeSettings) -> None:
             resources,
         )
         ingest = mount_ingest(app, IngestSettings(), resources)
-        mount_engine_paths(app, EngineSettings(), resources)
+        worker = mount_engine(app, EngineSettings(), resources)
+        await publish_reference_paths(resources)
         print(_banner(runtime, write_key), flush=True)
         await serve(
             app,
             host=runtime.host,
             port=runtime.port,
-            background=[prune_ledger_forever(ingest)],
+            background=[prune_ledger_forever(ingest), worker.run()],
         )
+
+
+async def publish_reference_paths(resources: Resources) -> None:
+    """Publish the two reference growth paths to the demo workspace on first start."""
+    async with resources.sessions() as session:
+        workspace = await find_workspace(session, DEMO_WORKSPACE)
+        if workspace is None:
+            return
+        existing, _ = await list_paths(session, workspace.id, limit=1)
+        if existing:
+            return
+        for source in sorted(REFERENCE_PATHS.glob("*.yaml")):
+            await publish(
+                session, workspace.id, source.name, source.read_text(), clock=resources.clock
+            )
+        await session.commit()
 
 
 async def demo_write_key(runtime: RuntimeSettings, resources: Resources) -> str:
@@ -87,10 +105,15 @@ def _banner(runtime: RuntimeSettings, write_key: str) -> str:
             f"Milepost is running on {base} (bus: {runtime.bus}, data: {runtime.data_dir})",
             f"  API docs:          {base}/docs",
             f"  demo write key:    {write_key}",
-            "  try it:",
+            "  try it: a merchant joins (the platform-merchant growth path enrols it) ...",
             f"    curl -u '{write_key}:' -H 'Content-Type: application/json' \\",
-            '      -d \'{"userId":"u1","event":"Signed Up","context":{"groupId":"acme"}}\' \\',
+            '      -d \'{"userId":"u1","groupId":"acme","traits":{"business_type":"platform"},"context":{"traits":{"role":"admin"}}}\' \\',
+            f"      {base}/v1/group",
+            "  ... and completes a node:",
+            f"    curl -u '{write_key}:' -H 'Content-Type: application/json' \\",
+            '      -d \'{"userId":"u1","event":"Merchant Approved","context":{"groupId":"acme"}}\' \\',
             f"      {base}/v1/track",
+            f"  its timeline:      {base}/api/engine/workspaces/demo/accounts/acme/timeline",
             "",
         ]
     )

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from pathlib import Path
 from types import MappingProxyType
 from typing import Literal, get_args
 
@@ -34,6 +35,8 @@ logger = logging.getLogger(__name__)
 MigrationPolicy = Literal["pin", "migrate", "restart"]
 MIGRATION_POLICIES: tuple[MigrationPolicy, ...] = get_args(MigrationPolicy)
 MAX_PAGE = 200
+REFERENCE_PATHS = Path(__file__).parent / "reference"
+"""The reference growth paths shipped with Milepost (docs/growth-paths.md explains them)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -353,7 +353,7 @@ def test_saas_renewal_inside_the_60_day_window_returns_to_the_90_day_window(
     clock: FrozenClock,
 ) -> None:
     saas = Account(reference("saas-account"), clock)
-    saas.crm("account.upserted", renewal_at=epoch(T0 + 70 * DAY))
+    saas.crm("deal.stage_changed", renewal_at=epoch(T0 + 70 * DAY))
     decision = saas.move("renewal_window_60", note="imported mid-contract")
     assert kinds(decision) == [
         ("moved", "lead", "qualified"),

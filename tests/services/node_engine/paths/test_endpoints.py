@@ -218,7 +218,7 @@ async def test_validate_checks_without_publishing(api: Api) -> None:
         f"{api.base}/validate", json={"source": SAAS.replace("goto: lead", "goto: nowhere")}
     )
     assert invalid.status_code == 422
-    assert invalid.json()["detail"]["problems"][0]["field"] == "stages[1].next[0].goto"
+    assert invalid.json()["detail"]["problems"][0]["field"] == "stages[1].nodes[0].next[0].goto"
     assert (await api.client.get(api.base)).json()["items"] == []
 
 
