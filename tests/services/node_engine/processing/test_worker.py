@@ -21,7 +21,7 @@ from services.node_engine.accounts.models import AccountStateRow, TransitionRow
 from services.node_engine.accounts.service import queue_move
 from services.node_engine.paths.compiled import GrowthPath, compile_path
 from services.node_engine.paths.schemas import GrowthPathFile
-from services.node_engine.paths.service import PublishedPath
+from services.node_engine.paths.service import MigrationPolicy, PublishedPath
 from services.node_engine.processing.worker import INPUT_TOPICS, EngineMetrics, EngineWorker
 from services.node_engine.settings import EngineSettings
 from services.node_engine.timers.models import TimerRow
@@ -30,7 +30,16 @@ from shared.bus.kafka import KafkaBus, KafkaOptions
 from shared.bus.memory import InMemoryBus
 from shared.bus.namespaced import NamespacedBus
 from shared.clock import FrozenClock
-from shared.contracts import TOPICS, EventEnvelope, EventType, Topic, TriggerEnvelope
+from shared.contracts import (
+    TOPICS,
+    EventEnvelope,
+    EventType,
+    RiskLevel,
+    ScoreEnvelope,
+    ScoreKind,
+    Topic,
+    TriggerEnvelope,
+)
 from shared.contracts.events import event_id_for
 from shared.contracts.topics import DeadLetter
 from shared.db import create_engine, create_session_factory
@@ -79,16 +88,19 @@ class Harness:
     group: str
     paused: bool = False
     path: GrowthPath = field(default_factory=lambda: reference_path("platform-merchant"))
+    older: tuple[GrowthPath, ...] = ()
+    migration: MigrationPolicy = "pin"
 
     def catalog(self) -> Mapping[str, tuple[PublishedPath, ...]]:
+        versions = {p.version: p for p in (*self.older, self.path)}
         published = PublishedPath(
             workspace_id=self.workspace,
             path_id=self.path.id,
             current=self.path,
             paused=self.paused,
-            migration="pin",
+            migration=self.migration,
             node_map=MappingProxyType({}),
-            versions=MappingProxyType({self.path.version: self.path}),
+            versions=MappingProxyType(versions),
         )
         return {self.workspace: (published,)}
 
@@ -150,12 +162,12 @@ class Harness:
         try:
             for _ in range(100):
                 ends = await self.bus.end_offsets(sorted(consumer.assignment(), key=str))
-                if consumer.assignment() and all(
-                    end == 0 for end in ends.values()
-                ):
+                if consumer.assignment() and all(end == 0 for end in ends.values()):
                     break
                 records = await consumer.poll(max_records=5000, timeout_ms=200)
-                found += [(r.partition, r.offset, model.model_validate_json(r.value)) for r in records]
+                found += [
+                    (r.partition, r.offset, model.model_validate_json(r.value)) for r in records
+                ]
                 seen: dict[int, int] = {}
                 for partition, offset, _ in found:
                     seen[partition] = max(seen.get(partition, -1), offset)
@@ -413,4 +425,73 @@ async def test_a_crash_after_the_database_commit_publishes_nothing_twice(
             )
         ).all()
     assert sorted(ids) == sorted(expected)
+    await consumer.close()
+
+
+async def test_a_risk_raised_by_scoring_becomes_a_risk_changed_trigger(harness: Harness) -> None:
+    await harness.bus.publish([harness.event("m1", type=EventType.GROUP)])
+    worker, consumer = harness.worker(), await subscribe(harness)
+    await run_until_idle(worker, consumer)
+    score = ScoreEnvelope(
+        score_event_id="s1",
+        workspace_id=harness.workspace,
+        account_id="acme",
+        kind=ScoreKind.RISK_RAISED,
+        health=31.5,
+        risk_level=RiskLevel.HIGH,
+        signals=["logins_falling"],
+        occurred_at=harness.clock.now(),
+    )
+    key = score.key.encode()
+    await harness.bus.publish(
+        [
+            OutgoingRecord(Topic.SCORES, key, score.model_dump_json().encode()),
+            OutgoingRecord(Topic.SCORES, key, b"{}"),
+        ]
+    )
+    await run_until_idle(worker, consumer)
+
+    (risk,) = [t for t in await harness.triggers() if t.kind.value == "risk_changed"]
+    assert risk.target_roles == ["account_owner", "decision_maker"]
+    assert risk.payload == {"from": None, "to": "high", "signals": ["logins_falling"]}
+    assert risk.causing_event_id == "s1"
+    letters = await harness.read(Topic.SCORES_DLQ, DeadLetter)
+    assert [d.topic for d in letters if d.consumer_group == harness.group] == [Topic.SCORES]
+    await consumer.close()
+
+
+async def test_accounts_on_an_older_version_restart_on_the_new_one_when_it_says_so(
+    harness: Harness,
+) -> None:
+    await harness.bus.publish(
+        [
+            harness.event("m1", type=EventType.GROUP),
+            harness.event("m2", event="Merchant Approved"),
+        ]
+    )
+    worker, consumer = harness.worker(), await subscribe(harness)
+    await run_until_idle(worker, consumer)
+    harness.older = (harness.path,)
+    harness.path = reference_path("platform-merchant", version=2)
+    harness.migration = "restart"
+    await harness.bus.publish([harness.event("m3", event="Profile Completed")])
+    await run_until_idle(worker, consumer)
+
+    async with harness.sessions() as session:
+        row = await session.scalar(
+            select(AccountStateRow).where(AccountStateRow.workspace_id == harness.workspace)
+        )
+        kinds = (
+            await session.scalars(
+                select(TransitionRow.kind)
+                .where(
+                    TransitionRow.workspace_id == harness.workspace, TransitionRow.path_version == 2
+                )
+                .order_by(TransitionRow.position)
+            )
+        ).all()
+    assert row is not None
+    assert row.path_version == 2
+    assert kinds[0] == "migrated"
+    assert (row.stage, row.node) == ("account_setup", "payout_account")
     await consumer.close()
