@@ -1,7 +1,8 @@
 """The aiokafka adapter: the only module that imports aiokafka.
 
 Producer: idempotent, ``acks=all``, batched with ``linger_ms``, keyed partitioning by
-Kafka's murmur2 (aiokafka's default). Consumer: batch ``getmany``, manual commits only.
+Kafka's murmur2 (the Java client's default), computed here and remembered per key.
+Consumer: batch ``getmany``, manual commits only, range assignment (co-partitioned topics).
 """
 
 from __future__ import annotations
@@ -14,13 +15,18 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka import TopicPartition as KafkaTopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
 
+from shared.bus.partitioning import partition_for
 from shared.bus.protocol import ConsumedRecord, OutgoingRecord, TopicPartition
 from shared.contracts.topics import TopicSpec
 from shared.errors import BusUnavailable, CommitFailed
 
 logger = logging.getLogger(__name__)
+
+_PLACEMENT_CACHE_KEYS = 100_000
+"""Keys whose partition is remembered per topic (a few MB at most); then it starts over."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +50,7 @@ class KafkaBus:
         self._options = options
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
+        self._placements: dict[str, _KeyPlacement] = {}
 
     async def start(self) -> None:
         try:
@@ -67,18 +74,48 @@ class KafkaBus:
 
     async def publish(self, records: Sequence[OutgoingRecord]) -> None:
         producer = await self._started_producer()
+        deliveries = []
+        failure: BaseException | None = None
         try:
             async with asyncio.timeout(self._options.publish_timeout_s):
-                deliveries = [
-                    await producer.send(r.topic, r.value, key=r.key, headers=list(r.headers))
-                    for r in records
-                ]
-                outcomes = await asyncio.gather(*deliveries, return_exceptions=True)
+                placements: dict[str, _KeyPlacement] = {}
+                for r in records:
+                    placement = placements.get(r.topic)
+                    if placement is None:
+                        placement = await self._placement(producer, r.topic)
+                        placements[r.topic] = placement
+                    deliveries.append(
+                        await producer.send(
+                            r.topic,
+                            r.value,
+                            key=r.key,
+                            partition=placement.partition_for(r.key),
+                            headers=list(r.headers),
+                        )
+                    )
+                # One produced batch acknowledges many records: awaiting them in order
+                # wakes this task about once per batch, where gather runs a callback each.
+                for delivery in deliveries:
+                    try:
+                        await delivery
+                    except Exception as exc:  # the delivery's own failure, reported below
+                        failure = failure or exc
         except (KafkaError, TimeoutError) as exc:
+            for delivery in deliveries:
+                delivery.cancel()
             raise BusUnavailable(f"kafka did not acknowledge the records: {exc!r}") from exc
-        failures = [o for o in outcomes if isinstance(o, BaseException)]
-        if failures:
-            raise BusUnavailable(f"kafka did not acknowledge the records: {failures[0]!r}")
+        if failure is not None:
+            raise BusUnavailable(f"kafka did not acknowledge the records: {failure!r}")
+
+    async def _placement(self, producer: AIOKafkaProducer, topic: str) -> _KeyPlacement:
+        """Where ``topic``'s keys go, for its partition count in the current metadata."""
+        partitions = producer.client.cluster.partitions_for_topic(topic)
+        if not partitions:
+            partitions = await producer.partitions_for(topic)  # waits for the metadata
+        placement = self._placements.get(topic)
+        if placement is None or placement.partitions != len(partitions):
+            placement = self._placements[topic] = _KeyPlacement(len(partitions))
+        return placement
 
     async def ensure_topics(self, specs: Sequence[TopicSpec], *, replication_factor: int) -> None:
         admin = AIOKafkaAdminClient(
@@ -119,6 +156,10 @@ class KafkaBus:
             enable_auto_commit=False,
             auto_offset_reset="earliest" if from_beginning else "latest",
             request_timeout_ms=self._options.request_timeout_ms,
+            # Range, not aiokafka's round robin: partition p of every subscribed topic with
+            # the same partition count goes to the same member (co-partitioning), so a
+            # member owns one key range across a topic and its repartition topic.
+            partition_assignment_strategy=(RangePartitionAssignor,),
         )
         try:
             await consumer.start()
@@ -163,6 +204,26 @@ class KafkaBus:
                     raise BusUnavailable(f"kafka unreachable: {exc!r}") from exc
                 self._producer = producer
             return self._producer
+
+
+class _KeyPlacement:
+    """Kafka's default partitioner (murmur2 of the key, Java-compatible) for a topic of
+    ``partitions`` partitions, remembered per key: aiokafka's own partitioner hashes in
+    pure Python on every send, and an account's key recurs with each of its events."""
+
+    __slots__ = ("_known", "partitions")
+
+    def __init__(self, partitions: int) -> None:
+        self.partitions = partitions
+        self._known: dict[bytes, int] = {}
+
+    def partition_for(self, key: bytes) -> int:
+        partition = self._known.get(key)
+        if partition is None:
+            if len(self._known) >= _PLACEMENT_CACHE_KEYS:
+                self._known.clear()
+            partition = self._known[key] = partition_for(key, self.partitions)
+        return partition
 
 
 class KafkaConsumer:

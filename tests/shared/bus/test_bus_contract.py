@@ -30,16 +30,17 @@ async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
     await implementation.close()
 
 
-async def _topic(bus: Bus, prefix: str, name: str = "events") -> str:
+async def _topic(
+    bus: Bus, prefix: str, name: str = "events", *, partitions: int = PARTITIONS
+) -> str:
     topic = f"{prefix}.{name}"
-    spec = TopicSpec(Topic.EVENTS, "test", "key", EventEnvelope, partitions=PARTITIONS)
+    spec = TopicSpec(Topic.EVENTS, "test", "key", EventEnvelope, partitions=partitions)
     await bus.ensure_topics([_renamed(spec, topic)], replication_factor=1)
     return topic
 
 
 def _renamed(spec: TopicSpec, topic: str) -> TopicSpec:
-    # TopicSpec names a Topic member; tests need unique names, so a str stands in.
-    return TopicSpec(topic, spec.summary, spec.key_rule, spec.payload, partitions=spec.partitions)  # type: ignore[arg-type]
+    return TopicSpec(topic, spec.summary, spec.key_rule, spec.payload, partitions=spec.partitions)
 
 
 async def _drain(consumer: Consumer, expected: int, *, rounds: int = 60) -> list[ConsumedRecord]:
@@ -139,6 +140,37 @@ async def test_group_members_split_partitions_and_together_see_everything_once(
     assert not owned_first & owned_second
     assert owned_first | owned_second == {TopicPartition(topic, p) for p in range(PARTITIONS)}
     assert sorted(int(r.value) for r in collected) == list(range(400))
+
+
+async def test_topics_with_equal_partition_counts_are_co_partitioned_across_members(
+    bus: Bus, topic_prefix: str
+) -> None:
+    """Partition p of every subscribed topic goes to the same member of the group, so a
+    member that owns an account's key in one topic owns it in the other too. (Three
+    partitions for two members: a round-robin assignment over both topics would not.)"""
+    events = await _topic(bus, topic_prefix, "events", partitions=3)
+    repartitioned = await _topic(bus, topic_prefix, "repartitioned", partitions=3)
+    group = f"{topic_prefix}-g"
+    first = await bus.subscribe([events, repartitioned], group_id=group)
+    second = await bus.subscribe([events, repartitioned], group_id=group)
+    everything = {TopicPartition(t, p) for t in (events, repartitioned) for p in range(3)}
+    for _ in range(60):
+        await asyncio.gather(first.poll(timeout_ms=300), second.poll(timeout_ms=300))
+        owned = (first.assignment(), second.assignment())
+        if all(owned) and owned[0] | owned[1] == everything and not owned[0] & owned[1]:
+            break
+    owned = (first.assignment(), second.assignment())
+    await first.close()
+    await second.close()
+
+    assert all(owned)
+    assert owned[0] | owned[1] == everything
+    for member in owned:
+        by_topic = {
+            t: {tp.partition for tp in member if tp.topic == t} for t in (events, repartitioned)
+        }
+        assert by_topic[events]
+        assert by_topic[events] == by_topic[repartitioned]
 
 
 async def test_end_offsets_count_the_records_of_each_partition(bus: Bus, topic_prefix: str) -> None:

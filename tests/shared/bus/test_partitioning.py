@@ -2,8 +2,11 @@ from __future__ import annotations
 
 import random
 
+import pytest
+from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 
+from shared.bus import kafka
 from shared.bus.partitioning import murmur2, partition_for
 
 
@@ -34,3 +37,20 @@ def test_kafka_java_client_vectors() -> None:
 
 def test_partition_is_the_positive_hash_modulo_partitions() -> None:
     assert partition_for(b"21", 12) == (-973932308 & 0x7FFFFFFF) % 12
+
+
+def test_kafka_bus_places_keys_as_the_kafka_client_would(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # KafkaBus computes the partition itself (and remembers it per key) instead of
+    # letting aiokafka hash every record: the placement must stay the client's.
+    monkeypatch.setattr(kafka, "_PLACEMENT_CACHE_KEYS", 50)  # also exercise the reset
+    generator = random.Random(11)
+    keys = [
+        bytes(generator.getrandbits(8) for _ in range(generator.randrange(40))) for _ in range(300)
+    ]
+    for partitions in (1, 3, 12, 50):
+        placement = kafka._KeyPlacement(partitions)
+        every = list(range(partitions))
+        for key in keys + keys:
+            assert placement.partition_for(key) == DefaultPartitioner()(key, every, every)
