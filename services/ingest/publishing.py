@@ -1,9 +1,14 @@
 """Publish accepted events to ``milepost.events``, at most once per message id.
 
-Order, which is what makes a 2xx safe:
-1. drop ids already in the published-message ledger (and repeats inside the request);
-2. publish the rest and wait for ``acks=all`` (:class:`BusUnavailable` -> the caller's 503);
-3. record the ids in the ledger.
+One database transaction per request, which is what makes a 2xx safe:
+1. claim the ids in the published-message ledger with one
+   ``INSERT ... ON CONFLICT DO NOTHING RETURNING message_id``: the ids it returns are new,
+   the others were already published (repeats inside the request count once);
+2. publish the new ones and wait for ``acks=all``; on :class:`BusUnavailable` (the
+   caller's 503) the transaction rolls back, so nothing is recorded as published;
+3. commit.
+The claimed rows stay locked until 3, so a concurrent request with the same id waits and
+then counts it as a duplicate (or claims it itself, if the first one rolled back).
 A crash between 2 and 3 makes a retried request publish again with the same
 deterministic ``event_id``, which consumers deduplicate on: nothing is lost, and a
 duplicate never has a new identity. The ledger is an optimisation over that guarantee,
@@ -16,6 +21,7 @@ import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy.exc import SQLAlchemyError
@@ -27,6 +33,21 @@ from shared.clock import Clock
 from shared.contracts import EventEnvelope, Topic
 
 logger = logging.getLogger(__name__)
+
+_EVENTS = Topic.EVENTS.value
+
+
+class PreparedEvent(NamedTuple):
+    """One accepted event, ready for the bus: its dedup id, Kafka key and serialised
+    :class:`EventEnvelope`. (A tuple: one is made per event, and a tuple is cheapest.)"""
+
+    message_id: str
+    key: bytes
+    value: bytes
+
+    @classmethod
+    def of(cls, envelope: EventEnvelope) -> PreparedEvent:
+        return cls(envelope.message_id, envelope.key.encode(), envelope.model_dump_json().encode())
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,22 +91,28 @@ class EventPublisher:
         self._clock = clock
         self._metrics = metrics
 
-    async def publish(self, workspace_id: str, events: Sequence[EventEnvelope]) -> PublishReport:
+    async def publish(self, workspace_id: str, events: Sequence[PreparedEvent]) -> PublishReport:
         """Publish ``events``; returns once they are durable. May raise BusUnavailable."""
-        unique: dict[str, EventEnvelope] = {}
+        unique: dict[str, PreparedEvent] = {}
         for envelope in events:
             unique.setdefault(envelope.message_id, envelope)
-        seen = await self._already_published(workspace_id, list(unique))
-        fresh = [e for m, e in unique.items() if m not in seen]
-        if fresh:
-            with self._metrics.publish_seconds.time():
-                await self._bus.publish(
-                    [
-                        OutgoingRecord(Topic.EVENTS, e.key.encode(), e.model_dump_json().encode())
-                        for e in fresh
-                    ]
-                )
-            await self._record(workspace_id, [e.message_id for e in fresh])
+        session = self._sessions()
+        try:
+            claimed = await self._claim(session, workspace_id, unique)
+            fresh = (
+                list(unique.values())
+                if claimed is None
+                else [e for m, e in unique.items() if m in claimed]
+            )
+            if fresh:
+                with self._metrics.publish_seconds.time():
+                    await self._bus.publish(
+                        [OutgoingRecord(_EVENTS, e.key, e.value) for e in fresh]
+                    )
+            if claimed:
+                await self._commit(session)
+        finally:
+            await self._close(session)
         self._metrics.events.labels("published").inc(len(fresh))
         self._metrics.events.labels("duplicate").inc(len(events) - len(fresh))
         return PublishReport(published=len(fresh), duplicates=len(events) - len(fresh))
@@ -99,22 +126,29 @@ class EventPublisher:
             await session.commit()
         return removed
 
-    async def _already_published(self, workspace_id: str, ids: Collection[str]) -> set[str]:
+    async def _claim(
+        self, session: AsyncSession, workspace_id: str, ids: Collection[str]
+    ) -> set[str] | None:
+        """The ids new to the ledger, now locked by ``session``; None when it is unusable."""
         try:
-            async with self._sessions() as session:
-                return await PublishedMessageRepository(session).already_published(
-                    workspace_id, ids
-                )
+            return await PublishedMessageRepository(session).claim(
+                workspace_id, ids, self._clock.now()
+            )
         except SQLAlchemyError:
-            logger.warning("dedup ledger unreadable; publishing without it", exc_info=True)
-            return set()
+            logger.warning("dedup ledger unusable; publishing without it", exc_info=True)
+            return None
 
-    async def _record(self, workspace_id: str, message_ids: list[str]) -> None:
+    @staticmethod
+    async def _commit(session: AsyncSession) -> None:
         try:
-            async with self._sessions() as session:
-                await PublishedMessageRepository(session).record(
-                    workspace_id, message_ids, self._clock.now()
-                )
-                await session.commit()
+            await session.commit()
         except SQLAlchemyError:
             logger.warning("dedup ledger not written; events are published", exc_info=True)
+
+    @staticmethod
+    async def _close(session: AsyncSession) -> None:
+        """Ends the session; an uncommitted claim (the bus failed) is rolled back."""
+        try:
+            await session.close()
+        except SQLAlchemyError:
+            logger.warning("dedup ledger session did not close cleanly", exc_info=True)

@@ -12,14 +12,13 @@ from typing import Any
 from starlette.requests import Request
 
 from services.ingest.errors import ItemRejected, Problem, RequestRejected
-from services.ingest.publishing import EventPublisher, IngestMetrics
+from services.ingest.publishing import EventPublisher, IngestMetrics, PreparedEvent
 from services.ingest.request_body import BodyLimits
 from services.ingest.settings import IngestSettings
 from services.ingest.workspaces.service import WriteKeyAuthenticator
 from shared.clock import Clock
-from shared.contracts import EventEnvelope
 
-Normaliser = Callable[[Any, int], EventEnvelope]
+Normaliser = Callable[[Any, int], PreparedEvent]
 """Builds the envelope for the item at an index, or raises ItemRejected."""
 
 
@@ -85,7 +84,7 @@ class IngestService:
         Raises :class:`RequestRejected` when every item is invalid (nothing to publish)
         and BusUnavailable when the bus does not acknowledge (nothing reported durable).
         """
-        envelopes: list[EventEnvelope] = []
+        envelopes: list[PreparedEvent] = []
         refused: list[RejectedItem] = []
         for index, item in enumerate(items):
             try:

@@ -364,10 +364,10 @@ def _batches(
             max_event_bytes=max_event_bytes,
         )
         for call in calls:
-            envelope = normalise_call(
+            prepared = normalise_call(
                 call, workspace_id=workspace_id, call_type=None, defaults=defaults
             )
-            records.append((envelope.key.encode(), envelope.model_dump_json().encode()))
+            records.append((prepared.key, prepared.value))
     return bodies, records
 
 

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from services.ingest.crm.schemas import CloudEvent
 from services.ingest.errors import ItemRejected, problems_from_validation, rejected
+from services.ingest.publishing import PreparedEvent
 from shared.contracts import CRM_EVENT_TYPES, EventEnvelope, EventType
 from shared.contracts.crm import ContactUpserted, TicketOpened
 from shared.contracts.events import event_id_for
@@ -17,7 +18,21 @@ from shared.contracts.events import event_id_for
 
 def normalise_cloud_event(
     raw: Any, *, workspace_id: str, received_at: datetime, max_event_bytes: int
+) -> PreparedEvent:
+    return PreparedEvent.of(
+        cloud_event_envelope(
+            raw,
+            workspace_id=workspace_id,
+            received_at=received_at,
+            max_event_bytes=max_event_bytes,
+        )
+    )
+
+
+def cloud_event_envelope(
+    raw: Any, *, workspace_id: str, received_at: datetime, max_event_bytes: int
 ) -> EventEnvelope:
+    """One CloudEvent -> its envelope, or :class:`ItemRejected` naming the field and rule."""
     if not isinstance(raw, dict):
         raise rejected("", "not_an_object", "each CloudEvent must be a JSON object")
     size = len(orjson.dumps(raw))

@@ -1,4 +1,5 @@
-"""Turn one Segment call into an :class:`EventEnvelope`, applying Segment's rules.
+"""Turn one Segment call into an :class:`~shared.contracts.EventEnvelope`, applying
+Segment's rules.
 
 Pure: no I/O, time comes in as ``received_at``.
 """
@@ -8,15 +9,24 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from pydantic import ValidationError
 
 from services.ingest.errors import ItemRejected, problems_from_validation, rejected
-from services.ingest.tracking.schemas import CALL_MODELS, AliasCall, GroupCall, SegmentCall
-from shared.contracts import EventEnvelope, EventType
-from shared.contracts.events import event_id_for
+from services.ingest.publishing import PreparedEvent
+from services.ingest.tracking.schemas import (
+    CALL_MODELS,
+    AliasCall,
+    GroupCall,
+    IdentifyCall,
+    PageCall,
+    ScreenCall,
+    SegmentCall,
+    TrackCall,
+)
+from shared.contracts.events import event_id_for, event_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,15 +42,19 @@ class CallDefaults:
 
 def normalise_call(
     raw: Any, *, workspace_id: str, call_type: str | None, defaults: CallDefaults
-) -> EventEnvelope:
-    """One call -> one envelope, or :class:`ItemRejected` naming the field and the rule.
+) -> PreparedEvent:
+    """One call -> one serialised envelope, or :class:`ItemRejected` naming the field and
+    the rule.
 
     ``call_type`` is the endpoint's type (``/v1/track``); ``None`` reads it from the item,
     as in a batch.
     """
     if not isinstance(raw, dict):
         raise rejected("", "not_an_object", "each call must be a JSON object")
-    size = len(orjson.dumps(raw))
+    try:
+        size = len(orjson.dumps(raw))
+    except orjson.JSONEncodeError as exc:  # nests past what JSON serialisation supports
+        raise rejected("", "too_deep", "the call nests too deeply to be serialised") from exc
     if size > defaults.max_event_bytes:
         raise rejected(
             "",
@@ -55,21 +69,26 @@ def normalise_call(
     if model is None:
         raise rejected("type", "invalid", f"type must be one of {', '.join(CALL_MODELS)}")
     try:
-        call = model.model_validate({**raw, "type": kind})
+        call = model.model_validate(raw if raw.get("type") == kind else {**raw, "type": kind})
     except ValidationError as exc:
         raise ItemRejected(problems_from_validation(exc)) from exc
-    return _envelope(call, EventType(kind), workspace_id, defaults)
+    return _prepare(call, kind, workspace_id, defaults)
 
 
-def _envelope(
-    call: SegmentCall, kind: EventType, workspace_id: str, defaults: CallDefaults
-) -> EventEnvelope:
+def _prepare(
+    call: SegmentCall, kind: str, workspace_id: str, defaults: CallDefaults
+) -> PreparedEvent:
+    """The :class:`EventEnvelope` of a validated call, serialised as its ``model_dump_json``
+    would be but without validating the envelope a second time: every field comes from
+    the validated call, the defaults or the rules here."""
+    # ``kind`` names the model the call was validated with: dispatching on it is much
+    # cheaper than isinstance on pydantic models (whose metaclass is an ABCMeta).
     if call.user_id is None and call.anonymous_id is None:
         raise rejected("userId", "missing", "userId or anonymousId is required")
-    if isinstance(call, AliasCall) and call.user_id is None:
+    if kind == "alias" and call.user_id is None:
         raise rejected("userId", "missing", "alias needs the new userId")
     context = {**defaults.context, **call.context}
-    account_id = call.group_id if isinstance(call, GroupCall) else _group_of(context)
+    account_id = cast(GroupCall, call).group_id if kind == "group" else _group_of(context)
     sent_at = call.sent_at or defaults.sent_at
     if call.timestamp is None:
         timestamp = defaults.received_at
@@ -85,26 +104,47 @@ def _envelope(
     message_id = call.message_id or f"milepost-{uuid.uuid4()}"
     if defaults.integrations or call.integrations:
         context["integrations"] = {**defaults.integrations, **call.integrations}
-    fields = call.model_dump(include={"event", "name", "properties", "traits", "previous_id"})
-    return EventEnvelope(
-        event_id=event_id_for(workspace_id, message_id),
-        workspace_id=workspace_id,
-        message_id=message_id,
-        type=kind,
-        event=fields.get("event", fields.get("name")),
-        account_id=account_id,
-        user_id=call.user_id,
-        anonymous_id=call.anonymous_id,
-        previous_id=fields.get("previous_id"),
-        properties=fields.get("properties", {}),
-        traits=fields.get("traits", {}),
-        context=context,
-        timestamp=timestamp,
-        original_timestamp=call.timestamp,
-        sent_at=sent_at,
-        received_at=defaults.received_at,
-        source="segment",
-    )
+    event: str | None = None
+    properties: dict[str, Any] = {}
+    traits: dict[str, Any] = {}
+    previous_id: str | None = None
+    if kind == "track":
+        track = cast(TrackCall, call)
+        event, properties = track.event, track.properties
+    elif kind == "page" or kind == "screen":
+        page = cast(PageCall | ScreenCall, call)
+        event, properties = page.name, page.properties
+    elif kind == "identify" or kind == "group":
+        traits = cast(IdentifyCall | GroupCall, call).traits
+    elif kind == "alias":
+        previous_id = cast(AliasCall, call).previous_id
+    # The fields of EventEnvelope, in its order (tests/services/ingest check the two agree).
+    envelope = {
+        "schema_version": 1,
+        "event_id": event_id_for(workspace_id, message_id),
+        "workspace_id": workspace_id,
+        "message_id": message_id,
+        "type": kind,
+        "event": event,
+        "account_id": account_id,
+        "user_id": call.user_id,
+        "anonymous_id": call.anonymous_id,
+        "previous_id": previous_id,
+        "properties": properties,
+        "traits": traits,
+        "context": context,
+        "timestamp": timestamp,
+        "original_timestamp": call.timestamp,
+        "sent_at": sent_at,
+        "received_at": defaults.received_at,
+        "source": "segment",
+    }
+    try:
+        value = orjson.dumps(envelope, option=orjson.OPT_UTC_Z)
+    except orjson.JSONEncodeError as exc:
+        raise rejected("", "too_deep", "the call nests too deeply to be serialised") from exc
+    key = event_key(workspace_id, account_id, call.user_id, call.anonymous_id)
+    return PreparedEvent(message_id, key.encode(), value)
 
 
 def _group_of(context: dict[str, Any]) -> str | None:
@@ -112,7 +152,9 @@ def _group_of(context: dict[str, Any]) -> str | None:
     group = context.get("groupId")
     if group is None:
         return None
-    if isinstance(group, bool) or not isinstance(group, str | int) or not str(group):
+    if type(group) is str and 0 < len(group) <= 256:  # the usual case, checked cheaply
+        return group
+    if isinstance(group, bool) or not isinstance(group, (str, int)) or not str(group):
         raise rejected("context.groupId", "invalid", "context.groupId must be a string id")
     if len(str(group)) > 256:
         raise rejected("context.groupId", "too_long", "context.groupId is over 256 chars", 256)
