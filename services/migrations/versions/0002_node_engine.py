@@ -109,6 +109,7 @@ def upgrade() -> None:
         sa.Column("workspace_id", sa.String(length=32), nullable=False),
         sa.Column("account_id", sa.String(length=256), nullable=False),
         sa.Column("path_id", sa.String(length=64), nullable=False),
+        sa.Column("path_version", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("node", sa.String(length=64), nullable=True),
         sa.Column("visit", sa.Integer(), nullable=False),

@@ -122,6 +122,9 @@ class Timer:
     node: str | None = None
     visit: int = 0
     level: int = 0
+    path_version: int = 0
+    """The version whose node visit it belongs to (0: any); after a migration the old
+    version's due dates and escalations are stale."""
 
 
 @dataclass(frozen=True, slots=True)

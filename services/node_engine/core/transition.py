@@ -282,6 +282,7 @@ class Step:
                 node.id if node else None,
                 visit,
                 level,
+                self.path.version,
             )
         )
 
@@ -349,6 +350,7 @@ class Step:
             or record is None
             or record.status is not NodeStatus.ACTIVE
             or record.visits != timer.visit
+            or (timer.path_version and timer.path_version != state.path_version)
         ):
             return False
         stage = self.path.stages_by_id[node.stage]

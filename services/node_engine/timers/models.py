@@ -20,6 +20,7 @@ class TimerRow(Base):
     workspace_id: Mapped[str] = mapped_column(String(32))
     account_id: Mapped[str] = mapped_column(String(256))
     path_id: Mapped[str] = mapped_column(String(64))
+    path_version: Mapped[int] = mapped_column(Integer, default=0)
     kind: Mapped[str] = mapped_column(String(16))
     node: Mapped[str | None] = mapped_column(String(64))
     visit: Mapped[int] = mapped_column(Integer)

@@ -42,6 +42,7 @@ async def schedule(session: AsyncSession, timers: Sequence[tuple[str, str, int, 
                 "workspace_id": workspace,
                 "account_id": account,
                 "path_id": t.path_id,
+                "path_version": t.path_version,
                 "kind": t.kind.value,
                 "node": t.node,
                 "visit": t.visit,
@@ -76,7 +77,14 @@ def _due(row: TimerRow) -> DueTimer:
         )
         return DueTimer(row.workspace_id, row.account_id, row.partition, timer, move)
     timer = Timer(
-        row.timer_id, row.path_id, row.due_at, TimerKind(row.kind), row.node, row.visit, row.level
+        row.timer_id,
+        row.path_id,
+        row.due_at,
+        TimerKind(row.kind),
+        row.node,
+        row.visit,
+        row.level,
+        row.path_version,
     )
     return DueTimer(row.workspace_id, row.account_id, row.partition, timer)
 
@@ -118,6 +126,7 @@ async def request_move(
             node=target,
             visit=0,
             level=0,
+            path_version=0,
             detail={"actor": actor, "note": note},
         )
     )

@@ -3,6 +3,7 @@ timers that change nothing, and review timers that re-check time-based condition
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -187,6 +188,19 @@ def test_a_timer_for_another_node_is_stale(clock: FrozenClock, timer: Timer) -> 
     account = at_listing(clock, after=DAY)
     state = account.current
     assert transition(state, TimerFired(timer), path=account.path, now=clock.now()).state is state
+
+
+def test_a_timer_of_another_path_version_is_stale(clock: FrozenClock) -> None:
+    account = at_listing(clock, after=DAY)
+    state = account.current
+    (due,) = account.pending(TimerKind.DUE, state.node)
+    assert due.path_version == state.path_version == 1
+    clock.advance(5 * DAY)
+    older = replace(due, path_version=state.path_version + 1)
+    assert transition(state, TimerFired(older), path=account.path, now=clock.now()).state is state
+    assert kinds(transition(state, TimerFired(due), path=account.path, now=clock.now())) == [
+        ("node_overdue", state.stage, state.node)
+    ]
 
 
 # -- review timers -------------------------------------------------------------------------
