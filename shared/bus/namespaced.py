@@ -53,7 +53,9 @@ class NamespacedBus:
         ends = await self.inner.end_offsets(
             [TopicPartition(self.outward(tp.topic), tp.partition) for tp in partitions]
         )
-        return {TopicPartition(self.inward(tp.topic), tp.partition): end for tp, end in ends.items()}
+        return {
+            TopicPartition(self.inward(tp.topic), tp.partition): end for tp, end in ends.items()
+        }
 
 
 class _NamespacedConsumer:
@@ -67,12 +69,16 @@ class _NamespacedConsumer:
 
     async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         await self.inner.commit(
-            {TopicPartition(self.bus.outward(tp.topic), tp.partition): o for tp, o in offsets.items()}
+            {
+                TopicPartition(self.bus.outward(tp.topic), tp.partition): o
+                for tp, o in offsets.items()
+            }
         )
 
     def assignment(self) -> frozenset[TopicPartition]:
         return frozenset(
-            TopicPartition(self.bus.inward(tp.topic), tp.partition) for tp in self.inner.assignment()
+            TopicPartition(self.bus.inward(tp.topic), tp.partition)
+            for tp in self.inner.assignment()
         )
 
     async def seek_to_committed(self) -> None:
