@@ -10,7 +10,6 @@ from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.params import Depends
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.ingest.workspaces.service import find_workspace
 from services.node_engine.accounts import schemas
 from services.node_engine.accounts.service import (
     AccountNotOnPath,
@@ -19,6 +18,7 @@ from services.node_engine.accounts.service import (
     queue_move,
     timeline,
 )
+from services.node_engine.paths.endpoints import error_detail, workspace_id_of
 from shared.clock import Clock
 
 
@@ -34,25 +34,16 @@ def accounts_router(
         dependencies=list(dependencies),
     )
 
-    async def workspace_id(session: AsyncSession, name: str) -> str:
-        found = await find_workspace(session, name)
-        if found is None:
-            raise HTTPException(
-                status.HTTP_404_NOT_FOUND,
-                {"field": "workspace", "message": f"no workspace {name!r}"},
-            )
-        return found.id
-
     @router.get("/accounts/{account_id}", summary="One account's place on every path")
     async def get_account(workspace: str, account_id: str) -> schemas.AccountOut:
         async with sessions() as session:
             states = await account_states(
-                session, await workspace_id(session, workspace), account_id
+                session, await workspace_id_of(session, workspace), account_id
             )
         if not states:
             raise HTTPException(
                 status.HTTP_404_NOT_FOUND,
-                {"field": "account_id", "message": f"account {account_id!r} is on no path"},
+                error_detail("account_id", f"account {account_id!r} is on no path"),
             )
         return schemas.AccountOut(
             workspace=workspace,
@@ -96,7 +87,7 @@ def accounts_router(
         async with sessions() as session:
             rows, next_cursor = await timeline(
                 session,
-                await workspace_id(session, workspace),
+                await workspace_id_of(session, workspace),
                 account_id,
                 path_id=path_id,
                 cursor=cursor,
@@ -112,7 +103,7 @@ def accounts_router(
     )
     async def get_funnel(workspace: str, path_id: str) -> schemas.FunnelOut:
         async with sessions() as session:
-            total, steps = await funnel(session, await workspace_id(session, workspace), path_id)
+            total, steps = await funnel(session, await workspace_id_of(session, workspace), path_id)
         return schemas.FunnelOut(
             workspace=workspace,
             path_id=path_id,
@@ -141,7 +132,7 @@ def accounts_router(
             try:
                 move_id = await queue_move(
                     session,
-                    workspace_id=await workspace_id(session, workspace),
+                    workspace_id=await workspace_id_of(session, workspace),
                     account_id=account_id,
                     path_id=body.path_id,
                     target=body.target,
@@ -151,7 +142,7 @@ def accounts_router(
                 )
             except AccountNotOnPath as exc:
                 raise HTTPException(
-                    status.HTTP_404_NOT_FOUND, {"field": "path_id", "message": str(exc)}
+                    status.HTTP_404_NOT_FOUND, error_detail("path_id", str(exc))
                 ) from exc
             await session.commit()
         return schemas.MoveOut(move_id=move_id, status="queued")

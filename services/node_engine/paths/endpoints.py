@@ -55,7 +55,7 @@ def admin_dependencies(settings: EngineSettings) -> list[Depends]:
         if not hmac.compare_digest(given, expected):
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
-                _detail("Authorization", "send `Authorization: Bearer <admin token>`"),
+                error_detail("Authorization", "send `Authorization: Bearer <admin token>`"),
                 headers={"WWW-Authenticate": "Bearer"},
             )
 
@@ -85,7 +85,7 @@ def paths_router(settings: EngineSettings, resources: Resources) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 50,
     ) -> schemas.PathPage:
         async with sessions() as session:
-            workspace_id = await _workspace_id(session, workspace)
+            workspace_id = await workspace_id_of(session, workspace)
             items, next_cursor = await service.list_paths(
                 session, workspace_id, cursor=cursor, limit=limit
             )
@@ -107,7 +107,7 @@ def paths_router(settings: EngineSettings, resources: Resources) -> APIRouter:
     )
     async def publish(workspace: str, body: schemas.PublishIn) -> schemas.VersionOut:
         async with sessions() as session:
-            workspace_id = await _workspace_id(session, workspace)
+            workspace_id = await workspace_id_of(session, workspace)
             with _errors_as_json():
                 info = await service.publish(
                     session,
@@ -128,7 +128,7 @@ def paths_router(settings: EngineSettings, resources: Resources) -> APIRouter:
     )
     async def validate(workspace: str, body: schemas.SourceIn) -> schemas.ValidOut:
         async with sessions() as session:
-            await _workspace_id(session, workspace)
+            await workspace_id_of(session, workspace)
         with _errors_as_json():
             path = service.compile_source(body.source_name, body.source, version=0)
         return schemas.ValidOut(summary=schemas.SummaryOut.from_path(path))
@@ -136,7 +136,7 @@ def paths_router(settings: EngineSettings, resources: Resources) -> APIRouter:
     @router.get("/{path_id}", summary="A path: its current version, state and every version")
     async def get_path(workspace: str, path_id: str) -> schemas.PathDetailOut:
         async with sessions() as session:
-            workspace_id = await _workspace_id(session, workspace)
+            workspace_id = await workspace_id_of(session, workspace)
             with _errors_as_json():
                 info, versions = await service.get_path(session, workspace_id, path_id)
         return schemas.PathDetailOut(
@@ -150,7 +150,7 @@ def paths_router(settings: EngineSettings, resources: Resources) -> APIRouter:
     )
     async def get_version(workspace: str, path_id: str, version: int) -> schemas.VersionDetailOut:
         async with sessions() as session:
-            workspace_id = await _workspace_id(session, workspace)
+            workspace_id = await workspace_id_of(session, workspace)
             with _errors_as_json():
                 detail = await service.show(session, workspace_id, path_id, version)
         return schemas.VersionDetailOut(
@@ -162,7 +162,7 @@ def paths_router(settings: EngineSettings, resources: Resources) -> APIRouter:
 
     async def set_paused(workspace: str, path_id: str, *, paused: bool) -> schemas.PathOut:
         async with sessions() as session:
-            workspace_id = await _workspace_id(session, workspace)
+            workspace_id = await workspace_id_of(session, workspace)
             with _errors_as_json():
                 info = await service.set_paused(
                     session, workspace_id, path_id, paused=paused, clock=clock
@@ -184,11 +184,12 @@ def paths_router(settings: EngineSettings, resources: Resources) -> APIRouter:
     return router
 
 
-async def _workspace_id(session: AsyncSession, name: str) -> str:
+async def workspace_id_of(session: AsyncSession, name: str) -> str:
+    """The id of the workspace named ``name``; 404 JSON naming the field otherwise."""
     found = await find_workspace(session, name)
     if found is None:
         raise HTTPException(
-            status.HTTP_404_NOT_FOUND, _detail("workspace", f"no workspace {name!r}")
+            status.HTTP_404_NOT_FOUND, error_detail("workspace", f"no workspace {name!r}")
         )
     return found.id
 
@@ -203,7 +204,7 @@ def _errors_as_json() -> Iterator[None]:
         count = len(problems)
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
-            _detail(
+            error_detail(
                 problems[0].field or "source",
                 f"the growth path has {count} problem{'s' if count != 1 else ''}, "
                 f"the first: {error.problems[0]}",
@@ -211,18 +212,23 @@ def _errors_as_json() -> Iterator[None]:
             ),
         ) from error
     except PathUnchanged as error:
-        raise HTTPException(status.HTTP_409_CONFLICT, _detail(error.field, str(error))) from error
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, error_detail(error.field, str(error))
+        ) from error
     except PathRejected as error:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, _detail(error.field, str(error))
+            status.HTTP_422_UNPROCESSABLE_CONTENT, error_detail(error.field, str(error))
         ) from error
     except PathNotFound as error:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, _detail("path_id", str(error))) from error
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, error_detail("path_id", str(error))
+        ) from error
 
 
-def _detail(
+def error_detail(
     field: str, message: str, problems: Sequence[schemas.ProblemOut] = ()
 ) -> dict[str, Any]:
+    """The ``detail`` of every engine admin API error: the field, a message, the problems."""
     return schemas.ErrorDetail(field=field, message=message, problems=list(problems)).model_dump()
 
 
