@@ -55,6 +55,26 @@ def merged(known: Membership | None, learned: Membership) -> Membership:
     return learned
 
 
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """Where an event belongs: what it taught about its user, its account (``None``: not
+    known), and the acting user's roles in that account."""
+
+    learned: Membership | None
+    account_id: str | None
+    actor_roles: frozenset[str]
+
+
+def attribute(event: EventEnvelope, known: Membership | None) -> Attribution:
+    """Attribute ``event`` given what was known about its user before it."""
+    stated = membership_from(event)
+    learned = merged(known, stated) if stated is not None else None
+    member = learned or known
+    account = event.account_id or (member.account_id if member is not None else None)
+    roles = member.roles if member is not None and member.account_id == account else frozenset()
+    return Attribution(learned, account, roles)
+
+
 def _roles(source: Mapping[str, Any]) -> frozenset[str]:
     raw = source.get("roles", source.get("role"))
     values: Iterable[Any] = raw if isinstance(raw, list) else [raw]

@@ -32,12 +32,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.node_engine.accounts import repository as accounts
-from services.node_engine.accounts.identity import (
-    Membership,
-    membership_from,
-    merged,
-    observation_of,
-)
+from services.node_engine.accounts.identity import Membership, attribute, observation_of
 from services.node_engine.accounts.repository import StateKey, UserKey
 from services.node_engine.core.migration import migrate
 from services.node_engine.core.state import (
@@ -352,24 +347,20 @@ class EngineWorker:
         event = item.event
         assert event is not None
         record = item.record
-        learned = membership_from(event)
-        known = self.memberships.get((event.workspace_id, event.user_id or ""))
-        if learned is not None and event.user_id is not None:
-            membership = merged(known, learned)
-            self.memberships[(event.workspace_id, event.user_id)] = membership
-            batch.memberships[(event.workspace_id, event.user_id)] = membership
-            known = membership
-        account = event.account_id
+        user = (event.workspace_id, event.user_id or "")
+        attribution = attribute(event, self.memberships.get(user))
+        if attribution.learned is not None and event.user_id is not None:
+            self.memberships[user] = batch.memberships[user] = attribution.learned
+        account = attribution.account_id
         if account is None:
-            if known is None:
-                self.metrics.records.labels(record.topic, "unattributed").inc()
-                return
-            rekeyed = rekeyed_record(event, known.account_id, record)
+            self.metrics.records.labels(record.topic, "unattributed").inc()
+            return
+        if event.account_id is None:
+            rekeyed = rekeyed_record(event, account, record)
             batch.outbox.append((f"rekey:{event.event_id}", record.partition, rekeyed))
             self.metrics.records.labels(record.topic, "rekeyed").inc()
             return
-        roles = known.roles if known is not None and known.account_id == account else frozenset()
-        observation = observation_of(event, account, roles)
+        observation = observation_of(event, account, attribution.actor_roles)
         for published in self.catalog.get(event.workspace_id, ()):
             self.apply(published, account, observation, record.partition, batch, now)
         self.metrics.records.labels(record.topic, "applied").inc()

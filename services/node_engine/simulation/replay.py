@@ -18,12 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from services.node_engine.accounts.identity import (
-    Membership,
-    membership_from,
-    merged,
-    observation_of,
-)
+from services.node_engine.accounts.identity import Membership, attribute, observation_of
 from services.node_engine.core.state import (
     AccountState,
     Decision,
@@ -164,31 +159,17 @@ class Replay:
             self.next_snapshot = (at // self.every + 1) * self.every
         self.advance(max(at, self.clock))
         self.events += 1
-        key = self.attribute(event)
-        if key is None:
+        user = (event.workspace_id, event.user_id or "")
+        attribution = attribute(event, self.memberships.get(user))
+        if attribution.learned is not None and event.user_id is not None:
+            self.memberships[user] = attribution.learned
+        if attribution.account_id is None:
             self.unattributed += 1
             return
-        workspace_id, account_id = key
-        membership = self.memberships.get((workspace_id, event.user_id or ""))
-        roles = (
-            membership.roles
-            if membership is not None and membership.account_id == account_id
-            else frozenset()
-        )
-        observation = observation_of(event, account_id, roles)
+        key = (event.workspace_id, attribution.account_id)
+        observation = observation_of(event, attribution.account_id, attribution.actor_roles)
         for run in self.runs:
             run.apply(key, observation, self.clock)
-
-    def attribute(self, event: EventEnvelope) -> AccountKey | None:
-        """Learn the membership the event states; the account it belongs to, if known."""
-        user = (event.workspace_id, event.user_id) if event.user_id else None
-        learned = membership_from(event)
-        if user is not None and learned is not None:
-            self.memberships[user] = merged(self.memberships.get(user), learned)
-        if event.account_id is not None:
-            return event.workspace_id, event.account_id
-        known = self.memberships.get(user) if user is not None else None
-        return None if known is None else (event.workspace_id, known.account_id)
 
     def advance(self, to: int) -> None:
         """Move the clock to ``to``: fire timers and take snapshots on the way, in order."""
