@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -14,6 +14,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import __version__
 from shared.runtime import Resources
@@ -51,21 +52,38 @@ def instrument_http(app: FastAPI, registry: CollectorRegistry) -> None:
         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
     )
 
-    @app.middleware("http")
-    async def _measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+    app.add_middleware(_RequestMetrics, requests=requests, latency=latency)
+
+
+class _RequestMetrics:
+    """Plain ASGI middleware (no response buffering, no extra task per request)."""
+
+    def __init__(self, app: ASGIApp, *, requests: Counter, latency: Histogram) -> None:
+        self.app = app
+        self.requests = requests
+        self.latency = latency
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
         status = 500
+
+        async def send_and_note_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
         try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
+            await self.app(scope, receive, send_and_note_status)
         finally:
             # The router records the matched route in the shared scope.
-            route = getattr(request.scope.get("route"), "path", "unmatched")
-            latency.labels(route, request.method).observe(time.perf_counter() - started)
-            requests.labels(route, request.method, str(status)).inc()
+            route = getattr(scope.get("route"), "path", "unmatched")
+            method = scope["method"]
+            self.latency.labels(route, method).observe(time.perf_counter() - started)
+            self.requests.labels(route, method, str(status)).inc()
 
 
 def health_router(registry: CollectorRegistry, checks: Mapping[str, ReadinessCheck]) -> APIRouter:
