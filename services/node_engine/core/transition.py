@@ -621,12 +621,22 @@ class Step:
         self.scope.state = self.state
 
     def decision(self) -> Decision:
-        state = replace(
-            self.state,
+        current = self.state
+        state = AccountState(
+            workspace_id=current.workspace_id,
+            account_id=current.account_id,
+            path_id=current.path_id,
+            path_version=current.path_version,
+            enrolled_at=current.enrolled_at,
+            stage=current.stage,
+            stage_entered_at=current.stage_entered_at,
+            node=current.node,
+            node_entered_at=current.node_entered_at,
             nodes=self.nodes,
+            tier=current.tier,
             aggregates=self.scope.aggregates,
             facts=self.scope.facts,
-            sequence=self.state.sequence + 1,
+            sequence=current.sequence + 1,
             last_error=self.error,
         )
         return Decision(state, tuple(self.transitions), tuple(self.timers))

@@ -83,10 +83,10 @@ class Aggregate:
     role: str | None
     window_seconds: int | None
     where: Expression | None = field(default=None, compare=False, hash=False, repr=False)
+    key: str = field(init=False, compare=False, hash=False, repr=False)
+    """A stable name for this aggregate's stored state (computed once)."""
 
-    @property
-    def key(self) -> str:
-        """A stable name for this aggregate's stored state."""
+    def __post_init__(self) -> None:
         parts = [
             self.kind.value,
             self.event or "*",
@@ -95,7 +95,7 @@ class Aggregate:
             self.role or "",
             str(self.window_seconds or ""),
         ]
-        return "|".join(parts)
+        object.__setattr__(self, "key", "|".join(parts))
 
     def matches(self, scope: Scope) -> bool:
         """Whether the event in ``scope`` counts towards this aggregate."""

@@ -6,13 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import orjson
 from pydantic import ValidationError
 
 from services.node_engine.core.state import AccountState, ScoreUpdate, Transition
 from shared.bus import ConsumedRecord, OutgoingRecord
-from shared.contracts import EventEnvelope, ScoreEnvelope, Topic, TriggerEnvelope
+from shared.contracts import EventEnvelope, ScoreEnvelope, Topic
 from shared.contracts.topics import DLQ_OF, DeadLetter
-from shared.contracts.triggers import Audience
 from shared.errors import InvalidMessage
 
 
@@ -55,29 +55,30 @@ def score_update(score: ScoreEnvelope) -> ScoreUpdate:
 
 
 def trigger_record(state: AccountState, transition: Transition) -> OutgoingRecord:
-    """The ``milepost.triggers`` record of a published transition."""
+    """The ``milepost.triggers`` record of a published transition: a
+    :class:`TriggerEnvelope`, serialised straight from trusted values (its schema is the
+    contract; the tests parse every record back with it)."""
     kind = transition.trigger_kind
     assert kind is not None
-    envelope = TriggerEnvelope(
-        trigger_id=transition.id,
-        workspace_id=state.workspace_id,
-        account_id=state.account_id,
-        path_id=state.path_id,
-        path_version=state.path_version,
-        stage=transition.stage,
-        node=transition.node,
-        kind=kind,
-        target_roles=[Audience(role) for role in transition.target_roles],
-        reason=transition.reason,
-        causing_event_id=transition.cause_id
-        if not transition.cause_id.startswith("timer:")
-        else None,
-        occurred_at=datetime.fromtimestamp(transition.occurred_at, UTC),
-        payload=dict(transition.payload),
-    )
-    return OutgoingRecord(
-        Topic.TRIGGERS, envelope.key.encode(), envelope.model_dump_json().encode()
-    )
+    cause = transition.cause_id
+    envelope = {
+        "schema_version": 1,
+        "trigger_id": transition.id,
+        "workspace_id": state.workspace_id,
+        "account_id": state.account_id,
+        "path_id": state.path_id,
+        "path_version": state.path_version,
+        "stage": transition.stage,
+        "node": transition.node,
+        "kind": kind.value,
+        "target_roles": list(transition.target_roles),
+        "reason": transition.reason,
+        "causing_event_id": None if cause.startswith(("timer:", "move:")) else cause,
+        "occurred_at": datetime.fromtimestamp(transition.occurred_at, UTC),
+        "payload": transition.payload,
+    }
+    key = f"{state.workspace_id}/a/{state.account_id}".encode()
+    return OutgoingRecord(Topic.TRIGGERS, key, orjson.dumps(envelope, option=orjson.OPT_UTC_Z))
 
 
 SOURCE_HEADER = "milepost-source"
