@@ -2,11 +2,10 @@
 
 Kept to the same contract as the Kafka adapter (one test suite runs against both):
 records are placed by murmur2 of the key, each partition is an append-only log with
-offsets, a consumer group splits partitions across its members (partition p of every topic
-to member p mod n, so topics with equal partition counts are co-partitioned, as Kafka's
-range assignor does),
-and a membership change rewinds every member to the group's committed offsets, exactly
-as an eager Kafka rebalance does. Uncommitted records are therefore redelivered.
+offsets, a consumer group splits partitions across its members (partition p of every
+topic to member p mod n, so topics with equal partition counts are co-partitioned, as
+with Kafka's range assignor), and a membership change rewinds every member to the
+group's committed offsets, exactly as an eager Kafka rebalance does. Uncommitted records are therefore redelivered.
 """
 
 from __future__ import annotations
