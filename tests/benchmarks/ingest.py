@@ -35,7 +35,6 @@ import pstats
 import random
 import secrets
 import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -71,6 +70,16 @@ from shared.db import create_engine, create_session_factory
 from shared.db.types import UtcDateTime
 from shared.errors import BusUnavailable
 from tests.benchmarks import Benchmark, BenchmarkError, Figure, Report, progress, say
+from tests.benchmarks._system import (
+    CpuSample,
+    Services,
+    at_least,
+    background_load,
+    cpu_use,
+    free_port,
+    percentile,
+    tail,
+)
 
 GOAL = 0.4
 PROFILE_ENV = "MILEPOST_BENCH_PROFILE_SERVER"
@@ -98,43 +107,43 @@ BUSY_MACHINE_CORES = 0.3
 def add_arguments(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
         "--events",
-        type=_at_least(1),
+        type=at_least(1),
         default=100_000,
         help="events measured in each phase (default: %(default)s)",
     )
     group.add_argument(
         "--warmup-events",
-        type=_at_least(0),
+        type=at_least(0),
         default=5_000,
         help="events sent before measuring (default: %(default)s)",
     )
     group.add_argument(
         "--clients",
-        type=_at_least(1),
+        type=at_least(1),
         default=8,
         help="concurrent HTTP clients, and KafkaBus.publish callers (default: %(default)s)",
     )
     group.add_argument(
         "--batch-size",
-        type=_at_least(1),
+        type=at_least(1),
         default=100,
         help="events per /v1/batch request (default: %(default)s)",
     )
     group.add_argument(
         "--accounts",
-        type=_at_least(1),
+        type=at_least(1),
         default=10_000,
         help="distinct accounts (context.groupId, hence Kafka keys) (default: %(default)s)",
     )
     group.add_argument(
         "--raw-repeats",
-        type=_at_least(1),
+        type=at_least(1),
         default=3,
         help="raw producer runs; the fastest is the limit (default: %(default)s)",
     )
     group.add_argument(
         "--ledger-rows",
-        type=_at_least(0),
+        type=at_least(0),
         default=200_000,
         help="message ids already in the workspace's dedup ledger before measuring, as after "
         "hours of traffic, with fresh table statistics (default: %(default)s)",
@@ -196,7 +205,7 @@ async def run(args: argparse.Namespace) -> Report:
         raise BenchmarkError(f"Kafka at {bootstrap} is not usable: {exc}") from exc
     notes: list[str] = []
     run_id = secrets.token_hex(4)
-    idle_load = await _background_load()
+    idle_load = await background_load()
     if idle_load is not None and idle_load > BUSY_MACHINE_CORES:
         notes.append(
             f"the machine was already busy before the run ({idle_load:.2f} cores in use): "
@@ -261,7 +270,7 @@ async def _measure(
     envelope_bytes = statistics.fmean(len(v) for _, v in workload.records)
     body_bytes = statistics.fmean(len(b) for b, _ in workload.bodies)
 
-    services = _Services.find(bootstrap, database_url)
+    services = Services.find(bootstrap, database_url)
     raw_topic = f"milepost.bench.raw.{run_id}"
     partitions, raw_runs, bus = await _raw_phases(args, options, raw_topic, workload, services)
     raw = max(raw_runs, key=lambda phase: phase.rate)
@@ -303,9 +312,9 @@ async def _measure(
         "ingest: seconds": round(server.seconds, 2),
         **{f"ingest: {k}": v for k, v in server.cpu.items()},
         **_server_cpu_cost(server, len(workload.bodies)),
-        "ingest: request ms p50": round(_percentile(latencies, 0.50) * 1000, 1),
-        "ingest: request ms p90": round(_percentile(latencies, 0.90) * 1000, 1),
-        "ingest: request ms p99": round(_percentile(latencies, 0.99) * 1000, 1),
+        "ingest: request ms p50": round(percentile(latencies, 0.50) * 1000, 1),
+        "ingest: request ms p90": round(percentile(latencies, 0.90) * 1000, 1),
+        "ingest: request ms p99": round(percentile(latencies, 0.99) * 1000, 1),
         **breakdown,
     }
     return Report(
@@ -397,7 +406,7 @@ async def _raw_phases(
     options: KafkaOptions,
     topic: str,
     workload: Workload,
-    services: _Services,
+    services: Services,
 ) -> tuple[int, list[Phase], Phase]:
     producer = AIOKafkaProducer(
         bootstrap_servers=options.bootstrap_servers,
@@ -426,9 +435,11 @@ async def _raw_phases(
             for attempt in range(1, args.raw_repeats + 1):
                 label = f"raw producer {attempt}/{args.raw_repeats}"
                 with progress(label, len(workload.records), "events") as advance:
-                    before = _cpu_sample(None, services)
+                    before = CpuSample.take(None, services)
                     await _pipelined(producer, topic, workload.records, advance)
-                    runs.append(_phase(len(workload.records), before, _cpu_sample(None, services)))
+                    runs.append(
+                        _phase(len(workload.records), before, CpuSample.take(None, services))
+                    )
         finally:
             await producer.stop()
 
@@ -449,9 +460,9 @@ async def _raw_phases(
             await _concurrently(args.clients, warmup, bus.publish, lambda _: None)
             label = f"KafkaBus.publish x{args.clients}"
             with progress(label, len(workload.records), "events") as advance:
-                before = _cpu_sample(None, services)
+                before = CpuSample.take(None, services)
                 await _concurrently(args.clients, chunks, bus.publish, advance)
-                bus_phase = _phase(len(workload.records), before, _cpu_sample(None, services))
+                bus_phase = _phase(len(workload.records), before, CpuSample.take(None, services))
         finally:
             await bus.close()
         return partitions, runs, bus_phase
@@ -540,9 +551,9 @@ async def _ingest_phase(
     issued: IssuedKey,
     workdir: Path,
     workload: Workload,
-    services: _Services,
+    services: Services,
 ) -> tuple[Phase, list[float], dict[str, Any]]:
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
@@ -578,12 +589,12 @@ async def _ingest_phase(
             metrics_before = await _server_metrics(client)
             latencies: list[float] = []
             with progress("ingest /v1/batch", workload.events, "events") as advance:
-                before = _cpu_sample(process.pid, services)
+                before = CpuSample.take(process.pid, services)
                 await _post_all(client, args.clients, workload.bodies, advance, latencies)
-                phase = _phase(workload.events, before, _cpu_sample(process.pid, services))
+                phase = _phase(workload.events, before, CpuSample.take(process.pid, services))
             breakdown = _breakdown(metrics_before, await _server_metrics(client))
     except BenchmarkError:
-        say(f"ingest server log (last lines of {log_path}):\n{_tail(log_path)}")
+        say(f"ingest server log (last lines of {log_path}):\n{tail(log_path)}")
         raise
     finally:
         await _stop(process)
@@ -792,148 +803,9 @@ async def _gather_tasks(coroutines: Iterator[Any]) -> None:
         raise failures.exceptions[0] from None
 
 
-@dataclass(frozen=True, slots=True)
-class _CpuSample:
-    wall: float
-    own: float
-    server: float | None
-    services: dict[str, dict[int, float]]
-    """Per service, CPU seconds by process (a database backend may come or go)."""
-    machine_busy: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Services:
-    """Local broker and database processes, found by the port they listen on, so their CPU
-    use can be told apart from anything else running on the machine."""
-
-    pids: dict[str, int]
-
-    @classmethod
-    def find(cls, bootstrap: str, database_url: str) -> _Services:
-        ports = {"broker": _local_port(bootstrap.split(",")[0].rpartition(":")[2])}
-        url = make_url(database_url)
-        if url.get_backend_name() == "postgresql" and url.host in _LOCAL_HOSTS:
-            ports["database"] = url.port or 5432
-        pids = {name: _listener_pid(port) for name, port in ports.items() if port}
-        return cls({name: pid for name, pid in pids.items() if pid is not None})
-
-
-_LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
-
-
-def _cpu_sample(server_pid: int | None, services: _Services) -> _CpuSample:
-    return _CpuSample(
-        wall=time.perf_counter(),
-        own=time.process_time(),
-        server=_process_cpu(server_pid) if server_pid is not None else None,
-        services={name: _tree_cpu(pid) for name, pid in services.pids.items()},
-        machine_busy=_machine_busy(),
-    )
-
-
-def _phase(events: int, before: _CpuSample, after: _CpuSample) -> Phase:
+def _phase(events: int, before: CpuSample, after: CpuSample) -> Phase:
     """The rate and, in cores (1.0 = one core busy all along), who used the CPU."""
-    seconds = after.wall - before.wall
-    cpu = {"benchmark process CPU (cores)": round((after.own - before.own) / seconds, 2)}
-    if before.server is not None and after.server is not None:
-        cpu["server process CPU (cores)"] = round((after.server - before.server) / seconds, 2)
-    for name, processes in after.services.items():
-        if processes and before.services.get(name):
-            earlier = before.services[name]
-            used = sum(total - earlier.get(pid, 0.0) for pid, total in processes.items())
-            cpu[f"{name} CPU (cores)"] = round(used / seconds, 2)
-    if before.machine_busy is not None and after.machine_busy is not None:
-        machine = (after.machine_busy - before.machine_busy) / seconds
-        cpu["machine CPU busy (cores)"] = round(machine, 2)
-        known = sum(v for k, v in cpu.items() if k.endswith("CPU (cores)"))
-        cpu["anything else on the machine (cores)"] = round(max(0.0, machine - known), 2)
-    return Phase(events, seconds, cpu)
-
-
-async def _background_load(seconds: float = 1.0) -> float | None:
-    """Cores busy on the machine while this benchmark does nothing."""
-    before = _machine_busy()
-    await asyncio.sleep(seconds)
-    after = _machine_busy()
-    if before is None or after is None:
-        return None
-    return (after - before) / seconds
-
-
-def _process_cpu(pid: int) -> float | None:
-    """User + system CPU seconds of ``pid`` (Linux /proc; None elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _tree_cpu(pid: int) -> dict[int, float]:
-    """CPU seconds of ``pid`` and of each of its children (PostgreSQL's backends)."""
-    found: dict[int, float] = {}
-    own = _process_cpu(pid)
-    if own is None:
-        return found
-    found[pid] = own
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found[int(entry.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return found
-
-
-def _local_port(text: str) -> int | None:
-    return int(text) if text.isdigit() else None
-
-
-def _listener_pid(port: int) -> int | None:
-    """The pid of the process listening on TCP ``port`` on this machine (Linux only)."""
-    inodes: set[str] = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            rows = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            columns = row.split()
-            if columns[3] == "0A" and int(columns[1].rpartition(":")[2], 16) == port:
-                inodes.add(f"socket:[{columns[9]}]")
-    if not inodes:
-        return None
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            links = {os.readlink(fd) for fd in (entry / "fd").iterdir()}
-        except OSError:
-            continue
-        if links & inodes:
-            return int(entry.name)
-    return None
-
-
-def _machine_busy() -> float | None:
-    """CPU seconds the whole machine spent not idle (Linux /proc; None elsewhere)."""
-    try:
-        first = Path("/proc/stat").read_text().splitlines()[0].split()
-    except OSError:
-        return None
-    ticks = [int(v) for v in first[1:9]]  # user nice system idle iowait irq softirq steal
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
-
-
-def _percentile(values: Sequence[float], fraction: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+    return Phase(events, after.wall - before.wall, cpu_use(before, after, "server process"))
 
 
 @contextlib.contextmanager
@@ -947,32 +819,8 @@ def _quiet_logger(name: str) -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _open_log(path: Path) -> IO[bytes]:
     return path.open("wb")
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def _at_least(minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        value = int(text.replace("_", ""))
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}")
-        return value
-
-    return parse
 
 
 BENCHMARK = Benchmark(

@@ -1,0 +1,222 @@
+"""Who used the machine during a benchmark phase: CPU of a measured process, of the local
+broker and database (found by the port they listen on), and of the machine as a whole.
+
+Linux ``/proc`` only; elsewhere every reading is ``None`` and reports leave it out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Local broker and database processes, so their CPU use can be told apart from
+    anything else running on the machine."""
+
+    pids: dict[str, int]
+
+    @classmethod
+    def find(cls, bootstrap: str, database_url: str) -> Services:
+        ports = {"broker": _port(bootstrap.split(",")[0].rpartition(":")[2])}
+        url = make_url(database_url)
+        if url.get_backend_name() == "postgresql" and url.host in LOCAL_HOSTS:
+            ports["database"] = url.port or 5432
+        pids = {name: listener_pid(port) for name, port in ports.items() if port}
+        return cls({name: pid for name, pid in pids.items() if pid is not None})
+
+
+@dataclass(frozen=True, slots=True)
+class CpuSample:
+    wall: float
+    own: float
+    measured: float | None
+    services: dict[str, dict[int, float]]
+    """Per service, CPU seconds by process (a database backend may come or go)."""
+    machine_busy: float | None
+    machine_steal: float | None
+
+    @classmethod
+    def take(cls, measured_pid: int | None, services: Services) -> CpuSample:
+        return cls(
+            wall=time.perf_counter(),
+            own=time.process_time(),
+            measured=process_cpu(measured_pid) if measured_pid is not None else None,
+            services={name: tree_cpu(pid) for name, pid in services.pids.items()},
+            machine_busy=machine_busy(),
+            machine_steal=machine_steal(),
+        )
+
+
+def cpu_use(before: CpuSample, after: CpuSample, measured: str) -> dict[str, float]:
+    """In cores (1.0 = one core busy all along) between two samples: this process, the
+    measured process (named ``measured``), each service, the machine and the rest."""
+    seconds = max(after.wall - before.wall, 1e-9)
+    cpu = {"benchmark process CPU (cores)": round((after.own - before.own) / seconds, 2)}
+    if before.measured is not None and after.measured is not None:
+        cpu[f"{measured} CPU (cores)"] = round((after.measured - before.measured) / seconds, 2)
+    for name, processes in after.services.items():
+        if processes and before.services.get(name):
+            earlier = before.services[name]
+            used = sum(total - earlier.get(pid, 0.0) for pid, total in processes.items())
+            cpu[f"{name} CPU (cores)"] = round(used / seconds, 2)
+    if before.machine_busy is not None and after.machine_busy is not None:
+        machine = (after.machine_busy - before.machine_busy) / seconds
+        cpu["machine CPU busy (cores)"] = round(machine, 2)
+        known = sum(
+            v for k, v in cpu.items() if k.endswith("CPU (cores)") and not k.startswith("machine")
+        )
+        cpu["anything else on the machine (cores)"] = round(max(0.0, machine - known), 2)
+    if before.machine_steal is not None and after.machine_steal is not None:
+        stolen = (after.machine_steal - before.machine_steal) / seconds
+        cpu["stolen by the hypervisor (cores)"] = round(stolen, 2)
+    return cpu
+
+
+async def background_load(seconds: float = 1.0) -> float | None:
+    """Cores busy on the machine while the benchmark does nothing."""
+    before = machine_busy()
+    await asyncio.sleep(seconds)
+    after = machine_busy()
+    if before is None or after is None:
+        return None
+    return (after - before) / seconds
+
+
+def process_cpu(pid: int) -> float | None:
+    """User + system CPU seconds of ``pid``."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_rss(pid: int) -> int | None:
+    """Resident memory of ``pid`` in bytes."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def tree_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds of ``pid`` and of each of its children (PostgreSQL's backends)."""
+    found: dict[int, float] = {}
+    own = process_cpu(pid)
+    if own is None:
+        return found
+    found[pid] = own
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found[int(entry.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return found
+
+
+def listener_pid(port: int) -> int | None:
+    """The pid of the process listening on TCP ``port`` on this machine."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            columns = row.split()
+            if columns[3] == "0A" and int(columns[1].rpartition(":")[2], 16) == port:
+                inodes.add(f"socket:[{columns[9]}]")
+    if not inodes:
+        return None
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            links = {os.readlink(fd) for fd in (entry / "fd").iterdir()}
+        except OSError:
+            continue
+        if links & inodes:
+            return int(entry.name)
+    return None
+
+
+def machine_busy() -> float | None:
+    """CPU seconds the whole machine spent running something (steal excluded)."""
+    ticks = _cpu_ticks()
+    if ticks is None:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq = ticks[:7]
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_steal() -> float | None:
+    """CPU seconds a virtual machine's hypervisor gave to someone else (0 on bare metal):
+    when it is high, every figure of the phase is depressed."""
+    ticks = _cpu_ticks()
+    return None if ticks is None else ticks[7] / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_ticks() -> list[int] | None:
+    """user nice system idle iowait irq softirq steal, machine-wide."""
+    try:
+        first = Path("/proc/stat").read_text().splitlines()[0].split()
+    except OSError:
+        return None
+    return [int(v) for v in first[1:9]]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The nearest-rank percentile (0.0 for no values)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer (``_`` allowed) of at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        value = int(text.replace("_", ""))
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}")
+        return value
+
+    return parse
+
+
+def _port(text: str) -> int | None:
+    return int(text) if text.isdigit() else None
