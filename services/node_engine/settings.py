@@ -16,6 +16,9 @@ class EngineSettings(BaseSettings):
         default=250, ge=10, le=10_000, description="How often due timers are looked up."
     )
     max_timers_per_batch: int = Field(default=2000, ge=1)
+    state_cache_size: int = Field(
+        default=500_000, ge=1, description="Account states kept in memory (per path)."
+    )
     catalog_refresh_seconds: float = Field(
         default=2.0, gt=0, description="How soon a published or paused path takes effect."
     )

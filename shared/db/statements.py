@@ -1,7 +1,9 @@
 """INSERT statements with ON CONFLICT, for the two databases Milepost runs on.
 
 PostgreSQL and SQLite spell upserts the same way in SQLAlchemy but through their own
-dialect modules; these helpers pick the module from the session's bind.
+dialect modules; these helpers pick the module from the session's bind. Rows go out as
+one batched statement even when some values are ``None`` (``render_nulls``: without it
+the ORM splits a batch by which columns are null, one round trip per group).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ async def insert_ignoring_duplicates(
 ) -> None:
     """Insert ``rows`` (executemany); rows whose key already exists are left as they are."""
     if rows:
-        await session.execute(_insert(session, model).on_conflict_do_nothing(), list(rows))
+        statement = _insert(session, model).on_conflict_do_nothing()
+        await session.execute(statement.execution_options(render_nulls=True), list(rows))
 
 
 async def upsert(
@@ -43,4 +46,4 @@ async def upsert(
     statement = statement.on_conflict_do_update(
         index_elements=list(key), set_={column: statement.excluded[column] for column in columns}
     )
-    await session.execute(statement, list(rows))
+    await session.execute(statement.execution_options(render_nulls=True), list(rows))

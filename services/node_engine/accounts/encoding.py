@@ -6,6 +6,7 @@ Aggregates keep their shape: a lifetime total is a number, a window a list of
 
 from __future__ import annotations
 
+from sys import intern
 from typing import Any
 
 import orjson
@@ -13,6 +14,7 @@ import orjson
 from services.node_engine.core.state import AccountState, AggregateValue, NodeRecord, NodeStatus
 
 FORMAT = 1
+_STATUSES = {status.value: status for status in NodeStatus}
 
 
 def encode_state(state: AccountState) -> bytes:
@@ -42,29 +44,32 @@ def encode_state(state: AccountState) -> bytes:
 
 
 def decode_state(data: bytes) -> AccountState:
-    """The state ``encode_state`` wrote; ``ValueError`` for an unknown format."""
+    """The state ``encode_state`` wrote; ``ValueError`` for an unknown format.
+
+    Names every account shares (workspace, path, stage, node, aggregate and fact names) are
+    interned, so a cache of many states holds one copy of each."""
     fields: list[Any] = orjson.loads(data)
     if not fields or fields[0] != FORMAT:
         raise ValueError(f"unknown account state format {fields[:1]!r}")
     (_, workspace, account, path, version, enrolled, stage, stage_at, node, node_at) = fields[:10]
     nodes, tier, aggregates, facts, sequence, last_error = fields[10:]
     return AccountState(
-        workspace_id=workspace,
+        workspace_id=intern(workspace),
         account_id=account,
-        path_id=path,
+        path_id=intern(path),
         path_version=version,
         enrolled_at=enrolled,
-        stage=stage,
+        stage=intern(stage),
         stage_entered_at=stage_at,
-        node=node,
+        node=None if node is None else intern(node),
         node_entered_at=node_at,
         nodes={
-            node_id: NodeRecord(NodeStatus(status), visits, entered, completed)
+            intern(node_id): NodeRecord(_STATUSES[status], visits, entered, completed)
             for node_id, (status, visits, entered, completed) in nodes.items()
         },
-        tier=tier,
-        aggregates={key: _aggregate(value) for key, value in aggregates.items()},
-        facts=facts,
+        tier=None if tier is None else intern(tier),
+        aggregates={intern(key): _aggregate(value) for key, value in aggregates.items()},
+        facts={intern(key): value for key, value in facts.items()},
         sequence=sequence,
         last_error=last_error,
     )

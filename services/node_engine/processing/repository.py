@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.node_engine.processing.models import AppliedOffsetRow, OutboxRow
 from shared.bus import OutgoingRecord, TopicPartition
+from shared.db.statements import insert_ignoring_duplicates
 
 
 class OffsetConflict(Exception):
@@ -73,13 +74,21 @@ async def add_to_outbox(
     session: AsyncSession, entries: Sequence[tuple[str, int, OutgoingRecord]], *, now: datetime
 ) -> None:
     """Store ``(record id, owning partition, record)`` until the bus acknowledges it."""
-    session.add_all(
-        OutboxRow(
-            record_id=rid, partition=p, topic=r.topic, key=r.key, value=r.value, created_at=now
-        )
-        for rid, p, r in entries
+    await insert_ignoring_duplicates(
+        session,
+        OutboxRow,
+        [
+            {
+                "record_id": rid,
+                "partition": p,
+                "topic": r.topic,
+                "key": r.key,
+                "value": r.value,
+                "created_at": now,
+            }
+            for rid, p, r in entries
+        ],
     )
-    await session.flush()
 
 
 async def outbox_of(

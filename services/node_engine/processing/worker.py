@@ -21,6 +21,7 @@ state and emits nothing new. Record ids are deterministic, so a record published
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -187,10 +188,11 @@ class EngineWorker:
             await self.sync_assignment(consumer)
             started = time.perf_counter()
             batch = Batch()
-            await self.handle_records(records, batch)
             await self.fire_due_timers(batch)
+            await self.handle_records(records, batch)
             if batch:
                 await self.checkpoint(consumer, batch)
+                self.bound_cache()
                 self.metrics.batch_seconds.observe(time.perf_counter() - started)
             elif self.acknowledged:
                 async with self.sessions() as session:
@@ -206,6 +208,13 @@ class EngineWorker:
             await self.roll_back(consumer, type(exc).__name__, exc)
             await asyncio.sleep(0.5)
         return 0
+
+    def bound_cache(self) -> None:
+        """Forget the least recently loaded half of the states when the cache is full (every
+        cached state is durable after a checkpoint, so forgetting loses nothing)."""
+        if len(self.states) > self.settings.state_cache_size:
+            for key in list(itertools.islice(self.states, len(self.states) // 2)):
+                del self.states[key]
 
     async def roll_back(self, consumer: Consumer, reason: str, exc: Exception) -> None:
         logger.warning(

@@ -495,3 +495,23 @@ async def test_accounts_on_an_older_version_restart_on_the_new_one_when_it_says_
     assert kinds[0] == "migrated"
     assert (row.stage, row.node) == ("account_setup", "payout_account")
     await consumer.close()
+
+
+async def test_a_full_cache_forgets_states_that_are_durable_and_reloads_them(
+    harness: Harness,
+) -> None:
+    await harness.bus.publish(
+        [harness.event(f"g{i}", type=EventType.GROUP, account=f"a{i}") for i in range(6)]
+    )
+    worker, consumer = harness.worker(), await subscribe(harness)
+    worker.settings = worker.settings.model_copy(update={"state_cache_size": 4})
+    await run_until_idle(worker, consumer)
+    assert len(worker.states) <= 4
+    await harness.bus.publish(
+        [harness.event(f"m{i}", event="Merchant Approved", account=f"a{i}") for i in range(6)]
+    )
+    await run_until_idle(worker, consumer)
+
+    completed = [t.account_id for t in await harness.triggers() if t.kind.value == "node_completed"]
+    assert sorted(completed) == [f"a{i}" for i in range(6)]
+    await consumer.close()
