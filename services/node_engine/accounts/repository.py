@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.node_engine.accounts.encoding import decode_state, encode_state
 from services.node_engine.accounts.identity import Membership
 from services.node_engine.accounts.models import AccountStateRow, MembershipRow, TransitionRow
 from services.node_engine.core.state import AccountState, Transition
@@ -21,27 +20,29 @@ UserKey = tuple[str, str]
 CHUNK = 500
 
 
-async def load_states(
-    session: AsyncSession, keys: Iterable[StateKey]
-) -> dict[StateKey, AccountState]:
-    """The stored states among ``keys``; absent keys are not in the result."""
-    found: dict[StateKey, AccountState] = {}
+async def load_states(session: AsyncSession, keys: Iterable[StateKey]) -> dict[StateKey, bytes]:
+    """The stored states among ``keys``, encoded (:func:`decode_state` reads them); absent
+    keys are not in the result."""
+    found: dict[StateKey, bytes] = {}
     wanted = list(dict.fromkeys(keys))
-    columns = tuple_(
-        AccountStateRow.workspace_id, AccountStateRow.account_id, AccountStateRow.path_id
-    )
+    row = AccountStateRow
+    columns = tuple_(row.workspace_id, row.account_id, row.path_id)
     for start in range(0, len(wanted), CHUNK):
         chunk = wanted[start : start + CHUNK]
-        rows = await session.execute(select(AccountStateRow.state).where(columns.in_(chunk)))
-        for (data,) in rows:
-            state = decode_state(data)
-            found[(state.workspace_id, state.account_id, state.path_id)] = state
+        rows = await session.execute(
+            select(row.workspace_id, row.account_id, row.path_id, row.state).where(
+                columns.in_(chunk)
+            )
+        )
+        for workspace, account, path, data in rows:
+            found[(workspace, account, path)] = data
     return found
 
 
 async def save_states(
-    session: AsyncSession, states: Sequence[AccountState], *, now: datetime
+    session: AsyncSession, states: Sequence[tuple[AccountState, bytes]], *, now: datetime
 ) -> None:
+    """Store states with their encoding (:func:`encode_state`)."""
     await upsert(
         session,
         AccountStateRow,
@@ -55,10 +56,10 @@ async def save_states(
                 "node": s.node,
                 "tier": s.tier,
                 "last_error": s.last_error,
-                "state": encode_state(s),
+                "state": data,
                 "updated_at": now,
             }
-            for s in states
+            for s, data in states
         ],
         key=("workspace_id", "account_id", "path_id"),
     )

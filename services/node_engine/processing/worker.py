@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.node_engine.accounts import repository as accounts
+from services.node_engine.accounts.encoding import decode_state, encode_state
 from services.node_engine.accounts.identity import Membership, attribute, observation_of
 from services.node_engine.accounts.repository import StateKey, UserKey
 from services.node_engine.core.migration import migrate
@@ -122,7 +123,7 @@ class EngineMetrics:
 class Batch:
     """Everything one checkpoint makes durable."""
 
-    states: dict[StateKey, AccountState] = field(default_factory=dict)
+    states: dict[StateKey, tuple[AccountState, bytes]] = field(default_factory=dict)
     history: list[tuple[AccountState, Transition]] = field(default_factory=list)
     timers: list[tuple[str, str, int, Timer]] = field(default_factory=list)
     fired: list[str] = field(default_factory=list)
@@ -155,7 +156,9 @@ class EngineWorker:
         self.metrics = metrics
         self.catalog: Mapping[str, tuple[PublishedPath, ...]] = {}
         self.catalog_loaded_at = float("-inf")
-        self.states: dict[StateKey, AccountState | None] = {}
+        self.states: dict[StateKey, bytes | None] = {}
+        """Encoded states of the owned accounts (``None``: not on that path); compact, and
+        decoded when an input needs one."""
         self.memberships: dict[UserKey, Membership | None] = {}
         self.assignment: frozenset[TopicPartition] = frozenset()
         self.applied: dict[TopicPartition, int] = {}
@@ -397,8 +400,8 @@ class EngineWorker:
     ) -> None:
         """Run the pure core for one account on one path and collect its effects."""
         key = (published.workspace_id, account, published.path_id)
-        state = self.states.get(key)
-        decisions: list[Decision] = []
+        state = self.state_of(key)
+        decisions: list[tuple[AccountState | None, Decision]] = []
         if (
             state is not None
             and state.path_version != published.current.version
@@ -412,20 +415,32 @@ class EngineWorker:
                 node_map=published.node_map,
                 now=now,
             )
-            decisions.append(moved)
+            decisions.append((state, moved))
             state = moved.state
         path = published.current if state is None else published.versions[state.path_version]
         decision = transition(state, event, path=path, now=now, hold=published.paused)
-        decisions.append(decision)
-        for outcome in decisions:
-            self.collect(key, outcome, partition, batch)
+        decisions.append((state, decision))
+        for before, outcome in decisions:
+            self.collect(key, before, outcome, partition, batch)
 
-    def collect(self, key: StateKey, decision: Decision, partition: int, batch: Batch) -> None:
+    def state_of(self, key: StateKey) -> AccountState | None:
+        data = self.states.get(key)
+        return None if data is None else decode_state(data)
+
+    def collect(
+        self,
+        key: StateKey,
+        before: AccountState | None,
+        decision: Decision,
+        partition: int,
+        batch: Batch,
+    ) -> None:
         state = decision.state
-        if state is None or (state is self.states.get(key) and not decision.transitions):
+        if state is None or (state is before and not decision.transitions):
             return
-        self.states[key] = state
-        batch.states[key] = state
+        encoded = encode_state(state)
+        self.states[key] = encoded
+        batch.states[key] = (state, encoded)
         for step in decision.transitions:
             batch.history.append((state, step))
             kind = step.trigger_kind
@@ -465,7 +480,7 @@ class EngineWorker:
             self.metrics.timers_fired.labels(entry.timer.kind.value).inc()
             self.metrics.timer_lag.observe(max(0.0, now.timestamp() - entry.timer.due_at))
             published = paths.get((entry.workspace_id, entry.timer.path_id))
-            state = self.states.get((entry.workspace_id, entry.account_id, entry.timer.path_id))
+            state = self.state_of((entry.workspace_id, entry.account_id, entry.timer.path_id))
             if published is None or state is None or state.path_version not in published.versions:
                 continue
             command: Input = entry.move or TimerFired(entry.timer)

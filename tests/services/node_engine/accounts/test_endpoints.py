@@ -16,6 +16,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from services.ingest.workspaces.service import create_workspace
+from services.node_engine.accounts.encoding import encode_state
 from services.node_engine.accounts.repository import append_transitions, save_states
 from services.node_engine.app import mount_engine
 from services.node_engine.core.state import AccountState, Observation
@@ -79,7 +80,7 @@ class Api:
                     session, [(self.workspace_id, account, 3, t) for t in decision.timers]
                 )
             assert state is not None
-            await save_states(session, [state], now=clock.now())
+            await save_states(session, [(state, encode_state(state))], now=clock.now())
             await session.commit()
         return state
 
