@@ -10,7 +10,12 @@ class EngineSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MILEPOST_ENGINE_", extra="ignore")
 
     group_id: str = Field(default="milepost-engine", description="Kafka consumer group.")
-    max_batch_records: int = Field(default=2000, ge=1, description="Records per checkpoint.")
+    max_batch_records: int = Field(
+        default=500,
+        ge=1,
+        description="Records per checkpoint: larger batches write less often, smaller ones "
+        "fire due timers sooner.",
+    )
     poll_timeout_ms: int = Field(default=200, ge=10, le=10_000)
     timer_interval_ms: int = Field(
         default=250, ge=10, le=10_000, description="How often due timers are looked up."
