@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.params import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -60,11 +60,6 @@ def admin_dependencies(settings: EngineSettings) -> list[Depends]:
             )
 
     return [Depends(require_token)]
-
-
-def mount_engine_paths(app: FastAPI, settings: EngineSettings, resources: Resources) -> None:
-    """Add the paths admin API to ``app`` (the engine's app or the embedded one)."""
-    app.include_router(paths_router(settings, resources))
 
 
 def paths_router(settings: EngineSettings, resources: Resources) -> APIRouter:

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from services.ingest.workspaces.service import create_workspace
-from services.node_engine.paths.endpoints import mount_engine_paths
+from services.node_engine.paths.endpoints import paths_router
 from services.node_engine.settings import EngineSettings
 from shared.bus.memory import InMemoryBus
 from shared.clock import FrozenClock
@@ -52,7 +52,7 @@ async def open_api(database_url: str, token: str | None) -> AsyncIterator[Api]:
     )
     app = create_http_app("test", "test", resources)
     settings = EngineSettings(admin_token=SecretStr(token) if token else None)
-    mount_engine_paths(app, settings, resources)
+    app.include_router(paths_router(settings, resources))
     name = f"ws-{uuid.uuid4().hex[:12]}"
     async with resources.sessions() as session:
         await create_workspace(session, name, clock=clock)
