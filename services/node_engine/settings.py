@@ -20,7 +20,7 @@ class EngineSettings(BaseSettings):
     timer_interval_ms: int = Field(
         default=250, ge=10, le=10_000, description="How often due timers are looked up."
     )
-    max_timers_per_batch: int = Field(default=2000, ge=1)
+    max_timers_per_batch: int = Field(default=500, ge=1)
     state_cache_size: int = Field(
         default=500_000, ge=1, description="Account states kept in memory (per path)."
     )

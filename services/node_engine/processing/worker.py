@@ -185,8 +185,7 @@ class EngineWorker:
         try:
             await self.refresh_catalog()
             records = await consumer.poll(
-                max_records=self.settings.max_batch_records,
-                timeout_ms=self.settings.poll_timeout_ms,
+                max_records=self.settings.max_batch_records, timeout_ms=self.poll_timeout_ms()
             )
             await self.sync_assignment(consumer)
             started = time.perf_counter()
@@ -211,6 +210,12 @@ class EngineWorker:
             await self.roll_back(consumer, type(exc).__name__, exc)
             await asyncio.sleep(0.5)
         return 0
+
+    def poll_timeout_ms(self) -> int:
+        """Wait for records no longer than until the next due-timer lookup."""
+        interval = self.settings.timer_interval_ms / 1000
+        until_timers = self.timers_checked_at + interval - time.monotonic()
+        return max(1, min(self.settings.poll_timeout_ms, int(max(0.0, until_timers) * 1000)))
 
     def bound_cache(self) -> None:
         """Forget the least recently loaded half of the states when the cache is full (every
