@@ -62,15 +62,15 @@ def mount_ingest(app: FastAPI, settings: IngestSettings, resources: Resources) -
     @app.exception_handler(RequestRejected)
     async def _rejected(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestRejected)
-        body = ErrorResponse(errors=[ProblemOut.from_problem(p) for p in exc.problems])
+        body = ErrorResponse.of([ProblemOut.from_problem(p) for p in exc.problems])
         return JSONResponse(body.model_dump(mode="json"), status_code=exc.status)
 
     @app.exception_handler(BusUnavailable)
     async def _unavailable(_request: Request, exc: Exception) -> JSONResponse:
         metrics.bus_unavailable.inc()
         logger.warning("bus unavailable, answering 503", extra={"error": str(exc)})
-        body = ErrorResponse(
-            errors=[
+        body = ErrorResponse.of(
+            [
                 ProblemOut(
                     field="bus",
                     code="unavailable",

@@ -56,5 +56,18 @@ class IngestResponse(BaseModel):
 
 
 class ErrorResponse(BaseModel):
+    """A refused request. ``code`` and ``message`` repeat the first problem at the top
+    level, where Segment's SDKs look for them; ``errors`` lists every problem."""
+
     success: bool = False
+    code: str = Field(description="The first problem's code.")
+    message: str = Field(description="Every problem in one line: `field: message`.")
     errors: list[ProblemOut]
+
+    @classmethod
+    def of(cls, problems: list[ProblemOut]) -> ErrorResponse:
+        return cls(
+            code=problems[0].code if problems else "invalid",
+            message="; ".join(f"{p.field or 'request'}: {p.message}" for p in problems),
+            errors=problems,
+        )

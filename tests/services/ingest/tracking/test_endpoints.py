@@ -173,6 +173,10 @@ async def test_a_bad_timestamp_names_the_field(ingest: Ingest) -> None:
     )
     assert response.status_code == 400
     assert _problems(response)[0]["field"] == "timestamp"
+    body = response.json()
+    # Segment's SDKs read `code` and `message` at the top level of an error answer.
+    assert body["code"] == _problems(response)[0]["code"]
+    assert body["message"].startswith("timestamp: ")
 
 
 async def test_message_id_is_deduplicated_across_requests_and_within_a_batch(
