@@ -1,0 +1,84 @@
+"""What scoring knows about one account at one moment: the plain input of health and signals.
+
+Metric names are the ones the workspace's metric definitions publish; the constants below
+are the names health and the signals read. A metric the account does not have is absent or
+``None`` and the component or signal that needs it is left out, never guessed.
+
+``last_seen_days`` holds days since a role was last active: a role absent from the mapping
+has no contact in the account (nothing to judge); ``None`` means it has contacts who were
+never active (judged as inactive for as long as can be).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+DAY = 86400
+
+LOGINS_7D = "logins_7d"
+LOGINS_28D_WEEKLY_AVG = "logins_28d_weekly_avg"
+ACTIONS_PER_ACTIVE_USER_7D = "core_actions_per_active_user_7d"
+FEATURES_USED_28D = "features_used_28d"
+ACTIVE_SEATS_28D = "active_seats_28d"
+PAID_SEATS = "paid_seats"
+OPEN_TICKETS = "open_tickets"
+EXPORT_ROWS_7D = "export_rows_7d"
+EXPORT_ROWS_28D_WEEKLY_AVG = "export_rows_28d_weekly_avg"
+API_CALLS_1D = "api_calls_1d"
+API_CALLS_28D_DAILY_AVG = "api_calls_28d_daily_avg"
+DAYS_SINCE_LAST_CONTACT = "days_since_last_contact"
+"""Days since the account last asked for a feature, opened a ticket or talked to the team."""
+SEAT_UTILISATION = "seat_utilisation"
+"""Share of paid seats active in the last 28 days, 0..1."""
+SEAT_UTILISATION_28D_AGO = "seat_utilisation_28d_ago"
+
+INVOICE_STATUS = "crm.invoice_status"
+RENEWAL_AT = "crm.renewal_at"
+"""Epoch seconds."""
+BUSINESS_TYPE = "account.business_type"
+TIER = "account.tier"
+
+DECISION_MAKER = "decision_maker"
+ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSnapshot:
+    """One account's metrics, CRM and account facts, and role activity, read at ``now``."""
+
+    metrics: Mapping[str, float | None] = field(default_factory=dict)
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    last_seen_days: Mapping[str, float | None] = field(default_factory=dict)
+    now: int = 0
+
+    def metric(self, name: str) -> float | None:
+        value = self.metrics.get(name)
+        return None if value is None else float(value)
+
+    def days_to_renewal(self, now: int) -> float | None:
+        """Days from ``now`` until ``crm.renewal_at`` (negative once passed); ``None`` when
+        unknown."""
+        at = self.facts.get(RENEWAL_AT)
+        if isinstance(at, bool) or not isinstance(at, int | float):
+            return None
+        return (float(at) - now) / DAY
+
+
+@dataclass(frozen=True, slots=True)
+class Ramp:
+    """A linear map to 0..1: ``zero_at`` and beyond scores 0, ``full_at`` and beyond scores 1.
+
+    ``full_at`` may be below ``zero_at`` for inputs where less is better (open tickets)."""
+
+    zero_at: float
+    full_at: float
+
+    def __post_init__(self) -> None:
+        if self.zero_at == self.full_at:
+            raise ValueError("a ramp needs two different ends")
+
+    def __call__(self, value: float) -> float:
+        share = (value - self.zero_at) / (self.full_at - self.zero_at)
+        return min(1.0, max(0.0, share))
