@@ -1,13 +1,35 @@
-"""Run an ASGI app with uvicorn inside an already running event loop."""
+"""What a standalone service needs to run: its resources, and uvicorn inside the running
+event loop."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+
+from services.migrations import upgrade_to_head
+from shared.bus.factory import create_bus
+from shared.clock import SystemClock
+from shared.db import create_engine
+from shared.runtime import Resources, open_resources
+from shared.settings import RuntimeSettings
+
+
+@asynccontextmanager
+async def service_resources(runtime: RuntimeSettings) -> AsyncIterator[Resources]:
+    """The bus, database and clock of one standalone service (``milepost ingest``,
+    ``milepost engine``...). An embedded SQLite schema is migrated here; a PostgreSQL schema
+    is migrated by the deployment (``milepost db upgrade``)."""
+    engine = create_engine(runtime.resolved_database_url())
+    async with open_resources(create_bus(runtime), engine, SystemClock()) as resources:
+        if engine.dialect.name == "sqlite":
+            runtime.data_dir.mkdir(parents=True, exist_ok=True)
+            await upgrade_to_head(engine)
+        yield resources
 
 
 async def serve(

@@ -20,15 +20,11 @@ from services.ingest.settings import IngestSettings
 from services.ingest.tracking.endpoints import tracking_router
 from services.ingest.tracking.schemas import CALL_MODELS, BatchRequest
 from services.ingest.workspaces.service import WriteKeyAuthenticator
-from services.migrations import upgrade_to_head
-from services.serving import serve
-from shared.bus.factory import create_bus
-from shared.clock import SystemClock
-from shared.db import create_engine
+from services.serving import serve, service_resources
 from shared.errors import BusUnavailable
 from shared.observability.http import create_http_app
 from shared.openapi import register_body_models
-from shared.runtime import Resources, open_resources
+from shared.runtime import Resources
 from shared.settings import RuntimeSettings
 
 logger = logging.getLogger(__name__)
@@ -90,11 +86,7 @@ def mount_ingest(app: FastAPI, settings: IngestSettings, resources: Resources) -
 async def run_ingest(runtime: RuntimeSettings) -> None:
     """``milepost ingest``: serve the ingest API until stopped. Migrates only SQLite; a
     PostgreSQL schema is migrated by the deployment (``milepost db upgrade``)."""
-    engine = create_engine(runtime.resolved_database_url())
-    async with open_resources(create_bus(runtime), engine, SystemClock()) as resources:
-        if engine.dialect.name == "sqlite":
-            runtime.data_dir.mkdir(parents=True, exist_ok=True)
-            await upgrade_to_head(engine)
+    async with service_resources(runtime) as resources:
         app = create_http_app(
             "Milepost ingest",
             "Segment-compatible tracking API and CRM CloudEvents, published to Kafka.",

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.migrations import upgrade_to_head
 from services.node_engine.accounts.endpoints import accounts_router
 from services.node_engine.paths.endpoints import admin_dependencies, paths_router
 from services.node_engine.paths.service import load_catalog
 from services.node_engine.processing.worker import EngineMetrics, EngineWorker
 from services.node_engine.settings import EngineSettings
-from services.serving import serve
-from shared.bus.factory import create_bus
-from shared.clock import SystemClock
-from shared.db import create_engine
+from services.serving import serve, service_resources
 from shared.observability.http import create_http_app
-from shared.runtime import Resources, open_resources
+from shared.runtime import Resources
 from shared.settings import RuntimeSettings
 
 
@@ -39,11 +35,7 @@ def mount_engine(app: FastAPI, settings: EngineSettings, resources: Resources) -
 async def run_engine(runtime: RuntimeSettings) -> None:
     """``milepost engine``: consume events and scores, emit triggers, serve the admin API,
     health and metrics. Migrates only SQLite; PostgreSQL is migrated by the deployment."""
-    engine = create_engine(runtime.resolved_database_url())
-    async with open_resources(create_bus(runtime), engine, SystemClock()) as resources:
-        if engine.dialect.name == "sqlite":
-            runtime.data_dir.mkdir(parents=True, exist_ok=True)
-            await upgrade_to_head(engine)
+    async with service_resources(runtime) as resources:
         app = create_http_app(
             "Milepost node engine",
             "Growth paths, account states and timelines, funnels and manual moves.",
