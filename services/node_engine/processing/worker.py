@@ -103,7 +103,9 @@ class EngineMetrics:
             registry=registry,
         )
         self.timer_backlog = Gauge(
-            "milepost_engine_timer_backlog", "Pending timers.", registry=registry
+            "milepost_engine_timer_backlog",
+            "Timers of the owned partitions that are due and not fired yet.",
+            registry=registry,
         )
         self.lag = Gauge(
             "milepost_engine_consumer_lag",
@@ -235,7 +237,8 @@ class EngineWorker:
         await consumer.seek_to_committed()
 
     async def report_lag(self) -> None:
-        """Set the lag gauge per owned input partition (at most every few seconds)."""
+        """Set the lag gauge per owned input partition and the timer backlog (at most every
+        few seconds)."""
         if time.monotonic() - self.lag_reported_at < LAG_INTERVAL_SECONDS or not self.assignment:
             return
         self.lag_reported_at = time.monotonic()
@@ -246,6 +249,10 @@ class EngineWorker:
             self.metrics.lag.labels(tp.topic, str(tp.partition)).set(
                 max(0, end - self.applied.get(tp, 0))
             )
+        owned = {tp.partition for tp in self.assignment if tp.topic == Topic.EVENTS}
+        async with self.sessions() as session:
+            backlog = await timers.overdue(session, owned, now=int(self.clock.now().timestamp()))
+        self.metrics.timer_backlog.set(backlog)
 
     async def refresh_catalog(self) -> None:
         if time.monotonic() - self.catalog_loaded_at < self.settings.catalog_refresh_seconds:

@@ -142,6 +142,12 @@ async def remove(session: AsyncSession, timer_ids: Sequence[str]) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-async def pending(session: AsyncSession) -> int:
-    """How many timers wait (the timer backlog)."""
-    return int(await session.scalar(select(func.count()).select_from(TimerRow)) or 0)
+async def overdue(session: AsyncSession, partitions: Collection[int], *, now: int) -> int:
+    """How many timers of ``partitions`` are due and not fired yet (the timer backlog); an
+    index range scan of the due ones only."""
+    if not partitions:
+        return 0
+    query = select(func.count()).where(
+        TimerRow.partition.in_(sorted(partitions)), TimerRow.due_at <= now
+    )
+    return int(await session.scalar(query) or 0)

@@ -89,6 +89,7 @@ class Harness:
     paused: bool = False
     path: GrowthPath = field(default_factory=lambda: reference_path("platform-merchant"))
     older: tuple[GrowthPath, ...] = ()
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     migration: MigrationPolicy = "pin"
 
     def catalog(self) -> Mapping[str, tuple[PublishedPath, ...]]:
@@ -117,7 +118,7 @@ class Harness:
             clock=self.clock,
             settings=settings,
             load_catalog=load,
-            metrics=EngineMetrics(CollectorRegistry()),
+            metrics=EngineMetrics(self.registry),
         )
 
     def event(
@@ -514,4 +515,26 @@ async def test_a_full_cache_forgets_states_that_are_durable_and_reloads_them(
 
     completed = [t.account_id for t in await harness.triggers() if t.kind.value == "node_completed"]
     assert sorted(completed) == [f"a{i}" for i in range(6)]
+    await consumer.close()
+
+
+async def test_the_lag_and_the_timer_backlog_are_reported(harness: Harness) -> None:
+    await harness.bus.publish([harness.event("m1", type=EventType.GROUP)])
+    worker, consumer = harness.worker(), await subscribe(harness)
+    await run_until_idle(worker, consumer)
+    harness.clock.advance(timedelta(days=3))
+    await harness.bus.publish([harness.event("m2", event="Nothing Relevant", account="other")])
+    worker.lag_reported_at = float("-inf")
+    await worker.report_lag()
+
+    def sample(name: str, **labels: str) -> float | None:
+        return harness.registry.get_sample_value(name, labels)
+
+    assert sample("milepost_engine_timer_backlog") == 2  # the first node's due date, a review
+    events = [tp for tp in consumer.assignment() if tp.topic == Topic.EVENTS]
+    lags = [
+        sample("milepost_engine_consumer_lag", topic=tp.topic, partition=str(tp.partition))
+        for tp in events
+    ]
+    assert sum(lag or 0 for lag in lags) == 1
     await consumer.close()
