@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.node_engine.accounts.models import AccountStateRow, TransitionRow
@@ -90,6 +90,7 @@ class Harness:
     path: GrowthPath = field(default_factory=lambda: reference_path("platform-merchant"))
     older: tuple[GrowthPath, ...] = ()
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    """The metrics of the latest worker."""
     migration: MigrationPolicy = "pin"
 
     def catalog(self) -> Mapping[str, tuple[PublishedPath, ...]]:
@@ -105,6 +106,10 @@ class Harness:
         )
         return {self.workspace: (published,)}
 
+    def new_registry(self) -> CollectorRegistry:
+        self.registry = CollectorRegistry()
+        return self.registry
+
     def worker(self) -> EngineWorker:
         async def load(_session: AsyncSession) -> Mapping[str, tuple[PublishedPath, ...]]:
             return self.catalog()
@@ -118,7 +123,7 @@ class Harness:
             clock=self.clock,
             settings=settings,
             load_catalog=load,
-            metrics=EngineMetrics(self.registry),
+            metrics=EngineMetrics(self.new_registry()),
         )
 
     def event(
@@ -530,8 +535,21 @@ async def test_the_lag_and_the_timer_backlog_are_reported(harness: Harness) -> N
     def sample(name: str, **labels: str) -> float | None:
         return harness.registry.get_sample_value(name, labels)
 
-    assert sample("milepost_engine_timer_backlog") == 2  # the first node's due date, a review
     events = [tp for tp in consumer.assignment() if tp.topic == Topic.EVENTS]
+    now = int(harness.clock.now().timestamp())
+    async with harness.sessions() as session:
+        ours = await session.scalar(
+            select(func.count()).where(
+                TimerRow.workspace_id == harness.workspace, TimerRow.due_at <= now
+            )
+        )
+        due = await session.scalar(  # other tests' timers share the PostgreSQL database
+            select(func.count()).where(
+                TimerRow.partition.in_([tp.partition for tp in events]), TimerRow.due_at <= now
+            )
+        )
+    assert ours == 2  # the first node's due date and a review
+    assert sample("milepost_engine_timer_backlog") == due
     lags = [
         sample("milepost_engine_consumer_lag", topic=tp.topic, partition=str(tp.partition))
         for tp in events
