@@ -58,7 +58,7 @@ KAFKA_CONF="$KAFKA_DIR/server.properties"
 KAFKA_LOG4J="$KAFKA_DIR/log4j2.properties"
 KAFKA_PID="$KAFKA_DIR/broker.pid"
 KAFKA_LOG="$KAFKA_DIR/broker.log"
-KAFKA_JVM_OPTS="${MILEPOST_KAFKA_JVM_OPTS:--Xms256m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true}"
+KAFKA_JVM_OPTS="${MILEPOST_KAFKA_JVM_OPTS:--Xms256m -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true}"
 
 PG_PORT="${MILEPOST_PG_PORT:-55432}"
 PG_DB=milepost_test

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
@@ -67,7 +67,10 @@ async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
         kafka = KafkaBus(KafkaOptions(bootstrap_servers=bootstrap, linger_ms=1))
         implementation = NamespacedBus(kafka, f"{prefix}.")
     await implementation.start()
-    await implementation.ensure_topics(TOPICS, replication_factor=1)
+    # Three partitions per topic (equal counts keep the engine's inputs co-partitioned):
+    # the tests on the shared broker create many topics, and each partition costs it memory.
+    specs = [replace(spec, partitions=3) for spec in TOPICS]
+    await implementation.ensure_topics(specs, replication_factor=1)
     yield implementation
     await implementation.close()
 
