@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -184,11 +183,17 @@ def _cpu_ticks() -> list[int] | None:
     return [int(v) for v in first[1:9]]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+@dataclass(frozen=True, slots=True)
+class Phase:
+    """One measured phase: how many events, in how long, with what CPU use."""
+
+    events: int
+    seconds: float
+    cpu: dict[str, float]
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
 
 
 def tail(path: Path, lines: int = 30) -> str:

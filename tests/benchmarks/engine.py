@@ -101,15 +101,16 @@ from shared.errors import BusUnavailable
 from tests.benchmarks import Benchmark, BenchmarkError, Figure, Report, progress, say
 from tests.benchmarks._system import (
     CpuSample,
+    Phase,
     Services,
     at_least,
     background_load,
     cpu_use,
-    free_port,
     percentile,
     process_rss,
     tail,
 )
+from tests.processes import free_port
 
 GOAL_RATIO = 0.3
 MEMORY_GOAL_BYTES = 1024
@@ -222,17 +223,6 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
 
 
 # -- the run ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Phase:
-    events: int
-    seconds: float
-    cpu: dict[str, float]
-
-    @property
-    def rate(self) -> float:
-        return self.events / self.seconds if self.seconds > 0 else 0.0
 
 
 @dataclass(frozen=True, slots=True)

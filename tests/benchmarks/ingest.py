@@ -72,14 +72,15 @@ from shared.errors import BusUnavailable
 from tests.benchmarks import Benchmark, BenchmarkError, Figure, Report, progress, say
 from tests.benchmarks._system import (
     CpuSample,
+    Phase,
     Services,
     at_least,
     background_load,
     cpu_use,
-    free_port,
     percentile,
     tail,
 )
+from tests.processes import free_port
 
 GOAL = 0.4
 PROFILE_ENV = "MILEPOST_BENCH_PROFILE_SERVER"
@@ -176,17 +177,6 @@ class Workload:
     @property
     def events(self) -> int:
         return sum(count for _, count in self.bodies)
-
-
-@dataclass(frozen=True, slots=True)
-class Phase:
-    events: int
-    seconds: float
-    cpu: dict[str, float]
-
-    @property
-    def rate(self) -> float:
-        return self.events / self.seconds
 
 
 async def run(args: argparse.Namespace) -> Report:
