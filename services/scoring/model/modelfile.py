@@ -84,6 +84,7 @@ def document_of(model: ChurnModel) -> ModelDocument:
         features=list(predictor.features),
         means=list(predictor.standardiser.means),
         scales=list(predictor.standardiser.scales),
+        logged=list(predictor.standardiser.logged),
         logistic=logistic,
         gbm=gbm,
         metadata=metadata_document(meta),
@@ -137,7 +138,9 @@ def metadata_document(meta: ModelMetadata) -> Metadata:
 def model_of(document: ModelDocument) -> ChurnModel:
     """The model a validated document describes; ``ValueError`` for a malformed tree."""
     features = tuple(document.features)
-    standardiser = Standardiser(tuple(document.means), tuple(document.scales))
+    standardiser = Standardiser(
+        tuple(document.means), tuple(document.scales), tuple(document.logged)
+    )
     scorer: LogisticScorer | TreeEnsemble
     if document.logistic is not None:
         scorer = LogisticScorer(tuple(document.logistic.coefficients), document.logistic.intercept)

@@ -1,7 +1,8 @@
 """A trained churn model as plain numbers, its predictions and their explanations. Pure.
 
-Inputs are standardised with the training means and scales; a missing figure becomes the
-mean (0 once standardised). Both kinds of model produce a log-odds value that is exactly
+Inputs are standardised with the training means and scales (after ``log1p`` for features
+that were never negative in training); a missing figure becomes the mean (0 once
+standardised). Both kinds of model produce a log-odds value that is exactly
 a base plus one contribution per feature, so an explanation always adds up:
 
 * logistic regression: base = intercept, contribution = coefficient x standardised value;
@@ -30,37 +31,54 @@ class ModelKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Standardiser:
-    """Per-feature training means and scales (standard deviations; 1 for a constant)."""
+    """Per-feature transform, then training mean and scale (standard deviation; 1 for a
+    constant). ``logged`` features (never negative in training: counts, sums, days) are
+    taken as ``log1p`` first, so a few very large accounts do not dominate the fit."""
 
     means: tuple[float, ...]
     scales: tuple[float, ...]
+    logged: tuple[bool, ...]
+
+    def __post_init__(self) -> None:
+        if not len(self.means) == len(self.scales) == len(self.logged):
+            raise ValueError("means, scales and log flags need one value per feature")
 
     @classmethod
     def fit(cls, rows: Sequence[Values]) -> Standardiser:
-        """Means and population standard deviations of the present values of each column."""
+        """Fit on the present values of each column."""
         if not rows:
             raise ValueError("standardising needs at least one row")
         means: list[float] = []
         scales: list[float] = []
+        logged: list[bool] = []
         for column in zip(*rows, strict=True):
             present = [v for v in column if v is not None]
+            log = bool(present) and min(present) >= 0
+            if log:
+                present = [math.log1p(v) for v in present]
             mean = math.fsum(present) / len(present) if present else 0.0
-            spread = (
-                math.sqrt(math.fsum((v - mean) ** 2 for v in present) / len(present))
-                if present
-                else 0.0
+            variance = (
+                math.fsum((v - mean) ** 2 for v in present) / len(present) if present else 0.0
             )
             means.append(mean)
-            scales.append(spread if spread > 1e-12 else 1.0)
-        return cls(tuple(means), tuple(scales))
+            scales.append(math.sqrt(variance) if variance > 1e-24 else 1.0)
+            logged.append(log)
+        return cls(tuple(means), tuple(scales), tuple(logged))
 
     def apply(self, values: Values) -> tuple[float, ...]:
         if len(values) != len(self.means):
             raise ValueError(f"expected {len(self.means)} feature values, got {len(values)}")
         return tuple(
-            0.0 if v is None else (v - mean) / scale
-            for v, mean, scale in zip(values, self.means, self.scales, strict=True)
+            0.0 if v is None else ((math.log1p(max(0.0, v)) if log else v) - mean) / scale
+            for v, mean, scale, log in zip(
+                values, self.means, self.scales, self.logged, strict=True
+            )
         )
+
+    def typical(self, feature: int) -> float:
+        """The feature's value at the training mean, in its own units."""
+        mean = self.means[feature]
+        return math.expm1(mean) if self.logged[feature] else mean
 
 
 class Scorer(Protocol):

@@ -1,6 +1,6 @@
 """The model file (JSON, no pickle) and the training report, as pydantic models.
 
-A file holds the feature names, the standardisation (means, scales), the fitted
+A file holds the feature names, the standardisation (means, scales, log flags), the fitted
 parameters (logistic coefficients and intercept, or the boosted trees as arrays) and the
 metadata: the digest of the metric definitions it was trained with, when, and the
 backtest's figures. The ``--json`` report of ``milepost scoring train`` is the metadata.
@@ -102,6 +102,7 @@ class ModelDocument(Model):
     features: list[str] = Field(min_length=1)
     means: list[Number]
     scales: list[Annotated[float, AfterValidator(_finite), Field(gt=0)]]
+    logged: list[bool] = Field(description="Whether each feature is taken as log1p first.")
     logistic: LogisticPart | None = None
     gbm: GbmPart | None = None
     metadata: Metadata
@@ -109,8 +110,8 @@ class ModelDocument(Model):
     @model_validator(mode="after")
     def _check_shapes(self) -> ModelDocument:
         size = len(self.features)
-        if len(self.means) != size or len(self.scales) != size:
-            raise ValueError(f"means and scales need one value per feature ({size})")
+        if not len(self.means) == len(self.scales) == len(self.logged) == size:
+            raise ValueError(f"means, scales and logged need one value per feature ({size})")
         if self.kind is ModelKind.LOGISTIC:
             if self.logistic is None or self.gbm is not None:
                 raise ValueError("a logistic model has a 'logistic' part and no 'gbm' part")

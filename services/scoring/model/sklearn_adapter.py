@@ -18,7 +18,7 @@ from services.scoring.model.predictor import (
     expected_values,
 )
 
-LOGISTIC_C = 1.0
+LOGISTIC_C = 0.1
 """Inverse L2 regularisation strength of the logistic regression."""
 GBM_TREES = 150
 GBM_DEPTH = 3
