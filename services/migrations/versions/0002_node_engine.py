@@ -70,6 +70,7 @@ def upgrade() -> None:
         sa.Column("topic", sa.String(length=249), nullable=False),
         sa.Column("key", sa.LargeBinary(), nullable=False),
         sa.Column("value", sa.LargeBinary(), nullable=False),
+        sa.Column("headers", sa.JSON(), nullable=False),
         sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("record_id", name=op.f("pk_engine_outbox")),
     )

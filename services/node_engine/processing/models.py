@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Integer, LargeBinary, String
+from sqlalchemy import JSON, BigInteger, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db.model_base import Base
@@ -33,4 +33,7 @@ class OutboxRow(Base):
     topic: Mapped[str] = mapped_column(String(249))
     key: Mapped[bytes] = mapped_column(LargeBinary)
     value: Mapped[bytes] = mapped_column(LargeBinary)
+    headers: Mapped[list[list[str]]] = mapped_column(
+        JSON, doc="The record's headers as [name, value] pairs, values decoded as Latin-1."
+    )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())

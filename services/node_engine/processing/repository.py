@@ -84,6 +84,7 @@ async def add_to_outbox(
                 "topic": r.topic,
                 "key": r.key,
                 "value": r.value,
+                "headers": [[name, value.decode("latin-1")] for name, value in r.headers],
                 "created_at": now,
             }
             for rid, p, r in entries
@@ -102,7 +103,18 @@ async def outbox_of(
         .where(OutboxRow.partition.in_(sorted(partitions)))
         .order_by(OutboxRow.created_at)
     )
-    return [(r.record_id, OutgoingRecord(r.topic, r.key, r.value)) for r in rows.scalars()]
+    return [
+        (
+            r.record_id,
+            OutgoingRecord(
+                r.topic,
+                r.key,
+                r.value,
+                tuple((name, value.encode("latin-1")) for name, value in r.headers),
+            ),
+        )
+        for r in rows.scalars()
+    ]
 
 
 async def remove_from_outbox(session: AsyncSession, record_ids: Sequence[str]) -> None:

@@ -1,0 +1,48 @@
+"""The outbox keeps a record whole, headers included: a re-keyed copy republished after a
+crash still names its source, so it is applied once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.node_engine.processing import repository
+from services.node_engine.processing.steps import SOURCE_HEADER
+from shared.bus import OutgoingRecord
+from shared.db import create_engine, create_session_factory
+
+NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(database_url)
+    yield create_session_factory(engine)
+    await engine.dispose()
+
+
+async def test_outbox_returns_records_with_their_headers(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    rekeyed = OutgoingRecord(
+        "milepost.engine.rekeyed",
+        b"w/a/acme",
+        b"{}",
+        (
+            (SOURCE_HEADER, b"milepost.events:2:41"),
+            ("traceparent", b"00-ab-cd-01"),
+            ("raw", b"\xff"),
+        ),
+    )
+    trigger = OutgoingRecord("milepost.triggers", b"w/a/acme", b"{}")
+    async with sessions() as session:
+        await repository.add_to_outbox(
+            session, [("rekey:e1", 2, rekeyed), ("t1", 2, trigger)], now=NOW
+        )
+        await session.commit()
+    async with sessions() as session:
+        left = dict(await repository.outbox_of(session, [2]))
+    assert left == {"rekey:e1": rekeyed, "t1": trigger}
