@@ -24,6 +24,7 @@ from shared.contracts import TOPICS
 from shared.db import create_engine
 from shared.errors import BusUnavailable
 from shared.observability.http import create_http_app
+from shared.observability.tracing import configure_tracing
 from shared.runtime import Resources, open_resources
 from shared.settings import RuntimeSettings
 
@@ -35,7 +36,10 @@ DEMO_WORKSPACE = "demo"
 async def run_embedded(runtime: RuntimeSettings) -> None:
     runtime.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(runtime.resolved_database_url())
-    async with open_resources(create_bus(runtime), engine, SystemClock()) as resources:
+    tracing = configure_tracing(runtime, service="milepost")
+    async with open_resources(create_bus(runtime), engine, SystemClock(), tracing=tracing) as (
+        resources
+    ):
         await upgrade_to_head(engine)
         try:
             await resources.bus.ensure_topics(

@@ -15,17 +15,24 @@ from services.migrations import upgrade_to_head
 from shared.bus.factory import create_bus
 from shared.clock import SystemClock
 from shared.db import create_engine
+from shared.observability.tracing import configure_tracing
 from shared.runtime import Resources, open_resources
 from shared.settings import RuntimeSettings
 
 
 @asynccontextmanager
-async def service_resources(runtime: RuntimeSettings) -> AsyncIterator[Resources]:
-    """The bus, database and clock of one standalone service (``milepost ingest``,
-    ``milepost engine``...). An embedded SQLite schema is migrated here; a PostgreSQL schema
-    is migrated by the deployment (``milepost db upgrade``)."""
+async def service_resources(
+    runtime: RuntimeSettings, *, service: str = "milepost"
+) -> AsyncIterator[Resources]:
+    """The bus, database, clock and tracing of one standalone service (``milepost ingest``,
+    ``milepost engine``...), its spans named ``service``. An embedded SQLite schema is
+    migrated here; a PostgreSQL schema is migrated by the deployment (``milepost db upgrade``).
+    """
     engine = create_engine(runtime.resolved_database_url())
-    async with open_resources(create_bus(runtime), engine, SystemClock()) as resources:
+    tracing = configure_tracing(runtime, service=service)
+    async with open_resources(create_bus(runtime), engine, SystemClock(), tracing=tracing) as (
+        resources
+    ):
         if engine.dialect.name == "sqlite":
             runtime.data_dir.mkdir(parents=True, exist_ok=True)
             await upgrade_to_head(engine)

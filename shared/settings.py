@@ -33,6 +33,16 @@ class RuntimeSettings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default: SQLite under data_dir."
     )
+    tracing_exporter: Literal["none", "console", "otlp"] = Field(
+        default="none", description="Where spans go: nowhere (tracing off), stdout, or OTLP."
+    )
+    tracing_endpoint: str = Field(
+        default="http://127.0.0.1:4318/v1/traces",
+        description="The OTLP/HTTP traces endpoint (an OpenTelemetry Collector).",
+    )
+    tracing_sample_ratio: float = Field(
+        default=1.0, ge=0, le=1, description="Share of new traces kept; children follow."
+    )
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
 

@@ -38,7 +38,11 @@ def mount_ingest(app: FastAPI, settings: IngestSettings, resources: Resources) -
     """Add ingest's routes and error answers to ``app``; returns the service."""
     metrics = IngestMetrics(resources.registry)
     publisher = EventPublisher(
-        resources.bus, resources.sessions, clock=resources.clock, metrics=metrics
+        resources.bus,
+        resources.sessions,
+        clock=resources.clock,
+        metrics=metrics,
+        tracing=resources.tracing,
     )
     service = IngestService(
         settings=settings,
@@ -86,7 +90,7 @@ def mount_ingest(app: FastAPI, settings: IngestSettings, resources: Resources) -
 async def run_ingest(runtime: RuntimeSettings) -> None:
     """``milepost ingest``: serve the ingest API until stopped. Migrates only SQLite; a
     PostgreSQL schema is migrated by the deployment (``milepost db upgrade``)."""
-    async with service_resources(runtime) as resources:
+    async with service_resources(runtime, service="milepost-ingest") as resources:
         app = create_http_app(
             "Milepost ingest",
             "Segment-compatible tracking API and CRM CloudEvents, published to Kafka.",

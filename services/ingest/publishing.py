@@ -31,6 +31,7 @@ from services.ingest.deduplication.repository import PublishedMessageRepository
 from shared.bus import Bus, OutgoingRecord
 from shared.clock import Clock
 from shared.contracts import EventEnvelope, Topic
+from shared.observability.tracing import Tracing
 
 logger = logging.getLogger(__name__)
 
@@ -85,14 +86,19 @@ class EventPublisher:
         *,
         clock: Clock,
         metrics: IngestMetrics,
+        tracing: Tracing,
     ) -> None:
         self._bus = bus
         self._sessions = sessions
         self._clock = clock
         self._metrics = metrics
+        self._tracing = tracing
 
     async def publish(self, workspace_id: str, events: Sequence[PreparedEvent]) -> PublishReport:
-        """Publish ``events``; returns once they are durable. May raise BusUnavailable."""
+        """Publish ``events``; returns once they are durable. May raise BusUnavailable.
+
+        Each record carries the current span's trace context (the request's, with tracing on).
+        """
         unique: dict[str, PreparedEvent] = {}
         for envelope in events:
             unique.setdefault(envelope.message_id, envelope)
@@ -106,8 +112,9 @@ class EventPublisher:
             )
             if fresh:
                 with self._metrics.publish_seconds.time():
+                    trace = self._tracing.current_headers()
                     await self._bus.publish(
-                        [OutgoingRecord(_EVENTS, e.key, e.value) for e in fresh]
+                        [OutgoingRecord(_EVENTS, e.key, e.value, trace) for e in fresh]
                     )
             if claimed:
                 await self._commit(session)

@@ -29,13 +29,14 @@ def mount_engine(app: FastAPI, settings: EngineSettings, resources: Resources) -
         settings=settings,
         load_catalog=load_catalog,
         metrics=EngineMetrics(resources.registry),
+        tracing=resources.tracing,
     )
 
 
 async def run_engine(runtime: RuntimeSettings) -> None:
     """``milepost engine``: consume events and scores, emit triggers, serve the admin API,
     health and metrics. Migrates only SQLite; PostgreSQL is migrated by the deployment."""
-    async with service_resources(runtime) as resources:
+    async with service_resources(runtime, service="milepost-engine") as resources:
         app = create_http_app(
             "Milepost node engine",
             "Growth paths, account states and timelines, funnels and manual moves.",

@@ -1,4 +1,5 @@
-"""HTTP plumbing every service mounts: request metrics, /healthz, /readyz, /metrics."""
+"""HTTP plumbing every service mounts: request metrics and spans, /healthz, /readyz,
+/metrics."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
+from opentelemetry import trace
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -17,6 +19,7 @@ from prometheus_client import (
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import __version__
+from shared.observability.tracing import Tracing
 from shared.runtime import Resources
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
@@ -26,7 +29,7 @@ def create_http_app(title: str, description: str, resources: Resources) -> FastA
     """An app with OpenAPI at ``/docs``, request metrics and health endpoints wired to
     the process's bus and database."""
     app = FastAPI(title=title, description=description, version=__version__, docs_url="/docs")
-    instrument_http(app, resources.registry)
+    instrument_http(app, resources.registry, resources.tracing)
     app.include_router(
         health_router(
             resources.registry,
@@ -36,8 +39,9 @@ def create_http_app(title: str, description: str, resources: Resources) -> FastA
     return app
 
 
-def instrument_http(app: FastAPI, registry: CollectorRegistry) -> None:
-    """Count requests and time them per route template (never per raw path)."""
+def instrument_http(app: FastAPI, registry: CollectorRegistry, tracing: Tracing) -> None:
+    """Count requests and time them per route template (never per raw path); with tracing
+    on, one server span per request, continuing the caller's ``traceparent``."""
     requests = Counter(
         "milepost_http_requests_total",
         "HTTP requests by route, method and status.",
@@ -52,16 +56,20 @@ def instrument_http(app: FastAPI, registry: CollectorRegistry) -> None:
         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
     )
 
-    app.add_middleware(_RequestMetrics, requests=requests, latency=latency)
+    app.add_middleware(_RequestMetrics, requests=requests, latency=latency, tracing=tracing)
 
 
 class _RequestMetrics:
-    """Plain ASGI middleware (no response buffering, no extra task per request)."""
+    """Plain ASGI middleware (no response buffering, no extra task per request), so the
+    request's span is current in the endpoint."""
 
-    def __init__(self, app: ASGIApp, *, requests: Counter, latency: Histogram) -> None:
+    def __init__(
+        self, app: ASGIApp, *, requests: Counter, latency: Histogram, tracing: Tracing
+    ) -> None:
         self.app = app
         self.requests = requests
         self.latency = latency
+        self.tracing = tracing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -76,14 +84,28 @@ class _RequestMetrics:
                 status = message["status"]
             await send(message)
 
-        try:
-            await self.app(scope, receive, send_and_note_status)
-        finally:
-            # The router records the matched route in the shared scope.
-            route = getattr(scope.get("route"), "path", "unmatched")
-            method = scope["method"]
-            self.latency.labels(route, method).observe(time.perf_counter() - started)
-            self.requests.labels(route, method, str(status)).inc()
+        method = scope["method"]
+        caller = _trace_context_of(scope) if self.tracing.enabled else ()
+        with self.tracing.span(f"HTTP {method}", parent=caller, kind=trace.SpanKind.SERVER):
+            try:
+                await self.app(scope, receive, send_and_note_status)
+            finally:
+                # The router records the matched route in the shared scope.
+                route = getattr(scope.get("route"), "path", "unmatched")
+                self.latency.labels(route, method).observe(time.perf_counter() - started)
+                self.requests.labels(route, method, str(status)).inc()
+                if self.tracing.enabled:
+                    span = trace.get_current_span()
+                    span.set_attribute("http.route", route)
+                    span.set_attribute("http.response.status_code", status)
+
+
+def _trace_context_of(scope: Scope) -> tuple[tuple[str, bytes], ...]:
+    return tuple(
+        (name.decode("latin-1"), value)
+        for name, value in scope["headers"]
+        if name in (b"traceparent", b"tracestate")
+    )
 
 
 def health_router(registry: CollectorRegistry, checks: Mapping[str, ReadinessCheck]) -> APIRouter:

@@ -14,6 +14,7 @@ from shared.bus import ConsumedRecord, OutgoingRecord
 from shared.contracts import EventEnvelope, ScoreEnvelope, Topic
 from shared.contracts.topics import DLQ_OF, DeadLetter
 from shared.errors import InvalidMessage
+from shared.observability.tracing import Headers
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +55,13 @@ def score_update(score: ScoreEnvelope) -> ScoreUpdate:
     )
 
 
-def trigger_record(state: AccountState, transition: Transition) -> OutgoingRecord:
+def trigger_record(
+    state: AccountState, transition: Transition, trace: Headers = ()
+) -> OutgoingRecord:
     """The ``milepost.triggers`` record of a published transition: a
     :class:`TriggerEnvelope`, serialised straight from trusted values (its schema is the
-    contract; the tests parse every record back with it)."""
+    contract; the tests parse every record back with it), carrying the trace context
+    ``trace``."""
     kind = transition.trigger_kind
     assert kind is not None
     cause = transition.cause_id
@@ -78,23 +82,27 @@ def trigger_record(state: AccountState, transition: Transition) -> OutgoingRecor
         "payload": transition.payload,
     }
     key = f"{state.workspace_id}/a/{state.account_id}".encode()
-    return OutgoingRecord(Topic.TRIGGERS, key, orjson.dumps(envelope, option=orjson.OPT_UTC_Z))
+    return OutgoingRecord(
+        Topic.TRIGGERS, key, orjson.dumps(envelope, option=orjson.OPT_UTC_Z), trace
+    )
 
 
 SOURCE_HEADER = "milepost-source"
 """On a re-keyed event: ``topic:partition:offset`` of the record it came from."""
 
 
-def rekeyed_record(event: EventEnvelope, account_id: str, source: ConsumedRecord) -> OutgoingRecord:
+def rekeyed_record(
+    event: EventEnvelope, account_id: str, source: ConsumedRecord, trace: Headers = ()
+) -> OutgoingRecord:
     """The event again, attributed to ``account_id`` and keyed by it, naming its source so
-    a copy published twice (after a crash) is applied once."""
+    a copy published twice (after a crash) is applied once, and carrying ``trace``."""
     attributed = event.model_copy(update={"account_id": account_id})
     origin = f"{source.topic}:{source.partition}:{source.offset}".encode()
     return OutgoingRecord(
         Topic.ENGINE_REKEYED,
         attributed.key.encode(),
         attributed.model_dump_json().encode(),
-        ((SOURCE_HEADER, origin),),
+        ((SOURCE_HEADER, origin), *trace),
     )
 
 

@@ -64,6 +64,7 @@ from shared.bus import Bus, ConsumedRecord, Consumer, OutgoingRecord, TopicParti
 from shared.clock import Clock
 from shared.contracts import Topic
 from shared.errors import InvalidMessage, RetryableError
+from shared.observability.tracing import Headers, Tracing
 
 logger = logging.getLogger(__name__)
 
@@ -149,6 +150,7 @@ class EngineWorker:
         settings: EngineSettings,
         load_catalog: CatalogLoader,
         metrics: EngineMetrics,
+        tracing: Tracing | None = None,
     ) -> None:
         self.bus = bus
         self.sessions = sessions
@@ -156,6 +158,7 @@ class EngineWorker:
         self.settings = settings
         self.load_catalog = load_catalog
         self.metrics = metrics
+        self.tracing = tracing or Tracing.off()
         self.catalog: Mapping[str, tuple[PublishedPath, ...]] = {}
         self.catalog_loaded_at = float("-inf")
         self.states: dict[StateKey, bytes | None] = {}
@@ -371,22 +374,25 @@ class EngineWorker:
         event = item.event
         assert event is not None
         record = item.record
-        user = (event.workspace_id, event.user_id or "")
-        attribution = attribute(event, self.memberships.get(user))
-        if attribution.learned is not None and event.user_id is not None:
-            self.memberships[user] = batch.memberships[user] = attribution.learned
-        account = attribution.account_id
-        if account is None:
-            self.metrics.records.labels(record.topic, "unattributed").inc()
-            return
-        if event.account_id is None:
-            rekeyed = rekeyed_record(event, account, record)
-            batch.outbox.append((f"rekey:{event.event_id}", record.partition, rekeyed))
-            self.metrics.records.labels(record.topic, "rekeyed").inc()
-            return
-        observation = observation_of(event, account, attribution.actor_roles)
-        for published in self.catalog.get(event.workspace_id, ()):
-            self.apply(published, account, observation, record.partition, batch, now)
+        with self.tracing.span(
+            "engine apply event", parent=record.headers, attributes={"event.id": event.event_id}
+        ) as carry:
+            user = (event.workspace_id, event.user_id or "")
+            attribution = attribute(event, self.memberships.get(user))
+            if attribution.learned is not None and event.user_id is not None:
+                self.memberships[user] = batch.memberships[user] = attribution.learned
+            account = attribution.account_id
+            if account is None:
+                self.metrics.records.labels(record.topic, "unattributed").inc()
+                return
+            if event.account_id is None:
+                rekeyed = rekeyed_record(event, account, record, carry)
+                batch.outbox.append((f"rekey:{event.event_id}", record.partition, rekeyed))
+                self.metrics.records.labels(record.topic, "rekeyed").inc()
+                return
+            observation = observation_of(event, account, attribution.actor_roles)
+            for published in self.catalog.get(event.workspace_id, ()):
+                self.apply(published, account, observation, record.partition, batch, now, carry)
         self.metrics.records.labels(record.topic, "applied").inc()
 
     def handle_score(self, item: Decoded, batch: Batch, now: datetime) -> None:
@@ -409,8 +415,10 @@ class EngineWorker:
         partition: int,
         batch: Batch,
         now: datetime,
+        carry: Headers = (),
     ) -> None:
-        """Run the pure core for one account on one path and collect its effects."""
+        """Run the pure core for one account on one path and collect its effects; its
+        triggers carry the trace context ``carry``."""
         key = (published.workspace_id, account, published.path_id)
         state = self.state_of(key)
         decisions: list[tuple[AccountState | None, Decision]] = []
@@ -433,7 +441,7 @@ class EngineWorker:
         decision = transition(state, event, path=path, now=now, hold=published.paused)
         decisions.append((state, decision))
         for before, outcome in decisions:
-            self.collect(key, before, outcome, partition, batch)
+            self.collect(key, before, outcome, partition, batch, carry)
 
     def state_of(self, key: StateKey) -> AccountState | None:
         data = self.states.get(key)
@@ -446,6 +454,7 @@ class EngineWorker:
         decision: Decision,
         partition: int,
         batch: Batch,
+        carry: Headers,
     ) -> None:
         state = decision.state
         if state is None or (state is before and not decision.transitions):
@@ -457,7 +466,7 @@ class EngineWorker:
             batch.history.append((state, step))
             kind = step.trigger_kind
             if kind is not None:
-                batch.outbox.append((step.id, partition, trigger_record(state, step)))
+                batch.outbox.append((step.id, partition, trigger_record(state, step, carry)))
                 self.metrics.triggers.labels(kind.value).inc()
             elif step.kind.value == "condition_failed":
                 self.metrics.condition_failures.inc()

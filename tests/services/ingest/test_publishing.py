@@ -21,6 +21,7 @@ from shared.contracts import EventEnvelope, EventType, Topic
 from shared.contracts.events import event_id_for
 from shared.db import create_engine, create_session_factory
 from shared.errors import BusUnavailable
+from shared.observability.tracing import Tracing
 from tests.services.ingest.conftest import RECEIVED_AT, UnavailableBus
 
 
@@ -48,12 +49,14 @@ async def test_a_failed_publish_leaves_the_message_publishable(database_url: str
     clock = FrozenClock(RECEIVED_AT)
     metrics = IngestMetrics(CollectorRegistry())
     workspace_message = f"retry-{id(engine)}"
-    down = EventPublisher(UnavailableBus(), sessions, clock=clock, metrics=metrics)
+    down = EventPublisher(
+        UnavailableBus(), sessions, clock=clock, metrics=metrics, tracing=Tracing.off()
+    )
     with pytest.raises(BusUnavailable):
         await down.publish("ws", [_event(workspace_message)])
 
     bus = InMemoryBus()
-    up = EventPublisher(bus, sessions, clock=clock, metrics=metrics)
+    up = EventPublisher(bus, sessions, clock=clock, metrics=metrics, tracing=Tracing.off())
     report = await up.publish("ws", [_event(workspace_message)])
     again = await up.publish("ws", [_event(workspace_message)])
     await engine.dispose()
@@ -73,6 +76,7 @@ async def test_expired_ledger_entries_are_forgotten(database_url: str) -> None:
         create_session_factory(engine),
         clock=clock,
         metrics=IngestMetrics(CollectorRegistry()),
+        tracing=Tracing.off(),
     )
     message = f"old-{id(engine)}"
     await publisher.publish("ws-expiry", [_event(message)])
@@ -119,6 +123,7 @@ async def _race(database_url: str, bus: _GatedBus, workspace: str) -> tuple[Any,
         create_session_factory(engine),
         clock=FrozenClock(RECEIVED_AT),
         metrics=IngestMetrics(CollectorRegistry()),
+        tracing=Tracing.off(),
     )
     first = asyncio.create_task(publisher.publish(workspace, [_event("shared")]))
     await asyncio.wait_for(bus.first_entered.wait(), timeout=10)
@@ -161,6 +166,7 @@ async def test_an_unusable_ledger_does_not_stop_publishing(tmp_path: Path) -> No
         create_session_factory(engine),
         clock=FrozenClock(RECEIVED_AT),
         metrics=IngestMetrics(CollectorRegistry()),
+        tracing=Tracing.off(),
     )
     report = await publisher.publish("ws", [_event("a"), _event("b"), _event("a")])
     await engine.dispose()
