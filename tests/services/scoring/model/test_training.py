@@ -205,4 +205,4 @@ def test_scikit_learn_is_imported_only_to_fit() -> None:
         "import services.scoring.model.report\n"
         "assert 'sklearn' not in sys.modules, 'sklearn imported'\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[4])  # noqa: S603
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[4])  # noqa: S603 - this interpreter
