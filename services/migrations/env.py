@@ -10,6 +10,9 @@ from services.node_engine.accounts import models as _account_models  # noqa: F40
 from services.node_engine.paths import models as _path_models  # noqa: F401
 from services.node_engine.processing import models as _processing_models  # noqa: F401
 from services.node_engine.timers import models as _timer_models  # noqa: F401
+from services.scoring.accounts import models as _scoring_account_models  # noqa: F401
+from services.scoring.catalog import models as _scoring_catalog_models  # noqa: F401
+from services.scoring.processing import models as _scoring_processing_models  # noqa: F401
 from shared.db.model_base import Base
 
 connection = context.config.attributes.get("connection")

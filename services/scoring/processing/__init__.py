@@ -1,0 +1,1 @@
+"""The scoring consumer: decode, attribute, fold, score, persist, publish, commit."""

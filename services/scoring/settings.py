@@ -1,0 +1,40 @@
+"""The scoring service's own settings (``MILEPOST_SCORING_*``)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ScoringSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MILEPOST_SCORING_", extra="ignore")
+
+    group_id: str = Field(default="milepost-scoring", description="Kafka consumer group.")
+    max_batch_records: int = Field(
+        default=1000,
+        ge=1,
+        description="Records per checkpoint: an account touched several times in a batch is "
+        "scored once, after its last event.",
+    )
+    poll_timeout_ms: int = Field(default=200, ge=10, le=10_000)
+    sweep_interval_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How often accounts with no new events are re-scored, for the signals "
+        "that move with time alone (silence, an inactive decision maker, a renewal drawing "
+        "near); an account is re-scored when its last score is at least this old.",
+    )
+    max_sweep_accounts: int = Field(
+        default=500, ge=1, description="Accounts re-scored per sweep step (the rest next step)."
+    )
+    account_cache_size: int = Field(
+        default=200_000, ge=1, description="Accounts whose metrics are kept in memory."
+    )
+    definitions_refresh_seconds: float = Field(
+        default=2.0, gt=0, description="How soon newly published metric definitions count."
+    )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for /api/scoring/; without one the API is open "
+        "(the embedded default on 127.0.0.1).",
+    )
