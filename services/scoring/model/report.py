@@ -29,11 +29,11 @@ def training_text(model: ChurnModel, *, saved_to: str | None = None) -> str:
     lines += [
         "",
         f"Backtest, split at {cut}:",
-        f"  train  {figures.train_count:>6} snapshots whose horizon ended before the cut, "
+        f"  train     {figures.train_count:>6} snapshots whose horizon ended before the cut, "
         f"{figures.train_positives} churned (base rate {_percent(figures.train_base_rate)})",
-        f"  test   {figures.test_count:>6} snapshots on or after the cut, "
+        f"  test      {figures.test_count:>6} snapshots on or after the cut, "
         f"{figures.test_positives} churned (base rate {_percent(figures.test_base_rate)})",
-        f"  left out {figures.straddling} snapshots whose horizon straddles the cut",
+        f"  left out  {figures.straddling:>6} snapshots whose horizon straddles the cut",
         "",
         f"  AUC          {_figure(figures.auc)}   chance that a churned snapshot scores above "
         "a retained one (0.5: no skill)",

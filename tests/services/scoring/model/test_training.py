@@ -42,21 +42,26 @@ def dataset(history: History, definitions: MetricDefinitions) -> Dataset:
     return build_dataset(history, definitions, horizon_days=90)
 
 
-@pytest.fixture(scope="module", params=list(ModelKind))
-def model(
-    request: pytest.FixtureRequest,
-    dataset: Dataset,
-    history: History,
-    definitions: MetricDefinitions,
-) -> ChurnModel:
-    return train(
-        dataset,
-        definitions,
-        TrainingOptions(kind=request.param),
-        fit_scorer,
-        trained_at=CLOCK.now(),
-        history_end=history.end,
-    )
+@pytest.fixture(scope="module")
+def models(
+    dataset: Dataset, history: History, definitions: MetricDefinitions
+) -> dict[ModelKind, ChurnModel]:
+    return {
+        kind: train(
+            dataset,
+            definitions,
+            TrainingOptions(kind=kind),
+            fit_scorer,
+            trained_at=CLOCK.now(),
+            history_end=history.end,
+        )
+        for kind in ModelKind
+    }
+
+
+@pytest.fixture(params=list(ModelKind))
+def model(request: pytest.FixtureRequest, models: dict[ModelKind, ChurnModel]) -> ChurnModel:
+    return models[request.param]
 
 
 def test_synthetic_history_is_seeded() -> None:
@@ -178,16 +183,8 @@ def test_unreadable_or_malformed_files_are_refused(tmp_path: Path) -> None:
         load_model(broken)
 
 
-def test_a_backwards_tree_is_refused(tmp_path: Path, dataset: Dataset, history: History) -> None:
-    definitions = load_metrics(REFERENCE_METRICS)
-    boosted = train(
-        dataset,
-        definitions,
-        TrainingOptions(kind=ModelKind.GBM),
-        fit_scorer,
-        trained_at=CLOCK.now(),
-        history_end=history.end,
-    )
+def test_a_backwards_tree_is_refused(tmp_path: Path, models: dict[ModelKind, ChurnModel]) -> None:
+    boosted = models[ModelKind.GBM]
     path = tmp_path / "gbm.json"
     save_model(boosted, path)
     document = orjson.loads(path.read_bytes())
