@@ -1,0 +1,1 @@
+"""The contact directory: the people of each account, their roles and how to reach them."""

@@ -1,0 +1,35 @@
+"""The contacts consumer: ``milepost.events`` in its own group, the directory out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.messaging.contacts import service
+from services.messaging.contacts.directory import ContactFacts, OwnerFacts, facts_from
+from services.messaging.processing.consumer import FencedConsumer, validation_problems
+from shared.bus import ConsumedRecord
+from shared.contracts import EventEnvelope, Topic
+from shared.errors import InvalidMessage
+
+
+class ContactsWorker(FencedConsumer[ContactFacts | OwnerFacts | None]):
+    """Learns contacts from identify, group and CRM contact/account events. A record that
+    is no event envelope goes to ``milepost.events.dlq``; any other event is skipped."""
+
+    def decode(self, record: ConsumedRecord) -> ContactFacts | OwnerFacts | None:
+        try:
+            event = EventEnvelope.model_validate_json(record.value)
+        except ValidationError as exc:
+            raise InvalidMessage(f"not a valid event envelope: {validation_problems(exc)}") from exc
+        return facts_from(event)
+
+    async def apply(
+        self, session: AsyncSession, items: list[ContactFacts | OwnerFacts | None], now: datetime
+    ) -> None:
+        await service.learn(session, [item for item in items if item is not None], now=now)
+
+
+CONTACT_TOPICS = (Topic.EVENTS,)

@@ -1,0 +1,29 @@
+"""The messaging service's errors (contacts, playbooks, templates, policies, planning)."""
+
+from __future__ import annotations
+
+
+class MessagingError(Exception):
+    """Root of the errors raised by the messaging service."""
+
+
+class PlaybookNotFound(MessagingError):
+    """No published playbook (or version) by that id in the workspace."""
+
+
+class PlaybookUnchanged(MessagingError):
+    """The file has the same content as the playbook's current version: nothing to publish."""
+
+
+class ContactNotFound(MessagingError):
+    """No contact by that id in the workspace."""
+
+
+class TemplateFailed(MessagingError):
+    """A template that does not compile or render (syntax, an undefined name, a sandbox
+    refusal). The planned delivery fails with this reason; the trigger worker goes on."""
+
+
+class UnsubscribeRejected(MessagingError):
+    """An unsubscribe link whose signature does not match or that has expired; nothing is
+    recorded."""

@@ -1,0 +1,71 @@
+"""Queries on published playbooks and their versions. Repositories flush, never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.messaging.playbooks.models import PlaybookRow, PlaybookVersionRow
+
+
+async def playbook(
+    session: AsyncSession, workspace_id: str, playbook_id: str
+) -> PlaybookRow | None:
+    return await session.get(PlaybookRow, (workspace_id, playbook_id))
+
+
+async def version(
+    session: AsyncSession, workspace_id: str, playbook_id: str, number: int
+) -> PlaybookVersionRow | None:
+    return await session.get(PlaybookVersionRow, (workspace_id, playbook_id, number))
+
+
+async def versions_of(
+    session: AsyncSession, workspace_id: str, playbook_id: str
+) -> Sequence[PlaybookVersionRow]:
+    """Every version of the playbook, oldest first."""
+    query = (
+        select(PlaybookVersionRow)
+        .where(
+            PlaybookVersionRow.workspace_id == workspace_id,
+            PlaybookVersionRow.playbook_id == playbook_id,
+        )
+        .order_by(PlaybookVersionRow.version)
+    )
+    return (await session.scalars(query)).all()
+
+
+def _with_current() -> ColumnElement[bool]:
+    return (
+        (PlaybookVersionRow.workspace_id == PlaybookRow.workspace_id)
+        & (PlaybookVersionRow.playbook_id == PlaybookRow.playbook_id)
+        & (PlaybookVersionRow.version == PlaybookRow.current_version)
+    )
+
+
+async def page_of_playbooks(
+    session: AsyncSession, workspace_id: str, *, after: str | None, limit: int
+) -> list[tuple[PlaybookRow, PlaybookVersionRow]]:
+    """Up to ``limit`` playbooks by id after ``after``, each with its current version."""
+    query = (
+        select(PlaybookRow, PlaybookVersionRow)
+        .join(PlaybookVersionRow, _with_current())
+        .where(PlaybookRow.workspace_id == workspace_id)
+    )
+    if after is not None:
+        query = query.where(PlaybookRow.playbook_id > after)
+    rows = await session.execute(query.order_by(PlaybookRow.playbook_id).limit(limit))
+    return [(row, current) for row, current in rows]
+
+
+async def current_versions(session: AsyncSession) -> list[PlaybookVersionRow]:
+    """The current version of every playbook of every workspace."""
+    query = select(PlaybookVersionRow).join(PlaybookRow, _with_current())
+    return list((await session.scalars(query)).all())
+
+
+async def add(session: AsyncSession, *rows: PlaybookRow | PlaybookVersionRow) -> None:
+    session.add_all(rows)
+    await session.flush()

@@ -1,0 +1,297 @@
+"""The playbook file format (YAML), validated by pydantic. See docs/messaging.md.
+
+A playbook has rules; each rule matches triggers (kind, path, stage, node, tier, risk level)
+and lists steps. A step goes to roles of the account (by default the roles the trigger
+targets), falls back to other roles when nobody holds them, and either sends a template on
+the first channel that reaches the contact, or creates a task for the account owner with a
+due date and an escalation. Validation checks the shape, then the meaning: step ids are
+unique, every template exists and compiles in every locale and has the default locale.
+Each problem carries its location, so the loader reports the file, line and field.
+
+The API's request and response bodies follow at the end.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, time, timedelta
+from typing import Annotated, Literal, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from services.messaging.errors import TemplateFailed
+from services.messaging.templates.rendering import compile_template
+from shared.contracts.scores import RiskLevel
+from shared.contracts.triggers import Audience, TriggerKind
+from shared.definitions import DefinitionInvalid
+from shared.durations import parse_duration
+
+Identifier = Annotated[
+    str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,62}$", strip_whitespace=True)
+]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+Duration = Annotated[str, StringConstraints(min_length=2, max_length=40)]
+Locale = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
+TemplateText = Annotated[str, StringConstraints(min_length=1, max_length=50_000)]
+Channel = Literal["email", "feishu", "dingtalk", "wecom", "slack", "in_app"]
+Priority = Literal["low", "normal", "high", "critical"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+TargetRoles = Literal["target_roles"]
+TARGET_ROLES: TargetRoles = "target_roles"
+"""In a step's ``to``: the roles the trigger targets."""
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+PRIORITIES: tuple[Priority, ...] = ("low", "normal", "high", "critical")
+_CLOCK = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _duration(value: str | None, *, zero: bool = False) -> str | None:
+    if value is None:
+        return None
+    seconds = parse_duration(value).total_seconds()
+    if seconds < 0 or (seconds == 0 and not zero):
+        raise ValueError("a duration must be longer than zero")
+    return value
+
+
+def _clock(value: str) -> str:
+    if not _CLOCK.fullmatch(value):
+        raise ValueError("expected a time of day as HH:MM, e.g. 09:00")
+    return value
+
+
+class Match(Model):
+    """Which triggers a rule takes; an empty list accepts any value."""
+
+    kinds: list[TriggerKind] = Field(default_factory=list)
+    paths: list[Identifier] = Field(default_factory=list)
+    stages: list[Identifier] = Field(default_factory=list)
+    nodes: list[Identifier] = Field(default_factory=list)
+    tiers: list[Annotated[str, StringConstraints(min_length=1, max_length=32)]] = Field(
+        default_factory=list,
+        description="The tier entered (tier_changed) or the account's tier in the payload.",
+    )
+    risk_levels: list[RiskLevel] = Field(
+        default_factory=list,
+        description="The level reached (risk_changed) or the risk level in the payload.",
+    )
+
+
+class SendWindow(Model):
+    """Local hours (in the contact's timezone) when the step may be sent; outside them the
+    delivery is deferred to the next opening, never dropped."""
+
+    start: str = "09:00"
+    end: str = "18:00"
+    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS[:5]), min_length=1)
+
+    _check_clock = field_validator("start", "end")(_clock)
+
+    @model_validator(mode="after")
+    def _start_before_end(self) -> Self:
+        if self.start >= self.end:
+            raise DefinitionInvalid(("end",), f"must be after start ({self.start})")
+        return self
+
+    @property
+    def start_time(self) -> time:
+        return time.fromisoformat(self.start)
+
+    @property
+    def end_time(self) -> time:
+        return time.fromisoformat(self.end)
+
+
+class TaskSpec(Model):
+    """A task for the account owner: the offline visit or call the method insists on."""
+
+    title: TemplateText = Field(description="A template, rendered like a message body.")
+    description: TemplateText | None = None
+    due: Duration = Field(description="Due this long after the trigger.")
+    escalate_after: Duration | None = Field(
+        default=None, description="Escalate when still open this long after the due date."
+    )
+    escalate_to: Literal["account_owner_manager", "decision_maker"] = "account_owner_manager"
+
+    _check_due = field_validator("due")(lambda v: _duration(v))
+    _check_escalation = field_validator("escalate_after")(lambda v: _duration(v))
+
+    @property
+    def due_delta(self) -> timedelta:
+        return parse_duration(self.due)
+
+    @property
+    def escalation_delta(self) -> timedelta | None:
+        return None if self.escalate_after is None else parse_duration(self.escalate_after)
+
+
+def _target_roles() -> list[Audience | TargetRoles]:
+    return [TARGET_ROLES]
+
+
+class Step(Model):
+    id: Identifier
+    to: list[Audience | TargetRoles] = Field(
+        default_factory=lambda: _target_roles(),
+        min_length=1,
+        description="Roles to reach; target_roles means the roles the trigger targets.",
+    )
+    fallback: list[Audience] = Field(
+        default_factory=list, description="Roles to reach, in order, when nobody holds `to`."
+    )
+    channels: list[Channel] = Field(
+        default_factory=list,
+        max_length=6,
+        description="In order: the first the contact can be reached on and has not bounced.",
+    )
+    template: Identifier | None = None
+    task: TaskSpec | None = None
+    delay: Duration | None = Field(default=None, description="Send this long after the trigger.")
+    send_window: SendWindow | None = None
+    priority: Priority = "normal"
+    category: Identifier = Field(
+        default="lifecycle", description="Consent and unsubscribe apply per category."
+    )
+
+    _check_delay = field_validator("delay")(lambda v: _duration(v, zero=True))
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Self:
+        if self.task is not None:
+            if self.template is not None or self.channels:
+                raise DefinitionInvalid(("task",), "a task step has no template or channels")
+        elif self.template is None or not self.channels:
+            raise DefinitionInvalid(
+                ("template" if self.template is None else "channels",),
+                "a message step needs a template and at least one channel (or a task)",
+            )
+        return self
+
+    @property
+    def delay_delta(self) -> timedelta:
+        return timedelta() if self.delay is None else parse_duration(self.delay)
+
+
+class Rule(Model):
+    id: Identifier
+    description: Text | None = None
+    match: Match = Field(default_factory=Match)
+    steps: list[Step] = Field(min_length=1, max_length=20)
+
+
+class TemplateSpec(Model):
+    """A message template: subject and body, each a mapping of locale -> Jinja2 source."""
+
+    subject: dict[Locale, TemplateText] = Field(default_factory=dict)
+    body: dict[Locale, TemplateText] = Field(min_length=1)
+
+
+class PlaybookFile(Model):
+    """A playbook as written by an operator."""
+
+    id: Identifier
+    name: Text
+    description: Text | None = None
+    default_locale: Locale = "en"
+    rules: list[Rule] = Field(min_length=1, max_length=100)
+    templates: dict[Identifier, TemplateSpec] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _meaning(self) -> Self:
+        for name, spec in self.templates.items():
+            for part in ("subject", "body"):
+                variants: dict[str, str] = getattr(spec, part)
+                if part == "body" and self.default_locale not in variants:
+                    raise DefinitionInvalid(
+                        ("templates", name, part),
+                        f"needs a variant in the default locale {self.default_locale}",
+                    )
+                for locale, source in variants.items():
+                    try:
+                        compile_template(source)
+                    except TemplateFailed as exc:
+                        raise DefinitionInvalid(
+                            ("templates", name, part, locale), str(exc)
+                        ) from exc
+        seen: set[str] = set()
+        for r, rule in enumerate(self.rules):
+            for s, step in enumerate(rule.steps):
+                if step.id in seen:
+                    raise DefinitionInvalid(
+                        ("rules", r, "steps", s, "id"), f"step id {step.id!r} is used twice"
+                    )
+                seen.add(step.id)
+                if step.template is not None and step.template not in self.templates:
+                    raise DefinitionInvalid(
+                        ("rules", r, "steps", s, "template"),
+                        f"no template {step.template!r} in templates",
+                    )
+                texts: dict[str, str | None] = (
+                    {"title": step.task.title, "description": step.task.description}
+                    if step.task
+                    else {}
+                )
+                for field, text in texts.items():
+                    if text is None:
+                        continue
+                    try:
+                        compile_template(text)
+                    except TemplateFailed as exc:
+                        raise DefinitionInvalid(
+                            ("rules", r, "steps", s, "task", field), str(exc)
+                        ) from exc
+        return self
+
+
+# -- API bodies ------------------------------------------------------------------------
+
+
+class PlaybookOut(BaseModel):
+    workspace: str
+    playbook_id: str
+    name: str
+    current_version: int
+    updated_at: datetime
+
+
+class PlaybookPage(BaseModel):
+    items: list[PlaybookOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+
+
+class PlaybookVersionOut(BaseModel):
+    playbook_id: str
+    version: int
+    name: str
+    source_name: str
+    digest: str
+    published_at: datetime
+
+
+class PlaybookDetailOut(PlaybookOut):
+    versions: list[PlaybookVersionOut]
+
+
+class PlaybookVersionDetailOut(PlaybookVersionOut):
+    current: bool
+    source: str
+    rules: int
+    steps: int
+    templates: list[str]
+
+
+class PlaybookValidOut(BaseModel):
+    playbook_id: str
+    rules: int
+    steps: int
+    templates: list[str]

@@ -1,0 +1,202 @@
+"""Playbook versions: validate, publish, list and show, and the catalog the trigger worker
+runs.
+
+A published version is immutable. Publishing validates the file (a
+:class:`~shared.definitions.DefinitionError` names file, line and field), refuses content
+identical to the current version and makes version N+1 current; the trigger worker picks
+it up within ``MILEPOST_MESSAGING_CATALOG_REFRESH_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.messaging.errors import PlaybookNotFound, PlaybookUnchanged
+from services.messaging.playbooks import repository
+from services.messaging.playbooks.models import PlaybookRow, PlaybookVersionRow
+from services.messaging.playbooks.schemas import PlaybookFile
+from shared.clock import Clock
+from shared.definitions import DefinitionError, definition_digest, load_definition
+
+logger = logging.getLogger(__name__)
+
+MAX_PAGE = 200
+REFERENCE_PLAYBOOKS = Path(__file__).parent / "reference"
+"""The playbooks shipped for the two reference growth paths (docs/messaging.md)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedPlaybook:
+    """The current version of one playbook, as the trigger worker runs it."""
+
+    workspace_id: str
+    playbook_id: str
+    version: int
+    playbook: PlaybookFile
+
+
+@dataclass(frozen=True, slots=True)
+class VersionInfo:
+    playbook_id: str
+    version: int
+    name: str
+    source_name: str
+    digest: str
+    published_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybookInfo:
+    workspace_id: str
+    playbook_id: str
+    updated_at: datetime
+    current: VersionInfo
+
+
+@dataclass(frozen=True, slots=True)
+class VersionDetail:
+    info: VersionInfo
+    source: str
+    playbook: PlaybookFile
+    is_current: bool
+
+
+def read_playbook(source_name: str, text: str) -> PlaybookFile:
+    """Validate a playbook file; raises :class:`DefinitionError` naming line and field."""
+    return load_definition(source_name, PlaybookFile, text=text)
+
+
+async def publish(
+    session: AsyncSession, workspace_id: str, source_name: str, text: str, *, clock: Clock
+) -> VersionInfo:
+    """Create version N+1 of the file's playbook and make it current.
+
+    Raises :class:`DefinitionError` for an invalid file and :class:`PlaybookUnchanged` for
+    content identical to the current version."""
+    file = read_playbook(source_name, text)
+    digest = definition_digest(text, source=source_name)
+    row = await repository.playbook(session, workspace_id, file.id)
+    previous = await repository.versions_of(session, workspace_id, file.id) if row else ()
+    if row is not None:
+        current = next(v for v in previous if v.version == row.current_version)
+        if current.digest == digest:
+            raise PlaybookUnchanged(
+                f"{file.id} v{current.version} has the same content: nothing to publish"
+            )
+    number = max((v.version for v in previous), default=0) + 1
+    now = clock.now()
+    version_row = PlaybookVersionRow(
+        workspace_id=workspace_id,
+        playbook_id=file.id,
+        version=number,
+        name=file.name,
+        source=text,
+        source_name=source_name,
+        digest=digest,
+        published_at=now,
+    )
+    if row is None:
+        row = PlaybookRow(
+            workspace_id=workspace_id, playbook_id=file.id, current_version=number, updated_at=now
+        )
+        await repository.add(session, row, version_row)
+    else:
+        row.current_version = number
+        row.updated_at = now
+        await repository.add(session, version_row)
+    return _info(version_row)
+
+
+async def list_playbooks(
+    session: AsyncSession, workspace_id: str, *, cursor: str | None = None, limit: int = 50
+) -> tuple[list[PlaybookInfo], str | None]:
+    """A page of the workspace's playbooks by id, and the cursor of the next page (or None)."""
+    limit = max(1, min(limit, MAX_PAGE))
+    rows = await repository.page_of_playbooks(session, workspace_id, after=cursor, limit=limit + 1)
+    page = [_playbook_info(row, current) for row, current in rows[:limit]]
+    return page, (page[-1].playbook_id if len(rows) > limit else None)
+
+
+async def get_playbook(
+    session: AsyncSession, workspace_id: str, playbook_id: str
+) -> tuple[PlaybookInfo, tuple[VersionInfo, ...]]:
+    """The playbook with its current version, and every version, oldest first."""
+    row = await _row(session, workspace_id, playbook_id)
+    versions = await repository.versions_of(session, workspace_id, playbook_id)
+    current = next(v for v in versions if v.version == row.current_version)
+    return _playbook_info(row, current), tuple(_info(v) for v in versions)
+
+
+async def show(
+    session: AsyncSession, workspace_id: str, playbook_id: str, version: int | None = None
+) -> VersionDetail:
+    """One version (default: the current one) with its source and validated form."""
+    row = await _row(session, workspace_id, playbook_id)
+    number = row.current_version if version is None else version
+    found = await repository.version(session, workspace_id, playbook_id, number)
+    if found is None:
+        raise PlaybookNotFound(f"playbook {playbook_id!r} has no version {number}")
+    return VersionDetail(
+        _info(found),
+        found.source,
+        read_playbook(f"{playbook_id} v{number}", found.source),
+        is_current=number == row.current_version,
+    )
+
+
+_PARSED: dict[str, PlaybookFile] = {}
+
+
+async def load_catalog(session: AsyncSession) -> Mapping[str, tuple[PublishedPlaybook, ...]]:
+    """The current version of every playbook, by workspace id, parsed once per content.
+
+    A stored version that no longer loads is left out and logged, so one bad playbook does
+    not stop the others."""
+    catalog: dict[str, list[PublishedPlaybook]] = {}
+    for row in await repository.current_versions(session):
+        parsed = _PARSED.get(row.digest)
+        if parsed is None:
+            try:
+                parsed = _PARSED[row.digest] = read_playbook(
+                    f"{row.playbook_id} v{row.version}", row.source
+                )
+            except DefinitionError as exc:
+                logger.error(
+                    "a stored playbook version no longer loads; the playbook is left out",
+                    extra={
+                        "workspace_id": row.workspace_id,
+                        "playbook_id": row.playbook_id,
+                        "error": str(exc),
+                    },
+                )
+                continue
+        catalog.setdefault(row.workspace_id, []).append(
+            PublishedPlaybook(row.workspace_id, row.playbook_id, row.version, parsed)
+        )
+    return {
+        workspace: tuple(sorted(found, key=lambda p: p.playbook_id))
+        for workspace, found in catalog.items()
+    }
+
+
+async def _row(session: AsyncSession, workspace_id: str, playbook_id: str) -> PlaybookRow:
+    row = await repository.playbook(session, workspace_id, playbook_id)
+    if row is None:
+        raise PlaybookNotFound(f"no playbook {playbook_id!r} in this workspace")
+    return row
+
+
+def _info(row: PlaybookVersionRow) -> VersionInfo:
+    return VersionInfo(
+        row.playbook_id, row.version, row.name, row.source_name, row.digest, row.published_at
+    )
+
+
+def _playbook_info(row: PlaybookRow, current: PlaybookVersionRow) -> PlaybookInfo:
+    return PlaybookInfo(row.workspace_id, row.playbook_id, row.updated_at, _info(current))

@@ -1,0 +1,1 @@
+"""Policies, pure: consent and unsubscribe links, contact-pressure budgets, quiet hours."""

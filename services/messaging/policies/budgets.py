@@ -1,0 +1,81 @@
+"""Contact-pressure budgets with priority arbitration. Pure.
+
+Two caps apply across every playbook in a rolling window (``MILEPOST_MESSAGING_BUDGET_*``):
+messages per contact, and messages per account and role (so the admins of one account
+together get no more than their cap). A message counts in the window from when it is
+planned to be sent; deferred messages count too.
+
+Arbitration reserves headroom for what matters more. Each priority may fill only a share
+of a cap:
+
+========== ======================================
+priority   share of each cap it may fill
+========== ======================================
+low        half (rounded down, at least one)
+normal     four fifths (rounded down, at least one)
+high       all of it
+critical   exempt: always planned, still counted
+========== ======================================
+
+So when a contact's budget is nearly full, tips (``low``) are suppressed first, then
+``normal`` messages, while a renewal-risk message (``high``) still gets the last slots.
+A message over its share is suppressed with the reason, never deferred: a nudge that
+comes a week late is noise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+
+from services.messaging.playbooks.schemas import Priority
+
+SHARES: dict[Priority, float | None] = {"low": 0.5, "normal": 0.8, "high": 1.0, "critical": None}
+PRIORITY_RANK: dict[Priority, int] = {"low": 0, "normal": 1, "high": 2, "critical": 3}
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetLimits:
+    per_contact: int
+    per_account_role: int
+    window: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class Pressure:
+    """Messages already planned in the window: to this contact, and to this account's
+    holders of the role the message is for."""
+
+    contact: int
+    account_role: int
+
+
+def allowed(cap: int, priority: Priority) -> int | None:
+    """How much of ``cap`` a message of ``priority`` may fill; ``None``: exempt."""
+    share = SHARES[priority]
+    if share is None:
+        return None
+    return max(1, math.floor(cap * share)) if cap > 0 else 0
+
+
+def budget_refusal(
+    pressure: Pressure, *, priority: Priority, role: str, limits: BudgetLimits
+) -> str | None:
+    """Why one more message of ``priority`` would exceed a budget; ``None`` when it fits."""
+    for used, cap, scope in (
+        (pressure.contact, limits.per_contact, "the contact"),
+        (pressure.account_role, limits.per_account_role, f"the account's {role} contacts"),
+    ):
+        share = allowed(cap, priority)
+        if share is not None and used >= share:
+            return (
+                f"budget: {scope} already have {used} messages planned in "
+                f"{_window(limits.window)}; {priority} priority may fill {share} of {cap}"
+            )
+    return None
+
+
+def _window(window: timedelta) -> str:
+    days = window.total_seconds() / 86400
+    return f"{days:g} days" if days >= 1 else f"{window.total_seconds() / 3600:g} hours"

@@ -1,0 +1,1 @@
+"""The trigger worker: triggers in, planned deliveries and tasks out."""

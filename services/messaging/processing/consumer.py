@@ -1,0 +1,205 @@
+"""A consumer-group member whose effects are applied once: the base of the messaging
+service's two consumers (contacts from ``milepost.events``, plans from ``milepost.triggers``).
+
+One :meth:`FencedConsumer.step` is poll -> decode -> apply -> checkpoint, in this order:
+
+1. dead letters of malformed records are published and acknowledged (at least once: a
+   crash before 2 publishes them again, with the same topic, partition and offset, so a
+   reader can tell a copy);
+2. one database transaction holds the effects of the batch (contacts, planned deliveries,
+   tasks) and each input partition's applied offset, fenced against another member having
+   moved it;
+3. the consumer offsets are committed.
+
+A crash after 2 leaves the applied offsets ahead of the committed ones; the partition's
+next owner skips the records below them, so a replay has no effect. A crash before 2 rolls
+the whole batch back and it is applied again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from prometheus_client import CollectorRegistry, Counter
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.node_engine.processing import repository as offsets
+from services.node_engine.processing.repository import OffsetConflict
+from services.node_engine.processing.steps import dead_letter
+from shared.bus import Bus, ConsumedRecord, Consumer, OutgoingRecord, TopicPartition
+from shared.clock import Clock
+from shared.errors import InvalidMessage, RetryableError
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def validation_problems(exc: ValidationError) -> str:
+    """The first few problems of a payload that does not validate, as ``field: message``."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}" for e in exc.errors()[:5]
+    )
+
+
+class ConsumerMetrics:
+    """The counters both messaging consumers share, labelled by consumer group."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.records = Counter(
+            "milepost_messaging_records",
+            "Input records by consumer group and outcome (applied, replayed, dead_letter).",
+            ["group", "outcome"],
+            registry=registry,
+        )
+        self.dead_letters = Counter(
+            "milepost_messaging_dead_letters",
+            "Malformed records sent to a dead-letter topic, by that topic.",
+            ["topic"],
+            registry=registry,
+        )
+        self.retries = Counter(
+            "milepost_messaging_batch_retries",
+            "Batches rolled back and retried, by consumer group and reason.",
+            ["group", "reason"],
+            registry=registry,
+        )
+
+
+class FencedConsumer(ABC, Generic[T]):
+    """Consumes ``topics`` in ``group_id`` until cancelled; subclasses decode and apply."""
+
+    def __init__(
+        self,
+        *,
+        bus: Bus,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        topics: Sequence[str],
+        group_id: str,
+        metrics: ConsumerMetrics,
+        max_batch_records: int = 500,
+        poll_timeout_ms: int = 200,
+    ) -> None:
+        self.bus = bus
+        self.sessions = sessions
+        self.clock = clock
+        self.topics = tuple(topics)
+        self.group_id = group_id
+        self.consumer_metrics = metrics
+        self.max_batch_records = max_batch_records
+        self.poll_timeout_ms = poll_timeout_ms
+        self.assignment: frozenset[TopicPartition] = frozenset()
+        self.applied: dict[TopicPartition, int] = {}
+        self.ready = asyncio.Event()
+
+    @abstractmethod
+    def decode(self, record: ConsumedRecord) -> T:
+        """The record's payload; :class:`InvalidMessage` sends it to the dead-letter topic."""
+
+    @abstractmethod
+    async def apply(self, session: AsyncSession, items: list[T], now: datetime) -> None:
+        """Write the effects of ``items`` (in record order) in ``session``; flush only."""
+
+    async def refresh(self) -> None:
+        """Before each poll: reload what the consumer caches (a catalog), when due."""
+
+    async def run(self) -> None:
+        consumer = await self.bus.subscribe(list(self.topics), group_id=self.group_id)
+        try:
+            while True:
+                await self.step(consumer)
+        finally:
+            await consumer.close()
+
+    async def step(self, consumer: Consumer) -> int:
+        """One poll and its checkpoint; returns how many records it handled. A passing
+        failure rolls the batch back and rewinds the consumer to its committed offsets."""
+        try:
+            await self.refresh()
+            records = await consumer.poll(
+                max_records=self.max_batch_records, timeout_ms=self.poll_timeout_ms
+            )
+            await self.sync_assignment(consumer)
+            if records:
+                await self.checkpoint(consumer, records)
+            self.ready.set()
+            return len(records)
+        except (OffsetConflict, IntegrityError) as exc:
+            await self.roll_back(consumer, "partition_moved", exc)
+        except (RetryableError, SQLAlchemyError, OSError) as exc:
+            await self.roll_back(consumer, type(exc).__name__, exc)
+            await asyncio.sleep(0.5)
+        return 0
+
+    async def sync_assignment(self, consumer: Consumer) -> None:
+        current = consumer.assignment()
+        if current == self.assignment:
+            return
+        async with self.sessions() as session:
+            self.applied = await offsets.applied_offsets(session, self.group_id, current)
+        self.assignment = current
+
+    async def roll_back(self, consumer: Consumer, reason: str, exc: Exception) -> None:
+        logger.warning(
+            "messaging batch rolled back; retrying",
+            extra={"group": self.group_id, "reason": reason, "error": str(exc)},
+        )
+        self.consumer_metrics.retries.labels(self.group_id, reason).inc()
+        self.assignment = frozenset()
+        await consumer.seek_to_committed()
+
+    async def checkpoint(self, consumer: Consumer, records: list[ConsumedRecord]) -> None:
+        """Dead letters, then effects and applied offsets in one transaction, then the
+        consumer offsets (see the module docstring)."""
+        now = self.clock.now()
+        moves: dict[TopicPartition, tuple[int | None, int]] = {}
+        items: list[T] = []
+        letters: list[OutgoingRecord] = []
+        for record in records:
+            tp = record.topic_partition
+            applied = self.applied.get(tp)
+            previous = moves.get(tp, (applied, applied))[0]
+            moves[tp] = (previous, max(applied or 0, record.offset + 1))
+            if applied is not None and record.offset < applied:
+                self.consumer_metrics.records.labels(self.group_id, "replayed").inc()
+                continue
+            try:
+                items.append(self.decode(record))
+            except InvalidMessage as exc:
+                letters.append(self.dead_letter(record, str(exc), now))
+        if letters:
+            await self.bus.publish(letters)
+        async with self.sessions() as session:
+            await self.apply(session, items, now)
+            await offsets.advance_offsets(session, self.group_id, moves)
+            await session.commit()
+        self.consumer_metrics.records.labels(self.group_id, "applied").inc(len(items))
+        for tp, (_old, new) in moves.items():
+            self.applied[tp] = new
+        positions = {tp: new for tp, (_old, new) in moves.items() if tp in self.assignment}
+        if positions:
+            await consumer.commit(positions)
+
+    def dead_letter(self, record: ConsumedRecord, reason: str, now: datetime) -> OutgoingRecord:
+        letter = dead_letter(record, group=self.group_id, reason=reason, now=now)
+        self.consumer_metrics.records.labels(self.group_id, "dead_letter").inc()
+        self.consumer_metrics.dead_letters.labels(letter.topic).inc()
+        logger.warning(
+            "record sent to the dead-letter topic",
+            extra={
+                "group": self.group_id,
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "reason": reason,
+            },
+        )
+        return letter

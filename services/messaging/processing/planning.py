@@ -1,0 +1,373 @@
+"""From a trigger to what should be sent to whom. Pure.
+
+For each published playbook, each rule whose ``match`` takes the trigger, each step:
+
+1. **recipients**: the account's contacts holding the step's roles (``target_roles``: the
+   roles the trigger targets; ``account_owner``: the account's owner). When nobody holds a
+   role, the step's ``fallback`` roles are tried in order (no admin -> decision maker). A
+   contact reached through several roles gets the step once.
+2. **channel**: the first of the step's channels the contact has an address on and has not
+   bounced on (email bounced -> chat app). None: suppressed, "no reachable channel".
+3. **consent**: a refused category suppresses the message with the reason.
+4. **template**: rendered in the contact's locale (with fallback); an error fails this
+   message with the reason, never the trigger.
+5. **timing**: delay, send window and quiet hours in the contact's timezone defer it.
+
+The budgets need the ledger, so the worker applies them last (:func:`with_budget`).
+A task step plans one task for the account owner with its due date and escalation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Literal
+
+from services.messaging.contacts.directory import Contact
+from services.messaging.errors import TemplateFailed
+from services.messaging.playbooks.schemas import TARGET_ROLES, Match, Priority, Rule, Step
+from services.messaging.playbooks.service import PublishedPlaybook
+from services.messaging.policies.budgets import BudgetLimits, Pressure, budget_refusal
+from services.messaging.policies.consent import consent_refusal
+from services.messaging.policies.timing import QuietHours, earliest_send, zone
+from services.messaging.templates.rendering import render_message, render_text
+from shared.contracts.triggers import Audience, TriggerEnvelope, TriggerKind
+
+PlanStatus = Literal["queued", "deferred", "suppressed", "failed"]
+OWNER = Audience.ACCOUNT_OWNER.value
+
+
+@dataclass(frozen=True, slots=True)
+class Policies:
+    """The policy settings the planner applies (from ``MessagingSettings``)."""
+
+    opt_in_categories: frozenset[str]
+    quiet: QuietHours | None
+    default_timezone: str
+    budgets: BudgetLimits
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    role: str
+    contact: Contact
+    fallback_from: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePlan:
+    """One message for one contact, with its fate: queued, deferred until ``not_before``,
+    suppressed or failed, with the reason."""
+
+    workspace_id: str
+    account_id: str
+    trigger_id: str
+    playbook_id: str
+    playbook_version: int
+    step_id: str
+    """``playbook/step``: unique across playbooks, part of the deduplication key."""
+    contact_id: str
+    role: str
+    channel: str | None
+    target: Mapping[str, str]
+    locale: str | None
+    subject: str
+    body: str
+    category: str
+    priority: Priority
+    planned_at: datetime
+    not_before: datetime
+    status: PlanStatus
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskPlan:
+    """A task for the account owner: due at ``due_at``, escalated at ``escalate_at``."""
+
+    workspace_id: str
+    account_id: str
+    trigger_id: str
+    playbook_id: str
+    playbook_version: int
+    step_id: str
+    owner: Contact | None
+    title: str
+    description: str | None
+    priority: Priority
+    planned_at: datetime
+    due_at: datetime
+    escalate_at: datetime | None
+    escalate_to: str
+    failure: str | None = None
+    """A template error in the title or description; the task is still created with the
+    raw text."""
+
+
+@dataclass(frozen=True, slots=True)
+class Plans:
+    messages: list[MessagePlan] = field(default_factory=list)
+    tasks: list[TaskPlan] = field(default_factory=list)
+
+
+def trigger_tier(trigger: TriggerEnvelope) -> str | None:
+    """The tier a trigger is about: the one entered, or the ``tier`` in its payload."""
+    value = trigger.payload.get("to" if trigger.kind is TriggerKind.TIER_CHANGED else "tier")
+    return value if isinstance(value, str) else None
+
+
+def trigger_risk(trigger: TriggerEnvelope) -> str | None:
+    key = "to" if trigger.kind is TriggerKind.RISK_CHANGED else "risk_level"
+    value = trigger.payload.get(key)
+    return value if isinstance(value, str) else None
+
+
+def matches(match: Match, trigger: TriggerEnvelope) -> bool:
+    """Whether every non-empty list of ``match`` holds the trigger's value."""
+    tests: Iterable[tuple[Sequence[str], str | None]] = (
+        (match.kinds, trigger.kind.value),
+        (match.paths, trigger.path_id),
+        (match.stages, trigger.stage),
+        (match.nodes, trigger.node),
+        (match.tiers, trigger_tier(trigger)),
+        (match.risk_levels, trigger_risk(trigger)),
+    )
+    return all(not wanted or value in wanted for wanted, value in tests)
+
+
+def matching_steps(
+    playbooks: Iterable[PublishedPlaybook], trigger: TriggerEnvelope
+) -> list[tuple[PublishedPlaybook, Rule, Step]]:
+    return [
+        (published, rule, step)
+        for published in playbooks
+        for rule in published.playbook.rules
+        if matches(rule.match, trigger)
+        for step in rule.steps
+    ]
+
+
+def recipients(
+    step: Step, trigger: TriggerEnvelope, contacts: Sequence[Contact]
+) -> list[Recipient]:
+    """Who a message step reaches, with fallbacks (see the module docstring)."""
+    roles: list[str] = []
+    for wanted in step.to:
+        expanded = (
+            [r.value for r in trigger.target_roles] if wanted == TARGET_ROLES else [str(wanted)]
+        )
+        roles += [r for r in expanded if r not in roles]
+    found: dict[str, Recipient] = {}
+    for role in roles:
+        reached, holders, fallback_from = role, _holders(role, contacts), None
+        for alternative in step.fallback:
+            if holders:
+                break
+            reached, holders, fallback_from = (
+                alternative.value,
+                _holders(alternative.value, contacts),
+                role,
+            )
+        for contact in holders:
+            found.setdefault(contact.contact_id, Recipient(reached, contact, fallback_from))
+    return list(found.values())
+
+
+def _holders(role: str, contacts: Sequence[Contact]) -> list[Contact]:
+    if role == OWNER:
+        return [c for c in contacts if c.is_account_owner]
+    return [c for c in contacts if role in c.roles and not c.is_account_owner]
+
+
+def reach(channels: Sequence[str], contact: Contact) -> tuple[str, dict[str, str]] | None:
+    """The first channel the contact has an address on and has not bounced on."""
+    for channel in channels:
+        if channel in contact.bounced:
+            continue
+        if channel == "email" and contact.email:
+            return channel, {
+                "email": contact.email,
+                **({"name": contact.name} if contact.name else {}),
+            }
+        if channel == "in_app":
+            return channel, {"user_id": contact.contact_id}
+        address = contact.chat_app_ids.get(channel)
+        if address:
+            return channel, {"user_id": address}
+    return None
+
+
+def context_for(
+    trigger: TriggerEnvelope, recipient: Recipient | None, unsubscribe_url: str | None
+) -> dict[str, Any]:
+    """The names a template sees: ``account``, ``contact``, ``role``, ``trigger`` and
+    ``unsubscribe_url`` (see ``SAMPLE_CONTEXT`` in the templates module)."""
+    contact = recipient.contact if recipient else None
+    return {
+        "account": {"id": trigger.account_id},
+        "contact": {
+            "id": contact.contact_id if contact else None,
+            "name": contact.name if contact else None,
+            "email": contact.email if contact else None,
+            "roles": sorted(contact.roles) if contact else [],
+            "locale": contact.locale if contact else None,
+        },
+        "role": recipient.role if recipient else None,
+        "trigger": {
+            "trigger_id": trigger.trigger_id,
+            "kind": trigger.kind.value,
+            "path_id": trigger.path_id,
+            "path_version": trigger.path_version,
+            "stage": trigger.stage,
+            "node": trigger.node,
+            "reason": trigger.reason,
+            "occurred_at": trigger.occurred_at.isoformat(),
+            "payload": trigger.payload,
+        },
+        "unsubscribe_url": unsubscribe_url,
+    }
+
+
+def plan_trigger(
+    trigger: TriggerEnvelope,
+    playbooks: Iterable[PublishedPlaybook],
+    contacts: Sequence[Contact],
+    *,
+    policies: Policies,
+    now: datetime,
+    unsubscribe_url: Callable[[Contact, str], str | None],
+) -> Plans:
+    """Every message and task ``trigger`` calls for, before budgets."""
+    plans = Plans()
+    for published, _rule, step in matching_steps(playbooks, trigger):
+        step_id = f"{published.playbook_id}/{step.id}"
+        if step.task is not None:
+            plans.tasks.append(_task(trigger, published, step, step_id, contacts, now))
+            continue
+        for recipient in recipients(step, trigger, contacts):
+            plans.messages.append(
+                _message(
+                    trigger, published, step, step_id, recipient, policies, now, unsubscribe_url
+                )
+            )
+    return plans
+
+
+def _message(
+    trigger: TriggerEnvelope,
+    published: PublishedPlaybook,
+    step: Step,
+    step_id: str,
+    recipient: Recipient,
+    policies: Policies,
+    now: datetime,
+    unsubscribe_url: Callable[[Contact, str], str | None],
+) -> MessagePlan:
+    contact = recipient.contact
+    reached = reach(step.channels, contact)
+    plan = MessagePlan(
+        workspace_id=trigger.workspace_id,
+        account_id=trigger.account_id,
+        trigger_id=trigger.trigger_id,
+        playbook_id=published.playbook_id,
+        playbook_version=published.version,
+        step_id=step_id,
+        contact_id=contact.contact_id,
+        role=recipient.role,
+        channel=reached[0] if reached else None,
+        target=reached[1] if reached else {},
+        locale=contact.locale,
+        subject="",
+        body="",
+        category=step.category,
+        priority=step.priority,
+        planned_at=now,
+        not_before=now,
+        status="queued",
+    )
+    if reached is None:
+        tried = ", ".join(step.channels)
+        return replace(plan, status="suppressed", reason=f"no reachable channel (tried {tried})")
+    refusal = consent_refusal(contact, step.category, opt_in_categories=policies.opt_in_categories)
+    if refusal is not None:
+        return replace(plan, status="suppressed", reason=refusal)
+    assert step.template is not None  # a message step has one (validated)
+    template = published.playbook.templates[step.template]
+    context = context_for(trigger, recipient, unsubscribe_url(contact, step.category))
+    try:
+        rendered = render_message(
+            template.subject,
+            template.body,
+            context,
+            locale=contact.locale,
+            default_locale=published.playbook.default_locale,
+        )
+    except TemplateFailed as exc:
+        return replace(plan, status="failed", reason=f"template {step.template}: {exc}")
+    timing = earliest_send(
+        now,
+        delay=step.delay_delta,
+        timezone=zone(contact.timezone, policies.default_timezone),
+        quiet=policies.quiet,
+        window=step.send_window,
+    )
+    return replace(
+        plan,
+        locale=rendered.locale,
+        subject=rendered.subject,
+        body=rendered.body,
+        not_before=timing.not_before,
+        status="queued" if timing.reason is None else "deferred",
+        reason=timing.reason,
+    )
+
+
+def _task(
+    trigger: TriggerEnvelope,
+    published: PublishedPlaybook,
+    step: Step,
+    step_id: str,
+    contacts: Sequence[Contact],
+    now: datetime,
+) -> TaskPlan:
+    task = step.task
+    assert task is not None
+    owners = _holders(OWNER, contacts)
+    owner = owners[0] if owners else None
+    context = context_for(trigger, Recipient(OWNER, owner) if owner else None, None)
+    failure: str | None = None
+    texts: list[str | None] = []
+    for source in (task.title, task.description):
+        try:
+            texts.append(None if source is None else render_text(source, context).strip())
+        except TemplateFailed as exc:
+            failure = f"task template: {exc}"
+            texts.append(source)
+    due_at = now + task.due_delta
+    escalation = task.escalation_delta
+    return TaskPlan(
+        workspace_id=trigger.workspace_id,
+        account_id=trigger.account_id,
+        trigger_id=trigger.trigger_id,
+        playbook_id=published.playbook_id,
+        playbook_version=published.version,
+        step_id=step_id,
+        owner=owner,
+        title=(texts[0] or task.title)[:500],
+        description=texts[1],
+        priority=step.priority,
+        planned_at=now,
+        due_at=due_at,
+        escalate_at=None if escalation is None else due_at + escalation,
+        escalate_to=task.escalate_to,
+        failure=failure,
+    )
+
+
+def with_budget(plan: MessagePlan, pressure: Pressure, limits: BudgetLimits) -> MessagePlan:
+    """The plan, suppressed with the reason when it does not fit the budgets."""
+    if plan.status not in ("queued", "deferred"):
+        return plan
+    refusal = budget_refusal(pressure, priority=plan.priority, role=plan.role, limits=limits)
+    return plan if refusal is None else replace(plan, status="suppressed", reason=refusal)

@@ -1,0 +1,88 @@
+"""Queries on the plan ledger. Repositories flush, never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.messaging.policies.budgets import Pressure
+from services.messaging.processing.models import PlanRow
+from shared.db.statements import insert_ignoring_duplicates
+
+CHUNK = 200
+PlanKey = tuple[str, str, str]
+"""(trigger id, contact id, step id)."""
+COUNTED = ("queued", "deferred")
+
+
+async def planned_keys(session: AsyncSession, keys: Collection[PlanKey]) -> set[PlanKey]:
+    """Which of ``keys`` are in the ledger already."""
+    wanted = list(dict.fromkeys(keys))
+    found: set[PlanKey] = set()
+    columns = tuple_(PlanRow.trigger_id, PlanRow.contact_id, PlanRow.step_id)
+    for start in range(0, len(wanted), CHUNK):
+        rows = await session.execute(
+            select(PlanRow.trigger_id, PlanRow.contact_id, PlanRow.step_id).where(
+                columns.in_(wanted[start : start + CHUNK])
+            )
+        )
+        found.update((t, c, s) for t, c, s in rows)
+    return found
+
+
+async def pressure(
+    session: AsyncSession,
+    *,
+    workspace_id: str,
+    contact_id: str,
+    account_id: str,
+    role: str,
+    since: datetime,
+) -> Pressure:
+    """Queued and deferred messages planned to go out after ``since``: to the contact, and
+    to the account's holders of ``role``."""
+    counted = PlanRow.status.in_(COUNTED) & (PlanRow.not_before > since)
+    to_contact = await session.scalar(
+        select(func.count()).where(
+            PlanRow.workspace_id == workspace_id, PlanRow.contact_id == contact_id, counted
+        )
+    )
+    to_role = await session.scalar(
+        select(func.count()).where(
+            PlanRow.workspace_id == workspace_id,
+            PlanRow.account_id == account_id,
+            PlanRow.role == role,
+            counted,
+        )
+    )
+    return Pressure(contact=int(to_contact or 0), account_role=int(to_role or 0))
+
+
+async def record(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Add plans to the ledger (one already there is kept as it is)."""
+    await insert_ignoring_duplicates(session, PlanRow, rows)
+    await session.flush()
+
+
+async def page(
+    session: AsyncSession,
+    workspace_id: str,
+    *,
+    account_id: str | None,
+    trigger_id: str | None,
+    limit: int,
+) -> list[PlanRow]:
+    """The latest plans of the workspace, newest first."""
+    query = select(PlanRow).where(PlanRow.workspace_id == workspace_id)
+    if account_id is not None:
+        query = query.where(PlanRow.account_id == account_id)
+    if trigger_id is not None:
+        query = query.where(PlanRow.trigger_id == trigger_id)
+    rows = await session.scalars(
+        query.order_by(PlanRow.planned_at.desc(), PlanRow.step_id).limit(limit)
+    )
+    return list(rows)
