@@ -575,39 +575,22 @@ class Step:
                 stage, None, ConditionFailed(f"tier metric {tiers.metric.source!r} gave {value!r}")
             )
             return
-        levels = tiers.levels
-        ids = [level.id for level in levels]
-        current = ids.index(self.state.tier) if self.state.tier in ids else None
-        chosen = current
-        above = [i for i, level in enumerate(levels) if number >= level.enter_at]
-        if current is None:
-            chosen = above[-1] if above else None
-        elif above and above[-1] > current:
-            chosen = above[-1]
-        elif number < levels[current].exit_below:
-            holding = [i for i in range(current) if number >= levels[i].exit_below]
-            chosen = holding[-1] if holding else None
-        if chosen == current:
+        move = tiers.move(self.state.tier, number)
+        if move is None:
             return
-        new = levels[chosen] if chosen is not None else None
-        old = levels[current] if current is not None else None
-        direction = (
-            "placement"
-            if current is None
-            else ("promotion" if (chosen or -1) > current else "demotion")
-        )
+        old, new = move.old, move.new
         self.set_state(tier=new.id if new else None)
         self.record(
             TransitionKind.TIER_CHANGED,
             stage,
             None,
-            f"{direction}: {old.id if old else 'no tier'} -> {new.id if new else 'no tier'} "
+            f"{move.direction}: {old.id if old else 'no tier'} -> {new.id if new else 'no tier'} "
             f"({tiers.label} {number:g})",
             roles=tiers.notify,
             payload={
                 "from": old.id if old else None,
                 "to": new.id if new else None,
-                "direction": direction,
+                "direction": move.direction,
                 "metric": tiers.label,
                 "value": number,
                 "benefits": [{"id": b.id, "name": b.name} for b in new.benefits] if new else [],
