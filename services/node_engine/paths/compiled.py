@@ -112,7 +112,8 @@ class Tiers:
         it keeps its level until the value falls below the level's ``exit_below``, and then
         drops to the highest lower level whose ``exit_below`` it still reaches (or to none).
         """
-        return self._position(current, value)[1]
+        chosen = self._position(current, value)[1]
+        return None if chosen is None else self.levels[chosen]
 
     def move(self, current: str | None, value: float) -> TierMove | None:
         """The change :meth:`place` makes, or ``None`` when the account keeps its tier."""
