@@ -23,3 +23,15 @@ class EventValueInvalid(ScoringError):
 
 class StoreCorrupt(ScoringError):
     """Stored metric bytes that do not decode; rebuild the account's metrics by replay."""
+
+
+class DefinitionsUnchanged(ScoringError):
+    """The file has the same content as the workspace's current metric definitions."""
+
+
+class DefinitionsNotFound(ScoringError):
+    """The workspace has no published metric definitions (or not that version)."""
+
+
+class AccountNotScored(ScoringError):
+    """No events have been scored for that account in the workspace."""

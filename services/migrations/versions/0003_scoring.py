@@ -108,6 +108,7 @@ def upgrade() -> None:
         "scoring_outbox",
         sa.Column("record_id", sa.String(length=80), nullable=False),
         sa.Column("partition", sa.Integer(), nullable=False),
+        sa.Column("sequence", sa.Integer(), nullable=False),
         sa.Column("topic", sa.String(length=249), nullable=False),
         sa.Column("key", sa.LargeBinary(), nullable=False),
         sa.Column("value", sa.LargeBinary(), nullable=False),

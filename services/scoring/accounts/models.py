@@ -49,7 +49,9 @@ class ScoreHistoryRow(Base):
     """Append-only: every score event published for an account."""
 
     __tablename__ = "scoring_history"
-    __table_args__ = (Index("ix_scoring_history_account", "workspace_id", "account_id", "position"),)
+    __table_args__ = (
+        Index("ix_scoring_history_account", "workspace_id", "account_id", "position"),
+    )
 
     position: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from services.scoring.definitions.schemas import Metric, MetricKind, MetricsFile
+from services.scoring.definitions.schemas import PathDiagnostics as PathDiagnosticsFile
 from services.scoring.errors import MetricUnknown
 from shared.definitions import definition_digest, load_definition
 from shared.definitions.document import read_definition
@@ -62,6 +63,10 @@ class MetricDefinition:
     fact: str | None = None
     windows: tuple[Window, ...] = ()
     north_star: bool = False
+    feature: bool = False
+    """Counted by usage breadth when used (see the file format)."""
+    contact: bool = False
+    """A contact with the team, for silence (see the file format)."""
 
     def matches(self, event: MetricEvent) -> bool:
         """Whether ``event`` counts towards this metric (ratios and facts match none)."""
@@ -75,6 +80,73 @@ class MetricDefinition:
         )
 
 
+def figure_name(metric_id: str, window: Window | None) -> str:
+    """The snapshot name of a metric over ``window``: ``gmv_28d``, or the id alone (``None``)."""
+    return metric_id if window is None else f"{metric_id}_{window.value}d"
+
+
+@dataclass(frozen=True, slots=True)
+class TierSource:
+    """The figure that places a growth path's accounts in its tiers (``tiers`` section)."""
+
+    path: str
+    metric: str
+    window: Window | None
+
+    @property
+    def figure(self) -> str:
+        """Its snapshot name, such as ``gmv_28d``."""
+        return figure_name(self.metric, self.window)
+
+
+@dataclass(frozen=True, slots=True)
+class PercentileBound:
+    """A bound on the account's percentile among its tier peers by one figure: at least
+    ``at_least`` and/or below ``below`` (percentiles, 0..100)."""
+
+    metric: str
+    window: Window | None
+    at_least: float | None
+    below: float | None
+
+    @property
+    def figure(self) -> str:
+        return figure_name(self.metric, self.window)
+
+    def holds(self, percentile: float) -> bool:
+        return (self.at_least is None or percentile >= self.at_least) and (
+            self.below is None or percentile < self.below
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DiagnosticRule:
+    """A core problem that holds when every bound holds, in ``tiers`` (empty: any tier)."""
+
+    id: str
+    problem: str
+    tiers: frozenset[str]
+    when: tuple[PercentileBound, ...]
+    playbook: str
+
+    def applies_in(self, tier: str | None) -> bool:
+        return not self.tiers or tier in self.tiers
+
+
+@dataclass(frozen=True, slots=True)
+class PathDiagnostics:
+    """A growth path's diagnostic rules in file order, and the peers percentiles need."""
+
+    path: str
+    min_peers: int
+    rules: tuple[DiagnosticRule, ...]
+
+    @property
+    def figures(self) -> tuple[str, ...]:
+        """Every figure a rule reads, once each, in rule order: the peer distributions to keep."""
+        return tuple(dict.fromkeys(bound.figure for rule in self.rules for bound in rule.when))
+
+
 @dataclass(frozen=True, slots=True)
 class MetricDefinitions:
     """A workspace's compiled metrics, in file order, with the North Star's id and the
@@ -83,6 +155,8 @@ class MetricDefinitions:
     metrics: tuple[MetricDefinition, ...]
     north_star: str
     digest: str
+    tier_sources: tuple[TierSource, ...] = ()
+    diagnostics: tuple[PathDiagnostics, ...] = ()
     _by_id: Mapping[str, MetricDefinition] = field(init=False, repr=False, compare=False)
     _by_event: Mapping[str, tuple[MetricDefinition, ...]] = field(
         init=False, repr=False, compare=False
@@ -119,12 +193,24 @@ class MetricDefinitions:
         """The ``fact`` metrics following that account fact."""
         return self._by_fact.get(name, ())
 
+    def tier_source(self, path: str) -> TierSource | None:
+        """The figure placing accounts of growth path ``path`` in its tiers, if bound."""
+        return next((source for source in self.tier_sources if source.path == path), None)
+
+    def diagnostics_for(self, path: str) -> PathDiagnostics | None:
+        """Growth path ``path``'s diagnostic rules, if it has any."""
+        return next((rules for rules in self.diagnostics if rules.path == path), None)
+
 
 def compile_metrics(file: MetricsFile, *, digest: str) -> MetricDefinitions:
     """Compile a validated file; ``digest`` is its :func:`definition_digest`."""
     metrics = tuple(_compile(metric) for metric in file.metrics)
     star = next(metric.id for metric in metrics if metric.north_star)
-    return MetricDefinitions(metrics, star, digest)
+    tier_sources = tuple(
+        TierSource(binding.path, binding.metric, _window(binding.window)) for binding in file.tiers
+    )
+    diagnostics = tuple(_compile_diagnostics(section) for section in file.diagnostics)
+    return MetricDefinitions(metrics, star, digest, tier_sources, diagnostics)
 
 
 def load_metrics(source: Path | str, *, text: str | None = None) -> MetricDefinitions:
@@ -156,7 +242,29 @@ def _compile(metric: Metric) -> MetricDefinition:
         fact=metric.fact,
         windows=tuple(Window[name] for name in metric.windows),
         north_star=metric.north_star,
+        feature=metric.feature,
+        contact=metric.contact,
     )
+
+
+def _window(name: str | None) -> Window | None:
+    return None if name is None else Window[name]
+
+
+def _compile_diagnostics(section: PathDiagnosticsFile) -> PathDiagnostics:
+    rules = tuple(
+        DiagnosticRule(
+            id=rule.id,
+            problem=rule.problem,
+            tiers=frozenset(rule.tiers),
+            when=tuple(
+                PercentileBound(b.metric, _window(b.window), b.at_least, b.below) for b in rule.when
+            ),
+            playbook=rule.playbook,
+        )
+        for rule in section.rules
+    )
+    return PathDiagnostics(section.path, section.min_peers, rules)
 
 
 def _equal(found: object, wanted: Value) -> bool:

@@ -13,6 +13,16 @@ A workspace's file lists its metrics. Each has a ``kind``:
 P28D, P90D); ``where`` keeps only events whose properties equal a value (or one of a list).
 Exactly one windowed metric is the workspace's North Star (``north_star: true``).
 
+Two flags tell the health score and the signals what a metric stands for: ``feature: true``
+on a ``count``, ``sum`` or ``distinct_users`` metric makes it one of the product's features
+(usage breadth counts the features used in 28 days), and ``contact: true`` on a ``last_seen``
+metric makes it a contact with the team (silence is the days since the latest one).
+
+Two optional sections serve tiers and diagnostics: ``tiers`` binds a growth path's tier ladder
+to the metric (and window) that measures it, and ``diagnostics`` lists per path the core
+problems found by comparing an account's percentiles with its tier peers, each with the
+playbook that answers it; both may only name metrics (and windows) the file defines.
+
 Validation checks the shape, then the meaning (ids unique, ratio parts exist, are numbers and
 form no cycle, one North Star); each problem carries its location, so the loader reports the
 file, line and field.
@@ -66,6 +76,7 @@ WINDOWED = frozenset(
 """Kinds measured over windows; the others are a single current value."""
 NUMERIC_PARTS = WINDOWED | {MetricKind.FACT}
 """Kinds a ratio may divide."""
+_FEATURE_KINDS = frozenset({MetricKind.COUNT, MetricKind.SUM, MetricKind.DISTINCT_USERS})
 
 _FIELDS: dict[MetricKind, tuple[frozenset[str], frozenset[str]]] = {
     # kind: (required, allowed besides the required ones)
@@ -99,6 +110,12 @@ class Metric(Model):
     fact: FactName | None = None
     windows: list[WindowName] = Field(default_factory=list, max_length=4)
     north_star: bool = False
+    feature: bool = Field(
+        default=False, description="A product feature: usage breadth counts it when used."
+    )
+    contact: bool = Field(
+        default=False, description="A contact with the team: silence counts the days since."
+    )
 
     @field_validator("where", mode="before")
     @classmethod
@@ -128,7 +145,123 @@ class Metric(Model):
             raise DefinitionInvalid(
                 ("north_star",), f"the North Star is measured over a window; a {self.kind} is not"
             )
+        if self.feature and self.kind not in _FEATURE_KINDS:
+            raise DefinitionInvalid(
+                ("feature",), f"a feature is counted over a window; a {self.kind} is not"
+            )
+        if self.contact and self.kind is not MetricKind.LAST_SEEN:
+            raise DefinitionInvalid(
+                ("contact",), f"a contact is a last_seen metric; a {self.kind} is not"
+            )
         return self
+
+
+PathId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,62}$")]
+"""A growth path's id (services/node_engine/paths)."""
+TierId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")]
+PlaybookId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,62}$")]
+Percentile = Annotated[float, Field(ge=0, le=100)]
+
+
+class MetricReading(Model):
+    """A metric read as one figure: a windowed metric over one of its windows, or a ``fact``
+    or ``last_seen`` metric (no window)."""
+
+    metric: Identifier
+    window: WindowName | None = None
+
+
+class TierBinding(MetricReading):
+    """The metric (and window) that places a growth path's accounts in the path's tiers.
+
+    The ladder (levels, ``enter_at``, ``exit_below``) is the path's; this names the figure
+    scoring measures it with, such as ``{path: platform-merchant, metric: gmv, window: P28D}``.
+    """
+
+    path: PathId
+
+
+class PeerBound(MetricReading):
+    """The account's percentile among its tier peers by this metric: ``at_least`` (the top
+    ``100 - at_least``%) and/or ``below`` (the bottom ``below``%)."""
+
+    at_least: Percentile | None = None
+    below: Percentile | None = None
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> PeerBound:
+        if self.at_least is None and self.below is None:
+            raise DefinitionInvalid((), "give at_least, below or both (percentiles, 0..100)")
+        if self.at_least is not None and self.below is not None and self.at_least >= self.below:
+            raise DefinitionInvalid(("below",), "below must be greater than at_least")
+        return self
+
+
+class DiagnosticRule(Model):
+    """A core problem: it holds when every bound in ``when`` holds; ``playbook`` answers it."""
+
+    id: Identifier
+    problem: Text = Field(description="The core problem, as a CSM would say it.")
+    tiers: list[TierId] = Field(
+        default_factory=list, max_length=20, description="Only in these tiers (default: all)."
+    )
+    when: list[PeerBound] = Field(min_length=1, max_length=5)
+    playbook: PlaybookId
+
+
+class PathDiagnostics(Model):
+    """A growth path's diagnostic rules, tried in order: the first that holds is the core
+    problem. Percentiles need ``min_peers`` peers in the account's tier (the account included).
+    """
+
+    path: PathId
+    min_peers: int = Field(default=10, ge=2, le=100_000)
+    rules: list[DiagnosticRule] = Field(min_length=1, max_length=50)
+
+
+def check_bindings(file: MetricsFile) -> list[tuple[Location, str]]:
+    """What is wrong with the ``tiers`` and ``diagnostics`` sections: unknown metrics, windows
+    a metric is not measured over, paths or rule ids given twice."""
+    metrics = {metric.id: metric for metric in file.metrics}
+    problems: list[tuple[Location, str]] = []
+
+    def reading(location: Location, item: MetricReading) -> None:
+        metric = metrics.get(item.metric)
+        if metric is None:
+            problems.append(((*location, "metric"), f"metric {item.metric!r} does not exist"))
+        elif metric.kind in WINDOWED and item.window not in metric.windows:
+            listed = ", ".join(metric.windows)
+            problems.append(
+                ((*location, "window"), f"metric {metric.id!r} is measured over {listed}")
+            )
+        elif metric.kind not in WINDOWED and item.window is not None:
+            problems.append(((*location, "window"), f"a {metric.kind} metric has no window"))
+
+    seen: set[str] = set()
+    for i, binding in enumerate(file.tiers):
+        if binding.path in seen:
+            problems.append((("tiers", i, "path"), f"path {binding.path!r} is bound twice"))
+        seen.add(binding.path)
+        reading(("tiers", i), binding)
+        if (metric := metrics.get(binding.metric)) and metric.kind is MetricKind.LAST_SEEN:
+            problems.append((("tiers", i, "metric"), "tiers are not placed by a last_seen metric"))
+    seen = set()
+    for i, section in enumerate(file.diagnostics):
+        if section.path in seen:
+            problems.append(
+                (("diagnostics", i, "path"), f"path {section.path!r} has rules already")
+            )
+        seen.add(section.path)
+        rule_ids: set[str] = set()
+        for j, rule in enumerate(section.rules):
+            if rule.id in rule_ids:
+                problems.append(
+                    (("diagnostics", i, "rules", j, "id"), f"rule id {rule.id!r} is already used")
+                )
+            rule_ids.add(rule.id)
+            for k, bound in enumerate(rule.when):
+                reading(("diagnostics", i, "rules", j, "when", k), bound)
+    return problems
 
 
 class MetricsFile(Model):
@@ -136,10 +269,24 @@ class MetricsFile(Model):
 
     description: Text | None = None
     metrics: list[Metric] = Field(min_length=1, max_length=200)
+    tiers: list[TierBinding] = Field(
+        default_factory=list, max_length=50, description="Tier metrics of growth paths."
+    )
+    diagnostics: list[PathDiagnostics] = Field(
+        default_factory=list, max_length=50, description="Core-problem rules per growth path."
+    )
 
     @model_validator(mode="after")
     def _check_meaning(self) -> MetricsFile:
         problems = check_metrics(self)
+        if problems:
+            location, message = problems[0]
+            raise DefinitionInvalid(location, message)
+        return self
+
+    @model_validator(mode="after")
+    def _check_bindings(self) -> MetricsFile:
+        problems = check_bindings(self)
         if problems:
             location, message = problems[0]
             raise DefinitionInvalid(location, message)

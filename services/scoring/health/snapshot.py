@@ -1,12 +1,21 @@
 """What scoring knows about one account at one moment: the plain input of health and signals.
 
-Metric names are the ones the workspace's metric definitions publish; the constants below
-are the names health and the signals read. A metric the account does not have is absent or
-``None`` and the component or signal that needs it is left out, never guessed.
+Metric names follow one scheme, built from the workspace's metric definitions by
+:func:`services.scoring.evaluation.snapshot.build_snapshot` (docs/scoring.md, "Snapshot
+names"):
 
-``last_seen_days`` holds days since a role was last active: a role absent from the mapping
-has no contact in the account (nothing to judge); ``None`` means it has contacts who were
-never active (judged as inactive for as long as can be).
+* a windowed metric ``<id>`` over each of its windows: ``<id>_1d``, ``<id>_7d``, ``<id>_28d``,
+  ``<id>_90d``;
+* its baselines: ``<id>_28d_weekly_avg`` (the 7-day figure averaged over the 4 weeks before
+  this one), ``<id>_28d_daily_avg`` (the 1-day figure over the 28 days before today) and
+  ``<id>_28d_ago`` (the 28-day figure of the 28 days before);
+* a ``fact`` or ``last_seen`` metric: ``<id>`` (its value, or days since);
+* derived figures: ``features_used_28d``, ``days_since_last_contact``, ``open_tickets``.
+
+The constants below are the names health and the signals read; they assume the reference
+metric ids (``services/scoring/reference/metrics.yaml``). A metric the account does not
+have is absent or ``None`` and the component or signal that needs it is left out, never
+guessed.
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ API_CALLS_1D = "api_calls_1d"
 API_CALLS_28D_DAILY_AVG = "api_calls_28d_daily_avg"
 DAYS_SINCE_LAST_CONTACT = "days_since_last_contact"
 """Days since the account last asked for a feature, opened a ticket or talked to the team."""
-SEAT_UTILISATION = "seat_utilisation"
+SEAT_UTILISATION = "seat_utilisation_28d"
 """Share of paid seats active in the last 28 days, 0..1."""
 SEAT_UTILISATION_28D_AGO = "seat_utilisation_28d_ago"
 

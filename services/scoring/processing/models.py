@@ -18,6 +18,7 @@ class ScoringOutboxRow(Base):
 
     record_id: Mapped[str] = mapped_column(String(80), primary_key=True)
     partition: Mapped[int] = mapped_column(Integer, index=True, doc="The owning input partition.")
+    sequence: Mapped[int] = mapped_column(Integer, doc="Its place in its checkpoint.")
     topic: Mapped[str] = mapped_column(String(249))
     key: Mapped[bytes] = mapped_column(LargeBinary)
     value: Mapped[bytes] = mapped_column(LargeBinary)

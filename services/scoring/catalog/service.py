@@ -1,0 +1,177 @@
+"""Metric-definition versions per workspace: publish, list, show, and the catalog.
+
+A published version is immutable. Publishing validates the file (a
+:class:`~shared.definitions.DefinitionError` names file, line and field), refuses content
+identical to the current version (:class:`DefinitionsUnchanged`: the same digest makes no
+new version) and makes version N+1 current. Metrics count from the moment their version is
+in force; stored buckets of metrics with the same id carry over. A workspace with no
+published version is scored with the reference definitions
+(``services/scoring/reference/metrics.yaml``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.scoring.catalog import repository
+from services.scoring.catalog.models import MetricSetRow, MetricVersionRow
+from services.scoring.definitions import MetricDefinitions, load_metrics
+from services.scoring.errors import DefinitionsNotFound, DefinitionsUnchanged
+from shared.clock import Clock
+from shared.definitions import DefinitionError
+
+logger = logging.getLogger(__name__)
+
+MAX_PAGE = 200
+REFERENCE_METRICS = Path(__file__).parents[1] / "reference" / "metrics.yaml"
+
+
+@dataclass(frozen=True, slots=True)
+class VersionInfo:
+    workspace_id: str
+    version: int
+    source_name: str
+    digest: str
+    north_star: str
+    metric_count: int
+    published_at: datetime
+    current: bool
+
+
+@dataclass(frozen=True, slots=True)
+class VersionDetail:
+    info: VersionInfo
+    source: str
+    definitions: MetricDefinitions
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedDefinitions:
+    """The definitions a workspace counts with: its current version (0: the reference)."""
+
+    version: int
+    definitions: MetricDefinitions
+
+
+def reference_definitions() -> PublishedDefinitions:
+    """The reference metric definitions, as version 0 (loaded once per process)."""
+    global _REFERENCE
+    if _REFERENCE is None:
+        _REFERENCE = PublishedDefinitions(0, load_metrics(REFERENCE_METRICS))
+    return _REFERENCE
+
+
+_REFERENCE: PublishedDefinitions | None = None
+
+
+async def publish(
+    session: AsyncSession, workspace_id: str, source_name: str, text: str, *, clock: Clock
+) -> VersionInfo:
+    """Validate the file and make it version N+1; raises :class:`DefinitionError` or
+    :class:`DefinitionsUnchanged`."""
+    definitions = load_metrics(source_name, text=text)
+    current = await repository.metric_set(session, workspace_id)
+    if current is not None:
+        found = await repository.version(session, workspace_id, current.current_version)
+        if found is not None and found.digest == definitions.digest:
+            raise DefinitionsUnchanged(
+                f"version {found.version} has the same content: nothing to publish"
+            )
+    number = await repository.latest_number(session, workspace_id) + 1
+    now = clock.now()
+    row = MetricVersionRow(
+        workspace_id=workspace_id,
+        version=number,
+        source=text,
+        source_name=source_name,
+        digest=definitions.digest,
+        north_star=definitions.north_star,
+        metric_count=len(definitions.metrics),
+        published_at=now,
+    )
+    if current is None:
+        await repository.add(
+            session,
+            MetricSetRow(workspace_id=workspace_id, current_version=number, updated_at=now),
+            row,
+        )
+    else:
+        current.current_version = number
+        current.updated_at = now
+        await repository.add(session, row)
+    return _info(row, current=True)
+
+
+async def list_versions(
+    session: AsyncSession, workspace_id: str, *, cursor: int | None = None, limit: int = 50
+) -> tuple[list[VersionInfo], int | None]:
+    """A page of the workspace's versions, newest first, and the next page's cursor."""
+    limit = max(1, min(limit, MAX_PAGE))
+    current = await repository.metric_set(session, workspace_id)
+    number = None if current is None else current.current_version
+    rows = await repository.page_of_versions(session, workspace_id, before=cursor, limit=limit + 1)
+    page = [_info(row, current=row.version == number) for row in rows[:limit]]
+    return page, (page[-1].version if len(rows) > limit else None)
+
+
+async def show(
+    session: AsyncSession, workspace_id: str, version: int | None = None
+) -> VersionDetail:
+    """One version (default: the current one) with its source and compiled form."""
+    current = await repository.metric_set(session, workspace_id)
+    if current is None:
+        raise DefinitionsNotFound(
+            "no metric definitions published in this workspace; it is scored with the "
+            "reference definitions"
+        )
+    number = current.current_version if version is None else version
+    row = await repository.version(session, workspace_id, number)
+    if row is None:
+        raise DefinitionsNotFound(f"no metric definitions version {number}")
+    return VersionDetail(
+        _info(row, current=number == current.current_version),
+        row.source,
+        load_metrics(f"{workspace_id} v{row.version}", text=row.source),
+    )
+
+
+async def load_catalog(session: AsyncSession) -> Mapping[str, PublishedDefinitions]:
+    """Every workspace's current definitions, compiled (each digest once per process). A
+    stored version that no longer loads is logged and its workspace left out."""
+    catalog: dict[str, PublishedDefinitions] = {}
+    for row in await repository.current_versions(session):
+        cached = _COMPILED.get(row.digest)
+        if cached is None:
+            try:
+                cached = load_metrics(f"{row.workspace_id} v{row.version}", text=row.source)
+            except DefinitionError as exc:
+                logger.error(
+                    "stored metric definitions no longer load; the workspace is left out",
+                    extra={"workspace_id": row.workspace_id, "error": str(exc)},
+                )
+                continue
+            _COMPILED[row.digest] = cached
+        catalog[row.workspace_id] = PublishedDefinitions(row.version, cached)
+    return catalog
+
+
+_COMPILED: dict[str, MetricDefinitions] = {}
+
+
+def _info(row: MetricVersionRow, *, current: bool) -> VersionInfo:
+    return VersionInfo(
+        workspace_id=row.workspace_id,
+        version=row.version,
+        source_name=row.source_name,
+        digest=row.digest,
+        north_star=row.north_star,
+        metric_count=row.metric_count,
+        published_at=row.published_at,
+        current=current,
+    )

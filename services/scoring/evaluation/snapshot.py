@@ -1,0 +1,191 @@
+"""An account's :class:`AccountSnapshot` from its metric store, the workspace's metric
+definitions, its facts and its roles' activity. Pure.
+
+Snapshot names (also in :mod:`services.scoring.health.snapshot` and docs/scoring.md):
+
+* every windowed metric ``<id>`` (count, sum, distinct users, ratio) over each window it
+  declares: ``<id>_1d``, ``<id>_7d``, ``<id>_28d``, ``<id>_90d``;
+* baselines, for a metric declaring the windows they need: ``<id>_28d_weekly_avg`` (P7D and
+  P28D: the 7-day figure averaged over the 4 weeks before this one),
+  ``<id>_28d_daily_avg`` (P1D and P28D: the daily figure averaged over the 28 days before
+  today) and ``<id>_28d_ago`` (P28D: the figure of the 28 days before the current 28);
+  weeks or days from before the account's first event are not averaged in;
+* a ``fact`` metric: ``<id>`` (its latest value); a ``last_seen`` metric: ``<id>`` (days);
+* ``features_used_28d``: how many ``feature: true`` metrics were used in 28 days;
+* ``days_since_last_contact``: the fewest days over the ``contact: true`` metrics, or the
+  days since the account's first event when it never made contact;
+* ``open_tickets``: tickets opened and not closed (once a ticket event was seen).
+
+Figures are computed when read (health and the signals read a dozen of them), then kept.
+Role activity: for the decision maker and the admin, when a contact holds that role, the
+fewest days over the ``last_seen`` metrics with that ``role`` (``None``: never active).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from types import MappingProxyType
+
+from services.scoring.definitions import MetricDefinitions, MetricKind, Window
+from services.scoring.evaluation.facts import AccountFacts
+from services.scoring.health import AccountSnapshot
+from services.scoring.health import snapshot as s
+from services.scoring.metrics import DAY, MetricStore, baseline, value
+
+Reader = Callable[[MetricStore, MetricDefinitions, AccountFacts, int], float | None]
+ROLES = (s.DECISION_MAKER, s.ADMIN)
+_WINDOWED = frozenset(
+    {MetricKind.COUNT, MetricKind.SUM, MetricKind.DISTINCT_USERS, MetricKind.RATIO}
+)
+
+
+class SnapshotMetrics(Mapping[str, float | None]):
+    """The snapshot's figures by name, each computed on first read."""
+
+    __slots__ = ("_cache", "_definitions", "_facts", "_now", "_readers", "_store")
+
+    def __init__(
+        self, store: MetricStore, definitions: MetricDefinitions, facts: AccountFacts, now: int
+    ) -> None:
+        self._store = store
+        self._definitions = definitions
+        self._facts = facts
+        self._now = now
+        self._readers = readers(definitions)
+        self._cache: dict[str, float | None] = {}
+
+    def __getitem__(self, name: str) -> float | None:
+        try:
+            return self._cache[name]
+        except KeyError:
+            pass
+        read = self._readers[name]
+        figure = self._cache[name] = read(self._store, self._definitions, self._facts, self._now)
+        return figure
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._readers)
+
+    def __len__(self) -> int:
+        return len(self._readers)
+
+
+def build_snapshot(
+    store: MetricStore, definitions: MetricDefinitions, facts: AccountFacts, *, now: int
+) -> AccountSnapshot:
+    """The account at ``now``: its figures, its facts and its roles' activity."""
+    return AccountSnapshot(
+        metrics=SnapshotMetrics(store, definitions, facts, now),
+        facts=facts.values,
+        last_seen_days=role_activity(store, definitions, facts, now=now),
+        now=now,
+    )
+
+
+def role_activity(
+    store: MetricStore, definitions: MetricDefinitions, facts: AccountFacts, *, now: int
+) -> dict[str, float | None]:
+    """Days since the decision maker and the admin were active, for the roles the account's
+    contacts hold and some ``last_seen`` metric follows."""
+    found: dict[str, float | None] = {}
+    for role in ROLES:
+        if role not in facts.roles:
+            continue
+        metrics = [
+            m.id for m in definitions.metrics if m.kind is MetricKind.LAST_SEEN and m.role == role
+        ]
+        if not metrics:
+            continue
+        days = [
+            d for m in metrics if (d := value(store, definitions, m, None, now=now)) is not None
+        ]
+        found[role] = min(days) if days else None
+    return found
+
+
+def readers(definitions: MetricDefinitions) -> Mapping[str, Reader]:
+    """Every snapshot name of ``definitions`` with how to read it (kept per content digest)."""
+    found = _READERS.get(definitions.digest)
+    if found is None:
+        found = _READERS[definitions.digest] = MappingProxyType(_readers_of(definitions))
+        while len(_READERS) > 256:
+            _READERS.popitem(last=False)
+    return found
+
+
+_READERS: OrderedDict[str, Mapping[str, Reader]] = OrderedDict()
+
+
+def _readers_of(definitions: MetricDefinitions) -> dict[str, Reader]:
+    found: dict[str, Reader] = {}
+    for metric in definitions.metrics:
+        if metric.kind not in _WINDOWED:
+            found[metric.id] = _point(metric.id)
+            continue
+        for window in metric.windows:
+            found[f"{metric.id}_{window.value}d"] = _windowed(metric.id, window)
+        if metric.kind is MetricKind.RATIO:
+            continue
+        windows = set(metric.windows)
+        if {Window.P7D, Window.P28D} <= windows:
+            found[f"{metric.id}_28d_weekly_avg"] = _average(metric.id, Window.P7D, Window.P28D)
+        if {Window.P1D, Window.P28D} <= windows:
+            found[f"{metric.id}_28d_daily_avg"] = _average(metric.id, Window.P1D, Window.P28D)
+    for metric in definitions.metrics:
+        if Window.P28D in metric.windows and metric.kind in _WINDOWED:
+            found[f"{metric.id}_28d_ago"] = _average(metric.id, Window.P28D, Window.P28D)
+    features = tuple(m.id for m in definitions.metrics if m.feature)
+    if features:
+        found[s.FEATURES_USED_28D] = _features_used(features)
+    contacts = tuple(m.id for m in definitions.metrics if m.contact)
+    if contacts:
+        found[s.DAYS_SINCE_LAST_CONTACT] = _since_contact(contacts)
+    found[s.OPEN_TICKETS] = _open_tickets
+    return found
+
+
+def _point(metric_id: str) -> Reader:
+    def read(store: MetricStore, d: MetricDefinitions, _f: AccountFacts, now: int) -> float | None:
+        return value(store, d, metric_id, None, now=now)
+
+    return read
+
+
+def _windowed(metric_id: str, window: Window) -> Reader:
+    def read(store: MetricStore, d: MetricDefinitions, _f: AccountFacts, now: int) -> float | None:
+        return value(store, d, metric_id, window, now=now)
+
+    return read
+
+
+def _average(metric_id: str, window: Window, over: Window) -> Reader:
+    def read(store: MetricStore, d: MetricDefinitions, _f: AccountFacts, now: int) -> float | None:
+        return baseline(store, d, metric_id, window=window, over=over, now=now).average
+
+    return read
+
+
+def _features_used(metric_ids: tuple[str, ...]) -> Reader:
+    def read(store: MetricStore, d: MetricDefinitions, _f: AccountFacts, now: int) -> float | None:
+        return float(sum(1 for m in metric_ids if value(store, d, m, Window.P28D, now=now)))
+
+    return read
+
+
+def _since_contact(metric_ids: tuple[str, ...]) -> Reader:
+    def read(store: MetricStore, d: MetricDefinitions, _f: AccountFacts, now: int) -> float | None:
+        days = [x for m in metric_ids if (x := value(store, d, m, None, now=now)) is not None]
+        if days:
+            return min(days)
+        if store.since is None:
+            return None
+        return max(0.0, (now - store.since * DAY) / DAY)
+
+    return read
+
+
+def _open_tickets(
+    _store: MetricStore, _d: MetricDefinitions, facts: AccountFacts, _now: int
+) -> float | None:
+    return None if facts.open_tickets is None else float(len(facts.open_tickets))
