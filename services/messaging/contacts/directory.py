@@ -68,11 +68,11 @@ class ContactFacts:
     name: str | None = None
     email: str | None = None
     phone: str | None = None
-    chat_app_ids: Mapping[str, str] = EMPTY
+    chat_app_ids: Mapping[str, str] = field(default_factory=dict)
     roles: frozenset[str] = frozenset()
     locale: str | None = None
     timezone: str | None = None
-    consent: Mapping[str, bool] = EMPTY
+    consent: Mapping[str, bool] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,11 +169,11 @@ def _person(
         name=_text(values.get("name")),
         email=_email(values.get("email")),
         phone=_matching(values.get("phone"), _PHONE),
-        chat_app_ids=_chat_ids(chat) if isinstance(chat, Mapping) else EMPTY,
+        chat_app_ids=_chat_ids(chat) if isinstance(chat, Mapping) else {},
         roles=_roles(values),
         locale=_matching(values.get("locale"), _LOCALE),
         timezone=_timezone(values.get("timezone")),
-        consent=_consent(consent) if isinstance(consent, Mapping) else EMPTY,
+        consent=_consent(consent) if isinstance(consent, Mapping) else {},
     )
 
 

@@ -85,6 +85,9 @@ class Match(Model):
         default_factory=list,
         description="The level reached (risk_changed) or the risk level in the payload.",
     )
+    actions: list[Literal["nudge", "task"]] = Field(
+        default_factory=list, description="An escalation's action (from the growth path)."
+    )
 
 
 class SendWindow(Model):

@@ -117,6 +117,10 @@ def trigger_tier(trigger: TriggerEnvelope) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def trigger_risk(trigger: TriggerEnvelope) -> str | None:
     key = "to" if trigger.kind is TriggerKind.RISK_CHANGED else "risk_level"
     value = trigger.payload.get(key)
@@ -132,6 +136,7 @@ def matches(match: Match, trigger: TriggerEnvelope) -> bool:
         (match.nodes, trigger.node),
         (match.tiers, trigger_tier(trigger)),
         (match.risk_levels, trigger_risk(trigger)),
+        (match.actions, _text(trigger.payload.get("action"))),
     )
     return all(not wanted or value in wanted for wanted, value in tests)
 

@@ -1,8 +1,8 @@
 """Templates in a Jinja2 sandbox, chosen by locale. Pure.
 
 A template is a mapping of locale -> Jinja2 source. Rendering uses a
-:class:`~jinja2.sandbox.SandboxedEnvironment` (no access to private attributes or unsafe
-callables) with strict undefined names, so a typo is an error rather than an empty string.
+:class:`~jinja2.sandbox.ImmutableSandboxedEnvironment` (no private attributes, no unsafe
+callables, no changing lists or mappings: one trigger's data serves every recipient) with strict undefined names, so a typo is an error rather than an empty string.
 Every failure, compiling or rendering, raises :class:`TemplateFailed` with a reason an
 operator can read; callers fail that one delivery with it.
 """
@@ -16,13 +16,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from services.messaging.errors import TemplateFailed
 
 FALLBACK_LOCALE = "en"
 MAX_RENDERED_CHARS = 100_000
-_ENVIRONMENT = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+_ENVIRONMENT = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 _COMPILED: OrderedDict[str, Template] = OrderedDict()
 _CACHE_SIZE = 2048
 

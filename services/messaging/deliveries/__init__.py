@@ -1,0 +1,1 @@
+"""Deliveries: queued messages, their attempts, and the dispatcher that sends them."""

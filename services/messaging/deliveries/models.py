@@ -1,0 +1,72 @@
+"""Deliveries and every attempt at them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Float, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shared.db.model_base import Base
+from shared.db.types import UtcDateTime
+
+
+class DeliveryRow(Base):
+    """One message to one recipient on one channel, and where it stands.
+
+    ``status``: ``queued`` or ``deferred`` (waiting for ``due_at``), ``retrying`` (a
+    passing failure, due again at ``due_at``), ``sent``, ``failed`` (a permanent failure
+    or the last retry: dead-lettered) or ``suppressed`` (never sent, with the reason).
+    ``due_at`` is ``None`` once nothing more will happen; a claim moves it one lease ahead,
+    so a delivery whose process died mid-send is due again after the lease.
+    """
+
+    __tablename__ = "messaging_deliveries"
+    __table_args__ = (
+        UniqueConstraint("trigger_id", "contact_id", "step_id", name="uq_messaging_deliveries_key"),
+        Index("ix_messaging_deliveries_due", "due_at"),
+        Index("ix_messaging_deliveries_account", "workspace_id", "account_id", "planned_at"),
+        Index("ix_messaging_deliveries_contact", "workspace_id", "contact_id", "planned_at"),
+        Index("ix_messaging_deliveries_status", "workspace_id", "status", "planned_at"),
+    )
+
+    delivery_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(String(32))
+    account_id: Mapped[str] = mapped_column(String(256))
+    trigger_id: Mapped[str] = mapped_column(String(128))
+    contact_id: Mapped[str] = mapped_column(String(256))
+    step_id: Mapped[str] = mapped_column(String(200))
+    playbook_id: Mapped[str | None] = mapped_column(String(64))
+    playbook_version: Mapped[int | None] = mapped_column(Integer)
+    channel: Mapped[str] = mapped_column(String(16))
+    target: Mapped[dict[str, Any]] = mapped_column(JSON)
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(64))
+    priority: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)
+    provider_message_id: Mapped[str | None] = mapped_column(String(256))
+    planned_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    not_before: Mapped[datetime] = mapped_column(UtcDateTime())
+    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class AttemptRow(Base):
+    """One step in a delivery's history. Attempt 0 is its queueing (``queued``,
+    ``deferred`` or ``suppressed``); attempts 1.. are sends (``sent`` or ``failed``, with
+    the provider's message id or the reason, whether it will be retried and when)."""
+
+    __tablename__ = "messaging_delivery_attempts"
+
+    delivery_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    provider_message_id: Mapped[str | None] = mapped_column(String(256))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    retry_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -1,0 +1,127 @@
+"""Every query on deliveries and their attempts. Flushes; never commits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.messaging.deliveries.models import AttemptRow, DeliveryRow
+from shared.db.statements import insert_ignoring_duplicates
+
+
+async def existing_ids(session: AsyncSession, delivery_ids: Sequence[str]) -> set[str]:
+    if not delivery_ids:
+        return set()
+    found = await session.scalars(
+        select(DeliveryRow.delivery_id).where(DeliveryRow.delivery_id.in_(delivery_ids))
+    )
+    return set(found)
+
+
+async def insert_delivery(session: AsyncSession, row: dict[str, Any]) -> None:
+    """Insert one delivery; a row with the same key already there is left as it is."""
+    await insert_ignoring_duplicates(session, DeliveryRow, [row])
+
+
+async def add_attempts(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    await insert_ignoring_duplicates(session, AttemptRow, rows)
+
+
+async def get(session: AsyncSession, workspace_id: str, delivery_id: str) -> DeliveryRow | None:
+    row = await session.get(DeliveryRow, delivery_id)
+    return row if row is not None and row.workspace_id == workspace_id else None
+
+
+async def attempts_of(session: AsyncSession, delivery_id: str) -> list[AttemptRow]:
+    rows = await session.scalars(
+        select(AttemptRow).where(AttemptRow.delivery_id == delivery_id).order_by(AttemptRow.attempt)
+    )
+    return list(rows)
+
+
+async def claim_due(
+    session: AsyncSession, *, now: datetime, limit: int, lease: timedelta
+) -> list[DeliveryRow]:
+    """Due deliveries (``due_at <= now``), highest priority first, leased to the caller:
+    their ``due_at`` moves to ``now + lease`` and ``attempts`` counts this one.
+
+    On PostgreSQL the rows are locked with ``FOR UPDATE SKIP LOCKED``, so several
+    dispatchers claim disjoint sets; SQLite has one writer at a time, so a single
+    dispatcher process is expected there (the embedded mode).
+    """
+    query = (
+        select(DeliveryRow)
+        .where(DeliveryRow.due_at <= now)
+        .order_by(DeliveryRow.priority.desc(), DeliveryRow.due_at)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = list(await session.scalars(query))
+    if rows:
+        await session.execute(
+            update(DeliveryRow)
+            .where(DeliveryRow.delivery_id.in_([row.delivery_id for row in rows]))
+            .values(due_at=now + lease, attempts=DeliveryRow.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
+        for row in rows:
+            row.attempts += 1
+    return rows
+
+
+async def finish_attempt(
+    session: AsyncSession,
+    delivery_id: str,
+    *,
+    status: str,
+    reason: str | None,
+    provider_message_id: str | None,
+    due_at: datetime | None,
+    finished_at: datetime | None,
+) -> None:
+    values: dict[str, Any] = {"status": status, "reason": reason, "due_at": due_at}
+    if provider_message_id is not None:
+        values["provider_message_id"] = provider_message_id
+    if finished_at is not None:
+        values["finished_at"] = finished_at
+    await session.execute(
+        update(DeliveryRow)
+        .where(DeliveryRow.delivery_id == delivery_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def page(
+    session: AsyncSession,
+    workspace_id: str,
+    *,
+    account_id: str | None,
+    contact_id: str | None,
+    status: str | None,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> list[DeliveryRow]:
+    """Newest first, from after ``after`` (``planned_at``, ``delivery_id``)."""
+    query = select(DeliveryRow).where(DeliveryRow.workspace_id == workspace_id)
+    if account_id is not None:
+        query = query.where(DeliveryRow.account_id == account_id)
+    if contact_id is not None:
+        query = query.where(DeliveryRow.contact_id == contact_id)
+    if status is not None:
+        query = query.where(DeliveryRow.status == status)
+    if after is not None:
+        at, delivery_id = after
+        query = query.where(
+            or_(
+                DeliveryRow.planned_at < at,
+                and_(DeliveryRow.planned_at == at, DeliveryRow.delivery_id < delivery_id),
+            )
+        )
+    query = query.order_by(DeliveryRow.planned_at.desc(), DeliveryRow.delivery_id.desc())
+    return list(await session.scalars(query.limit(limit)))

@@ -1,0 +1,120 @@
+"""The messaging service's own settings (``MILEPOST_MESSAGING_*``).
+
+Built once in ``main`` and passed down. Secrets are :class:`SecretStr`; lists are given in
+the environment as JSON (``MILEPOST_MESSAGING_RETRY_SCHEDULE_SECONDS='[30, 120, 600]'``).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+CHANNELS = ("email", "webhook", "feishu", "dingtalk", "wecom", "slack", "in_app")
+"""Every channel a planned delivery can name."""
+
+
+class MessagingSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MILEPOST_MESSAGING_", extra="ignore")
+
+    # Consumer groups on milepost.triggers (and milepost.events for contacts).
+    group_id: str = Field(
+        default="milepost-messaging", description="Kafka consumer group of the trigger worker."
+    )
+    subscriptions_group_id: str = Field(
+        default="milepost-messaging-subscriptions",
+        description="Kafka consumer group that fans triggers out to subscriptions.",
+    )
+    max_batch_records: int = Field(default=500, ge=1)
+    poll_timeout_ms: int = Field(default=200, ge=10, le=10_000)
+
+    # Email (SMTP).
+    smtp_host: str = Field(default="127.0.0.1", description="SMTP relay host.")
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = Field(
+        default="Milepost <milepost@localhost>", description="The From header of every email."
+    )
+    smtp_starttls: bool = Field(
+        default=False, description="Upgrade the connection with STARTTLS before sending."
+    )
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    # Webhooks and chat apps.
+    webhook_secret: SecretStr = Field(
+        default=SecretStr("whsec_bWlsZXBvc3QtZGV2ZWxvcG1lbnQtc2VjcmV0"),
+        description="Standard Webhooks signing secret (``whsec_`` + base64) for deliveries "
+        "on the webhook channel and task pushes; subscriptions have their own. Change it.",
+    )
+    http_timeout_seconds: float = Field(default=10.0, gt=0)
+    feishu_webhook_url: str | None = Field(
+        default=None, description="Feishu/Lark custom bot URL (a target's ``url`` wins)."
+    )
+    feishu_secret: SecretStr | None = Field(
+        default=None, description="The bot's signature secret, when signature checking is on."
+    )
+    dingtalk_webhook_url: str | None = Field(
+        default=None, description="DingTalk robot URL with its access_token."
+    )
+    dingtalk_secret: SecretStr | None = Field(
+        default=None, description="The robot's SEC... secret: the URL is signed with it."
+    )
+    wecom_webhook_url: str | None = Field(default=None, description="WeCom group robot URL.")
+    slack_webhook_url: str | None = Field(default=None, description="Slack incoming webhook.")
+    crm_task_webhook_url: str | None = Field(
+        default=None,
+        description="Where tasks are pushed (created, escalated, updated), signed with "
+        "``webhook_secret``; none: tasks stay in Milepost.",
+    )
+
+    # Outbound URL guard.
+    outbound_allowlist: list[str] = Field(
+        default_factory=list,
+        description="Host names outbound URLs may reach (``*.example.com`` for subdomains); "
+        "empty: any host that passes the private-range check.",
+    )
+    allow_private_targets: bool = Field(
+        default=False,
+        description="Let outbound URLs resolve to private, loopback or link-local addresses "
+        "(tests, the embedded mode, an intranet CRM).",
+    )
+
+    # Dispatcher.
+    retry_schedule_seconds: list[float] = Field(
+        default_factory=lambda: [30.0, 120.0, 600.0, 3600.0, 21600.0],
+        min_length=0,
+        description="Upper bounds of the waits before each retry (full jitter: a random wait "
+        "between 0 and the bound); after the last, the delivery is dead-lettered.",
+    )
+    rate_limits_per_second: dict[str, float] = Field(
+        default_factory=lambda: {
+            "email": 20.0,
+            "webhook": 100.0,
+            "feishu": 5.0,
+            "dingtalk": 0.3,
+            "wecom": 0.3,
+            "slack": 1.0,
+            "in_app": 1000.0,
+        },
+        description="Sends per second per channel (token bucket; burst = one second's worth, "
+        "at least 1). A channel not named is not limited.",
+    )
+    dispatch_batch: int = Field(default=100, ge=1, description="Deliveries claimed per step.")
+    dispatch_concurrency: int = Field(default=32, ge=1, description="Sends in flight at once.")
+    dispatch_interval_ms: int = Field(
+        default=200, ge=10, le=60_000, description="Wait between steps when nothing was due."
+    )
+    claim_lease_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="A claimed delivery is due again after this long if its process died "
+        "mid-send (providers get the same idempotency key).",
+    )
+    task_check_interval_seconds: float = Field(
+        default=60.0, gt=0, description="How often overdue tasks are escalated."
+    )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for /api/messaging/ (not the feed); without one the API is "
+        "open (the embedded default on 127.0.0.1).",
+    )

@@ -1,0 +1,1 @@
+"""Subscriptions: marketing systems receive matching triggers as signed webhooks."""

@@ -1,0 +1,70 @@
+"""Templates render in the contact's locale with fallback, inside a sandbox; every failure
+is a TemplateFailed with the reason."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.messaging.errors import TemplateFailed
+from services.messaging.templates.rendering import (
+    SAMPLE_CONTEXT,
+    choose_locale,
+    compile_template,
+    render_message,
+    render_text,
+)
+
+BODY = {"en": "Hello {{ contact.name }}", "zh-CN": "{{ contact.name }}，您好"}
+
+
+@pytest.mark.parametrize(
+    ("wanted", "chosen"),
+    [
+        ("zh-CN", "zh-CN"),
+        ("zh-cn", "zh-CN"),
+        ("zh", "zh-CN"),
+        ("zh-TW", "zh-CN"),
+        ("en-GB", "en"),
+        ("fr", "en"),
+        (None, "en"),
+    ],
+)
+def test_the_locale_falls_back_to_the_language_then_the_default(
+    wanted: str | None, chosen: str
+) -> None:
+    assert choose_locale(BODY.keys(), wanted, "en") == chosen
+
+
+def test_without_the_default_or_english_the_first_variant_is_used() -> None:
+    assert choose_locale(["ja", "de"], "fr", "it") == "de"
+
+
+def test_a_message_renders_subject_and_body_in_the_chosen_locale() -> None:
+    rendered = render_message(
+        {"en": "Hi", "zh-CN": "你好"}, BODY, SAMPLE_CONTEXT, locale="zh-CN", default_locale="en"
+    )
+    assert (rendered.locale, rendered.subject, rendered.body) == ("zh-CN", "你好", "Li Wei，您好")
+    english = render_message({}, BODY, SAMPLE_CONTEXT, locale="de", default_locale="en")
+    assert (english.locale, english.subject, english.body) == ("en", "", "Hello Li Wei")
+
+
+def test_an_undefined_name_is_an_error_not_an_empty_string() -> None:
+    with pytest.raises(TemplateFailed, match="contact_name"):
+        render_text("Hello {{ contact_name }}", SAMPLE_CONTEXT)
+
+
+def test_a_syntax_error_names_its_line() -> None:
+    with pytest.raises(TemplateFailed, match="line 2"):
+        compile_template("fine\n{% if %}")
+
+
+def test_the_sandbox_refuses_private_attributes_unsafe_calls_and_changes() -> None:
+    with pytest.raises(TemplateFailed, match="SecurityError|unsafe"):
+        render_text("{{ ''.__class__.__mro__[1].__subclasses__() }}", {})
+    with pytest.raises(TemplateFailed):
+        render_text("{{ trigger.payload.clear() }}", {"trigger": {"payload": {"a": 1}}})
+
+
+def test_a_runtime_error_in_a_template_is_reported() -> None:
+    with pytest.raises(TemplateFailed, match="ZeroDivisionError"):
+        render_text("{{ 1 / 0 }}", {})
