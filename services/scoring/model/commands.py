@@ -21,8 +21,8 @@ from services.scoring.model.synthetic import DEFAULT_ACCOUNTS, DEFAULT_DAYS
 from services.scoring.model.training import DEFAULT_SEED
 
 if TYPE_CHECKING:
-    from services.node_engine.simulation.sources import EventLog
     from services.scoring.definitions import MetricDefinitions
+    from services.scoring.model.history import History
 
 REFERENCE_METRICS = Path(services.scoring.__file__).parent / "reference" / "metrics.yaml"
 
@@ -101,7 +101,11 @@ def train_command(
         raise typer.BadParameter("give either --events FILE or --demo", param_hint="--events")
     horizon_days = _days(horizon)
     definitions = _metrics(metrics)
-    history = history_of(synthetic_history(seed=seed) if events is None else _read_events(events))
+    if events is None:
+        typer.echo(f"generating the demo history (seed {seed})", err=True)
+        history = history_of(synthetic_history(seed=seed))
+    else:
+        history = _history(events)
     with typer.progressbar(
         length=len(history.accounts), label="snapshotting accounts", file=sys.stderr
     ) as bar:
@@ -166,7 +170,6 @@ def predict_command(
     """
     import orjson
 
-    from services.scoring.model.history import history_of
     from services.scoring.model.modelfile import load_model
     from services.scoring.model.prediction import predict_account
     from services.scoring.model.report import prediction_json, prediction_text
@@ -176,7 +179,7 @@ def predict_command(
         trained = load_model(model_file)
         prediction = predict_account(
             trained,
-            history_of(_read_events(events)),
+            _history(events),
             definitions,
             account,
             at=None if at is None else int(_utc(at).timestamp()),
@@ -224,8 +227,11 @@ def _metrics(path: Path) -> MetricDefinitions:
         raise typer.Exit(code=1) from exc
 
 
-def _read_events(path: Path) -> EventLog:
+def _history(path: Path) -> History:
+    """The accounts' histories in a JSONL file of envelopes, read with a progress bar;
+    lines that are not envelopes are skipped and counted on stderr."""
     from services.node_engine.simulation.sources import read_lines
+    from services.scoring.model.history import history_of
 
     try:
         with path.open("rb") as stream:
@@ -233,6 +239,8 @@ def _read_events(path: Path) -> EventLog:
     except OSError as exc:
         typer.echo(f"error: cannot read {path}: {exc.strerror or exc}", err=True)
         raise typer.Exit(code=1) from exc
+    with typer.progressbar(log, length=len(log), label="reading events", file=sys.stderr) as bar:
+        history = history_of(bar)
     if log.skipped_count:
         first = log.skipped[0]
         typer.echo(
@@ -240,7 +248,7 @@ def _read_events(path: Path) -> EventLog:
             f"(first: {first.where}: {first.reason})",
             err=True,
         )
-    return log
+    return history
 
 
 def _days(horizon: str) -> int:

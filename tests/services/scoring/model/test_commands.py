@@ -146,3 +146,22 @@ def test_help_says_model_files_are_json() -> None:
     result = invoke("train", "--help")
     assert result.exit_code == 0
     assert "never pickles" in result.output
+
+
+def test_lines_that_are_not_envelopes_are_skipped_and_counted(
+    files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    model, events = files
+    noisy = tmp_path / "noisy.jsonl"
+    noisy.write_bytes(
+        events.read_bytes() + b"not json\n" + b'{"timestamp": "2026-01-01T00:00:00Z"}\n'
+    )
+    result = invoke(
+        "predict", "--model", str(model), "--events", str(noisy), "--account", "demo-002"
+    )
+    assert result.exit_code == 0, result.output
+    assert "skipped 2 lines that are not event envelopes (first: line " in result.output
+    clean = invoke(
+        "predict", "--model", str(model), "--events", str(events), "--account", "demo-002"
+    )
+    assert result.stdout == clean.stdout
