@@ -27,6 +27,47 @@ class MessagingSettings(BaseSettings):
     max_batch_records: int = Field(default=500, ge=1)
     poll_timeout_ms: int = Field(default=200, ge=10, le=10_000)
 
+    # Contacts, playbooks and policies (the planning side).
+    contacts_group_id: str = Field(
+        default="milepost-messaging-contacts",
+        description="Kafka consumer group that learns contacts from milepost.events.",
+    )
+    catalog_refresh_seconds: float = Field(
+        default=2.0, gt=0, description="How soon a published playbook takes effect."
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Where Milepost is reached from outside: unsubscribe links start with it.",
+    )
+    unsubscribe_secret: SecretStr | None = Field(
+        default=None,
+        description="HMAC key of unsubscribe links; without one a random key per process is "
+        "used, and links stop working when it restarts. Set it in production.",
+    )
+    unsubscribe_valid_days: int = Field(default=90, ge=1, le=3650)
+    opt_in_categories: list[str] = Field(
+        default_factory=lambda: ["marketing"],
+        description="Categories sent only to contacts who opted in (others: unless opted out).",
+    )
+    budget_per_contact: int = Field(
+        default=3, ge=0, description="Messages per contact in the budget window."
+    )
+    budget_per_account_role: int = Field(
+        default=6, ge=0, description="Messages per account and role in the budget window."
+    )
+    budget_window: str = Field(default="P7D", description="ISO 8601 duration, e.g. P7D.")
+    quiet_hours_start: str = Field(
+        default="21:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="Local time."
+    )
+    quiet_hours_end: str = Field(
+        default="08:00",
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="Local time; equal to the start: no quiet hours.",
+    )
+    default_timezone: str = Field(
+        default="UTC", description="For contacts whose timezone is not known (IANA name)."
+    )
+
     # Email (SMTP).
     smtp_host: str = Field(default="127.0.0.1", description="SMTP relay host.")
     smtp_port: int = Field(default=25, ge=1, le=65535)

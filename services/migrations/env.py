@@ -7,8 +7,12 @@ from alembic import context
 from services.ingest.deduplication import models as _deduplication_models  # noqa: F401
 from services.ingest.workspaces import models as _workspace_models  # noqa: F401
 from services.messaging.contacts import models as _messaging_contact_models  # noqa: F401
+from services.messaging.deliveries import models as _messaging_delivery_models  # noqa: F401
+from services.messaging.feed import models as _messaging_feed_models  # noqa: F401
 from services.messaging.playbooks import models as _messaging_playbook_models  # noqa: F401
 from services.messaging.processing import models as _messaging_plan_models  # noqa: F401
+from services.messaging.subscriptions import models as _messaging_subscription_models  # noqa: F401
+from services.messaging.tasks import models as _messaging_task_models  # noqa: F401
 from services.node_engine.accounts import models as _account_models  # noqa: F401
 from services.node_engine.paths import models as _path_models  # noqa: F401
 from services.node_engine.processing import models as _processing_models  # noqa: F401

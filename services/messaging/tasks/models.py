@@ -35,6 +35,7 @@ class TaskRow(Base):
     description: Mapped[str | None] = mapped_column(Text)
     priority: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer, doc="Counts changes; names each CRM push.")
     note: Mapped[str | None] = mapped_column(Text)
     due_at: Mapped[datetime] = mapped_column(UtcDateTime())
     escalate_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -1,0 +1,186 @@
+"""Tasks for account owners: created once per (trigger, step), escalated when not done in
+time, and pushed to the CRM as signed webhooks through the delivery service (so a push is
+retried, rate limited and dead-lettered like any delivery).
+
+A push is a delivery on the ``webhook`` channel to the CRM URL with the event type
+``task.created``, ``task.escalated`` or ``task.updated`` and the task as data; its key is
+(trigger id, owner, ``task:{task_id}:{version}``), so each change is pushed once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.messaging.deliveries.planned import PlannedDelivery
+from services.messaging.deliveries.service import queue_delivery
+from services.messaging.errors import MessagingError
+from services.messaging.tasks import repository
+from services.messaging.tasks.models import TaskRow
+from services.messaging.tasks.planned import PlannedTask
+
+TaskStatus = Literal["open", "done", "escalated", "cancelled"]
+FINAL: frozenset[str] = frozenset({"done", "cancelled"})
+
+
+class TaskNotFound(MessagingError):
+    """No task by that id in the workspace."""
+
+
+class TaskClosed(MessagingError):
+    """The task is done or cancelled; it cannot change any more."""
+
+
+def task_id_of(trigger_id: str, step_id: str) -> str:
+    digest = hashlib.sha256(f"{trigger_id}\x1f{step_id}".encode()).hexdigest()
+    return f"tsk_{digest[:32]}"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskOutcome:
+    task_id: str
+    created: bool
+    """False when the (trigger, step) already had its task: nothing was written."""
+
+
+async def create_task(
+    session: AsyncSession, planned: PlannedTask, *, crm_url: str | None = None
+) -> TaskOutcome:
+    """Store ``planned`` as an open task (once per trigger and step) and, with ``crm_url``,
+    queue its ``task.created`` push. Flushes only."""
+    task_id = task_id_of(planned.trigger_id, planned.step_id)
+    if await repository.get(session, planned.workspace_id, task_id) is not None:
+        return TaskOutcome(task_id, created=False)
+    await repository.insert_task(
+        session,
+        {
+            "task_id": task_id,
+            "workspace_id": planned.workspace_id,
+            "account_id": planned.account_id,
+            "trigger_id": planned.trigger_id,
+            "step_id": planned.step_id,
+            "playbook_id": planned.playbook_id,
+            "playbook_version": planned.playbook_version,
+            "owner_contact_id": planned.owner_contact_id,
+            "title": planned.title[:500],
+            "description": planned.description,
+            "priority": planned.priority,
+            "status": "open",
+            "version": 1,
+            "note": None,
+            "due_at": planned.due_at,
+            "escalate_at": planned.escalate_at,
+            "escalate_to": planned.escalate_to,
+            "escalated_at": None,
+            "created_at": planned.planned_at,
+            "updated_at": planned.planned_at,
+        },
+    )
+    if crm_url:
+        task = await repository.get(session, planned.workspace_id, task_id)
+        assert task is not None
+        await _push(session, task, "task.created", crm_url, planned.planned_at)
+    return TaskOutcome(task_id, created=True)
+
+
+async def update_task(
+    session: AsyncSession,
+    workspace_id: str,
+    task_id: str,
+    *,
+    status: TaskStatus | None,
+    note: str | None,
+    now: datetime,
+    crm_url: str | None,
+) -> TaskRow:
+    """Close (``done``, ``cancelled``) or annotate a task; raises :class:`TaskNotFound` or
+    :class:`TaskClosed`. The change is pushed as ``task.updated``."""
+    task = await repository.get(session, workspace_id, task_id)
+    if task is None:
+        raise TaskNotFound(task_id)
+    if task.status in FINAL:
+        raise TaskClosed(f"task {task_id} is {task.status}")
+    if status is not None:
+        task.status = status
+    if note is not None:
+        task.note = note
+    task.version += 1
+    task.updated_at = now
+    await session.flush()
+    if crm_url:
+        await _push(session, task, "task.updated", crm_url, now)
+    return task
+
+
+async def escalate_due(
+    session: AsyncSession, *, now: datetime, crm_url: str | None, limit: int = 500
+) -> list[str]:
+    """Mark open tasks past their ``escalate_at`` as ``escalated`` and push
+    ``task.escalated`` (to ``escalate_to`` in the data); returns their ids."""
+    escalated = []
+    for task in await repository.due_for_escalation(session, now, limit):
+        task.status = "escalated"
+        task.escalated_at = now
+        task.version += 1
+        task.updated_at = now
+        escalated.append(task.task_id)
+        if crm_url:
+            await _push(session, task, "task.escalated", crm_url, now)
+    await session.flush()
+    return escalated
+
+
+def task_data(task: TaskRow) -> dict[str, Any]:
+    """The task as the API and the CRM push show it."""
+    return {
+        "task_id": task.task_id,
+        "workspace_id": task.workspace_id,
+        "account_id": task.account_id,
+        "trigger_id": task.trigger_id,
+        "step_id": task.step_id,
+        "playbook_id": task.playbook_id,
+        "playbook_version": task.playbook_version,
+        "owner_contact_id": task.owner_contact_id,
+        "title": task.title,
+        "description": task.description,
+        "priority": task.priority,
+        "status": task.status,
+        "version": task.version,
+        "note": task.note,
+        "due_at": task.due_at.isoformat(),
+        "escalate_at": task.escalate_at.isoformat() if task.escalate_at else None,
+        "escalate_to": task.escalate_to,
+        "escalated_at": task.escalated_at.isoformat() if task.escalated_at else None,
+        "created_at": task.created_at.isoformat(),
+        "updated_at": task.updated_at.isoformat(),
+    }
+
+
+async def _push(
+    session: AsyncSession, task: TaskRow, event_type: str, crm_url: str, now: datetime
+) -> None:
+    await queue_delivery(
+        session,
+        PlannedDelivery(
+            workspace_id=task.workspace_id,
+            account_id=task.account_id,
+            trigger_id=task.trigger_id,
+            playbook_id=task.playbook_id,
+            playbook_version=task.playbook_version,
+            step_id=f"task:{task.task_id}:{task.version}",
+            contact_id=task.owner_contact_id or "",
+            channel="webhook",
+            target={"url": crm_url, "event_type": event_type},
+            subject=task.title,
+            body=json.dumps(task_data(task)),
+            category="task",
+            priority=task.priority,
+            planned_at=now,
+            not_before=now,
+        ),
+    )
