@@ -36,6 +36,7 @@ MetricsOption = Annotated[
     typer.Option(
         "--metrics",
         help="The workspace's metric definitions (YAML); the features are its metrics.",
+        show_default="services/scoring/reference/metrics.yaml",
     ),
 ]
 
