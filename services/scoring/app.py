@@ -1,0 +1,66 @@
+"""Assemble the scoring service: its consumer, its API, and the standalone service."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.ingest.workspaces.service import find_workspace
+from services.scoring.catalog.repository import metric_set
+from services.scoring.catalog.service import REFERENCE_METRICS, load_catalog, publish
+from services.scoring.endpoints import scoring_router
+from services.scoring.processing.worker import ScoringMetrics, ScoringWorker
+from services.scoring.settings import ScoringSettings
+from services.serving import serve, service_resources
+from shared.observability.http import create_http_app
+from shared.runtime import Resources
+from shared.settings import RuntimeSettings
+
+
+def mount_scoring(app: FastAPI, settings: ScoringSettings, resources: Resources) -> ScoringWorker:
+    """Add the scoring API to ``app``; returns the consumer to run beside it."""
+    app.include_router(scoring_router(settings, resources))
+    return ScoringWorker(
+        bus=resources.bus,
+        sessions=resources.sessions,
+        clock=resources.clock,
+        settings=settings,
+        load_catalog=load_catalog,
+        metrics=ScoringMetrics(resources.registry),
+    )
+
+
+async def publish_reference_metrics(resources: Resources, workspace: str) -> bool:
+    """Publish the reference metric definitions to ``workspace`` unless it has its own;
+    whether it published."""
+    async with resources.sessions() as session:
+        return await _publish_reference(session, resources, workspace)
+
+
+async def _publish_reference(session: AsyncSession, resources: Resources, workspace: str) -> bool:
+    found = await find_workspace(session, workspace)
+    if found is None or await metric_set(session, found.id) is not None:
+        return False
+    await publish(
+        session,
+        found.id,
+        REFERENCE_METRICS.name,
+        REFERENCE_METRICS.read_text(),
+        clock=resources.clock,
+    )
+    await session.commit()
+    return True
+
+
+async def run_scoring(runtime: RuntimeSettings) -> None:
+    """``milepost scoring``: consume events, publish score events, serve the scoring API,
+    health and metrics. Migrates only SQLite; PostgreSQL is migrated by the deployment."""
+    async with service_resources(runtime, service="milepost-scoring") as resources:
+        app = create_http_app(
+            "Milepost scoring",
+            "Account health scores with their explanation, churn signals, score history, "
+            "the portfolio and metric definitions.",
+            resources,
+        )
+        worker = mount_scoring(app, ScoringSettings(), resources)
+        await serve(app, host=runtime.host, port=runtime.port, background=[worker.run()])

@@ -1,0 +1,196 @@
+"""``milepost scoring``: the standalone scoring service, its metric definitions
+(``milepost scoring metrics validate|publish|list|show``) and the optional churn model
+(``train``, ``predict``, ``demo-events``)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, TypeVar
+
+import typer
+
+from services.scoring.model.commands import app as model_app
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from services.scoring.catalog.service import VersionDetail, VersionInfo
+    from shared.clock import Clock
+
+T = TypeVar("T")
+
+scoring_app = typer.Typer(
+    help="The scoring service: account health, churn signals and metric definitions. "
+    "Without a command it runs the service alone (production: MILEPOST_BUS=kafka, "
+    "MILEPOST_DATABASE_URL; MILEPOST_SCORING_* settings).",
+    invoke_without_command=True,
+)
+metrics_app = typer.Typer(
+    help="A workspace's metric definitions: validate, publish, list and show versions.",
+    no_args_is_help=True,
+)
+scoring_app.add_typer(metrics_app, name="metrics")
+scoring_app.registered_commands += model_app.registered_commands
+
+WorkspaceName = Annotated[
+    str, typer.Option("--workspace", "-w", help="The workspace's name (`milepost run` makes demo).")
+]
+
+
+@scoring_app.callback()
+def scoring(context: typer.Context) -> None:
+    """Run the scoring service alone: consume milepost.events, publish milepost.scores,
+    serve /api/scoring/ (MILEPOST_SCORING_* settings)."""
+    if context.invoked_subcommand is not None:
+        return
+    from services.cli import _runtime, _serve
+    from services.scoring.app import run_scoring
+
+    _serve(run_scoring(_runtime()))
+
+
+@metrics_app.command("validate")
+def metrics_validate(
+    files: Annotated[list[Path], typer.Argument(help="Metric-definitions YAML files.")],
+) -> None:
+    """Check metric-definitions files without publishing them.
+
+    Each problem is printed as FILE:LINE:COLUMN: FIELD: MESSAGE; the exit status is 1 when
+    any file has one.
+    """
+    from services.scoring.definitions import load_metrics
+    from shared.definitions import DefinitionError
+
+    failed = False
+    for file in files:
+        try:
+            definitions = load_metrics(file)
+        except DefinitionError as exc:
+            typer.echo(str(exc), err=True)
+            failed = True
+            continue
+        typer.echo(
+            f"{file}: valid: {len(definitions.metrics)} metrics, "
+            f"North Star {definitions.north_star}"
+        )
+    if failed:
+        raise typer.Exit(code=1)
+
+
+@metrics_app.command("publish")
+def metrics_publish(
+    file: Annotated[Path, typer.Argument(help="The metric-definitions YAML file.")],
+    workspace: WorkspaceName = "demo",
+) -> None:
+    """Publish FILE as the workspace's next metric-definitions version.
+
+    Refused when the file is invalid or has the same content as the current version.
+    """
+    from services.scoring.catalog.service import publish
+    from shared.definitions.document import read_definition
+
+    text = read_definition(file)
+    info = _in_workspace(
+        lambda session, clock, workspace_id: publish(
+            session, workspace_id, str(file), text, clock=clock
+        ),
+        workspace,
+    )
+    typer.echo(
+        f"published metric definitions v{info.version} in {workspace} "
+        f"({info.metric_count} metrics, North Star {info.north_star}; digest {info.digest[:12]})"
+    )
+
+
+@metrics_app.command("list")
+def metrics_list(workspace: WorkspaceName = "demo") -> None:
+    """List the workspace's metric-definition versions, newest first."""
+    from services.scoring.catalog.service import MAX_PAGE, list_versions
+
+    async def every_page(
+        session: AsyncSession, _clock: Clock, workspace_id: str
+    ) -> list[VersionInfo]:
+        found: list[VersionInfo] = []
+        cursor: int | None = None
+        while True:
+            page, cursor = await list_versions(session, workspace_id, cursor=cursor, limit=MAX_PAGE)
+            found += page
+            if cursor is None:
+                return found
+
+    versions = _in_workspace(every_page, workspace)
+    if not versions:
+        typer.echo(
+            f"no metric definitions in {workspace}: it is scored with the reference ones "
+            "(milepost scoring metrics publish FILE)"
+        )
+    for item in versions:
+        mark = "current" if item.current else ""
+        typer.echo(
+            f"v{item.version}\t{mark}\t{item.metric_count} metrics\tNorth Star {item.north_star}"
+            f"\t{item.source_name}\tpublished {item.published_at:%Y-%m-%d %H:%M}"
+        )
+
+
+@metrics_app.command("show")
+def metrics_show(
+    version: Annotated[int | None, typer.Argument(help="A version (default: current).")] = None,
+    workspace: WorkspaceName = "demo",
+    source: Annotated[bool, typer.Option("--source", help="Print the file as published.")] = False,
+) -> None:
+    """Show one version of the workspace's metric definitions: each metric, its kind and
+    windows, and the North Star."""
+    from services.scoring.catalog.service import show
+
+    detail: VersionDetail = _in_workspace(
+        lambda session, _clock, workspace_id: show(session, workspace_id, version), workspace
+    )
+    if source:
+        typer.echo(detail.source, nl=False)
+        return
+    info = detail.info
+    typer.echo(
+        f"metric definitions v{info.version} in {workspace}"
+        f"{' (current)' if info.current else ''}: {info.source_name}, "
+        f"published {info.published_at:%Y-%m-%d %H:%M}"
+    )
+    for metric in detail.definitions.metrics:
+        windows = ",".join(w.name for w in metric.windows)
+        flags = [
+            flag
+            for flag, on in (
+                ("north star", metric.north_star),
+                ("feature", metric.feature),
+                ("contact", metric.contact),
+            )
+            if on
+        ]
+        typer.echo(
+            f"  {metric.id}\t{metric.kind.value}\t{windows or '-'}\t{metric.name}"
+            + (f"\t[{', '.join(flags)}]" if flags else "")
+        )
+
+
+def _in_workspace(work: Callable[[AsyncSession, Clock, str], Awaitable[T]], workspace: str) -> T:
+    """Run ``work(session, clock, workspace_id)`` in one transaction; refusals are printed
+    as errors with exit status 1."""
+    from services.cli import _in_session
+    from services.ingest.workspaces.service import WorkspaceError, find_workspace
+    from services.scoring.errors import ScoringError
+    from shared.definitions import DefinitionError
+
+    async def in_workspace(session: AsyncSession, clock: Clock) -> T:
+        found = await find_workspace(session, workspace)
+        if found is None:
+            raise WorkspaceError(f"no workspace named {workspace!r}")
+        return await work(session, clock, found.id)
+
+    try:
+        return _in_session(in_workspace)
+    except DefinitionError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=1) from exc
+    except ScoringError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc

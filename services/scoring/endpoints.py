@@ -1,0 +1,354 @@
+"""``/api/scoring/workspaces/{workspace}/...``: scores, history, portfolio, definitions.
+
+Every answer names the workspace's North Star. Errors are ``{"detail": {"field",
+"message", "problems"}}``: 401 without the admin token (when
+``MILEPOST_SCORING_ADMIN_TOKEN`` is set), 404 for an unknown workspace, account or
+version, 409 for definitions identical to the current version, 422 for an invalid file
+(each problem with its line, column and field).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.params import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from services.node_engine.paths.endpoints import error_detail, workspace_id_of
+from services.node_engine.paths.schemas import ErrorOut, ProblemOut
+from services.scoring import schemas
+from services.scoring.accounts import service as accounts
+from services.scoring.accounts.models import ScoringAccountRow
+from services.scoring.accounts.service import Group, NorthStarDefinition
+from services.scoring.catalog import service as catalog
+from services.scoring.catalog.service import VersionInfo
+from services.scoring.definitions import MetricDefinitions, load_metrics
+from services.scoring.errors import AccountNotScored, DefinitionsNotFound, DefinitionsUnchanged
+from services.scoring.settings import ScoringSettings
+from shared.definitions import DefinitionError
+from shared.runtime import Resources
+
+_bearer = HTTPBearer(auto_error=False, description="MILEPOST_SCORING_ADMIN_TOKEN")
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status.HTTP_401_UNAUTHORIZED: {"model": ErrorOut, "description": "No valid token"},
+    status.HTTP_404_NOT_FOUND: {"model": ErrorOut, "description": "Unknown name"},
+}
+_FILE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    status.HTTP_422_UNPROCESSABLE_CONTENT: {
+        "model": ErrorOut,
+        "description": "An invalid file, each problem with its line and field",
+    },
+}
+Cursor = Annotated[int | None, Query(ge=1, description="next_cursor of the previous page")]
+Limit = Annotated[int, Query(ge=1, le=accounts.MAX_PAGE)]
+
+
+def scoring_dependencies(settings: ScoringSettings) -> list[Depends]:
+    """Bearer-token authentication when ``MILEPOST_SCORING_ADMIN_TOKEN`` is set; none (an
+    open API) when it is not."""
+    token = settings.admin_token
+    if token is None:
+        return []
+    expected = token.get_secret_value().encode()
+
+    async def require_token(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> None:
+        given = credentials.credentials.encode() if credentials else b""
+        if not hmac.compare_digest(given, expected):
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                error_detail("Authorization", "send `Authorization: Bearer <admin token>`"),
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    return [Depends(require_token)]
+
+
+def scoring_router(settings: ScoringSettings, resources: Resources) -> APIRouter:
+    sessions, clock = resources.sessions, resources.clock
+    router = APIRouter(
+        prefix="/api/scoring/workspaces/{workspace}",
+        tags=["scoring"],
+        dependencies=scoring_dependencies(settings),
+        responses=_ERRORS,
+    )
+
+    @router.get("/accounts", summary="Scored accounts by id, a page at a time")
+    async def list_accounts(
+        workspace: str,
+        risk_level: Annotated[
+            str | None, Query(pattern="^(low|medium|high)$", description="Only this level")
+        ] = None,
+        cursor: Annotated[str | None, Query(max_length=256)] = None,
+        limit: Limit = 50,
+    ) -> schemas.AccountPage:
+        async with sessions() as session:
+            workspace_id = await workspace_id_of(session, workspace)
+            rows, next_cursor = await accounts.accounts(
+                session, workspace_id, risk_level=risk_level, cursor=cursor, limit=limit
+            )
+            star = await accounts.north_star_of(session, workspace_id)
+        return schemas.AccountPage(
+            items=[_summary(row) for row in rows],
+            next_cursor=next_cursor,
+            north_star=_star(star),
+        )
+
+    @router.get(
+        "/accounts/{account_id}",
+        summary="An account's health score with its explanation, its signals and its North "
+        "Star figure",
+    )
+    async def get_account(workspace: str, account_id: str) -> schemas.AccountScoreOut:
+        async with sessions() as session:
+            workspace_id = await workspace_id_of(session, workspace)
+            with _errors_as_json():
+                row = await accounts.account(session, workspace_id, account_id)
+        return _score_out(workspace, row)
+
+    @router.get("/accounts/{account_id}/history", summary="An account's score events, newest first")
+    async def get_history(
+        workspace: str, account_id: str, cursor: Cursor = None, limit: Limit = 50
+    ) -> schemas.HistoryPage:
+        async with sessions() as session:
+            workspace_id = await workspace_id_of(session, workspace)
+            with _errors_as_json():
+                rows, next_cursor = await accounts.history(
+                    session, workspace_id, account_id, cursor=cursor, limit=limit
+                )
+            star = await accounts.north_star_of(session, workspace_id)
+        return schemas.HistoryPage(
+            items=[
+                schemas.HistoryItemOut(
+                    position=r.position,
+                    score_event_id=r.score_event_id,
+                    kind=r.kind,
+                    health=r.health,
+                    risk_level=r.risk_level,
+                    tier=r.tier,
+                    signals=r.signals,
+                    explanation=r.explanation,
+                    occurred_at=r.occurred_at,
+                )
+                for r in rows
+            ],
+            next_cursor=next_cursor,
+            north_star=_star(star),
+        )
+
+    @router.get(
+        "/portfolio",
+        summary="How the scored accounts spread over tiers, risk levels and health bands",
+    )
+    async def get_portfolio(workspace: str) -> schemas.PortfolioOut:
+        async with sessions() as session:
+            workspace_id = await workspace_id_of(session, workspace)
+            found = await accounts.portfolio(session, workspace_id)
+            star = await accounts.north_star_of(session, workspace_id)
+
+        def groups(items: tuple[Group, ...]) -> list[schemas.GroupOut]:
+            return [
+                schemas.GroupOut(
+                    key=g.key,
+                    accounts=g.accounts,
+                    share=round(g.accounts / found.accounts, 4) if found.accounts else 0.0,
+                    mean_health=g.mean_health,
+                    north_star=g.north_star,
+                )
+                for g in items
+            ]
+
+        return schemas.PortfolioOut(
+            workspace=workspace,
+            accounts=found.accounts,
+            north_star=_star(star, found.north_star_total),
+            by_tier=groups(found.by_tier),
+            by_risk_level=groups(found.by_risk_level),
+            by_band=groups(found.by_band),
+        )
+
+    @router.get("/definitions", summary="The metric-definition versions, newest first")
+    async def list_definitions(
+        workspace: str, cursor: Cursor = None, limit: Limit = 50
+    ) -> schemas.DefinitionsPage:
+        async with sessions() as session:
+            workspace_id = await workspace_id_of(session, workspace)
+            items, next_cursor = await catalog.list_versions(
+                session, workspace_id, cursor=cursor, limit=limit
+            )
+            star = await accounts.north_star_of(session, workspace_id)
+        return schemas.DefinitionsPage(
+            items=[_version_out(v) for v in items], next_cursor=next_cursor, north_star=_star(star)
+        )
+
+    @router.post(
+        "/definitions",
+        status_code=status.HTTP_201_CREATED,
+        summary="Publish metric definitions as the next version",
+        responses={
+            **_FILE_ERRORS,
+            status.HTTP_409_CONFLICT: {
+                "model": ErrorOut,
+                "description": "The same content as the current version",
+            },
+        },
+    )
+    async def publish(
+        workspace: str, body: schemas.MetricsSourceIn
+    ) -> schemas.DefinitionsVersionOut:
+        async with sessions() as session:
+            workspace_id = await workspace_id_of(session, workspace)
+            with _errors_as_json():
+                info = await catalog.publish(
+                    session, workspace_id, body.source_name, body.source, clock=clock
+                )
+            await session.commit()
+        return _version_out(info)
+
+    @router.post(
+        "/definitions/validate",
+        summary="Check a metric-definitions file without publishing it",
+        responses=_FILE_ERRORS,
+    )
+    async def validate(workspace: str, body: schemas.MetricsSourceIn) -> schemas.MetricsValidOut:
+        async with sessions() as session:
+            await workspace_id_of(session, workspace)
+        with _errors_as_json():
+            definitions = load_metrics(body.source_name, text=body.source)
+        return schemas.MetricsValidOut(
+            north_star=definitions.north_star, metrics=_metrics_out(definitions)
+        )
+
+    @router.get(
+        "/definitions/{version}",
+        summary="One version of the metric definitions with its source and metrics",
+    )
+    async def get_definitions(workspace: str, version: int) -> schemas.DefinitionsDetailOut:
+        async with sessions() as session:
+            workspace_id = await workspace_id_of(session, workspace)
+            with _errors_as_json():
+                detail = await catalog.show(session, workspace_id, version)
+        return schemas.DefinitionsDetailOut(
+            **_version_out(detail.info).model_dump(),
+            source=detail.source,
+            metrics=_metrics_out(detail.definitions),
+        )
+
+    return router
+
+
+@contextmanager
+def _errors_as_json() -> Iterator[None]:
+    try:
+        yield
+    except DefinitionError as error:
+        problems = [ProblemOut.from_problem(p) for p in error.problems]
+        count = len(problems)
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            error_detail(
+                problems[0].field or "source",
+                f"the metric definitions have {count} problem{'s' if count != 1 else ''}, "
+                f"the first: {error.problems[0]}",
+                problems,
+            ),
+        ) from error
+    except DefinitionsUnchanged as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, error_detail("source", str(error))) from error
+    except DefinitionsNotFound as error:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, error_detail("version", str(error))
+        ) from error
+    except AccountNotScored as error:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, error_detail("account_id", str(error))
+        ) from error
+
+
+def _star(star: NorthStarDefinition, value: float | None = None) -> schemas.NorthStarOut:
+    return schemas.NorthStarOut(
+        metric=star.metric_id, name=star.name, window=star.window.name, value=value
+    )
+
+
+def _signals(row: ScoringAccountRow) -> list[schemas.SignalOut]:
+    found = (row.risk or {}).get("signals", [])
+    return [
+        schemas.SignalOut(
+            kind=s["kind"],
+            severity=s["severity"],
+            measure=s["measure"],
+            threshold=s["raise_at"],
+            sentence=s["sentence"],
+        )
+        for s in found
+    ]
+
+
+def _summary(row: ScoringAccountRow) -> schemas.AccountSummaryOut:
+    return schemas.AccountSummaryOut(
+        account_id=row.account_id,
+        health=row.health,
+        band=row.band,
+        risk_level=row.risk_level,
+        tier=row.tier,
+        signals=[s.kind for s in _signals(row)],
+        north_star=row.north_star,
+        evaluated_at=row.evaluated_at,
+    )
+
+
+def _score_out(workspace: str, row: ScoringAccountRow) -> schemas.AccountScoreOut:
+    health = row.explanation.get("health") or {}
+    star = row.explanation["north_star"]
+    return schemas.AccountScoreOut(
+        workspace=workspace,
+        account_id=row.account_id,
+        health=row.health,
+        band=row.band,
+        risk_level=row.risk_level,
+        tier=row.tier,
+        signals=_signals(row),
+        components=[
+            schemas.ComponentOut(component=name, **parts)
+            for name, parts in health.get("components", {}).items()
+        ],
+        missing=health.get("missing", []),
+        explanation=health.get("text", []),
+        north_star=schemas.NorthStarOut(**star),
+        facts=row.facts.get("values", {}),
+        evaluated_at=row.evaluated_at,
+    )
+
+
+def _version_out(info: VersionInfo) -> schemas.DefinitionsVersionOut:
+    return schemas.DefinitionsVersionOut(
+        version=info.version,
+        source_name=info.source_name,
+        digest=info.digest,
+        north_star=info.north_star,
+        metric_count=info.metric_count,
+        published_at=info.published_at,
+        current=info.current,
+    )
+
+
+def _metrics_out(definitions: MetricDefinitions) -> list[schemas.MetricOut]:
+    return [
+        schemas.MetricOut(
+            id=m.id,
+            name=m.name,
+            kind=m.kind.value,
+            windows=[w.name for w in m.windows],
+            north_star=m.north_star,
+            feature=m.feature,
+            contact=m.contact,
+        )
+        for m in definitions.metrics
+    ]
