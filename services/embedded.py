@@ -17,6 +17,8 @@ from services.migrations import upgrade_to_head
 from services.node_engine.app import mount_engine
 from services.node_engine.paths.service import REFERENCE_PATHS, list_paths, publish
 from services.node_engine.settings import EngineSettings
+from services.scoring.app import mount_scoring, publish_reference_metrics
+from services.scoring.settings import ScoringSettings
 from services.serving import serve
 from shared.bus.factory import create_bus
 from shared.clock import SystemClock
@@ -51,19 +53,22 @@ async def run_embedded(runtime: RuntimeSettings) -> None:
         app = create_http_app(
             "Milepost",
             "Every Milepost service on one port: the Segment-compatible ingest API under "
-            "`/v1/`, the node engine's admin API under `/api/engine/`, health at `/healthz` "
+            "`/v1/`, the node engine's admin API under `/api/engine/`, scoring under "
+            "`/api/scoring/`, health at `/healthz` "
             "and `/readyz`, metrics at `/metrics`.",
             resources,
         )
         ingest = mount_ingest(app, IngestSettings(), resources)
         worker = mount_engine(app, EngineSettings(), resources)
+        scoring = mount_scoring(app, ScoringSettings(), resources)
         await publish_reference_paths(resources)
+        await publish_reference_metrics(resources, DEMO_WORKSPACE)
         print(_banner(runtime, write_key), flush=True)
         await serve(
             app,
             host=runtime.host,
             port=runtime.port,
-            background=[prune_ledger_forever(ingest), worker.run()],
+            background=[prune_ledger_forever(ingest), worker.run(), scoring.run()],
         )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ingest.workspaces.service import find_workspace
 from services.scoring.catalog.repository import metric_set
@@ -31,24 +30,20 @@ def mount_scoring(app: FastAPI, settings: ScoringSettings, resources: Resources)
 
 
 async def publish_reference_metrics(resources: Resources, workspace: str) -> bool:
-    """Publish the reference metric definitions to ``workspace`` unless it has its own;
-    whether it published."""
+    """Publish the reference metric definitions to ``workspace`` (embedded mode: the demo
+    workspace, on first start) unless it has its own; whether it published."""
     async with resources.sessions() as session:
-        return await _publish_reference(session, resources, workspace)
-
-
-async def _publish_reference(session: AsyncSession, resources: Resources, workspace: str) -> bool:
-    found = await find_workspace(session, workspace)
-    if found is None or await metric_set(session, found.id) is not None:
-        return False
-    await publish(
-        session,
-        found.id,
-        REFERENCE_METRICS.name,
-        REFERENCE_METRICS.read_text(),
-        clock=resources.clock,
-    )
-    await session.commit()
+        found = await find_workspace(session, workspace)
+        if found is None or await metric_set(session, found.id) is not None:
+            return False
+        await publish(
+            session,
+            found.id,
+            REFERENCE_METRICS.name,
+            REFERENCE_METRICS.read_text(),
+            clock=resources.clock,
+        )
+        await session.commit()
     return True
 
 
