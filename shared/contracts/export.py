@@ -66,7 +66,10 @@ def asyncapi_document() -> dict[str, Any]:
             "version": __version__,
             "description": (
                 "Kafka topics between Milepost's services and the marketing systems that "
-                "subscribe to them. Keys keep one account's records in one partition."
+                "subscribe to them. Keys keep one account's records in one partition. "
+                "A marketing system reads `milepost.triggers` with its own consumer group, "
+                "or registers a URL at `/api/messaging/subscriptions` to receive the same "
+                "TriggerEnvelope as a Standard Webhooks request (see docs/messaging-delivery.md)."
             ),
         },
         "defaultContentType": "application/json",

@@ -21,6 +21,7 @@ class Topic(StrEnum):
     SCORES = "milepost.scores"
     SCORES_DLQ = "milepost.scores.dlq"
     ENGINE_REKEYED = "milepost.engine.rekeyed"
+    DELIVERIES_DLQ = "milepost.deliveries.dlq"
 
 
 class DeadLetter(BaseModel):
@@ -35,6 +36,24 @@ class DeadLetter(BaseModel):
     reason: str
     key: str | None = Field(description="The original key, decoded as UTF-8 with replacement.")
     value: str = Field(description="The original value, decoded as UTF-8 with replacement.")
+    failed_at: AwareDatetime
+
+
+class FailedDelivery(BaseModel):
+    """A message the messaging service gave up on: a permanent failure (a bounce, a refused
+    URL) or a passing one after the last retry."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    delivery_id: str = Field(description="The idempotency key every attempt carried.")
+    workspace_id: str
+    account_id: str
+    trigger_id: str
+    contact_id: str
+    step_id: str
+    channel: str
+    attempts: int = Field(ge=1)
+    reason: str
     failed_at: AwareDatetime
 
 
@@ -101,6 +120,14 @@ TOPICS: tuple[TopicSpec, ...] = (
         "Triggers no consumer could process, with the reason.",
         "the original record's key",
         DeadLetter,
+        partitions=3,
+        retention=timedelta(days=30),
+    ),
+    TopicSpec(
+        Topic.DELIVERIES_DLQ,
+        "Deliveries the messaging service gave up on, with the reason and attempt count.",
+        "{workspace_id}/a/{account_id}",
+        FailedDelivery,
         partitions=3,
         retention=timedelta(days=30),
     ),
