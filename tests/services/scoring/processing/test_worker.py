@@ -1,0 +1,351 @@
+"""The scoring consumer on the in-memory bus and on Kafka, with SQLite and PostgreSQL: a
+seeded decline raising and clearing signals, the sweep, attribution, dead letters,
+exactly-once across a crash, and a rebuild by replay."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, select
+
+from services.node_engine.processing.models import AppliedOffsetRow
+from services.scoring.accounts.models import (
+    ScoreHistoryRow,
+    ScoringAccountRow,
+    ScoringMembershipRow,
+)
+from services.scoring.metrics import decode
+from shared.bus import OutgoingRecord
+from shared.contracts import EventType, ScoreKind, Topic
+from shared.contracts.topics import DeadLetter
+from shared.errors import BusUnavailable
+from tests.services.scoring.support import Harness, run_until_idle
+
+USERS = ("boss", "admin1", "u1", "u2", "u3")
+ROLES = {"boss": ["decision_maker"], "admin1": ["admin"]}
+
+
+def seed(h: Harness, days: int) -> list[OutgoingRecord]:
+    """An account with a decision maker, an admin and three end users who log in ten times
+    a day and export 100 rows a day for ``days`` days up to today, a contract for 10 seats
+    renewing in 300 days, and a paid invoice."""
+    first = h.clock.now() - timedelta(days=days - 1)
+    records = [
+        h.event(
+            f"g-{user}",
+            type=EventType.GROUP,
+            user=user,
+            at=first,
+            context={"traits": {"roles": ROLES.get(user, [])}},
+        )
+        for user in USERS
+    ]
+    renewal = (h.clock.now() + timedelta(days=300)).date().isoformat()
+    records += [
+        h.crm(
+            "contract",
+            "contract.signed",
+            {
+                "contract_id": "c1",
+                "value": "12000",
+                "currency": "EUR",
+                "starts_on": first.date().isoformat(),
+                "ends_on": renewal,
+                "seats": 10,
+                "acquisition_cost": "9000",
+            },
+            at=first,
+        ),
+        h.crm(
+            "invoice",
+            "invoice.paid",
+            {"invoice_id": "i1", "amount": "1000", "currency": "EUR"},
+            at=first,
+        ),
+    ]
+    for day in range(days):
+        records += usage(h, f"d{day}", at_days_ago=days - 1 - day)
+    return records
+
+
+def usage(h: Harness, tag: str, *, at_days_ago: int = 0, rows: int = 100) -> list[OutgoingRecord]:
+    """A normal day: each user logs in twice, one report of ``rows`` rows is exported."""
+    at = h.clock.now() - timedelta(days=at_days_ago)
+    logins = [
+        h.event(f"{tag}-login-{user}-{n}", event="Logged In", user=user, at=at)
+        for user in USERS
+        for n in range(2)
+    ]
+    export = h.event(
+        f"{tag}-export", event="Report Exported", user="u1", at=at, properties={"rows": rows}
+    )
+    return [*logins, export]
+
+
+async def test_a_seeded_decline_raises_the_right_signals_and_clears_when_usage_recovers(
+    harness: Harness,
+) -> None:
+    h = harness
+    day0 = (h.clock.now() - timedelta(days=34)).date()
+    await h.bus.publish(seed(h, 35))  # days 0..34, today is day 34
+    worker, consumer = h.worker(), await h.subscribe()
+    await run_until_idle(worker, consumer)
+    assert [s.kind for s in await h.scores()] == [ScoreKind.SCORE_CHANGED]
+
+    h.clock.advance(timedelta(days=1))  # day 35: a normal day, and a 20,000-row export
+    await h.bus.publish([*usage(h, "d35"), *usage(h, "d35-burst", rows=20_000)[-1:]])
+    await run_until_idle(worker, consumer)
+    for _ in range(36, 40):  # days 36 to 39: nobody logs in; the sweep re-scores each day
+        h.clock.advance(timedelta(days=1))
+        await run_until_idle(worker, consumer)
+    for day in range(40, 45):  # days 40 to 44: usage recovers
+        h.clock.advance(timedelta(days=1))
+        await h.bus.publish(usage(h, f"d{day}"))
+        await run_until_idle(worker, consumer)
+
+    scores = await h.scores()
+    risk = [
+        (s.kind, (s.occurred_at.date() - day0).days, s.signals, s)
+        for s in scores
+        if s.kind in (ScoreKind.RISK_RAISED, ScoreKind.RISK_CLEARED)
+    ]
+    assert [(kind.value, day, signals) for kind, day, signals, _ in risk] == [
+        ("risk_raised", 35, ["data_export"]),
+        ("risk_raised", 39, ["data_export", "logins_falling"]),
+        ("risk_cleared", 42, ["logins_falling"]),
+        ("risk_cleared", 44, []),
+    ]
+    export, falling, export_cleared, recovered = (event for *_, event in risk)
+    assert export.risk_level is not None
+    assert export.risk_level.value == "high"
+    assert export.explanation["signals"]["data_export"]["sentence"] == (
+        "A large data export: 20,700 rows exported in the last 7 days, 20.7x the usual "
+        "(weekly average 700). Data may be being pulled out."
+    )
+    assert falling.explanation["raised"] == ["logins_falling"]
+    assert falling.explanation["signals"]["logins_falling"]["sentence"] == (
+        "Logins are clearly falling: 30 in the last 7 days against a weekly average of 70 "
+        "over 28 days (43% of usual)."
+    )
+    assert export_cleared.explanation["cleared"] == ["data_export"]
+    assert recovered.explanation["cleared"] == ["logins_falling"]
+    assert recovered.risk_level is not None
+    assert recovered.risk_level.value == "low"
+    assert recovered.explanation["north_star"]["metric"] == "orders"
+    async with h.sessions() as session:
+        row = await session.get(ScoringAccountRow, (h.workspace, "acme"))
+        history = (
+            await session.scalars(
+                select(ScoreHistoryRow.score_event_id)
+                .where(ScoreHistoryRow.workspace_id == h.workspace)
+                .order_by(ScoreHistoryRow.position)
+            )
+        ).all()
+    assert row is not None
+    assert row.risk_level == "low"
+    assert row.risk is not None
+    assert row.risk["signals"] == []
+    assert row.contract_value == 12000
+    assert row.acquisition_cost == 9000
+    assert history == [s.score_event_id for s in scores]
+    await consumer.close()
+
+
+async def test_the_sweep_raises_a_signal_that_time_alone_brings(harness: Harness) -> None:
+    h = harness
+    await h.bus.publish(
+        [
+            h.event(
+                "g1",
+                type=EventType.GROUP,
+                user="boss",
+                context={"traits": {"roles": ["decision_maker"]}},
+            ),
+            h.event("l1", event="Logged In", user="boss"),
+        ]
+    )
+    worker, consumer = h.worker(), await h.subscribe()
+    await run_until_idle(worker, consumer)
+    h.clock.advance(timedelta(days=29))
+    await run_until_idle(worker, consumer)
+    assert [s for s in await h.scores() if s.kind is not ScoreKind.SCORE_CHANGED] == []
+    h.clock.advance(timedelta(days=2))
+    await run_until_idle(worker, consumer)
+
+    raised = [s for s in await h.scores() if s.kind is ScoreKind.RISK_RAISED]
+    assert [s.signals for s in raised] == [["decision_maker_inactive"]]
+    assert raised[0].explanation["signals"]["decision_maker_inactive"]["sentence"] == (
+        "The decision maker has not been active for 31 days."
+    )
+    swept = harness.registry.get_sample_value("milepost_scoring_swept_accounts_total")
+    assert swept is not None
+    assert swept >= 2
+    await consumer.close()
+
+
+async def test_an_event_with_only_a_user_id_counts_for_the_users_account(
+    harness: Harness,
+) -> None:
+    h = harness
+    await h.bus.publish([h.event("g1", type=EventType.GROUP, user="u7")])
+    worker, consumer = h.worker(), await h.subscribe()
+    await run_until_idle(worker, consumer)
+    await h.bus.publish(
+        [
+            h.event("l1", event="Logged In", account=None, user="u7"),
+            h.event("l2", event="Logged In", account=None, user="stranger"),
+        ]
+    )
+    await run_until_idle(worker, consumer)
+
+    async with h.sessions() as session:
+        row = await session.get(ScoringAccountRow, (h.workspace, "acme"))
+        member = await session.get(ScoringMembershipRow, (h.workspace, "u7"))
+    assert row is not None
+    assert member is not None
+    assert member.account_id == "acme"
+    assert decode(row.metrics).amounts["logins"][-1][1] == 1.0
+    assert (
+        h.registry.get_sample_value("milepost_scoring_records_total", {"outcome": "unattributed"})
+        == 1
+    )
+    await consumer.close()
+
+
+async def test_malformed_records_go_to_the_dead_letter_topic_and_the_consumer_goes_on(
+    harness: Harness,
+) -> None:
+    h = harness
+    await h.bus.publish(
+        [
+            OutgoingRecord(Topic.EVENTS, f"{h.workspace}/a/acme".encode(), b'{"not": "an event"}'),
+            h.event("e1", event="Report Exported", properties={"rows": "lots"}),
+            h.event("e2", event="Logged In"),
+        ]
+    )
+    worker, consumer = h.worker(), await h.subscribe()
+    await run_until_idle(worker, consumer)
+
+    letters = [d for d in await h.read(Topic.EVENTS_DLQ, DeadLetter) if d.consumer_group == h.group]
+    assert sorted(d.reason for d in letters) == [
+        "not a valid event envelope: event_id: Field required; workspace_id: Field required; "
+        "message_id: Field required; type: Field required; timestamp: Field required",
+        "property 'rows' is 'lots', not a number",
+    ]
+    assert h.registry.get_sample_value("milepost_scoring_dead_letters_total") == 2
+    async with h.sessions() as session:
+        row = await session.get(ScoringAccountRow, (h.workspace, "acme"))
+    assert row is not None
+    store = decode(row.metrics)
+    assert "report_exports" not in store.amounts  # the bad event counted nowhere
+    assert store.amounts["logins"][-1][1] == 1.0
+    await consumer.close()
+
+
+async def test_a_crash_after_the_database_commit_publishes_nothing_twice(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = harness
+    await h.bus.publish(seed(h, 30))
+    crashing, consumer = h.worker(), await h.subscribe()
+    real_publish = h.bus.publish
+
+    async def lost_publish(records: Any) -> None:
+        raise BusUnavailable("crash between the database commit and the publish")
+
+    monkeypatch.setattr(h.bus, "publish", lost_publish)
+    for _ in range(5):
+        await crashing.step(consumer)
+    await consumer.close()
+    monkeypatch.setattr(h.bus, "publish", real_publish)
+    assert await h.scores() == []
+
+    h.clock.advance(timedelta(days=1))
+    await h.bus.publish(usage(h, "next", rows=50_000))
+    survivor, consumer = h.worker(), await h.subscribe()
+    await run_until_idle(survivor, consumer)
+
+    scores = await h.scores()
+    ids = [s.score_event_id for s in scores]
+    assert len(ids) == len(set(ids))
+    assert [s.kind for s in scores][-1] is ScoreKind.RISK_RAISED
+    async with h.sessions() as session:
+        history = (
+            await session.scalars(
+                select(ScoreHistoryRow.score_event_id).where(
+                    ScoreHistoryRow.workspace_id == h.workspace
+                )
+            )
+        ).all()
+    assert sorted(history) == sorted(ids)
+    await consumer.close()
+
+
+async def test_lost_state_is_rebuilt_by_replaying_the_topic_with_the_same_scores(
+    harness: Harness,
+) -> None:
+    h = harness
+    await h.bus.publish(seed(h, 40))
+    await h.bus.publish(usage(h, "burst", rows=30_000))
+    worker, consumer = h.worker(), await h.subscribe()
+    await run_until_idle(worker, consumer)
+    await consumer.close()
+
+    async def state() -> tuple[Any, ...]:
+        async with h.sessions() as session:
+            row = await session.get(ScoringAccountRow, (h.workspace, "acme"))
+        assert row is not None
+        return (
+            decode(row.metrics),
+            row.facts,
+            row.health,
+            row.band,
+            row.risk_level,
+            row.risk,
+            row.north_star,
+            row.contract_value,
+        )
+
+    before = await state()
+    assert before[4] == "high"
+    async with h.sessions() as session:  # the state is lost
+        for model in (ScoringAccountRow, ScoreHistoryRow, ScoringMembershipRow):
+            await session.execute(delete(model).where(model.workspace_id == h.workspace))
+        await session.execute(
+            delete(AppliedOffsetRow).where(AppliedOffsetRow.consumer_group == h.group)
+        )
+        await session.commit()
+    h.group += "-replay"  # and the consumer group starts from the beginning
+    replaying, consumer = h.worker(), await h.subscribe()
+    await run_until_idle(replaying, consumer)
+
+    assert await state() == before
+    await consumer.close()
+
+
+async def test_the_lag_is_reported_per_partition(harness: Harness) -> None:
+    h = harness
+    await h.bus.publish([h.event("m1", event="Logged In")])
+    worker, consumer = h.worker(), await h.subscribe()
+    await run_until_idle(worker, consumer)
+    await h.bus.publish([h.event("m2", event="Logged In", account="other")])
+    worker.lag_reported_at = float("-inf")
+    await worker.report_lag()
+
+    lags = [
+        h.registry.get_sample_value(
+            "milepost_scoring_consumer_lag", {"topic": tp.topic, "partition": str(tp.partition)}
+        )
+        for tp in consumer.assignment()
+    ]
+    assert sum(lag or 0 for lag in lags) == 1
+    assert h.registry.get_sample_value("milepost_scoring_records_total", {"outcome": "scored"}) == 1
+    assert (
+        h.registry.get_sample_value(
+            "milepost_scoring_score_events_total", {"kind": "score_changed"}
+        )
+        == 1
+    )
+    await consumer.close()

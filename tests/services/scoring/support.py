@@ -1,0 +1,180 @@
+"""A scoring worker on a bus and a database, with events made to order and the score
+events read back."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.scoring.catalog.service import PublishedDefinitions
+from services.scoring.processing.worker import INPUT_TOPICS, ScoringMetrics, ScoringWorker
+from services.scoring.settings import ScoringSettings
+from shared.bus import Bus, Consumer, OutgoingRecord
+from shared.bus.kafka import KafkaBus, KafkaOptions
+from shared.bus.memory import InMemoryBus
+from shared.bus.namespaced import NamespacedBus
+from shared.clock import FrozenClock
+from shared.contracts import TOPICS, EventEnvelope, EventType, ScoreEnvelope, Topic
+from shared.contracts.events import event_id_for
+from shared.db import create_engine, create_session_factory
+
+
+@pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.kafka)])
+async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
+    implementation: Bus
+    if request.param == "memory":
+        implementation = InMemoryBus()
+    else:
+        bootstrap = request.getfixturevalue("kafka_bootstrap")
+        prefix = request.getfixturevalue("topic_prefix")
+        kafka = KafkaBus(KafkaOptions(bootstrap_servers=bootstrap, linger_ms=1))
+        implementation = NamespacedBus(kafka, f"{prefix}.")
+    await implementation.start()
+    specs = [replace(spec, partitions=3) for spec in TOPICS]
+    await implementation.ensure_topics(specs, replication_factor=1)
+    yield implementation
+    await implementation.close()
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(database_url)
+    yield create_session_factory(engine)
+    await engine.dispose()
+
+
+@dataclass
+class Harness:
+    bus: Bus
+    sessions: async_sessionmaker[AsyncSession]
+    clock: FrozenClock
+    workspace: str
+    group: str
+    catalog: dict[str, PublishedDefinitions] = field(default_factory=dict)
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    sweep_interval_seconds: float = 3600.0
+
+    def worker(self) -> ScoringWorker:
+        async def load(_session: AsyncSession) -> Mapping[str, PublishedDefinitions]:
+            return self.catalog
+
+        self.registry = CollectorRegistry()
+        settings = ScoringSettings(
+            group_id=self.group,
+            definitions_refresh_seconds=0.001,
+            poll_timeout_ms=50,
+            sweep_interval_seconds=self.sweep_interval_seconds,
+        )
+        return ScoringWorker(
+            bus=self.bus,
+            sessions=self.sessions,
+            clock=self.clock,
+            settings=settings,
+            load_catalog=load,
+            metrics=ScoringMetrics(self.registry),
+        )
+
+    async def subscribe(self) -> Consumer:
+        return await self.bus.subscribe(list(INPUT_TOPICS), group_id=self.group)
+
+    def event(
+        self,
+        message: str,
+        *,
+        type: EventType = EventType.TRACK,
+        event: str | None = None,
+        account: str | None = "acme",
+        user: str | None = "u1",
+        at: datetime | None = None,
+        **fields: Any,
+    ) -> OutgoingRecord:
+        moment = at or self.clock.now()
+        envelope = EventEnvelope(
+            event_id=event_id_for(self.workspace, message),
+            workspace_id=self.workspace,
+            message_id=message,
+            type=type,
+            event=event,
+            account_id=account,
+            user_id=user,
+            timestamp=moment,
+            received_at=moment,
+            source="segment",
+            **fields,
+        )
+        return OutgoingRecord(
+            Topic.EVENTS, envelope.key.encode(), envelope.model_dump_json().encode()
+        )
+
+    def crm(self, message: str, kind: str, data: dict[str, Any], **extra: Any) -> OutgoingRecord:
+        return self.event(
+            message,
+            type=EventType.CRM,
+            event=f"milepost.crm.{kind}",
+            user=None,
+            properties={"account_id": "acme", "attributes": {}, **data},
+            **extra,
+        )
+
+    async def scores(self) -> list[ScoreEnvelope]:
+        """This workspace's score events on the topic, in order per account."""
+        return [
+            s
+            for s in await self.read(Topic.SCORES, ScoreEnvelope)
+            if s.workspace_id == self.workspace
+        ]
+
+    async def read(self, topic: str, model: type[Any]) -> list[Any]:
+        """Every record on ``topic`` up to its current end, parsed, in offset order."""
+        consumer = await self.bus.subscribe([topic], group_id=f"reader-{uuid.uuid4().hex}")
+        found: list[Any] = []
+        try:
+            for _ in range(100):
+                ends = await self.bus.end_offsets(sorted(consumer.assignment(), key=str))
+                if consumer.assignment() and all(end == 0 for end in ends.values()):
+                    break
+                records = await consumer.poll(max_records=5000, timeout_ms=200)
+                found += [
+                    (r.partition, r.offset, model.model_validate_json(r.value)) for r in records
+                ]
+                seen: dict[int, int] = {}
+                for partition, offset, _ in found:
+                    seen[partition] = max(seen.get(partition, -1), offset)
+                if consumer.assignment() and all(
+                    seen.get(tp.partition, -1) >= end - 1 for tp, end in ends.items()
+                ):
+                    break
+        finally:
+            await consumer.close()
+        found.sort(key=lambda item: (item[0], item[1]))
+        return [item for _, _, item in found]
+
+
+@pytest.fixture
+def harness(bus: Bus, sessions: async_sessionmaker[AsyncSession]) -> Harness:
+    tag = uuid.uuid4().hex[:10]
+    return Harness(bus, sessions, FrozenClock(T0), f"ws{tag}", f"scoring-{tag}")
+
+
+T0 = datetime.fromisoformat("2026-03-02T09:00:00+00:00")
+
+
+async def run_until_idle(worker: ScoringWorker, consumer: Consumer, *, rounds: int = 300) -> None:
+    """Step until every owned input partition is applied up to its end, then once more."""
+    for _ in range(rounds):
+        await worker.step(consumer)
+        owned = consumer.assignment()
+        if not owned:
+            continue
+        ends = await worker.bus.end_offsets(sorted(owned, key=str))
+        if all(worker.applied.get(tp, 0) >= end for tp, end in ends.items() if end):
+            await worker.step(consumer)
+            return
+    raise AssertionError("scoring did not catch up")
