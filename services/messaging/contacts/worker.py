@@ -19,6 +19,8 @@ class ContactsWorker(FencedConsumer[ContactFacts | OwnerFacts | None]):
     """Learns contacts from identify, group and CRM contact/account events. A record that
     is no event envelope goes to ``milepost.events.dlq``; any other event is skipped."""
 
+    topics = (Topic.EVENTS,)
+
     def decode(self, record: ConsumedRecord) -> ContactFacts | OwnerFacts | None:
         try:
             event = EventEnvelope.model_validate_json(record.value)
@@ -30,6 +32,3 @@ class ContactsWorker(FencedConsumer[ContactFacts | OwnerFacts | None]):
         self, session: AsyncSession, items: list[ContactFacts | OwnerFacts | None], now: datetime
     ) -> None:
         await service.learn(session, [item for item in items if item is not None], now=now)
-
-
-CONTACT_TOPICS = (Topic.EVENTS,)

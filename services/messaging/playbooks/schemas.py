@@ -285,16 +285,26 @@ class PlaybookDetailOut(PlaybookOut):
     versions: list[PlaybookVersionOut]
 
 
-class PlaybookVersionDetailOut(PlaybookVersionOut):
-    current: bool
-    source: str
+class PlaybookCounts(BaseModel):
     rules: int
     steps: int
     templates: list[str]
+
+    @classmethod
+    def of(cls, playbook: PlaybookFile) -> PlaybookCounts:
+        return cls(
+            rules=len(playbook.rules),
+            steps=sum(len(rule.steps) for rule in playbook.rules),
+            templates=sorted(playbook.templates),
+        )
+
+
+class PlaybookVersionDetailOut(PlaybookVersionOut):
+    current: bool
+    source: str
+    counts: PlaybookCounts
 
 
 class PlaybookValidOut(BaseModel):
     playbook_id: str
-    rules: int
-    steps: int
-    templates: list[str]
+    counts: PlaybookCounts

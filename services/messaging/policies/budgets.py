@@ -70,7 +70,7 @@ def budget_refusal(
         share = allowed(cap, priority)
         if share is not None and used >= share:
             return (
-                f"budget: {scope} already have {used} messages planned in "
+                f"budget: {used} message{'s' if used != 1 else ''} already planned for {scope} in "
                 f"{_window(limits.window)}; {priority} priority may fill {share} of {cap}"
             )
     return None

@@ -111,3 +111,8 @@ def _encode(data: bytes) -> str:
 
 def _decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def unsubscribe_url(public_url: str, token: str) -> str:
+    """The link a message carries: the unsubscribe endpoint with the token."""
+    return f"{public_url.rstrip('/')}/api/messaging/unsubscribe?token={token}"

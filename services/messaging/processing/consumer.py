@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Generic, TypeVar
 
@@ -74,7 +73,10 @@ class ConsumerMetrics:
 
 
 class FencedConsumer(ABC, Generic[T]):
-    """Consumes ``topics`` in ``group_id`` until cancelled; subclasses decode and apply."""
+    """Consumes its ``topics`` in ``group_id`` until cancelled; subclasses name the topics,
+    decode and apply."""
+
+    topics: tuple[str, ...]
 
     def __init__(
         self,
@@ -82,7 +84,6 @@ class FencedConsumer(ABC, Generic[T]):
         bus: Bus,
         sessions: async_sessionmaker[AsyncSession],
         clock: Clock,
-        topics: Sequence[str],
         group_id: str,
         metrics: ConsumerMetrics,
         max_batch_records: int = 500,
@@ -91,7 +92,6 @@ class FencedConsumer(ABC, Generic[T]):
         self.bus = bus
         self.sessions = sessions
         self.clock = clock
-        self.topics = tuple(topics)
         self.group_id = group_id
         self.consumer_metrics = metrics
         self.max_batch_records = max_batch_records

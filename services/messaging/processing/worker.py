@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -40,7 +39,8 @@ from shared.errors import InvalidMessage
 
 logger = logging.getLogger(__name__)
 
-TRIGGER_TOPICS = (Topic.TRIGGERS,)
+UnsubscribeLink = Callable[[Contact, str, datetime], str | None]
+"""A contact's unsubscribe link for a category, at a moment (``None``: no link)."""
 CatalogLoader = Callable[[AsyncSession], Awaitable[Mapping[str, tuple[PublishedPlaybook, ...]]]]
 
 
@@ -73,15 +73,10 @@ class TriggerMetrics:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Links:
-    """Builds a contact's unsubscribe link for a category (``None``: no link)."""
-
-    build: Callable[[Contact, str, datetime], str | None]
-
-
 class TriggerWorker(FencedConsumer[TriggerEnvelope]):
     """Consumes triggers until cancelled; see the module docstring."""
+
+    topics = (Topic.TRIGGERS,)
 
     def __init__(
         self,
@@ -89,17 +84,17 @@ class TriggerWorker(FencedConsumer[TriggerEnvelope]):
         load_catalog: CatalogLoader,
         outbound: Outbound,
         policies: Policies,
-        links: Links,
-        metrics: TriggerMetrics,
+        unsubscribe_link: UnsubscribeLink,
+        trigger_metrics: TriggerMetrics,
         catalog_refresh_seconds: float = 2.0,
         **consumer: Any,
     ) -> None:
-        super().__init__(topics=TRIGGER_TOPICS, **consumer)
+        super().__init__(**consumer)
         self.load_catalog = load_catalog
         self.outbound = outbound
         self.policies = policies
-        self.links = links
-        self.metrics = metrics
+        self.unsubscribe_link = unsubscribe_link
+        self.metrics = trigger_metrics
         self.catalog_refresh_seconds = catalog_refresh_seconds
         self.catalog: Mapping[str, tuple[PublishedPlaybook, ...]] = {}
         self.catalog_loaded_at = float("-inf")
@@ -134,7 +129,7 @@ class TriggerWorker(FencedConsumer[TriggerEnvelope]):
             people,
             policies=self.policies,
             now=now,
-            unsubscribe_url=lambda contact, category: self.links.build(contact, category, now),
+            unsubscribe_url=lambda contact, category: self.unsubscribe_link(contact, category, now),
         )
         if not plans.messages and not plans.tasks:
             self.metrics.triggers.labels("unmatched").inc()

@@ -88,7 +88,7 @@ def test_a_template_syntax_error_names_the_variant() -> None:
 
 def test_the_default_locale_must_have_a_body() -> None:
     text = MINIMAL.replace("name: Demo\n", "name: Demo\ndefault_locale: zh-CN\n")
-    [(line, field, message)] = problems(text)
+    [(_line, field, message)] = problems(text)
     assert field == "templates.reminder.body"
     assert "default locale zh-CN" in message
 

@@ -28,7 +28,8 @@ def test_a_zero_cap_admits_nothing_but_critical() -> None:
 def test_when_the_contact_is_nearly_full_a_tip_is_refused_and_a_risk_message_goes() -> None:
     nearly_full = Pressure(contact=2, account_role=2)
     tip = budget_refusal(nearly_full, priority="low", role="admin", limits=LIMITS)
-    assert tip is not None and tip.startswith("budget: the contact already have 2 messages")
+    assert tip is not None
+    assert tip.startswith("budget: 2 messages already planned for the contact")
     assert "low priority may fill 1 of 3" in tip
     assert budget_refusal(nearly_full, priority="normal", role="admin", limits=LIMITS) is not None
     assert budget_refusal(nearly_full, priority="high", role="admin", limits=LIMITS) is None
@@ -43,5 +44,6 @@ def test_a_full_budget_refuses_high_but_not_critical() -> None:
 def test_the_account_role_budget_applies_across_the_roles_holders() -> None:
     busy_role = Pressure(contact=0, account_role=4)
     refusal = budget_refusal(busy_role, priority="normal", role="admin", limits=LIMITS)
-    assert refusal is not None and "the account's admin contacts" in refusal
+    assert refusal is not None
+    assert "the account's admin contacts" in refusal
     assert budget_refusal(busy_role, priority="high", role="admin", limits=LIMITS) is None

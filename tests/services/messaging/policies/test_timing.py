@@ -45,7 +45,8 @@ def test_a_send_window_defers_to_the_next_working_day() -> None:
         friday_evening, delay=timedelta(), timezone=SHANGHAI, quiet=QUIET, window=window
     )
     assert timing.not_before == datetime(2026, 3, 9, 9, tzinfo=SHANGHAI)  # Monday 09:00
-    assert timing.reason is not None and "send window" in timing.reason
+    assert timing.reason is not None
+    assert "send window" in timing.reason
 
 
 def test_a_delay_counts_from_the_trigger_and_is_then_timed() -> None:
@@ -54,7 +55,8 @@ def test_a_delay_counts_from_the_trigger_and_is_then_timed() -> None:
         at, delay=timedelta(hours=12), timezone=SHANGHAI, quiet=QUIET, window=None
     )
     assert timing.not_before == datetime(2026, 3, 3, 8, tzinfo=SHANGHAI)
-    assert timing.reason is not None and timing.reason.startswith("deferred (delay, quiet hours)")
+    assert timing.reason is not None
+    assert timing.reason.startswith("deferred (delay, quiet hours)")
 
 
 def test_no_quiet_hours_and_no_window_never_defer() -> None:

@@ -14,7 +14,7 @@ from services.messaging.templates.rendering import (
     render_text,
 )
 
-BODY = {"en": "Hello {{ contact.name }}", "zh-CN": "{{ contact.name }}，您好"}
+BODY = {"en": "Hello {{ contact.name }}", "zh-CN": "{{ contact.name }}，您好"}  # noqa: RUF001 (Chinese punctuation)
 
 
 @pytest.mark.parametrize(
@@ -43,7 +43,7 @@ def test_a_message_renders_subject_and_body_in_the_chosen_locale() -> None:
     rendered = render_message(
         {"en": "Hi", "zh-CN": "你好"}, BODY, SAMPLE_CONTEXT, locale="zh-CN", default_locale="en"
     )
-    assert (rendered.locale, rendered.subject, rendered.body) == ("zh-CN", "你好", "Li Wei，您好")
+    assert (rendered.locale, rendered.subject, rendered.body) == ("zh-CN", "你好", "Li Wei，您好")  # noqa: RUF001 (Chinese punctuation)
     english = render_message({}, BODY, SAMPLE_CONTEXT, locale="de", default_locale="en")
     assert (english.locale, english.subject, english.body) == ("en", "", "Hello Li Wei")
 
@@ -59,7 +59,7 @@ def test_a_syntax_error_names_its_line() -> None:
 
 
 def test_the_sandbox_refuses_private_attributes_unsafe_calls_and_changes() -> None:
-    with pytest.raises(TemplateFailed, match="SecurityError|unsafe"):
+    with pytest.raises(TemplateFailed, match=r"SecurityError|unsafe"):
         render_text("{{ ''.__class__.__mro__[1].__subclasses__() }}", {})
     with pytest.raises(TemplateFailed):
         render_text("{{ trigger.payload.clear() }}", {"trigger": {"payload": {"a": 1}}})

@@ -1,0 +1,155 @@
+"""Assemble the messaging service: its consumers, its API, and the standalone service."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Coroutine
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from fastapi import FastAPI
+
+from services.messaging.contacts.directory import Contact
+from services.messaging.contacts.endpoints import contacts_router, unsubscribe_router
+from services.messaging.contacts.worker import ContactsWorker
+from services.messaging.playbooks.endpoints import playbooks_router
+from services.messaging.playbooks.service import (
+    REFERENCE_PLAYBOOKS,
+    list_playbooks,
+    load_catalog,
+    publish,
+)
+from services.messaging.policies.budgets import BudgetLimits
+from services.messaging.policies.consent import unsubscribe_token, unsubscribe_url
+from services.messaging.policies.timing import QuietHours
+from services.messaging.processing.consumer import ConsumerMetrics
+from services.messaging.processing.endpoints import plans_router
+from services.messaging.processing.outbound import DeliveryServices
+from services.messaging.processing.planning import Policies
+from services.messaging.processing.worker import TriggerMetrics, TriggerWorker, UnsubscribeLink
+from services.messaging.settings import MessagingSettings
+from services.messaging.templates.endpoints import templates_router
+from services.node_engine.paths.endpoints import admin_dependencies
+from services.node_engine.settings import EngineSettings
+from services.serving import serve, service_resources
+from shared.durations import parse_duration
+from shared.observability.http import create_http_app
+from shared.runtime import Resources
+from shared.settings import RuntimeSettings
+
+logger = logging.getLogger(__name__)
+
+
+def policies_of(settings: MessagingSettings) -> Policies:
+    start, end = (
+        time.fromisoformat(settings.quiet_hours_start),
+        time.fromisoformat(settings.quiet_hours_end),
+    )
+    return Policies(
+        opt_in_categories=frozenset(settings.opt_in_categories),
+        quiet=None if start == end else QuietHours(start, end),
+        default_timezone=settings.default_timezone,
+        budgets=BudgetLimits(
+            per_contact=settings.budget_per_contact,
+            per_account_role=settings.budget_per_account_role,
+            window=parse_duration(settings.budget_window),
+        ),
+    )
+
+
+def unsubscribe_secret(settings: MessagingSettings) -> bytes:
+    if settings.unsubscribe_secret is not None:
+        return settings.unsubscribe_secret.get_secret_value().encode()
+    logger.warning(
+        "MILEPOST_MESSAGING_UNSUBSCRIBE_SECRET is not set: unsubscribe links are signed with "
+        "a key of this process and stop working when it restarts"
+    )
+    return secrets.token_bytes(32)
+
+
+def unsubscribe_links(settings: MessagingSettings, secret: bytes) -> UnsubscribeLink:
+    valid_for = timedelta(days=settings.unsubscribe_valid_days)
+
+    def link(contact: Contact, category: str, now: datetime) -> str:
+        token = unsubscribe_token(
+            secret,
+            workspace_id=contact.workspace_id,
+            contact_id=contact.contact_id,
+            category=category,
+            now=now,
+            valid_for=valid_for,
+        )
+        return unsubscribe_url(settings.public_url, token)
+
+    return link
+
+
+def mount_messaging(
+    app: FastAPI, settings: MessagingSettings, resources: Resources
+) -> list[Coroutine[Any, Any, None]]:
+    """Add the messaging API to ``app``; returns the background work to run beside it: the
+    contacts consumer and the trigger worker."""
+    # The engine's bearer check, fed the messaging token (MILEPOST_MESSAGING_ADMIN_TOKEN).
+    dependencies = admin_dependencies(
+        EngineSettings.model_construct(admin_token=settings.admin_token)
+    )
+    secret = unsubscribe_secret(settings)
+    app.include_router(contacts_router(resources, dependencies=dependencies))
+    app.include_router(playbooks_router(resources, dependencies=dependencies))
+    app.include_router(templates_router(resources, dependencies=dependencies))
+    app.include_router(plans_router(resources, dependencies=dependencies))
+    app.include_router(unsubscribe_router(resources, secret))
+    consumer_metrics = ConsumerMetrics(resources.registry)
+    contacts = ContactsWorker(
+        bus=resources.bus,
+        sessions=resources.sessions,
+        clock=resources.clock,
+        group_id=settings.contacts_group_id,
+        metrics=consumer_metrics,
+        max_batch_records=settings.max_batch_records,
+        poll_timeout_ms=settings.poll_timeout_ms,
+    )
+    triggers = TriggerWorker(
+        load_catalog=load_catalog,
+        outbound=DeliveryServices(crm_url=settings.crm_task_webhook_url),
+        policies=policies_of(settings),
+        unsubscribe_link=unsubscribe_links(settings, secret),
+        trigger_metrics=TriggerMetrics(resources.registry),
+        catalog_refresh_seconds=settings.catalog_refresh_seconds,
+        bus=resources.bus,
+        sessions=resources.sessions,
+        clock=resources.clock,
+        group_id=settings.group_id,
+        metrics=consumer_metrics,
+        max_batch_records=settings.max_batch_records,
+        poll_timeout_ms=settings.poll_timeout_ms,
+    )
+    return [contacts.run(), triggers.run()]
+
+
+async def publish_reference_playbooks(resources: Resources, workspace_id: str) -> None:
+    """Publish the reference playbooks to a workspace that has none (the demo, on first
+    start)."""
+    async with resources.sessions() as session:
+        existing, _ = await list_playbooks(session, workspace_id, limit=1)
+        if existing:
+            return
+        for source in sorted(REFERENCE_PLAYBOOKS.glob("*.yaml")):
+            await publish(
+                session, workspace_id, source.name, source.read_text(), clock=resources.clock
+            )
+        await session.commit()
+
+
+async def run_messaging(runtime: RuntimeSettings) -> None:
+    """``milepost messaging``: learn contacts, plan outreach from triggers, serve the API,
+    health and metrics. Migrates only SQLite; PostgreSQL is migrated by the deployment."""
+    async with service_resources(runtime, service="milepost-messaging") as resources:
+        app = create_http_app(
+            "Milepost messaging",
+            "Contacts, playbooks, template previews, unsubscribe links and plans.",
+            resources,
+        )
+        background = mount_messaging(app, MessagingSettings(), resources)
+        await serve(app, host=runtime.host, port=runtime.port, background=background)

@@ -1,0 +1,173 @@
+"""``/api/messaging/workspaces/{workspace}/playbooks``: playbooks and their versions.
+
+Errors answer ``{"detail": {"field", "message", "problems"}}``: 401 without the admin token
+(when one is set), 404 for an unknown workspace, playbook or version, 409 for a file
+identical to the current version, 422 for an invalid file (each problem with its line,
+column and field).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.params import Depends
+
+from services.messaging.contacts.endpoints import ERRORS
+from services.messaging.errors import PlaybookNotFound, PlaybookUnchanged
+from services.messaging.playbooks import schemas, service
+from services.messaging.playbooks.service import PlaybookInfo, VersionInfo
+from services.node_engine.paths.endpoints import error_detail, workspace_id_of
+from services.node_engine.paths.schemas import ErrorOut, ProblemOut, SourceIn
+from shared.definitions import DefinitionError
+from shared.runtime import Resources
+
+_FILE_ERRORS: dict[int | str, dict[str, object]] = {
+    **ERRORS,
+    status.HTTP_422_UNPROCESSABLE_CONTENT: {
+        "model": ErrorOut,
+        "description": "An invalid file: each problem with its line and field",
+    },
+}
+
+
+def playbooks_router(resources: Resources, *, dependencies: list[Depends]) -> APIRouter:
+    sessions, clock = resources.sessions, resources.clock
+    router = APIRouter(
+        prefix="/api/messaging/workspaces/{workspace}/playbooks",
+        tags=["messaging: playbooks"],
+        dependencies=dependencies,
+        responses=ERRORS,
+    )
+
+    @router.get("", summary="The workspace's playbooks, a page at a time")
+    async def list_playbooks(
+        workspace: str,
+        cursor: Annotated[
+            str | None, Query(max_length=64, description="next_cursor of the previous page")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 50,
+    ) -> schemas.PlaybookPage:
+        async with sessions() as session:
+            workspace_id = await workspace_id_of(session, workspace)
+            items, next_cursor = await service.list_playbooks(
+                session, workspace_id, cursor=cursor, limit=limit
+            )
+        return schemas.PlaybookPage(
+            items=[_playbook_out(workspace, item) for item in items], next_cursor=next_cursor
+        )
+
+    @router.post(
+        "",
+        status_code=status.HTTP_201_CREATED,
+        summary="Publish a new version of a playbook",
+        responses={
+            **_FILE_ERRORS,
+            status.HTTP_409_CONFLICT: {
+                "model": ErrorOut,
+                "description": "The same content as the current version",
+            },
+        },
+    )
+    async def publish(workspace: str, body: SourceIn) -> schemas.PlaybookVersionOut:
+        async with sessions() as session:
+            workspace_id = await workspace_id_of(session, workspace)
+            with errors_as_json():
+                info = await service.publish(
+                    session, workspace_id, body.source_name, body.source, clock=clock
+                )
+            await session.commit()
+        return _version_out(info)
+
+    @router.post(
+        "/validate",
+        summary="Check a playbook file without publishing it",
+        responses=_FILE_ERRORS,
+    )
+    async def validate(workspace: str, body: SourceIn) -> schemas.PlaybookValidOut:
+        async with sessions() as session:
+            await workspace_id_of(session, workspace)
+        with errors_as_json():
+            playbook = service.read_playbook(body.source_name, body.source)
+        return schemas.PlaybookValidOut(
+            playbook_id=playbook.id, counts=schemas.PlaybookCounts.of(playbook)
+        )
+
+    @router.get("/{playbook_id}", summary="A playbook: its current version and every version")
+    async def get_playbook(workspace: str, playbook_id: str) -> schemas.PlaybookDetailOut:
+        async with sessions() as session:
+            workspace_id = await workspace_id_of(session, workspace)
+            with errors_as_json():
+                info, versions = await service.get_playbook(session, workspace_id, playbook_id)
+        return schemas.PlaybookDetailOut(
+            **_playbook_out(workspace, info).model_dump(),
+            versions=[_version_out(v) for v in versions],
+        )
+
+    @router.get(
+        "/{playbook_id}/versions/{version}",
+        summary="One version: its source, rules, steps and templates",
+    )
+    async def get_version(
+        workspace: str, playbook_id: str, version: int
+    ) -> schemas.PlaybookVersionDetailOut:
+        async with sessions() as session:
+            workspace_id = await workspace_id_of(session, workspace)
+            with errors_as_json():
+                detail = await service.show(session, workspace_id, playbook_id, version)
+        return schemas.PlaybookVersionDetailOut(
+            **_version_out(detail.info).model_dump(),
+            current=detail.is_current,
+            source=detail.source,
+            counts=schemas.PlaybookCounts.of(detail.playbook),
+        )
+
+    return router
+
+
+@contextmanager
+def errors_as_json() -> Iterator[None]:
+    """Turn the playbook service's errors into JSON answers naming the field."""
+    try:
+        yield
+    except DefinitionError as error:
+        problems = [ProblemOut.from_problem(p) for p in error.problems]
+        count = len(problems)
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            error_detail(
+                problems[0].field or "source",
+                f"the playbook has {count} problem{'s' if count != 1 else ''}, "
+                f"the first: {error.problems[0]}",
+                problems,
+            ),
+        ) from error
+    except PlaybookUnchanged as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, error_detail("source", str(error))) from error
+    except PlaybookNotFound as error:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, error_detail("playbook_id", str(error))
+        ) from error
+
+
+def _playbook_out(workspace: str, info: PlaybookInfo) -> schemas.PlaybookOut:
+    return schemas.PlaybookOut(
+        workspace=workspace,
+        playbook_id=info.playbook_id,
+        name=info.current.name,
+        current_version=info.current.version,
+        updated_at=info.updated_at,
+    )
+
+
+def _version_out(info: VersionInfo) -> schemas.PlaybookVersionOut:
+    return schemas.PlaybookVersionOut(
+        playbook_id=info.playbook_id,
+        version=info.version,
+        name=info.name,
+        source_name=info.source_name,
+        digest=info.digest,
+        published_at=info.published_at,
+    )

@@ -1,0 +1,73 @@
+"""Plans handed to the delivery and task services, in the trigger worker's transaction."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.messaging.deliveries.planned import PlannedDelivery
+from services.messaging.deliveries.service import queue_delivery
+from services.messaging.policies.budgets import PRIORITY_RANK
+from services.messaging.processing.planning import MessagePlan, TaskPlan
+from services.messaging.tasks.planned import PlannedTask
+from services.messaging.tasks.service import create_task
+
+
+def planned_delivery(plan: MessagePlan, *, fallback_channel: str = "email") -> PlannedDelivery:
+    """The delivery service's view of a message plan. A failed plan (a template error) is
+    recorded as suppressed, its reason saying so; a plan with no reachable channel names
+    ``fallback_channel``."""
+    status = plan.status
+    failed = status == "failed"
+    return PlannedDelivery(
+        workspace_id=plan.workspace_id,
+        account_id=plan.account_id,
+        trigger_id=plan.trigger_id,
+        playbook_id=plan.playbook_id,
+        playbook_version=plan.playbook_version,
+        step_id=plan.step_id,
+        contact_id=plan.contact_id,
+        channel=plan.channel or fallback_channel,
+        target=plan.target,
+        subject=plan.subject,
+        body=plan.body,
+        category=plan.category,
+        priority=PRIORITY_RANK[plan.priority],
+        planned_at=plan.planned_at,
+        not_before=plan.not_before,
+        status="suppressed" if status == "failed" else status,
+        reason=f"failed: {plan.reason}" if failed else plan.reason,
+    )
+
+
+def planned_task(plan: TaskPlan) -> PlannedTask:
+    return PlannedTask(
+        workspace_id=plan.workspace_id,
+        account_id=plan.account_id,
+        trigger_id=plan.trigger_id,
+        playbook_id=plan.playbook_id,
+        playbook_version=plan.playbook_version,
+        step_id=plan.step_id,
+        owner_contact_id=plan.owner.contact_id if plan.owner else None,
+        title=plan.title,
+        description=plan.description,
+        priority=PRIORITY_RANK[plan.priority],
+        due_at=plan.due_at,
+        escalate_at=plan.escalate_at,
+        escalate_to=plan.escalate_to,
+        planned_at=plan.planned_at,
+    )
+
+
+class DeliveryServices:
+    """The worker's :class:`~services.messaging.processing.worker.Outbound`: the delivery
+    and task services of this package (idempotent on their own keys too). Tasks are pushed
+    to ``crm_url`` when one is set."""
+
+    def __init__(self, *, crm_url: str | None = None) -> None:
+        self.crm_url = crm_url
+
+    async def deliver(self, session: AsyncSession, plan: MessagePlan) -> None:
+        await queue_delivery(session, planned_delivery(plan))
+
+    async def create_task(self, session: AsyncSession, plan: TaskPlan) -> None:
+        await create_task(session, planned_task(plan), crm_url=self.crm_url)

@@ -1,0 +1,352 @@
+"""The trigger worker on the in-memory bus and on Kafka, with SQLite and PostgreSQL:
+triggers become deliveries and tasks through the reference playbooks, a replayed trigger
+(or a crash before the offset commit) plans nothing twice, malformed records go to the
+dead-letter topic, and budgets apply across triggers."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.messaging.contacts import service as contacts
+from services.messaging.contacts.directory import ContactFacts, OwnerFacts
+from services.messaging.deliveries.models import DeliveryRow
+from services.messaging.playbooks.service import REFERENCE_PLAYBOOKS, load_catalog, publish
+from services.messaging.processing.consumer import ConsumerMetrics
+from services.messaging.processing.models import PlanRow
+from services.messaging.processing.outbound import DeliveryServices
+from services.messaging.processing.planning import Policies
+from services.messaging.processing.worker import TriggerMetrics, TriggerWorker
+from services.messaging.tasks.models import TaskRow
+from shared.bus import Bus, Consumer, OutgoingRecord
+from shared.clock import FrozenClock
+from shared.contracts import Topic
+from shared.contracts.topics import DeadLetter
+from shared.errors import CommitFailed
+from tests.services.messaging.support import POLICIES, T0, trigger
+
+
+@dataclass
+class Harness:
+    bus: Bus
+    sessions: async_sessionmaker[AsyncSession]
+    workspace: str
+    group: str
+    clock: FrozenClock = field(default_factory=lambda: FrozenClock(T0))
+    policies: Policies = POLICIES
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def worker(self) -> TriggerWorker:
+        self.registry = CollectorRegistry()
+
+        async def catalog(session: AsyncSession) -> Mapping[str, Any]:
+            found = await load_catalog(session)
+            return {self.workspace: found.get(self.workspace, ())}
+
+        return TriggerWorker(
+            load_catalog=catalog,
+            outbound=DeliveryServices(),
+            policies=self.policies,
+            unsubscribe_link=lambda contact, category, _now: (
+                f"https://u/{contact.contact_id}/{category}"
+            ),
+            trigger_metrics=TriggerMetrics(self.registry),
+            catalog_refresh_seconds=0.001,
+            bus=self.bus,
+            sessions=self.sessions,
+            clock=self.clock,
+            group_id=self.group,
+            metrics=ConsumerMetrics(self.registry),
+        )
+
+    async def subscribe(self) -> Consumer:
+        return await self.bus.subscribe([Topic.TRIGGERS], group_id=self.group)
+
+    async def publish_playbooks(self) -> None:
+        async with self.sessions() as session:
+            for source in sorted(REFERENCE_PLAYBOOKS.glob("*.yaml")):
+                await publish(
+                    session, self.workspace, source.name, source.read_text(), clock=self.clock
+                )
+            await session.commit()
+
+    async def learn(self, *facts: ContactFacts | OwnerFacts) -> None:
+        async with self.sessions() as session:
+            await contacts.learn(session, list(facts), now=self.clock.now())
+            await session.commit()
+
+    def admin(self, contact_id: str = "a1", **fields: Any) -> ContactFacts:
+        values: dict[str, Any] = {
+            "account_id": "acme",
+            "email": f"{contact_id}@acme.example",
+            "roles": frozenset({"admin"}),
+            "timezone": "Asia/Shanghai",
+            **fields,
+        }
+        return ContactFacts(self.workspace, contact_id, **values)
+
+    def record(self, trigger_id: str = "t-1", **changes: Any) -> OutgoingRecord:
+        """A trigger record; its id is unique to this workspace, like the engine's."""
+        envelope = trigger(
+            workspace=self.workspace,
+            at=self.clock.now(),
+            trigger_id=f"{self.workspace}:{trigger_id}",
+            **changes,
+        )
+        return OutgoingRecord(
+            Topic.TRIGGERS, envelope.key.encode(), envelope.model_dump_json().encode()
+        )
+
+    async def deliveries(self) -> list[DeliveryRow]:
+        async with self.sessions() as session:
+            rows = await session.scalars(
+                select(DeliveryRow)
+                .where(DeliveryRow.workspace_id == self.workspace)
+                .order_by(DeliveryRow.trigger_id, DeliveryRow.step_id, DeliveryRow.contact_id)
+            )
+            return list(rows)
+
+    async def plans(self) -> list[PlanRow]:
+        async with self.sessions() as session:
+            rows = await session.scalars(
+                select(PlanRow)
+                .where(PlanRow.workspace_id == self.workspace)
+                .order_by(PlanRow.trigger_id, PlanRow.step_id, PlanRow.contact_id)
+            )
+            return list(rows)
+
+    async def dead_letters(self) -> list[DeadLetter]:
+        consumer = await self.bus.subscribe(
+            [Topic.TRIGGERS_DLQ], group_id=f"reader-{uuid.uuid4().hex}"
+        )
+        found: list[DeadLetter] = []
+        try:
+            for _ in range(50):
+                records = await consumer.poll(max_records=500, timeout_ms=200)
+                found += [DeadLetter.model_validate_json(r.value) for r in records]
+                if found:
+                    break
+        finally:
+            await consumer.close()
+        return [letter for letter in found if letter.consumer_group == self.group]
+
+    def metric(self, name: str, **labels: str) -> float:
+        return self.registry.get_sample_value(name, labels) or 0.0
+
+
+@pytest.fixture
+def harness(bus: Bus, sessions: async_sessionmaker[AsyncSession]) -> Harness:
+    tag = uuid.uuid4().hex[:10]
+    return Harness(bus, sessions, f"ws{tag}", f"messaging-{tag}")
+
+
+async def run_until_idle(worker: TriggerWorker, consumer: Consumer, *, rounds: int = 200) -> None:
+    """Step until every owned partition is applied up to its end."""
+    for _ in range(rounds):
+        await worker.step(consumer)
+        owned = consumer.assignment()
+        if not owned:
+            continue
+        ends = await worker.bus.end_offsets(sorted(owned, key=str))
+        if all(worker.applied.get(tp, 0) >= end for tp, end in ends.items() if end):
+            return
+    raise AssertionError("the trigger worker did not catch up")
+
+
+async def test_an_overdue_node_queues_a_reminder_for_the_admin(harness: Harness) -> None:
+    await harness.publish_playbooks()
+    await harness.learn(harness.admin(name="李伟", locale="zh-CN"))
+    await harness.bus.publish([harness.record()])
+    worker, consumer = harness.worker(), await harness.subscribe()
+    await run_until_idle(worker, consumer)
+    await consumer.close()
+
+    [delivery] = await harness.deliveries()
+    assert (delivery.status, delivery.channel, delivery.contact_id) == ("queued", "email", "a1")
+    assert delivery.step_id == "platform-merchant-outreach/overdue_reminder"
+    assert delivery.target == {"email": "a1@acme.example", "name": "李伟"}
+    assert delivery.subject == "提醒：「complete_profile」已逾期"  # noqa: RUF001 (Chinese punctuation)
+    assert delivery.not_before == T0
+    [plan] = await harness.plans()
+    assert (plan.status, plan.role) == ("queued", "admin")
+    assert harness.metric("milepost_messaging_triggers_total", outcome="planned") == 1
+    assert harness.metric("milepost_messaging_planned_deliveries_total", status="queued") == 1
+
+
+async def test_fallbacks_timing_consent_and_tasks_in_one_pass(harness: Harness) -> None:
+    await harness.publish_playbooks()
+    await harness.learn(
+        ContactFacts(
+            harness.workspace,
+            "b1",
+            account_id="acme",
+            email="b1@acme.example",
+            roles=frozenset({"decision_maker"}),
+        ),
+        ContactFacts(
+            harness.workspace,
+            "e1",
+            account_id="acme",
+            roles=frozenset({"end_user"}),
+            consent={"tips": False},
+        ),
+        OwnerFacts(harness.workspace, "acme", "csm@milepost.example", "Zhao"),
+    )
+    harness.clock.advance(timedelta(hours=13))  # 23:00 in the default zone, Shanghai
+    await harness.bus.publish(
+        [
+            harness.record(trigger_id="t-overdue"),  # no admin: the decision maker
+            harness.record(
+                trigger_id="t-tip",
+                kind="node_entered",
+                stage="nurturing",
+                node="first_order",
+                roles=("admin", "end_user"),
+            ),
+            harness.record(
+                trigger_id="t-task",
+                kind="escalation",
+                roles=("account_owner",),
+                payload={"action": "task"},
+            ),
+        ]
+    )
+    worker, consumer = harness.worker(), await harness.subscribe()
+    await run_until_idle(worker, consumer)
+    await consumer.close()
+
+    found = {(d.trigger_id.partition(":")[2], d.contact_id): d for d in await harness.deliveries()}
+    overdue = found[("t-overdue", "b1")]
+    assert overdue.status == "deferred"
+    assert overdue.not_before == T0 + timedelta(hours=23)  # 09:00 next day in Shanghai
+    tip = found[("t-tip", "e1")]
+    assert (tip.status, tip.reason) == ("suppressed", "consent: the contact opted out of tips")
+    async with harness.sessions() as session:
+        [task] = (
+            await session.scalars(select(TaskRow).where(TaskRow.workspace_id == harness.workspace))
+        ).all()
+    assert task.owner_contact_id == "owner:csm@milepost.example"
+    assert task.due_at == harness.clock.now() + timedelta(days=2)
+    assert task.escalate_at == harness.clock.now() + timedelta(days=4)
+
+
+async def test_a_replayed_trigger_plans_nothing_twice(harness: Harness) -> None:
+    await harness.publish_playbooks()
+    await harness.learn(harness.admin())
+    await harness.bus.publish([harness.record(), harness.record()])
+    worker, consumer = harness.worker(), await harness.subscribe()
+    await run_until_idle(worker, consumer)
+    await harness.bus.publish([harness.record()])
+    await run_until_idle(worker, consumer)
+    await consumer.close()
+
+    assert len(await harness.deliveries()) == 1
+    assert len(await harness.plans()) == 1
+
+
+async def test_a_crash_before_the_offset_commit_sends_nothing_twice(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await harness.publish_playbooks()
+    await harness.learn(harness.admin(), harness.admin("a2"))
+    await harness.bus.publish([harness.record(trigger_id=f"t{i}") for i in range(3)])
+    crashing, consumer = harness.worker(), await harness.subscribe()
+
+    async def lost_commit(_offsets: Any) -> None:
+        raise CommitFailed("crash between the database commit and the offset commit")
+
+    monkeypatch.setattr(consumer, "commit", lost_commit)
+    for _ in range(5):
+        await crashing.step(consumer)
+    await consumer.close()
+    planned = await harness.deliveries()
+    assert len(planned) == 6
+
+    survivor, consumer = harness.worker(), await harness.subscribe()
+    await run_until_idle(survivor, consumer)
+    await consumer.close()
+    assert [(d.trigger_id, d.contact_id) for d in await harness.deliveries()] == [
+        (d.trigger_id, d.contact_id) for d in planned
+    ]
+    assert (
+        harness.metric("milepost_messaging_records_total", group=harness.group, outcome="replayed")
+        == 3
+    )
+
+
+async def test_a_malformed_record_goes_to_the_dead_letter_topic_and_the_worker_goes_on(
+    harness: Harness,
+) -> None:
+    await harness.publish_playbooks()
+    await harness.learn(harness.admin())
+    await harness.bus.publish(
+        [
+            OutgoingRecord(
+                Topic.TRIGGERS, f"{harness.workspace}/a/acme".encode(), b'{"kind": "node_overdue"}'
+            ),
+            harness.record(),
+        ]
+    )
+    worker, consumer = harness.worker(), await harness.subscribe()
+    await run_until_idle(worker, consumer)
+    await consumer.close()
+
+    [letter] = await harness.dead_letters()
+    assert letter.topic == Topic.TRIGGERS
+    assert letter.reason.startswith("not a valid trigger envelope: trigger_id: Field required")
+    assert letter.value == '{"kind": "node_overdue"}'
+    assert len(await harness.deliveries()) == 1
+    assert harness.metric("milepost_messaging_dead_letters_total", topic=Topic.TRIGGERS_DLQ) == 1
+
+
+async def test_budgets_hold_across_triggers_and_a_risk_message_beats_tips(harness: Harness) -> None:
+    await harness.publish_playbooks()
+    await harness.learn(
+        ContactFacts(
+            harness.workspace,
+            "b1",
+            account_id="acme",
+            email="b1@acme.example",
+            roles=frozenset({"decision_maker", "end_user"}),
+            chat_app_ids={"feishu": "f-1"},
+        )
+    )
+    tips = [
+        harness.record(
+            trigger_id=f"tip-{i}",
+            kind="node_entered",
+            stage="nurturing",
+            node="first_order",
+            roles=("end_user",),
+        )
+        for i in range(2)
+    ]
+    risk = harness.record(
+        trigger_id="risk",
+        kind="risk_changed",
+        node=None,
+        roles=("decision_maker",),
+        payload={"to": "high"},
+    )
+    await harness.bus.publish([*tips, risk])
+    worker, consumer = harness.worker(), await harness.subscribe()
+    await run_until_idle(worker, consumer)
+    await consumer.close()
+
+    statuses = {
+        d.trigger_id.partition(":")[2]: (d.status, d.reason) for d in await harness.deliveries()
+    }
+    assert statuses["tip-0"] == ("queued", None)
+    assert statuses["tip-1"][0] == "suppressed"
+    assert (statuses["tip-1"][1] or "").startswith(
+        "budget: 1 message already planned for the contact"
+    )
+    assert statuses["risk"] == ("queued", None)

@@ -1,0 +1,85 @@
+"""Helpers for the messaging tests: triggers, contacts and the reference playbooks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from services.messaging.contacts.directory import Contact
+from services.messaging.playbooks.service import (
+    REFERENCE_PLAYBOOKS,
+    PublishedPlaybook,
+    read_playbook,
+)
+from services.messaging.policies.budgets import BudgetLimits
+from services.messaging.policies.timing import QuietHours
+from services.messaging.processing.planning import Policies
+from shared.contracts.triggers import TriggerEnvelope
+
+T0 = datetime(2026, 3, 2, 2, tzinfo=UTC)
+"""A Monday, 10:00 in Shanghai: inside working hours and outside quiet hours."""
+WORKSPACE = "ws_test"
+POLICIES = Policies(
+    opt_in_categories=frozenset({"marketing"}),
+    quiet=QuietHours(time(21), time(8)),
+    default_timezone="Asia/Shanghai",
+    budgets=BudgetLimits(per_contact=3, per_account_role=6, window=timedelta(days=7)),
+)
+
+
+def reference_playbook(name: str, workspace: str = WORKSPACE) -> PublishedPlaybook:
+    file = REFERENCE_PLAYBOOKS / f"{name}.yaml"
+    return PublishedPlaybook(
+        workspace, f"{name}-outreach", 1, read_playbook(file.name, file.read_text())
+    )
+
+
+def trigger(
+    kind: str = "node_overdue",
+    *,
+    trigger_id: str = "t-1",
+    path_id: str = "platform-merchant",
+    stage: str = "account_setup",
+    node: str | None = "complete_profile",
+    roles: tuple[str, ...] = ("admin",),
+    payload: dict[str, Any] | None = None,
+    workspace: str = WORKSPACE,
+    account: str = "acme",
+    at: datetime = T0,
+) -> TriggerEnvelope:
+    return TriggerEnvelope.model_validate(
+        {
+            "trigger_id": trigger_id,
+            "workspace_id": workspace,
+            "account_id": account,
+            "path_id": path_id,
+            "path_version": 1,
+            "stage": stage,
+            "node": node,
+            "kind": kind,
+            "target_roles": list(roles),
+            "reason": f"{node}: overdue",
+            "occurred_at": at,
+            "payload": payload or {},
+        }
+    )
+
+
+def person(contact_id: str, *roles: str, **fields: Any) -> Contact:
+    values: dict[str, Any] = {
+        "account_id": "acme",
+        "email": f"{contact_id}@acme.example",
+        "roles": frozenset(roles),
+        **fields,
+    }
+    return Contact(WORKSPACE, contact_id, **values)
+
+
+def owner(email: str = "csm@milepost.example") -> Contact:
+    return Contact(
+        WORKSPACE,
+        f"owner:{email}",
+        email=email,
+        roles=frozenset({"account_owner"}),
+        is_account_owner=True,
+    )
