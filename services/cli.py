@@ -22,6 +22,7 @@ from shared.settings import RuntimeSettings
 if TYPE_CHECKING:
     from services.node_engine.paths.service import VersionDetail
     from services.node_engine.simulation.sources import EventLog
+    from shared.contracts.topics import TopicSpec
 
 T = TypeVar("T")
 
@@ -173,20 +174,105 @@ def db_check() -> None:
 @kafka_app.command("ensure-topics")
 def kafka_ensure_topics(
     replication_factor: Annotated[
-        int | None, typer.Option(help="Default: MILEPOST_KAFKA_REPLICATION_FACTOR.")
+        int | None, typer.Option(min=1, help="Default: MILEPOST_KAFKA_REPLICATION_FACTOR.")
+    ] = None,
+    partitions: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--partitions",
+            metavar="TOPIC=N",
+            help="Partitions of a topic when it is created, e.g. milepost.events=24 "
+            "(repeatable); milepost.engine.rekeyed always gets milepost.events' count.",
+        ),
+    ] = None,
+    retention: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--retention",
+            metavar="TOPIC=DURATION",
+            help="Retention of a topic as an ISO 8601 duration, e.g. milepost.events=P14D "
+            "(repeatable).",
+        ),
     ] = None,
 ) -> None:
-    """Create the missing Milepost topics with their partitions and configs (idempotent)."""
-    from shared.bus.factory import create_bus
-    from shared.contracts import TOPICS
+    """Create the missing Milepost topics with their partitions, replication, retention and
+    cleanup policy; safe to run again.
 
+    Existing topics keep their partition count (adding partitions would move accounts to
+    other partitions and break the order of their records; a different count is logged).
+    Their retention and cleanup policy are set to the given ones; other per-topic configs
+    stay.
+    """
+    from shared.bus.factory import create_bus
+
+    specs = _topic_specs(partitions or [], retention or [])
     runtime = _runtime()
     bus = create_bus(runtime.model_copy(update={"bus": "kafka"}))
     factor = replication_factor or runtime.kafka_replication_factor
-    asyncio.run(bus.ensure_topics(TOPICS, replication_factor=factor))
-    for spec in TOPICS:
+    asyncio.run(bus.ensure_topics(specs, replication_factor=factor))
+    for spec in specs:
         name = f"{runtime.topic_prefix}{spec.topic}"
-        typer.echo(f"{name}\t{spec.partitions} partitions\t{spec.cleanup_policy}")
+        kept = (
+            f"retention {_duration(int(spec.retention.total_seconds()))}" if spec.retention else ""
+        )
+        typer.echo(f"{name}\t{spec.partitions} partitions\t{spec.cleanup_policy}\t{kept}")
+
+
+def _topic_specs(partitions: list[str], retention: list[str]) -> list[TopicSpec]:
+    """Milepost's topics with the given partition counts and retentions."""
+    from dataclasses import replace
+
+    from shared.contracts import TOPICS
+    from shared.contracts.topics import Topic
+    from shared.durations import parse_duration
+
+    known = {spec.topic: spec for spec in TOPICS}
+
+    def topic_of(item: str, option: str) -> tuple[str, str]:
+        topic, separator, value = (part.strip() for part in item.partition("="))
+        if not separator or not value:
+            raise typer.BadParameter(f"{item!r} is not TOPIC=VALUE", param_hint=option)
+        if topic not in known:
+            raise typer.BadParameter(
+                f"unknown topic {topic!r}; one of {', '.join(sorted(known))}", param_hint=option
+            )
+        return topic, value
+
+    counts: dict[str, int] = {}
+    for item in partitions:
+        topic, value = topic_of(item, "--partitions")
+        if not value.isdigit() or int(value) < 1:
+            raise typer.BadParameter(
+                f"{item!r}: N must be a whole number above 0", param_hint="--partitions"
+            )
+        counts[topic] = int(value)
+    events, rekeyed = str(Topic.EVENTS), str(Topic.ENGINE_REKEYED)
+    if rekeyed in counts and counts[rekeyed] != counts.get(events, known[events].partitions):
+        raise typer.BadParameter(
+            f"{rekeyed} must have {events}' partition count (their partitions are paired)",
+            param_hint="--partitions",
+        )
+    if events in counts:
+        counts[rekeyed] = counts[events]
+    kept: dict[str, timedelta] = {}
+    for item in retention:
+        topic, value = topic_of(item, "--retention")
+        try:
+            kept[topic] = parse_duration(value)
+        except ValueError as exc:
+            raise typer.BadParameter(f"{item!r}: {exc}", param_hint="--retention") from exc
+        if kept[topic] <= timedelta(0):
+            raise typer.BadParameter(
+                f"{item!r}: must be longer than zero", param_hint="--retention"
+            )
+    return [
+        replace(
+            spec,
+            partitions=counts.get(spec.topic, spec.partitions),
+            retention=kept.get(spec.topic, spec.retention),
+        )
+        for spec in TOPICS
+    ]
 
 
 @contracts_app.command("export")

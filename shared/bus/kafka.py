@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka import TopicPartition as KafkaTopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
 
@@ -24,6 +25,9 @@ from shared.contracts.topics import TopicSpec
 from shared.errors import BusUnavailable, CommitFailed
 
 logger = logging.getLogger(__name__)
+
+_TOPIC_OVERRIDE = 1
+"""DescribeConfigs' ``config_source`` of a value set on the topic itself."""
 
 _PLACEMENT_CACHE_KEYS = 100_000
 """Keys whose partition is remembered per topic (a few MB at most); then it starts over."""
@@ -140,6 +144,9 @@ class KafkaBus:
                     await admin.create_topics(missing)
                 except TopicAlreadyExistsError:
                     logger.info("topics created concurrently by another process")
+            present = [spec for spec in specs if spec.topic in existing]
+            if present:
+                await _align_existing(admin, present)
         except KafkaError as exc:
             raise BusUnavailable(f"could not create topics: {exc!r}") from exc
         finally:
@@ -282,3 +289,51 @@ def _topic_configs(spec: TopicSpec) -> dict[str, str]:
     if spec.retention is not None:
         configs["retention.ms"] = str(int(spec.retention.total_seconds() * 1000))
     return configs
+
+
+async def _align_existing(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> None:
+    """Bring existing topics' cleanup policy and retention to the specs'; keep the rest.
+
+    Partitions are never added: that would move keys to other partitions, and an account's
+    records would no longer be read in one order. A count other than the spec's is logged.
+    Other values set on a topic stay (AlterConfigs replaces the whole set, so the current
+    overrides are read first and sent back with the spec's).
+    """
+    described = await admin.describe_topics([spec.topic for spec in specs])
+    counts = {t["topic"]: len(t["partitions"]) for t in described if t["error_code"] == 0}
+    responses = await admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, spec.topic) for spec in specs]
+    )
+    overrides: dict[str, dict[str, str | None]] = {
+        name: {entry[0]: entry[1] for entry in entries if entry[3] == _TOPIC_OVERRIDE}
+        for response in responses
+        for _code, _message, _type, name, entries in response.resources
+    }
+    changes: list[ConfigResource] = []
+    for spec in specs:
+        found = counts.get(spec.topic)
+        if found is not None and found != spec.partitions:
+            logger.warning(
+                "topic keeps its partition count",
+                extra={"topic": spec.topic, "partitions": found, "specified": spec.partitions},
+            )
+        current = overrides.get(spec.topic, {})
+        wanted: dict[str, str | None] = {**current, **_topic_configs(spec)}
+        if wanted == current:
+            continue
+        if None in current.values():
+            logger.warning(
+                "topic configs not aligned: a sensitive override cannot be read back",
+                extra={"topic": spec.topic},
+            )
+            continue
+        changes.append(ConfigResource(ConfigResourceType.TOPIC, spec.topic, configs=wanted))
+        logger.info(
+            "topic configs aligned",
+            extra={"topic": spec.topic, "configs": {k: wanted[k] for k in _topic_configs(spec)}},
+        )
+    if changes:
+        for response in await admin.alter_configs(changes):
+            for code, message, _type, name in response.resources:
+                if code != 0:
+                    raise BusUnavailable(f"could not set the configs of topic {name}: {message}")
