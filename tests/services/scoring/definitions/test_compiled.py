@@ -123,9 +123,17 @@ def test_the_reference_file_loads() -> None:
         "tickets_opened",
         "feature_requests",
         "seat_utilisation",
+        "active_seats",
+        "export_rows",
+        "core_actions_per_active_user",
+        "paid_seats",
         "gmv",
         "decision_maker_last_seen",
         "admin_last_seen",
     } <= ids
     assert definitions.get("decision_maker_last_seen").role == "decision_maker"
     assert definitions.get("seat_utilisation").denominator == "paid_seats"
+    features = {m.id for m in definitions.metrics if m.feature}
+    assert features == {"listings_published", "key_feature_use", "report_exports", "api_calls"}
+    contacts = {m.id for m in definitions.metrics if m.contact}
+    assert contacts == {"ticket_last_seen", "feature_request_last_seen"}

@@ -142,3 +142,19 @@ def test_a_where_filter_takes_values_or_lists_of_values() -> None:
     ]
     empty = NORTH_STAR.replace("    windows:", "    where:\n      plan: []\n    windows:")
     assert [(line, field) for line, field, _ in problems(empty)] == [(7, "metrics[0].where.plan")]
+
+
+def test_only_a_windowed_count_sum_or_distinct_users_metric_is_a_feature() -> None:
+    text = NORTH_STAR + (
+        "  - id: seen\n    name: Seen\n    kind: last_seen\n    event: Logged In\n"
+        "    feature: true\n"
+    )
+    assert problems(text) == [
+        (12, "metrics[1].feature", "a feature is counted over a window; a last_seen is not")
+    ]
+
+
+def test_only_a_last_seen_metric_is_a_contact() -> None:
+    assert problems(NORTH_STAR + "    contact: true\n") == [
+        (8, "metrics[0].contact", "a contact is a last_seen metric; a count is not")
+    ]
