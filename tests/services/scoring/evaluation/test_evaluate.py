@@ -1,0 +1,122 @@
+"""One evaluation: health with its explanation, signals, the North Star, and the score events
+due with their deterministic ids."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from services.scoring.catalog.service import reference_definitions
+from services.scoring.definitions import MetricEvent
+from services.scoring.evaluation.evaluate import (
+    Findings,
+    ScoringConfig,
+    evaluate,
+    risk_from_json,
+    risk_to_json,
+    score_event_id,
+)
+from services.scoring.evaluation.facts import AccountFacts
+from services.scoring.metrics import DAY, MetricStore, fold
+from shared.contracts.scores import ScoreKind
+
+NOW = datetime.fromtimestamp(1_000 * DAY + 9 * 3600, UTC)
+DEFINITIONS = reference_definitions().definitions
+FACTS = AccountFacts(
+    {"crm.invoice_status": "overdue"}, frozenset({"decision_maker"}), open_tickets=()
+)
+
+
+def store() -> MetricStore:
+    found = MetricStore()
+    now = int(NOW.timestamp())
+    for day in range(30):
+        for _ in range(3):
+            event = MetricEvent("Logged In", now - day * DAY, "boss", frozenset({"decision_maker"}))
+            found = fold(found, event, DEFINITIONS, now=now)
+    order = MetricEvent("Order Completed", now, "boss", properties={"amount": 10})
+    return fold(found, order, DEFINITIONS, now=now)
+
+
+def test_the_first_evaluation_scores_and_raises_with_explanations() -> None:
+    evaluation = evaluate(
+        workspace_id="ws",
+        account_id="acme",
+        store=store(),
+        facts=FACTS,
+        definitions=DEFINITIONS,
+        previous=Findings(),
+        now=NOW,
+        cause="e1",
+        config=ScoringConfig(),
+    )
+    changed, raised = evaluation.events
+    assert changed.kind is ScoreKind.SCORE_CHANGED
+    assert changed.health == evaluation.findings.health
+    assert changed.explanation["previous"] is None
+    assert changed.explanation["text"][0].startswith("Health ")
+    assert changed.explanation["north_star"] == {
+        "metric": "orders",
+        "name": "Orders completed",
+        "window": "P28D",
+        "value": 1.0,
+    }
+    assert raised.kind is ScoreKind.RISK_RAISED
+    assert raised.signals == ["invoice_overdue"]
+    assert raised.risk_level is not None
+    assert raised.risk_level.value == "high"
+    assert raised.explanation["signals"]["invoice_overdue"]["sentence"] == "An invoice is overdue."
+    assert raised.score_event_id == score_event_id("ws", "acme", ScoreKind.RISK_RAISED, "e1")
+    assert evaluation.explanation()["north_star"]["value"] == 1.0
+
+
+def test_nothing_is_due_when_nothing_changed() -> None:
+    first = evaluate(
+        workspace_id="ws",
+        account_id="acme",
+        store=store(),
+        facts=FACTS,
+        definitions=DEFINITIONS,
+        previous=Findings(),
+        now=NOW,
+        cause="e1",
+        config=ScoringConfig(),
+    )
+    again = evaluate(
+        workspace_id="ws",
+        account_id="acme",
+        store=store(),
+        facts=FACTS,
+        definitions=DEFINITIONS,
+        previous=first.findings,
+        now=NOW,
+        cause="e2",
+        config=ScoringConfig(),
+    )
+    assert again.events == ()
+    assert again.findings == first.findings
+
+
+def test_ids_depend_on_the_finding_and_its_cause_only() -> None:
+    one = score_event_id("ws", "acme", ScoreKind.RISK_RAISED, "e1")
+    assert one == score_event_id("ws", "acme", ScoreKind.RISK_RAISED, "e1")
+    assert one != score_event_id("ws", "acme", ScoreKind.RISK_CLEARED, "e1")
+    assert one != score_event_id("ws", "acme", ScoreKind.RISK_RAISED, "e2")
+    assert len(one) == 32
+
+
+def test_a_risk_state_survives_storage_with_a_never_active_role() -> None:
+    evaluation = evaluate(
+        workspace_id="ws",
+        account_id="acme",
+        store=MetricStore(),
+        facts=AccountFacts({"crm.invoice_status": "overdue"}, frozenset({"admin"})),
+        definitions=DEFINITIONS,
+        previous=Findings(),
+        now=NOW,
+        cause="e1",
+        config=ScoringConfig(),
+    )
+    state = evaluation.findings.risk
+    assert state is not None
+    assert {s.kind.value for s in state.signals} == {"admin_inactive", "invoice_overdue"}
+    assert risk_from_json(risk_to_json(state)) == state
