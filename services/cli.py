@@ -15,6 +15,7 @@ from alembic.util.exc import CommandError
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from services.messaging.commands import messaging_app, playbooks_app
 from services.scoring.commands import scoring_app
 from shared.clock import Clock
 from shared.settings import RuntimeSettings
@@ -42,6 +43,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(scoring_app, name="scoring")
+app.add_typer(messaging_app, name="messaging")
+app.add_typer(playbooks_app, name="playbooks")
 
 
 def main() -> None:

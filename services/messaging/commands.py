@@ -1,0 +1,191 @@
+"""``milepost messaging`` (the standalone messaging service) and ``milepost playbooks``
+(``validate``, ``publish``, ``list``, ``show``)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, TypeVar
+
+import typer
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from services.messaging.playbooks.service import PlaybookInfo, VersionDetail
+    from shared.clock import Clock
+
+T = TypeVar("T")
+
+messaging_app = typer.Typer(
+    help="The messaging service alone: contacts from milepost.events, outreach planned from "
+    "milepost.triggers through playbooks, and the API under /api/messaging/ (production: "
+    "MILEPOST_BUS=kafka, MILEPOST_DATABASE_URL; MILEPOST_MESSAGING_* settings).",
+    invoke_without_command=True,
+)
+playbooks_app = typer.Typer(
+    help="Playbooks (trigger x role -> channel + template, and tasks): validate, publish, "
+    "list and show versions.",
+    no_args_is_help=True,
+)
+
+WorkspaceName = Annotated[
+    str, typer.Option("--workspace", "-w", help="The workspace's name (`milepost run` makes demo).")
+]
+
+
+@messaging_app.callback()
+def messaging(context: typer.Context) -> None:
+    """Run the messaging service alone (MILEPOST_MESSAGING_* settings)."""
+    if context.invoked_subcommand is not None:
+        return
+    from services.cli import _runtime, _serve
+    from services.messaging.app import run_messaging
+
+    _serve(run_messaging(_runtime()))
+
+
+@playbooks_app.command("validate")
+def playbooks_validate(
+    files: Annotated[list[Path], typer.Argument(help="Playbook YAML files.")],
+) -> None:
+    """Check playbook files without publishing them.
+
+    Each problem is printed as FILE:LINE:COLUMN: FIELD: MESSAGE; the exit status is 1 when
+    any file has one.
+    """
+    from services.messaging.playbooks.service import read_playbook
+    from shared.definitions import DefinitionError
+    from shared.definitions.document import read_definition
+
+    failed = False
+    for file in files:
+        try:
+            playbook = read_playbook(str(file), read_definition(file))
+        except DefinitionError as exc:
+            typer.echo(str(exc), err=True)
+            failed = True
+            continue
+        steps = sum(len(rule.steps) for rule in playbook.rules)
+        typer.echo(
+            f"{file}: valid: {playbook.id} ({len(playbook.rules)} rules, {steps} steps, "
+            f"{len(playbook.templates)} templates)"
+        )
+    if failed:
+        raise typer.Exit(code=1)
+
+
+@playbooks_app.command("publish")
+def playbooks_publish(
+    file: Annotated[Path, typer.Argument(help="The playbook YAML file.")],
+    workspace: WorkspaceName = "demo",
+) -> None:
+    """Publish FILE as the next version of its playbook and make it current.
+
+    Refused when the file is invalid or has the same content as the current version.
+    """
+    from services.messaging.playbooks.service import publish
+    from shared.definitions.document import read_definition
+
+    text = read_definition(file)
+    info = _in_workspace(
+        lambda session, clock, workspace_id: publish(
+            session, workspace_id, str(file), text, clock=clock
+        ),
+        workspace,
+    )
+    typer.echo(
+        f"published {info.playbook_id} v{info.version} in {workspace} (digest {info.digest[:12]})"
+    )
+
+
+@playbooks_app.command("list")
+def playbooks_list(workspace: WorkspaceName = "demo") -> None:
+    """List the workspace's playbooks with their current version."""
+    from services.messaging.playbooks.service import MAX_PAGE, list_playbooks
+
+    async def every_page(
+        session: AsyncSession, _clock: Clock, workspace_id: str
+    ) -> list[PlaybookInfo]:
+        found: list[PlaybookInfo] = []
+        cursor: str | None = None
+        while True:
+            page, cursor = await list_playbooks(
+                session, workspace_id, cursor=cursor, limit=MAX_PAGE
+            )
+            found += page
+            if cursor is None:
+                return found
+
+    playbooks = _in_workspace(every_page, workspace)
+    if not playbooks:
+        typer.echo(f"no playbooks in {workspace} yet: milepost playbooks publish FILE")
+    for item in playbooks:
+        typer.echo(
+            f"{item.playbook_id}\tv{item.current.version}\t{item.current.name}\t"
+            f"published {item.current.published_at:%Y-%m-%d %H:%M}"
+        )
+
+
+@playbooks_app.command("show")
+def playbooks_show(
+    playbook_id: Annotated[str, typer.Argument(help="The playbook's id.")],
+    version: Annotated[int | None, typer.Option(help="A version (default: current).")] = None,
+    workspace: WorkspaceName = "demo",
+    source: Annotated[bool, typer.Option("--source", help="Print the file as published.")] = False,
+) -> None:
+    """Show one version of a playbook: each rule's match and its steps (roles, fallback,
+    channels, template or task, timing, priority and category)."""
+    from services.messaging.playbooks.service import show
+
+    detail: VersionDetail = _in_workspace(
+        lambda session, _clock, workspace_id: show(session, workspace_id, playbook_id, version),
+        workspace,
+    )
+    if source:
+        typer.echo(detail.source, nl=False)
+        return
+    info, playbook = detail.info, detail.playbook
+    current = " (current)" if detail.is_current else ""
+    typer.echo(f"{info.playbook_id} v{info.version}{current}: {info.name}")
+    typer.echo(f"  published {info.published_at:%Y-%m-%d %H:%M} from {info.source_name}")
+    for rule in playbook.rules:
+        match = rule.match.model_dump(exclude_defaults=True, mode="json")
+        conditions = "; ".join(f"{k} {', '.join(v)}" for k, v in match.items()) or "every trigger"
+        typer.echo(f"  rule {rule.id}: {conditions}")
+        for step in rule.steps:
+            if step.task is not None:
+                escalation = (
+                    f", escalated to {step.task.escalate_to} {step.task.escalate_after} later"
+                    if step.task.escalate_after
+                    else ""
+                )
+                typer.echo(
+                    f"    step {step.id}: task for the account owner, due {step.task.due}"
+                    f"{escalation} ({step.priority})"
+                )
+                continue
+            roles = "/".join(str(role) for role in step.to)
+            fallback = (
+                f" (else {'/'.join(r.value for r in step.fallback)})" if step.fallback else ""
+            )
+            timing = f", after {step.delay}" if step.delay else ""
+            if step.send_window:
+                timing += f", {step.send_window.start}-{step.send_window.end} local"
+            typer.echo(
+                f"    step {step.id}: {roles}{fallback} by {' > '.join(step.channels)}, "
+                f"template {step.template}{timing} ({step.priority}, {step.category})"
+            )
+
+
+def _in_workspace(work: Callable[[AsyncSession, Clock, str], Awaitable[T]], workspace: str) -> T:
+    """Run ``work(session, clock, workspace_id)`` in one transaction; refusals are printed
+    as errors with exit status 1."""
+    from services.cli import _paths_in_session
+    from services.messaging.errors import MessagingError
+
+    try:
+        return _paths_in_session(work, workspace)
+    except MessagingError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc

@@ -1,0 +1,107 @@
+"""The email channel against a real SMTP server (aiosmtpd) started in the test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from email import message_from_bytes
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from services.messaging.channels.smtp import EmailChannel
+from tests.processes import free_port
+from tests.services.messaging.channels.support import message
+
+
+class Handler:
+    """Accepts mail, or answers a recipient with ``rcpt_answer``."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+        self.rcpt_answer: str | None = None
+
+    async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if self.rcpt_answer:
+            return self.rcpt_answer
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.messages.append(envelope)
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Handler, int]]:
+    handler = Handler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+
+
+def channel(port: int) -> EmailChannel:
+    return EmailChannel(
+        host="127.0.0.1", port=port, sender="Milepost <cs@milepost.example>", timeout_seconds=2
+    )
+
+
+EMAIL = {"email": "ada@acme.example", "name": "Ada Admin"}
+
+
+async def test_the_server_receives_the_message_with_its_idempotent_id(
+    smtp: tuple[Handler, int],
+) -> None:
+    handler, port = smtp
+    sent = message(channel="email", target=EMAIL, subject="完善资料", body="还差两步。")
+
+    result = await channel(port).send(sent)
+
+    assert result.outcome == "sent"
+    assert result.provider_message_id == f"<{sent.delivery_id}@milepost>"
+    (envelope,) = handler.messages
+    assert envelope.mail_from == "cs@milepost.example"
+    assert envelope.rcpt_tos == ["ada@acme.example"]
+    email = message_from_bytes(envelope.content)
+    assert email["Message-ID"] == f"<{sent.delivery_id}@milepost>"
+    assert email["X-Milepost-Delivery"] == sent.delivery_id
+    assert "Ada Admin" in email["To"]
+    assert str(email["Subject"]) == "=?utf-8?b?5a6M5ZaE6LWE5paZ?="
+    assert email.get_payload(decode=True).decode().strip() == "还差两步。"
+
+
+async def test_a_refused_recipient_is_a_permanent_bounce(smtp: tuple[Handler, int]) -> None:
+    handler, port = smtp
+    handler.rcpt_answer = "550 5.1.1 No such user"
+
+    result = await channel(port).send(message(channel="email", target=EMAIL))
+
+    assert result.outcome == "permanent"
+    assert "550" in (result.reason or "")
+    assert handler.messages == []
+
+
+async def test_a_deferred_recipient_is_retryable(smtp: tuple[Handler, int]) -> None:
+    handler, port = smtp
+    handler.rcpt_answer = "451 4.7.1 Try again later"
+
+    result = await channel(port).send(message(channel="email", target=EMAIL))
+
+    assert result.outcome == "retryable"
+    assert "451" in (result.reason or "")
+
+
+async def test_no_server_is_retryable() -> None:
+    result = await channel(free_port()).send(message(channel="email", target=EMAIL))
+    assert result.outcome == "retryable"
+
+
+async def test_a_target_without_an_address_is_permanent(smtp: tuple[Handler, int]) -> None:
+    result = await channel(smtp[1]).send(message(channel="email", target={"user_id": "x"}))
+    assert result.outcome == "permanent"
