@@ -125,3 +125,14 @@ async def page(
         )
     query = query.order_by(DeliveryRow.planned_at.desc(), DeliveryRow.delivery_id.desc())
     return list(await session.scalars(query.limit(limit)))
+
+
+async def release(session: AsyncSession, delivery_id: str, *, due_at: datetime) -> None:
+    """Give a claimed delivery back unsent (rate limited): due at ``due_at``, the claim's
+    attempt not counted."""
+    await session.execute(
+        update(DeliveryRow)
+        .where(DeliveryRow.delivery_id == delivery_id)
+        .values(due_at=due_at, attempts=DeliveryRow.attempts - 1)
+        .execution_options(synchronize_session=False)
+    )

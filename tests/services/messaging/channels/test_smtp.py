@@ -73,7 +73,9 @@ async def test_the_server_receives_the_message_with_its_idempotent_id(
     assert email["X-Milepost-Delivery"] == sent.delivery_id
     assert "Ada Admin" in email["To"]
     assert str(email["Subject"]) == "=?utf-8?b?5a6M5ZaE6LWE5paZ?="
-    assert email.get_payload(decode=True).decode().strip() == "还差两步。"
+    content = email.get_payload(decode=True)
+    assert isinstance(content, bytes)
+    assert content.decode().strip() == "还差两步。"
 
 
 async def test_a_refused_recipient_is_a_permanent_bounce(smtp: tuple[Handler, int]) -> None:

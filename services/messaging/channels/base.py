@@ -1,0 +1,62 @@
+"""The channel contract: a message goes in, a result comes out.
+
+A channel never raises for a failed send: it answers :class:`SendResult` with ``sent``,
+``retryable`` (a timeout, a 5xx, a rate limit: the dispatcher tries again later) or
+``permanent`` (a bounce, a refused URL, a 4xx: retrying cannot help).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+Outcome = Literal["sent", "retryable", "permanent"]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """One attempt at one delivery. ``delivery_id`` is the same on every attempt: it is the
+    idempotency key providers receive (``Idempotency-Key``, ``webhook-id``, the email's
+    ``Message-ID``), so a retried or re-claimed send can be recognised as a repeat."""
+
+    delivery_id: str
+    workspace_id: str
+    account_id: str
+    trigger_id: str
+    contact_id: str
+    channel: str
+    target: Mapping[str, str]
+    subject: str
+    body: str
+    category: str
+    attempt: int
+    signing_secret: str | None = None
+    """The Standard Webhooks secret (``whsec_``...) for the webhook channel."""
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    outcome: Outcome
+    provider_message_id: str | None = None
+    reason: str | None = None
+    retry_after_seconds: float | None = None
+    """The provider's own wait (``Retry-After``, a rate-limit answer), when it gave one."""
+
+    @classmethod
+    def sent(cls, provider_message_id: str | None) -> SendResult:
+        return cls("sent", provider_message_id=provider_message_id)
+
+    @classmethod
+    def retryable(cls, reason: str, retry_after_seconds: float | None = None) -> SendResult:
+        return cls("retryable", reason=reason, retry_after_seconds=retry_after_seconds)
+
+    @classmethod
+    def permanent(cls, reason: str) -> SendResult:
+        return cls("permanent", reason=reason)
+
+
+class Channel(Protocol):
+    """Sends one message; see the module docstring for the result's meaning."""
+
+    async def send(self, message: OutboundMessage) -> SendResult: ...

@@ -1,0 +1,122 @@
+"""Webhooks signed per the Standard Webhooks specification (standardwebhooks.com). Pure.
+
+Each request carries ``webhook-id`` (the delivery id: the same on every retry, so
+receivers deduplicate on it), ``webhook-timestamp`` (Unix seconds) and
+``webhook-signature``: ``v1,`` + base64 HMAC-SHA256 over ``{id}.{timestamp}.{body}``
+keyed with the base64-decoded part of the ``whsec_`` secret. The body is
+``{"type", "timestamp", "data"}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from services.messaging.channels.base import OutboundMessage, SendResult
+from services.messaging.channels.requests import HttpAnswer, HttpRequest, by_status
+
+SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
+
+
+def new_secret() -> str:
+    """A fresh signing secret: ``whsec_`` and 32 random bytes in base64."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def secret_key(secret: str) -> bytes:
+    """The HMAC key of a ``whsec_`` secret; ``ValueError`` when it is not one."""
+    if not secret.startswith(SECRET_PREFIX):
+        raise ValueError("a Standard Webhooks secret starts with whsec_")
+    return base64.b64decode(secret[len(SECRET_PREFIX) :], validate=True)
+
+
+def signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    digest = hmac.new(secret_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def signed_request(
+    url: str,
+    *,
+    message_id: str,
+    secret: str,
+    event_type: str,
+    data: Mapping[str, Any],
+    now: datetime,
+) -> HttpRequest:
+    timestamp = int(now.timestamp())
+    body = json.dumps(
+        {"type": event_type, "timestamp": now.isoformat(), "data": data},
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode()
+    return HttpRequest(
+        url,
+        {
+            "content-type": "application/json",
+            "webhook-id": message_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": signature(secret, message_id, timestamp, body),
+            "idempotency-key": message_id,
+        },
+        body,
+    )
+
+
+def webhook_data(message: OutboundMessage) -> tuple[str, dict[str, Any]]:
+    """The event type and data of a delivery on the webhook channel.
+
+    A target with ``event_type`` (task pushes, subscriptions) carries a JSON document as
+    its body, sent as the data; otherwise the event is ``message.created`` with the
+    rendered message."""
+    event_type = message.target.get("event_type")
+    if event_type:
+        data: dict[str, Any] = json.loads(message.body)
+        return event_type, data
+    return "message.created", {
+        "delivery_id": message.delivery_id,
+        "workspace_id": message.workspace_id,
+        "account_id": message.account_id,
+        "trigger_id": message.trigger_id,
+        "contact_id": message.contact_id,
+        "category": message.category,
+        "subject": message.subject,
+        "body": message.body,
+    }
+
+
+def webhook_request(message: OutboundMessage, now: datetime) -> HttpRequest:
+    if message.signing_secret is None:
+        raise ValueError("a webhook delivery needs a signing secret")
+    event_type, data = webhook_data(message)
+    return signed_request(
+        message.target["url"],
+        message_id=message.delivery_id,
+        secret=message.signing_secret,
+        event_type=event_type,
+        data=data,
+        now=now,
+    )
+
+
+def webhook_result(answer: HttpAnswer, now: datetime) -> SendResult:
+    """2xx sent (the receiver's ``x-request-id`` as the provider id, when it sends one);
+    410 Gone and other 4xx permanent; 408/429/5xx retryable."""
+    return by_status(answer, now, answer.headers.get("x-request-id"))
+
+
+class WebhookFormat:
+    """The webhook channel's request and answer (see the module docstring)."""
+
+    def request(self, message: OutboundMessage, now: datetime) -> HttpRequest:
+        return webhook_request(message, now)
+
+    def result(self, answer: HttpAnswer, now: datetime) -> SendResult:
+        return webhook_result(answer, now)

@@ -1,0 +1,305 @@
+"""The dispatcher: claims due deliveries, sends them, records every attempt.
+
+One :meth:`Dispatcher.step`:
+
+1. **claim** (one transaction): up to ``dispatch_batch`` deliveries with ``due_at <= now``,
+   highest priority first, leased for ``claim_lease_seconds`` (PostgreSQL: ``FOR UPDATE
+   SKIP LOCKED``, so several dispatchers share the work; SQLite: one dispatcher);
+2. **rate limits**: a delivery whose channel has no token left is released, due when the
+   next token is, without counting an attempt;
+3. **send** the rest concurrently (at most ``dispatch_concurrency`` in flight);
+4. **dead letters** of the deliveries given up on are published to
+   ``milepost.deliveries.dlq`` (before 5: a crash in between publishes them again, with
+   the same delivery id);
+5. **record** (one transaction): each delivery's new status and its attempt row.
+
+A crash after 1 leaves claimed deliveries leased; they are due again when the lease ends
+and are sent again with the same idempotency key. Delivery is at least once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.messaging.channels.base import Channel, OutboundMessage, SendResult
+from services.messaging.deliveries import repository
+from services.messaging.deliveries.models import DeliveryRow
+from services.messaging.deliveries.rate_limits import RateLimits
+from services.messaging.deliveries.retries import Decision, Draw, decide
+from services.messaging.settings import MessagingSettings
+from services.messaging.subscriptions import repository as subscriptions
+from shared.bus import Bus, OutgoingRecord
+from shared.clock import Clock
+from shared.contracts.topics import FailedDelivery, Topic
+
+logger = logging.getLogger(__name__)
+
+
+class DeliveryMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.deliveries = Counter(
+            "milepost_messaging_deliveries",
+            "Send attempts by channel and outcome (sent, retrying, failed, rate_limited).",
+            ["channel", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "milepost_messaging_send_seconds",
+            "Time to send one message, by channel.",
+            ["channel"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=registry,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A claimed delivery as a plain value (its row stays with the claim's session)."""
+
+    message: OutboundMessage
+    step_id: str
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class Attempted:
+    claimed: Claimed
+    result: SendResult
+    decision: Decision
+    started_at: datetime
+    latency_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchPolicy:
+    """The dispatcher's settings, as values."""
+
+    schedule: tuple[float, ...]
+    batch: int
+    concurrency: int
+    lease: timedelta
+    idle_seconds: float
+    default_secret: str
+
+    @classmethod
+    def from_settings(cls, settings: MessagingSettings) -> DispatchPolicy:
+        return cls(
+            schedule=tuple(settings.retry_schedule_seconds),
+            batch=settings.dispatch_batch,
+            concurrency=settings.dispatch_concurrency,
+            lease=timedelta(seconds=settings.claim_lease_seconds),
+            idle_seconds=settings.dispatch_interval_ms / 1000,
+            default_secret=settings.webhook_secret.get_secret_value(),
+        )
+
+
+def full_jitter(bound: float) -> float:
+    return random.uniform(0.0, bound)  # noqa: S311 (spreading retries, not a secret)
+
+
+class Dispatcher:
+    """Sends due deliveries until cancelled; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        bus: Bus,
+        clock: Clock,
+        channels: Mapping[str, Channel],
+        policy: DispatchPolicy,
+        rate_limits: RateLimits,
+        metrics: DeliveryMetrics,
+        draw: Draw = full_jitter,
+    ) -> None:
+        self.sessions = sessions
+        self.bus = bus
+        self.clock = clock
+        self.channels = channels
+        self.policy = policy
+        self.rate_limits = rate_limits
+        self.metrics = metrics
+        self.draw = draw
+        self.gate = asyncio.Semaphore(policy.concurrency)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                handled = await self.step()
+            except Exception:
+                logger.exception("dispatch step failed; retrying after a pause")
+                handled = 0
+            if handled == 0:
+                await asyncio.sleep(self.policy.idle_seconds)
+
+    async def step(self) -> int:
+        """Claim, send and record one batch; returns how many deliveries were claimed."""
+        now = self.clock.now()
+        claimed, limited = await self.claim(now)
+        attempts = await asyncio.gather(*(self.attempt(c) for c in claimed))
+        letters = [self.dead_letter(a) for a in attempts if a.decision.dead_letter]
+        if letters:
+            await self.bus.publish(letters)
+        async with self.sessions() as session:
+            for attempted in attempts:
+                await self.record(session, attempted)
+            await session.commit()
+        return len(claimed) + len(limited)
+
+    async def claim(self, now: datetime) -> tuple[list[Claimed], list[str]]:
+        async with self.sessions() as session:
+            rows = await repository.claim_due(
+                session, now=now, limit=self.policy.batch, lease=self.policy.lease
+            )
+            secrets = await subscriptions.secrets_of(
+                session,
+                [r.target["subscription_id"] for r in rows if "subscription_id" in r.target],
+            )
+            ready: list[Claimed] = []
+            limited: list[str] = []
+            for row in rows:
+                wait = self.rate_limits.take(row.channel, now)
+                if wait > 0:
+                    limited.append(row.delivery_id)
+                    await repository.release(
+                        session, row.delivery_id, due_at=now + timedelta(seconds=wait)
+                    )
+                    self.metrics.deliveries.labels(row.channel, "rate_limited").inc()
+                    continue
+                ready.append(self.claimed(row, secrets))
+            await session.commit()
+        return ready, limited
+
+    def claimed(self, row: DeliveryRow, secrets: Mapping[str, str]) -> Claimed:
+        subscription_id = row.target.get("subscription_id")
+        secret = secrets.get(subscription_id) if subscription_id else self.policy.default_secret
+        return Claimed(
+            OutboundMessage(
+                delivery_id=row.delivery_id,
+                workspace_id=row.workspace_id,
+                account_id=row.account_id,
+                trigger_id=row.trigger_id,
+                contact_id=row.contact_id,
+                channel=row.channel,
+                target=dict(row.target),
+                subject=row.subject,
+                body=row.body,
+                category=row.category,
+                attempt=row.attempts,
+                signing_secret=secret,
+            ),
+            step_id=row.step_id,
+            priority=row.priority,
+        )
+
+    async def attempt(self, claimed: Claimed) -> Attempted:
+        message = claimed.message
+        channel = self.channels.get(message.channel)
+        started_at = self.clock.now()
+        began = time.perf_counter()
+        if channel is None:
+            result = SendResult.permanent(f"no {message.channel!r} channel is configured")
+        elif message.channel == "webhook" and message.signing_secret is None:
+            result = SendResult.permanent("its subscription was deleted")
+        else:
+            async with self.gate:
+                try:
+                    result = await channel.send(message)
+                except Exception as exc:  # an adapter bug must not stop the dispatcher
+                    logger.exception("channel raised", extra={"channel": message.channel})
+                    result = SendResult.retryable(f"channel error: {type(exc).__name__}: {exc}")
+        latency = time.perf_counter() - began
+        decision = decide(
+            result,
+            attempt=message.attempt,
+            schedule=self.policy.schedule,
+            now=self.clock.now(),
+            draw=self.draw,
+        )
+        self.metrics.deliveries.labels(message.channel, decision.status).inc()
+        self.metrics.latency.labels(message.channel).observe(latency)
+        return Attempted(claimed, result, decision, started_at, latency)
+
+    async def record(self, session: AsyncSession, attempted: Attempted) -> None:
+        message, result, decision = attempted.claimed.message, attempted.result, attempted.decision
+        finished = decision.due_at is None
+        await repository.finish_attempt(
+            session,
+            message.delivery_id,
+            status=decision.status,
+            reason=result.reason,
+            provider_message_id=result.provider_message_id,
+            due_at=decision.due_at,
+            finished_at=self.clock.now() if finished else None,
+        )
+        await repository.add_attempts(
+            session,
+            [
+                {
+                    "delivery_id": message.delivery_id,
+                    "attempt": message.attempt,
+                    "status": "sent" if decision.status == "sent" else "failed",
+                    "reason": result.reason,
+                    "provider_message_id": result.provider_message_id,
+                    "started_at": attempted.started_at,
+                    "latency_ms": round(attempted.latency_seconds * 1000, 3),
+                    "retry_at": decision.due_at,
+                }
+            ],
+        )
+        if decision.status == "failed":
+            logger.warning(
+                "delivery failed",
+                extra={
+                    "delivery_id": message.delivery_id,
+                    "channel": message.channel,
+                    "attempts": message.attempt,
+                    "reason": result.reason,
+                },
+            )
+
+    def dead_letter(self, attempted: Attempted) -> OutgoingRecord:
+        message = attempted.claimed.message
+        letter = FailedDelivery(
+            delivery_id=message.delivery_id,
+            workspace_id=message.workspace_id,
+            account_id=message.account_id,
+            trigger_id=message.trigger_id,
+            contact_id=message.contact_id,
+            step_id=attempted.claimed.step_id,
+            channel=message.channel,
+            attempts=message.attempt,
+            reason=attempted.result.reason or "failed",
+            failed_at=self.clock.now(),
+        )
+        key = f"{message.workspace_id}/a/{message.account_id}".encode()
+        return OutgoingRecord(Topic.DELIVERIES_DLQ, key, letter.model_dump_json().encode())
+
+
+def dispatcher_for(
+    settings: MessagingSettings,
+    *,
+    sessions: async_sessionmaker[AsyncSession],
+    bus: Bus,
+    clock: Clock,
+    channels: Mapping[str, Channel],
+    registry: CollectorRegistry,
+) -> Dispatcher:
+    return Dispatcher(
+        sessions=sessions,
+        bus=bus,
+        clock=clock,
+        channels=channels,
+        policy=DispatchPolicy.from_settings(settings),
+        rate_limits=RateLimits(settings.rate_limits_per_second),
+        metrics=DeliveryMetrics(registry),
+    )
