@@ -13,6 +13,8 @@ import os
 from services.ingest.app import mount_ingest, prune_ledger_forever
 from services.ingest.settings import IngestSettings
 from services.ingest.workspaces.service import create_workspace, find_workspace
+from services.messaging.app import mount_messaging, publish_reference_playbooks
+from services.messaging.settings import MessagingSettings
 from services.migrations import upgrade_to_head
 from services.node_engine.app import mount_engine
 from services.node_engine.paths.service import REFERENCE_PATHS, list_paths, publish
@@ -54,21 +56,23 @@ async def run_embedded(runtime: RuntimeSettings) -> None:
             "Milepost",
             "Every Milepost service on one port: the Segment-compatible ingest API under "
             "`/v1/`, the node engine's admin API under `/api/engine/`, scoring under "
-            "`/api/scoring/`, health at `/healthz` "
+            "`/api/scoring/`, messaging under `/api/messaging/`, health at `/healthz` "
             "and `/readyz`, metrics at `/metrics`.",
             resources,
         )
         ingest = mount_ingest(app, IngestSettings(), resources)
         worker = mount_engine(app, EngineSettings(), resources)
         scoring = mount_scoring(app, ScoringSettings(), resources)
+        messaging = mount_messaging(app, MessagingSettings(), resources)
         await publish_reference_paths(resources)
         await publish_reference_metrics(resources, DEMO_WORKSPACE)
+        await publish_reference_playbooks(resources, DEMO_WORKSPACE)
         print(_banner(runtime, write_key), flush=True)
         await serve(
             app,
             host=runtime.host,
             port=runtime.port,
-            background=[prune_ledger_forever(ingest), worker.run(), scoring.run()],
+            background=[prune_ledger_forever(ingest), worker.run(), scoring.run(), *messaging],
         )
 
 

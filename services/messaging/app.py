@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from services.ingest.workspaces.service import find_workspace
 from services.messaging.contacts.directory import Contact
 from services.messaging.contacts.endpoints import contacts_router, unsubscribe_router
 from services.messaging.contacts.worker import ContactsWorker
@@ -128,18 +129,20 @@ def mount_messaging(
     return [contacts.run(), triggers.run()]
 
 
-async def publish_reference_playbooks(resources: Resources, workspace_id: str) -> None:
-    """Publish the reference playbooks to a workspace that has none (the demo, on first
-    start)."""
+async def publish_reference_playbooks(resources: Resources, workspace: str) -> bool:
+    """Publish the reference playbooks to ``workspace`` (embedded mode: the demo workspace,
+    on first start) unless it has playbooks of its own; whether it published."""
     async with resources.sessions() as session:
-        existing, _ = await list_playbooks(session, workspace_id, limit=1)
+        found = await find_workspace(session, workspace)
+        if found is None:
+            return False
+        existing, _ = await list_playbooks(session, found.id, limit=1)
         if existing:
-            return
+            return False
         for source in sorted(REFERENCE_PLAYBOOKS.glob("*.yaml")):
-            await publish(
-                session, workspace_id, source.name, source.read_text(), clock=resources.clock
-            )
+            await publish(session, found.id, source.name, source.read_text(), clock=resources.clock)
         await session.commit()
+    return True
 
 
 async def run_messaging(runtime: RuntimeSettings) -> None:
