@@ -185,7 +185,8 @@ def kafka_ensure_topics(
             "--partitions",
             metavar="TOPIC=N",
             help="Partitions of a topic when it is created, e.g. milepost.events=24 "
-            "(repeatable); milepost.engine.rekeyed always gets milepost.events' count.",
+            "(repeatable); milepost.scores and milepost.engine.rekeyed always get "
+            "milepost.events' count.",
         ),
     ] = None,
     retention: Annotated[
@@ -249,14 +250,16 @@ def _topic_specs(partitions: list[str], retention: list[str]) -> list[TopicSpec]
                 f"{item!r}: N must be a whole number above 0", param_hint="--partitions"
             )
         counts[topic] = int(value)
-    events, rekeyed = str(Topic.EVENTS), str(Topic.ENGINE_REKEYED)
-    if rekeyed in counts and counts[rekeyed] != counts.get(events, known[events].partitions):
-        raise typer.BadParameter(
-            f"{rekeyed} must have {events}' partition count (their partitions are paired)",
-            param_hint="--partitions",
-        )
-    if events in counts:
-        counts[rekeyed] = counts[events]
+    events = str(Topic.EVENTS)
+    for paired in (str(Topic.ENGINE_REKEYED), str(Topic.SCORES)):
+        if paired in counts and counts[paired] != counts.get(events, known[events].partitions):
+            raise typer.BadParameter(
+                f"{paired} must have {events}' partition count: the engine reads both "
+                "and owns an account's partition p of each",
+                param_hint="--partitions",
+            )
+        if events in counts:
+            counts[paired] = counts[events]
     kept: dict[str, timedelta] = {}
     for item in retention:
         topic, value = topic_of(item, "--retention")

@@ -32,6 +32,10 @@ def run(env: dict[str, str], *args: str, code: int = 0) -> Result:
             ["--partitions", "milepost.events=6", "--partitions", "milepost.engine.rekeyed=4"],
             "milepost.engine.rekeyed must have milepost.events' partition count",
         ),
+        (
+            ["--partitions", "milepost.scores=4"],
+            "milepost.scores must have milepost.events' partition count",
+        ),
         (["--retention", "milepost.events=soon"], "milepost.events=soon"),
         (["--retention", "milepost.events=PT0S"], "must be longer than zero"),
     ],
@@ -114,7 +118,7 @@ def test_topics_are_created_as_given_then_aligned_without_losing_partitions_or_o
     assert f"{events}\t3 partitions\tdelete\tretention P14D" in first.output
     found = asyncio.run(_describe(kafka_bootstrap, names))
     assert found[events] == (3, {"cleanup.policy": "delete", "retention.ms": str(14 * DAY_MS)})
-    assert found[rekeyed][0] == 3  # paired with the events topic
+    assert found[rekeyed][0] == found[f"{prefix}milepost.scores"][0] == 3  # paired with events
     assert found[f"{prefix}milepost.triggers"][0] == 2
     assert found[dlq] == (3, {"cleanup.policy": "delete", "retention.ms": str(30 * DAY_MS)})
 
