@@ -1,0 +1,85 @@
+"""Planned deliveries, a scripted channel and a dispatcher on a frozen clock."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.messaging.channels.base import Channel, OutboundMessage, SendResult
+from services.messaging.deliveries.dispatcher import DeliveryMetrics, Dispatcher, DispatchPolicy
+from services.messaging.deliveries.planned import PlannedDelivery
+from services.messaging.deliveries.rate_limits import RateLimits
+from shared.bus import Bus
+from shared.clock import FrozenClock
+
+T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
+SCHEDULE = (10.0, 40.0, 160.0)
+
+
+def planned(**fields: Any) -> PlannedDelivery:
+    values: dict[str, Any] = {
+        "workspace_id": "ws_test",
+        "account_id": "acme",
+        "trigger_id": "t-1",
+        "playbook_id": "onboarding",
+        "playbook_version": 1,
+        "step_id": "onboarding/nudge",
+        "contact_id": "c-admin",
+        "channel": "webhook",
+        "target": {"url": "http://hooks.example.com/x"},
+        "subject": "Finish your profile",
+        "body": "Two steps left.",
+        "category": "onboarding",
+        "priority": 0,
+        "planned_at": T0,
+        "not_before": T0,
+        **fields,
+    }
+    return PlannedDelivery(**values)
+
+
+@dataclass
+class ScriptedChannel:
+    """Answers from ``script`` (``sent`` once it is used up) and keeps what it was given."""
+
+    script: deque[SendResult] = field(default_factory=deque)
+    sent: list[OutboundMessage] = field(default_factory=list)
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        self.sent.append(message)
+        return self.script.popleft() if self.script else SendResult.sent(f"p-{len(self.sent)}")
+
+
+def dispatcher(
+    sessions: async_sessionmaker[AsyncSession],
+    bus: Bus,
+    clock: FrozenClock,
+    channels: Mapping[str, Channel],
+    *,
+    rates: Mapping[str, float] | None = None,
+    batch: int = 100,
+    registry: CollectorRegistry | None = None,
+) -> Dispatcher:
+    return Dispatcher(
+        sessions=sessions,
+        bus=bus,
+        clock=clock,
+        channels=channels,
+        policy=DispatchPolicy(
+            schedule=SCHEDULE,
+            batch=batch,
+            concurrency=8,
+            lease=timedelta(seconds=120),
+            idle_seconds=0.01,
+            default_secret="whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0",
+        ),
+        rate_limits=RateLimits(rates or {}),
+        metrics=DeliveryMetrics(registry or CollectorRegistry()),
+        draw=lambda bound: bound,
+    )

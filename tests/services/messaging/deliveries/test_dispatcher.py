@@ -1,0 +1,238 @@
+"""The dispatcher on SQLite and PostgreSQL with a frozen clock: sending due deliveries,
+retries with backoff, dead letters, rate limits, leases and concurrent dispatchers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from datetime import timedelta
+
+import pytest
+from prometheus_client import CollectorRegistry
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.messaging.channels.base import SendResult
+from services.messaging.deliveries import repository
+from services.messaging.deliveries.service import queue_delivery
+from shared.bus import Bus
+from shared.bus.memory import InMemoryBus
+from shared.clock import FrozenClock
+from shared.contracts.topics import FailedDelivery, Topic
+from tests.services.messaging.deliveries.support import (
+    SCHEDULE,
+    T0,
+    ScriptedChannel,
+    dispatcher,
+    planned,
+)
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+async def queue(sessions: Sessions, *plans: object) -> list[str]:
+    async with sessions() as session:
+        ids = [(await queue_delivery(session, plan)).delivery_id for plan in plans]  # type: ignore[arg-type]
+        await session.commit()
+    return ids
+
+
+async def dead_letters(bus: Bus) -> list[FailedDelivery]:
+    consumer = await bus.subscribe([Topic.DELIVERIES_DLQ], group_id="probe")
+    records = await consumer.poll(timeout_ms=50)
+    await consumer.close()
+    return [FailedDelivery.model_validate_json(r.value) for r in records]
+
+
+async def test_due_deliveries_are_sent_and_every_attempt_is_recorded(
+    own_sessions: Sessions,
+) -> None:
+    clock, channel, registry = FrozenClock(T0), ScriptedChannel(), CollectorRegistry()
+    now_id, later_id = await queue(
+        own_sessions,
+        planned(),
+        planned(step_id="onboarding/later", status="deferred", not_before=T0 + timedelta(hours=1)),
+    )
+    worker = dispatcher(own_sessions, InMemoryBus(), clock, {"webhook": channel}, registry=registry)
+
+    assert await worker.step() == 1
+    assert [m.delivery_id for m in channel.sent] == [now_id]
+    assert channel.sent[0].attempt == 1
+    assert channel.sent[0].signing_secret is not None
+
+    async with own_sessions() as session:
+        row = await repository.get(session, "ws_test", now_id)
+        assert row is not None
+        assert (row.status, row.attempts, row.provider_message_id, row.due_at) == (
+            "sent",
+            1,
+            "p-1",
+            None,
+        )
+        history = await repository.attempts_of(session, now_id)
+        assert [(a.attempt, a.status) for a in history] == [(0, "queued"), (1, "sent")]
+        assert history[1].latency_ms is not None
+    sent = registry.get_sample_value(
+        "milepost_messaging_deliveries_total", {"channel": "webhook", "status": "sent"}
+    )
+    assert sent == 1.0
+
+    clock.advance(timedelta(hours=1))
+    assert await worker.step() == 1
+    assert channel.sent[-1].delivery_id == later_id
+    assert await worker.step() == 0
+
+
+async def test_retries_back_off_then_the_last_failure_is_dead_lettered(
+    own_sessions: Sessions,
+) -> None:
+    clock, bus = FrozenClock(T0), InMemoryBus()
+    await bus.start()
+    busy = SendResult.retryable("HTTP 503: busy")
+    channel = ScriptedChannel(deque([busy] * (len(SCHEDULE) + 1)))
+    (delivery_id,) = await queue(own_sessions, planned())
+    worker = dispatcher(own_sessions, bus, clock, {"webhook": channel})
+
+    for bound in SCHEDULE:
+        assert await worker.step() == 1
+        async with own_sessions() as session:
+            row = await repository.get(session, "ws_test", delivery_id)
+            assert row is not None
+            assert row.status == "retrying"
+            assert row.due_at == clock.now() + timedelta(seconds=bound)  # draw = the bound
+        clock.advance(timedelta(seconds=bound - 1))
+        assert await worker.step() == 0  # not due yet
+        clock.advance(timedelta(seconds=1))
+
+    assert await worker.step() == 1
+    assert [m.attempt for m in channel.sent] == [1, 2, 3, 4]
+    assert {m.delivery_id for m in channel.sent} == {delivery_id}
+    async with own_sessions() as session:
+        row = await repository.get(session, "ws_test", delivery_id)
+        assert row is not None
+        assert (row.status, row.due_at, row.reason) == ("failed", None, "HTTP 503: busy")
+        history = await repository.attempts_of(session, delivery_id)
+        assert [a.status for a in history] == ["queued", "failed", "failed", "failed", "failed"]
+        assert history[-1].retry_at is None
+    (letter,) = await dead_letters(bus)
+    assert (letter.delivery_id, letter.attempts, letter.reason, letter.channel) == (
+        delivery_id,
+        4,
+        "HTTP 503: busy",
+        "webhook",
+    )
+    clock.advance(timedelta(days=1))
+    assert await worker.step() == 0
+    await bus.close()
+
+
+async def test_a_permanent_failure_is_dead_lettered_at_once(own_sessions: Sessions) -> None:
+    bus = InMemoryBus()
+    await bus.start()
+    channel = ScriptedChannel(deque([SendResult.permanent("550 no such user")]))
+    (delivery_id,) = await queue(own_sessions, planned(channel="email", target={"email": "x@y"}))
+
+    await dispatcher(own_sessions, bus, FrozenClock(T0), {"email": channel}).step()
+
+    (letter,) = await dead_letters(bus)
+    assert (letter.delivery_id, letter.attempts) == (delivery_id, 1)
+    await bus.close()
+
+
+async def test_a_channel_over_its_rate_limit_waits_without_using_an_attempt(
+    own_sessions: Sessions,
+) -> None:
+    clock, channel = FrozenClock(T0), ScriptedChannel()
+    ids = await queue(own_sessions, *(planned(contact_id=f"c-{n}") for n in range(3)))
+    worker = dispatcher(
+        own_sessions, InMemoryBus(), clock, {"webhook": channel}, rates={"webhook": 1.0}
+    )
+
+    assert await worker.step() == 3
+    assert len(channel.sent) == 1
+    async with own_sessions() as session:
+        waiting = [
+            row
+            for row in [await repository.get(session, "ws_test", i) for i in ids]
+            if row is not None and row.status == "queued"
+        ]
+        assert len(waiting) == 2
+        assert {(r.attempts, r.due_at) for r in waiting} == {(0, T0 + timedelta(seconds=1))}
+
+    clock.advance(timedelta(seconds=1))
+    await worker.step()
+    assert len(channel.sent) == 2
+    clock.advance(timedelta(seconds=1))
+    await worker.step()
+    assert len(channel.sent) == 3
+    assert all(m.attempt == 1 for m in channel.sent)
+
+
+async def test_higher_priority_is_sent_first(own_sessions: Sessions) -> None:
+    channel = ScriptedChannel()
+    await queue(
+        own_sessions,
+        planned(contact_id="c-tip", priority=0),
+        planned(contact_id="c-renewal", priority=30),
+    )
+    await dispatcher(
+        own_sessions, InMemoryBus(), FrozenClock(T0), {"webhook": channel}, batch=1
+    ).step()
+    assert [m.contact_id for m in channel.sent] == ["c-renewal"]
+
+
+async def test_a_claim_lost_in_a_crash_is_sent_again_after_its_lease(
+    own_sessions: Sessions,
+) -> None:
+    clock, channel = FrozenClock(T0), ScriptedChannel()
+    (delivery_id,) = await queue(own_sessions, planned())
+    crashed = dispatcher(own_sessions, InMemoryBus(), clock, {"webhook": channel})
+    claimed, _ = await crashed.claim(clock.now())  # claimed, then the process died
+    assert [c.message.delivery_id for c in claimed] == [delivery_id]
+
+    survivor = dispatcher(own_sessions, InMemoryBus(), clock, {"webhook": channel})
+    assert await survivor.step() == 0
+    clock.advance(timedelta(seconds=121))
+    assert await survivor.step() == 1
+    (message,) = channel.sent
+    assert (message.delivery_id, message.attempt) == (delivery_id, 2)
+
+
+async def test_an_unknown_channel_fails_the_delivery_not_the_dispatcher(
+    own_sessions: Sessions,
+) -> None:
+    bus = InMemoryBus()
+    await bus.start()
+    (delivery_id,) = await queue(own_sessions, planned(channel="pager"))
+    assert await dispatcher(own_sessions, bus, FrozenClock(T0), {}).step() == 1
+    async with own_sessions() as session:
+        row = await repository.get(session, "ws_test", delivery_id)
+        assert row is not None
+        assert row.status == "failed"
+        assert "no 'pager' channel" in (row.reason or "")
+    await bus.close()
+
+
+@pytest.mark.postgres
+async def test_concurrent_dispatchers_send_each_delivery_once(
+    own_sessions: Sessions, own_database_url: str
+) -> None:
+    if not own_database_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one dispatcher (the embedded mode)")
+    clock = FrozenClock(T0)
+    await queue(own_sessions, *(planned(contact_id=f"c-{n}") for n in range(60)))
+
+    class Slow(ScriptedChannel):
+        async def send(self, message):  # type: ignore[no-untyped-def]
+            await asyncio.sleep(0.005)
+            return await super().send(message)
+
+    channels = [Slow(), Slow(), Slow()]
+    workers = [
+        dispatcher(own_sessions, InMemoryBus(), clock, {"webhook": c}, batch=7) for c in channels
+    ]
+    for _ in range(10):
+        await asyncio.gather(*(w.step() for w in workers))
+    sent = [m.delivery_id for c in channels for m in c.sent]
+    assert len(sent) == 60
+    assert len(set(sent)) == 60
+    assert all(c.sent for c in channels)  # the work was shared
