@@ -21,6 +21,9 @@ from services.node_engine.paths.schemas import ErrorOut
 from shared.contracts.triggers import Audience
 from shared.runtime import Resources
 
+TokenQuery = Annotated[
+    str, Query(min_length=1, max_length=MAX_TOKEN_CHARS, description="From the unsubscribe link")
+]
 ERRORS: dict[int | str, dict[str, object]] = {
     status.HTTP_401_UNAUTHORIZED: {"model": ErrorOut, "description": "No valid token"},
     status.HTTP_404_NOT_FOUND: {"model": ErrorOut, "description": "Unknown name"},
@@ -112,10 +115,6 @@ def unsubscribe_router(resources: Resources, secret: bytes) -> APIRouter:
             category=request.category,
             message=f"You will no longer receive {request.category} messages.",
         )
-
-    TokenQuery = Annotated[  # noqa: N806 (a type alias)
-        str, Query(min_length=1, max_length=MAX_TOKEN_CHARS, description="From the link")
-    ]
 
     @router.get("/unsubscribe", summary="Opt out of a category (the link)", responses=responses)
     async def unsubscribe_by_link(token: TokenQuery) -> schemas.UnsubscribedOut:

@@ -136,7 +136,7 @@ async def test_the_directory_learns_people_roles_and_owners(directory: Directory
     assert set(by_id) == {"u1", "c-2", "owner:csm@milepost.example"}
     admin = by_id["u1"]
     assert (admin.roles, admin.email, admin.locale, admin.timezone) == (
-        {"admin"},
+        frozenset({"admin"}),
         "li.wei@acme.example",
         "zh-CN",
         "Asia/Shanghai",
@@ -173,7 +173,9 @@ async def test_a_malformed_event_goes_to_the_dead_letter_topic(directory: Direct
     assert contact.email == "a@acme.example"
 
 
-async def test_a_restarted_consumer_resumes_after_what_it_applied_and_keeps_an_opt_out(directory: Directory) -> None:
+async def test_a_restarted_consumer_resumes_after_what_it_applied_and_keeps_an_opt_out(
+    directory: Directory,
+) -> None:
     await directory.bus.publish(
         [directory.event("m1", EventType.IDENTIFY, traits={"name": "First"})]
     )
