@@ -9,6 +9,8 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.messaging.deliveries import repository
+from services.messaging.deliveries.cursors import decode_cursor, encode_cursor
+from services.messaging.deliveries.models import DeliveryRow
 from services.messaging.deliveries.planned import PlannedDelivery
 
 QueuedStatus = Literal["queued", "deferred", "suppressed", "duplicate"]
@@ -84,3 +86,38 @@ async def queue_delivery(session: AsyncSession, planned: PlannedDelivery) -> Que
         ],
     )
     return QueuedOutcome(delivery_id, planned.status)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPage:
+    items: list[DeliveryRow]
+    next_cursor: str | None
+
+
+async def list_deliveries(
+    session: AsyncSession,
+    workspace_id: str,
+    *,
+    account_id: str | None = None,
+    contact_id: str | None = None,
+    status: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> DeliveryPage:
+    """A page of the workspace's deliveries, newest first; raises ``BadCursor``."""
+    after = decode_cursor(cursor) if cursor else None
+    rows = await repository.page(
+        session,
+        workspace_id,
+        account_id=account_id,
+        contact_id=contact_id,
+        status=status,
+        after=after,
+        limit=limit + 1,
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    last = rows[-1] if more else None
+    return DeliveryPage(
+        rows, encode_cursor(last.planned_at, last.delivery_id) if last is not None else None
+    )

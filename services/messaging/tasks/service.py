@@ -9,20 +9,27 @@ A push is a delivery on the ``webhook`` channel to the CRM URL with the event ty
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.messaging.deliveries.cursors import decode_cursor, encode_cursor
 from services.messaging.deliveries.planned import PlannedDelivery
 from services.messaging.deliveries.service import queue_delivery
 from services.messaging.errors import MessagingError
 from services.messaging.tasks import repository
 from services.messaging.tasks.models import TaskRow
 from services.messaging.tasks.planned import PlannedTask
+from shared.clock import Clock
+
+logger = logging.getLogger(__name__)
 
 TaskStatus = Literal["open", "done", "escalated", "cancelled"]
 FINAL: frozenset[str] = frozenset({"done", "cancelled"})
@@ -102,7 +109,7 @@ async def update_task(
     :class:`TaskClosed`. The change is pushed as ``task.updated``."""
     task = await repository.get(session, workspace_id, task_id)
     if task is None:
-        raise TaskNotFound(task_id)
+        raise TaskNotFound(f"no task {task_id!r}")
     if task.status in FINAL:
         raise TaskClosed(f"task {task_id} is {task.status}")
     if status is not None:
@@ -184,3 +191,62 @@ async def _push(
             not_before=now,
         ),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class TaskPage:
+    items: list[TaskRow]
+    next_cursor: str | None
+
+
+async def list_tasks(
+    session: AsyncSession,
+    workspace_id: str,
+    *,
+    account_id: str | None = None,
+    owner_contact_id: str | None = None,
+    status: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> TaskPage:
+    """A page of the workspace's tasks, newest first; raises ``BadCursor``."""
+    rows = await repository.page(
+        session,
+        workspace_id,
+        account_id=account_id,
+        owner_contact_id=owner_contact_id,
+        status=status,
+        after=decode_cursor(cursor) if cursor else None,
+        limit=limit + 1,
+    )
+    last = rows[limit - 1] if len(rows) > limit else None
+    return TaskPage(
+        rows[:limit], encode_cursor(last.created_at, last.task_id) if last is not None else None
+    )
+
+
+async def get_task(session: AsyncSession, workspace_id: str, task_id: str) -> TaskRow:
+    task = await repository.get(session, workspace_id, task_id)
+    if task is None:
+        raise TaskNotFound(f"no task {task_id!r}")
+    return task
+
+
+async def escalate_forever(
+    sessions: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    *,
+    interval_seconds: float,
+    crm_url: str | None,
+) -> None:
+    """Every ``interval_seconds``: escalate the open tasks past their escalation time."""
+    while True:
+        try:
+            async with sessions() as session:
+                escalated = await escalate_due(session, now=clock.now(), crm_url=crm_url)
+                await session.commit()
+            if escalated:
+                logger.info("tasks escalated", extra={"count": len(escalated)})
+        except (SQLAlchemyError, OSError) as exc:
+            logger.warning("task escalation failed; retrying", extra={"error": str(exc)})
+        await asyncio.sleep(interval_seconds)

@@ -1,0 +1,74 @@
+"""How the delivery side joins the messaging service: its routers and its background work
+(the dispatcher, the task escalation check, the subscriptions consumer)."""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.params import Depends
+
+from services.messaging.channels.registry import open_channels, url_guard
+from services.messaging.deliveries.dispatcher import dispatcher_for
+from services.messaging.deliveries.endpoints import deliveries_router
+from services.messaging.feed.endpoints import feed_router
+from services.messaging.processing.consumer import ConsumerMetrics
+from services.messaging.settings import MessagingSettings
+from services.messaging.subscriptions.consumer import SubscriptionsConsumer
+from services.messaging.subscriptions.endpoints import subscriptions_router
+from services.messaging.tasks.endpoints import tasks_router
+from services.messaging.tasks.service import escalate_forever
+from shared.runtime import Resources
+
+
+def delivery_routers(
+    settings: MessagingSettings, resources: Resources, *, dependencies: list[Depends]
+) -> list[APIRouter]:
+    """Deliveries, tasks and subscriptions (behind ``dependencies``: the admin token) and
+    the in-app feed (the workspace write key)."""
+    return [
+        deliveries_router(resources, dependencies=dependencies),
+        tasks_router(resources, dependencies=dependencies, crm_url=settings.crm_task_webhook_url),
+        subscriptions_router(resources, dependencies=dependencies, guard=url_guard(settings)),
+        feed_router(resources),
+    ]
+
+
+async def dispatch_forever(settings: MessagingSettings, resources: Resources) -> None:
+    """Open the channels and send due deliveries until cancelled."""
+    async with open_channels(settings, resources.sessions, resources.clock) as channels:
+        dispatcher = dispatcher_for(
+            settings,
+            sessions=resources.sessions,
+            bus=resources.bus,
+            clock=resources.clock,
+            channels=channels,
+            registry=resources.registry,
+        )
+        await dispatcher.run()
+
+
+def delivery_background(
+    settings: MessagingSettings, resources: Resources, *, consumer_metrics: ConsumerMetrics
+) -> list[Coroutine[Any, Any, None]]:
+    """The work to run beside the API; ``consumer_metrics`` is the service's one set."""
+    subscriptions = SubscriptionsConsumer(
+        bus=resources.bus,
+        sessions=resources.sessions,
+        clock=resources.clock,
+        group_id=settings.subscriptions_group_id,
+        metrics=consumer_metrics,
+        max_batch_records=settings.max_batch_records,
+        poll_timeout_ms=settings.poll_timeout_ms,
+    )
+    return [
+        dispatch_forever(settings, resources),
+        escalate_forever(
+            resources.sessions,
+            resources.clock,
+            interval_seconds=settings.task_check_interval_seconds,
+            crm_url=settings.crm_task_webhook_url,
+        ),
+        subscriptions.run(),
+    ]

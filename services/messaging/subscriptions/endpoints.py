@@ -1,0 +1,157 @@
+"""``/api/messaging/workspaces/{workspace}/subscriptions``: marketing systems register a
+URL and filters, and receive matching triggers as Standard Webhooks; ``/replay`` sends a
+time range again. Admin token. Errors answer ``{"detail": {"field", "message",
+"problems"}}``: 404 unknown subscription, 422 a URL the outbound guard refuses, a bad
+range or a range too large."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.params import Depends
+
+from services.messaging.channels.guard import HostUnresolved, UrlGuard, UrlRefused
+from services.messaging.deliveries.endpoints import ERRORS, MAX_PAGE
+from services.messaging.subscriptions import repository, schemas, service
+from services.node_engine.paths.endpoints import error_detail, workspace_id_of
+from shared.runtime import Resources
+
+
+@contextmanager
+def _errors_as_json() -> Iterator[None]:
+    try:
+        yield
+    except service.SubscriptionNotFound as exc:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, error_detail("subscription_id", str(exc))
+        ) from exc
+    except (UrlRefused, HostUnresolved) as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, error_detail("url", str(exc))
+        ) from exc
+    except service.ReplayTooLarge as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, error_detail("since", str(exc))
+        ) from exc
+
+
+def subscriptions_router(
+    resources: Resources, *, dependencies: list[Depends], guard: UrlGuard
+) -> APIRouter:
+    sessions, clock = resources.sessions, resources.clock
+    router = APIRouter(
+        prefix="/api/messaging/workspaces/{workspace}/subscriptions",
+        tags=["messaging: subscriptions"],
+        dependencies=dependencies,
+        responses=ERRORS,
+    )
+
+    @router.post(
+        "",
+        status_code=status.HTTP_201_CREATED,
+        summary="Register a URL for the workspace's triggers matching the filters",
+    )
+    async def create(workspace: str, body: schemas.SubscriptionIn) -> schemas.SubscriptionCreated:
+        async with sessions() as session:
+            workspace_id = await workspace_id_of(session, workspace)
+            with _errors_as_json():
+                row = await service.create_subscription(
+                    session,
+                    workspace_id,
+                    url=body.url,
+                    filters=service.Filters(
+                        tuple(k.value for k in body.kinds),
+                        tuple(body.paths),
+                        tuple(body.nodes),
+                        tuple(r.value for r in body.roles),
+                    ),
+                    description=body.description,
+                    guard=guard,
+                    now=clock.now(),
+                )
+            await session.commit()
+        return schemas.SubscriptionCreated(
+            **schemas.SubscriptionOut.of(row).model_dump(), secret=row.secret
+        )
+
+    @router.get("", summary="The workspace's subscriptions, by id")
+    async def list_subscriptions(
+        workspace: str,
+        cursor: Annotated[str | None, Query(max_length=40)] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    ) -> schemas.SubscriptionPageOut:
+        async with sessions() as session:
+            workspace_id = await workspace_id_of(session, workspace)
+            rows = await repository.page(session, workspace_id, after=cursor, limit=limit + 1)
+        more = len(rows) > limit
+        return schemas.SubscriptionPageOut(
+            items=[schemas.SubscriptionOut.of(r) for r in rows[:limit]],
+            next_cursor=rows[limit - 1].subscription_id if more else None,
+        )
+
+    @router.get("/{subscription_id}", summary="One subscription (without its secret)")
+    async def get(workspace: str, subscription_id: str) -> schemas.SubscriptionOut:
+        async with sessions() as session:
+            workspace_id = await workspace_id_of(session, workspace)
+            with _errors_as_json():
+                row = await service.get_subscription(session, workspace_id, subscription_id)
+        return schemas.SubscriptionOut.of(row)
+
+    @router.patch("/{subscription_id}", summary="Change the URL, filters, or pause it")
+    async def update(
+        workspace: str, subscription_id: str, body: schemas.SubscriptionUpdate
+    ) -> schemas.SubscriptionOut:
+        changes = {
+            name: [getattr(v, "value", v) for v in value] if isinstance(value, list) else value
+            for name, value in body.model_dump(exclude_unset=True).items()
+        }
+        async with sessions() as session:
+            workspace_id = await workspace_id_of(session, workspace)
+            with _errors_as_json():
+                row = await service.update_subscription(
+                    session,
+                    workspace_id,
+                    subscription_id,
+                    changes=changes,
+                    guard=guard,
+                    now=clock.now(),
+                )
+            await session.commit()
+        return schemas.SubscriptionOut.of(row)
+
+    @router.delete(
+        "/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete it"
+    )
+    async def delete(workspace: str, subscription_id: str) -> None:
+        async with sessions() as session:
+            workspace_id = await workspace_id_of(session, workspace)
+            with _errors_as_json():
+                await service.delete_subscription(session, workspace_id, subscription_id)
+            await session.commit()
+
+    @router.post(
+        "/{subscription_id}/replay",
+        status_code=status.HTTP_202_ACCEPTED,
+        summary="Send the matching triggers of a time range again",
+    )
+    async def replay(
+        workspace: str, subscription_id: str, body: schemas.ReplayIn
+    ) -> schemas.ReplayOut:
+        async with sessions() as session:
+            workspace_id = await workspace_id_of(session, workspace)
+            with _errors_as_json():
+                replay_id, queued = await service.replay(
+                    session,
+                    workspace_id,
+                    subscription_id,
+                    since=body.since,
+                    until=body.until,
+                    now=clock.now(),
+                )
+            await session.commit()
+        return schemas.ReplayOut(replay_id=replay_id, queued=queued)
+
+    return router

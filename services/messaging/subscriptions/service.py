@@ -1,0 +1,237 @@
+"""Subscriptions: marketing systems receive the triggers they filter for as signed
+webhooks, through the delivery service (same retries, rate limits and dead letters).
+
+Each matching trigger becomes a delivery on the ``webhook`` channel keyed by (trigger id,
+``subscription:{id}``, ``subscription``): a replayed trigger is sent once. Its body is
+``{"type": "trigger.<kind>", "timestamp", "data": <TriggerEnvelope>}``, signed with the
+subscription's own secret.
+
+Replays: the subscriptions consumer keeps every trigger it sees (``messaging_subscription_
+triggers``), so a replay of a time range re-reads them from the database, not from the
+topic (whose retention is seven days) — a replay reaches back to when Milepost first saw
+the trigger. Each replay request has its own id, part of the delivery key, so a replay
+sends the range again even to a subscription that already received it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.messaging.channels.guard import UrlGuard
+from services.messaging.channels.webhooks import new_secret
+from services.messaging.deliveries.planned import PlannedDelivery
+from services.messaging.deliveries.service import queue_delivery
+from services.messaging.errors import MessagingError
+from services.messaging.subscriptions import repository
+from services.messaging.subscriptions.models import SubscriptionRow
+from shared.contracts.triggers import TriggerEnvelope
+
+REPLAY_BATCH = 500
+MAX_REPLAY_TRIGGERS = 50_000
+
+
+class SubscriptionNotFound(MessagingError):
+    """No subscription by that id in the workspace."""
+
+
+class ReplayTooLarge(MessagingError):
+    """The range holds more triggers than one replay sends; ask for a shorter range."""
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """Empty lists match everything; a trigger matches when each non-empty list holds its
+    value (for ``roles``: one of its target roles)."""
+
+    kinds: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+    nodes: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+
+
+def filters_of(row: SubscriptionRow) -> Filters:
+    return Filters(tuple(row.kinds), tuple(row.paths), tuple(row.nodes), tuple(row.roles))
+
+
+def matches(filters: Filters, trigger: TriggerEnvelope) -> bool:
+    roles = {role.value for role in trigger.target_roles}
+    return (
+        (not filters.kinds or trigger.kind.value in filters.kinds)
+        and (not filters.paths or trigger.path_id in filters.paths)
+        and (not filters.nodes or trigger.node in filters.nodes)
+        and (not filters.roles or bool(roles.intersection(filters.roles)))
+    )
+
+
+async def create_subscription(
+    session: AsyncSession,
+    workspace_id: str,
+    *,
+    url: str,
+    filters: Filters,
+    description: str | None,
+    guard: UrlGuard,
+    now: datetime,
+) -> SubscriptionRow:
+    """A new active subscription with a fresh secret; raises ``UrlRefused`` for a URL the
+    guard does not let through."""
+    await guard.check(url)
+    row = {
+        "subscription_id": f"sub_{secrets.token_hex(12)}",
+        "workspace_id": workspace_id,
+        "url": url,
+        "secret": new_secret(),
+        "description": description,
+        "kinds": list(filters.kinds),
+        "paths": list(filters.paths),
+        "nodes": list(filters.nodes),
+        "roles": list(filters.roles),
+        "active": True,
+        "created_at": now,
+        "updated_at": now,
+    }
+    await repository.add(session, row)
+    return await get_subscription(session, workspace_id, str(row["subscription_id"]))
+
+
+async def get_subscription(
+    session: AsyncSession, workspace_id: str, subscription_id: str
+) -> SubscriptionRow:
+    row = await repository.get(session, workspace_id, subscription_id)
+    if row is None:
+        raise SubscriptionNotFound(f"no subscription {subscription_id!r}")
+    return row
+
+
+async def update_subscription(
+    session: AsyncSession,
+    workspace_id: str,
+    subscription_id: str,
+    *,
+    changes: dict[str, Any],
+    guard: UrlGuard,
+    now: datetime,
+) -> SubscriptionRow:
+    """Change ``url``, ``description``, ``active`` or a filter list."""
+    row = await get_subscription(session, workspace_id, subscription_id)
+    if "url" in changes:
+        await guard.check(changes["url"])
+    for name, value in changes.items():
+        setattr(row, name, list(value) if isinstance(value, tuple | list) else value)
+    row.updated_at = now
+    await session.flush()
+    return row
+
+
+async def delete_subscription(
+    session: AsyncSession, workspace_id: str, subscription_id: str
+) -> None:
+    """Deliveries still queued for it then fail (their secret is gone)."""
+    await repository.delete(session, await get_subscription(session, workspace_id, subscription_id))
+
+
+async def fan_out(session: AsyncSession, triggers: Sequence[TriggerEnvelope], now: datetime) -> int:
+    """Remember ``triggers`` for replays and queue one delivery per matching active
+    subscription; returns how many were queued (replays of a trigger queue none)."""
+    if not triggers:
+        return 0
+    await repository.remember_triggers(
+        session,
+        [
+            {
+                "trigger_id": t.trigger_id,
+                "workspace_id": t.workspace_id,
+                "account_id": t.account_id,
+                "occurred_at": t.occurred_at,
+                "envelope": t.model_dump_json(),
+            }
+            for t in triggers
+        ],
+    )
+    by_workspace: dict[str, list[SubscriptionRow]] = {}
+    for row in await repository.active_of(session, {t.workspace_id for t in triggers}):
+        by_workspace.setdefault(row.workspace_id, []).append(row)
+    queued = 0
+    for trigger in triggers:
+        for subscription in by_workspace.get(trigger.workspace_id, []):
+            if matches(filters_of(subscription), trigger):
+                outcome = await queue_delivery(
+                    session, _planned(subscription, trigger, "subscription", now)
+                )
+                queued += outcome.status != "duplicate"
+    return queued
+
+
+async def replay(
+    session: AsyncSession,
+    workspace_id: str,
+    subscription_id: str,
+    *,
+    since: datetime,
+    until: datetime,
+    now: datetime,
+) -> tuple[str, int]:
+    """Queue again every remembered trigger of ``[since, until)`` that matches the
+    subscription; returns the replay's id and how many were queued. Raises
+    :class:`ReplayTooLarge` (nothing queued) beyond ``MAX_REPLAY_TRIGGERS``."""
+    subscription = await get_subscription(session, workspace_id, subscription_id)
+    filters = filters_of(subscription)
+    replay_id = (
+        "rpl_"
+        + hashlib.sha256(
+            f"{subscription_id}|{since.isoformat()}|{until.isoformat()}|{now.isoformat()}".encode()
+        ).hexdigest()[:16]
+    )
+    queued, seen, after = 0, 0, None
+    while True:
+        rows = await repository.triggers_between(
+            session, workspace_id, since=since, until=until, after=after, limit=REPLAY_BATCH
+        )
+        if not rows:
+            return replay_id, queued
+        seen += len(rows)
+        if seen > MAX_REPLAY_TRIGGERS:
+            raise ReplayTooLarge(
+                f"more than {MAX_REPLAY_TRIGGERS} triggers in the range; replay a shorter one"
+            )
+        for row in rows:
+            trigger = TriggerEnvelope.model_validate_json(row.envelope)
+            if matches(filters, trigger):
+                await queue_delivery(
+                    session, _planned(subscription, trigger, f"replay:{replay_id}", now)
+                )
+                queued += 1
+        after = (rows[-1].occurred_at, rows[-1].trigger_id)
+
+
+def _planned(
+    subscription: SubscriptionRow, trigger: TriggerEnvelope, step_id: str, now: datetime
+) -> PlannedDelivery:
+    return PlannedDelivery(
+        workspace_id=trigger.workspace_id,
+        account_id=trigger.account_id,
+        trigger_id=trigger.trigger_id,
+        playbook_id=None,
+        playbook_version=None,
+        step_id=step_id,
+        contact_id=f"subscription:{subscription.subscription_id}",
+        channel="webhook",
+        target={
+            "url": subscription.url,
+            "subscription_id": subscription.subscription_id,
+            "event_type": f"trigger.{trigger.kind.value}",
+        },
+        subject=f"{trigger.kind.value}: {trigger.reason}"[:500],
+        body=trigger.model_dump_json(),
+        category="subscription",
+        priority=0,
+        planned_at=now,
+        not_before=now,
+    )

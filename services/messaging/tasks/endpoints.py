@@ -1,0 +1,103 @@
+"""``/api/messaging/workspaces/{workspace}/tasks``: tasks for account owners; list them,
+close them (``done``, ``cancelled``) or add a note. Admin token. Errors answer
+``{"detail": {"field", "message", "problems"}}``: 404 unknown task, 409 a closed task,
+422 a bad cursor or body."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.params import Depends
+
+from services.messaging.deliveries.cursors import BadCursor
+from services.messaging.deliveries.endpoints import ERRORS, MAX_PAGE, bad_cursor
+from services.messaging.tasks import schemas, service
+from services.node_engine.paths.endpoints import error_detail, workspace_id_of
+from services.node_engine.paths.schemas import ErrorOut
+from shared.runtime import Resources
+
+
+def tasks_router(
+    resources: Resources, *, dependencies: list[Depends], crm_url: str | None
+) -> APIRouter:
+    sessions, clock = resources.sessions, resources.clock
+    router = APIRouter(
+        prefix="/api/messaging/workspaces/{workspace}/tasks",
+        tags=["messaging: tasks"],
+        dependencies=dependencies,
+        responses=ERRORS,
+    )
+
+    @router.get("", summary="Tasks, newest first, by account, owner and status")
+    async def list_tasks(
+        workspace: str,
+        account: Annotated[str | None, Query(max_length=256)] = None,
+        owner: Annotated[str | None, Query(max_length=256, description="A contact id")] = None,
+        status_: Annotated[
+            Literal["open", "done", "escalated", "cancelled"] | None, Query(alias="status")
+        ] = None,
+        cursor: Annotated[str | None, Query(max_length=300)] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    ) -> schemas.TaskPageOut:
+        async with sessions() as session:
+            workspace_id = await workspace_id_of(session, workspace)
+            try:
+                page = await service.list_tasks(
+                    session,
+                    workspace_id,
+                    account_id=account,
+                    owner_contact_id=owner,
+                    status=status_,
+                    cursor=cursor,
+                    limit=limit,
+                )
+            except BadCursor as exc:
+                raise bad_cursor(exc) from exc
+        return schemas.TaskPageOut(
+            items=[schemas.TaskOut.of(t) for t in page.items], next_cursor=page.next_cursor
+        )
+
+    @router.get("/{task_id}", summary="One task")
+    async def get_task(workspace: str, task_id: str) -> schemas.TaskOut:
+        async with sessions() as session:
+            workspace_id = await workspace_id_of(session, workspace)
+            try:
+                return schemas.TaskOut.of(await service.get_task(session, workspace_id, task_id))
+            except service.TaskNotFound as exc:
+                raise HTTPException(
+                    status.HTTP_404_NOT_FOUND, error_detail("task_id", str(exc))
+                ) from exc
+
+    @router.patch(
+        "/{task_id}",
+        summary="Close a task or add a note (pushed to the CRM as task.updated)",
+        responses={status.HTTP_409_CONFLICT: {"model": ErrorOut, "description": "Closed"}},
+    )
+    async def update_task(
+        workspace: str, task_id: str, change: schemas.TaskUpdate
+    ) -> schemas.TaskOut:
+        async with sessions() as session:
+            workspace_id = await workspace_id_of(session, workspace)
+            try:
+                task = await service.update_task(
+                    session,
+                    workspace_id,
+                    task_id,
+                    status=change.status,
+                    note=change.note,
+                    now=clock.now(),
+                    crm_url=crm_url,
+                )
+            except service.TaskNotFound as exc:
+                raise HTTPException(
+                    status.HTTP_404_NOT_FOUND, error_detail("task_id", str(exc))
+                ) from exc
+            except service.TaskClosed as exc:
+                raise HTTPException(
+                    status.HTTP_409_CONFLICT, error_detail("status", str(exc))
+                ) from exc
+            await session.commit()
+        return schemas.TaskOut.of(task)
+
+    return router
