@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.ingest.workspaces.service import find_workspace
+from services.node_engine.paths.service import load_catalog as load_growth_paths
 from services.scoring.catalog.repository import metric_set
 from services.scoring.catalog.service import REFERENCE_METRICS, load_catalog, publish
 from services.scoring.endpoints import scoring_router
@@ -25,6 +26,7 @@ def mount_scoring(app: FastAPI, settings: ScoringSettings, resources: Resources)
         clock=resources.clock,
         settings=settings,
         load_catalog=load_catalog,
+        load_paths=load_growth_paths,
         metrics=ScoringMetrics(resources.registry),
     )
 

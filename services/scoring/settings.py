@@ -33,6 +33,12 @@ class ScoringSettings(BaseSettings):
     definitions_refresh_seconds: float = Field(
         default=2.0, gt=0, description="How soon newly published metric definitions count."
     )
+    peers_refresh_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often the peer distributions of diagnostics are rebuilt from the "
+        "stored accounts (taking in the accounts other group members scored).",
+    )
     admin_token: SecretStr | None = Field(
         default=None,
         description="Bearer token for /api/scoring/; without one the API is open "

@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("risk_level", sa.String(length=16), nullable=True),
         sa.Column("risk", sa.JSON(), nullable=True),
         sa.Column("tier", sa.String(length=64), nullable=True),
+        sa.Column("peers", sa.JSON(), nullable=True),
         sa.Column("explanation", sa.JSON(), nullable=False),
         sa.Column("north_star", sa.Float(), nullable=True),
         sa.Column("contract_value", sa.Float(), nullable=True),

@@ -35,6 +35,9 @@ class ScoringAccountRow(Base):
     risk_level: Mapped[str | None] = mapped_column(String(16))
     risk: Mapped[dict[str, Any] | None] = mapped_column(JSON, doc="The raised signals.")
     tier: Mapped[str | None] = mapped_column(String(64))
+    peers: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON, doc="The peer standings it contributes and its last core problem's key."
+    )
     explanation: Mapped[dict[str, Any]] = mapped_column(JSON)
     north_star: Mapped[float | None] = mapped_column(Float, doc="The North Star's value.")
     contract_value: Mapped[float | None] = mapped_column(Float)

@@ -43,6 +43,7 @@ class StoredAccount:
     band: str | None
     risk: dict[str, Any] | None
     tier: str | None
+    peers: dict[str, Any] | None
     evaluated_at: datetime
 
 
@@ -67,12 +68,20 @@ async def load_accounts(
                 row.band,
                 row.risk,
                 row.tier,
+                row.peers,
                 row.evaluated_at,
             ).where(columns.in_(wanted[start : start + CHUNK]))
         )
         for workspace, account, *rest in rows:
             found[(workspace, account)] = StoredAccount(*rest)
     return found
+
+
+async def peer_standings(session: AsyncSession) -> list[tuple[str, dict[str, Any]]]:
+    """(workspace id, stored peers) of every account contributing to peer distributions."""
+    row = ScoringAccountRow
+    query = select(row.workspace_id, row.peers)
+    return [(workspace, peers) for workspace, peers in await session.execute(query) if peers]
 
 
 async def due_for_sweep(

@@ -1,14 +1,19 @@
-""":func:`evaluate`: the one step that scores an account, purely. Everything per account
-goes through it: the snapshot, the health score, the churn signals, the North Star, and the
-score events due. Tier placement and per-tier diagnostics (``services/scoring/tiers``,
-``services/scoring/diagnostics``) plug in here: they read the same snapshot and add
-``tier_changed`` and ``diagnosis`` events and the account's tier to :class:`Findings`.
+""":func:`evaluate`: the one step that scores an account. Everything per account goes through
+it: the snapshot, the health score, the churn signals, tier placement
+(:mod:`services.scoring.tiers`), per-tier diagnostics (:mod:`services.scoring.diagnostics`),
+the North Star, and the score events due. It is pure but for one input: the peer book, whose
+distributions it moves to the account's new standing before diagnosing.
 
-Score events:
+Score events, in this order:
 
+* ``tier_changed`` when the account's tier figure moved it (placement, promotion,
+  demotion) on the first growth path it is on whose tiers the metrics file binds; health
+  weights and diagnostics then use the new tier;
 * ``score_changed`` when health moved meaningfully (:func:`meaningful_change`: the first
   score, a band change, or 5 points);
-* ``risk_raised`` when a signal was newly raised, else ``risk_cleared`` when one cleared.
+* ``risk_raised`` when a signal was newly raised, else ``risk_cleared`` when one cleared;
+* ``diagnosis`` when the core problem (``path/tier/rule``) differs from the last one found
+  (no event when none holds any more).
 
 Each event's id is a hash of the workspace, the account, the kind and ``cause`` (the id of
 the event that led to the evaluation, or ``sweep:<epoch seconds>``), so the same finding
@@ -20,12 +25,16 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from services.node_engine.paths.compiled import Tiers
 from services.scoring.definitions import MetricDefinitions, Window
+from services.scoring.definitions.compiled import TierSource
+from services.scoring.diagnostics import Diagnosis, PeerGroup, PeerStanding, diagnose, peer_updates
 from services.scoring.evaluation.facts import AccountFacts
+from services.scoring.evaluation.peers import PeerBook
 from services.scoring.evaluation.snapshot import build_snapshot
 from services.scoring.health import (
     AccountSnapshot,
@@ -35,6 +44,7 @@ from services.scoring.health import (
     meaningful_change,
     score_health,
 )
+from services.scoring.health import snapshot as names
 from services.scoring.metrics import MetricStore, value
 from services.scoring.signals import (
     RiskAssessment,
@@ -45,6 +55,7 @@ from services.scoring.signals import (
     SignalKind,
     assess,
 )
+from services.scoring.tiers import TierChange, place_account
 from shared.contracts.scores import RiskLevel, ScoreEnvelope, ScoreKind
 
 
@@ -58,13 +69,15 @@ class ScoringConfig:
 
 @dataclass(frozen=True, slots=True)
 class Findings:
-    """What the next evaluation compares with: the last health, its band, the risk state
-    and the tier."""
+    """What the next evaluation compares with: the last health, its band, the risk state,
+    the tier, the last core problem's key and the peer standings the account contributes."""
 
     health: float | None = None
     band: Band | None = None
     risk: RiskState | None = None
     tier: str | None = None
+    diagnosis: str | None = None
+    standings: tuple[PeerStanding, ...] = ()
 
     def previous_health(self) -> HealthScore | None:
         if self.health is None or self.band is None:
@@ -100,12 +113,17 @@ class Evaluation:
     assessment: RiskAssessment
     north_star: NorthStar
     events: tuple[ScoreEnvelope, ...]
+    tier_change: TierChange | None = None
+    diagnosis: Diagnosis | None = None
 
     def explanation(self) -> dict[str, Any]:
-        """The account's current explanation: health, signals and the North Star."""
+        """The account's current explanation: health, signals, tier change, core problem
+        and the North Star."""
         return {
             "health": None if self.health is None else self.health.as_explanation(),
             "risk": self.assessment.as_explanation(),
+            "tier": None if self.tier_change is None else self.tier_change.explanation(),
+            "diagnosis": None if self.diagnosis is None else self.diagnosis.explanation(),
             "north_star": self.north_star.as_json(),
         }
 
@@ -121,14 +139,46 @@ def evaluate(
     now: datetime,
     cause: str,
     config: ScoringConfig,
+    ladders: Mapping[str, Tiers] | None = None,
+    peers: PeerBook | None = None,
 ) -> Evaluation:
-    """Score the account at ``now`` after ``previous``; see the module docstring."""
+    """Score the account at ``now`` after ``previous``; see the module docstring.
+
+    ``ladders`` are the tiers of the workspace's growth paths by path id; ``peers`` the peer
+    book diagnostics read (without one, no diagnosis)."""
     seconds = int(now.timestamp())
     snapshot = build_snapshot(store, definitions, facts, now=seconds)
-    health = score_health(snapshot, config.health)
-    assessment = assess(previous.risk, snapshot, health, now=seconds, config=config.signals)
     star = north_star(store, definitions, now=seconds)
     events: list[ScoreEnvelope] = []
+
+    def tagged(event: ScoreEnvelope) -> ScoreEnvelope:
+        return event.model_copy(
+            update={"explanation": {**event.explanation, "north_star": star.as_json()}}
+        )
+
+    ladders = ladders or {}
+    source = tier_source(definitions, facts, ladders)
+    change = None
+    if source is not None:
+        figure = snapshot.metrics.get(source.figure)
+        change = place_account(source, ladders[source.path], previous.tier, figure)
+    tier = previous.tier if change is None else change.to_tier
+    if change is not None:
+        kind_id = score_event_id(workspace_id, account_id, ScoreKind.TIER_CHANGED, cause)
+        events.append(
+            tagged(
+                change.envelope(
+                    score_event_id=kind_id,
+                    workspace_id=workspace_id,
+                    account_id=account_id,
+                    occurred_at=now,
+                )
+            )
+        )
+    if tier is not None:
+        snapshot = replace(snapshot, facts={**snapshot.facts, names.TIER: tier})
+    health = score_health(snapshot, config.health)
+    assessment = assess(previous.risk, snapshot, health, now=seconds, config=config.signals)
     before = previous.previous_health()
 
     def envelope(kind: ScoreKind, explanation: dict[str, Any]) -> ScoreEnvelope:
@@ -139,7 +189,7 @@ def evaluate(
             kind=kind,
             health=None if health is None else health.score,
             risk_level=assessment.level,
-            tier=previous.tier,
+            tier=tier,
             signals=assessment.signal_names,
             explanation={**explanation, "north_star": star.as_json()},
             occurred_at=now,
@@ -165,13 +215,87 @@ def evaluate(
                 },
             )
         )
+    standings, found = diagnose_account(
+        workspace_id,
+        definitions,
+        facts,
+        (None, None) if source is None else (source.path, tier),
+        snapshot.metrics,
+        previous.standings,
+        peers,
+    )
+    key = None if found is None else found.key
+    if found is not None and key != previous.diagnosis:
+        diagnosis_id = score_event_id(workspace_id, account_id, ScoreKind.DIAGNOSIS, cause)
+        events.append(
+            tagged(
+                found.envelope(
+                    score_event_id=diagnosis_id,
+                    workspace_id=workspace_id,
+                    account_id=account_id,
+                    occurred_at=now,
+                )
+            )
+        )
     findings = Findings(
         health=previous.health if health is None else health.score,
         band=previous.band if health is None else health.band,
         risk=assessment.state,
-        tier=previous.tier,
+        tier=tier,
+        diagnosis=key,
+        standings=standings,
     )
-    return Evaluation(snapshot, findings, health, assessment, star, tuple(events))
+    return Evaluation(snapshot, findings, health, assessment, star, tuple(events), change, found)
+
+
+def tier_source(
+    definitions: MetricDefinitions, facts: AccountFacts, ladders: Mapping[str, Tiers]
+) -> TierSource | None:
+    """The binding that places the account: the first in the metrics file whose growth path
+    the account is on and has tiers."""
+    for binding in definitions.tier_sources:
+        if binding.path in facts.paths and binding.path in ladders:
+            return binding
+    return None
+
+
+def diagnose_account(
+    workspace_id: str,
+    definitions: MetricDefinitions,
+    facts: AccountFacts,
+    tiered: tuple[str | None, str | None],
+    figures: Mapping[str, float | None],
+    previous: tuple[PeerStanding, ...],
+    peers: PeerBook | None,
+) -> tuple[tuple[PeerStanding, ...], Diagnosis | None]:
+    """The account's new peer standings (one per growth path it is on that has diagnostic
+    rules; its group is its tier on the path ``tiered`` names as (path, tier), the whole
+    path on others), the peer book moved to them, and the first core problem found."""
+    if peers is None:
+        return previous, None
+    tiered_path, tier = tiered
+    names = {m.id: m.name for m in definitions.metrics}
+    standings: list[PeerStanding] = []
+    found: Diagnosis | None = None
+    for rules in definitions.diagnostics:
+        if rules.path not in facts.paths:
+            continue
+        group = PeerGroup(rules.path, tier if rules.path == tiered_path else None)
+        standings.append(PeerStanding.of(group, figures, rules.figures))
+    old = {s.group.path: s for s in previous}
+    new = {s.group.path: s for s in standings}
+    for path in sorted(old.keys() | new.keys()):
+        peers.apply(workspace_id, peer_updates(old.get(path), new.get(path)))
+    for rules, standing in zip(
+        (r for r in definitions.diagnostics if r.path in facts.paths), standings, strict=True
+    ):
+        group = standing.group
+        found = diagnose(
+            rules, group, figures, peers.peers(workspace_id, group, rules.figures), names
+        )
+        if found is not None:
+            break
+    return tuple(standings), found
 
 
 def north_star(store: MetricStore, definitions: MetricDefinitions, *, now: int) -> NorthStar:

@@ -14,10 +14,12 @@ event                                    facts
                                          ``account.size``
 ``milepost.crm.contract.signed``         ``crm.contract_value``, ``crm.currency``,
                                          ``crm.acquisition_cost``, ``crm.seats``,
-                                         ``crm.contract_started_at``, ``crm.renewal_at``
-``milepost.crm.subscription.renewed``    ``crm.renewal_at``, ``crm.contract_value``,
-                                         ``crm.seats``; outcome ``renewed``
+                                         ``crm.contract_started_at``,
+                                         ``crm.contract_ends_at``, ``crm.renewal_at``
+``milepost.crm.subscription.renewed``    ``crm.renewal_at``, ``crm.seats``; outcome
+                                         ``renewed`` (until, value)
 ``milepost.crm.subscription.cancelled``  ``crm.cancelled_at``; outcome ``cancelled``
+                                         (until: when it takes effect)
 ``milepost.crm.invoice.paid``/overdue    ``crm.invoice_status`` (``paid``, ``overdue``)
 ``milepost.crm.deal.stage_changed``      ``crm.deal_stage``
 ``milepost.crm.ticket.opened``/closed    open tickets
@@ -31,7 +33,7 @@ Dates become epoch seconds (midnight UTC); money becomes a float.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -48,7 +50,8 @@ _TRAITS = ("name", "business_type", "plan")
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """A renewal outcome: ``renewed`` (until ``until``, at ``value``) or ``cancelled``."""
+    """A renewal outcome stated ``at``: ``renewed`` (until ``until``, at ``value`` for the new
+    term) or ``cancelled`` (taking effect at ``until``)."""
 
     kind: str
     at: int
@@ -59,12 +62,14 @@ class Outcome:
 @dataclass(frozen=True, slots=True)
 class AccountFacts:
     """What events have stated about one account; ``open_tickets`` is ``None`` until a
-    ticket event was seen (no figure rather than zero)."""
+    ticket event was seen (no figure rather than zero); ``paths`` are the growth paths that
+    enrolled it (by their own ``enrol_when``), for tiers and diagnostics."""
 
     values: Mapping[str, FactValue] = field(default_factory=dict)
     roles: frozenset[str] = frozenset()
     open_tickets: tuple[str, ...] | None = None
     outcomes: tuple[Outcome, ...] = ()
+    paths: frozenset[str] = frozenset()
 
     def number(self, name: str) -> float | None:
         value = self.values.get(name)
@@ -88,10 +93,11 @@ def stated_facts(event: EventEnvelope) -> dict[str, FactValue]:
         _put(facts, "crm.acquisition_cost", _money(data.get("acquisition_cost")))
         _put(facts, "crm.seats", _money(data.get("seats")))
         _put(facts, "crm.contract_started_at", _epoch(data.get("starts_on")))
+        _put(facts, "crm.contract_ends_at", _epoch(data.get("ends_on")))
         _put(facts, "crm.renewal_at", _epoch(data.get("ends_on")))
     elif kind == "milepost.crm.subscription.renewed":
         _put(facts, "crm.renewal_at", _epoch(data.get("renewed_until")))
-        _put(facts, "crm.contract_value", _money(data.get("value")))
+        _put(facts, "crm.renewal_value", _money(data.get("value")))
         _put(facts, "crm.seats", _money(data.get("seats")))
     elif kind == "milepost.crm.subscription.cancelled":
         _put(facts, "crm.cancelled_at", _epoch(data.get("effective_on")))
@@ -125,10 +131,11 @@ def with_event(
     elif event.event == "milepost.crm.ticket.closed" and isinstance(ticket, str):
         tickets = tuple(t for t in tickets or () if t != ticket)
     elif event.event == "milepost.crm.subscription.renewed":
-        outcome = Outcome("renewed", at, stated_number(stated, "crm.contract_value"))
-        outcomes = (*outcomes, replace(outcome, until=_int(stated.get("crm.renewal_at"))))
+        value = stated_number(stated, "crm.renewal_value")
+        outcomes = (*outcomes, Outcome("renewed", at, value, _int(stated.get("crm.renewal_at"))))
     elif event.event == "milepost.crm.subscription.cancelled":
-        outcomes = (*outcomes, Outcome("cancelled", at))
+        until = _int(stated.get("crm.cancelled_at"))
+        outcomes = (*outcomes, Outcome("cancelled", at, until=until))
     if (
         values is facts.values
         and known == facts.roles
@@ -136,7 +143,7 @@ def with_event(
         and outcomes is facts.outcomes
     ):
         return facts
-    return AccountFacts(values, known, tickets, outcomes[-MAX_OUTCOMES:])
+    return AccountFacts(values, known, tickets, outcomes[-MAX_OUTCOMES:], facts.paths)
 
 
 def stated_number(stated: Mapping[str, FactValue], name: str) -> float | None:
@@ -149,6 +156,8 @@ def facts_to_json(facts: AccountFacts) -> dict[str, Any]:
     document: dict[str, Any] = {"values": dict(facts.values), "roles": sorted(facts.roles)}
     if facts.open_tickets is not None:
         document["open_tickets"] = list(facts.open_tickets)
+    if facts.paths:
+        document["paths"] = sorted(facts.paths)
     if facts.outcomes:
         document["outcomes"] = [
             {"kind": o.kind, "at": o.at, "value": o.value, "until": o.until} for o in facts.outcomes
@@ -167,6 +176,7 @@ def facts_from_json(document: Mapping[str, Any]) -> AccountFacts:
             Outcome(o["kind"], o["at"], o.get("value"), o.get("until"))
             for o in document.get("outcomes", ())
         ),
+        frozenset(document.get("paths", ())),
     )
 
 

@@ -37,7 +37,7 @@ import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -45,7 +45,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.node_engine.accounts.identity import Membership, attribute
+from services.node_engine.accounts.identity import Membership, attribute, observation_of
+from services.node_engine.core.transition import transition
+from services.node_engine.paths.compiled import GrowthPath
+from services.node_engine.paths.service import PublishedPath
 from services.node_engine.processing import repository as offsets
 from services.node_engine.processing.repository import OffsetConflict
 from services.node_engine.processing.steps import dead_letter, decode
@@ -53,6 +56,7 @@ from services.scoring.accounts import repository as accounts
 from services.scoring.accounts.repository import AccountKey, AccountMoved, StoredAccount, UserKey
 from services.scoring.catalog.service import PublishedDefinitions, reference_definitions
 from services.scoring.definitions import MetricEvent
+from services.scoring.diagnostics import PeerStanding
 from services.scoring.errors import EventValueInvalid, StoreCorrupt
 from services.scoring.evaluation.evaluate import (
     Findings,
@@ -69,6 +73,7 @@ from services.scoring.evaluation.facts import (
     stated_facts,
     with_event,
 )
+from services.scoring.evaluation.peers import PeerBook
 from services.scoring.health import Band
 from services.scoring.metrics import MetricStore, encode, fold, prune
 from services.scoring.metrics import decode as decode_store
@@ -85,6 +90,7 @@ LAG_INTERVAL_SECONDS = 5.0
 SWEEP_CHECK_SECONDS = 60.0
 INPUT_TOPICS = (Topic.EVENTS,)
 CatalogLoader = Callable[[AsyncSession], Awaitable[Mapping[str, PublishedDefinitions]]]
+PathLoader = Callable[[AsyncSession], Awaitable[Mapping[str, tuple[PublishedPath, ...]]]]
 
 
 class ScoringMetrics:
@@ -177,6 +183,7 @@ class ScoringWorker:
         clock: Clock,
         settings: ScoringSettings,
         load_catalog: CatalogLoader,
+        load_paths: PathLoader,
         metrics: ScoringMetrics,
         config: ScoringConfig | None = None,
     ) -> None:
@@ -185,10 +192,16 @@ class ScoringWorker:
         self.clock = clock
         self.settings = settings
         self.load_catalog = load_catalog
+        self.load_paths = load_paths
         self.metrics = metrics
         self.config = config or ScoringConfig()
         self.catalog: Mapping[str, PublishedDefinitions] = {}
         self.catalog_loaded_at = float("-inf")
+        self.paths: Mapping[str, tuple[GrowthPath, ...]] = {}
+        """The current version of each workspace's growth paths that its metric definitions
+        bind tiers or diagnostics to."""
+        self.peers: PeerBook | None = None
+        self.peers_loaded_at = float("-inf")
         self.accounts: dict[AccountKey, Account] = {}
         self.memberships: dict[UserKey, Membership | None] = {}
         self.assignment: frozenset[TopicPartition] = frozenset()
@@ -216,6 +229,7 @@ class ScoringWorker:
         to its committed offsets."""
         try:
             await self.refresh_catalog()
+            await self.refresh_peers()
             records = await consumer.poll(
                 max_records=self.settings.max_batch_records,
                 timeout_ms=self.settings.poll_timeout_ms,
@@ -258,6 +272,7 @@ class ScoringWorker:
             "scoring batch rolled back; retrying", extra={"reason": reason, "error": str(exc)}
         )
         self.metrics.retries.labels(reason).inc()
+        self.peers = None
         self.accounts.clear()
         self.memberships.clear()
         self.assignment = frozenset()
@@ -281,7 +296,30 @@ class ScoringWorker:
             return
         async with self.sessions() as session:
             self.catalog = await self.load_catalog(session)
+            published = await self.load_paths(session)
+        paths: dict[str, tuple[GrowthPath, ...]] = {}
+        for workspace_id, items in published.items():
+            definitions = self.definitions_of(workspace_id).definitions
+            bound = {b.path for b in definitions.tier_sources}
+            bound |= {d.path for d in definitions.diagnostics}
+            paths[workspace_id] = tuple(p.current for p in items if p.path_id in bound)
+        self.paths = paths
         self.catalog_loaded_at = time.monotonic()
+
+    async def refresh_peers(self) -> None:
+        """Rebuild the peer book from the stored accounts when it is missing, inconsistent
+        or older than ``peers_refresh_seconds``."""
+        fresh = time.monotonic() - self.peers_loaded_at < self.settings.peers_refresh_seconds
+        if self.peers is not None and self.peers.consistent and fresh:
+            return
+        async with self.sessions() as session:
+            stored = await accounts.peer_standings(session)
+        self.peers = PeerBook.of(
+            (workspace_id, PeerStanding.from_json(standing))
+            for workspace_id, peers in stored
+            for standing in peers.get("standings", ())
+        )
+        self.peers_loaded_at = time.monotonic()
 
     async def sync_assignment(self, consumer: Consumer) -> None:
         """On a new assignment: drop the cache, learn the applied offsets, and publish what
@@ -422,6 +460,11 @@ class ScoringWorker:
                 band=None if stored.band is None else Band(stored.band),
                 risk=None if stored.risk is None else risk_from_json(stored.risk),
                 tier=stored.tier,
+                diagnosis=(stored.peers or {}).get("diagnosis"),
+                standings=tuple(
+                    PeerStanding.from_json(item)
+                    for item in (stored.peers or {}).get("standings", ())
+                ),
             ),
             evaluated_at=stored.evaluated_at,
         )
@@ -458,10 +501,31 @@ class ScoringWorker:
         store = fold(account.store, metric_event, definitions, now=int(now.timestamp()))
         contacts = learned.roles if learned is not None and learned.account_id == key[1] else ()
         account.store = store
-        account.facts = with_event(account.facts, event, stated, contacts)
+        account.facts = self.enrolled(
+            key, with_event(account.facts, event, stated, contacts), event, roles, now
+        )
         if event.account_id is not None:
             account.partition = record.partition
         self.accounts[key] = account
+
+    def enrolled(
+        self,
+        key: AccountKey,
+        facts: AccountFacts,
+        event: EventEnvelope,
+        roles: frozenset[str],
+        now: datetime,
+    ) -> AccountFacts:
+        """``facts`` with the growth paths ``event`` enrols the account on: the bound paths
+        it is not on yet whose ``enrol_when`` holds, as the node engine decides."""
+        joined = set()
+        for path in self.paths.get(key[0], ()):
+            if path.id in facts.paths:
+                continue
+            observation = observation_of(event, key[1], roles)
+            if transition(None, observation, path=path, now=now).state is not None:
+                joined.add(path.id)
+        return replace(facts, paths=facts.paths | joined) if joined else facts
 
     def score(self, key: AccountKey, cause: str, batch: Batch, now: datetime) -> None:
         """Evaluate the account and collect its row, history and score events."""
@@ -477,6 +541,8 @@ class ScoringWorker:
             now=now,
             cause=cause,
             config=self.config,
+            ladders={p.id: p.tiers for p in self.paths.get(workspace_id, ()) if p.tiers},
+            peers=self.peers,
         )
         account.findings = evaluation.findings
         account.evaluated_at = now
@@ -497,6 +563,12 @@ class ScoringWorker:
                 "risk_level": None if findings.risk is None else findings.risk.level.value,
                 "risk": None if findings.risk is None else risk_to_json(findings.risk),
                 "tier": findings.tier,
+                "peers": {
+                    "standings": [standing.to_json() for standing in findings.standings],
+                    "diagnosis": findings.diagnosis,
+                }
+                if findings.standings or findings.diagnosis
+                else None,
                 "explanation": evaluation.explanation(),
                 "north_star": evaluation.north_star.value,
                 "contract_value": facts.number("crm.contract_value"),

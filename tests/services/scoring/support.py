@@ -13,6 +13,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.node_engine.paths.service import PublishedPath
 from services.scoring.catalog.service import PublishedDefinitions
 from services.scoring.processing.worker import INPUT_TOPICS, ScoringMetrics, ScoringWorker
 from services.scoring.settings import ScoringSettings
@@ -58,12 +59,16 @@ class Harness:
     workspace: str
     group: str
     catalog: dict[str, PublishedDefinitions] = field(default_factory=dict)
+    paths: tuple[PublishedPath, ...] = ()
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     sweep_interval_seconds: float = 3600.0
 
     def worker(self) -> ScoringWorker:
         async def load(_session: AsyncSession) -> Mapping[str, PublishedDefinitions]:
             return self.catalog
+
+        async def load_paths(_session: AsyncSession) -> Mapping[str, tuple[PublishedPath, ...]]:
+            return {self.workspace: self.paths}
 
         self.registry = CollectorRegistry()
         settings = ScoringSettings(
@@ -78,6 +83,7 @@ class Harness:
             clock=self.clock,
             settings=settings,
             load_catalog=load,
+            load_paths=load_paths,
             metrics=ScoringMetrics(self.registry),
         )
 

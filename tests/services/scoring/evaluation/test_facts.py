@@ -55,6 +55,7 @@ def test_a_signed_contract_states_value_cost_seats_and_renewal() -> None:
         "crm.acquisition_cost": 9000.0,
         "crm.seats": 25.0,
         "crm.contract_started_at": int(datetime(2026, 1, 1, tzinfo=UTC).timestamp()),
+        "crm.contract_ends_at": int(datetime(2027, 1, 1, tzinfo=UTC).timestamp()),
         "crm.renewal_at": int(datetime(2027, 1, 1, tzinfo=UTC).timestamp()),
     }
     assert "crm.currency" not in numeric(stated_facts(event))
@@ -93,7 +94,7 @@ def test_renewals_and_cancellations_are_kept_as_outcomes() -> None:
     until = int(datetime(2027, 3, 1, tzinfo=UTC).timestamp())
     assert facts.outcomes == (
         Outcome("renewed", int(AT.timestamp()), 15000.0, until),
-        Outcome("cancelled", int(AT.timestamp())),
+        Outcome("cancelled", int(AT.timestamp()), until=until),
     )
     assert facts.values["crm.cancelled_at"] == until
 
@@ -126,6 +127,7 @@ def test_facts_survive_storage() -> None:
         frozenset({"admin"}),
         ("t1",),
         (Outcome("renewed", 5, 100.0, 9),),
+        frozenset({"platform-merchant"}),
     )
     assert facts_from_json(facts_to_json(facts)) == facts
     assert facts_from_json(facts_to_json(AccountFacts())) == AccountFacts()

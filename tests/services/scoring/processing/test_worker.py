@@ -5,11 +5,15 @@ exactly-once across a crash, and a rebuild by replay."""
 from __future__ import annotations
 
 from datetime import timedelta
+from types import MappingProxyType
 from typing import Any
 
 import pytest
 from sqlalchemy import delete, select
 
+from services.node_engine.paths.compiled import GrowthPath, compile_path
+from services.node_engine.paths.schemas import GrowthPathFile
+from services.node_engine.paths.service import REFERENCE_PATHS, PublishedPath
 from services.node_engine.processing.models import AppliedOffsetRow
 from services.scoring.accounts.models import (
     ScoreHistoryRow,
@@ -20,10 +24,31 @@ from services.scoring.metrics import decode
 from shared.bus import OutgoingRecord
 from shared.contracts import EventType, ScoreKind, Topic
 from shared.contracts.topics import DeadLetter
+from shared.definitions import load_definition
 from shared.errors import BusUnavailable
 from tests.services.scoring.support import Harness, run_until_idle
 
 USERS = ("boss", "admin1", "u1", "u2", "u3")
+
+
+def reference_path(name: str) -> GrowthPath:
+    return compile_path(
+        load_definition(REFERENCE_PATHS / f"{name}.yaml", GrowthPathFile), version=1
+    )
+
+
+def published(path: GrowthPath, workspace: str) -> PublishedPath:
+    return PublishedPath(
+        workspace_id=workspace,
+        path_id=path.id,
+        current=path,
+        paused=False,
+        migration="pin",
+        node_map=MappingProxyType({}),
+        versions=MappingProxyType({1: path}),
+    )
+
+
 ROLES = {"boss": ["decision_maker"], "admin1": ["admin"]}
 
 
@@ -348,4 +373,67 @@ async def test_the_lag_is_reported_per_partition(harness: Harness) -> None:
         )
         == 1
     )
+    await consumer.close()
+
+
+def merchant(h: Harness, account: str, *, listings: int, orders: int, amount: int) -> list[Any]:
+    """A merchant that joins (the platform-merchant path enrols it), publishes listings and
+    completes orders of ``amount`` each."""
+    return [
+        h.event(f"{account}-g", type=EventType.GROUP, account=account, user=f"{account}-u"),
+        *(
+            h.event(f"{account}-l{i}", event="Listing Published", account=account)
+            for i in range(listings)
+        ),
+        *(
+            h.event(
+                f"{account}-o{i}",
+                event="Order Completed",
+                account=account,
+                properties={"amount": amount},
+            )
+            for i in range(orders)
+        ),
+    ]
+
+
+async def test_tiers_and_the_core_problem_among_tier_peers(harness: Harness) -> None:
+    h = harness
+    h.paths = (published(reference_path("platform-merchant"), h.workspace),)
+    peers = [
+        record
+        for n in range(1, 21)
+        for record in merchant(h, f"m{n}", listings=5, orders=10, amount=100)
+    ]
+    await h.bus.publish(peers)
+    worker, consumer = h.worker(), await h.subscribe()
+    await run_until_idle(worker, consumer)
+    await h.bus.publish(merchant(h, "m0", listings=40, orders=1, amount=100))
+    await h.bus.publish(
+        [h.event("m1-big", event="Order Completed", account="m1", properties={"amount": 20_000})]
+    )
+    await run_until_idle(worker, consumer)
+
+    scores = await h.scores()
+    tiers = [
+        (s.account_id, s.explanation["sentence"])
+        for s in scores
+        if s.kind is ScoreKind.TIER_CHANGED
+    ]
+    assert ("m1", "Promotion: L1 -> L2; 28-day GMV was 21000, which reached 10000.") in tiers
+    assert ("m0", "Placement: no tier -> L1; 28-day GMV was 100, which reached 0.") in tiers
+    assert len(tiers) == 22
+    (diagnosis,) = [s for s in scores if s.kind is ScoreKind.DIAGNOSIS]
+    assert diagnosis.account_id == "m0"
+    assert diagnosis.tier == "L1"
+    assert diagnosis.explanation["playbook"] == "merchant-listing-conversion"
+    assert diagnosis.explanation["sentence"] == (
+        "Listings are published but few of them sell: by listings published (28 days) the "
+        "account is in the top half of L1 (98th percentile), but by orders per listing "
+        "published (28 days) it is in the bottom 20% of L1 (2nd percentile)."
+    )
+    async with h.sessions() as session:
+        row = await session.get(ScoringAccountRow, (h.workspace, "m1"))
+    assert row is not None
+    assert row.tier == "L2"
     await consumer.close()
