@@ -15,6 +15,7 @@ from fastapi.params import Depends
 
 from services.messaging.contacts import schemas, service
 from services.messaging.errors import ContactNotFound, UnsubscribeRejected
+from services.messaging.playbooks.schemas import Channel
 from services.messaging.policies.consent import MAX_TOKEN_CHARS, verify_unsubscribe
 from services.node_engine.paths.endpoints import error_detail, workspace_id_of
 from services.node_engine.paths.schemas import ErrorOut
@@ -31,7 +32,7 @@ ERRORS: dict[int | str, dict[str, object]] = {
 
 
 def contacts_router(resources: Resources, *, dependencies: list[Depends]) -> APIRouter:
-    sessions = resources.sessions
+    sessions, clock = resources.sessions, resources.clock
     router = APIRouter(
         prefix="/api/messaging/workspaces/{workspace}/contacts",
         tags=["messaging: contacts"],
@@ -73,6 +74,28 @@ def contacts_router(resources: Resources, *, dependencies: list[Depends]) -> API
                 raise HTTPException(
                     status.HTTP_404_NOT_FOUND, error_detail("contact_id", str(exc))
                 ) from exc
+        return schemas.ContactOut.of(contact)
+
+    @router.post(
+        "/{contact_id}/bounces/{channel}",
+        summary="Record that the contact's address on a channel bounced",
+        description="Playbooks then use the step's next channel for this contact (email "
+        "bounced -> chat app) until the address changes.",
+    )
+    async def record_bounce(
+        workspace: str, contact_id: str, channel: Channel
+    ) -> schemas.ContactOut:
+        async with sessions() as session:
+            workspace_id = await workspace_id_of(session, workspace)
+            try:
+                contact = await service.mark_bounced(
+                    session, workspace_id, contact_id, channel, now=clock.now()
+                )
+            except ContactNotFound as exc:
+                raise HTTPException(
+                    status.HTTP_404_NOT_FOUND, error_detail("contact_id", str(exc))
+                ) from exc
+            await session.commit()
         return schemas.ContactOut.of(contact)
 
     return router

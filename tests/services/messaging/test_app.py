@@ -122,6 +122,10 @@ async def test_contacts_page_by_account_and_role(api: Api) -> None:
     assert missing.json()["detail"]["field"] == "contact_id"
     bad_role = await api.client.get(f"{api.base}/contacts", params={"role": "boss"})
     assert bad_role.status_code == 422
+    bounced = await api.client.post(f"{api.base}/contacts/u1/bounces/email")
+    assert bounced.json()["bounced"] == ["email"]
+    assert (await api.client.post(f"{api.base}/contacts/u1/bounces/fax")).status_code == 422
+    assert (await api.client.post(f"{api.base}/contacts/nobody/bounces/email")).status_code == 404
 
 
 async def test_playbooks_publish_list_show_and_refuse_bad_files(api: Api) -> None:
