@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
@@ -28,6 +29,7 @@ from services.scoring.catalog import service as catalog
 from services.scoring.catalog.service import VersionInfo
 from services.scoring.definitions import MetricDefinitions, load_metrics
 from services.scoring.errors import AccountNotScored, DefinitionsNotFound, DefinitionsUnchanged
+from services.scoring.portfolio import PortfolioInputInvalid
 from services.scoring.settings import ScoringSettings
 from shared.definitions import DefinitionError
 from shared.runtime import Resources
@@ -173,6 +175,51 @@ def scoring_router(settings: ScoringSettings, resources: Resources) -> APIRouter
             by_band=groups(found.by_band),
         )
 
+    @router.get(
+        "/portfolio/figures",
+        summary="Renewal rate, revenue retention, LTV:CAC and CAC payback over a period, from "
+        "the CRM contracts",
+        responses={
+            status.HTTP_422_UNPROCESSABLE_CONTENT: {
+                "model": ErrorOut,
+                "description": "A period that ends before it starts, or a margin outside 0..1",
+            }
+        },
+    )
+    async def get_figures(
+        workspace: str,
+        start: Annotated[datetime, Query(description="Period start (ISO 8601; UTC if no zone)")],
+        end: Annotated[datetime, Query(description="Period end, excluded")],
+        gross_margin: Annotated[
+            float, Query(gt=0, le=1, description="1: revenue-based LTV and payback")
+        ] = 1.0,
+    ) -> schemas.FiguresOut:
+        begins, ends = _utc(start), _utc(end)
+        async with sessions() as session:
+            workspace_id = await workspace_id_of(session, workspace)
+            try:
+                figures, count = await accounts.figures(
+                    session,
+                    workspace_id,
+                    start=int(begins.timestamp()),
+                    end=int(ends.timestamp()),
+                    gross_margin=gross_margin,
+                )
+            except PortfolioInputInvalid as error:
+                raise HTTPException(
+                    status.HTTP_422_UNPROCESSABLE_CONTENT, error_detail("end", str(error))
+                ) from error
+            star = await accounts.north_star_of(session, workspace_id)
+        return schemas.FiguresOut(
+            workspace=workspace,
+            start=begins,
+            end=ends,
+            gross_margin=gross_margin,
+            accounts_with_contract=count,
+            figures=[schemas.FigureOut(**figure.to_json()) for figure in figures],
+            north_star=_star(star),
+        )
+
     @router.get("/definitions", summary="The metric-definition versions, newest first")
     async def list_definitions(
         workspace: str, cursor: Cursor = None, limit: Limit = 50
@@ -269,6 +316,10 @@ def _errors_as_json() -> Iterator[None]:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, error_detail("account_id", str(error))
         ) from error
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def _star(star: NorthStarDefinition, value: float | None = None) -> schemas.NorthStarOut:

@@ -106,6 +106,27 @@ class PortfolioOut(BaseModel):
     by_band: list[GroupOut]
 
 
+class FigureOut(BaseModel):
+    name: str = Field(description="renewal_rate, gross_revenue_retention, ...")
+    value: float | None = Field(description="Null when it cannot be measured (see reason).")
+    formula: str
+    inputs: dict[str, float | int | str | None]
+    reason: str | None = Field(description="Why there is no value.")
+
+
+class FiguresOut(BaseModel):
+    workspace: str
+    start: datetime
+    end: datetime
+    gross_margin: float
+    accounts_with_contract: int
+    figures: list[FigureOut] = Field(
+        description="Renewal rate, gross and net revenue retention, LTV:CAC (bar: 3 or more) "
+        "and CAC payback in months (bar: under 12)."
+    )
+    north_star: NorthStarOut
+
+
 class DefinitionsVersionOut(BaseModel):
     version: int
     source_name: str

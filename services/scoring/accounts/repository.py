@@ -84,6 +84,17 @@ async def peer_standings(session: AsyncSession) -> list[tuple[str, dict[str, Any
     return [(workspace, peers) for workspace, peers in await session.execute(query) if peers]
 
 
+async def contract_facts(
+    session: AsyncSession, workspace_id: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """(account id, stored facts) of the workspace's accounts with a contract value."""
+    row = ScoringAccountRow
+    query = select(row.account_id, row.facts).where(
+        row.workspace_id == workspace_id, row.contract_value.is_not(None)
+    )
+    return [(account, facts) for account, facts in await session.execute(query)]
+
+
 async def due_for_sweep(
     session: AsyncSession, partitions: Collection[int], *, before: datetime, limit: int
 ) -> list[AccountKey]:

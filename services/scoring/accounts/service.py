@@ -14,6 +14,8 @@ from services.scoring.catalog import repository as catalog
 from services.scoring.catalog.service import reference_definitions
 from services.scoring.definitions import MetricDefinitions, Window, load_metrics
 from services.scoring.errors import AccountNotScored
+from services.scoring.evaluation.facts import contracts_of, facts_from_json
+from services.scoring.portfolio import Figure, portfolio_figures
 
 MAX_PAGE = 200
 
@@ -103,6 +105,20 @@ async def accounts(
     )
     page = rows[:limit]
     return page, (page[-1].account_id if len(rows) > limit else None)
+
+
+async def figures(
+    session: AsyncSession, workspace_id: str, *, start: int, end: int, gross_margin: float
+) -> tuple[tuple[Figure, ...], int]:
+    """The portfolio figures over ``[start, end)`` from the accounts' CRM contracts, and
+    how many accounts have one. Raises :class:`PortfolioInputInvalid` for a bad period or
+    margin."""
+    found = []
+    for account_id, stored in await repository.contract_facts(session, workspace_id):
+        contracts = contracts_of(account_id, facts_from_json(stored))
+        if contracts is not None:
+            found.append(contracts)
+    return portfolio_figures(found, start, end, gross_margin=gross_margin), len(found)
 
 
 async def portfolio(session: AsyncSession, workspace_id: str) -> Portfolio:

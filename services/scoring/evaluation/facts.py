@@ -37,6 +37,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+from services.scoring.portfolio import (
+    AccountContracts,
+    Cancellation,
+    Contract,
+    PortfolioInputInvalid,
+    Renewal,
+)
 from shared.contracts.events import EventEnvelope, EventType
 
 FactValue = str | float | int
@@ -144,6 +151,32 @@ def with_event(
     ):
         return facts
     return AccountFacts(values, known, tickets, outcomes[-MAX_OUTCOMES:], facts.paths)
+
+
+def contracts_of(account_id: str, facts: AccountFacts) -> AccountContracts | None:
+    """The account's contract history for the portfolio figures: the signed contract (its
+    term, value, currency, acquisition cost), its renewals and its cancellation; ``None``
+    without a signed contract with a term, value and currency."""
+    starts = facts.number("crm.contract_started_at")
+    ends = facts.number("crm.contract_ends_at")
+    value = facts.number("crm.contract_value")
+    currency = facts.values.get("crm.currency")
+    if starts is None or ends is None or value is None or not isinstance(currency, str):
+        return None
+    try:
+        contract = Contract(
+            int(starts), int(ends), value, currency, facts.number("crm.acquisition_cost")
+        )
+    except PortfolioInputInvalid:
+        return None
+    renewals = tuple(
+        Renewal(o.at, o.until, o.value)
+        for o in facts.outcomes
+        if o.kind == "renewed" and o.until is not None
+    )
+    cancelled = [o.until for o in facts.outcomes if o.kind == "cancelled" and o.until is not None]
+    cancellation = Cancellation(cancelled[-1]) if cancelled else None
+    return AccountContracts(account_id, contract, renewals, cancellation)
 
 
 def stated_number(stated: Mapping[str, FactValue], name: str) -> float | None:
