@@ -14,6 +14,7 @@ from services.ingest.workspaces.service import find_workspace
 from services.messaging.contacts.directory import Contact
 from services.messaging.contacts.endpoints import contacts_router, unsubscribe_router
 from services.messaging.contacts.worker import ContactsWorker
+from services.messaging.deliveries.mounting import delivery_background, delivery_routers
 from services.messaging.playbooks.endpoints import playbooks_router
 from services.messaging.playbooks.service import (
     REFERENCE_PLAYBOOKS,
@@ -90,7 +91,8 @@ def mount_messaging(
     app: FastAPI, settings: MessagingSettings, resources: Resources
 ) -> list[Coroutine[Any, Any, None]]:
     """Add the messaging API to ``app``; returns the background work to run beside it: the
-    contacts consumer and the trigger worker."""
+    contacts consumer, the trigger worker, and the delivery side's dispatcher, task
+    escalation check and subscriptions consumer."""
     # The engine's bearer check, fed the messaging token (MILEPOST_MESSAGING_ADMIN_TOKEN).
     dependencies = admin_dependencies(
         EngineSettings.model_construct(admin_token=settings.admin_token)
@@ -101,6 +103,8 @@ def mount_messaging(
     app.include_router(templates_router(resources, dependencies=dependencies))
     app.include_router(plans_router(resources, dependencies=dependencies))
     app.include_router(unsubscribe_router(resources, secret))
+    for router in delivery_routers(settings, resources, dependencies=dependencies):
+        app.include_router(router)
     consumer_metrics = ConsumerMetrics(resources.registry)
     contacts = ContactsWorker(
         bus=resources.bus,
@@ -126,7 +130,11 @@ def mount_messaging(
         max_batch_records=settings.max_batch_records,
         poll_timeout_ms=settings.poll_timeout_ms,
     )
-    return [contacts.run(), triggers.run()]
+    return [
+        contacts.run(),
+        triggers.run(),
+        *delivery_background(settings, resources, consumer_metrics=consumer_metrics),
+    ]
 
 
 async def publish_reference_playbooks(resources: Resources, workspace: str) -> bool:
@@ -151,7 +159,8 @@ async def run_messaging(runtime: RuntimeSettings) -> None:
     async with service_resources(runtime, service="milepost-messaging") as resources:
         app = create_http_app(
             "Milepost messaging",
-            "Contacts, playbooks, template previews, unsubscribe links and plans.",
+            "Contacts, playbooks, template previews, unsubscribe links and plans; deliveries, "
+            "tasks, subscriptions and the in-app feed.",
             resources,
         )
         background = mount_messaging(app, MessagingSettings(), resources)
