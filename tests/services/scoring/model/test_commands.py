@@ -165,3 +165,12 @@ def test_lines_that_are_not_envelopes_are_skipped_and_counted(
         "predict", "--model", str(model), "--events", str(events), "--account", "demo-002"
     )
     assert result.stdout == clean.stdout
+
+
+def test_the_commands_are_under_milepost_scoring() -> None:
+    from services.cli import app as milepost
+
+    result = CliRunner().invoke(milepost, ["scoring", "--help"])
+    assert result.exit_code == 0, result.output
+    for command in ("train", "predict", "demo-events"):
+        assert command in result.output
