@@ -1,0 +1,60 @@
+"""Scoring as it runs: inside ``milepost run`` (the demo workspace gets the reference metrics
+and its accounts are scored) and alone as ``milepost scoring``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.processes import running
+
+WAIT_SECONDS = 30.0
+
+
+def test_the_embedded_mode_scores_the_demo_workspaces_accounts(tmp_path: Path) -> None:
+    env = {"MILEPOST_DATA_DIR": str(tmp_path / "data")}
+    with running("run", env, tmp_path / "run.log") as server:
+        key = (tmp_path / "data" / "demo-write-key").read_text().strip()
+        base = f"{server.url}/api/scoring/workspaces/demo"
+        definitions = httpx.get(f"{base}/definitions", timeout=10).json()
+        assert [(v["version"], v["source_name"]) for v in definitions["items"]] == [
+            (1, "metrics.yaml")
+        ]
+        sent = httpx.post(
+            f"{server.url}/v1/batch",
+            json={
+                "context": {"groupId": "acme"},
+                "batch": [
+                    {"type": "track", "messageId": "m1", "userId": "u1", "event": "Logged In"},
+                    {
+                        "type": "track",
+                        "messageId": "m2",
+                        "userId": "u1",
+                        "event": "Order Completed",
+                        "properties": {"amount": 40},
+                    },
+                ],
+            },
+            auth=(key, ""),
+            timeout=10,
+        )
+        assert sent.status_code == 200, sent.text
+        deadline = time.monotonic() + WAIT_SECONDS
+        answer = httpx.get(f"{base}/accounts/acme", timeout=10)
+        while answer.status_code == 404 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            answer = httpx.get(f"{base}/accounts/acme", timeout=10)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["north_star"]["value"] == 1.0
+        metrics = httpx.get(f"{server.url}/metrics", timeout=10).text
+        assert 'milepost_scoring_records_total{outcome="scored"}' in metrics
+
+
+def test_milepost_scoring_runs_the_service_alone(tmp_path: Path) -> None:
+    env = {"MILEPOST_DATA_DIR": str(tmp_path / "data")}
+    with running("scoring", env, tmp_path / "scoring.log") as server:
+        docs = httpx.get(f"{server.url}/openapi.json", timeout=10).json()
+        assert "/api/scoring/workspaces/{workspace}/accounts/{account_id}" in docs["paths"]
+        assert httpx.get(f"{server.url}/api/scoring/workspaces/x/portfolio").status_code == 404
