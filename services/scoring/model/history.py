@@ -1,9 +1,9 @@
 """Labelled history: event envelopes grouped by account, as metrics see them, with churn. Pure.
 
-Events are attributed to accounts as the node engine attributes them (the envelope's
-account, else the account the user joined; the actor's roles from ``group``, ``identify``
-and CRM contact events), and become :class:`MetricEvent` values with the account facts
-they state. Churn is a CRM fact: an account churns when a
+Events are attributed to accounts and become :class:`MetricEvent` values exactly as the
+scoring worker makes them: the envelope's account, else the account the user joined; the
+actor's roles from ``group``, ``identify`` and CRM contact events; an unnamed call is
+named by its type; the numeric account facts the event states. Churn is a CRM fact: an account churns when a
 ``milepost.crm.subscription.cancelled`` event is recorded, at that event's time (not its
 ``effective_on`` date: the decision is known when it is recorded, and snapshots after it
 would see it). A later ``milepost.crm.contract.signed`` or
@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from services.node_engine.accounts.identity import Membership, attribute, facts_from
+from services.node_engine.accounts.identity import Membership, attribute
 from services.scoring.definitions import MetricEvent
+from services.scoring.evaluation.facts import numeric, stated_facts
 from shared.contracts.events import EventEnvelope, EventType
 
 CANCELLED = "milepost.crm.subscription.cancelled"
@@ -96,12 +97,12 @@ def history_of(envelopes: Iterable[EventEnvelope]) -> History:
         key = (envelope.workspace_id, attribution.account_id)
         events.setdefault(key, []).append(
             MetricEvent(
-                name=envelope.event or "",  # group and identify calls have no name
+                name=envelope.event or envelope.type.value,
                 occurred_at=at,
                 user_id=envelope.user_id,
                 actor_roles=attribution.actor_roles,
                 properties=envelope.properties,
-                facts={k: v for k, v in facts_from(envelope).items() if v is not None},
+                facts=numeric(stated_facts(envelope)),
             )
         )
         if envelope.type is EventType.CRM and envelope.event == CANCELLED:

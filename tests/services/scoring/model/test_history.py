@@ -18,7 +18,11 @@ def test_events_are_attributed_with_roles_and_facts() -> None:
     assert history.unattributed == 1
     assert history.end == int(utc(2025, 1, 3).timestamp())
     account = history.accounts[(WORKSPACE, "acme")]
-    assert [e.name for e in account.events] == ["", "milepost.crm.contract.signed", "Logged In"]
+    assert [e.name for e in account.events] == [
+        "group",
+        "milepost.crm.contract.signed",
+        "Logged In",
+    ]
     assert account.events[2].actor_roles == frozenset({"admin"})
     assert account.events[1].facts["crm.seats"] == 8
     assert account.first_at == int(utc(2025, 1, 1).timestamp())
