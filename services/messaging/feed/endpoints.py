@@ -6,8 +6,8 @@ key, the user id is the product's own. The key is a server-side secret: browsers
 ask the product's backend, which asks Milepost.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: FastAPI must see the dependency inside the
+# parameters' ``Annotated`` at definition time (it is local to ``feed_router``).
 import base64
 import binascii
 from typing import Annotated

@@ -60,7 +60,7 @@ async def secrets_of(session: AsyncSession, subscription_ids: Sequence[str]) -> 
             SubscriptionRow.subscription_id.in_(subscription_ids)
         )
     )
-    return dict(rows.tuples())
+    return {row.subscription_id: row.secret for row in rows}
 
 
 async def remember_triggers(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:

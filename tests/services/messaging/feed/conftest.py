@@ -1,0 +1,3 @@
+from tests.services.messaging.own_database import own_database_url, own_sessions
+
+__all__ = ["own_database_url", "own_sessions"]

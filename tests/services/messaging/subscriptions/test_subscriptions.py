@@ -1,0 +1,262 @@
+"""Subscriptions: filters, the consumer that fans triggers out (memory bus and Kafka),
+signed webhooks a receiver verifies, replays of a time range, and the API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from services.messaging.channels.guard import UrlGuard
+from services.messaging.channels.http import HttpChannel, http_client
+from services.messaging.channels.webhooks import WebhookFormat
+from services.messaging.deliveries.models import DeliveryRow
+from services.messaging.processing.consumer import ConsumerMetrics
+from services.messaging.subscriptions import service
+from services.messaging.subscriptions.consumer import SubscriptionsConsumer
+from services.messaging.subscriptions.service import Filters, matches
+from shared.bus import Bus, Consumer, OutgoingRecord
+from shared.bus.memory import InMemoryBus
+from shared.clock import FrozenClock
+from shared.contracts import Topic, TriggerEnvelope
+from shared.contracts.topics import DeadLetter
+from tests.services.messaging.api import delivery_api
+from tests.services.messaging.deliveries.support import dispatcher
+from tests.services.messaging.http_sink import running_sink
+from tests.services.messaging.support import trigger
+
+T0 = datetime.now(UTC).replace(microsecond=0)
+OPEN = UrlGuard(allow_private=True)
+
+
+def overdue(n: int, workspace: str = "ws_test", **changes: Any) -> TriggerEnvelope:
+    return trigger(
+        trigger_id=f"{workspace}:t-{n}",
+        workspace=workspace,
+        at=T0 + timedelta(minutes=n),
+        **changes,
+    )
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        (Filters(), True),
+        (Filters(kinds=("node_overdue",)), True),
+        (Filters(kinds=("stage_entered",)), False),
+        (Filters(paths=("platform-merchant",), nodes=("complete_profile",)), True),
+        (Filters(nodes=("first_order",)), False),
+        (Filters(roles=("decision_maker", "admin")), True),
+        (Filters(roles=("decision_maker",)), False),
+    ],
+)
+def test_filters(filters: Filters, expected: bool) -> None:
+    assert matches(filters, overdue(1)) is expected
+
+
+async def subscribe(
+    sessions: async_sessionmaker[AsyncSession], url: str, workspace: str = "ws_test", **filters: Any
+) -> tuple[str, str]:
+    async with sessions() as session:
+        row = await service.create_subscription(
+            session,
+            workspace,
+            url=url,
+            filters=Filters(**filters),
+            description=None,
+            guard=OPEN,
+            now=T0,
+        )
+        await session.commit()
+    return row.subscription_id, row.secret
+
+
+async def test_matching_triggers_arrive_signed_with_the_subscriptions_secret(
+    own_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    clock = FrozenClock(T0)
+    async with running_sink() as sink, http_client(2.0) as client:
+        _, secret = await subscribe(own_sessions, f"{sink.url}/crm", kinds=("node_overdue",))
+        await subscribe(own_sessions, f"{sink.url}/other", kinds=("stage_entered",))
+        async with own_sessions() as session:
+            queued = await service.fan_out(session, [overdue(1), overdue(1)], T0)
+            replayed = await service.fan_out(session, [overdue(1)], T0)
+            await session.commit()
+        assert (queued, replayed) == (1, 0)
+        channel = HttpChannel(WebhookFormat(), client=client, guard=OPEN, clock=clock)
+        assert (
+            await dispatcher(own_sessions, InMemoryBus(), clock, {"webhook": channel}).step() == 1
+        )
+
+    (request,) = sink.received
+    assert request.path == "/crm"
+    payload = Webhook(secret).verify(request.body, request.headers)
+    assert payload["type"] == "trigger.node_overdue"
+    assert TriggerEnvelope.model_validate(payload["data"]) == overdue(1)
+    with pytest.raises(WebhookVerificationError):
+        Webhook("whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0").verify(request.body, request.headers)
+
+
+async def test_a_replay_sends_the_range_again(
+    own_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    subscription_id, _ = await subscribe(
+        own_sessions, "http://crm.example.com/hook", roles=("admin",)
+    )
+    async with own_sessions() as session:
+        await service.fan_out(
+            session,
+            [overdue(n) for n in range(6)] + [overdue(9, roles=("decision_maker",))],
+            T0,
+        )
+        await session.commit()
+        replay_id, queued = await service.replay(
+            session,
+            "ws_test",
+            subscription_id,
+            since=T0 + timedelta(minutes=2),
+            until=T0 + timedelta(minutes=5),
+            now=T0 + timedelta(hours=1),
+        )
+        await session.commit()
+        assert queued == 3
+        rows = await session.scalars(
+            select(DeliveryRow.trigger_id).where(DeliveryRow.step_id == f"replay:{replay_id}")
+        )
+        assert sorted(rows) == ["ws_test:t-2", "ws_test:t-3", "ws_test:t-4"]
+        with pytest.raises(service.SubscriptionNotFound):
+            await service.replay(session, "other", subscription_id, since=T0, until=T0, now=T0)
+
+
+async def run_until_idle(worker: SubscriptionsConsumer, consumer: Consumer) -> None:
+    for _ in range(200):
+        await worker.step(consumer)
+        owned = consumer.assignment()
+        if not owned:
+            continue
+        ends = await worker.bus.end_offsets(sorted(owned, key=str))
+        if all(worker.applied.get(tp, 0) >= end for tp, end in ends.items() if end):
+            return
+    raise AssertionError("the subscriptions consumer did not catch up")
+
+
+async def test_the_consumer_fans_out_once_and_dead_letters_malformed_records(
+    bus: Bus, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    workspace, group = f"ws{uuid.uuid4().hex[:10]}", f"subs-{uuid.uuid4().hex[:8]}"
+    await subscribe(sessions, "http://crm.example.com/hook", workspace=workspace)
+    records = [
+        OutgoingRecord(Topic.TRIGGERS, t.key.encode(), t.model_dump_json().encode())
+        for t in (overdue(1, workspace), overdue(2, workspace), overdue(1, workspace))
+    ]
+    records.append(OutgoingRecord(Topic.TRIGGERS, f"{workspace}/a/acme".encode(), b"{}"))
+    await bus.publish(records)
+
+    def worker() -> SubscriptionsConsumer:
+        return SubscriptionsConsumer(
+            bus=bus,
+            sessions=sessions,
+            clock=FrozenClock(T0),
+            group_id=group,
+            metrics=ConsumerMetrics(CollectorRegistry()),
+        )
+
+    first = worker()
+    consumer = await bus.subscribe([Topic.TRIGGERS], group_id=group)
+    await run_until_idle(first, consumer)
+    await consumer.close()
+
+    async with sessions() as session:
+        queued = await session.scalars(
+            select(DeliveryRow.trigger_id).where(DeliveryRow.workspace_id == workspace)
+        )
+        assert sorted(queued) == [f"{workspace}:t-1", f"{workspace}:t-2"]
+
+    reader = await bus.subscribe([Topic.TRIGGERS_DLQ], group_id=f"reader-{group}")
+    letters: list[DeadLetter] = []
+    for _ in range(50):
+        letters += [
+            DeadLetter.model_validate_json(r.value) for r in await reader.poll(timeout_ms=200)
+        ]
+        if any(letter.consumer_group == group for letter in letters):
+            break
+    await reader.close()
+    (letter,) = [letter for letter in letters if letter.consumer_group == group]
+    assert letter.reason.startswith("not a valid trigger envelope")
+
+
+async def test_the_api_registers_lists_changes_replays_and_deletes(
+    own_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with delivery_api(own_sessions, FrozenClock(T0), allow_private_targets=False) as api:
+        base = f"/api/messaging/workspaces/{api.workspace}/subscriptions"
+
+        refused = await api.client.post(
+            base, json={"url": "http://127.0.0.1:9/x"}, headers=api.admin
+        )
+        assert refused.status_code == 422
+        assert refused.json()["detail"]["field"] == "url"
+        assert "loopback" in refused.json()["detail"]["message"]
+
+        bad_kind = await api.client.post(
+            base, json={"url": "https://93.184.215.14/x", "kinds": ["nope"]}, headers=api.admin
+        )
+        assert bad_kind.status_code == 422
+
+        created = await api.client.post(
+            base,
+            json={
+                "url": "https://93.184.215.14/hook",
+                "kinds": ["node_overdue"],
+                "roles": ["admin"],
+            },
+            headers=api.admin,
+        )
+        assert created.status_code == 201, created.text
+        body = created.json()
+        assert body["secret"].startswith("whsec_")
+        sub = body["subscription_id"]
+
+        listed = (await api.client.get(base, headers=api.admin)).json()
+        assert [s["subscription_id"] for s in listed["items"]] == [sub]
+        assert "secret" not in listed["items"][0]
+
+        paused = await api.client.patch(
+            f"{base}/{sub}",
+            json={"active": False, "nodes": ["complete_profile"]},
+            headers=api.admin,
+        )
+        assert (paused.json()["active"], paused.json()["nodes"]) == (False, ["complete_profile"])
+
+        async with own_sessions() as session:
+            await service.fan_out(session, [overdue(1, api.workspace_id)], T0)
+            await session.commit()
+        replay = await api.client.post(
+            f"{base}/{sub}/replay",
+            json={
+                "since": (T0 - timedelta(days=1)).isoformat(),
+                "until": (T0 + timedelta(days=1)).isoformat(),
+            },
+            headers=api.admin,
+        )
+        assert replay.status_code == 202, replay.text
+        assert replay.json()["queued"] == 1
+
+        backwards = await api.client.post(
+            f"{base}/{sub}/replay",
+            json={"since": T0.isoformat(), "until": T0.isoformat()},
+            headers=api.admin,
+        )
+        assert backwards.status_code == 422
+        assert "until must be after since" in backwards.text
+
+        assert (await api.client.delete(f"{base}/{sub}", headers=api.admin)).status_code == 204
+        gone = await api.client.get(f"{base}/{sub}", headers=api.admin)
+        assert gone.status_code == 404
+        assert gone.json()["detail"]["field"] == "subscription_id"
