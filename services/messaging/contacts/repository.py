@@ -97,26 +97,34 @@ async def save_owners(
     )
 
 
-async def of_account(session: AsyncSession, workspace_id: str, account_id: str) -> list[Contact]:
-    """The account's people, and its owner (when one is known), by contact id."""
-    rows = await session.scalars(
-        select(ContactRow)
-        .where(ContactRow.workspace_id == workspace_id, ContactRow.account_id == account_id)
-        .order_by(ContactRow.contact_id)
-    )
-    people = [contact_of(row) for row in rows]
-    owner = await session.scalar(
-        select(ContactRow)
-        .join(
-            AccountOwnerRow,
-            (AccountOwnerRow.workspace_id == ContactRow.workspace_id)
-            & (AccountOwnerRow.contact_id == ContactRow.contact_id),
+async def of_accounts(
+    session: AsyncSession, accounts: Collection[tuple[str, str]]
+) -> dict[tuple[str, str], list[Contact]]:
+    """Each (workspace id, account id)'s people by contact id, then its owner (when one is
+    known)."""
+    wanted = list(dict.fromkeys(accounts))
+    found: dict[tuple[str, str], list[Contact]] = {key: [] for key in wanted}
+    people = tuple_(ContactRow.workspace_id, ContactRow.account_id)
+    owned = tuple_(AccountOwnerRow.workspace_id, AccountOwnerRow.account_id)
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start : start + CHUNK]
+        rows = await session.scalars(
+            select(ContactRow).where(people.in_(chunk)).order_by(ContactRow.contact_id)
         )
-        .where(
-            AccountOwnerRow.workspace_id == workspace_id, AccountOwnerRow.account_id == account_id
+        for row in rows:
+            found[(row.workspace_id, row.account_id or "")].append(contact_of(row))
+        owners = await session.execute(
+            select(AccountOwnerRow.account_id, ContactRow)
+            .join(
+                AccountOwnerRow,
+                (AccountOwnerRow.workspace_id == ContactRow.workspace_id)
+                & (AccountOwnerRow.contact_id == ContactRow.contact_id),
+            )
+            .where(owned.in_(chunk))
         )
-    )
-    return people if owner is None else [*people, contact_of(owner)]
+        for account_id, row in owners:
+            found[(row.workspace_id, account_id)].append(contact_of(row))
+    return found
 
 
 async def page(

@@ -26,8 +26,10 @@ comes a week late is noise.
 from __future__ import annotations
 
 import math
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from services.messaging.playbooks.schemas import Priority
 
@@ -49,6 +51,49 @@ class Pressure:
 
     contact: int
     account_role: int
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """A message counted by the budgets: to whom, as which role, and when it goes out."""
+
+    workspace_id: str
+    account_id: str
+    contact_id: str
+    role: str
+    at: datetime
+
+
+class PressureBook:
+    """The messages a batch counts against: those already planned in the window (loaded
+    once) plus those the batch plans, indexed by contact and by account and role."""
+
+    def __init__(self, planned: Iterable[Planned] = ()) -> None:
+        self.by_contact: dict[tuple[str, str], list[datetime]] = defaultdict(list)
+        self.by_role: dict[tuple[str, str, str], list[datetime]] = defaultdict(list)
+        for item in planned:
+            self.add(item)
+
+    def add(self, item: Planned) -> None:
+        self.by_contact[(item.workspace_id, item.contact_id)].append(item.at)
+        self.by_role[(item.workspace_id, item.account_id, item.role)].append(item.at)
+
+    def pressure(self, item: Planned, window: timedelta) -> Pressure:
+        """What is planned to go out after ``item.at - window``, to its contact and to its
+        account's holders of its role."""
+        since = item.at - window
+        return Pressure(
+            contact=sum(
+                1
+                for at in self.by_contact.get((item.workspace_id, item.contact_id), ())
+                if at > since
+            ),
+            account_role=sum(
+                1
+                for at in self.by_role.get((item.workspace_id, item.account_id, item.role), ())
+                if at > since
+            ),
+        )
 
 
 def allowed(cap: int, priority: Priority) -> int | None:

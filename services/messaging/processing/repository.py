@@ -6,10 +6,10 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.messaging.policies.budgets import Pressure
+from services.messaging.policies.budgets import Planned
 from services.messaging.processing.models import PlanRow
 from shared.db.statements import insert_ignoring_duplicates
 
@@ -34,32 +34,30 @@ async def planned_keys(session: AsyncSession, keys: Collection[PlanKey]) -> set[
     return found
 
 
-async def pressure(
+async def planned_in_window(
     session: AsyncSession,
     *,
-    workspace_id: str,
-    contact_id: str,
-    account_id: str,
-    role: str,
+    contacts: Collection[tuple[str, str]],
+    accounts: Collection[tuple[str, str]],
     since: datetime,
-) -> Pressure:
-    """Queued and deferred messages planned to go out after ``since``: to the contact, and
-    to the account's holders of ``role``."""
+) -> list[Planned]:
+    """Queued and deferred messages planned to go out after ``since`` to any of
+    ``contacts`` or to any contact of ``accounts`` (each a (workspace id, id) pair)."""
+    found: dict[PlanKey, Planned] = {}
     counted = PlanRow.status.in_(COUNTED) & (PlanRow.not_before > since)
-    to_contact = await session.scalar(
-        select(func.count()).where(
-            PlanRow.workspace_id == workspace_id, PlanRow.contact_id == contact_id, counted
-        )
-    )
-    to_role = await session.scalar(
-        select(func.count()).where(
-            PlanRow.workspace_id == workspace_id,
-            PlanRow.account_id == account_id,
-            PlanRow.role == role,
-            counted,
-        )
-    )
-    return Pressure(contact=int(to_contact or 0), account_role=int(to_role or 0))
+    for pairs, columns in (
+        (list(contacts), tuple_(PlanRow.workspace_id, PlanRow.contact_id)),
+        (list(accounts), tuple_(PlanRow.workspace_id, PlanRow.account_id)),
+    ):
+        for start in range(0, len(pairs), CHUNK):
+            rows = await session.scalars(
+                select(PlanRow).where(counted, columns.in_(pairs[start : start + CHUNK]))
+            )
+            for row in rows:
+                found[(row.trigger_id, row.contact_id, row.step_id)] = Planned(
+                    row.workspace_id, row.account_id, row.contact_id, row.role, row.not_before
+                )
+    return list(found.values())
 
 
 async def record(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.messaging.contacts import repository as contacts
 from services.messaging.contacts.directory import Contact
 from services.messaging.playbooks.service import PublishedPlaybook
+from services.messaging.policies.budgets import Planned, PressureBook
 from services.messaging.processing import repository as ledger
 from services.messaging.processing.consumer import FencedConsumer, validation_problems
 from services.messaging.processing.planning import (
@@ -117,50 +118,79 @@ class TriggerWorker(FencedConsumer[TriggerEnvelope]):
     async def apply(
         self, session: AsyncSession, items: list[TriggerEnvelope], now: datetime
     ) -> None:
-        for trigger in items:
-            await self.handle(session, trigger, now)
-
-    async def handle(self, session: AsyncSession, trigger: TriggerEnvelope, now: datetime) -> None:
-        playbooks = self.catalog.get(trigger.workspace_id, ())
-        people = await contacts.of_account(session, trigger.workspace_id, trigger.account_id)
-        plans = plan_trigger(
-            trigger,
-            playbooks,
-            people,
-            policies=self.policies,
-            now=now,
-            unsubscribe_url=lambda contact, category: self.unsubscribe_link(contact, category, now),
-        )
-        if not plans.messages and not plans.tasks:
-            self.metrics.triggers.labels("unmatched").inc()
-            return
+        """Plan every trigger of the batch, with the batch's contacts, ledger keys and
+        budget counts loaded in bulk, then hand the plans over in trigger order."""
+        accounts = {(t.workspace_id, t.account_id) for t in items}
+        people = await contacts.of_accounts(session, accounts)
+        batch = [
+            (
+                trigger,
+                plan_trigger(
+                    trigger,
+                    self.catalog.get(trigger.workspace_id, ()),
+                    people.get((trigger.workspace_id, trigger.account_id), []),
+                    policies=self.policies,
+                    now=now,
+                    unsubscribe_url=lambda contact, category: self.unsubscribe_link(
+                        contact, category, now
+                    ),
+                ),
+            )
+            for trigger in items
+        ]
+        messages = [m for _, plans in batch for m in plans.messages]
         done = await ledger.planned_keys(
             session,
-            [(m.trigger_id, m.contact_id, m.step_id) for m in plans.messages]
-            + [(t.trigger_id, _owner_id(t), t.step_id) for t in plans.tasks],
+            [_key(m) for m in messages] + [_task_key(t) for _, p in batch for t in p.tasks],
         )
-        for message in plans.messages:
-            if (message.trigger_id, message.contact_id, message.step_id) in done:
-                continue
-            pressure = await ledger.pressure(
+        window = self.policies.budgets.window
+        book = PressureBook(
+            await ledger.planned_in_window(
                 session,
-                workspace_id=message.workspace_id,
-                contact_id=message.contact_id,
-                account_id=message.account_id,
-                role=message.role,
-                since=message.not_before - self.policies.budgets.window,
+                contacts={(m.workspace_id, m.contact_id) for m in messages},
+                accounts=accounts,
+                since=min((m.not_before for m in messages), default=now) - window,
             )
-            final = with_budget(message, pressure, self.policies.budgets)
-            await ledger.record(session, [_ledger_row(final)])
-            await self.outbound.deliver(session, final)
-            self.metrics.planned.labels(final.status).inc()
-        for task in plans.tasks:
-            if (task.trigger_id, _owner_id(task), task.step_id) in done:
+            if messages
+            else ()
+        )
+        rows: list[dict[str, Any]] = []
+        for _trigger, plans in batch:
+            if not plans.messages and not plans.tasks:
+                self.metrics.triggers.labels("unmatched").inc()
                 continue
-            await ledger.record(session, [_task_row(task)])
-            await self.outbound.create_task(session, task)
-            self.metrics.tasks.inc()
-        self.metrics.triggers.labels("planned").inc()
+            for message in plans.messages:
+                if _key(message) in done:
+                    continue
+                done.add(_key(message))
+                counted = _counted(message)
+                final = with_budget(message, book.pressure(counted, window), self.policies.budgets)
+                if final.status in ledger.COUNTED:
+                    book.add(counted)
+                rows.append(_ledger_row(final))
+                await self.outbound.deliver(session, final)
+                self.metrics.planned.labels(final.status).inc()
+            for task in plans.tasks:
+                if _task_key(task) in done:
+                    continue
+                done.add(_task_key(task))
+                rows.append(_task_row(task))
+                await self.outbound.create_task(session, task)
+                self.metrics.tasks.inc()
+            self.metrics.triggers.labels("planned").inc()
+        await ledger.record(session, rows)
+
+
+def _key(plan: MessagePlan) -> ledger.PlanKey:
+    return (plan.trigger_id, plan.contact_id, plan.step_id)
+
+
+def _task_key(task: TaskPlan) -> ledger.PlanKey:
+    return (task.trigger_id, _owner_id(task), task.step_id)
+
+
+def _counted(plan: MessagePlan) -> Planned:
+    return Planned(plan.workspace_id, plan.account_id, plan.contact_id, plan.role, plan.not_before)
 
 
 def _owner_id(task: TaskPlan) -> str:

@@ -124,7 +124,11 @@ async def test_the_directory_learns_people_roles_and_owners(directory: Directory
     await directory.run()
 
     async with directory.sessions() as session:
-        people = await repository.of_account(session, directory.workspace, "acme")
+        found = await repository.of_accounts(
+            session, [(directory.workspace, "acme"), (directory.workspace, "nobody")]
+        )
+        people = found[(directory.workspace, "acme")]
+        assert found[(directory.workspace, "nobody")] == []
         admins, _ = await service.list_contacts(session, directory.workspace, role="admin")
         page, cursor = await service.list_contacts(
             session, directory.workspace, account_id="acme", limit=1

@@ -3,12 +3,19 @@ only its share, so a renewal-risk message beats a tip."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from services.messaging.playbooks.schemas import Priority
-from services.messaging.policies.budgets import BudgetLimits, Pressure, allowed, budget_refusal
+from services.messaging.policies.budgets import (
+    BudgetLimits,
+    Planned,
+    Pressure,
+    PressureBook,
+    allowed,
+    budget_refusal,
+)
 
 LIMITS = BudgetLimits(per_contact=3, per_account_role=6, window=timedelta(days=7))
 
@@ -47,3 +54,20 @@ def test_the_account_role_budget_applies_across_the_roles_holders() -> None:
     assert refusal is not None
     assert "the account's admin contacts" in refusal
     assert budget_refusal(busy_role, priority="high", role="admin", limits=LIMITS) is None
+
+
+def test_the_pressure_book_counts_the_window_per_contact_and_per_account_role() -> None:
+    t0 = datetime(2026, 3, 2, tzinfo=UTC)
+    book = PressureBook(
+        [
+            Planned("ws", "acme", "a1", "admin", t0 - timedelta(days=8)),  # out of the window
+            Planned("ws", "acme", "a1", "admin", t0 - timedelta(days=1)),
+            Planned("ws", "acme", "a2", "admin", t0 + timedelta(days=2)),  # deferred, counts
+            Planned("ws", "acme", "b1", "decision_maker", t0),
+            Planned("other", "acme", "a1", "admin", t0),  # another workspace
+        ]
+    )
+    probe = Planned("ws", "acme", "a1", "admin", t0)
+    assert book.pressure(probe, LIMITS.window) == Pressure(contact=1, account_role=2)
+    book.add(probe)
+    assert book.pressure(probe, LIMITS.window) == Pressure(contact=2, account_role=3)
