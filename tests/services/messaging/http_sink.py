@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
@@ -101,3 +102,21 @@ async def running_sink(sink: Sink | None = None) -> AsyncIterator[Sink]:
     finally:
         server.should_exit = True
         await task
+
+
+def main() -> None:
+    """``python -m tests.services.messaging.http_sink PORT``: a sink that answers ``200 ok``
+    and keeps nothing (the benchmark's receiver, in a process of its own)."""
+    port = int(sys.argv[1])
+    uvicorn.run(
+        Sink(record=False),
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+    )
+
+
+if __name__ == "__main__":
+    main()

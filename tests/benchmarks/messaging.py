@@ -1,0 +1,250 @@
+"""Messaging delivery figures on PostgreSQL, in one run.
+
+A local webhook sink runs in a process of its own (uvicorn, answering ``200 ok``). On a
+fresh database, ``--messaging-deliveries`` webhook deliveries are queued; then:
+
+- **limit**: the sink's raw capacity, measured just before: the same number of POSTs of a
+  body of the same size with plain ``httpx`` at the dispatcher's concurrency, no database;
+- **figure**: the dispatcher (``Dispatcher.step`` in a loop, the real webhook channel with
+  signatures, the URL guard, claims with ``FOR UPDATE SKIP LOCKED``, an attempt row and a
+  status update per delivery) from the first claim to the last recorded send.
+
+Goal: >= 0.25 x the raw capacity. The database this run creates is dropped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from prometheus_client import CollectorRegistry
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from services.messaging.channels.guard import UrlGuard
+from services.messaging.channels.http import HttpChannel, http_client
+from services.messaging.channels.webhooks import WebhookFormat, new_secret
+from services.messaging.deliveries.dispatcher import DeliveryMetrics, Dispatcher, DispatchPolicy
+from services.messaging.deliveries.models import DeliveryRow
+from services.messaging.deliveries.planned import PlannedDelivery
+from services.messaging.deliveries.rate_limits import RateLimits
+from services.messaging.deliveries.service import queue_delivery
+from services.migrations import upgrade_to_head
+from shared.bus.memory import InMemoryBus
+from shared.clock import SystemClock
+from shared.db import create_engine, create_session_factory
+from tests.benchmarks import Benchmark, BenchmarkError, Figure, Report, say
+from tests.benchmarks._system import CpuSample, Services, cpu_use
+from tests.conftest import _on_server
+from tests.processes import free_port
+
+GOAL = 0.25
+BODY = "Your trial ends in 3 days: book a walkthrough with your account manager. " * 3
+
+
+def add_arguments(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--messaging-deliveries",
+        type=int,
+        default=3000,
+        metavar="N",
+        help="webhook deliveries sent (and raw POSTs for the limit) (default: 3000)",
+    )
+    group.add_argument(
+        "--messaging-concurrency",
+        type=int,
+        default=16,
+        metavar="N",
+        help="sends in flight, for the dispatcher and the raw client (default: 16)",
+    )
+    group.add_argument(
+        "--messaging-batch",
+        type=int,
+        default=200,
+        metavar="N",
+        help="deliveries the dispatcher claims per step (default: 200)",
+    )
+
+
+async def run(args: argparse.Namespace) -> Report:
+    server_url = os.environ.get("MILEPOST_TEST_DATABASE_URL")
+    if not server_url:
+        raise BenchmarkError("set MILEPOST_TEST_DATABASE_URL (make services-up writes it)")
+    count, concurrency = args.messaging_deliveries, args.messaging_concurrency
+    name = f"milepost_bench_msg_{uuid.uuid4().hex[:8]}"
+    database_url = make_url(server_url).set(database=name).render_as_string(False)
+    services = Services.find(os.environ.get("KAFKA_BOOTSTRAP_SERVERS", ""), database_url)
+    await _on_server(server_url, f'CREATE DATABASE "{name}"')
+    port = free_port()
+    sink = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.services.messaging.http_sink",
+        str(port),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/hooks"
+    try:
+        await _wait_for(url)
+        engine = create_engine(database_url, pool_size=5)
+        try:
+            await upgrade_to_head(engine)
+            sessions = create_session_factory(engine)
+            say(f"  raw capacity: {count:,} POSTs at concurrency {concurrency}")
+            raw_seconds, raw_cpu = await _raw_posts(url, count, concurrency, sink.pid, services)
+            say(f"  queueing {count:,} webhook deliveries")
+            async with sessions() as session:
+                now = datetime.now(UTC)
+                for n in range(count):
+                    await queue_delivery(session, _planned(n, url, now))
+                await session.commit()
+            say("  dispatching")
+            async with http_client(10.0) as client:
+                channel = HttpChannel(
+                    WebhookFormat(),
+                    client=client,
+                    guard=UrlGuard(allow_private=True),
+                    clock=SystemClock(),
+                )
+                dispatcher = Dispatcher(
+                    sessions=sessions,
+                    bus=InMemoryBus(),
+                    clock=SystemClock(),
+                    channels={"webhook": channel},
+                    policy=DispatchPolicy(
+                        schedule=(1.0,),
+                        batch=args.messaging_batch,
+                        concurrency=concurrency,
+                        lease=timedelta(minutes=5),
+                        idle_seconds=0.01,
+                        default_secret=new_secret(),
+                    ),
+                    rate_limits=RateLimits({}),
+                    metrics=DeliveryMetrics(CollectorRegistry()),
+                )
+                before = CpuSample.take(sink.pid, services)
+                began = time.perf_counter()
+                while await dispatcher.step():
+                    pass
+                seconds = time.perf_counter() - began
+                dispatch_cpu = cpu_use(before, CpuSample.take(sink.pid, services), "sink")
+            async with sessions() as session:
+                sent = await session.scalar(
+                    select(func.count()).where(DeliveryRow.status == "sent")
+                )
+            if sent != count:
+                raise BenchmarkError(f"{sent} of {count} deliveries were sent")
+        finally:
+            await engine.dispose()
+    finally:
+        sink.terminate()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(sink.wait(), timeout=10)
+        await _on_server(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    details: dict[str, Any] = {
+        "deliveries": count,
+        "concurrency": concurrency,
+        "dispatcher batch": args.messaging_batch,
+        "raw seconds": round(raw_seconds, 2),
+        "dispatcher seconds": round(seconds, 2),
+        **{f"raw: {k}": v for k, v in raw_cpu.items()},
+        **{f"dispatcher: {k}": v for k, v in dispatch_cpu.items()},
+    }
+    return Report(
+        "messaging",
+        "Messaging: webhook deliveries/s from the dispatcher to a local sink",
+        [
+            Figure(
+                "dispatcher deliveries/s (vs raw httpx POSTs/s)",
+                count / seconds,
+                "/s",
+                limit=count / raw_seconds,
+                goal=GOAL,
+            )
+        ],
+        details,
+        notes=(
+            "the limit is plain concurrent httpx POSTs to the same sink in the same run; the "
+            "dispatcher also signs each request, checks the URL and records every attempt "
+            "in PostgreSQL",
+        ),
+    )
+
+
+def _planned(n: int, url: str, now: datetime) -> PlannedDelivery:
+    return PlannedDelivery(
+        workspace_id="bench",
+        account_id=f"acct-{n % 500}",
+        trigger_id=f"bench-{n}",
+        playbook_id="bench",
+        playbook_version=1,
+        step_id="bench/notify",
+        contact_id=f"c-{n}",
+        channel="webhook",
+        target={"url": url},
+        subject="Trial ending",
+        body=BODY,
+        category="lifecycle",
+        priority=0,
+        planned_at=now,
+        not_before=now,
+    )
+
+
+async def _wait_for(url: str) -> None:
+    async with httpx.AsyncClient() as client:
+        for _ in range(200):
+            with contextlib.suppress(httpx.TransportError):
+                await client.post(url, content=b"{}")
+                return
+            await asyncio.sleep(0.05)
+    raise BenchmarkError("the webhook sink did not start")
+
+
+async def _raw_posts(
+    url: str, count: int, concurrency: int, sink_pid: int, services: Services
+) -> tuple[float, dict[str, float]]:
+    body = (
+        '{"type":"message.created","timestamp":"2026-01-01T00:00:00+00:00","data":{"body":"'
+        + BODY
+        + '"}}'
+    ).encode()
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for n in range(count):
+        queue.put_nowait(n)
+
+    async def post(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            n = queue.get_nowait()
+            answer = await client.post(
+                url,
+                content=body,
+                headers={"content-type": "application/json", "idempotency-key": str(n)},
+            )
+            if answer.status_code != 200:
+                raise BenchmarkError(f"the sink answered {answer.status_code}")
+
+    async with http_client(10.0) as client:
+        before = CpuSample.take(sink_pid, services)
+        began = time.perf_counter()
+        await asyncio.gather(*(post(client) for _ in range(concurrency)))
+        seconds = time.perf_counter() - began
+        return seconds, cpu_use(before, CpuSample.take(sink_pid, services), "sink")
+
+
+BENCHMARK = Benchmark(
+    "messaging",
+    "webhook deliveries/s from the dispatcher to a local sink, vs raw httpx POSTs",
+    add_arguments,
+    run,
+)
