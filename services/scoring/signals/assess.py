@@ -13,6 +13,7 @@ Rules:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,7 +68,8 @@ class RiskAssessment:
         return self.state.signals
 
     def as_explanation(self) -> dict[str, Any]:
-        """The ``explanation`` of a risk envelope; its ``signals`` are ``signal_names``."""
+        """The ``explanation`` of a risk envelope (valid JSON: a never-active role's
+        infinite measure is ``None``); its ``signals`` are ``signal_names``."""
         return {
             "level": self.level.value,
             "previous_level": self.previous_level.value if self.previous_level else None,
@@ -76,7 +78,7 @@ class RiskAssessment:
             "signals": {
                 s.kind.value: {
                     "severity": s.severity.value,
-                    "measure": s.measure,
+                    "measure": s.measure if math.isfinite(s.measure) else None,
                     "threshold": s.raise_at,
                     "sentence": s.sentence,
                 }

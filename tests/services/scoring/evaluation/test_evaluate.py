@@ -3,6 +3,7 @@ due with their deterministic ids."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from services.scoring.catalog.service import reference_definitions
@@ -120,3 +121,5 @@ def test_a_risk_state_survives_storage_with_a_never_active_role() -> None:
     assert state is not None
     assert {s.kind.value for s in state.signals} == {"admin_inactive", "invoice_overdue"}
     assert risk_from_json(risk_to_json(state)) == state
+    strict = json.dumps(evaluation.explanation(), allow_nan=False)  # PostgreSQL's JSON
+    assert '"measure": null' in strict

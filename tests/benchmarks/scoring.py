@@ -1,0 +1,233 @@
+"""Scoring figures on the real broker and PostgreSQL, in one run.
+
+The engine benchmark's realistic mix (:func:`tests.benchmarks.engine._mix`: half platform
+merchants, half SaaS companies with CRM facts, each account's events in order, accounts
+interleaved by time) for ``--scoring-accounts`` accounts is published to fresh topics under
+a run-unique prefix, on a fresh database with one workspace, both reference growth paths
+and the reference metric definitions (so tiers and diagnostics run too).
+
+The limit: a raw ``AIOKafkaConsumer`` reading that topic with ``getmany`` and no processing
+(the engine benchmark's, with the scoring consumer's batch size and poll timeout), the
+fastest of ``--engine-raw-repeats`` runs. The figure: one :class:`ScoringWorker` in this
+process consuming the same topic from the beginning, from its first checkpoint to the last
+record applied: fold into day buckets, snapshot, health, signals, tiers, diagnostics, the
+checkpoint transaction, the score events published. Goal: >= 0.3 x the raw consumer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import secrets
+import time
+
+from prometheus_client import CollectorRegistry
+from sqlalchemy.engine import make_url
+
+from services.node_engine.paths.service import load_catalog as load_growth_paths
+from services.node_engine.settings import EngineSettings
+from services.scoring.app import publish_reference_metrics
+from services.scoring.catalog.service import load_catalog
+from services.scoring.processing.worker import INPUT_TOPICS, ScoringMetrics, ScoringWorker
+from services.scoring.settings import ScoringSettings
+from shared.bus import Consumer
+from shared.bus.kafka import KafkaBus, KafkaOptions
+from shared.bus.namespaced import NamespacedBus
+from shared.clock import SystemClock
+from shared.contracts import Topic
+from shared.db import create_engine, create_session_factory
+from shared.runtime import Resources
+from tests.benchmarks import Benchmark, BenchmarkError, Figure, Report, progress, say
+from tests.benchmarks._system import (
+    CpuSample,
+    Phase,
+    Services,
+    at_least,
+    background_load,
+    cpu_use,
+)
+from tests.benchmarks.engine import (
+    BUSY_MACHINE_CORES,
+    STALL_TIMEOUT_S,
+    _Cleanup,
+    _fresh_database,
+    _mix,
+    _prepare_database,
+    _producer,
+    _provision_topics,
+    _publish,
+    _raw_consume,
+)
+
+GOAL_RATIO = 0.3
+
+
+def add_arguments(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--scoring-accounts",
+        type=at_least(1),
+        default=20_000,
+        help="accounts in the mix, half on each reference path (default: %(default)s)",
+    )
+    group.add_argument(
+        "--scoring-seed", type=int, default=11, help="random seed of the mix (default: %(default)s)"
+    )
+
+
+async def run(args: argparse.Namespace) -> Report:
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if not bootstrap:
+        raise BenchmarkError(
+            "KAFKA_BOOTSTRAP_SERVERS is not set: start the services (make services-up) and "
+            "load them with: set -a; . .cache/services.env; set +a"
+        )
+    server_url = os.environ.get("MILEPOST_TEST_DATABASE_URL")
+    if not server_url or make_url(server_url).get_backend_name() != "postgresql":
+        raise BenchmarkError(
+            "MILEPOST_TEST_DATABASE_URL must name a PostgreSQL server (make services-up)"
+        )
+    notes: list[str] = []
+    idle_load = await background_load()
+    if idle_load is not None and idle_load > BUSY_MACHINE_CORES:
+        notes.append(
+            f"the machine was already busy before the run ({idle_load:.2f} cores in use): "
+            "other processes compete with the broker, the database and scoring"
+        )
+        say(f"warning: {notes[-1]}")
+    cleanup = _Cleanup(bootstrap, server_url)
+    try:
+        return await _measure(args, bootstrap, server_url, cleanup, notes)
+    finally:
+        await cleanup.run()
+
+
+async def _measure(
+    args: argparse.Namespace,
+    bootstrap: str,
+    server_url: str,
+    cleanup: _Cleanup,
+    notes: list[str],
+) -> Report:
+    run_id = secrets.token_hex(4)
+    workspace = f"bench{run_id}"
+    prefix = f"bench-scoring-{run_id}."
+    database_url = await _fresh_database(server_url, f"milepost_bench_scoring_{run_id}", cleanup)
+    await _prepare_database(database_url, workspace)
+    await _provision_topics(bootstrap, prefix, cleanup)
+    services = Services.find(bootstrap, database_url)
+    settings = ScoringSettings(group_id=f"bench-scoring-{run_id}")
+    mix = _mix(random.Random(args.scoring_seed), workspace, args.scoring_accounts)
+    topic = f"{prefix}{Topic.EVENTS}"
+    producer = await _producer(bootstrap)
+    try:
+        await _publish(producer, topic, mix.records, "publishing the mix")
+    finally:
+        await producer.stop()
+    polling = EngineSettings(
+        poll_timeout_ms=settings.poll_timeout_ms, max_batch_records=settings.max_batch_records
+    )
+    raw_runs = [
+        await _raw_consume(bootstrap, topic, len(mix.records), polling, services, attempt, args)
+        for attempt in range(1, args.engine_raw_repeats + 1)
+    ]
+    raw = max(raw_runs, key=lambda phase: phase.rate)
+
+    db = create_engine(database_url, pool_size=2)
+    bus = NamespacedBus(KafkaBus(KafkaOptions(bootstrap_servers=bootstrap)), prefix)
+    registry = CollectorRegistry()
+    try:
+        await bus.start()
+        sessions = create_session_factory(db)
+        await publish_reference_metrics(
+            Resources(bus, db, sessions, SystemClock(), registry), workspace
+        )
+        worker = ScoringWorker(
+            bus=bus,
+            sessions=sessions,
+            clock=SystemClock(),
+            settings=settings,
+            load_catalog=load_catalog,
+            load_paths=load_growth_paths,
+            metrics=ScoringMetrics(registry),
+        )
+        consumer = await bus.subscribe(list(INPUT_TOPICS), group_id=settings.group_id)
+        try:
+            scored = await _drain(worker, consumer, len(mix.records), services)
+        finally:
+            await consumer.close()
+    finally:
+        await bus.close()
+        await db.dispose()
+
+    def sample(name: str, **labels: str) -> float:
+        return registry.get_sample_value(name, labels) or 0.0
+
+    kinds = ("score_changed", "risk_raised", "risk_cleared", "tier_changed", "diagnosis")
+    details: dict[str, object] = {
+        "accounts": args.scoring_accounts,
+        "events": len(mix.records),
+        "events per account": round(len(mix.records) / args.scoring_accounts, 2),
+        "raw runs (events/s)": [round(r.rate) for r in raw_runs],
+        "batch size": settings.max_batch_records,
+        "checkpoints": int(sample("milepost_scoring_batch_seconds_count")),
+        "mean checkpoint (ms)": round(
+            1000
+            * sample("milepost_scoring_batch_seconds_sum")
+            / max(1.0, sample("milepost_scoring_batch_seconds_count")),
+            1,
+        ),
+        "records scored": int(sample("milepost_scoring_records_total", outcome="scored")),
+        "records unattributed": int(
+            sample("milepost_scoring_records_total", outcome="unattributed")
+        ),
+        "score events": {
+            kind: int(sample("milepost_scoring_score_events_total", kind=kind)) for kind in kinds
+        },
+        **{f"scoring: {k}": v for k, v in scored.cpu.items()},
+        **{f"raw: {k}": v for k, v in raw.cpu.items()},
+    }
+    return Report(
+        benchmark="scoring",
+        title=f"scoring: {args.scoring_accounts:,} accounts of the engine's mix, beside the "
+        "raw consumer",
+        figures=[
+            Figure("raw aiokafka getmany, no processing (the limit)", raw.rate, "events/s"),
+            Figure("scoring, one process", scored.rate, "events/s", raw.rate, GOAL_RATIO),
+        ],
+        details=details,
+        notes=notes,
+    )
+
+
+async def _drain(
+    worker: ScoringWorker, consumer: Consumer, total: int, services: Services
+) -> Phase:
+    """Step the worker until it has applied every record; timed from its first checkpoint
+    (those records not counted), as the raw consumer is from its first batch."""
+    applied = 0
+    first: tuple[int, CpuSample] | None = None
+    moved_at = time.monotonic()
+    with progress("scoring the mix", total, "events") as advance:
+        while applied < total:
+            await worker.step(consumer)
+            now = sum(n for tp, n in worker.applied.items() if tp.topic == Topic.EVENTS)
+            if now > applied:
+                advance(now - applied)
+                applied, moved_at = now, time.monotonic()
+                if first is None:
+                    first = (now, CpuSample.take(None, services))
+            elif time.monotonic() - moved_at > STALL_TIMEOUT_S:
+                raise BenchmarkError(f"scoring: no progress at {applied:,} of {total:,}")
+    end = CpuSample.take(None, services)
+    assert first is not None
+    counted, begin = first
+    return Phase(total - counted, end.wall - begin.wall, cpu_use(begin, end, "scoring"))
+
+
+BENCHMARK = Benchmark(
+    name="scoring",
+    summary="scoring events/s vs raw aiokafka getmany on the engine's realistic mix",
+    add_arguments=add_arguments,
+    run=run,
+)
