@@ -13,7 +13,11 @@ import os
 from services.ingest.app import mount_ingest, prune_ledger_forever
 from services.ingest.settings import IngestSettings
 from services.ingest.workspaces.service import create_workspace, find_workspace
-from services.messaging.app import mount_messaging, publish_reference_playbooks
+from services.messaging.app import (
+    embedded_settings,
+    mount_messaging,
+    publish_reference_playbooks,
+)
 from services.messaging.settings import MessagingSettings
 from services.migrations import upgrade_to_head
 from services.node_engine.app import mount_engine
@@ -63,7 +67,8 @@ async def run_embedded(runtime: RuntimeSettings) -> None:
         ingest = mount_ingest(app, IngestSettings(), resources)
         worker = mount_engine(app, EngineSettings(), resources)
         scoring = mount_scoring(app, ScoringSettings(), resources)
-        messaging = mount_messaging(app, MessagingSettings(), resources)
+        messaging_settings = embedded_settings(MessagingSettings(), runtime)
+        messaging = mount_messaging(app, messaging_settings, resources)
         await publish_reference_paths(resources)
         await publish_reference_metrics(resources, DEMO_WORKSPACE)
         await publish_reference_playbooks(resources, DEMO_WORKSPACE)

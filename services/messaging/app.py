@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from collections.abc import Coroutine
 from datetime import datetime, time, timedelta
 from typing import Any
 
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from services.ingest.workspaces.service import find_workspace
 from services.messaging.contacts.directory import Contact
@@ -44,10 +46,17 @@ logger = logging.getLogger(__name__)
 
 
 def policies_of(settings: MessagingSettings) -> Policies:
+    """The planner's policies; a ``ValueError`` naming the variable when one is unusable."""
     start, end = (
         time.fromisoformat(settings.quiet_hours_start),
         time.fromisoformat(settings.quiet_hours_end),
     )
+    try:
+        window = parse_duration(settings.budget_window)
+    except ValueError as exc:
+        raise ValueError(f"MILEPOST_MESSAGING_BUDGET_WINDOW: {exc}") from exc
+    if window <= timedelta():
+        raise ValueError("MILEPOST_MESSAGING_BUDGET_WINDOW: must be longer than zero")
     return Policies(
         opt_in_categories=frozenset(settings.opt_in_categories),
         quiet=None if start == end else QuietHours(start, end),
@@ -55,9 +64,25 @@ def policies_of(settings: MessagingSettings) -> Policies:
         budgets=BudgetLimits(
             per_contact=settings.budget_per_contact,
             per_account_role=settings.budget_per_account_role,
-            window=parse_duration(settings.budget_window),
+            window=window,
         ),
     )
+
+
+def embedded_settings(settings: MessagingSettings, runtime: RuntimeSettings) -> MessagingSettings:
+    """The settings of the embedded mode: unsubscribe links point at this process unless
+    ``MILEPOST_MESSAGING_PUBLIC_URL`` says otherwise, and without a configured secret they
+    are signed with one kept in the data folder (mode 0600), so they survive restarts."""
+    changes: dict[str, object] = {}
+    if "public_url" not in settings.model_fields_set:
+        changes["public_url"] = f"http://{runtime.host}:{runtime.port}"
+    if settings.unsubscribe_secret is None:
+        key_file = runtime.data_dir / "unsubscribe-secret"
+        if not key_file.exists():
+            key_file.write_text(secrets.token_urlsafe(32) + "\n")
+            os.chmod(key_file, 0o600)
+        changes["unsubscribe_secret"] = SecretStr(key_file.read_text().strip())
+    return settings.model_copy(update=changes)
 
 
 def unsubscribe_secret(settings: MessagingSettings) -> bytes:

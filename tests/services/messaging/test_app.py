@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,7 +16,12 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from services.ingest.workspaces.service import create_workspace
-from services.messaging.app import mount_messaging, publish_reference_playbooks
+from services.messaging.app import (
+    embedded_settings,
+    mount_messaging,
+    policies_of,
+    publish_reference_playbooks,
+)
 from services.messaging.contacts import service as contacts
 from services.messaging.contacts.directory import ContactFacts
 from services.messaging.playbooks.service import REFERENCE_PLAYBOOKS
@@ -26,6 +32,7 @@ from shared.clock import FrozenClock
 from shared.db import create_engine, create_session_factory
 from shared.observability.http import create_http_app
 from shared.runtime import Resources
+from shared.settings import RuntimeSettings
 from tests.services.messaging.support import T0
 
 TOKEN = "s3cret-admin-token"
@@ -249,3 +256,28 @@ async def test_an_unknown_workspace_is_a_404_naming_the_field(api: Api) -> None:
     answer = await api.client.get("/api/messaging/workspaces/nowhere/contacts")
     assert answer.status_code == 404
     assert answer.json()["detail"]["field"] == "workspace"
+
+
+def test_the_embedded_mode_keeps_its_unsubscribe_secret_and_links_to_itself(tmp_path: Path) -> None:
+    runtime = RuntimeSettings(data_dir=tmp_path, host="127.0.0.1", port=8123)
+    first = embedded_settings(MessagingSettings(), runtime)
+    again = embedded_settings(MessagingSettings(), runtime)
+    assert first.public_url == "http://127.0.0.1:8123"
+    assert first.unsubscribe_secret is not None
+    assert again.unsubscribe_secret is not None
+    assert (
+        first.unsubscribe_secret.get_secret_value() == again.unsubscribe_secret.get_secret_value()
+    )
+    assert (tmp_path / "unsubscribe-secret").stat().st_mode & 0o777 == 0o600
+    configured = embedded_settings(
+        MessagingSettings(public_url="https://milepost.example", unsubscribe_secret=SecretStr("k")),
+        runtime,
+    )
+    assert configured.public_url == "https://milepost.example"
+    assert configured.unsubscribe_secret == SecretStr("k")
+
+
+def test_an_unusable_budget_window_names_its_variable() -> None:
+    with pytest.raises(ValueError, match="MILEPOST_MESSAGING_BUDGET_WINDOW: expected an ISO 8601"):
+        policies_of(MessagingSettings(budget_window="a week"))
+    assert policies_of(MessagingSettings(quiet_hours_end="21:00")).quiet is None
