@@ -71,11 +71,15 @@ def policies_of(settings: MessagingSettings) -> Policies:
 
 def embedded_settings(settings: MessagingSettings, runtime: RuntimeSettings) -> MessagingSettings:
     """The settings of the embedded mode: unsubscribe links point at this process unless
-    ``MILEPOST_MESSAGING_PUBLIC_URL`` says otherwise, and without a configured secret they
-    are signed with one kept in the data folder (mode 0600), so they survive restarts."""
+    ``MILEPOST_MESSAGING_PUBLIC_URL`` says otherwise, outbound URLs may be private unless
+    ``MILEPOST_MESSAGING_ALLOW_PRIVATE_TARGETS`` says otherwise, and without a configured
+    secret they are signed with one kept in the data folder (mode 0600), so they survive
+    restarts."""
     changes: dict[str, object] = {}
     if "public_url" not in settings.model_fields_set:
         changes["public_url"] = f"http://{runtime.host}:{runtime.port}"
+    if "allow_private_targets" not in settings.model_fields_set:
+        changes["allow_private_targets"] = True  # webhooks to a local CRM or test receiver
     if settings.unsubscribe_secret is None:
         key_file = runtime.data_dir / "unsubscribe-secret"
         if not key_file.exists():
