@@ -4,6 +4,7 @@ retries with backoff, dead letters, rate limits, leases and concurrent dispatche
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import deque
 from datetime import timedelta
 
@@ -37,10 +38,17 @@ async def queue(sessions: Sessions, *plans: object) -> list[str]:
 
 
 async def dead_letters(bus: Bus) -> list[FailedDelivery]:
-    consumer = await bus.subscribe([Topic.DELIVERIES_DLQ], group_id="probe")
-    records = await consumer.poll(timeout_ms=50)
-    await consumer.close()
-    return [FailedDelivery.model_validate_json(r.value) for r in records]
+    consumer = await bus.subscribe([Topic.DELIVERIES_DLQ], group_id=f"probe-{uuid.uuid4().hex}")
+    found: list[FailedDelivery] = []
+    try:
+        for _ in range(50):
+            records = await consumer.poll(timeout_ms=200)
+            found += [FailedDelivery.model_validate_json(r.value) for r in records]
+            if found:
+                break
+    finally:
+        await consumer.close()
+    return found
 
 
 async def test_due_deliveries_are_sent_and_every_attempt_is_recorded(
@@ -125,16 +133,40 @@ async def test_retries_back_off_then_the_last_failure_is_dead_lettered(
     await bus.close()
 
 
-async def test_a_permanent_failure_is_dead_lettered_at_once(own_sessions: Sessions) -> None:
-    bus = InMemoryBus()
-    await bus.start()
+async def test_a_permanent_failure_is_dead_lettered_at_once_on_the_bus(
+    own_sessions: Sessions, bus: Bus
+) -> None:
     channel = ScriptedChannel(deque([SendResult.permanent("550 no such user")]))
     (delivery_id,) = await queue(own_sessions, planned(channel="email", target={"email": "x@y"}))
 
     await dispatcher(own_sessions, bus, FrozenClock(T0), {"email": channel}).step()
 
     (letter,) = await dead_letters(bus)
-    assert (letter.delivery_id, letter.attempts) == (delivery_id, 1)
+    assert (letter.delivery_id, letter.attempts, letter.reason) == (
+        delivery_id,
+        1,
+        "550 no such user",
+    )
+    assert (letter.workspace_id, letter.account_id, letter.step_id) == (
+        "ws_test",
+        "acme",
+        "onboarding/nudge",
+    )
+
+
+async def test_a_webhook_of_a_deleted_subscription_fails(own_sessions: Sessions) -> None:
+    bus = InMemoryBus()
+    await bus.start()
+    channel = ScriptedChannel()
+    (delivery_id,) = await queue(
+        own_sessions, planned(target={"url": "http://x.example.com", "subscription_id": "sub_gone"})
+    )
+    await dispatcher(own_sessions, bus, FrozenClock(T0), {"webhook": channel}).step()
+    assert channel.sent == []
+    async with own_sessions() as session:
+        row = await repository.get(session, "ws_test", delivery_id)
+        assert row is not None
+        assert (row.status, row.reason) == ("failed", "its subscription was deleted")
     await bus.close()
 
 
