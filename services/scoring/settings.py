@@ -28,7 +28,7 @@ class ScoringSettings(BaseSettings):
         default=500, ge=1, description="Accounts re-scored per sweep step (the rest next step)."
     )
     account_cache_size: int = Field(
-        default=200_000, ge=1, description="Accounts whose metrics are kept in memory."
+        default=50_000, ge=1, description="Accounts whose metrics are kept in memory."
     )
     definitions_refresh_seconds: float = Field(
         default=2.0, gt=0, description="How soon newly published metric definitions count."

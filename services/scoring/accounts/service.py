@@ -10,9 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.accounts import repository
 from services.scoring.accounts.models import ScoreHistoryRow, ScoringAccountRow
-from services.scoring.catalog import repository as catalog
-from services.scoring.catalog.service import reference_definitions
-from services.scoring.definitions import MetricDefinitions, Window, load_metrics
+from services.scoring.catalog.service import definitions_in_force
+from services.scoring.definitions import Window
 from services.scoring.errors import AccountNotScored
 from services.scoring.evaluation.facts import contracts_of, facts_from_json
 from services.scoring.portfolio import Figure, portfolio_figures
@@ -46,16 +45,6 @@ class Portfolio:
     def north_star_total(self) -> float | None:
         totals = [g.north_star for g in self.by_tier if g.north_star is not None]
         return sum(totals) if totals else None
-
-
-async def definitions_in_force(session: AsyncSession, workspace_id: str) -> MetricDefinitions:
-    """The workspace's current metric definitions (the reference ones when none)."""
-    current = await catalog.metric_set(session, workspace_id)
-    if current is None:
-        return reference_definitions().definitions
-    row = await catalog.version(session, workspace_id, current.current_version)
-    assert row is not None
-    return load_metrics(f"{workspace_id} v{row.version}", text=row.source)
 
 
 async def north_star_of(session: AsyncSession, workspace_id: str) -> NorthStarDefinition:

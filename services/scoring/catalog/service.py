@@ -135,9 +135,7 @@ async def show(
     if row is None:
         raise DefinitionsNotFound(f"no metric definitions version {number}")
     return VersionDetail(
-        _info(row, current=number == current.current_version),
-        row.source,
-        load_metrics(f"{workspace_id} v{row.version}", text=row.source),
+        _info(row, current=number == current.current_version), row.source, compiled_version(row)
     )
 
 
@@ -146,19 +144,37 @@ async def load_catalog(session: AsyncSession) -> Mapping[str, PublishedDefinitio
     stored version that no longer loads is logged and its workspace left out."""
     catalog: dict[str, PublishedDefinitions] = {}
     for row in await repository.current_versions(session):
-        cached = _COMPILED.get(row.digest)
-        if cached is None:
-            try:
-                cached = load_metrics(f"{row.workspace_id} v{row.version}", text=row.source)
-            except DefinitionError as exc:
-                logger.error(
-                    "stored metric definitions no longer load; the workspace is left out",
-                    extra={"workspace_id": row.workspace_id, "error": str(exc)},
-                )
-                continue
-            _COMPILED[row.digest] = cached
-        catalog[row.workspace_id] = PublishedDefinitions(row.version, cached)
+        try:
+            compiled = compiled_version(row)
+        except DefinitionError as exc:
+            logger.error(
+                "stored metric definitions no longer load; the workspace is left out",
+                extra={"workspace_id": row.workspace_id, "error": str(exc)},
+            )
+            continue
+        catalog[row.workspace_id] = PublishedDefinitions(row.version, compiled)
     return catalog
+
+
+async def definitions_in_force(session: AsyncSession, workspace_id: str) -> MetricDefinitions:
+    """The workspace's current metric definitions (the reference ones when none)."""
+    current = await repository.metric_set(session, workspace_id)
+    row = (
+        None
+        if current is None
+        else await repository.version(session, workspace_id, current.current_version)
+    )
+    return reference_definitions().definitions if row is None else compiled_version(row)
+
+
+def compiled_version(row: MetricVersionRow) -> MetricDefinitions:
+    """A stored version compiled, once per content digest and process."""
+    found = _COMPILED.get(row.digest)
+    if found is None:
+        found = _COMPILED[row.digest] = load_metrics(
+            f"{row.workspace_id} v{row.version}", text=row.source
+        )
+    return found
 
 
 _COMPILED: dict[str, MetricDefinitions] = {}
