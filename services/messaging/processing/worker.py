@@ -167,6 +167,17 @@ class TriggerWorker(FencedConsumer[TriggerEnvelope]):
                 final = with_budget(message, book.pressure(counted, window), self.policies.budgets)
                 if final.status in ledger.COUNTED:
                     book.add(counted)
+                if final.status == "failed":
+                    logger.warning(
+                        "a message failed to render; it is recorded as failed and the "
+                        "trigger's other messages go on",
+                        extra={
+                            "trigger_id": final.trigger_id,
+                            "step_id": final.step_id,
+                            "contact_id": final.contact_id,
+                            "reason": final.reason,
+                        },
+                    )
                 rows.append(_ledger_row(final))
                 await self.outbound.deliver(session, final)
                 self.metrics.planned.labels(final.status).inc()

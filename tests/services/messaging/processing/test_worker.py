@@ -350,3 +350,42 @@ async def test_budgets_hold_across_triggers_and_a_risk_message_beats_tips(harnes
         "budget: 1 message already planned for the contact"
     )
     assert statuses["risk"] == ("queued", None)
+
+
+BROKEN = """\
+id: broken
+name: Broken
+rules:
+  - id: overdue
+    match: {kinds: [node_overdue]}
+    steps:
+      - {id: bad, to: [admin], channels: [email], template: bad}
+      - {id: good, to: [admin], channels: [email], template: good}
+templates:
+  bad: {body: {en: "{{ trigger.payload.missing.deeper }}"}}
+  good: {body: {en: "fine"}}
+"""
+
+
+async def test_a_template_error_fails_that_delivery_and_the_worker_goes_on(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with harness.sessions() as session:
+        await publish(session, harness.workspace, "broken.yaml", BROKEN, clock=harness.clock)
+        await session.commit()
+    await harness.learn(harness.admin())
+    await harness.bus.publish([harness.record(trigger_id="t-1"), harness.record(trigger_id="t-2")])
+    worker, consumer = harness.worker(), await harness.subscribe()
+    await run_until_idle(worker, consumer)
+    await consumer.close()
+
+    found = {(d.trigger_id.partition(":")[2], d.step_id): d for d in await harness.deliveries()}
+    assert len(found) == 4
+    for trigger_id in ("t-1", "t-2"):
+        bad, good = found[(trigger_id, "broken/bad")], found[(trigger_id, "broken/good")]
+        assert bad.status == "suppressed"
+        assert (bad.reason or "").startswith("failed: template bad: UndefinedError:")
+        assert (good.status, good.body) == ("queued", "fine")
+    assert {p.status for p in await harness.plans() if p.step_id == "broken/bad"} == {"failed"}
+    assert harness.metric("milepost_messaging_planned_deliveries_total", status="failed") == 2
+    assert "a message failed to render" in caplog.text
