@@ -70,11 +70,10 @@ def policies_of(settings: MessagingSettings) -> Policies:
 
 
 def embedded_settings(settings: MessagingSettings, runtime: RuntimeSettings) -> MessagingSettings:
-    """The settings of the embedded mode: unsubscribe links point at this process unless
-    ``MILEPOST_MESSAGING_PUBLIC_URL`` says otherwise, outbound URLs may be private unless
-    ``MILEPOST_MESSAGING_ALLOW_PRIVATE_TARGETS`` says otherwise, and without a configured
-    secret they are signed with one kept in the data folder (mode 0600), so they survive
-    restarts."""
+    """The settings of the embedded mode, where not set otherwise: unsubscribe links point
+    at this process (``MILEPOST_MESSAGING_PUBLIC_URL``) and are signed with a secret kept in
+    the data folder, mode 0600, so they survive restarts (``..._UNSUBSCRIBE_SECRET``);
+    outbound URLs may reach private addresses (``..._ALLOW_PRIVATE_TARGETS``)."""
     changes: dict[str, object] = {}
     if "public_url" not in settings.model_fields_set:
         changes["public_url"] = f"http://{runtime.host}:{runtime.port}"
