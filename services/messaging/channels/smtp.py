@@ -1,7 +1,8 @@
 """The email adapter: one SMTP transaction per message with aiosmtplib.
 
 The ``Message-ID`` is built from the delivery id, so a repeated attempt carries the same
-id and mail systems can drop the copy. A 5xx answer (a refused recipient, a rejected
+id and mail systems can drop the copy. A target's ``unsubscribe_url`` becomes the
+``List-Unsubscribe`` header with one-click unsubscribe (RFC 8058). A 5xx answer (a refused recipient, a rejected
 message: a bounce) is permanent; a 4xx answer, a timeout or a lost connection is
 retryable.
 """
@@ -29,6 +30,10 @@ def build_email(message: OutboundMessage, sender: str) -> EmailMessage:
     email["Date"] = formatdate(usegmt=True)
     email["Message-ID"] = message_id_of(message.delivery_id)
     email["X-Milepost-Delivery"] = message.delivery_id
+    unsubscribe = message.target.get("unsubscribe_url")
+    if unsubscribe:
+        email["List-Unsubscribe"] = f"<{unsubscribe}>"
+        email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     email.set_content(message.body)
     return email
 

@@ -95,9 +95,12 @@ def webhook_data(message: OutboundMessage) -> tuple[str, dict[str, Any]]:
 def webhook_request(message: OutboundMessage, now: datetime) -> HttpRequest:
     if message.signing_secret is None:
         raise ValueError("a webhook delivery needs a signing secret")
+    url = message.target.get("url")
+    if not url:
+        raise ValueError("a webhook delivery's target has no url")
     event_type, data = webhook_data(message)
     return signed_request(
-        message.target["url"],
+        url,
         message_id=message.delivery_id,
         secret=message.signing_secret,
         event_type=event_type,

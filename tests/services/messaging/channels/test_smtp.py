@@ -78,6 +78,19 @@ async def test_the_server_receives_the_message_with_its_idempotent_id(
     assert content.decode().strip() == "还差两步。"
 
 
+async def test_an_unsubscribe_link_becomes_a_one_click_list_unsubscribe_header(
+    smtp: tuple[Handler, int],
+) -> None:
+    handler, port = smtp
+    target = {**EMAIL, "unsubscribe_url": "https://mp.example.com/api/messaging/unsubscribe?t=x"}
+
+    assert (await channel(port).send(message(channel="email", target=target))).outcome == "sent"
+
+    email = message_from_bytes(handler.messages[0].content)
+    assert email["List-Unsubscribe"] == "<https://mp.example.com/api/messaging/unsubscribe?t=x>"
+    assert email["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
 async def test_a_refused_recipient_is_a_permanent_bounce(smtp: tuple[Handler, int]) -> None:
     handler, port = smtp
     handler.rcpt_answer = "550 5.1.1 No such user"

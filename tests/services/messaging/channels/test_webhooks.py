@@ -113,6 +113,14 @@ async def test_a_refused_connection_is_retryable(client: httpx.AsyncClient) -> N
     assert "connection failed" in (result.reason or "")
 
 
+async def test_a_target_without_a_url_fails_for_good(client: httpx.AsyncClient) -> None:
+    result = await http_channel(WebhookFormat(), client).send(
+        message(target={"user_id": "u-1"}, signing_secret=SECRET)
+    )
+    assert result.outcome == "permanent"
+    assert result.reason == "a webhook delivery's target has no url"
+
+
 async def test_the_guard_refuses_a_loopback_url_for_good(
     sink: Sink, client: httpx.AsyncClient
 ) -> None:
