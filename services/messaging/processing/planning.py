@@ -113,17 +113,16 @@ class Plans:
 
 def trigger_tier(trigger: TriggerEnvelope) -> str | None:
     """The tier a trigger is about: the one entered, or the ``tier`` in its payload."""
-    value = trigger.payload.get("to" if trigger.kind is TriggerKind.TIER_CHANGED else "tier")
-    return value if isinstance(value, str) else None
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) else None
+    return _text(trigger.payload.get("to" if trigger.kind is TriggerKind.TIER_CHANGED else "tier"))
 
 
 def trigger_risk(trigger: TriggerEnvelope) -> str | None:
+    """The risk level a trigger is about: the one reached, or ``risk_level`` in its payload."""
     key = "to" if trigger.kind is TriggerKind.RISK_CHANGED else "risk_level"
-    value = trigger.payload.get(key)
+    return _text(trigger.payload.get(key))
+
+
+def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
