@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.messaging.channels.base import Channel, OutboundMessage, SendResult
@@ -57,6 +57,11 @@ class DeliveryMetrics:
             "Time to send one message, by channel.",
             ["channel"],
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=registry,
+        )
+        self.backlog = Gauge(
+            "milepost_messaging_deliveries_due",
+            "Deliveries due but not claimed after the last dispatch step (the backlog).",
             registry=registry,
         )
 
@@ -176,6 +181,10 @@ class Dispatcher:
                     self.metrics.deliveries.labels(row.channel, "rate_limited").inc()
                     continue
                 ready.append(self.claimed(row, secrets))
+            backlog = (
+                await repository.count_due(session, now) if len(rows) == self.policy.batch else 0
+            )
+            self.metrics.backlog.set(backlog)
             await session.commit()
         return ready, limited
 

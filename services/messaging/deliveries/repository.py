@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.messaging.deliveries.models import AttemptRow, DeliveryRow
@@ -136,3 +136,8 @@ async def release(session: AsyncSession, delivery_id: str, *, due_at: datetime) 
         .values(due_at=due_at, attempts=DeliveryRow.attempts - 1)
         .execution_options(synchronize_session=False)
     )
+
+
+async def count_due(session: AsyncSession, now: datetime) -> int:
+    """Deliveries due at ``now`` and not claimed."""
+    return int(await session.scalar(select(func.count()).where(DeliveryRow.due_at <= now)) or 0)

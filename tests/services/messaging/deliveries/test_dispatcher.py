@@ -199,17 +199,29 @@ async def test_a_channel_over_its_rate_limit_waits_without_using_an_attempt(
     assert all(m.attempt == 1 for m in channel.sent)
 
 
-async def test_higher_priority_is_sent_first(own_sessions: Sessions) -> None:
-    channel = ScriptedChannel()
+async def test_higher_priority_is_sent_first_and_the_rest_is_the_backlog(
+    own_sessions: Sessions,
+) -> None:
+    channel, registry = ScriptedChannel(), CollectorRegistry()
     await queue(
         own_sessions,
         planned(contact_id="c-tip", priority=0),
         planned(contact_id="c-renewal", priority=30),
+        planned(contact_id="c-later", not_before=T0 + timedelta(days=1), status="deferred"),
     )
-    await dispatcher(
-        own_sessions, InMemoryBus(), FrozenClock(T0), {"webhook": channel}, batch=1
-    ).step()
+    worker = dispatcher(
+        own_sessions,
+        InMemoryBus(),
+        FrozenClock(T0),
+        {"webhook": channel},
+        batch=1,
+        registry=registry,
+    )
+    await worker.step()
     assert [m.contact_id for m in channel.sent] == ["c-renewal"]
+    assert registry.get_sample_value("milepost_messaging_deliveries_due") == 1.0
+    await worker.step()
+    assert registry.get_sample_value("milepost_messaging_deliveries_due") == 0.0
 
 
 async def test_a_claim_lost_in_a_crash_is_sent_again_after_its_lease(
