@@ -1,0 +1,39 @@
+"""The real processes: ``milepost messaging`` alone, and ``milepost run`` with the reference
+playbooks published to the demo workspace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from services.messaging.playbooks.service import REFERENCE_PLAYBOOKS
+from tests.processes import milepost, running
+
+
+def test_the_messaging_service_alone_serves_its_api(tmp_path: Path) -> None:
+    env = {"MILEPOST_DATA_DIR": str(tmp_path / "data"), "MILEPOST_DATABASE_URL": ""}
+    milepost("workspace", "create", "ops", env=env)
+    milepost(
+        "playbooks", "publish", str(REFERENCE_PLAYBOOKS / "saas-account.yaml"), "-w", "ops", env=env
+    )
+    with running("messaging", env, tmp_path / "messaging.log") as server:
+        listed = httpx.get(f"{server.url}/api/messaging/workspaces/ops/playbooks", timeout=10)
+        assert [p["playbook_id"] for p in listed.json()["items"]] == ["saas-account-outreach"]
+        contacts = httpx.get(f"{server.url}/api/messaging/workspaces/ops/contacts", timeout=10)
+        assert contacts.json() == {"items": [], "next_cursor": None}
+        assert httpx.get(f"{server.url}/openapi.json", timeout=10).json()["info"]["title"] == (
+            "Milepost messaging"
+        )
+
+
+def test_the_embedded_run_publishes_the_reference_playbooks_once(tmp_path: Path) -> None:
+    env = {"MILEPOST_DATA_DIR": str(tmp_path / "data"), "MILEPOST_DATABASE_URL": ""}
+    for _ in range(2):
+        with running("run", env, tmp_path / "run.log") as server:
+            listed = httpx.get(f"{server.url}/api/messaging/workspaces/demo/playbooks", timeout=10)
+            assert [(p["playbook_id"], p["current_version"]) for p in listed.json()["items"]] == [
+                ("platform-merchant-outreach", 1),
+                ("saas-account-outreach", 1),
+            ]
+    assert (tmp_path / "data" / "unsubscribe-secret").exists()
