@@ -151,6 +151,12 @@ class MessagingSettings(BaseSettings):
         description="A claimed delivery is due again after this long if its process died "
         "mid-send (providers get the same idempotency key).",
     )
+    replay_retention_days: int = Field(
+        default=90,
+        ge=1,
+        le=3650,
+        description="How long the triggers subscriptions have seen are kept for replays.",
+    )
     task_check_interval_seconds: float = Field(
         default=60.0, gt=0, description="How often overdue tasks are escalated."
     )

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Coroutine
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter
@@ -58,6 +59,7 @@ def delivery_background(
         sessions=resources.sessions,
         clock=resources.clock,
         group_id=settings.subscriptions_group_id,
+        retention=timedelta(days=settings.replay_retention_days),
         metrics=consumer_metrics,
         max_batch_records=settings.max_batch_records,
         poll_timeout_ms=settings.poll_timeout_ms,

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import delete as delete_rows
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -91,3 +92,11 @@ async def triggers_between(
         )
     query = query.order_by(SeenTriggerRow.occurred_at, SeenTriggerRow.trigger_id).limit(limit)
     return list(await session.scalars(query))
+
+
+async def forget_triggers_before(session: AsyncSession, before: datetime) -> int:
+    """Drop the remembered triggers that occurred before ``before``; how many went."""
+    result = await session.execute(
+        delete_rows(SeenTriggerRow).where(SeenTriggerRow.occurred_at < before)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -20,12 +20,14 @@ from services.messaging.deliveries.models import DeliveryRow
 from services.messaging.processing.consumer import ConsumerMetrics
 from services.messaging.subscriptions import service
 from services.messaging.subscriptions.consumer import SubscriptionsConsumer
+from services.messaging.subscriptions.models import SeenTriggerRow
 from services.messaging.subscriptions.service import Filters, matches
 from shared.bus import Bus, Consumer, OutgoingRecord
 from shared.bus.memory import InMemoryBus
 from shared.clock import FrozenClock
 from shared.contracts import Topic, TriggerEnvelope
 from shared.contracts.topics import DeadLetter
+from shared.errors import CommitFailed
 from tests.services.messaging.api import delivery_api
 from tests.services.messaging.deliveries.support import dispatcher
 from tests.services.messaging.http_sink import running_sink
@@ -36,10 +38,10 @@ OPEN = UrlGuard(allow_private=True)
 
 
 def overdue(n: int, workspace: str = "ws_test", **changes: Any) -> TriggerEnvelope:
+    changes.setdefault("at", T0 + timedelta(minutes=n))
     return trigger(
         trigger_id=f"{workspace}:t-{n}",
         workspace=workspace,
-        at=T0 + timedelta(minutes=n),
         **changes,
     )
 
@@ -134,6 +136,28 @@ async def test_a_replay_sends_the_range_again(
             await service.replay(session, "other", subscription_id, since=T0, until=T0, now=T0)
 
 
+async def test_triggers_older_than_the_retention_are_forgotten(
+    own_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with own_sessions() as session:
+        await service.fan_out(
+            session, [overdue(0, at=T0 - timedelta(days=3)), overdue(1), overdue(2)], T0
+        )
+        await session.commit()
+    consumer = SubscriptionsConsumer(
+        bus=InMemoryBus(),
+        sessions=own_sessions,
+        clock=FrozenClock(T0),
+        group_id="subs",
+        retention=timedelta(days=2),
+        metrics=ConsumerMetrics(CollectorRegistry()),
+    )
+    await consumer.refresh()
+    async with own_sessions() as session:
+        kept = await session.scalars(select(SeenTriggerRow.trigger_id))
+        assert sorted(kept) == ["ws_test:t-1", "ws_test:t-2"]
+
+
 async def run_until_idle(worker: SubscriptionsConsumer, consumer: Consumer) -> None:
     for _ in range(200):
         await worker.step(consumer)
@@ -164,6 +188,7 @@ async def test_the_consumer_fans_out_once_and_dead_letters_malformed_records(
             sessions=sessions,
             clock=FrozenClock(T0),
             group_id=group,
+            retention=timedelta(days=90),
             metrics=ConsumerMetrics(CollectorRegistry()),
         )
 
@@ -189,6 +214,54 @@ async def test_the_consumer_fans_out_once_and_dead_letters_malformed_records(
     await reader.close()
     (letter,) = [letter for letter in letters if letter.consumer_group == group]
     assert letter.reason.startswith("not a valid trigger envelope")
+
+
+async def test_a_crash_before_the_offset_commit_queues_nothing_twice(
+    bus: Bus, sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspace, group = f"ws{uuid.uuid4().hex[:10]}", f"subs-{uuid.uuid4().hex[:8]}"
+    await subscribe(sessions, "http://crm.example.com/hook", workspace=workspace)
+    await bus.publish(
+        [
+            OutgoingRecord(Topic.TRIGGERS, t.key.encode(), t.model_dump_json().encode())
+            for t in (overdue(n, workspace) for n in range(3))
+        ]
+    )
+    registry = CollectorRegistry()
+
+    def worker() -> SubscriptionsConsumer:
+        return SubscriptionsConsumer(
+            bus=bus,
+            sessions=sessions,
+            clock=FrozenClock(T0),
+            group_id=group,
+            retention=timedelta(days=90),
+            metrics=ConsumerMetrics(registry),
+        )
+
+    crashing, consumer = worker(), await bus.subscribe([Topic.TRIGGERS], group_id=group)
+
+    async def lost_commit(_offsets: Any) -> None:
+        raise CommitFailed("crash between the database commit and the offset commit")
+
+    monkeypatch.setattr(consumer, "commit", lost_commit)
+    for _ in range(5):
+        await crashing.step(consumer)
+    await consumer.close()
+
+    registry = CollectorRegistry()
+    survivor, consumer = worker(), await bus.subscribe([Topic.TRIGGERS], group_id=group)
+    await run_until_idle(survivor, consumer)
+    await consumer.close()
+    async with sessions() as session:
+        queued = await session.scalars(
+            select(DeliveryRow.trigger_id).where(DeliveryRow.workspace_id == workspace)
+        )
+        assert sorted(queued) == [f"{workspace}:t-{n}" for n in range(3)]
+    replayed = registry.get_sample_value(
+        "milepost_messaging_records_total", {"group": group, "outcome": "replayed"}
+    )
+    assert replayed == 3
 
 
 async def test_the_api_registers_lists_changes_replays_and_deletes(
