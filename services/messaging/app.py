@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Coroutine
 from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import FastAPI
 from pydantic import SecretStr
@@ -57,6 +58,13 @@ def policies_of(settings: MessagingSettings) -> Policies:
         raise ValueError(f"MILEPOST_MESSAGING_BUDGET_WINDOW: {exc}") from exc
     if window <= timedelta():
         raise ValueError("MILEPOST_MESSAGING_BUDGET_WINDOW: must be longer than zero")
+    try:
+        ZoneInfo(settings.default_timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(
+            f"MILEPOST_MESSAGING_DEFAULT_TIMEZONE: {settings.default_timezone!r} is no IANA "
+            "timezone name (e.g. Asia/Shanghai)"
+        ) from exc
     return Policies(
         opt_in_categories=frozenset(settings.opt_in_categories),
         quiet=None if start == end else QuietHours(start, end),

@@ -277,7 +277,9 @@ def test_the_embedded_mode_keeps_its_unsubscribe_secret_and_links_to_itself(tmp_
     assert configured.unsubscribe_secret == SecretStr("k")
 
 
-def test_an_unusable_budget_window_names_its_variable() -> None:
+def test_an_unusable_budget_window_or_timezone_names_its_variable() -> None:
     with pytest.raises(ValueError, match="MILEPOST_MESSAGING_BUDGET_WINDOW: expected an ISO 8601"):
         policies_of(MessagingSettings(budget_window="a week"))
     assert policies_of(MessagingSettings(quiet_hours_end="21:00")).quiet is None
+    with pytest.raises(ValueError, match="MILEPOST_MESSAGING_DEFAULT_TIMEZONE: 'Mars/Base'"):
+        policies_of(MessagingSettings(default_timezone="Mars/Base"))
