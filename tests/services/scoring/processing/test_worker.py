@@ -4,12 +4,15 @@ exactly-once across a crash, and a rebuild by replay."""
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import replace
 from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
 
 import pytest
 from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.node_engine.paths.compiled import GrowthPath, compile_path
 from services.node_engine.paths.schemas import GrowthPathFile
@@ -22,11 +25,14 @@ from services.scoring.accounts.models import (
 )
 from services.scoring.metrics import decode
 from shared.bus import OutgoingRecord
-from shared.contracts import EventType, ScoreKind, Topic
+from shared.bus.memory import InMemoryBus
+from shared.bus.partitioning import partition_for
+from shared.clock import FrozenClock
+from shared.contracts import TOPICS, EventType, ScoreKind, Topic
 from shared.contracts.topics import DeadLetter
 from shared.definitions import load_definition
 from shared.errors import BusUnavailable
-from tests.services.scoring.support import Harness, run_until_idle
+from tests.services.scoring.support import T0, Harness, run_until_idle
 
 USERS = ("boss", "admin1", "u1", "u2", "u3")
 
@@ -437,3 +443,51 @@ async def test_tiers_and_the_core_problem_among_tier_peers(harness: Harness) -> 
     assert row is not None
     assert row.tier == "L2"
     await consumer.close()
+
+
+async def test_an_account_written_by_two_members_is_fenced_and_retried(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A user-only event is folded by the member owning the user's partition; the member
+    owning the account's partition finds another revision, rolls back and retries."""
+    tag = uuid.uuid4().hex[:8]
+    h = Harness(InMemoryBus(), sessions, FrozenClock(T0), f"ws{tag}", f"scoring-{tag}")
+    await h.bus.ensure_topics([replace(s, partitions=4) for s in TOPICS], replication_factor=1)
+    first, one = h.worker(), await h.subscribe()
+    registries = {id(first): h.registry}
+    second, two = h.worker(), await h.subscribe()
+    registries[id(second)] = h.registry
+    account_partition = partition_for(f"{h.workspace}/a/acme".encode(), 4)
+    owns = any(tp.partition == account_partition for tp in one.assignment())
+    owner, other = (first, second) if owns else (second, first)
+    consumers = {id(first): one, id(second): two}
+    users = [f"u{n}" for n in range(50)]
+    stranger = next(
+        u
+        for u in users
+        if partition_for(f"{h.workspace}/u/{u}".encode(), 4)
+        in {tp.partition for tp in consumers[id(other)].assignment()}
+    )
+
+    async def settle() -> None:
+        for _ in range(3):
+            for worker in (first, second):
+                await run_until_idle(worker, consumers[id(worker)])
+
+    await h.bus.publish([h.event("g", type=EventType.GROUP, user=stranger)])
+    await settle()
+    await h.bus.publish([h.event("l1", event="Logged In", account=None, user=stranger)])
+    await settle()
+    await h.bus.publish([h.event("l2", event="Logged In", user=stranger)])
+    await settle()
+
+    async with h.sessions() as session:
+        row = await session.get(ScoringAccountRow, (h.workspace, "acme"))
+    assert row is not None
+    assert decode(row.metrics).amounts["logins"][-1][1] == 2.0
+    retried = registries[id(owner)].get_sample_value(
+        "milepost_scoring_batch_retries_total", {"reason": "partition_moved"}
+    )
+    assert retried == 1
+    await one.close()
+    await two.close()
