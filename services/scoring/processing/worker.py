@@ -36,7 +36,7 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -81,7 +81,7 @@ from services.scoring.processing import repository as processing
 from services.scoring.settings import ScoringSettings
 from shared.bus import Bus, ConsumedRecord, Consumer, OutgoingRecord, TopicPartition
 from shared.clock import Clock
-from shared.contracts import EventEnvelope, Topic
+from shared.contracts import EventEnvelope, ScoreEnvelope, Topic
 from shared.errors import InvalidMessage, RetryableError
 
 logger = logging.getLogger(__name__)
@@ -162,7 +162,7 @@ class Batch:
     """Account -> the cause of its evaluation (the last event's id, or the sweep)."""
     rows: list[dict[str, Any]] = field(default_factory=list)
     expected: dict[AccountKey, int | None] = field(default_factory=dict)
-    history: list[Any] = field(default_factory=list)
+    history: list[ScoreEnvelope] = field(default_factory=list)
     outbox: list[tuple[str, int, OutgoingRecord]] = field(default_factory=list)
     memberships: dict[UserKey, Membership] = field(default_factory=dict)
     offsets: dict[TopicPartition, tuple[int | None, int]] = field(default_factory=dict)
@@ -415,7 +415,7 @@ class ScoringWorker:
         rid = f"dlq:{record.topic}:{record.partition}:{record.offset}"
         batch.outbox.append((rid, record.partition, letter))
 
-    async def load_memberships(self, events: Any) -> None:
+    async def load_memberships(self, events: Iterable[EventEnvelope]) -> None:
         wanted = {
             (e.workspace_id, e.user_id)
             for e in events
