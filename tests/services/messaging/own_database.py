@@ -30,7 +30,16 @@ def own_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
         asyncio.run(_migrate(url))
         yield url
         return
-    server: str = request.getfixturevalue("postgres_server_url")
+    yield from _own_postgres(request.getfixturevalue("postgres_server_url"))
+
+
+@pytest.fixture
+def own_postgres_url(postgres_server_url: str) -> Iterator[str]:
+    """PostgreSQL only: for what SQLite does not do (several dispatchers at once)."""
+    yield from _own_postgres(postgres_server_url)
+
+
+def _own_postgres(server: str) -> Iterator[str]:
     for url in fresh_postgres_database(server):
         asyncio.run(_migrate(url))
         yield url

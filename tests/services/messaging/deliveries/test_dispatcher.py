@@ -12,13 +12,14 @@ import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.messaging.channels.base import SendResult
+from services.messaging.channels.base import OutboundMessage, SendResult
 from services.messaging.deliveries import repository
 from services.messaging.deliveries.service import queue_delivery
 from shared.bus import Bus
 from shared.bus.memory import InMemoryBus
 from shared.clock import FrozenClock
 from shared.contracts.topics import FailedDelivery, Topic
+from shared.db import create_engine, create_session_factory
 from tests.services.messaging.deliveries.support import (
     SCHEDULE,
     T0,
@@ -257,16 +258,14 @@ async def test_an_unknown_channel_fails_the_delivery_not_the_dispatcher(
 
 
 @pytest.mark.postgres
-async def test_concurrent_dispatchers_send_each_delivery_once(
-    own_sessions: Sessions, own_database_url: str
-) -> None:
-    if not own_database_url.startswith("postgresql"):
-        pytest.skip("SQLite runs one dispatcher (the embedded mode)")
+async def test_concurrent_dispatchers_send_each_delivery_once(own_postgres_url: str) -> None:
+    engine = create_engine(own_postgres_url)
+    own_sessions = create_session_factory(engine)
     clock = FrozenClock(T0)
     await queue(own_sessions, *(planned(contact_id=f"c-{n}") for n in range(60)))
 
     class Slow(ScriptedChannel):
-        async def send(self, message):  # type: ignore[no-untyped-def]
+        async def send(self, message: OutboundMessage) -> SendResult:
             await asyncio.sleep(0.005)
             return await super().send(message)
 
@@ -280,3 +279,4 @@ async def test_concurrent_dispatchers_send_each_delivery_once(
     assert len(sent) == 60
     assert len(set(sent)) == 60
     assert all(c.sent for c in channels)  # the work was shared
+    await engine.dispose()
