@@ -6,7 +6,7 @@ the environment as JSON (``MILEPOST_MESSAGING_RETRY_SCHEDULE_SECONDS='[30, 120, 
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 CHANNELS = ("email", "webhook", "feishu", "dingtalk", "wecom", "slack", "in_app")
@@ -165,3 +165,11 @@ class MessagingSettings(BaseSettings):
         description="Bearer token for /api/messaging/ (not the feed); without one the API is "
         "open (the embedded default on 127.0.0.1).",
     )
+
+    @field_validator("rate_limits_per_second")
+    @classmethod
+    def known_channels(cls, limits: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(limits) - set(CHANNELS))
+        if unknown:
+            raise ValueError(f"unknown channels {unknown}; known: {', '.join(CHANNELS)}")
+        return limits

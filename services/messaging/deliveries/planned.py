@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Literal
 
 PlannedStatus = Literal["queued", "deferred", "suppressed"]
-Channel = Literal["email", "webhook", "feishu", "dingtalk", "wecom", "slack", "in_app"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +29,7 @@ class PlannedDelivery:
     step_id: str
     contact_id: str
     channel: str
+    """One of ``services.messaging.settings.CHANNELS``."""
     target: Mapping[str, str]
     subject: str
     body: str

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from services.messaging.channels.http import HttpChannel
 from services.messaging.channels.in_app import InAppChannel
@@ -39,3 +40,9 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert settings.rate_limits_per_second == {"slack": 0.5}
     guard = url_guard(settings)
     assert (guard.allowlist, guard.allow_private) == (("*.example.com",), False)
+
+
+def test_a_rate_limit_for_an_unknown_channel_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MILEPOST_MESSAGING_RATE_LIMITS_PER_SECOND", '{"pager": 1}')
+    with pytest.raises(ValidationError, match="unknown channels \\['pager'\\]"):
+        MessagingSettings()
