@@ -9,8 +9,10 @@ For each published playbook, each rule whose ``match`` takes the trigger, each s
 2. **channel**: the first of the step's channels the contact has an address on and has not
    bounced on (email bounced -> chat app). None: suppressed, "no reachable channel".
 3. **consent**: a refused category suppresses the message with the reason.
-4. **template**: rendered in the contact's locale (with fallback); an error fails this
-   message with the reason, never the trigger.
+4. **template**: rendered in the contact's locale (with fallback), with the contact's
+   unsubscribe link for the category (an email's target carries it too, for its
+   ``List-Unsubscribe`` header); an error fails this message with the reason, never the
+   trigger.
 5. **timing**: delay, send window and quiet hours in the contact's timezone defer it.
 
 The budgets need the ledger, so the worker applies them last (:func:`with_budget`).
@@ -298,7 +300,8 @@ def _message(
         return replace(plan, status="suppressed", reason=refusal)
     assert step.template is not None  # a message step has one (validated)
     template = published.playbook.templates[step.template]
-    context = context_for(trigger, recipient, unsubscribe_url(contact, step.category))
+    link = unsubscribe_url(contact, step.category)
+    context = context_for(trigger, recipient, link)
     try:
         rendered = render_message(
             template.subject,
@@ -318,6 +321,10 @@ def _message(
     )
     return replace(
         plan,
+        # an email carries the link as its one-click List-Unsubscribe header too
+        target={**plan.target, "unsubscribe_url": link}
+        if link and plan.channel == "email"
+        else plan.target,
         locale=rendered.locale,
         subject=rendered.subject,
         body=rendered.body,

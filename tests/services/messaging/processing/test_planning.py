@@ -189,7 +189,7 @@ def test_a_task_without_an_owner_on_file_is_still_planned_unassigned() -> None:
     assert task.owner is None
 
 
-def test_the_unsubscribe_link_reaches_the_template() -> None:
+def test_the_unsubscribe_link_reaches_the_template_and_an_emails_target() -> None:
     [message] = plan_trigger(
         trigger("stage_entered", stage="settle_in", node=None),
         [PLATFORM],
@@ -199,6 +199,16 @@ def test_the_unsubscribe_link_reaches_the_template() -> None:
         unsubscribe_url=lambda contact, category: f"https://u/{contact.contact_id}/{category}",
     ).messages
     assert "https://u/a1/onboarding" in message.body
+    assert message.target["unsubscribe_url"] == "https://u/a1/onboarding"
+    in_app = plan_trigger(
+        trigger("stage_entered", stage="settle_in", node=None),
+        [PLATFORM],
+        [person("a2", "admin", email=None)],
+        policies=POLICIES,
+        now=T0,
+        unsubscribe_url=lambda contact, category: f"https://u/{contact.contact_id}/{category}",
+    ).messages[0]
+    assert (in_app.channel, dict(in_app.target)) == ("in_app", {"user_id": "a2"})
 
 
 def test_budgets_suppress_a_tip_before_a_renewal_risk_message() -> None:

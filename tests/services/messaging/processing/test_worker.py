@@ -172,7 +172,11 @@ async def test_an_overdue_node_queues_a_reminder_for_the_admin(harness: Harness)
     [delivery] = await harness.deliveries()
     assert (delivery.status, delivery.channel, delivery.contact_id) == ("queued", "email", "a1")
     assert delivery.step_id == "platform-merchant-outreach/overdue_reminder"
-    assert delivery.target == {"email": "a1@acme.example", "name": "李伟"}
+    assert delivery.target == {
+        "email": "a1@acme.example",
+        "name": "李伟",
+        "unsubscribe_url": "https://u/a1/onboarding",
+    }
     assert delivery.subject == "提醒：「complete_profile」已逾期"  # noqa: RUF001 (Chinese punctuation)
     assert delivery.not_before == T0
     [plan] = await harness.plans()
