@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, status
 from fastapi.params import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -46,7 +46,13 @@ _FILE_ERRORS: dict[int | str, dict[str, Any]] = {
         "description": "An invalid file, each problem with its line and field",
     },
 }
-Cursor = Annotated[int | None, Query(ge=1, description="next_cursor of the previous page")]
+Cursor = Annotated[
+    int | None, Query(ge=1, le=2**31 - 1, description="next_cursor of the previous page")
+]
+HistoryCursor = Annotated[
+    int | None, Query(ge=1, le=2**63 - 1, description="next_cursor of the previous page")
+]
+Version = Annotated[int, Path(ge=1, le=2**31 - 1, description="A version number")]
 Limit = Annotated[int, Query(ge=1, le=accounts.MAX_PAGE)]
 
 
@@ -116,7 +122,7 @@ def scoring_router(settings: ScoringSettings, resources: Resources) -> APIRouter
 
     @router.get("/accounts/{account_id}/history", summary="An account's score events, newest first")
     async def get_history(
-        workspace: str, account_id: str, cursor: Cursor = None, limit: Limit = 50
+        workspace: str, account_id: str, cursor: HistoryCursor = None, limit: Limit = 50
     ) -> schemas.HistoryPage:
         async with sessions() as session:
             workspace_id = await workspace_id_of(session, workspace)
@@ -276,7 +282,7 @@ def scoring_router(settings: ScoringSettings, resources: Resources) -> APIRouter
         "/definitions/{version}",
         summary="One version of the metric definitions with its source and metrics",
     )
-    async def get_definitions(workspace: str, version: int) -> schemas.DefinitionsDetailOut:
+    async def get_definitions(workspace: str, version: Version) -> schemas.DefinitionsDetailOut:
         async with sessions() as session:
             workspace_id = await workspace_id_of(session, workspace)
             with _errors_as_json():

@@ -202,6 +202,9 @@ async def test_metric_definitions_are_published_as_versions(api: Api) -> None:
     assert shown["source"] == source
     assert next(m for m in shown["metrics"] if m["id"] == "orders")["north_star"]
     assert (await api.get("/definitions/9")).status_code == 404
+    too_large = await api.get("/definitions/99999999999")
+    assert too_large.status_code == 422
+    assert (await api.get("/definitions", cursor=2**40)).status_code == 422
 
 
 async def test_an_invalid_file_is_refused_with_its_line_and_field(api: Api) -> None:
