@@ -12,9 +12,16 @@ from enum import IntEnum
 from pathlib import Path
 from types import MappingProxyType
 
-from services.scoring.definitions.schemas import Metric, MetricKind, MetricsFile
+from services.scoring.definitions.schemas import (
+    HealthWeights,
+    Metric,
+    MetricKind,
+    MetricsFile,
+    Weights,
+)
 from services.scoring.definitions.schemas import PathDiagnostics as PathDiagnosticsFile
 from services.scoring.errors import MetricUnknown
+from services.scoring.health import DEFAULT_WEIGHTS, Component, HealthConfig
 from shared.definitions import definition_digest, load_definition
 from shared.definitions.document import read_definition
 
@@ -157,6 +164,8 @@ class MetricDefinitions:
     digest: str
     tier_sources: tuple[TierSource, ...] = ()
     diagnostics: tuple[PathDiagnostics, ...] = ()
+    health: HealthConfig | None = None
+    """The file's health weights; ``None``: the defaults."""
     _by_id: Mapping[str, MetricDefinition] = field(init=False, repr=False, compare=False)
     _by_event: Mapping[str, tuple[MetricDefinition, ...]] = field(
         init=False, repr=False, compare=False
@@ -210,7 +219,8 @@ def compile_metrics(file: MetricsFile, *, digest: str) -> MetricDefinitions:
         TierSource(binding.path, binding.metric, _window(binding.window)) for binding in file.tiers
     )
     diagnostics = tuple(_compile_diagnostics(section) for section in file.diagnostics)
-    return MetricDefinitions(metrics, star, digest, tier_sources, diagnostics)
+    health = None if file.health is None else _compile_health(file.health)
+    return MetricDefinitions(metrics, star, digest, tier_sources, diagnostics, health)
 
 
 def load_metrics(source: Path | str, *, text: str | None = None) -> MetricDefinitions:
@@ -244,6 +254,18 @@ def _compile(metric: Metric) -> MetricDefinition:
         north_star=metric.north_star,
         feature=metric.feature,
         contact=metric.contact,
+    )
+
+
+def _compile_health(section: HealthWeights) -> HealthConfig:
+    def weights(given: Weights) -> Mapping[Component, float]:
+        return MappingProxyType({Component(name): weight for name, weight in given.items()})
+
+    return HealthConfig(
+        default_weights=weights(section.weights) if section.weights else DEFAULT_WEIGHTS,
+        segment_weights=MappingProxyType(
+            {(s.business_type, s.tier): weights(s.weights) for s in section.segments}
+        ),
     )
 
 

@@ -23,6 +23,10 @@ to the metric (and window) that measures it, and ``diagnostics`` lists per path 
 problems found by comparing an account's percentiles with its tier peers, each with the
 playbook that answers it; both may only name metrics (and windows) the file defines.
 
+An optional ``health`` section weighs the health components, by default and per segment
+(business type and/or tier); without it the defaults of
+:mod:`services.scoring.health.score` apply.
+
 Validation checks the shape, then the meaning (ids unique, ratio parts exist, are numbers and
 form no cycle, one North Star); each problem carries its location, so the loader reports the
 file, line and field.
@@ -264,6 +268,60 @@ def check_bindings(file: MetricsFile) -> list[tuple[Location, str]]:
     return problems
 
 
+ComponentName = Literal[
+    "usage_depth",
+    "usage_breadth",
+    "seat_activation",
+    "login_trend",
+    "support_load",
+    "billing_state",
+    "relationship",
+]
+Weights = dict[ComponentName, Annotated[float, Field(ge=0, le=1000)]]
+
+
+def _some_weight(weights: dict[str, float]) -> dict[str, float]:
+    if weights and not any(weights.values()):
+        raise DefinitionInvalid((), "at least one weight must be above 0")
+    return weights
+
+
+class HealthSegment(Model):
+    """Weights for the accounts of one business type and/or tier."""
+
+    business_type: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    tier: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    weights: Weights = Field(min_length=1)
+
+    _check_weights = field_validator("weights")(_some_weight)
+
+    @model_validator(mode="after")
+    def _check_segment(self) -> HealthSegment:
+        if self.business_type is None and self.tier is None:
+            raise DefinitionInvalid((), "a segment names a business_type, a tier or both")
+        return self
+
+
+class HealthWeights(Model):
+    """How health weighs its components: the default weights (components left out weigh
+    nothing) and per-segment weights, tried as (business type, tier), business type, tier."""
+
+    weights: Weights = Field(default_factory=dict)
+    segments: list[HealthSegment] = Field(default_factory=list, max_length=100)
+
+    _check_weights = field_validator("weights")(_some_weight)
+
+    @model_validator(mode="after")
+    def _check_segments(self) -> HealthWeights:
+        seen: set[tuple[str | None, str | None]] = set()
+        for i, segment in enumerate(self.segments):
+            key = (segment.business_type, segment.tier)
+            if key in seen:
+                raise DefinitionInvalid(("segments", i), "this segment is listed twice")
+            seen.add(key)
+        return self
+
+
 class MetricsFile(Model):
     """A workspace's metric definitions."""
 
@@ -274,6 +332,9 @@ class MetricsFile(Model):
     )
     diagnostics: list[PathDiagnostics] = Field(
         default_factory=list, max_length=50, description="Core-problem rules per growth path."
+    )
+    health: HealthWeights | None = Field(
+        default=None, description="Health component weights, by default and per segment."
     )
 
     @model_validator(mode="after")

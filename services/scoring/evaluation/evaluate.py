@@ -61,7 +61,8 @@ from shared.contracts.scores import RiskLevel, ScoreEnvelope, ScoreKind
 
 @dataclass(frozen=True, slots=True)
 class ScoringConfig:
-    """How health is weighted and where signals are raised."""
+    """How health is weighted (unless the metrics file's ``health`` section says) and where
+    signals are raised."""
 
     health: HealthConfig = field(default_factory=HealthConfig)
     signals: SignalConfig = field(default_factory=SignalConfig)
@@ -177,7 +178,8 @@ def evaluate(
         )
     if tier is not None:
         snapshot = replace(snapshot, facts={**snapshot.facts, names.TIER: tier})
-    health = score_health(snapshot, config.health)
+    health_config = definitions.health or config.health
+    health = score_health(snapshot, health_config)
     assessment = assess(previous.risk, snapshot, health, now=seconds, config=config.signals)
     before = previous.previous_health()
 
@@ -195,7 +197,7 @@ def evaluate(
             occurred_at=now,
         )
 
-    if health is not None and meaningful_change(before, health, config.health):
+    if health is not None and meaningful_change(before, health, health_config):
         events.append(
             envelope(
                 ScoreKind.SCORE_CHANGED,

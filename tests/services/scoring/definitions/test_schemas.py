@@ -158,3 +158,31 @@ def test_only_a_last_seen_metric_is_a_contact() -> None:
     assert problems(NORTH_STAR + "    contact: true\n") == [
         (8, "metrics[0].contact", "a contact is a last_seen metric; a count is not")
     ]
+
+
+def test_health_weights_name_known_components_and_segments() -> None:
+    text = NORTH_STAR + (
+        "health:\n"
+        "  weights: {login_trend: 2, relationship: 1}\n"
+        "  segments:\n"
+        "    - {business_type: platform, tier: L3, weights: {billing_state: 1}}\n"
+        "    - {tier: L3, weights: {usage_dept: 1}}\n"
+    )
+    ((line, field, message),) = problems(text)
+    assert (line, field) == (12, "health.segments[1].weights.usage_dept")
+    assert message.startswith("Input should be 'usage_depth'")
+
+
+def test_a_health_segment_names_whom_it_weighs_and_is_listed_once() -> None:
+    nobody = NORTH_STAR + "health:\n  segments:\n    - {weights: {login_trend: 1}}\n"
+    assert problems(nobody) == [
+        (10, "health.segments[0]", "a segment names a business_type, a tier or both")
+    ]
+    twice = NORTH_STAR + (
+        "health:\n  segments:\n"
+        "    - {tier: L1, weights: {login_trend: 1}}\n"
+        "    - {tier: L1, weights: {login_trend: 2}}\n"
+    )
+    assert problems(twice) == [(11, "health.segments[1]", "this segment is listed twice")]
+    zero = NORTH_STAR + "health:\n  weights: {login_trend: 0}\n"
+    assert problems(zero) == [(9, "health.weights", "at least one weight must be above 0")]

@@ -4,9 +4,11 @@ due with their deterministic ids."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
-from services.scoring.catalog.service import reference_definitions
+from services.scoring.catalog.service import REFERENCE_METRICS, reference_definitions
+from services.scoring.definitions import load_metrics
 from services.scoring.definitions import MetricEvent
 from services.scoring.evaluation.evaluate import (
     Findings,
@@ -123,3 +125,33 @@ def test_a_risk_state_survives_storage_with_a_never_active_role() -> None:
     assert risk_from_json(risk_to_json(state)) == state
     strict = json.dumps(evaluation.explanation(), allow_nan=False)  # PostgreSQL's JSON
     assert '"measure": null' in strict
+
+
+def test_the_metrics_files_health_weights_apply_per_segment() -> None:
+    text = REFERENCE_METRICS.read_text() + (
+        "health:\n"
+        "  weights: {relationship: 1}\n"
+        "  segments:\n"
+        "    - {business_type: platform, weights: {billing_state: 1}}\n"
+    )
+    weighed = load_metrics("metrics.yaml", text=text)
+    store = MetricStore()
+    facts = AccountFacts({"crm.invoice_status": "overdue"}, frozenset({"admin"}))
+
+    def health(business_type: str) -> object:
+        found = evaluate(
+            workspace_id="ws",
+            account_id="acme",
+            store=store,
+            facts=replace(facts, values={**facts.values, "account.business_type": business_type}),
+            definitions=weighed,
+            previous=Findings(),
+            now=NOW,
+            cause="e1",
+            config=ScoringConfig(),
+        ).health
+        assert found is not None
+        return [(c.component.value, c.weight) for c in found.components]
+
+    assert health("platform") == [("billing_state", 1.0)]
+    assert health("service") == [("relationship", 1.0)]
