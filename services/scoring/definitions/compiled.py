@@ -17,11 +17,20 @@ from services.scoring.definitions.schemas import (
     Metric,
     MetricKind,
     MetricsFile,
+    SignalName,
+    SignalTuning,
     Weights,
 )
 from services.scoring.definitions.schemas import PathDiagnostics as PathDiagnosticsFile
 from services.scoring.errors import MetricUnknown
 from services.scoring.health import DEFAULT_WEIGHTS, Component, HealthConfig
+from services.scoring.signals.rules import (
+    DEFAULT_THRESHOLDS,
+    Severity,
+    SignalConfig,
+    SignalKind,
+    Threshold,
+)
 from shared.definitions import definition_digest, load_definition
 from shared.definitions.document import read_definition
 
@@ -166,6 +175,8 @@ class MetricDefinitions:
     diagnostics: tuple[PathDiagnostics, ...] = ()
     health: HealthConfig | None = None
     """The file's health weights; ``None``: the defaults."""
+    signals: SignalConfig | None = None
+    """The file's signal thresholds; ``None``: the defaults."""
     _by_id: Mapping[str, MetricDefinition] = field(init=False, repr=False, compare=False)
     _by_event: Mapping[str, tuple[MetricDefinition, ...]] = field(
         init=False, repr=False, compare=False
@@ -220,7 +231,8 @@ def compile_metrics(file: MetricsFile, *, digest: str) -> MetricDefinitions:
     )
     diagnostics = tuple(_compile_diagnostics(section) for section in file.diagnostics)
     health = None if file.health is None else _compile_health(file.health)
-    return MetricDefinitions(metrics, star, digest, tier_sources, diagnostics, health)
+    signals = _compile_signals(file.signals) if file.signals else None
+    return MetricDefinitions(metrics, star, digest, tier_sources, diagnostics, health, signals)
 
 
 def load_metrics(source: Path | str, *, text: str | None = None) -> MetricDefinitions:
@@ -267,6 +279,22 @@ def _compile_health(section: HealthWeights) -> HealthConfig:
             {(s.business_type, s.tier): weights(s.weights) for s in section.segments}
         ),
     )
+
+
+def _compile_signals(tunings: dict[SignalName, SignalTuning]) -> SignalConfig:
+    thresholds = dict(DEFAULT_THRESHOLDS)
+    for name, tuning in tunings.items():
+        kind = SignalKind(name)
+        if not tuning.enabled:
+            thresholds.pop(kind, None)
+            continue
+        default = thresholds[kind]
+        thresholds[kind] = Threshold(
+            default.raise_at if tuning.raise_at is None else float(tuning.raise_at),
+            default.clear_at if tuning.clear_at is None else float(tuning.clear_at),
+            default.severity if tuning.severity is None else Severity(tuning.severity),
+        )
+    return SignalConfig(thresholds=MappingProxyType(thresholds))
 
 
 def _window(name: str | None) -> Window | None:

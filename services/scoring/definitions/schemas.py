@@ -23,7 +23,9 @@ to the metric (and window) that measures it, and ``diagnostics`` lists per path 
 problems found by comparing an account's percentiles with its tier peers, each with the
 playbook that answers it; both may only name metrics (and windows) the file defines.
 
-An optional ``health`` section weighs the health components, by default and per segment
+An optional ``signals`` section changes a churn signal's ``raise_at``, ``clear_at`` and
+``severity``, or turns it off (``enabled: false``); ``clear_at`` stays on the healthy side
+of ``raise_at``. An optional ``health`` section weighs the health components, by default and per segment
 (business type and/or tier); without it the defaults of
 :mod:`services.scoring.health.score` apply.
 
@@ -49,6 +51,7 @@ from pydantic import (
     model_validator,
 )
 
+from services.scoring.signals.rules import BELOW, DEFAULT_THRESHOLDS, SignalKind
 from shared.contracts.crm import ContactRole
 from shared.definitions import DefinitionInvalid, Location
 
@@ -322,6 +325,29 @@ class HealthWeights(Model):
         return self
 
 
+SignalName = Literal[
+    "logins_falling",
+    "data_export",
+    "api_burst",
+    "silence",
+    "decision_maker_inactive",
+    "admin_inactive",
+    "invoice_overdue",
+    "seat_utilisation_falling",
+    "renewal_at_risk",
+]
+
+
+class SignalTuning(Model):
+    """A churn signal's thresholds and severity instead of the defaults; ``enabled: false``
+    never raises it."""
+
+    raise_at: StrictFloat | StrictInt | None = None
+    clear_at: StrictFloat | StrictInt | None = None
+    severity: Literal["low", "medium", "high"] | None = None
+    enabled: bool = True
+
+
 class MetricsFile(Model):
     """A workspace's metric definitions."""
 
@@ -336,6 +362,17 @@ class MetricsFile(Model):
     health: HealthWeights | None = Field(
         default=None, description="Health component weights, by default and per segment."
     )
+    signals: dict[SignalName, SignalTuning] = Field(
+        default_factory=dict, description="Churn signals' thresholds and severities."
+    )
+
+    @model_validator(mode="after")
+    def _check_signals(self) -> MetricsFile:
+        for name, tuning in self.signals.items():
+            problem = signal_problem(name, tuning)
+            if problem is not None:
+                raise DefinitionInvalid(("signals", name), problem)
+        return self
 
     @model_validator(mode="after")
     def _check_meaning(self) -> MetricsFile:
@@ -352,6 +389,19 @@ class MetricsFile(Model):
             location, message = problems[0]
             raise DefinitionInvalid(location, message)
         return self
+
+
+def signal_problem(name: str, tuning: SignalTuning) -> str | None:
+    """What is wrong with a signal's tuning once merged with its defaults, if anything."""
+    kind = SignalKind(name)
+    default = DEFAULT_THRESHOLDS[kind]
+    raise_at = default.raise_at if tuning.raise_at is None else float(tuning.raise_at)
+    clear_at = default.clear_at if tuning.clear_at is None else float(tuning.clear_at)
+    healthy = clear_at > raise_at if kind in BELOW else clear_at < raise_at
+    if healthy:
+        return None
+    side = "above" if kind in BELOW else "below"
+    return f"clear_at ({clear_at:g}) must be {side} raise_at ({raise_at:g}) for {name}"
 
 
 def check_metrics(file: MetricsFile) -> list[tuple[Location, str]]:

@@ -61,8 +61,8 @@ from shared.contracts.scores import RiskLevel, ScoreEnvelope, ScoreKind
 
 @dataclass(frozen=True, slots=True)
 class ScoringConfig:
-    """How health is weighted (unless the metrics file's ``health`` section says) and where
-    signals are raised."""
+    """How health is weighted and where signals are raised, unless the metrics file's
+    ``health`` and ``signals`` sections say."""
 
     health: HealthConfig = field(default_factory=HealthConfig)
     signals: SignalConfig = field(default_factory=SignalConfig)
@@ -180,7 +180,8 @@ def evaluate(
         snapshot = replace(snapshot, facts={**snapshot.facts, names.TIER: tier})
     health_config = definitions.health or config.health
     health = score_health(snapshot, health_config)
-    assessment = assess(previous.risk, snapshot, health, now=seconds, config=config.signals)
+    signal_config = definitions.signals or config.signals
+    assessment = assess(previous.risk, snapshot, health, now=seconds, config=signal_config)
     before = previous.previous_health()
 
     def envelope(kind: ScoreKind, explanation: dict[str, Any]) -> ScoreEnvelope:

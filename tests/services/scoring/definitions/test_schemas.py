@@ -186,3 +186,22 @@ def test_a_health_segment_names_whom_it_weighs_and_is_listed_once() -> None:
     assert problems(twice) == [(11, "health.segments[1]", "this segment is listed twice")]
     zero = NORTH_STAR + "health:\n  weights: {login_trend: 0}\n"
     assert problems(zero) == [(9, "health.weights", "at least one weight must be above 0")]
+
+
+def test_signal_tuning_names_a_known_signal_and_keeps_clear_on_the_healthy_side() -> None:
+    unknown = NORTH_STAR + "signals:\n  logins_dropping: {raise_at: 0.4}\n"
+    ((line, field, message),) = problems(unknown)
+    assert (line, field) == (9, "signals.logins_dropping")
+    assert message.startswith("Input should be 'logins_falling'")
+    wrong_side = NORTH_STAR + "signals:\n  silence: {raise_at: 20}\n"
+    assert problems(wrong_side) == [
+        (9, "signals.silence", "clear_at (30) must be below raise_at (20) for silence")
+    ]
+    below = NORTH_STAR + "signals:\n  logins_falling: {clear_at: 0.4}\n"
+    assert problems(below) == [
+        (
+            9,
+            "signals.logins_falling",
+            "clear_at (0.4) must be above raise_at (0.5) for logins_falling",
+        )
+    ]

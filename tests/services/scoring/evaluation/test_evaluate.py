@@ -155,3 +155,26 @@ def test_the_metrics_files_health_weights_apply_per_segment() -> None:
 
     assert health("platform") == [("billing_state", 1.0)]
     assert health("service") == [("relationship", 1.0)]
+
+
+def test_the_metrics_files_signal_tuning_applies() -> None:
+    text = REFERENCE_METRICS.read_text() + (
+        "signals:\n"
+        "  invoice_overdue: {enabled: false}\n"
+        "  admin_inactive: {raise_at: 5, clear_at: 2, severity: high}\n"
+    )
+    tuned = load_metrics("metrics.yaml", text=text)
+    found = evaluate(
+        workspace_id="ws",
+        account_id="acme",
+        store=MetricStore(),
+        facts=AccountFacts({"crm.invoice_status": "overdue"}, frozenset({"admin"})),
+        definitions=tuned,
+        previous=Findings(),
+        now=NOW,
+        cause="e1",
+        config=ScoringConfig(),
+    ).assessment
+    assert [(s.kind.value, s.severity.value, s.raise_at) for s in found.signals] == [
+        ("admin_inactive", "high", 5.0)
+    ]
