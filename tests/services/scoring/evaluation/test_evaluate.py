@@ -8,8 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from services.scoring.catalog.service import REFERENCE_METRICS, reference_definitions
-from services.scoring.definitions import load_metrics
-from services.scoring.definitions import MetricEvent
+from services.scoring.definitions import MetricEvent, load_metrics
 from services.scoring.evaluation.evaluate import (
     Findings,
     ScoringConfig,
