@@ -132,6 +132,7 @@ def _banner(runtime: RuntimeSettings, write_key: str) -> str:
             '      -d \'{"userId":"u1","event":"Merchant Approved","context":{"groupId":"acme"}}\' \\',
             f"      {base}/v1/track",
             f"  its timeline:      {base}/api/engine/workspaces/demo/accounts/acme/timeline",
+            f"  its health score:  {base}/api/scoring/workspaces/demo/accounts/acme",
             "",
         ]
     )
