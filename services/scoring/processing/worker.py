@@ -198,8 +198,8 @@ class ScoringWorker:
         self.catalog: Mapping[str, PublishedDefinitions] = {}
         self.catalog_loaded_at = float("-inf")
         self.paths: Mapping[str, tuple[GrowthPath, ...]] = {}
-        """The current version of each workspace's growth paths that its metric definitions
-        bind tiers or diagnostics to."""
+        """The current version of each workspace's running (not paused) growth paths that
+        its metric definitions bind tiers or diagnostics to."""
         self.peers: PeerBook | None = None
         self.peers_loaded_at = float("-inf")
         self.accounts: dict[AccountKey, Account] = {}
@@ -302,7 +302,9 @@ class ScoringWorker:
             definitions = self.definitions_of(workspace_id).definitions
             bound = {b.path for b in definitions.tier_sources}
             bound |= {d.path for d in definitions.diagnostics}
-            paths[workspace_id] = tuple(p.current for p in items if p.path_id in bound)
+            paths[workspace_id] = tuple(
+                p.current for p in items if p.path_id in bound and not p.paused
+            )
         self.paths = paths
         self.catalog_loaded_at = time.monotonic()
 
