@@ -19,8 +19,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 from fastapi.params import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from services.node_engine.paths.endpoints import error_detail, workspace_id_of
-from services.node_engine.paths.schemas import ErrorOut, ProblemOut
+from services.admin_api import ErrorOut, ProblemOut, error_detail, workspace_id_of
 from services.scoring import schemas
 from services.scoring.accounts import service as accounts
 from services.scoring.accounts.models import ScoringAccountRow
@@ -118,7 +117,8 @@ def scoring_router(settings: ScoringSettings, resources: Resources) -> APIRouter
             workspace_id = await workspace_id_of(session, workspace)
             with _errors_as_json():
                 row = await accounts.account(session, workspace_id, account_id)
-        return _score_out(workspace, row)
+            figures = await accounts.figures_of(session, workspace_id, row)
+        return _score_out(workspace, row, figures)
 
     @router.get("/accounts/{account_id}/history", summary="An account's score events, newest first")
     async def get_history(
@@ -361,7 +361,9 @@ def _summary(row: ScoringAccountRow) -> schemas.AccountSummaryOut:
     )
 
 
-def _score_out(workspace: str, row: ScoringAccountRow) -> schemas.AccountScoreOut:
+def _score_out(
+    workspace: str, row: ScoringAccountRow, figures: dict[str, float | None]
+) -> schemas.AccountScoreOut:
     health = row.explanation.get("health") or {}
     star = row.explanation["north_star"]
     return schemas.AccountScoreOut(
@@ -380,6 +382,7 @@ def _score_out(workspace: str, row: ScoringAccountRow) -> schemas.AccountScoreOu
         explanation=health.get("text", []),
         north_star=schemas.NorthStarOut(**star),
         facts=row.facts.get("values", {}),
+        metrics=figures,
         evaluated_at=row.evaluated_at,
     )
 

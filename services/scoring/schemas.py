@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from services.node_engine.paths.schemas import SourceIn
+from services.admin_api import SourceIn
 
 
 class NorthStarOut(BaseModel):
@@ -51,6 +51,10 @@ class AccountScoreOut(BaseModel):
     explanation: list[str] = Field(description="The score in sentences.")
     north_star: NorthStarOut
     facts: dict[str, Any] = Field(description="CRM and account facts (crm.*, account.*).")
+    metrics: dict[str, float | None] = Field(
+        description="The figures health and the signals read, as of the last score "
+        "(`logins_7d`, `logins_28d_weekly_avg`, ...; null: no figure)."
+    )
     evaluated_at: datetime
 
 

@@ -12,8 +12,10 @@ from services.scoring.accounts import repository
 from services.scoring.accounts.models import ScoreHistoryRow, ScoringAccountRow
 from services.scoring.catalog.service import definitions_in_force
 from services.scoring.definitions import Window
-from services.scoring.errors import AccountNotScored
+from services.scoring.errors import AccountNotScored, StoreCorrupt
 from services.scoring.evaluation.facts import contracts_of, facts_from_json
+from services.scoring.evaluation.snapshot import build_snapshot
+from services.scoring.metrics import decode
 from services.scoring.portfolio import Figure, portfolio_figures
 
 MAX_PAGE = 200
@@ -59,6 +61,24 @@ async def account(session: AsyncSession, workspace_id: str, account_id: str) -> 
     if row is None:
         raise AccountNotScored(f"no scored account {account_id!r} in this workspace")
     return row
+
+
+async def figures_of(
+    session: AsyncSession, workspace_id: str, row: ScoringAccountRow
+) -> dict[str, float | None]:
+    """The account's snapshot figures (docs/scoring.md, "Snapshot names") as of its last
+    score, by the definitions in force; none when its stored metrics do not decode."""
+    definitions = await definitions_in_force(session, workspace_id)
+    try:
+        store = decode(row.metrics)
+    except StoreCorrupt:
+        return {}
+    at = int(row.evaluated_at.timestamp())
+    snapshot = build_snapshot(store, definitions, facts_from_json(row.facts), now=at)
+    return {
+        name: None if figure is None else round(figure, 4)
+        for name, figure in snapshot.metrics.items()
+    }
 
 
 async def history(

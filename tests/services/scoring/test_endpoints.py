@@ -126,6 +126,9 @@ async def test_an_accounts_score_with_its_explanation_signals_and_north_star(api
         "value": 1.0,
     }
     assert body["facts"]["crm.invoice_status"] == "overdue"
+    assert body["metrics"]["logins_7d"] == 3
+    assert body["metrics"]["orders_28d"] == 1
+    assert body["metrics"]["open_tickets"] is None
 
 
 async def test_the_history_is_paged_newest_first(api: Api) -> None:
