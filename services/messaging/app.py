@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fastapi import FastAPI
 from pydantic import SecretStr
 
+from services.admin_api import admin_dependencies
 from services.ingest.workspaces.service import find_workspace
 from services.messaging.contacts.directory import Contact
 from services.messaging.contacts.endpoints import contacts_router, unsubscribe_router
@@ -35,8 +36,6 @@ from services.messaging.processing.planning import Policies
 from services.messaging.processing.worker import TriggerMetrics, TriggerWorker, UnsubscribeLink
 from services.messaging.settings import MessagingSettings
 from services.messaging.templates.endpoints import templates_router
-from services.node_engine.paths.endpoints import admin_dependencies
-from services.node_engine.settings import EngineSettings
 from services.serving import serve, service_resources
 from shared.durations import parse_duration
 from shared.observability.http import create_http_app
@@ -129,9 +128,8 @@ def mount_messaging(
     """Add the messaging API to ``app``; returns the background work to run beside it: the
     contacts consumer, the trigger worker, and the delivery side's dispatcher, task
     escalation check and subscriptions consumer."""
-    # The engine's bearer check, fed the messaging token (MILEPOST_MESSAGING_ADMIN_TOKEN).
     dependencies = admin_dependencies(
-        EngineSettings.model_construct(admin_token=settings.admin_token)
+        settings.admin_token, variable="MILEPOST_MESSAGING_ADMIN_TOKEN"
     )
     secret = unsubscribe_secret(settings)
     app.include_router(contacts_router(resources, dependencies=dependencies))

@@ -13,12 +13,11 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.params import Depends
 
+from services.admin_api import ErrorOut, error_detail, workspace_id_of
 from services.messaging.contacts import schemas, service
 from services.messaging.errors import ContactNotFound, UnsubscribeRejected
 from services.messaging.playbooks.schemas import Channel
 from services.messaging.policies.consent import MAX_TOKEN_CHARS, verify_unsubscribe
-from services.node_engine.paths.endpoints import error_detail, workspace_id_of
-from services.node_engine.paths.schemas import ErrorOut
 from shared.contracts.triggers import Audience
 from shared.runtime import Resources
 

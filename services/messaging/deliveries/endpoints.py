@@ -8,10 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.params import Depends
 
+from services.admin_api import ErrorOut, error_detail, workspace_id_of
 from services.messaging.deliveries import repository, schemas, service
 from services.messaging.deliveries.cursors import BadCursor
-from services.node_engine.paths.endpoints import error_detail, workspace_id_of
-from services.node_engine.paths.schemas import ErrorOut
 from shared.runtime import Resources
 
 MAX_PAGE = 200

@@ -14,10 +14,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
+from services.admin_api import ErrorOut, error_detail
 from services.ingest.workspaces.service import WriteKeyAuthenticator
 from services.messaging.feed import schemas, service
-from services.node_engine.paths.endpoints import error_detail
-from services.node_engine.paths.schemas import ErrorOut
 from shared.runtime import Resources
 
 

@@ -15,12 +15,11 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.params import Depends
 
+from services.admin_api import ErrorOut, ProblemOut, SourceIn, error_detail, workspace_id_of
 from services.messaging.contacts.endpoints import ERRORS
 from services.messaging.errors import PlaybookNotFound, PlaybookUnchanged
 from services.messaging.playbooks import schemas, service
 from services.messaging.playbooks.service import PlaybookInfo, VersionInfo
-from services.node_engine.paths.endpoints import error_detail, workspace_id_of
-from services.node_engine.paths.schemas import ErrorOut, ProblemOut, SourceIn
 from shared.definitions import DefinitionError
 from shared.runtime import Resources
 

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Query
 from fastapi.params import Depends
 from pydantic import BaseModel, Field
 
+from services.admin_api import workspace_id_of
 from services.messaging.contacts.endpoints import ERRORS
 from services.messaging.processing import repository
-from services.node_engine.paths.endpoints import workspace_id_of
 from shared.runtime import Resources
 
 MAX_PLANS = 500

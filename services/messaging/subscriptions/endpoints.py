@@ -13,10 +13,10 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.params import Depends
 
+from services.admin_api import error_detail, workspace_id_of
 from services.messaging.channels.guard import HostUnresolved, UrlGuard, UrlRefused
 from services.messaging.deliveries.endpoints import ERRORS, MAX_PAGE
 from services.messaging.subscriptions import repository, schemas, service
-from services.node_engine.paths.endpoints import error_detail, workspace_id_of
 from shared.runtime import Resources
 
 

@@ -10,11 +10,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.params import Depends
 
+from services.admin_api import ErrorOut, error_detail, workspace_id_of
 from services.messaging.deliveries.cursors import BadCursor
 from services.messaging.deliveries.endpoints import ERRORS, MAX_PAGE, bad_cursor
 from services.messaging.tasks import schemas, service
-from services.node_engine.paths.endpoints import error_detail, workspace_id_of
-from services.node_engine.paths.schemas import ErrorOut
 from shared.runtime import Resources
 
 

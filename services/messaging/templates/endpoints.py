@@ -12,14 +12,13 @@ from fastapi import APIRouter, HTTPException, status
 from fastapi.params import Depends
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.admin_api import ErrorOut, error_detail, workspace_id_of
 from services.messaging.contacts.endpoints import ERRORS
 from services.messaging.errors import TemplateFailed
 from services.messaging.playbooks import service as playbooks
 from services.messaging.playbooks.endpoints import errors_as_json
 from services.messaging.playbooks.schemas import Identifier, Locale, TemplateSpec
 from services.messaging.templates.rendering import SAMPLE_CONTEXT, render_message
-from services.node_engine.paths.endpoints import error_detail, workspace_id_of
-from services.node_engine.paths.schemas import ErrorOut
 from shared.runtime import Resources
 
 

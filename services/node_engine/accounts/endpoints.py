@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.params import Depends
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.admin_api import error_detail, workspace_id_of
 from services.node_engine.accounts import schemas
 from services.node_engine.accounts.service import (
     AccountNotOnPath,
@@ -18,7 +19,6 @@ from services.node_engine.accounts.service import (
     queue_move,
     timeline,
 )
-from services.node_engine.paths.endpoints import error_detail, workspace_id_of
 from shared.clock import Clock
 
 

@@ -8,17 +8,22 @@ line, column and field) or a bad migration policy or node map.
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.params import Depends
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ingest.workspaces.service import find_workspace
+from services.admin_api import (
+    ERROR_RESPONSES,
+    ErrorOut,
+    SourceIn,
+    error_detail,
+    invalid_definition,
+    workspace_id_of,
+)
+from services.admin_api import admin_dependencies as bearer_token
 from services.node_engine.errors import PathNotFound, PathRejected, PathUnchanged
 from services.node_engine.paths import schemas, service
 from services.node_engine.paths.service import PathInfo, VersionInfo
@@ -26,15 +31,10 @@ from services.node_engine.settings import EngineSettings
 from shared.definitions import DefinitionError
 from shared.runtime import Resources
 
-_bearer = HTTPBearer(auto_error=False, description="MILEPOST_ENGINE_ADMIN_TOKEN")
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status.HTTP_401_UNAUTHORIZED: {"model": schemas.ErrorOut, "description": "No valid token"},
-    status.HTTP_404_NOT_FOUND: {"model": schemas.ErrorOut, "description": "Unknown name"},
-}
 _FILE_ERRORS: dict[int | str, dict[str, Any]] = {
-    **_ERRORS,
+    **ERROR_RESPONSES,
     status.HTTP_422_UNPROCESSABLE_CONTENT: {
-        "model": schemas.ErrorOut,
+        "model": ErrorOut,
         "description": "An invalid file (each problem with its line and field), policy or map",
     },
 }
@@ -43,23 +43,7 @@ _FILE_ERRORS: dict[int | str, dict[str, Any]] = {
 def admin_dependencies(settings: EngineSettings) -> list[Depends]:
     """Bearer-token authentication for the engine's admin API when
     ``MILEPOST_ENGINE_ADMIN_TOKEN`` is set; none (an open API) when it is not."""
-    token = settings.admin_token
-    if token is None:
-        return []
-    expected = token.get_secret_value().encode()
-
-    async def require_token(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> None:
-        given = credentials.credentials.encode() if credentials else b""
-        if not hmac.compare_digest(given, expected):
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                error_detail("Authorization", "send `Authorization: Bearer <admin token>`"),
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-
-    return [Depends(require_token)]
+    return bearer_token(settings.admin_token, variable="MILEPOST_ENGINE_ADMIN_TOKEN")
 
 
 def paths_router(settings: EngineSettings, resources: Resources) -> APIRouter:
@@ -68,7 +52,7 @@ def paths_router(settings: EngineSettings, resources: Resources) -> APIRouter:
         prefix="/api/engine/workspaces/{workspace}/paths",
         tags=["engine: paths"],
         dependencies=admin_dependencies(settings),
-        responses=_ERRORS,
+        responses=ERROR_RESPONSES,
     )
 
     @router.get("", summary="The workspace's growth paths, a page at a time")
@@ -95,7 +79,7 @@ def paths_router(settings: EngineSettings, resources: Resources) -> APIRouter:
         responses={
             **_FILE_ERRORS,
             status.HTTP_409_CONFLICT: {
-                "model": schemas.ErrorOut,
+                "model": ErrorOut,
                 "description": "The same content as the current version",
             },
         },
@@ -121,7 +105,7 @@ def paths_router(settings: EngineSettings, resources: Resources) -> APIRouter:
         summary="Check a growth-path file without publishing it",
         responses=_FILE_ERRORS,
     )
-    async def validate(workspace: str, body: schemas.SourceIn) -> schemas.ValidOut:
+    async def validate(workspace: str, body: SourceIn) -> schemas.ValidOut:
         async with sessions() as session:
             await workspace_id_of(session, workspace)
         with _errors_as_json():
@@ -179,33 +163,13 @@ def paths_router(settings: EngineSettings, resources: Resources) -> APIRouter:
     return router
 
 
-async def workspace_id_of(session: AsyncSession, name: str) -> str:
-    """The id of the workspace named ``name``; 404 JSON naming the field otherwise."""
-    found = await find_workspace(session, name)
-    if found is None:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, error_detail("workspace", f"no workspace {name!r}")
-        )
-    return found.id
-
-
 @contextmanager
 def _errors_as_json() -> Iterator[None]:
     """Turn the service's errors into JSON answers naming the field."""
     try:
         yield
     except DefinitionError as error:
-        problems = [schemas.ProblemOut.from_problem(p) for p in error.problems]
-        count = len(problems)
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            error_detail(
-                problems[0].field or "source",
-                f"the growth path has {count} problem{'s' if count != 1 else ''}, "
-                f"the first: {error.problems[0]}",
-                problems,
-            ),
-        ) from error
+        raise invalid_definition(error, "the growth path") from error
     except PathUnchanged as error:
         raise HTTPException(
             status.HTTP_409_CONFLICT, error_detail(error.field, str(error))
@@ -218,13 +182,6 @@ def _errors_as_json() -> Iterator[None]:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, error_detail("path_id", str(error))
         ) from error
-
-
-def error_detail(
-    field: str, message: str, problems: Sequence[schemas.ProblemOut] = ()
-) -> dict[str, Any]:
-    """The ``detail`` of every engine admin API error: the field, a message, the problems."""
-    return schemas.ErrorDetail(field=field, message=message, problems=list(problems)).model_dump()
 
 
 def _path_out(workspace: str, info: PathInfo) -> schemas.PathOut:

@@ -23,11 +23,12 @@ from pydantic import (
     model_validator,
 )
 
+from services.admin_api import SourceIn
 from services.node_engine.errors import ExpressionError
 from services.node_engine.paths.expressions import Names, compile_expression
 from shared.contracts.crm import BusinessType
 from shared.contracts.triggers import Audience
-from shared.definitions import MAX_DEFINITION_BYTES, DefinitionInvalid, DefinitionProblem
+from shared.definitions import DefinitionInvalid
 from shared.durations import format_duration, parse_duration
 
 if TYPE_CHECKING:  # compiled.py imports this module
@@ -248,47 +249,6 @@ def check_path(path: GrowthPathFile) -> list[tuple[Location, str]]:
 
 
 # -- The admin API's bodies (``/api/engine/workspaces/{workspace}/paths``) -----------------
-
-
-class ProblemOut(BaseModel):
-    field: str = Field(description="The field at fault, e.g. `stages[1].nodes[0].due`.")
-    message: str
-    file: str | None = Field(default=None, description="The source name, for file problems.")
-    line: int | None = Field(default=None, description="1-based line in the source.")
-    column: int | None = Field(default=None, description="1-based column in the source.")
-
-    @classmethod
-    def from_problem(cls, problem: DefinitionProblem) -> ProblemOut:
-        return cls(
-            field=problem.field,
-            message=problem.message,
-            file=problem.file,
-            line=problem.line,
-            column=problem.column,
-        )
-
-
-class ErrorDetail(BaseModel):
-    field: str = Field(description="The field at fault (the first problem's, for files).")
-    message: str
-    problems: list[ProblemOut] = Field(
-        default_factory=list, description="Every problem of an invalid file, by line."
-    )
-
-
-class ErrorOut(BaseModel):
-    detail: ErrorDetail
-
-
-class SourceIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    source: str = Field(
-        min_length=1, max_length=MAX_DEFINITION_BYTES, description="The YAML file's text."
-    )
-    source_name: str = Field(
-        default="api", min_length=1, max_length=500, description="Names the file in problems."
-    )
 
 
 class PublishIn(SourceIn):

@@ -12,11 +12,10 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.admin_api import admin_dependencies
 from services.ingest.workspaces.service import create_workspace
 from services.messaging.deliveries.mounting import delivery_routers
 from services.messaging.settings import MessagingSettings
-from services.node_engine.paths.endpoints import admin_dependencies
-from services.node_engine.settings import EngineSettings
 from shared.bus.memory import InMemoryBus
 from shared.clock import FrozenClock
 from shared.runtime import Resources
@@ -52,7 +51,7 @@ async def delivery_api(
     resources = Resources(InMemoryBus(), sessions.kw["bind"], sessions, clock, CollectorRegistry())
     app = FastAPI()
     dependencies = admin_dependencies(
-        EngineSettings.model_construct(admin_token=configured.admin_token)
+        configured.admin_token, variable="MILEPOST_MESSAGING_ADMIN_TOKEN"
     )
     for router in delivery_routers(configured, resources, dependencies=dependencies):
         app.include_router(router)
