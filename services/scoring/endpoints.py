@@ -9,7 +9,6 @@ version, 409 for definitions identical to the current version, 422 for an invali
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -17,9 +16,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from fastapi.params import Depends
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from services.admin_api import ErrorOut, ProblemOut, error_detail, workspace_id_of
+from services.admin_api import (
+    ERROR_RESPONSES,
+    ErrorOut,
+    admin_dependencies,
+    error_detail,
+    invalid_definition,
+    workspace_id_of,
+)
 from services.scoring import schemas
 from services.scoring.accounts import service as accounts
 from services.scoring.accounts.models import ScoringAccountRow
@@ -33,13 +38,8 @@ from services.scoring.settings import ScoringSettings
 from shared.definitions import DefinitionError
 from shared.runtime import Resources
 
-_bearer = HTTPBearer(auto_error=False, description="MILEPOST_SCORING_ADMIN_TOKEN")
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status.HTTP_401_UNAUTHORIZED: {"model": ErrorOut, "description": "No valid token"},
-    status.HTTP_404_NOT_FOUND: {"model": ErrorOut, "description": "Unknown name"},
-}
 _FILE_ERRORS: dict[int | str, dict[str, Any]] = {
-    **_ERRORS,
+    **ERROR_RESPONSES,
     status.HTTP_422_UNPROCESSABLE_CONTENT: {
         "model": ErrorOut,
         "description": "An invalid file, each problem with its line and field",
@@ -58,23 +58,7 @@ Limit = Annotated[int, Query(ge=1, le=accounts.MAX_PAGE)]
 def scoring_dependencies(settings: ScoringSettings) -> list[Depends]:
     """Bearer-token authentication when ``MILEPOST_SCORING_ADMIN_TOKEN`` is set; none (an
     open API) when it is not."""
-    token = settings.admin_token
-    if token is None:
-        return []
-    expected = token.get_secret_value().encode()
-
-    async def require_token(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> None:
-        given = credentials.credentials.encode() if credentials else b""
-        if not hmac.compare_digest(given, expected):
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                error_detail("Authorization", "send `Authorization: Bearer <admin token>`"),
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-
-    return [Depends(require_token)]
+    return admin_dependencies(settings.admin_token, variable="MILEPOST_SCORING_ADMIN_TOKEN")
 
 
 def scoring_router(settings: ScoringSettings, resources: Resources) -> APIRouter:
@@ -83,7 +67,7 @@ def scoring_router(settings: ScoringSettings, resources: Resources) -> APIRouter
         prefix="/api/scoring/workspaces/{workspace}",
         tags=["scoring"],
         dependencies=scoring_dependencies(settings),
-        responses=_ERRORS,
+        responses=ERROR_RESPONSES,
     )
 
     @router.get("/accounts", summary="Scored accounts by id, a page at a time")
@@ -301,17 +285,7 @@ def _errors_as_json() -> Iterator[None]:
     try:
         yield
     except DefinitionError as error:
-        problems = [ProblemOut.from_problem(p) for p in error.problems]
-        count = len(problems)
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            error_detail(
-                problems[0].field or "source",
-                f"the metric definitions have {count} problem{'s' if count != 1 else ''}, "
-                f"the first: {error.problems[0]}",
-                problems,
-            ),
-        ) from error
+        raise invalid_definition(error, "the metric definitions") from error
     except DefinitionsUnchanged as error:
         raise HTTPException(status.HTTP_409_CONFLICT, error_detail("source", str(error))) from error
     except DefinitionsNotFound as error:
