@@ -1,5 +1,6 @@
-"""Scoring as it runs: inside ``milepost run`` (the demo workspace gets the reference metrics
-and its accounts are scored) and alone as ``milepost scoring``."""
+"""Scoring as it runs: inside ``milepost run`` (the demo workspace gets the reference metrics,
+its accounts are scored, and the node engine acts on the findings) and alone as
+``milepost scoring``."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ def test_the_embedded_mode_scores_the_demo_workspaces_accounts(tmp_path: Path) -
             json={
                 "context": {"groupId": "acme"},
                 "batch": [
+                    {"type": "group", "messageId": "m0", "userId": "u1", "groupId": "acme"},
                     {"type": "track", "messageId": "m1", "userId": "u1", "event": "Logged In"},
                     {
                         "type": "track",
@@ -50,6 +52,38 @@ def test_the_embedded_mode_scores_the_demo_workspaces_accounts(tmp_path: Path) -
         assert answer.json()["north_star"]["value"] == 1.0
         metrics = httpx.get(f"{server.url}/metrics", timeout=10).text
         assert 'milepost_scoring_records_total{outcome="scored"}' in metrics
+
+        # the engine reads scoring's findings: an overdue invoice raises the risk level,
+        # and the merchant's timeline shows it
+        overdue = {
+            "specversion": "1.0",
+            "id": "inv-1",
+            "source": "billing",
+            "type": "milepost.crm.invoice.overdue",
+            "data": {
+                "account_id": "acme",
+                "invoice_id": "i-1",
+                "amount": "120",
+                "currency": "EUR",
+                "due_on": "2026-01-01",
+            },
+        }
+        crm = httpx.post(
+            f"{server.url}/v1/crm/events",
+            json=overdue,
+            headers={"Content-Type": "application/cloudevents+json"},
+            auth=(key, ""),
+            timeout=10,
+        )
+        assert crm.status_code == 200, crm.text
+        timeline = f"{server.url}/api/engine/workspaces/demo/accounts/acme/timeline"
+        kinds: list[str] = []
+        deadline = time.monotonic() + WAIT_SECONDS
+        while "risk_changed" not in kinds and time.monotonic() < deadline:
+            time.sleep(0.2)
+            items = httpx.get(timeline, params={"limit": 200}, timeout=10).json()["items"]
+            kinds = [item["kind"] for item in items]
+        assert "risk_changed" in kinds
 
 
 def test_milepost_scoring_runs_the_service_alone(tmp_path: Path) -> None:
