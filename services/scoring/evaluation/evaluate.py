@@ -277,28 +277,24 @@ def diagnose_account(
     if peers is None:
         return previous, None
     tiered_path, tier = tiered
-    names = {m.id: m.name for m in definitions.metrics}
-    standings: list[PeerStanding] = []
-    found: Diagnosis | None = None
-    for rules in definitions.diagnostics:
-        if rules.path not in facts.paths:
-            continue
-        group = PeerGroup(rules.path, tier if rules.path == tiered_path else None)
-        standings.append(PeerStanding.of(group, figures, rules.figures))
+    applying = [(r, r.figures) for r in definitions.diagnostics if r.path in facts.paths]
+    standings = tuple(
+        PeerStanding.of(
+            PeerGroup(rules.path, tier if rules.path == tiered_path else None), figures, read
+        )
+        for rules, read in applying
+    )
     old = {s.group.path: s for s in previous}
     new = {s.group.path: s for s in standings}
     for path in sorted(old.keys() | new.keys()):
         peers.apply(workspace_id, peer_updates(old.get(path), new.get(path)))
-    for rules, standing in zip(
-        (r for r in definitions.diagnostics if r.path in facts.paths), standings, strict=True
-    ):
+    names = {m.id: m.name for m in definitions.metrics}
+    for (rules, read), standing in zip(applying, standings, strict=True):
         group = standing.group
-        found = diagnose(
-            rules, group, figures, peers.peers(workspace_id, group, rules.figures), names
-        )
+        found = diagnose(rules, group, figures, peers.peers(workspace_id, group, read), names)
         if found is not None:
-            break
-    return tuple(standings), found
+            return standings, found
+    return standings, None
 
 
 def north_star(store: MetricStore, definitions: MetricDefinitions, *, now: int) -> NorthStar:
