@@ -44,7 +44,6 @@ class StoredAccount:
     risk: dict[str, Any] | None
     tier: str | None
     peers: dict[str, Any] | None
-    evaluated_at: datetime
 
 
 async def load_accounts(
@@ -69,7 +68,6 @@ async def load_accounts(
                 row.risk,
                 row.tier,
                 row.peers,
-                row.evaluated_at,
             ).where(columns.in_(wanted[start : start + CHUNK]))
         )
         for workspace, account, *rest in rows:

@@ -151,7 +151,6 @@ class Account:
     store: MetricStore
     facts: AccountFacts
     findings: Findings
-    evaluated_at: datetime
 
 
 @dataclass
@@ -468,7 +467,6 @@ class ScoringWorker:
                     for item in (stored.peers or {}).get("standings", ())
                 ),
             ),
-            evaluated_at=stored.evaluated_at,
         )
 
     def definitions_of(self, workspace_id: str) -> PublishedDefinitions:
@@ -487,9 +485,7 @@ class ScoringWorker:
         :class:`EventValueInvalid` leaving the account as it was."""
         account = self.accounts.get(key)
         if account is None:
-            account = Account(
-                None, record.partition, MetricStore(), AccountFacts(), Findings(), now
-            )
+            account = Account(None, record.partition, MetricStore(), AccountFacts(), Findings())
         definitions = self.definitions_of(key[0]).definitions
         stated = stated_facts(event)
         metric_event = MetricEvent(
@@ -547,7 +543,6 @@ class ScoringWorker:
             peers=self.peers,
         )
         account.findings = evaluation.findings
-        account.evaluated_at = now
         revision = 0 if account.stored_revision is None else account.stored_revision
         batch.expected.setdefault(key, account.stored_revision)
         findings, facts = evaluation.findings, account.facts
