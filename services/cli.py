@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from alembic.util.exc import CommandError
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from services.command_line import (
+    WorkspaceName,
+    every_page,
+    in_session,
+    in_workspace,
+    runtime_settings,
+    serve_until_stopped,
+    validate_files,
+    with_engine,
+)
 from services.messaging.commands import messaging_app, playbooks_app
+from services.node_engine.errors import NodeEngineError
 from services.scoring.commands import scoring_app
 from shared.clock import Clock
 from shared.settings import RuntimeSettings
@@ -51,25 +61,6 @@ def main() -> None:
     app()
 
 
-def _serve(main: Coroutine[Any, Any, None]) -> None:
-    """Run a server until it stops, on uvloop (a faster event loop) where it is installed:
-    it is a dependency everywhere but Windows."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - Windows
-        asyncio.run(main)
-        return
-    uvloop.run(main)
-
-
-def _runtime() -> RuntimeSettings:
-    from shared.observability.logging import configure_logging
-
-    settings = RuntimeSettings()
-    configure_logging(settings.log_level, settings.log_format)
-    return settings
-
-
 @app.command()
 def run() -> None:
     """Run every service in one process (embedded mode: in-memory bus and SQLite by default).
@@ -78,7 +69,7 @@ def run() -> None:
     """
     from services.embedded import run_embedded
 
-    _serve(run_embedded(_runtime()))
+    serve_until_stopped(run_embedded(runtime_settings()))
 
 
 @app.command()
@@ -86,7 +77,7 @@ def ingest() -> None:
     """Run the ingest service alone (production: MILEPOST_BUS=kafka, MILEPOST_DATABASE_URL)."""
     from services.ingest.app import run_ingest
 
-    _serve(run_ingest(_runtime()))
+    serve_until_stopped(run_ingest(runtime_settings()))
 
 
 @app.command()
@@ -95,7 +86,7 @@ def engine() -> None:
     milepost.triggers, serve the admin API under /api/engine/ (MILEPOST_ENGINE_* settings)."""
     from services.node_engine.app import run_engine
 
-    _serve(run_engine(_runtime()))
+    serve_until_stopped(run_engine(runtime_settings()))
 
 
 @workspace_app.command("create")
@@ -103,7 +94,7 @@ def workspace_create(name: Annotated[str, typer.Argument(help="A unique name.")]
     """Create a workspace and print its first write key (the last line of the output)."""
     from services.ingest.workspaces.service import create_workspace
 
-    issued = _in_session(lambda session, clock: create_workspace(session, name, clock=clock))
+    issued = in_session(lambda session, clock: create_workspace(session, name, clock=clock))
     typer.echo(f"workspace {name} created: id {issued.workspace_id}, key id {issued.key_id}")
     typer.echo("write key (shown once, store it now):")
     typer.echo(issued.write_key)
@@ -114,7 +105,7 @@ def workspace_list() -> None:
     """List workspaces with their key ids and whether each key is revoked."""
     from services.ingest.workspaces.service import list_workspaces
 
-    rows = _in_session(lambda session, _clock: list_workspaces(session))
+    rows = in_session(lambda session, _clock: list_workspaces(session))
     if not rows:
         typer.echo("no workspaces yet: milepost workspace create NAME")
     for workspace, keys in rows:
@@ -134,7 +125,7 @@ def workspace_rotate(
     """Issue a new write key; old keys keep working unless --revoke-old (or `revoke`)."""
     from services.ingest.workspaces.service import rotate_key
 
-    issued = _in_session(
+    issued = in_session(
         lambda session, clock: rotate_key(session, name, clock=clock, revoke_existing=revoke_old)
     )
     typer.echo(f"new key id {issued.key_id} for {name}; write key (shown once):")
@@ -148,7 +139,7 @@ def workspace_revoke(
     """Revoke one write key; requests with it get 401 within seconds."""
     from services.ingest.workspaces.service import revoke_key
 
-    _in_session(lambda session, clock: revoke_key(session, key_id, clock=clock))
+    in_session(lambda session, clock: revoke_key(session, key_id, clock=clock))
     typer.echo(f"key {key_id} revoked")
 
 
@@ -157,7 +148,7 @@ def db_upgrade() -> None:
     """Apply pending migrations to MILEPOST_DATABASE_URL (or the embedded SQLite)."""
     from services.migrations import upgrade_to_head
 
-    asyncio.run(_with_engine(_runtime(), upgrade_to_head, migrate_sqlite=False))
+    asyncio.run(with_engine(runtime_settings(), upgrade_to_head, migrate_sqlite=False))
     typer.echo("database schema is at head")
 
 
@@ -167,7 +158,7 @@ def db_check() -> None:
     from services.migrations import check_models_match
 
     try:
-        asyncio.run(_with_engine(_runtime(), check_models_match, migrate_sqlite=False))
+        asyncio.run(with_engine(runtime_settings(), check_models_match, migrate_sqlite=False))
     except CommandError as exc:
         typer.echo(f"error: {exc} (run `milepost db upgrade` first?)", err=True)
         raise typer.Exit(code=1) from exc
@@ -210,7 +201,7 @@ def kafka_ensure_topics(
     from shared.bus.factory import create_bus
 
     specs = _topic_specs(partitions or [], retention or [])
-    runtime = _runtime()
+    runtime = runtime_settings()
     bus = create_bus(runtime.model_copy(update={"bus": "kafka"}))
     factor = replication_factor or runtime.kafka_replication_factor
     asyncio.run(bus.ensure_topics(specs, replication_factor=factor))
@@ -303,9 +294,7 @@ paths_app = typer.Typer(
 )
 app.add_typer(paths_app, name="paths")
 
-WorkspaceName = Annotated[
-    str, typer.Option("--workspace", "-w", help="The workspace's name (`milepost run` makes demo).")
-]
+ENGINE_REFUSALS: tuple[type[Exception], ...] = (NodeEngineError,)
 
 
 class Migration(StrEnum):
@@ -324,25 +313,18 @@ def paths_validate(
     any file has one.
     """
     from services.node_engine.paths.service import compile_source
-    from shared.definitions import DefinitionError
     from shared.definitions.document import read_definition
 
-    failed = False
-    for file in files:
-        try:
-            path = compile_source(str(file), read_definition(file), version=1)
-        except DefinitionError as exc:
-            typer.echo(str(exc), err=True)
-            failed = True
-            continue
+    def summary(file: Path) -> str:
+        path = compile_source(str(file), read_definition(file), version=1)
         nodes = sum(len(stage.nodes) for stage in path.stages)
         tiers = f", {len(path.tiers.levels)} tiers" if path.tiers else ""
-        typer.echo(
-            f"{file}: valid: {path.id} ({len(path.stages)} stages, {nodes} nodes{tiers}, "
+        return (
+            f"{path.id} ({len(path.stages)} stages, {nodes} nodes{tiers}, "
             f"{len(path.aggregates)} aggregates)"
         )
-    if failed:
-        raise typer.Exit(code=1)
+
+    validate_files(files, summary)
 
 
 @paths_app.command("publish")
@@ -375,7 +357,7 @@ def paths_publish(
 
     mapping = dict(_pair(item) for item in node_map or ())
     policy = next(p for p in MIGRATION_POLICIES if p == migration.value)
-    info = _paths_in_session(
+    info = in_workspace(
         lambda session, clock, workspace_id: publish(
             session,
             workspace_id,
@@ -386,6 +368,7 @@ def paths_publish(
             clock=clock,
         ),
         workspace,
+        refusals=ENGINE_REFUSALS,
     )
     typer.echo(
         f"published {info.path_id} v{info.version} in {workspace} "
@@ -398,16 +381,14 @@ def paths_list(workspace: WorkspaceName = "demo") -> None:
     """List the workspace's growth paths with their current version."""
     from services.node_engine.paths.service import MAX_PAGE, PathInfo, list_paths
 
-    async def every_page(session: AsyncSession, _clock: Clock, workspace_id: str) -> list[PathInfo]:
-        found: list[PathInfo] = []
-        cursor: str | None = None
-        while True:
-            page, cursor = await list_paths(session, workspace_id, cursor=cursor, limit=MAX_PAGE)
-            found += page
-            if cursor is None:
-                return found
+    async def every_page_of_paths(
+        session: AsyncSession, _clock: Clock, workspace_id: str
+    ) -> list[PathInfo]:
+        return await every_page(
+            lambda cursor: list_paths(session, workspace_id, cursor=cursor, limit=MAX_PAGE)
+        )
 
-    paths = _paths_in_session(every_page, workspace)
+    paths = in_workspace(every_page_of_paths, workspace, refusals=ENGINE_REFUSALS)
     if not paths:
         typer.echo(f"no growth paths in {workspace} yet: milepost paths publish FILE")
     for item in paths:
@@ -428,9 +409,10 @@ def paths_show(
     """Show one version of a path: its stages, nodes, due dates, tiers and aggregates."""
     from services.node_engine.paths.service import show
 
-    detail = _paths_in_session(
+    detail = in_workspace(
         lambda session, _clock, workspace_id: show(session, workspace_id, path_id, version),
         workspace,
+        refusals=ENGINE_REFUSALS,
     )
     if source:
         typer.echo(detail.source, nl=False)
@@ -555,7 +537,7 @@ def paths_simulate(
     except DefinitionError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=1) from exc
-    runtime = _runtime()
+    runtime = runtime_settings()
     current, same = None, False
     if compare or topic is not None:
         found = _current_version(runtime, workspace, draft.id)
@@ -601,38 +583,14 @@ def paths_simulate(
 def _set_paused(path_id: str, workspace: str, *, paused: bool) -> None:
     from services.node_engine.paths.service import set_paused
 
-    info = _paths_in_session(
+    info = in_workspace(
         lambda session, clock, workspace_id: set_paused(
             session, workspace_id, path_id, paused=paused, clock=clock
         ),
         workspace,
+        refusals=ENGINE_REFUSALS,
     )
     typer.echo(f"{info.path_id} is {'paused' if info.paused else 'active'} in {workspace}")
-
-
-def _paths_in_session(
-    work: Callable[[AsyncSession, Clock, str], Awaitable[T]], workspace: str
-) -> T:
-    """Run ``work`` with the workspace's id in one transaction (see ``_in_session``); the
-    engine's refusals are printed as errors."""
-    from services.ingest.workspaces.service import WorkspaceError, find_workspace
-    from services.node_engine.errors import NodeEngineError
-    from shared.definitions import DefinitionError
-
-    async def in_workspace(session: AsyncSession, clock: Clock) -> T:
-        found = await find_workspace(session, workspace)
-        if found is None:
-            raise WorkspaceError(f"no workspace named {workspace!r}")
-        return await work(session, clock, found.id)
-
-    try:
-        return _in_session(in_workspace)
-    except DefinitionError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(code=1) from exc
-    except NodeEngineError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=1) from exc
 
 
 def _current_version(
@@ -662,7 +620,7 @@ def _current_version(
                 return found.id, None
 
     try:
-        return asyncio.run(_with_engine(runtime, look, migrate_sqlite=False))
+        return asyncio.run(with_engine(runtime, look, migrate_sqlite=False))
     except (SQLAlchemyError, OSError) as exc:
         typer.echo(f"note: no comparison, the database is unavailable ({exc})", err=True)
         return None
@@ -711,44 +669,3 @@ def _duration(seconds: int | None) -> str:
     from shared.durations import format_duration
 
     return format_duration(timedelta(seconds=seconds or 0))
-
-
-def _in_session(work: Callable[[AsyncSession, Clock], Awaitable[T]]) -> T:
-    """Run ``work`` in one transaction and commit it: the CLI is an entry point."""
-    from services.ingest.errors import IngestError
-    from shared.clock import SystemClock
-    from shared.db import create_session_factory
-
-    async def _run(engine: AsyncEngine) -> T:
-        async with create_session_factory(engine)() as session:
-            result = await work(session, SystemClock())
-            await session.commit()
-            return result
-
-    try:
-        return asyncio.run(_with_engine(_runtime(), _run, migrate_sqlite=True))
-    except IngestError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=1) from exc
-
-
-async def _with_engine(
-    runtime: RuntimeSettings,
-    work: Callable[[AsyncEngine], Awaitable[T]],
-    *,
-    migrate_sqlite: bool,
-) -> T:
-    """Open the database, bring an embedded SQLite schema up to date, run ``work``."""
-    from services.migrations import upgrade_to_head
-    from shared.db import create_engine
-
-    url = runtime.resolved_database_url()
-    if make_url(url).get_backend_name() == "sqlite":
-        runtime.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url)
-    try:
-        if migrate_sqlite and make_url(url).get_backend_name() == "sqlite":
-            await upgrade_to_head(engine)
-        return await work(engine)
-    finally:
-        await engine.dispose()

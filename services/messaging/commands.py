@@ -3,11 +3,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from services.command_line import (
+    WorkspaceName,
+    every_page,
+    in_workspace,
+    runtime_settings,
+    serve_until_stopped,
+    validate_files,
+)
+from services.messaging.errors import MessagingError
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +24,7 @@ if TYPE_CHECKING:
     from services.messaging.playbooks.service import PlaybookInfo, VersionDetail
     from shared.clock import Clock
 
-T = TypeVar("T")
+REFUSALS: tuple[type[Exception], ...] = (MessagingError,)
 
 messaging_app = typer.Typer(
     help="The messaging service alone: contacts from milepost.events, outreach planned from "
@@ -29,20 +38,15 @@ playbooks_app = typer.Typer(
     no_args_is_help=True,
 )
 
-WorkspaceName = Annotated[
-    str, typer.Option("--workspace", "-w", help="The workspace's name (`milepost run` makes demo).")
-]
-
 
 @messaging_app.callback()
 def messaging(context: typer.Context) -> None:
     """Run the messaging service alone (MILEPOST_MESSAGING_* settings)."""
     if context.invoked_subcommand is not None:
         return
-    from services.cli import _runtime, _serve
     from services.messaging.app import run_messaging
 
-    _serve(run_messaging(_runtime()))
+    serve_until_stopped(run_messaging(runtime_settings()))
 
 
 @playbooks_app.command("validate")
@@ -55,24 +59,17 @@ def playbooks_validate(
     any file has one.
     """
     from services.messaging.playbooks.service import read_playbook
-    from shared.definitions import DefinitionError
     from shared.definitions.document import read_definition
 
-    failed = False
-    for file in files:
-        try:
-            playbook = read_playbook(str(file), read_definition(file))
-        except DefinitionError as exc:
-            typer.echo(str(exc), err=True)
-            failed = True
-            continue
+    def summary(file: Path) -> str:
+        playbook = read_playbook(str(file), read_definition(file))
         steps = sum(len(rule.steps) for rule in playbook.rules)
-        typer.echo(
-            f"{file}: valid: {playbook.id} ({len(playbook.rules)} rules, {steps} steps, "
+        return (
+            f"{playbook.id} ({len(playbook.rules)} rules, {steps} steps, "
             f"{len(playbook.templates)} templates)"
         )
-    if failed:
-        raise typer.Exit(code=1)
+
+    validate_files(files, summary)
 
 
 @playbooks_app.command("publish")
@@ -88,11 +85,12 @@ def playbooks_publish(
     from shared.definitions.document import read_definition
 
     text = read_definition(file)
-    info = _in_workspace(
+    info = in_workspace(
         lambda session, clock, workspace_id: publish(
             session, workspace_id, str(file), text, clock=clock
         ),
         workspace,
+        refusals=REFUSALS,
     )
     typer.echo(
         f"published {info.playbook_id} v{info.version} in {workspace} (digest {info.digest[:12]})"
@@ -104,20 +102,14 @@ def playbooks_list(workspace: WorkspaceName = "demo") -> None:
     """List the workspace's playbooks with their current version."""
     from services.messaging.playbooks.service import MAX_PAGE, list_playbooks
 
-    async def every_page(
+    async def every_page_of(
         session: AsyncSession, _clock: Clock, workspace_id: str
     ) -> list[PlaybookInfo]:
-        found: list[PlaybookInfo] = []
-        cursor: str | None = None
-        while True:
-            page, cursor = await list_playbooks(
-                session, workspace_id, cursor=cursor, limit=MAX_PAGE
-            )
-            found += page
-            if cursor is None:
-                return found
+        return await every_page(
+            lambda cursor: list_playbooks(session, workspace_id, cursor=cursor, limit=MAX_PAGE)
+        )
 
-    playbooks = _in_workspace(every_page, workspace)
+    playbooks = in_workspace(every_page_of, workspace, refusals=REFUSALS)
     if not playbooks:
         typer.echo(f"no playbooks in {workspace} yet: milepost playbooks publish FILE")
     for item in playbooks:
@@ -138,9 +130,10 @@ def playbooks_show(
     channels, template or task, timing, priority and category)."""
     from services.messaging.playbooks.service import show
 
-    detail: VersionDetail = _in_workspace(
+    detail: VersionDetail = in_workspace(
         lambda session, _clock, workspace_id: show(session, workspace_id, playbook_id, version),
         workspace,
+        refusals=REFUSALS,
     )
     if source:
         typer.echo(detail.source, nl=False)
@@ -176,16 +169,3 @@ def playbooks_show(
                 f"    step {step.id}: {roles}{fallback} by {' > '.join(step.channels)}, "
                 f"template {step.template}{timing} ({step.priority}, {step.category})"
             )
-
-
-def _in_workspace(work: Callable[[AsyncSession, Clock, str], Awaitable[T]], workspace: str) -> T:
-    """Run ``work(session, clock, workspace_id)`` in one transaction; refusals are printed
-    as errors with exit status 1."""
-    from services.cli import _paths_in_session
-    from services.messaging.errors import MessagingError
-
-    try:
-        return _paths_in_session(work, workspace)
-    except MessagingError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=1) from exc

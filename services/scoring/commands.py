@@ -4,12 +4,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from services.command_line import (
+    WorkspaceName,
+    every_page,
+    in_workspace,
+    runtime_settings,
+    serve_until_stopped,
+    validate_files,
+)
+from services.scoring.errors import ScoringError
 from services.scoring.model.commands import app as model_app
 
 if TYPE_CHECKING:
@@ -18,7 +26,7 @@ if TYPE_CHECKING:
     from services.scoring.catalog.service import VersionDetail, VersionInfo
     from shared.clock import Clock
 
-T = TypeVar("T")
+REFUSALS: tuple[type[Exception], ...] = (ScoringError,)
 
 scoring_app = typer.Typer(
     help="The scoring service: account health, churn signals and metric definitions. "
@@ -33,10 +41,6 @@ metrics_app = typer.Typer(
 scoring_app.add_typer(metrics_app, name="metrics")
 scoring_app.registered_commands += model_app.registered_commands
 
-WorkspaceName = Annotated[
-    str, typer.Option("--workspace", "-w", help="The workspace's name (`milepost run` makes demo).")
-]
-
 
 @scoring_app.callback()
 def scoring(context: typer.Context) -> None:
@@ -44,10 +48,9 @@ def scoring(context: typer.Context) -> None:
     serve /api/scoring/ (MILEPOST_SCORING_* settings)."""
     if context.invoked_subcommand is not None:
         return
-    from services.cli import _runtime, _serve
     from services.scoring.app import run_scoring
 
-    _serve(run_scoring(_runtime()))
+    serve_until_stopped(run_scoring(runtime_settings()))
 
 
 @metrics_app.command("validate")
@@ -60,22 +63,12 @@ def metrics_validate(
     any file has one.
     """
     from services.scoring.definitions import load_metrics
-    from shared.definitions import DefinitionError
 
-    failed = False
-    for file in files:
-        try:
-            definitions = load_metrics(file)
-        except DefinitionError as exc:
-            typer.echo(str(exc), err=True)
-            failed = True
-            continue
-        typer.echo(
-            f"{file}: valid: {len(definitions.metrics)} metrics, "
-            f"North Star {definitions.north_star}"
-        )
-    if failed:
-        raise typer.Exit(code=1)
+    def summary(file: Path) -> str:
+        definitions = load_metrics(file)
+        return f"{len(definitions.metrics)} metrics, North Star {definitions.north_star}"
+
+    validate_files(files, summary)
 
 
 @metrics_app.command("publish")
@@ -91,11 +84,12 @@ def metrics_publish(
     from shared.definitions.document import read_definition
 
     text = read_definition(file)
-    info = _in_workspace(
+    info = in_workspace(
         lambda session, clock, workspace_id: publish(
             session, workspace_id, str(file), text, clock=clock
         ),
         workspace,
+        refusals=REFUSALS,
     )
     typer.echo(
         f"published metric definitions v{info.version} in {workspace} "
@@ -108,18 +102,14 @@ def metrics_list(workspace: WorkspaceName = "demo") -> None:
     """List the workspace's metric-definition versions, newest first."""
     from services.scoring.catalog.service import MAX_PAGE, list_versions
 
-    async def every_page(
+    async def every_page_of(
         session: AsyncSession, _clock: Clock, workspace_id: str
     ) -> list[VersionInfo]:
-        found: list[VersionInfo] = []
-        cursor: int | None = None
-        while True:
-            page, cursor = await list_versions(session, workspace_id, cursor=cursor, limit=MAX_PAGE)
-            found += page
-            if cursor is None:
-                return found
+        return await every_page(
+            lambda cursor: list_versions(session, workspace_id, cursor=cursor, limit=MAX_PAGE)
+        )
 
-    versions = _in_workspace(every_page, workspace)
+    versions = in_workspace(every_page_of, workspace, refusals=REFUSALS)
     if not versions:
         typer.echo(
             f"no metric definitions in {workspace}: it is scored with the reference ones "
@@ -143,8 +133,10 @@ def metrics_show(
     windows, and the North Star."""
     from services.scoring.catalog.service import show
 
-    detail: VersionDetail = _in_workspace(
-        lambda session, _clock, workspace_id: show(session, workspace_id, version), workspace
+    detail: VersionDetail = in_workspace(
+        lambda session, _clock, workspace_id: show(session, workspace_id, version),
+        workspace,
+        refusals=REFUSALS,
     )
     if source:
         typer.echo(detail.source, nl=False)
@@ -170,27 +162,3 @@ def metrics_show(
             f"  {metric.id}\t{metric.kind.value}\t{windows or '-'}\t{metric.name}"
             + (f"\t[{', '.join(flags)}]" if flags else "")
         )
-
-
-def _in_workspace(work: Callable[[AsyncSession, Clock, str], Awaitable[T]], workspace: str) -> T:
-    """Run ``work(session, clock, workspace_id)`` in one transaction; refusals are printed
-    as errors with exit status 1."""
-    from services.cli import _in_session
-    from services.ingest.workspaces.service import WorkspaceError, find_workspace
-    from services.scoring.errors import ScoringError
-    from shared.definitions import DefinitionError
-
-    async def in_workspace(session: AsyncSession, clock: Clock) -> T:
-        found = await find_workspace(session, workspace)
-        if found is None:
-            raise WorkspaceError(f"no workspace named {workspace!r}")
-        return await work(session, clock, found.id)
-
-    try:
-        return _in_session(in_workspace)
-    except DefinitionError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(code=1) from exc
-    except ScoringError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=1) from exc

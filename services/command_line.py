@@ -1,0 +1,148 @@
+"""What every ``milepost`` command shares: settings and logs, serving on uvloop, one
+transaction per command (in a workspace), checking definition files, and reading every page
+of a listing.
+
+Commands are entry points, so they commit; a refusal is printed to stderr with exit status 1,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+from sqlalchemy.engine import make_url
+
+from shared.settings import RuntimeSettings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+    from shared.clock import Clock
+
+T = TypeVar("T")
+C = TypeVar("C")
+
+WorkspaceName = Annotated[
+    str, typer.Option("--workspace", "-w", help="The workspace's name (`milepost run` makes demo).")
+]
+
+
+def runtime_settings() -> RuntimeSettings:
+    """``MILEPOST_*`` settings, with logging configured from them."""
+    from shared.observability.logging import configure_logging
+
+    settings = RuntimeSettings()
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+def serve_until_stopped(main: Coroutine[Any, Any, None]) -> None:
+    """Run a server until it stops, on uvloop (a faster event loop) where it is installed:
+    it is a dependency everywhere but Windows."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - Windows
+        asyncio.run(main)
+        return
+    uvloop.run(main)
+
+
+async def with_engine(
+    runtime: RuntimeSettings,
+    work: Callable[[AsyncEngine], Awaitable[T]],
+    *,
+    migrate_sqlite: bool,
+) -> T:
+    """Open the database, bring an embedded SQLite schema up to date, run ``work``."""
+    from services.migrations import upgrade_to_head
+    from shared.db import create_engine
+
+    url = runtime.resolved_database_url()
+    sqlite = make_url(url).get_backend_name() == "sqlite"
+    if sqlite:
+        runtime.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url)
+    try:
+        if migrate_sqlite and sqlite:
+            await upgrade_to_head(engine)
+        return await work(engine)
+    finally:
+        await engine.dispose()
+
+
+def in_session(work: Callable[[AsyncSession, Clock], Awaitable[T]]) -> T:
+    """Run ``work`` in one transaction and commit it."""
+    from services.ingest.errors import IngestError
+    from shared.clock import SystemClock
+    from shared.db import create_session_factory
+
+    async def run(engine: AsyncEngine) -> T:
+        async with create_session_factory(engine)() as session:
+            result = await work(session, SystemClock())
+            await session.commit()
+            return result
+
+    try:
+        return asyncio.run(with_engine(runtime_settings(), run, migrate_sqlite=True))
+    except IngestError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+
+
+def in_workspace(
+    work: Callable[[AsyncSession, Clock, str], Awaitable[T]],
+    workspace: str,
+    *,
+    refusals: tuple[type[Exception], ...],
+) -> T:
+    """Run ``work(session, clock, workspace_id)`` in one transaction; an invalid definition
+    file and the service's ``refusals`` are printed as errors."""
+    from services.ingest.workspaces.service import WorkspaceError, find_workspace
+    from shared.definitions import DefinitionError
+
+    async def run(session: AsyncSession, clock: Clock) -> T:
+        found = await find_workspace(session, workspace)
+        if found is None:
+            raise WorkspaceError(f"no workspace named {workspace!r}")
+        return await work(session, clock, found.id)
+
+    try:
+        return in_session(run)
+    except DefinitionError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=1) from exc
+    except refusals as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+
+
+def validate_files(files: list[Path], summary: Callable[[Path], str]) -> None:
+    """Print ``FILE: valid: <summary>`` for each good file and each problem of a bad one as
+    FILE:LINE:COLUMN: FIELD: MESSAGE; exit status 1 when any file has one."""
+    from shared.definitions import DefinitionError
+
+    failed = False
+    for file in files:
+        try:
+            typer.echo(f"{file}: valid: {summary(file)}")
+        except DefinitionError as exc:
+            typer.echo(str(exc), err=True)
+            failed = True
+    if failed:
+        raise typer.Exit(code=1)
+
+
+async def every_page(page: Callable[[C | None], Awaitable[tuple[list[T], C | None]]]) -> list[T]:
+    """Every item of a cursor-paged listing: ``page(cursor)`` gives items and the next
+    cursor (``None`` after the last page)."""
+    found: list[T] = []
+    cursor: C | None = None
+    while True:
+        items, cursor = await page(cursor)
+        found += items
+        if cursor is None:
+            return found
