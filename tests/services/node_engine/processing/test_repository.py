@@ -38,11 +38,18 @@ async def test_outbox_returns_records_with_their_headers(
         ),
     )
     trigger = OutgoingRecord("milepost.triggers", b"w/a/acme", b"{}")
+    # A partition no engine test owns: the PostgreSQL database is shared by the session.
+    partition = 997
     async with sessions() as session:
         await repository.add_to_outbox(
-            session, [("rekey:e1", 2, rekeyed), ("t1", 2, trigger)], now=NOW
+            session, [("rekey:e1", partition, rekeyed), ("t1", partition, trigger)], now=NOW
         )
         await session.commit()
-    async with sessions() as session:
-        left = dict(await repository.outbox_of(session, [2]))
-    assert left == {"rekey:e1": rekeyed, "t1": trigger}
+    try:
+        async with sessions() as session:
+            left = dict(await repository.outbox_of(session, [partition]))
+        assert left == {"rekey:e1": rekeyed, "t1": trigger}
+    finally:
+        async with sessions() as session:
+            await repository.remove_from_outbox(session, ["rekey:e1", "t1"])
+            await session.commit()
