@@ -2,6 +2,8 @@
 # Included from the root Makefile; all paths are relative to the repository root.
 #
 #   make tools        build (or reuse) helm, for the chart tests in tests/deploy
+#   make compose      build the docker compose plugin (not needed by `make test`: without
+#                     it the test that runs `docker compose config` skips)
 #
 # Outside CI a tool that cannot be built is a warning (its tests then skip, saying why);
 # with CI=true it is a failure, like the services in services.mk.
@@ -17,7 +19,9 @@ HELM_LDFLAGS ?= -s -w -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION
   $(foreach pkg,chartutil lint/rules,-X helm.sh/helm/v3/pkg/$(pkg).k8sVersionMajor=1 \
     -X helm.sh/helm/v3/pkg/$(pkg).k8sVersionMinor=34)
 
-.PHONY: tools helm
+COMPOSE_VERSION ?= v2.40.3
+
+.PHONY: tools helm compose
 
 tools: helm
 
@@ -35,3 +39,14 @@ $(TOOLS_BIN)/.helm-$(HELM_VERSION):
 	else \
 	  echo "tools: WARNING: could not build helm $(HELM_VERSION); the chart tests will skip" >&2; \
 	fi
+
+# compose's go.mod has replace directives, which `go install pkg@version` refuses: build it
+# inside its downloaded module instead.
+compose: $(TOOLS_BIN)/.compose-$(COMPOSE_VERSION)
+
+$(TOOLS_BIN)/.compose-$(COMPOSE_VERSION):
+	@mkdir -p $(TOOLS_BIN)
+	dir=$$($(GO) mod download -json github.com/docker/compose/v2@$(COMPOSE_VERSION) \
+	  | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p') && test -n "$$dir" && \
+	  (cd "$$dir" && $(GO) build -trimpath -o $(abspath $(TOOLS_BIN))/docker-compose ./cmd)
+	rm -f $(TOOLS_BIN)/.compose-*; touch $@
