@@ -24,7 +24,7 @@ from abc import ABC, abstractmethod
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -33,6 +33,7 @@ from services.node_engine.processing import repository as offsets
 from services.node_engine.processing.repository import OffsetConflict
 from services.node_engine.processing.steps import dead_letter
 from shared.bus import Bus, ConsumedRecord, Consumer, OutgoingRecord, TopicPartition
+from shared.bus.lag import LagGauge
 from shared.clock import Clock
 from shared.errors import InvalidMessage, RetryableError
 
@@ -62,6 +63,12 @@ class ConsumerMetrics:
             "milepost_messaging_dead_letters",
             "Malformed records sent to a dead-letter topic, by that topic.",
             ["topic"],
+            registry=registry,
+        )
+        self.lag = Gauge(
+            "milepost_messaging_consumer_lag",
+            "Records not yet handled, by consumer group and input partition.",
+            ["group", "topic", "partition"],
             registry=registry,
         )
         self.retries = Counter(
@@ -98,6 +105,7 @@ class FencedConsumer(ABC, Generic[T]):
         self.poll_timeout_ms = poll_timeout_ms
         self.assignment: frozenset[TopicPartition] = frozenset()
         self.applied: dict[TopicPartition, int] = {}
+        self.lag = LagGauge(bus, metrics.lag, group_labels=(group_id,))
         self.ready = asyncio.Event()
 
     @abstractmethod
@@ -131,6 +139,7 @@ class FencedConsumer(ABC, Generic[T]):
             if records:
                 await self.checkpoint(consumer, records)
             self.ready.set()
+            await self.lag.report(self.assignment, self.applied)
             return len(records)
         except (OffsetConflict, IntegrityError) as exc:
             await self.roll_back(consumer, "partition_moved", exc)

@@ -61,6 +61,7 @@ from services.node_engine.processing.steps import (
 from services.node_engine.settings import EngineSettings
 from services.node_engine.timers import repository as timers
 from shared.bus import Bus, ConsumedRecord, Consumer, OutgoingRecord, TopicPartition
+from shared.bus.lag import LagGauge
 from shared.clock import Clock
 from shared.contracts import Topic
 from shared.errors import InvalidMessage, RetryableError
@@ -68,7 +69,6 @@ from shared.observability.tracing import Headers, Tracing
 
 logger = logging.getLogger(__name__)
 
-LAG_INTERVAL_SECONDS = 5.0
 INPUT_TOPICS = (Topic.EVENTS, Topic.ENGINE_REKEYED, Topic.SCORES)
 CatalogLoader = Callable[[AsyncSession], Awaitable[Mapping[str, tuple[PublishedPath, ...]]]]
 
@@ -169,7 +169,7 @@ class EngineWorker:
         self.applied: dict[TopicPartition, int] = {}
         self.acknowledged: list[str] = []
         self.timers_checked_at = float("-inf")
-        self.lag_reported_at = float("-inf")
+        self.lag = LagGauge(bus, metrics.lag)
         self.ready = asyncio.Event()
 
     # -- the loop ----------------------------------------------------------------------
@@ -242,16 +242,8 @@ class EngineWorker:
     async def report_lag(self) -> None:
         """Set the lag gauge per owned input partition and the timer backlog (at most every
         few seconds)."""
-        if time.monotonic() - self.lag_reported_at < LAG_INTERVAL_SECONDS or not self.assignment:
+        if not await self.lag.report(self.assignment, self.applied):
             return
-        self.lag_reported_at = time.monotonic()
-        ends = await self.bus.end_offsets(
-            sorted(self.assignment, key=lambda tp: (tp.topic, tp.partition))
-        )
-        for tp, end in ends.items():
-            self.metrics.lag.labels(tp.topic, str(tp.partition)).set(
-                max(0, end - self.applied.get(tp, 0))
-            )
         owned = {tp.partition for tp in self.assignment if tp.topic == Topic.EVENTS}
         async with self.sessions() as session:
             backlog = await timers.overdue(session, owned, now=int(self.clock.now().timestamp()))

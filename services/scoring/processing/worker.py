@@ -80,13 +80,13 @@ from services.scoring.metrics import decode as decode_store
 from services.scoring.processing import repository as processing
 from services.scoring.settings import ScoringSettings
 from shared.bus import Bus, ConsumedRecord, Consumer, OutgoingRecord, TopicPartition
+from shared.bus.lag import LagGauge
 from shared.clock import Clock
 from shared.contracts import EventEnvelope, ScoreEnvelope, Topic
 from shared.errors import InvalidMessage, RetryableError
 
 logger = logging.getLogger(__name__)
 
-LAG_INTERVAL_SECONDS = 5.0
 SWEEP_CHECK_SECONDS = 60.0
 INPUT_TOPICS = (Topic.EVENTS,)
 CatalogLoader = Callable[[AsyncSession], Awaitable[Mapping[str, PublishedDefinitions]]]
@@ -208,7 +208,7 @@ class ScoringWorker:
         self.acknowledged: list[str] = []
         self.sweep_at = float("-inf")
         """Clock seconds of the next sweep lookup."""
-        self.lag_reported_at = float("-inf")
+        self.lag = LagGauge(bus, metrics.lag)
         self.ready = asyncio.Event()
 
     # -- the loop ----------------------------------------------------------------------
@@ -279,16 +279,7 @@ class ScoringWorker:
 
     async def report_lag(self) -> None:
         """Set the lag gauge per owned input partition (at most every few seconds)."""
-        if time.monotonic() - self.lag_reported_at < LAG_INTERVAL_SECONDS or not self.assignment:
-            return
-        self.lag_reported_at = time.monotonic()
-        ends = await self.bus.end_offsets(
-            sorted(self.assignment, key=lambda tp: (tp.topic, tp.partition))
-        )
-        for tp, end in ends.items():
-            self.metrics.lag.labels(tp.topic, str(tp.partition)).set(
-                max(0, end - self.applied.get(tp, 0))
-            )
+        await self.lag.report(self.assignment, self.applied)
 
     async def refresh_catalog(self) -> None:
         if time.monotonic() - self.catalog_loaded_at < self.settings.definitions_refresh_seconds:

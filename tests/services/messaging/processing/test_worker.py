@@ -393,3 +393,22 @@ async def test_a_template_error_fails_that_delivery_and_the_worker_goes_on(
     assert {p.status for p in await harness.plans() if p.step_id == "broken/bad"} == {"failed"}
     assert harness.metric("milepost_messaging_planned_deliveries_total", status="failed") == 2
     assert "a message failed to render" in caplog.text
+
+
+async def test_the_lag_gauge_counts_what_the_group_has_not_handled(harness: Harness) -> None:
+    await harness.publish_playbooks()
+    await harness.bus.publish([harness.record(f"t-{n}") for n in range(3)])
+    worker, consumer = harness.worker(), await harness.subscribe()
+    worker.max_batch_records = 1
+    while not await worker.step(consumer):
+        pass
+    [partition] = {tp.partition for tp in worker.applied}
+    labels = {"group": harness.group, "topic": Topic.TRIGGERS, "partition": str(partition)}
+    assert harness.metric("milepost_messaging_consumer_lag", **labels) == 2
+    worker.max_batch_records = 500
+    worker.lag.reported_at = float("-inf")
+    await run_until_idle(worker, consumer)
+    worker.lag.reported_at = float("-inf")
+    await worker.step(consumer)
+    await consumer.close()
+    assert harness.metric("milepost_messaging_consumer_lag", **labels) == 0

@@ -532,7 +532,7 @@ async def test_the_lag_and_the_timer_backlog_are_reported(harness: Harness) -> N
     await run_until_idle(worker, consumer)
     harness.clock.advance(timedelta(days=3))
     await harness.bus.publish([harness.event("m2", event="Nothing Relevant", account="other")])
-    worker.lag_reported_at = float("-inf")
+    worker.lag.reported_at = float("-inf")
     await worker.report_lag()
 
     def sample(name: str, **labels: str) -> float | None:
