@@ -45,7 +45,9 @@ from standardwebhooks import Webhook
 
 from services.messaging.settings import MessagingSettings
 from services.node_engine.settings import EngineSettings
-from shared.contracts import TOPICS
+from shared.bus.kafka import KafkaBus, KafkaOptions
+from shared.bus.namespaced import NamespacedBus
+from shared.contracts import TOPICS, Topic
 from shared.contracts.events import event_id_for
 from shared.settings import RuntimeSettings
 from tests.benchmarks import Benchmark, BenchmarkError, Figure, Report, say
@@ -68,6 +70,7 @@ TRIGGERING_EVERY = 10
 """One group call and one node-completing event in every ten."""
 APPROVAL_DELAY_S = 1.0
 SIGNATURE_SAMPLE = 200
+EMPTY_POLLS = 3
 ADMIN_TOKEN_BYTES = 16
 PROCESSES = ("ingest", "engine", "messaging")
 FAST_PATHS = {
@@ -284,6 +287,13 @@ async def _offer(
         await asyncio.wait(pending, timeout=60)
 
 
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    arrived: float
+    cause: str
+    trigger_id: str
+
+
 # -- one rate --------------------------------------------------------------------------------
 
 
@@ -298,6 +308,9 @@ class Result:
     measured_events: int
     failed_requests: int
     cpu: dict[str, float]
+    sent_at: dict[str, float]
+    """Send time of each measured event that caused a delivered trigger."""
+    delivered: list[Delivered]
 
     def summary(self) -> dict[str, Any]:
         ms = self.latencies_ms
@@ -359,12 +372,9 @@ async def _measure_rate(
             cpu[f"{name} CPU (cores)"] = round((end - start) / seconds, 2)
     say(f"  load done; draining up to {args.pipeline_drain:.0f}s for the last triggers")
     delivered = await _drain(sink, load, args.pipeline_drain)
-    latencies = [
-        1000 * (arrived - load.sent_at[cause])
-        for arrived, cause in delivered
-        if cause in load.measured
-    ]
-    causes = {cause for _, cause in delivered if cause in load.measured}
+    measured = [d for d in delivered if d.cause in load.measured]
+    latencies = [1000 * (d.arrived - load.sent_at[d.cause]) for d in measured]
+    causes = {d.cause for d in measured}
     window = max(load.window[1] - load.window[0], 1e-9)
     return Result(
         rate=rate,
@@ -376,23 +386,26 @@ async def _measure_rate(
         measured_events=len(load.measured),
         failed_requests=load.failed_requests,
         cpu=cpu,
+        sent_at={d.cause: load.sent_at[d.cause] for d in measured},
+        delivered=measured,
     )
 
 
-async def _drain(sink: Sink, load: Load, quiet_seconds: float) -> list[tuple[float, str]]:
+async def _drain(sink: Sink, load: Load, quiet_seconds: float) -> list[Delivered]:
     """Each delivered trigger of this load: (arrival, causing event), once every triggering
     event has one or ``quiet_seconds`` pass without a new delivery."""
     seen = 0
     quiet_since = time.monotonic()
-    delivered: list[tuple[float, str]] = []
+    delivered: list[Delivered] = []
     causes: set[str] = set()
     while True:
         fresh = sink.received[seen:]
         seen += len(fresh)
         for arrived, body, _ in fresh:
-            cause = orjson.loads(body)["data"].get("causing_event_id")
+            trigger = orjson.loads(body)["data"]
+            cause = trigger.get("causing_event_id")
             if cause in load.sent_at:
-                delivered.append((arrived, cause))
+                delivered.append(Delivered(arrived, cause, trigger["trigger_id"]))
                 causes.add(cause)
         if fresh:
             quiet_since = time.monotonic()
@@ -530,10 +543,53 @@ async def _measure(
                         say(f"{name} log (last lines):\n{tail(log)}")
                     raise
                 say(f"  {rate:,} events/s: p99 {results[-1].summary()['p99 ms']} ms")
+        say("  reading the broker timestamps of events and triggers for the stage breakdown")
+        published = await _published_at(bootstrap, prefix, run_id)
+    stages = [_stages(result, published) for result in results]
     signed, valid = _check_signatures(sink, secret)
     if valid < signed:
         notes.append(f"{signed - valid} of {signed} sampled signatures did not verify")
-    return _report(args, results, used, signed, valid, idle_load, notes)
+    return _report(args, results, stages, used, signed, valid, idle_load, notes)
+
+
+async def _published_at(bootstrap: str, prefix: str, run_id: str) -> dict[str, float]:
+    """When each event (by event id) and each trigger (by trigger id) was published: the
+    record's CreateTime, stamped by ingest's and the engine's producers."""
+    bus = NamespacedBus(KafkaBus(KafkaOptions(bootstrap_servers=bootstrap)), prefix)
+    consumer = await bus.subscribe([Topic.EVENTS, Topic.TRIGGERS], group_id=f"bench-{run_id}")
+    published: dict[str, float] = {}
+    empty = 0
+    try:
+        while empty < EMPTY_POLLS:
+            records = await consumer.poll(max_records=5_000, timeout_ms=1_000)
+            empty = 0 if records else empty + 1
+            for record in records:
+                value = orjson.loads(record.value)
+                key = value.get("event_id") or value.get("trigger_id")
+                if key:
+                    published[key] = record.timestamp_ms / 1000
+    finally:
+        await consumer.close()
+    return published
+
+
+def _stages(result: Result, published: Mapping[str, float]) -> dict[str, Any]:
+    """p50 / p99 of each hop: request sent -> ingest published the event -> the engine
+    published the trigger -> the sink received it."""
+    hops: dict[str, list[float]] = {"ingest": [], "engine": [], "messaging": []}
+    for delivery in result.delivered:
+        event_at, trigger_at = published.get(delivery.cause), published.get(delivery.trigger_id)
+        if event_at is None or trigger_at is None:
+            continue
+        hops["ingest"].append(1000 * (event_at - result.sent_at[delivery.cause]))
+        hops["engine"].append(1000 * (trigger_at - event_at))
+        hops["messaging"].append(1000 * (delivery.arrived - trigger_at))
+    return {
+        f"{result.rate} ev/s: {hop} p50 / p99 ms": (
+            f"{percentile(values, 0.5):,.0f} / {percentile(values, 0.99):,.0f}"
+        )
+        for hop, values in hops.items()
+    }
 
 
 def _start(
@@ -594,6 +650,7 @@ def _check_signatures(sink: Sink, secret: str) -> tuple[int, int]:
 def _report(
     args: argparse.Namespace,
     results: list[Result],
+    stages: list[dict[str, Any]],
     used: dict[str, Any],
     signed: int,
     valid: int,
@@ -611,8 +668,9 @@ def _report(
     if idle_load is not None:
         details["machine busy before the run (cores)"] = round(idle_load, 2)
     details.update({f"setting {k}": v for k, v in used.items()})
-    for result in results:
+    for result, hops in zip(results, stages, strict=True):
         details.update({f"{result.rate} ev/s: {k}": v for k, v in result.summary().items()})
+        details.update(hops)
     if main.triggering_missing:
         notes.append(
             f"{main.triggering_missing} triggering events had no delivery within "
