@@ -370,6 +370,10 @@ async def _measure_rate(
         start, end = own_before.get(name), own_after.get(name)
         if start is not None and end is not None:
             cpu[f"{name} CPU (cores)"] = round((end - start) / seconds, 2)
+    other = "anything else on the machine (cores)"
+    if other in cpu:  # cpu_use counted the three services as "anything else"
+        services_used = sum(cpu.get(f"{name} CPU (cores)", 0.0) for name in PROCESSES)
+        cpu[other] = round(max(0.0, cpu[other] - services_used), 2)
     say(f"  load done; draining up to {args.pipeline_drain:.0f}s for the last triggers")
     delivered = await _drain(sink, load, args.pipeline_drain)
     measured = [d for d in delivered if d.cause in load.measured]
