@@ -87,7 +87,10 @@ def test_the_build_context_holds_what_the_wheel_needs_only() -> None:
 def _cli_commands() -> set[str]:
     """Top-level commands and command groups (``milepost scoring`` runs the service when
     given no subcommand)."""
-    commands = {command.name or command.callback.__name__ for command in app.registered_commands}
+    commands = {
+        command.name or getattr(command.callback, "__name__", "")
+        for command in app.registered_commands
+    }
     return commands | {group.name for group in app.registered_groups if group.name}
 
 
