@@ -16,6 +16,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from tests.benchmarks import BenchmarkError, say
+
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -81,6 +83,37 @@ def cpu_use(before: CpuSample, after: CpuSample, measured: str) -> dict[str, flo
         stolen = (after.machine_steal - before.machine_steal) / seconds
         cpu["stolen by the hypervisor (cores)"] = round(stolen, 2)
     return cpu
+
+
+BUSY_MACHINE_CORES = 0.3
+"""Cores in use before a run above which its figures are flagged as measured on a busy
+machine."""
+
+
+def kafka_and_postgres() -> tuple[str, str]:
+    """The broker and the PostgreSQL server a benchmark runs on (``make services-up``)."""
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    server_url = os.environ.get("MILEPOST_TEST_DATABASE_URL")
+    if not bootstrap or not server_url or make_url(server_url).get_backend_name() != "postgresql":
+        raise BenchmarkError(
+            "set KAFKA_BOOTSTRAP_SERVERS and MILEPOST_TEST_DATABASE_URL (PostgreSQL): "
+            "make services-up; set -a; . .cache/services.env; set +a"
+        )
+    return bootstrap, server_url
+
+
+async def busy_before(competitors: str) -> tuple[float | None, list[str]]:
+    """Cores in use before the run and, when that is many, a note (also said) that other
+    processes compete with ``competitors``."""
+    idle_load = await background_load()
+    notes: list[str] = []
+    if idle_load is not None and idle_load > BUSY_MACHINE_CORES:
+        notes.append(
+            f"the machine was already busy before the run ({idle_load:.2f} cores in use): "
+            f"other processes compete with {competitors}"
+        )
+        say(f"warning: {notes[-1]}")
+    return idle_load, notes
 
 
 async def background_load(seconds: float = 1.0) -> float | None:

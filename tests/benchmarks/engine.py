@@ -104,8 +104,9 @@ from tests.benchmarks._system import (
     Phase,
     Services,
     at_least,
-    background_load,
+    busy_before,
     cpu_use,
+    kafka_and_postgres,
     percentile,
     process_rss,
     tail,
@@ -126,7 +127,6 @@ LIBRARY = {"name": "analytics-python", "version": "2.3.2"}
 CATEGORIES = ("fashion", "home", "electronics", "beauty", "sports", "food")
 INDUSTRIES = ("logistics", "retail", "fintech", "health", "education", "media")
 PLANS = ("starter", "growth", "business", "enterprise")
-BUSY_MACHINE_CORES = 0.3
 START_TIMEOUT_S = 60.0
 STALL_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
@@ -277,25 +277,8 @@ class CacheMemory:
 
 
 async def run(args: argparse.Namespace) -> Report:
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if not bootstrap:
-        raise BenchmarkError(
-            "KAFKA_BOOTSTRAP_SERVERS is not set: start the services (make services-up) and "
-            "load them with: set -a; . .cache/services.env; set +a"
-        )
-    server_url = os.environ.get("MILEPOST_TEST_DATABASE_URL")
-    if not server_url or make_url(server_url).get_backend_name() != "postgresql":
-        raise BenchmarkError(
-            "MILEPOST_TEST_DATABASE_URL must name a PostgreSQL server (make services-up)"
-        )
-    notes: list[str] = []
-    idle_load = await background_load()
-    if idle_load is not None and idle_load > BUSY_MACHINE_CORES:
-        notes.append(
-            f"the machine was already busy before the run ({idle_load:.2f} cores in use): "
-            "other processes compete with the broker, the database and the engine"
-        )
-        say(f"warning: {notes[-1]}")
+    bootstrap, server_url = kafka_and_postgres()
+    idle_load, notes = await busy_before("the broker, the database and the engine")
     run_id = secrets.token_hex(4)
     cleanup = _Cleanup(bootstrap, server_url)
     try:

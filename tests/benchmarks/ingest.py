@@ -75,7 +75,7 @@ from tests.benchmarks._system import (
     Phase,
     Services,
     at_least,
-    background_load,
+    busy_before,
     cpu_use,
     percentile,
     tail,
@@ -101,7 +101,6 @@ SERVER_STOP_TIMEOUT_S = 30.0
 TOPIC_READY_TIMEOUT_S = 30.0
 LEDGER_SEED_AGE = timedelta(hours=12)
 """Inside the 24 h deduplication window, so the server's pruning leaves the seed alone."""
-BUSY_MACHINE_CORES = 0.3
 """Background load above which the report warns that the figures may be depressed."""
 
 
@@ -193,15 +192,8 @@ async def run(args: argparse.Namespace) -> Report:
         )
     except BusUnavailable as exc:
         raise BenchmarkError(f"Kafka at {bootstrap} is not usable: {exc}") from exc
-    notes: list[str] = []
     run_id = secrets.token_hex(4)
-    idle_load = await background_load()
-    if idle_load is not None and idle_load > BUSY_MACHINE_CORES:
-        notes.append(
-            f"the machine was already busy before the run ({idle_load:.2f} cores in use): "
-            "other processes compete with the broker, the server and the clients"
-        )
-        say(f"warning: {notes[-1]}")
+    idle_load, notes = await busy_before("the broker, the server and the clients")
     with tempfile.TemporaryDirectory(prefix="milepost-bench-") as tmp:
         workdir = Path(tmp)
         database_url = os.environ.get("MILEPOST_TEST_DATABASE_URL")

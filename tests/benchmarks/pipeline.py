@@ -58,8 +58,9 @@ from tests.benchmarks._system import (
     CpuSample,
     Services,
     at_least,
-    background_load,
+    busy_before,
     cpu_use,
+    kafka_and_postgres,
     percentile,
     process_cpu,
     tail,
@@ -68,7 +69,6 @@ from tests.benchmarks.engine import PLATFORM_PATH, REFERENCE, _Cleanup, _fresh_d
 from tests.processes import RunningServer, milepost, running
 
 GOAL_MS = 250.0
-BUSY_MACHINE_CORES = 0.3
 TRIGGERING_EVERY = 10
 """One group call and one node-completing event in every ten."""
 APPROVAL_DELAY_S = 1.0
@@ -435,21 +435,8 @@ async def _drain(sink: Sink, load: Load, seconds: float) -> list[Delivered]:
 
 
 async def run(args: argparse.Namespace) -> Report:
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    server_url = os.environ.get("MILEPOST_TEST_DATABASE_URL")
-    if not bootstrap or not server_url or make_url(server_url).get_backend_name() != "postgresql":
-        raise BenchmarkError(
-            "set KAFKA_BOOTSTRAP_SERVERS and MILEPOST_TEST_DATABASE_URL (PostgreSQL): "
-            "make services-up; set -a; . .cache/services.env; set +a"
-        )
-    notes: list[str] = []
-    idle_load = await background_load()
-    if idle_load is not None and idle_load > BUSY_MACHINE_CORES:
-        notes.append(
-            f"the machine was already busy before the run ({idle_load:.2f} cores in use): "
-            "other processes compete with the pipeline"
-        )
-        say(f"warning: {notes[-1]}")
+    bootstrap, server_url = kafka_and_postgres()
+    idle_load, notes = await busy_before("the pipeline")
     run_id = secrets.token_hex(4)
     cleanup = _Cleanup(bootstrap, server_url)
     sink = Sink()

@@ -17,13 +17,11 @@ checkpoint transaction, the score events published. Goal: >= 0.3 x the raw consu
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import secrets
 import time
 
 from prometheus_client import CollectorRegistry
-from sqlalchemy.engine import make_url
 
 from services.node_engine.paths.service import load_catalog as load_growth_paths
 from services.node_engine.settings import EngineSettings
@@ -38,17 +36,17 @@ from shared.clock import SystemClock
 from shared.contracts import Topic
 from shared.db import create_engine, create_session_factory
 from shared.runtime import Resources
-from tests.benchmarks import Benchmark, BenchmarkError, Figure, Report, progress, say
+from tests.benchmarks import Benchmark, BenchmarkError, Figure, Report, progress
 from tests.benchmarks._system import (
     CpuSample,
     Phase,
     Services,
     at_least,
-    background_load,
+    busy_before,
     cpu_use,
+    kafka_and_postgres,
 )
 from tests.benchmarks.engine import (
-    BUSY_MACHINE_CORES,
     STALL_TIMEOUT_S,
     _Cleanup,
     _fresh_database,
@@ -76,25 +74,8 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
 
 
 async def run(args: argparse.Namespace) -> Report:
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if not bootstrap:
-        raise BenchmarkError(
-            "KAFKA_BOOTSTRAP_SERVERS is not set: start the services (make services-up) and "
-            "load them with: set -a; . .cache/services.env; set +a"
-        )
-    server_url = os.environ.get("MILEPOST_TEST_DATABASE_URL")
-    if not server_url or make_url(server_url).get_backend_name() != "postgresql":
-        raise BenchmarkError(
-            "MILEPOST_TEST_DATABASE_URL must name a PostgreSQL server (make services-up)"
-        )
-    notes: list[str] = []
-    idle_load = await background_load()
-    if idle_load is not None and idle_load > BUSY_MACHINE_CORES:
-        notes.append(
-            f"the machine was already busy before the run ({idle_load:.2f} cores in use): "
-            "other processes compete with the broker, the database and scoring"
-        )
-        say(f"warning: {notes[-1]}")
+    bootstrap, server_url = kafka_and_postgres()
+    _, notes = await busy_before("the broker, the database and scoring")
     cleanup = _Cleanup(bootstrap, server_url)
     try:
         return await _measure(args, bootstrap, server_url, cleanup, notes)
