@@ -69,6 +69,15 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 """The OpenAPI answers every admin route may give."""
 
+FILE_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERROR_RESPONSES,
+    status.HTTP_422_UNPROCESSABLE_CONTENT: {
+        "model": ErrorOut,
+        "description": "An invalid file (each problem with its line and field) or parameter",
+    },
+}
+"""The OpenAPI answers of a route that takes a definition file."""
+
 
 def error_detail(field: str, message: str, problems: Sequence[ProblemOut] = ()) -> dict[str, Any]:
     """The ``detail`` of an admin API error: the field, a message, the problems."""

@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from fastapi.params import Depends
 
 from services.admin_api import (
     ERROR_RESPONSES,
+    FILE_ERROR_RESPONSES,
     ErrorOut,
     admin_dependencies,
     error_detail,
@@ -38,13 +39,6 @@ from services.scoring.settings import ScoringSettings
 from shared.definitions import DefinitionError
 from shared.runtime import Resources
 
-_FILE_ERRORS: dict[int | str, dict[str, Any]] = {
-    **ERROR_RESPONSES,
-    status.HTTP_422_UNPROCESSABLE_CONTENT: {
-        "model": ErrorOut,
-        "description": "An invalid file, each problem with its line and field",
-    },
-}
 Cursor = Annotated[
     int | None, Query(ge=1, le=2**31 - 1, description="next_cursor of the previous page")
 ]
@@ -229,7 +223,7 @@ def scoring_router(settings: ScoringSettings, resources: Resources) -> APIRouter
         status_code=status.HTTP_201_CREATED,
         summary="Publish metric definitions as the next version",
         responses={
-            **_FILE_ERRORS,
+            **FILE_ERROR_RESPONSES,
             status.HTTP_409_CONFLICT: {
                 "model": ErrorOut,
                 "description": "The same content as the current version",
@@ -251,7 +245,7 @@ def scoring_router(settings: ScoringSettings, resources: Resources) -> APIRouter
     @router.post(
         "/definitions/validate",
         summary="Check a metric-definitions file without publishing it",
-        responses=_FILE_ERRORS,
+        responses=FILE_ERROR_RESPONSES,
     )
     async def validate(workspace: str, body: schemas.MetricsSourceIn) -> schemas.MetricsValidOut:
         async with sessions() as session:

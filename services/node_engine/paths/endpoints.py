@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.params import Depends
 
 from services.admin_api import (
     ERROR_RESPONSES,
+    FILE_ERROR_RESPONSES,
     ErrorOut,
     SourceIn,
     error_detail,
@@ -30,14 +31,6 @@ from services.node_engine.paths.service import PathInfo, VersionInfo
 from services.node_engine.settings import EngineSettings
 from shared.definitions import DefinitionError
 from shared.runtime import Resources
-
-_FILE_ERRORS: dict[int | str, dict[str, Any]] = {
-    **ERROR_RESPONSES,
-    status.HTTP_422_UNPROCESSABLE_CONTENT: {
-        "model": ErrorOut,
-        "description": "An invalid file (each problem with its line and field), policy or map",
-    },
-}
 
 
 def admin_dependencies(settings: EngineSettings) -> list[Depends]:
@@ -77,7 +70,7 @@ def paths_router(settings: EngineSettings, resources: Resources) -> APIRouter:
         status_code=status.HTTP_201_CREATED,
         summary="Publish a new version of a growth path",
         responses={
-            **_FILE_ERRORS,
+            **FILE_ERROR_RESPONSES,
             status.HTTP_409_CONFLICT: {
                 "model": ErrorOut,
                 "description": "The same content as the current version",
@@ -103,7 +96,7 @@ def paths_router(settings: EngineSettings, resources: Resources) -> APIRouter:
     @router.post(
         "/validate",
         summary="Check a growth-path file without publishing it",
-        responses=_FILE_ERRORS,
+        responses=FILE_ERROR_RESPONSES,
     )
     async def validate(workspace: str, body: SourceIn) -> schemas.ValidOut:
         async with sessions() as session:
