@@ -10,15 +10,22 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.migrations import upgrade_to_head
-from shared.db import create_engine
+from shared.bus import Bus
+from shared.bus.kafka import KafkaBus, KafkaOptions
+from shared.bus.memory import InMemoryBus
+from shared.bus.namespaced import NamespacedBus
+from shared.contracts import TOPICS
+from shared.db import create_engine, create_session_factory
 
 
 def required_service(variable: str, what: str) -> str:
@@ -101,3 +108,33 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def topic_prefix() -> str:
     """Topic names unique to one test, so tests on the shared broker never meet."""
     return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.kafka)])
+async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
+    """The bus a consumer is tested on: in memory, and real Kafka under this test's own
+    topic prefix, with every Milepost topic created.
+
+    Three partitions per topic: equal counts keep the engine's inputs co-partitioned, and the
+    tests on the shared broker create many topics, each partition costing it memory."""
+    implementation: Bus
+    if request.param == "memory":
+        implementation = InMemoryBus()
+    else:
+        bootstrap = request.getfixturevalue("kafka_bootstrap")
+        prefix = request.getfixturevalue("topic_prefix")
+        kafka = KafkaBus(KafkaOptions(bootstrap_servers=bootstrap, linger_ms=1))
+        implementation = NamespacedBus(kafka, f"{prefix}.")
+    await implementation.start()
+    specs = [replace(spec, partitions=3) for spec in TOPICS]
+    await implementation.ensure_topics(specs, replication_factor=1)
+    yield implementation
+    await implementation.close()
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on this test's database (SQLite, and the session's PostgreSQL database)."""
+    engine = create_engine(database_url)
+    yield create_session_factory(engine)
+    await engine.dispose()

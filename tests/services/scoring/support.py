@@ -4,8 +4,8 @@ events read back."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -18,37 +18,9 @@ from services.scoring.catalog.service import PublishedDefinitions
 from services.scoring.processing.worker import INPUT_TOPICS, ScoringMetrics, ScoringWorker
 from services.scoring.settings import ScoringSettings
 from shared.bus import Bus, Consumer, OutgoingRecord
-from shared.bus.kafka import KafkaBus, KafkaOptions
-from shared.bus.memory import InMemoryBus
-from shared.bus.namespaced import NamespacedBus
 from shared.clock import FrozenClock
-from shared.contracts import TOPICS, EventEnvelope, EventType, ScoreEnvelope, Topic
+from shared.contracts import EventEnvelope, EventType, ScoreEnvelope, Topic
 from shared.contracts.events import event_id_for
-from shared.db import create_engine, create_session_factory
-
-
-@pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.kafka)])
-async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
-    implementation: Bus
-    if request.param == "memory":
-        implementation = InMemoryBus()
-    else:
-        bootstrap = request.getfixturevalue("kafka_bootstrap")
-        prefix = request.getfixturevalue("topic_prefix")
-        kafka = KafkaBus(KafkaOptions(bootstrap_servers=bootstrap, linger_ms=1))
-        implementation = NamespacedBus(kafka, f"{prefix}.")
-    await implementation.start()
-    specs = [replace(spec, partitions=3) for spec in TOPICS]
-    await implementation.ensure_topics(specs, replication_factor=1)
-    yield implementation
-    await implementation.close()
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(database_url)
-    yield create_session_factory(engine)
-    await engine.dispose()
 
 
 @dataclass

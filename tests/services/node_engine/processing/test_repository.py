@@ -3,25 +3,15 @@ crash still names its source, so it is applied once."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.node_engine.processing import repository
 from services.node_engine.processing.steps import SOURCE_HEADER
 from shared.bus import OutgoingRecord
-from shared.db import create_engine, create_session_factory
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(database_url)
-    yield create_session_factory(engine)
-    await engine.dispose()
 
 
 async def test_outbox_returns_records_with_their_headers(

@@ -5,8 +5,8 @@ between the database commit and the offset commit."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
@@ -26,12 +26,8 @@ from services.node_engine.processing.worker import INPUT_TOPICS, EngineMetrics, 
 from services.node_engine.settings import EngineSettings
 from services.node_engine.timers.models import TimerRow
 from shared.bus import Bus, Consumer, OutgoingRecord
-from shared.bus.kafka import KafkaBus, KafkaOptions
-from shared.bus.memory import InMemoryBus
-from shared.bus.namespaced import NamespacedBus
 from shared.clock import FrozenClock
 from shared.contracts import (
-    TOPICS,
     EventEnvelope,
     EventType,
     RiskLevel,
@@ -42,7 +38,6 @@ from shared.contracts import (
 )
 from shared.contracts.events import event_id_for
 from shared.contracts.topics import DeadLetter
-from shared.db import create_engine, create_session_factory
 from shared.definitions import load_definition
 from shared.errors import BusUnavailable
 
@@ -54,32 +49,6 @@ def reference_path(name: str, version: int = 1) -> GrowthPath:
     return compile_path(
         load_definition(REFERENCE / f"{name}.yaml", GrowthPathFile), version=version
     )
-
-
-@pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.kafka)])
-async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
-    implementation: Bus
-    if request.param == "memory":
-        implementation = InMemoryBus()
-    else:
-        bootstrap = request.getfixturevalue("kafka_bootstrap")
-        prefix = request.getfixturevalue("topic_prefix")
-        kafka = KafkaBus(KafkaOptions(bootstrap_servers=bootstrap, linger_ms=1))
-        implementation = NamespacedBus(kafka, f"{prefix}.")
-    await implementation.start()
-    # Three partitions per topic (equal counts keep the engine's inputs co-partitioned):
-    # the tests on the shared broker create many topics, and each partition costs it memory.
-    specs = [replace(spec, partitions=3) for spec in TOPICS]
-    await implementation.ensure_topics(specs, replication_factor=1)
-    yield implementation
-    await implementation.close()
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(database_url)
-    yield create_session_factory(engine)
-    await engine.dispose()
 
 
 @dataclass

@@ -1,3 +1,3 @@
-from tests.services.scoring.support import bus, harness, sessions
+from tests.services.scoring.support import harness
 
-__all__ = ["bus", "harness", "sessions"]
+__all__ = ["harness"]
