@@ -53,6 +53,12 @@ class DeliveryRow(Base):
     not_before: Mapped[datetime] = mapped_column(UtcDateTime())
     due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    trace: Mapped[dict[str, str]] = mapped_column(
+        JSON,
+        default=dict,
+        doc="The trace context of the trigger that planned it (``traceparent``, "
+        "``tracestate``), continued by each send; empty when tracing is off.",
+    )
 
 
 class AttemptRow(Base):
