@@ -2,7 +2,10 @@
 
 A channel never raises for a failed send: it answers :class:`SendResult` with ``sent``,
 ``retryable`` (a timeout, a 5xx, a rate limit: the dispatcher tries again later) or
-``permanent`` (a bounce, a refused URL, a 4xx: retrying cannot help).
+``permanent`` (a bounce, a refused URL, a 4xx: retrying cannot help). ``bounced`` marks
+a permanent failure that says the contact's address on the channel is dead (an email
+recipient refused with 5xx): the dispatcher records it on the contact and follows up on
+the step's next channel.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ class SendResult:
     reason: str | None = None
     retry_after_seconds: float | None = None
     """The provider's own wait (``Retry-After``, a rate-limit answer), when it gave one."""
+    bounced: bool = False
+    """Permanent because the recipient's address is refused (see the module docstring)."""
 
     @classmethod
     def sent(cls, provider_message_id: str | None) -> SendResult:
@@ -52,8 +57,8 @@ class SendResult:
         return cls("retryable", reason=reason, retry_after_seconds=retry_after_seconds)
 
     @classmethod
-    def permanent(cls, reason: str) -> SendResult:
-        return cls("permanent", reason=reason)
+    def permanent(cls, reason: str, *, bounced: bool = False) -> SendResult:
+        return cls("permanent", reason=reason, bounced=bounced)
 
 
 class Channel(Protocol):

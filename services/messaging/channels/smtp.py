@@ -2,9 +2,10 @@
 
 The ``Message-ID`` is built from the delivery id, so a repeated attempt carries the same
 id and mail systems can drop the copy. A target's ``unsubscribe_url`` becomes the
-``List-Unsubscribe`` header with one-click unsubscribe (RFC 8058). A 5xx answer (a refused recipient, a rejected
-message: a bounce) is permanent; a 4xx answer, a timeout or a lost connection is
-retryable.
+``List-Unsubscribe`` header with one-click unsubscribe (RFC 8058). A 5xx answer is
+permanent; when it refuses the recipient it is a bounce (``bounced``: the address is
+dead), when it rejects the message it is not. A 4xx answer, a timeout or a lost
+connection is retryable.
 """
 
 from __future__ import annotations
@@ -90,5 +91,5 @@ class EmailChannel:
 def _refused(recipients: dict[str, tuple[int, str]]) -> SendResult:
     reason = "; ".join(f"{who}: {code} {text}" for who, (code, text) in recipients.items())
     if all(code >= 500 for code, _ in recipients.values()):
-        return SendResult.permanent(f"recipient refused (bounce): {reason}")
+        return SendResult.permanent(f"recipient refused (bounce): {reason}", bounced=True)
     return SendResult.retryable(f"recipient deferred: {reason}")

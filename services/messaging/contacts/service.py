@@ -91,8 +91,23 @@ async def mark_bounced(
     session: AsyncSession, workspace_id: str, contact_id: str, channel: str, *, now: datetime
 ) -> Contact:
     """Record that the contact's address on ``channel`` bounced: playbooks then use the
-    step's next channel for them, until the address changes."""
-    contact = await get_contact(session, workspace_id, contact_id)
+    step's next channel for them, until the address changes. Raises
+    :class:`ContactNotFound`."""
+    updated = await record_bounce(session, workspace_id, contact_id, channel, now=now)
+    if updated is None:
+        raise ContactNotFound(f"no contact {contact_id!r} in this workspace")
+    return updated
+
+
+async def record_bounce(
+    session: AsyncSession, workspace_id: str, contact_id: str, channel: str, *, now: datetime
+) -> Contact | None:
+    """:func:`mark_bounced` for the dispatcher: ``None`` (nothing written) when the contact
+    is no longer in the directory, since a delivery may outlive its contact."""
+    row = await repository.row(session, workspace_id, contact_id)
+    if row is None:
+        return None
+    contact = repository.contact_of(row)
     updated = replace(contact, bounced=contact.bounced | {channel})
     await repository.save(session, [updated], now=now)
     return updated

@@ -11,7 +11,10 @@ One :meth:`Dispatcher.step`:
 4. **dead letters** of the deliveries given up on are published to
    ``milepost.deliveries.dlq`` (before 5: a crash in between publishes them again, with
    the same delivery id);
-5. **record** (one transaction): each delivery's new status and its attempt row.
+5. **record** (one transaction): each delivery's new status and its attempt row. A send
+   that bounced (:attr:`SendResult.bounced`) also marks the contact's address bounced and
+   queues the same message on the playbook step's next channel that reaches the contact
+   (:func:`follow_up`), once: its key is the step id + ``@channel``.
 
 A crash after 1 leaves claimed deliveries leased; they are due again when the lease ends
 and are sent again with the same idempotency key. Delivery is at least once.
@@ -31,10 +34,17 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.messaging.channels.base import Channel, OutboundMessage, SendResult
+from services.messaging.contacts import service as contacts
+from services.messaging.contacts.directory import Contact
 from services.messaging.deliveries import repository
 from services.messaging.deliveries.models import DeliveryRow
+from services.messaging.deliveries.planned import PlannedDelivery
 from services.messaging.deliveries.rate_limits import RateLimits
 from services.messaging.deliveries.retries import Decision, Draw, decide
+from services.messaging.deliveries.service import queue_delivery
+from services.messaging.playbooks import service as playbooks
+from services.messaging.playbooks.schemas import Step
+from services.messaging.processing.planning import reach
 from services.messaging.settings import MessagingSettings
 from services.messaging.subscriptions import repository as subscriptions
 from shared.bus import Bus, OutgoingRecord
@@ -73,6 +83,8 @@ class Claimed:
     message: OutboundMessage
     step_id: str
     priority: int
+    playbook_id: str | None = None
+    playbook_version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +117,47 @@ class DispatchPolicy:
             idle_seconds=settings.dispatch_interval_ms / 1000,
             default_secret=settings.webhook_secret.get_secret_value(),
         )
+
+
+FOLLOW_UP = "@"
+"""Joins a step id and the channel of a bounce's follow-up: ``onboarding/nudge@feishu``."""
+
+
+def planned_step_id(step_id: str) -> str:
+    """The step id a delivery was planned under, without a follow-up's ``@channel``."""
+    return step_id.split(FOLLOW_UP, 1)[0]
+
+
+def follow_up(
+    claimed: Claimed, step: Step, contact: Contact, now: datetime
+) -> PlannedDelivery | None:
+    """The bounced delivery's message on ``step``'s next channel that reaches ``contact``
+    (with the bounce recorded), due at ``now``; ``None`` when no channel does.
+
+    Its step id is the planned one + ``@channel``: a deterministic key, so a replayed
+    record queues it once, and a bounce of the follow-up itself gets its own key."""
+    reached = reach(step.channels, contact)
+    if reached is None:
+        return None
+    channel, target = reached
+    message = claimed.message
+    return PlannedDelivery(
+        workspace_id=message.workspace_id,
+        account_id=message.account_id,
+        trigger_id=message.trigger_id,
+        playbook_id=claimed.playbook_id,
+        playbook_version=claimed.playbook_version,
+        step_id=f"{planned_step_id(claimed.step_id)}{FOLLOW_UP}{channel}",
+        contact_id=message.contact_id,
+        channel=channel,
+        target=target,
+        subject=message.subject,
+        body=message.body,
+        category=message.category,
+        priority=claimed.priority,
+        planned_at=now,
+        not_before=now,
+    )
 
 
 def full_jitter(bound: float) -> float:
@@ -208,6 +261,8 @@ class Dispatcher:
             ),
             step_id=row.step_id,
             priority=row.priority,
+            playbook_id=row.playbook_id,
+            playbook_version=row.playbook_version,
         )
 
     async def attempt(self, claimed: Claimed) -> Attempted:
@@ -241,11 +296,14 @@ class Dispatcher:
     async def record(self, session: AsyncSession, attempted: Attempted) -> None:
         message, result, decision = attempted.claimed.message, attempted.result, attempted.decision
         finished = decision.due_at is None
+        reason = result.reason
+        if result.bounced and decision.status == "failed":
+            reason = await self.follow_bounce(session, attempted.claimed, reason or "bounced")
         await repository.finish_attempt(
             session,
             message.delivery_id,
             status=decision.status,
-            reason=result.reason,
+            reason=reason,
             provider_message_id=result.provider_message_id,
             due_at=decision.due_at,
             finished_at=self.clock.now() if finished else None,
@@ -257,7 +315,7 @@ class Dispatcher:
                     "delivery_id": message.delivery_id,
                     "attempt": message.attempt,
                     "status": "sent" if decision.status == "sent" else "failed",
-                    "reason": result.reason,
+                    "reason": reason,
                     "provider_message_id": result.provider_message_id,
                     "started_at": attempted.started_at,
                     "latency_ms": round(attempted.latency_seconds * 1000, 3),
@@ -272,9 +330,38 @@ class Dispatcher:
                     "delivery_id": message.delivery_id,
                     "channel": message.channel,
                     "attempts": message.attempt,
-                    "reason": result.reason,
+                    "reason": reason,
                 },
             )
+
+    async def follow_bounce(self, session: AsyncSession, claimed: Claimed, reason: str) -> str:
+        """Mark the contact's address bounced and queue the follow-up (idempotent); the
+        failed delivery's reason, saying what became of the message."""
+        message, now = claimed.message, self.clock.now()
+        contact = await contacts.record_bounce(
+            session, message.workspace_id, message.contact_id, message.channel, now=now
+        )
+        if contact is None:
+            return f"{reason}; the contact is no longer in the directory"
+        step = await self.step_of(session, claimed)
+        planned = None if step is None else follow_up(claimed, step, contact, now)
+        if planned is None:
+            return f"{reason}; no other channel reaches the contact"
+        queued = await queue_delivery(session, planned)
+        return f"{reason}; followed up on {planned.channel} ({queued.delivery_id})"
+
+    async def step_of(self, session: AsyncSession, claimed: Claimed) -> Step | None:
+        """The playbook step the delivery was planned from, as published then."""
+        if claimed.playbook_id is None or claimed.playbook_version is None:
+            return None
+        own_id = planned_step_id(claimed.step_id).removeprefix(f"{claimed.playbook_id}/")
+        return await playbooks.pinned_step(
+            session,
+            claimed.message.workspace_id,
+            claimed.playbook_id,
+            claimed.playbook_version,
+            own_id,
+        )
 
     def dead_letter(self, attempted: Attempted) -> OutgoingRecord:
         message = attempted.claimed.message

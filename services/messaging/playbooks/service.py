@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.messaging.errors import PlaybookNotFound, PlaybookUnchanged
 from services.messaging.playbooks import repository
 from services.messaging.playbooks.models import PlaybookRow, PlaybookVersionRow
-from services.messaging.playbooks.schemas import PlaybookFile
+from services.messaging.playbooks.schemas import PlaybookFile, Step
 from shared.clock import Clock
 from shared.definitions import DefinitionError, definition_digest, load_definition
 
@@ -153,6 +153,16 @@ async def show(
 _PARSED: dict[str, PlaybookFile] = {}
 
 
+def _parsed(row: PlaybookVersionRow) -> PlaybookFile:
+    """The stored version, validated once per content; raises :class:`DefinitionError`."""
+    parsed = _PARSED.get(row.digest)
+    if parsed is None:
+        parsed = _PARSED[row.digest] = read_playbook(
+            f"{row.playbook_id} v{row.version}", row.source
+        )
+    return parsed
+
+
 async def load_catalog(session: AsyncSession) -> Mapping[str, tuple[PublishedPlaybook, ...]]:
     """The current version of every playbook, by workspace id, parsed once per content.
 
@@ -160,22 +170,18 @@ async def load_catalog(session: AsyncSession) -> Mapping[str, tuple[PublishedPla
     not stop the others."""
     catalog: dict[str, list[PublishedPlaybook]] = {}
     for row in await repository.current_versions(session):
-        parsed = _PARSED.get(row.digest)
-        if parsed is None:
-            try:
-                parsed = _PARSED[row.digest] = read_playbook(
-                    f"{row.playbook_id} v{row.version}", row.source
-                )
-            except DefinitionError as exc:
-                logger.error(
-                    "a stored playbook version no longer loads; the playbook is left out",
-                    extra={
-                        "workspace_id": row.workspace_id,
-                        "playbook_id": row.playbook_id,
-                        "error": str(exc),
-                    },
-                )
-                continue
+        try:
+            parsed = _parsed(row)
+        except DefinitionError as exc:
+            logger.error(
+                "a stored playbook version no longer loads; the playbook is left out",
+                extra={
+                    "workspace_id": row.workspace_id,
+                    "playbook_id": row.playbook_id,
+                    "error": str(exc),
+                },
+            )
+            continue
         catalog.setdefault(row.workspace_id, []).append(
             PublishedPlaybook(row.workspace_id, row.playbook_id, row.version, parsed)
         )
@@ -183,6 +189,24 @@ async def load_catalog(session: AsyncSession) -> Mapping[str, tuple[PublishedPla
         workspace: tuple(sorted(found, key=lambda p: p.playbook_id))
         for workspace, found in catalog.items()
     }
+
+
+async def pinned_step(
+    session: AsyncSession, workspace_id: str, playbook_id: str, version: int, step_id: str
+) -> Step | None:
+    """Step ``step_id`` (its own id, without the playbook's) of version ``version``, the one
+    a delivery was planned from; ``None`` when that version or step is gone or no longer
+    loads."""
+    row = await repository.version(session, workspace_id, playbook_id, version)
+    if row is None:
+        return None
+    try:
+        playbook = _parsed(row)
+    except DefinitionError:
+        return None
+    return next(
+        (step for rule in playbook.rules for step in rule.steps if step.id == step_id), None
+    )
 
 
 async def _row(session: AsyncSession, workspace_id: str, playbook_id: str) -> PlaybookRow:

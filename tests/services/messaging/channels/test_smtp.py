@@ -4,52 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from email import message_from_bytes
-from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 
-from services.messaging.channels.smtp import EmailChannel
 from tests.processes import free_port
 from tests.services.messaging.channels.support import message
-
-
-class Handler:
-    """Accepts mail, or answers a recipient with ``rcpt_answer``."""
-
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-        self.rcpt_answer: str | None = None
-
-    async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
-        self, server: Any, session: Any, envelope: Any, address: str, options: Any
-    ) -> str:
-        if self.rcpt_answer:
-            return self.rcpt_answer
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        self.messages.append(envelope)
-        return "250 Message accepted for delivery"
+from tests.services.messaging.smtp_server import Handler, email_channel, running_smtp
 
 
 @pytest.fixture
 def smtp() -> Iterator[tuple[Handler, int]]:
-    handler = Handler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
-
-
-def channel(port: int) -> EmailChannel:
-    return EmailChannel(
-        host="127.0.0.1", port=port, sender="Milepost <cs@milepost.example>", timeout_seconds=2
-    )
+    with running_smtp() as running:
+        yield running
 
 
 EMAIL = {"email": "ada@acme.example", "name": "Ada Admin"}
@@ -61,7 +27,7 @@ async def test_the_server_receives_the_message_with_its_idempotent_id(
     handler, port = smtp
     sent = message(channel="email", target=EMAIL, subject="完善资料", body="还差两步。")
 
-    result = await channel(port).send(sent)
+    result = await email_channel(port).send(sent)
 
     assert result.outcome == "sent"
     assert result.provider_message_id == f"<{sent.delivery_id}@milepost>"
@@ -84,7 +50,9 @@ async def test_an_unsubscribe_link_becomes_a_one_click_list_unsubscribe_header(
     handler, port = smtp
     target = {**EMAIL, "unsubscribe_url": "https://mp.example.com/api/messaging/unsubscribe?t=x"}
 
-    assert (await channel(port).send(message(channel="email", target=target))).outcome == "sent"
+    assert (
+        await email_channel(port).send(message(channel="email", target=target))
+    ).outcome == "sent"
 
     email = message_from_bytes(handler.messages[0].content)
     assert email["List-Unsubscribe"] == "<https://mp.example.com/api/messaging/unsubscribe?t=x>"
@@ -95,28 +63,38 @@ async def test_a_refused_recipient_is_a_permanent_bounce(smtp: tuple[Handler, in
     handler, port = smtp
     handler.rcpt_answer = "550 5.1.1 No such user"
 
-    result = await channel(port).send(message(channel="email", target=EMAIL))
+    result = await email_channel(port).send(message(channel="email", target=EMAIL))
 
-    assert result.outcome == "permanent"
+    assert (result.outcome, result.bounced) == ("permanent", True)
     assert "550" in (result.reason or "")
     assert handler.messages == []
+
+
+async def test_a_rejected_message_is_permanent_but_no_bounce(smtp: tuple[Handler, int]) -> None:
+    handler, port = smtp
+    handler.data_answer = "554 5.6.0 Message content rejected"
+
+    result = await email_channel(port).send(message(channel="email", target=EMAIL))
+
+    assert (result.outcome, result.bounced) == ("permanent", False)
+    assert "554" in (result.reason or "")
 
 
 async def test_a_deferred_recipient_is_retryable(smtp: tuple[Handler, int]) -> None:
     handler, port = smtp
     handler.rcpt_answer = "451 4.7.1 Try again later"
 
-    result = await channel(port).send(message(channel="email", target=EMAIL))
+    result = await email_channel(port).send(message(channel="email", target=EMAIL))
 
-    assert result.outcome == "retryable"
+    assert (result.outcome, result.bounced) == ("retryable", False)
     assert "451" in (result.reason or "")
 
 
 async def test_no_server_is_retryable() -> None:
-    result = await channel(free_port()).send(message(channel="email", target=EMAIL))
+    result = await email_channel(free_port()).send(message(channel="email", target=EMAIL))
     assert result.outcome == "retryable"
 
 
 async def test_a_target_without_an_address_is_permanent(smtp: tuple[Handler, int]) -> None:
-    result = await channel(smtp[1]).send(message(channel="email", target={"user_id": "x"}))
+    result = await email_channel(smtp[1]).send(message(channel="email", target={"user_id": "x"}))
     assert result.outcome == "permanent"
