@@ -88,6 +88,11 @@ class MessagingSettings(BaseSettings):
         "on the webhook channel and task pushes; subscriptions have their own. Change it.",
     )
     http_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_url: str | None = Field(
+        default=None,
+        description="Where playbook steps on the webhook channel post when they name no "
+        "``url`` of their own; signed with ``webhook_secret``.",
+    )
     feishu_webhook_url: str | None = Field(
         default=None, description="Feishu/Lark custom bot URL (a target's ``url`` wins)."
     )

@@ -48,7 +48,7 @@ async def open_channels(
                 starttls=settings.smtp_starttls,
                 timeout_seconds=settings.smtp_timeout_seconds,
             ),
-            "webhook": over_http(WebhookFormat()),
+            "webhook": over_http(WebhookFormat(settings.webhook_url)),
             "feishu": over_http(
                 FeishuFormat(settings.feishu_webhook_url, _secret(settings.feishu_secret))
             ),

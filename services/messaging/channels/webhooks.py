@@ -5,6 +5,10 @@ receivers deduplicate on it), ``webhook-timestamp`` (Unix seconds) and
 ``webhook-signature``: ``v1,`` + base64 HMAC-SHA256 over ``{id}.{timestamp}.{body}``
 keyed with the base64-decoded part of the ``whsec_`` secret. The body is
 ``{"type", "timestamp", "data"}``.
+
+The request goes to the target's ``url`` (a playbook step's ``url``, a subscription's, the
+CRM's), else to the configured default (``MILEPOST_MESSAGING_WEBHOOK_URL``); with neither,
+the send fails for good with :data:`NO_URL`.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import hmac
 import json
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +27,7 @@ from services.messaging.channels.base import OutboundMessage, SendResult
 from services.messaging.channels.requests import HttpAnswer, HttpRequest, by_status
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
+NO_URL = "no webhook URL: set the step's url or MILEPOST_MESSAGING_WEBHOOK_URL"
 
 
 def new_secret() -> str:
@@ -92,12 +98,15 @@ def webhook_data(message: OutboundMessage) -> tuple[str, dict[str, Any]]:
     }
 
 
-def webhook_request(message: OutboundMessage, now: datetime) -> HttpRequest:
+def webhook_request(
+    message: OutboundMessage, now: datetime, default_url: str | None = None
+) -> HttpRequest:
+    """The signed request; ``ValueError`` without a secret or a URL (see the module)."""
     if message.signing_secret is None:
         raise ValueError("a webhook delivery needs a signing secret")
-    url = message.target.get("url")
+    url = message.target.get("url") or default_url
     if not url:
-        raise ValueError("a webhook delivery's target has no url")
+        raise ValueError(NO_URL)
     event_type, data = webhook_data(message)
     return signed_request(
         url,
@@ -115,11 +124,14 @@ def webhook_result(answer: HttpAnswer, now: datetime) -> SendResult:
     return by_status(answer, now, answer.headers.get("x-request-id"))
 
 
+@dataclass(frozen=True, slots=True)
 class WebhookFormat:
     """The webhook channel's request and answer (see the module docstring)."""
 
+    default_url: str | None = None
+
     def request(self, message: OutboundMessage, now: datetime) -> HttpRequest:
-        return webhook_request(message, now)
+        return webhook_request(message, now, self.default_url)
 
     def result(self, answer: HttpAnswer, now: datetime) -> SendResult:
         return webhook_result(answer, now)

@@ -136,7 +136,7 @@ def follow_up(
 
     Its step id is the planned one + ``@channel``: a deterministic key, so a replayed
     record queues it once, and a bounce of the follow-up itself gets its own key."""
-    reached = reach(step.channels, contact)
+    reached = reach(step.channels, contact, url=step.url)
     if reached is None:
         return None
     channel, target = reached

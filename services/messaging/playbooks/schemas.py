@@ -4,7 +4,10 @@ A playbook has rules; each rule matches triggers (kind, path, stage, node, tier,
 and lists steps. A step goes to roles of the account (by default the roles the trigger
 targets), falls back to other roles when nobody holds them, and either sends a template on
 the first channel that reaches the contact, or creates a task for the account owner with a
-due date and an escalation. Validation checks the shape, then the meaning: step ids are
+due date and an escalation. A step on the ``webhook`` channel posts a signed
+``message.created`` event to its ``url`` (https), or to ``MILEPOST_MESSAGING_WEBHOOK_URL``
+when it names none; ``url`` is for the webhook channel only: chat apps post to their
+configured robot, whose signing secret belongs to that robot. Validation checks the shape, then the meaning: step ids are
 unique, every template exists and compiles in every locale and has the default locale.
 Each problem carries its location, so the loader reports the file, line and field.
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, time, timedelta
 from typing import Annotated, Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -40,7 +44,7 @@ Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 Duration = Annotated[str, StringConstraints(min_length=2, max_length=40)]
 Locale = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
 TemplateText = Annotated[str, StringConstraints(min_length=1, max_length=50_000)]
-Channel = Literal["email", "feishu", "dingtalk", "wecom", "slack", "in_app"]
+Channel = Literal["email", "feishu", "dingtalk", "wecom", "slack", "in_app", "webhook"]
 Priority = Literal["low", "normal", "high", "critical"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 TargetRoles = Literal["target_roles"]
@@ -61,6 +65,15 @@ def _duration(value: str | None, *, zero: bool = False) -> str | None:
     seconds = parse_duration(value).total_seconds()
     if seconds < 0 or (seconds == 0 and not zero):
         raise ValueError("a duration must be longer than zero")
+    return value
+
+
+def _https_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ValueError("expected an https URL, e.g. https://hooks.example.com/milepost")
     return value
 
 
@@ -158,6 +171,11 @@ class Step(Model):
         description="In order: the first the contact can be reached on and has not bounced.",
     )
     template: Identifier | None = None
+    url: Annotated[str, StringConstraints(max_length=2000)] | None = Field(
+        default=None,
+        description="The https URL the webhook channel posts to; default: "
+        "MILEPOST_MESSAGING_WEBHOOK_URL.",
+    )
     task: TaskSpec | None = None
     delay: Duration | None = Field(default=None, description="Send this long after the trigger.")
     send_window: SendWindow | None = None
@@ -167,6 +185,7 @@ class Step(Model):
     )
 
     _check_delay = field_validator("delay")(lambda v: _duration(v, zero=True))
+    _check_url = field_validator("url")(_https_url)
 
     @model_validator(mode="after")
     def _one_kind(self) -> Self:
@@ -178,6 +197,8 @@ class Step(Model):
                 ("template" if self.template is None else "channels",),
                 "a message step needs a template and at least one channel (or a task)",
             )
+        if self.url is not None and "webhook" not in self.channels:
+            raise DefinitionInvalid(("url",), "url is for the webhook channel: add webhook")
         return self
 
     @property

@@ -7,7 +7,8 @@ For each published playbook, each rule whose ``match`` takes the trigger, each s
    role, the step's ``fallback`` roles are tried in order (no admin -> decision maker). A
    contact reached through several roles gets the step once.
 2. **channel**: the first of the step's channels the contact has an address on and has not
-   bounced on (email bounced -> chat app). None: suppressed, "no reachable channel".
+   bounced on (email bounced -> chat app); ``webhook`` posts to the step's ``url`` or the
+   configured one. None: suppressed, "no reachable channel".
 3. **consent**: a refused category suppresses the message with the reason.
 4. **template**: rendered in the contact's locale (with fallback), with the contact's
    unsubscribe link for the category (an email's target carries it too, for its
@@ -82,6 +83,8 @@ class MessagePlan:
     not_before: datetime
     status: PlanStatus
     reason: str | None = None
+    trace: Mapping[str, str] = field(default_factory=dict)
+    """The trace context of the planning span, continued by the send; empty: none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,8 +189,12 @@ def _holders(role: str, contacts: Sequence[Contact]) -> list[Contact]:
     return [c for c in contacts if role in c.roles and not c.is_account_owner]
 
 
-def reach(channels: Sequence[str], contact: Contact) -> tuple[str, dict[str, str]] | None:
-    """The first channel the contact has an address on and has not bounced on."""
+def reach(
+    channels: Sequence[str], contact: Contact, *, url: str | None = None
+) -> tuple[str, dict[str, str]] | None:
+    """The first channel the contact has an address on and has not bounced on, with its
+    target. ``webhook`` reaches everyone: its target is the step's ``url``, or ``{}`` for
+    the configured default URL."""
     for channel in channels:
         if channel in contact.bounced:
             continue
@@ -196,6 +203,8 @@ def reach(channels: Sequence[str], contact: Contact) -> tuple[str, dict[str, str
                 "email": contact.email,
                 **({"name": contact.name} if contact.name else {}),
             }
+        if channel == "webhook":
+            return channel, {"url": url} if url else {}
         if channel == "in_app":
             return channel, {"user_id": contact.contact_id}
         address = contact.chat_app_ids.get(channel)
@@ -271,7 +280,7 @@ def _message(
     unsubscribe_url: Callable[[Contact, str], str | None],
 ) -> MessagePlan:
     contact = recipient.contact
-    reached = reach(step.channels, contact)
+    reached = reach(step.channels, contact, url=step.url)
     plan = MessagePlan(
         workspace_id=trigger.workspace_id,
         account_id=trigger.account_id,

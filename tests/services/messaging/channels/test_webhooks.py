@@ -10,7 +10,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from services.messaging.channels.guard import UrlGuard
-from services.messaging.channels.webhooks import WebhookFormat, new_secret
+from services.messaging.channels.webhooks import NO_URL, WebhookFormat, new_secret
 from tests.processes import free_port
 from tests.services.messaging.channels.support import NOW, http_channel, message
 from tests.services.messaging.http_sink import Answer, Sink
@@ -113,12 +113,35 @@ async def test_a_refused_connection_is_retryable(client: httpx.AsyncClient) -> N
     assert "connection failed" in (result.reason or "")
 
 
-async def test_a_target_without_a_url_fails_for_good(client: httpx.AsyncClient) -> None:
+async def test_a_target_without_a_url_goes_to_the_configured_one(
+    sink: Sink, client: httpx.AsyncClient
+) -> None:
+    channel = http_channel(WebhookFormat(default_url=f"{sink.url}/default"), client)
+    sent = message(target={}, signing_secret=SECRET)
+
+    assert (await channel.send(sent)).outcome == "sent"
+
+    (request,) = sink.received
+    assert request.path == "/default"
+    assert Webhook(SECRET).verify(request.body, request.headers)["data"]["body"] == sent.body
+
+
+async def test_without_any_url_the_send_fails_for_good(client: httpx.AsyncClient) -> None:
     result = await http_channel(WebhookFormat(), client).send(
         message(target={"user_id": "u-1"}, signing_secret=SECRET)
     )
+    assert (result.outcome, result.reason) == ("permanent", NO_URL)
+    assert NO_URL == "no webhook URL: set the step's url or MILEPOST_MESSAGING_WEBHOOK_URL"
+
+
+async def test_the_guard_refuses_a_loopback_default_url_for_good(
+    sink: Sink, client: httpx.AsyncClient
+) -> None:
+    channel = http_channel(WebhookFormat(default_url=sink.url), client, guard=UrlGuard())
+    result = await channel.send(message(target={}, signing_secret=SECRET))
     assert result.outcome == "permanent"
-    assert result.reason == "a webhook delivery's target has no url"
+    assert "loopback" in (result.reason or "")
+    assert sink.received == []
 
 
 async def test_the_guard_refuses_a_loopback_url_for_good(

@@ -105,6 +105,39 @@ def test_a_step_is_a_message_or_a_task() -> None:
     assert field == "rules[0].steps[0].task"
 
 
+WEBHOOK = MINIMAL.replace("channels: [email]", "channels: [webhook]")
+
+
+def test_a_webhook_step_may_name_its_https_url() -> None:
+    text = WEBHOOK.replace(
+        "        template: reminder\n",
+        "        template: reminder\n        url: https://hooks.acme.example/milepost\n",
+    )
+    step = read_playbook("demo.yaml", text).rules[0].steps[0]
+    assert (step.channels, step.url) == (["webhook"], "https://hooks.acme.example/milepost")
+    assert read_playbook("demo.yaml", WEBHOOK).rules[0].steps[0].url is None
+
+
+@pytest.mark.parametrize("url", ["http://hooks.acme.example/x", "hooks.acme.example", "https://"])
+def test_a_step_url_must_be_https(url: str) -> None:
+    text = WEBHOOK.replace(
+        "        template: reminder\n", f"        template: reminder\n        url: {url}\n"
+    )
+    [(line, field, message)] = problems(text)
+    assert (line, field) == (10, "rules[0].steps[0].url")
+    assert message.startswith("expected an https URL")
+
+
+def test_a_step_url_needs_the_webhook_channel() -> None:
+    text = MINIMAL.replace(
+        "        template: reminder\n",
+        "        template: reminder\n        url: https://hooks.acme.example/x\n",
+    )
+    assert problems(text) == [
+        (10, "rules[0].steps[0].url", "url is for the webhook channel: add webhook")
+    ]
+
+
 def test_duplicate_step_ids_and_unknown_keys_are_reported() -> None:
     twice = MINIMAL + ""
     twice = twice.replace(

@@ -98,6 +98,46 @@ def test_a_bounced_email_falls_back_to_the_next_channel() -> None:
     assert reach(["email"], bounced) is None
 
 
+def test_a_webhook_reaches_everyone_at_the_steps_url_or_the_configured_one() -> None:
+    nobody = person("a1", "admin", email=None)
+    assert reach(["email", "webhook"], nobody, url="https://h.example/x") == (
+        "webhook",
+        {"url": "https://h.example/x"},
+    )
+    assert reach(["webhook"], nobody) == ("webhook", {})
+
+
+def test_a_webhook_step_plans_a_delivery_to_its_url() -> None:
+    webhook = read_playbook(
+        "hooks.yaml",
+        """\
+id: hooks
+name: Hooks
+rules:
+  - id: overdue
+    steps:
+      - {id: push, channels: [webhook], url: "https://h.example/x", template: note}
+templates:
+  note: {body: {en: "{{ trigger.reason }}"}}
+""",
+    )
+    plans = plan_trigger(
+        trigger(),
+        [PublishedPlaybook(WORKSPACE, "hooks", 1, webhook)],
+        [person("a1", "admin")],
+        policies=POLICIES,
+        now=T0,
+        unsubscribe_url=lambda contact, category: None,
+    )
+    [message] = plans.messages
+    assert (message.status, message.channel, message.target, message.body) == (
+        "queued",
+        "webhook",
+        {"url": "https://h.example/x"},
+        "complete_profile: overdue",
+    )
+
+
 def test_an_overdue_node_reminds_the_admin_in_their_locale() -> None:
     admin = person("a1", "admin", name="李伟", locale="zh-CN", timezone="Asia/Shanghai")
     plans = plan([admin])
