@@ -31,7 +31,7 @@ install: $(STAMP) ## Create .venv and install Milepost with its dev tools
 run: $(STAMP) ## Run every service in one process (in-memory bus, SQLite under ./.milepost)
 	$(BIN)/milepost run
 
-test: $(STAMP) services-up helm ## Run the whole suite on real Kafka + PostgreSQL (provisioned here)
+test: $(STAMP) services-up tools ## Run the whole suite on real Kafka + PostgreSQL (provisioned here)
 	$(SERVICES_ENV_LOAD) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: $(STAMP) ## Run the tests that need no servers
