@@ -46,6 +46,7 @@ async def dispatch_forever(settings: MessagingSettings, resources: Resources) ->
             clock=resources.clock,
             channels=channels,
             registry=resources.registry,
+            tracing=resources.tracing,
         )
         await dispatcher.run()
 

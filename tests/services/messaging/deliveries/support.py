@@ -17,6 +17,7 @@ from services.messaging.deliveries.planned import PlannedDelivery
 from services.messaging.deliveries.rate_limits import RateLimits
 from shared.bus import Bus
 from shared.clock import FrozenClock
+from shared.observability.tracing import Tracing
 
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
 SCHEDULE = (10.0, 40.0, 160.0)
@@ -65,6 +66,7 @@ def dispatcher(
     rates: Mapping[str, float] | None = None,
     batch: int = 100,
     registry: CollectorRegistry | None = None,
+    tracing: Tracing | None = None,
 ) -> Dispatcher:
     return Dispatcher(
         sessions=sessions,
@@ -82,4 +84,5 @@ def dispatcher(
         rate_limits=RateLimits(rates or {}),
         metrics=DeliveryMetrics(registry or CollectorRegistry()),
         draw=lambda bound: bound,
+        tracing=tracing,
     )

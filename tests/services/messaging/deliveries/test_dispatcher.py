@@ -9,17 +9,22 @@ from collections import deque
 from datetime import timedelta
 
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.messaging.channels.base import OutboundMessage, SendResult
 from services.messaging.deliveries import repository
+from services.messaging.deliveries.models import DeliveryRow
 from services.messaging.deliveries.service import queue_delivery
 from shared.bus import Bus
 from shared.bus.memory import InMemoryBus
 from shared.clock import FrozenClock
 from shared.contracts.topics import FailedDelivery, Topic
 from shared.db import create_engine, create_session_factory
+from shared.observability.tracing import Tracing
 from tests.services.messaging.deliveries.support import (
     SCHEDULE,
     T0,
@@ -280,3 +285,40 @@ async def test_concurrent_dispatchers_send_each_delivery_once(own_postgres_url: 
     assert len(set(sent)) == 60
     assert all(c.sent for c in channels)  # the work was shared
     await engine.dispose()
+
+
+async def test_each_send_is_a_span_continuing_the_trace_the_delivery_was_planned_in(
+    own_sessions: Sessions,
+) -> None:
+    planner_trace, planner_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    traced, untraced = await queue(own_sessions, planned(), planned(contact_id="c-other"))
+    async with own_sessions() as session:
+        await session.execute(
+            update(DeliveryRow)
+            .where(DeliveryRow.delivery_id == traced)
+            .values(trace={"traceparent": f"00-{planner_trace}-{planner_span}-01"})
+        )
+        await session.commit()
+    exporter = InMemorySpanExporter()
+    tracing = Tracing.exporting_to(exporter, service="test", batch=False)
+    worker = dispatcher(
+        own_sessions,
+        InMemoryBus(),
+        FrozenClock(T0),
+        {"webhook": ScriptedChannel()},
+        tracing=tracing,
+    )
+
+    assert await worker.step() == 2
+
+    spans = {
+        dict(span.attributes or {})["delivery.id"]: span for span in exporter.get_finished_spans()
+    }
+    send = spans[traced]
+    assert (send.name, send.kind) == ("messaging send", SpanKind.CLIENT)
+    assert dict(send.attributes or {}) == {"delivery.id": traced, "messaging.channel": "webhook"}
+    assert f"{send.context.trace_id:032x}" == planner_trace
+    assert send.parent is not None
+    assert f"{send.parent.span_id:016x}" == planner_span
+    assert spans[untraced].parent is None
+    tracing.shutdown()
