@@ -18,11 +18,13 @@ from services.messaging.deliveries import repository
 from services.messaging.deliveries.dispatcher import Claimed, Dispatcher, follow_up
 from services.messaging.deliveries.models import DeliveryRow
 from services.messaging.deliveries.service import list_deliveries, queue_delivery
-from services.messaging.playbooks.service import publish, read_playbook
+from services.messaging.playbooks.service import load_catalog, publish, read_playbook
+from services.messaging.processing.planning import plan_trigger
 from shared.bus.memory import InMemoryBus
 from shared.clock import FrozenClock
 from tests.services.messaging.deliveries.support import T0, ScriptedChannel, dispatcher, planned
 from tests.services.messaging.smtp_server import Handler, email_channel, running_smtp
+from tests.services.messaging.support import POLICIES, trigger
 
 Sessions = async_sessionmaker[AsyncSession]
 PLAYBOOK = """\
@@ -125,6 +127,32 @@ async def test_a_refused_email_marks_the_contact_and_follows_up_on_the_next_chan
         {"user_id": "ou_ada"},
     )
     assert (await deliveries(own_sessions))["feishu"].status == "sent"
+
+
+async def test_later_plans_for_a_bounced_contact_skip_email(
+    own_sessions: Sessions, smtp: tuple[Handler, int]
+) -> None:
+    handler, port = smtp
+    handler.rcpt_answer = "550 5.1.1 No such user"
+    await given(own_sessions)
+    await bouncing(own_sessions, port, ScriptedChannel()).step()
+
+    async with own_sessions() as session:
+        people = (await contacts.of_accounts(session, [("ws_test", "acme")]))[("ws_test", "acme")]
+        catalog = await load_catalog(session)
+    [message] = plan_trigger(
+        trigger(trigger_id="t-2", at=T0),
+        catalog["ws_test"],
+        people,
+        policies=POLICIES,
+        now=T0,
+        unsubscribe_url=lambda contact, category: None,
+    ).messages
+    assert (message.contact_id, message.channel, message.target) == (
+        "c-admin",
+        "feishu",
+        {"user_id": "ou_ada"},
+    )
 
 
 async def test_a_deferred_email_is_no_bounce(
