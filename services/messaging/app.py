@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
@@ -149,6 +150,7 @@ def mount_messaging(
         max_batch_records=settings.max_batch_records,
         poll_timeout_ms=settings.poll_timeout_ms,
     )
+    queued = asyncio.Event()
     triggers = TriggerWorker(
         load_catalog=load_catalog,
         outbound=DeliveryServices(crm_url=settings.crm_task_webhook_url),
@@ -156,6 +158,7 @@ def mount_messaging(
         unsubscribe_link=unsubscribe_links(settings, secret),
         trigger_metrics=TriggerMetrics(resources.registry),
         catalog_refresh_seconds=settings.catalog_refresh_seconds,
+        tracing=resources.tracing,
         bus=resources.bus,
         sessions=resources.sessions,
         clock=resources.clock,
@@ -163,11 +166,12 @@ def mount_messaging(
         metrics=consumer_metrics,
         max_batch_records=settings.max_batch_records,
         poll_timeout_ms=settings.poll_timeout_ms,
+        on_applied=queued.set,
     )
     return [
         contacts.run(),
         triggers.run(),
-        *delivery_background(settings, resources, consumer_metrics=consumer_metrics),
+        *delivery_background(settings, resources, consumer_metrics=consumer_metrics, queued=queued),
     ]
 
 

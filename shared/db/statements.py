@@ -1,16 +1,17 @@
 """INSERT statements with ON CONFLICT, for the two databases Milepost runs on.
 
 PostgreSQL and SQLite spell upserts the same way in SQLAlchemy but through their own
-dialect modules; these helpers pick the module from the session's bind. Rows go out as
-one batched statement even when some values are ``None`` (``render_nulls``: without it
-the ORM splits a batch by which columns are null, one round trip per group).
+dialect modules; these helpers pick the module from the session's bind. The statements
+are Core statements on the model's table (no ORM bulk-persistence layer in between), so
+the rows of one call go out as one batched statement; every row names the same columns.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,7 +20,9 @@ from sqlalchemy.orm import DeclarativeBase
 
 def _insert(session: AsyncSession, model: type[DeclarativeBase]) -> Any:
     dialect = session.get_bind().dialect.name
-    return (postgresql_insert if dialect == "postgresql" else sqlite_insert)(model)
+    return (postgresql_insert if dialect == "postgresql" else sqlite_insert)(
+        cast(Table, model.__table__)
+    )
 
 
 async def insert_ignoring_duplicates(
@@ -28,7 +31,7 @@ async def insert_ignoring_duplicates(
     """Insert ``rows`` (executemany); rows whose key already exists are left as they are."""
     if rows:
         statement = _insert(session, model).on_conflict_do_nothing()
-        await session.execute(statement.execution_options(render_nulls=True), list(rows))
+        await session.execute(statement, list(rows))
 
 
 async def upsert(
@@ -46,4 +49,4 @@ async def upsert(
     statement = statement.on_conflict_do_update(
         index_elements=list(key), set_={column: statement.excluded[column] for column in columns}
     )
-    await session.execute(statement.execution_options(render_nulls=True), list(rows))
+    await session.execute(statement, list(rows))

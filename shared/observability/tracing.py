@@ -126,6 +126,12 @@ class Tracing:
             self._provider.shutdown()
 
 
+def trace_context(headers: Sequence[tuple[str, bytes]]) -> dict[str, str]:
+    """The trace context among record headers (``traceparent``, ``tracestate``) as text:
+    what a stored row keeps so that later work (a send) continues the trace."""
+    return {name: value.decode("latin-1") for name, value in headers if name in _CONTEXT_HEADERS}
+
+
 def configure_tracing(runtime: RuntimeSettings, *, service: str) -> Tracing:
     """The process's tracing from ``MILEPOST_TRACING_*``: off, spans printed to stdout, or
     OTLP over HTTP to an OpenTelemetry Collector's ``/v1/traces``."""

@@ -26,12 +26,14 @@ and are sent again with the same idempotency key. Delivery is at least once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -164,6 +166,7 @@ def follow_up(
         priority=claimed.priority,
         planned_at=now,
         not_before=now,
+        trace=claimed.trace,
     )
 
 
@@ -186,6 +189,7 @@ class Dispatcher:
         metrics: DeliveryMetrics,
         draw: Draw = full_jitter,
         tracing: Tracing | None = None,
+        wake: asyncio.Event | None = None,
     ) -> None:
         self.sessions = sessions
         self.bus = bus
@@ -196,6 +200,7 @@ class Dispatcher:
         self.metrics = metrics
         self.draw = draw
         self.tracing = tracing or Tracing.off()
+        self.wake = wake
         self.gate = asyncio.Semaphore(policy.concurrency)
 
     async def run(self) -> None:
@@ -206,7 +211,17 @@ class Dispatcher:
                 logger.exception("dispatch step failed; retrying after a pause")
                 handled = 0
             if handled == 0:
-                await asyncio.sleep(self.policy.idle_seconds)
+                await self.idle()
+
+    async def idle(self) -> None:
+        """Wait ``idle_seconds``, or less when ``wake`` is set (deliveries were just queued
+        in this process); deferred and retried deliveries are found by the wait's end."""
+        if self.wake is None:
+            await asyncio.sleep(self.policy.idle_seconds)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), self.policy.idle_seconds)
+        self.wake.clear()
 
     async def step(self) -> int:
         """Claim, send and record one batch; returns how many deliveries were claimed."""
@@ -217,8 +232,7 @@ class Dispatcher:
         if letters:
             await self.bus.publish(letters)
         async with self.sessions() as session:
-            for attempted in attempts:
-                await self.record(session, attempted)
+            await self.record(session, attempts)
             await session.commit()
         return len(claimed) + len(limited)
 
@@ -314,24 +328,32 @@ class Dispatcher:
                 logger.exception("channel raised", extra={"channel": message.channel})
                 return SendResult.retryable(f"channel error: {type(exc).__name__}: {exc}")
 
-    async def record(self, session: AsyncSession, attempted: Attempted) -> None:
-        message, result, decision = attempted.claimed.message, attempted.result, attempted.decision
-        finished = decision.due_at is None
-        reason = result.reason
-        if result.bounced and decision.status == "failed":
-            reason = await self.follow_bounce(session, attempted.claimed, reason or "bounced")
-        await repository.finish_attempt(
-            session,
-            message.delivery_id,
-            status=decision.status,
-            reason=reason,
-            provider_message_id=result.provider_message_id,
-            due_at=decision.due_at,
-            finished_at=self.clock.now() if finished else None,
-        )
-        await repository.add_attempts(
-            session,
-            [
+    async def record(self, session: AsyncSession, attempts: Sequence[Attempted]) -> None:
+        """Each delivery's new status and its attempt row, two statements for the batch (a
+        bounce also marks the contact and queues the follow-up)."""
+        now = self.clock.now()
+        finished: list[repository.FinishedAttempt] = []
+        rows: list[dict[str, Any]] = []
+        for attempted in attempts:
+            message, result, decision = (
+                attempted.claimed.message,
+                attempted.result,
+                attempted.decision,
+            )
+            reason = result.reason
+            if result.bounced and decision.status == "failed":
+                reason = await self.follow_bounce(session, attempted.claimed, reason or "bounced")
+            finished.append(
+                repository.FinishedAttempt(
+                    delivery_id=message.delivery_id,
+                    status=decision.status,
+                    reason=reason,
+                    provider_message_id=result.provider_message_id,
+                    due_at=decision.due_at,
+                    finished_at=now if decision.due_at is None else None,
+                )
+            )
+            rows.append(
                 {
                     "delivery_id": message.delivery_id,
                     "attempt": message.attempt,
@@ -342,18 +364,19 @@ class Dispatcher:
                     "latency_ms": round(attempted.latency_seconds * 1000, 3),
                     "retry_at": decision.due_at,
                 }
-            ],
-        )
-        if decision.status == "failed":
-            logger.warning(
-                "delivery failed",
-                extra={
-                    "delivery_id": message.delivery_id,
-                    "channel": message.channel,
-                    "attempts": message.attempt,
-                    "reason": reason,
-                },
             )
+            if decision.status == "failed":
+                logger.warning(
+                    "delivery failed",
+                    extra={
+                        "delivery_id": message.delivery_id,
+                        "channel": message.channel,
+                        "attempts": message.attempt,
+                        "reason": reason,
+                    },
+                )
+        await repository.finish_attempts(session, finished)
+        await repository.add_attempts(session, rows)
 
     async def follow_bounce(self, session: AsyncSession, claimed: Claimed, reason: str) -> str:
         """Mark the contact's address bounced and queue the follow-up (idempotent); the
@@ -411,6 +434,7 @@ def dispatcher_for(
     channels: Mapping[str, Channel],
     registry: CollectorRegistry,
     tracing: Tracing | None = None,
+    wake: asyncio.Event | None = None,
 ) -> Dispatcher:
     return Dispatcher(
         sessions=sessions,
@@ -421,4 +445,5 @@ def dispatcher_for(
         rate_limits=RateLimits(settings.rate_limits_per_second),
         metrics=DeliveryMetrics(registry),
         tracing=tracing,
+        wake=wake,
     )

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Coroutine
 from datetime import timedelta
 from typing import Any
@@ -36,8 +37,11 @@ def delivery_routers(
     ]
 
 
-async def dispatch_forever(settings: MessagingSettings, resources: Resources) -> None:
-    """Open the channels and send due deliveries until cancelled."""
+async def dispatch_forever(
+    settings: MessagingSettings, resources: Resources, *, wake: asyncio.Event | None = None
+) -> None:
+    """Open the channels and send due deliveries until cancelled; ``wake`` (set when
+    deliveries are queued in this process) ends an idle wait early."""
     async with open_channels(settings, resources.sessions, resources.clock) as channels:
         dispatcher = dispatcher_for(
             settings,
@@ -47,14 +51,20 @@ async def dispatch_forever(settings: MessagingSettings, resources: Resources) ->
             channels=channels,
             registry=resources.registry,
             tracing=resources.tracing,
+            wake=wake,
         )
         await dispatcher.run()
 
 
 def delivery_background(
-    settings: MessagingSettings, resources: Resources, *, consumer_metrics: ConsumerMetrics
+    settings: MessagingSettings,
+    resources: Resources,
+    *,
+    consumer_metrics: ConsumerMetrics,
+    queued: asyncio.Event,
 ) -> list[Coroutine[Any, Any, None]]:
-    """The work to run beside the API; ``consumer_metrics`` is the service's one set."""
+    """The work to run beside the API; ``consumer_metrics`` is the service's one set, and
+    ``queued`` is set by whoever queues deliveries, to wake the dispatcher at once."""
     subscriptions = SubscriptionsConsumer(
         bus=resources.bus,
         sessions=resources.sessions,
@@ -64,9 +74,10 @@ def delivery_background(
         metrics=consumer_metrics,
         max_batch_records=settings.max_batch_records,
         poll_timeout_ms=settings.poll_timeout_ms,
+        on_applied=queued.set,
     )
     return [
-        dispatch_forever(settings, resources),
+        dispatch_forever(settings, resources, wake=queued),
         escalate_forever(
             resources.sessions,
             resources.clock,

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-PlannedStatus = Literal["queued", "deferred", "suppressed"]
+PlannedStatus = Literal["queued", "deferred", "suppressed", "failed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,7 +17,8 @@ class PlannedDelivery:
     ``target`` is what the channel needs: ``{"email", "name"}`` for email, ``{"url"}`` for a
     webhook, ``{"user_id"}`` (and optionally ``{"url"}``) for chat apps and the in-app feed.
     ``status`` ``queued`` or ``deferred`` is sent at ``not_before`` (UTC); ``suppressed``
-    is only recorded, with its ``reason``. Higher ``priority`` is sent first when several
+    (a policy said no) and ``failed`` (it could not be made, e.g. a template error) are only
+    recorded, with their ``reason``. Higher ``priority`` is sent first when several
     are due. (``trigger_id``, ``contact_id``, ``step_id``) is the deduplication key.
     """
 
@@ -39,3 +40,5 @@ class PlannedDelivery:
     not_before: datetime
     status: PlannedStatus = "queued"
     reason: str | None = None
+    trace: Mapping[str, str] = field(default_factory=dict)
+    """The trace context the send continues (``traceparent``...); empty: none."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import String, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.messaging.deliveries.models import AttemptRow, DeliveryRow
@@ -22,9 +23,9 @@ async def existing_ids(session: AsyncSession, delivery_ids: Sequence[str]) -> se
     return set(found)
 
 
-async def insert_delivery(session: AsyncSession, row: dict[str, Any]) -> None:
-    """Insert one delivery; a row with the same key already there is left as it is."""
-    await insert_ignoring_duplicates(session, DeliveryRow, [row])
+async def insert_deliveries(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert deliveries; a row whose key is already there is left as it is."""
+    await insert_ignoring_duplicates(session, DeliveryRow, rows)
 
 
 async def add_attempts(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
@@ -74,26 +75,57 @@ async def claim_due(
     return rows
 
 
-async def finish_attempt(
-    session: AsyncSession,
-    delivery_id: str,
-    *,
-    status: str,
-    reason: str | None,
-    provider_message_id: str | None,
-    due_at: datetime | None,
-    finished_at: datetime | None,
-) -> None:
-    values: dict[str, Any] = {"status": status, "reason": reason, "due_at": due_at}
-    if provider_message_id is not None:
-        values["provider_message_id"] = provider_message_id
-    if finished_at is not None:
-        values["finished_at"] = finished_at
+@dataclass(frozen=True, slots=True)
+class FinishedAttempt:
+    """Where a delivery stands after a send: ``due_at`` when it will be tried again,
+    ``finished_at`` when nothing more will happen; a ``None`` provider id or finish time
+    keeps the one recorded."""
+
+    delivery_id: str
+    status: str
+    reason: str | None
+    provider_message_id: str | None
+    due_at: datetime | None
+    finished_at: datetime | None
+
+
+_DELIVERIES = cast(Table, DeliveryRow.__table__)
+_FINISH = (
+    update(_DELIVERIES)
+    .where(_DELIVERIES.c.delivery_id == bindparam("finished_id"))
+    .values(
+        status=bindparam("new_status"),
+        reason=bindparam("new_reason"),
+        due_at=bindparam("new_due_at"),
+        provider_message_id=func.coalesce(
+            bindparam("new_provider_message_id", type_=String()),
+            _DELIVERIES.c.provider_message_id,
+        ),
+        finished_at=func.coalesce(
+            bindparam("new_finished_at", type_=_DELIVERIES.c.finished_at.type),
+            _DELIVERIES.c.finished_at,
+        ),
+    )
+)
+
+
+async def finish_attempts(session: AsyncSession, attempts: Sequence[FinishedAttempt]) -> None:
+    """Record where each delivery stands after its send: one batched statement."""
+    if not attempts:
+        return
     await session.execute(
-        update(DeliveryRow)
-        .where(DeliveryRow.delivery_id == delivery_id)
-        .values(**values)
-        .execution_options(synchronize_session=False)
+        _FINISH,
+        [
+            {
+                "finished_id": a.delivery_id,
+                "new_status": a.status,
+                "new_reason": a.reason,
+                "new_due_at": a.due_at,
+                "new_provider_message_id": a.provider_message_id,
+                "new_finished_at": a.finished_at,
+            }
+            for a in attempts
+        ],
     )
 
 

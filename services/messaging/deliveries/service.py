@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,7 +14,9 @@ from services.messaging.deliveries.cursors import decode_cursor, encode_cursor
 from services.messaging.deliveries.models import DeliveryRow
 from services.messaging.deliveries.planned import PlannedDelivery
 
-QueuedStatus = Literal["queued", "deferred", "suppressed", "duplicate"]
+QueuedStatus = Literal["queued", "deferred", "suppressed", "failed", "duplicate"]
+FINAL_AT_PLANNING = frozenset({"suppressed", "failed"})
+"""Statuses recorded at planning that are never sent."""
 
 
 def delivery_id_of(trigger_id: str, contact_id: str, step_id: str) -> str:
@@ -25,67 +28,84 @@ def delivery_id_of(trigger_id: str, contact_id: str, step_id: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class QueuedOutcome:
-    """What :func:`queue_delivery` did: ``duplicate`` when the key was already queued
-    (nothing written), otherwise the status recorded."""
+    """What queueing did: ``duplicate`` when the key was already queued (nothing written),
+    otherwise the status recorded."""
 
     delivery_id: str
     status: QueuedStatus
 
 
-async def queue_delivery(session: AsyncSession, planned: PlannedDelivery) -> QueuedOutcome:
-    """Record ``planned`` and its attempt 0; queued and deferred ones become due at
-    ``not_before``, suppressed ones are kept with their reason and never sent.
+async def queue_deliveries(
+    session: AsyncSession, planned: Sequence[PlannedDelivery]
+) -> list[QueuedOutcome]:
+    """Record each of ``planned`` with its attempt 0, in three statements whatever their
+    number; queued and deferred ones become due at ``not_before``, suppressed and failed
+    ones are kept with their reason and never sent. Outcomes are in ``planned``'s order.
 
     Idempotent on (``trigger_id``, ``contact_id``, ``step_id``): a replayed trigger queues
-    nothing twice. Flushes only; the caller's transaction commits.
+    nothing twice, nor does a key repeated within ``planned``. Flushes only; the caller's
+    transaction commits.
     """
-    delivery_id = delivery_id_of(planned.trigger_id, planned.contact_id, planned.step_id)
-    if await repository.existing_ids(session, [delivery_id]):
-        return QueuedOutcome(delivery_id, "duplicate")
-    suppressed = planned.status == "suppressed"
-    await repository.insert_delivery(
-        session,
-        {
-            "delivery_id": delivery_id,
-            "workspace_id": planned.workspace_id,
-            "account_id": planned.account_id,
-            "trigger_id": planned.trigger_id,
-            "contact_id": planned.contact_id,
-            "step_id": planned.step_id,
-            "playbook_id": planned.playbook_id,
-            "playbook_version": planned.playbook_version,
-            "channel": planned.channel,
-            "target": dict(planned.target),
-            "subject": planned.subject,
-            "body": planned.body,
-            "category": planned.category,
-            "priority": planned.priority,
-            "status": planned.status,
-            "reason": planned.reason,
-            "attempts": 0,
-            "provider_message_id": None,
-            "planned_at": planned.planned_at,
-            "not_before": planned.not_before,
-            "due_at": None if suppressed else planned.not_before,
-            "finished_at": planned.planned_at if suppressed else None,
-        },
-    )
-    await repository.add_attempts(
-        session,
-        [
+    ids = [delivery_id_of(p.trigger_id, p.contact_id, p.step_id) for p in planned]
+    seen = await repository.existing_ids(session, ids)
+    outcomes: list[QueuedOutcome] = []
+    deliveries: list[dict[str, Any]] = []
+    attempts: list[dict[str, Any]] = []
+    for delivery_id, delivery in zip(ids, planned, strict=True):
+        if delivery_id in seen:
+            outcomes.append(QueuedOutcome(delivery_id, "duplicate"))
+            continue
+        seen.add(delivery_id)
+        final = delivery.status in FINAL_AT_PLANNING
+        deliveries.append(
+            {
+                "delivery_id": delivery_id,
+                "workspace_id": delivery.workspace_id,
+                "account_id": delivery.account_id,
+                "trigger_id": delivery.trigger_id,
+                "contact_id": delivery.contact_id,
+                "step_id": delivery.step_id,
+                "playbook_id": delivery.playbook_id,
+                "playbook_version": delivery.playbook_version,
+                "channel": delivery.channel,
+                "target": dict(delivery.target),
+                "subject": delivery.subject,
+                "body": delivery.body,
+                "category": delivery.category,
+                "priority": delivery.priority,
+                "status": delivery.status,
+                "reason": delivery.reason,
+                "attempts": 0,
+                "provider_message_id": None,
+                "planned_at": delivery.planned_at,
+                "not_before": delivery.not_before,
+                "due_at": None if final else delivery.not_before,
+                "finished_at": delivery.planned_at if final else None,
+                "trace": dict(delivery.trace),
+            }
+        )
+        attempts.append(
             {
                 "delivery_id": delivery_id,
                 "attempt": 0,
-                "status": planned.status,
-                "reason": planned.reason,
+                "status": delivery.status,
+                "reason": delivery.reason,
                 "provider_message_id": None,
-                "started_at": planned.planned_at,
+                "started_at": delivery.planned_at,
                 "latency_ms": None,
-                "retry_at": None if suppressed else planned.not_before,
+                "retry_at": None if final else delivery.not_before,
             }
-        ],
-    )
-    return QueuedOutcome(delivery_id, planned.status)
+        )
+        outcomes.append(QueuedOutcome(delivery_id, delivery.status))
+    await repository.insert_deliveries(session, deliveries)
+    await repository.add_attempts(session, attempts)
+    return outcomes
+
+
+async def queue_delivery(session: AsyncSession, planned: PlannedDelivery) -> QueuedOutcome:
+    """:func:`queue_deliveries` for one delivery."""
+    (outcome,) = await queue_deliveries(session, [planned])
+    return outcome
 
 
 @dataclass(frozen=True, slots=True)

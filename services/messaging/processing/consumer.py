@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from datetime import datetime
 from typing import Generic, TypeVar
 
@@ -95,6 +96,7 @@ class FencedConsumer(ABC, Generic[T]):
         metrics: ConsumerMetrics,
         max_batch_records: int = 500,
         poll_timeout_ms: int = 200,
+        on_applied: Callable[[], object] | None = None,
     ) -> None:
         self.bus = bus
         self.sessions = sessions
@@ -107,6 +109,8 @@ class FencedConsumer(ABC, Generic[T]):
         self.applied: dict[TopicPartition, int] = {}
         self.lag = LagGauge(bus, metrics.lag, group_labels=(group_id,))
         self.ready = asyncio.Event()
+        self.on_applied = on_applied
+        """Called after a batch's effects are committed (the dispatcher's wake-up)."""
 
     @abstractmethod
     def decode(self, record: ConsumedRecord) -> T:
@@ -190,6 +194,8 @@ class FencedConsumer(ABC, Generic[T]):
             await self.apply(session, items, now)
             await offsets.advance_offsets(session, self.group_id, moves)
             await session.commit()
+        if items and self.on_applied is not None:
+            self.on_applied()
         self.consumer_metrics.records.labels(self.group_id, "applied").inc(len(items))
         for tp, (_old, new) in moves.items():
             self.applied[tp] = new

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.messaging.deliveries.planned import PlannedDelivery
-from services.messaging.deliveries.service import queue_delivery
+from services.messaging.deliveries.service import queue_deliveries
 from services.messaging.policies.budgets import PRIORITY_RANK
 from services.messaging.processing.planning import MessagePlan, TaskPlan
 from services.messaging.tasks.planned import PlannedTask
@@ -13,11 +15,9 @@ from services.messaging.tasks.service import create_task
 
 
 def planned_delivery(plan: MessagePlan, *, fallback_channel: str = "email") -> PlannedDelivery:
-    """The delivery service's view of a message plan. A failed plan (a template error) is
-    recorded as suppressed, its reason saying so; a plan with no reachable channel names
+    """The delivery service's view of a message plan (a failed plan, a template error, is
+    recorded as failed with its reason); a plan with no reachable channel names
     ``fallback_channel``."""
-    status = plan.status
-    failed = status == "failed"
     return PlannedDelivery(
         workspace_id=plan.workspace_id,
         account_id=plan.account_id,
@@ -34,8 +34,9 @@ def planned_delivery(plan: MessagePlan, *, fallback_channel: str = "email") -> P
         priority=PRIORITY_RANK[plan.priority],
         planned_at=plan.planned_at,
         not_before=plan.not_before,
-        status="suppressed" if status == "failed" else status,
-        reason=f"failed: {plan.reason}" if failed else plan.reason,
+        status=plan.status,
+        reason=plan.reason,
+        trace=plan.trace,
     )
 
 
@@ -66,8 +67,8 @@ class DeliveryServices:
     def __init__(self, *, crm_url: str | None = None) -> None:
         self.crm_url = crm_url
 
-    async def deliver(self, session: AsyncSession, plan: MessagePlan) -> None:
-        await queue_delivery(session, planned_delivery(plan))
+    async def deliver(self, session: AsyncSession, plans: Sequence[MessagePlan]) -> None:
+        await queue_deliveries(session, [planned_delivery(plan) for plan in plans])
 
     async def create_task(self, session: AsyncSession, plan: TaskPlan) -> None:
         await create_task(session, planned_task(plan), crm_url=self.crm_url)

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.messaging.contacts import repository as contacts
@@ -26,17 +26,19 @@ from services.messaging.contacts.directory import Contact
 from services.messaging.playbooks.service import PublishedPlaybook
 from services.messaging.policies.budgets import Planned, PressureBook
 from services.messaging.processing import repository as ledger
-from services.messaging.processing.consumer import FencedConsumer, validation_problems
+from services.messaging.processing.consumer import FencedConsumer
 from services.messaging.processing.planning import (
     MessagePlan,
+    Plans,
     Policies,
     TaskPlan,
     plan_trigger,
     with_budget,
 )
+from services.messaging.processing.received import ReceivedTrigger, decode_trigger
 from shared.bus import ConsumedRecord
-from shared.contracts import Topic, TriggerEnvelope
-from shared.errors import InvalidMessage
+from shared.contracts import Topic
+from shared.observability.tracing import Tracing, trace_context
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +50,8 @@ CatalogLoader = Callable[[AsyncSession], Awaitable[Mapping[str, tuple[PublishedP
 class Outbound(Protocol):
     """Where plans go: the delivery and task services, inside the worker's transaction."""
 
-    async def deliver(self, session: AsyncSession, plan: MessagePlan) -> None: ...
+    async def deliver(self, session: AsyncSession, plans: Sequence[MessagePlan]) -> None:
+        """Queue a batch's messages (all at once: one round trip per table, not per message)."""
 
     async def create_task(self, session: AsyncSession, plan: TaskPlan) -> None: ...
 
@@ -74,8 +77,10 @@ class TriggerMetrics:
         )
 
 
-class TriggerWorker(FencedConsumer[TriggerEnvelope]):
-    """Consumes triggers until cancelled; see the module docstring."""
+class TriggerWorker(FencedConsumer[ReceivedTrigger]):
+    """Consumes triggers until cancelled; see the module docstring. Each trigger is planned
+    in a span continuing the trace its record carries, and its deliveries keep that span's
+    context for the send."""
 
     topics = (Topic.TRIGGERS,)
 
@@ -88,9 +93,11 @@ class TriggerWorker(FencedConsumer[TriggerEnvelope]):
         unsubscribe_link: UnsubscribeLink,
         trigger_metrics: TriggerMetrics,
         catalog_refresh_seconds: float = 2.0,
+        tracing: Tracing | None = None,
         **consumer: Any,
     ) -> None:
         super().__init__(**consumer)
+        self.tracing = tracing or Tracing.off()
         self.load_catalog = load_catalog
         self.outbound = outbound
         self.policies = policies
@@ -107,41 +114,52 @@ class TriggerWorker(FencedConsumer[TriggerEnvelope]):
             self.catalog = await self.load_catalog(session)
         self.catalog_loaded_at = time.monotonic()
 
-    def decode(self, record: ConsumedRecord) -> TriggerEnvelope:
-        try:
-            return TriggerEnvelope.model_validate_json(record.value)
-        except ValidationError as exc:
-            raise InvalidMessage(
-                f"not a valid trigger envelope: {validation_problems(exc)}"
-            ) from exc
+    def decode(self, record: ConsumedRecord) -> ReceivedTrigger:
+        return decode_trigger(record)
+
+    def plan(
+        self,
+        received: ReceivedTrigger,
+        people: Mapping[tuple[str, str], list[Contact]],
+        now: datetime,
+    ) -> Plans:
+        """The trigger's plans (pure but for the span), carrying the planning span's trace."""
+        trigger = received.trigger
+        with self.tracing.span(
+            "messaging plan trigger",
+            parent=received.trace,
+            attributes={"trigger.id": trigger.trigger_id, "trigger.kind": trigger.kind.value},
+        ) as carry:
+            plans = plan_trigger(
+                trigger,
+                self.catalog.get(trigger.workspace_id, ()),
+                people.get((trigger.workspace_id, trigger.account_id), []),
+                policies=self.policies,
+                now=now,
+                unsubscribe_url=lambda contact, category: self.unsubscribe_link(
+                    contact, category, now
+                ),
+            )
+        if not carry:
+            return plans
+        trace = trace_context(carry)
+        return Plans([replace(m, trace=trace) for m in plans.messages], plans.tasks)
 
     async def apply(
-        self, session: AsyncSession, items: list[TriggerEnvelope], now: datetime
+        self, session: AsyncSession, items: list[ReceivedTrigger], now: datetime
     ) -> None:
         """Plan every trigger of the batch, with the batch's contacts, ledger keys and
         budget counts loaded in bulk, then hand the plans over in trigger order."""
-        accounts = {(t.workspace_id, t.account_id) for t in items}
+        accounts = {
+            (r.trigger.workspace_id, r.trigger.account_id)
+            for r in items
+            if self.catalog.get(r.trigger.workspace_id)  # no playbooks: nobody to reach
+        }
         people = await contacts.of_accounts(session, accounts)
-        batch = [
-            (
-                trigger,
-                plan_trigger(
-                    trigger,
-                    self.catalog.get(trigger.workspace_id, ()),
-                    people.get((trigger.workspace_id, trigger.account_id), []),
-                    policies=self.policies,
-                    now=now,
-                    unsubscribe_url=lambda contact, category: self.unsubscribe_link(
-                        contact, category, now
-                    ),
-                ),
-            )
-            for trigger in items
-        ]
-        messages = [m for _, plans in batch for m in plans.messages]
+        batch = [self.plan(received, people, now) for received in items]
+        messages = [m for plans in batch for m in plans.messages]
         done = await ledger.planned_keys(
-            session,
-            [_key(m) for m in messages] + [_task_key(t) for _, p in batch for t in p.tasks],
+            session, [_key(m) for m in messages] + [_task_key(t) for p in batch for t in p.tasks]
         )
         window = self.policies.budgets.window
         book = PressureBook(
@@ -155,7 +173,8 @@ class TriggerWorker(FencedConsumer[TriggerEnvelope]):
             else ()
         )
         rows: list[dict[str, Any]] = []
-        for _trigger, plans in batch:
+        finals: list[MessagePlan] = []
+        for plans in batch:
             if not plans.messages and not plans.tasks:
                 self.metrics.triggers.labels("unmatched").inc()
                 continue
@@ -179,7 +198,7 @@ class TriggerWorker(FencedConsumer[TriggerEnvelope]):
                         },
                     )
                 rows.append(_ledger_row(final))
-                await self.outbound.deliver(session, final)
+                finals.append(final)
                 self.metrics.planned.labels(final.status).inc()
             for task in plans.tasks:
                 if _task_key(task) in done:
@@ -189,6 +208,7 @@ class TriggerWorker(FencedConsumer[TriggerEnvelope]):
                 await self.outbound.create_task(session, task)
                 self.metrics.tasks.inc()
             self.metrics.triggers.labels("planned").inc()
+        await self.outbound.deliver(session, finals)
         await ledger.record(session, rows)
 
 

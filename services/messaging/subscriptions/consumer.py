@@ -11,20 +11,19 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.messaging.processing.consumer import FencedConsumer, validation_problems
+from services.messaging.processing.consumer import FencedConsumer
+from services.messaging.processing.received import ReceivedTrigger, decode_trigger
 from services.messaging.subscriptions import repository
 from services.messaging.subscriptions.service import fan_out
 from shared.bus import ConsumedRecord
-from shared.contracts import Topic, TriggerEnvelope
-from shared.errors import InvalidMessage
+from shared.contracts import Topic
 
 logger = logging.getLogger(__name__)
 
 
-class SubscriptionsConsumer(FencedConsumer[TriggerEnvelope]):
+class SubscriptionsConsumer(FencedConsumer[ReceivedTrigger]):
     """Also forgets, about once an hour, the triggers older than ``retention`` (they can no
     longer be replayed)."""
 
@@ -48,15 +47,10 @@ class SubscriptionsConsumer(FencedConsumer[TriggerEnvelope]):
         if forgotten:
             logger.info("replay log pruned", extra={"triggers": forgotten})
 
-    def decode(self, record: ConsumedRecord) -> TriggerEnvelope:
-        try:
-            return TriggerEnvelope.model_validate_json(record.value)
-        except ValidationError as exc:
-            raise InvalidMessage(
-                f"not a valid trigger envelope: {validation_problems(exc)}"
-            ) from exc
+    def decode(self, record: ConsumedRecord) -> ReceivedTrigger:
+        return decode_trigger(record)
 
     async def apply(
-        self, session: AsyncSession, items: list[TriggerEnvelope], now: datetime
+        self, session: AsyncSession, items: list[ReceivedTrigger], now: datetime
     ) -> None:
         await fan_out(session, items, now)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,8 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.messaging.channels.guard import UrlGuard
 from services.messaging.channels.webhooks import new_secret
 from services.messaging.deliveries.planned import PlannedDelivery
-from services.messaging.deliveries.service import queue_delivery
+from services.messaging.deliveries.service import queue_deliveries
 from services.messaging.errors import MessagingError
+from services.messaging.processing.received import ReceivedTrigger
 from services.messaging.subscriptions import repository
 from services.messaging.subscriptions.models import SubscriptionRow
 from shared.contracts.triggers import TriggerEnvelope
@@ -137,36 +138,44 @@ async def delete_subscription(
     await repository.delete(session, await get_subscription(session, workspace_id, subscription_id))
 
 
-async def fan_out(session: AsyncSession, triggers: Sequence[TriggerEnvelope], now: datetime) -> int:
-    """Remember ``triggers`` for replays and queue one delivery per matching active
-    subscription; returns how many were queued (replays of a trigger queue none)."""
-    if not triggers:
+async def fan_out(session: AsyncSession, received: Sequence[ReceivedTrigger], now: datetime) -> int:
+    """Remember the triggers for replays and queue one delivery per matching active
+    subscription, carrying the trigger's trace; returns how many were queued (replays of a
+    trigger queue none)."""
+    if not received:
         return 0
+    envelopes = {r.trigger.trigger_id: r.trigger.model_dump_json() for r in received}
     await repository.remember_triggers(
         session,
         [
             {
-                "trigger_id": t.trigger_id,
-                "workspace_id": t.workspace_id,
-                "account_id": t.account_id,
-                "occurred_at": t.occurred_at,
-                "envelope": t.model_dump_json(),
+                "trigger_id": r.trigger.trigger_id,
+                "workspace_id": r.trigger.workspace_id,
+                "account_id": r.trigger.account_id,
+                "occurred_at": r.trigger.occurred_at,
+                "envelope": envelopes[r.trigger.trigger_id],
             }
-            for t in triggers
+            for r in received
         ],
     )
     by_workspace: dict[str, list[SubscriptionRow]] = {}
-    for row in await repository.active_of(session, {t.workspace_id for t in triggers}):
+    for row in await repository.active_of(session, {r.trigger.workspace_id for r in received}):
         by_workspace.setdefault(row.workspace_id, []).append(row)
-    queued = 0
-    for trigger in triggers:
-        for subscription in by_workspace.get(trigger.workspace_id, []):
-            if matches(filters_of(subscription), trigger):
-                outcome = await queue_delivery(
-                    session, _planned(subscription, trigger, "subscription", now)
-                )
-                queued += outcome.status != "duplicate"
-    return queued
+    planned = [
+        _planned(
+            subscription,
+            r.trigger,
+            "subscription",
+            now,
+            body=envelopes[r.trigger.trigger_id],
+            trace=r.trace,
+        )
+        for r in received
+        for subscription in by_workspace.get(r.trigger.workspace_id, [])
+        if matches(filters_of(subscription), r.trigger)
+    ]
+    outcomes = await queue_deliveries(session, planned)
+    return sum(outcome.status != "duplicate" for outcome in outcomes)
 
 
 async def replay(
@@ -201,19 +210,32 @@ async def replay(
             raise ReplayTooLarge(
                 f"more than {MAX_REPLAY_TRIGGERS} triggers in the range; replay a shorter one"
             )
-        for row in rows:
-            trigger = TriggerEnvelope.model_validate_json(row.envelope)
-            if matches(filters, trigger):
-                await queue_delivery(
-                    session, _planned(subscription, trigger, f"replay:{replay_id}", now)
-                )
-                queued += 1
+        matching = [
+            (trigger, row.envelope)
+            for row in rows
+            if matches(filters, trigger := TriggerEnvelope.model_validate_json(row.envelope))
+        ]
+        await queue_deliveries(
+            session,
+            [
+                _planned(subscription, trigger, f"replay:{replay_id}", now, body=body)
+                for trigger, body in matching
+            ],
+        )
+        queued += len(matching)
         after = (rows[-1].occurred_at, rows[-1].trigger_id)
 
 
 def _planned(
-    subscription: SubscriptionRow, trigger: TriggerEnvelope, step_id: str, now: datetime
+    subscription: SubscriptionRow,
+    trigger: TriggerEnvelope,
+    step_id: str,
+    now: datetime,
+    *,
+    body: str,
+    trace: Mapping[str, str] | None = None,
 ) -> PlannedDelivery:
+    """The delivery of ``trigger`` to ``subscription``; ``body`` is the trigger's JSON."""
     return PlannedDelivery(
         workspace_id=trigger.workspace_id,
         account_id=trigger.account_id,
@@ -229,9 +251,10 @@ def _planned(
             "event_type": f"trigger.{trigger.kind.value}",
         },
         subject=f"{trigger.kind.value}: {trigger.reason}"[:500],
-        body=trigger.model_dump_json(),
+        body=body,
         category="subscription",
         priority=0,
         planned_at=now,
         not_before=now,
+        trace=trace or {},
     )

@@ -64,6 +64,7 @@ async def advance_offsets(
                 AppliedOffsetRow.next_offset == old,
             )
             .values(next_offset=new)
+            .execution_options(synchronize_session=False)
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise OffsetConflict(f"{tp.topic}[{tp.partition}] moved past {old} elsewhere")

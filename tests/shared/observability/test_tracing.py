@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from shared.observability.tracing import Tracing, configure_tracing
+from shared.observability.tracing import Tracing, configure_tracing, trace_context
 from shared.settings import RuntimeSettings
 
 CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -45,6 +45,16 @@ def test_a_span_continues_the_trace_in_http_headers() -> None:
         pass
     (span,) = exporter.get_finished_spans()
     assert f"{span.context.trace_id:032x}" == CALLER_TRACE
+
+
+def test_trace_context_keeps_only_the_context_headers_as_text() -> None:
+    headers = (
+        ("milepost-source", b"events/3/17"),
+        ("traceparent", CALLER.encode()),
+        ("tracestate", b"vendor=1"),
+    )
+    assert trace_context(headers) == {"traceparent": CALLER, "tracestate": "vendor=1"}
+    assert trace_context(()) == {}
 
 
 def test_without_a_parent_a_span_starts_a_new_trace() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -67,6 +68,8 @@ def dispatcher(
     batch: int = 100,
     registry: CollectorRegistry | None = None,
     tracing: Tracing | None = None,
+    idle_seconds: float = 0.01,
+    wake: asyncio.Event | None = None,
 ) -> Dispatcher:
     return Dispatcher(
         sessions=sessions,
@@ -78,11 +81,12 @@ def dispatcher(
             batch=batch,
             concurrency=8,
             lease=timedelta(seconds=120),
-            idle_seconds=0.01,
+            idle_seconds=idle_seconds,
             default_secret="whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0",
         ),
         rate_limits=RateLimits(rates or {}),
         metrics=DeliveryMetrics(registry or CollectorRegistry()),
         draw=lambda bound: bound,
         tracing=tracing,
+        wake=wake,
     )

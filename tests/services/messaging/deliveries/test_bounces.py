@@ -183,7 +183,7 @@ async def test_recording_a_bounce_again_queues_the_follow_up_once(
 
     for again in (attempted, replace(attempted, claimed=with_attempt(claimed, 2))):
         async with own_sessions() as session:
-            await worker.record(session, again)
+            await worker.record(session, [again])
             await session.commit()
 
     async with own_sessions() as session:
@@ -255,6 +255,7 @@ def test_a_follow_up_skips_bounced_channels_and_keys_on_the_planned_step() -> No
         priority=1,
         playbook_id="onboarding",
         playbook_version=1,
+        trace={"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
     )
     later = T0 + timedelta(minutes=5)
 
@@ -267,6 +268,7 @@ def test_a_follow_up_skips_bounced_channels_and_keys_on_the_planned_step() -> No
         "onboarding/nudge@in_app",
     )
     assert (planned_again.not_before, planned_again.status) == (later, "queued")
+    assert planned_again.trace == claimed.trace  # the follow-up's send joins the same trace
     assert (
         follow_up(
             claimed, step, replace(bounced, bounced=frozenset({"email", "feishu", "in_app"})), later

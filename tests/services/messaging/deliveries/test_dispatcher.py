@@ -96,6 +96,65 @@ async def test_due_deliveries_are_sent_and_every_attempt_is_recorded(
     assert await worker.step() == 0
 
 
+async def test_an_idle_dispatcher_is_woken_when_deliveries_are_queued(
+    own_sessions: Sessions,
+) -> None:
+    wake = asyncio.Event()
+    worker = dispatcher(
+        own_sessions,
+        InMemoryBus(),
+        FrozenClock(T0),
+        {"webhook": ScriptedChannel()},
+        idle_seconds=3600,
+        wake=wake,
+    )
+    waiting = asyncio.create_task(worker.idle())
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    wake.set()
+    await waiting  # an hour's idle wait ends once woken (else the per-test timeout fails)
+    assert not wake.is_set()  # cleared, so the next idle waits again
+
+
+async def test_a_batch_of_outcomes_is_recorded_each_with_its_own_status(
+    own_sessions: Sessions,
+) -> None:
+    clock = FrozenClock(T0)
+    channel = ScriptedChannel(
+        deque(
+            [
+                SendResult.sent("provider-1"),
+                SendResult.retryable("503 from the receiver"),
+                SendResult.permanent("410 gone"),
+            ]
+        )
+    )
+    ids = await queue(
+        own_sessions, *(planned(contact_id=f"c-{n}", priority=3 - n) for n in range(3))
+    )
+    worker = dispatcher(own_sessions, InMemoryBus(), clock, {"webhook": channel})
+
+    assert await worker.step() == 3
+
+    async with own_sessions() as session:
+        rows = [await repository.get(session, "ws_test", delivery_id) for delivery_id in ids]
+        assert [
+            (r.status, r.reason, r.provider_message_id, r.due_at, r.finished_at)
+            for r in rows
+            if r is not None
+        ] == [
+            ("sent", None, "provider-1", None, T0),
+            ("retrying", "503 from the receiver", None, T0 + timedelta(seconds=SCHEDULE[0]), None),
+            ("failed", "410 gone", None, None, T0),
+        ]
+        histories = [await repository.attempts_of(session, delivery_id) for delivery_id in ids]
+        assert [[a.status for a in history] for history in histories] == [
+            ["queued", "sent"],
+            ["queued", "failed"],
+            ["queued", "failed"],
+        ]
+
+
 async def test_retries_back_off_then_the_last_failure_is_dead_lettered(
     own_sessions: Sessions,
 ) -> None:

@@ -1,13 +1,19 @@
-"""Queueing planned deliveries: once per (trigger, contact, step), suppressed ones kept."""
+"""Queueing planned deliveries: once per (trigger, contact, step), in a batch or one by one;
+suppressed and failed ones kept with their reason."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.messaging.deliveries import repository
 from services.messaging.deliveries.models import AttemptRow, DeliveryRow
-from services.messaging.deliveries.service import delivery_id_of, queue_delivery
+from services.messaging.deliveries.service import (
+    delivery_id_of,
+    queue_deliveries,
+    queue_delivery,
+)
 from tests.services.messaging.deliveries.support import T0, planned
 
 
@@ -38,24 +44,52 @@ async def test_a_replayed_plan_queues_nothing_twice(
         assert (attempt.attempt, attempt.status) == (0, "queued")
 
 
-async def test_a_suppressed_plan_is_recorded_with_its_reason_and_never_due(
+async def test_a_batch_queues_each_key_once_and_answers_in_its_order(
     own_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     async with own_sessions() as session:
-        outcome = await queue_delivery(
-            session, planned(status="suppressed", reason="consent: onboarding refused")
+        await queue_delivery(session, planned(contact_id="c-known"))
+        outcomes = await queue_deliveries(
+            session,
+            [
+                planned(contact_id="c-1", trace={"traceparent": "00-ab-cd-01"}),
+                planned(contact_id="c-known"),
+                planned(contact_id="c-2", status="deferred", not_before=T0.replace(hour=9)),
+                planned(contact_id="c-1", body="a repeat within the batch"),
+            ],
         )
+        await session.commit()
+        assert [o.status for o in outcomes] == ["queued", "duplicate", "deferred", "duplicate"]
+        assert outcomes[0].delivery_id == outcomes[3].delivery_id
+        rows = {
+            row.contact_id: row
+            for row in await session.scalars(select(DeliveryRow).order_by(DeliveryRow.contact_id))
+        }
+        assert sorted(rows) == ["c-1", "c-2", "c-known"]
+        assert (rows["c-1"].body, rows["c-1"].trace) == (
+            "Two steps left.",
+            {"traceparent": "00-ab-cd-01"},
+        )
+        assert rows["c-known"].trace == {}
+        assert await session.scalar(select(func.count()).select_from(AttemptRow)) == 3
+        assert await queue_deliveries(session, []) == []
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [("suppressed", "consent: onboarding refused"), ("failed", "template nudge: undefined")],
+)
+async def test_a_suppressed_or_failed_plan_is_recorded_with_its_reason_and_never_due(
+    own_sessions: async_sessionmaker[AsyncSession], status: str, reason: str
+) -> None:
+    async with own_sessions() as session:
+        outcome = await queue_delivery(session, planned(status=status, reason=reason))
         await session.commit()
         row = await repository.get(session, "ws_test", outcome.delivery_id)
         assert row is not None
-        assert (row.status, row.reason, row.due_at, row.finished_at) == (
-            "suppressed",
-            "consent: onboarding refused",
-            None,
-            T0,
-        )
+        assert (row.status, row.reason, row.due_at, row.finished_at) == (status, reason, None, T0)
         attempts = await session.scalars(select(AttemptRow.status))
-        assert list(attempts) == ["suppressed"]
+        assert list(attempts) == [status]
 
 
 async def test_a_deferred_plan_is_due_at_its_not_before(

@@ -5,13 +5,15 @@ dead-letter topic, and budgets apply across triggers."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -31,6 +33,7 @@ from shared.clock import FrozenClock
 from shared.contracts import Topic
 from shared.contracts.topics import DeadLetter
 from shared.errors import CommitFailed
+from shared.observability.tracing import Tracing
 from tests.services.messaging.support import POLICIES, T0, trigger
 
 
@@ -44,7 +47,9 @@ class Harness:
     policies: Policies = POLICIES
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
-    def worker(self) -> TriggerWorker:
+    def worker(
+        self, tracing: Tracing | None = None, on_applied: Callable[[], object] | None = None
+    ) -> TriggerWorker:
         self.registry = CollectorRegistry()
 
         async def catalog(session: AsyncSession) -> Mapping[str, Any]:
@@ -60,11 +65,13 @@ class Harness:
             ),
             trigger_metrics=TriggerMetrics(self.registry),
             catalog_refresh_seconds=0.001,
+            tracing=tracing,
             bus=self.bus,
             sessions=self.sessions,
             clock=self.clock,
             group_id=self.group,
             metrics=ConsumerMetrics(self.registry),
+            on_applied=on_applied,
         )
 
     async def subscribe(self) -> Consumer:
@@ -93,7 +100,12 @@ class Harness:
         }
         return ContactFacts(self.workspace, contact_id, **values)
 
-    def record(self, trigger_id: str = "t-1", **changes: Any) -> OutgoingRecord:
+    def record(
+        self,
+        trigger_id: str = "t-1",
+        headers: tuple[tuple[str, bytes], ...] = (),
+        **changes: Any,
+    ) -> OutgoingRecord:
         """A trigger record; its id is unique to this workspace, like the engine's."""
         envelope = trigger(
             workspace=self.workspace,
@@ -102,7 +114,7 @@ class Harness:
             **changes,
         )
         return OutgoingRecord(
-            Topic.TRIGGERS, envelope.key.encode(), envelope.model_dump_json().encode()
+            Topic.TRIGGERS, envelope.key.encode(), envelope.model_dump_json().encode(), headers
         )
 
     async def deliveries(self) -> list[DeliveryRow]:
@@ -387,12 +399,75 @@ async def test_a_template_error_fails_that_delivery_and_the_worker_goes_on(
     assert len(found) == 4
     for trigger_id in ("t-1", "t-2"):
         bad, good = found[(trigger_id, "broken/bad")], found[(trigger_id, "broken/good")]
-        assert bad.status == "suppressed"
-        assert (bad.reason or "").startswith("failed: template bad: UndefinedError:")
+        assert (bad.status, bad.due_at, bad.finished_at) == ("failed", None, T0)
+        assert (bad.reason or "").startswith("template bad: UndefinedError:")
         assert (good.status, good.body) == ("queued", "fine")
     assert {p.status for p in await harness.plans() if p.step_id == "broken/bad"} == {"failed"}
     assert harness.metric("milepost_messaging_planned_deliveries_total", status="failed") == 2
     assert "a message failed to render" in caplog.text
+
+
+async def test_planning_continues_the_trace_of_the_trigger_and_hands_it_to_the_send(
+    harness: Harness,
+) -> None:
+    engine_trace, engine_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    exporter = InMemorySpanExporter()
+    tracing = Tracing.exporting_to(exporter, service="messaging", batch=False)
+    await harness.publish_playbooks()
+    await harness.learn(harness.admin())
+    traced = (("traceparent", f"00-{engine_trace}-{engine_span}-01".encode()),)
+    await harness.bus.publish([harness.record("t-1", traced), harness.record("t-2")])
+    worker, consumer = harness.worker(tracing), await harness.subscribe()
+    await run_until_idle(worker, consumer)
+    await consumer.close()
+
+    spans = {
+        span.attributes["trigger.id"] if span.attributes else "": span
+        for span in exporter.get_finished_spans()
+        if span.name == "messaging plan trigger"
+    }
+    planned = spans[f"{harness.workspace}:t-1"]
+    assert planned.parent is not None
+    assert f"{planned.parent.span_id:016x}" == engine_span
+    assert f"{planned.context.trace_id:032x}" == engine_trace
+    by_trigger = {d.trigger_id.partition(":")[2]: d for d in await harness.deliveries()}
+    carried = by_trigger["t-1"].trace["traceparent"]
+    assert carried == f"00-{engine_trace}-{planned.context.span_id:016x}-01"
+    untraced = spans[f"{harness.workspace}:t-2"]  # a trigger without context starts a trace
+    assert untraced.parent is None
+    assert by_trigger["t-2"].trace["traceparent"].split("-")[1] != engine_trace
+
+
+async def test_each_committed_batch_wakes_the_dispatcher(harness: Harness) -> None:
+    await harness.publish_playbooks()
+    await harness.learn(harness.admin())
+    await harness.bus.publish([harness.record()])
+    committed: list[int] = []
+
+    async def deliveries_now() -> None:
+        committed.append(len(await harness.deliveries()))
+
+    wakes: list[asyncio.Task[None]] = []
+    worker = harness.worker(on_applied=lambda: wakes.append(asyncio.create_task(deliveries_now())))
+    consumer = await harness.subscribe()
+    await run_until_idle(worker, consumer)
+    await consumer.close()
+    await asyncio.gather(*wakes)
+
+    assert committed == [1]  # woken once, after the delivery was committed
+
+
+async def test_without_tracing_deliveries_carry_no_context(harness: Harness) -> None:
+    await harness.publish_playbooks()
+    await harness.learn(harness.admin())
+    traced = (("traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),)
+    await harness.bus.publish([harness.record("t-1", traced)])
+    worker, consumer = harness.worker(), await harness.subscribe()
+    await run_until_idle(worker, consumer)
+    await consumer.close()
+
+    [delivery] = await harness.deliveries()
+    assert delivery.trace == {}
 
 
 async def test_the_lag_gauge_counts_what_the_group_has_not_handled(harness: Harness) -> None:

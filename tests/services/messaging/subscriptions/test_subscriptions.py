@@ -4,6 +4,7 @@ signed webhooks a receiver verifies, replays of a time range, and the API."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ from services.messaging.channels.http import HttpChannel, http_client
 from services.messaging.channels.webhooks import WebhookFormat
 from services.messaging.deliveries.models import DeliveryRow
 from services.messaging.processing.consumer import ConsumerMetrics
+from services.messaging.processing.received import ReceivedTrigger
 from services.messaging.subscriptions import service
 from services.messaging.subscriptions.consumer import SubscriptionsConsumer
 from services.messaging.subscriptions.models import SeenTriggerRow
@@ -44,6 +46,13 @@ def overdue(n: int, workspace: str = "ws_test", **changes: Any) -> TriggerEnvelo
         workspace=workspace,
         **changes,
     )
+
+
+def received(
+    *triggers: TriggerEnvelope, trace: Mapping[str, str] | None = None
+) -> list[ReceivedTrigger]:
+    """Triggers as the subscriptions consumer decodes them."""
+    return [ReceivedTrigger(t, trace or {}) for t in triggers]
 
 
 @pytest.mark.parametrize(
@@ -79,6 +88,19 @@ async def subscribe(
     return row.subscription_id, row.secret
 
 
+async def test_a_subscription_delivery_carries_the_trace_of_its_trigger(
+    own_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    context = {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+    await subscribe(own_sessions, "https://crm.example/hooks")
+    async with own_sessions() as session:
+        await service.fan_out(session, received(overdue(1), trace=context), T0)
+        await service.fan_out(session, received(overdue(2)), T0)
+        await session.commit()
+        rows = await session.scalars(select(DeliveryRow).order_by(DeliveryRow.trigger_id))
+        assert [row.trace for row in rows] == [context, {}]
+
+
 async def test_matching_triggers_arrive_signed_with_the_subscriptions_secret(
     own_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
@@ -87,8 +109,8 @@ async def test_matching_triggers_arrive_signed_with_the_subscriptions_secret(
         _, secret = await subscribe(own_sessions, f"{sink.url}/crm", kinds=("node_overdue",))
         await subscribe(own_sessions, f"{sink.url}/other", kinds=("stage_entered",))
         async with own_sessions() as session:
-            queued = await service.fan_out(session, [overdue(1), overdue(1)], T0)
-            replayed = await service.fan_out(session, [overdue(1)], T0)
+            queued = await service.fan_out(session, received(overdue(1), overdue(1)), T0)
+            replayed = await service.fan_out(session, received(overdue(1)), T0)
             await session.commit()
         assert (queued, replayed) == (1, 0)
         channel = HttpChannel(WebhookFormat(), client=client, guard=OPEN, clock=clock)
@@ -114,7 +136,7 @@ async def test_a_replay_sends_the_range_again(
     async with own_sessions() as session:
         await service.fan_out(
             session,
-            [overdue(n) for n in range(6)] + [overdue(9, roles=("decision_maker",))],
+            received(*(overdue(n) for n in range(6)), overdue(9, roles=("decision_maker",))),
             T0,
         )
         await session.commit()
@@ -141,7 +163,7 @@ async def test_triggers_older_than_the_retention_are_forgotten(
 ) -> None:
     async with own_sessions() as session:
         await service.fan_out(
-            session, [overdue(0, at=T0 - timedelta(days=3)), overdue(1), overdue(2)], T0
+            session, received(overdue(0, at=T0 - timedelta(days=3)), overdue(1), overdue(2)), T0
         )
         await session.commit()
     consumer = SubscriptionsConsumer(
@@ -308,7 +330,7 @@ async def test_the_api_registers_lists_changes_replays_and_deletes(
         assert (paused.json()["active"], paused.json()["nodes"]) == (False, ["complete_profile"])
 
         async with own_sessions() as session:
-            await service.fan_out(session, [overdue(1, api.workspace_id)], T0)
+            await service.fan_out(session, received(overdue(1, api.workspace_id)), T0)
             await session.commit()
         replay = await api.client.post(
             f"{base}/{sub}/replay",
