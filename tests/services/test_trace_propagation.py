@@ -1,11 +1,13 @@
-"""One trace from an ingest request to the trigger it causes: the caller's ``traceparent``
-is continued by ingest, carried on ``milepost.events``, continued by the node engine and
-carried on ``milepost.triggers``."""
+"""One trace from an ingest request to the message it causes: the caller's ``traceparent``
+is continued by ingest, carried on ``milepost.events``, continued by the node engine,
+carried on ``milepost.triggers``, kept by messaging on the delivery it queues and
+continued by the send."""
 
 from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -16,6 +18,10 @@ from prometheus_client import CollectorRegistry
 from services.ingest.app import mount_ingest
 from services.ingest.settings import IngestSettings
 from services.ingest.workspaces.service import create_workspace
+from services.messaging.channels.guard import UrlGuard
+from services.messaging.processing.consumer import ConsumerMetrics
+from services.messaging.subscriptions.consumer import SubscriptionsConsumer
+from services.messaging.subscriptions.service import Filters, create_subscription
 from services.migrations import upgrade_to_head
 from services.node_engine.app import mount_engine
 from services.node_engine.paths.service import REFERENCE_PATHS, publish
@@ -30,6 +36,7 @@ from shared.observability.http import create_http_app
 from shared.observability.tracing import Tracing
 from shared.runtime import Resources
 from tests.services.ingest.conftest import RECEIVED_AT
+from tests.services.messaging.deliveries.support import ScriptedChannel, dispatcher
 
 CALLER_TRACE = "0af7651916cd43dd8448eb211c80319c"
 CALLER_SPAN = "b7ad6b7169203331"
@@ -64,7 +71,7 @@ def trace_of(record: ConsumedRecord) -> tuple[str, str]:
     return trace_id, span_id
 
 
-async def test_the_trace_runs_from_the_request_to_the_trigger(
+async def test_the_trace_runs_from_the_request_to_the_send(
     resources: tuple[Resources, InMemorySpanExporter],
 ) -> None:
     res, exporter = resources
@@ -111,3 +118,38 @@ async def test_the_trace_runs_from_the_request_to_the_trigger(
     assert applied.parent.span_id == request.context.span_id
     for trigger in triggers:
         assert trace_of(trigger) == (CALLER_TRACE, f"{applied.context.span_id:016x}")
+
+    # messaging: a marketing system's subscription receives each trigger, sent in the trace
+    async with res.sessions() as session:
+        await create_subscription(
+            session,
+            key.workspace_id,
+            url="https://crm.example/hooks",
+            filters=Filters(),
+            description=None,
+            guard=UrlGuard(allow_private=True),
+            now=RECEIVED_AT,
+        )
+        await session.commit()
+    fan_out = SubscriptionsConsumer(
+        bus=res.bus,
+        sessions=res.sessions,
+        clock=res.clock,
+        group_id="trace-subscriptions",
+        retention=timedelta(days=1),
+        metrics=ConsumerMetrics(res.registry),
+    )
+    triggers_in = await res.bus.subscribe([Topic.TRIGGERS], group_id="trace-subscriptions")
+    await fan_out.step(triggers_in)
+    channel = ScriptedChannel()
+    sender = dispatcher(
+        res.sessions, res.bus, FrozenClock(RECEIVED_AT), {"webhook": channel}, tracing=res.tracing
+    )
+    assert await sender.step() == len(triggers) == len(channel.sent)
+
+    sends = [span for span in exporter.get_finished_spans() if span.name == "messaging send"]
+    assert len(sends) == len(triggers)
+    for send in sends:
+        assert f"{send.context.trace_id:032x}" == CALLER_TRACE
+        assert send.parent is not None
+        assert send.parent.span_id == applied.context.span_id
