@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.node_engine.processing.models import AppliedOffsetRow, OutboxRow
@@ -40,35 +41,40 @@ async def applied_offsets(
     return found
 
 
+_OFFSETS = cast(Table, AppliedOffsetRow.__table__)
+
+
 async def advance_offsets(
     session: AsyncSession,
     group: str,
     moves: Mapping[TopicPartition, tuple[int | None, int]],
 ) -> None:
     """Move each partition's applied offset from ``old`` to ``new``, fenced: when another
-    member moved it first, raise :class:`OffsetConflict` (the caller rolls back)."""
+    member moved it first (or recorded it first, for an ``old`` of ``None``), raise
+    :class:`OffsetConflict` or ``IntegrityError`` (the caller rolls back). Core
+    statements: one insert for the new partitions, one update per moved one."""
+    first = [
+        {"consumer_group": group, "topic": tp.topic, "partition": tp.partition, "next_offset": new}
+        for tp, (old, new) in moves.items()
+        if old is None
+    ]
+    if first:
+        await session.execute(insert(_OFFSETS), first)
     for tp, (old, new) in moves.items():
         if old is None:
-            session.add(
-                AppliedOffsetRow(
-                    consumer_group=group, topic=tp.topic, partition=tp.partition, next_offset=new
-                )
-            )
             continue
         result = await session.execute(
-            update(AppliedOffsetRow)
+            update(_OFFSETS)
             .where(
-                AppliedOffsetRow.consumer_group == group,
-                AppliedOffsetRow.topic == tp.topic,
-                AppliedOffsetRow.partition == tp.partition,
-                AppliedOffsetRow.next_offset == old,
+                _OFFSETS.c.consumer_group == group,
+                _OFFSETS.c.topic == tp.topic,
+                _OFFSETS.c.partition == tp.partition,
+                _OFFSETS.c.next_offset == old,
             )
             .values(next_offset=new)
-            .execution_options(synchronize_session=False)
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise OffsetConflict(f"{tp.topic}[{tp.partition}] moved past {old} elsewhere")
-    await session.flush()
 
 
 async def add_to_outbox(
