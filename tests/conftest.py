@@ -104,10 +104,32 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return postgres
 
 
+@pytest.fixture(scope="session")
+def topic_prefixes() -> Iterator[list[str]]:
+    """The topic prefixes this session hands out; at its end, the Kafka topics under them
+    are deleted, so repeated runs on one broker do not pile up partitions."""
+    prefixes: list[str] = []
+    yield prefixes
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if prefixes and bootstrap:
+        asyncio.run(_delete_topics_under(bootstrap, prefixes))
+
+
+async def _delete_topics_under(bootstrap: str, prefixes: list[str]) -> None:
+    kafka = KafkaBus(KafkaOptions(bootstrap_servers=bootstrap))
+    try:
+        await kafka.delete_topics_under(prefixes)
+    finally:
+        await kafka.close()
+
+
 @pytest.fixture
-def topic_prefix() -> str:
-    """Topic names unique to one test, so tests on the shared broker never meet."""
-    return f"t{uuid.uuid4().hex[:10]}"
+def topic_prefix(topic_prefixes: list[str]) -> str:
+    """Topic names unique to one test, so tests on the shared broker never meet (deleted
+    at the end of the session)."""
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    topic_prefixes.append(prefix)
+    return prefix
 
 
 @pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.kafka)])

@@ -199,10 +199,12 @@ logger.authorizer.level = warn
 EOF
 }
 
-# Guarantees: the data dir carries a KRaft cluster id and metadata log (done only once;
-# restarts reuse the existing data).
+# Guarantees: the data dir is empty but for a fresh KRaft cluster id and metadata log.
+# A broker started here holds only test topics, which every run creates under its own
+# names; keeping them across starts would pile up the partitions of every past run until
+# the broker runs out of file descriptors and stops. (A running broker is reused as is.)
 kafka_format() {
-  [[ -f $KAFKA_DATA/meta.properties ]] && return 0
+  rm -rf "$KAFKA_DATA"
   local cid
   log "formatting Kafka storage in $KAFKA_DATA ..."
   cid=$(java -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool random-uuid 2>>"$KAFKA_DIR/format.log" | tail -n 1)

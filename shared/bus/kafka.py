@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -47,12 +47,15 @@ class KafkaBus:
     """A :class:`shared.bus.Bus` on Apache Kafka.
 
     The producer connects lazily and reconnects after a failed start, so a service
-    comes up while the broker is down and answers "not ready" until it is reachable.
+    comes up while the broker is down and answers "not ready" until it is reachable. End
+    offsets are read through one long-lived, group-less consumer, started on first use and
+    restarted after a failure (not one connection per lookup).
     """
 
     def __init__(self, options: KafkaOptions) -> None:
         self._options = options
         self._producer: AIOKafkaProducer | None = None
+        self._offsets_reader: AIOKafkaConsumer | None = None
         self._lock = asyncio.Lock()
         self._placements: dict[str, _KeyPlacement] = {}
 
@@ -67,6 +70,9 @@ class KafkaBus:
             if self._producer is not None:
                 await self._producer.stop()
                 self._producer = None
+            if self._offsets_reader is not None:
+                await self._offsets_reader.stop()
+                self._offsets_reader = None
 
     async def is_ready(self) -> bool:
         try:
@@ -152,6 +158,28 @@ class KafkaBus:
         finally:
             await admin.close()
 
+    async def delete_topics_under(self, prefixes: Collection[str]) -> int:
+        """Delete every topic whose name starts with one of ``prefixes`` (what a test run
+        or a benchmark created under its own prefix); returns how many were deleted."""
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self._options.bootstrap_servers,
+            client_id=f"{self._options.client_id}-admin",
+        )
+        try:
+            await admin.start()
+            doomed = [
+                topic
+                for topic in await admin.list_topics()
+                if any(topic.startswith(prefix) for prefix in prefixes)
+            ]
+            if doomed:
+                await admin.delete_topics(doomed)
+        except KafkaError as exc:
+            raise BusUnavailable(f"could not delete topics: {exc!r}") from exc
+        finally:
+            await admin.close()
+        return len(doomed)
+
     async def subscribe(
         self, topics: Sequence[str], *, group_id: str, from_beginning: bool = True
     ) -> KafkaConsumer:
@@ -176,19 +204,35 @@ class KafkaBus:
         return KafkaConsumer(consumer)
 
     async def end_offsets(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
-        probe = AIOKafkaConsumer(
-            bootstrap_servers=self._options.bootstrap_servers,
-            client_id=f"{self._options.client_id}-offsets",
-            enable_auto_commit=False,
-        )
+        reader = await self._started_offsets_reader()
         try:
-            await probe.start()
-            ends = await probe.end_offsets([_to_kafka(tp) for tp in partitions])
+            ends = await reader.end_offsets([_to_kafka(tp) for tp in partitions])
         except KafkaError as exc:
+            async with self._lock:
+                if self._offsets_reader is reader:
+                    self._offsets_reader = None
+            await reader.stop()
             raise BusUnavailable(f"could not read end offsets: {exc!r}") from exc
-        finally:
-            await probe.stop()
         return {TopicPartition(tp.topic, tp.partition): offset for tp, offset in ends.items()}
+
+    async def _started_offsets_reader(self) -> AIOKafkaConsumer:
+        if self._offsets_reader is not None:
+            return self._offsets_reader
+        async with self._lock:
+            if self._offsets_reader is None:
+                reader = AIOKafkaConsumer(
+                    bootstrap_servers=self._options.bootstrap_servers,
+                    client_id=f"{self._options.client_id}-offsets",
+                    enable_auto_commit=False,
+                    request_timeout_ms=self._options.request_timeout_ms,
+                )
+                try:
+                    await reader.start()
+                except KafkaError as exc:
+                    await reader.stop()
+                    raise BusUnavailable(f"could not read end offsets: {exc!r}") from exc
+                self._offsets_reader = reader
+            return self._offsets_reader
 
     async def _started_producer(self) -> AIOKafkaProducer:
         if self._producer is not None:

@@ -184,6 +184,20 @@ async def test_end_offsets_count_the_records_of_each_partition(bus: Bus, topic_p
     assert ends == expected
 
 
+async def test_end_offsets_follow_new_records_and_topics_created_later(
+    bus: Bus, topic_prefix: str
+) -> None:
+    first = await _topic(bus, topic_prefix)
+    await bus.publish([OutgoingRecord(first, b"account-0", b"1")])
+    at = TopicPartition(first, partition_for(b"account-0", PARTITIONS))
+    assert (await bus.end_offsets([at]))[at] == 1
+    await bus.publish([OutgoingRecord(first, b"account-0", b"2")])
+    later = await _topic(bus, f"{topic_prefix}-later")
+    await bus.publish([OutgoingRecord(later, b"account-0", b"1")])
+    there = TopicPartition(later, at.partition)
+    assert await bus.end_offsets([at, there]) == {at: 2, there: 1}
+
+
 async def test_a_latest_subscriber_without_committed_offsets_skips_history(
     bus: Bus, topic_prefix: str
 ) -> None:
