@@ -6,7 +6,18 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    String,
+    Table,
+    column,
+    delete,
+    insert,
+    select,
+    update,
+    values,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.node_engine.processing.models import AppliedOffsetRow, OutboxRow
@@ -51,8 +62,11 @@ async def advance_offsets(
 ) -> None:
     """Move each partition's applied offset from ``old`` to ``new``, fenced: when another
     member moved it first (or recorded it first, for an ``old`` of ``None``), raise
-    :class:`OffsetConflict` or ``IntegrityError`` (the caller rolls back). Core
-    statements: one insert for the new partitions, one update per moved one."""
+    :class:`OffsetConflict` or ``IntegrityError`` (the caller rolls back).
+
+    One insert for the partitions seen for the first time; the moved ones in one
+    ``UPDATE ... FROM (VALUES ...) RETURNING`` on PostgreSQL (each row moves only from its
+    own ``old``; a row that did not is a lost fence), one update each on SQLite."""
     first = [
         {"consumer_group": group, "topic": tp.topic, "partition": tp.partition, "next_offset": new}
         for tp, (old, new) in moves.items()
@@ -60,21 +74,62 @@ async def advance_offsets(
     ]
     if first:
         await session.execute(insert(_OFFSETS), first)
-    for tp, (old, new) in moves.items():
-        if old is None:
-            continue
-        result = await session.execute(
-            update(_OFFSETS)
-            .where(
-                _OFFSETS.c.consumer_group == group,
-                _OFFSETS.c.topic == tp.topic,
-                _OFFSETS.c.partition == tp.partition,
-                _OFFSETS.c.next_offset == old,
-            )
-            .values(next_offset=new)
+    moved = {
+        (tp.topic, tp.partition): (old, new) for tp, (old, new) in moves.items() if old is not None
+    }
+    if not moved:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        fenced = await _move_together(session, group, moved)
+    else:
+        fenced = {key for key in moved if await _move_one(session, group, key, *moved[key])}
+    lost = sorted(set(moved) - fenced)
+    if lost:
+        topic, partition = lost[0]
+        raise OffsetConflict(f"{topic}[{partition}] moved past {moved[lost[0]][0]} elsewhere")
+
+
+async def _move_together(
+    session: AsyncSession, group: str, moved: Mapping[tuple[str, int], tuple[int, int]]
+) -> set[tuple[str, int]]:
+    """The partitions the statement moved (all of ``moved`` unless a fence was lost)."""
+    rows = values(
+        column("topic", String),
+        column("partition", Integer),
+        column("old", BigInteger),
+        column("new", BigInteger),
+        name="moves",
+    ).data([(topic, partition, old, new) for (topic, partition), (old, new) in moved.items()])
+    result = await session.execute(
+        update(_OFFSETS)
+        .where(
+            _OFFSETS.c.consumer_group == group,
+            _OFFSETS.c.topic == rows.c.topic,
+            _OFFSETS.c.partition == rows.c.partition,
+            _OFFSETS.c.next_offset == rows.c.old,
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            raise OffsetConflict(f"{tp.topic}[{tp.partition}] moved past {old} elsewhere")
+        .values(next_offset=rows.c.new)
+        .returning(_OFFSETS.c.topic, _OFFSETS.c.partition)
+    )
+    return {(topic, partition) for topic, partition in result}
+
+
+async def _move_one(
+    session: AsyncSession, group: str, key: tuple[str, int], old: int, new: int
+) -> bool:
+    """Whether the partition moved from ``old`` (``False``: a lost fence)."""
+    topic, partition = key
+    result = await session.execute(
+        update(_OFFSETS)
+        .where(
+            _OFFSETS.c.consumer_group == group,
+            _OFFSETS.c.topic == topic,
+            _OFFSETS.c.partition == partition,
+            _OFFSETS.c.next_offset == old,
+        )
+        .values(next_offset=new)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 async def add_to_outbox(

@@ -1,17 +1,74 @@
-"""The outbox keeps a record whole, headers included: a re-keyed copy republished after a
-crash still names its source, so it is applied once."""
+"""Applied offsets move only from where this member last left them (a member that lost a
+partition cannot write over its new owner), and the outbox keeps a record whole, headers
+included: a re-keyed copy republished after a crash still names its source, so it is
+applied once."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
+import pytest
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.node_engine.processing import repository
+from services.node_engine.processing.repository import OffsetConflict
 from services.node_engine.processing.steps import SOURCE_HEADER
-from shared.bus import OutgoingRecord
+from shared.bus import OutgoingRecord, TopicPartition
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
+
+
+EVENTS = [TopicPartition("milepost.events", p) for p in range(3)]
+
+
+async def test_applied_offsets_move_together_from_where_they_were(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    group = f"offsets-{uuid.uuid4().hex[:8]}"
+    first, second, third = EVENTS
+    async with sessions() as session:
+        await repository.advance_offsets(session, group, {first: (None, 5), second: (None, 7)})
+        await session.commit()
+    async with sessions() as session:
+        await repository.advance_offsets(
+            session, group, {first: (5, 9), second: (7, 8), third: (None, 2)}
+        )
+        await session.commit()
+    async with sessions() as session:
+        assert await repository.applied_offsets(session, group, EVENTS) == {
+            first: 9,
+            second: 8,
+            third: 2,
+        }
+
+
+async def test_a_member_that_lost_a_partition_cannot_move_it(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    group = f"offsets-{uuid.uuid4().hex[:8]}"
+    first, second, _ = EVENTS
+    async with sessions() as session:
+        await repository.advance_offsets(session, group, {first: (None, 5), second: (None, 5)})
+        await session.commit()
+    async with sessions() as session:  # the partition's new owner moves it on
+        await repository.advance_offsets(session, group, {second: (5, 12)})
+        await session.commit()
+
+    async with sessions() as session:  # the old owner still believes second is at 5
+        with pytest.raises(OffsetConflict, match=r"milepost.events\[1\] moved past 5"):
+            await repository.advance_offsets(session, group, {first: (5, 9), second: (5, 10)})
+        await session.rollback()
+    async with sessions() as session:  # nor may it record a partition as new
+        with pytest.raises(IntegrityError):
+            await repository.advance_offsets(session, group, {second: (None, 10)})
+        await session.rollback()
+    async with sessions() as session:
+        assert await repository.applied_offsets(session, group, [first, second]) == {
+            first: 5,
+            second: 12,
+        }
 
 
 async def test_outbox_returns_records_with_their_headers(
