@@ -56,11 +56,6 @@ async def page_of_paths(
     return [(path_row, version_row) for path_row, version_row in rows]
 
 
-async def add(session: AsyncSession, *rows: PathRow | PathVersionRow) -> None:
-    session.add_all(rows)
-    await session.flush()
-
-
 async def flush(session: AsyncSession) -> None:
     """Write changes made to loaded rows."""
     await session.flush()

@@ -22,6 +22,7 @@ from typing import Literal, get_args
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.definitions import DefinitionRows, publish_version
 from services.node_engine.errors import PathNotFound, PathRejected, PathUnchanged
 from services.node_engine.paths import repository
 from services.node_engine.paths.compiled import GrowthPath, compile_path
@@ -119,46 +120,40 @@ async def publish(
         )
     file = read_path(source_name, text)
     digest = definition_digest(text, source=source_name)
-    row = await repository.path(session, workspace_id, file.id)
-    previous = await repository.versions_of(session, workspace_id, file.id) if row else ()
-    if row is not None:
-        current = next(v for v in previous if v.version == row.current_version)
-        if current.digest == digest:
-            raise PathUnchanged(
-                f"{file.id} v{current.version} has the same content: nothing to publish"
-            )
-    number = max((v.version for v in previous), default=0) + 1
     mapping = dict(node_map or {})
-    _check_node_map(mapping, migration, previous, compile_path(file, version=number))
-    now = clock.now()
-    version_row = PathVersionRow(
-        workspace_id=workspace_id,
-        path_id=file.id,
-        version=number,
-        name=file.name,
-        source=text,
-        source_name=source_name,
-        digest=digest,
-        migration=migration,
-        node_map=mapping,
-        published_at=now,
-    )
-    if row is None:
-        await repository.add(
-            session,
-            PathRow(
-                workspace_id=workspace_id,
-                path_id=file.id,
-                current_version=number,
-                paused=False,
-                updated_at=now,
-            ),
-            version_row,
+    previous = await repository.versions_of(session, workspace_id, file.id) if mapping else ()
+
+    def new_version(number: int, now: datetime) -> PathVersionRow:
+        _check_node_map(mapping, migration, previous, compile_path(file, version=number))
+        return PathVersionRow(
+            workspace_id=workspace_id,
+            path_id=file.id,
+            version=number,
+            name=file.name,
+            source=text,
+            source_name=source_name,
+            digest=digest,
+            migration=migration,
+            node_map=mapping,
+            published_at=now,
         )
-    else:
-        row.current_version = number
-        row.updated_at = now
-        await repository.add(session, version_row)
+
+    version_row = await publish_version(
+        session,
+        DefinitionRows(PathRow, PathVersionRow, (workspace_id, file.id)),
+        digest,
+        new_head=lambda number, now: PathRow(
+            workspace_id=workspace_id,
+            path_id=file.id,
+            current_version=number,
+            paused=False,
+            updated_at=now,
+        ),
+        new_version=new_version,
+        unchanged=PathUnchanged,
+        version_name=lambda number: f"{file.id} v{number}",
+        clock=clock,
+    )
     return _info(version_row)
 
 

@@ -1,0 +1,106 @@
+"""Publishing a versioned definition (a growth path, a playbook, a workspace's metric
+definitions): the flow the three kinds share.
+
+Each kind stores a head row naming its current version and one immutable row per version;
+the version rows' primary key is the head's plus the version number. Publishing refuses
+content whose digest equals the current version's and otherwise adds version N+1 (one past
+the highest ever published) and makes it current. Rows are flushed, never committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+from sqlalchemy import func, inspect, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.clock import Clock
+
+
+class Head(Protocol):
+    """The row of a definition that names its current version."""
+
+    current_version: int
+    updated_at: datetime
+
+
+class StoredVersion(Protocol):
+    """One immutable published version."""
+
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def digest(self) -> str: ...
+
+
+H = TypeVar("H", bound=Head)
+V = TypeVar("V", bound=StoredVersion)
+
+
+@dataclass(frozen=True, slots=True)
+class DefinitionRows(Generic[H, V]):
+    """One definition's rows: the ``head_model`` row with primary key ``key`` and the
+    ``version_model`` rows whose key is ``key`` plus the version number."""
+
+    head_model: type[H]
+    version_model: type[V]
+    key: tuple[str, ...]
+
+    async def head(self, session: AsyncSession) -> H | None:
+        return await session.get(self.head_model, self.key)
+
+    async def version(self, session: AsyncSession, number: int) -> V | None:
+        return await session.get(self.version_model, (*self.key, number))
+
+    async def latest_number(self, session: AsyncSession) -> int:
+        """The highest version number published, 0 before the first."""
+        *key_columns, number = inspect(self.version_model).primary_key
+        query = select(func.max(number)).where(
+            *(column == value for column, value in zip(key_columns, self.key, strict=True))
+        )
+        found: Any = await session.scalar(query)
+        return int(found or 0)
+
+    async def add(self, session: AsyncSession, *rows: H | V) -> None:
+        session.add_all(rows)
+        await session.flush()
+
+
+async def publish_version(
+    session: AsyncSession,
+    rows: DefinitionRows[H, V],
+    digest: str,
+    *,
+    new_head: Callable[[int, datetime], H],
+    new_version: Callable[[int, datetime], V],
+    unchanged: Callable[[str], Exception],
+    version_name: Callable[[int], str],
+    clock: Clock,
+) -> V:
+    """Add version N+1 (``new_version(number, now)``, which may raise the kind's own
+    refusals) and make it current, creating the head (``new_head(number, now)``) for the
+    first version.
+
+    Raises ``unchanged("<version_name(N)> has the same content: nothing to publish")`` when
+    ``digest`` is the current version's."""
+    head = await rows.head(session)
+    if head is not None:
+        current = await rows.version(session, head.current_version)
+        if current is not None and current.digest == digest:
+            raise unchanged(
+                f"{version_name(current.version)} has the same content: nothing to publish"
+            )
+    number = await rows.latest_number(session) + 1
+    now = clock.now()
+    version = new_version(number, now)
+    if head is None:
+        await rows.add(session, new_head(number, now), version)
+    else:
+        head.current_version = number
+        head.updated_at = now
+        await rows.add(session, version)
+    return version
