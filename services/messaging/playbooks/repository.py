@@ -64,8 +64,3 @@ async def current_versions(session: AsyncSession) -> list[PlaybookVersionRow]:
     """The current version of every playbook of every workspace."""
     query = select(PlaybookVersionRow).join(PlaybookRow, _with_current())
     return list((await session.scalars(query)).all())
-
-
-async def add(session: AsyncSession, *rows: PlaybookRow | PlaybookVersionRow) -> None:
-    session.add_all(rows)
-    await session.flush()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.definitions import DefinitionRows, publish_version
 from services.messaging.errors import PlaybookNotFound, PlaybookUnchanged
 from services.messaging.playbooks import repository
 from services.messaging.playbooks.models import PlaybookRow, PlaybookVersionRow
@@ -81,35 +82,27 @@ async def publish(
     content identical to the current version."""
     file = read_playbook(source_name, text)
     digest = definition_digest(text, source=source_name)
-    row = await repository.playbook(session, workspace_id, file.id)
-    previous = await repository.versions_of(session, workspace_id, file.id) if row else ()
-    if row is not None:
-        current = next(v for v in previous if v.version == row.current_version)
-        if current.digest == digest:
-            raise PlaybookUnchanged(
-                f"{file.id} v{current.version} has the same content: nothing to publish"
-            )
-    number = max((v.version for v in previous), default=0) + 1
-    now = clock.now()
-    version_row = PlaybookVersionRow(
-        workspace_id=workspace_id,
-        playbook_id=file.id,
-        version=number,
-        name=file.name,
-        source=text,
-        source_name=source_name,
-        digest=digest,
-        published_at=now,
-    )
-    if row is None:
-        row = PlaybookRow(
+    version_row = await publish_version(
+        session,
+        DefinitionRows(PlaybookRow, PlaybookVersionRow, (workspace_id, file.id)),
+        digest,
+        new_head=lambda number, now: PlaybookRow(
             workspace_id=workspace_id, playbook_id=file.id, current_version=number, updated_at=now
-        )
-        await repository.add(session, row, version_row)
-    else:
-        row.current_version = number
-        row.updated_at = now
-        await repository.add(session, version_row)
+        ),
+        new_version=lambda number, now: PlaybookVersionRow(
+            workspace_id=workspace_id,
+            playbook_id=file.id,
+            version=number,
+            name=file.name,
+            source=text,
+            source_name=source_name,
+            digest=digest,
+            published_at=now,
+        ),
+        unchanged=PlaybookUnchanged,
+        version_name=lambda number: f"{file.id} v{number}",
+        clock=clock,
+    )
     return _info(version_row)
 
 
