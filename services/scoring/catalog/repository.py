@@ -18,11 +18,6 @@ async def version(session: AsyncSession, workspace_id: str, number: int) -> Metr
     return await session.get(MetricVersionRow, (workspace_id, number))
 
 
-async def latest_number(session: AsyncSession, workspace_id: str) -> int:
-    query = select(MetricVersionRow.version).where(MetricVersionRow.workspace_id == workspace_id)
-    return max((await session.scalars(query)).all(), default=0)
-
-
 async def page_of_versions(
     session: AsyncSession, workspace_id: str, *, before: int | None, limit: int
 ) -> Sequence[MetricVersionRow]:
@@ -42,8 +37,3 @@ async def current_versions(session: AsyncSession) -> Sequence[MetricVersionRow]:
         & (MetricSetRow.current_version == MetricVersionRow.version),
     )
     return (await session.scalars(query)).all()
-
-
-async def add(session: AsyncSession, *rows: MetricSetRow | MetricVersionRow) -> None:
-    session.add_all(rows)
-    await session.flush()

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.definitions import DefinitionRows, publish_version
 from services.scoring.catalog import repository
 from services.scoring.catalog.models import MetricSetRow, MetricVersionRow
 from services.scoring.definitions import MetricDefinitions, load_metrics
@@ -76,35 +77,27 @@ async def publish(
     """Validate the file and make it version N+1; raises :class:`DefinitionError` or
     :class:`DefinitionsUnchanged`."""
     definitions = load_metrics(source_name, text=text)
-    current = await repository.metric_set(session, workspace_id)
-    if current is not None:
-        found = await repository.version(session, workspace_id, current.current_version)
-        if found is not None and found.digest == definitions.digest:
-            raise DefinitionsUnchanged(
-                f"version {found.version} has the same content: nothing to publish"
-            )
-    number = await repository.latest_number(session, workspace_id) + 1
-    now = clock.now()
-    row = MetricVersionRow(
-        workspace_id=workspace_id,
-        version=number,
-        source=text,
-        source_name=source_name,
-        digest=definitions.digest,
-        north_star=definitions.north_star,
-        metric_count=len(definitions.metrics),
-        published_at=now,
+    row = await publish_version(
+        session,
+        DefinitionRows(MetricSetRow, MetricVersionRow, (workspace_id,)),
+        definitions.digest,
+        new_head=lambda number, now: MetricSetRow(
+            workspace_id=workspace_id, current_version=number, updated_at=now
+        ),
+        new_version=lambda number, now: MetricVersionRow(
+            workspace_id=workspace_id,
+            version=number,
+            source=text,
+            source_name=source_name,
+            digest=definitions.digest,
+            north_star=definitions.north_star,
+            metric_count=len(definitions.metrics),
+            published_at=now,
+        ),
+        unchanged=DefinitionsUnchanged,
+        version_name=lambda number: f"version {number}",
+        clock=clock,
     )
-    if current is None:
-        await repository.add(
-            session,
-            MetricSetRow(workspace_id=workspace_id, current_version=number, updated_at=now),
-            row,
-        )
-    else:
-        current.current_version = number
-        current.updated_at = now
-        await repository.add(session, row)
     return _info(row, current=True)
 
 
