@@ -9,12 +9,12 @@ the highest ever published) and makes it current. Rows are flushed, never commit
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
-from sqlalchemy import func, inspect, select
+from sqlalchemy import Column, ColumnElement, func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.clock import Clock
@@ -39,35 +39,86 @@ class StoredVersion(Protocol):
 
 H = TypeVar("H", bound=Head)
 V = TypeVar("V", bound=StoredVersion)
+# Unbounded for DefinitionRows: mypy checks a class's bound before it has resolved the ORM
+# rows' mapped columns and rejects them; the functions below carry the bounds.
+HeadRow = TypeVar("HeadRow")
+VersionRow = TypeVar("VersionRow")
 
 
 @dataclass(frozen=True, slots=True)
-class DefinitionRows(Generic[H, V]):
+class DefinitionRows(Generic[HeadRow, VersionRow]):
     """One definition's rows: the ``head_model`` row with primary key ``key`` and the
     ``version_model`` rows whose key is ``key`` plus the version number."""
 
-    head_model: type[H]
-    version_model: type[V]
+    head_model: type[HeadRow]
+    version_model: type[VersionRow]
     key: tuple[str, ...]
 
-    async def head(self, session: AsyncSession) -> H | None:
+    async def head(self, session: AsyncSession) -> HeadRow | None:
         return await session.get(self.head_model, self.key)
 
-    async def version(self, session: AsyncSession, number: int) -> V | None:
+    async def version(self, session: AsyncSession, number: int) -> VersionRow | None:
         return await session.get(self.version_model, (*self.key, number))
+
+    async def every_version(self, session: AsyncSession) -> Sequence[VersionRow]:
+        """Every version, oldest first."""
+        number, where = self._versions()
+        query = select(self.version_model).where(*where).order_by(number)
+        return (await session.scalars(query)).all()
 
     async def latest_number(self, session: AsyncSession) -> int:
         """The highest version number published, 0 before the first."""
-        *key_columns, number = inspect(self.version_model).primary_key
-        query = select(func.max(number)).where(
-            *(column == value for column, value in zip(key_columns, self.key, strict=True))
-        )
-        found: Any = await session.scalar(query)
-        return int(found or 0)
+        number, where = self._versions()
+        found: int | None = await session.scalar(select(func.max(number)).where(*where))
+        return found or 0
 
-    async def add(self, session: AsyncSession, *rows: H | V) -> None:
+    async def add(self, session: AsyncSession, *rows: HeadRow | VersionRow) -> None:
         session.add_all(rows)
         await session.flush()
+
+    def _versions(self) -> tuple[Column[Any], list[ColumnElement[bool]]]:
+        """The version-number column, and the conditions that pick this definition's rows."""
+        *key_columns, number = inspect(self.version_model).primary_key
+        return number, [
+            column == value for column, value in zip(key_columns, self.key, strict=True)
+        ]
+
+
+async def required_head(session: AsyncSession, rows: DefinitionRows[H, V], missing: Exception) -> H:
+    """The definition's head; raises ``missing`` when nothing was ever published."""
+    head = await rows.head(session)
+    if head is None:
+        raise missing
+    return head
+
+
+async def history(
+    session: AsyncSession, rows: DefinitionRows[H, V], *, missing: Exception
+) -> tuple[H, V, Sequence[V]]:
+    """The head, its current version and every version, oldest first; raises ``missing``
+    when nothing was ever published."""
+    head = await required_head(session, rows, missing)
+    versions = await rows.every_version(session)
+    current = next(v for v in versions if v.version == head.current_version)
+    return head, current, versions
+
+
+async def chosen_version(
+    session: AsyncSession,
+    rows: DefinitionRows[H, V],
+    number: int | None,
+    *,
+    missing: Exception,
+    no_version: Callable[[int], Exception],
+) -> tuple[H, V]:
+    """The head and version ``number`` (default: the current one); raises ``missing`` when
+    nothing was ever published and ``no_version(number)`` when that version does not exist."""
+    head = await required_head(session, rows, missing)
+    chosen = head.current_version if number is None else number
+    found = await rows.version(session, chosen)
+    if found is None:
+        raise no_version(chosen)
+    return head, found
 
 
 async def publish_version(

@@ -13,28 +13,6 @@ from services.node_engine.paths.models import PathRow, PathVersionRow
 CHUNK = 200
 
 
-async def path(session: AsyncSession, workspace_id: str, path_id: str) -> PathRow | None:
-    return await session.get(PathRow, (workspace_id, path_id))
-
-
-async def version(
-    session: AsyncSession, workspace_id: str, path_id: str, number: int
-) -> PathVersionRow | None:
-    return await session.get(PathVersionRow, (workspace_id, path_id, number))
-
-
-async def versions_of(
-    session: AsyncSession, workspace_id: str, path_id: str
-) -> Sequence[PathVersionRow]:
-    """Every version of the path, oldest first."""
-    query = (
-        select(PathVersionRow)
-        .where(PathVersionRow.workspace_id == workspace_id, PathVersionRow.path_id == path_id)
-        .order_by(PathVersionRow.version)
-    )
-    return (await session.scalars(query)).all()
-
-
 async def page_of_paths(
     session: AsyncSession, workspace_id: str, *, after: str | None, limit: int
 ) -> Sequence[tuple[PathRow, PathVersionRow]]:

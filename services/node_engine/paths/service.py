@@ -22,7 +22,13 @@ from typing import Literal, get_args
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.definitions import DefinitionRows, publish_version
+from services.definitions import (
+    DefinitionRows,
+    chosen_version,
+    history,
+    publish_version,
+    required_head,
+)
 from services.node_engine.errors import PathNotFound, PathRejected, PathUnchanged
 from services.node_engine.paths import repository
 from services.node_engine.paths.compiled import GrowthPath, compile_path
@@ -121,7 +127,8 @@ async def publish(
     file = read_path(source_name, text)
     digest = definition_digest(text, source=source_name)
     mapping = dict(node_map or {})
-    previous = await repository.versions_of(session, workspace_id, file.id) if mapping else ()
+    rows = _rows(workspace_id, file.id)
+    previous = await rows.every_version(session) if mapping else ()
 
     def new_version(number: int, now: datetime) -> PathVersionRow:
         _check_node_map(mapping, migration, previous, compile_path(file, version=number))
@@ -140,7 +147,7 @@ async def publish(
 
     version_row = await publish_version(
         session,
-        DefinitionRows(PathRow, PathVersionRow, (workspace_id, file.id)),
+        rows,
         digest,
         new_head=lambda number, now: PathRow(
             workspace_id=workspace_id,
@@ -202,9 +209,9 @@ async def get_path(
     session: AsyncSession, workspace_id: str, path_id: str
 ) -> tuple[PathInfo, tuple[VersionInfo, ...]]:
     """The path with its current version, and every version, oldest first."""
-    row = await _path_row(session, workspace_id, path_id)
-    versions = await repository.versions_of(session, workspace_id, path_id)
-    current = next(v for v in versions if v.version == row.current_version)
+    row, current, versions = await history(
+        session, _rows(workspace_id, path_id), missing=_no_path(path_id)
+    )
     return _path_info(row, current), tuple(_info(v) for v in versions)
 
 
@@ -212,16 +219,18 @@ async def show(
     session: AsyncSession, workspace_id: str, path_id: str, version: int | None = None
 ) -> VersionDetail:
     """One version (default: the current one) with its source and compiled form."""
-    row = await _path_row(session, workspace_id, path_id)
-    number = row.current_version if version is None else version
-    found = await repository.version(session, workspace_id, path_id, number)
-    if found is None:
-        raise PathNotFound(f"path {path_id!r} has no version {number}")
+    row, found = await chosen_version(
+        session,
+        _rows(workspace_id, path_id),
+        version,
+        missing=_no_path(path_id),
+        no_version=lambda number: PathNotFound(f"path {path_id!r} has no version {number}"),
+    )
     return VersionDetail(
         _info(found),
         found.source,
         _COMPILED.get(found.digest, found.version, lambda: _compile_row(found)),
-        is_current=number == row.current_version,
+        is_current=found.version == row.current_version,
     )
 
 
@@ -229,12 +238,13 @@ async def set_paused(
     session: AsyncSession, workspace_id: str, path_id: str, *, paused: bool, clock: Clock
 ) -> PathInfo:
     """Pause (accounts keep their data but do not move, nothing fires) or resume a path."""
-    row = await _path_row(session, workspace_id, path_id)
+    rows = _rows(workspace_id, path_id)
+    row = await required_head(session, rows, _no_path(path_id))
     if row.paused != paused:
         row.paused = paused
         row.updated_at = clock.now()
         await repository.flush(session)
-    current = await repository.version(session, workspace_id, path_id, row.current_version)
+    current = await rows.version(session, row.current_version)
     assert current is not None
     return _path_info(row, current)
 
@@ -321,11 +331,12 @@ def _compile_row(row: PathVersionRow) -> GrowthPath:
     return compile_source(f"{row.path_id} v{row.version}", row.source, version=row.version)
 
 
-async def _path_row(session: AsyncSession, workspace_id: str, path_id: str) -> PathRow:
-    row = await repository.path(session, workspace_id, path_id)
-    if row is None:
-        raise PathNotFound(f"no growth path {path_id!r} in this workspace")
-    return row
+def _rows(workspace_id: str, path_id: str) -> DefinitionRows[PathRow, PathVersionRow]:
+    return DefinitionRows(PathRow, PathVersionRow, (workspace_id, path_id))
+
+
+def _no_path(path_id: str) -> PathNotFound:
+    return PathNotFound(f"no growth path {path_id!r} in this workspace")
 
 
 def _policy(value: str) -> MigrationPolicy:

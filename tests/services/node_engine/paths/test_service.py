@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.node_engine.errors import PathNotFound, PathRejected
-from services.node_engine.paths import repository
+from services.node_engine.paths.models import PathVersionRow
 from services.node_engine.paths.service import (
     MigrationPolicy,
     get_path,
@@ -262,7 +262,7 @@ async def test_a_stored_version_that_no_longer_loads_leaves_only_its_path_out(
 ) -> None:
     await _publish(session, workspace, clock)
     await _publish(session, workspace, clock, SAAS)
-    stored = await repository.version(session, workspace, "saas-account", 1)
+    stored = await session.get(PathVersionRow, (workspace, "saas-account", 1))
     assert stored is not None
     stored.source = SAAS.replace("business_type: service", "business_type: barter")
     stored.digest = "0" * 64  # as if written by another release
