@@ -2,39 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.messaging.playbooks.models import PlaybookRow, PlaybookVersionRow
-
-
-async def playbook(
-    session: AsyncSession, workspace_id: str, playbook_id: str
-) -> PlaybookRow | None:
-    return await session.get(PlaybookRow, (workspace_id, playbook_id))
-
-
-async def version(
-    session: AsyncSession, workspace_id: str, playbook_id: str, number: int
-) -> PlaybookVersionRow | None:
-    return await session.get(PlaybookVersionRow, (workspace_id, playbook_id, number))
-
-
-async def versions_of(
-    session: AsyncSession, workspace_id: str, playbook_id: str
-) -> Sequence[PlaybookVersionRow]:
-    """Every version of the playbook, oldest first."""
-    query = (
-        select(PlaybookVersionRow)
-        .where(
-            PlaybookVersionRow.workspace_id == workspace_id,
-            PlaybookVersionRow.playbook_id == playbook_id,
-        )
-        .order_by(PlaybookVersionRow.version)
-    )
-    return (await session.scalars(query)).all()
 
 
 def _with_current() -> ColumnElement[bool]:

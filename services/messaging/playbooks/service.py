@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.definitions import DefinitionRows, publish_version
+from services.definitions import DefinitionRows, chosen_version, history, publish_version
 from services.messaging.errors import PlaybookNotFound, PlaybookUnchanged
 from services.messaging.playbooks import repository
 from services.messaging.playbooks.models import PlaybookRow, PlaybookVersionRow
@@ -84,7 +84,7 @@ async def publish(
     digest = definition_digest(text, source=source_name)
     version_row = await publish_version(
         session,
-        DefinitionRows(PlaybookRow, PlaybookVersionRow, (workspace_id, file.id)),
+        _rows(workspace_id, file.id),
         digest,
         new_head=lambda number, now: PlaybookRow(
             workspace_id=workspace_id, playbook_id=file.id, current_version=number, updated_at=now
@@ -120,9 +120,9 @@ async def get_playbook(
     session: AsyncSession, workspace_id: str, playbook_id: str
 ) -> tuple[PlaybookInfo, tuple[VersionInfo, ...]]:
     """The playbook with its current version, and every version, oldest first."""
-    row = await _row(session, workspace_id, playbook_id)
-    versions = await repository.versions_of(session, workspace_id, playbook_id)
-    current = next(v for v in versions if v.version == row.current_version)
+    row, current, versions = await history(
+        session, _rows(workspace_id, playbook_id), missing=_no_playbook(playbook_id)
+    )
     return _playbook_info(row, current), tuple(_info(v) for v in versions)
 
 
@@ -130,16 +130,20 @@ async def show(
     session: AsyncSession, workspace_id: str, playbook_id: str, version: int | None = None
 ) -> VersionDetail:
     """One version (default: the current one) with its source and validated form."""
-    row = await _row(session, workspace_id, playbook_id)
-    number = row.current_version if version is None else version
-    found = await repository.version(session, workspace_id, playbook_id, number)
-    if found is None:
-        raise PlaybookNotFound(f"playbook {playbook_id!r} has no version {number}")
+    row, found = await chosen_version(
+        session,
+        _rows(workspace_id, playbook_id),
+        version,
+        missing=_no_playbook(playbook_id),
+        no_version=lambda number: PlaybookNotFound(
+            f"playbook {playbook_id!r} has no version {number}"
+        ),
+    )
     return VersionDetail(
         _info(found),
         found.source,
-        read_playbook(f"{playbook_id} v{number}", found.source),
-        is_current=number == row.current_version,
+        read_playbook(f"{playbook_id} v{found.version}", found.source),
+        is_current=found.version == row.current_version,
     )
 
 
@@ -190,7 +194,7 @@ async def pinned_step(
     """Step ``step_id`` (its own id, without the playbook's) of version ``version``, the one
     a delivery was planned from; ``None`` when that version or step is gone or no longer
     loads."""
-    row = await repository.version(session, workspace_id, playbook_id, version)
+    row = await _rows(workspace_id, playbook_id).version(session, version)
     if row is None:
         return None
     try:
@@ -202,11 +206,12 @@ async def pinned_step(
     )
 
 
-async def _row(session: AsyncSession, workspace_id: str, playbook_id: str) -> PlaybookRow:
-    row = await repository.playbook(session, workspace_id, playbook_id)
-    if row is None:
-        raise PlaybookNotFound(f"no playbook {playbook_id!r} in this workspace")
-    return row
+def _rows(workspace_id: str, playbook_id: str) -> DefinitionRows[PlaybookRow, PlaybookVersionRow]:
+    return DefinitionRows(PlaybookRow, PlaybookVersionRow, (workspace_id, playbook_id))
+
+
+def _no_playbook(playbook_id: str) -> PlaybookNotFound:
+    return PlaybookNotFound(f"no playbook {playbook_id!r} in this workspace")
 
 
 def _info(row: PlaybookVersionRow) -> VersionInfo:
