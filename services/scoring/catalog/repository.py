@@ -14,10 +14,6 @@ async def metric_set(session: AsyncSession, workspace_id: str) -> MetricSetRow |
     return await session.get(MetricSetRow, workspace_id)
 
 
-async def version(session: AsyncSession, workspace_id: str, number: int) -> MetricVersionRow | None:
-    return await session.get(MetricVersionRow, (workspace_id, number))
-
-
 async def page_of_versions(
     session: AsyncSession, workspace_id: str, *, before: int | None, limit: int
 ) -> Sequence[MetricVersionRow]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.definitions import DefinitionRows, publish_version
+from services.definitions import DefinitionRows, chosen_version, publish_version
 from services.scoring.catalog import repository
 from services.scoring.catalog.models import MetricSetRow, MetricVersionRow
 from services.scoring.definitions import MetricDefinitions, load_metrics
@@ -79,7 +79,7 @@ async def publish(
     definitions = load_metrics(source_name, text=text)
     row = await publish_version(
         session,
-        DefinitionRows(MetricSetRow, MetricVersionRow, (workspace_id,)),
+        _rows(workspace_id),
         definitions.digest,
         new_head=lambda number, now: MetricSetRow(
             workspace_id=workspace_id, current_version=number, updated_at=now
@@ -117,18 +117,20 @@ async def show(
     session: AsyncSession, workspace_id: str, version: int | None = None
 ) -> VersionDetail:
     """One version (default: the current one) with its source and compiled form."""
-    current = await repository.metric_set(session, workspace_id)
-    if current is None:
-        raise DefinitionsNotFound(
+    current, row = await chosen_version(
+        session,
+        _rows(workspace_id),
+        version,
+        missing=DefinitionsNotFound(
             "no metric definitions published in this workspace; it is scored with the "
             "reference definitions"
-        )
-    number = current.current_version if version is None else version
-    row = await repository.version(session, workspace_id, number)
-    if row is None:
-        raise DefinitionsNotFound(f"no metric definitions version {number}")
+        ),
+        no_version=lambda number: DefinitionsNotFound(f"no metric definitions version {number}"),
+    )
     return VersionDetail(
-        _info(row, current=number == current.current_version), row.source, compiled_version(row)
+        _info(row, current=row.version == current.current_version),
+        row.source,
+        compiled_version(row),
     )
 
 
@@ -151,12 +153,9 @@ async def load_catalog(session: AsyncSession) -> Mapping[str, PublishedDefinitio
 
 async def definitions_in_force(session: AsyncSession, workspace_id: str) -> MetricDefinitions:
     """The workspace's current metric definitions (the reference ones when none)."""
-    current = await repository.metric_set(session, workspace_id)
-    row = (
-        None
-        if current is None
-        else await repository.version(session, workspace_id, current.current_version)
-    )
+    rows = _rows(workspace_id)
+    current = await rows.head(session)
+    row = None if current is None else await rows.version(session, current.current_version)
     return reference_definitions().definitions if row is None else compiled_version(row)
 
 
@@ -171,6 +170,10 @@ def compiled_version(row: MetricVersionRow) -> MetricDefinitions:
 
 
 _COMPILED: dict[str, MetricDefinitions] = {}
+
+
+def _rows(workspace_id: str) -> DefinitionRows[MetricSetRow, MetricVersionRow]:
+    return DefinitionRows(MetricSetRow, MetricVersionRow, (workspace_id,))
 
 
 def _info(row: MetricVersionRow, *, current: bool) -> VersionInfo:
