@@ -6,19 +6,22 @@ import asyncio
 import sys
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from alembic.util.exc import CommandError
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.command_line import (
+    Refusals,
     WorkspaceName,
-    every_page,
+    every_item,
     in_session,
     in_workspace,
+    publish_file,
     runtime_settings,
     serve_until_stopped,
     validate_files,
@@ -27,7 +30,6 @@ from services.command_line import (
 from services.messaging.commands import messaging_app, playbooks_app
 from services.node_engine.errors import NodeEngineError
 from services.scoring.commands import scoring_app
-from shared.clock import Clock
 from shared.settings import RuntimeSettings
 
 if TYPE_CHECKING:
@@ -294,7 +296,7 @@ paths_app = typer.Typer(
 )
 app.add_typer(paths_app, name="paths")
 
-ENGINE_REFUSALS: tuple[type[Exception], ...] = (NodeEngineError,)
+ENGINE_REFUSALS: Refusals = (NodeEngineError,)
 
 
 class Migration(StrEnum):
@@ -353,20 +355,12 @@ def paths_publish(
     when the node map names unknown ids.
     """
     from services.node_engine.paths.service import MIGRATION_POLICIES, publish
-    from shared.definitions.document import read_definition
 
     mapping = dict(_pair(item) for item in node_map or ())
     policy = next(p for p in MIGRATION_POLICIES if p == migration.value)
-    info = in_workspace(
-        lambda session, clock, workspace_id: publish(
-            session,
-            workspace_id,
-            str(file),
-            read_definition(file),
-            migration=policy,
-            node_map=mapping,
-            clock=clock,
-        ),
+    info = publish_file(
+        partial(publish, migration=policy, node_map=mapping),
+        file,
         workspace,
         refusals=ENGINE_REFUSALS,
     )
@@ -379,16 +373,9 @@ def paths_publish(
 @paths_app.command("list")
 def paths_list(workspace: WorkspaceName = "demo") -> None:
     """List the workspace's growth paths with their current version."""
-    from services.node_engine.paths.service import MAX_PAGE, PathInfo, list_paths
+    from services.node_engine.paths.service import MAX_PAGE, list_paths
 
-    async def every_page_of_paths(
-        session: AsyncSession, _clock: Clock, workspace_id: str
-    ) -> list[PathInfo]:
-        return await every_page(
-            lambda cursor: list_paths(session, workspace_id, cursor=cursor, limit=MAX_PAGE)
-        )
-
-    paths = in_workspace(every_page_of_paths, workspace, refusals=ENGINE_REFUSALS)
+    paths = every_item(list_paths, workspace, limit=MAX_PAGE, refusals=ENGINE_REFUSALS)
     if not paths:
         typer.echo(f"no growth paths in {workspace} yet: milepost paths publish FILE")
     for item in paths:

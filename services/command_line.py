@@ -1,6 +1,6 @@
 """What every ``milepost`` command shares: settings and logs, serving on uvloop, one
-transaction per command (in a workspace), checking definition files, and reading every page
-of a listing.
+transaction per command (in a workspace), checking and publishing definition files, and
+reading every page of a listing.
 
 Commands are entry points, so they commit; a refusal is printed to stderr with exit status 1,
 never a traceback.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
 
 import typer
 from sqlalchemy.engine import make_url
@@ -24,7 +24,11 @@ if TYPE_CHECKING:
     from shared.clock import Clock
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 C = TypeVar("C")
+
+Refusals = tuple[type[Exception], ...]
+"""A service's errors that a command prints instead of a traceback."""
 
 WorkspaceName = Annotated[
     str, typer.Option("--workspace", "-w", help="The workspace's name (`milepost run` makes demo).")
@@ -97,7 +101,7 @@ def in_workspace(
     work: Callable[[AsyncSession, Clock, str], Awaitable[T]],
     workspace: str,
     *,
-    refusals: tuple[type[Exception], ...],
+    refusals: Refusals,
 ) -> T:
     """Run ``work(session, clock, workspace_id)`` in one transaction; an invalid definition
     file and the service's ``refusals`` are printed as errors."""
@@ -136,13 +140,51 @@ def validate_files(files: list[Path], summary: Callable[[Path], str]) -> None:
         raise typer.Exit(code=1)
 
 
-async def every_page(page: Callable[[C | None], Awaitable[tuple[list[T], C | None]]]) -> list[T]:
-    """Every item of a cursor-paged listing: ``page(cursor)`` gives items and the next
-    cursor (``None`` after the last page)."""
-    found: list[T] = []
-    cursor: C | None = None
-    while True:
-        items, cursor = await page(cursor)
-        found += items
-        if cursor is None:
-            return found
+class Publish(Protocol[T_co]):
+    """A definition kind's publish service: ``text`` (read from ``source_name``) as the next
+    version in the workspace."""
+
+    def __call__(
+        self, session: AsyncSession, workspace_id: str, source_name: str, text: str, *, clock: Clock
+    ) -> Awaitable[T_co]: ...
+
+
+def publish_file(publish: Publish[T], file: Path, workspace: str, *, refusals: Refusals) -> T:
+    """Publish ``file`` in ``workspace`` in one transaction; an unreadable or invalid file
+    and the service's ``refusals`` are printed as errors."""
+    from shared.definitions.document import read_definition
+
+    return in_workspace(
+        lambda session, clock, workspace_id: publish(
+            session, workspace_id, str(file), read_definition(file), clock=clock
+        ),
+        workspace,
+        refusals=refusals,
+    )
+
+
+class Listing(Protocol[T, C]):
+    """A cursor-paged listing service: a page of up to ``limit`` items after ``cursor`` and
+    the next page's cursor (``None`` after the last page)."""
+
+    def __call__(
+        self, session: AsyncSession, workspace_id: str, *, cursor: C | None, limit: int
+    ) -> Awaitable[tuple[list[T], C | None]]: ...
+
+
+def every_item(
+    listing: Listing[T, C], workspace: str, *, limit: int, refusals: Refusals
+) -> list[T]:
+    """Every item of the workspace's ``listing``, read ``limit`` at a time in one
+    transaction; the service's ``refusals`` are printed as errors."""
+
+    async def every_page(session: AsyncSession, _clock: Clock, workspace_id: str) -> list[T]:
+        found: list[T] = []
+        cursor: C | None = None
+        while True:
+            items, cursor = await listing(session, workspace_id, cursor=cursor, limit=limit)
+            found += items
+            if cursor is None:
+                return found
+
+    return in_workspace(every_page, workspace, refusals=refusals)
