@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from services.command_line import (
+    Refusals,
     WorkspaceName,
-    every_page,
+    every_item,
     in_workspace,
+    publish_file,
     runtime_settings,
     serve_until_stopped,
     validate_files,
@@ -19,12 +21,9 @@ from services.command_line import (
 from services.messaging.errors import MessagingError
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
+    from services.messaging.playbooks.service import VersionDetail
 
-    from services.messaging.playbooks.service import PlaybookInfo, VersionDetail
-    from shared.clock import Clock
-
-REFUSALS: tuple[type[Exception], ...] = (MessagingError,)
+REFUSALS: Refusals = (MessagingError,)
 
 messaging_app = typer.Typer(
     help="The messaging service alone: contacts from milepost.events, outreach planned from "
@@ -82,16 +81,8 @@ def playbooks_publish(
     Refused when the file is invalid or has the same content as the current version.
     """
     from services.messaging.playbooks.service import publish
-    from shared.definitions.document import read_definition
 
-    text = read_definition(file)
-    info = in_workspace(
-        lambda session, clock, workspace_id: publish(
-            session, workspace_id, str(file), text, clock=clock
-        ),
-        workspace,
-        refusals=REFUSALS,
-    )
+    info = publish_file(publish, file, workspace, refusals=REFUSALS)
     typer.echo(
         f"published {info.playbook_id} v{info.version} in {workspace} (digest {info.digest[:12]})"
     )
@@ -102,14 +93,7 @@ def playbooks_list(workspace: WorkspaceName = "demo") -> None:
     """List the workspace's playbooks with their current version."""
     from services.messaging.playbooks.service import MAX_PAGE, list_playbooks
 
-    async def every_page_of(
-        session: AsyncSession, _clock: Clock, workspace_id: str
-    ) -> list[PlaybookInfo]:
-        return await every_page(
-            lambda cursor: list_playbooks(session, workspace_id, cursor=cursor, limit=MAX_PAGE)
-        )
-
-    playbooks = in_workspace(every_page_of, workspace, refusals=REFUSALS)
+    playbooks = every_item(list_playbooks, workspace, limit=MAX_PAGE, refusals=REFUSALS)
     if not playbooks:
         typer.echo(f"no playbooks in {workspace} yet: milepost playbooks publish FILE")
     for item in playbooks:
