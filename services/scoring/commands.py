@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from services.command_line import (
+    Refusals,
     WorkspaceName,
-    every_page,
+    every_item,
     in_workspace,
+    publish_file,
     runtime_settings,
     serve_until_stopped,
     validate_files,
@@ -21,12 +23,9 @@ from services.scoring.errors import ScoringError
 from services.scoring.model.commands import app as model_app
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
+    from services.scoring.catalog.service import VersionDetail
 
-    from services.scoring.catalog.service import VersionDetail, VersionInfo
-    from shared.clock import Clock
-
-REFUSALS: tuple[type[Exception], ...] = (ScoringError,)
+REFUSALS: Refusals = (ScoringError,)
 
 scoring_app = typer.Typer(
     help="The scoring service: account health, churn signals and metric definitions. "
@@ -81,16 +80,8 @@ def metrics_publish(
     Refused when the file is invalid or has the same content as the current version.
     """
     from services.scoring.catalog.service import publish
-    from shared.definitions.document import read_definition
 
-    text = read_definition(file)
-    info = in_workspace(
-        lambda session, clock, workspace_id: publish(
-            session, workspace_id, str(file), text, clock=clock
-        ),
-        workspace,
-        refusals=REFUSALS,
-    )
+    info = publish_file(publish, file, workspace, refusals=REFUSALS)
     typer.echo(
         f"published metric definitions v{info.version} in {workspace} "
         f"({info.metric_count} metrics, North Star {info.north_star}; digest {info.digest[:12]})"
@@ -102,14 +93,7 @@ def metrics_list(workspace: WorkspaceName = "demo") -> None:
     """List the workspace's metric-definition versions, newest first."""
     from services.scoring.catalog.service import MAX_PAGE, list_versions
 
-    async def every_page_of(
-        session: AsyncSession, _clock: Clock, workspace_id: str
-    ) -> list[VersionInfo]:
-        return await every_page(
-            lambda cursor: list_versions(session, workspace_id, cursor=cursor, limit=MAX_PAGE)
-        )
-
-    versions = in_workspace(every_page_of, workspace, refusals=REFUSALS)
+    versions = every_item(list_versions, workspace, limit=MAX_PAGE, refusals=REFUSALS)
     if not versions:
         typer.echo(
             f"no metric definitions in {workspace}: it is scored with the reference ones "
