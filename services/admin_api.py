@@ -78,6 +78,14 @@ FILE_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 """The OpenAPI answers of a route that takes a definition file."""
 
+SAME_CONTENT_RESPONSE: dict[int | str, dict[str, Any]] = {
+    status.HTTP_409_CONFLICT: {
+        "model": ErrorOut,
+        "description": "The same content as the current version",
+    },
+}
+"""The OpenAPI answer of a route that publishes a definition file refused as unchanged."""
+
 
 def error_detail(field: str, message: str, problems: Sequence[ProblemOut] = ()) -> dict[str, Any]:
     """The ``detail`` of an admin API error: the field, a message, the problems."""

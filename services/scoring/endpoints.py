@@ -20,6 +20,7 @@ from fastapi.params import Depends
 from services.admin_api import (
     ERROR_RESPONSES,
     FILE_ERROR_RESPONSES,
+    SAME_CONTENT_RESPONSE,
     ErrorOut,
     admin_dependencies,
     error_detail,
@@ -222,13 +223,7 @@ def scoring_router(settings: ScoringSettings, resources: Resources) -> APIRouter
         "/definitions",
         status_code=status.HTTP_201_CREATED,
         summary="Publish metric definitions as the next version",
-        responses={
-            **FILE_ERROR_RESPONSES,
-            status.HTTP_409_CONFLICT: {
-                "model": ErrorOut,
-                "description": "The same content as the current version",
-            },
-        },
+        responses={**FILE_ERROR_RESPONSES, **SAME_CONTENT_RESPONSE},
     )
     async def publish(
         workspace: str, body: schemas.MetricsSourceIn

@@ -18,7 +18,7 @@ from fastapi.params import Depends
 from services.admin_api import (
     ERROR_RESPONSES,
     FILE_ERROR_RESPONSES,
-    ErrorOut,
+    SAME_CONTENT_RESPONSE,
     SourceIn,
     error_detail,
     invalid_definition,
@@ -69,13 +69,7 @@ def paths_router(settings: EngineSettings, resources: Resources) -> APIRouter:
         "",
         status_code=status.HTTP_201_CREATED,
         summary="Publish a new version of a growth path",
-        responses={
-            **FILE_ERROR_RESPONSES,
-            status.HTTP_409_CONFLICT: {
-                "model": ErrorOut,
-                "description": "The same content as the current version",
-            },
-        },
+        responses={**FILE_ERROR_RESPONSES, **SAME_CONTENT_RESPONSE},
     )
     async def publish(workspace: str, body: schemas.PublishIn) -> schemas.VersionOut:
         async with sessions() as session:
