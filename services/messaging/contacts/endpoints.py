@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.params import Depends
 
-from services.admin_api import ErrorOut, error_detail, workspace_id_of
+from services.admin_api import ERROR_RESPONSES, ErrorOut, error_detail, workspace_id_of
 from services.messaging.contacts import schemas, service
 from services.messaging.errors import ContactNotFound, UnsubscribeRejected
 from services.messaging.playbooks.schemas import Channel
@@ -24,10 +24,8 @@ from shared.runtime import Resources
 TokenQuery = Annotated[
     str, Query(min_length=1, max_length=MAX_TOKEN_CHARS, description="From the unsubscribe link")
 ]
-ERRORS: dict[int | str, dict[str, object]] = {
-    status.HTTP_401_UNAUTHORIZED: {"model": ErrorOut, "description": "No valid token"},
-    status.HTTP_404_NOT_FOUND: {"model": ErrorOut, "description": "Unknown name"},
-}
+ERRORS = ERROR_RESPONSES
+"""The admin API's answers, under the name other messaging routers import from here."""
 
 
 def contacts_router(resources: Resources, *, dependencies: list[Depends]) -> APIRouter:
@@ -36,7 +34,7 @@ def contacts_router(resources: Resources, *, dependencies: list[Depends]) -> API
         prefix="/api/messaging/workspaces/{workspace}/contacts",
         tags=["messaging: contacts"],
         dependencies=dependencies,
-        responses=ERRORS,
+        responses=ERROR_RESPONSES,
     )
 
     @router.get("", summary="The workspace's contacts, a page at a time, by account and role")

@@ -15,8 +15,15 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.params import Depends
 
-from services.admin_api import ErrorOut, ProblemOut, SourceIn, error_detail, workspace_id_of
-from services.messaging.contacts.endpoints import ERRORS
+from services.admin_api import (
+    ERROR_RESPONSES,
+    SAME_CONTENT_RESPONSE,
+    ErrorOut,
+    SourceIn,
+    error_detail,
+    invalid_definition,
+    workspace_id_of,
+)
 from services.messaging.errors import PlaybookNotFound, PlaybookUnchanged
 from services.messaging.playbooks import schemas, service
 from services.messaging.playbooks.service import PlaybookInfo, VersionInfo
@@ -24,7 +31,7 @@ from shared.definitions import DefinitionError
 from shared.runtime import Resources
 
 _FILE_ERRORS: dict[int | str, dict[str, object]] = {
-    **ERRORS,
+    **ERROR_RESPONSES,
     status.HTTP_422_UNPROCESSABLE_CONTENT: {
         "model": ErrorOut,
         "description": "An invalid file: each problem with its line and field",
@@ -38,7 +45,7 @@ def playbooks_router(resources: Resources, *, dependencies: list[Depends]) -> AP
         prefix="/api/messaging/workspaces/{workspace}/playbooks",
         tags=["messaging: playbooks"],
         dependencies=dependencies,
-        responses=ERRORS,
+        responses=ERROR_RESPONSES,
     )
 
     @router.get("", summary="The workspace's playbooks, a page at a time")
@@ -62,13 +69,7 @@ def playbooks_router(resources: Resources, *, dependencies: list[Depends]) -> AP
         "",
         status_code=status.HTTP_201_CREATED,
         summary="Publish a new version of a playbook",
-        responses={
-            **_FILE_ERRORS,
-            status.HTTP_409_CONFLICT: {
-                "model": ErrorOut,
-                "description": "The same content as the current version",
-            },
-        },
+        responses={**_FILE_ERRORS, **SAME_CONTENT_RESPONSE},
     )
     async def publish(workspace: str, body: SourceIn) -> schemas.PlaybookVersionOut:
         async with sessions() as session:
@@ -132,17 +133,7 @@ def errors_as_json() -> Iterator[None]:
     try:
         yield
     except DefinitionError as error:
-        problems = [ProblemOut.from_problem(p) for p in error.problems]
-        count = len(problems)
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            error_detail(
-                problems[0].field or "source",
-                f"the playbook has {count} problem{'s' if count != 1 else ''}, "
-                f"the first: {error.problems[0]}",
-                problems,
-            ),
-        ) from error
+        raise invalid_definition(error, "the playbook") from error
     except PlaybookUnchanged as error:
         raise HTTPException(status.HTTP_409_CONFLICT, error_detail("source", str(error))) from error
     except PlaybookNotFound as error:
