@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
-from sqlalchemy import Column, ColumnElement, func, inspect, select
+from sqlalchemy import Column, ColumnElement, and_, func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.clock import Clock
@@ -82,6 +82,37 @@ class DefinitionRows(Generic[HeadRow, VersionRow]):
         return number, [
             column == value for column, value in zip(key_columns, self.key, strict=True)
         ]
+
+
+async def page_of_definitions(
+    session: AsyncSession,
+    head_model: type[H],
+    version_model: type[V],
+    workspace_id: str,
+    *,
+    after: str | None,
+    limit: int,
+) -> tuple[list[tuple[H, V]], str | None]:
+    """Up to ``limit`` of the workspace's definitions by id after ``after`` (keyset paging),
+    each with its current version, and the next page's cursor (``None`` after the last).
+
+    For kinds whose head's primary key is (workspace id, definition id)."""
+    heads = inspect(head_model)
+    workspace_column, id_column = heads.primary_key
+    *version_key, number = inspect(version_model).primary_key
+    same_definition = [v == h for v, h in zip(version_key, heads.primary_key, strict=True)]
+    query = (
+        select(head_model, version_model)
+        .join(version_model, and_(*same_definition, number == heads.columns["current_version"]))
+        .where(workspace_column == workspace_id)
+    )
+    if after is not None:
+        query = query.where(id_column > after)
+    rows = await session.execute(query.order_by(id_column).limit(limit + 1))
+    found: list[tuple[H, V]] = [(head, version) for head, version in rows]
+    page = found[:limit]
+    more = len(found) > limit
+    return page, (str(heads.primary_key_from_instance(page[-1][0])[1]) if more else None)
 
 
 async def required_head(session: AsyncSession, rows: DefinitionRows[H, V], missing: Exception) -> H:

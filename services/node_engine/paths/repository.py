@@ -13,27 +13,6 @@ from services.node_engine.paths.models import PathRow, PathVersionRow
 CHUNK = 200
 
 
-async def page_of_paths(
-    session: AsyncSession, workspace_id: str, *, after: str | None, limit: int
-) -> Sequence[tuple[PathRow, PathVersionRow]]:
-    """Up to ``limit`` paths of the workspace by id, each with its current version, those
-    after ``after`` (keyset paging)."""
-    query = (
-        select(PathRow, PathVersionRow)
-        .join(
-            PathVersionRow,
-            (PathVersionRow.workspace_id == PathRow.workspace_id)
-            & (PathVersionRow.path_id == PathRow.path_id)
-            & (PathVersionRow.version == PathRow.current_version),
-        )
-        .where(PathRow.workspace_id == workspace_id)
-    )
-    if after is not None:
-        query = query.where(PathRow.path_id > after)
-    rows = await session.execute(query.order_by(PathRow.path_id).limit(limit))
-    return [(path_row, version_row) for path_row, version_row in rows]
-
-
 async def flush(session: AsyncSession) -> None:
     """Write changes made to loaded rows."""
     await session.flush()

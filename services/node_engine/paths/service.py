@@ -26,6 +26,7 @@ from services.definitions import (
     DefinitionRows,
     chosen_version,
     history,
+    page_of_definitions,
     publish_version,
     required_head,
 )
@@ -200,9 +201,10 @@ async def list_paths(
 ) -> tuple[list[PathInfo], str | None]:
     """A page of the workspace's paths by id, and the cursor of the next page (or None)."""
     limit = max(1, min(limit, MAX_PAGE))
-    rows = await repository.page_of_paths(session, workspace_id, after=cursor, limit=limit + 1)
-    page = [_path_info(path_row, version_row) for path_row, version_row in rows[:limit]]
-    return page, (page[-1].path_id if len(rows) > limit else None)
+    rows, next_cursor = await page_of_definitions(
+        session, PathRow, PathVersionRow, workspace_id, after=cursor, limit=limit
+    )
+    return [_path_info(path_row, version_row) for path_row, version_row in rows], next_cursor
 
 
 async def get_path(
