@@ -16,21 +16,6 @@ def _with_current() -> ColumnElement[bool]:
     )
 
 
-async def page_of_playbooks(
-    session: AsyncSession, workspace_id: str, *, after: str | None, limit: int
-) -> list[tuple[PlaybookRow, PlaybookVersionRow]]:
-    """Up to ``limit`` playbooks by id after ``after``, each with its current version."""
-    query = (
-        select(PlaybookRow, PlaybookVersionRow)
-        .join(PlaybookVersionRow, _with_current())
-        .where(PlaybookRow.workspace_id == workspace_id)
-    )
-    if after is not None:
-        query = query.where(PlaybookRow.playbook_id > after)
-    rows = await session.execute(query.order_by(PlaybookRow.playbook_id).limit(limit))
-    return [(row, current) for row, current in rows]
-
-
 async def current_versions(session: AsyncSession) -> list[PlaybookVersionRow]:
     """The current version of every playbook of every workspace."""
     query = select(PlaybookVersionRow).join(PlaybookRow, _with_current())

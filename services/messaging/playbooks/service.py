@@ -17,7 +17,13 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.definitions import DefinitionRows, chosen_version, history, publish_version
+from services.definitions import (
+    DefinitionRows,
+    chosen_version,
+    history,
+    page_of_definitions,
+    publish_version,
+)
 from services.messaging.errors import PlaybookNotFound, PlaybookUnchanged
 from services.messaging.playbooks import repository
 from services.messaging.playbooks.models import PlaybookRow, PlaybookVersionRow
@@ -111,9 +117,10 @@ async def list_playbooks(
 ) -> tuple[list[PlaybookInfo], str | None]:
     """A page of the workspace's playbooks by id, and the cursor of the next page (or None)."""
     limit = max(1, min(limit, MAX_PAGE))
-    rows = await repository.page_of_playbooks(session, workspace_id, after=cursor, limit=limit + 1)
-    page = [_playbook_info(row, current) for row, current in rows[:limit]]
-    return page, (page[-1].playbook_id if len(rows) > limit else None)
+    rows, next_cursor = await page_of_definitions(
+        session, PlaybookRow, PlaybookVersionRow, workspace_id, after=cursor, limit=limit
+    )
+    return [_playbook_info(row, current) for row, current in rows], next_cursor
 
 
 async def get_playbook(
