@@ -1,10 +1,11 @@
-"""Publishing a versioned definition (a growth path, a playbook, a workspace's metric
-definitions): the flow the three kinds share.
+"""The versioned definitions (growth paths, playbooks, a workspace's metric definitions):
+how their versions are stored, read, listed and published.
 
 Each kind stores a head row naming its current version and one immutable row per version;
-the version rows' primary key is the head's plus the version number. Publishing refuses
+a version row's primary key is its head's plus the version number. Publishing refuses
 content whose digest equals the current version's and otherwise adds version N+1 (one past
-the highest ever published) and makes it current. Rows are flushed, never committed.
+the highest ever published) and makes it current. Rows are flushed, never committed; the
+kinds' services give the rows, the parsed file and their own errors and messages.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ class StoredVersion(Protocol):
 
 H = TypeVar("H", bound=Head)
 V = TypeVar("V", bound=StoredVersion)
-# Unbounded for DefinitionRows: mypy checks a class's bound before it has resolved the ORM
-# rows' mapped columns and rejects them; the functions below carry the bounds.
+# DefinitionRows takes unbounded types: mypy rejects the ORM row classes against a Protocol
+# bound on a class (not on a function), so the functions below carry the bounds.
 HeadRow = TypeVar("HeadRow")
 VersionRow = TypeVar("VersionRow")
 
