@@ -20,6 +20,7 @@ from services.node_engine.timers import models as _timer_models  # noqa: F401
 from services.scoring.accounts import models as _scoring_account_models  # noqa: F401
 from services.scoring.catalog import models as _scoring_catalog_models  # noqa: F401
 from services.scoring.processing import models as _scoring_processing_models  # noqa: F401
+from shared.consuming import models as _consuming_models  # noqa: F401
 from shared.db.model_base import Base
 
 connection = context.config.attributes.get("connection")

@@ -25,18 +25,17 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.node_engine.processing import repository as offsets
-from services.node_engine.processing.repository import OffsetConflict
-from services.node_engine.processing.steps import dead_letter
 from shared.bus import Bus, ConsumedRecord, Consumer, OutgoingRecord, TopicPartition
 from shared.bus.lag import LagGauge
 from shared.clock import Clock
-from shared.errors import InvalidMessage, RetryableError
+from shared.consuming.dead_letters import dead_letter, log_dead_letter
+from shared.consuming.member import PARTITION_MOVED, PASSING, FencedMember, consume
+from shared.consuming.metrics import lag_gauge, retries_counter
+from shared.errors import InvalidMessage
 
 logger = logging.getLogger(__name__)
 
@@ -66,18 +65,8 @@ class ConsumerMetrics:
             ["topic"],
             registry=registry,
         )
-        self.lag = Gauge(
-            "milepost_messaging_consumer_lag",
-            "Records not yet handled, by consumer group and input partition.",
-            ["group", "topic", "partition"],
-            registry=registry,
-        )
-        self.retries = Counter(
-            "milepost_messaging_batch_retries",
-            "Batches rolled back and retried, by consumer group and reason.",
-            ["group", "reason"],
-            registry=registry,
-        )
+        self.lag = lag_gauge("milepost_messaging_consumer_lag", registry, by_group=True)
+        self.retries = retries_counter("milepost_messaging_batch_retries", registry, by_group=True)
 
 
 class FencedConsumer(ABC, Generic[T]):
@@ -105,8 +94,7 @@ class FencedConsumer(ABC, Generic[T]):
         self.consumer_metrics = metrics
         self.max_batch_records = max_batch_records
         self.poll_timeout_ms = poll_timeout_ms
-        self.assignment: frozenset[TopicPartition] = frozenset()
-        self.applied: dict[TopicPartition, int] = {}
+        self.member = FencedMember(bus=bus, sessions=sessions, group_id=group_id)
         self.lag = LagGauge(bus, metrics.lag, group_labels=(group_id,))
         self.ready = asyncio.Event()
         self.on_applied = on_applied
@@ -123,13 +111,13 @@ class FencedConsumer(ABC, Generic[T]):
     async def refresh(self) -> None:
         """Before each poll: reload what the consumer caches (a catalog), when due."""
 
+    @property
+    def applied(self) -> dict[TopicPartition, int]:
+        """The next offset to apply per owned partition, as of the last checkpoint."""
+        return self.member.applied
+
     async def run(self) -> None:
-        consumer = await self.bus.subscribe(list(self.topics), group_id=self.group_id)
-        try:
-            while True:
-                await self.step(consumer)
-        finally:
-            await consumer.close()
+        await consume(self.bus, self.topics, self.group_id, self.step)
 
     async def step(self, consumer: Consumer) -> int:
         """One poll and its checkpoint; returns how many records it handled. A passing
@@ -139,26 +127,18 @@ class FencedConsumer(ABC, Generic[T]):
             records = await consumer.poll(
                 max_records=self.max_batch_records, timeout_ms=self.poll_timeout_ms
             )
-            await self.sync_assignment(consumer)
+            await self.member.sync_assignment(consumer)
             if records:
                 await self.checkpoint(consumer, records)
             self.ready.set()
-            await self.lag.report(self.assignment, self.applied)
+            await self.lag.report(self.member.assignment, self.applied)
             return len(records)
-        except (OffsetConflict, IntegrityError) as exc:
+        except PARTITION_MOVED as exc:
             await self.roll_back(consumer, "partition_moved", exc)
-        except (RetryableError, SQLAlchemyError, OSError) as exc:
+        except PASSING as exc:
             await self.roll_back(consumer, type(exc).__name__, exc)
             await asyncio.sleep(0.5)
         return 0
-
-    async def sync_assignment(self, consumer: Consumer) -> None:
-        current = consumer.assignment()
-        if current == self.assignment:
-            return
-        async with self.sessions() as session:
-            self.applied = await offsets.applied_offsets(session, self.group_id, current)
-        self.assignment = current
 
     async def roll_back(self, consumer: Consumer, reason: str, exc: Exception) -> None:
         logger.warning(
@@ -166,8 +146,7 @@ class FencedConsumer(ABC, Generic[T]):
             extra={"group": self.group_id, "reason": reason, "error": str(exc)},
         )
         self.consumer_metrics.retries.labels(self.group_id, reason).inc()
-        self.assignment = frozenset()
-        await consumer.seek_to_committed()
+        await self.member.rewind(consumer)
 
     async def checkpoint(self, consumer: Consumer, records: list[ConsumedRecord]) -> None:
         """Dead letters, then effects and applied offsets in one transaction, then the
@@ -177,11 +156,7 @@ class FencedConsumer(ABC, Generic[T]):
         items: list[T] = []
         letters: list[OutgoingRecord] = []
         for record in records:
-            tp = record.topic_partition
-            applied = self.applied.get(tp)
-            previous = moves.get(tp, (applied, applied))[0]
-            moves[tp] = (previous, max(applied or 0, record.offset + 1))
-            if applied is not None and record.offset < applied:
+            if not self.member.admit(record, moves):
                 self.consumer_metrics.records.labels(self.group_id, "replayed").inc()
                 continue
             try:
@@ -192,29 +167,16 @@ class FencedConsumer(ABC, Generic[T]):
             await self.bus.publish(letters)
         async with self.sessions() as session:
             await self.apply(session, items, now)
-            await offsets.advance_offsets(session, self.group_id, moves)
+            await self.member.hold(session, moves, now=now)
             await session.commit()
         if items and self.on_applied is not None:
             self.on_applied()
         self.consumer_metrics.records.labels(self.group_id, "applied").inc(len(items))
-        for tp, (_old, new) in moves.items():
-            self.applied[tp] = new
-        positions = {tp: new for tp, (_old, new) in moves.items() if tp in self.assignment}
-        if positions:
-            await consumer.commit(positions)
+        await self.member.release(consumer, moves)
 
     def dead_letter(self, record: ConsumedRecord, reason: str, now: datetime) -> OutgoingRecord:
         letter = dead_letter(record, group=self.group_id, reason=reason, now=now)
         self.consumer_metrics.records.labels(self.group_id, "dead_letter").inc()
         self.consumer_metrics.dead_letters.labels(letter.topic).inc()
-        logger.warning(
-            "record sent to the dead-letter topic",
-            extra={
-                "group": self.group_id,
-                "topic": record.topic,
-                "partition": record.partition,
-                "offset": record.offset,
-                "reason": reason,
-            },
-        )
+        log_dead_letter(logger, record, reason, group=self.group_id)
         return letter

@@ -1,26 +1,14 @@
-"""What makes the engine's effects exactly-once: applied offsets and the trigger outbox."""
+"""The engine's trigger outbox; its applied offsets are kept by :mod:`shared.consuming`."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Integer, LargeBinary, String
+from sqlalchemy import JSON, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db.model_base import Base
 from shared.db.types import UtcDateTime
-
-
-class AppliedOffsetRow(Base):
-    """The next offset to apply per input partition, written in the same transaction as
-    the state it produced: records below it are already in the state and are skipped."""
-
-    __tablename__ = "engine_applied_offsets"
-
-    consumer_group: Mapped[str] = mapped_column(String(200), primary_key=True)
-    topic: Mapped[str] = mapped_column(String(249), primary_key=True)
-    partition: Mapped[int] = mapped_column(Integer, primary_key=True)
-    next_offset: Mapped[int] = mapped_column(BigInteger)
 
 
 class OutboxRow(Base):

@@ -1,5 +1,5 @@
 """The consumer's small steps, each testable alone: decode a record, build the outgoing
-trigger, re-keyed event and dead letter. Pure."""
+trigger and re-keyed event. Pure."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from pydantic import ValidationError
 from services.node_engine.core.state import AccountState, ScoreUpdate, Transition
 from shared.bus import ConsumedRecord, OutgoingRecord
 from shared.contracts import EventEnvelope, ScoreEnvelope, Topic
-from shared.contracts.topics import DLQ_OF, DeadLetter
 from shared.errors import InvalidMessage
 from shared.observability.tracing import Headers
 
@@ -114,24 +113,6 @@ def source_of(record: ConsumedRecord) -> tuple[str, int] | None:
             if origin and offset.isdigit():
                 return origin, int(offset)
     return None
-
-
-def dead_letter(
-    record: ConsumedRecord, *, group: str, reason: str, now: datetime
-) -> OutgoingRecord:
-    letter = DeadLetter(
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        consumer_group=group,
-        reason=reason,
-        key=record.key.decode("utf-8", "replace") if record.key is not None else None,
-        value=record.value.decode("utf-8", "replace"),
-        failed_at=now,
-    )
-    return OutgoingRecord(
-        DLQ_OF[Topic(record.topic)], record.key or b"", letter.model_dump_json().encode()
-    )
 
 
 def _payload_name(topic: str) -> str:

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.node_engine.accounts import repository as accounts
@@ -47,11 +46,9 @@ from services.node_engine.core.state import (
 )
 from services.node_engine.core.transition import transition
 from services.node_engine.paths.service import PublishedPath
-from services.node_engine.processing import repository as processing
-from services.node_engine.processing.repository import OffsetConflict
+from services.node_engine.processing.models import OutboxRow
 from services.node_engine.processing.steps import (
     Decoded,
-    dead_letter,
     decode,
     rekeyed_record,
     score_update,
@@ -60,11 +57,16 @@ from services.node_engine.processing.steps import (
 )
 from services.node_engine.settings import EngineSettings
 from services.node_engine.timers import repository as timers
-from shared.bus import Bus, ConsumedRecord, Consumer, OutgoingRecord, TopicPartition
+from shared.bus import Bus, ConsumedRecord, Consumer, TopicPartition
 from shared.bus.lag import LagGauge
 from shared.clock import Clock
+from shared.consuming.dead_letters import dead_letter_entry, log_dead_letter
+from shared.consuming.member import PARTITION_MOVED, PASSING, FencedMember, consume
+from shared.consuming.metrics import lag_gauge, retries_counter
+from shared.consuming.offsets import OffsetConflict
+from shared.consuming.outbox import OutboxEntry
 from shared.contracts import Topic
-from shared.errors import InvalidMessage, RetryableError
+from shared.errors import InvalidMessage
 from shared.observability.tracing import Headers, Tracing
 
 logger = logging.getLogger(__name__)
@@ -108,18 +110,8 @@ class EngineMetrics:
             "Timers of the owned partitions that are due and not fired yet.",
             registry=registry,
         )
-        self.lag = Gauge(
-            "milepost_engine_consumer_lag",
-            "Records not yet handled, per input partition.",
-            ["topic", "partition"],
-            registry=registry,
-        )
-        self.retries = Counter(
-            "milepost_engine_batch_retries",
-            "Batches rolled back and retried, by reason.",
-            ["reason"],
-            registry=registry,
-        )
+        self.lag = lag_gauge("milepost_engine_consumer_lag", registry)
+        self.retries = retries_counter("milepost_engine_batch_retries", registry)
 
 
 @dataclass
@@ -130,7 +122,7 @@ class Batch:
     history: list[tuple[AccountState, Transition]] = field(default_factory=list)
     timers: list[tuple[str, str, int, Timer]] = field(default_factory=list)
     fired: list[str] = field(default_factory=list)
-    outbox: list[tuple[str, int, OutgoingRecord]] = field(default_factory=list)
+    outbox: list[OutboxEntry] = field(default_factory=list)
     memberships: dict[UserKey, Membership] = field(default_factory=dict)
     offsets: dict[TopicPartition, tuple[int | None, int]] = field(default_factory=dict)
 
@@ -165,22 +157,22 @@ class EngineWorker:
         """Encoded states of the owned accounts (``None``: not on that path); compact, and
         decoded when an input needs one."""
         self.memberships: dict[UserKey, Membership | None] = {}
-        self.assignment: frozenset[TopicPartition] = frozenset()
-        self.applied: dict[TopicPartition, int] = {}
-        self.acknowledged: list[str] = []
+        self.member = FencedMember(
+            bus=bus, sessions=sessions, group_id=settings.group_id, outbox=OutboxRow
+        )
         self.timers_checked_at = float("-inf")
         self.lag = LagGauge(bus, metrics.lag)
         self.ready = asyncio.Event()
 
     # -- the loop ----------------------------------------------------------------------
 
+    @property
+    def applied(self) -> dict[TopicPartition, int]:
+        """The next offset to apply per owned partition, as of the last checkpoint."""
+        return self.member.applied
+
     async def run(self) -> None:
-        consumer = await self.bus.subscribe(list(INPUT_TOPICS), group_id=self.settings.group_id)
-        try:
-            while True:
-                await self.step(consumer)
-        finally:
-            await consumer.close()
+        await consume(self.bus, INPUT_TOPICS, self.settings.group_id, self.step)
 
     async def step(self, consumer: Consumer) -> int:
         """One poll and its checkpoint; returns how many records and timers it handled.
@@ -192,7 +184,8 @@ class EngineWorker:
             records = await consumer.poll(
                 max_records=self.settings.max_batch_records, timeout_ms=self.poll_timeout_ms()
             )
-            await self.sync_assignment(consumer)
+            if await self.member.sync_assignment(consumer):
+                self.states.clear()
             started = time.perf_counter()
             batch = Batch()
             await self.fire_due_timers(batch)
@@ -201,17 +194,14 @@ class EngineWorker:
                 await self.checkpoint(consumer, batch)
                 self.bound_cache()
                 self.metrics.batch_seconds.observe(time.perf_counter() - started)
-            elif self.acknowledged:
-                async with self.sessions() as session:
-                    await processing.remove_from_outbox(session, self.acknowledged)
-                    await session.commit()
-                self.acknowledged = []
+            else:
+                await self.member.forget_acknowledged()
             self.ready.set()
             await self.report_lag()
             return len(records) + len(batch.fired)
-        except (OffsetConflict, IntegrityError) as exc:
+        except PARTITION_MOVED as exc:
             await self.roll_back(consumer, "partition_moved", exc)
-        except (RetryableError, SQLAlchemyError, OSError) as exc:
+        except PASSING as exc:
             await self.roll_back(consumer, type(exc).__name__, exc)
             await asyncio.sleep(0.5)
         return 0
@@ -236,15 +226,14 @@ class EngineWorker:
         self.metrics.retries.labels(reason).inc()
         self.states.clear()
         self.memberships.clear()
-        self.assignment = frozenset()
-        await consumer.seek_to_committed()
+        await self.member.rewind(consumer)
 
     async def report_lag(self) -> None:
         """Set the lag gauge per owned input partition and the timer backlog (at most every
         few seconds)."""
-        if not await self.lag.report(self.assignment, self.applied):
+        if not await self.lag.report(self.member.assignment, self.applied):
             return
-        owned = {tp.partition for tp in self.assignment if tp.topic == Topic.EVENTS}
+        owned = {tp.partition for tp in self.member.assignment if tp.topic == Topic.EVENTS}
         async with self.sessions() as session:
             backlog = await timers.overdue(session, owned, now=int(self.clock.now().timestamp()))
         self.metrics.timer_backlog.set(backlog)
@@ -256,38 +245,13 @@ class EngineWorker:
             self.catalog = await self.load_catalog(session)
         self.catalog_loaded_at = time.monotonic()
 
-    async def sync_assignment(self, consumer: Consumer) -> None:
-        """On a new assignment: drop the cache, learn the applied offsets, and publish what
-        a previous owner left in the outbox of the partitions gained."""
-        current = consumer.assignment()
-        if current == self.assignment:
-            return
-        gained = {tp.partition for tp in current - self.assignment}
-        self.states.clear()
-        async with self.sessions() as session:
-            self.applied = await processing.applied_offsets(
-                session, self.settings.group_id, current
-            )
-            left = await processing.outbox_of(session, gained)
-        if left:
-            await self.bus.publish([record for _, record in left])
-            async with self.sessions() as session:
-                await processing.remove_from_outbox(session, [rid for rid, _ in left])
-                await session.commit()
-            logger.info("published records left by a previous owner", extra={"count": len(left)})
-        self.assignment = current
-
     # -- handling ----------------------------------------------------------------------
 
     async def handle_records(self, records: list[ConsumedRecord], batch: Batch) -> None:
         now = self.clock.now()
         decoded: list[Decoded] = []
         for record in records:
-            tp = record.topic_partition
-            applied = self.applied.get(tp)
-            previous = batch.offsets.get(tp, (applied, applied))[0]
-            batch.offsets[tp] = (previous, max(applied or 0, record.offset + 1))
-            if applied is not None and record.offset < applied:
+            if not self.member.admit(record, batch.offsets):
                 self.metrics.records.labels(record.topic, "replayed").inc()
                 continue
             if record.topic == Topic.ENGINE_REKEYED and self.is_copy(record, batch):
@@ -324,18 +288,9 @@ class EngineWorker:
         self, record: ConsumedRecord, reason: str, batch: Batch, now: datetime
     ) -> None:
         self.metrics.records.labels(record.topic, "dead_letter").inc()
-        logger.warning(
-            "record sent to the dead-letter topic",
-            extra={
-                "topic": record.topic,
-                "partition": record.partition,
-                "offset": record.offset,
-                "reason": reason,
-            },
-        )
-        letter = dead_letter(record, group=self.settings.group_id, reason=reason, now=now)
-        rid = f"dlq:{record.topic}:{record.partition}:{record.offset}"
-        batch.outbox.append((rid, record.partition, letter))
+        log_dead_letter(logger, record, reason)
+        letter = dead_letter_entry(record, group=self.settings.group_id, reason=reason, now=now)
+        batch.outbox.append(letter)
 
     async def load_for(self, decoded: list[Decoded]) -> None:
         """Bring the memberships and states these records need into the cache, in bulk."""
@@ -472,7 +427,7 @@ class EngineWorker:
         if time.monotonic() - self.timers_checked_at < interval:
             return
         self.timers_checked_at = time.monotonic()
-        owned = {tp.partition for tp in self.assignment if tp.topic == Topic.EVENTS}
+        owned = {tp.partition for tp in self.member.assignment if tp.topic == Topic.EVENTS}
         now = self.clock.now()
         seconds = int(now.timestamp())
         async with self.sessions() as session:
@@ -506,22 +461,12 @@ class EngineWorker:
         docstring for why this order is exactly-once)."""
         now = self.clock.now()
         async with self.sessions() as session:
-            await processing.remove_from_outbox(session, self.acknowledged)
             await accounts.save_states(session, list(batch.states.values()), now=now)
             await accounts.append_transitions(session, batch.history)
             await accounts.save_memberships(session, batch.memberships, now=now)
             await timers.schedule(session, batch.timers)
             if await timers.remove(session, batch.fired) != len(batch.fired):
                 raise OffsetConflict("timers were fired by another member")
-            await processing.add_to_outbox(session, batch.outbox, now=now)
-            await processing.advance_offsets(session, self.settings.group_id, batch.offsets)
+            await self.member.hold(session, batch.offsets, batch.outbox, now=now)
             await session.commit()
-        self.acknowledged = []
-        if batch.outbox:
-            await self.bus.publish([record for _, _, record in batch.outbox])
-        self.acknowledged = [rid for rid, _, _ in batch.outbox]
-        for tp, (_old, new) in batch.offsets.items():
-            self.applied[tp] = new
-        positions = {tp: new for tp, (_old, new) in batch.offsets.items() if tp in self.assignment}
-        if positions:
-            await consumer.commit(positions)
+        await self.member.release(consumer, batch.offsets, batch.outbox)

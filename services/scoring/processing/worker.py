@@ -41,17 +41,14 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.node_engine.accounts.identity import Membership, attribute, observation_of
 from services.node_engine.core.transition import transition
 from services.node_engine.paths.compiled import GrowthPath
 from services.node_engine.paths.service import PublishedPath
-from services.node_engine.processing import repository as offsets
-from services.node_engine.processing.repository import OffsetConflict
-from services.node_engine.processing.steps import dead_letter, decode
+from services.node_engine.processing.steps import decode
 from services.scoring.accounts import repository as accounts
 from services.scoring.accounts.repository import AccountKey, AccountMoved, StoredAccount, UserKey
 from services.scoring.catalog.service import PublishedDefinitions, reference_definitions
@@ -77,13 +74,17 @@ from services.scoring.evaluation.peers import PeerBook
 from services.scoring.health import Band
 from services.scoring.metrics import MetricStore, encode, fold, prune
 from services.scoring.metrics import decode as decode_store
-from services.scoring.processing import repository as processing
+from services.scoring.processing.models import ScoringOutboxRow
 from services.scoring.settings import ScoringSettings
 from shared.bus import Bus, ConsumedRecord, Consumer, OutgoingRecord, TopicPartition
 from shared.bus.lag import LagGauge
 from shared.clock import Clock
+from shared.consuming.dead_letters import dead_letter_entry, log_dead_letter
+from shared.consuming.member import PARTITION_MOVED, PASSING, FencedMember, consume
+from shared.consuming.metrics import lag_gauge, retries_counter
+from shared.consuming.outbox import OutboxEntry
 from shared.contracts import EventEnvelope, ScoreEnvelope, Topic
-from shared.errors import InvalidMessage, RetryableError
+from shared.errors import InvalidMessage
 
 logger = logging.getLogger(__name__)
 
@@ -112,12 +113,7 @@ class ScoringMetrics:
             "Records sent to the dead-letter topic.",
             registry=registry,
         )
-        self.lag = Gauge(
-            "milepost_scoring_consumer_lag",
-            "Records not yet handled, per input partition.",
-            ["topic", "partition"],
-            registry=registry,
-        )
+        self.lag = lag_gauge("milepost_scoring_consumer_lag", registry)
         self.batch_seconds = Histogram(
             "milepost_scoring_batch_seconds",
             "Time to fold, score and checkpoint one batch.",
@@ -134,12 +130,7 @@ class ScoringMetrics:
             "Accounts re-scored by the sweep (no new event).",
             registry=registry,
         )
-        self.retries = Counter(
-            "milepost_scoring_batch_retries",
-            "Batches rolled back and retried, by reason.",
-            ["reason"],
-            registry=registry,
-        )
+        self.retries = retries_counter("milepost_scoring_batch_retries", registry)
 
 
 @dataclass
@@ -162,7 +153,7 @@ class Batch:
     rows: list[dict[str, Any]] = field(default_factory=list)
     expected: dict[AccountKey, int | None] = field(default_factory=dict)
     history: list[ScoreEnvelope] = field(default_factory=list)
-    outbox: list[tuple[str, int, OutgoingRecord]] = field(default_factory=list)
+    outbox: list[OutboxEntry] = field(default_factory=list)
     memberships: dict[UserKey, Membership] = field(default_factory=dict)
     offsets: dict[TopicPartition, tuple[int | None, int]] = field(default_factory=dict)
     received: list[datetime] = field(default_factory=list)
@@ -203,9 +194,9 @@ class ScoringWorker:
         self.peers_loaded_at = float("-inf")
         self.accounts: dict[AccountKey, Account] = {}
         self.memberships: dict[UserKey, Membership | None] = {}
-        self.assignment: frozenset[TopicPartition] = frozenset()
-        self.applied: dict[TopicPartition, int] = {}
-        self.acknowledged: list[str] = []
+        self.member = FencedMember(
+            bus=bus, sessions=sessions, group_id=settings.group_id, outbox=ScoringOutboxRow
+        )
         self.sweep_at = float("-inf")
         """Clock seconds of the next sweep lookup."""
         self.lag = LagGauge(bus, metrics.lag)
@@ -213,13 +204,13 @@ class ScoringWorker:
 
     # -- the loop ----------------------------------------------------------------------
 
+    @property
+    def applied(self) -> dict[TopicPartition, int]:
+        """The next offset to apply per owned partition, as of the last checkpoint."""
+        return self.member.applied
+
     async def run(self) -> None:
-        consumer = await self.bus.subscribe(list(INPUT_TOPICS), group_id=self.settings.group_id)
-        try:
-            while True:
-                await self.step(consumer)
-        finally:
-            await consumer.close()
+        await consume(self.bus, INPUT_TOPICS, self.settings.group_id, self.step)
 
     async def step(self, consumer: Consumer) -> int:
         """One poll, the sweep if due, and their checkpoint; returns how many records and
@@ -233,7 +224,10 @@ class ScoringWorker:
                 max_records=self.settings.max_batch_records,
                 timeout_ms=self.settings.poll_timeout_ms,
             )
-            await self.sync_assignment(consumer)
+            if await self.member.sync_assignment(consumer):
+                self.accounts.clear()
+                self.memberships.clear()
+                self.sweep_at = float("-inf")
             started = time.perf_counter()
             batch = Batch()
             await self.handle_records(records, batch)
@@ -242,17 +236,14 @@ class ScoringWorker:
                 await self.checkpoint(consumer, batch)
                 self.bound_cache()
                 self.metrics.batch_seconds.observe(time.perf_counter() - started)
-            elif self.acknowledged:
-                async with self.sessions() as session:
-                    await processing.remove_from_outbox(session, self.acknowledged)
-                    await session.commit()
-                self.acknowledged = []
+            else:
+                await self.member.forget_acknowledged()
             self.ready.set()
             await self.report_lag()
             return len(records) + swept
-        except (OffsetConflict, AccountMoved, IntegrityError) as exc:
+        except (*PARTITION_MOVED, AccountMoved) as exc:
             await self.roll_back(consumer, "partition_moved", exc)
-        except (RetryableError, SQLAlchemyError, OSError) as exc:
+        except PASSING as exc:
             await self.roll_back(consumer, type(exc).__name__, exc)
             await asyncio.sleep(0.5)
         return 0
@@ -274,12 +265,11 @@ class ScoringWorker:
         self.peers = None
         self.accounts.clear()
         self.memberships.clear()
-        self.assignment = frozenset()
-        await consumer.seek_to_committed()
+        await self.member.rewind(consumer)
 
     async def report_lag(self) -> None:
         """Set the lag gauge per owned input partition (at most every few seconds)."""
-        await self.lag.report(self.assignment, self.applied)
+        await self.lag.report(self.member.assignment, self.applied)
 
     async def refresh_catalog(self) -> None:
         if time.monotonic() - self.catalog_loaded_at < self.settings.definitions_refresh_seconds:
@@ -313,38 +303,13 @@ class ScoringWorker:
         )
         self.peers_loaded_at = time.monotonic()
 
-    async def sync_assignment(self, consumer: Consumer) -> None:
-        """On a new assignment: drop the cache, learn the applied offsets, and publish what
-        a previous owner left in the outbox of the partitions gained."""
-        current = consumer.assignment()
-        if current == self.assignment:
-            return
-        gained = {tp.partition for tp in current - self.assignment}
-        self.accounts.clear()
-        self.memberships.clear()
-        async with self.sessions() as session:
-            self.applied = await offsets.applied_offsets(session, self.settings.group_id, current)
-            left = await processing.outbox_of(session, gained)
-        if left:
-            await self.bus.publish([record for _, record in left])
-            async with self.sessions() as session:
-                await processing.remove_from_outbox(session, [rid for rid, _ in left])
-                await session.commit()
-            logger.info("published records left by a previous owner", extra={"count": len(left)})
-        self.assignment = current
-        self.sweep_at = float("-inf")
-
     # -- handling ----------------------------------------------------------------------
 
     async def handle_records(self, records: list[ConsumedRecord], batch: Batch) -> None:
         now = self.clock.now()
         decoded: list[tuple[ConsumedRecord, EventEnvelope]] = []
         for record in records:
-            tp = record.topic_partition
-            applied = self.applied.get(tp)
-            previous = batch.offsets.get(tp, (applied, applied))[0]
-            batch.offsets[tp] = (previous, max(applied or 0, record.offset + 1))
-            if applied is not None and record.offset < applied:
+            if not self.member.admit(record, batch.offsets):
                 self.metrics.records.labels("replayed").inc()
                 continue
             try:
@@ -394,18 +359,9 @@ class ScoringWorker:
     ) -> None:
         self.metrics.records.labels("dead_letter").inc()
         self.metrics.dead_letters.inc()
-        logger.warning(
-            "record sent to the dead-letter topic",
-            extra={
-                "topic": record.topic,
-                "partition": record.partition,
-                "offset": record.offset,
-                "reason": reason,
-            },
-        )
-        letter = dead_letter(record, group=self.settings.group_id, reason=reason, now=now)
-        rid = f"dlq:{record.topic}:{record.partition}:{record.offset}"
-        batch.outbox.append((rid, record.partition, letter))
+        log_dead_letter(logger, record, reason)
+        letter = dead_letter_entry(record, group=self.settings.group_id, reason=reason, now=now)
+        batch.outbox.append(letter)
 
     async def load_memberships(self, events: Iterable[EventEnvelope]) -> None:
         wanted = {
@@ -587,7 +543,7 @@ class ScoringWorker:
         seconds = now.timestamp()
         if seconds < self.sweep_at:
             return 0
-        owned = {tp.partition for tp in self.assignment if tp.topic == Topic.EVENTS}
+        owned = {tp.partition for tp in self.member.assignment if tp.topic == Topic.EVENTS}
         before = now - timedelta(seconds=self.settings.sweep_interval_seconds)
         limit = self.settings.max_sweep_accounts
         async with self.sessions() as session:
@@ -614,26 +570,16 @@ class ScoringWorker:
         docstring for why this order is exactly-once)."""
         now = self.clock.now()
         async with self.sessions() as session:
-            await processing.remove_from_outbox(session, self.acknowledged)
             await accounts.save_accounts(session, batch.rows, batch.expected)
             await accounts.append_history(session, batch.history)
             await accounts.save_memberships(session, batch.memberships, now=now)
-            await processing.add_to_outbox(session, batch.outbox, now=now)
-            await offsets.advance_offsets(session, self.settings.group_id, batch.offsets)
+            await self.member.hold(session, batch.offsets, batch.outbox, now=now)
             await session.commit()
         for row in batch.rows:
             self.accounts[(row["workspace_id"], row["account_id"])].stored_revision = row[
                 "revision"
             ]
-        self.acknowledged = []
-        if batch.outbox:
-            await self.bus.publish([record for _, _, record in batch.outbox])
-        self.acknowledged = [rid for rid, _, _ in batch.outbox]
-        for tp, (_old, new) in batch.offsets.items():
-            self.applied[tp] = new
-        positions = {tp: new for tp, (_old, new) in batch.offsets.items() if tp in self.assignment}
-        if positions:
-            await consumer.commit(positions)
+        await self.member.release(consumer, batch.offsets, batch.outbox)
         durable = self.clock.now()
         for received in batch.received:
             self.metrics.event_age.observe(max(0.0, (durable - received).total_seconds()))

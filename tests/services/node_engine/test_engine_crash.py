@@ -26,11 +26,11 @@ from sqlalchemy import func, select
 from services.ingest.workspaces.models import Workspace
 from services.migrations import upgrade_to_head
 from services.node_engine.paths.service import publish
-from services.node_engine.processing.models import AppliedOffsetRow
 from shared.bus import Bus, OutgoingRecord, TopicPartition
 from shared.bus.kafka import KafkaBus, KafkaOptions
 from shared.bus.namespaced import NamespacedBus
 from shared.clock import SystemClock
+from shared.consuming.models import AppliedOffsetRow
 from shared.contracts import TOPICS, EventEnvelope, EventType, Topic, TriggerEnvelope
 from shared.contracts.events import event_id_for
 from shared.db import create_engine, create_session_factory

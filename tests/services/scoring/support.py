@@ -19,8 +19,8 @@ from services.scoring.processing.worker import INPUT_TOPICS, ScoringMetrics, Sco
 from services.scoring.settings import ScoringSettings
 from shared.bus import Bus, Consumer, OutgoingRecord
 from shared.clock import FrozenClock
-from shared.contracts import EventEnvelope, EventType, ScoreEnvelope, Topic
-from shared.contracts.events import event_id_for
+from shared.contracts import EventType, ScoreEnvelope, Topic
+from tests.shared.bus.support import event_record, read_to_end
 
 
 @dataclass
@@ -62,34 +62,8 @@ class Harness:
     async def subscribe(self) -> Consumer:
         return await self.bus.subscribe(list(INPUT_TOPICS), group_id=self.group)
 
-    def event(
-        self,
-        message: str,
-        *,
-        type: EventType = EventType.TRACK,
-        event: str | None = None,
-        account: str | None = "acme",
-        user: str | None = "u1",
-        at: datetime | None = None,
-        **fields: Any,
-    ) -> OutgoingRecord:
-        moment = at or self.clock.now()
-        envelope = EventEnvelope(
-            event_id=event_id_for(self.workspace, message),
-            workspace_id=self.workspace,
-            message_id=message,
-            type=type,
-            event=event,
-            account_id=account,
-            user_id=user,
-            timestamp=moment,
-            received_at=moment,
-            source="segment",
-            **fields,
-        )
-        return OutgoingRecord(
-            Topic.EVENTS, envelope.key.encode(), envelope.model_dump_json().encode()
-        )
+    def event(self, message: str, *, at: datetime | None = None, **fields: Any) -> OutgoingRecord:
+        return event_record(self.workspace, message, at or self.clock.now(), **fields)
 
     def crm(self, message: str, kind: str, data: dict[str, Any], **extra: Any) -> OutgoingRecord:
         return self.event(
@@ -111,28 +85,8 @@ class Harness:
 
     async def read(self, topic: str, model: type[Any]) -> list[Any]:
         """Every record on ``topic`` up to its current end, parsed, in offset order."""
-        consumer = await self.bus.subscribe([topic], group_id=f"reader-{uuid.uuid4().hex}")
-        found: list[Any] = []
-        try:
-            for _ in range(100):
-                ends = await self.bus.end_offsets(sorted(consumer.assignment(), key=str))
-                if consumer.assignment() and all(end == 0 for end in ends.values()):
-                    break
-                records = await consumer.poll(max_records=5000, timeout_ms=200)
-                found += [
-                    (r.partition, r.offset, model.model_validate_json(r.value)) for r in records
-                ]
-                seen: dict[int, int] = {}
-                for partition, offset, _ in found:
-                    seen[partition] = max(seen.get(partition, -1), offset)
-                if consumer.assignment() and all(
-                    seen.get(tp.partition, -1) >= end - 1 for tp, end in ends.items()
-                ):
-                    break
-        finally:
-            await consumer.close()
-        found.sort(key=lambda item: (item[0], item[1]))
-        return [item for _, _, item in found]
+        found = await read_to_end(self.bus, topic, model)
+        return [item for _, _, item in sorted(found, key=lambda item: item[:2])]
 
 
 @pytest.fixture

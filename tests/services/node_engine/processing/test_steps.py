@@ -1,4 +1,4 @@
-"""The consumer's steps alone: decoding, dead letters, re-keyed copies, trigger records."""
+"""The consumer's steps alone: decoding, re-keyed copies, trigger records."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import pytest
 
 from services.node_engine.core.state import AccountState, Transition, TransitionKind
 from services.node_engine.processing.steps import (
-    dead_letter,
     decode,
     rekeyed_record,
     source_of,
@@ -16,7 +15,6 @@ from services.node_engine.processing.steps import (
 )
 from shared.bus import ConsumedRecord
 from shared.contracts import EventEnvelope, EventType, Topic, TriggerEnvelope
-from shared.contracts.topics import DeadLetter
 from shared.errors import InvalidMessage
 
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -61,19 +59,6 @@ def test_a_re_keyed_copy_is_keyed_by_the_account_and_names_its_source() -> None:
     again = consumed(Topic.ENGINE_REKEYED, copy.value, copy.headers)
     assert source_of(again) == ("milepost.events:4", 17)
     assert source_of(consumed(Topic.ENGINE_REKEYED, copy.value)) is None
-
-
-def test_a_dead_letter_keeps_the_record_and_the_reason() -> None:
-    letter = dead_letter(consumed(Topic.SCORES, b"\xff{"), group="engine", reason="bad", now=T0)
-    assert (letter.topic, letter.key) == (Topic.SCORES_DLQ, b"ws/u/u1")
-    parsed = DeadLetter.model_validate_json(letter.value)
-    assert (parsed.topic, parsed.partition, parsed.offset, parsed.reason) == (
-        "milepost.scores",
-        4,
-        17,
-        "bad",
-    )
-    assert parsed.value == "\ufffd{"
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,6 @@ from services.node_engine.timers.models import TimerRow
 from shared.bus import Bus, Consumer, OutgoingRecord
 from shared.clock import FrozenClock
 from shared.contracts import (
-    EventEnvelope,
     EventType,
     RiskLevel,
     ScoreEnvelope,
@@ -40,6 +39,7 @@ from shared.contracts.events import event_id_for
 from shared.contracts.topics import DeadLetter
 from shared.definitions import load_definition
 from shared.errors import BusUnavailable
+from tests.shared.bus.support import event_record, read_to_end
 
 REFERENCE = Path(__file__).parents[4] / "services" / "node_engine" / "paths" / "reference"
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -98,32 +98,8 @@ class Harness:
             metrics=EngineMetrics(self.new_registry()),
         )
 
-    def event(
-        self,
-        message: str,
-        *,
-        type: EventType = EventType.TRACK,
-        event: str | None = None,
-        account: str | None = "acme",
-        user: str | None = "u1",
-        **fields: Any,
-    ) -> OutgoingRecord:
-        envelope = EventEnvelope(
-            event_id=event_id_for(self.workspace, message),
-            workspace_id=self.workspace,
-            message_id=message,
-            type=type,
-            event=event,
-            account_id=account,
-            user_id=user,
-            timestamp=self.clock.now(),
-            received_at=self.clock.now(),
-            source="segment",
-            **fields,
-        )
-        return OutgoingRecord(
-            Topic.EVENTS, envelope.key.encode(), envelope.model_dump_json().encode()
-        )
+    def event(self, message: str, **fields: Any) -> OutgoingRecord:
+        return event_record(self.workspace, message, self.clock.now(), **fields)
 
     async def triggers(self) -> list[TriggerEnvelope]:
         """This workspace's triggers on the topic, in order."""
@@ -135,27 +111,7 @@ class Harness:
 
     async def read(self, topic: str, model: type[Any]) -> list[Any]:
         """Every record on ``topic`` up to its current end, parsed."""
-        consumer = await self.bus.subscribe([topic], group_id=f"reader-{uuid.uuid4().hex}")
-        found: list[Any] = []
-        try:
-            for _ in range(100):
-                ends = await self.bus.end_offsets(sorted(consumer.assignment(), key=str))
-                if consumer.assignment() and all(end == 0 for end in ends.values()):
-                    break
-                records = await consumer.poll(max_records=5000, timeout_ms=200)
-                found += [
-                    (r.partition, r.offset, model.model_validate_json(r.value)) for r in records
-                ]
-                seen: dict[int, int] = {}
-                for partition, offset, _ in found:
-                    seen[partition] = max(seen.get(partition, -1), offset)
-                if consumer.assignment() and all(
-                    seen.get(tp.partition, -1) >= end - 1 for tp, end in ends.items()
-                ):
-                    break
-        finally:
-            await consumer.close()
-        return [item for _, _, item in found]
+        return [item for _, _, item in await read_to_end(self.bus, topic, model)]
 
 
 @pytest.fixture

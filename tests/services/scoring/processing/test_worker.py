@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.node_engine.paths.compiled import GrowthPath, compile_path
 from services.node_engine.paths.schemas import GrowthPathFile
 from services.node_engine.paths.service import REFERENCE_PATHS, PublishedPath
-from services.node_engine.processing.models import AppliedOffsetRow
 from services.scoring.accounts.models import (
     ScoreHistoryRow,
     ScoringAccountRow,
@@ -28,6 +27,7 @@ from shared.bus import OutgoingRecord
 from shared.bus.memory import InMemoryBus
 from shared.bus.partitioning import partition_for
 from shared.clock import FrozenClock
+from shared.consuming.models import AppliedOffsetRow
 from shared.contracts import TOPICS, EventType, ScoreKind, Topic
 from shared.contracts.topics import DeadLetter
 from shared.definitions import load_definition

@@ -1,28 +1,24 @@
-"""Queries on applied offsets and the outbox. Repositories flush, never commit."""
+"""Applied offsets, fenced: a member moves a partition's offset only from where it last
+left it, so a member that lost the partition cannot write over its new owner. Flushes,
+never commits.
+
+Besides input partitions the table keeps marks under pseudo topics ``<topic><-<source>``
+(the engine's re-keyed copies); :func:`applied_offsets` returns those of the owned
+partitions too."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Collection, Mapping
 from typing import cast
 
-from sqlalchemy import (
-    BigInteger,
-    Integer,
-    String,
-    Table,
-    column,
-    delete,
-    insert,
-    select,
-    update,
-    values,
-)
+from sqlalchemy import BigInteger, Integer, String, Table, column, insert, select, update, values
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.node_engine.processing.models import AppliedOffsetRow, OutboxRow
-from shared.bus import OutgoingRecord, TopicPartition
-from shared.db.statements import insert_ignoring_duplicates
+from shared.bus import TopicPartition
+from shared.consuming.models import AppliedOffsetRow
+
+Moves = Mapping[TopicPartition, tuple[int | None, int]]
+"""Per partition: its applied offset before a batch (``None``: none yet) and after it."""
 
 
 class OffsetConflict(Exception):
@@ -58,7 +54,7 @@ _OFFSETS = cast(Table, AppliedOffsetRow.__table__)
 async def advance_offsets(
     session: AsyncSession,
     group: str,
-    moves: Mapping[TopicPartition, tuple[int | None, int]],
+    moves: Moves,
 ) -> None:
     """Move each partition's applied offset from ``old`` to ``new``, fenced: when another
     member moved it first (or recorded it first, for an ``old`` of ``None``), raise
@@ -130,55 +126,3 @@ async def _move_one(
         .values(next_offset=new)
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
-
-
-async def add_to_outbox(
-    session: AsyncSession, entries: Sequence[tuple[str, int, OutgoingRecord]], *, now: datetime
-) -> None:
-    """Store ``(record id, owning partition, record)`` until the bus acknowledges it."""
-    await insert_ignoring_duplicates(
-        session,
-        OutboxRow,
-        [
-            {
-                "record_id": rid,
-                "partition": p,
-                "topic": r.topic,
-                "key": r.key,
-                "value": r.value,
-                "headers": [[name, value.decode("latin-1")] for name, value in r.headers],
-                "created_at": now,
-            }
-            for rid, p, r in entries
-        ],
-    )
-
-
-async def outbox_of(
-    session: AsyncSession, partitions: Collection[int]
-) -> list[tuple[str, OutgoingRecord]]:
-    """Records left unacknowledged by a previous owner of ``partitions``, oldest first."""
-    if not partitions:
-        return []
-    rows = await session.execute(
-        select(OutboxRow)
-        .where(OutboxRow.partition.in_(sorted(partitions)))
-        .order_by(OutboxRow.created_at)
-    )
-    return [
-        (
-            r.record_id,
-            OutgoingRecord(
-                r.topic,
-                r.key,
-                r.value,
-                tuple((name, value.encode("latin-1")) for name, value in r.headers),
-            ),
-        )
-        for r in rows.scalars()
-    ]
-
-
-async def remove_from_outbox(session: AsyncSession, record_ids: Sequence[str]) -> None:
-    if record_ids:
-        await session.execute(delete(OutboxRow).where(OutboxRow.record_id.in_(record_ids)))

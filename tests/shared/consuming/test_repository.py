@@ -12,10 +12,12 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.node_engine.processing import repository
-from services.node_engine.processing.repository import OffsetConflict
+from services.node_engine.processing.models import OutboxRow
 from services.node_engine.processing.steps import SOURCE_HEADER
+from services.scoring.processing.models import ScoringOutboxRow
 from shared.bus import OutgoingRecord, TopicPartition
+from shared.consuming.offsets import OffsetConflict, advance_offsets, applied_offsets
+from shared.consuming.outbox import OutboxModel, add_to_outbox, outbox_of, remove_from_outbox
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
@@ -29,15 +31,13 @@ async def test_applied_offsets_move_together_from_where_they_were(
     group = f"offsets-{uuid.uuid4().hex[:8]}"
     first, second, third = EVENTS
     async with sessions() as session:
-        await repository.advance_offsets(session, group, {first: (None, 5), second: (None, 7)})
+        await advance_offsets(session, group, {first: (None, 5), second: (None, 7)})
         await session.commit()
     async with sessions() as session:
-        await repository.advance_offsets(
-            session, group, {first: (5, 9), second: (7, 8), third: (None, 2)}
-        )
+        await advance_offsets(session, group, {first: (5, 9), second: (7, 8), third: (None, 2)})
         await session.commit()
     async with sessions() as session:
-        assert await repository.applied_offsets(session, group, EVENTS) == {
+        assert await applied_offsets(session, group, EVENTS) == {
             first: 9,
             second: 8,
             third: 2,
@@ -50,29 +50,30 @@ async def test_a_member_that_lost_a_partition_cannot_move_it(
     group = f"offsets-{uuid.uuid4().hex[:8]}"
     first, second, _ = EVENTS
     async with sessions() as session:
-        await repository.advance_offsets(session, group, {first: (None, 5), second: (None, 5)})
+        await advance_offsets(session, group, {first: (None, 5), second: (None, 5)})
         await session.commit()
     async with sessions() as session:  # the partition's new owner moves it on
-        await repository.advance_offsets(session, group, {second: (5, 12)})
+        await advance_offsets(session, group, {second: (5, 12)})
         await session.commit()
 
     async with sessions() as session:  # the old owner still believes second is at 5
         with pytest.raises(OffsetConflict, match=r"milepost.events\[1\] moved past 5"):
-            await repository.advance_offsets(session, group, {first: (5, 9), second: (5, 10)})
+            await advance_offsets(session, group, {first: (5, 9), second: (5, 10)})
         await session.rollback()
     async with sessions() as session:  # nor may it record a partition as new
         with pytest.raises(IntegrityError):
-            await repository.advance_offsets(session, group, {second: (None, 10)})
+            await advance_offsets(session, group, {second: (None, 10)})
         await session.rollback()
     async with sessions() as session:
-        assert await repository.applied_offsets(session, group, [first, second]) == {
+        assert await applied_offsets(session, group, [first, second]) == {
             first: 5,
             second: 12,
         }
 
 
-async def test_outbox_returns_records_with_their_headers(
-    sessions: async_sessionmaker[AsyncSession],
+@pytest.mark.parametrize("model", [OutboxRow, ScoringOutboxRow])
+async def test_outbox_returns_records_with_their_headers_in_order(
+    sessions: async_sessionmaker[AsyncSession], model: OutboxModel
 ) -> None:
     rekeyed = OutgoingRecord(
         "milepost.engine.rekeyed",
@@ -85,18 +86,22 @@ async def test_outbox_returns_records_with_their_headers(
         ),
     )
     trigger = OutgoingRecord("milepost.triggers", b"w/a/acme", b"{}")
-    # A partition no engine test owns: the PostgreSQL database is shared by the session.
+    # A partition no consumer test owns: the PostgreSQL database is shared by the session.
     partition = 997
     async with sessions() as session:
-        await repository.add_to_outbox(
-            session, [("rekey:e1", partition, rekeyed), ("t1", partition, trigger)], now=NOW
+        await add_to_outbox(
+            session, model, [("rekey:e1", partition, rekeyed), ("t1", partition, trigger)], now=NOW
         )
         await session.commit()
     try:
         async with sessions() as session:
-            left = dict(await repository.outbox_of(session, [partition]))
-        assert left == {"rekey:e1": rekeyed, "t1": trigger}
+            left = await outbox_of(session, model, [partition])
+        assert dict(left) == {"rekey:e1": rekeyed, "t1": trigger}
+        if model is ScoringOutboxRow:  # sequenced: a checkpoint's records in their order
+            assert [rid for rid, _ in left] == ["rekey:e1", "t1"]
     finally:
         async with sessions() as session:
-            await repository.remove_from_outbox(session, ["rekey:e1", "t1"])
+            await remove_from_outbox(session, model, ["rekey:e1", "t1"])
             await session.commit()
+        async with sessions() as session:
+            assert await outbox_of(session, model, [partition]) == []

@@ -1,0 +1,152 @@
+"""One consumer-group member's at-least-once bookkeeping, between the steps its worker
+spells out: what it owns, where each owned partition is applied up to, and which outbox
+records the bus has acknowledged.
+
+A checkpoint is, in this order: the batch's effects and :meth:`FencedMember.hold` in one
+transaction (outbox records and fenced applied offsets), then :meth:`FencedMember.release`
+(publish the outbox records, then commit the consumer offsets), and last the acknowledged
+outbox rows are deleted: with the next batch's transaction, or by
+:meth:`FencedMember.forget_acknowledged` when a step has nothing to checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.bus import Bus, ConsumedRecord, Consumer, TopicPartition
+from shared.consuming.offsets import Moves, OffsetConflict, advance_offsets, applied_offsets
+from shared.consuming.outbox import (
+    OutboxEntry,
+    OutboxModel,
+    add_to_outbox,
+    outbox_of,
+    remove_from_outbox,
+)
+from shared.errors import RetryableError
+
+logger = logging.getLogger(__name__)
+
+PARTITION_MOVED = (OffsetConflict, IntegrityError)
+"""Failures of a batch whose partition another member moved first: roll back at once."""
+PASSING = (RetryableError, SQLAlchemyError, OSError)
+"""Failures that pass (database or bus down): roll back and retry a little later."""
+
+
+async def consume(
+    bus: Bus, topics: Sequence[str], group_id: str, step: Callable[[Consumer], Awaitable[int]]
+) -> None:
+    """Subscribe to ``topics`` in ``group_id`` and run ``step`` until cancelled."""
+    consumer = await bus.subscribe(list(topics), group_id=group_id)
+    try:
+        while True:
+            await step(consumer)
+    finally:
+        await consumer.close()
+
+
+class FencedMember:
+    """The partitions one member owns, their applied offsets and, with an ``outbox``
+    model, the records it keeps there. Not safe for concurrent use: one worker loop."""
+
+    def __init__(
+        self,
+        *,
+        bus: Bus,
+        sessions: async_sessionmaker[AsyncSession],
+        group_id: str,
+        outbox: OutboxModel | None = None,
+    ) -> None:
+        self.bus = bus
+        self.sessions = sessions
+        self.group_id = group_id
+        self.outbox = outbox
+        self.assignment: frozenset[TopicPartition] = frozenset()
+        self.applied: dict[TopicPartition, int] = {}
+        self.acknowledged: list[str] = []
+        """Outbox records the bus acknowledged, deleted with the next transaction."""
+
+    async def sync_assignment(self, consumer: Consumer) -> bool:
+        """On a new assignment: learn the applied offsets, and publish what a previous owner
+        left in the outbox of the partitions gained (before anything else of theirs);
+        whether the assignment changed (the caller drops what it cached)."""
+        current = consumer.assignment()
+        if current == self.assignment:
+            return False
+        gained = {tp.partition for tp in current - self.assignment}
+        async with self.sessions() as session:
+            self.applied = await applied_offsets(session, self.group_id, current)
+            left = [] if self.outbox is None else await outbox_of(session, self.outbox, gained)
+        if left:
+            assert self.outbox is not None
+            await self.bus.publish([record for _, record in left])
+            async with self.sessions() as session:
+                await remove_from_outbox(session, self.outbox, [rid for rid, _ in left])
+                await session.commit()
+            logger.info("published records left by a previous owner", extra={"count": len(left)})
+        self.assignment = current
+        return True
+
+    def admit(
+        self, record: ConsumedRecord, moves: dict[TopicPartition, tuple[int | None, int]]
+    ) -> bool:
+        """Move ``record``'s partition past it in ``moves``; whether the record is still
+        to apply (``False``: it is below the applied offset, a replay)."""
+        tp = record.topic_partition
+        applied = self.applied.get(tp)
+        previous = moves.get(tp, (applied, applied))[0]
+        moves[tp] = (previous, max(applied or 0, record.offset + 1))
+        return applied is None or record.offset >= applied
+
+    async def hold(
+        self,
+        session: AsyncSession,
+        moves: Moves,
+        entries: Sequence[OutboxEntry] = (),
+        *,
+        now: datetime,
+    ) -> None:
+        """In the batch's transaction: delete the acknowledged outbox rows, store
+        ``entries`` in the outbox and move the applied offsets, fenced (raises
+        :class:`OffsetConflict` or ``IntegrityError`` when another member moved one)."""
+        if self.outbox is not None:
+            await remove_from_outbox(session, self.outbox, self.acknowledged)
+            await add_to_outbox(session, self.outbox, entries, now=now)
+        else:
+            assert not entries, "a member without an outbox cannot hold records"
+        await advance_offsets(session, self.group_id, moves)
+
+    async def release(
+        self, consumer: Consumer, moves: Moves, entries: Sequence[OutboxEntry] = ()
+    ) -> None:
+        """Once the transaction of :meth:`hold` committed: publish ``entries`` and mark
+        them acknowledged, then commit the consumer offsets of the partitions still owned."""
+        self.acknowledged = []
+        if entries:
+            await self.bus.publish([record for _, _, record in entries])
+        self.acknowledged = [rid for rid, _, _ in entries]
+        for tp, (_old, new) in moves.items():
+            self.applied[tp] = new
+        positions = {tp: new for tp, (_old, new) in moves.items() if tp in self.assignment}
+        if positions:
+            await consumer.commit(positions)
+
+    async def forget_acknowledged(self) -> None:
+        """Delete the acknowledged outbox rows in a transaction of their own (a step with
+        nothing to checkpoint)."""
+        if self.outbox is None or not self.acknowledged:
+            return
+        async with self.sessions() as session:
+            await remove_from_outbox(session, self.outbox, self.acknowledged)
+            await session.commit()
+        self.acknowledged = []
+
+    async def rewind(self, consumer: Consumer) -> None:
+        """After a rollback: forget the assignment (learned again on the next poll) and
+        rewind the consumer to its committed offsets."""
+        self.assignment = frozenset()
+        await consumer.seek_to_committed()

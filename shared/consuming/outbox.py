@@ -1,0 +1,87 @@
+"""The outbox: outgoing records stored in the transaction that produced them, kept until
+the bus acknowledges them. Each service has its own outbox table; these functions take its
+model. Flushes, never commits.
+
+An outbox model has the columns ``record_id`` (key), ``partition`` (the owning input
+partition), ``topic``, ``key``, ``value``, ``headers`` ([name, value] pairs, values
+decoded as Latin-1) and ``created_at``; with a ``sequence`` column too, each checkpoint's
+records are published again in the order they were added."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import cast
+
+from sqlalchemy import Table, delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase
+
+from shared.bus import OutgoingRecord
+from shared.db.statements import insert_ignoring_duplicates
+
+OutboxEntry = tuple[str, int, OutgoingRecord]
+"""A record id (the same on every replay), the owning input partition and the record."""
+
+OutboxModel = type[DeclarativeBase]
+
+
+async def add_to_outbox(
+    session: AsyncSession, model: OutboxModel, entries: Sequence[OutboxEntry], *, now: datetime
+) -> None:
+    """Store ``entries`` until the bus acknowledges them; an id already stored is kept."""
+    sequenced = "sequence" in _table(model).c
+    await insert_ignoring_duplicates(
+        session,
+        model,
+        [
+            {
+                "record_id": rid,
+                "partition": p,
+                **({"sequence": sequence} if sequenced else {}),
+                "topic": r.topic,
+                "key": r.key,
+                "value": r.value,
+                "headers": [[name, value.decode("latin-1")] for name, value in r.headers],
+                "created_at": now,
+            }
+            for sequence, (rid, p, r) in enumerate(entries)
+        ],
+    )
+
+
+async def outbox_of(
+    session: AsyncSession, model: OutboxModel, partitions: Collection[int]
+) -> list[tuple[str, OutgoingRecord]]:
+    """Records left unacknowledged by a previous owner of ``partitions``, oldest first."""
+    if not partitions:
+        return []
+    table = _table(model)
+    order = [table.c.created_at, *([table.c.sequence] if "sequence" in table.c else [])]
+    rows = await session.execute(
+        select(table.c.record_id, table.c.topic, table.c.key, table.c.value, table.c.headers)
+        .where(table.c.partition.in_(sorted(partitions)))
+        .order_by(*order)
+    )
+    return [
+        (
+            record_id,
+            OutgoingRecord(
+                topic, key, value, tuple((name, text.encode("latin-1")) for name, text in headers)
+            ),
+        )
+        for record_id, topic, key, value, headers in rows
+    ]
+
+
+async def remove_from_outbox(
+    session: AsyncSession, model: OutboxModel, record_ids: Sequence[str]
+) -> None:
+    """Delete the acknowledged ``record_ids``."""
+    if record_ids:
+        table = _table(model)
+        await session.execute(delete(table).where(table.c.record_id.in_(record_ids)))
+
+
+def _table(model: OutboxModel) -> Table:
+    return cast(Table, model.__table__)
