@@ -68,3 +68,29 @@ async def test_a_stored_version_that_no_longer_loads_is_left_out_of_the_catalog(
     async with sessions() as session:
         catalog = await service.load_catalog(session)
     assert [p.playbook_id for p in catalog[workspace]] == ["platform-merchant-outreach"]
+
+
+async def test_playbooks_are_listed_a_page_at_a_time_with_every_version(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    workspace, clock = f"ws{uuid.uuid4().hex[:10]}", FrozenClock(T0)
+    async with sessions() as session:
+        await service.publish(session, workspace, "m.yaml", MERCHANT, clock=clock)
+        v2 = MERCHANT.replace("priority: low", "priority: normal")
+        await service.publish(session, workspace, "m2.yaml", v2, clock=clock)
+        await service.publish(session, workspace, "s.yaml", SAAS, clock=clock)
+        await service.publish(session, f"{workspace}x", "s.yaml", SAAS, clock=clock)
+        await session.commit()
+    async with sessions() as session:
+        first, cursor = await service.list_playbooks(session, workspace, limit=1)
+        second, last = await service.list_playbooks(session, workspace, cursor=cursor, limit=1)
+        info, versions = await service.get_playbook(session, workspace, first[0].playbook_id)
+        with pytest.raises(PlaybookNotFound, match="no playbook 'gone' in this workspace"):
+            await service.get_playbook(session, workspace, "gone")
+    assert [p.playbook_id for p in first + second] == [
+        "platform-merchant-outreach",
+        "saas-account-outreach",
+    ]
+    assert (cursor, last) == ("platform-merchant-outreach", None)
+    assert (first[0].current.version, info.current.version) == (2, 2)
+    assert [(v.version, v.source_name) for v in versions] == [(1, "m.yaml"), (2, "m2.yaml")]
