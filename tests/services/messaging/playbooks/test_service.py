@@ -73,13 +73,17 @@ async def test_a_stored_version_that_no_longer_loads_is_left_out_of_the_catalog(
 async def test_playbooks_are_listed_a_page_at_a_time_with_every_version(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    workspace, clock = f"ws{uuid.uuid4().hex[:10]}", FrozenClock(T0)
+    workspace = f"ws{uuid.uuid4().hex[:10]}"
+    v2 = MERCHANT.replace("priority: low", "priority: normal")
+    published = [
+        (workspace, "m.yaml", MERCHANT),
+        (workspace, "m2.yaml", v2),
+        (workspace, "s.yaml", SAAS),
+        (f"{workspace}x", "s.yaml", SAAS),  # another workspace
+    ]
     async with sessions() as session:
-        await service.publish(session, workspace, "m.yaml", MERCHANT, clock=clock)
-        v2 = MERCHANT.replace("priority: low", "priority: normal")
-        await service.publish(session, workspace, "m2.yaml", v2, clock=clock)
-        await service.publish(session, workspace, "s.yaml", SAAS, clock=clock)
-        await service.publish(session, f"{workspace}x", "s.yaml", SAAS, clock=clock)
+        for in_workspace, name, text in published:
+            await service.publish(session, in_workspace, name, text, clock=FrozenClock(T0))
         await session.commit()
     async with sessions() as session:
         first, cursor = await service.list_playbooks(session, workspace, limit=1)
