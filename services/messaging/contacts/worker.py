@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.messaging.contacts import service
 from services.messaging.contacts.directory import ContactFacts, OwnerFacts, facts_from
-from services.messaging.processing.consumer import FencedConsumer, validation_problems
+from services.messaging.processing.consumer import FencedConsumer
 from shared.bus import ConsumedRecord
+from shared.consuming.decoding import decode_json
 from shared.contracts import EventEnvelope, Topic
-from shared.errors import InvalidMessage
 
 
 class ContactsWorker(FencedConsumer[ContactFacts | OwnerFacts | None]):
@@ -22,11 +21,7 @@ class ContactsWorker(FencedConsumer[ContactFacts | OwnerFacts | None]):
     topics = (Topic.EVENTS,)
 
     def decode(self, record: ConsumedRecord) -> ContactFacts | OwnerFacts | None:
-        try:
-            event = EventEnvelope.model_validate_json(record.value)
-        except ValidationError as exc:
-            raise InvalidMessage(f"not a valid event envelope: {validation_problems(exc)}") from exc
-        return facts_from(event)
+        return facts_from(decode_json(EventEnvelope, record, name="event envelope"))
 
     async def apply(
         self, session: AsyncSession, items: list[ContactFacts | OwnerFacts | None], now: datetime

@@ -26,7 +26,6 @@ from datetime import datetime
 from typing import Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.bus import Bus, ConsumedRecord, Consumer, OutgoingRecord, TopicPartition
@@ -40,13 +39,6 @@ from shared.errors import InvalidMessage
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-def validation_problems(exc: ValidationError) -> str:
-    """The first few problems of a payload that does not validate, as ``field: message``."""
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}" for e in exc.errors()[:5]
-    )
 
 
 class ConsumerMetrics:

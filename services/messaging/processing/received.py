@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from services.messaging.processing.consumer import validation_problems
 from shared.bus import ConsumedRecord
+from shared.consuming.decoding import validation_problems
 from shared.contracts import TriggerEnvelope
 from shared.errors import InvalidMessage
 from shared.observability.tracing import trace_context

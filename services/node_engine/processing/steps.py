@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
-from pydantic import ValidationError
 
 from services.node_engine.core.state import AccountState, ScoreUpdate, Transition
 from shared.bus import ConsumedRecord, OutgoingRecord
+from shared.consuming.decoding import decode_json
 from shared.contracts import EventEnvelope, ScoreEnvelope, Topic
 from shared.errors import InvalidMessage
 from shared.observability.tracing import Headers
@@ -26,16 +26,9 @@ class Decoded:
 def decode(record: ConsumedRecord) -> Decoded:
     """Parse a record of an input topic; :class:`InvalidMessage` (to the DLQ) when it is
     not a valid envelope of its topic."""
-    try:
-        if record.topic == Topic.SCORES:
-            return Decoded(record, score=ScoreEnvelope.model_validate_json(record.value))
-        event = EventEnvelope.model_validate_json(record.value)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}"
-            for e in exc.errors()[:5]
-        )
-        raise InvalidMessage(f"not a valid {_payload_name(record.topic)}: {problems}") from exc
+    if record.topic == Topic.SCORES:
+        return Decoded(record, score=decode_json(ScoreEnvelope, record, name="score envelope"))
+    event = decode_json(EventEnvelope, record, name="event envelope")
     if record.topic == Topic.ENGINE_REKEYED and event.account_id is None:
         raise InvalidMessage("a re-keyed event must carry its account_id")
     return Decoded(record, event=event)
@@ -113,7 +106,3 @@ def source_of(record: ConsumedRecord) -> tuple[str, int] | None:
             if origin and offset.isdigit():
                 return origin, int(offset)
     return None
-
-
-def _payload_name(topic: str) -> str:
-    return "score envelope" if topic == Topic.SCORES else "event envelope"

@@ -48,7 +48,6 @@ from services.node_engine.accounts.identity import Membership, attribute, observ
 from services.node_engine.core.transition import transition
 from services.node_engine.paths.compiled import GrowthPath
 from services.node_engine.paths.service import PublishedPath
-from services.node_engine.processing.steps import decode
 from services.scoring.accounts import repository as accounts
 from services.scoring.accounts.repository import AccountKey, AccountMoved, StoredAccount, UserKey
 from services.scoring.catalog.service import PublishedDefinitions, reference_definitions
@@ -80,6 +79,7 @@ from shared.bus import Bus, ConsumedRecord, Consumer, OutgoingRecord, TopicParti
 from shared.bus.lag import LagGauge
 from shared.clock import Clock
 from shared.consuming.dead_letters import dead_letter_entry, log_dead_letter
+from shared.consuming.decoding import decode_json
 from shared.consuming.member import PARTITION_MOVED, PASSING, FencedMember, consume
 from shared.consuming.metrics import lag_gauge, retries_counter
 from shared.consuming.outbox import OutboxEntry
@@ -313,11 +313,10 @@ class ScoringWorker:
                 self.metrics.records.labels("replayed").inc()
                 continue
             try:
-                event = decode(record).event
+                event = decode_json(EventEnvelope, record, name="event envelope")
             except InvalidMessage as exc:
                 self.to_dead_letters(record, str(exc), batch, now)
                 continue
-            assert event is not None
             decoded.append((record, event))
         await self.load_memberships(event for _, event in decoded)
         attributed: list[
