@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka import TopicPartition as KafkaTopicPartition
@@ -127,11 +128,14 @@ class KafkaBus:
             placement = self._placements[topic] = _KeyPlacement(len(partitions))
         return placement
 
-    async def ensure_topics(self, specs: Sequence[TopicSpec], *, replication_factor: int) -> None:
-        admin = AIOKafkaAdminClient(
+    def _admin(self) -> AIOKafkaAdminClient:
+        return AIOKafkaAdminClient(
             bootstrap_servers=self._options.bootstrap_servers,
             client_id=f"{self._options.client_id}-admin",
         )
+
+    async def ensure_topics(self, specs: Sequence[TopicSpec], *, replication_factor: int) -> None:
+        admin = self._admin()
         try:
             await admin.start()
             existing = set(await admin.list_topics())
@@ -161,10 +165,7 @@ class KafkaBus:
     async def delete_topics_under(self, prefixes: Collection[str]) -> int:
         """Delete every topic whose name starts with one of ``prefixes`` (what a test run
         or a benchmark created under its own prefix); returns how many were deleted."""
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=self._options.bootstrap_servers,
-            client_id=f"{self._options.client_id}-admin",
-        )
+        admin = self._admin()
         try:
             await admin.start()
             doomed = [
@@ -196,12 +197,7 @@ class KafkaBus:
             # member owns one key range across a topic and its repartition topic.
             partition_assignment_strategy=(RangePartitionAssignor,),
         )
-        try:
-            await consumer.start()
-        except KafkaError as exc:
-            await consumer.stop()
-            raise BusUnavailable(f"could not join group {group_id}: {exc!r}") from exc
-        return KafkaConsumer(consumer)
+        return KafkaConsumer(await _started(consumer, f"could not join group {group_id}"))
 
     async def end_offsets(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
         reader = await self._started_offsets_reader()
@@ -226,12 +222,7 @@ class KafkaBus:
                     enable_auto_commit=False,
                     request_timeout_ms=self._options.request_timeout_ms,
                 )
-                try:
-                    await reader.start()
-                except KafkaError as exc:
-                    await reader.stop()
-                    raise BusUnavailable(f"could not read end offsets: {exc!r}") from exc
-                self._offsets_reader = reader
+                self._offsets_reader = await _started(reader, "could not read end offsets")
             return self._offsets_reader
 
     async def _started_producer(self) -> AIOKafkaProducer:
@@ -248,12 +239,7 @@ class KafkaBus:
                     max_batch_size=self._options.max_batch_bytes,
                     request_timeout_ms=self._options.request_timeout_ms,
                 )
-                try:
-                    await producer.start()
-                except KafkaError as exc:
-                    await producer.stop()
-                    raise BusUnavailable(f"kafka unreachable: {exc!r}") from exc
-                self._producer = producer
+                self._producer = await _started(producer, "kafka unreachable")
             return self._producer
 
 
@@ -322,6 +308,20 @@ class KafkaConsumer:
 
     async def close(self) -> None:
         await self._consumer.stop()
+
+
+_Client = TypeVar("_Client", AIOKafkaConsumer, AIOKafkaProducer)
+
+
+async def _started(client: _Client, failure: str) -> _Client:
+    """``client`` started; when it cannot start it is stopped and ``BusUnavailable`` names
+    ``failure``."""
+    try:
+        await client.start()
+    except KafkaError as exc:
+        await client.stop()
+        raise BusUnavailable(f"{failure}: {exc!r}") from exc
+    return client
 
 
 def _to_kafka(tp: TopicPartition) -> KafkaTopicPartition:
