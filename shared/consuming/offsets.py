@@ -11,7 +11,18 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import cast
 
-from sqlalchemy import BigInteger, Integer, String, Table, column, insert, select, update, values
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    String,
+    Table,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.bus import TopicPartition
@@ -61,7 +72,7 @@ async def advance_offsets(
     :class:`OffsetConflict` or ``IntegrityError`` (the caller rolls back).
 
     One insert for the partitions seen for the first time; the moved ones in one
-    ``UPDATE ... FROM (VALUES ...) RETURNING`` on PostgreSQL (each row moves only from its
+    ``UPDATE ... FROM unnest(...) RETURNING`` on PostgreSQL (each row moves only from its
     own ``old``; a row that did not is a lost fence), one update each on SQLite."""
     first = [
         {"consumer_group": group, "topic": tp.topic, "partition": tp.partition, "next_offset": new}
@@ -85,27 +96,45 @@ async def advance_offsets(
         raise OffsetConflict(f"{topic}[{partition}] moved past {moved[lost[0]][0]} elsewhere")
 
 
+_MOVES = (
+    func.unnest(
+        bindparam("topics", type_=ARRAY(String)),
+        bindparam("partitions", type_=ARRAY(Integer)),
+        bindparam("olds", type_=ARRAY(BigInteger)),
+        bindparam("news", type_=ARRAY(BigInteger)),
+    )
+    .table_valued("topic", "partition", "old", "new")
+    .render_derived("moves")
+)
+_MOVE_TOGETHER = (
+    update(_OFFSETS)
+    .where(
+        _OFFSETS.c.consumer_group == bindparam("group"),
+        _OFFSETS.c.topic == _MOVES.c.topic,
+        _OFFSETS.c.partition == _MOVES.c.partition,
+        _OFFSETS.c.next_offset == _MOVES.c.old,
+    )
+    .values(next_offset=_MOVES.c.new)
+    .returning(_OFFSETS.c.topic, _OFFSETS.c.partition)
+)
+"""One statement whatever the number of partitions (arrays, not a VALUES list), so
+SQLAlchemy compiles it once and PostgreSQL prepares it once."""
+
+
 async def _move_together(
     session: AsyncSession, group: str, moved: Mapping[tuple[str, int], tuple[int, int]]
 ) -> set[tuple[str, int]]:
     """The partitions the statement moved (all of ``moved`` unless a fence was lost)."""
-    rows = values(
-        column("topic", String),
-        column("partition", Integer),
-        column("old", BigInteger),
-        column("new", BigInteger),
-        name="moves",
-    ).data([(topic, partition, old, new) for (topic, partition), (old, new) in moved.items()])
+    keys = list(moved)
     result = await session.execute(
-        update(_OFFSETS)
-        .where(
-            _OFFSETS.c.consumer_group == group,
-            _OFFSETS.c.topic == rows.c.topic,
-            _OFFSETS.c.partition == rows.c.partition,
-            _OFFSETS.c.next_offset == rows.c.old,
-        )
-        .values(next_offset=rows.c.new)
-        .returning(_OFFSETS.c.topic, _OFFSETS.c.partition)
+        _MOVE_TOGETHER,
+        {
+            "group": group,
+            "topics": [topic for topic, _ in keys],
+            "partitions": [partition for _, partition in keys],
+            "olds": [moved[key][0] for key in keys],
+            "news": [moved[key][1] for key in keys],
+        },
     )
     return {(topic, partition) for topic, partition in result}
 

@@ -4,7 +4,8 @@ A local webhook sink runs in a process of its own (uvicorn, answering ``200 ok``
 fresh database, ``--messaging-deliveries`` webhook deliveries are queued; then:
 
 - **limit**: the sink's raw capacity, measured just before: the same number of POSTs of a
-  body of the same size with plain ``httpx`` at the dispatcher's concurrency, no database;
+  body of the same size with the channels' own client (``http_client``, aiohttp) at the
+  dispatcher's concurrency, no database;
 - **figure**: the dispatcher (``Dispatcher.step`` in a loop, the real webhook channel with
   signatures, the URL guard, claims with ``FOR UPDATE SKIP LOCKED``, an attempt row and a
   status update per delivery) from the first claim to the last recorded send.
@@ -25,13 +26,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from services.messaging.channels.guard import UrlGuard
-from services.messaging.channels.http import HttpChannel, http_client
+from services.messaging.channels.http import HttpChannel, HttpClient, http_client
 from services.messaging.channels.webhooks import WebhookFormat, new_secret
 from services.messaging.deliveries.dispatcher import DeliveryMetrics, Dispatcher, DispatchPolicy
 from services.messaging.deliveries.models import DeliveryRow
@@ -165,7 +165,7 @@ async def run(args: argparse.Namespace) -> Report:
         "Messaging: webhook deliveries/s from the dispatcher to a local sink",
         [
             Figure(
-                "dispatcher deliveries/s (vs raw httpx POSTs/s)",
+                "dispatcher deliveries/s (vs raw POSTs/s)",
                 count / seconds,
                 "/s",
                 limit=count / raw_seconds,
@@ -174,7 +174,8 @@ async def run(args: argparse.Namespace) -> Report:
         ],
         details,
         notes=(
-            "the limit is plain concurrent httpx POSTs to the same sink in the same run; the "
+            "the limit is plain concurrent POSTs with the same client to the same sink in the same "
+            "run; the "
             "dispatcher also signs each request, checks the URL and records every attempt "
             "in PostgreSQL",
         ),
@@ -202,11 +203,11 @@ def _planned(n: int, url: str, now: datetime) -> PlannedDelivery:
 
 
 async def _wait_for(url: str) -> None:
-    async with httpx.AsyncClient() as client:
+    async with http_client(2.0) as client:
         for _ in range(200):
-            with contextlib.suppress(httpx.TransportError):
-                await client.post(url, content=b"{}")
-                return
+            with contextlib.suppress(OSError):
+                async with client.post(url, data=b"{}"):
+                    return
             await asyncio.sleep(0.05)
     raise BenchmarkError("the webhook sink did not start")
 
@@ -223,16 +224,17 @@ async def _raw_posts(
     for n in range(count):
         queue.put_nowait(n)
 
-    async def post(client: httpx.AsyncClient) -> None:
+    async def post(client: HttpClient) -> None:
         while not queue.empty():
             n = queue.get_nowait()
-            answer = await client.post(
+            async with client.post(
                 url,
-                content=body,
+                data=body,
                 headers={"content-type": "application/json", "idempotency-key": str(n)},
-            )
-            if answer.status_code != 200:
-                raise BenchmarkError(f"the sink answered {answer.status_code}")
+            ) as answer:
+                await answer.read()
+            if answer.status != 200:
+                raise BenchmarkError(f"the sink answered {answer.status}")
 
     async with http_client(10.0) as client:
         before = CpuSample.take(sink_pid, services)
@@ -244,7 +246,7 @@ async def _raw_posts(
 
 BENCHMARK = Benchmark(
     "messaging",
-    "webhook deliveries/s from the dispatcher to a local sink, vs raw httpx POSTs",
+    "webhook deliveries/s from the dispatcher to a local sink, vs raw POSTs",
     add_arguments,
     run,
 )

@@ -1,4 +1,4 @@
-"""The HTTP adapter: any :class:`HttpFormat` sent with httpx, behind the URL guard.
+"""The HTTP adapter: any :class:`HttpFormat` sent with aiohttp, behind the URL guard.
 
 Redirects are not followed (a redirect could lead past the guard). Timeouts and
 connection errors are retryable; a URL the guard refuses, or a message the format cannot
@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-import httpx
+import aiohttp
 
 from services.messaging.channels.base import OutboundMessage, SendResult
 from services.messaging.channels.guard import HostUnresolved, UrlGuard, UrlRefused
@@ -26,19 +26,29 @@ class HttpFormat(Protocol):
     def result(self, answer: HttpAnswer, now: datetime) -> SendResult: ...
 
 
-def http_client(timeout_seconds: float) -> httpx.AsyncClient:
-    """The client HTTP channels share: bounded time, no redirects, pooled connections."""
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(timeout_seconds),
-        follow_redirects=False,
-        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+HttpClient = aiohttp.ClientSession
+"""The pooled client HTTP channels share (made by :func:`http_client`)."""
+
+
+def http_client(timeout_seconds: float) -> HttpClient:
+    """The client HTTP channels share: bounded time per request, pooled keep-alive
+    connections (at most 200), no cookies kept, no proxy from the environment. Create it
+    inside the running event loop and close it (``async with``).
+
+    aiohttp rather than httpx: on the dispatcher's path it takes about a tenth of the CPU
+    per request (httpcore's pool scans every connection on each request and response)."""
+    return aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=timeout_seconds),
+        connector=aiohttp.TCPConnector(limit=200),
+        cookie_jar=aiohttp.DummyCookieJar(),
         headers={"user-agent": "milepost-messaging"},
+        trust_env=False,
     )
 
 
 class HttpChannel:
     def __init__(
-        self, spelling: HttpFormat, *, client: httpx.AsyncClient, guard: UrlGuard, clock: Clock
+        self, spelling: HttpFormat, *, client: HttpClient, guard: UrlGuard, clock: Clock
     ) -> None:
         self.spelling = spelling
         self.client = client
@@ -55,16 +65,19 @@ class HttpChannel:
         except HostUnresolved as exc:
             return SendResult.retryable(str(exc))
         try:
-            response = await self.client.post(
-                request.url, content=request.content, headers=dict(request.headers)
-            )
-        except httpx.TimeoutException as exc:
+            async with self.client.post(
+                request.url,
+                data=request.content,
+                headers=dict(request.headers),
+                allow_redirects=False,
+            ) as response:
+                answer = HttpAnswer(
+                    response.status,
+                    {name.lower(): value for name, value in response.headers.items()},
+                    await response.read(),
+                )
+        except TimeoutError as exc:
             return SendResult.retryable(f"timeout: {type(exc).__name__}")
-        except httpx.TransportError as exc:
+        except aiohttp.ClientError as exc:
             return SendResult.retryable(f"connection failed: {type(exc).__name__}: {exc}")
-        answer = HttpAnswer(
-            response.status_code,
-            {name.lower(): value for name, value in response.headers.items()},
-            response.content,
-        )
         return self.spelling.result(answer, self.clock.now())

@@ -2,10 +2,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 
-from services.messaging.channels.http import http_client
+from services.messaging.channels.http import HttpClient, http_client
 from tests.services.messaging.http_sink import Sink, running_sink
 
 
@@ -16,6 +15,6 @@ async def sink() -> AsyncIterator[Sink]:
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
+async def client() -> AsyncIterator[HttpClient]:
     async with http_client(timeout_seconds=0.5) as shared:
         yield shared

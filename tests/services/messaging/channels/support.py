@@ -5,11 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
 from services.messaging.channels.base import OutboundMessage
 from services.messaging.channels.guard import UrlGuard
-from services.messaging.channels.http import HttpChannel, HttpFormat
+from services.messaging.channels.http import HttpChannel, HttpClient, HttpFormat
 from shared.clock import FrozenClock
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -36,6 +34,6 @@ def message(**fields: Any) -> OutboundMessage:
 
 
 def http_channel(
-    spelling: HttpFormat, client: httpx.AsyncClient, guard: UrlGuard = OPEN_GUARD
+    spelling: HttpFormat, client: HttpClient, guard: UrlGuard = OPEN_GUARD
 ) -> HttpChannel:
     return HttpChannel(spelling, client=client, guard=guard, clock=FrozenClock(NOW))

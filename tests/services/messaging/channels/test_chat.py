@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 
-import httpx
 import pytest
 
 from services.messaging.channels.chat import (
@@ -17,7 +16,7 @@ from services.messaging.channels.chat import (
     WeComFormat,
     fit_bytes,
 )
-from services.messaging.channels.http import HttpFormat
+from services.messaging.channels.http import HttpClient, HttpFormat
 from tests.services.messaging.channels.support import NOW, http_channel, message
 from tests.services.messaging.http_sink import Answer, Sink
 
@@ -25,7 +24,7 @@ SECRET = "SEC0123456789abcdef"
 
 
 async def test_feishu_posts_rich_text_with_the_mention_and_its_signature(
-    sink: Sink, client: httpx.AsyncClient
+    sink: Sink, client: HttpClient
 ) -> None:
     channel = http_channel(FeishuFormat(f"{sink.url}/open-apis/bot/v2/hook/abc", SECRET), client)
     sink.answer(Answer(200, b'{"code":0,"msg":"success","data":{}}'))
@@ -58,9 +57,7 @@ async def test_feishu_posts_rich_text_with_the_mention_and_its_signature(
     assert request.headers["idempotency-key"].startswith("dlv_")
 
 
-async def test_feishu_without_a_secret_sends_no_signature(
-    sink: Sink, client: httpx.AsyncClient
-) -> None:
+async def test_feishu_without_a_secret_sends_no_signature(sink: Sink, client: HttpClient) -> None:
     sink.answer(Answer(200, b'{"code":0}'))
     target = {"url": f"{sink.url}/hook"}
     await http_channel(FeishuFormat(None, None), client).send(
@@ -69,9 +66,7 @@ async def test_feishu_without_a_secret_sends_no_signature(
     assert set(sink.received[0].json()) == {"msg_type", "content"}
 
 
-async def test_dingtalk_signs_the_url_and_mentions_the_user(
-    sink: Sink, client: httpx.AsyncClient
-) -> None:
+async def test_dingtalk_signs_the_url_and_mentions_the_user(sink: Sink, client: HttpClient) -> None:
     url = f"{sink.url}/robot/send?access_token=tok"
     channel = http_channel(DingTalkFormat(url, SECRET), client)
     sink.answer(Answer(200, b'{"errcode":0,"errmsg":"ok"}'))
@@ -98,7 +93,7 @@ async def test_dingtalk_signs_the_url_and_mentions_the_user(
     }
 
 
-async def test_wecom_posts_text_with_the_mention(sink: Sink, client: httpx.AsyncClient) -> None:
+async def test_wecom_posts_text_with_the_mention(sink: Sink, client: HttpClient) -> None:
     channel = http_channel(WeComFormat(f"{sink.url}/cgi-bin/webhook/send?key=k"), client)
     sink.answer(Answer(200, b'{"errcode":0,"errmsg":"ok"}'))
 
@@ -116,9 +111,7 @@ async def test_wecom_posts_text_with_the_mention(sink: Sink, client: httpx.Async
     }
 
 
-async def test_slack_posts_blocks_with_a_text_fallback(
-    sink: Sink, client: httpx.AsyncClient
-) -> None:
+async def test_slack_posts_blocks_with_a_text_fallback(sink: Sink, client: HttpClient) -> None:
     channel = http_channel(SlackFormat(None), client)
 
     result = await channel.send(
@@ -153,14 +146,14 @@ async def test_slack_posts_blocks_with_a_text_fallback(
     ],
 )
 async def test_answers_by_vendor(
-    sink: Sink, client: httpx.AsyncClient, spelling: HttpFormat, answer: Answer, outcome: str
+    sink: Sink, client: HttpClient, spelling: HttpFormat, answer: Answer, outcome: str
 ) -> None:
     sink.answer(answer)
     result = await http_channel(spelling, client).send(message(target={"url": sink.url}))
     assert result.outcome == outcome, result.reason
 
 
-async def test_a_chat_channel_without_a_url_fails_for_good(client: httpx.AsyncClient) -> None:
+async def test_a_chat_channel_without_a_url_fails_for_good(client: HttpClient) -> None:
     result = await http_channel(SlackFormat(None), client).send(message(channel="slack"))
     assert result.outcome == "permanent"
     assert "no robot URL" in (result.reason or "")

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from services.messaging.channels.guard import UrlGuard
+from services.messaging.channels.http import HttpClient
 from services.messaging.channels.webhooks import NO_URL, WebhookFormat, new_secret
 from tests.processes import free_port
 from tests.services.messaging.channels.support import NOW, http_channel, message
@@ -19,7 +19,7 @@ SECRET = new_secret()
 
 
 async def test_a_receiver_verifies_the_signature_and_sees_the_message(
-    sink: Sink, client: httpx.AsyncClient
+    sink: Sink, client: HttpClient
 ) -> None:
     channel = http_channel(WebhookFormat(), client)
     sent = message(target={"url": f"{sink.url}/hooks"}, signing_secret=SECRET)
@@ -51,9 +51,7 @@ async def test_a_receiver_verifies_the_signature_and_sees_the_message(
         Webhook(new_secret()).verify(request.body, request.headers)
 
 
-async def test_a_document_target_sends_its_body_as_the_data(
-    sink: Sink, client: httpx.AsyncClient
-) -> None:
+async def test_a_document_target_sends_its_body_as_the_data(sink: Sink, client: HttpClient) -> None:
     document = {"task_id": "tsk_1", "status": "open"}
     sent = message(
         target={"url": sink.url, "event_type": "task.created"},
@@ -81,7 +79,7 @@ async def test_a_document_target_sends_its_body_as_the_data(
 )
 async def test_answers_are_read_as_sent_retryable_or_permanent(
     sink: Sink,
-    client: httpx.AsyncClient,
+    client: HttpClient,
     answer: Answer,
     outcome: str,
     retry_after: float | None,
@@ -96,7 +94,7 @@ async def test_answers_are_read_as_sent_retryable_or_permanent(
         assert str(answer.status) in (result.reason or "")
 
 
-async def test_a_timeout_is_retryable(sink: Sink, client: httpx.AsyncClient) -> None:
+async def test_a_timeout_is_retryable(sink: Sink, client: HttpClient) -> None:
     sink.answer(Answer(delay_seconds=2.0))
     result = await http_channel(WebhookFormat(), client).send(
         message(target={"url": sink.url}, signing_secret=SECRET)
@@ -105,7 +103,7 @@ async def test_a_timeout_is_retryable(sink: Sink, client: httpx.AsyncClient) -> 
     assert "timeout" in (result.reason or "")
 
 
-async def test_a_refused_connection_is_retryable(client: httpx.AsyncClient) -> None:
+async def test_a_refused_connection_is_retryable(client: HttpClient) -> None:
     result = await http_channel(WebhookFormat(), client).send(
         message(target={"url": f"http://127.0.0.1:{free_port()}/"}, signing_secret=SECRET)
     )
@@ -114,7 +112,7 @@ async def test_a_refused_connection_is_retryable(client: httpx.AsyncClient) -> N
 
 
 async def test_a_target_without_a_url_goes_to_the_configured_one(
-    sink: Sink, client: httpx.AsyncClient
+    sink: Sink, client: HttpClient
 ) -> None:
     channel = http_channel(WebhookFormat(default_url=f"{sink.url}/default"), client)
     sent = message(target={}, signing_secret=SECRET)
@@ -126,7 +124,7 @@ async def test_a_target_without_a_url_goes_to_the_configured_one(
     assert Webhook(SECRET).verify(request.body, request.headers)["data"]["body"] == sent.body
 
 
-async def test_without_any_url_the_send_fails_for_good(client: httpx.AsyncClient) -> None:
+async def test_without_any_url_the_send_fails_for_good(client: HttpClient) -> None:
     result = await http_channel(WebhookFormat(), client).send(
         message(target={"user_id": "u-1"}, signing_secret=SECRET)
     )
@@ -135,7 +133,7 @@ async def test_without_any_url_the_send_fails_for_good(client: httpx.AsyncClient
 
 
 async def test_the_guard_refuses_a_loopback_default_url_for_good(
-    sink: Sink, client: httpx.AsyncClient
+    sink: Sink, client: HttpClient
 ) -> None:
     channel = http_channel(WebhookFormat(default_url=sink.url), client, guard=UrlGuard())
     result = await channel.send(message(target={}, signing_secret=SECRET))
@@ -144,9 +142,7 @@ async def test_the_guard_refuses_a_loopback_default_url_for_good(
     assert sink.received == []
 
 
-async def test_the_guard_refuses_a_loopback_url_for_good(
-    sink: Sink, client: httpx.AsyncClient
-) -> None:
+async def test_the_guard_refuses_a_loopback_url_for_good(sink: Sink, client: HttpClient) -> None:
     channel = http_channel(WebhookFormat(), client, guard=UrlGuard())
     result = await channel.send(message(target={"url": sink.url}, signing_secret=SECRET))
     assert result.outcome == "permanent"
