@@ -26,17 +26,15 @@ from shared.bus.memory import InMemoryBus
 from shared.bus.namespaced import NamespacedBus
 from shared.contracts import TOPICS
 from shared.db import create_engine, create_session_factory
+from tests.availability import unavailable
 
 
 def required_service(variable: str, what: str) -> str:
     """The variable's value; otherwise skip, or fail under CI."""
     value = os.environ.get(variable)
-    if value:
-        return value
-    message = f"{what} is not available: set {variable} (make test provisions it)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"under CI, {message}")
-    pytest.skip(message)
+    if not value:
+        unavailable(f"{what} is not available: set {variable} (make test provisions it)")
+    return value
 
 
 @pytest.fixture(scope="session")

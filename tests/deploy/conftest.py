@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.availability import unavailable
+
 REPO = Path(__file__).parents[2]
 CHART = REPO / "deploy" / "helm" / "milepost"
 PRODUCTION = CHART / "ci" / "production-values.yaml"
@@ -40,12 +42,9 @@ def _helm_path() -> str | None:
 def helm() -> str:
     """The helm binary; otherwise skip, or fail under CI."""
     path = _helm_path()
-    if path is not None:
-        return path
-    message = "helm is not available: `make helm` builds it into .cache/bin (needs Go)"
-    if os.environ.get("CI", "").lower() in ("true", "1"):
-        pytest.fail(f"under CI, {message}")
-    pytest.skip(message)
+    if path is None:
+        unavailable("helm is not available: `make helm` builds it into .cache/bin (needs Go)")
+    return path
 
 
 def run_helm(helm: str, *args: str) -> subprocess.CompletedProcess[str]:

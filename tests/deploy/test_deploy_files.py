@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from services.cli import app
+from tests.availability import unavailable
 from tests.deploy.conftest import CHART, REPO
 
 DOCKERFILE = REPO / "deploy" / "docker" / "Dockerfile"
@@ -159,7 +160,7 @@ def _succeeds(command: list[str]) -> bool:
 def test_docker_compose_accepts_the_file() -> None:
     command = _compose_command()
     if command is None:
-        pytest.skip("docker compose is not installed (`make compose` builds it)")
+        unavailable("docker compose is not installed (`make compose` builds it)")
     result = subprocess.run(  # noqa: S603 - docker compose found above
         [*command, "-f", str(COMPOSE), "config", "--quiet"],
         capture_output=True,
@@ -265,7 +266,7 @@ def test_the_plain_files_are_the_charts_own() -> None:
 def test_promtool_accepts_the_rules() -> None:
     promtool = shutil.which("promtool") or _cached("promtool")
     if promtool is None:
-        pytest.skip("promtool is not installed")
+        unavailable("promtool is not installed (`make promtool` builds it)")
     result = subprocess.run(  # noqa: S603 - promtool found above
         [promtool, "check", "rules", str(RULES)],
         capture_output=True,
