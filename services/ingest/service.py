@@ -3,8 +3,6 @@ publish the good ones durably, and report per item what was rejected."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +13,7 @@ from services.ingest.errors import ItemRejected, Problem, RequestRejected
 from services.ingest.publishing import EventPublisher, IngestMetrics, PreparedEvent
 from services.ingest.request_body import BodyLimits
 from services.ingest.settings import IngestSettings
-from services.ingest.workspaces.service import WriteKeyAuthenticator
+from services.ingest.workspaces.service import WriteKeyAuthenticator, write_key_in
 from shared.clock import Clock
 
 Normaliser = Callable[[Any, int], PreparedEvent]
@@ -60,8 +58,9 @@ class IngestService:
         return BodyLimits(self.settings.max_batch_bytes, self.settings.max_nesting_depth)
 
     async def authenticate(self, request: Request, body: Any) -> str:
-        """The workspace id of the write key in HTTP Basic auth, or in the body's writeKey."""
-        write_key = _basic_auth_user(request)
+        """The workspace id of the write key in the Authorization header (HTTP Basic user or
+        Bearer), or in the body's writeKey."""
+        write_key = write_key_in(request.headers.get("authorization", ""))
         if write_key is None and isinstance(body, dict) and isinstance(body.get("writeKey"), str):
             write_key = body["writeKey"]
         if not write_key:
@@ -111,15 +110,3 @@ def _rejected_item(index: int, item: Any, error: ItemRejected, field: str) -> Re
     )
     message_id = item.get("messageId") if isinstance(item, dict) else None
     return RejectedItem(index, message_id if isinstance(message_id, str) else None, problems)
-
-
-def _basic_auth_user(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic" or not encoded:
-        return None
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return decoded.partition(":")[0] or None

@@ -7,6 +7,8 @@ the hashes are compared in constant time.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import secrets
@@ -131,6 +133,24 @@ async def _issue_key(repository: WorkspaceRepository, workspace_id: str, clock: 
         )
     )
     return IssuedKey(workspace_id=workspace_id, key_id=key_id, write_key=write_key)
+
+
+def write_key_in(authorization: str) -> str | None:
+    """The write key an ``Authorization`` header value carries: the user of HTTP Basic (as
+    Segment's SDKs send it) or a ``Bearer`` token. ``None`` when there is none or the value
+    is malformed (bad base64, non-ASCII, not UTF-8), so a bad header is a 401, never a 500.
+    """
+    scheme, _, value = authorization.partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer":
+        return value or None
+    if scheme.lower() != "basic" or not value.isascii():
+        return None
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return decoded.partition(":")[0] or None
 
 
 class WriteKeyAuthenticator:

@@ -8,31 +8,14 @@ ask the product's backend, which asks Milepost.
 
 # No ``from __future__ import annotations``: FastAPI must see the dependency inside the
 # parameters' ``Annotated`` at definition time (it is local to ``feed_router``).
-import base64
-import binascii
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
 from services.admin_api import ErrorOut, error_detail
-from services.ingest.workspaces.service import WriteKeyAuthenticator
+from services.ingest.workspaces.service import WriteKeyAuthenticator, write_key_in
 from services.messaging.feed import schemas, service
 from shared.runtime import Resources
-
-
-def write_key_of(request: Request) -> str | None:
-    """The write key of ``Authorization: Basic`` (as user) or ``Bearer``."""
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    value = value.strip()
-    if scheme.lower() == "bearer":
-        return value or None
-    if scheme.lower() != "basic" or not value:
-        return None
-    try:
-        decoded = base64.b64decode(value, validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return decoded.partition(":")[0] or None
 
 
 def feed_router(resources: Resources, *, key_cache_seconds: float = 30.0) -> APIRouter:
@@ -40,7 +23,7 @@ def feed_router(resources: Resources, *, key_cache_seconds: float = 30.0) -> API
     keys = WriteKeyAuthenticator(sessions, clock=clock, cache_ttl_seconds=key_cache_seconds)
 
     async def workspace(request: Request) -> str:
-        write_key = write_key_of(request)
+        write_key = write_key_in(request.headers.get("authorization", ""))
         workspace_id = await keys.workspace_for(write_key) if write_key else None
         if workspace_id is None:
             raise HTTPException(

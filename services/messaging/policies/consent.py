@@ -75,7 +75,7 @@ def unsubscribe_token(
 def verify_unsubscribe(secret: bytes, token: str, *, now: datetime) -> Unsubscribe:
     """The request a token carries; :class:`UnsubscribeRejected` when it is malformed, its
     signature does not match, or it has expired."""
-    if len(token) > MAX_TOKEN_CHARS or token.count(".") != 1:
+    if len(token) > MAX_TOKEN_CHARS or token.count(".") != 1 or not token.isascii():
         raise UnsubscribeRejected("the unsubscribe link is malformed")
     payload, signature = token.split(".")
     try:

@@ -79,10 +79,15 @@ async def test_write_key_in_the_body_authenticates(ingest: Ingest) -> None:
 
 @pytest.mark.parametrize(
     ("headers", "code"),
-    [({}, "missing"), ({"Authorization": "Basic bXBrX25vcGU6"}, "invalid")],
+    [
+        ({}, "missing"),
+        ({b"Authorization": b"Basic bXBrX25vcGU6"}, "invalid"),
+        ({b"Authorization": b"Basic !!!"}, "missing"),
+        ({b"Authorization": b"Basic \xe9bXBr"}, "missing"),
+    ],
 )
-async def test_missing_or_unknown_write_key_is_401(
-    ingest: Ingest, headers: dict[str, str], code: str
+async def test_missing_unknown_or_malformed_write_key_is_401(
+    ingest: Ingest, headers: dict[bytes, bytes], code: str
 ) -> None:
     response = await ingest.client.post("/v1/track", json={"userId": "u"}, headers=headers)
     assert response.status_code == 401

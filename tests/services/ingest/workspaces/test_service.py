@@ -15,6 +15,7 @@ from services.ingest.workspaces.service import (
     list_workspaces,
     revoke_key,
     rotate_key,
+    write_key_in,
 )
 from shared.clock import FrozenClock
 from shared.db import create_engine, create_session_factory
@@ -100,3 +101,22 @@ def test_key_id_of_refuses_foreign_shapes() -> None:
     assert key_id_of("mpk_short_secret") is None
     assert key_id_of("mpk_abcdefghijkl_") is None
     assert key_id_of("mpk_abcdefghijkl_s3cr3t") == "abcdefghijkl"
+
+
+@pytest.mark.parametrize(
+    ("authorization", "write_key"),
+    [
+        ("Basic bXBrX2tleTo=", "mpk_key"),
+        ("basic bXBrX2tleQ==", "mpk_key"),
+        ("Bearer mpk_key", "mpk_key"),
+        ("", None),
+        ("Basic ", None),
+        ("Bearer ", None),
+        ("Digest mpk_key", None),
+        ("Basic !!!", None),
+        ("Basic \xe9bXBr", None),
+        ("Basic /w==", None),
+    ],
+)
+def test_write_key_in_an_authorization_header(authorization: str, write_key: str | None) -> None:
+    assert write_key_in(authorization) == write_key

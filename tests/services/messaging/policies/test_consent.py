@@ -67,6 +67,6 @@ def test_a_changed_token_or_another_secret_is_rejected() -> None:
         verify_unsubscribe(SECRET, f"{other}.{signature}", now=T0)
     with pytest.raises(UnsubscribeRejected, match="signature"):
         verify_unsubscribe(b"another secret", good, now=T0)
-    for malformed in ("", "abc", "a.b.c", f"{payload}.!!!", "x" * 3000):
+    for malformed in ("", "abc", "a.b.c", f"{payload}.!!!", "x" * 3000, f"é{payload}.{signature}"):
         with pytest.raises(UnsubscribeRejected, match=r"malformed|signature"):
             verify_unsubscribe(SECRET, malformed, now=T0)
