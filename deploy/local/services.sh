@@ -11,7 +11,7 @@ usage() {
 Usage: deploy/local/services.sh [--optional] up | down | status
        deploy/local/services.sh --help
 
-  up        Start (or reuse) Kafka on 127.0.0.1:59092 and PostgreSQL on 127.0.0.1:55432,
+  up        Start (or reuse) Kafka on 127.0.0.1:19092 and PostgreSQL on 127.0.0.1:15432,
             wait until both answer, then write .cache/services.env with
               KAFKA_BOOTSTRAP_SERVERS=...
               MILEPOST_TEST_DATABASE_URL=...
@@ -28,7 +28,7 @@ Options / environment:
   MILEPOST_TEST_DATABASE_URL  already set: no local PostgreSQL; the value goes to services.env.
   MILEPOST_SERVICES_TIMEOUT   seconds to wait for each service to become ready (default 120).
   MILEPOST_KAFKA_PORT, MILEPOST_KAFKA_CONTROLLER_PORT, MILEPOST_PG_PORT
-                              override the ports (59092, 59093, 55432).
+                              override the ports (19092, 19093, 15432).
   MILEPOST_PG_BINDIR          directory holding initdb/pg_ctl (default: found on PATH
                               or in /usr/lib/postgresql/*/bin; apt-installed if missing).
   MILEPOST_PYTHON             Python with aiokafka used for the Kafka readiness check
@@ -47,8 +47,8 @@ ENV_FILE="$CACHE_DIR/services.env"
 LOCK_FILE="$CACHE_DIR/services.lock"
 TIMEOUT="${MILEPOST_SERVICES_TIMEOUT:-120}"
 
-KAFKA_PORT="${MILEPOST_KAFKA_PORT:-59092}"
-KAFKA_CONTROLLER_PORT="${MILEPOST_KAFKA_CONTROLLER_PORT:-59093}"
+KAFKA_PORT="${MILEPOST_KAFKA_PORT:-19092}"
+KAFKA_CONTROLLER_PORT="${MILEPOST_KAFKA_CONTROLLER_PORT:-19093}"
 KAFKA_BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
 KAFKA_POM="$REPO_ROOT/deploy/local/kafka/pom.xml"
 KAFKA_DIR="$CACHE_DIR/kafka"
@@ -60,7 +60,7 @@ KAFKA_PID="$KAFKA_DIR/broker.pid"
 KAFKA_LOG="$KAFKA_DIR/broker.log"
 KAFKA_JVM_OPTS="${MILEPOST_KAFKA_JVM_OPTS:--Xms256m -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true}"
 
-PG_PORT="${MILEPOST_PG_PORT:-55432}"
+PG_PORT="${MILEPOST_PG_PORT:-15432}"
 PG_DB=milepost_test
 PG_USER=postgres
 PG_URL="postgresql+asyncpg://$PG_USER@127.0.0.1:$PG_PORT/$PG_DB"
