@@ -189,11 +189,10 @@ def _publish_path(server: RunningServer, key: str) -> None:
         published = admin.post("/paths", json={"source": _path_source(), "source_name": "t"})
         assert published.status_code == 201, published.text
         deadline = time.monotonic() + SETTLE_SECONDS
-        for attempt in range(10_000):
-            probe = {"type": "track", "messageId": f"probe-{attempt}", "userId": "probe"}
-            probe |= {"event": "Ping", "context": {"groupId": "probe"}}
+        while time.monotonic() < deadline:
+            probe = {"userId": "probe", "event": "Ping", "context": {"groupId": "probe"}}
             httpx.post(f"{server.url}/v1/track", json=probe, auth=(key, ""), timeout=30)
-            if admin.get("/accounts/probe").status_code == 200 or time.monotonic() > deadline:
+            if admin.get("/accounts/probe").status_code == 200:
                 return
             time.sleep(0.2)
 
