@@ -106,7 +106,7 @@ async def refuse_a_bus_behind_applied_offsets(
     raise StartRefused(
         f"{where} disagrees with the database: {topic}[{partition}] ends at offset {end} in "
         f"the bus, but consumer group {group!r} has applied it up to offset {offset} "
-        f"(engine_applied_offsets; {len(behind)} partition(s) so). Starting would skip the "
+        f"(table engine_applied_offsets; {len(behind)} partitions disagree). Starting would skip the "
         "records published until then. Was the bus file deleted or replaced, or the "
         "database restored from a newer backup? Put back the bus file that goes with this "
         "database; docs/operations.md, 'Embedded mode', says how to start over instead."

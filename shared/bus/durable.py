@@ -247,10 +247,11 @@ class SqliteLog:
         return taken
 
     def _committed(self, group: str) -> dict[TopicPartition, int]:
-        rows = self._connection().execute(
-            "SELECT topic, partition, next_offset FROM committed WHERE group_id = ?", (group,)
-        )
-        return {TopicPartition(topic, partition): offset for topic, partition, offset in rows}
+        with _bus_errors(self.path):
+            rows = self._connection().execute(
+                "SELECT topic, partition, next_offset FROM committed WHERE group_id = ?", (group,)
+            )
+            return {TopicPartition(topic, partition): offset for topic, partition, offset in rows}
 
     def _commit(self, group: str, offsets: Mapping[TopicPartition, int]) -> None:
         db = self._connection()
@@ -264,14 +265,15 @@ class SqliteLog:
     def _trim(self, now_ms: int) -> int:
         db = self._connection()
         self._trim_due_ms = now_ms + int(self._retention.check_every.total_seconds() * 1000)
-        committed = {
-            TopicPartition(topic, partition): lowest
-            for topic, partition, lowest in db.execute(
-                "SELECT topic, partition, MIN(next_offset) FROM committed GROUP BY topic, partition"
-            )
-        }
         starts: dict[TopicPartition, int] = {}
         with _bus_errors(self.path), _transaction(db):
+            committed = {
+                TopicPartition(topic, partition): lowest
+                for topic, partition, lowest in db.execute(
+                    "SELECT topic, partition, MIN(next_offset) FROM committed"
+                    " GROUP BY topic, partition"
+                )
+            }
             for tp, end in self._ends.items():
                 start = retention_start(
                     start=self._starts[tp],
@@ -294,16 +296,18 @@ class SqliteLog:
         age_ms = int(age.total_seconds() * 1000) if age is not None else self._topics[tp.topic][1]
         if age_ms is None:
             return self._starts[tp]
+        # In offset order from the start, stopping at the first young record: the cost is
+        # the old records, which are about to go.
         row = (
             self._connection()
             .execute(
-                "SELECT MIN(record_offset) FROM records WHERE topic = ? AND partition = ?"
-                " AND timestamp_ms >= ?",
+                "SELECT record_offset FROM records WHERE topic = ? AND partition = ?"
+                " AND timestamp_ms >= ? ORDER BY record_offset LIMIT 1",
                 (tp.topic, tp.partition, now_ms - age_ms),
             )
             .fetchone()
         )
-        return self._ends[tp] if row[0] is None else int(row[0])
+        return self._ends[tp] if row is None else int(row[0])
 
     def _drop_below(self, tp: TopicPartition, start: int) -> None:
         db = self._connection()
