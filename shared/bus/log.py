@@ -120,9 +120,10 @@ class LogBus:
     ) -> LogConsumer:
         for topic in topics:
             await self._partitions(topic)
-        group = self._groups.get(group_id)
-        if group is None:
-            group = self._groups[group_id] = _Group(await self.log.committed(group_id))
+        if group_id not in self._groups:
+            committed = await self.log.committed(group_id)
+            self._groups.setdefault(group_id, _Group(committed))  # another may have come first
+        group = self._groups[group_id]
         consumer = LogConsumer(self, group_id, group, tuple(topics), from_beginning=from_beginning)
         group.members.append(consumer)
         self._rebalance(group)

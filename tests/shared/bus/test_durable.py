@@ -170,3 +170,16 @@ def test_retention_start(
         )
         == expected
     )
+
+
+async def test_members_joining_a_group_at_once_share_its_partitions(tmp_path: Path) -> None:
+    """The group's committed offsets are read from the file once, whoever joins first."""
+    bus = DurableBus(tmp_path / "bus.db", default_partitions=2)
+    await bus.start()
+    first, second = await asyncio.gather(
+        bus.subscribe(["t.shared"], group_id="g"), bus.subscribe(["t.shared"], group_id="g")
+    )
+    owned = first.assignment(), second.assignment()
+    await bus.close()
+    assert all(owned)
+    assert not owned[0] & owned[1]
