@@ -84,7 +84,7 @@ class SqliteLog:
 
     def __init__(self, path: Path, retention: Retention) -> None:
         self.path = path
-        self._retention = retention
+        self.retention = retention
         self._executor: ThreadPoolExecutor | None = None
         self._db: sqlite3.Connection | None = None
         self._topics: dict[str, tuple[int, int | None]] = {}
@@ -264,7 +264,7 @@ class SqliteLog:
 
     def _trim(self, now_ms: int) -> int:
         db = self._connection()
-        self._trim_due_ms = now_ms + int(self._retention.check_every.total_seconds() * 1000)
+        self._trim_due_ms = now_ms + int(self.retention.check_every.total_seconds() * 1000)
         starts: dict[TopicPartition, int] = {}
         with _bus_errors(self.path), _transaction(db):
             committed = {
@@ -280,7 +280,7 @@ class SqliteLog:
                     end=end,
                     aged_below=self._aged_below(tp, now_ms),
                     committed_below=committed.get(tp),
-                    max_records=self._retention.max_records,
+                    max_records=self.retention.max_records,
                 )
                 if start > self._starts[tp]:
                     starts[tp] = start
@@ -292,7 +292,7 @@ class SqliteLog:
     def _aged_below(self, tp: TopicPartition, now_ms: int) -> int:
         """The offset of the partition's oldest record within its age limit (the end when
         every record is older; the start when the topic keeps records of any age)."""
-        age = self._retention.max_age
+        age = self.retention.max_age
         age_ms = int(age.total_seconds() * 1000) if age is not None else self._topics[tp.topic][1]
         if age_ms is None:
             return self._starts[tp]
