@@ -156,6 +156,7 @@ class LogBus:
 
     @property
     def generation(self) -> int:
+        """How many publishes there were (a poll notes it before it reads)."""
         return self._generation
 
     def _rebalance(self, group: _Group) -> None:
@@ -170,6 +171,7 @@ class LogBus:
             member.assign(frozenset(assignments[id(member)]))
 
     def leave(self, group: _Group, consumer: LogConsumer) -> None:
+        """Take ``consumer`` out of ``group``; the others share its partitions."""
         group.members.remove(consumer)
         self._rebalance(group)
 
