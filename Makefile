@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install Milepost with its dev tools
 
-run: $(STAMP) ## Run every service in one process (in-memory bus, SQLite under ./.milepost)
+run: $(STAMP) ## Run every service in one process (bus and SQLite in files under ./.milepost)
 	$(BIN)/milepost run
 
 test: $(STAMP) services-up tools ## Run the whole suite on real Kafka + PostgreSQL (provisioned here)

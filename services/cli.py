@@ -65,7 +65,7 @@ def main() -> None:
 
 @app.command()
 def run() -> None:
-    """Run every service in one process (embedded mode: in-memory bus and SQLite by default).
+    """Run every service in one process (embedded mode: a bus file and SQLite by default).
 
     Creates a demo workspace on first start and prints its write key.
     """

@@ -46,13 +46,20 @@ def runtime_settings() -> RuntimeSettings:
 
 def serve_until_stopped(main: Coroutine[Any, Any, None]) -> None:
     """Run a server until it stops, on uvloop (a faster event loop) where it is installed:
-    it is a dependency everywhere but Windows."""
+    it is a dependency everywhere but Windows. A refusal to start is printed, exit status 1."""
+    from shared.errors import StartRefused
+
     try:
         import uvloop
+
+        run: Callable[[Coroutine[Any, Any, None]], None] = uvloop.run
     except ImportError:  # pragma: no cover - Windows
-        asyncio.run(main)
-        return
-    uvloop.run(main)
+        run = asyncio.run
+    try:
+        run(main)
+    except StartRefused as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
 
 
 async def with_engine(

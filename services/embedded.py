@@ -1,8 +1,8 @@
 """The embedded mode (``milepost run``): every service in one process on one port.
 
-By default the bus is in memory and the database is SQLite under ``MILEPOST_DATA_DIR``,
-so a newcomer needs no servers; with ``MILEPOST_BUS=kafka`` and ``MILEPOST_DATABASE_URL``
-the same process runs on Kafka and PostgreSQL.
+By default the bus and the database are files under ``MILEPOST_DATA_DIR`` (``bus.db`` and
+SQLite's ``milepost.db``), so a newcomer needs no servers; with ``MILEPOST_BUS=kafka`` and
+``MILEPOST_DATABASE_URL`` the same process runs on Kafka and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ from services.scoring.settings import ScoringSettings
 from services.serving import serve
 from shared.bus.factory import create_bus
 from shared.clock import SystemClock
+from shared.consuming.offsets import every_applied_offset
 from shared.contracts import TOPICS
 from shared.db import create_engine
-from shared.errors import BusUnavailable
+from shared.errors import BusUnavailable, StartRefused
 from shared.observability.http import create_http_app
 from shared.observability.tracing import configure_tracing
 from shared.runtime import Resources, open_resources
@@ -55,6 +56,8 @@ async def run_embedded(runtime: RuntimeSettings) -> None:
             )
         except BusUnavailable as exc:
             logger.warning("topics not ensured; the bus is unreachable", extra={"error": str(exc)})
+        if runtime.bus != "kafka":
+            await refuse_a_bus_behind_applied_offsets(runtime, resources)
         write_key = await demo_write_key(runtime, resources)
         app = create_http_app(
             "Milepost",
@@ -79,6 +82,35 @@ async def run_embedded(runtime: RuntimeSettings) -> None:
             port=runtime.port,
             background=[prune_ledger_forever(ingest), worker.run(), scoring.run(), *messaging],
         )
+
+
+async def refuse_a_bus_behind_applied_offsets(
+    runtime: RuntimeSettings, resources: Resources
+) -> None:
+    """Raise :class:`StartRefused` when a consumer group has applied offsets beyond the
+    end of the bus log (its file deleted or replaced, or an older bus restored): the
+    records published from now on would get offsets already applied, and be skipped."""
+    async with resources.sessions() as session:
+        applied = await every_applied_offset(session)
+    partitions = sorted({tp for _, tp in applied}, key=lambda tp: (tp.topic, tp.partition))
+    ends = await resources.bus.end_offsets(partitions)
+    behind = sorted(
+        (group, tp.topic, tp.partition, offset, ends[tp])
+        for (group, tp), offset in applied.items()
+        if offset > ends[tp]
+    )
+    if not behind:
+        return
+    group, topic, partition, offset, end = behind[0]
+    where = f"the bus file {runtime.bus_file}" if runtime.bus == "embedded" else "the in-memory bus"
+    raise StartRefused(
+        f"{where} disagrees with the database: {topic}[{partition}] ends at offset {end} in "
+        f"the bus, but consumer group {group!r} has applied it up to offset {offset} "
+        f"(table engine_applied_offsets; {len(behind)} partitions disagree). Starting would skip the "
+        "records published until then. Was the bus file deleted or replaced, or the "
+        "database restored from a newer backup? Put back the bus file that goes with this "
+        "database; docs/operations.md, 'Embedded mode', says how to start over instead."
+    )
 
 
 async def publish_reference_paths(resources: Resources) -> None:

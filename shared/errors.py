@@ -23,3 +23,8 @@ class BusUnavailable(RetryableError):
 
 class CommitFailed(RetryableError):
     """The partition moved to another group member; its records will be redelivered there."""
+
+
+class StartRefused(MilepostError):
+    """A process must not start on the state it found (a bus file in use elsewhere, or a
+    bus log behind the applied offsets); the message says what and where."""

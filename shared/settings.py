@@ -5,6 +5,7 @@ Built once in ``main`` and passed down; nothing reads the environment at import 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -13,14 +14,26 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class RuntimeSettings(BaseSettings):
-    """``MILEPOST_*`` variables. The defaults are the embedded mode: in-memory bus, SQLite."""
+    """``MILEPOST_*`` variables. The defaults are the embedded mode: a bus and a SQLite
+    database in files under ``data_dir``."""
 
     model_config = SettingsConfigDict(env_prefix="MILEPOST_", extra="ignore")
 
     data_dir: Path = Field(default=Path(".milepost"), description="Embedded data folder.")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    bus: Literal["memory", "kafka"] = "memory"
+    bus: Literal["embedded", "kafka", "memory"] = Field(
+        default="embedded",
+        description="embedded: a file under data_dir; kafka; memory: keeps nothing (tests).",
+    )
+    embedded_bus_retention: timedelta | None = Field(
+        default=None,
+        description="Age past which the embedded bus drops records every consumer group "
+        "has read; default: each topic's retention (7 days, dead letters 30).",
+    )
+    embedded_bus_max_records: int = Field(
+        default=1_000_000, ge=1, description="Records the embedded bus keeps per partition."
+    )
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_client_id: str = "milepost"
     kafka_linger_ms: int = Field(default=5, ge=0)
@@ -45,6 +58,11 @@ class RuntimeSettings(BaseSettings):
     )
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
+
+    @property
+    def bus_file(self) -> Path:
+        """The embedded bus's file."""
+        return self.data_dir / "bus.db"
 
     def resolved_database_url(self) -> str:
         if self.database_url:

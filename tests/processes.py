@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import random
+import signal
 import socket
 import subprocess
 import sys
@@ -24,11 +26,20 @@ class RunningServer:
     process: subprocess.Popen[bytes]
 
 
+LOW_PORTS = range(20_000, 32_768)
+"""Where test servers listen: below the kernel's ephemeral ports (32768 up)."""
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    """A port of :data:`LOW_PORTS` free on 127.0.0.1 now."""
+    while True:
+        port = random.choice(LOW_PORTS)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def milepost(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
@@ -44,23 +55,40 @@ def milepost(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[
 @contextmanager
 def running(command: str, env: Mapping[str, str], log: Path) -> Iterator[RunningServer]:
     """Start ``milepost COMMAND`` on a free port and wait until ``/readyz`` answers 200."""
+    log.write_bytes(b"")
+    server = start_server(command, env, log)
+    try:
+        yield server
+    finally:
+        stop_server(server)
+
+
+def start_server(command: str, env: Mapping[str, str], log: Path) -> RunningServer:
+    """``milepost COMMAND`` on a free port, its output appended to ``log``, once
+    ``/readyz`` answers 200 (stopped again when it does not)."""
     port = free_port()
     full_env = {**os.environ, "MILEPOST_PORT": str(port), "MILEPOST_LOG_LEVEL": "WARNING", **env}
-    with log.open("wb") as output:
+    with log.open("ab") as output:
         process = subprocess.Popen(  # noqa: S603 - our own console script
             [MILEPOST, command], env=full_env, stdout=output, stderr=subprocess.STDOUT
         )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            _wait_ready(url, process, log)
-            yield RunningServer(url, process)
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    server = RunningServer(f"http://127.0.0.1:{port}", process)
+    try:
+        _wait_ready(server.url, process, log)
+    except BaseException:
+        stop_server(server)
+        raise
+    return server
+
+
+def stop_server(server: RunningServer, how: signal.Signals = signal.SIGTERM) -> None:
+    """Send ``how`` and wait for the process to end (killing it after 20 s)."""
+    server.process.send_signal(how)
+    try:
+        server.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:

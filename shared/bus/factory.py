@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shared.bus.durable import DurableBus, Retention
 from shared.bus.kafka import KafkaBus, KafkaOptions
 from shared.bus.memory import InMemoryBus
 from shared.bus.namespaced import NamespacedBus
@@ -16,6 +17,12 @@ def create_bus(settings: RuntimeSettings) -> Bus:
 
 
 def _plain_bus(settings: RuntimeSettings) -> Bus:
+    if settings.bus == "embedded":
+        retention = Retention(
+            max_age=settings.embedded_bus_retention,
+            max_records=settings.embedded_bus_max_records,
+        )
+        return DurableBus(settings.bus_file, retention=retention)
     if settings.bus == "memory":
         return InMemoryBus()
     return KafkaBus(

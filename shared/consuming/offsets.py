@@ -59,6 +59,17 @@ async def applied_offsets(
     return found
 
 
+async def every_applied_offset(session: AsyncSession) -> dict[tuple[str, TopicPartition], int]:
+    """Every group's next offset to apply, by group and input partition (without the
+    pseudo topics' marks)."""
+    rows = await session.execute(select(AppliedOffsetRow))
+    return {
+        (row.consumer_group, TopicPartition(row.topic, row.partition)): row.next_offset
+        for row in rows.scalars()
+        if "<-" not in row.topic
+    }
+
+
 _OFFSETS = cast(Table, AppliedOffsetRow.__table__)
 
 

@@ -1,13 +1,15 @@
-"""One contract, two buses: the in-memory bus must behave as Kafka does."""
+"""One contract, three buses: the in-memory and the durable bus must behave as Kafka does."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from shared.bus import Bus, ConsumedRecord, Consumer, OutgoingRecord, TopicPartition
+from shared.bus.durable import DurableBus
 from shared.bus.kafka import KafkaBus, KafkaOptions
 from shared.bus.memory import InMemoryBus
 from shared.bus.partitioning import partition_for
@@ -17,11 +19,13 @@ from shared.contracts.topics import Topic, TopicSpec
 PARTITIONS = 4
 
 
-@pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.kafka)])
-async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
+@pytest.fixture(params=["memory", "durable", pytest.param("kafka", marks=pytest.mark.kafka)])
+async def bus(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Bus]:
     implementation: Bus
     if request.param == "memory":
         implementation = InMemoryBus(default_partitions=PARTITIONS)
+    elif request.param == "durable":
+        implementation = DurableBus(tmp_path / "bus.db", default_partitions=PARTITIONS)
     else:
         bootstrap = request.getfixturevalue("kafka_bootstrap")
         implementation = KafkaBus(KafkaOptions(bootstrap_servers=bootstrap, linger_ms=1))
