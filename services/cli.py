@@ -66,14 +66,30 @@ def main() -> None:
 
 
 @app.command()
-def run() -> None:
+def run(
+    sandbox: Annotated[
+        bool,
+        typer.Option(
+            "--sandbox",
+            help="Run on a clock you can move forward (POST /api/sandbox/clock/advance) to "
+            "watch day-based paths and outreach happen; the data folder stays a sandbox.",
+        ),
+    ] = False,
+) -> None:
     """Run every service in one process (embedded mode: in-memory bus and SQLite by default).
 
     Creates a demo workspace on first start and prints its write key.
     """
     from services.embedded import run_embedded
+    from services.sandbox import sandbox_clock
 
-    serve_until_stopped(run_embedded(runtime_settings()))
+    runtime = runtime_settings()
+    try:
+        clock = sandbox_clock(runtime, requested=sandbox)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+    serve_until_stopped(run_embedded(runtime, sandbox=clock))
 
 
 @app.command()
