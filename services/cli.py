@@ -33,7 +33,9 @@ from services.scoring.commands import scoring_app
 from shared.settings import RuntimeSettings
 
 if TYPE_CHECKING:
+    from services.messaging.simulation.service import OutreachSimulation
     from services.node_engine.paths.service import VersionDetail
+    from services.node_engine.simulation.report import Report
     from services.node_engine.simulation.sources import EventLog
     from shared.contracts.topics import TopicSpec
 
@@ -64,14 +66,30 @@ def main() -> None:
 
 
 @app.command()
-def run() -> None:
+def run(
+    sandbox: Annotated[
+        bool,
+        typer.Option(
+            "--sandbox",
+            help="Run on a clock you can move forward (POST /api/sandbox/clock/advance) to "
+            "watch day-based paths and outreach happen; the data folder stays a sandbox.",
+        ),
+    ] = False,
+) -> None:
     """Run every service in one process (embedded mode: a bus file and SQLite by default).
 
     Creates a demo workspace on first start and prints its write key.
     """
     from services.embedded import run_embedded
+    from services.sandbox import sandbox_clock
 
-    serve_until_stopped(run_embedded(runtime_settings()))
+    runtime = runtime_settings()
+    try:
+        clock = sandbox_clock(runtime, requested=sandbox)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+    serve_until_stopped(run_embedded(runtime, sandbox=clock))
 
 
 @app.command()
@@ -489,6 +507,21 @@ def paths_simulate(
         bool,
         typer.Option(help="Also replay the workspace's current version of the path, and diff."),
     ] = True,
+    outreach: Annotated[
+        bool,
+        typer.Option(
+            help="Also plan, day by day, what the workspace's playbooks would send for each "
+            "trigger: to which contact and role, on which channel, the rendered message, and "
+            "what consent, quiet hours and budgets decided."
+        ),
+    ] = False,
+    playbook: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Plan the outreach with this playbook file (repeatable; implies "
+            "--outreach) instead of the workspace's playbooks."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Replay past events through FILE with no side effects, and report.
@@ -496,12 +529,11 @@ def paths_simulate(
     The report shows accounts per stage and node over time, the triggers that would fire
     by kind and role, time to complete per node, condition failures, and the difference
     from the current published version of the same path in the workspace. The clock is
-    the events' own time; timers fire as it passes them.
+    the events' own time; timers fire as it passes them. With --outreach (or --playbook)
+    it also shows the messages and tasks the triggers would produce, day by day.
     """
-    import orjson
-
+    from services.messaging.commands import outreach_simulation
     from services.node_engine.paths.service import compile_source
-    from services.node_engine.simulation.report import report_json, report_text
     from services.node_engine.simulation.service import simulate
     from services.node_engine.simulation.sources import read_lines
     from shared.definitions import DefinitionError, definition_digest
@@ -525,6 +557,7 @@ def paths_simulate(
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=1) from exc
     runtime = runtime_settings()
+    planner = outreach_simulation(workspace, playbook or []) if outreach or playbook else None
     current, same = None, False
     if compare or topic is not None:
         found = _current_version(runtime, workspace, draft.id)
@@ -560,11 +593,29 @@ def paths_simulate(
             every_seconds=every_seconds,
             horizon_seconds=horizon_seconds,
             progress=bar.update,
+            observer=planner,
         )
+    _print_simulation(report, planner, as_json=as_json)
+
+
+def _print_simulation(report: Report, planner: OutreachSimulation | None, *, as_json: bool) -> None:
+    """The replay's report, then the outreach (when planned); as one JSON object with
+    ``--json`` (the outreach under ``"outreach"``)."""
+    import orjson
+
+    from services.messaging.simulation.report import outreach_json, outreach_text
+    from services.node_engine.simulation.report import report_json, report_text
+
     if as_json:
-        typer.echo(orjson.dumps(report_json(report), option=orjson.OPT_INDENT_2).decode())
-    else:
-        typer.echo(report_text(report), nl=False)
+        data = report_json(report)
+        if planner is not None:
+            data["outreach"] = outreach_json(planner.outreach)
+        typer.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+        return
+    typer.echo(report_text(report), nl=False)
+    if planner is not None:
+        names = [f"{p.playbook_id} v{p.version}" for p in planner.playbooks]
+        typer.echo("\n" + outreach_text(planner.outreach, names), nl=False)
 
 
 def _set_paused(path_id: str, workspace: str, *, paused: bool) -> None:

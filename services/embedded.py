@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 
+from services.admin_api import admin_dependencies
 from services.ingest.app import mount_ingest, prune_ledger_forever
 from services.ingest.settings import IngestSettings
 from services.ingest.workspaces.service import create_workspace, find_workspace
@@ -23,14 +24,16 @@ from services.migrations import upgrade_to_head
 from services.node_engine.app import mount_engine
 from services.node_engine.paths.service import REFERENCE_PATHS, list_paths, publish
 from services.node_engine.settings import EngineSettings
+from services.sandbox import CLOCK_FILE, sandbox_router
 from services.scoring.app import mount_scoring, publish_reference_metrics
 from services.scoring.settings import ScoringSettings
 from services.serving import serve
 from shared.bus.factory import create_bus
-from shared.clock import SystemClock
+from shared.clock import ShiftedClock, SystemClock
 from shared.consuming.offsets import every_applied_offset
 from shared.contracts import TOPICS
 from shared.db import create_engine
+from shared.durations import format_duration
 from shared.errors import BusUnavailable, StartRefused
 from shared.observability.http import create_http_app
 from shared.observability.tracing import configure_tracing
@@ -42,13 +45,14 @@ logger = logging.getLogger(__name__)
 DEMO_WORKSPACE = "demo"
 
 
-async def run_embedded(runtime: RuntimeSettings) -> None:
+async def run_embedded(runtime: RuntimeSettings, *, sandbox: ShiftedClock | None = None) -> None:
+    """Serve every service on one port until stopped; on the ``sandbox`` clock when given
+    (see :mod:`services.sandbox`), else the wall clock."""
     runtime.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(runtime.resolved_database_url())
     tracing = configure_tracing(runtime, service="milepost")
-    async with open_resources(create_bus(runtime), engine, SystemClock(), tracing=tracing) as (
-        resources
-    ):
+    clock = sandbox or SystemClock()
+    async with open_resources(create_bus(runtime), engine, clock, tracing=tracing) as (resources):
         await upgrade_to_head(engine)
         try:
             await resources.bus.ensure_topics(
@@ -72,10 +76,20 @@ async def run_embedded(runtime: RuntimeSettings) -> None:
         scoring = mount_scoring(app, ScoringSettings(), resources)
         messaging_settings = embedded_settings(MessagingSettings(), runtime)
         messaging = mount_messaging(app, messaging_settings, resources)
+        if sandbox is not None:
+            app.include_router(
+                sandbox_router(
+                    sandbox,
+                    runtime.data_dir / CLOCK_FILE,
+                    admin_dependencies(
+                        EngineSettings().admin_token, variable="MILEPOST_ENGINE_ADMIN_TOKEN"
+                    ),
+                )
+            )
         await publish_reference_paths(resources)
         await publish_reference_metrics(resources, DEMO_WORKSPACE)
         await publish_reference_playbooks(resources, DEMO_WORKSPACE)
-        print(_banner(runtime, write_key), flush=True)
+        print(_banner(runtime, write_key) + _sandbox_banner(runtime, sandbox), flush=True)
         await serve(
             app,
             host=runtime.host,
@@ -165,6 +179,20 @@ def _banner(runtime: RuntimeSettings, write_key: str) -> str:
             f"      {base}/v1/track",
             f"  its timeline:      {base}/api/engine/workspaces/demo/accounts/acme/timeline",
             f"  its health score:  {base}/api/scoring/workspaces/demo/accounts/acme",
+            "",
+        ]
+    )
+
+
+def _sandbox_banner(runtime: RuntimeSettings, sandbox: ShiftedClock | None) -> str:
+    if sandbox is None:
+        return ""
+    base = f"http://{runtime.host}:{runtime.port}/api/sandbox/clock"
+    return "\n".join(
+        [
+            f"SANDBOX: the clock reads {sandbox.now():%Y-%m-%d %H:%M} UTC, "
+            f"{format_duration(sandbox.offset)} ahead of the wall clock; move it forward:",
+            f"    curl -H 'Content-Type: application/json' -d '{{\"by\":\"P3D\"}}' {base}/advance",
             "",
         ]
     )

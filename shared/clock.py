@@ -35,3 +35,26 @@ class FrozenClock:
 
     def set(self, at: datetime) -> None:
         self._at = at
+
+
+class ShiftedClock:
+    """Another clock moved forward by an offset that only grows: a sandbox's time."""
+
+    def __init__(self, base: Clock, offset: timedelta = timedelta()) -> None:
+        if offset < timedelta():
+            raise ValueError("a shifted clock is never behind its base")
+        self._base = base
+        self._offset = offset
+
+    @property
+    def offset(self) -> timedelta:
+        return self._offset
+
+    def now(self) -> datetime:
+        return self._base.now() + self._offset
+
+    def advance(self, by: timedelta) -> None:
+        """Move forward by ``by``; ``ValueError`` unless it is longer than zero."""
+        if by <= timedelta():
+            raise ValueError("the clock only moves forward: give a duration longer than zero")
+        self._offset += by

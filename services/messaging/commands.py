@@ -21,7 +21,10 @@ from services.command_line import (
 from services.messaging.errors import MessagingError
 
 if TYPE_CHECKING:
-    from services.messaging.playbooks.service import VersionDetail
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from services.messaging.playbooks.service import PublishedPlaybook, VersionDetail
+    from services.messaging.simulation.service import OutreachSimulation
 
 REFUSALS: Refusals = (MessagingError,)
 
@@ -153,3 +156,38 @@ def playbooks_show(
                 f"    step {step.id}: {roles}{fallback} by {' > '.join(step.channels)}, "
                 f"template {step.template}{timing} ({step.priority}, {step.category})"
             )
+
+
+def outreach_simulation(workspace: str, files: list[Path]) -> OutreachSimulation:
+    """An outreach simulation with the playbook ``files`` (drafts, shown as version 0) or,
+    without any, the workspace's current playbooks; policies from ``MILEPOST_MESSAGING_*``."""
+    from services.messaging.app import policies_of
+    from services.messaging.playbooks.service import PublishedPlaybook, read_playbook
+    from services.messaging.settings import MessagingSettings
+    from services.messaging.simulation.service import OutreachSimulation
+    from shared.definitions import DefinitionError
+    from shared.definitions.document import read_definition
+
+    if files:
+        try:
+            drafts = [read_playbook(str(file), read_definition(file)) for file in files]
+        except DefinitionError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(code=1) from exc
+        playbooks = [PublishedPlaybook(workspace, draft.id, 0, draft) for draft in drafts]
+    else:
+        catalog = in_workspace(
+            lambda session, _clock, workspace_id: _current_playbooks(session, workspace_id),
+            workspace,
+            refusals=REFUSALS,
+        )
+        playbooks = list(catalog)
+    return OutreachSimulation(playbooks, policies_of(MessagingSettings()))
+
+
+async def _current_playbooks(
+    session: AsyncSession, workspace_id: str
+) -> tuple[PublishedPlaybook, ...]:
+    from services.messaging.playbooks.service import load_catalog
+
+    return (await load_catalog(session)).get(workspace_id, ())

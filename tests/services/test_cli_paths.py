@@ -15,6 +15,7 @@ from tests.services.node_engine.simulation.tiny import CURRENT, PATH, lines
 
 REFERENCE = Path(__file__).parents[2] / "services" / "node_engine" / "paths" / "reference"
 MERCHANT = REFERENCE / "platform-merchant.yaml"
+PLAYBOOKS = Path(__file__).parents[2] / "services" / "messaging" / "playbooks" / "reference"
 
 
 @pytest.fixture
@@ -156,3 +157,29 @@ def test_the_sample_simulation_as_a_newcomer_runs_it(tmp_path: Path) -> None:
     assert "accounts enrolled: 5" in output
     assert "sum of 'amount': 'n/a' is not a number" in output
     assert not (tmp_path / "milepost.db").exists()  # nothing written
+
+
+def test_simulate_plans_the_outreach_day_by_day(env: dict[str, str], tmp_path: Path) -> None:
+    playbook = str(PLAYBOOKS / "platform-merchant.yaml")
+    args = ["paths", "simulate", str(MERCHANT), "--events", str(SAMPLE), "--no-compare"]
+    text = run(env, *args, "--playbook", playbook).stdout
+    assert "Outreach: " in text
+    assert "playbooks: platform-merchant-outreach v0" in text
+    assert "day 0 · 2026-03-02" in text
+    assert "-> admin lotus-owner <lotus-owner> via in_app" in text
+    assert "subject: Welcome aboard" in text
+    assert "suppressed: budget:" in text
+    assert "deferred: deferred (send window)" in text
+
+    report = json.loads(run(env, *args, "--playbook", playbook, "--json").stdout)
+    messages = [m for item in report["outreach"] for m in item["messages"]]
+    assert {m["status"] for m in messages} >= {"queued", "deferred", "suppressed"}
+    assert all(m["body"] for m in messages if m["status"] in ("queued", "deferred"))
+
+    run(env, "workspace", "create", "demo")
+    empty = run(env, *args, "--outreach").stdout  # the workspace has no playbooks yet
+    assert "playbooks: (none)" in empty
+    run(env, "playbooks", "publish", playbook)
+    published = run(env, *args, "--outreach").stdout
+    assert "playbooks: platform-merchant-outreach v1" in published
+    assert "subject: Welcome aboard" in published

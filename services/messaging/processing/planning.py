@@ -31,13 +31,21 @@ from services.messaging.contacts.directory import Contact
 from services.messaging.errors import TemplateFailed
 from services.messaging.playbooks.schemas import TARGET_ROLES, Match, Priority, Rule, Step
 from services.messaging.playbooks.service import PublishedPlaybook
-from services.messaging.policies.budgets import BudgetLimits, Pressure, budget_refusal
+from services.messaging.policies.budgets import (
+    BudgetLimits,
+    Planned,
+    Pressure,
+    PressureBook,
+    budget_refusal,
+)
 from services.messaging.policies.consent import consent_refusal
 from services.messaging.policies.timing import QuietHours, earliest_send, zone
 from services.messaging.templates.rendering import render_message, render_text
 from shared.contracts.triggers import Audience, TriggerEnvelope, TriggerKind
 
 PlanStatus = Literal["queued", "deferred", "suppressed", "failed"]
+COUNTED: tuple[PlanStatus, ...] = ("queued", "deferred")
+"""The statuses the budgets count: messages that are to go out."""
 OWNER = Audience.ACCOUNT_OWNER.value
 
 
@@ -391,3 +399,15 @@ def with_budget(plan: MessagePlan, pressure: Pressure, limits: BudgetLimits) -> 
         return plan
     refusal = budget_refusal(pressure, priority=plan.priority, role=plan.role, limits=limits)
     return plan if refusal is None else replace(plan, status="suppressed", reason=refusal)
+
+
+def budgeted(plan: MessagePlan, book: PressureBook, limits: BudgetLimits) -> MessagePlan:
+    """The plan with the budgets applied against ``book``, which then counts it when it
+    is still to go out."""
+    counted = Planned(
+        plan.workspace_id, plan.account_id, plan.contact_id, plan.role, plan.not_before
+    )
+    final = with_budget(plan, book.pressure(counted, limits.window), limits)
+    if final.status in COUNTED:
+        book.add(counted)
+    return final

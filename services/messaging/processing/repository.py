@@ -11,12 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.messaging.policies.budgets import Planned
 from services.messaging.processing.models import PlanRow
+from services.messaging.processing.planning import COUNTED
 from shared.db.statements import insert_ignoring_duplicates
 
 CHUNK = 200
 PlanKey = tuple[str, str, str]
 """(trigger id, contact id, step id)."""
-COUNTED = ("queued", "deferred")
 
 
 async def planned_keys(session: AsyncSession, keys: Collection[PlanKey]) -> set[PlanKey]:

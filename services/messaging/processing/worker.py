@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.messaging.contacts import repository as contacts
 from services.messaging.contacts.directory import Contact
 from services.messaging.playbooks.service import PublishedPlaybook
-from services.messaging.policies.budgets import Planned, PressureBook
+from services.messaging.policies.budgets import PressureBook
 from services.messaging.processing import repository as ledger
 from services.messaging.processing.consumer import FencedConsumer
 from services.messaging.processing.planning import (
@@ -32,8 +32,8 @@ from services.messaging.processing.planning import (
     Plans,
     Policies,
     TaskPlan,
+    budgeted,
     plan_trigger,
-    with_budget,
 )
 from services.messaging.processing.received import ReceivedTrigger, decode_trigger
 from shared.bus import ConsumedRecord
@@ -182,10 +182,7 @@ class TriggerWorker(FencedConsumer[ReceivedTrigger]):
                 if _key(message) in done:
                     continue
                 done.add(_key(message))
-                counted = _counted(message)
-                final = with_budget(message, book.pressure(counted, window), self.policies.budgets)
-                if final.status in ledger.COUNTED:
-                    book.add(counted)
+                final = budgeted(message, book, self.policies.budgets)
                 if final.status == "failed":
                     logger.warning(
                         "a message failed to render; it is recorded as failed and the "
@@ -218,10 +215,6 @@ def _key(plan: MessagePlan) -> ledger.PlanKey:
 
 def _task_key(task: TaskPlan) -> ledger.PlanKey:
     return (task.trigger_id, _owner_id(task), task.step_id)
-
-
-def _counted(plan: MessagePlan) -> Planned:
-    return Planned(plan.workspace_id, plan.account_id, plan.contact_id, plan.role, plan.not_before)
 
 
 def _owner_id(task: TaskPlan) -> str:

@@ -4,11 +4,11 @@ trigger and re-keyed event. Pure."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import orjson
 
 from services.node_engine.core.state import AccountState, ScoreUpdate, Transition
+from services.node_engine.core.triggers import trigger_fields
 from shared.bus import ConsumedRecord, OutgoingRecord
 from shared.consuming.decoding import decode_json
 from shared.contracts import EventEnvelope, ScoreEnvelope, Topic
@@ -54,25 +54,7 @@ def trigger_record(
     :class:`TriggerEnvelope`, serialised straight from trusted values (its schema is the
     contract; the tests parse every record back with it), carrying the trace context
     ``trace``."""
-    kind = transition.trigger_kind
-    assert kind is not None
-    cause = transition.cause_id
-    envelope = {
-        "schema_version": 1,
-        "trigger_id": transition.id,
-        "workspace_id": state.workspace_id,
-        "account_id": state.account_id,
-        "path_id": state.path_id,
-        "path_version": state.path_version,
-        "stage": transition.stage,
-        "node": transition.node,
-        "kind": kind.value,
-        "target_roles": list(transition.target_roles),
-        "reason": transition.reason,
-        "causing_event_id": None if cause.startswith(("timer:", "move:")) else cause,
-        "occurred_at": datetime.fromtimestamp(transition.occurred_at, UTC),
-        "payload": transition.payload,
-    }
+    envelope = trigger_fields(state, transition)
     key = f"{state.workspace_id}/a/{state.account_id}".encode()
     return OutgoingRecord(
         Topic.TRIGGERS, key, orjson.dumps(envelope, option=orjson.OPT_UTC_Z), trace

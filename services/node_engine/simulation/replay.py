@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from services.node_engine.accounts.identity import Membership, attribute, observation_of
 from services.node_engine.core.state import (
@@ -25,16 +26,29 @@ from services.node_engine.core.state import (
     Input,
     Timer,
     TimerFired,
+    Transition,
     TransitionKind,
 )
 from services.node_engine.core.transition import transition
+from services.node_engine.core.triggers import trigger_fields
 from services.node_engine.paths.compiled import GrowthPath
 from shared.contracts.events import EventEnvelope
+from shared.contracts.triggers import TriggerEnvelope
 
 AccountKey = tuple[str, str]
 """(workspace id, account id)."""
 Position = tuple[str, str | None]
 """(stage, node): where an account is."""
+
+
+class Observer(Protocol):
+    """Told, in replay order, every event replayed and every trigger the first path fires
+    (at its own time): what an outreach simulation needs to plan messages as they would be
+    planned live."""
+
+    def observe(self, event: EventEnvelope) -> None: ...
+
+    def trigger(self, trigger: TriggerEnvelope) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +98,7 @@ class _PathRun:
     completion_days: dict[str, list[float]] = field(default_factory=dict)
     failures: Counter[tuple[str, str | None, str]] = field(default_factory=Counter)
     sequence: int = 0
+    on_trigger: Callable[[AccountState, Transition], None] | None = None
 
     def apply(self, key: AccountKey, event: Input, now: int) -> None:
         state = self.states.get(key)
@@ -103,6 +118,8 @@ class _PathRun:
             kind = step.trigger_kind
             if kind is not None:
                 self.triggers[(kind.value, step.stage, step.node)] += 1
+                if self.on_trigger is not None:
+                    self.on_trigger(after, step)
                 for role in step.target_roles:
                     self.roles[(kind.value, role)] += 1
             if step.kind is TransitionKind.NODE_COMPLETED and step.node is not None:
@@ -138,10 +155,21 @@ class _PathRun:
 class Replay:
     """Feed events in time order with :meth:`add`, then :meth:`finish`."""
 
-    def __init__(self, paths: Sequence[GrowthPath], *, every_seconds: int = 86400) -> None:
+    def __init__(
+        self,
+        paths: Sequence[GrowthPath],
+        *,
+        every_seconds: int = 86400,
+        observer: Observer | None = None,
+    ) -> None:
         if every_seconds <= 0:
             raise ValueError("snapshots need a period longer than zero")
         self.runs = [_PathRun(path) for path in paths]
+        self.observer = observer
+        if observer is not None and self.runs:
+            self.runs[0].on_trigger = lambda state, step: observer.trigger(
+                TriggerEnvelope.model_validate(trigger_fields(state, step))
+            )
         self.every = every_seconds
         self.memberships: dict[tuple[str, str], Membership] = {}
         self.clock: int | None = None
@@ -159,6 +187,8 @@ class Replay:
             self.next_snapshot = (at // self.every + 1) * self.every
         self.advance(max(at, self.clock))
         self.events += 1
+        if self.observer is not None:
+            self.observer.observe(event)
         user = (event.workspace_id, event.user_id or "")
         attribution = attribute(event, self.memberships.get(user))
         if attribution.learned is not None and event.user_id is not None:

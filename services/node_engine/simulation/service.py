@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from services.node_engine.paths.compiled import GrowthPath
-from services.node_engine.simulation.replay import Replay
+from services.node_engine.simulation.replay import Observer, Replay
 from services.node_engine.simulation.report import Report, build_report
 from services.node_engine.simulation.sources import EventLog
 
@@ -22,10 +22,13 @@ def simulate(
     every_seconds: int = 86400,
     horizon_seconds: int = 0,
     progress: Callable[[int], None] | None = None,
+    observer: Observer | None = None,
 ) -> Report:
     """Replay ``events`` through ``path`` (and ``current``) and report; ``progress`` is
-    told how many more events were replayed, every :data:`PROGRESS_EVERY`."""
-    replay = Replay([path] if current is None else [path, current], every_seconds=every_seconds)
+    told how many more events were replayed, every :data:`PROGRESS_EVERY`; ``observer``
+    every event and every trigger of ``path`` (an outreach simulation)."""
+    paths = [path] if current is None else [path, current]
+    replay = Replay(paths, every_seconds=every_seconds, observer=observer)
     done = 0
     for event in events:
         replay.add(event)

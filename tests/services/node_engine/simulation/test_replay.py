@@ -9,6 +9,8 @@ import pytest
 from services.node_engine.paths.service import compile_source
 from services.node_engine.simulation.replay import Replay, Tally, Totals
 from services.node_engine.simulation.sources import read_lines
+from shared.contracts.events import EventEnvelope
+from shared.contracts.triggers import TriggerEnvelope
 from tests.services.node_engine.simulation.tiny import CURRENT, PATH, T0, lines
 
 DAY = 86400
@@ -91,3 +93,32 @@ def test_snapshot_period_is_free() -> None:
     assert [s.at for s in simulated.snapshots][:3] == [at(0, 12), at(1), at(1, 12)]
     with pytest.raises(ValueError, match="longer than zero"):
         Replay([], every_seconds=0)
+
+
+class Recorder:
+    """An observer that keeps what it is told, in order."""
+
+    def __init__(self) -> None:
+        self.told: list[tuple[str, str]] = []
+
+    def observe(self, event: EventEnvelope) -> None:
+        self.told.append(("event", event.event_id))
+
+    def trigger(self, trigger: TriggerEnvelope) -> None:
+        self.told.append((trigger.kind.value, trigger.account_id))
+
+
+def test_an_observer_sees_each_event_and_the_first_paths_triggers_in_time_order() -> None:
+    simulated = compile_source("tiny.yaml", PATH, version=2)
+    current = compile_source("tiny.yaml", CURRENT, version=1)
+    recorder = Recorder()
+    run = Replay([simulated, current], every_seconds=DAY, observer=recorder)
+    events = list(read_lines(line.encode() for line in lines()))
+    for item in events:
+        run.add(item)
+    _, (tally, _) = run.finish(horizon_seconds=3 * DAY)
+    kinds = [kind for kind, _ in recorder.told]
+    assert kinds.count("event") == len(events)
+    assert len(kinds) - len(events) == sum(tally.triggers.values())  # the first path's only
+    assert kinds.index("stage_entered") > 0  # planned after the event that caused it
+    assert recorder.told[-1] == ("escalation", "bolt")  # fired by the horizon, last

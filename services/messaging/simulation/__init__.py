@@ -1,0 +1,1 @@
+"""Outreach simulation: what the playbooks would send for a replay's triggers."""
