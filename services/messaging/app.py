@@ -37,6 +37,7 @@ from services.messaging.processing.planning import Policies
 from services.messaging.processing.worker import TriggerMetrics, TriggerWorker, UnsubscribeLink
 from services.messaging.settings import MessagingSettings
 from services.messaging.templates.endpoints import templates_router
+from services.messaging.templates.limits import TemplateLimits
 from services.serving import serve, service_resources
 from shared.durations import parse_duration
 from shared.observability.http import create_http_app
@@ -74,6 +75,17 @@ def policies_of(settings: MessagingSettings) -> Policies:
             per_account_role=settings.budget_per_account_role,
             window=window,
         ),
+        template_limits=template_limits(settings),
+    )
+
+
+def template_limits(settings: MessagingSettings) -> TemplateLimits:
+    return TemplateLimits(
+        time_seconds=settings.template_time_limit_seconds,
+        output_chars=settings.template_output_limit_chars,
+        integer_bits=settings.template_integer_limit_bits,
+        range_items=settings.template_range_limit,
+        depth=settings.template_depth_limit,
     )
 
 
@@ -135,7 +147,9 @@ def mount_messaging(
     secret = unsubscribe_secret(settings)
     app.include_router(contacts_router(resources, dependencies=dependencies))
     app.include_router(playbooks_router(resources, dependencies=dependencies))
-    app.include_router(templates_router(resources, dependencies=dependencies))
+    app.include_router(
+        templates_router(resources, dependencies=dependencies, limits=template_limits(settings))
+    )
     app.include_router(plans_router(resources, dependencies=dependencies))
     app.include_router(unsubscribe_router(resources, secret))
     for router in delivery_routers(settings, resources, dependencies=dependencies):

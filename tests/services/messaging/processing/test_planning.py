@@ -19,6 +19,7 @@ from services.messaging.processing.planning import (
     recipients,
     with_budget,
 )
+from services.messaging.templates.limits import TemplateLimits
 from tests.services.messaging.support import (
     POLICIES,
     T0,
@@ -206,6 +207,33 @@ def test_a_template_error_fails_that_message_only() -> None:
         ("broken/good", "queued"),
     ]
     assert "template bad: UndefinedError" in (plans.messages[0].reason or "")
+
+
+def test_the_policies_template_limits_fail_a_message_or_task_naming_the_limit() -> None:
+    source = (
+        "id: costly\nname: Costly\nrules:\n  - id: r\n    steps:\n"
+        "      - {id: big, channels: [email], template: big}\n"
+        "      - {id: fine, channels: [email], template: fine}\n"
+        "      - {id: todo, task: {title: '{{ 2 ** 300 }}', due: P1D}}\n"
+        "templates:\n  big: {body: {en: '{{ account.id * 20 }}'}}\n  fine: {body: {en: 'ok'}}\n"
+    )
+    costly = PublishedPlaybook(WORKSPACE, "costly", 1, read_playbook("costly.yaml", source))
+    limits = TemplateLimits(output_chars=50, integer_bits=256)
+    plans = plan_trigger(
+        trigger(),
+        [costly],
+        [person("a1", "admin"), owner()],
+        policies=replace(POLICIES, template_limits=limits),
+        now=T0,
+        unsubscribe_url=lambda _c, _k: None,
+    )
+    assert [(m.step_id, m.status) for m in plans.messages] == [
+        ("costly/big", "failed"),
+        ("costly/fine", "queued"),
+    ]
+    assert "template big: over the template output limit" in (plans.messages[0].reason or "")
+    [task] = plans.tasks
+    assert "over the template number limit" in (task.failure or "")
 
 
 def test_an_escalation_task_goes_to_the_account_owner_with_due_date_and_escalation() -> None:
