@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 
-from services.ingest.app import mount_ingest, prune_ledger_forever
+from services.ingest.app import ledger_pruning, mount_ingest
 from services.ingest.settings import IngestSettings
 from services.ingest.workspaces.service import create_workspace, find_workspace
 from services.messaging.app import (
@@ -35,6 +35,7 @@ from shared.observability.http import create_http_app
 from shared.observability.tracing import configure_tracing
 from shared.runtime import Resources, open_resources
 from shared.settings import RuntimeSettings
+from shared.supervision import Worker
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +78,12 @@ async def run_embedded(runtime: RuntimeSettings) -> None:
             app,
             host=runtime.host,
             port=runtime.port,
-            background=[prune_ledger_forever(ingest), worker.run(), scoring.run(), *messaging],
+            background=[
+                ledger_pruning(ingest),
+                Worker("engine", worker.run),
+                Worker("scoring", scoring.run),
+                *messaging,
+            ],
         )
 
 

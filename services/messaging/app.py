@@ -6,9 +6,7 @@ import asyncio
 import logging
 import os
 import secrets
-from collections.abc import Coroutine
 from datetime import datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import FastAPI
@@ -43,6 +41,7 @@ from shared.durations import parse_duration
 from shared.observability.http import create_http_app
 from shared.runtime import Resources
 from shared.settings import RuntimeSettings
+from shared.supervision import Worker
 
 logger = logging.getLogger(__name__)
 
@@ -137,8 +136,8 @@ def unsubscribe_links(settings: MessagingSettings, secret: bytes) -> Unsubscribe
 
 def mount_messaging(
     app: FastAPI, settings: MessagingSettings, resources: Resources
-) -> list[Coroutine[Any, Any, None]]:
-    """Add the messaging API to ``app``; returns the background work to run beside it: the
+) -> list[Worker]:
+    """Add the messaging API to ``app``; returns the background workers to run beside it: the
     contacts consumer, the trigger worker, and the delivery side's dispatcher, task
     escalation check and subscriptions consumer."""
     dependencies = admin_dependencies(
@@ -183,8 +182,8 @@ def mount_messaging(
         on_applied=queued.set,
     )
     return [
-        contacts.run(),
-        triggers.run(),
+        Worker("messaging-contacts", contacts.run),
+        Worker("messaging-triggers", triggers.run),
         *delivery_background(settings, resources, consumer_metrics=consumer_metrics, queued=queued),
     ]
 
