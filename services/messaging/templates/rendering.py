@@ -9,14 +9,16 @@ integer size, ``range()`` and call depth.
 Every failure, compiling or rendering, raises :class:`TemplateFailed` with a reason an
 operator can read (:class:`TemplateLimitExceeded` naming the limit); callers fail that one
 delivery with it. Rendering blocks for up to the time limit: async callers run it in a
-thread (``asyncio.to_thread``).
+thread (``asyncio.to_thread``); a template that went over it fails at once for a while
+(:class:`SlowTemplates`).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +35,7 @@ _ENVIRONMENT = BudgetedEnvironment()
 _COMPILED: OrderedDict[str, Template] = OrderedDict()
 _COMPILED_LOCK = threading.Lock()  # previews and the trigger worker render in threads
 _CACHE_SIZE = 2048
+SLOW_COOLDOWN_SECONDS = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,15 +83,59 @@ def compile_template(source: str) -> Template:
     return found
 
 
+class SlowTemplates:
+    """Sources that went over the time limit lately: they fail at once for
+    ``cooldown_seconds``, so a slow template costs the trigger worker its time limit once,
+    not once per contact. Safe across threads; keeps the latest ``size`` sources."""
+
+    def __init__(
+        self,
+        cooldown_seconds: float = SLOW_COOLDOWN_SECONDS,
+        size: int = _CACHE_SIZE,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.cooldown_seconds = cooldown_seconds
+        self.size = size
+        self.monotonic = monotonic
+        self._until: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def refuse(self, source: str) -> None:
+        """Raise :class:`TemplateLimitExceeded` when ``source`` went over lately."""
+        with self._lock:
+            until = self._until.get(source)
+        if until is not None and self.monotonic() < until:
+            raise TemplateLimitExceeded(
+                "time",
+                "an earlier render of this template ran over it; it is refused for "
+                f"{self.cooldown_seconds:g} s",
+            )
+
+    def add(self, source: str) -> None:
+        with self._lock:
+            self._until[source] = self.monotonic() + self.cooldown_seconds
+            self._until.move_to_end(source)
+            while len(self._until) > self.size:
+                self._until.popitem(last=False)
+
+
+_SLOW = SlowTemplates()
+
+
 def render_text(
     source: str, context: Mapping[str, Any], limits: TemplateLimits = DEFAULT_LIMITS
 ) -> str:
     """``source`` rendered with ``context`` within ``limits``; :class:`TemplateFailed`
     with the reason (any error of the template's own code included)."""
     template = compile_template(source)
+    _SLOW.refuse(source)
     with spending(limits):
         try:
             return template.render(**context)
+        except TemplateLimitExceeded as exc:
+            if exc.limit == "time":
+                _SLOW.add(source)
+            raise
         except TemplateFailed:
             raise
         except RecursionError as exc:

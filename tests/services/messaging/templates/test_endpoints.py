@@ -85,7 +85,8 @@ async def test_a_preview_over_a_limit_answers_422_naming_it(
 
 async def test_the_process_answers_while_a_preview_renders(sqlite_url: str) -> None:
     async for preview in open_preview(sqlite_url, TemplateLimits(time_seconds=3)):
-        rendering = asyncio.create_task(preview.of(LOOPS + "{% endfor %}{% endfor %}{% endfor %}"))
+        slow = LOOPS + "{% endfor %}{% endfor %}{% endfor %}{# a source of its own #}"
+        rendering = asyncio.create_task(preview.of(slow))
         await asyncio.sleep(0.3)  # the preview is rendering by now
         assert (await preview.client.get("/healthz")).status_code == 200
         assert not rendering.done()  # answered while the preview was still rendering
