@@ -106,22 +106,22 @@ class Budget:
         self.depth -= 1
 
 
-def measure(value: object, cap: int) -> int:
+def measure(value: object, cap: int, indent: int = 0) -> int:
     """The size of ``value`` as text: a string's length, one per item of a container
-    (again for each time a shared item recurs), one for anything else. Stops counting
-    once past ``cap``, so it costs at most about ``cap`` steps."""
-    total, pending = 1, [value]
+    (again for each time a shared item recurs), plus ``indent`` per level of nesting per
+    item when it is written indented; one for anything else. Stops counting once past
+    ``cap``, so it costs at most about ``cap`` steps."""
+    total, pending = 1, [(value, 1)]
     while pending and total <= cap:
-        item = pending.pop()
+        item, level = pending.pop()
         if isinstance(item, str | bytes):
             total += len(item)
         elif isinstance(item, Mapping):
-            total += 2 * len(item)
-            pending.extend(item.keys())
-            pending.extend(item.values())
+            total += (2 + indent * level) * len(item)
+            pending.extend((inner, level + 1) for inner in (*item.keys(), *item.values()))
         elif isinstance(item, _CONTAINERS):
-            total += len(item)
-            pending.extend(item)
+            total += (1 + indent * level) * len(item)
+            pending.extend((inner, level + 1) for inner in item)
     return total
 
 

@@ -9,7 +9,7 @@ of the render in progress (:func:`spending`):
 - every piece of output counts against the output limit, in macros and blocks too;
 - ``*``, ``**``, ``%``, ``~``, string formatting, widths and the filters that can make
   large text (``center``, ``indent``, ``wordwrap``, ``format``, ``replace``, ``join``,
-  ``batch``, ``slice``) are checked before they build their result, and every value an
+  ``batch``, ``slice``, ``tojson``, ``pprint``) are checked before they build their result, and every value an
   operator, call, filter or literal makes is checked after;
 - ``range()`` is bounded, calls nest only so deep, ``lipsum()`` is gone.
 """
@@ -315,6 +315,17 @@ def _slice(budget: Budget, value: Any, slices: int, fill_with: Any = None) -> An
     return value
 
 
+def _tojson(budget: Budget, value: Any, indent: int | None = None) -> Any:
+    cap = budget.limits.output_chars
+    budget.fits(measure(value, cap, int(indent or 0)), "indented JSON")
+    return value
+
+
+def _pprint(budget: Budget, value: Any) -> Any:
+    budget.fits(measure(value, budget.limits.output_chars, 1), "an indented value")
+    return value
+
+
 def _sum(budget: Budget, value: Any, attribute: Any = None, start: Any = 0) -> Any:
     if not isinstance(start, int | float):
         raise TemplateFailed("sum adds numbers only in templates")
@@ -331,5 +342,7 @@ FILTER_CHECKS: Mapping[str, Callable[..., Any]] = {
     "batch": _batch,
     "slice": _slice,
     "sum": _sum,
+    "tojson": _tojson,
+    "pprint": _pprint,
 }
 """The filters that can make more than they are given, checked before they run."""

@@ -35,6 +35,7 @@ def test_a_shared_item_counts_each_time_and_counting_stops_past_the_cap() -> Non
     for _ in range(8):
         nested = [nested] * 10  # 10**9 characters as text, a few hundred objects
     assert 1000 < measure(nested, 1000) < 1100
+    assert measure([[word]], 1000, indent=4) == 1 + (1 + 4) + (1 + 8) + 10
 
 
 def test_a_replaced_size_is_known_before_replacing() -> None:

@@ -77,6 +77,8 @@ def limit_of(source: str, limits: TemplateLimits) -> str:
         ("{{ range(5000)|join('x' * 50000) }}", "output"),
         ("{{ ['x']|batch(1000000000, 'y')|list }}", "output"),
         ("{{ 'abc'|wordwrap(1, wrapstring='x' * 50000) }}", "output"),
+        ("{{ [[[[[[range(5000)|list]]]]]]|tojson(indent=100) }}", "output"),
+        ("{{ [[[[[[range(9000)|list]]]]]]|pprint }}", "output"),
     ],
 )
 def test_a_template_over_a_limit_fails_naming_it(source: str, limit: str) -> None:
