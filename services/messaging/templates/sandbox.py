@@ -4,7 +4,7 @@ On top of :class:`~jinja2.sandbox.ImmutableSandboxedEnvironment` (no private att
 no unsafe callables, no changing lists or mappings), the generated code spends the budget
 of the render in progress (:func:`spending`):
 
-- every loop iteration, call, arithmetic operator, filter and piece of output checks the
+- every loop iteration, call, arithmetic operator, filter, test and piece of output checks the
   time limit, so no construct runs on unchecked (loops in loops, recursive macros);
 - every piece of output counts against the output limit, in macros and blocks too;
 - ``*``, ``**``, ``%``, ``~``, string formatting, widths and the filters that can make
@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import StrictUndefined, nodes, pass_context
 from jinja2.compiler import CodeGenerator, Frame
@@ -37,6 +37,9 @@ from services.messaging.templates.limits import (
     replaced_size,
 )
 
+Check = Callable[..., Any]
+"""Checks a filter's arguments before it runs: ``(budget, value, *args, **kwargs)`` ->
+the value to filter."""
 _BUDGET: ContextVar[Budget | None] = ContextVar("milepost_template_budget", default=None)
 
 
@@ -111,7 +114,13 @@ class BudgetedEnvironment(ImmutableSandboxedEnvironment):
         super().__init__(undefined=StrictUndefined, autoescape=False)
         self.globals["range"] = bounded_range
         del self.globals["lipsum"]  # n paragraphs of lorem ipsum: nothing a message needs
-        self.filters = {name: budgeted_filter(name, f) for name, f in self.filters.items()}
+        self.filters = {
+            name: budgeted(name, f, FILTER_CHECKS.get(name)) for name, f in self.filters.items()
+        }
+        # a test runs once per item in select/reject (`in` walks a list): it spends too
+        tests = cast(dict[str, Callable[..., Any]], self.tests)  # this environment's copy
+        for name, test in list(tests.items()):
+            tests[name] = budgeted(name, test, None)
 
     def iterate(self, iterable: Iterable[Any]) -> Iterator[Any]:
         budget = current()
@@ -235,10 +244,9 @@ def check_method_call(
     return args
 
 
-def budgeted_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
-    """``function`` (a filter), spending the budget, with its arguments checked first
-    when it is one that can make large text, and its result after."""
-    check = FILTER_CHECKS.get(name)
+def budgeted(name: str, function: Callable[..., Any], check: Check | None) -> Callable[..., Any]:
+    """``function`` (a filter or test), spending the budget, with its arguments checked
+    first by ``check`` (a filter that can make large text), and its result after."""
     passes = getattr(getattr(function, "jinja_pass_arg", None), "name", None)
 
     @pass_context  # never folded at compile time, always run under a budget
@@ -332,7 +340,7 @@ def _sum(budget: Budget, value: Any, attribute: Any = None, start: Any = 0) -> A
     return value
 
 
-FILTER_CHECKS: Mapping[str, Callable[..., Any]] = {
+FILTER_CHECKS: Mapping[str, Check] = {
     "center": _center,
     "indent": _indent,
     "wordwrap": _wordwrap,

@@ -79,6 +79,11 @@ def limit_of(source: str, limits: TemplateLimits) -> str:
         ("{{ 'abc'|wordwrap(1, wrapstring='x' * 50000) }}", "output"),
         ("{{ [[[[[[range(5000)|list]]]]]]|tojson(indent=100) }}", "output"),
         ("{{ [[[[[[range(9000)|list]]]]]]|pprint }}", "output"),
+        (
+            "{{ range(9999)|select('in', [0] * 9999)|list }}{{ range(9999)|reject('in', [0] * 9999)|list }}"
+            * 99,
+            "time",
+        ),
     ],
 )
 def test_a_template_over_a_limit_fails_naming_it(source: str, limit: str) -> None:
