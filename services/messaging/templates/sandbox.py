@@ -206,8 +206,10 @@ def check_binop(budget: Budget, operator: str, left: Any, right: Any) -> None:
         budget.bits(left.bit_length() + right.bit_length())
     elif operator == "*" and (is_integer(left) or is_integer(right)):
         times, repeated = (left, right) if is_integer(left) else (right, left)
-        size = measure(repeated, budget.limits.output_chars) if times > 0 else 0
-        budget.fits(size * times, "a repeated string or list")
+        if times > 0:
+            cap = budget.limits.output_chars
+            each = len(repeated) if isinstance(repeated, str | bytes) else measure(repeated, cap)
+            budget.fits(each * times, "a repeated string or list")
     elif operator == "%" and isinstance(left, str):
         check_percent_format(budget, left)
 

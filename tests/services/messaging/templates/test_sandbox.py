@@ -95,6 +95,7 @@ def test_the_limits_are_the_ones_given() -> None:
         limit_of("{% for i in range(11) %}{% endfor %}", TemplateLimits(range_items=10)) == "range"
     )
     assert limit_of("{{ 'x' * 11 }}", TemplateLimits(output_chars=10)) == "output"
+    assert render_text("{{ 'x' * 10 }}", {}, TemplateLimits(output_chars=10)) == "x" * 10
     assert limit_of("{{ 2 ** 9 }}", TemplateLimits(integer_bits=8)) == "number"
     nested = "{% macro f(n) %}{{ f(n - 1) if n else '' }}{% endmacro %}{{ f(3) }}"
     assert limit_of(nested, TemplateLimits(depth=3)) == "depth"  # f(3) calls f(2) ... f(0)
