@@ -13,6 +13,7 @@ from services.messaging.playbooks.service import PublishedPlaybook, read_playboo
 from services.messaging.policies.budgets import Pressure
 from services.messaging.processing.planning import (
     Plans,
+    Policies,
     matches,
     plan_trigger,
     reach,
@@ -186,6 +187,23 @@ def test_an_opt_out_suppresses_with_the_reason_and_nobody_reachable_too() -> Non
     assert message.reason == "no reachable channel (tried email, dingtalk, feishu, wecom)"
 
 
+def plan_file(
+    playbook_id: str, source: str, contacts: list[Contact], policies: Policies = POLICIES
+) -> Plans:
+    """The plans of a trigger with the playbook ``source`` alone published."""
+    published = PublishedPlaybook(
+        WORKSPACE, playbook_id, 1, read_playbook(f"{playbook_id}.yaml", source)
+    )
+    return plan_trigger(
+        trigger(),
+        [published],
+        contacts,
+        policies=policies,
+        now=T0,
+        unsubscribe_url=lambda _c, _k: None,
+    )
+
+
 def test_a_template_error_fails_that_message_only() -> None:
     source = (
         "id: broken\nname: Broken\nrules:\n  - id: r\n    steps:\n"
@@ -193,15 +211,7 @@ def test_a_template_error_fails_that_message_only() -> None:
         "      - {id: good, channels: [email], template: good}\n"
         "templates:\n  bad: {body: {en: '{{ account.missing }}'}}\n  good: {body: {en: 'ok'}}\n"
     )
-    broken = PublishedPlaybook(WORKSPACE, "broken", 1, read_playbook("broken.yaml", source))
-    plans = plan_trigger(
-        trigger(),
-        [broken],
-        [person("a1", "admin")],
-        policies=POLICIES,
-        now=T0,
-        unsubscribe_url=lambda _c, _k: None,
-    )
+    plans = plan_file("broken", source, [person("a1", "admin")])
     assert [(m.step_id, m.status) for m in plans.messages] == [
         ("broken/bad", "failed"),
         ("broken/good", "queued"),
@@ -217,16 +227,9 @@ def test_the_policies_template_limits_fail_a_message_or_task_naming_the_limit() 
         "      - {id: todo, task: {title: '{{ 2 ** 300 }}', due: P1D}}\n"
         "templates:\n  big: {body: {en: '{{ account.id * 20 }}'}}\n  fine: {body: {en: 'ok'}}\n"
     )
-    costly = PublishedPlaybook(WORKSPACE, "costly", 1, read_playbook("costly.yaml", source))
     limits = TemplateLimits(output_chars=50, integer_bits=256)
-    plans = plan_trigger(
-        trigger(),
-        [costly],
-        [person("a1", "admin"), owner()],
-        policies=replace(POLICIES, template_limits=limits),
-        now=T0,
-        unsubscribe_url=lambda _c, _k: None,
-    )
+    policies = replace(POLICIES, template_limits=limits)
+    plans = plan_file("costly", source, [person("a1", "admin"), owner()], policies)
     assert [(m.step_id, m.status) for m in plans.messages] == [
         ("costly/big", "failed"),
         ("costly/fine", "queued"),
