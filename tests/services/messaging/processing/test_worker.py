@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -23,10 +24,11 @@ from services.messaging.contacts import service as contacts
 from services.messaging.contacts.directory import ContactFacts, OwnerFacts
 from services.messaging.deliveries.models import DeliveryRow
 from services.messaging.playbooks.service import REFERENCE_PLAYBOOKS, load_catalog, publish
+from services.messaging.processing import worker as worker_module
 from services.messaging.processing.consumer import ConsumerMetrics
 from services.messaging.processing.models import PlanRow
 from services.messaging.processing.outbound import DeliveryServices
-from services.messaging.processing.planning import Policies
+from services.messaging.processing.planning import Plans, Policies, plan_trigger
 from services.messaging.processing.worker import TriggerMetrics, TriggerWorker
 from services.messaging.tasks.models import TaskRow
 from services.messaging.templates.limits import TemplateLimits
@@ -444,6 +446,30 @@ async def test_a_template_over_a_limit_fails_its_delivery_and_another_workspace_
     assert f"template overdue_reminder: over the template {limit} limit" in (failed.reason or "")
     [sent] = await other.deliveries()
     assert (sent.status, sent.subject) == ("queued", "Reminder: complete_profile is overdue")
+
+
+async def test_planning_runs_off_the_event_loop(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rendering takes up to the template time limit: the event loop (the API,
+    ``/healthz``, the other workers) goes on meanwhile."""
+    threads: list[int] = []
+
+    def noting_the_thread(*args: Any, **kwargs: Any) -> Plans:
+        threads.append(threading.get_ident())
+        return plan_trigger(*args, **kwargs)
+
+    monkeypatch.setattr(worker_module, "plan_trigger", noting_the_thread)
+    await harness.publish_playbooks()
+    await harness.learn(harness.admin())
+    await harness.bus.publish([harness.record()])
+    worker, consumer = harness.worker(), await harness.subscribe()
+    await run_until_idle(worker, consumer)
+    await consumer.close()
+
+    assert threads
+    assert threading.get_ident() not in threads
+    assert [d.status for d in await harness.deliveries()] == ["queued"]
 
 
 async def test_planning_continues_the_trace_of_the_trigger_and_hands_it_to_the_send(
