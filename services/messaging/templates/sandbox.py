@@ -4,13 +4,14 @@ On top of :class:`~jinja2.sandbox.ImmutableSandboxedEnvironment` (no private att
 no unsafe callables, no changing lists or mappings), the generated code spends the budget
 of the render in progress (:func:`spending`):
 
-- every loop iteration, call, arithmetic operator, filter, test and piece of output checks the
-  time limit, so no construct runs on unchecked (loops in loops, recursive macros);
+- every loop iteration, call, arithmetic operator, filter, test and piece of output
+  checks the time limit, so no construct runs on unchecked (loops in loops, recursive
+  macros);
 - every piece of output counts against the output limit, in macros and blocks too;
 - ``*``, ``**``, ``%``, ``~``, string formatting, widths and the filters that can make
   large text (``center``, ``indent``, ``wordwrap``, ``format``, ``replace``, ``join``,
-  ``batch``, ``slice``, ``tojson``, ``pprint``) are checked before they build their result, and every value an
-  operator, call, filter or literal makes is checked after;
+  ``batch``, ``slice``, ``tojson``, ``pprint``) are checked before they build their
+  result, and every value an operator, call, filter or literal makes is checked after;
 - ``range()`` is bounded, calls nest only so deep, ``lipsum()`` is gone.
 """
 
@@ -58,6 +59,10 @@ def current() -> Budget:
     if budget is None:
         raise TemplateFailed("a template ran outside rendering")  # a bug, never a template's
     return budget
+
+
+HOOKS = frozenset(("iterate", "written"))
+"""The environment's methods the generated code calls around loops and output."""
 
 
 def hooked(expr: nodes.Node, hook: str) -> nodes.Expr:
@@ -157,8 +162,8 @@ class BudgetedEnvironment(ImmutableSandboxedEnvironment):
         *args: Any,
         **kwargs: Any,
     ) -> Any:
-        if getattr(__obj, "__self__", None) is __self:  # a hook of the generated code
-            return __obj(*args)
+        if getattr(__obj, "__self__", None) is __self and __obj.__name__ in HOOKS:
+            return __obj(*args)  # a hook of the generated code: it spends on its own
         budget = current()
         budget.tick()
         args = check_method_call(budget, __obj, args, kwargs)
