@@ -11,7 +11,7 @@ import logging
 import os
 
 from services.admin_api import admin_dependencies
-from services.ingest.app import mount_ingest, prune_ledger_forever
+from services.ingest.app import ledger_pruning, mount_ingest
 from services.ingest.settings import IngestSettings
 from services.ingest.workspaces.service import create_workspace, find_workspace
 from services.messaging.app import (
@@ -39,6 +39,7 @@ from shared.observability.http import create_http_app
 from shared.observability.tracing import configure_tracing
 from shared.runtime import Resources, open_resources
 from shared.settings import RuntimeSettings
+from shared.supervision import Worker
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +95,12 @@ async def run_embedded(runtime: RuntimeSettings, *, sandbox: ShiftedClock | None
             app,
             host=runtime.host,
             port=runtime.port,
-            background=[prune_ledger_forever(ingest), worker.run(), scoring.run(), *messaging],
+            background=[
+                ledger_pruning(ingest),
+                Worker("engine", worker.run),
+                Worker("scoring", scoring.run),
+                *messaging,
+            ],
         )
 
 

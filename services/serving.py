@@ -4,9 +4,8 @@ event loop."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -15,9 +14,11 @@ from services.migrations import upgrade_to_head
 from shared.bus.factory import create_bus
 from shared.clock import SystemClock
 from shared.db import create_engine
+from shared.observability.http import add_readiness_check
 from shared.observability.tracing import configure_tracing
 from shared.runtime import Resources, open_resources
 from shared.settings import RuntimeSettings
+from shared.supervision import Backoff, Supervisor, Worker
 
 
 @asynccontextmanager
@@ -44,19 +45,24 @@ async def serve(
     *,
     host: str,
     port: int,
-    background: Sequence[Coroutine[Any, Any, None]] = (),
+    background: Sequence[Worker] = (),
+    backoff: Backoff | None = None,
 ) -> None:
-    """Serve until SIGINT/SIGTERM, with ``background`` tasks cancelled on the way out.
+    """Serve until SIGINT/SIGTERM, with the ``background`` workers supervised beside it (a
+    failed one is logged, named not ready in ``/readyz`` as ``worker:NAME``, and restarted
+    after ``backoff``) and cancelled on the way out.
 
     In-flight requests finish before it returns.
     """
     config = uvicorn.Config(
         app, host=host, port=port, log_config=None, access_log=False, server_header=False
     )
-    tasks = [asyncio.create_task(work) for work in background]
+    supervisor = Supervisor(background, backoff)
+    for worker in background:
+        add_readiness_check(app, f"worker:{worker.name}", supervisor.readiness(worker.name))
+    supervising = asyncio.create_task(supervisor.run())
     try:
         await uvicorn.Server(config).serve()
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        supervising.cancel()
+        await asyncio.gather(supervising, return_exceptions=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+from functools import partial
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -26,6 +27,7 @@ from shared.observability.http import create_http_app
 from shared.openapi import register_body_models
 from shared.runtime import Resources
 from shared.settings import RuntimeSettings
+from shared.supervision import Worker
 
 logger = logging.getLogger(__name__)
 
@@ -98,9 +100,7 @@ async def run_ingest(runtime: RuntimeSettings) -> None:
         )
         service = mount_ingest(app, IngestSettings(), resources)
         tune_garbage_collection()
-        await serve(
-            app, host=runtime.host, port=runtime.port, background=[prune_ledger_forever(service)]
-        )
+        await serve(app, host=runtime.host, port=runtime.port, background=[ledger_pruning(service)])
 
 
 def tune_garbage_collection() -> None:
@@ -114,6 +114,11 @@ def tune_garbage_collection() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_GC_THRESHOLD, *gc.get_threshold()[1:])
+
+
+def ledger_pruning(service: IngestService) -> Worker:
+    """The background worker of :func:`prune_ledger_forever`."""
+    return Worker("ingest-ledger-pruning", partial(prune_ledger_forever, service))
 
 
 async def prune_ledger_forever(service: IngestService) -> None:

@@ -6,9 +6,7 @@ import asyncio
 import logging
 import os
 import secrets
-from collections.abc import Coroutine
 from datetime import datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import FastAPI
@@ -37,11 +35,13 @@ from services.messaging.processing.planning import Policies
 from services.messaging.processing.worker import TriggerMetrics, TriggerWorker, UnsubscribeLink
 from services.messaging.settings import MessagingSettings
 from services.messaging.templates.endpoints import templates_router
+from services.messaging.templates.limits import TemplateLimits
 from services.serving import serve, service_resources
 from shared.durations import parse_duration
 from shared.observability.http import create_http_app
 from shared.runtime import Resources
 from shared.settings import RuntimeSettings
+from shared.supervision import Worker
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +74,17 @@ def policies_of(settings: MessagingSettings) -> Policies:
             per_account_role=settings.budget_per_account_role,
             window=window,
         ),
+        template_limits=template_limits(settings),
+    )
+
+
+def template_limits(settings: MessagingSettings) -> TemplateLimits:
+    return TemplateLimits(
+        time_seconds=settings.template_time_limit_seconds,
+        output_chars=settings.template_output_limit_chars,
+        integer_bits=settings.template_integer_limit_bits,
+        range_items=settings.template_range_limit,
+        depth=settings.template_depth_limit,
     )
 
 
@@ -125,8 +136,8 @@ def unsubscribe_links(settings: MessagingSettings, secret: bytes) -> Unsubscribe
 
 def mount_messaging(
     app: FastAPI, settings: MessagingSettings, resources: Resources
-) -> list[Coroutine[Any, Any, None]]:
-    """Add the messaging API to ``app``; returns the background work to run beside it: the
+) -> list[Worker]:
+    """Add the messaging API to ``app``; returns the background workers to run beside it: the
     contacts consumer, the trigger worker, and the delivery side's dispatcher, task
     escalation check and subscriptions consumer."""
     dependencies = admin_dependencies(
@@ -135,7 +146,9 @@ def mount_messaging(
     secret = unsubscribe_secret(settings)
     app.include_router(contacts_router(resources, dependencies=dependencies))
     app.include_router(playbooks_router(resources, dependencies=dependencies))
-    app.include_router(templates_router(resources, dependencies=dependencies))
+    app.include_router(
+        templates_router(resources, dependencies=dependencies, limits=template_limits(settings))
+    )
     app.include_router(plans_router(resources, dependencies=dependencies))
     app.include_router(unsubscribe_router(resources, secret))
     for router in delivery_routers(settings, resources, dependencies=dependencies):
@@ -169,8 +182,8 @@ def mount_messaging(
         on_applied=queued.set,
     )
     return [
-        contacts.run(),
-        triggers.run(),
+        Worker("messaging-contacts", contacts.run),
+        Worker("messaging-triggers", triggers.run),
         *delivery_background(settings, resources, consumer_metrics=consumer_metrics, queued=queued),
     ]
 

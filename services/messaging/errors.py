@@ -24,6 +24,16 @@ class TemplateFailed(MessagingError):
     refusal). The planned delivery fails with this reason; the trigger worker goes on."""
 
 
+class TemplateLimitExceeded(TemplateFailed):
+    """A template that went over one of its limits while rendering: ``limit`` is ``time``,
+    ``output``, ``number``, ``range`` or ``depth`` (see ``TemplateLimits``). The delivery
+    fails, or a preview answers 422, naming it."""
+
+    def __init__(self, limit: str, message: str) -> None:
+        super().__init__(f"over the template {limit} limit: {message}")
+        self.limit = limit
+
+
 class UnsubscribeRejected(MessagingError):
     """An unsubscribe link whose signature does not match or that has expired; nothing is
     recorded."""

@@ -68,6 +68,25 @@ class MessagingSettings(BaseSettings):
         default="UTC", description="For contacts whose timezone is not known (IANA name)."
     )
 
+    # Template limits: every render (a preview, a message's subject or body, a task's
+    # title) runs within them; one over a limit fails that delivery or preview, naming it.
+    template_time_limit_seconds: float = Field(
+        default=0.5, gt=0, le=60, description="Time one render may take."
+    )
+    template_output_limit_chars: int = Field(
+        default=100_000,
+        ge=1_000,
+        description="Characters one render may write (a macro's text counts too), and the "
+        "largest string, list or width it may make.",
+    )
+    template_integer_limit_bits: int = Field(
+        default=256, ge=64, description="Bits of the largest integer arithmetic may make."
+    )
+    template_range_limit: int = Field(default=10_000, ge=1, description="Items of a range().")
+    template_depth_limit: int = Field(
+        default=30, ge=1, le=100, description="Macro calls nested in macro calls."
+    )
+
     # Email (SMTP).
     smtp_host: str = Field(default="127.0.0.1", description="SMTP relay host.")
     smtp_port: int = Field(default=25, ge=1, le=65535)

@@ -13,6 +13,7 @@ from services.serving import serve, service_resources
 from shared.observability.http import create_http_app
 from shared.runtime import Resources
 from shared.settings import RuntimeSettings
+from shared.supervision import Worker
 
 
 def mount_engine(app: FastAPI, settings: EngineSettings, resources: Resources) -> EngineWorker:
@@ -43,4 +44,6 @@ async def run_engine(runtime: RuntimeSettings) -> None:
             resources,
         )
         worker = mount_engine(app, EngineSettings(), resources)
-        await serve(app, host=runtime.host, port=runtime.port, background=[worker.run()])
+        await serve(
+            app, host=runtime.host, port=runtime.port, background=[Worker("engine", worker.run)]
+        )

@@ -15,6 +15,7 @@ from services.serving import serve, service_resources
 from shared.observability.http import create_http_app
 from shared.runtime import Resources
 from shared.settings import RuntimeSettings
+from shared.supervision import Worker
 
 
 def mount_scoring(app: FastAPI, settings: ScoringSettings, resources: Resources) -> ScoringWorker:
@@ -60,4 +61,6 @@ async def run_scoring(runtime: RuntimeSettings) -> None:
             resources,
         )
         worker = mount_scoring(app, ScoringSettings(), resources)
-        await serve(app, host=runtime.host, port=runtime.port, background=[worker.run()])
+        await serve(
+            app, host=runtime.host, port=runtime.port, background=[Worker("scoring", worker.run)]
+        )

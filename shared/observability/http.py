@@ -30,13 +30,20 @@ def create_http_app(title: str, description: str, resources: Resources) -> FastA
     the process's bus and database."""
     app = FastAPI(title=title, description=description, version=__version__, docs_url="/docs")
     instrument_http(app, resources.registry, resources.tracing)
-    app.include_router(
-        health_router(
-            resources.registry,
-            {"bus": resources.bus.is_ready, "database": resources.database_ready},
-        )
-    )
+    checks: dict[str, ReadinessCheck] = {
+        "bus": resources.bus.is_ready,
+        "database": resources.database_ready,
+    }
+    app.state.readiness_checks = checks
+    app.include_router(health_router(resources.registry, checks))
     return app
+
+
+def add_readiness_check(app: FastAPI, name: str, check: ReadinessCheck) -> None:
+    """Make ``/readyz`` of an app from :func:`create_http_app` depend on ``check`` too (a
+    background worker's), reported as ``name``."""
+    checks: dict[str, ReadinessCheck] = app.state.readiness_checks
+    checks[name] = check
 
 
 def instrument_http(app: FastAPI, registry: CollectorRegistry, tracing: Tracing) -> None:
@@ -109,7 +116,8 @@ def _trace_context_of(scope: Scope) -> tuple[tuple[str, bytes], ...]:
 
 
 def health_router(registry: CollectorRegistry, checks: Mapping[str, ReadinessCheck]) -> APIRouter:
-    """``/healthz`` (the process answers), ``/readyz`` (every dependency answers), ``/metrics``."""
+    """``/healthz`` (the process answers), ``/readyz`` (every check of ``checks``, as it is
+    when asked, answers true: dependencies, background workers), ``/metrics``."""
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz", summary="Liveness: the process is up")
@@ -118,8 +126,9 @@ def health_router(registry: CollectorRegistry, checks: Mapping[str, ReadinessChe
 
     @router.get(
         "/readyz",
-        summary="Readiness: every dependency (bus, database) answers",
-        responses={503: {"description": "A dependency is not ready"}},
+        summary="Readiness: every dependency (bus, database) answers and every background "
+        "worker runs",
+        responses={503: {"description": "A dependency or worker is not ready (named false)"}},
     )
     async def readyz() -> JSONResponse:
         results = {name: await check() for name, check in checks.items()}

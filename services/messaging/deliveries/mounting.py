@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
 from datetime import timedelta
-from typing import Any
+from functools import partial
 
 from fastapi import APIRouter
 from fastapi.params import Depends
@@ -22,6 +21,7 @@ from services.messaging.subscriptions.endpoints import subscriptions_router
 from services.messaging.tasks.endpoints import tasks_router
 from services.messaging.tasks.service import escalate_forever
 from shared.runtime import Resources
+from shared.supervision import Worker
 
 
 def delivery_routers(
@@ -62,7 +62,7 @@ def delivery_background(
     *,
     consumer_metrics: ConsumerMetrics,
     queued: asyncio.Event,
-) -> list[Coroutine[Any, Any, None]]:
+) -> list[Worker]:
     """The work to run beside the API; ``consumer_metrics`` is the service's one set, and
     ``queued`` is set by whoever queues deliveries, to wake the dispatcher at once."""
     subscriptions = SubscriptionsConsumer(
@@ -77,12 +77,16 @@ def delivery_background(
         on_applied=queued.set,
     )
     return [
-        dispatch_forever(settings, resources, wake=queued),
-        escalate_forever(
-            resources.sessions,
-            resources.clock,
-            interval_seconds=settings.task_check_interval_seconds,
-            crm_url=settings.crm_task_webhook_url,
+        Worker("messaging-dispatcher", partial(dispatch_forever, settings, resources, wake=queued)),
+        Worker(
+            "messaging-task-escalation",
+            partial(
+                escalate_forever,
+                resources.sessions,
+                resources.clock,
+                interval_seconds=settings.task_check_interval_seconds,
+                crm_url=settings.crm_task_webhook_url,
+            ),
         ),
-        subscriptions.run(),
+        Worker("messaging-subscriptions", subscriptions.run),
     ]

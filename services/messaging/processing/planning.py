@@ -40,6 +40,7 @@ from services.messaging.policies.budgets import (
 )
 from services.messaging.policies.consent import consent_refusal
 from services.messaging.policies.timing import QuietHours, earliest_send, zone
+from services.messaging.templates.limits import TemplateLimits
 from services.messaging.templates.rendering import render_message, render_text
 from shared.contracts.triggers import Audience, TriggerEnvelope, TriggerKind
 
@@ -57,6 +58,7 @@ class Policies:
     quiet: QuietHours | None
     default_timezone: str
     budgets: BudgetLimits
+    template_limits: TemplateLimits = field(default_factory=TemplateLimits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,7 +268,9 @@ def plan_trigger(
     for published, _rule, step in matching_steps(playbooks, trigger):
         step_id = f"{published.playbook_id}/{step.id}"
         if step.task is not None:
-            plans.tasks.append(_task(trigger, published, step, step_id, contacts, now))
+            plans.tasks.append(
+                _task(trigger, published, step, step_id, contacts, now, policies.template_limits)
+            )
             continue
         for recipient in recipients(step, trigger, contacts):
             plans.messages.append(
@@ -326,6 +330,7 @@ def _message(
             context,
             locale=contact.locale,
             default_locale=published.playbook.default_locale,
+            limits=policies.template_limits,
         )
     except TemplateFailed as exc:
         return replace(plan, status="failed", reason=f"template {step.template}: {exc}")
@@ -358,6 +363,7 @@ def _task(
     step_id: str,
     contacts: Sequence[Contact],
     now: datetime,
+    limits: TemplateLimits,
 ) -> TaskPlan:
     task = step.task
     assert task is not None
@@ -368,7 +374,7 @@ def _task(
     texts: list[str | None] = []
     for source in (task.title, task.description):
         try:
-            texts.append(None if source is None else render_text(source, context).strip())
+            texts.append(None if source is None else render_text(source, context, limits).strip())
         except TemplateFailed as exc:
             failure = f"task template: {exc}"
             texts.append(source)

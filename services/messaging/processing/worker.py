@@ -2,7 +2,7 @@
 deliveries and tasks out.
 
 Per trigger: match the workspace's playbooks -> resolve roles to contacts with fallbacks
--> render -> consent, timing, budgets -> hand each message to the delivery service
+-> render (in a thread, within the template limits) -> consent, timing, budgets -> hand each message to the delivery service
 (queued, deferred or suppressed with its reason, or failed for a template error) and each
 task to the task service. All of a batch's effects and its applied offsets are written in
 one transaction (see :mod:`services.messaging.processing.consumer`), and every plan is
@@ -11,6 +11,7 @@ keyed by (trigger id, contact id, step id): a replayed trigger plans nothing twi
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -156,7 +157,10 @@ class TriggerWorker(FencedConsumer[ReceivedTrigger]):
             if self.catalog.get(r.trigger.workspace_id)  # no playbooks: nobody to reach
         }
         people = await contacts.of_accounts(session, accounts)
-        batch = [self.plan(received, people, now) for received in items]
+        # Rendering takes up to the template time limit: off the event loop.
+        batch = await asyncio.to_thread(
+            lambda: [self.plan(received, people, now) for received in items]
+        )
         messages = [m for plans in batch for m in plans.messages]
         done = await ledger.planned_keys(
             session, [_key(m) for m in messages] + [_task_key(t) for p in batch for t in p.tasks]

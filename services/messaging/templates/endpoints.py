@@ -1,11 +1,13 @@
 """``/api/messaging/workspaces/{workspace}/templates/preview``: render a template with
 sample data, as a published playbook's template or as text sent in the request.
 
-A template that does not compile or render answers 422 naming the field and the reason.
+A template that does not compile or render answers 422 naming the field and the reason
+(a limit it went over included). Rendering runs in a thread, within the template limits.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
@@ -18,6 +20,7 @@ from services.messaging.errors import TemplateFailed
 from services.messaging.playbooks import service as playbooks
 from services.messaging.playbooks.endpoints import errors_as_json
 from services.messaging.playbooks.schemas import Identifier, Locale, TemplateSpec
+from services.messaging.templates.limits import TemplateLimits
 from services.messaging.templates.rendering import SAMPLE_CONTEXT, render_message
 from shared.runtime import Resources
 
@@ -53,7 +56,9 @@ class PreviewOut(BaseModel):
     body: str
 
 
-def templates_router(resources: Resources, *, dependencies: list[Depends]) -> APIRouter:
+def templates_router(
+    resources: Resources, *, dependencies: list[Depends], limits: TemplateLimits
+) -> APIRouter:
     sessions = resources.sessions
     router = APIRouter(
         prefix="/api/messaging/workspaces/{workspace}/templates",
@@ -91,12 +96,14 @@ def templates_router(resources: Resources, *, dependencies: list[Depends]) -> AP
                         ),
                     )
         try:
-            rendered = render_message(
+            rendered = await asyncio.to_thread(
+                render_message,
                 spec.subject,
                 spec.body,
                 SAMPLE_CONTEXT if body.sample is None else body.sample,
                 locale=body.locale,
                 default_locale=default_locale,
+                limits=limits,
             )
         except TemplateFailed as exc:
             raise HTTPException(

@@ -1,30 +1,41 @@
-"""Templates in a Jinja2 sandbox, chosen by locale. Pure.
+"""Templates in a Jinja2 sandbox, chosen by locale, rendered within limits. Pure.
 
 A template is a mapping of locale -> Jinja2 source. Rendering uses a
-:class:`~jinja2.sandbox.ImmutableSandboxedEnvironment` (no private attributes, no unsafe
-callables, no changing lists or mappings: one trigger's data serves every recipient) with strict undefined names, so a typo is an error rather than an empty string.
+:class:`~services.messaging.templates.sandbox.BudgetedEnvironment` (an immutable sandbox:
+no private attributes, no unsafe callables, no changing lists or mappings: one trigger's
+data serves every recipient) with strict undefined names, so a typo is an error rather
+than an empty string, and :class:`TemplateLimits` checked while it runs: time, output,
+integer size, ``range()`` and call depth.
 Every failure, compiling or rendering, raises :class:`TemplateFailed` with a reason an
-operator can read; callers fail that one delivery with it.
+operator can read (:class:`TemplateLimitExceeded` naming the limit); callers fail that one
+delivery with it. Rendering blocks for up to the time limit: async callers run it in a
+thread (``asyncio.to_thread``); a template that went over it fails at once for a while
+(:class:`SlowTemplates`).
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import OrderedDict
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import Template, TemplateSyntaxError
 
-from services.messaging.errors import TemplateFailed
+from services.messaging.errors import TemplateFailed, TemplateLimitExceeded
+from services.messaging.templates.limits import TemplateLimits
+from services.messaging.templates.sandbox import BudgetedEnvironment, spending
 
 FALLBACK_LOCALE = "en"
-MAX_RENDERED_CHARS = 100_000
-_ENVIRONMENT = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+DEFAULT_LIMITS = TemplateLimits()
+_ENVIRONMENT = BudgetedEnvironment()
 _COMPILED: OrderedDict[str, Template] = OrderedDict()
+_COMPILED_LOCK = threading.Lock()  # previews and the trigger worker render in threads
 _CACHE_SIZE = 2048
+SLOW_COOLDOWN_SECONDS = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,32 +67,81 @@ def choose_locale(available: Collection[str], wanted: str | None, default: str) 
 def compile_template(source: str) -> Template:
     """The compiled template (cached by its source); :class:`TemplateFailed` naming the
     line of a syntax error."""
-    found = _COMPILED.get(source)
-    if found is not None:
-        _COMPILED.move_to_end(source)
-        return found
+    with _COMPILED_LOCK:
+        found = _COMPILED.get(source)
+        if found is not None:
+            _COMPILED.move_to_end(source)
+            return found
     try:
         found = _ENVIRONMENT.from_string(source)
     except TemplateSyntaxError as exc:
         raise TemplateFailed(f"line {exc.lineno}: {exc.message}") from exc
-    _COMPILED[source] = found
-    while len(_COMPILED) > _CACHE_SIZE:
-        _COMPILED.popitem(last=False)
+    with _COMPILED_LOCK:
+        _COMPILED[source] = found
+        while len(_COMPILED) > _CACHE_SIZE:
+            _COMPILED.popitem(last=False)
     return found
 
 
-def render_text(source: str, context: Mapping[str, Any]) -> str:
-    """``source`` rendered with ``context``; :class:`TemplateFailed` with the reason."""
+class SlowTemplates:
+    """Sources that went over the time limit lately: they fail at once for
+    ``cooldown_seconds``, so a slow template costs the trigger worker its time limit once,
+    not once per contact. Safe across threads; keeps the latest ``size`` sources."""
+
+    def __init__(
+        self,
+        cooldown_seconds: float = SLOW_COOLDOWN_SECONDS,
+        size: int = _CACHE_SIZE,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.cooldown_seconds = cooldown_seconds
+        self.size = size
+        self.monotonic = monotonic
+        self._until: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def refuse(self, source: str) -> None:
+        """Raise :class:`TemplateLimitExceeded` when ``source`` went over lately."""
+        with self._lock:
+            until = self._until.get(source)
+        if until is not None and self.monotonic() < until:
+            raise TemplateLimitExceeded(
+                "time",
+                "an earlier render of this template ran over it; it is refused for "
+                f"{self.cooldown_seconds:g} s",
+            )
+
+    def add(self, source: str) -> None:
+        with self._lock:
+            self._until[source] = self.monotonic() + self.cooldown_seconds
+            self._until.move_to_end(source)
+            while len(self._until) > self.size:
+                self._until.popitem(last=False)
+
+
+_SLOW = SlowTemplates()
+
+
+def render_text(
+    source: str, context: Mapping[str, Any], limits: TemplateLimits = DEFAULT_LIMITS
+) -> str:
+    """``source`` rendered with ``context`` within ``limits``; :class:`TemplateFailed`
+    with the reason (any error of the template's own code included)."""
     template = compile_template(source)
-    try:
-        text = template.render(**context)
-    except TemplateError as exc:  # undefined names and sandbox refusals included
-        raise TemplateFailed(f"{type(exc).__name__}: {exc}") from exc
-    except (ArithmeticError, TypeError, ValueError, LookupError) as exc:
-        raise TemplateFailed(f"{type(exc).__name__}: {exc}") from exc
-    if len(text) > MAX_RENDERED_CHARS:
-        raise TemplateFailed(f"rendered text is {len(text)} characters, over {MAX_RENDERED_CHARS}")
-    return text
+    _SLOW.refuse(source)
+    with spending(limits):
+        try:
+            return template.render(**context)
+        except TemplateLimitExceeded as exc:
+            if exc.limit == "time":
+                _SLOW.add(source)
+            raise
+        except TemplateFailed:
+            raise
+        except RecursionError as exc:
+            raise TemplateLimitExceeded("depth", "calls nested too deep") from exc
+        except Exception as exc:  # the template is untrusted code: any error is its own
+            raise TemplateFailed(f"{type(exc).__name__}: {exc}") from exc
 
 
 def render_message(
@@ -91,14 +151,16 @@ def render_message(
     *,
     locale: str | None,
     default_locale: str,
+    limits: TemplateLimits = DEFAULT_LIMITS,
 ) -> Rendered:
-    """Subject and body in the locale chosen for ``locale`` (the body's variants decide)."""
+    """Subject and body in the locale chosen for ``locale`` (the body's variants decide),
+    each rendered within ``limits``."""
     chosen = choose_locale(body.keys(), locale, default_locale)
     subject_locale = choose_locale(subject.keys(), chosen, default_locale) if subject else chosen
     return Rendered(
         chosen,
-        render_text(subject[subject_locale], context).strip() if subject else "",
-        render_text(body[chosen], context),
+        render_text(subject[subject_locale], context, limits).strip() if subject else "",
+        render_text(body[chosen], context, limits),
     )
 
 

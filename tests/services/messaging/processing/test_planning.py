@@ -13,12 +13,14 @@ from services.messaging.playbooks.service import PublishedPlaybook, read_playboo
 from services.messaging.policies.budgets import Pressure
 from services.messaging.processing.planning import (
     Plans,
+    Policies,
     matches,
     plan_trigger,
     reach,
     recipients,
     with_budget,
 )
+from services.messaging.templates.limits import TemplateLimits
 from tests.services.messaging.support import (
     POLICIES,
     T0,
@@ -185,6 +187,23 @@ def test_an_opt_out_suppresses_with_the_reason_and_nobody_reachable_too() -> Non
     assert message.reason == "no reachable channel (tried email, dingtalk, feishu, wecom)"
 
 
+def plan_file(
+    playbook_id: str, source: str, contacts: list[Contact], policies: Policies = POLICIES
+) -> Plans:
+    """The plans of a trigger with the playbook ``source`` alone published."""
+    published = PublishedPlaybook(
+        WORKSPACE, playbook_id, 1, read_playbook(f"{playbook_id}.yaml", source)
+    )
+    return plan_trigger(
+        trigger(),
+        [published],
+        contacts,
+        policies=policies,
+        now=T0,
+        unsubscribe_url=lambda _c, _k: None,
+    )
+
+
 def test_a_template_error_fails_that_message_only() -> None:
     source = (
         "id: broken\nname: Broken\nrules:\n  - id: r\n    steps:\n"
@@ -192,20 +211,32 @@ def test_a_template_error_fails_that_message_only() -> None:
         "      - {id: good, channels: [email], template: good}\n"
         "templates:\n  bad: {body: {en: '{{ account.missing }}'}}\n  good: {body: {en: 'ok'}}\n"
     )
-    broken = PublishedPlaybook(WORKSPACE, "broken", 1, read_playbook("broken.yaml", source))
-    plans = plan_trigger(
-        trigger(),
-        [broken],
-        [person("a1", "admin")],
-        policies=POLICIES,
-        now=T0,
-        unsubscribe_url=lambda _c, _k: None,
-    )
+    plans = plan_file("broken", source, [person("a1", "admin")])
     assert [(m.step_id, m.status) for m in plans.messages] == [
         ("broken/bad", "failed"),
         ("broken/good", "queued"),
     ]
     assert "template bad: UndefinedError" in (plans.messages[0].reason or "")
+
+
+def test_the_policies_template_limits_fail_a_message_or_task_naming_the_limit() -> None:
+    source = (
+        "id: costly\nname: Costly\nrules:\n  - id: r\n    steps:\n"
+        "      - {id: big, channels: [email], template: big}\n"
+        "      - {id: fine, channels: [email], template: fine}\n"
+        "      - {id: todo, task: {title: '{{ 2 ** 300 }}', due: P1D}}\n"
+        "templates:\n  big: {body: {en: '{{ account.id * 20 }}'}}\n  fine: {body: {en: 'ok'}}\n"
+    )
+    limits = TemplateLimits(output_chars=50, integer_bits=256)
+    policies = replace(POLICIES, template_limits=limits)
+    plans = plan_file("costly", source, [person("a1", "admin"), owner()], policies)
+    assert [(m.step_id, m.status) for m in plans.messages] == [
+        ("costly/big", "failed"),
+        ("costly/fine", "queued"),
+    ]
+    assert "template big: over the template output limit" in (plans.messages[0].reason or "")
+    [task] = plans.tasks
+    assert "over the template number limit" in (task.failure or "")
 
 
 def test_an_escalation_task_goes_to_the_account_owner_with_due_date_and_escalation() -> None:

@@ -6,9 +6,11 @@ dead-letter topic, and budgets apply across triggers."""
 from __future__ import annotations
 
 import asyncio
+import json
+import threading
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -22,12 +24,14 @@ from services.messaging.contacts import service as contacts
 from services.messaging.contacts.directory import ContactFacts, OwnerFacts
 from services.messaging.deliveries.models import DeliveryRow
 from services.messaging.playbooks.service import REFERENCE_PLAYBOOKS, load_catalog, publish
+from services.messaging.processing import worker as worker_module
 from services.messaging.processing.consumer import ConsumerMetrics
 from services.messaging.processing.models import PlanRow
 from services.messaging.processing.outbound import DeliveryServices
-from services.messaging.processing.planning import Policies
+from services.messaging.processing.planning import Plans, Policies, plan_trigger
 from services.messaging.processing.worker import TriggerMetrics, TriggerWorker
 from services.messaging.tasks.models import TaskRow
+from services.messaging.templates.limits import TemplateLimits
 from shared.bus import Bus, Consumer, OutgoingRecord
 from shared.clock import FrozenClock
 from shared.contracts import Topic
@@ -405,6 +409,67 @@ async def test_a_template_error_fails_that_delivery_and_the_worker_goes_on(
     assert {p.status for p in await harness.plans() if p.step_id == "broken/bad"} == {"failed"}
     assert harness.metric("milepost_messaging_planned_deliveries_total", status="failed") == 2
     assert "a message failed to render" in caplog.text
+
+
+MERCHANT = (REFERENCE_PLAYBOOKS / "platform-merchant.yaml").read_text()
+REMINDER = '"Reminder: {{ trigger.node }} is overdue"'
+LOOPS = "{% for i in range(9999) %}{% for j in range(9999) %}{% for k in range(9999) %}"
+
+
+@pytest.mark.parametrize(
+    ("costly", "limit"),
+    [
+        ("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "depth"),
+        (LOOPS + "{% endfor %}{% endfor %}{% endfor %}", "time"),
+        ("{{ 'x' * 300000000 }}", "output"),
+    ],
+)
+async def test_a_template_over_a_limit_fails_its_delivery_and_another_workspace_goes_on(
+    harness: Harness, costly: str, limit: str
+) -> None:
+    harness.policies = replace(POLICIES, template_limits=TemplateLimits(time_seconds=0.3))
+    other = Harness(harness.bus, harness.sessions, f"{harness.workspace}x", harness.group)
+    async with harness.sessions() as session:
+        bomb = MERCHANT.replace(REMINDER, json.dumps(costly))
+        await publish(session, harness.workspace, "m.yaml", bomb, clock=harness.clock)
+        await publish(session, other.workspace, "m.yaml", MERCHANT, clock=harness.clock)
+        await session.commit()
+    await harness.learn(harness.admin(), other.admin())
+    await harness.bus.publish([harness.record(), other.record()])
+    worker, consumer = harness.worker(), await harness.subscribe()
+    worker.load_catalog = load_catalog  # both workspaces
+    await run_until_idle(worker, consumer)
+    await consumer.close()
+
+    [failed] = await harness.deliveries()
+    assert failed.status == "failed"
+    assert f"template overdue_reminder: over the template {limit} limit" in (failed.reason or "")
+    [sent] = await other.deliveries()
+    assert (sent.status, sent.subject) == ("queued", "Reminder: complete_profile is overdue")
+
+
+async def test_planning_runs_off_the_event_loop(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rendering takes up to the template time limit: the event loop (the API,
+    ``/healthz``, the other workers) goes on meanwhile."""
+    threads: list[int] = []
+
+    def noting_the_thread(*args: Any, **kwargs: Any) -> Plans:
+        threads.append(threading.get_ident())
+        return plan_trigger(*args, **kwargs)
+
+    monkeypatch.setattr(worker_module, "plan_trigger", noting_the_thread)
+    await harness.publish_playbooks()
+    await harness.learn(harness.admin())
+    await harness.bus.publish([harness.record()])
+    worker, consumer = harness.worker(), await harness.subscribe()
+    await run_until_idle(worker, consumer)
+    await consumer.close()
+
+    assert threads
+    assert threading.get_ident() not in threads
+    assert [d.status for d in await harness.deliveries()] == ["queued"]
 
 
 async def test_planning_continues_the_trace_of_the_trigger_and_hands_it_to_the_send(

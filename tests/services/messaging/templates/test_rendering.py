@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from services.messaging.errors import TemplateFailed
+from services.messaging.errors import TemplateFailed, TemplateLimitExceeded
+from services.messaging.templates.limits import TemplateLimits
 from services.messaging.templates.rendering import (
     SAMPLE_CONTEXT,
+    SlowTemplates,
     choose_locale,
     compile_template,
     render_message,
@@ -68,3 +70,29 @@ def test_the_sandbox_refuses_private_attributes_unsafe_calls_and_changes() -> No
 def test_a_runtime_error_in_a_template_is_reported() -> None:
     with pytest.raises(TemplateFailed, match="ZeroDivisionError"):
         render_text("{{ 1 / 0 }}", {})
+
+
+def test_a_template_over_the_time_limit_fails_at_once_for_a_while() -> None:
+    slow = "{% for i in range(9999) %}{% for j in range(9999) %}{% endfor %}{% endfor %}"
+    with pytest.raises(TemplateLimitExceeded, match=r"ran over 0\.1 s"):
+        render_text(slow, {}, TemplateLimits(time_seconds=0.1))
+    with pytest.raises(TemplateLimitExceeded, match="an earlier render of this template"):
+        render_text(slow, {}, TemplateLimits(time_seconds=30))
+    assert render_text("{{ 1 }}", {}, TemplateLimits(time_seconds=30)) == "1"
+
+
+def test_slow_templates_are_forgotten_after_the_cooldown() -> None:
+    now = [0.0]
+    slow = SlowTemplates(cooldown_seconds=10, size=2, monotonic=lambda: now[0])
+    slow.add("a")
+    with pytest.raises(TemplateLimitExceeded):
+        slow.refuse("a")
+    now[0] = 10.5
+    slow.refuse("a")
+    slow.add("b")
+    slow.add("c")
+    slow.add("d")  # keeps the latest two
+    now[0] = 11.0
+    slow.refuse("b")
+    with pytest.raises(TemplateLimitExceeded):
+        slow.refuse("d")
