@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -25,10 +26,16 @@ class RunningServer:
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    """A port free now, below the kernel's ephemeral range (32768 and up): the servers that
+    tests start listen there, and clients' own ports never take it meanwhile."""
+    for port in random.sample(range(20_000, 32_768), 200):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port between 20000 and 32767")
 
 
 def milepost(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
