@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Coroutine
+from typing import Any
+
+from fastapi import FastAPI
 
 from services.ingest.app import mount_ingest, prune_ledger_forever
 from services.ingest.settings import IngestSettings
@@ -64,21 +68,23 @@ async def run_embedded(runtime: RuntimeSettings) -> None:
             "and `/readyz`, metrics at `/metrics`.",
             resources,
         )
-        ingest = mount_ingest(app, IngestSettings(), resources)
-        worker = mount_engine(app, EngineSettings(), resources)
-        scoring = mount_scoring(app, ScoringSettings(), resources)
-        messaging_settings = embedded_settings(MessagingSettings(), runtime)
-        messaging = mount_messaging(app, messaging_settings, resources)
+        background = mount_services(app, runtime, resources)
         await publish_reference_paths(resources)
         await publish_reference_metrics(resources, DEMO_WORKSPACE)
         await publish_reference_playbooks(resources, DEMO_WORKSPACE)
         print(_banner(runtime, write_key), flush=True)
-        await serve(
-            app,
-            host=runtime.host,
-            port=runtime.port,
-            background=[prune_ledger_forever(ingest), worker.run(), scoring.run(), *messaging],
-        )
+        await serve(app, host=runtime.host, port=runtime.port, background=background)
+
+
+def mount_services(
+    app: FastAPI, runtime: RuntimeSettings, resources: Resources
+) -> list[Coroutine[Any, Any, None]]:
+    """Every service's API on ``app``; returns the background work to run beside them."""
+    ingest = mount_ingest(app, IngestSettings(), resources)
+    worker = mount_engine(app, EngineSettings(), resources)
+    scoring = mount_scoring(app, ScoringSettings(), resources)
+    messaging = mount_messaging(app, embedded_settings(MessagingSettings(), runtime), resources)
+    return [prune_ledger_forever(ingest), worker.run(), scoring.run(), *messaging]
 
 
 async def publish_reference_paths(resources: Resources) -> None:
