@@ -3,10 +3,11 @@ from __future__ import annotations
 import base64
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -27,6 +28,7 @@ from shared.observability.http import create_http_app
 from shared.runtime import Resources
 from tests.processes import RunningServer, milepost, running
 
+T = TypeVar("T")
 RECEIVED_AT = datetime(2026, 11, 2, 8, 0, 0, tzinfo=UTC)
 
 
@@ -116,6 +118,18 @@ def workspace(environment: dict[str, str]) -> tuple[str, str]:
 def server(environment: dict[str, str], tmp_path: Path) -> Iterator[RunningServer]:
     with running("ingest", environment, tmp_path / "ingest.log") as started:
         yield started
+
+
+def synchronous(client: Callable[..., T], write_key: str, url: str, errors: list[object]) -> T:
+    """A Segment-style Python SDK client (Segment's, RudderStack's) that sends each call at
+    once, without retries, and keeps its errors in ``errors``."""
+    return client(
+        write_key=write_key,
+        host=url,
+        sync_mode=True,
+        max_retries=0,
+        on_error=lambda error, _items: errors.append(error),
+    )
 
 
 async def end_offsets(bootstrap: str) -> dict[TopicPartition, int]:

@@ -15,7 +15,7 @@ from rudderstack.analytics.client import Client
 from shared.contracts import EventType
 from tests.availability import unavailable
 from tests.processes import RunningServer
-from tests.services.ingest.conftest import end_offsets, read_from
+from tests.services.ingest.conftest import end_offsets, read_from, synchronous
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -29,13 +29,7 @@ def test_the_python_sdk_delivers_identify_traits_from_context_traits(
     workspace_id, write_key = workspace
     start = asyncio.run(end_offsets(kafka_bootstrap))
     errors: list[object] = []
-    client = Client(
-        write_key=write_key,
-        host=server.url,
-        sync_mode=True,
-        max_retries=0,
-        on_error=lambda error, _items: errors.append(error),
-    )
+    client = synchronous(Client, write_key, server.url, errors)
     client.identify("r-1", {"email": "ada@acme.io", "role": "admin"}, context={"groupId": "acme"})
     client.track("r-1", "Order Placed", {"amount": 120}, context={"groupId": "acme"})
     assert not errors

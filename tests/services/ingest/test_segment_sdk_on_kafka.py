@@ -10,7 +10,7 @@ from segment.analytics.client import Client
 
 from shared.contracts import EventEnvelope, EventType
 from tests.processes import RunningServer
-from tests.services.ingest.conftest import end_offsets, read_from
+from tests.services.ingest.conftest import end_offsets, read_from, synchronous
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -21,13 +21,7 @@ def test_segment_sdk_calls_arrive_on_kafka_with_account_keys(
     workspace_id, write_key = workspace
     start = asyncio.run(end_offsets(kafka_bootstrap))
     errors: list[object] = []
-    client = Client(
-        write_key=write_key,
-        host=server.url,
-        sync_mode=True,
-        max_retries=0,
-        on_error=lambda error, _items: errors.append(error),
-    )
+    client = synchronous(Client, write_key, server.url, errors)
     client.identify("u-1", {"email": "ada@acme.io", "role": "admin"}, context={"groupId": "acme"})
     client.group("u-1", "acme", {"name": "Acme", "plan": "growth"})
     client.track("u-1", "Order Placed", {"amount": 120}, context={"groupId": "acme"})
