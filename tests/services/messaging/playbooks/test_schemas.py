@@ -171,7 +171,7 @@ def test_the_file_on_disk_is_named_in_problems(tmp_path: Path) -> None:
     assert "match.kinds[0]" in str(caught.value)
 
 
-THREE_MISTAKES = """\
+PLAYBOOK_MISTAKES = """\
 id: trial-outreach
 name: Trial outreach
 rules:
@@ -199,7 +199,7 @@ templates:
 
 def test_every_mistake_is_reported_in_one_run_at_its_line_and_column() -> None:
     with pytest.raises(DefinitionError) as caught:
-        read_playbook("trial.yaml", THREE_MISTAKES)
+        read_playbook("trial.yaml", PLAYBOOK_MISTAKES)
     found = [(p.line, p.column, p.field, p.message[:30]) for p in caught.value.problems]
     assert found == [
         (9, 14, "rules[0].steps[0].url", "expected an https URL, e.g. ht"),

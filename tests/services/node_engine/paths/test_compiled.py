@@ -14,7 +14,15 @@ from services.node_engine.paths.compiled import Escalation, compile_path
 from services.node_engine.paths.expressions import AggregateKind
 from services.node_engine.paths.schemas import GrowthPathFile, Location, check_path
 from shared.definitions import DefinitionError, DefinitionInvalid, load_definition
-from tests.services.node_engine.support import REFERENCE, build, document, node, stage, unchecked
+from tests.services.node_engine.support import (
+    PATH_MISTAKES,
+    REFERENCE,
+    build,
+    document,
+    node,
+    stage,
+    unchecked,
+)
 
 
 def tiers(*levels: dict[str, Any], **fields: Any) -> dict[str, Any]:
@@ -344,38 +352,9 @@ def test_validation_raises_every_problem_at_its_location() -> None:
     ]
 
 
-THREE_MISTAKES = """\
-id: trial
-name: Trial path
-business_type: service
-enrol_when: event == "Signed Up"
-stages:
-  - id: onboarding
-    name: Onboarding
-    nodes:
-      - id: invited
-        name: Users invited
-        complete_when: crm.seats > 1
-        notify: [admin, ceo]
-      - id: activated
-        name: Activated
-        complete_when: crm.seats > 3 and event == "Key Feature Used"
-        next:
-          - goto: adoptoin
-  - id: adoption
-    name: Adoption
-    nodes:
-      - id: used
-        name: Used
-        complete_when: >-
-          count("Key Feature Used")
-          > count("X", by="ceo")
-"""
-
-
 def test_every_mistake_is_reported_in_one_run_at_its_line_and_column() -> None:
     with pytest.raises(DefinitionError) as caught:
-        load_definition("trial.yaml", GrowthPathFile, text=THREE_MISTAKES)
+        load_definition("trial.yaml", GrowthPathFile, text=PATH_MISTAKES)
     found = [(p.line, p.column, p.field, p.message[:40]) for p in caught.value.problems]
     assert found == [
         (12, 25, "stages[0].nodes[0].notify[1]", "Input should be 'decision_maker', 'admin"),
