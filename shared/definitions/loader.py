@@ -88,8 +88,8 @@ def load_definition(
             if not problems:
                 return validated
             break
-        problems += [problem for field, problem in found if not _caused(field, dropped)]
-        cuts = {cut for field, _ in found if (cut := _cut_point(data, field)) is not None}
+        problems += [problem for field, problem, _ in found if not _caused(field, dropped)]
+        cuts = {cut for _, _, cut in found if cut is not None}
         if not cuts - dropped:
             break
         dropped |= cuts
@@ -97,8 +97,12 @@ def load_definition(
     raise DefinitionError(problems)
 
 
-def _problems(document: Document, error: ErrorDetails) -> list[tuple[DataPath, DefinitionProblem]]:
-    """The problems one pydantic error stands for, each with the data path it concerns."""
+Found = tuple[DataPath, DefinitionProblem, DataPath | None]
+"""A problem, the data path it concerns, and the mapping key to drop for the next round."""
+
+
+def _problems(document: Document, error: ErrorDetails) -> list[Found]:
+    """The problems one pydantic error stands for (see :data:`Found`)."""
     loc, kind = tuple(error["loc"]), error["type"]
     cause = error.get("ctx", {}).get("error")
     if isinstance(cause, DefinitionInvalid):
@@ -111,18 +115,19 @@ def _problems(document: Document, error: ErrorDetails) -> list[tuple[DataPath, D
     message = str(cause) if kind == "value_error" and cause is not None else error["msg"]
     if kind not in _NO_INPUT_SHOWN and _is_scalar(error["input"]):
         message += f" (got {_shown(error['input'])})"
-    return [(field, _problem(document, field, at, message))]
+    unknown = kind == "extra_forbidden" and isinstance(value_at(document.data, where[:-1]), dict)
+    cut = where if unknown else _cut_point(document.data, field)  # an unknown key goes whole
+    return [(field, _problem(document, field, at, message), cut)]
 
 
-def _placed(
-    document: Document, where: DataPath, found: DefinitionInvalid
-) -> tuple[DataPath, DefinitionProblem]:
+def _placed(document: Document, where: DataPath, found: DefinitionInvalid) -> Found:
     path = _follow(document.data, (*where, *found.location))
     field = (*where, *found.location)
     at = document.values.get(path)
     if found.offset is not None and path == field:
         at = document.position_within(path, found.offset) or at
-    return field, _problem(document, field, at, found.message)
+    problem = _problem(document, field, at, found.message)
+    return field, problem, _cut_point(document.data, field)
 
 
 def _problem(

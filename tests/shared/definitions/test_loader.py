@@ -124,6 +124,14 @@ def test_a_bad_value_does_not_hide_the_checks_around_it() -> None:
     ]
 
 
+def test_an_unknown_key_does_not_hide_the_checks_around_it() -> None:
+    text = VALID.replace("goto: first-listing", "goto: nowhere") + "notes:\n  - {a: 1}\n"
+    assert _problems(text) == [
+        f"{FILE}:10:15: stages[0].nodes[1].goto: node 'nowhere' referenced by goto does not exist",
+        f"{FILE}:11:1: notes: Extra inputs are not permitted",
+    ]
+
+
 def test_what_only_dropping_a_bad_value_causes_is_not_reported() -> None:
     # without its bad `due` the node misses a required key, and its model cannot be checked
     text = VALID.replace("P3D", "P3X").replace("goto: first-listing", "goto: nowhere")
