@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import os
 
+from fastapi import FastAPI
+
 from services.admin_api import admin_dependencies
 from services.ingest.app import ledger_pruning, mount_ingest
 from services.ingest.settings import IngestSettings
@@ -72,11 +74,7 @@ async def run_embedded(runtime: RuntimeSettings, *, sandbox: ShiftedClock | None
             "and `/readyz`, metrics at `/metrics`.",
             resources,
         )
-        ingest = mount_ingest(app, IngestSettings(), resources)
-        worker = mount_engine(app, EngineSettings(), resources)
-        scoring = mount_scoring(app, ScoringSettings(), resources)
-        messaging_settings = embedded_settings(MessagingSettings(), runtime)
-        messaging = mount_messaging(app, messaging_settings, resources)
+        background = mount_services(app, runtime, resources)
         if sandbox is not None:
             app.include_router(
                 sandbox_router(
@@ -91,17 +89,21 @@ async def run_embedded(runtime: RuntimeSettings, *, sandbox: ShiftedClock | None
         await publish_reference_metrics(resources, DEMO_WORKSPACE)
         await publish_reference_playbooks(resources, DEMO_WORKSPACE)
         print(_banner(runtime, write_key) + _sandbox_banner(runtime, sandbox), flush=True)
-        await serve(
-            app,
-            host=runtime.host,
-            port=runtime.port,
-            background=[
-                ledger_pruning(ingest),
-                Worker("engine", worker.run),
-                Worker("scoring", scoring.run),
-                *messaging,
-            ],
-        )
+        await serve(app, host=runtime.host, port=runtime.port, background=background)
+
+
+def mount_services(app: FastAPI, runtime: RuntimeSettings, resources: Resources) -> list[Worker]:
+    """Every service's API on ``app``; returns the background workers to run beside them."""
+    ingest = mount_ingest(app, IngestSettings(), resources)
+    worker = mount_engine(app, EngineSettings(), resources)
+    scoring = mount_scoring(app, ScoringSettings(), resources)
+    messaging = mount_messaging(app, embedded_settings(MessagingSettings(), runtime), resources)
+    return [
+        ledger_pruning(ingest),
+        Worker("engine", worker.run),
+        Worker("scoring", scoring.run),
+        *messaging,
+    ]
 
 
 async def refuse_a_bus_behind_applied_offsets(

@@ -31,15 +31,16 @@ LOW_PORTS = range(20_000, 32_768)
 
 
 def free_port() -> int:
-    """A port of :data:`LOW_PORTS` free on 127.0.0.1 now."""
-    while True:
-        port = random.choice(LOW_PORTS)
+    """A port of :data:`LOW_PORTS` free on 127.0.0.1 now: the servers that tests start
+    listen there, and clients' own ports never take it meanwhile."""
+    for port in random.sample(LOW_PORTS, 200):
         with socket.socket() as probe:
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError:
                 continue
             return port
+    raise AssertionError("no free port between 20000 and 32767")
 
 
 def milepost(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:

@@ -1,10 +1,12 @@
-# Command-line tools the test suite uses, built into .cache/bin/ with the Go toolchain.
+# Command-line tools the test suite uses, built into .cache/bin/ with the Go toolchain, and
+# the Node SDKs it sends traffic with, installed with npm from their package-lock.json.
 # Included from the root Makefile; all paths are relative to the repository root.
 #
-#   make tools        build (or reuse) all three; `make test` does this first
+#   make tools        build (or reuse) all of them; `make test` does this first
 #   make helm         helm, for the chart tests in tests/deploy
 #   make compose      the docker compose plugin, for `docker compose config` on compose.yaml
 #   make promtool     Prometheus's promtool, for `promtool check rules` on the alert rules
+#   make node-sdks    RudderStack's Node SDK, for the ingest tests in tests/services/ingest
 #
 # A first build downloads the modules and compiles for a few minutes (promtool about
 # seven); later builds, also in a fresh clone, reuse Go's module and build caches and take
@@ -25,14 +27,16 @@ COMPOSE_VERSION  ?= v2.40.3
 # Prometheus 3.7.3's Go module version.
 PROMTOOL_VERSION ?= v0.307.3
 
-.PHONY: tools helm compose promtool
+NODE_SDKS ?= tests/services/ingest/node
 
-tools: helm compose promtool ## Build helm, docker compose and promtool into .cache/bin for the deploy tests
+.PHONY: tools helm compose promtool node-sdks
+
+tools: helm compose promtool node-sdks ## Build helm, docker compose and promtool into .cache/bin; install the Node SDKs
 
 # When a build fails: an error under CI, a warning elsewhere.
 define tool_failed
 if [ "$(CI)" = true ] || [ "$(CI)" = 1 ]; then \
-  echo "tools: ERROR: could not build $(1) (needs Go and the module proxy)" >&2; exit 1; \
+  echo "tools: ERROR: could not build $(1) (needs $(or $(2),Go and the module proxy))" >&2; exit 1; \
 else \
   echo "tools: WARNING: could not build $(1); the tests that need it will skip" >&2; \
 fi
@@ -72,3 +76,12 @@ $(TOOLS_BIN)/.promtool-$(PROMTOOL_VERSION):
 	@if $(call build_in_module,github.com/prometheus/prometheus,$(PROMTOOL_VERSION),./cmd/promtool,promtool); then \
 	  rm -f $(TOOLS_BIN)/.promtool-*; touch $@; \
 	else $(call tool_failed,promtool $(PROMTOOL_VERSION)); fi
+
+# npm ci installs exactly the locked versions; no install scripts are needed (or run).
+node-sdks: $(NODE_SDKS)/node_modules/.installed
+
+$(NODE_SDKS)/node_modules/.installed: $(NODE_SDKS)/package-lock.json
+	@if command -v npm >/dev/null 2>&1 && \
+	    npm ci --prefix $(NODE_SDKS) --ignore-scripts --no-audit --no-fund --silent; then \
+	  touch $@; \
+	else $(call tool_failed,the Node SDKs in $(NODE_SDKS),Node and the npm registry); fi

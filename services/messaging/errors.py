@@ -21,7 +21,12 @@ class ContactNotFound(MessagingError):
 
 class TemplateFailed(MessagingError):
     """A template that does not compile or render (syntax, an undefined name, a sandbox
-    refusal). The planned delivery fails with this reason; the trigger worker goes on."""
+    refusal). The planned delivery fails with this reason; the trigger worker goes on.
+    ``line`` is the template's 1-based line of a syntax error."""
+
+    def __init__(self, message: str, *, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
 
 
 class TemplateLimitExceeded(TemplateFailed):

@@ -10,12 +10,12 @@ class NodeEngineError(Exception):
 class ExpressionError(NodeEngineError):
     """A condition that does not compile: unknown name, forbidden construct, bad argument.
 
-    ``column`` is the 0-based offset in the expression text, when known.
+    ``offset`` is the 0-based index in the expression's text where the problem is, when known.
     """
 
-    def __init__(self, message: str, *, column: int | None = None) -> None:
+    def __init__(self, message: str, *, offset: int | None = None) -> None:
         super().__init__(message)
-        self.column = column
+        self.offset = offset
 
 
 class ConditionFailed(NodeEngineError):

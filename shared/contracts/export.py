@@ -13,6 +13,8 @@ from shared import __version__
 from shared.contracts.topics import TOPICS
 
 KAFKA_BINDING_VERSION = "0.5.0"
+SUBSCRIPTIONS_ROUTE = "/api/messaging/workspaces/{workspace}/subscriptions"
+"""Where a marketing system registers a webhook URL for triggers (the messaging API)."""
 
 
 def asyncapi_document() -> dict[str, Any]:
@@ -68,7 +70,7 @@ def asyncapi_document() -> dict[str, Any]:
                 "Kafka topics between Milepost's services and the marketing systems that "
                 "subscribe to them. Keys keep one account's records in one partition. "
                 "A marketing system reads `milepost.triggers` with its own consumer group, "
-                "or registers a URL at `/api/messaging/subscriptions` to receive the same "
+                f"or registers a URL at `{SUBSCRIPTIONS_ROUTE}` to receive the same "
                 "TriggerEnvelope as a Standard Webhooks request (see docs/messaging-delivery.md)."
             ),
         },

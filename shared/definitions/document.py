@@ -24,6 +24,8 @@ MAX_DEFINITION_VALUES: Final = 1_000_000
 _MAP: Final = "tag:yaml.org,2002:map"
 _SEQ: Final = "tag:yaml.org,2002:seq"
 _MERGE: Final = "tag:yaml.org,2002:merge"
+ABSENT: Final = object()
+"""What :func:`child_of` returns where there is nothing."""
 
 DataPath = tuple[object, ...]
 """A location in built data; like :data:`Location`, but keys may be any YAML scalar."""
@@ -39,12 +41,31 @@ class Position:
 
 @dataclass(frozen=True, slots=True)
 class Document:
-    """A parsed definition: its ``data``, where each value starts and where each mapping key starts."""
+    """A parsed definition: its ``data``, where each value starts and where each mapping key
+    starts, and for each scalar value the ``(start, end)`` indexes of its source in ``text``."""
 
     file: str
     data: object
     values: Mapping[DataPath, Position]
     keys: Mapping[DataPath, Position]
+    text: str
+    spans: Mapping[DataPath, tuple[int, int]]
+
+    def position_within(self, path: DataPath, offset: int) -> Position | None:
+        """Where character ``offset`` of the text value at ``path`` is in the file.
+
+        The value's characters are matched in order against its source (which may add
+        quotes, escapes, indentation and line breaks); None when they cannot be matched.
+        """
+        value, span = value_at(self.data, path), self.spans.get(path)
+        if not isinstance(value, str) or span is None or not 0 <= offset < len(value):
+            return None
+        index = span[0] - 1
+        for char in value[: offset + 1]:
+            index = self.text.find(char, index + 1, span[1])
+            if index < 0:
+                return None
+        return _position_at(self.text, index, "\n")
 
 
 def read_definition(path: Path) -> str:
@@ -85,7 +106,7 @@ def parse_document(file: str, text: str) -> Document:
         raise _error(file, None, "the document is nested too deeply") from exc
     if builder.problems:
         raise DefinitionError(builder.problems)
-    return Document(file, data, builder.values, builder.keys)
+    return Document(file, data, builder.values, builder.keys, text, builder.spans)
 
 
 class _Builder:
@@ -96,6 +117,7 @@ class _Builder:
         self.loader = loader
         self.values: dict[DataPath, Position] = {}
         self.keys: dict[DataPath, Position] = {}
+        self.spans: dict[DataPath, tuple[int, int]] = {}
         self.problems: list[DefinitionProblem] = []
         self._open: set[int] = set()
         self._flattened: set[int] = set()
@@ -106,6 +128,7 @@ class _Builder:
             raise _error(self.file, _start(node), message)
         self.values[at] = _start(node)
         if isinstance(node, ScalarNode):
+            self.spans[at] = (node.start_mark.index, node.end_mark.index)
             return self.loader.construct_object(node)
         if id(node) in self._open:
             raise _error(self.file, _start(node), "an alias refers to a value that contains it")
@@ -182,6 +205,22 @@ def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
     if problem and context and exc.context_mark:
         return f"{problem} ({context} on line {exc.context_mark.line + 1})"
     return problem or context or "invalid YAML"
+
+
+def child_of(node: object, part: object) -> object:
+    """``node[part]`` for a mapping key or list index that exists, else :data:`ABSENT`."""
+    if isinstance(node, dict):
+        return node.get(part, ABSENT)
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return node[part]
+    return ABSENT
+
+
+def value_at(data: object, path: DataPath) -> object:
+    """What is at ``path`` in ``data``, or :data:`ABSENT`."""
+    for part in path:
+        data = child_of(data, part)
+    return data
 
 
 def _position_at(text: AnyStr, index: int, newline: AnyStr) -> Position:

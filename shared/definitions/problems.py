@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from shared.errors import MilepostError
@@ -46,12 +46,36 @@ class DefinitionError(MilepostError):
 
 class DefinitionInvalid(MilepostError, ValueError):
     """Raised from a model's validator: ``message`` applies at ``location``, which is relative
-    to the model whose validator raised it (the loader adds where that model sits)."""
+    to the model whose validator raised it (the loader adds where that model sits).
 
-    def __init__(self, location: Location, message: str) -> None:
+    ``offset``, when known, is the index in that value's text where the problem starts (a
+    condition's bad name), so the loader can give its exact line and column; ``more`` holds
+    further problems the same check found, so one run reports them all.
+    """
+
+    def __init__(
+        self,
+        location: Location,
+        message: str,
+        *,
+        offset: int | None = None,
+        more: Iterable[DefinitionInvalid] = (),
+    ) -> None:
         super().__init__(message)
         self.location = tuple(location)
         self.message = message
+        self.offset = offset
+        self.more = tuple(more)
+
+    @classmethod
+    def every(cls, found: Sequence[DefinitionInvalid]) -> DefinitionInvalid:
+        """One exception carrying every problem in ``found`` (which must not be empty)."""
+        first, *rest = found
+        return cls(first.location, first.message, offset=first.offset, more=rest)
+
+    def each(self) -> tuple[DefinitionInvalid, ...]:
+        """This problem and those in ``more``."""
+        return (self, *self.more)
 
 
 def field_name(location: Iterable[object]) -> str:

@@ -12,6 +12,7 @@ from services.cli import app
 from tests.processes import milepost
 from tests.services.node_engine.simulation.sample_events import SAMPLE
 from tests.services.node_engine.simulation.tiny import CURRENT, PATH, lines
+from tests.services.node_engine.support import PATH_MISTAKES
 
 REFERENCE = Path(__file__).parents[2] / "services" / "node_engine" / "paths" / "reference"
 MERCHANT = REFERENCE / "platform-merchant.yaml"
@@ -42,6 +43,20 @@ def test_validate_prints_each_problem_with_its_line(env: dict[str, str], tmp_pat
         failed.output
     )
     run(env, "paths", "validate", str(tmp_path / "missing.yaml"), code=1)
+
+
+def test_validate_prints_every_problem_of_a_file_in_one_run(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    broken = tmp_path / "trial.yaml"
+    broken.write_text(PATH_MISTAKES)
+    failed = run(env, "paths", "validate", str(broken), code=1)
+    assert [line.split(": ")[0] for line in failed.output.splitlines()] == [
+        f"{broken}:12:25",
+        f"{broken}:15:42",
+        f"{broken}:17:19",
+        f"{broken}:25:13",
+    ]
 
 
 def test_publish_list_show_pause_and_resume(env: dict[str, str], tmp_path: Path) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 from pydantic import ValidationError
@@ -14,6 +16,21 @@ from services.ingest.publishing import PreparedEvent
 from shared.contracts import CRM_EVENT_TYPES, EventEnvelope, EventType
 from shared.contracts.crm import ContactUpserted, TicketOpened
 from shared.contracts.events import event_id_for
+
+BINARY_PREFIX = "ce-"
+"""Binary mode: each attribute is an HTTP header ``ce-<name>``; the body is the data."""
+
+
+def binary_cloud_event(headers: Mapping[str, str], data: Any) -> dict[str, Any]:
+    """A binary-mode CloudEvent in its structured form: every ``ce-`` header (lower-case
+    name, percent-decoded value, as the HTTP binding encodes it) an attribute, the body
+    its ``data``."""
+    attributes = {
+        name.lower().removeprefix(BINARY_PREFIX): unquote(value)
+        for name, value in headers.items()
+        if name.lower().startswith(BINARY_PREFIX)
+    }
+    return {**attributes, "data": data}
 
 
 def normalise_cloud_event(

@@ -15,8 +15,10 @@ from services.ingest.tracking.schemas import CALL_MODELS, BatchRequest, Timestam
 from services.ingest.tracking.service import CallDefaults, normalise_call
 from shared.openapi import body_of
 
-JSON = frozenset({"application/json", "text/plain"})
-"""``text/plain`` too: some SDKs (analytics.js beacons) send JSON with it."""
+JSON = frozenset({"application/json", "text/plain", "application/x-www-form-urlencoded"})
+"""``text/plain`` too: some SDKs (analytics.js beacons) send JSON with it; and, as
+RudderStack's server does, a form-urlencoded body is read as JSON: RudderStack's Node SDK
+posts its gzipped JSON with that type (a body that is not JSON is 400 ``invalid_json``)."""
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": description}

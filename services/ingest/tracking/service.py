@@ -114,8 +114,10 @@ def _prepare(
     elif kind == "page" or kind == "screen":
         page = cast(PageCall | ScreenCall, call)
         event, properties = page.name, page.properties
-    elif kind == "identify" or kind == "group":
-        traits = cast(IdentifyCall | GroupCall, call).traits
+    elif kind == "identify":
+        traits = _user_traits(context, cast(IdentifyCall, call).traits)
+    elif kind == "group":
+        traits = cast(GroupCall, call).traits
     elif kind == "alias":
         previous_id = cast(AliasCall, call).previous_id
     # The fields of EventEnvelope, in its order (tests/services/ingest check the two agree).
@@ -145,6 +147,13 @@ def _prepare(
         raise rejected("", "too_deep", "the call nests too deeply to be serialised") from exc
     key = event_key(workspace_id, account_id, call.user_id, call.anonymous_id)
     return PreparedEvent(message_id, key.encode(), value)
+
+
+def _user_traits(context: dict[str, Any], traits: dict[str, Any]) -> dict[str, Any]:
+    """An identify call's traits: RudderStack's SDKs put them only in ``context.traits``
+    (Segment's at the top); both are read, the top-level ones winning on conflict."""
+    nested = context.get("traits")
+    return {**nested, **traits} if isinstance(nested, dict) and nested else traits
 
 
 def _group_of(context: dict[str, Any]) -> str | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal, Protocol
 
 Outcome = Literal["sent", "retryable", "permanent"]
@@ -34,6 +35,9 @@ class OutboundMessage:
     body: str
     category: str
     attempt: int
+    planned_at: datetime
+    """When the delivery was planned: the same on every attempt, so what is sent (a
+    webhook's body) is too."""
     signing_secret: str | None = None
     """The Standard Webhooks secret (``whsec_``...) for the webhook channel."""
 

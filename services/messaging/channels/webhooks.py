@@ -4,7 +4,9 @@ Each request carries ``webhook-id`` (the delivery id: the same on every retry, s
 receivers deduplicate on it), ``webhook-timestamp`` (Unix seconds) and
 ``webhook-signature``: ``v1,`` + base64 HMAC-SHA256 over ``{id}.{timestamp}.{body}``
 keyed with the base64-decoded part of the ``whsec_`` secret. The body is
-``{"type", "timestamp", "data"}``.
+``{"type", "timestamp", "data"}``, its ``timestamp`` the time the delivery was planned:
+every attempt of one delivery sends the same bytes (only the headers' send time and
+signature change).
 
 The request goes to the target's ``url`` (a playbook step's ``url``, a subscription's, the
 CRM's), else to the configured default (``MILEPOST_MESSAGING_WEBHOOK_URL``); with neither,
@@ -55,11 +57,13 @@ def signed_request(
     secret: str,
     event_type: str,
     data: Mapping[str, Any],
+    occurred_at: datetime,
     now: datetime,
 ) -> HttpRequest:
+    """The request: ``occurred_at`` in the body, ``now`` (the send) in the signed headers."""
     timestamp = int(now.timestamp())
     body = json.dumps(
-        {"type": event_type, "timestamp": now.isoformat(), "data": data},
+        {"type": event_type, "timestamp": occurred_at.isoformat(), "data": data},
         separators=(",", ":"),
         ensure_ascii=False,
     ).encode()
@@ -114,6 +118,7 @@ def webhook_request(
         secret=message.signing_secret,
         event_type=event_type,
         data=data,
+        occurred_at=message.planned_at,
         now=now,
     )
 

@@ -280,6 +280,7 @@ class Dispatcher:
                 body=row.body,
                 category=row.category,
                 attempt=row.attempts,
+                planned_at=row.planned_at,
                 signing_secret=secret,
             ),
             step_id=row.step_id,

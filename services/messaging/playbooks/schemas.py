@@ -8,7 +8,8 @@ due date and an escalation. A step on the ``webhook`` channel posts a signed
 ``message.created`` event to its ``url`` (https), or to ``MILEPOST_MESSAGING_WEBHOOK_URL``
 when it names none; ``url`` is for the webhook channel only: chat apps post to their
 configured robot, whose signing secret belongs to that robot. Validation checks the shape, then the meaning: step ids are
-unique, every template exists and compiles in every locale and has the default locale.
+unique, every template exists and compiles in every locale and has the default locale;
+every problem is reported at once.
 Each problem carries its location, so the loader reports the file, line and field.
 
 The API's request and response bodies follow at the end.
@@ -17,6 +18,7 @@ The API's request and response bodies follow at the end.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import datetime, time, timedelta
 from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
@@ -34,7 +36,7 @@ from services.messaging.errors import TemplateFailed
 from services.messaging.templates.rendering import compile_template
 from shared.contracts.scores import RiskLevel
 from shared.contracts.triggers import Audience, TriggerKind
-from shared.definitions import DefinitionInvalid
+from shared.definitions import DefinitionInvalid, Location
 from shared.durations import parse_duration
 
 Identifier = Annotated[
@@ -232,49 +234,53 @@ class PlaybookFile(Model):
 
     @model_validator(mode="after")
     def _meaning(self) -> Self:
+        problems = [*self._template_problems(), *self._step_problems()]
+        if problems:
+            raise DefinitionInvalid.every(problems)
+        return self
+
+    def _template_problems(self) -> Iterator[DefinitionInvalid]:
         for name, spec in self.templates.items():
             for part in ("subject", "body"):
                 variants: dict[str, str] = getattr(spec, part)
                 if part == "body" and self.default_locale not in variants:
-                    raise DefinitionInvalid(
+                    yield DefinitionInvalid(
                         ("templates", name, part),
                         f"needs a variant in the default locale {self.default_locale}",
                     )
                 for locale, source in variants.items():
-                    try:
-                        compile_template(source)
-                    except TemplateFailed as exc:
-                        raise DefinitionInvalid(
-                            ("templates", name, part, locale), str(exc)
-                        ) from exc
+                    yield from _template_problem(("templates", name, part, locale), source)
+
+    def _step_problems(self) -> Iterator[DefinitionInvalid]:
         seen: set[str] = set()
         for r, rule in enumerate(self.rules):
             for s, step in enumerate(rule.steps):
+                at = ("rules", r, "steps", s)
                 if step.id in seen:
-                    raise DefinitionInvalid(
-                        ("rules", r, "steps", s, "id"), f"step id {step.id!r} is used twice"
-                    )
+                    yield DefinitionInvalid((*at, "id"), f"step id {step.id!r} is used twice")
                 seen.add(step.id)
                 if step.template is not None and step.template not in self.templates:
-                    raise DefinitionInvalid(
-                        ("rules", r, "steps", s, "template"),
-                        f"no template {step.template!r} in templates",
+                    yield DefinitionInvalid(
+                        (*at, "template"), f"no template {step.template!r} in templates"
                     )
-                texts: dict[str, str | None] = (
-                    {"title": step.task.title, "description": step.task.description}
-                    if step.task
-                    else {}
-                )
-                for field, text in texts.items():
-                    if text is None:
-                        continue
-                    try:
-                        compile_template(text)
-                    except TemplateFailed as exc:
-                        raise DefinitionInvalid(
-                            ("rules", r, "steps", s, "task", field), str(exc)
-                        ) from exc
-        return self
+                if step.task is not None:
+                    yield from _template_problem((*at, "task", "title"), step.task.title)
+                    if step.task.description is not None:
+                        description = step.task.description
+                        yield from _template_problem((*at, "task", "description"), description)
+
+
+def _template_problem(location: Location, source: str) -> Iterator[DefinitionInvalid]:
+    """The template's compile error, placed at the start of its line in ``source``."""
+    try:
+        compile_template(source)
+    except TemplateFailed as exc:
+        offset = None
+        if exc.line is not None:
+            before = "".join(source.splitlines(keepends=True)[: exc.line - 1])
+            rest = source[len(before) :]
+            offset = len(before) + len(rest) - len(rest.lstrip(" \t")) if rest.strip() else None
+        yield DefinitionInvalid(location, str(exc), offset=offset)
 
 
 # -- API bodies ------------------------------------------------------------------------

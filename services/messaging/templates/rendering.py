@@ -75,7 +75,7 @@ def compile_template(source: str) -> Template:
     try:
         found = _ENVIRONMENT.from_string(source)
     except TemplateSyntaxError as exc:
-        raise TemplateFailed(f"line {exc.lineno}: {exc.message}") from exc
+        raise TemplateFailed(f"line {exc.lineno}: {exc.message}", line=exc.lineno) from exc
     with _COMPILED_LOCK:
         _COMPILED[source] = found
         while len(_COMPILED) > _CACHE_SIZE:

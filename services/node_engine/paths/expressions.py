@@ -147,7 +147,7 @@ class Expression:
 
 
 def compile_expression(source: str, names: Names) -> Expression:
-    """Parse and check ``source`` once; raise :class:`ExpressionError` with the column."""
+    """Parse and check ``source`` once; raise :class:`ExpressionError` with the offset."""
     if not isinstance(source, str) or not source.strip():
         raise ExpressionError("an expression must be a non-empty string")
     if len(source) > MAX_EXPRESSION_LENGTH:
@@ -155,15 +155,28 @@ def compile_expression(source: str, names: Names) -> Expression:
     try:
         tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError as exc:
-        raise ExpressionError(f"syntax error: {exc.msg}", column=(exc.offset or 1) - 1) from exc
+        at = _offset(source, exc.lineno or 1, (exc.offset or 1) - 1)
+        raise ExpressionError(f"syntax error: {exc.msg}", offset=at) from exc
     except (RecursionError, MemoryError) as exc:
         raise ExpressionError(f"an expression nests at most {MAX_NESTING} levels") from exc
-    compiler = _Compiler(names)
+    compiler = _Compiler(names, source)
     try:
         evaluate = compiler.visit(tree.body)
     except RecursionError as exc:
         raise ExpressionError(f"an expression nests at most {MAX_NESTING} levels") from exc
     return Expression(source.strip(), tuple(dict.fromkeys(compiler.aggregates)), evaluate)
+
+
+def _offset(source: str, line: int, column: int, *, in_bytes: bool = False) -> int:
+    """The index in ``source`` of 1-based ``line`` and 0-based ``column`` of its stripped
+    text (as ``ast`` counts them: node columns in UTF-8 bytes)."""
+    stripped = source.strip()
+    lines = stripped.split("\n")
+    text = lines[min(line, len(lines)) - 1]
+    if in_bytes:
+        column = len(text.encode()[:column].decode(errors="ignore"))
+    before = sum(len(part) + 1 for part in lines[: line - 1])
+    return len(source) - len(source.lstrip()) + before + column
 
 
 def _lt(a: Any, b: Any) -> bool:
@@ -223,13 +236,17 @@ _ROLES = frozenset(role.value for role in ContactRole)
 
 
 class _Compiler:
-    def __init__(self, names: Names) -> None:
+    def __init__(self, names: Names, source: str) -> None:
         self.names = names
+        self.source = source
         self.aggregates: list[Aggregate] = []
         self.depth = 0
 
     def fail(self, node: ast.AST, message: str) -> ExpressionError:
-        return ExpressionError(message, column=getattr(node, "col_offset", None))
+        line, column = getattr(node, "lineno", None), getattr(node, "col_offset", None)
+        if line is None or column is None:
+            return ExpressionError(message)
+        return ExpressionError(message, offset=_offset(self.source, line, column, in_bytes=True))
 
     def visit(self, node: ast.expr) -> Evaluator:
         handlers: dict[type[ast.expr], Callable[[Any], Evaluator]] = {

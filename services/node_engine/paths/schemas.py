@@ -148,8 +148,7 @@ class GrowthPathFile(Model):
     def _check_meaning(self) -> GrowthPathFile:
         problems = check_path(self)
         if problems:
-            location, message = problems[0]
-            raise DefinitionInvalid(location, message)
+            raise DefinitionInvalid.every(problems)
         return self
 
 
@@ -177,75 +176,82 @@ def expressions_of(path: GrowthPathFile) -> Iterator[tuple[Location, str, Names]
         yield ("tiers", "metric"), path.tiers.metric, Names.ACCOUNT
 
 
-def check_path(path: GrowthPathFile) -> list[tuple[Location, str]]:
-    """What is wrong with ``path`` beyond its shape, each problem at its location."""
-    problems: list[tuple[Location, str]] = []
-    for location, source, names in expressions_of(path):
-        try:
-            compile_expression(source, names)
-        except ExpressionError as exc:
-            where = f" (at column {exc.column + 1})" if exc.column is not None else ""
-            problems.append((location, f"{exc}{where}"))
+def check_path(path: GrowthPathFile) -> list[DefinitionInvalid]:
+    """Everything wrong with ``path`` beyond its shape, each problem at its location (a
+    condition's at the offending character)."""
+    problems = [
+        DefinitionInvalid(location, str(exc), offset=exc.offset)
+        for location, source, names in expressions_of(path)
+        if (exc := _compile_error(source, names)) is not None
+    ]
+    found = [*_ids_and_branches(path), *_escalations(path), *_tier_problems(path)]
+    return problems + [DefinitionInvalid(location, message) for location, message in found]
+
+
+def _compile_error(source: str, names: Names) -> ExpressionError | None:
+    try:
+        compile_expression(source, names)
+    except ExpressionError as exc:
+        return exc
+    return None
+
+
+def _ids_and_branches(path: GrowthPathFile) -> Iterator[tuple[Location, str]]:
+    """Ids used twice, and branches to no stage or node or that omit `when` too early."""
     seen: dict[str, Location] = {}
     for s, stage in enumerate(path.stages):
         for location, ident in [(("stages", s, "id"), stage.id)] + [
             (("stages", s, "nodes", n, "id"), node.id) for n, node in enumerate(stage.nodes)
         ]:
             if ident in seen:
-                problems.append(
-                    (location, f"id {ident!r} is already used (ids name stages and nodes)")
-                )
+                yield location, f"id {ident!r} is already used (ids name stages and nodes)"
             seen.setdefault(ident, location)
-    targets = set(seen)
-
-    def check_branches(at: Location, branches: list[Branch]) -> None:
-        for b, branch in enumerate(branches):
-            if branch.goto not in targets:
-                problems.append(((*at, "next", b, "goto"), f"no stage or node {branch.goto!r}"))
-            if branch.when is None and b != len(branches) - 1:
-                problems.append(((*at, "next", b, "when"), "only the last branch may omit `when`"))
-
+    places: list[tuple[Location, list[Branch]]] = []
     for s, stage in enumerate(path.stages):
-        check_branches(("stages", s), stage.next)
+        places.append((("stages", s), stage.next))
+        places += [(("stages", s, "nodes", n), node.next) for n, node in enumerate(stage.nodes)]
+    for at, branches in places:
+        for b, branch in enumerate(branches):
+            if branch.goto not in seen:
+                yield (*at, "next", b, "goto"), f"no stage or node {branch.goto!r}"
+            if branch.when is None and b != len(branches) - 1:
+                yield (*at, "next", b, "when"), "only the last branch may omit `when`"
+
+
+def _escalations(path: GrowthPathFile) -> Iterator[tuple[Location, str]]:
+    for s, stage in enumerate(path.stages):
         for n, node in enumerate(stage.nodes):
-            at: Location = ("stages", s, "nodes", n)
-            check_branches(at, node.next)
-            due = parse_duration(node.due).total_seconds() if node.due else 0
-            previous = due
+            previous = parse_duration(node.due).total_seconds() if node.due else 0
             for e, escalation in enumerate(node.escalations):
                 seconds = parse_duration(escalation.at).total_seconds()
                 if seconds <= previous:
-                    problems.append(
-                        (
-                            (*at, "escalations", e, "at"),
-                            "escalations must come after the due "
-                            "date and each after the one before",
-                        )
+                    yield (
+                        ("stages", s, "nodes", n, "escalations", e, "at"),
+                        "escalations must come after the due date and each after the one before",
                     )
                 previous = seconds
-    if path.tiers:
-        stage_ids = {stage.id for stage in path.stages}
-        for i, stage_id in enumerate(path.tiers.stages):
-            if stage_id not in stage_ids:
-                problems.append((("tiers", "stages", i), f"no stage {stage_id!r}"))
-        previous_entry = None
-        for i, level in enumerate(path.tiers.levels):
-            if previous_entry is not None and level.enter_at <= previous_entry:
-                problems.append(
-                    (
-                        ("tiers", "levels", i, "enter_at"),
-                        "levels must rise: each enter_at above the one before",
-                    )
-                )
-            if level.exit_below is not None and level.exit_below > level.enter_at:
-                problems.append(
-                    (
-                        ("tiers", "levels", i, "exit_below"),
-                        "exit_below must be at or below enter_at (that gap is the hysteresis)",
-                    )
-                )
-            previous_entry = level.enter_at
-    return problems
+
+
+def _tier_problems(path: GrowthPathFile) -> Iterator[tuple[Location, str]]:
+    if not path.tiers:
+        return
+    stage_ids = {stage.id for stage in path.stages}
+    for i, stage_id in enumerate(path.tiers.stages):
+        if stage_id not in stage_ids:
+            yield ("tiers", "stages", i), f"no stage {stage_id!r}"
+    previous_entry = None
+    for i, level in enumerate(path.tiers.levels):
+        if previous_entry is not None and level.enter_at <= previous_entry:
+            yield (
+                ("tiers", "levels", i, "enter_at"),
+                "levels must rise: each enter_at above the one before",
+            )
+        if level.exit_below is not None and level.exit_below > level.enter_at:
+            yield (
+                ("tiers", "levels", i, "exit_below"),
+                "exit_below must be at or below enter_at (that gap is the hysteresis)",
+            )
+        previous_entry = level.enter_at
 
 
 # -- The admin API's bodies (``/api/engine/workspaces/{workspace}/paths``) -----------------

@@ -1,13 +1,17 @@
 from __future__ import annotations
 
 import base64
+import re
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from services.ingest.app import mount_ingest
@@ -22,7 +26,9 @@ from shared.db import create_engine, create_session_factory
 from shared.errors import BusUnavailable
 from shared.observability.http import create_http_app
 from shared.runtime import Resources
+from tests.processes import RunningServer, milepost, running
 
+T = TypeVar("T")
 RECEIVED_AT = datetime(2026, 11, 2, 8, 0, 0, tzinfo=UTC)
 
 
@@ -83,3 +89,85 @@ async def open_ingest(
 async def ingest(database_url: str) -> AsyncIterator[Ingest]:
     async for harness in open_ingest(database_url, InMemoryBus()):
         yield harness
+
+
+# -- a real `milepost ingest` process on Kafka and PostgreSQL, for the SDK tests --------
+
+
+@pytest.fixture
+def environment(kafka_bootstrap: str, postgres_url: str) -> dict[str, str]:
+    return {
+        "MILEPOST_BUS": "kafka",
+        "MILEPOST_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "MILEPOST_DATABASE_URL": postgres_url,
+    }
+
+
+@pytest.fixture
+def workspace(environment: dict[str, str]) -> tuple[str, str]:
+    """(workspace id, write key) from ``milepost workspace create``'s output."""
+    milepost("kafka", "ensure-topics", env=environment)
+    output = milepost("workspace", "create", f"sdk-{uuid.uuid4().hex[:8]}", env=environment)
+    lines = output.stdout.strip().splitlines()
+    workspace_id = re.search(r"id (ws_[0-9a-f]+)", lines[0])
+    assert workspace_id is not None, output.stdout
+    return workspace_id.group(1), lines[-1]
+
+
+@pytest.fixture
+def server(environment: dict[str, str], tmp_path: Path) -> Iterator[RunningServer]:
+    with running("ingest", environment, tmp_path / "ingest.log") as started:
+        yield started
+
+
+def synchronous(client: Callable[..., T], write_key: str, url: str, errors: list[object]) -> T:
+    """A Segment-style Python SDK client (Segment's, RudderStack's) that sends each call at
+    once, without retries, and keeps its errors in ``errors``."""
+    return client(
+        write_key=write_key,
+        host=url,
+        sync_mode=True,
+        max_retries=0,
+        on_error=lambda error, _items: errors.append(error),
+    )
+
+
+async def end_offsets(bootstrap: str) -> dict[TopicPartition, int]:
+    """Where ``milepost.events`` ends now, per partition."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        partitions = [
+            TopicPartition(Topic.EVENTS, p)
+            for p in consumer.partitions_for_topic(Topic.EVENTS) or ()
+        ]
+        if not partitions:
+            partitions = [TopicPartition(Topic.EVENTS, p) for p in range(12)]
+        return dict(await consumer.end_offsets(partitions))
+    finally:
+        await consumer.stop()
+
+
+async def read_from(
+    bootstrap: str, start: dict[TopicPartition, int], workspace_prefix: bytes, expected: int
+) -> list[tuple[bytes, EventEnvelope]]:
+    """The envelopes after ``start`` whose keys start with ``workspace_prefix``, waiting
+    (a bounded number of polls) until ``expected`` have come."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    found: list[tuple[bytes, EventEnvelope]] = []
+    try:
+        consumer.assign(list(start))
+        for tp, offset in start.items():
+            consumer.seek(tp, offset)
+        for _ in range(40):
+            batches = await consumer.getmany(timeout_ms=500)
+            for records in batches.values():
+                for record in records:
+                    if record.key.startswith(workspace_prefix):
+                        found.append((record.key, EventEnvelope.model_validate_json(record.value)))
+            if len(found) >= expected:
+                break
+    finally:
+        await consumer.stop()
+    return found

@@ -4,98 +4,24 @@ Kafka and PostgreSQL, delivers calls that appear on ``milepost.events`` keyed by
 from __future__ import annotations
 
 import asyncio
-import re
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from segment.analytics.client import Client
 
-from shared.contracts import EventEnvelope, EventType, Topic
-from tests.processes import RunningServer, milepost, running
+from shared.contracts import EventEnvelope, EventType
+from tests.processes import RunningServer
+from tests.services.ingest.conftest import end_offsets, read_from, synchronous
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
-
-
-@pytest.fixture
-def environment(kafka_bootstrap: str, postgres_url: str) -> dict[str, str]:
-    return {
-        "MILEPOST_BUS": "kafka",
-        "MILEPOST_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "MILEPOST_DATABASE_URL": postgres_url,
-    }
-
-
-@pytest.fixture
-def workspace(environment: dict[str, str]) -> tuple[str, str]:
-    """(workspace id, write key) from ``milepost workspace create``'s output."""
-    milepost("kafka", "ensure-topics", env=environment)
-    output = milepost("workspace", "create", f"sdk-{uuid.uuid4().hex[:8]}", env=environment)
-    lines = output.stdout.strip().splitlines()
-    workspace_id = re.search(r"id (ws_[0-9a-f]+)", lines[0])
-    assert workspace_id is not None, output.stdout
-    return workspace_id.group(1), lines[-1]
-
-
-@pytest.fixture
-def server(environment: dict[str, str], tmp_path: Path) -> Iterator[RunningServer]:
-    with running("ingest", environment, tmp_path / "ingest.log") as started:
-        yield started
-
-
-async def _end_offsets(bootstrap: str) -> dict[TopicPartition, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
-        partitions = [
-            TopicPartition(Topic.EVENTS, p)
-            for p in consumer.partitions_for_topic(Topic.EVENTS) or ()
-        ]
-        if not partitions:
-            partitions = [TopicPartition(Topic.EVENTS, p) for p in range(12)]
-        return dict(await consumer.end_offsets(partitions))
-    finally:
-        await consumer.stop()
-
-
-async def _read_from(
-    bootstrap: str, start: dict[TopicPartition, int], workspace_prefix: bytes, expected: int
-) -> list[tuple[bytes, EventEnvelope]]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    found: list[tuple[bytes, EventEnvelope]] = []
-    try:
-        consumer.assign(list(start))
-        for tp, offset in start.items():
-            consumer.seek(tp, offset)
-        for _ in range(40):
-            batches = await consumer.getmany(timeout_ms=500)
-            for records in batches.values():
-                for record in records:
-                    if record.key.startswith(workspace_prefix):
-                        found.append((record.key, EventEnvelope.model_validate_json(record.value)))
-            if len(found) >= expected:
-                break
-    finally:
-        await consumer.stop()
-    return found
 
 
 def test_segment_sdk_calls_arrive_on_kafka_with_account_keys(
     server: RunningServer, workspace: tuple[str, str], kafka_bootstrap: str
 ) -> None:
     workspace_id, write_key = workspace
-    start = asyncio.run(_end_offsets(kafka_bootstrap))
+    start = asyncio.run(end_offsets(kafka_bootstrap))
     errors: list[object] = []
-    client = Client(
-        write_key=write_key,
-        host=server.url,
-        sync_mode=True,
-        max_retries=0,
-        on_error=lambda error, _items: errors.append(error),
-    )
+    client = synchronous(Client, write_key, server.url, errors)
     client.identify("u-1", {"email": "ada@acme.io", "role": "admin"}, context={"groupId": "acme"})
     client.group("u-1", "acme", {"name": "Acme", "plan": "growth"})
     client.track("u-1", "Order Placed", {"amount": 120}, context={"groupId": "acme"})
@@ -109,7 +35,7 @@ def test_segment_sdk_calls_arrive_on_kafka_with_account_keys(
     batching.join()
     assert not errors
 
-    found = asyncio.run(_read_from(kafka_bootstrap, start, f"{workspace_id}/".encode(), 29))
+    found = asyncio.run(read_from(kafka_bootstrap, start, f"{workspace_id}/".encode(), 29))
     assert len(found) == 29
     by_type: dict[EventType, list[tuple[bytes, EventEnvelope]]] = {}
     for key, event in found:

@@ -239,3 +239,34 @@ class Account:
 
     def history(self, since: int = 0) -> list[tuple[str, str, str | None]]:
         return [(t.kind.value, t.stage, t.node) for t in self.transitions(since)]
+
+
+PATH_MISTAKES = """\
+id: trial
+name: Trial path
+business_type: service
+enrol_when: event == "Signed Up"
+stages:
+  - id: onboarding
+    name: Onboarding
+    nodes:
+      - id: invited
+        name: Users invited
+        complete_when: crm.seats > 1
+        notify: [admin, ceo]
+      - id: activated
+        name: Activated
+        complete_when: crm.seats > 3 and event == "Key Feature Used"
+        next:
+          - goto: adoptoin
+  - id: adoption
+    name: Adoption
+    nodes:
+      - id: used
+        name: Used
+        complete_when: >-
+          count("Key Feature Used")
+          > count("X", by="ceo")
+"""
+"""A growth path with a wrong role in `notify`, `event` in an account condition, a `goto`
+to no id and a wrong role inside a condition's second line: four problems in one run."""

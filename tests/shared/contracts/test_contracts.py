@@ -1,19 +1,31 @@
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
+from services.embedded import mount_services
+from shared.bus.memory import InMemoryBus
+from shared.clock import FrozenClock
 from shared.contracts import EventEnvelope, EventType, TriggerEnvelope, TriggerKind
 from shared.contracts.events import event_id_for, event_key
 from shared.contracts.export import asyncapi_document, write_contracts
 from shared.contracts.topics import TOPICS, Topic
+from shared.db import create_engine, create_session_factory
+from shared.observability.http import create_http_app
+from shared.runtime import Resources
+from shared.settings import RuntimeSettings
 
 NOW = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
 DOCS = Path(__file__).parents[3] / "docs" / "contracts"
+ROUTE = re.compile(r"(?<![\w.])/(?:api|v1)/[A-Za-z0-9_{}/.-]*[A-Za-z0-9_}]")
+"""An HTTP route of Milepost's APIs, as the AsyncAPI document's prose names one."""
 
 
 def _event(**changes: object) -> EventEnvelope:
@@ -92,3 +104,32 @@ def test_committed_contract_docs_are_current(tmp_path: Path) -> None:
         assert committed.exists(), f"{committed} is missing: run make contracts"
         assert committed.read_text() == fresh.read_text(), f"{committed} is stale: make contracts"
     assert yaml.safe_load((DOCS / "asyncapi.yaml").read_text())["asyncapi"] == "3.0.0"
+
+
+def _texts(node: object) -> Iterator[str]:
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from _texts(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _texts(item)
+
+
+def _served_routes(tmp_path: Path) -> set[str]:
+    """The paths in the OpenAPI document of every service mounted as ``milepost run`` does."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'milepost.db'}")
+    resources = Resources(
+        InMemoryBus(), engine, create_session_factory(engine), FrozenClock(NOW), CollectorRegistry()
+    )
+    app = create_http_app("Milepost", "every service", resources)
+    mount_services(app, RuntimeSettings(data_dir=tmp_path), resources)  # workers not started
+    return set(app.openapi()["paths"])
+
+
+def test_every_http_route_the_asyncapi_document_names_is_served(tmp_path: Path) -> None:
+    document = yaml.safe_load((DOCS / "asyncapi.yaml").read_text())
+    named = {route for text in _texts(document) for route in ROUTE.findall(text)}
+    assert "/api/messaging/workspaces/{workspace}/subscriptions" in named
+    assert named <= _served_routes(tmp_path)

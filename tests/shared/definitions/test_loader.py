@@ -115,6 +115,31 @@ def test_a_cross_reference_problem_points_at_its_location() -> None:
     ]
 
 
+def test_a_bad_value_does_not_hide_the_checks_around_it() -> None:
+    text = VALID.replace("goto: first-listing", "goto: nowhere") + "labels: {a: many}\n"
+    assert _problems(text) == [
+        f"{FILE}:10:15: stages[0].nodes[1].goto: node 'nowhere' referenced by goto does not exist",
+        f"{FILE}:11:13: labels.a: Input should be a valid integer, unable to parse string as an "
+        "integer (got 'many')",
+    ]
+
+
+def test_an_unknown_key_does_not_hide_the_checks_around_it() -> None:
+    text = VALID.replace("goto: first-listing", "goto: nowhere") + "notes:\n  - {a: 1}\n"
+    assert _problems(text) == [
+        f"{FILE}:10:15: stages[0].nodes[1].goto: node 'nowhere' referenced by goto does not exist",
+        f"{FILE}:11:1: notes: Extra inputs are not permitted",
+    ]
+
+
+def test_what_only_dropping_a_bad_value_causes_is_not_reported() -> None:
+    # without its bad `due` the node misses a required key, and its model cannot be checked
+    text = VALID.replace("P3D", "P3X").replace("goto: first-listing", "goto: nowhere")
+    assert _problems(text) == [
+        f"{FILE}:7:14: stages[0].nodes[0].due: Input should be a valid ISO 8601 duration (got 'P3X')"
+    ]
+
+
 def test_a_field_validator_can_report_an_item_using_the_context() -> None:
     text = "content:\n  - welcome\n  - nudge\n"
     with pytest.raises(DefinitionError) as caught:

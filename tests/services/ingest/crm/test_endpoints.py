@@ -1,9 +1,13 @@
-"""CRM facts as CloudEvents 1.0, structured and batch modes."""
+"""CRM facts as CloudEvents 1.0, structured, batch and binary modes."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
 import orjson
+from cloudevents.core.bindings.http import to_binary_event
+from cloudevents.core.v1.event import CloudEvent
 
 from shared.contracts import EventType
 from tests.services.ingest.conftest import RECEIVED_AT, Ingest
@@ -133,3 +137,45 @@ async def test_plain_json_is_415_and_a_non_array_batch_is_400(ingest: Ingest) ->
     not_array = await _send(ingest, event, BATCH)
     assert not_array.status_code == 400
     assert not_array.json()["errors"][0]["code"] == "not_an_array"
+
+
+async def test_binary_mode_from_the_cloudevents_sdk_is_published_like_structured(
+    ingest: Ingest,
+) -> None:
+    event = CloudEvent(
+        attributes={
+            "type": "milepost.crm.contact.upserted",
+            "source": "hubspot crm",
+            "id": "evt-1",
+            "time": datetime(2026, 11, 1, 10, 0, tzinfo=UTC),
+            "subject": "contacts/Lü Wei",
+            "datacontenttype": "application/json",
+        },
+        data={"account_id": "acme", "contact_id": "u-7", "email": "ceo@acme.io"},
+    )
+    message = to_binary_event(event)
+    response = await ingest.client.post(
+        "/v1/crm/events", content=message.body, headers={**ingest.auth, **message.headers}
+    )
+    assert response.status_code == 200, response.text
+    [(key, envelope)] = await ingest.published()
+    assert key.endswith(b"/a/acme")
+    assert (envelope.event, envelope.user_id) == ("milepost.crm.contact.upserted", "u-7")
+    assert envelope.message_id == "hubspot crm#evt-1"
+    assert envelope.context["cloudevent"]["subject"] == "contacts/Lü Wei"
+    assert envelope.timestamp.isoformat() == "2026-11-01T10:00:00+00:00"
+    assert envelope.properties["email"] == "ceo@acme.io"
+
+
+async def test_binary_mode_needs_its_attributes_and_a_json_body(ingest: Ingest) -> None:
+    headers = {**ingest.auth, "ce-specversion": "1.0", "ce-source": "crm", "ce-id": "1"}
+    data = orjson.dumps({"account_id": "acme", "ticket_id": "t9"})
+    no_type = await ingest.client.post(
+        "/v1/crm/events", content=data, headers={**headers, "Content-Type": "application/json"}
+    )
+    assert no_type.status_code == 400
+    assert no_type.json()["errors"][0]["field"] == "type"
+    not_json = await ingest.client.post(
+        "/v1/crm/events", content=data, headers={**headers, "Content-Type": SINGLE}
+    )
+    assert not_json.status_code == 415

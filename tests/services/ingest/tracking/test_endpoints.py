@@ -271,6 +271,49 @@ async def test_a_gzip_bomb_is_refused_before_it_inflates(ingest: Ingest) -> None
     assert _problems(response)[0]["code"] == "decompressed_too_large"
 
 
+FORM = "application/x-www-form-urlencoded"
+"""What RudderStack's Node SDK sends its gzipped JSON as."""
+
+
+async def test_gzipped_json_sent_as_form_urlencoded_is_read_as_json(ingest: Ingest) -> None:
+    body = gzip.compress(orjson.dumps({"batch": [{"type": "track", "userId": "u", "event": "Z"}]}))
+    response = await ingest.client.post(
+        "/v1/batch",
+        content=body,
+        headers={**ingest.auth, "Content-Type": FORM, "Content-Encoding": "gzip"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 1
+    not_json = await ingest.client.post(
+        "/v1/batch", content=b"userId=u&event=Z", headers={**ingest.auth, "Content-Type": FORM}
+    )
+    assert not_json.status_code == 400
+    assert _problems(not_json)[0]["code"] == "invalid_json"
+
+
+async def test_a_form_urlencoded_gzip_bomb_is_413_naming_the_limit(ingest: Ingest) -> None:
+    bomb = gzip.compress(b"[" + b" " * 50_000_000 + b"]")
+    response = await ingest.client.post(
+        "/v1/batch",
+        content=bomb,
+        headers={**ingest.auth, "Content-Type": FORM, "Content-Encoding": "gzip"},
+    )
+    assert response.status_code == 413
+    [problem] = _problems(response)
+    assert (problem["code"], problem["limit"]) == ("decompressed_too_large", 500 * 1024)
+    assert "512000 bytes" in str(problem["message"])
+
+
+async def test_identify_traits_are_read_from_context_traits_too(ingest: Ingest) -> None:
+    rudderstack = {"userId": "u1", "context": {"traits": {"email": "a@acme.io", "plan": "a"}}}
+    both = {**rudderstack, "userId": "u2", "traits": {"plan": "b"}}
+    for body in (rudderstack, both):
+        assert (await ingest.post("/v1/identify", body)).status_code == 200
+    [(_, only_nested), (_, top_wins)] = await ingest.published()
+    assert only_nested.traits == {"email": "a@acme.io", "plan": "a"}
+    assert top_wins.traits == {"email": "a@acme.io", "plan": "b"}
+
+
 @pytest.mark.parametrize(
     ("content", "headers", "status", "field", "code"),
     [

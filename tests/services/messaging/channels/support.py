@@ -28,6 +28,7 @@ def message(**fields: Any) -> OutboundMessage:
         "body": "Two steps left.",
         "category": "onboarding",
         "attempt": 1,
+        "planned_at": NOW,
         **fields,
     }
     return OutboundMessage(**values)

@@ -250,6 +250,7 @@ def test_a_follow_up_skips_bounced_channels_and_keys_on_the_planned_step() -> No
             body="Two steps left.",
             category="onboarding",
             attempt=1,
+            planned_at=T0,
         ),
         step_id="onboarding/nudge@feishu",
         priority=1,

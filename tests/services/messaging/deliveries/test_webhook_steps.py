@@ -3,7 +3,8 @@ to the configured default URL when the step names none."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from standardwebhooks.webhooks import Webhook
@@ -16,7 +17,7 @@ from shared.bus.memory import InMemoryBus
 from shared.clock import FrozenClock
 from tests.services.messaging.deliveries.support import dispatcher, planned
 from tests.services.messaging.deliveries.test_dispatcher import queue
-from tests.services.messaging.http_sink import running_sink
+from tests.services.messaging.http_sink import Answer, running_sink
 from tests.services.messaging.support import POLICIES, WORKSPACE, person, trigger
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -83,3 +84,34 @@ async def test_a_webhook_step_is_signed_to_the_configured_url(own_sessions: Sess
         "Overdue",
         "complete_profile: overdue",
     )
+
+
+async def test_a_retried_webhook_sends_the_same_body_and_webhook_id(own_sessions: Sessions) -> None:
+    planned_at = NOW - timedelta(minutes=1)
+    (delivery_id,) = await queue(
+        own_sessions,
+        planned(
+            playbook_id="hooks",
+            channel="webhook",
+            target={},
+            planned_at=planned_at,
+            not_before=planned_at,
+        ),
+    )
+    clock = FrozenClock(NOW)
+    async with running_sink() as sink:
+        sink.answer(Answer(status=503))
+        settings = MessagingSettings(webhook_url=sink.url, allow_private_targets=True)
+        async with open_channels(settings, own_sessions, clock) as channels:
+            worker = dispatcher(own_sessions, InMemoryBus(), clock, channels)
+            assert await worker.step() == 1
+            clock.advance(timedelta(minutes=30))  # past the retry's wait
+            assert await worker.step() == 1
+
+    first, second = sink.received
+    assert first.body == second.body
+    assert first.headers["webhook-id"] == second.headers["webhook-id"] == delivery_id
+    assert first.headers["webhook-timestamp"] != second.headers["webhook-timestamp"]
+    assert json.loads(second.body)["timestamp"] == planned_at.isoformat()
+    verify = Webhook(worker.policy.default_secret)  # (on real time: the first attempt's)
+    assert verify.verify(first.body, first.headers)["data"]["delivery_id"] == delivery_id

@@ -169,3 +169,40 @@ def test_the_file_on_disk_is_named_in_problems(tmp_path: Path) -> None:
         load_definition(file, PlaybookFile)
     assert str(caught.value).startswith(f"{file}:5:")
     assert "match.kinds[0]" in str(caught.value)
+
+
+PLAYBOOK_MISTAKES = """\
+id: trial-outreach
+name: Trial outreach
+rules:
+  - id: welcome
+    match: {kinds: [stage_entered]}
+    steps:
+      - id: welcome
+        channels: [webhook]
+        url: http://hooks.example.com/milepost
+        template: welcome
+      - id: tips
+        channels: [email]
+        template: tips
+templates:
+  welcome:
+    body:
+      en: "Welcome, {{ contact.name }}"
+      zh-CN: |
+        欢迎 {{ contact.name }}
+        {% if contact.locale %}
+          {{ contact.locale }
+        {% endif %}
+"""
+
+
+def test_every_mistake_is_reported_in_one_run_at_its_line_and_column() -> None:
+    with pytest.raises(DefinitionError) as caught:
+        read_playbook("trial.yaml", PLAYBOOK_MISTAKES)
+    found = [(p.line, p.column, p.field, p.message[:30]) for p in caught.value.problems]
+    assert found == [
+        (9, 14, "rules[0].steps[0].url", "expected an https URL, e.g. ht"),
+        (13, 19, "rules[0].steps[1].template", "no template 'tips' in template"),
+        (21, 11, "templates.welcome.body.zh-CN", "line 3: unexpected '}'"),
+    ]

@@ -1,5 +1,5 @@
 """Growth-path files: the problems ``check_path`` finds (each at its location), validation
-refusing a file at its first problem, and what ``compile_path`` builds for the engine."""
+refusing a file with every problem, and what ``compile_path`` builds for the engine."""
 
 from __future__ import annotations
 
@@ -13,8 +13,16 @@ from pydantic import ValidationError
 from services.node_engine.paths.compiled import Escalation, compile_path
 from services.node_engine.paths.expressions import AggregateKind
 from services.node_engine.paths.schemas import GrowthPathFile, Location, check_path
-from shared.definitions import DefinitionInvalid
-from tests.services.node_engine.support import REFERENCE, build, document, node, stage, unchecked
+from shared.definitions import DefinitionError, DefinitionInvalid, load_definition
+from tests.services.node_engine.support import (
+    PATH_MISTAKES,
+    REFERENCE,
+    build,
+    document,
+    node,
+    stage,
+    unchecked,
+)
 
 
 def tiers(*levels: dict[str, Any], **fields: Any) -> dict[str, Any]:
@@ -28,7 +36,7 @@ def tiers(*levels: dict[str, Any], **fields: Any) -> dict[str, Any]:
 
 
 def problems(doc: dict[str, Any]) -> list[tuple[Location, str]]:
-    return check_path(unchecked(doc))
+    return [(found.location, found.message) for found in check_path(unchecked(doc))]
 
 
 def locations(doc: dict[str, Any]) -> list[Location]:
@@ -300,17 +308,18 @@ def test_every_expression_is_compiled_in_the_names_its_place_allows() -> None:
     ]
     messages = [message for _location, message in found]
     assert messages[0].startswith("unknown function; known: count")
-    assert messages[0].endswith("(at column 21)")
     assert messages[1] == (
         "unknown name `os`; known: account, crm, days_enrolled, days_in_node, days_in_stage, "
-        "days_to_renewal, score, stage, tier (at column 18)"
+        "days_to_renewal, score, stage, tier"
     )
-    assert messages[2] == "lambda is not allowed in a condition (at column 1)"
+    assert messages[2] == "lambda is not allowed in a condition"
     assert messages[3].startswith("`event` describes one event; here only account names")
-    assert messages[4] == "syntax error: invalid syntax (at column 10)"
+    assert messages[4] == "syntax error: invalid syntax"
     assert messages[5].startswith("`properties` describes one event")
     assert messages[6].startswith("unknown role 'ceo'")
     assert messages[7].startswith("`user_id` describes one event")
+    offsets = [found.offset for found in check_path(unchecked(doc))]
+    assert offsets == [20, 17, 0, 0, 9, 0, 0, 0]
 
 
 def test_a_valid_file_has_no_problems() -> None:
@@ -321,10 +330,10 @@ def test_a_valid_file_has_no_problems() -> None:
     assert problems(doc) == []
 
 
-# -- validation refuses a file at its first problem ----------------------------------------
+# -- validation refuses a file with every problem -----------------------------------------
 
 
-def test_validation_raises_the_first_problem_at_its_location() -> None:
+def test_validation_raises_every_problem_at_its_location() -> None:
     doc = document(
         [
             stage("a", node("one", next=[{"goto": "nowhere"}])),
@@ -336,8 +345,24 @@ def test_validation_raises_the_first_problem_at_its_location() -> None:
     (error,) = caught.value.errors()
     problem = error["ctx"]["error"]
     assert isinstance(problem, DefinitionInvalid)
-    assert problem.location == ("stages", 1, "nodes", 0, "complete_when")
-    assert problem.message.startswith("syntax error")
+    assert [(found.location, found.message[:12]) for found in problem.each()] == [
+        (("stages", 1, "nodes", 0, "complete_when"), "syntax error"),
+        (("stages", 1, "id"), "id 'a' is al"),
+        (("stages", 0, "nodes", 0, "next", 0, "goto"), "no stage or "),
+    ]
+
+
+def test_every_mistake_is_reported_in_one_run_at_its_line_and_column() -> None:
+    with pytest.raises(DefinitionError) as caught:
+        load_definition("trial.yaml", GrowthPathFile, text=PATH_MISTAKES)
+    found = [(p.line, p.column, p.field, p.message[:40]) for p in caught.value.problems]
+    assert found == [
+        (12, 25, "stages[0].nodes[0].notify[1]", "Input should be 'decision_maker', 'admin"),
+        (15, 42, "stages[0].nodes[1].complete_when", "`event` describes one event; here only a"),
+        (17, 19, "stages[0].nodes[1].next[0].goto", "no stage or node 'adoptoin'"),
+        (25, 13, "stages[1].nodes[0].complete_when", "unknown role 'ceo'; roles: admin, decisi"),
+    ]
+    assert "column" not in str(caught.value)
 
 
 @pytest.mark.parametrize(

@@ -144,18 +144,24 @@ async def test_an_invalid_file_is_422_with_each_problem_located(api: Api) -> Non
     response = await api.publish(broken)
     assert response.status_code == 422
     detail = response.json()["detail"]
-    # the meaning (expressions, gotos) is checked once the shape is valid: one problem here
+    # the bad duration does not hide the meaning (expressions, gotos): both in one answer
     assert detail["field"] == "stages[0].nodes[0].due"
-    assert detail["message"].startswith("the growth path has 1 problem, the first: merchant.yaml:")
-    [problem] = detail["problems"]
+    assert detail["message"].startswith("the growth path has 2 problems, the first: merchant.yaml:")
+    due, condition = detail["problems"]
     line = MERCHANT[: MERCHANT.index("due: P2D")].count("\n") + 1
-    assert problem | {"message": "-"} == {
+    assert due | {"message": "-"} == {
         "file": "merchant.yaml",
         "line": line,
         "column": 14,
         "field": "stages[0].nodes[0].due",
         "message": "-",
     }
+    at = broken.index('happened("Profile') + len("happened(")  # the unterminated text
+    assert (condition["line"], condition["column"]) == (
+        broken[:at].count("\n") + 1,
+        at - broken.rindex("\n", 0, at),
+    )
+    assert condition["message"].startswith("syntax error: unterminated string")
     not_yaml = await api.publish("id: [unclosed")
     assert not_yaml.status_code == 422
     assert not_yaml.json()["detail"]["problems"][0]["line"] == 1

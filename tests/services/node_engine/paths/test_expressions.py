@@ -136,7 +136,7 @@ def test_forbidden_constructs_are_refused_with_a_message_and_column(
     error = refused(source, names)
     assert message in str(error)
     if column is not None:
-        assert error.column == column
+        assert error.offset == column
 
 
 def test_an_expression_must_be_a_non_empty_string_of_bounded_length() -> None:
