@@ -81,12 +81,13 @@ def embedded_settings(settings: MessagingSettings, runtime: RuntimeSettings) -> 
     """The settings of the embedded mode, where not set otherwise: unsubscribe links point
     at this process (``MILEPOST_MESSAGING_PUBLIC_URL``) and are signed with a secret kept in
     the data folder, mode 0600, so they survive restarts (``..._UNSUBSCRIBE_SECRET``);
-    outbound URLs may reach private addresses (``..._ALLOW_PRIVATE_TARGETS``)."""
+    outbound URLs may reach loopback addresses (``..._ALLOW_LOOPBACK_TARGETS``), never
+    link-local or other private ones unless listed (``..._ALLOWED_TARGET_NETWORKS``)."""
     changes: dict[str, object] = {}
     if "public_url" not in settings.model_fields_set:
         changes["public_url"] = f"http://{runtime.host}:{runtime.port}"
-    if "allow_private_targets" not in settings.model_fields_set:
-        changes["allow_private_targets"] = True  # webhooks to a local CRM or test receiver
+    if "allow_loopback_targets" not in settings.model_fields_set:
+        changes["allow_loopback_targets"] = True  # webhooks to a local CRM or test receiver
     if settings.unsubscribe_secret is None:
         key_file = runtime.data_dir / "unsubscribe-secret"
         if not key_file.exists():

@@ -263,6 +263,7 @@ def test_the_embedded_mode_keeps_its_unsubscribe_secret_and_links_to_itself(tmp_
     first = embedded_settings(MessagingSettings(), runtime)
     again = embedded_settings(MessagingSettings(), runtime)
     assert first.public_url == "http://127.0.0.1:8123"
+    assert (first.allow_loopback_targets, first.allowed_target_networks) == (True, [])
     assert first.unsubscribe_secret is not None
     assert again.unsubscribe_secret is not None
     assert (

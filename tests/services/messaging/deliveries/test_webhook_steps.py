@@ -69,7 +69,9 @@ async def test_a_webhook_step_is_signed_to_the_configured_url(own_sessions: Sess
     )
     clock = FrozenClock(NOW)
     async with running_sink() as sink:
-        settings = MessagingSettings(webhook_url=f"{sink.url}/milepost", allow_private_targets=True)
+        settings = MessagingSettings(
+            webhook_url=f"{sink.url}/milepost", allow_loopback_targets=True
+        )
         async with open_channels(settings, own_sessions, clock) as channels:
             worker = dispatcher(own_sessions, InMemoryBus(), clock, channels)
             assert await worker.step() == 1
