@@ -63,6 +63,7 @@ async def run_embedded(runtime: RuntimeSettings) -> None:
             "`/api/scoring/`, messaging under `/api/messaging/`, health at `/healthz` "
             "and `/readyz`, metrics at `/metrics`.",
             resources,
+            max_body_bytes=runtime.max_request_bytes,
         )
         ingest = mount_ingest(app, IngestSettings(), resources)
         worker = mount_engine(app, EngineSettings(), resources)

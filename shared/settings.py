@@ -43,6 +43,12 @@ class RuntimeSettings(BaseSettings):
     tracing_sample_ratio: float = Field(
         default=1.0, ge=0, le=1, description="Share of new traces kept; children follow."
     )
+    max_request_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=64 * 1024,
+        description="The largest request body any route accepts (413 beyond); ingest's "
+        "/v1 batches have their own, smaller limit.",
+    )
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
 

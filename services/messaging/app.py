@@ -201,6 +201,7 @@ async def run_messaging(runtime: RuntimeSettings) -> None:
             "Contacts, playbooks, template previews, unsubscribe links and plans; deliveries, "
             "tasks, subscriptions and the in-app feed.",
             resources,
+            max_body_bytes=runtime.max_request_bytes,
         )
         background = mount_messaging(app, MessagingSettings(), resources)
         await serve(app, host=runtime.host, port=runtime.port, background=background)

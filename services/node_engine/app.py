@@ -41,6 +41,7 @@ async def run_engine(runtime: RuntimeSettings) -> None:
             "Milepost node engine",
             "Growth paths, account states and timelines, funnels and manual moves.",
             resources,
+            max_body_bytes=runtime.max_request_bytes,
         )
         worker = mount_engine(app, EngineSettings(), resources)
         await serve(app, host=runtime.host, port=runtime.port, background=[worker.run()])

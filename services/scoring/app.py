@@ -58,6 +58,7 @@ async def run_scoring(runtime: RuntimeSettings) -> None:
             "Account health scores with their explanation, churn signals, score history, "
             "the portfolio and metric definitions.",
             resources,
+            max_body_bytes=runtime.max_request_bytes,
         )
         worker = mount_scoring(app, ScoringSettings(), resources)
         await serve(app, host=runtime.host, port=runtime.port, background=[worker.run()])
