@@ -284,3 +284,12 @@ def test_an_unusable_budget_window_or_timezone_names_its_variable() -> None:
     assert policies_of(MessagingSettings(quiet_hours_end="21:00")).quiet is None
     with pytest.raises(ValueError, match="MILEPOST_MESSAGING_DEFAULT_TIMEZONE: 'Mars/Base'"):
         policies_of(MessagingSettings(default_timezone="Mars/Base"))
+
+
+@pytest.mark.parametrize("version", [2**31, 2**70])
+async def test_a_playbook_version_past_its_column_is_422(api: Api, version: int) -> None:
+    await publish_reference_playbooks(api.resources, api.workspace)
+    answer = await api.client.get(
+        f"{api.base}/playbooks/platform-merchant-outreach/versions/{version}"
+    )
+    assert answer.status_code == 422, answer.text
