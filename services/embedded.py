@@ -42,7 +42,7 @@ DEMO_WORKSPACE = "demo"
 
 
 async def run_embedded(runtime: RuntimeSettings) -> None:
-    runtime.data_dir.mkdir(parents=True, exist_ok=True)
+    runtime.private_data_dir()
     engine = create_engine(runtime.resolved_database_url())
     tracing = configure_tracing(runtime, service="milepost")
     async with open_resources(create_bus(runtime), engine, SystemClock(), tracing=tracing) as (

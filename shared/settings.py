@@ -52,6 +52,12 @@ class RuntimeSettings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
 
+    def private_data_dir(self) -> Path:
+        """The data folder, created if missing, readable by its owner only (0700)."""
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)
+        return self.data_dir
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
