@@ -82,10 +82,11 @@ class MessagingSettings(BaseSettings):
     smtp_timeout_seconds: float = Field(default=10.0, gt=0)
 
     # Webhooks and chat apps.
-    webhook_secret: SecretStr = Field(
-        default=SecretStr("whsec_bWlsZXBvc3QtZGV2ZWxvcG1lbnQtc2VjcmV0"),
+    webhook_secret: SecretStr | None = Field(
+        default=None,
         description="Standard Webhooks signing secret (``whsec_`` + base64) for deliveries "
-        "on the webhook channel and task pushes; subscriptions have their own. Change it.",
+        "on the webhook channel and task pushes; subscriptions have their own. Without one "
+        "those deliveries fail (the embedded mode makes one and keeps it in the data folder).",
     )
     http_timeout_seconds: float = Field(default=10.0, gt=0)
     http_max_response_bytes: int = Field(
