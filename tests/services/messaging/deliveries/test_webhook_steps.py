@@ -78,6 +78,7 @@ async def test_a_webhook_step_is_signed_to_the_configured_url(own_sessions: Sess
 
     (request,) = sink.received
     assert request.path == "/milepost"
+    assert worker.policy.default_secret is not None
     payload = Webhook(worker.policy.default_secret).verify(request.body, request.headers)
     assert payload["type"] == "message.created"
     assert payload["data"]["delivery_id"] == delivery_id
