@@ -26,6 +26,16 @@ def resolving_to(*addresses: str, allow_loopback: bool = False) -> UrlGuard:
     return UrlGuard(allow_loopback=allow_loopback, resolve=resolve)
 
 
+INTERNAL_URLS = (
+    "http://169.254.169.254/latest",
+    "http://100.100.100.200/latest/meta-data",
+    "http://[2002:a9fe:a9fe::1]/x",
+    "http://[fec0::1]/x",
+    "http://[::ffff:100.100.100.200]/x",
+    "http://192.0.0.192/x",
+)
+"""URLs to cloud metadata and other internal addresses the guard once let through."""
+
 OPEN_GUARD = resolving_to("127.0.0.1", allow_loopback=True)
 """Lets the tests' local servers through; every name resolves to 127.0.0.1."""
 

@@ -15,7 +15,7 @@ from services.messaging.channels.guard import (
     refused_address,
     resolve_host,
 )
-from tests.services.messaging.channels.support import resolving_to
+from tests.services.messaging.channels.support import INTERNAL_URLS, resolving_to
 
 PUBLIC = "93.184.215.14"
 
@@ -95,14 +95,7 @@ def test_listed_networks_pass_by_their_exact_cidr() -> None:
 
 @pytest.mark.parametrize(
     "url",
-    [
-        "http://169.254.169.254/latest",
-        "http://100.100.100.200/latest/meta-data",
-        "http://[2002:a9fe:a9fe::1]/x",
-        "http://[fec0::1]/x",
-        "http://[::ffff:100.100.100.200]/x",
-        "http://192.0.0.192/x",
-    ],
+    INTERNAL_URLS,
 )
 async def test_address_urls_are_refused_even_with_loopback_allowed(url: str) -> None:
     with pytest.raises(UrlRefused):

@@ -30,6 +30,7 @@ from shared.contracts import Topic, TriggerEnvelope
 from shared.contracts.topics import DeadLetter
 from shared.errors import CommitFailed
 from tests.services.messaging.api import delivery_api
+from tests.services.messaging.channels.support import INTERNAL_URLS
 from tests.services.messaging.channels.support import OPEN_GUARD as OPEN
 from tests.services.messaging.deliveries.support import dispatcher
 from tests.services.messaging.http_sink import running_sink
@@ -358,14 +359,7 @@ async def test_the_api_registers_lists_changes_replays_and_deletes(
 
 @pytest.mark.parametrize(
     "url",
-    [
-        "http://169.254.169.254/latest",
-        "http://100.100.100.200/latest/meta-data",
-        "http://[2002:a9fe:a9fe::1]/x",
-        "http://[fec0::1]/x",
-        "http://[::ffff:100.100.100.200]/x",
-        "http://192.0.0.192/x",
-    ],
+    INTERNAL_URLS,
 )
 async def test_metadata_and_other_internal_urls_are_refused_where_loopback_is_allowed(
     own_sessions: async_sessionmaker[AsyncSession], url: str
