@@ -189,6 +189,8 @@ class UrlGuard:
             kind = refused_address(
                 address, allow_loopback=self.allow_loopback, allowed=self.allowed_networks
             )
+            if kind is not None and address == host:
+                raise UrlRefused(f"{host!r} is a {kind} address")
             if kind is not None:
                 raise UrlRefused(f"host {host!r} resolves to a {kind} address ({address})")
 
