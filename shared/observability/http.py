@@ -52,92 +52,6 @@ def create_http_app(
     return app
 
 
-class BodyTooLarge(MilepostError, HTTPException):
-    """A request body over the app's limit (raised while it is read; answered 413)."""
-
-    def __init__(self, max_bytes: int) -> None:
-        HTTPException.__init__(self, 413, f"body exceeds {max_bytes} bytes")
-        self.max_bytes = max_bytes
-
-
-def too_large_answer(max_bytes: int) -> JSONResponse:
-    """413 in ingest's error shape, naming the limit; the connection is closed after it
-    (the rest of the body is not read)."""
-    message = f"body exceeds {max_bytes} bytes"
-    return JSONResponse(
-        {
-            "success": False,
-            "code": "too_large",
-            "message": f"body: {message}",
-            "errors": [
-                {"field": "body", "code": "too_large", "message": message, "limit": max_bytes}
-            ],
-        },
-        status_code=413,
-        headers={"connection": "close"},
-    )
-
-
-def limit_bodies(app: FastAPI, max_bytes: int) -> None:
-    """Refuse request bodies over ``max_bytes`` on every route (see :class:`BodyLimit`)."""
-
-    async def answer(_request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, BodyTooLarge)
-        return too_large_answer(exc.max_bytes)
-
-    app.add_exception_handler(BodyTooLarge, answer)
-    app.add_middleware(BodyLimit, max_bytes=max_bytes)
-
-
-class BodyLimit:
-    """ASGI middleware: a declared ``Content-Length`` over ``max_bytes`` is answered 413
-    before the app runs (no parsing, no authentication, the body never read); a body
-    without one (chunked) is counted as it is read and :class:`BodyTooLarge` raised once
-    it passes the limit, so at most ``max_bytes`` plus one chunk is ever held."""
-
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if _declared_length(scope) > self.max_bytes:
-            await too_large_answer(self.max_bytes)(scope, receive, send)
-            return
-        received = 0
-        started = False
-
-        async def counted() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
-            return message
-
-        async def noting_start(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted, noting_start)
-        except BodyTooLarge:
-            if started:
-                raise
-            await too_large_answer(self.max_bytes)(scope, receive, send)
-
-
-def _declared_length(scope: Scope) -> int:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            return int(value) if value.isdigit() else 0
-    return 0
-
-
 def instrument_http(app: FastAPI, registry: CollectorRegistry, tracing: Tracing) -> None:
     """Count requests and time them per route template (never per raw path); with tracing
     on, one server span per request, continuing the caller's ``traceparent``."""
@@ -233,3 +147,89 @@ def health_router(registry: CollectorRegistry, checks: Mapping[str, ReadinessChe
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+class BodyTooLarge(MilepostError, HTTPException):
+    """A request body over the app's limit (raised while it is read; answered 413)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        HTTPException.__init__(self, 413, f"body exceeds {max_bytes} bytes")
+        self.max_bytes = max_bytes
+
+
+def too_large_answer(max_bytes: int) -> JSONResponse:
+    """413 in ingest's error shape, naming the limit; the connection is closed after it
+    (the rest of the body is not read)."""
+    message = f"body exceeds {max_bytes} bytes"
+    return JSONResponse(
+        {
+            "success": False,
+            "code": "too_large",
+            "message": f"body: {message}",
+            "errors": [
+                {"field": "body", "code": "too_large", "message": message, "limit": max_bytes}
+            ],
+        },
+        status_code=413,
+        headers={"connection": "close"},
+    )
+
+
+def limit_bodies(app: FastAPI, max_bytes: int) -> None:
+    """Refuse request bodies over ``max_bytes`` on every route (see :class:`BodyLimit`)."""
+
+    async def answer(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, BodyTooLarge)
+        return too_large_answer(exc.max_bytes)
+
+    app.add_exception_handler(BodyTooLarge, answer)
+    app.add_middleware(BodyLimit, max_bytes=max_bytes)
+
+
+class BodyLimit:
+    """ASGI middleware: a declared ``Content-Length`` over ``max_bytes`` is answered 413
+    before the app runs (no parsing, no authentication, the body never read); a body
+    without one (chunked) is counted as it is read and :class:`BodyTooLarge` raised once
+    it passes the limit, so at most ``max_bytes`` plus one chunk is ever held."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if _declared_length(scope) > self.max_bytes:
+            await too_large_answer(self.max_bytes)(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        async def noting_start(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, noting_start)
+        except BodyTooLarge:
+            if started:
+                raise
+            await too_large_answer(self.max_bytes)(scope, receive, send)
+
+
+def _declared_length(scope: Scope) -> int:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0
