@@ -75,7 +75,7 @@ async def with_engine(
     url = runtime.resolved_database_url()
     sqlite = make_url(url).get_backend_name() == "sqlite"
     if sqlite:
-        runtime.data_dir.mkdir(parents=True, exist_ok=True)
+        runtime.private_data_dir()
     engine = create_engine(url)
     try:
         if migrate_sqlite and sqlite:

@@ -51,7 +51,7 @@ DEMO_WORKSPACE = "demo"
 async def run_embedded(runtime: RuntimeSettings, *, sandbox: ShiftedClock | None = None) -> None:
     """Serve every service on one port until stopped; on the ``sandbox`` clock when given
     (see :mod:`services.sandbox`), else the wall clock."""
-    runtime.data_dir.mkdir(parents=True, exist_ok=True)
+    runtime.private_data_dir()
     engine = create_engine(runtime.resolved_database_url())
     tracing = configure_tracing(runtime, service="milepost")
     clock = sandbox or SystemClock()
@@ -73,6 +73,7 @@ async def run_embedded(runtime: RuntimeSettings, *, sandbox: ShiftedClock | None
             "`/api/scoring/`, messaging under `/api/messaging/`, health at `/healthz` "
             "and `/readyz`, metrics at `/metrics`.",
             resources,
+            max_body_bytes=runtime.max_request_bytes,
         )
         background = mount_services(app, runtime, resources)
         if sandbox is not None:

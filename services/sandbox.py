@@ -44,7 +44,7 @@ def sandbox_clock(runtime: RuntimeSettings, *, requested: bool) -> ShiftedClock 
             "--sandbox was given with MILEPOST_BUS=kafka or MILEPOST_DATABASE_URL)"
         )
     if not file.exists():
-        file.parent.mkdir(parents=True, exist_ok=True)
+        runtime.private_data_dir()
         save_offset(file, timedelta())
     return ShiftedClock(SystemClock(), timedelta(seconds=int(file.read_text().strip() or 0)))
 

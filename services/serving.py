@@ -35,7 +35,7 @@ async def service_resources(
         resources
     ):
         if engine.dialect.name == "sqlite":
-            runtime.data_dir.mkdir(parents=True, exist_ok=True)
+            runtime.private_data_dir()
             await upgrade_to_head(engine)
         yield resources
 

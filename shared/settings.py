@@ -56,6 +56,12 @@ class RuntimeSettings(BaseSettings):
     tracing_sample_ratio: float = Field(
         default=1.0, ge=0, le=1, description="Share of new traces kept; children follow."
     )
+    max_request_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=64 * 1024,
+        description="The largest request body any route accepts (413 beyond); ingest's "
+        "/v1 batches have their own, smaller limit.",
+    )
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
 
@@ -63,6 +69,12 @@ class RuntimeSettings(BaseSettings):
     def bus_file(self) -> Path:
         """The embedded bus's file."""
         return self.data_dir / "bus.db"
+
+    def private_data_dir(self) -> Path:
+        """The data folder, created if missing, readable by its owner only (0700)."""
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)
+        return self.data_dir
 
     def resolved_database_url(self) -> str:
         if self.database_url:

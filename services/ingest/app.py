@@ -97,6 +97,7 @@ async def run_ingest(runtime: RuntimeSettings) -> None:
             "Milepost ingest",
             "Segment-compatible tracking API and CRM CloudEvents, published to Kafka.",
             resources,
+            max_body_bytes=runtime.max_request_bytes,
         )
         service = mount_ingest(app, IngestSettings(), resources)
         tune_garbage_collection()

@@ -6,6 +6,7 @@ here can raise anything else for hostile input (gzip bombs, deep nesting, bad UT
 
 from __future__ import annotations
 
+import re
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -54,7 +55,7 @@ async def read_json_body(request: Request, limits: BodyLimits, media_types: froz
     try:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        if "recursion" in str(exc).lower():
+        if _PARSER_DEPTH_ERROR.search(str(exc)):
             raise _too_deep(limits.max_depth) from exc
         raise RequestRejected(400, [Problem("body", "invalid_json", str(exc))]) from exc
     if nesting_depth(document, limits.max_depth) > limits.max_depth:
@@ -85,6 +86,8 @@ def nesting_depth(document: Any, stop_after: int) -> int:
     return depth
 
 
+_PARSER_DEPTH_ERROR = re.compile("depth limit|recursion", re.IGNORECASE)
+"""How orjson says a document nests past its own limit (1,024 levels)."""
 _CONTAINERS = frozenset({dict, list})
 """What ``orjson.loads`` makes of JSON objects and arrays (exactly these types)."""
 

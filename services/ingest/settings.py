@@ -7,6 +7,8 @@ from datetime import timedelta
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.ingest.workspaces.service import WRITE_KEY_CACHE_SECONDS
+
 
 class IngestSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MILEPOST_INGEST_", extra="ignore")
@@ -17,6 +19,7 @@ class IngestSettings(BaseSettings):
     max_nesting_depth: int = Field(default=32, ge=4, le=256)
     dedup_window: timedelta = Field(default=timedelta(hours=24))
     write_key_cache_ttl: timedelta = Field(
-        default=timedelta(seconds=5), description="How long a revoked key may still pass."
+        default=timedelta(seconds=WRITE_KEY_CACHE_SECONDS),
+        description="How long a revoked key may still pass.",
     )
     retry_after_seconds: int = Field(default=5, ge=1, description="Sent with 503 answers.")

@@ -6,7 +6,9 @@ import asyncio
 import logging
 import os
 import secrets
+from collections.abc import Callable
 from datetime import datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import FastAPI
@@ -14,6 +16,7 @@ from pydantic import SecretStr
 
 from services.admin_api import admin_dependencies
 from services.ingest.workspaces.service import find_workspace
+from services.messaging.channels.webhooks import new_secret
 from services.messaging.contacts.directory import Contact
 from services.messaging.contacts.endpoints import contacts_router, unsubscribe_router
 from services.messaging.contacts.worker import ContactsWorker
@@ -39,6 +42,7 @@ from services.messaging.templates.limits import TemplateLimits
 from services.serving import serve, service_resources
 from shared.durations import parse_duration
 from shared.observability.http import create_http_app
+from shared.published_secrets import warn_of_published_secrets
 from shared.runtime import Resources
 from shared.settings import RuntimeSettings
 from shared.supervision import Worker
@@ -91,20 +95,41 @@ def template_limits(settings: MessagingSettings) -> TemplateLimits:
 def embedded_settings(settings: MessagingSettings, runtime: RuntimeSettings) -> MessagingSettings:
     """The settings of the embedded mode, where not set otherwise: unsubscribe links point
     at this process (``MILEPOST_MESSAGING_PUBLIC_URL``) and are signed with a secret kept in
-    the data folder, mode 0600, so they survive restarts (``..._UNSUBSCRIBE_SECRET``);
-    outbound URLs may reach private addresses (``..._ALLOW_PRIVATE_TARGETS``)."""
+    the data folder, mode 0600, so they survive restarts (``..._UNSUBSCRIBE_SECRET``), as
+    is the webhook signing secret, made on first start (``..._WEBHOOK_SECRET``); outbound URLs may reach loopback addresses (``..._ALLOW_LOOPBACK_TARGETS``), never
+    link-local or other private ones unless listed (``..._ALLOWED_TARGET_NETWORKS``)."""
     changes: dict[str, object] = {}
     if "public_url" not in settings.model_fields_set:
         changes["public_url"] = f"http://{runtime.host}:{runtime.port}"
-    if "allow_private_targets" not in settings.model_fields_set:
-        changes["allow_private_targets"] = True  # webhooks to a local CRM or test receiver
+    if "allow_loopback_targets" not in settings.model_fields_set:
+        changes["allow_loopback_targets"] = True  # webhooks to a local CRM or test receiver
     if settings.unsubscribe_secret is None:
-        key_file = runtime.data_dir / "unsubscribe-secret"
-        if not key_file.exists():
-            key_file.write_text(secrets.token_urlsafe(32) + "\n")
-            os.chmod(key_file, 0o600)
-        changes["unsubscribe_secret"] = SecretStr(key_file.read_text().strip())
+        changes["unsubscribe_secret"] = kept_secret(
+            runtime.data_dir / "unsubscribe-secret", lambda: secrets.token_urlsafe(32)
+        )
+    if settings.webhook_secret is None:
+        changes["webhook_secret"] = kept_secret(runtime.data_dir / "webhook-secret", new_secret)
     return settings.model_copy(update=changes)
+
+
+def kept_secret(key_file: Path, make: Callable[[], str]) -> SecretStr:
+    """The secret kept in ``key_file``; on first use ``make`` makes it, written readable by
+    its owner only (0600) from the first byte."""
+    if not key_file.exists():
+        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(make() + "\n")
+    return SecretStr(key_file.read_text().strip())
+
+
+def warn_of_missing_secrets(settings: MessagingSettings) -> None:
+    """Log a warning at start for a webhook secret that is missing or published."""
+    if settings.webhook_secret is None:
+        logger.warning(
+            "MILEPOST_MESSAGING_WEBHOOK_SECRET is not set: playbook webhooks and task pushes "
+            "fail until it is (subscriptions sign with their own secrets)"
+        )
+    warn_of_published_secrets(settings)
 
 
 def unsubscribe_secret(settings: MessagingSettings) -> bytes:
@@ -144,6 +169,7 @@ def mount_messaging(
         settings.admin_token, variable="MILEPOST_MESSAGING_ADMIN_TOKEN"
     )
     secret = unsubscribe_secret(settings)
+    warn_of_missing_secrets(settings)
     app.include_router(contacts_router(resources, dependencies=dependencies))
     app.include_router(playbooks_router(resources, dependencies=dependencies))
     app.include_router(
@@ -213,6 +239,7 @@ async def run_messaging(runtime: RuntimeSettings) -> None:
             "Contacts, playbooks, template previews, unsubscribe links and plans; deliveries, "
             "tasks, subscriptions and the in-app feed.",
             resources,
+            max_body_bytes=runtime.max_request_bytes,
         )
         background = mount_messaging(app, MessagingSettings(), resources)
         await serve(app, host=runtime.host, port=runtime.port, background=background)

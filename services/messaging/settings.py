@@ -6,7 +6,7 @@ the environment as JSON (``MILEPOST_MESSAGING_RETRY_SCHEDULE_SECONDS='[30, 120, 
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 CHANNELS = ("email", "webhook", "feishu", "dingtalk", "wecom", "slack", "in_app")
@@ -101,12 +101,18 @@ class MessagingSettings(BaseSettings):
     smtp_timeout_seconds: float = Field(default=10.0, gt=0)
 
     # Webhooks and chat apps.
-    webhook_secret: SecretStr = Field(
-        default=SecretStr("whsec_bWlsZXBvc3QtZGV2ZWxvcG1lbnQtc2VjcmV0"),
+    webhook_secret: SecretStr | None = Field(
+        default=None,
         description="Standard Webhooks signing secret (``whsec_`` + base64) for deliveries "
-        "on the webhook channel and task pushes; subscriptions have their own. Change it.",
+        "on the webhook channel and task pushes; subscriptions have their own. Without one "
+        "those deliveries fail (the embedded mode makes one and keeps it in the data folder).",
     )
     http_timeout_seconds: float = Field(default=10.0, gt=0)
+    http_max_response_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        description="How much of a webhook's or chat robot's answer is read; the rest is not.",
+    )
     webhook_url: str | None = Field(
         default=None,
         description="Where playbook steps on the webhook channel post when they name no "
@@ -138,10 +144,16 @@ class MessagingSettings(BaseSettings):
         description="Host names outbound URLs may reach (``*.example.com`` for subdomains); "
         "empty: any host that passes the private-range check.",
     )
-    allow_private_targets: bool = Field(
+    allow_loopback_targets: bool = Field(
         default=False,
-        description="Let outbound URLs resolve to private, loopback or link-local addresses "
-        "(tests, the embedded mode, an intranet CRM).",
+        description="Let outbound URLs reach loopback addresses (tests, a receiver on the "
+        "same machine; on by default in the embedded mode).",
+    )
+    allowed_target_networks: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description="Networks outbound URLs may reach although not public, by CIDR "
+        '(``["10.20.0.0/16"]`` for an intranet CRM, ``["169.254.169.254/32"]`` only if you '
+        "mean it); every other private, link-local, shared or reserved address is refused.",
     )
 
     # Dispatcher.

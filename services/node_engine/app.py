@@ -11,6 +11,7 @@ from services.node_engine.processing.worker import EngineMetrics, EngineWorker
 from services.node_engine.settings import EngineSettings
 from services.serving import serve, service_resources
 from shared.observability.http import create_http_app
+from shared.published_secrets import warn_of_published_secrets
 from shared.runtime import Resources
 from shared.settings import RuntimeSettings
 from shared.supervision import Worker
@@ -20,6 +21,7 @@ def mount_engine(app: FastAPI, settings: EngineSettings, resources: Resources) -
     """Add the engine's admin API to ``app``; returns the consumer to run beside it."""
     dependencies = admin_dependencies(settings)
     app.include_router(paths_router(settings, resources))
+    warn_of_published_secrets(settings)
     app.include_router(
         accounts_router(resources.sessions, resources.clock, dependencies=dependencies)
     )
@@ -42,6 +44,7 @@ async def run_engine(runtime: RuntimeSettings) -> None:
             "Milepost node engine",
             "Growth paths, account states and timelines, funnels and manual moves.",
             resources,
+            max_body_bytes=runtime.max_request_bytes,
         )
         worker = mount_engine(app, EngineSettings(), resources)
         await serve(

@@ -13,6 +13,7 @@ from services.scoring.processing.worker import ScoringMetrics, ScoringWorker
 from services.scoring.settings import ScoringSettings
 from services.serving import serve, service_resources
 from shared.observability.http import create_http_app
+from shared.published_secrets import warn_of_published_secrets
 from shared.runtime import Resources
 from shared.settings import RuntimeSettings
 from shared.supervision import Worker
@@ -21,6 +22,7 @@ from shared.supervision import Worker
 def mount_scoring(app: FastAPI, settings: ScoringSettings, resources: Resources) -> ScoringWorker:
     """Add the scoring API to ``app``; returns the consumer to run beside it."""
     app.include_router(scoring_router(settings, resources))
+    warn_of_published_secrets(settings)
     return ScoringWorker(
         bus=resources.bus,
         sessions=resources.sessions,
@@ -59,6 +61,7 @@ async def run_scoring(runtime: RuntimeSettings) -> None:
             "Account health scores with their explanation, churn signals, score history, "
             "the portfolio and metric definitions.",
             resources,
+            max_body_bytes=runtime.max_request_bytes,
         )
         worker = mount_scoring(app, ScoringSettings(), resources)
         await serve(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -12,15 +15,31 @@ from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An engine for ``url``. SQLite gets WAL and a busy timeout, so a CLI command can
-    write while the embedded server runs; PostgreSQL gets a bounded pool."""
+    write while the embedded server runs, and a file only its owner reads (see
+    :func:`private_sqlite_file`); PostgreSQL gets a bounded pool."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        private_sqlite_file(parsed.database)
         engine = _create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return _create_async_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
     )
+
+
+def private_sqlite_file(database: str | None) -> None:
+    """Create the database file (and missing folders, 0700) with mode 0600, or take an
+    existing file's group and world access away. SQLite gives the file's ``-wal`` and
+    ``-shm`` companions the same mode. In-memory databases are left alone."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    with contextlib.suppress(PermissionError):
+        path.chmod(0o600)
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -1,12 +1,12 @@
-"""HTTP plumbing every service mounts: request metrics and spans, /healthz, /readyz,
-/metrics."""
+"""HTTP plumbing every service mounts: a request body limit, request metrics and spans,
+/healthz, /readyz, /metrics."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from opentelemetry import trace
 from prometheus_client import (
@@ -16,19 +16,32 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import __version__
+from shared.errors import MilepostError
 from shared.observability.tracing import Tracing
 from shared.runtime import Resources
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+"""Room for the largest definition file (1 MiB of YAML) sent as JSON."""
 
-def create_http_app(title: str, description: str, resources: Resources) -> FastAPI:
-    """An app with OpenAPI at ``/docs``, request metrics and health endpoints wired to
-    the process's bus and database."""
+
+def create_http_app(
+    title: str,
+    description: str,
+    resources: Resources,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> FastAPI:
+    """An app with OpenAPI at ``/docs``, a limit on every request body (see
+    :class:`BodyLimit`), request metrics and health endpoints wired to the process's bus
+    and database."""
     app = FastAPI(title=title, description=description, version=__version__, docs_url="/docs")
+    limit_bodies(app, max_body_bytes)
     instrument_http(app, resources.registry, resources.tracing)
     checks: dict[str, ReadinessCheck] = {
         "bus": resources.bus.is_ready,
@@ -143,3 +156,89 @@ def health_router(registry: CollectorRegistry, checks: Mapping[str, ReadinessChe
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+class BodyTooLarge(MilepostError, HTTPException):
+    """A request body over the app's limit (raised while it is read; answered 413)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        HTTPException.__init__(self, 413, f"body exceeds {max_bytes} bytes")
+        self.max_bytes = max_bytes
+
+
+def too_large_answer(max_bytes: int) -> JSONResponse:
+    """413 in ingest's error shape, naming the limit; the connection is closed after it
+    (the rest of the body is not read)."""
+    message = f"body exceeds {max_bytes} bytes"
+    return JSONResponse(
+        {
+            "success": False,
+            "code": "too_large",
+            "message": f"body: {message}",
+            "errors": [
+                {"field": "body", "code": "too_large", "message": message, "limit": max_bytes}
+            ],
+        },
+        status_code=413,
+        headers={"connection": "close"},
+    )
+
+
+def limit_bodies(app: FastAPI, max_bytes: int) -> None:
+    """Refuse request bodies over ``max_bytes`` on every route (see :class:`BodyLimit`)."""
+
+    async def answer(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, BodyTooLarge)
+        return too_large_answer(exc.max_bytes)
+
+    app.add_exception_handler(BodyTooLarge, answer)
+    app.add_middleware(BodyLimit, max_bytes=max_bytes)
+
+
+class BodyLimit:
+    """ASGI middleware: a declared ``Content-Length`` over ``max_bytes`` is answered 413
+    before the app runs (no parsing, no authentication, the body never read); a body
+    without one (chunked) is counted as it is read and :class:`BodyTooLarge` raised once
+    it passes the limit, so at most ``max_bytes`` plus one chunk is ever held."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if _declared_length(scope) > self.max_bytes:
+            await too_large_answer(self.max_bytes)(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        async def noting_start(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, noting_start)
+        except BodyTooLarge:
+            if started:
+                raise
+            await too_large_answer(self.max_bytes)(scope, receive, send)
+
+
+def _declared_length(scope: Scope) -> int:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0

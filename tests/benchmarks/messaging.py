@@ -48,6 +48,8 @@ from tests.conftest import _on_server
 from tests.processes import free_port
 
 GOAL = 0.25
+LOOPBACK = UrlGuard(allow_loopback=True)
+"""The sink listens on 127.0.0.1."""
 BODY = "Your trial ends in 3 days: book a walkthrough with your account manager. " * 3
 
 
@@ -109,11 +111,11 @@ async def run(args: argparse.Namespace) -> Report:
                     await queue_delivery(session, _planned(n, url, now))
                 await session.commit()
             say("  dispatching")
-            async with http_client(10.0) as client:
+            async with http_client(10.0, LOOPBACK) as client:
                 channel = HttpChannel(
                     WebhookFormat(),
                     client=client,
-                    guard=UrlGuard(allow_private=True),
+                    guard=LOOPBACK,
                     clock=SystemClock(),
                 )
                 dispatcher = Dispatcher(
@@ -203,7 +205,7 @@ def _planned(n: int, url: str, now: datetime) -> PlannedDelivery:
 
 
 async def _wait_for(url: str) -> None:
-    async with http_client(2.0) as client:
+    async with http_client(2.0, LOOPBACK) as client:
         for _ in range(200):
             with contextlib.suppress(OSError):
                 async with client.post(url, data=b"{}"):
@@ -236,7 +238,7 @@ async def _raw_posts(
             if answer.status != 200:
                 raise BenchmarkError(f"the sink answered {answer.status}")
 
-    async with http_client(10.0) as client:
+    async with http_client(10.0, LOOPBACK) as client:
         before = CpuSample.take(sink_pid, services)
         began = time.perf_counter()
         await asyncio.gather(*(post(client) for _ in range(concurrency)))

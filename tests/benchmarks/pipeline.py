@@ -80,7 +80,7 @@ PROCESSES = ("ingest", "engine", "messaging")
 FAST_PATHS = {
     # the per-channel webhook cap (100/s by default) would queue deliveries, not measure latency
     "MILEPOST_MESSAGING_RATE_LIMITS_PER_SECOND": orjson.dumps({"webhook": 1_000_000}).decode(),
-    "MILEPOST_MESSAGING_ALLOW_PRIVATE_TARGETS": "true",
+    "MILEPOST_MESSAGING_ALLOW_LOOPBACK_TARGETS": "true",
 }
 
 

@@ -18,7 +18,6 @@ from prometheus_client import CollectorRegistry
 from services.ingest.app import mount_ingest
 from services.ingest.settings import IngestSettings
 from services.ingest.workspaces.service import create_workspace
-from services.messaging.channels.guard import UrlGuard
 from services.messaging.processing.consumer import ConsumerMetrics
 from services.messaging.subscriptions.consumer import SubscriptionsConsumer
 from services.messaging.subscriptions.service import Filters, create_subscription
@@ -36,6 +35,7 @@ from shared.observability.http import create_http_app
 from shared.observability.tracing import Tracing
 from shared.runtime import Resources
 from tests.services.ingest.conftest import RECEIVED_AT
+from tests.services.messaging.channels.support import resolving_to
 from tests.services.messaging.deliveries.support import ScriptedChannel, dispatcher
 
 CALLER_TRACE = "0af7651916cd43dd8448eb211c80319c"
@@ -127,7 +127,7 @@ async def test_the_trace_runs_from_the_request_to_the_send(
             url="https://crm.example/hooks",
             filters=Filters(),
             description=None,
-            guard=UrlGuard(allow_private=True),
+            guard=resolving_to("93.184.215.14"),
             now=RECEIVED_AT,
         )
         await session.commit()

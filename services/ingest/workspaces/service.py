@@ -153,6 +153,10 @@ def write_key_in(authorization: str) -> str | None:
     return decoded.partition(":")[0] or None
 
 
+WRITE_KEY_CACHE_SECONDS = 5.0
+"""How long a revoked write key may still pass, by default (ingest and the in-app feed)."""
+
+
 class WriteKeyAuthenticator:
     """Maps a write key to its workspace id, with a short cache in front of the database.
 

@@ -20,7 +20,11 @@ from shared.clock import Clock
 
 
 def url_guard(settings: MessagingSettings) -> UrlGuard:
-    return UrlGuard(tuple(settings.outbound_allowlist), settings.allow_private_targets)
+    return UrlGuard(
+        tuple(settings.outbound_allowlist),
+        allow_loopback=settings.allow_loopback_targets,
+        allowed_networks=tuple(settings.allowed_target_networks),
+    )
 
 
 def _secret(value: SecretStr | None) -> str | None:
@@ -33,10 +37,16 @@ async def open_channels(
 ) -> AsyncIterator[Mapping[str, Channel]]:
     """The channels by name, sharing one HTTP client closed on the way out."""
     guard = url_guard(settings)
-    async with http_client(settings.http_timeout_seconds) as client:
+    async with http_client(settings.http_timeout_seconds, guard) as client:
 
         def over_http(spelling: HttpFormat) -> HttpChannel:
-            return HttpChannel(spelling, client=client, guard=guard, clock=clock)
+            return HttpChannel(
+                spelling,
+                client=client,
+                guard=guard,
+                clock=clock,
+                max_response_bytes=settings.http_max_response_bytes,
+            )
 
         yield {
             "email": EmailChannel(

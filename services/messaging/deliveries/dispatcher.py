@@ -114,7 +114,8 @@ class DispatchPolicy:
     concurrency: int
     lease: timedelta
     idle_seconds: float
-    default_secret: str
+    default_secret: str | None
+    """Signs webhooks that are not a subscription's; none: they fail (see ``attempt``)."""
 
     @classmethod
     def from_settings(cls, settings: MessagingSettings) -> DispatchPolicy:
@@ -124,9 +125,13 @@ class DispatchPolicy:
             concurrency=settings.dispatch_concurrency,
             lease=timedelta(seconds=settings.claim_lease_seconds),
             idle_seconds=settings.dispatch_interval_ms / 1000,
-            default_secret=settings.webhook_secret.get_secret_value(),
+            default_secret=(
+                settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+            ),
         )
 
+
+NO_WEBHOOK_SECRET = "no signing secret: set MILEPOST_MESSAGING_WEBHOOK_SECRET"  # noqa: S105
 
 FOLLOW_UP = "@"
 """Joins a step id and the channel of a bounce's follow-up: ``onboarding/nudge@feishu``."""
@@ -298,7 +303,11 @@ class Dispatcher:
         if channel is None:
             result = SendResult.permanent(f"no {message.channel!r} channel is configured")
         elif message.channel == "webhook" and message.signing_secret is None:
-            result = SendResult.permanent("its subscription was deleted")
+            result = SendResult.permanent(
+                "its subscription was deleted"
+                if "subscription_id" in message.target
+                else NO_WEBHOOK_SECRET
+            )
         else:
             async with self.gate:
                 result = await self.send(channel, claimed)

@@ -13,12 +13,20 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
 from services.admin_api import ErrorOut, error_detail
-from services.ingest.workspaces.service import WriteKeyAuthenticator, write_key_in
+from services.ingest.workspaces.service import (
+    WRITE_KEY_CACHE_SECONDS,
+    WriteKeyAuthenticator,
+    write_key_in,
+)
 from services.messaging.feed import schemas, service
+from shared.db.ranges import Int32
 from shared.runtime import Resources
 
 
-def feed_router(resources: Resources, *, key_cache_seconds: float = 30.0) -> APIRouter:
+def feed_router(
+    resources: Resources, *, key_cache_seconds: float = WRITE_KEY_CACHE_SECONDS
+) -> APIRouter:
+    """A revoked write key stops working within ``key_cache_seconds`` (as for ingest)."""
     sessions, clock = resources.sessions, resources.clock
     keys = WriteKeyAuthenticator(sessions, clock=clock, cache_ttl_seconds=key_cache_seconds)
 
@@ -46,7 +54,7 @@ def feed_router(resources: Resources, *, key_cache_seconds: float = 30.0) -> API
         workspace_id: Annotated[str, Depends(workspace)],
         user_id: str,
         cursor: Annotated[
-            int | None, Query(ge=0, description="next_cursor of the last page")
+            Int32 | None, Query(ge=0, description="next_cursor of the last page")
         ] = None,
         unread_only: bool = False,
         limit: Annotated[int, Query(ge=1, le=100)] = 20,

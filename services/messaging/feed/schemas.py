@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.messaging.feed.models import FeedItemRow
+from shared.db.ranges import Int32
 
 MAX_MARK = 500
 
@@ -34,8 +35,8 @@ class FeedPageOut(BaseModel):
 class MarkReadIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    seqs: list[int] | None = Field(default=None, max_length=MAX_MARK)
-    up_to: int | None = Field(default=None, ge=0, description="Every item up to this seq.")
+    seqs: list[Int32] | None = Field(default=None, max_length=MAX_MARK)
+    up_to: Int32 | None = Field(default=None, ge=0, description="Every item up to this seq.")
 
     @model_validator(mode="after")
     def one_of(self) -> MarkReadIn:

@@ -27,6 +27,7 @@ from services.admin_api import (
 from services.messaging.errors import PlaybookNotFound, PlaybookUnchanged
 from services.messaging.playbooks import schemas, service
 from services.messaging.playbooks.service import PlaybookInfo, VersionInfo
+from shared.db.ranges import Int32
 from shared.definitions import DefinitionError
 from shared.runtime import Resources
 
@@ -111,7 +112,7 @@ def playbooks_router(resources: Resources, *, dependencies: list[Depends]) -> AP
         summary="One version: its source, rules, steps and templates",
     )
     async def get_version(
-        workspace: str, playbook_id: str, version: int
+        workspace: str, playbook_id: str, version: Int32
     ) -> schemas.PlaybookVersionDetailOut:
         async with sessions() as session:
             workspace_id = await workspace_id_of(session, workspace)

@@ -20,6 +20,7 @@ from services.node_engine.accounts.service import (
     timeline,
 )
 from shared.clock import Clock
+from shared.db.ranges import Int64
 
 
 def accounts_router(
@@ -80,7 +81,7 @@ def accounts_router(
         account_id: str,
         path_id: str | None = None,
         cursor: Annotated[
-            int | None, Query(ge=0, description="next_cursor of the previous page")
+            Int64 | None, Query(ge=0, description="next_cursor of the previous page")
         ] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> schemas.TimelinePage:

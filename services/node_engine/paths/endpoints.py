@@ -29,6 +29,7 @@ from services.node_engine.errors import PathNotFound, PathRejected, PathUnchange
 from services.node_engine.paths import schemas, service
 from services.node_engine.paths.service import PathInfo, VersionInfo
 from services.node_engine.settings import EngineSettings
+from shared.db.ranges import Int32
 from shared.definitions import DefinitionError
 from shared.runtime import Resources
 
@@ -114,7 +115,7 @@ def paths_router(settings: EngineSettings, resources: Resources) -> APIRouter:
         "/{path_id}/versions/{version}",
         summary="One version: its source and what the engine runs (stages, nodes, tiers)",
     )
-    async def get_version(workspace: str, path_id: str, version: int) -> schemas.VersionDetailOut:
+    async def get_version(workspace: str, path_id: str, version: Int32) -> schemas.VersionDetailOut:
         async with sessions() as session:
             workspace_id = await workspace_id_of(session, workspace)
             with _errors_as_json():

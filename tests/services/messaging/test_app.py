@@ -4,11 +4,13 @@ unsubscribe links, and the admin token."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from unittest.mock import ANY
 
 import httpx
 import pytest
@@ -21,7 +23,9 @@ from services.messaging.app import (
     mount_messaging,
     policies_of,
     publish_reference_playbooks,
+    warn_of_missing_secrets,
 )
+from services.messaging.channels.webhooks import new_secret
 from services.messaging.contacts import service as contacts
 from services.messaging.contacts.directory import ContactFacts
 from services.messaging.playbooks.service import REFERENCE_PLAYBOOKS
@@ -262,18 +266,29 @@ def test_the_embedded_mode_keeps_its_unsubscribe_secret_and_links_to_itself(tmp_
     first = embedded_settings(MessagingSettings(), runtime)
     again = embedded_settings(MessagingSettings(), runtime)
     assert first.public_url == "http://127.0.0.1:8123"
+    assert (first.allow_loopback_targets, first.allowed_target_networks) == (True, [])
     assert first.unsubscribe_secret is not None
     assert again.unsubscribe_secret is not None
     assert (
         first.unsubscribe_secret.get_secret_value() == again.unsubscribe_secret.get_secret_value()
     )
     assert (tmp_path / "unsubscribe-secret").stat().st_mode & 0o777 == 0o600
+    assert first.webhook_secret is not None
+    assert again.webhook_secret is not None
+    assert first.webhook_secret.get_secret_value().startswith("whsec_")
+    assert first.webhook_secret.get_secret_value() == again.webhook_secret.get_secret_value()
+    assert (tmp_path / "webhook-secret").stat().st_mode & 0o777 == 0o600
     configured = embedded_settings(
-        MessagingSettings(public_url="https://milepost.example", unsubscribe_secret=SecretStr("k")),
+        MessagingSettings(
+            public_url="https://milepost.example",
+            unsubscribe_secret=SecretStr("k"),
+            webhook_secret=SecretStr("whsec_a2V5"),
+        ),
         runtime,
     )
     assert configured.public_url == "https://milepost.example"
     assert configured.unsubscribe_secret == SecretStr("k")
+    assert configured.webhook_secret == SecretStr("whsec_a2V5")
 
 
 def test_an_unusable_budget_window_or_timezone_names_its_variable() -> None:
@@ -282,3 +297,28 @@ def test_an_unusable_budget_window_or_timezone_names_its_variable() -> None:
     assert policies_of(MessagingSettings(quiet_hours_end="21:00")).quiet is None
     with pytest.raises(ValueError, match="MILEPOST_MESSAGING_DEFAULT_TIMEZONE: 'Mars/Base'"):
         policies_of(MessagingSettings(default_timezone="Mars/Base"))
+
+
+@pytest.mark.parametrize("version", [2**31, 2**70])
+async def test_a_playbook_version_past_its_column_is_422(api: Api, version: int) -> None:
+    await publish_reference_playbooks(api.resources, api.workspace)
+    answer = await api.client.get(
+        f"{api.base}/playbooks/platform-merchant-outreach/versions/{version}"
+    )
+    assert answer.status_code == 422, answer.text
+
+
+def test_a_missing_or_published_webhook_secret_is_warned_of_at_start(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    published = SecretStr("whsec_bWlsZXBvc3QtZGV2ZWxvcG1lbnQtc2VjcmV0")
+    with caplog.at_level(logging.WARNING):
+        warn_of_missing_secrets(MessagingSettings())
+        warn_of_missing_secrets(MessagingSettings(webhook_secret=published))
+        warn_of_missing_secrets(MessagingSettings(webhook_secret=SecretStr(new_secret())))
+    assert [record.getMessage().split(" ", 1) for record in caplog.records] == [
+        ["MILEPOST_MESSAGING_WEBHOOK_SECRET", ANY],
+        ["MILEPOST_MESSAGING_WEBHOOK_SECRET", ANY],
+    ]
+    assert "is not set" in caplog.records[0].getMessage()
+    assert "published" in caplog.records[1].getMessage()

@@ -367,13 +367,17 @@ async def test_deeply_nested_properties_are_400_with_the_limit(ingest: Ingest) -
     assert _problems(response)[0]["limit"] == 32
 
 
-async def test_pathologically_deep_json_is_400_not_a_crash(ingest: Ingest) -> None:
+@pytest.mark.parametrize("depth", [1_025, 100_000])
+async def test_json_past_the_parsers_own_depth_is_too_deep_not_invalid(
+    ingest: Ingest, depth: int
+) -> None:
     response = await ingest.client.post(
         "/v1/track",
-        content=b"[" * 100_000 + b"]" * 100_000,
+        content=b"[" * depth + b"]" * depth,
         headers={**ingest.auth, "Content-Type": "application/json"},
     )
-    assert response.status_code in (400, 413)
+    assert response.status_code == 400
+    assert (_problems(response)[0]["code"], _problems(response)[0]["limit"]) == ("too_deep", 32)
 
 
 async def test_an_unacknowledged_publish_is_503_with_retry_after(database_url: str) -> None:

@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from services.messaging.channels.http import HttpClient, http_client
+from tests.services.messaging.channels.support import OPEN_GUARD
 from tests.services.messaging.http_sink import Sink, running_sink
 
 
@@ -16,5 +17,5 @@ async def sink() -> AsyncIterator[Sink]:
 
 @pytest.fixture
 async def client() -> AsyncIterator[HttpClient]:
-    async with http_client(timeout_seconds=0.5) as shared:
+    async with http_client(timeout_seconds=0.5, guard=OPEN_GUARD) as shared:
         yield shared

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +13,31 @@ from shared.clock import FrozenClock
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 """Real time: receivers (the Standard Webhooks library) check timestamps against it."""
-OPEN_GUARD = UrlGuard(allow_private=True)
+
+
+def resolving_to(*addresses: str, allow_loopback: bool = False) -> UrlGuard:
+    """A guard whose every name resolves to ``addresses`` (none: does not resolve)."""
+
+    async def resolve(host: str, port: int) -> Sequence[str]:
+        if not addresses:
+            raise OSError("Name or service not known")
+        return addresses
+
+    return UrlGuard(allow_loopback=allow_loopback, resolve=resolve)
+
+
+INTERNAL_URLS = (
+    "http://169.254.169.254/latest",
+    "http://100.100.100.200/latest/meta-data",
+    "http://[2002:a9fe:a9fe::1]/x",
+    "http://[fec0::1]/x",
+    "http://[::ffff:100.100.100.200]/x",
+    "http://192.0.0.192/x",
+)
+"""URLs to cloud metadata and other internal addresses the guard once let through."""
+
+OPEN_GUARD = resolving_to("127.0.0.1", allow_loopback=True)
+"""Lets the tests' local servers through; every name resolves to 127.0.0.1."""
 
 
 def message(**fields: Any) -> OutboundMessage:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 import pytest
@@ -35,11 +36,13 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("MILEPOST_MESSAGING_RETRY_SCHEDULE_SECONDS", "[5, 50]")
     monkeypatch.setenv("MILEPOST_MESSAGING_RATE_LIMITS_PER_SECOND", '{"slack": 0.5}')
     monkeypatch.setenv("MILEPOST_MESSAGING_OUTBOUND_ALLOWLIST", '["*.example.com"]')
+    monkeypatch.setenv("MILEPOST_MESSAGING_ALLOWED_TARGET_NETWORKS", '["10.20.0.0/16"]')
     settings = MessagingSettings()
     assert settings.retry_schedule_seconds == [5.0, 50.0]
     assert settings.rate_limits_per_second == {"slack": 0.5}
     guard = url_guard(settings)
-    assert (guard.allowlist, guard.allow_private) == (("*.example.com",), False)
+    assert (guard.allowlist, guard.allow_loopback) == (("*.example.com",), False)
+    assert guard.allowed_networks == (ipaddress.ip_network("10.20.0.0/16"),)
 
 
 def test_a_rate_limit_for_an_unknown_channel_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,8 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.messaging.channels.base import OutboundMessage, SendResult
 from services.messaging.deliveries import repository
+from services.messaging.deliveries.dispatcher import NO_WEBHOOK_SECRET, dispatcher_for
 from services.messaging.deliveries.models import DeliveryRow
 from services.messaging.deliveries.service import queue_delivery
+from services.messaging.settings import MessagingSettings
 from shared.bus import Bus
 from shared.bus.memory import InMemoryBus
 from shared.clock import FrozenClock
@@ -381,3 +383,26 @@ async def test_each_send_is_a_span_continuing_the_trace_the_delivery_was_planned
     assert f"{send.parent.span_id:016x}" == planner_span
     assert spans[untraced].parent is None
     tracing.shutdown()
+
+
+async def test_without_a_webhook_secret_a_webhook_fails_for_good_unsent(
+    own_sessions: Sessions,
+) -> None:
+    channel = ScriptedChannel()
+    (delivery_id,) = await queue(own_sessions, planned())
+    worker = dispatcher_for(
+        MessagingSettings(),
+        sessions=own_sessions,
+        bus=InMemoryBus(),
+        clock=FrozenClock(T0),
+        channels={"webhook": channel},
+        registry=CollectorRegistry(),
+    )
+
+    assert await worker.step() == 1
+
+    assert channel.sent == []
+    async with own_sessions() as session:
+        row = await repository.get(session, "ws_test", delivery_id)
+    assert row is not None
+    assert (row.status, row.reason) == ("failed", NO_WEBHOOK_SECRET)

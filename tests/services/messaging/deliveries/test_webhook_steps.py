@@ -70,13 +70,16 @@ async def test_a_webhook_step_is_signed_to_the_configured_url(own_sessions: Sess
     )
     clock = FrozenClock(NOW)
     async with running_sink() as sink:
-        settings = MessagingSettings(webhook_url=f"{sink.url}/milepost", allow_private_targets=True)
+        settings = MessagingSettings(
+            webhook_url=f"{sink.url}/milepost", allow_loopback_targets=True
+        )
         async with open_channels(settings, own_sessions, clock) as channels:
             worker = dispatcher(own_sessions, InMemoryBus(), clock, channels)
             assert await worker.step() == 1
 
     (request,) = sink.received
     assert request.path == "/milepost"
+    assert worker.policy.default_secret is not None
     payload = Webhook(worker.policy.default_secret).verify(request.body, request.headers)
     assert payload["type"] == "message.created"
     assert payload["data"]["delivery_id"] == delivery_id
@@ -101,7 +104,7 @@ async def test_a_retried_webhook_sends_the_same_body_and_webhook_id(own_sessions
     clock = FrozenClock(NOW)
     async with running_sink() as sink:
         sink.answer(Answer(status=503))
-        settings = MessagingSettings(webhook_url=sink.url, allow_private_targets=True)
+        settings = MessagingSettings(webhook_url=sink.url, allow_loopback_targets=True)
         async with open_channels(settings, own_sessions, clock) as channels:
             worker = dispatcher(own_sessions, InMemoryBus(), clock, channels)
             assert await worker.step() == 1
@@ -113,5 +116,6 @@ async def test_a_retried_webhook_sends_the_same_body_and_webhook_id(own_sessions
     assert first.headers["webhook-id"] == second.headers["webhook-id"] == delivery_id
     assert first.headers["webhook-timestamp"] != second.headers["webhook-timestamp"]
     assert json.loads(second.body)["timestamp"] == planned_at.isoformat()
+    assert worker.policy.default_secret is not None
     verify = Webhook(worker.policy.default_secret)  # (on real time: the first attempt's)
     assert verify.verify(first.body, first.headers)["data"]["delivery_id"] == delivery_id

@@ -6,8 +6,10 @@ from __future__ import annotations
 import base64
 from datetime import timedelta
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.ingest.workspaces.service import key_id_of, revoke_key
 from services.messaging.channels.in_app import InAppChannel
 from shared.clock import FrozenClock
 from tests.services.messaging.api import delivery_api
@@ -112,3 +114,33 @@ async def test_the_feed_needs_a_valid_write_key_and_sane_input(
         assert "either seqs or up_to" in both.text
         limit = await api.client.get("/api/messaging/feed/u-1?limit=1000", headers=auth)
         assert limit.status_code == 422
+
+
+async def test_a_revoked_key_stops_opening_the_feed_within_five_seconds(
+    own_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    clock = FrozenClock(T0)
+    async with delivery_api(own_sessions, clock) as api:
+        auth = basic(api.write_key)
+        assert (await api.client.get("/api/messaging/feed/u-1", headers=auth)).status_code == 200
+        async with own_sessions() as session:
+            await revoke_key(session, str(key_id_of(api.write_key)), clock=clock)
+            await session.commit()
+        clock.advance(timedelta(seconds=5.001))
+        answer = await api.client.get("/api/messaging/feed/u-1", headers=auth)
+        assert answer.status_code == 401
+
+
+@pytest.mark.parametrize("number", [2**31, 2**70])
+async def test_seqs_past_their_column_are_422(
+    own_sessions: async_sessionmaker[AsyncSession], number: int
+) -> None:
+    async with delivery_api(own_sessions, FrozenClock(T0)) as api:
+        auth = basic(api.write_key)
+        feed = "/api/messaging/feed/u-1"
+        answers = [
+            await api.client.get(feed, params={"cursor": number}, headers=auth),
+            await api.client.post(f"{feed}/read", json={"seqs": [1, number]}, headers=auth),
+            await api.client.post(f"{feed}/read", json={"up_to": number}, headers=auth),
+        ]
+    assert [answer.status_code for answer in answers] == [422, 422, 422]

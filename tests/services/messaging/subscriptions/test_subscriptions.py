@@ -14,7 +14,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from services.messaging.channels.guard import UrlGuard
 from services.messaging.channels.http import HttpChannel, http_client
 from services.messaging.channels.webhooks import WebhookFormat
 from services.messaging.deliveries.models import DeliveryRow
@@ -31,12 +30,13 @@ from shared.contracts import Topic, TriggerEnvelope
 from shared.contracts.topics import DeadLetter
 from shared.errors import CommitFailed
 from tests.services.messaging.api import delivery_api
+from tests.services.messaging.channels.support import INTERNAL_URLS
+from tests.services.messaging.channels.support import OPEN_GUARD as OPEN
 from tests.services.messaging.deliveries.support import dispatcher
 from tests.services.messaging.http_sink import running_sink
 from tests.services.messaging.support import trigger
 
 T0 = datetime.now(UTC).replace(microsecond=0)
-OPEN = UrlGuard(allow_private=True)
 
 
 def overdue(n: int, workspace: str = "ws_test", **changes: Any) -> TriggerEnvelope:
@@ -105,7 +105,7 @@ async def test_matching_triggers_arrive_signed_with_the_subscriptions_secret(
     own_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     clock = FrozenClock(T0)
-    async with running_sink() as sink, http_client(2.0) as client:
+    async with running_sink() as sink, http_client(2.0, OPEN) as client:
         _, secret = await subscribe(own_sessions, f"{sink.url}/crm", kinds=("node_overdue",))
         await subscribe(own_sessions, f"{sink.url}/other", kinds=("stage_entered",))
         async with own_sessions() as session:
@@ -289,7 +289,7 @@ async def test_a_crash_before_the_offset_commit_queues_nothing_twice(
 async def test_the_api_registers_lists_changes_replays_and_deletes(
     own_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    async with delivery_api(own_sessions, FrozenClock(T0), allow_private_targets=False) as api:
+    async with delivery_api(own_sessions, FrozenClock(T0), allow_loopback_targets=False) as api:
         base = f"/api/messaging/workspaces/{api.workspace}/subscriptions"
 
         refused = await api.client.post(
@@ -355,3 +355,26 @@ async def test_the_api_registers_lists_changes_replays_and_deletes(
         gone = await api.client.get(f"{base}/{sub}", headers=api.admin)
         assert gone.status_code == 404
         assert gone.json()["detail"]["field"] == "subscription_id"
+
+
+@pytest.mark.parametrize(
+    "url",
+    INTERNAL_URLS,
+)
+async def test_metadata_and_other_internal_urls_are_refused_where_loopback_is_allowed(
+    own_sessions: async_sessionmaker[AsyncSession], url: str
+) -> None:
+    async with delivery_api(own_sessions, FrozenClock(T0), allow_loopback_targets=True) as api:
+        base = f"/api/messaging/workspaces/{api.workspace}/subscriptions"
+        refused = await api.client.post(base, json={"url": url}, headers=api.admin)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["detail"]["field"] == "url"
+
+        created = await api.client.post(
+            base, json={"url": "http://127.0.0.1:9/hook"}, headers=api.admin
+        )
+        assert created.status_code == 201, created.text
+        changed = await api.client.patch(
+            f"{base}/{created.json()['subscription_id']}", json={"url": url}, headers=api.admin
+        )
+        assert changed.status_code == 422, changed.text

@@ -10,7 +10,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from standardwebhooks.webhooks import Webhook
 
-from services.messaging.channels.guard import UrlGuard
 from services.messaging.channels.http import HttpChannel, http_client
 from services.messaging.channels.webhooks import WebhookFormat
 from services.messaging.deliveries.models import DeliveryRow
@@ -19,6 +18,7 @@ from services.messaging.tasks.planned import PlannedTask
 from shared.bus.memory import InMemoryBus
 from shared.clock import FrozenClock
 from tests.services.messaging.api import delivery_api
+from tests.services.messaging.channels.support import OPEN_GUARD as OPEN
 from tests.services.messaging.deliveries.support import dispatcher
 from tests.services.messaging.http_sink import running_sink
 
@@ -116,15 +116,13 @@ async def test_an_open_task_is_escalated_when_its_time_comes(
 
 async def test_pushes_reach_the_crm_signed(own_sessions: async_sessionmaker[AsyncSession]) -> None:
     clock = FrozenClock(T0)
-    async with running_sink() as sink, http_client(2.0) as client:
+    async with running_sink() as sink, http_client(2.0, OPEN) as client:
         async with own_sessions() as session:
             created = await service.create_task(
                 session, planned_task(), crm_url=f"{sink.url}/crm/tasks"
             )
             await session.commit()
-        channel = HttpChannel(
-            WebhookFormat(), client=client, guard=UrlGuard(allow_private=True), clock=clock
-        )
+        channel = HttpChannel(WebhookFormat(), client=client, guard=OPEN, clock=clock)
         worker = dispatcher(own_sessions, InMemoryBus(), clock, {"webhook": channel})
         assert await worker.step() == 1
 

@@ -223,3 +223,10 @@ async def test_the_admin_token_guards_the_accounts_api(database_url: str) -> Non
             f"{guarded.base}/accounts/acme", headers={"Authorization": "Bearer nope"}
         )
         assert wrong.status_code == 401
+
+
+@pytest.mark.parametrize("cursor", [2**63, 2**70, -1])
+async def test_a_timeline_cursor_past_its_column_is_422(api: Api, cursor: int) -> None:
+    await api.walk("acme", ["Merchant Approved"])
+    answer = await api.client.get(f"{api.base}/accounts/acme/timeline", params={"cursor": cursor})
+    assert answer.status_code == 422, answer.text

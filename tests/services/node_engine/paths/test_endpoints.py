@@ -276,3 +276,10 @@ async def test_the_routes_are_documented(api: Api) -> None:
     for suffix in ("/validate", "/{path_id}", "/{path_id}/versions/{version}", "/{path_id}/pause"):
         assert base + suffix in routes
     assert "VersionDetailOut" in document["components"]["schemas"]
+
+
+@pytest.mark.parametrize("version", [2**31, 2**70, -(2**31) - 1])
+async def test_a_version_past_its_column_is_422(api: Api, version: int) -> None:
+    await api.publish()
+    answer = await api.client.get(f"{api.base}/platform-merchant/versions/{version}")
+    assert answer.status_code == 422, answer.text
