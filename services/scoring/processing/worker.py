@@ -471,7 +471,7 @@ class ScoringWorker:
             if path.id in facts.paths:
                 continue
             observation = observation_of(event, key[1], roles)
-            if transition(None, observation, path=path, now=now).state is not None:
+            if transition(None, observation, path=path, now=now, known=facts.values).state:
                 joined.add(path.id)
         return replace(facts, paths=facts.paths | joined) if joined else facts
 

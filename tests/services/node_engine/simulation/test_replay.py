@@ -9,6 +9,8 @@ import pytest
 from services.node_engine.paths.service import compile_source
 from services.node_engine.simulation.replay import Replay, Tally, Totals
 from services.node_engine.simulation.sources import read_lines
+from shared.contracts.events import EventEnvelope, EventType
+from tests.services.node_engine.simulation import tiny
 from tests.services.node_engine.simulation.tiny import CURRENT, PATH, T0, lines
 
 DAY = 86400
@@ -91,3 +93,56 @@ def test_snapshot_period_is_free() -> None:
     assert [s.at for s in simulated.snapshots][:3] == [at(0, 12), at(1), at(1, 12)]
     with pytest.raises(ValueError, match="longer than zero"):
         Replay([], every_seconds=0)
+
+
+SIZED = """
+id: sized
+name: Sized path
+business_type: service
+enrol_when: event == "milepost.crm.deal.stage_changed"
+stages:
+  - id: deal
+    name: Deal
+    nodes:
+      - id: qualify
+        name: Qualify
+        complete_when: crm.deal_stage == "qualified"
+        next:
+          - {when: account.size >= 500, goto: large}
+      - id: small
+        name: Small company
+        complete_when: happened("Done")
+      - id: large
+        name: Large company
+        complete_when: happened("Done")
+"""
+
+
+def test_an_account_record_sent_before_the_enrolling_deal_is_known() -> None:
+    """`milepost paths simulate`: the CRM account record (size 800) first, then the deal
+    that enrols the account; the branch on account.size takes the large-company route."""
+    crm = EventType.CRM
+    run = Replay([compile_source("sized.yaml", SIZED, version=1)])
+    for line in [
+        tiny.event(
+            0,
+            crm,
+            "milepost.crm.account.upserted",
+            "crm",
+            "acme",
+            "a1",
+            properties={"account_id": "acme", "name": "Acme", "size": 800},
+        ),
+        tiny.event(
+            0.5,
+            crm,
+            "milepost.crm.deal.stage_changed",
+            "crm",
+            "acme",
+            "a2",
+            properties={"deal_id": "d1", "stage": "qualified", "amount": 5000},
+        ),
+    ]:
+        run.add(EventEnvelope.model_validate_json(line))
+    _, (tally,) = run.finish()
+    assert dict(tally.snapshots[-1].positions) == {("deal", "large"): 1}
