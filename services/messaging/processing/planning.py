@@ -213,11 +213,21 @@ def reach(
     return None
 
 
+def trigger_reasons(trigger: TriggerEnvelope) -> list[Mapping[str, Any]]:
+    """Why a trigger fired, signal by signal: ``payload.reasons`` of a ``risk_changed``
+    (each with ``signal``, ``severity``, ``sentence``, ``measure``, ``threshold`` and
+    ``figures``); empty for other triggers."""
+    reasons = trigger.payload.get("reasons")
+    if not isinstance(reasons, list):
+        return []
+    return [reason for reason in reasons if isinstance(reason, Mapping)]
+
+
 def context_for(
     trigger: TriggerEnvelope, recipient: Recipient | None, unsubscribe_url: str | None
 ) -> dict[str, Any]:
-    """The names a template sees: ``account``, ``contact``, ``role``, ``trigger`` and
-    ``unsubscribe_url`` (see ``SAMPLE_CONTEXT`` in the templates module)."""
+    """The names a template sees: ``account``, ``contact``, ``role``, ``trigger``,
+    ``reasons`` and ``unsubscribe_url`` (see ``SAMPLE_CONTEXT`` in the templates module)."""
     contact = recipient.contact if recipient else None
     return {
         "account": {"id": trigger.account_id},
@@ -240,6 +250,7 @@ def context_for(
             "occurred_at": trigger.occurred_at.isoformat(),
             "payload": trigger.payload,
         },
+        "reasons": trigger_reasons(trigger),
         "unsubscribe_url": unsubscribe_url,
     }
 

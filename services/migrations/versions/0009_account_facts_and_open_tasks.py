@@ -28,7 +28,15 @@ def upgrade() -> None:
         sa.Column("updated_at", UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("workspace_id", "account_id", name=op.f("pk_engine_account_facts")),
     )
+    with op.batch_alter_table("messaging_tasks", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_messaging_tasks_kind",
+            ["workspace_id", "account_id", "step_id", "status"],
+            unique=False,
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("messaging_tasks", schema=None) as batch_op:
+        batch_op.drop_index("ix_messaging_tasks_kind")
     op.drop_table("engine_account_facts")
