@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.messaging.playbooks.schemas import PRIORITIES, Priority
 from services.messaging.policies.budgets import Planned
 from services.messaging.processing.models import PlanRow
 from shared.db.statements import insert_ignoring_duplicates
@@ -55,9 +56,19 @@ async def planned_in_window(
             )
             for row in rows:
                 found[(row.trigger_id, row.contact_id, row.step_id)] = Planned(
-                    row.workspace_id, row.account_id, row.contact_id, row.role, row.not_before
+                    row.workspace_id,
+                    row.account_id,
+                    row.contact_id,
+                    row.role,
+                    row.not_before,
+                    _priority(row.priority),
                 )
     return list(found.values())
+
+
+def _priority(value: str) -> Priority:
+    """A stored priority (one the planner wrote; anything else counts as normal)."""
+    return next((p for p in PRIORITIES if p == value), "normal")
 
 
 async def record(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:

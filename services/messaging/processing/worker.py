@@ -221,7 +221,14 @@ def _task_key(task: TaskPlan) -> ledger.PlanKey:
 
 
 def _counted(plan: MessagePlan) -> Planned:
-    return Planned(plan.workspace_id, plan.account_id, plan.contact_id, plan.role, plan.not_before)
+    return Planned(
+        plan.workspace_id,
+        plan.account_id,
+        plan.contact_id,
+        plan.role,
+        plan.not_before,
+        plan.priority,
+    )
 
 
 def _owner_id(task: TaskPlan) -> str:
