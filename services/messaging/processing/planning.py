@@ -16,15 +16,16 @@ For each published playbook, each rule whose ``match`` takes the trigger, each s
    trigger.
 5. **timing**: delay, send window and quiet hours in the contact's timezone defer it.
 
-The budgets need the ledger, so the worker applies them last (:func:`with_budget`).
-A task step plans one task for the account owner with its due date and escalation.
+The step's cooldown per account and the budgets need the ledger, so the worker applies
+them last, in trigger order (:func:`with_cooldown`, :func:`with_budget`). A task step plans
+one task for the account owner with its due date and escalation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from services.messaging.contacts.directory import Contact
@@ -33,6 +34,7 @@ from services.messaging.playbooks.schemas import TARGET_ROLES, Match, Priority, 
 from services.messaging.playbooks.service import PublishedPlaybook
 from services.messaging.policies.budgets import BudgetLimits, Pressure, budget_refusal
 from services.messaging.policies.consent import consent_refusal
+from services.messaging.policies.cooldowns import CooldownBook, StepPlanned
 from services.messaging.policies.timing import QuietHours, earliest_send, zone
 from services.messaging.templates.rendering import render_message, render_text
 from shared.contracts.triggers import Audience, TriggerEnvelope, TriggerKind
@@ -85,6 +87,8 @@ class MessagePlan:
     reason: str | None = None
     trace: Mapping[str, str] = field(default_factory=dict)
     """The trace context of the planning span, continued by the send; empty: none."""
+    cooldown: timedelta | None = None
+    """The step's cooldown per account (none: every trigger may plan it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +112,10 @@ class TaskPlan:
     failure: str | None = None
     """A template error in the title or description; the task is still created with the
     raw text."""
+    cooldown: timedelta | None = None
+    """The step's cooldown per account (none: every trigger may plan it)."""
+    suppressed: str | None = None
+    """Why no task is created (the step's cooldown); none: it is."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,6 +319,7 @@ def _message(
         planned_at=now,
         not_before=now,
         status="queued",
+        cooldown=step.cooldown_delta,
     )
     if reached is None:
         tried = ", ".join(step.channels)
@@ -393,6 +402,7 @@ def _task(
         escalate_at=None if escalation is None else due_at + escalation,
         escalate_to=task.escalate_to,
         failure=failure,
+        cooldown=step.cooldown_delta,
     )
 
 
@@ -402,3 +412,24 @@ def with_budget(plan: MessagePlan, pressure: Pressure, limits: BudgetLimits) -> 
         return plan
     refusal = budget_refusal(pressure, priority=plan.priority, role=plan.role, limits=limits)
     return plan if refusal is None else replace(plan, status="suppressed", reason=refusal)
+
+
+def step_planned(plan: MessagePlan | TaskPlan) -> StepPlanned:
+    """What the cooldowns count of a plan: its account, step, trigger and time."""
+    return StepPlanned(
+        plan.workspace_id, plan.account_id, plan.step_id, plan.trigger_id, plan.planned_at
+    )
+
+
+def with_cooldown(plan: MessagePlan, book: CooldownBook) -> MessagePlan:
+    """The plan, suppressed with the reason when its step is cooling down for the account."""
+    if plan.status not in ("queued", "deferred"):
+        return plan
+    refusal = book.refusal(step_planned(plan), plan.cooldown)
+    return plan if refusal is None else replace(plan, status="suppressed", reason=refusal)
+
+
+def task_with_cooldown(plan: TaskPlan, book: CooldownBook) -> TaskPlan:
+    """The task plan, suppressed with the reason when its step is cooling down."""
+    refusal = book.refusal(step_planned(plan), plan.cooldown)
+    return plan if refusal is None else replace(plan, suppressed=refusal)

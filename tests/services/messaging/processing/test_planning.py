@@ -13,12 +13,15 @@ from services.messaging.playbooks.service import PublishedPlaybook, read_playboo
 from services.messaging.policies.budgets import Load, Pressure
 from services.messaging.processing.planning import (
     Plans,
+    context_for,
     matches,
     plan_trigger,
     reach,
     recipients,
+    trigger_reasons,
     with_budget,
 )
+from services.messaging.templates.rendering import SAMPLE_CONTEXT, render_text
 from tests.services.messaging.support import (
     POLICIES,
     T0,
@@ -273,3 +276,39 @@ def test_budgets_suppress_a_tip_before_a_renewal_risk_message() -> None:
     assert suppressed.status == "suppressed"
     assert suppressed.reason is not None
     assert suppressed.reason.startswith("budget:")
+
+
+def test_a_risk_trigger_s_reasons_reach_templates_and_task_descriptions() -> None:
+    """`reasons` (each raised signal's sentence and figures) is a template name; another
+    trigger has none."""
+    reason = {
+        "signal": "data_export",
+        "severity": "high",
+        "sentence": "A large data export: 40,000 rows exported in the last 7 days, none in "
+        "the usual week. Data may be being pulled out.",
+        "measure": 40.0,
+        "threshold": 5.0,
+        "figures": {"rows_7d": 40000, "weekly_average": 0},
+    }
+    risk = trigger(
+        "risk_changed",
+        node=None,
+        roles=("decision_maker",),
+        payload={"to": "high", "reasons": [reason]},
+        reason="risk level medium -> high",
+    )
+    source = (
+        "{% for r in reasons %}{{ r.signal }}: {{ r.figures.rows_7d }} rows; "
+        "{{ r.sentence }}{% endfor %}"
+    )
+    assert render_text(source, context_for(risk, None, None)) == (
+        f"data_export: 40000 rows; {reason['sentence']}"
+    )
+    assert context_for(trigger(), None, None)["reasons"] == []
+    assert trigger_reasons(trigger(payload={"reasons": "not a list"})) == []
+    (task,) = plan_trigger(
+        risk, [PLATFORM], [owner()], policies=POLICIES, now=T0, unsubscribe_url=lambda *_: None
+    ).tasks
+    assert task.description == f"risk level medium -> high\n- {reason['sentence']}"
+    assert task.cooldown == timedelta(days=7)
+    assert render_text(source, SAMPLE_CONTEXT).startswith("data_export: 40000 rows; ")
