@@ -281,15 +281,7 @@ def test_budgets_suppress_a_tip_before_a_renewal_risk_message() -> None:
 def test_a_risk_trigger_s_reasons_reach_templates_and_task_descriptions() -> None:
     """`reasons` (each raised signal's sentence and figures) is a template name; another
     trigger has none."""
-    reason = {
-        "signal": "data_export",
-        "severity": "high",
-        "sentence": "A large data export: 40,000 rows exported in the last 7 days, none in "
-        "the usual week. Data may be being pulled out.",
-        "measure": 40.0,
-        "threshold": 5.0,
-        "figures": {"rows_7d": 40000, "weekly_average": 0},
-    }
+    reason = SAMPLE_CONTEXT["reasons"][0]
     risk = trigger(
         "risk_changed",
         node=None,

@@ -28,6 +28,7 @@ from services.messaging.processing.outbound import DeliveryServices
 from services.messaging.processing.planning import Policies
 from services.messaging.processing.worker import TriggerMetrics, TriggerWorker
 from services.messaging.tasks.models import TaskRow
+from services.messaging.templates.rendering import SAMPLE_CONTEXT
 from shared.bus import Bus, Consumer, OutgoingRecord
 from shared.clock import FrozenClock
 from shared.contracts import Topic
@@ -99,6 +100,15 @@ class Harness:
             **fields,
         }
         return ContactFacts(self.workspace, contact_id, **values)
+
+    def decision_maker(self, contact_id: str = "b1") -> ContactFacts:
+        return ContactFacts(
+            self.workspace,
+            contact_id,
+            account_id="acme",
+            email=f"{contact_id}@acme.example",
+            roles=frozenset({"decision_maker"}),
+        )
 
     def record(
         self,
@@ -200,13 +210,7 @@ async def test_an_overdue_node_queues_a_reminder_for_the_admin(harness: Harness)
 async def test_fallbacks_timing_consent_and_tasks_in_one_pass(harness: Harness) -> None:
     await harness.publish_playbooks()
     await harness.learn(
-        ContactFacts(
-            harness.workspace,
-            "b1",
-            account_id="acme",
-            email="b1@acme.example",
-            roles=frozenset({"decision_maker"}),
-        ),
+        harness.decision_maker(),
         ContactFacts(
             harness.workspace,
             "e1",
@@ -497,27 +501,11 @@ async def test_risk_alarms_in_a_row_bring_one_check_in_and_one_task_that_says_wh
     raised signal's sentence; the repeats are in the ledger as suppressed, with the reason."""
     await harness.publish_playbooks()
     await harness.learn(
-        ContactFacts(
-            harness.workspace,
-            "b1",
-            account_id="acme",
-            email="b1@acme.example",
-            roles=frozenset({"decision_maker"}),
-        ),
+        harness.decision_maker(),
         OwnerFacts(harness.workspace, "acme", "csm@milepost.example", "Zhao"),
     )
-    sentence = (
-        "A large data export: 40,000 rows exported in the last 7 days, none in the usual "
-        "week. Data may be being pulled out."
-    )
-    reason = {
-        "signal": "data_export",
-        "severity": "high",
-        "sentence": sentence,
-        "measure": 40.0,
-        "threshold": 5.0,
-        "figures": {"rows_7d": 40000, "weekly_average": 0},
-    }
+    reason = SAMPLE_CONTEXT["reasons"][0]
+    sentence = reason["sentence"]
     alarms = []
     for i in range(3):
         harness.clock.advance(timedelta(seconds=5))

@@ -314,18 +314,17 @@ def test_a_change_of_risk_level_is_a_risk_changed_trigger(clock: FrozenClock) ->
     assert account.score({"risk_level": "low", "health": 70}).transitions == ()
     assert account.score({"health": 50}).transitions == ()
     reason = {
-        "signal": "data_export",
+        "signal": "invoice_overdue",
         "severity": "high",
-        "sentence": "A large data export: 40,000 rows exported in the last 7 days, none in "
-        "the usual week. Data may be being pulled out.",
-        "measure": 40.0,
-        "threshold": 5.0,
-        "figures": {"rows_7d": 40_000, "weekly_average": 0},
+        "sentence": "An invoice is overdue.",
+        "measure": 1.0,
+        "threshold": 1.0,
+        "figures": {},
     }
     update = ScoreUpdate(
         "s-high",
         "risk_raised",
-        {"risk_level": "high", "signals": ["data_export"]},
+        {"risk_level": "high", "signals": ["invoice_overdue"]},
         epoch(T0),
         (reason,),
     )
@@ -336,7 +335,7 @@ def test_a_change_of_risk_level_is_a_risk_changed_trigger(clock: FrozenClock) ->
     assert high.payload == {
         "from": "low",
         "to": "high",
-        "signals": ["data_export"],
+        "signals": ["invoice_overdue"],
         "reasons": [reason],
     }
     assert "score.reasons" not in account.current.facts
