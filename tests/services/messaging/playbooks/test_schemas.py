@@ -169,3 +169,17 @@ def test_the_file_on_disk_is_named_in_problems(tmp_path: Path) -> None:
         load_definition(file, PlaybookFile)
     assert str(caught.value).startswith(f"{file}:5:")
     assert "match.kinds[0]" in str(caught.value)
+
+
+def test_a_step_may_have_a_cooldown_longer_than_zero() -> None:
+    cooled = read_playbook(
+        "demo.yaml",
+        MINIMAL.replace("template: reminder", "template: reminder\n        cooldown: P7D"),
+    )
+    assert cooled.rules[0].steps[0].cooldown == "P7D"
+    assert read_playbook("demo.yaml", MINIMAL).rules[0].steps[0].cooldown_delta is None
+    ((line, field, message),) = problems(
+        MINIMAL.replace("template: reminder", "template: reminder\n        cooldown: PT0S")
+    )
+    assert (line, field) == (10, "rules[0].steps[0].cooldown")
+    assert "longer than zero" in message
