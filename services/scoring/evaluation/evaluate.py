@@ -69,6 +69,8 @@ class ScoringConfig:
 
     health: HealthConfig = field(default_factory=HealthConfig)
     signals: SignalConfig = field(default_factory=SignalConfig)
+    risk_dwell_seconds: int = 3600
+    """How long a new risk level must hold (event time) before it is announced."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +187,9 @@ def evaluate(
         snapshot = replace(snapshot, facts={**snapshot.facts, names.TIER: tier})
     health_config = definitions.health or config.health
     health = score_health(snapshot, health_config)
-    signal_config = definitions.signals or config.signals
+    signal_config = replace(
+        definitions.signals or config.signals, dwell_seconds=config.risk_dwell_seconds
+    )
     assessment = assess(previous.risk, snapshot, health, now=seconds, at=at, config=signal_config)
     before = previous.previous_health()
 
