@@ -9,6 +9,7 @@ from services.node_engine.paths.service import load_catalog as load_growth_paths
 from services.scoring.catalog.repository import metric_set
 from services.scoring.catalog.service import REFERENCE_METRICS, load_catalog, publish
 from services.scoring.endpoints import scoring_router
+from services.scoring.evaluation.evaluate import ScoringConfig
 from services.scoring.processing.worker import ScoringMetrics, ScoringWorker
 from services.scoring.settings import ScoringSettings
 from services.serving import serve, service_resources
@@ -31,6 +32,7 @@ def mount_scoring(app: FastAPI, settings: ScoringSettings, resources: Resources)
         load_catalog=load_catalog,
         load_paths=load_growth_paths,
         metrics=ScoringMetrics(resources.registry),
+        config=ScoringConfig(risk_dwell_seconds=settings.risk_dwell_seconds),
     )
 
 

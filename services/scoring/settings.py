@@ -24,6 +24,12 @@ class ScoringSettings(BaseSettings):
         "that move with time alone (silence, an inactive decision maker, a renewal drawing "
         "near); an account is re-scored when its last score is at least this old.",
     )
+    risk_dwell_seconds: int = Field(
+        default=3600,
+        ge=0,
+        description="How long (the account's event time) a new risk level must hold before "
+        "it is announced in score events, and so to the node engine's risk_changed.",
+    )
     max_sweep_accounts: int = Field(
         default=500, ge=1, description="Accounts re-scored per sweep step (the rest next step)."
     )

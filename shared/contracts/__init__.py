@@ -2,7 +2,7 @@
 
 from shared.contracts.crm import CRM_EVENT_TYPES, ContactRole
 from shared.contracts.events import EventEnvelope, EventType
-from shared.contracts.scores import RiskLevel, ScoreEnvelope, ScoreKind
+from shared.contracts.scores import RiskLevel, ScoreEnvelope, ScoreKind, SignalReason
 from shared.contracts.topics import TOPICS, Topic, TopicSpec
 from shared.contracts.triggers import Audience, TriggerEnvelope, TriggerKind
 
@@ -16,6 +16,7 @@ __all__ = [
     "RiskLevel",
     "ScoreEnvelope",
     "ScoreKind",
+    "SignalReason",
     "Topic",
     "TopicSpec",
     "TriggerEnvelope",

@@ -26,6 +26,22 @@ class RiskLevel(StrEnum):
     HIGH = "high"
 
 
+class SignalReason(BaseModel):
+    """A raised churn signal: why the risk is what it is, in a sentence and in figures."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    signal: str = Field(description="The signal, e.g. data_export or logins_falling.")
+    severity: RiskLevel
+    sentence: str = Field(description="What a CSM reads, e.g. 'A large data export: ...'.")
+    measure: float | None = Field(description="What the threshold compares; null: infinite.")
+    threshold: float = Field(description="The measure at which the signal is raised.")
+    figures: dict[str, float | None] = Field(
+        default_factory=dict,
+        description="The figures the sentence states, by name (rows_7d, weekly_average ...).",
+    )
+
+
 class ScoreEnvelope(BaseModel):
     """One score event. Key rule: ``{workspace_id}/a/{account_id}``."""
 
@@ -37,9 +53,17 @@ class ScoreEnvelope(BaseModel):
     account_id: str
     kind: ScoreKind
     health: float | None = Field(default=None, ge=0, le=100)
-    risk_level: RiskLevel | None = None
+    risk_level: RiskLevel | None = Field(
+        default=None,
+        description="The announced risk level: a new level is announced once it has held "
+        "for the dwell time (event time).",
+    )
     tier: str | None = None
     signals: list[str] = Field(default_factory=list, description="Signals that raised the risk.")
+    reasons: list[SignalReason] = Field(
+        default_factory=list,
+        description="Each raised signal with its sentence and figures, most severe first.",
+    )
     explanation: dict[str, Any] = Field(default_factory=dict)
     occurred_at: AwareDatetime
 

@@ -57,7 +57,13 @@ class TriggerEnvelope(BaseModel):
         default=None, description="The event that caused it; none for timer firings."
     )
     occurred_at: AwareDatetime
-    payload: dict[str, Any] = Field(default_factory=dict)
+    payload: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Per kind. risk_changed: from, to (the announced levels), signals (names) "
+        "and reasons: each raised signal as a SignalReason (signal, severity, sentence, "
+        "measure, threshold, figures). tier_changed: from, to, direction, metric, value, "
+        "benefits. node_overdue: due_at, condition. escalation: level, action, due_at.",
+    )
 
     @property
     def key(self) -> str:

@@ -185,8 +185,14 @@ class Step(Model):
     category: Identifier = Field(
         default="lifecycle", description="Consent and unsubscribe apply per category."
     )
+    cooldown: Duration | None = Field(
+        default=None,
+        description="Plan this step for an account at most once per this long: another "
+        "trigger's message or task of the step within it is suppressed.",
+    )
 
     _check_delay = field_validator("delay")(lambda v: _duration(v, zero=True))
+    _check_cooldown = field_validator("cooldown")(lambda v: _duration(v))
     _check_url = field_validator("url")(_https_url)
 
     @model_validator(mode="after")
@@ -206,6 +212,10 @@ class Step(Model):
     @property
     def delay_delta(self) -> timedelta:
         return timedelta() if self.delay is None else parse_duration(self.delay)
+
+    @property
+    def cooldown_delta(self) -> timedelta | None:
+        return None if self.cooldown is None else parse_duration(self.cooldown)
 
 
 class Rule(Model):

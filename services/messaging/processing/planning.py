@@ -16,15 +16,16 @@ For each published playbook, each rule whose ``match`` takes the trigger, each s
    trigger.
 5. **timing**: delay, send window and quiet hours in the contact's timezone defer it.
 
-The budgets need the ledger, so the worker applies them last (:func:`with_budget`).
-A task step plans one task for the account owner with its due date and escalation.
+The step's cooldown per account and the budgets need the ledger, so the worker applies
+them last, in trigger order (:func:`with_cooldown`, :func:`with_budget`). A task step plans
+one task for the account owner with its due date and escalation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from services.messaging.contacts.directory import Contact
@@ -39,6 +40,7 @@ from services.messaging.policies.budgets import (
     budget_refusal,
 )
 from services.messaging.policies.consent import consent_refusal
+from services.messaging.policies.cooldowns import CooldownBook, StepPlanned
 from services.messaging.policies.timing import QuietHours, earliest_send, zone
 from services.messaging.templates.limits import TemplateLimits
 from services.messaging.templates.rendering import render_message, render_text
@@ -95,6 +97,8 @@ class MessagePlan:
     reason: str | None = None
     trace: Mapping[str, str] = field(default_factory=dict)
     """The trace context of the planning span, continued by the send; empty: none."""
+    cooldown: timedelta | None = None
+    """The step's cooldown per account (none: every trigger may plan it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +122,10 @@ class TaskPlan:
     failure: str | None = None
     """A template error in the title or description; the task is still created with the
     raw text."""
+    cooldown: timedelta | None = None
+    """The step's cooldown per account (none: every trigger may plan it)."""
+    suppressed: str | None = None
+    """Why no task is created (the step's cooldown); none: it is."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,11 +231,21 @@ def reach(
     return None
 
 
+def trigger_reasons(trigger: TriggerEnvelope) -> list[Mapping[str, Any]]:
+    """Why a trigger fired, signal by signal: ``payload.reasons`` of a ``risk_changed``
+    (each with ``signal``, ``severity``, ``sentence``, ``measure``, ``threshold`` and
+    ``figures``); empty for other triggers."""
+    reasons = trigger.payload.get("reasons")
+    if not isinstance(reasons, list):
+        return []
+    return [reason for reason in reasons if isinstance(reason, Mapping)]
+
+
 def context_for(
     trigger: TriggerEnvelope, recipient: Recipient | None, unsubscribe_url: str | None
 ) -> dict[str, Any]:
-    """The names a template sees: ``account``, ``contact``, ``role``, ``trigger`` and
-    ``unsubscribe_url`` (see ``SAMPLE_CONTEXT`` in the templates module)."""
+    """The names a template sees: ``account``, ``contact``, ``role``, ``trigger``,
+    ``reasons`` and ``unsubscribe_url`` (see ``SAMPLE_CONTEXT`` in the templates module)."""
     contact = recipient.contact if recipient else None
     return {
         "account": {"id": trigger.account_id},
@@ -250,6 +268,7 @@ def context_for(
             "occurred_at": trigger.occurred_at.isoformat(),
             "payload": trigger.payload,
         },
+        "reasons": trigger_reasons(trigger),
         "unsubscribe_url": unsubscribe_url,
     }
 
@@ -312,6 +331,7 @@ def _message(
         planned_at=now,
         not_before=now,
         status="queued",
+        cooldown=step.cooldown_delta,
     )
     if reached is None:
         tried = ", ".join(step.channels)
@@ -396,6 +416,7 @@ def _task(
         escalate_at=None if escalation is None else due_at + escalation,
         escalate_to=task.escalate_to,
         failure=failure,
+        cooldown=step.cooldown_delta,
     )
 
 
@@ -411,9 +432,54 @@ def budgeted(plan: MessagePlan, book: PressureBook, limits: BudgetLimits) -> Mes
     """The plan with the budgets applied against ``book``, which then counts it when it
     is still to go out."""
     counted = Planned(
-        plan.workspace_id, plan.account_id, plan.contact_id, plan.role, plan.not_before
+        plan.workspace_id,
+        plan.account_id,
+        plan.contact_id,
+        plan.role,
+        plan.not_before,
+        plan.priority,
     )
     final = with_budget(plan, book.pressure(counted, limits.window), limits)
     if final.status in COUNTED:
         book.add(counted)
+    return final
+
+
+def step_planned(plan: MessagePlan | TaskPlan) -> StepPlanned:
+    """What the cooldowns count of a plan: its account, step, trigger and time."""
+    return StepPlanned(
+        plan.workspace_id, plan.account_id, plan.step_id, plan.trigger_id, plan.planned_at
+    )
+
+
+def with_cooldown(plan: MessagePlan, book: CooldownBook) -> MessagePlan:
+    """The plan, suppressed with the reason when its step is cooling down for the account."""
+    if plan.status not in ("queued", "deferred"):
+        return plan
+    refusal = book.refusal(step_planned(plan), plan.cooldown)
+    return plan if refusal is None else replace(plan, status="suppressed", reason=refusal)
+
+
+def task_with_cooldown(plan: TaskPlan, book: CooldownBook) -> TaskPlan:
+    """The task plan, suppressed with the reason when its step is cooling down."""
+    refusal = book.refusal(step_planned(plan), plan.cooldown)
+    return plan if refusal is None else replace(plan, suppressed=refusal)
+
+
+def settled(
+    plan: MessagePlan, pressure: PressureBook, cooldowns: CooldownBook, limits: BudgetLimits
+) -> MessagePlan:
+    """The message after its step's cooldown, then the budgets; counted in both books when
+    it is still to go out."""
+    final = budgeted(with_cooldown(plan, cooldowns), pressure, limits)
+    if final.status in COUNTED:
+        cooldowns.add(step_planned(final))
+    return final
+
+
+def settled_task(plan: TaskPlan, cooldowns: CooldownBook) -> TaskPlan:
+    """The task after its step's cooldown; counted in the book when it is still made."""
+    final = task_with_cooldown(plan, cooldowns)
+    if final.suppressed is None:
+        cooldowns.add(step_planned(final))
     return final

@@ -9,7 +9,9 @@ from typing import Any
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.messaging.playbooks.schemas import PRIORITIES, Priority
 from services.messaging.policies.budgets import Planned
+from services.messaging.policies.cooldowns import StepPlanned
 from services.messaging.processing.models import PlanRow
 from services.messaging.processing.planning import COUNTED
 from shared.db.statements import insert_ignoring_duplicates
@@ -17,6 +19,8 @@ from shared.db.statements import insert_ignoring_duplicates
 CHUNK = 200
 PlanKey = tuple[str, str, str]
 """(trigger id, contact id, step id)."""
+COOLING = ("queued", "deferred", "task")
+"""Plans that start a step's cooldown."""
 
 
 async def planned_keys(session: AsyncSession, keys: Collection[PlanKey]) -> set[PlanKey]:
@@ -55,9 +59,48 @@ async def planned_in_window(
             )
             for row in rows:
                 found[(row.trigger_id, row.contact_id, row.step_id)] = Planned(
-                    row.workspace_id, row.account_id, row.contact_id, row.role, row.not_before
+                    row.workspace_id,
+                    row.account_id,
+                    row.contact_id,
+                    row.role,
+                    row.not_before,
+                    _priority(row.priority),
                 )
     return list(found.values())
+
+
+async def planned_steps(
+    session: AsyncSession,
+    *,
+    steps: Collection[tuple[str, str, str]],
+    since: datetime,
+) -> list[StepPlanned]:
+    """Plans made after ``since`` that start a cooldown, of the (workspace id, account id,
+    ``playbook/step``) in ``steps``."""
+    wanted = list(dict.fromkeys(steps))
+    found: list[StepPlanned] = []
+    columns = tuple_(PlanRow.workspace_id, PlanRow.account_id, PlanRow.step_id)
+    for start in range(0, len(wanted), CHUNK):
+        rows = await session.execute(
+            select(
+                PlanRow.workspace_id,
+                PlanRow.account_id,
+                PlanRow.step_id,
+                PlanRow.trigger_id,
+                PlanRow.planned_at,
+            ).where(
+                columns.in_(wanted[start : start + CHUNK]),
+                PlanRow.status.in_(COOLING),
+                PlanRow.planned_at > since,
+            )
+        )
+        found.extend(StepPlanned(*row) for row in rows)
+    return found
+
+
+def _priority(value: str) -> Priority:
+    """A stored priority (one the planner wrote; anything else counts as normal)."""
+    return next((p for p in PRIORITIES if p == value), "normal")
 
 
 async def record(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:

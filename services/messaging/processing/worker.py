@@ -15,8 +15,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import replace
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter
@@ -26,6 +26,7 @@ from services.messaging.contacts import repository as contacts
 from services.messaging.contacts.directory import Contact
 from services.messaging.playbooks.service import PublishedPlaybook
 from services.messaging.policies.budgets import PressureBook
+from services.messaging.policies.cooldowns import CooldownBook
 from services.messaging.processing import repository as ledger
 from services.messaging.processing.consumer import FencedConsumer
 from services.messaging.processing.planning import (
@@ -33,8 +34,9 @@ from services.messaging.processing.planning import (
     Plans,
     Policies,
     TaskPlan,
-    budgeted,
     plan_trigger,
+    settled,
+    settled_task,
 )
 from services.messaging.processing.received import ReceivedTrigger, decode_trigger
 from shared.bus import ConsumedRecord
@@ -149,8 +151,9 @@ class TriggerWorker(FencedConsumer[ReceivedTrigger]):
     async def apply(
         self, session: AsyncSession, items: list[ReceivedTrigger], now: datetime
     ) -> None:
-        """Plan every trigger of the batch, with the batch's contacts, ledger keys and
-        budget counts loaded in bulk, then hand the plans over in trigger order."""
+        """Plan every trigger of the batch, with the batch's contacts, ledger keys, budget
+        counts and step cooldowns loaded in bulk, then hand the plans over in trigger
+        order."""
         accounts = {
             (r.trigger.workspace_id, r.trigger.account_id)
             for r in items
@@ -161,12 +164,45 @@ class TriggerWorker(FencedConsumer[ReceivedTrigger]):
         batch = await asyncio.to_thread(
             lambda: [self.plan(received, people, now) for received in items]
         )
+        books = await self.books(session, batch, accounts, now)
+        rows: list[dict[str, Any]] = []
+        finals: list[MessagePlan] = []
+        for plans in batch:
+            if not plans.messages and not plans.tasks:
+                self.metrics.triggers.labels("unmatched").inc()
+                continue
+            for message in plans.messages:
+                final = self.settle(message, books)
+                if final is not None:
+                    rows.append(_ledger_row(final))
+                    finals.append(final)
+            for task in plans.tasks:
+                if _task_key(task) in books.done:
+                    continue
+                books.done.add(_task_key(task))
+                task = settled_task(task, books.cooldowns)
+                rows.append(_task_row(task))
+                if task.suppressed is None:
+                    await self.outbound.create_task(session, task)
+                    self.metrics.tasks.inc()
+            self.metrics.triggers.labels("planned").inc()
+        await self.outbound.deliver(session, finals)
+        await ledger.record(session, rows)
+
+    async def books(
+        self,
+        session: AsyncSession,
+        batch: list[Plans],
+        accounts: set[tuple[str, str]],
+        now: datetime,
+    ) -> Books:
+        """What the batch's plans are checked against, loaded from the ledger in bulk."""
         messages = [m for plans in batch for m in plans.messages]
         done = await ledger.planned_keys(
             session, [_key(m) for m in messages] + [_task_key(t) for p in batch for t in p.tasks]
         )
         window = self.policies.budgets.window
-        book = PressureBook(
+        pressure = PressureBook(
             await ledger.planned_in_window(
                 session,
                 contacts={(m.workspace_id, m.contact_id) for m in messages},
@@ -176,41 +212,51 @@ class TriggerWorker(FencedConsumer[ReceivedTrigger]):
             if messages
             else ()
         )
-        rows: list[dict[str, Any]] = []
-        finals: list[MessagePlan] = []
+        cooling: dict[tuple[str, str, str], timedelta] = {}
         for plans in batch:
-            if not plans.messages and not plans.tasks:
-                self.metrics.triggers.labels("unmatched").inc()
-                continue
-            for message in plans.messages:
-                if _key(message) in done:
-                    continue
-                done.add(_key(message))
-                final = budgeted(message, book, self.policies.budgets)
-                if final.status == "failed":
-                    logger.warning(
-                        "a message failed to render; it is recorded as failed and the "
-                        "trigger's other messages go on",
-                        extra={
-                            "trigger_id": final.trigger_id,
-                            "step_id": final.step_id,
-                            "contact_id": final.contact_id,
-                            "reason": final.reason,
-                        },
-                    )
-                rows.append(_ledger_row(final))
-                finals.append(final)
-                self.metrics.planned.labels(final.status).inc()
-            for task in plans.tasks:
-                if _task_key(task) in done:
-                    continue
-                done.add(_task_key(task))
-                rows.append(_task_row(task))
-                await self.outbound.create_task(session, task)
-                self.metrics.tasks.inc()
-            self.metrics.triggers.labels("planned").inc()
-        await self.outbound.deliver(session, finals)
-        await ledger.record(session, rows)
+            made: list[MessagePlan | TaskPlan] = [*plans.messages, *plans.tasks]
+            for plan in made:
+                if plan.cooldown is not None:
+                    cooling[(plan.workspace_id, plan.account_id, plan.step_id)] = plan.cooldown
+        cooldowns = CooldownBook(
+            await ledger.planned_steps(
+                session, steps=cooling.keys(), since=now - max(cooling.values())
+            )
+            if cooling
+            else ()
+        )
+        return Books(done, pressure, cooldowns)
+
+    def settle(self, message: MessagePlan, books: Books) -> MessagePlan | None:
+        """The message after its step's cooldown and the budgets, counted in the books;
+        ``None`` when the ledger has it already."""
+        if _key(message) in books.done:
+            return None
+        books.done.add(_key(message))
+        final = settled(message, books.pressure, books.cooldowns, self.policies.budgets)
+        if final.status == "failed":
+            logger.warning(
+                "a message failed to render; it is recorded as failed and the "
+                "trigger's other messages go on",
+                extra={
+                    "trigger_id": final.trigger_id,
+                    "step_id": final.step_id,
+                    "contact_id": final.contact_id,
+                    "reason": final.reason,
+                },
+            )
+        self.metrics.planned.labels(final.status).inc()
+        return final
+
+
+@dataclass(frozen=True, slots=True)
+class Books:
+    """A batch's checks: plan keys in the ledger, budget counts and step cooldowns (the
+    last two grow as the batch plans, in trigger order)."""
+
+    done: set[ledger.PlanKey]
+    pressure: PressureBook
+    cooldowns: CooldownBook
 
 
 def _key(plan: MessagePlan) -> ledger.PlanKey:
@@ -254,8 +300,8 @@ def _task_row(plan: TaskPlan) -> dict[str, Any]:
         "channel": None,
         "priority": plan.priority,
         "category": "task",
-        "status": "task",
-        "reason": plan.failure,
+        "status": "task" if plan.suppressed is None else "suppressed",
+        "reason": plan.suppressed or plan.failure,
         "planned_at": plan.planned_at,
         "not_before": plan.due_at,
     }

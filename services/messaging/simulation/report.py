@@ -74,9 +74,10 @@ def _message_lines(plan: MessagePlan) -> list[str]:
 def _task_line(task: TaskPlan) -> str:
     owner = task.owner.contact_id if task.owner else "no account owner known"
     failure = f" ({task.failure})" if task.failure else ""
+    outcome = f" suppressed: {task.suppressed}" if task.suppressed else ""
     return (
         f"         -> task for {owner} [{task.step_id}] {task.title!r}, "
-        f"due {task.due_at:%Y-%m-%d}{failure}"
+        f"due {task.due_at:%Y-%m-%d}{failure}{outcome}"
     )
 
 
@@ -120,6 +121,7 @@ def _task_json(task: TaskPlan) -> dict[str, Any]:
         "due_at": _iso(task.due_at),
         "escalate_at": _iso(task.escalate_at) if task.escalate_at else None,
         "failure": task.failure,
+        "suppressed": task.suppressed,
     }
 
 

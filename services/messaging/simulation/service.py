@@ -3,8 +3,9 @@
 :class:`OutreachSimulation` is told every replayed event (to learn contacts as the contact
 directory does) and every trigger the simulated growth path fires, at the trigger's time.
 It plans each trigger exactly as the live planner does (recipients, fallbacks, channel,
-consent, the rendered message, delay, send window and quiet hours) and applies the budgets
-against what it planned before, so each outcome says what the policies decided. Nothing
+consent, the rendered message, delay, send window and quiet hours) and applies the step
+cooldowns and the budgets against what it planned before, so each outcome says what the
+policies decided. Nothing
 is stored or sent; unsubscribe links are placeholders.
 """
 
@@ -22,12 +23,14 @@ from services.messaging.contacts.directory import (
 )
 from services.messaging.playbooks.service import PublishedPlaybook
 from services.messaging.policies.budgets import PressureBook
+from services.messaging.policies.cooldowns import CooldownBook
 from services.messaging.processing.planning import (
     MessagePlan,
     Policies,
     TaskPlan,
-    budgeted,
     plan_trigger,
+    settled,
+    settled_task,
 )
 from shared.contracts.events import EventEnvelope
 from shared.contracts.triggers import TriggerEnvelope
@@ -56,7 +59,8 @@ class OutreachSimulation:
         self.members: dict[tuple[str, str], set[str]] = {}
         """(workspace id, account id) -> its contacts' ids."""
         self.owners: dict[tuple[str, str], str] = {}
-        self.book = PressureBook()
+        self.pressure = PressureBook()
+        self.cooldowns = CooldownBook()
         self.outreach: list[Outreach] = []
 
     def observe(self, event: EventEnvelope) -> None:
@@ -81,7 +85,8 @@ class OutreachSimulation:
             self.owners[(facts.workspace_id, facts.account_id)] = facts.contact_id
 
     def trigger(self, trigger: TriggerEnvelope) -> None:
-        """Plan ``trigger`` at its own time, budgets applied, and keep the outcome."""
+        """Plan ``trigger`` at its own time, cooldowns and budgets applied, and keep the
+        outcome."""
         plans = plan_trigger(
             trigger,
             self.playbooks,
@@ -91,9 +96,11 @@ class OutreachSimulation:
             unsubscribe_url=lambda _contact, _category: SIMULATED_UNSUBSCRIBE_URL,
         )
         messages = tuple(
-            budgeted(message, self.book, self.policies.budgets) for message in plans.messages
+            settled(message, self.pressure, self.cooldowns, self.policies.budgets)
+            for message in plans.messages
         )
-        self.outreach.append(Outreach(trigger, messages, tuple(plans.tasks)))
+        tasks = tuple(settled_task(task, self.cooldowns) for task in plans.tasks)
+        self.outreach.append(Outreach(trigger, messages, tasks))
 
     def people_of(self, workspace_id: str, account_id: str) -> list[Contact]:
         """The account's contacts by id, then its owner, as the directory returns them."""

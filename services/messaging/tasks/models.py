@@ -13,7 +13,8 @@ from shared.db.types import UtcDateTime
 
 class TaskRow(Base):
     """A task: ``open``, ``done``, ``escalated`` (open past ``escalate_at``) or
-    ``cancelled``. (``trigger_id``, ``step_id``) makes a replayed trigger create it once."""
+    ``cancelled``. (``trigger_id``, ``step_id``) makes a replayed trigger create it once;
+    an account has at most one open task per kind (``step_id``)."""
 
     __tablename__ = "messaging_tasks"
     __table_args__ = (
@@ -21,6 +22,7 @@ class TaskRow(Base):
         Index("ix_messaging_tasks_escalation", "status", "escalate_at"),
         Index("ix_messaging_tasks_account", "workspace_id", "account_id", "created_at"),
         Index("ix_messaging_tasks_owner", "workspace_id", "owner_contact_id", "created_at"),
+        Index("ix_messaging_tasks_kind", "workspace_id", "account_id", "step_id", "status"),
     )
 
     task_id: Mapped[str] = mapped_column(String(40), primary_key=True)

@@ -11,6 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.messaging.tasks.models import TaskRow
 from shared.db.statements import insert_ignoring_duplicates
 
+OPEN = ("open", "escalated")
+"""Statuses of a task not done yet."""
+
 
 async def insert_task(session: AsyncSession, row: dict[str, Any]) -> None:
     await insert_ignoring_duplicates(session, TaskRow, [row])
@@ -19,6 +22,19 @@ async def insert_task(session: AsyncSession, row: dict[str, Any]) -> None:
 async def get(session: AsyncSession, workspace_id: str, task_id: str) -> TaskRow | None:
     row = await session.get(TaskRow, task_id)
     return row if row is not None and row.workspace_id == workspace_id else None
+
+
+async def open_of_kind(
+    session: AsyncSession, workspace_id: str, account_id: str, step_id: str
+) -> TaskRow | None:
+    """The account's task of this kind (its playbook step) that is still open or escalated."""
+    query = select(TaskRow).where(
+        TaskRow.workspace_id == workspace_id,
+        TaskRow.account_id == account_id,
+        TaskRow.step_id == step_id,
+        TaskRow.status.in_(OPEN),
+    )
+    return await session.scalar(query.order_by(TaskRow.created_at).limit(1))
 
 
 async def due_for_escalation(session: AsyncSession, now: datetime, limit: int) -> list[TaskRow]:

@@ -1,5 +1,6 @@
-"""Tasks for account owners: created once per (trigger, step), escalated when not done in
-time, and pushed to the CRM as signed webhooks through the delivery service (so a push is
+"""Tasks for account owners: created once per (trigger, step) and at most one open per
+account and kind (the playbook step that creates it: a trigger whose step already has an
+open or escalated task for the account adds none), escalated when not done in time, and pushed to the CRM as signed webhooks through the delivery service (so a push is
 retried, rate limited and dead-lettered like any delivery).
 
 A push is a delivery on the ``webhook`` channel to the CRM URL with the event type
@@ -52,17 +53,24 @@ def task_id_of(trigger_id: str, step_id: str) -> str:
 class TaskOutcome:
     task_id: str
     created: bool
-    """False when the (trigger, step) already had its task: nothing was written."""
+    """False when the (trigger, step) already had its task, or the account already has an
+    open task of this kind (``task_id`` is that one): nothing was written."""
 
 
 async def create_task(
     session: AsyncSession, planned: PlannedTask, *, crm_url: str | None = None
 ) -> TaskOutcome:
-    """Store ``planned`` as an open task (once per trigger and step) and, with ``crm_url``,
-    queue its ``task.created`` push. Flushes only."""
+    """Store ``planned`` as an open task (once per trigger and step, and unless the account
+    has an open task of its kind) and, with ``crm_url``, queue its ``task.created`` push.
+    Flushes only."""
     task_id = task_id_of(planned.trigger_id, planned.step_id)
     if await repository.get(session, planned.workspace_id, task_id) is not None:
         return TaskOutcome(task_id, created=False)
+    kept = await repository.open_of_kind(
+        session, planned.workspace_id, planned.account_id, planned.step_id
+    )
+    if kept is not None:
+        return TaskOutcome(kept.task_id, created=False)
     await repository.insert_task(
         session,
         {

@@ -184,6 +184,17 @@ SAMPLE_CONTEXT: Mapping[str, Any] = {
         "occurred_at": datetime(2026, 11, 20, 9, 30, tzinfo=UTC).isoformat(),
         "payload": {"from": "L2", "to": "L3", "benefits": [{"id": "ads_credit", "name": "Ads"}]},
     },
+    "reasons": [
+        {
+            "signal": "data_export",
+            "severity": "high",
+            "sentence": "A large data export: 40,000 rows exported in the last 7 days, none "
+            "in the usual week. Data may be being pulled out.",
+            "measure": 40.0,
+            "threshold": 5.0,
+            "figures": {"rows_7d": 40000, "weekly_average": 0},
+        }
+    ],
     "unsubscribe_url": "https://milepost.example/api/messaging/unsubscribe?token=sample",
 }
 """What a preview renders with when no sample data is given: the names a template sees."""

@@ -33,6 +33,18 @@ class AccountStateRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+class AccountFactsRow(Base):
+    """An account's facts, whatever its enrolment (bounded: :mod:`~services.node_engine.core.facts`):
+    a path it enrols on later starts with them."""
+
+    __tablename__ = "engine_account_facts"
+
+    workspace_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
 class TransitionRow(Base):
     """Append-only: every step of every account, pointing at what caused it."""
 

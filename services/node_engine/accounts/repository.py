@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.node_engine.accounts.identity import Membership
-from services.node_engine.accounts.models import AccountStateRow, MembershipRow, TransitionRow
+from services.node_engine.accounts.models import (
+    AccountFactsRow,
+    AccountStateRow,
+    MembershipRow,
+    TransitionRow,
+)
 from services.node_engine.core.state import AccountState, Transition
 from shared.db.statements import insert_ignoring_duplicates, upsert
 
@@ -17,6 +23,8 @@ StateKey = tuple[str, str, str]
 """(workspace id, account id, path id)."""
 UserKey = tuple[str, str]
 """(workspace id, user id)."""
+AccountKey = tuple[str, str]
+"""(workspace id, account id)."""
 CHUNK = 500
 
 
@@ -127,4 +135,37 @@ async def save_memberships(
             for (workspace, user), m in memberships.items()
         ],
         key=("workspace_id", "user_id"),
+    )
+
+
+async def load_facts(
+    session: AsyncSession, keys: Iterable[AccountKey]
+) -> dict[AccountKey, dict[str, Any]]:
+    """The stored facts of the accounts among ``keys`` (absent: none stored)."""
+    found: dict[AccountKey, dict[str, Any]] = {}
+    wanted = list(dict.fromkeys(keys))
+    row = AccountFactsRow
+    columns = tuple_(row.workspace_id, row.account_id)
+    for start in range(0, len(wanted), CHUNK):
+        rows = await session.execute(
+            select(row.workspace_id, row.account_id, row.facts).where(
+                columns.in_(wanted[start : start + CHUNK])
+            )
+        )
+        for workspace, account, facts in rows:
+            found[(workspace, account)] = facts
+    return found
+
+
+async def save_facts(
+    session: AsyncSession, facts: dict[AccountKey, dict[str, Any]], *, now: datetime
+) -> None:
+    await upsert(
+        session,
+        AccountFactsRow,
+        [
+            {"workspace_id": w, "account_id": a, "facts": values, "updated_at": now}
+            for (w, a), values in facts.items()
+        ],
+        key=("workspace_id", "account_id"),
     )

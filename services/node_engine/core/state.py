@@ -53,7 +53,7 @@ class AccountState:
     aggregates: Mapping[str, AggregateValue] = field(default_factory=dict)
     facts: Mapping[str, Any] = field(default_factory=dict)
     """Latest account facts: ``crm.*`` from CRM events, ``account.*`` from group traits,
-    ``score.*`` from the scoring service."""
+    ``score.*`` from the scoring service; bounded (:mod:`services.node_engine.core.facts`)."""
     sequence: int = 0
     """How many inputs changed this state; part of timer ids."""
     paused: bool = False
@@ -154,12 +154,14 @@ class TimerFired:
 
 @dataclass(frozen=True, slots=True)
 class ScoreUpdate:
-    """A score event from the scoring service: new ``score.*`` facts for the account."""
+    """A score event from the scoring service: new ``score.*`` facts for the account, and
+    the raised signals' reasons (sentence, figures ...) a risk change passes on."""
 
     event_id: str
     kind: str
     values: Mapping[str, Any]
     occurred_at: int
+    reasons: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,8 @@
 Rules (docs/growth-paths.md spells them out for operators):
 
 * An event enrols an account that is not on the path when ``enrol_when`` holds; the
-  account enters the first stage and that stage's first node.
+  account enters the first stage and that stage's first node, knowing every fact stated
+  about it before (``known``: facts accumulate per account whatever its enrolment).
 * Every matching event is folded into the path's aggregates first, then the account
   advances as far as the conditions allow in one go: the active node completes when its
   ``complete_when`` holds, the next node is the first branch whose ``when`` holds (or the
@@ -15,6 +16,8 @@ Rules (docs/growth-paths.md spells them out for operators):
   level's ``enter_at``, demotion only below the current level's ``exit_below``.
 * A condition that fails on this account's data is recorded (``condition_failed``) and
   the rest of the input is still applied.
+* A score whose risk level differs from the one known fires ``risk_changed`` with each
+  raised signal's reason (sentence, figures), except the very first "unknown -> low".
 
 Ids of transitions and timers are hashes of what caused them, so applying the same input
 to the same state yields the same ids: replays publish nothing new.
@@ -29,6 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from services.node_engine.core import aggregates
+from services.node_engine.core.facts import fold_facts, scored_facts
 from services.node_engine.core.state import (
     AccountState,
     AggregateValue,
@@ -48,6 +52,7 @@ from services.node_engine.core.state import (
 from services.node_engine.errors import ConditionFailed
 from services.node_engine.paths.compiled import Branch, GrowthPath, Node, Stage
 from services.node_engine.paths.expressions import Aggregate, Expression
+from shared.contracts.scores import RiskLevel
 from shared.durations import format_duration
 
 MAX_STEPS_PER_INPUT = 200
@@ -65,18 +70,20 @@ def transition(
     path: GrowthPath,
     now: datetime,
     hold: bool = False,
+    known: Mapping[str, Any] | None = None,
 ) -> Decision:
     """Apply one input to one account's state on ``path``.
 
     ``state`` is ``None`` for an account not on the path yet; only an observation can
-    enrol it. With ``hold`` (the path is paused) data is still folded in but the account
-    does not move and no trigger fires.
+    enrol it, and ``known`` are the account's facts from before that observation. With
+    ``hold`` (the path is paused) data is still folded in but the account does not move
+    and no trigger fires.
     """
     seconds = int(now.timestamp())
     if state is None:
         if not isinstance(event, Observation) or hold:
             return Decision(None)
-        return _enrol(event, path=path, now=seconds)
+        return _enrol(event, path=path, now=seconds, known=known or {})
     if state.path_id != path.id or state.path_version != path.version:
         raise ValueError(f"state is on {state.path_id} v{state.path_version}, not v{path.version}")
     step = Step(state, path, seconds, _cause_of(event))
@@ -94,9 +101,9 @@ def transition(
     return step.decision()
 
 
-def _enrol(event: Observation, *, path: GrowthPath, now: int) -> Decision:
-    """Enrol the event's account if ``enrol_when`` holds: it enters the first stage, the
-    event is counted, and it advances as far as its data allows."""
+def _enrol(event: Observation, *, path: GrowthPath, now: int, known: Mapping[str, Any]) -> Decision:
+    """Enrol the event's account if ``enrol_when`` holds: it enters the first stage with
+    the ``known`` facts, the event is counted, and it advances as far as its data allows."""
     seconds = now
     first = path.stages[0]
     blank = AccountState(
@@ -112,7 +119,7 @@ def _enrol(event: Observation, *, path: GrowthPath, now: int) -> Decision:
     )
     step = Step(blank, path, seconds, event.event_id)
     step.scope.observation = event
-    step.scope.facts = dict(event.facts)
+    step.scope.facts = fold_facts(known, event.facts)
     try:
         if not path.enrol_when.test(step.scope):
             return Decision(None)
@@ -298,7 +305,7 @@ class Step:
     def observe(self, event: Observation) -> None:
         """Fold the event's facts and its contribution to every matching aggregate."""
         if event.facts:
-            self.scope.facts.update(event.facts)
+            self.scope.facts = fold_facts(self.scope.facts, event.facts)
         self.scope.observation = event
         stage = self.path.stages_by_id[self.state.stage]
         for aggregate in self.path.aggregates:
@@ -316,23 +323,27 @@ class Step:
         self.scope.observation = None
 
     def score(self, update: ScoreUpdate, *, hold: bool) -> None:
+        """Fold the ``score.*`` facts; a new risk level fires ``risk_changed`` (not the
+        first "unknown -> low": a first score finding nothing is no news)."""
         previous = self.scope.facts.get("score.risk_level")
-        self.scope.facts.update({f"score.{key}": value for key, value in update.values.items()})
+        self.scope.facts = fold_facts(self.scope.facts, scored_facts(update.values))
         level = update.values.get("risk_level")
-        if level is not None and level != previous and not hold:
-            stage = self.path.stages_by_id[self.state.stage]
-            self.record(
-                TransitionKind.RISK_CHANGED,
-                stage,
-                None,
-                f"risk level {previous or 'unknown'} -> {level}",
-                roles=RISK_AUDIENCE,
-                payload={
-                    "from": previous,
-                    "to": level,
-                    "signals": update.values.get("signals", []),
-                },
-            )
+        first_calm = previous is None and level == RiskLevel.LOW.value
+        if level is None or level == previous or hold or first_calm:
+            return
+        self.record(
+            TransitionKind.RISK_CHANGED,
+            self.path.stages_by_id[self.state.stage],
+            None,
+            f"risk level {previous or 'unknown'} -> {level}",
+            roles=RISK_AUDIENCE,
+            payload={
+                "from": previous,
+                "to": level,
+                "signals": update.values.get("signals", []),
+                "reasons": [dict(reason) for reason in update.reasons],
+            },
+        )
 
     def timer_fired(self, timer: Timer, *, hold: bool) -> bool:
         """Handle a timer; ``False`` when it is stale and nothing changes."""

@@ -43,7 +43,11 @@ def score_update(score: ScoreEnvelope) -> ScoreUpdate:
     if score.tier is not None:
         values["tier"] = score.tier
     return ScoreUpdate(
-        score.score_event_id, score.kind.value, values, int(score.occurred_at.timestamp())
+        score.score_event_id,
+        score.kind.value,
+        values,
+        int(score.occurred_at.timestamp()),
+        tuple(reason.model_dump(mode="json") for reason in score.reasons),
     )
 
 

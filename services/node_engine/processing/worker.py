@@ -5,7 +5,7 @@ timers handled between polls. :meth:`EngineWorker.checkpoint` spells out the ord
 makes every effect exactly-once:
 
 1. one database transaction stores the new account states, their history, new timers,
-   the removal of fired timers, memberships, the outgoing records (triggers, re-keyed
+   the removal of fired timers, memberships, account facts, the outgoing records (triggers, re-keyed
    events, dead letters) in the outbox, and each input partition's applied offset, fenced
    against another member having moved it;
 2. the outbox records are published and acknowledged by the bus;
@@ -27,6 +27,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -34,7 +35,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.node_engine.accounts import repository as accounts
 from services.node_engine.accounts.encoding import decode_state, encode_state
 from services.node_engine.accounts.identity import Membership, attribute, observation_of
-from services.node_engine.accounts.repository import StateKey, UserKey
+from services.node_engine.accounts.repository import AccountKey, StateKey, UserKey
+from services.node_engine.core.facts import fold_facts, scored_facts
 from services.node_engine.core.migration import migrate
 from services.node_engine.core.state import (
     AccountState,
@@ -124,6 +126,7 @@ class Batch:
     fired: list[str] = field(default_factory=list)
     outbox: list[OutboxEntry] = field(default_factory=list)
     memberships: dict[UserKey, Membership] = field(default_factory=dict)
+    facts: dict[AccountKey, dict[str, Any]] = field(default_factory=dict)
     offsets: dict[TopicPartition, tuple[int | None, int]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
@@ -157,6 +160,8 @@ class EngineWorker:
         """Encoded states of the owned accounts (``None``: not on that path); compact, and
         decoded when an input needs one."""
         self.memberships: dict[UserKey, Membership | None] = {}
+        self.facts: dict[AccountKey, dict[str, Any]] = {}
+        """Facts of the owned accounts (empty: none known), whatever their enrolment."""
         self.member = FencedMember(
             bus=bus, sessions=sessions, group_id=settings.group_id, outbox=OutboxRow
         )
@@ -186,6 +191,7 @@ class EngineWorker:
             )
             if await self.member.sync_assignment(consumer):
                 self.states.clear()
+                self.facts.clear()
             started = time.perf_counter()
             batch = Batch()
             await self.fire_due_timers(batch)
@@ -218,6 +224,9 @@ class EngineWorker:
         if len(self.states) > self.settings.state_cache_size:
             for key in list(itertools.islice(self.states, len(self.states) // 2)):
                 del self.states[key]
+        if len(self.facts) > self.settings.state_cache_size:
+            for account in list(itertools.islice(self.facts, len(self.facts) // 2)):
+                del self.facts[account]
 
     async def roll_back(self, consumer: Consumer, reason: str, exc: Exception) -> None:
         logger.warning(
@@ -226,6 +235,7 @@ class EngineWorker:
         self.metrics.retries.labels(reason).inc()
         self.states.clear()
         self.memberships.clear()
+        self.facts.clear()
         await self.member.rewind(consumer)
 
     async def report_lag(self) -> None:
@@ -293,9 +303,11 @@ class EngineWorker:
         batch.outbox.append(letter)
 
     async def load_for(self, decoded: list[Decoded]) -> None:
-        """Bring the memberships and states these records need into the cache, in bulk."""
+        """Bring the memberships, states and account facts these records need into the
+        cache, in bulk."""
         users: set[UserKey] = set()
         keys: set[StateKey] = set()
+        accounts_wanted: set[AccountKey] = set()
         for item in decoded:
             workspace = item.event.workspace_id if item.event else item.score.workspace_id  # type: ignore[union-attr]
             user = item.event.user_id if item.event else None
@@ -303,19 +315,24 @@ class EngineWorker:
             if user is not None and (workspace, user) not in self.memberships:
                 users.add((workspace, user))
             if account is not None:
+                if (workspace, account) not in self.facts:
+                    accounts_wanted.add((workspace, account))
                 for published in self.catalog.get(workspace, ()):
                     key = (workspace, account, published.path_id)
                     if key not in self.states:
                         keys.add(key)
-        if not users and not keys:
+        if not users and not keys and not accounts_wanted:
             return
         async with self.sessions() as session:
             found_members = await accounts.load_memberships(session, users)
             found_states = await accounts.load_states(session, keys)
+            found_facts = await accounts.load_facts(session, accounts_wanted)
         for user_key in users:
             self.memberships[user_key] = found_members.get(user_key)
         for key in keys:
             self.states[key] = found_states.get(key)
+        for wanted in accounts_wanted:
+            self.facts[wanted] = found_facts.get(wanted, {})
 
     def handle_event(self, item: Decoded, batch: Batch, now: datetime) -> None:
         event = item.event
@@ -338,14 +355,18 @@ class EngineWorker:
                 self.metrics.records.labels(record.topic, "rekeyed").inc()
                 return
             observation = observation_of(event, account, attribution.actor_roles)
+            known = self.remember((event.workspace_id, account), observation.facts, batch)
             for published in self.catalog.get(event.workspace_id, ()):
-                self.apply(published, account, observation, record.partition, batch, now, carry)
+                self.apply(
+                    published, account, observation, record.partition, batch, now, carry, known
+                )
         self.metrics.records.labels(record.topic, "applied").inc()
 
     def handle_score(self, item: Decoded, batch: Batch, now: datetime) -> None:
         score = item.score
         assert score is not None
         update = score_update(score)
+        self.remember((score.workspace_id, score.account_id), scored_facts(update.values), batch)
         for published in self.catalog.get(score.workspace_id, ()):
             if (
                 self.states.get((score.workspace_id, score.account_id, published.path_id))
@@ -353,6 +374,16 @@ class EngineWorker:
             ):
                 self.apply(published, score.account_id, update, item.record.partition, batch, now)
         self.metrics.records.labels(item.record.topic, "applied").inc()
+
+    def remember(
+        self, account: AccountKey, stated: Mapping[str, Any], batch: Batch
+    ) -> Mapping[str, Any]:
+        """Fold ``stated`` into the account's facts (kept whatever its enrolment); returns
+        the facts known before."""
+        known = self.facts.get(account, {})
+        if stated:
+            self.facts[account] = batch.facts[account] = fold_facts(known, stated)
+        return known
 
     def apply(
         self,
@@ -363,9 +394,11 @@ class EngineWorker:
         batch: Batch,
         now: datetime,
         carry: Headers = (),
+        known: Mapping[str, Any] | None = None,
     ) -> None:
         """Run the pure core for one account on one path and collect its effects; its
-        triggers carry the trace context ``carry``."""
+        triggers carry the trace context ``carry``; ``known`` are the account's facts from
+        before ``event`` (for an enrolment)."""
         key = (published.workspace_id, account, published.path_id)
         state = self.state_of(key)
         decisions: list[tuple[AccountState | None, Decision]] = []
@@ -385,7 +418,7 @@ class EngineWorker:
             decisions.append((state, moved))
             state = moved.state
         path = published.current if state is None else published.versions[state.path_version]
-        decision = transition(state, event, path=path, now=now, hold=published.paused)
+        decision = transition(state, event, path=path, now=now, hold=published.paused, known=known)
         decisions.append((state, decision))
         for before, outcome in decisions:
             self.collect(key, before, outcome, partition, batch, carry)
@@ -464,6 +497,7 @@ class EngineWorker:
             await accounts.save_states(session, list(batch.states.values()), now=now)
             await accounts.append_transitions(session, batch.history)
             await accounts.save_memberships(session, batch.memberships, now=now)
+            await accounts.save_facts(session, batch.facts, now=now)
             await timers.schedule(session, batch.timers)
             if await timers.remove(session, batch.fired) != len(batch.fired):
                 raise OffsetConflict("timers were fired by another member")

@@ -4,7 +4,9 @@ The clock is the events' own time: before each event, the timers that fall due b
 fire in time order (at their due time), and the accounts' places are counted at every
 snapshot boundary (midnight UTC for daily snapshots). Identity is learned as the engine
 learns it (memberships from group calls, identify calls with an account and CRM contacts),
-and an event with only a user id is attributed to that user's account. Events from before
+and an event with only a user id is attributed to that user's account. Facts accumulate per
+account whatever its enrolment, as in the engine, so a CRM account record sent before the
+deal that enrols the account is known when it enrols. Events from before
 the clock are handled at the clock's time (it never goes back). :meth:`Replay.finish` fires
 the timers up to the last event's time plus a horizon and returns one :class:`Tally` per
 path, ready for :mod:`services.node_engine.simulation.report`.
@@ -17,9 +19,10 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from services.node_engine.accounts.identity import Membership, attribute, observation_of
+from services.node_engine.core.facts import fold_facts
 from services.node_engine.core.state import (
     AccountState,
     Decision,
@@ -100,11 +103,14 @@ class _PathRun:
     sequence: int = 0
     on_trigger: Callable[[AccountState, Transition], None] | None = None
 
-    def apply(self, key: AccountKey, event: Input, now: int) -> None:
+    def apply(
+        self, key: AccountKey, event: Input, now: int, known: Mapping[str, Any] | None = None
+    ) -> None:
         state = self.states.get(key)
         if state is None and isinstance(event, TimerFired):
             return
-        self.collect(key, state, transition(state, event, path=self.path, now=_time(now)))
+        decision = transition(state, event, path=self.path, now=_time(now), known=known)
+        self.collect(key, state, decision)
 
     def collect(self, key: AccountKey, before: AccountState | None, decision: Decision) -> None:
         after = decision.state
@@ -172,6 +178,7 @@ class Replay:
             )
         self.every = every_seconds
         self.memberships: dict[tuple[str, str], Membership] = {}
+        self.facts: dict[AccountKey, dict[str, Any]] = {}
         self.clock: int | None = None
         self.first_at: int | None = None
         self.next_snapshot: int | None = None
@@ -198,8 +205,11 @@ class Replay:
             return
         key = (event.workspace_id, attribution.account_id)
         observation = observation_of(event, attribution.account_id, attribution.actor_roles)
+        known = self.facts.get(key, {})
+        if observation.facts:
+            self.facts[key] = fold_facts(known, observation.facts)
         for run in self.runs:
-            run.apply(key, observation, self.clock)
+            run.apply(key, observation, self.clock, known)
 
     def advance(self, to: int) -> None:
         """Move the clock to ``to``: fire timers and take snapshots on the way, in order."""

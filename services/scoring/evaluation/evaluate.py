@@ -11,7 +11,10 @@ Score events, in this order:
   weights and diagnostics then use the new tier;
 * ``score_changed`` when health moved meaningfully (:func:`meaningful_change`: the first
   score, a band change, or 5 points);
-* ``risk_raised`` when a signal was newly raised, else ``risk_cleared`` when one cleared;
+* ``risk_raised`` when the announced risk level went up or a signal was newly raised, else
+  ``risk_cleared`` (level down, or a signal cleared); every event carries the *announced*
+  level, which changes only once the assessed one has held for the dwell time
+  (:mod:`services.scoring.signals.assess`), and every raised signal as a ``reason``;
 * ``diagnosis`` when the core problem (``path/tier/rule``) differs from the last one found
   (no event when none holds any more).
 
@@ -56,7 +59,7 @@ from services.scoring.signals import (
     assess,
 )
 from services.scoring.tiers import TierChange, place_account
-from shared.contracts.scores import RiskLevel, ScoreEnvelope, ScoreKind
+from shared.contracts.scores import RiskLevel, ScoreEnvelope, ScoreKind, SignalReason
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,8 @@ class ScoringConfig:
 
     health: HealthConfig = field(default_factory=HealthConfig)
     signals: SignalConfig = field(default_factory=SignalConfig)
+    risk_dwell_seconds: int = 3600
+    """How long a new risk level must hold (event time) before it is announced."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,11 +147,13 @@ def evaluate(
     config: ScoringConfig,
     ladders: Mapping[str, Tiers] | None = None,
     peers: PeerBook | None = None,
+    at: int | None = None,
 ) -> Evaluation:
     """Score the account at ``now`` after ``previous``; see the module docstring.
 
     ``ladders`` are the tiers of the workspace's growth paths by path id; ``peers`` the peer
-    book diagnostics read (without one, no diagnosis)."""
+    book diagnostics read (without one, no diagnosis); ``at`` the event time of what caused
+    the evaluation (default ``now``: a sweep), for the risk level's dwell."""
     seconds = int(now.timestamp())
     snapshot = build_snapshot(store, definitions, facts, now=seconds)
     star = north_star(store, definitions, now=seconds)
@@ -180,8 +187,10 @@ def evaluate(
         snapshot = replace(snapshot, facts={**snapshot.facts, names.TIER: tier})
     health_config = definitions.health or config.health
     health = score_health(snapshot, health_config)
-    signal_config = definitions.signals or config.signals
-    assessment = assess(previous.risk, snapshot, health, now=seconds, config=signal_config)
+    signal_config = replace(
+        definitions.signals or config.signals, dwell_seconds=config.risk_dwell_seconds
+    )
+    assessment = assess(previous.risk, snapshot, health, now=seconds, at=at, config=signal_config)
     before = previous.previous_health()
 
     def envelope(kind: ScoreKind, explanation: dict[str, Any]) -> ScoreEnvelope:
@@ -191,9 +200,10 @@ def evaluate(
             account_id=account_id,
             kind=kind,
             health=None if health is None else health.score,
-            risk_level=assessment.level,
+            risk_level=assessment.announced,
             tier=tier,
             signals=assessment.signal_names,
+            reasons=[SignalReason(**signal.as_reason()) for signal in assessment.signals],
             explanation={**explanation, "north_star": star.as_json()},
             occurred_at=now,
         )
@@ -318,6 +328,9 @@ def risk_to_json(state: RiskState) -> dict[str, Any]:
     return {
         "level": state.level.value,
         "assessed_at": state.assessed_at,
+        "announced": state.announced.value,
+        "clock": state.clock,
+        "pending_since": state.pending_since,
         "signals": [
             {
                 "kind": s.kind.value,
@@ -325,6 +338,7 @@ def risk_to_json(state: RiskState) -> dict[str, Any]:
                 "measure": s.measure if math.isfinite(s.measure) else None,
                 "raise_at": s.raise_at,
                 "sentence": s.sentence,
+                "figures": dict(s.figures),
             }
             for s in state.signals
         ],
@@ -332,9 +346,13 @@ def risk_to_json(state: RiskState) -> dict[str, Any]:
 
 
 def risk_from_json(document: Mapping[str, Any]) -> RiskState:
-    """The state :func:`risk_to_json` stored."""
+    """The state :func:`risk_to_json` stored (one stored before levels were announced
+    after a dwell: its level counts as announced, at the time it was assessed)."""
+    level = RiskLevel(document["level"])
+    assessed_at = int(document["assessed_at"])
+    pending = document.get("pending_since")
     return RiskState(
-        RiskLevel(document["level"]),
+        level,
         tuple(
             Signal(
                 SignalKind(s["kind"]),
@@ -342,8 +360,12 @@ def risk_from_json(document: Mapping[str, Any]) -> RiskState:
                 math.inf if s["measure"] is None else float(s["measure"]),
                 float(s["raise_at"]),
                 s["sentence"],
+                s.get("figures", {}),
             )
             for s in document["signals"]
         ),
-        int(document["assessed_at"]),
+        assessed_at,
+        RiskLevel(document.get("announced", level)),
+        int(document.get("clock", assessed_at)),
+        None if pending is None else int(pending),
     )

@@ -150,6 +150,8 @@ class Batch:
 
     touched: dict[AccountKey, str] = field(default_factory=dict)
     """Account -> the cause of its evaluation (the last event's id, or the sweep)."""
+    event_times: dict[AccountKey, int] = field(default_factory=dict)
+    """Account -> the latest time of its events in the batch (for the risk level's dwell)."""
     rows: list[dict[str, Any]] = field(default_factory=list)
     expected: dict[AccountKey, int | None] = field(default_factory=dict)
     history: list[ScoreEnvelope] = field(default_factory=list)
@@ -348,6 +350,8 @@ class ScoringWorker:
                 self.to_dead_letters(record, str(exc), batch, now)
                 continue
             batch.touched[key] = event.event_id
+            at = int(event.timestamp.timestamp())
+            batch.event_times[key] = max(at, batch.event_times.get(key, at))
             batch.received.append(event.received_at)
             self.metrics.records.labels("scored").inc()
         for key, cause in batch.touched.items():
@@ -467,7 +471,7 @@ class ScoringWorker:
             if path.id in facts.paths:
                 continue
             observation = observation_of(event, key[1], roles)
-            if transition(None, observation, path=path, now=now).state is not None:
+            if transition(None, observation, path=path, now=now, known=facts.values).state:
                 joined.add(path.id)
         return replace(facts, paths=facts.paths | joined) if joined else facts
 
@@ -487,6 +491,7 @@ class ScoringWorker:
             config=self.config,
             ladders={p.id: p.tiers for p in self.paths.get(workspace_id, ()) if p.tiers},
             peers=self.peers,
+            at=batch.event_times.get(key),
         )
         account.findings = evaluation.findings
         revision = 0 if account.stored_revision is None else account.stored_revision

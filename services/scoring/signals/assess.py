@@ -7,14 +7,22 @@ Rules:
   signal whose measure is missing stays raised: no data is no sign of recovery.
 * Risk level: high with any high-severity signal or with 3 or more signals raised; medium
   with any medium-severity signal or with 2 or more; low otherwise (none, or one low).
-* Events: ``risk_raised`` when a signal was newly raised; otherwise ``risk_cleared`` when
-  one cleared; otherwise none. Both carry the level and every signal still raised.
+* Dwell (hysteresis in time): a new level is *announced* only once it has held for
+  ``dwell_seconds`` of the account's **event time**: the latest time of its events (or of
+  a sweep, which stands for "nothing happened until now"), never later than ``now`` and
+  never going back. A backfill of old events does not move it, so a level flapping while
+  history arrives is not announced; the level it settles on is, once it has held. The
+  first assessment announces its level as it is (there is nothing to change from).
+* Events: ``risk_raised`` when the announced level went up, ``risk_cleared`` when it went
+  down; otherwise ``risk_raised`` when a signal was newly raised, ``risk_cleared`` when
+  one cleared; otherwise none. Each carries the announced level and every signal raised.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from services.scoring.health.score import HealthScore
@@ -27,22 +35,45 @@ DEFAULT_CONFIG = SignalConfig()
 
 @dataclass(frozen=True, slots=True)
 class Signal:
-    """A raised signal: its measure when last read, its threshold, and its sentence."""
+    """A raised signal: its measure when last read, its threshold, its sentence and the
+    figures the sentence states."""
 
     kind: SignalKind
     severity: Severity
     measure: float
     raise_at: float
     sentence: str
+    figures: Mapping[str, float | None] = field(default_factory=dict)
+
+    def as_reason(self) -> dict[str, Any]:
+        """The signal as a score event's ``reasons`` entry (valid JSON: an infinite measure,
+        a never-active role's, is ``None``)."""
+        return {
+            "signal": self.kind.value,
+            "severity": self.severity.value,
+            "sentence": self.sentence,
+            "measure": _finite(self.measure),
+            "threshold": self.raise_at,
+            "figures": {name: _finite(value) for name, value in self.figures.items()},
+        }
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
 
 
 @dataclass(frozen=True, slots=True)
 class RiskState:
-    """What the next assessment compares with: the signals raised, the level, and when."""
+    """What the next assessment compares with: the signals raised, the level they add up
+    to, when (``now``), the level last announced, the account's event time (``clock``) and,
+    while ``level`` differs from ``announced``, the event time since when it has held."""
 
     level: RiskLevel
     signals: tuple[Signal, ...]
     assessed_at: int
+    announced: RiskLevel
+    clock: int
+    pending_since: int | None = None
 
     @property
     def kinds(self) -> frozenset[SignalKind]:
@@ -64,6 +95,10 @@ class RiskAssessment:
         return self.state.level
 
     @property
+    def announced(self) -> RiskLevel:
+        return self.state.announced
+
+    @property
     def signals(self) -> tuple[Signal, ...]:
         return self.state.signals
 
@@ -71,16 +106,19 @@ class RiskAssessment:
         """The ``explanation`` of a risk envelope (valid JSON: a never-active role's
         infinite measure is ``None``); its ``signals`` are ``signal_names``."""
         return {
-            "level": self.level.value,
+            "level": self.announced.value,
             "previous_level": self.previous_level.value if self.previous_level else None,
+            "assessed_level": self.level.value,
+            "pending_since": self.state.pending_since,
             "raised": [k.value for k in self.raised],
             "cleared": [k.value for k in self.cleared],
             "signals": {
                 s.kind.value: {
                     "severity": s.severity.value,
-                    "measure": s.measure if math.isfinite(s.measure) else None,
+                    "measure": _finite(s.measure),
                     "threshold": s.raise_at,
                     "sentence": s.sentence,
+                    "figures": {name: _finite(value) for name, value in s.figures.items()},
                 }
                 for s in self.signals
             },
@@ -107,9 +145,11 @@ def assess(
     health: HealthScore | None,
     *,
     now: int,
+    at: int | None = None,
     config: SignalConfig = DEFAULT_CONFIG,
 ) -> RiskAssessment:
-    """Which signals are raised at ``now``, given the ones raised at ``previous``."""
+    """Which signals are raised at ``now``, given the ones raised at ``previous``, and the
+    level announced at event time ``at`` (default ``now``; see the module docstring)."""
     before = {signal.kind: signal for signal in previous.signals} if previous else {}
     context = Context(snapshot, health, config, now)
     signals: list[Signal] = []
@@ -134,18 +174,55 @@ def assess(
                 raised.append(kind)
             signals.append(
                 Signal(
-                    kind, threshold.severity, reading.measure, threshold.raise_at, reading.sentence
+                    kind,
+                    threshold.severity,
+                    reading.measure,
+                    threshold.raise_at,
+                    reading.sentence,
+                    reading.figures,
                 )
             )
     ordered = tuple(sorted(signals, key=lambda s: _SEVERITY_ORDER[s.severity]))
-    event = ScoreKind.RISK_RAISED if raised else ScoreKind.RISK_CLEARED if cleared else None
+    state = announce(previous, risk_level(ordered, config), ordered, now=now, at=at, config=config)
     return RiskAssessment(
-        RiskState(risk_level(ordered, config), ordered, now),
-        previous.level if previous else None,
+        state,
+        previous.announced if previous else None,
         tuple(raised),
         tuple(cleared),
-        event,
+        _event(previous, state, raised=bool(raised), cleared=bool(cleared)),
     )
 
 
+def announce(
+    previous: RiskState | None,
+    level: RiskLevel,
+    signals: tuple[Signal, ...],
+    *,
+    now: int,
+    at: int | None,
+    config: SignalConfig,
+) -> RiskState:
+    """The new state: the account's event time moved to ``at`` (never back, never past
+    ``now``), and ``level`` announced when it has held for the dwell time."""
+    moment = now if at is None else min(at, now)
+    clock = moment if previous is None else max(previous.clock, moment)
+    if previous is None or level is previous.announced:
+        return RiskState(level, signals, now, level, clock)
+    held = previous.pending_since if previous.level is level else None
+    since = clock if held is None else held
+    if clock - since >= config.dwell_seconds:
+        return RiskState(level, signals, now, level, clock)
+    return RiskState(level, signals, now, previous.announced, clock, since)
+
+
+def _event(
+    previous: RiskState | None, state: RiskState, *, raised: bool, cleared: bool
+) -> ScoreKind | None:
+    if previous is not None and state.announced is not previous.announced:
+        up = _RANK[state.announced] > _RANK[previous.announced]
+        return ScoreKind.RISK_RAISED if up else ScoreKind.RISK_CLEARED
+    return ScoreKind.RISK_RAISED if raised else ScoreKind.RISK_CLEARED if cleared else None
+
+
 _SEVERITY_ORDER = {Severity.HIGH: 0, Severity.MEDIUM: 1, Severity.LOW: 2}
+_RANK = {RiskLevel.LOW: 0, RiskLevel.MEDIUM: 1, RiskLevel.HIGH: 2}

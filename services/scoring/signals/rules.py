@@ -21,6 +21,7 @@ renewal_at_risk               health, while renewal is within 90 days    <= 40  
 
 Login trend needs a weekly baseline of at least 3 logins; baselines of exports and API calls
 are floored (1000 rows, 500 calls) so a tiny account's first export is not a "burst". A
+sentence's ratio is of the figures it states, and a usual week (or day) of none says so. A
 role never active counts as inactive for ever; a role the account has no contact in, or any
 missing metric, gives no measure. A renewal more than 90 days away or already passed
 measures as full health (nothing to warn about).
@@ -94,6 +95,8 @@ class SignalConfig:
     renewal_window_days: float = 90.0
     high_from_signals: int = 3
     medium_from_signals: int = 2
+    dwell_seconds: int = 3600
+    """How long (event time) a new risk level must hold before it is announced."""
 
     def __post_init__(self) -> None:
         for kind, t in self.thresholds.items():
@@ -112,10 +115,12 @@ class SignalConfig:
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """A signal's measure and the sentence a CSM reads when it is raised."""
+    """A signal's measure, the sentence a CSM reads when it is raised, and the figures the
+    sentence states (by name, for templates: ``rows_7d``, ``weekly_average`` ...)."""
 
     measure: float
     sentence: str
+    figures: Mapping[str, float | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +145,7 @@ def logins_falling(c: Context) -> Reading | None:
         ratio,
         f"Logins are clearly falling: {_n(recent)} in the last 7 days against a weekly "
         f"average of {_n(baseline)} over 28 days ({ratio:.0%} of usual).",
+        {"logins_7d": recent, "weekly_average": baseline},
     )
 
 
@@ -149,6 +155,15 @@ def _burst(
     if recent is None or baseline is None:
         return None
     return recent, baseline, recent / max(baseline, floor)
+
+
+def _against_usual(recent: float, baseline: float, period: str, average: str) -> str:
+    """How ``recent`` compares with the usual ``period`` in words that agree with the
+    figures shown: the plain ratio to the average, or "none in the usual week" when the
+    average shows as 0 (the measure itself is against the floored baseline)."""
+    if _n(baseline) == "0":
+        return f"none in the usual {period}"
+    return f"{recent / baseline:,.1f}x the usual ({average} average {_n(baseline)})"
 
 
 def data_export(c: Context) -> Reading | None:
@@ -162,8 +177,9 @@ def data_export(c: Context) -> Reading | None:
     recent, baseline, ratio = got
     return Reading(
         ratio,
-        f"A large data export: {_n(recent)} rows exported in the last 7 days, {ratio:.1f}x "
-        f"the usual (weekly average {_n(baseline)}). Data may be being pulled out.",
+        f"A large data export: {_n(recent)} rows exported in the last 7 days, "
+        f"{_against_usual(recent, baseline, 'week', 'weekly')}. Data may be being pulled out.",
+        {"rows_7d": recent, "weekly_average": baseline},
     )
 
 
@@ -178,8 +194,9 @@ def api_burst(c: Context) -> Reading | None:
     recent, baseline, ratio = got
     return Reading(
         ratio,
-        f"An API-call burst: {_n(recent)} calls in the last day, {ratio:.1f}x the usual "
-        f"(daily average {_n(baseline)}). Data may be being pulled out.",
+        f"An API-call burst: {_n(recent)} calls in the last day, "
+        f"{_against_usual(recent, baseline, 'day', 'daily')}. Data may be being pulled out.",
+        {"calls_1d": recent, "daily_average": baseline},
     )
 
 
@@ -190,6 +207,7 @@ def silence(c: Context) -> Reading | None:
     return Reading(
         days,
         f"Silence: no feature request, ticket or contact with the team for {_n(days)} days.",
+        {"days": days},
     )
 
 
@@ -199,8 +217,8 @@ def _inactive(role: str, name: str) -> Callable[[Context], Reading | None]:
             return None
         days = c.snapshot.last_seen_days[role]
         if days is None:
-            return Reading(math.inf, f"The {name} has never been active.")
-        return Reading(days, f"The {name} has not been active for {_n(days)} days.")
+            return Reading(math.inf, f"The {name} has never been active.", {"days": None})
+        return Reading(days, f"The {name} has not been active for {_n(days)} days.", {"days": days})
 
     return read
 
@@ -222,6 +240,7 @@ def seat_utilisation_falling(c: Context) -> Reading | None:
         lost,
         f"Seat utilisation is falling: {before:.0%} of paid seats were active 28 days ago, "
         f"{now:.0%} now.",
+        {"utilisation": now, "utilisation_28d_ago": before},
     )
 
 
@@ -237,6 +256,7 @@ def renewal_at_risk(c: Context) -> Reading | None:
         c.health.score,
         f"Renewal in {_n(days)} days while health is low: {c.health.score:.1f} "
         f"({c.health.band.label}).",
+        {"days_to_renewal": days, "health": c.health.score},
     )
 
 

@@ -46,6 +46,7 @@ def trigger(
     workspace: str = WORKSPACE,
     account: str = "acme",
     at: datetime = T0,
+    reason: str | None = None,
 ) -> TriggerEnvelope:
     return TriggerEnvelope.model_validate(
         {
@@ -58,7 +59,7 @@ def trigger(
             "node": node,
             "kind": kind,
             "target_roles": list(roles),
-            "reason": f"{node}: overdue",
+            "reason": reason or f"{node}: overdue",
             "occurred_at": at,
             "payload": payload or {},
         }

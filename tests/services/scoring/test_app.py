@@ -15,7 +15,8 @@ WAIT_SECONDS = 30.0
 
 
 def test_the_embedded_mode_scores_the_demo_workspaces_accounts(tmp_path: Path) -> None:
-    env = {"MILEPOST_DATA_DIR": str(tmp_path / "data")}
+    # no dwell: a new risk level is announced as soon as it is assessed
+    env = {"MILEPOST_DATA_DIR": str(tmp_path / "data"), "MILEPOST_SCORING_RISK_DWELL_SECONDS": "0"}
     with running("run", env, tmp_path / "run.log") as server:
         key = (tmp_path / "data" / "demo-write-key").read_text().strip()
         base = f"{server.url}/api/scoring/workspaces/demo"

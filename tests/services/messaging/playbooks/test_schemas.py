@@ -206,3 +206,17 @@ def test_every_mistake_is_reported_in_one_run_at_its_line_and_column() -> None:
         (13, 19, "rules[0].steps[1].template", "no template 'tips' in template"),
         (21, 11, "templates.welcome.body.zh-CN", "line 3: unexpected '}'"),
     ]
+
+
+def test_a_step_may_have_a_cooldown_longer_than_zero() -> None:
+    cooled = read_playbook(
+        "demo.yaml",
+        MINIMAL.replace("template: reminder", "template: reminder\n        cooldown: P7D"),
+    )
+    assert cooled.rules[0].steps[0].cooldown == "P7D"
+    assert read_playbook("demo.yaml", MINIMAL).rules[0].steps[0].cooldown_delta is None
+    ((line, field, message),) = problems(
+        MINIMAL.replace("template: reminder", "template: reminder\n        cooldown: PT0S")
+    )
+    assert (line, field) == (10, "rules[0].steps[0].cooldown")
+    assert "longer than zero" in message

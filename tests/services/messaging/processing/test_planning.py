@@ -10,17 +10,20 @@ from zoneinfo import ZoneInfo
 from services.messaging.contacts.directory import Contact
 from services.messaging.playbooks.schemas import Match, Step
 from services.messaging.playbooks.service import PublishedPlaybook, read_playbook
-from services.messaging.policies.budgets import Pressure
+from services.messaging.policies.budgets import Load, Pressure
 from services.messaging.processing.planning import (
     Plans,
     Policies,
+    context_for,
     matches,
     plan_trigger,
     reach,
     recipients,
+    trigger_reasons,
     with_budget,
 )
 from services.messaging.templates.limits import TemplateLimits
+from services.messaging.templates.rendering import SAMPLE_CONTEXT, render_text
 from tests.services.messaging.support import (
     POLICIES,
     T0,
@@ -298,9 +301,37 @@ def test_budgets_suppress_a_tip_before_a_renewal_risk_message() -> None:
         roles=("admin", "end_user"),
     ).messages[0]
     assert (risk.priority, tip.priority) == ("high", "low")
-    nearly_full = Pressure(contact=2, account_role=2)
+    nearly_full = Pressure(contact=Load(2, 2), account_role=Load(2, 2))
     assert with_budget(risk, nearly_full, POLICIES.budgets).status == "queued"
     suppressed = with_budget(tip, nearly_full, POLICIES.budgets)
     assert suppressed.status == "suppressed"
     assert suppressed.reason is not None
     assert suppressed.reason.startswith("budget:")
+
+
+def test_a_risk_trigger_s_reasons_reach_templates_and_task_descriptions() -> None:
+    """`reasons` (each raised signal's sentence and figures) is a template name; another
+    trigger has none."""
+    reason = SAMPLE_CONTEXT["reasons"][0]
+    risk = trigger(
+        "risk_changed",
+        node=None,
+        roles=("decision_maker",),
+        payload={"to": "high", "reasons": [reason]},
+        reason="risk level medium -> high",
+    )
+    source = (
+        "{% for r in reasons %}{{ r.signal }}: {{ r.figures.rows_7d }} rows; "
+        "{{ r.sentence }}{% endfor %}"
+    )
+    assert render_text(source, context_for(risk, None, None)) == (
+        f"data_export: 40000 rows; {reason['sentence']}"
+    )
+    assert context_for(trigger(), None, None)["reasons"] == []
+    assert trigger_reasons(trigger(payload={"reasons": "not a list"})) == []
+    (task,) = plan_trigger(
+        risk, [PLATFORM], [owner()], policies=POLICIES, now=T0, unsubscribe_url=lambda *_: None
+    ).tasks
+    assert task.description == f"risk level medium -> high\n- {reason['sentence']}"
+    assert task.cooldown == timedelta(days=7)
+    assert render_text(source, SAMPLE_CONTEXT).startswith("data_export: 40000 rows; ")

@@ -32,6 +32,7 @@ from services.messaging.processing.planning import Plans, Policies, plan_trigger
 from services.messaging.processing.worker import TriggerMetrics, TriggerWorker
 from services.messaging.tasks.models import TaskRow
 from services.messaging.templates.limits import TemplateLimits
+from services.messaging.templates.rendering import SAMPLE_CONTEXT
 from shared.bus import Bus, Consumer, OutgoingRecord
 from shared.clock import FrozenClock
 from shared.contracts import Topic
@@ -103,6 +104,15 @@ class Harness:
             **fields,
         }
         return ContactFacts(self.workspace, contact_id, **values)
+
+    def decision_maker(self, contact_id: str = "b1") -> ContactFacts:
+        return ContactFacts(
+            self.workspace,
+            contact_id,
+            account_id="acme",
+            email=f"{contact_id}@acme.example",
+            roles=frozenset({"decision_maker"}),
+        )
 
     def record(
         self,
@@ -204,13 +214,7 @@ async def test_an_overdue_node_queues_a_reminder_for_the_admin(harness: Harness)
 async def test_fallbacks_timing_consent_and_tasks_in_one_pass(harness: Harness) -> None:
     await harness.publish_playbooks()
     await harness.learn(
-        ContactFacts(
-            harness.workspace,
-            "b1",
-            account_id="acme",
-            email="b1@acme.example",
-            roles=frozenset({"decision_maker"}),
-        ),
+        harness.decision_maker(),
         ContactFacts(
             harness.workspace,
             "e1",
@@ -367,7 +371,7 @@ async def test_budgets_hold_across_triggers_and_a_risk_message_beats_tips(harnes
     assert statuses["tip-0"] == ("queued", None)
     assert statuses["tip-1"][0] == "suppressed"
     assert (statuses["tip-1"][1] or "").startswith(
-        "budget: 1 message already planned for the contact"
+        "budget: 1 message of low priority or lower already planned for the contact"
     )
     assert statuses["risk"] == ("queued", None)
 
@@ -552,3 +556,46 @@ async def test_the_lag_gauge_counts_what_the_group_has_not_handled(harness: Harn
     await worker.step(consumer)
     await consumer.close()
     assert harness.metric("milepost_messaging_consumer_lag", **labels) == 0
+
+
+async def test_risk_alarms_in_a_row_bring_one_check_in_and_one_task_that_says_why(
+    harness: Harness,
+) -> None:
+    """Three risk_changed triggers for one account within seconds: the reference check-in
+    (cooldown P7D) goes once and the visit task is created once, its description naming the
+    raised signal's sentence; the repeats are in the ledger as suppressed, with the reason."""
+    await harness.publish_playbooks()
+    await harness.learn(
+        harness.decision_maker(),
+        OwnerFacts(harness.workspace, "acme", "csm@milepost.example", "Zhao"),
+    )
+    reason = SAMPLE_CONTEXT["reasons"][0]
+    sentence = reason["sentence"]
+    alarms = []
+    for i in range(3):
+        harness.clock.advance(timedelta(seconds=5))
+        alarms.append(
+            harness.record(
+                trigger_id=f"risk-{i}",
+                kind="risk_changed",
+                node=None,
+                roles=("account_owner", "decision_maker"),
+                reason="risk level medium -> high",
+                payload={"from": "medium", "to": "high", "reasons": [reason]},
+            )
+        )
+    await harness.bus.publish(alarms)
+    worker, consumer = harness.worker(), await harness.subscribe()
+    await run_until_idle(worker, consumer)
+    await consumer.close()
+
+    emails = [(d.trigger_id.partition(":")[2], d.status) for d in await harness.deliveries()]
+    assert emails == [("risk-0", "queued"), ("risk-1", "suppressed"), ("risk-2", "suppressed")]
+    suppressed = [p for p in await harness.plans() if p.status == "suppressed"]
+    assert len(suppressed) == 4  # two check-ins and two visit tasks
+    assert all((p.reason or "").startswith("cooldown: ") for p in suppressed)
+    async with harness.sessions() as session:
+        [task] = (
+            await session.scalars(select(TaskRow).where(TaskRow.workspace_id == harness.workspace))
+        ).all()
+    assert task.description == f"risk level medium -> high\n- {sentence}"

@@ -183,3 +183,33 @@ async def test_the_api_lists_and_closes_tasks(
         assert {t["task_id"] for t in open_only.json()["items"]} == {ids[1], ids[2]}
         missing = await api.client.get(f"{base}/tsk_nope", headers=api.admin)
         assert missing.status_code == 404
+
+
+async def test_an_account_has_at_most_one_open_task_per_kind(
+    own_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Three risk triggers in a row create one "Churn risk" task; once it is done the next
+    trigger creates a new one, and another kind (step) is not held back."""
+    async with own_sessions() as session:
+        first = await service.create_task(session, planned_task(trigger_id="t-1"), crm_url=CRM)
+        second = await service.create_task(session, planned_task(trigger_id="t-2"), crm_url=CRM)
+        other_account = await service.create_task(
+            session, planned_task(trigger_id="t-3", account_id="bolt"), crm_url=None
+        )
+        other_kind = await service.create_task(
+            session, planned_task(trigger_id="t-3", step_id="renewal/call"), crm_url=None
+        )
+        await session.commit()
+    assert first.created
+    assert (second.created, second.task_id) == (False, first.task_id)
+    assert other_account.created
+    assert other_kind.created
+    async with own_sessions() as session:
+        await service.update_task(
+            session, "ws_test", first.task_id, status="done", note=None, now=T0, crm_url=None
+        )
+        after = await service.create_task(session, planned_task(trigger_id="t-4"), crm_url=None)
+        await session.commit()
+    assert after.created
+    assert after.task_id != first.task_id
+    assert await pushes(own_sessions) == [("task.created", f"task:{first.task_id}:1")]

@@ -37,6 +37,7 @@ from tests.services.node_engine.support import (
     node,
     observation,
     stage,
+    where,
 )
 
 
@@ -307,17 +308,83 @@ def test_a_score_update_sets_score_facts_that_conditions_read(clock: FrozenClock
 
 def test_a_change_of_risk_level_is_a_risk_changed_trigger(clock: FrozenClock) -> None:
     account = enrolled(single('happened("Done")'), clock)
-    first = account.score({"risk_level": "low", "health": 80})
-    (risk,) = first.transitions
-    assert (risk.kind, risk.stage, risk.node) == (TransitionKind.RISK_CHANGED, "s", None)
-    assert risk.target_roles == RISK_AUDIENCE == ("account_owner", "decision_maker")
-    assert risk.payload == {"from": None, "to": "low", "signals": []}
-    assert risk.reason == "risk level unknown -> low"
+    # the very first score finding nothing ("unknown -> low") is announced to nobody
+    assert account.score({"risk_level": "low", "health": 80}).transitions == ()
+    assert account.current.facts["score.risk_level"] == "low"
     assert account.score({"risk_level": "low", "health": 70}).transitions == ()
     assert account.score({"health": 50}).transitions == ()
-    (high,) = account.score({"risk_level": "high", "signals": ["logins_falling"]}).triggers
-    assert high.trigger_kind is TriggerKind.RISK_CHANGED
-    assert high.payload == {"from": "low", "to": "high", "signals": ["logins_falling"]}
+    reason = {
+        "signal": "invoice_overdue",
+        "severity": "high",
+        "sentence": "An invoice is overdue.",
+        "measure": 1.0,
+        "threshold": 1.0,
+        "figures": {},
+    }
+    update = ScoreUpdate(
+        "s-high",
+        "risk_raised",
+        {"risk_level": "high", "signals": ["invoice_overdue"]},
+        epoch(T0),
+        (reason,),
+    )
+    (high,) = account.apply(update).triggers
+    assert (high.kind, high.stage, high.node) == (TransitionKind.RISK_CHANGED, "s", None)
+    assert high.target_roles == RISK_AUDIENCE == ("account_owner", "decision_maker")
+    assert high.reason == "risk level low -> high"
+    assert high.payload == {
+        "from": "low",
+        "to": "high",
+        "signals": ["invoice_overdue"],
+        "reasons": [reason],
+    }
+    assert "score.reasons" not in account.current.facts
+
+
+def test_a_first_score_at_risk_is_announced(clock: FrozenClock) -> None:
+    account = enrolled(single('happened("Done")'), clock)
+    (risk,) = account.score({"risk_level": "medium"}).triggers
+    assert risk.reason == "risk level unknown -> medium"
+
+
+def test_facts_stated_before_enrolment_are_known_when_the_account_enrols(
+    clock: FrozenClock,
+) -> None:
+    """The CRM account record (size 800) comes first, the deal that enrols it next: a
+    branch on ``account.size >= 500`` takes the large-company route."""
+    path = build(
+        document(
+            [
+                stage(
+                    "s",
+                    node(
+                        "qualify",
+                        'crm.deal_stage == "qualified"',
+                        next=[{"when": "account.size >= 500", "goto": "large"}],
+                    ),
+                    node("small"),
+                    node("large"),
+                )
+            ],
+            enrol_when='event == "milepost.crm.deal.stage_changed"',
+        )
+    )
+    record = observation("milepost.crm.account.upserted", type="crm", facts={"account.size": 800})
+    assert transition(None, record, path=path, now=clock.now()).state is None
+    deal = observation(
+        "milepost.crm.deal.stage_changed",
+        type="crm",
+        event_id="e2",
+        facts={"crm.deal_stage": "qualified", "crm.deal_amount": 5000.0},
+    )
+    decision = transition(None, deal, path=path, now=clock.now(), known=record.facts)
+    assert decision.state is not None
+    assert where(decision.state) == ("s", "large")
+    assert decision.state.facts == {
+        "account.size": 800,
+        "crm.deal_stage": "qualified",
+        "crm.deal_amount": 5000.0,
+    }
 
 
 # -- hold: a paused path folds data but does not move ----------------------------------------

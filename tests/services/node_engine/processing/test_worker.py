@@ -17,7 +17,8 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.node_engine.accounts.models import AccountStateRow, TransitionRow
+from services.node_engine.accounts.encoding import decode_state
+from services.node_engine.accounts.models import AccountFactsRow, AccountStateRow, TransitionRow
 from services.node_engine.accounts.service import queue_move
 from services.node_engine.paths.compiled import GrowthPath, compile_path
 from services.node_engine.paths.schemas import GrowthPathFile
@@ -32,6 +33,7 @@ from shared.contracts import (
     RiskLevel,
     ScoreEnvelope,
     ScoreKind,
+    SignalReason,
     Topic,
     TriggerEnvelope,
 )
@@ -374,6 +376,17 @@ async def test_a_risk_raised_by_scoring_becomes_a_risk_changed_trigger(harness: 
         health=31.5,
         risk_level=RiskLevel.HIGH,
         signals=["logins_falling"],
+        reasons=[
+            SignalReason(
+                signal="logins_falling",
+                severity=RiskLevel.HIGH,
+                sentence="Logins are clearly falling: 12 in the last 7 days against a "
+                "weekly average of 40 over 28 days (30% of usual).",
+                measure=0.3,
+                threshold=0.5,
+                figures={"logins_7d": 12, "weekly_average": 40},
+            )
+        ],
         occurred_at=harness.clock.now(),
     )
     key = score.key.encode()
@@ -387,10 +400,74 @@ async def test_a_risk_raised_by_scoring_becomes_a_risk_changed_trigger(harness: 
 
     (risk,) = [t for t in await harness.triggers() if t.kind.value == "risk_changed"]
     assert risk.target_roles == ["account_owner", "decision_maker"]
-    assert risk.payload == {"from": None, "to": "high", "signals": ["logins_falling"]}
+    assert risk.payload == {
+        "from": None,
+        "to": "high",
+        "signals": ["logins_falling"],
+        "reasons": [
+            {
+                "signal": "logins_falling",
+                "severity": "high",
+                "sentence": "Logins are clearly falling: 12 in the last 7 days against a "
+                "weekly average of 40 over 28 days (30% of usual).",
+                "measure": 0.3,
+                "threshold": 0.5,
+                "figures": {"logins_7d": 12.0, "weekly_average": 40.0},
+            }
+        ],
+    }
     assert risk.causing_event_id == "s1"
     letters = await harness.read(Topic.SCORES_DLQ, DeadLetter)
     assert [d.topic for d in letters if d.consumer_group == harness.group] == [Topic.SCORES]
+    await consumer.close()
+
+
+async def test_facts_and_scores_from_before_enrolment_are_known_once_enrolled(
+    harness: Harness,
+) -> None:
+    """The CRM account record (size 800) and a first score come before the deal that enrols
+    the account on the SaaS path: it enrols knowing them, and they are stored per account."""
+    harness.path = reference_path("saas-account")
+    crm = EventType.CRM
+    record = {"account_id": "acme", "name": "Acme", "size": 800}
+    score = ScoreEnvelope(
+        score_event_id="s0",
+        workspace_id=harness.workspace,
+        account_id="acme",
+        kind=ScoreKind.SCORE_CHANGED,
+        health=72.0,
+        risk_level=RiskLevel.LOW,
+        occurred_at=harness.clock.now(),
+    )
+    await harness.bus.publish(
+        [
+            harness.event("m1", type=crm, event="milepost.crm.account.upserted", properties=record),
+            OutgoingRecord(Topic.SCORES, score.key.encode(), score.model_dump_json().encode()),
+        ]
+    )
+    worker, consumer = harness.worker(), await subscribe(harness)
+    await run_until_idle(worker, consumer)
+    deal = {"deal_id": "d1", "stage": "qualified", "amount": 5000}
+    await harness.bus.publish(
+        [harness.event("m2", type=crm, event="milepost.crm.deal.stage_changed", properties=deal)]
+    )
+    await run_until_idle(worker, consumer)
+
+    async with harness.sessions() as session:
+        row = await session.scalar(
+            select(AccountStateRow).where(AccountStateRow.workspace_id == harness.workspace)
+        )
+        stored = await session.get(AccountFactsRow, (harness.workspace, "acme"))
+    assert row is not None
+    assert stored is not None
+    facts = decode_state(row.state).facts
+    assert (facts["account.size"], facts["score.health"], facts["crm.deal_stage"]) == (
+        800,
+        72.0,
+        "qualified",
+    )
+    assert stored.facts == facts
+    assert not [t for t in await harness.triggers() if t.kind.value == "risk_changed"]
     await consumer.close()
 
 

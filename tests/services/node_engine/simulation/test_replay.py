@@ -9,8 +9,9 @@ import pytest
 from services.node_engine.paths.service import compile_source
 from services.node_engine.simulation.replay import Replay, Tally, Totals
 from services.node_engine.simulation.sources import read_lines
-from shared.contracts.events import EventEnvelope
+from shared.contracts.events import EventEnvelope, EventType
 from shared.contracts.triggers import TriggerEnvelope
+from tests.services.node_engine.simulation import tiny
 from tests.services.node_engine.simulation.tiny import CURRENT, PATH, T0, lines
 
 DAY = 86400
@@ -122,3 +123,56 @@ def test_an_observer_sees_each_event_and_the_first_paths_triggers_in_time_order(
     assert len(kinds) - len(events) == sum(tally.triggers.values())  # the first path's only
     assert kinds.index("stage_entered") > 0  # planned after the event that caused it
     assert recorder.told[-1] == ("escalation", "bolt")  # fired by the horizon, last
+
+
+SIZED = """
+id: sized
+name: Sized path
+business_type: service
+enrol_when: event == "milepost.crm.deal.stage_changed"
+stages:
+  - id: deal
+    name: Deal
+    nodes:
+      - id: qualify
+        name: Qualify
+        complete_when: crm.deal_stage == "qualified"
+        next:
+          - {when: account.size >= 500, goto: large}
+      - id: small
+        name: Small company
+        complete_when: happened("Done")
+      - id: large
+        name: Large company
+        complete_when: happened("Done")
+"""
+
+
+def test_an_account_record_sent_before_the_enrolling_deal_is_known() -> None:
+    """`milepost paths simulate`: the CRM account record (size 800) first, then the deal
+    that enrols the account; the branch on account.size takes the large-company route."""
+    crm = EventType.CRM
+    run = Replay([compile_source("sized.yaml", SIZED, version=1)])
+    for line in [
+        tiny.event(
+            0,
+            crm,
+            "milepost.crm.account.upserted",
+            "crm",
+            "acme",
+            "a1",
+            properties={"account_id": "acme", "name": "Acme", "size": 800},
+        ),
+        tiny.event(
+            0.5,
+            crm,
+            "milepost.crm.deal.stage_changed",
+            "crm",
+            "acme",
+            "a2",
+            properties={"deal_id": "d1", "stage": "qualified", "amount": 5000},
+        ),
+    ]:
+        run.add(EventEnvelope.model_validate_json(line))
+    _, (tally,) = run.finish()
+    assert dict(tally.snapshots[-1].positions) == {("deal", "large"): 1}

@@ -28,7 +28,7 @@ from shared.bus.memory import InMemoryBus
 from shared.bus.partitioning import partition_for
 from shared.clock import FrozenClock
 from shared.consuming.models import AppliedOffsetRow
-from shared.contracts import TOPICS, EventType, ScoreKind, Topic
+from shared.contracts import TOPICS, EventType, RiskLevel, ScoreKind, Topic
 from shared.contracts.topics import DeadLetter
 from shared.definitions import load_definition
 from shared.errors import BusUnavailable
@@ -131,7 +131,7 @@ async def test_a_seeded_decline_raises_the_right_signals_and_clears_when_usage_r
     for _ in range(36, 40):  # days 36 to 39: nobody logs in; the sweep re-scores each day
         h.clock.advance(timedelta(days=1))
         await run_until_idle(worker, consumer)
-    for day in range(40, 45):  # days 40 to 44: usage recovers
+    for day in range(40, 46):  # days 40 to 45: usage recovers
         h.clock.advance(timedelta(days=1))
         await h.bus.publish(usage(h, f"d{day}"))
         await run_until_idle(worker, consumer)
@@ -142,19 +142,25 @@ async def test_a_seeded_decline_raises_the_right_signals_and_clears_when_usage_r
         for s in scores
         if s.kind in (ScoreKind.RISK_RAISED, ScoreKind.RISK_CLEARED)
     ]
-    assert [(kind.value, day, signals) for kind, day, signals, _ in risk] == [
-        ("risk_raised", 35, ["data_export"]),
-        ("risk_raised", 39, ["data_export", "logins_falling"]),
-        ("risk_cleared", 42, ["logins_falling"]),
-        ("risk_cleared", 44, []),
+    # a new level is announced once it has held for the dwell (an hour of event time):
+    # the day after it was assessed, with that day's sweep or events
+    assert [(kind.value, day, signals, s.risk_level) for kind, day, signals, s in risk] == [
+        ("risk_raised", 35, ["data_export"], RiskLevel.LOW),
+        ("risk_raised", 36, ["data_export"], RiskLevel.HIGH),
+        ("risk_raised", 39, ["data_export", "logins_falling"], RiskLevel.HIGH),
+        ("risk_cleared", 42, ["logins_falling"], RiskLevel.HIGH),
+        ("risk_cleared", 43, ["logins_falling"], RiskLevel.MEDIUM),
+        ("risk_cleared", 44, [], RiskLevel.MEDIUM),
+        ("risk_cleared", 45, [], RiskLevel.LOW),
     ]
-    export, falling, export_cleared, recovered = (event for *_, event in risk)
-    assert export.risk_level is not None
-    assert export.risk_level.value == "high"
+    export, _, falling, export_cleared, _, recovered, _ = (event for *_, event in risk)
+    assert export.explanation["assessed_level"] == "high"
     assert export.explanation["signals"]["data_export"]["sentence"] == (
-        "A large data export: 20,700 rows exported in the last 7 days, 20.7x the usual "
+        "A large data export: 20,700 rows exported in the last 7 days, 29.6x the usual "
         "(weekly average 700). Data may be being pulled out."
     )
+    assert [r.signal for r in export.reasons] == ["data_export"]
+    assert export.reasons[0].figures == {"rows_7d": 20_700, "weekly_average": 700}
     assert falling.explanation["raised"] == ["logins_falling"]
     assert falling.explanation["signals"]["logins_falling"]["sentence"] == (
         "Logins are clearly falling: 30 in the last 7 days against a weekly average of 70 "
@@ -162,8 +168,6 @@ async def test_a_seeded_decline_raises_the_right_signals_and_clears_when_usage_r
     )
     assert export_cleared.explanation["cleared"] == ["data_export"]
     assert recovered.explanation["cleared"] == ["logins_falling"]
-    assert recovered.risk_level is not None
-    assert recovered.risk_level.value == "low"
     assert recovered.explanation["north_star"]["metric"] == "orders"
     async with h.sessions() as session:
         row = await session.get(ScoringAccountRow, (h.workspace, "acme"))

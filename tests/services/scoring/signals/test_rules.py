@@ -153,3 +153,41 @@ def test_thresholds_are_configurable_and_must_leave_room_to_clear() -> None:
         SignalConfig(thresholds={K.SILENCE: Threshold(20, 20, Severity.LOW)})
     with pytest.raises(ValueError, match="logins_falling: clear_at"):
         SignalConfig(thresholds={K.LOGINS_FALLING: Threshold(0.5, 0.4, Severity.LOW)})
+
+
+@pytest.mark.parametrize(
+    ("recent", "baseline", "says"),
+    [
+        (40_000, 0, "40,000 rows exported in the last 7 days, none in the usual week."),
+        (
+            20_700,
+            700,
+            "20,700 rows exported in the last 7 days, 29.6x the usual (weekly average 700).",
+        ),
+        (
+            60_000,
+            1_200,
+            "60,000 rows exported in the last 7 days, 50.0x the usual (weekly average 1,200).",
+        ),
+    ],
+)
+def test_a_burst_sentence_agrees_with_its_own_figures(
+    recent: float, baseline: float, says: str
+) -> None:
+    """The ratio is of the figures shown, never of the floored baseline, and a usual week
+    of nothing is said in words (not "40.0x the usual (weekly average 0)")."""
+    snapshot = AccountSnapshot(
+        {s.EXPORT_ROWS_7D: recent, s.EXPORT_ROWS_28D_WEEKLY_AVG: baseline}, now=NOW
+    )
+    (signal,) = assess(None, snapshot, None, now=NOW).signals
+    assert says in signal.sentence
+    assert signal.figures == {"rows_7d": recent, "weekly_average": baseline}
+
+
+def test_an_api_burst_from_nothing_says_so() -> None:
+    snapshot = AccountSnapshot({s.API_CALLS_1D: 3_000, s.API_CALLS_28D_DAILY_AVG: 0}, now=NOW)
+    (signal,) = assess(None, snapshot, None, now=NOW).signals
+    assert signal.sentence == (
+        "An API-call burst: 3,000 calls in the last day, none in the usual day. "
+        "Data may be being pulled out."
+    )
