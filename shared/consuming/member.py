@@ -138,7 +138,7 @@ class FencedMember:
         applied. One query for the whole batch."""
         keyed = [(item, sighting(item)) for item in items]
         wanted = [s for _, s in keyed if s is not None]
-        sifted = Sifted[T]([], [], [])
+        sifted: Sifted[T] = Sifted([], [], [])
         if not wanted:
             sifted.fresh.extend(items)
             return sifted
