@@ -34,7 +34,8 @@ class SeenEventRow(Base):
     )
 
     consumer_group: Mapped[str] = mapped_column(String(200), primary_key=True)
-    stage: Mapped[str] = mapped_column(String(249), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """Before the stage in the key: a batch looks its ids up by group and event id."""
+    stage: Mapped[str] = mapped_column(String(249), primary_key=True)
     partition: Mapped[int] = mapped_column(Integer)
     seen_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -22,12 +22,12 @@ def upgrade() -> None:
     op.create_table(
         "consumer_seen_events",
         sa.Column("consumer_group", sa.String(length=200), nullable=False),
-        sa.Column("stage", sa.String(length=249), nullable=False),
         sa.Column("event_id", sa.String(length=64), nullable=False),
+        sa.Column("stage", sa.String(length=249), nullable=False),
         sa.Column("partition", sa.Integer(), nullable=False),
         sa.Column("seen_at", UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint(
-            "consumer_group", "stage", "event_id", name=op.f("pk_consumer_seen_events")
+            "consumer_group", "event_id", "stage", name=op.f("pk_consumer_seen_events")
         ),
     )
     with op.batch_alter_table("consumer_seen_events", schema=None) as batch_op:
