@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -69,8 +69,12 @@ class KafkaBus:
     restarted after a failure (not one connection per lookup).
     """
 
-    def __init__(self, options: KafkaOptions) -> None:
+    def __init__(
+        self, options: KafkaOptions, *, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self._options = options
+        self._monotonic = monotonic
+        """Seconds, for the probe interval."""
         self._producer: AIOKafkaProducer | None = None
         self._offsets_reader: AIOKafkaConsumer | None = None
         self._lock = asyncio.Lock()
@@ -112,7 +116,7 @@ class KafkaBus:
     async def _back_up(self) -> bool:
         """While the broker is known down: whether it is back. One call at a time probes,
         at most every ``probe_interval_s``; the others answer ``False`` at once."""
-        now = time.monotonic()
+        now = self._monotonic()
         if self._probing or now - self._probed_at < self._options.probe_interval_s:
             return False
         self._probing, self._probed_at = True, now
@@ -133,7 +137,7 @@ class KafkaBus:
         except BusUnavailable:
             if not self._down:
                 logger.warning("kafka marked unreachable: a publish was not acknowledged")
-            self._down, self._probed_at = True, time.monotonic()
+            self._down, self._probed_at = True, self._monotonic()
             raise
 
     async def _publish(self, records: Sequence[OutgoingRecord]) -> None:
