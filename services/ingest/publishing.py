@@ -5,7 +5,9 @@ One database transaction per request, which is what makes a 2xx safe:
    ``INSERT ... ON CONFLICT DO NOTHING RETURNING message_id``: the ids it returns are new,
    the others were already published (repeats inside the request count once);
 2. publish the new ones and wait for ``acks=all``; on :class:`BusUnavailable` (the
-   caller's 503) the transaction rolls back, so nothing is recorded as published;
+   caller's 503) the transaction rolls back, so nothing is recorded as published. The bus
+   bounds the wait (2 s by default) and, once a publish failed, refuses at once until the
+   broker answers again, so no request holds its claimed rows long;
 3. commit.
 The claimed rows stay locked until 3, so a concurrent request with the same id waits and
 then counts it as a duplicate (or claims it itself, if the first one rolled back).

@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import logging
 import os
 import pstats
@@ -476,14 +477,7 @@ async def _wait_for_leaders(producer: Any, topic: str, partitions: int) -> None:
 
 
 def _with_client_id(options: KafkaOptions, client_id: str) -> KafkaOptions:
-    return KafkaOptions(
-        bootstrap_servers=options.bootstrap_servers,
-        client_id=client_id,
-        linger_ms=options.linger_ms,
-        max_batch_bytes=options.max_batch_bytes,
-        publish_timeout_s=options.publish_timeout_s,
-        request_timeout_ms=options.request_timeout_ms,
-    )
+    return dataclasses.replace(options, client_id=client_id)
 
 
 async def _pipelined(
