@@ -47,10 +47,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 workspace_app = typer.Typer(help="Workspaces (tenants) and their write keys.", no_args_is_help=True)
+admin_token_app = typer.Typer(
+    help="Admin tokens: bearer tokens of /api/engine/, /api/scoring/ and /api/messaging/, "
+    "each for one workspace or all of them.",
+    no_args_is_help=True,
+)
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 kafka_app = typer.Typer(help="Kafka topic administration.", no_args_is_help=True)
 contracts_app = typer.Typer(help="Wire contracts: JSON Schemas and AsyncAPI.", no_args_is_help=True)
 app.add_typer(workspace_app, name="workspace")
+app.add_typer(admin_token_app, name="admin-token")
 app.add_typer(db_app, name="db")
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(contracts_app, name="contracts")
@@ -143,6 +149,62 @@ def workspace_revoke(
 
     in_session(lambda session, clock: revoke_key(session, key_id, clock=clock))
     typer.echo(f"key {key_id} revoked")
+
+
+@admin_token_app.command("create")
+def admin_token_create(
+    workspace: Annotated[
+        str | None, typer.Option("--workspace", "-w", help="The one workspace it opens.")
+    ] = None,
+    all_workspaces: Annotated[
+        bool, typer.Option("--all-workspaces", help="Open every workspace instead.")
+    ] = False,
+    label: Annotated[str, typer.Option(help="Who or what holds it, e.g. ops.")] = "",
+) -> None:
+    """Create an admin token and print it (the last line of the output, shown once)."""
+    from services.ingest.workspaces.admin_tokens import create_token
+
+    if (workspace is None) == all_workspaces:
+        raise typer.BadParameter("give either --workspace NAME or --all-workspaces")
+    issued = in_session(
+        lambda session, clock: create_token(session, workspace=workspace, label=label, clock=clock)
+    )
+    typer.echo(
+        f"admin token {issued.token_id} created for {_scope(issued.workspace)}; "
+        "token (shown once, store it now):"
+    )
+    typer.echo(issued.token)
+
+
+@admin_token_app.command("list")
+def admin_token_list() -> None:
+    """List admin tokens: id, scope, label, creation and whether each is revoked."""
+    from services.ingest.workspaces.admin_tokens import list_tokens
+
+    tokens = in_session(lambda session, _clock: list_tokens(session))
+    if not tokens:
+        typer.echo("no admin tokens yet: milepost admin-token create --workspace NAME")
+    for token in tokens:
+        state = f"revoked {token.revoked_at:%Y-%m-%d %H:%M}" if token.revoked_at else "active"
+        typer.echo(
+            f"{token.token_id}\t{_scope(token.workspace)}\t{token.label or '-'}\t"
+            f"created {token.created_at:%Y-%m-%d %H:%M}\t{state}"
+        )
+
+
+@admin_token_app.command("revoke")
+def admin_token_revoke(
+    token_id: Annotated[str, typer.Argument(help="The token id from `list`.")],
+) -> None:
+    """Revoke an admin token; requests with it get 401 at once."""
+    from services.ingest.workspaces.admin_tokens import revoke_token
+
+    in_session(lambda session, clock: revoke_token(session, token_id, clock=clock))
+    typer.echo(f"admin token {token_id} revoked")
+
+
+def _scope(workspace: str | None) -> str:
+    return "all workspaces" if workspace is None else f"workspace {workspace}"
 
 
 @db_app.command("upgrade")

@@ -17,7 +17,7 @@ from shared.settings import RuntimeSettings
 
 def mount_engine(app: FastAPI, settings: EngineSettings, resources: Resources) -> EngineWorker:
     """Add the engine's admin API to ``app``; returns the consumer to run beside it."""
-    dependencies = admin_dependencies(settings)
+    dependencies = admin_dependencies(settings, resources)
     app.include_router(paths_router(settings, resources))
     app.include_router(
         accounts_router(resources.sessions, resources.clock, dependencies=dependencies)
