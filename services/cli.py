@@ -164,7 +164,7 @@ def admin_token_create(
     """Create an admin token and print it (the last line of the output, shown once)."""
     from services.ingest.workspaces.admin_tokens import create_token
 
-    if (workspace is None) == all_workspaces:
+    if (workspace is not None) == all_workspaces:
         raise typer.BadParameter("give either --workspace NAME or --all-workspaces")
     issued = in_session(
         lambda session, clock: create_token(session, workspace=workspace, label=label, clock=clock)
