@@ -119,8 +119,10 @@ def workspace_list() -> None:
     for workspace, keys in rows:
         typer.echo(f"{workspace.name}\t{workspace.id}\tcreated {workspace.created_at:%Y-%m-%d}")
         for key in keys:
-            state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
-            typer.echo(f"  key {key.key_id}\tissued {key.created_at:%Y-%m-%d %H:%M}\t{state}")
+            typer.echo(
+                f"  key {key.key_id}\tissued {key.created_at:%Y-%m-%d %H:%M}\t"
+                f"{_state(key.revoked_at)}"
+            )
 
 
 @workspace_app.command("rotate")
@@ -185,10 +187,9 @@ def admin_token_list() -> None:
     if not tokens:
         typer.echo("no admin tokens yet: milepost admin-token create --workspace NAME")
     for token in tokens:
-        state = f"revoked {token.revoked_at:%Y-%m-%d %H:%M}" if token.revoked_at else "active"
         typer.echo(
             f"{token.token_id}\t{_scope(token.workspace)}\t{token.label or '-'}\t"
-            f"created {token.created_at:%Y-%m-%d %H:%M}\t{state}"
+            f"created {token.created_at:%Y-%m-%d %H:%M}\t{_state(token.revoked_at)}"
         )
 
 
@@ -205,6 +206,11 @@ def admin_token_revoke(
 
 def _scope(workspace: str | None) -> str:
     return "all workspaces" if workspace is None else f"workspace {workspace}"
+
+
+def _state(revoked_at: datetime | None) -> str:
+    """A key's or token's state in a listing."""
+    return f"revoked {revoked_at:%Y-%m-%d %H:%M}" if revoked_at else "active"
 
 
 @db_app.command("upgrade")
