@@ -1,4 +1,4 @@
-"""What every service's admin API shares: the error body, the bearer token, the workspace
+"""What every service's admin API shares: the error body, the admin-token check, the workspace
 lookup and the answer to an invalid definition file (growth path, metrics, playbook).
 
 Every admin error answers ``{"detail": {"field", "message", "problems"}}``: the field at
@@ -7,17 +7,20 @@ fault, a sentence, and for a file every problem with its line, column and field.
 
 from __future__ import annotations
 
-import hmac
+import logging
 from collections.abc import Sequence
 from typing import Any
 
-from fastapi import Depends, HTTPException, params, status
+from fastapi import Depends, HTTPException, Request, params, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.ingest.workspaces.service import find_workspace
+from services.ingest.workspaces.admin_tokens import EVERY_WORKSPACE, Grant, grant_of
+from services.ingest.workspaces.service import find_workspace, hash_key, hash_matches
 from shared.definitions import MAX_DEFINITION_BYTES, DefinitionError, DefinitionProblem
+
+logger = logging.getLogger(__name__)
 
 
 class ProblemOut(BaseModel):
@@ -64,7 +67,8 @@ class SourceIn(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status.HTTP_401_UNAUTHORIZED: {"model": ErrorOut, "description": "No valid token"},
+    status.HTTP_401_UNAUTHORIZED: {"model": ErrorOut, "description": "No valid admin token"},
+    status.HTTP_403_FORBIDDEN: {"model": ErrorOut, "description": "A token of another workspace"},
     status.HTTP_404_NOT_FOUND: {"model": ErrorOut, "description": "Unknown name"},
 }
 """The OpenAPI answers every admin route may give."""
@@ -108,28 +112,74 @@ def invalid_definition(error: DefinitionError, what: str) -> HTTPException:
     )
 
 
-def admin_dependencies(token: SecretStr | None, *, variable: str) -> list[params.Depends]:
-    """Bearer-token authentication when ``token`` (the setting ``variable``) is set; none
-    (an open API, for the embedded mode) when it is not. Compared in constant time."""
-    if token is None:
-        return []
-    expected = token.get_secret_value().encode()
-    bearer = HTTPBearer(auto_error=False, scheme_name=variable, description=variable)
+MIN_BOOTSTRAP_TOKEN_LENGTH = 24
+"""A setting-provided token shorter than this is logged as insecure at start."""
+
+_FORMER_DEFAULTS = frozenset({"local-engine-token", "local-scoring-token", "local-messaging-token"})
+_HOW_TO_CREATE = (
+    "create one with `milepost admin-token create --workspace NAME` (or `--all-workspaces`)"
+)
+
+
+def admin_dependencies(
+    sessions: async_sessionmaker[AsyncSession], bootstrap: SecretStr | None, *, variable: str
+) -> list[params.Depends]:
+    """Admin-token authentication of every route under ``/workspaces/{workspace}``: 401
+    without a valid token (there is no open mode), 403 when the token is for another
+    workspace. A token is one made by ``milepost admin-token create`` or the setting
+    ``variable`` (``bootstrap``, every workspace); both are compared as hashes in constant
+    time."""
+    expected = hash_key(bootstrap.get_secret_value()) if bootstrap is not None else None
+    if bootstrap is not None and insecure_token(bootstrap.get_secret_value()):
+        logger.warning(
+            "%s is insecure (a known default or shorter than %d characters): replace it "
+            "with a random one, e.g. `openssl rand -hex 32`",
+            variable,
+            MIN_BOOTSTRAP_TOKEN_LENGTH,
+        )
+    bearer = HTTPBearer(
+        auto_error=False,
+        scheme_name="adminToken",
+        description=f"An admin token from `milepost admin-token create`, or {variable}.",
+    )
+
+    async def grant_for(token: str) -> Grant | None:
+        if expected is not None and hash_matches(expected, token):
+            return EVERY_WORKSPACE
+        async with sessions() as session:
+            return await grant_of(session, token)
 
     # A default rather than an Annotated hint: the hint is a string here (postponed
     # annotations) and could not name the local ``bearer``.
     async def require_token(
+        request: Request,
         credentials: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
     ) -> None:
-        given = credentials.credentials.encode() if credentials else b""
-        if not hmac.compare_digest(given, expected):
+        if credentials is None:
+            raise _unauthorized(f"send `Authorization: Bearer <admin token>`; {_HOW_TO_CREATE}")
+        grant = await grant_for(credentials.credentials)
+        if grant is None:
+            raise _unauthorized(f"the admin token is unknown or revoked; {_HOW_TO_CREATE}")
+        if not grant.covers(request.path_params.get("workspace", "")):
             raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                error_detail("Authorization", "send `Authorization: Bearer <admin token>`"),
-                headers={"WWW-Authenticate": "Bearer"},
+                status.HTTP_403_FORBIDDEN,
+                error_detail("Authorization", f"this admin token is for {grant.workspace!r} only"),
             )
 
     return [Depends(require_token)]
+
+
+def insecure_token(token: str) -> bool:
+    """Whether a setting-provided admin token is a known default or too short to be random."""
+    return token in _FORMER_DEFAULTS or len(token) < MIN_BOOTSTRAP_TOKEN_LENGTH
+
+
+def _unauthorized(message: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED,
+        error_detail("Authorization", message),
+        headers={"WWW-Authenticate": "Bearer"},
+    )
 
 
 async def workspace_id_of(session: AsyncSession, name: str) -> str:

@@ -49,10 +49,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 workspace_app = typer.Typer(help="Workspaces (tenants) and their write keys.", no_args_is_help=True)
+admin_token_app = typer.Typer(
+    help="Admin tokens: bearer tokens of /api/engine/, /api/scoring/ and /api/messaging/, "
+    "each for one workspace or all of them.",
+    no_args_is_help=True,
+)
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 kafka_app = typer.Typer(help="Kafka topic administration.", no_args_is_help=True)
 contracts_app = typer.Typer(help="Wire contracts: JSON Schemas and AsyncAPI.", no_args_is_help=True)
 app.add_typer(workspace_app, name="workspace")
+app.add_typer(admin_token_app, name="admin-token")
 app.add_typer(db_app, name="db")
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(contracts_app, name="contracts")
@@ -131,8 +137,10 @@ def workspace_list() -> None:
     for workspace, keys in rows:
         typer.echo(f"{workspace.name}\t{workspace.id}\tcreated {workspace.created_at:%Y-%m-%d}")
         for key in keys:
-            state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
-            typer.echo(f"  key {key.key_id}\tissued {key.created_at:%Y-%m-%d %H:%M}\t{state}")
+            typer.echo(
+                f"  key {key.key_id}\tissued {key.created_at:%Y-%m-%d %H:%M}\t"
+                f"{_state(key.revoked_at)}"
+            )
 
 
 @workspace_app.command("rotate")
@@ -161,6 +169,66 @@ def workspace_revoke(
 
     in_session(lambda session, clock: revoke_key(session, key_id, clock=clock))
     typer.echo(f"key {key_id} revoked")
+
+
+@admin_token_app.command("create")
+def admin_token_create(
+    workspace: Annotated[
+        str | None, typer.Option("--workspace", "-w", help="The one workspace it opens.")
+    ] = None,
+    all_workspaces: Annotated[
+        bool, typer.Option("--all-workspaces", help="Open every workspace instead.")
+    ] = False,
+    label: Annotated[str, typer.Option(help="Who or what holds it, e.g. ops.")] = "",
+) -> None:
+    """Create an admin token and print it (the last line of the output, shown once)."""
+    from services.ingest.workspaces.admin_tokens import create_token
+
+    if (workspace is not None) == all_workspaces:
+        raise typer.BadParameter("give either --workspace NAME or --all-workspaces")
+    issued = in_session(
+        lambda session, clock: create_token(session, workspace=workspace, label=label, clock=clock)
+    )
+    typer.echo(
+        f"admin token {issued.token_id} created for {_scope(issued.workspace)}; "
+        "token (shown once, store it now):"
+    )
+    typer.echo(issued.token)
+
+
+@admin_token_app.command("list")
+def admin_token_list() -> None:
+    """List admin tokens: id, scope, label, creation and whether each is revoked."""
+    from services.ingest.workspaces.admin_tokens import list_tokens
+
+    tokens = in_session(lambda session, _clock: list_tokens(session))
+    if not tokens:
+        typer.echo("no admin tokens yet: milepost admin-token create --workspace NAME")
+    for token in tokens:
+        typer.echo(
+            f"{token.token_id}\t{_scope(token.workspace)}\t{token.label or '-'}\t"
+            f"created {token.created_at:%Y-%m-%d %H:%M}\t{_state(token.revoked_at)}"
+        )
+
+
+@admin_token_app.command("revoke")
+def admin_token_revoke(
+    token_id: Annotated[str, typer.Argument(help="The token id from `list`.")],
+) -> None:
+    """Revoke an admin token; requests with it get 401 at once."""
+    from services.ingest.workspaces.admin_tokens import revoke_token
+
+    in_session(lambda session, clock: revoke_token(session, token_id, clock=clock))
+    typer.echo(f"admin token {token_id} revoked")
+
+
+def _scope(workspace: str | None) -> str:
+    return "all workspaces" if workspace is None else f"workspace {workspace}"
+
+
+def _state(revoked_at: datetime | None) -> str:
+    """A key's or token's state in a listing."""
+    return f"revoked {revoked_at:%Y-%m-%d %H:%M}" if revoked_at else "active"
 
 
 @db_app.command("upgrade")

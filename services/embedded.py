@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
 from fastapi import FastAPI
 
 from services.admin_api import admin_dependencies
 from services.ingest.app import ledger_pruning, mount_ingest
 from services.ingest.settings import IngestSettings
+from services.ingest.workspaces.admin_tokens import create_token, grant_of
 from services.ingest.workspaces.service import create_workspace, find_workspace
 from services.messaging.app import (
     embedded_settings,
@@ -66,6 +68,7 @@ async def run_embedded(runtime: RuntimeSettings, *, sandbox: ShiftedClock | None
         if runtime.bus != "kafka":
             await refuse_a_bus_behind_applied_offsets(runtime, resources)
         write_key = await demo_write_key(runtime, resources)
+        admin_token = await embedded_admin_token(runtime, resources)
         app = create_http_app(
             "Milepost",
             "Every Milepost service on one port: the Segment-compatible ingest API under "
@@ -82,14 +85,20 @@ async def run_embedded(runtime: RuntimeSettings, *, sandbox: ShiftedClock | None
                     sandbox,
                     runtime.data_dir / CLOCK_FILE,
                     admin_dependencies(
-                        EngineSettings().admin_token, variable="MILEPOST_ENGINE_ADMIN_TOKEN"
+                        resources.sessions,
+                        EngineSettings().admin_token,
+                        variable="MILEPOST_ENGINE_ADMIN_TOKEN",
                     ),
                 )
             )
         await publish_reference_paths(resources)
         await publish_reference_metrics(resources, DEMO_WORKSPACE)
         await publish_reference_playbooks(resources, DEMO_WORKSPACE)
-        print(_banner(runtime, write_key) + _sandbox_banner(runtime, sandbox), flush=True)
+        print(
+            _banner(runtime, write_key, admin_token)
+            + _sandbox_banner(runtime, sandbox, admin_token),
+            flush=True,
+        )
         await serve(app, host=runtime.host, port=runtime.port, background=background)
 
 
@@ -163,21 +172,50 @@ async def demo_write_key(runtime: RuntimeSettings, resources: Resources) -> str:
         if await find_workspace(session, DEMO_WORKSPACE) is None:
             issued = await create_workspace(session, DEMO_WORKSPACE, clock=resources.clock)
             await session.commit()
-            key_file.write_text(issued.write_key + "\n")
-            os.chmod(key_file, 0o600)
+            write_private(key_file, issued.write_key)
     if key_file.exists():
         return key_file.read_text().strip()
     return "(not on file: issue one with `milepost workspace rotate demo`, shown once)"
 
 
-def _banner(runtime: RuntimeSettings, write_key: str) -> str:
+async def embedded_admin_token(runtime: RuntimeSettings, resources: Resources) -> str:
+    """An admin token for every workspace, made on first start and again whenever the one
+    on file no longer works (revoked, another database).
+
+    Like the demo write key, its plaintext is kept in the data folder (mode 0600) to be
+    shown on every start; the database holds only its hash.
+    """
+    token_file = runtime.data_dir / "admin-token"
+    kept = token_file.read_text().strip() if token_file.exists() else ""
+    async with resources.sessions() as session:
+        if kept and await grant_of(session, kept) is not None:
+            return kept
+        issued = await create_token(
+            session, workspace=None, label="embedded", clock=resources.clock
+        )
+        await session.commit()
+    write_private(token_file, issued.token)
+    return issued.token
+
+
+def write_private(path: Path, secret: str) -> None:
+    """Write ``secret`` to ``path``, readable by its owner only from the first byte on."""
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(secret + "\n")
+
+
+def _banner(runtime: RuntimeSettings, write_key: str, admin_token: str) -> str:
     base = f"http://{runtime.host}:{runtime.port}"
+    admin = f"curl -H 'Authorization: Bearer {admin_token}'"
     return "\n".join(
         [
             "",
             f"Milepost is running on {base} (bus: {runtime.bus}, data: {runtime.data_dir})",
             f"  API docs:          {base}/docs",
             f"  demo write key:    {write_key}",
+            f"  admin token:       {admin_token} (every workspace; see `milepost admin-token`)",
             "  try it: a merchant joins (the platform-merchant growth path enrols it) ...",
             f"    curl -u '{write_key}:' -H 'Content-Type: application/json' \\",
             '      -d \'{"userId":"u1","groupId":"acme","traits":{"business_type":"platform"},"context":{"traits":{"role":"admin"}}}\' \\',
@@ -186,14 +224,15 @@ def _banner(runtime: RuntimeSettings, write_key: str) -> str:
             f"    curl -u '{write_key}:' -H 'Content-Type: application/json' \\",
             '      -d \'{"userId":"u1","event":"Merchant Approved","context":{"groupId":"acme"}}\' \\',
             f"      {base}/v1/track",
-            f"  its timeline:      {base}/api/engine/workspaces/demo/accounts/acme/timeline",
-            f"  its health score:  {base}/api/scoring/workspaces/demo/accounts/acme",
+            "  ... then read its timeline and its health score with the admin token:",
+            f"    {admin} {base}/api/engine/workspaces/demo/accounts/acme/timeline",
+            f"    {admin} {base}/api/scoring/workspaces/demo/accounts/acme",
             "",
         ]
     )
 
 
-def _sandbox_banner(runtime: RuntimeSettings, sandbox: ShiftedClock | None) -> str:
+def _sandbox_banner(runtime: RuntimeSettings, sandbox: ShiftedClock | None, token: str) -> str:
     if sandbox is None:
         return ""
     base = f"http://{runtime.host}:{runtime.port}/api/sandbox/clock"
@@ -201,7 +240,8 @@ def _sandbox_banner(runtime: RuntimeSettings, sandbox: ShiftedClock | None) -> s
         [
             f"SANDBOX: the clock reads {sandbox.now():%Y-%m-%d %H:%M} UTC, "
             f"{format_duration(sandbox.offset)} ahead of the wall clock; move it forward:",
-            f"    curl -H 'Content-Type: application/json' -d '{{\"by\":\"P3D\"}}' {base}/advance",
+            f"    curl -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\",
+            f'      -d \'{{"by":"P3D"}}\' {base}/advance',
             "",
         ]
     )

@@ -166,7 +166,7 @@ def mount_messaging(
     contacts consumer, the trigger worker, and the delivery side's dispatcher, task
     escalation check and subscriptions consumer."""
     dependencies = admin_dependencies(
-        settings.admin_token, variable="MILEPOST_MESSAGING_ADMIN_TOKEN"
+        resources.sessions, settings.admin_token, variable="MILEPOST_MESSAGING_ADMIN_TOKEN"
     )
     secret = unsubscribe_secret(settings)
     warn_of_missing_secrets(settings)

@@ -198,8 +198,9 @@ class MessagingSettings(BaseSettings):
     )
     admin_token: SecretStr | None = Field(
         default=None,
-        description="Bearer token for /api/messaging/ (not the feed); without one the API is "
-        "open (the embedded default on 127.0.0.1).",
+        description="An admin token for /api/messaging/ (not the feed) covering every "
+        "workspace, from a Secret (compared hashed; no default). Without it only tokens from "
+        "`milepost admin-token create` open the API, which is closed until one exists.",
     )
 
     @field_validator("rate_limits_per_second")

@@ -19,7 +19,7 @@ from shared.supervision import Worker
 
 def mount_engine(app: FastAPI, settings: EngineSettings, resources: Resources) -> EngineWorker:
     """Add the engine's admin API to ``app``; returns the consumer to run beside it."""
-    dependencies = admin_dependencies(settings)
+    dependencies = admin_dependencies(settings, resources)
     app.include_router(paths_router(settings, resources))
     warn_of_published_secrets(settings)
     app.include_router(

@@ -29,6 +29,7 @@ class EngineSettings(BaseSettings):
     )
     admin_token: SecretStr | None = Field(
         default=None,
-        description="Bearer token for /api/engine/; without one the admin API is open "
-        "(the embedded default on 127.0.0.1).",
+        description="An admin token for /api/engine/ covering every workspace, from a "
+        "Secret (compared hashed; no default). Without it only tokens from `milepost "
+        "admin-token create` open the API, which is closed until one exists.",
     )

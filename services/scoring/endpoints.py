@@ -1,8 +1,9 @@
 """``/api/scoring/workspaces/{workspace}/...``: scores, history, portfolio, definitions.
 
 Every answer names the workspace's North Star. Errors are ``{"detail": {"field",
-"message", "problems"}}``: 401 without the admin token (when
-``MILEPOST_SCORING_ADMIN_TOKEN`` is set), 404 for an unknown workspace, account or
+"message", "problems"}}``: 401 without a valid admin token
+(``MILEPOST_SCORING_ADMIN_TOKEN`` or one from ``milepost admin-token create``), 403 with
+another workspace's, 404 for an unknown workspace, account or
 version, 409 for definitions identical to the current version, 422 for an invalid file
 (each problem with its line, column and field).
 """
@@ -50,10 +51,12 @@ Version = Annotated[int, Path(ge=1, le=2**31 - 1, description="A version number"
 Limit = Annotated[int, Query(ge=1, le=accounts.MAX_PAGE)]
 
 
-def scoring_dependencies(settings: ScoringSettings) -> list[Depends]:
-    """Bearer-token authentication when ``MILEPOST_SCORING_ADMIN_TOKEN`` is set; none (an
-    open API) when it is not."""
-    return admin_dependencies(settings.admin_token, variable="MILEPOST_SCORING_ADMIN_TOKEN")
+def scoring_dependencies(settings: ScoringSettings, resources: Resources) -> list[Depends]:
+    """Admin-token authentication (``MILEPOST_SCORING_ADMIN_TOKEN`` or a token from
+    ``milepost admin-token create``); closed without one."""
+    return admin_dependencies(
+        resources.sessions, settings.admin_token, variable="MILEPOST_SCORING_ADMIN_TOKEN"
+    )
 
 
 def scoring_router(settings: ScoringSettings, resources: Resources) -> APIRouter:
@@ -61,7 +64,7 @@ def scoring_router(settings: ScoringSettings, resources: Resources) -> APIRouter
     router = APIRouter(
         prefix="/api/scoring/workspaces/{workspace}",
         tags=["scoring"],
-        dependencies=scoring_dependencies(settings),
+        dependencies=scoring_dependencies(settings, resources),
         responses=ERROR_RESPONSES,
     )
 

@@ -126,6 +126,14 @@ def test_each_service_has_a_service_pdb_networkpolicy_and_hpa(render: Render) ->
     assert of_kind(render((PRODUCTION,)), "Ingress")
 
 
+def test_without_an_admin_token_secret_no_token_is_set(render: Render) -> None:
+    """No default token: the admin APIs stay closed until `milepost admin-token create`."""
+    manifests = render()
+    for owner, pod in _pods(manifests):
+        names = [e["name"] for c in pod["containers"] for e in c.get("env", [])]
+        assert not [n for n in names if n.endswith("_ADMIN_TOKEN")], owner
+
+
 @pytest.mark.parametrize(
     ("sets", "message"),
     [

@@ -8,6 +8,7 @@ also goes through ``docker compose config``.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -157,18 +158,47 @@ def _succeeds(command: list[str]) -> bool:
     return result.returncode == 0
 
 
-def test_docker_compose_accepts_the_file() -> None:
+ADMIN_TOKENS = {
+    f"MILEPOST_{name.upper()}_ADMIN_TOKEN": f"{name}-admin-token-from-the-environment"
+    for name in ("engine", "scoring", "messaging")
+}
+
+
+def test_compose_admin_tokens_come_from_the_environment_with_no_fallback(
+    compose: dict[str, Any],
+) -> None:
+    for variable in ADMIN_TOKENS:
+        service = compose["services"][variable.split("_")[1].lower()]
+        value = service["environment"][variable]
+        assert value.startswith(f"${{{variable}:?"), value  # required: no `:-fallback`
+        assert "openssl rand" in value
+
+
+def _compose_config(extra_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     command = _compose_command()
     if command is None:
         unavailable("docker compose is not installed (`make compose` builds it)")
-    result = subprocess.run(  # noqa: S603 - docker compose found above
+    environment = {k: v for k, v in os.environ.items() if k not in ADMIN_TOKENS}
+    return subprocess.run(  # noqa: S603 - docker compose found above
         [*command, "-f", str(COMPOSE), "config", "--quiet"],
         capture_output=True,
         text=True,
         check=False,
         timeout=60,
+        env={**environment, **extra_env},
     )
+
+
+def test_docker_compose_accepts_the_file() -> None:
+    result = _compose_config(ADMIN_TOKENS)
     assert result.returncode == 0, result.stderr
+
+
+def test_docker_compose_refuses_to_start_without_admin_tokens() -> None:
+    result = _compose_config({})
+    assert result.returncode != 0
+    assert "ADMIN_TOKEN" in result.stderr
+    assert "set it to a random admin token" in result.stderr
 
 
 # -- alerts and dashboard ------------------------------------------------------------

@@ -56,9 +56,44 @@ def test_embedded_run_serves_the_demo_key_and_cli_workspaces_while_running(
     assert _track(server, rotated).status_code == 200
 
 
+def test_the_banner_shows_an_admin_token_that_opens_the_admin_apis_and_cli_tokens(
+    embedded: tuple[RunningServer, dict[str, str]], tmp_path: Path
+) -> None:
+    server, env = embedded
+    token_file = tmp_path / "data" / "admin-token"
+    token = token_file.read_text().strip()
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    assert f"curl -H 'Authorization: Bearer {token}'" in (tmp_path / "run.log").read_text()
+    demo = f"{server.url}/api/engine/workspaces/demo/paths"
+    assert httpx.get(demo, timeout=10).status_code == 401
+    assert _admin_get(demo, token).status_code == 200
+
+    milepost("workspace", "create", "acme-ops", env=env)
+    created = milepost(
+        "admin-token", "create", "--workspace", "acme-ops", "--label", "ops", env=env
+    ).stdout
+    ops_token = created.strip().splitlines()[-1]
+    token_id = ops_token.split("_")[1]
+    ops = f"{server.url}/api/scoring/workspaces/acme-ops/portfolio"
+    assert _admin_get(ops, ops_token).status_code == 200
+    assert _admin_get(demo, ops_token).status_code == 403
+    listing = milepost("admin-token", "list", env=env).stdout
+    assert f"{token_id}\tworkspace acme-ops\tops\t" in listing
+    assert "all workspaces\tembedded" in listing
+    milepost("admin-token", "revoke", token_id, env=env)
+    assert _admin_get(ops, ops_token).status_code == 401
+    assert "revoked" in milepost("admin-token", "list", env=env).stdout
+    with pytest.raises(AssertionError, match="--workspace NAME or --all-workspaces"):
+        milepost("admin-token", "create", env=env)
+
+
+def _admin_get(url: str, token: str) -> httpx.Response:
+    return httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+
 def test_help_lists_every_command() -> None:
     output = milepost("--help", env={}).stdout
-    for command in ("run", "ingest", "workspace", "db", "kafka", "contracts"):
+    for command in ("run", "ingest", "workspace", "admin-token", "db", "kafka", "contracts"):
         assert command in output
     assert "create" in milepost("workspace", "--help", env={}).stdout
 

@@ -16,14 +16,15 @@ from typer.testing import CliRunner
 from services.cli import app
 from services.sandbox import CLOCK_FILE, sandbox_clock
 from shared.settings import RuntimeSettings
-from tests.processes import RunningServer, running
+from tests.processes import running
 
 WAIT_SECONDS = 60
 """How long the processing of a step may take before the test gives up (not a speed goal)."""
 
 
 @pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[RunningServer]:
+def sandbox(tmp_path: Path) -> Iterator[httpx.Client]:
+    """A client of a sandbox ``milepost run``, sending the admin token it made."""
     data = tmp_path / "data"
     data.mkdir()
     (data / CLOCK_FILE).write_text("0\n")  # a data folder that was a sandbox stays one
@@ -33,7 +34,11 @@ def sandbox(tmp_path: Path) -> Iterator[RunningServer]:
         "MILEPOST_MESSAGING_BUDGET_PER_CONTACT": "10",  # welcome, guide and reminder all fit
     }
     with running("run", env, tmp_path / "run.log") as server:
-        yield server
+        token = (data / "admin-token").read_text().strip()
+        with httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=10
+        ) as client:
+            yield client
 
 
 def eventually(check: Callable[[], Any]) -> Any:
@@ -48,9 +53,8 @@ def eventually(check: Callable[[], Any]) -> Any:
 
 
 def test_moving_the_clock_fires_the_overdue_reminder_and_the_escalation_task(
-    sandbox: RunningServer, tmp_path: Path
+    sandbox: httpx.Client, tmp_path: Path
 ) -> None:
-    base = sandbox.url
     assert "SANDBOX: the clock reads" in (tmp_path / "run.log").read_text()
     key = (tmp_path / "data" / "demo-write-key").read_text().strip()
     batch = [
@@ -70,59 +74,59 @@ def test_moving_the_clock_fires_the_overdue_reminder_and_the_escalation_task(
         },
     ]
     for item in batch:
-        sent = httpx.post(f"{base}/v1/{item['type']}", json=item, auth=(key, ""), timeout=10)
+        sent = sandbox.post(f"/v1/{item['type']}", json=item, auth=(key, ""))
         assert sent.status_code == 200, sent.text
 
     def kinds() -> list[str]:
-        timeline = httpx.get(
-            f"{base}/api/engine/workspaces/demo/accounts/lotus/timeline", timeout=10
-        ).json()
+        timeline = sandbox.get("/api/engine/workspaces/demo/accounts/lotus/timeline").json()
         return [entry["kind"] for entry in timeline["items"]]
 
     eventually(lambda: "node_entered" in kinds() and kinds().count("node_entered") >= 2)
     assert "node_overdue" not in kinds()
 
-    before = datetime.fromisoformat(
-        httpx.get(f"{base}/api/sandbox/clock", timeout=10).json()["now"]
-    )
-    moved = advance(base, "P1DT1H")
+    before = datetime.fromisoformat(sandbox.get("/api/sandbox/clock").json()["now"])
+    moved = advance(sandbox, "P1DT1H")
     assert moved["ahead_by"] == "P1DT1H"
     assert datetime.fromisoformat(moved["now"]) - before >= timedelta(days=1, hours=1)
     eventually(lambda: "node_overdue" in kinds())
-    reminder = eventually(lambda: plans(base, "platform-merchant-outreach/overdue_reminder"))
+    reminder = eventually(lambda: plans(sandbox, "platform-merchant-outreach/overdue_reminder"))
     assert reminder[0]["contact_id"] == "ann"
     assert reminder[0]["status"] in ("queued", "deferred")
-    assert not plans(base, "platform-merchant-outreach/owner_call")
+    assert not plans(sandbox, "platform-merchant-outreach/owner_call")
 
-    advance(base, "P2D")  # day 3 of the node: the escalation asks for a call
+    advance(sandbox, "P2D")  # day 3 of the node: the escalation asks for a call
     eventually(lambda: "escalation" in kinds())
-    [task] = eventually(lambda: plans(base, "platform-merchant-outreach/owner_call"))
+    [task] = eventually(lambda: plans(sandbox, "platform-merchant-outreach/owner_call"))
     assert task["status"] == "task"
     assert (tmp_path / "data" / CLOCK_FILE).read_text().strip() == str(int(3.0 * 86400 + 3600))
 
 
-def advance(base: str, by: str) -> dict[str, Any]:
-    answer = httpx.post(f"{base}/api/sandbox/clock/advance", json={"by": by}, timeout=10)
+def advance(sandbox: httpx.Client, by: str) -> dict[str, Any]:
+    answer = sandbox.post("/api/sandbox/clock/advance", json={"by": by})
     assert answer.status_code == 200, answer.text
     result: dict[str, Any] = answer.json()
     return result
 
 
-def plans(base: str, step_id: str) -> list[dict[str, Any]]:
-    found = httpx.get(
-        f"{base}/api/messaging/workspaces/demo/plans", params={"account": "lotus"}, timeout=10
-    ).json()
+def plans(sandbox: httpx.Client, step_id: str) -> list[dict[str, Any]]:
+    found = sandbox.get("/api/messaging/workspaces/demo/plans", params={"account": "lotus"}).json()
     return [plan for plan in found if plan["step_id"] == step_id]
 
 
-def test_the_clock_only_moves_forward_by_a_bounded_duration(sandbox: RunningServer) -> None:
+def test_the_clock_needs_an_admin_token(sandbox: httpx.Client) -> None:
+    anonymous = httpx.post(sandbox.base_url.join("/api/sandbox/clock/advance"), json={"by": "P1D"})
+    assert anonymous.status_code == 401
+    assert sandbox.get("/api/sandbox/clock").json()["ahead_by"] == "P0D"
+
+
+def test_the_clock_only_moves_forward_by_a_bounded_duration(sandbox: httpx.Client) -> None:
     for by, named in (
         ("-P1D", "ISO 8601"),
         ("PT0S", "longer than zero"),
         ("P400D", "P366D"),
         ("P" + "9" * 30 + "D", ""),
     ):
-        answer = httpx.post(f"{sandbox.url}/api/sandbox/clock/advance", json={"by": by}, timeout=10)
+        answer = sandbox.post("/api/sandbox/clock/advance", json={"by": by})
         assert answer.status_code == 422, (by, answer.text)
         assert answer.json()["detail"]["field"] == "by"
         assert named in answer.json()["detail"]["message"]
@@ -132,6 +136,7 @@ def test_without_a_sandbox_there_is_no_clock_to_move(tmp_path: Path) -> None:
     env = {"MILEPOST_DATA_DIR": str(tmp_path / "data")}
     with running("run", env, tmp_path / "run.log") as server:
         assert httpx.get(f"{server.url}/api/sandbox/clock", timeout=10).status_code == 404
+        assert "SANDBOX" not in (tmp_path / "run.log").read_text()
     assert not (tmp_path / "data" / CLOCK_FILE).exists()
 
 

@@ -1,4 +1,4 @@
-"""Workspaces (tenants) and their write keys, stored hashed."""
+"""Workspaces (tenants), their write keys and the admin tokens, stored hashed."""
 
 from __future__ import annotations
 
@@ -26,6 +26,21 @@ class WriteKey(Base):
     workspace_id: Mapped[str] = mapped_column(
         ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
     )
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+
+
+class AdminToken(Base):
+    """A bearer token of the admin APIs, for one workspace or (``workspace_id`` None) all."""
+
+    __tablename__ = "admin_tokens"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    workspace_id: Mapped[str | None] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    label: Mapped[str] = mapped_column(String(100))
     secret_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)

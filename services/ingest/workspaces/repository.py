@@ -1,4 +1,4 @@
-"""All workspace and write-key queries. Flushes; the caller commits."""
+"""All workspace, write-key and admin-token queries. Flushes; the caller commits."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ingest.workspaces.models import Workspace, WriteKey
+from services.ingest.workspaces.models import AdminToken, Workspace, WriteKey
 
 
 class WorkspaceRepository:
@@ -42,4 +42,36 @@ class WorkspaceRepository:
 
     async def revoke_key(self, key: WriteKey, at: datetime) -> None:
         key.revoked_at = at
+        await self._session.flush()
+
+
+class AdminTokenRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, token: AdminToken) -> None:
+        self._session.add(token)
+        await self._session.flush()
+
+    async def token(self, token_id: str) -> tuple[AdminToken, str | None] | None:
+        """The token and the name of its workspace (None: every workspace)."""
+        query = (
+            select(AdminToken, Workspace.name)
+            .outerjoin(Workspace, Workspace.id == AdminToken.workspace_id)
+            .where(AdminToken.id == token_id)
+        )
+        found = (await self._session.execute(query)).first()
+        return None if found is None else (found[0], found[1])
+
+    async def tokens(self) -> Sequence[tuple[AdminToken, str | None]]:
+        """Every token with its workspace's name, oldest first."""
+        query = (
+            select(AdminToken, Workspace.name)
+            .outerjoin(Workspace, Workspace.id == AdminToken.workspace_id)
+            .order_by(AdminToken.created_at, AdminToken.id)
+        )
+        return [(token, name) for token, name in (await self._session.execute(query)).all()]
+
+    async def revoke(self, token: AdminToken, at: datetime) -> None:
+        token.revoked_at = at
         await self._session.flush()

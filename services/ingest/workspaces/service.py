@@ -47,15 +47,27 @@ class KeyInfo:
     revoked_at: datetime | None
 
 
-def hash_key(write_key: str) -> str:
-    return hashlib.sha256(write_key.encode()).hexdigest()
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
-def key_id_of(write_key: str) -> str | None:
-    """The key id inside ``write_key``, or None when it is not shaped like ours."""
-    if not write_key.startswith(KEY_PREFIX):
+def hash_matches(secret_hash: str, key: str) -> bool:
+    """Whether ``key`` hashes to ``secret_hash``, compared in constant time."""
+    return hmac.compare_digest(secret_hash, hash_key(key))
+
+
+def new_key(prefix: str) -> tuple[str, str]:
+    """A fresh key id and the key ``<prefix><key id>_<secret>`` holding it."""
+    key_id = "".join(secrets.choice(_KEY_ID_ALPHABET) for _ in range(_KEY_ID_LENGTH))
+    return key_id, f"{prefix}{key_id}_{secrets.token_urlsafe(24)}"
+
+
+def key_id_of(key: str, prefix: str = KEY_PREFIX) -> str | None:
+    """The key id inside ``key``, or None when it is not shaped like ours (``prefix``:
+    write keys' by default)."""
+    if not key.startswith(prefix):
         return None
-    key_id, separator, secret = write_key[len(KEY_PREFIX) :].partition("_")
+    key_id, separator, secret = key[len(prefix) :].partition("_")
     if len(key_id) != _KEY_ID_LENGTH or not separator or not secret:
         return None
     return key_id
@@ -122,8 +134,7 @@ async def _workspace(repository: WorkspaceRepository, name: str) -> Workspace:
 
 
 async def _issue_key(repository: WorkspaceRepository, workspace_id: str, clock: Clock) -> IssuedKey:
-    key_id = "".join(secrets.choice(_KEY_ID_ALPHABET) for _ in range(_KEY_ID_LENGTH))
-    write_key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(24)}"
+    key_id, write_key = new_key(KEY_PREFIX)
     await repository.add_key(
         WriteKey(
             id=key_id,

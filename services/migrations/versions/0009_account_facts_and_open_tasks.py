@@ -2,7 +2,7 @@
 by account and step (at most one open task per account and kind).
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-03 23:30:00.000000
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from shared.db.types import UtcDateTime
 
 revision: str = "0009"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """``/api/engine/workspaces/{workspace}/paths``: growth paths and their versions.
 
 Every route answers errors as ``{"detail": {"field", "message", "problems"}}``: 401 without
-the admin token (when one is set), 404 for an unknown workspace, path or version, 409 for a
+a valid admin token, 403 with another workspace's, 404 for an unknown workspace, path or version, 409 for a
 file identical to the current version, 422 for an invalid file (each problem with its
 line, column and field) or a bad migration policy or node map.
 """
@@ -24,7 +24,7 @@ from services.admin_api import (
     invalid_definition,
     workspace_id_of,
 )
-from services.admin_api import admin_dependencies as bearer_token
+from services.admin_api import admin_dependencies as admin_token_required
 from services.node_engine.errors import PathNotFound, PathRejected, PathUnchanged
 from services.node_engine.paths import schemas, service
 from services.node_engine.paths.service import PathInfo, VersionInfo
@@ -34,10 +34,12 @@ from shared.definitions import DefinitionError
 from shared.runtime import Resources
 
 
-def admin_dependencies(settings: EngineSettings) -> list[Depends]:
-    """Bearer-token authentication for the engine's admin API when
-    ``MILEPOST_ENGINE_ADMIN_TOKEN`` is set; none (an open API) when it is not."""
-    return bearer_token(settings.admin_token, variable="MILEPOST_ENGINE_ADMIN_TOKEN")
+def admin_dependencies(settings: EngineSettings, resources: Resources) -> list[Depends]:
+    """Admin-token authentication for the engine's admin API (``MILEPOST_ENGINE_ADMIN_TOKEN``
+    or a token from ``milepost admin-token create``); closed without one."""
+    return admin_token_required(
+        resources.sessions, settings.admin_token, variable="MILEPOST_ENGINE_ADMIN_TOKEN"
+    )
 
 
 def paths_router(settings: EngineSettings, resources: Resources) -> APIRouter:
@@ -45,7 +47,7 @@ def paths_router(settings: EngineSettings, resources: Resources) -> APIRouter:
     router = APIRouter(
         prefix="/api/engine/workspaces/{workspace}/paths",
         tags=["engine: paths"],
-        dependencies=admin_dependencies(settings),
+        dependencies=admin_dependencies(settings, resources),
         responses=ERROR_RESPONSES,
     )
 

@@ -20,7 +20,7 @@ from shared.bus.memory import InMemoryBus
 from shared.clock import FrozenClock
 from shared.runtime import Resources
 
-ADMIN_TOKEN = "admin-secret"
+ADMIN_TOKEN = "admin-secret-of-the-messaging-tests"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +51,7 @@ async def delivery_api(
     resources = Resources(InMemoryBus(), sessions.kw["bind"], sessions, clock, CollectorRegistry())
     app = FastAPI()
     dependencies = admin_dependencies(
-        configured.admin_token, variable="MILEPOST_MESSAGING_ADMIN_TOKEN"
+        sessions, configured.admin_token, variable="MILEPOST_MESSAGING_ADMIN_TOKEN"
     )
     for router in delivery_routers(configured, resources, dependencies=dependencies):
         app.include_router(router)

@@ -39,7 +39,7 @@ from shared.runtime import Resources
 from shared.settings import RuntimeSettings
 from tests.services.messaging.support import T0
 
-TOKEN = "s3cret-admin-token"
+TOKEN = "s3cret-admin-token-of-the-tests"
 SECRET = "unsubscribe-key"
 MERCHANT = (REFERENCE_PLAYBOOKS / "platform-merchant.yaml").read_text()
 
@@ -56,22 +56,21 @@ class Api:
         return f"/api/messaging/workspaces/{self.workspace}"
 
 
-async def open_api(database_url: str, token: str | None) -> AsyncIterator[Api]:
+async def open_api(database_url: str) -> AsyncIterator[Api]:
+    """The API on a new workspace, its requests sent with the admin token set as TOKEN."""
     engine = create_engine(database_url)
     clock = FrozenClock(T0)
     resources = Resources(
         InMemoryBus(), engine, create_session_factory(engine), clock, CollectorRegistry()
     )
     app = create_http_app("test", "test", resources)
-    settings = MessagingSettings(
-        admin_token=SecretStr(token) if token else None, unsubscribe_secret=SecretStr(SECRET)
-    )
+    settings = MessagingSettings(admin_token=SecretStr(TOKEN), unsubscribe_secret=SecretStr(SECRET))
     mount_messaging(app, settings, resources)  # its workers are tested on their own
     name = f"ws-{uuid.uuid4().hex[:12]}"
     async with resources.sessions() as session:
         issued = await create_workspace(session, name, clock=clock)
         await session.commit()
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    headers = {"Authorization": f"Bearer {TOKEN}"}
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(
         transport=transport, base_url="http://messaging", headers=headers
@@ -82,13 +81,7 @@ async def open_api(database_url: str, token: str | None) -> AsyncIterator[Api]:
 
 @pytest.fixture
 async def api(database_url: str) -> AsyncIterator[Api]:
-    async for opened in open_api(database_url, None):
-        yield opened
-
-
-@pytest.fixture
-async def guarded(database_url: str) -> AsyncIterator[Api]:
-    async for opened in open_api(database_url, TOKEN):
+    async for opened in open_api(database_url):
         yield opened
 
 
@@ -242,17 +235,17 @@ async def test_an_unsubscribe_link_records_the_opt_out_once_verified(api: Api) -
     assert "expired" in expired.json()["detail"]["message"]
 
 
-async def test_the_admin_token_guards_everything_but_the_unsubscribe_link(guarded: Api) -> None:
+async def test_the_admin_token_guards_everything_but_the_unsubscribe_link(api: Api) -> None:
     async with httpx.AsyncClient(
-        transport=guarded.client._transport, base_url="http://messaging"
+        transport=api.client._transport, base_url="http://messaging"
     ) as anonymous:
-        assert (await anonymous.get(f"{guarded.base}/contacts")).status_code == 401
-        assert (await anonymous.get(f"{guarded.base}/playbooks")).status_code == 401
-        assert (await anonymous.get(f"{guarded.base}/plans")).status_code == 401
+        assert (await anonymous.get(f"{api.base}/contacts")).status_code == 401
+        assert (await anonymous.get(f"{api.base}/playbooks")).status_code == 401
+        assert (await anonymous.get(f"{api.base}/plans")).status_code == 401
         link = await anonymous.get("/api/messaging/unsubscribe", params={"token": "bad"})
         assert link.status_code == 400
-    assert (await guarded.client.get(f"{guarded.base}/contacts")).status_code == 200
-    assert (await guarded.client.get(f"{guarded.base}/plans")).json() == []
+    assert (await api.client.get(f"{api.base}/contacts")).status_code == 200
+    assert (await api.client.get(f"{api.base}/plans")).json() == []
 
 
 async def test_an_unknown_workspace_is_a_404_naming_the_field(api: Api) -> None:

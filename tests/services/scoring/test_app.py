@@ -19,8 +19,10 @@ def test_the_embedded_mode_scores_the_demo_workspaces_accounts(tmp_path: Path) -
     env = {"MILEPOST_DATA_DIR": str(tmp_path / "data"), "MILEPOST_SCORING_RISK_DWELL_SECONDS": "0"}
     with running("run", env, tmp_path / "run.log") as server:
         key = (tmp_path / "data" / "demo-write-key").read_text().strip()
+        token = (tmp_path / "data" / "admin-token").read_text().strip()
+        admin = {"Authorization": f"Bearer {token}"}
         base = f"{server.url}/api/scoring/workspaces/demo"
-        definitions = httpx.get(f"{base}/definitions", timeout=10).json()
+        definitions = httpx.get(f"{base}/definitions", headers=admin, timeout=10).json()
         assert [(v["version"], v["source_name"]) for v in definitions["items"]] == [
             (1, "metrics.yaml")
         ]
@@ -45,10 +47,10 @@ def test_the_embedded_mode_scores_the_demo_workspaces_accounts(tmp_path: Path) -
         )
         assert sent.status_code == 200, sent.text
         deadline = time.monotonic() + WAIT_SECONDS
-        answer = httpx.get(f"{base}/accounts/acme", timeout=10)
+        answer = httpx.get(f"{base}/accounts/acme", headers=admin, timeout=10)
         while answer.status_code == 404 and time.monotonic() < deadline:
             time.sleep(0.2)
-            answer = httpx.get(f"{base}/accounts/acme", timeout=10)
+            answer = httpx.get(f"{base}/accounts/acme", headers=admin, timeout=10)
         assert answer.status_code == 200, answer.text
         assert answer.json()["north_star"]["value"] == 1.0
         metrics = httpx.get(f"{server.url}/metrics", timeout=10).text
@@ -82,14 +84,17 @@ def test_the_embedded_mode_scores_the_demo_workspaces_accounts(tmp_path: Path) -
         deadline = time.monotonic() + WAIT_SECONDS
         while "risk_changed" not in kinds and time.monotonic() < deadline:
             time.sleep(0.2)
-            items = httpx.get(timeline, params={"limit": 200}, timeout=10).json()["items"]
-            kinds = [item["kind"] for item in items]
+            answer = httpx.get(timeline, params={"limit": 200}, headers=admin, timeout=10)
+            kinds = [item["kind"] for item in answer.json()["items"]]
         assert "risk_changed" in kinds
 
 
 def test_milepost_scoring_runs_the_service_alone(tmp_path: Path) -> None:
-    env = {"MILEPOST_DATA_DIR": str(tmp_path / "data")}
+    token = "a-scoring-admin-token-from-a-secret"
+    env = {"MILEPOST_DATA_DIR": str(tmp_path / "data"), "MILEPOST_SCORING_ADMIN_TOKEN": token}
     with running("scoring", env, tmp_path / "scoring.log") as server:
         docs = httpx.get(f"{server.url}/openapi.json", timeout=10).json()
         assert "/api/scoring/workspaces/{workspace}/accounts/{account_id}" in docs["paths"]
-        assert httpx.get(f"{server.url}/api/scoring/workspaces/x/portfolio").status_code == 404
+        portfolio = f"{server.url}/api/scoring/workspaces/x/portfolio"
+        assert httpx.get(portfolio).status_code == 401
+        assert httpx.get(portfolio, headers={"Authorization": f"Bearer {token}"}).status_code == 404

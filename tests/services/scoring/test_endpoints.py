@@ -26,7 +26,7 @@ from shared.observability.http import create_http_app
 from shared.runtime import Resources
 from tests.services.scoring.support import T0, Harness, run_until_idle
 
-TOKEN = "scoring-admin-token"
+TOKEN = "s3cret-admin-token-of-the-tests"
 
 
 @dataclass
@@ -43,13 +43,14 @@ class Api:
         return await self.client.get(self.base + path, params=params)
 
 
-async def open_api(database_url: str, token: str | None) -> AsyncIterator[Api]:
+async def open_api(database_url: str) -> AsyncIterator[Api]:
+    """The API on a new workspace, its requests sent with the admin token set as TOKEN."""
     engine = create_engine(database_url)
     clock = FrozenClock(T0)
     bus = InMemoryBus()
     resources = Resources(bus, engine, create_session_factory(engine), clock, CollectorRegistry())
     app = create_http_app("test", "test", resources)
-    settings = ScoringSettings(admin_token=SecretStr(token) if token else None)
+    settings = ScoringSettings(admin_token=SecretStr(TOKEN))
     app.include_router(scoring_router(settings, resources))
     name = f"ws-{uuid.uuid4().hex[:12]}"
     async with resources.sessions() as session:
@@ -58,7 +59,7 @@ async def open_api(database_url: str, token: str | None) -> AsyncIterator[Api]:
     harness = Harness(
         bus, resources.sessions, clock, issued.workspace_id, f"scoring-{uuid.uuid4().hex[:8]}"
     )
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    headers = {"Authorization": f"Bearer {TOKEN}"}
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(
         transport=transport, base_url="http://scoring", headers=headers
@@ -69,7 +70,7 @@ async def open_api(database_url: str, token: str | None) -> AsyncIterator[Api]:
 
 @pytest.fixture
 async def api(database_url: str) -> AsyncIterator[Api]:
-    async for opened in open_api(database_url, None):
+    async for opened in open_api(database_url):
         yield opened
 
 
@@ -223,7 +224,7 @@ async def test_an_invalid_file_is_refused_with_its_line_and_field(api: Api) -> N
 
 
 async def test_the_admin_token_guards_the_api(database_url: str) -> None:
-    async for api in open_api(database_url, TOKEN):
+    async for api in open_api(database_url):
         assert (await api.get("/portfolio")).status_code == 200
         refused = await api.client.get(
             api.base + "/portfolio", headers={"Authorization": "Bearer wrong"}

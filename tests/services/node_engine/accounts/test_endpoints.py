@@ -1,5 +1,5 @@
 """The accounts admin API: one account's state, its timeline (paged), the funnel of a path,
-and queued manual moves; errors name the field; the admin token guards it when set."""
+and queued manual moves; errors name the field; the admin token guards it."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ from shared.runtime import Resources
 
 REFERENCE = Path(__file__).parents[4] / "services" / "node_engine" / "paths" / "reference"
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
-TOKEN = "admin-token"
+TOKEN = "s3cret-admin-token-of-the-tests"
 
 
 @dataclass
@@ -85,13 +85,14 @@ class Api:
         return state
 
 
-async def open_api(database_url: str, token: str | None) -> AsyncIterator[Api]:
+async def open_api(database_url: str) -> AsyncIterator[Api]:
+    """The API on a new workspace, its requests sent with the admin token set as TOKEN."""
     engine = create_engine(database_url)
     resources = Resources(
         InMemoryBus(), engine, create_session_factory(engine), FrozenClock(T0), CollectorRegistry()
     )
     app = create_http_app("test", "test", resources)
-    mount_engine(app, EngineSettings(admin_token=SecretStr(token) if token else None), resources)
+    mount_engine(app, EngineSettings(admin_token=SecretStr(TOKEN)), resources)
     name = f"ws-{uuid.uuid4().hex[:10]}"
     async with resources.sessions() as session:
         issued = await create_workspace(session, name, clock=resources.clock)
@@ -99,7 +100,7 @@ async def open_api(database_url: str, token: str | None) -> AsyncIterator[Api]:
     path = compile_path(
         load_definition(REFERENCE / "platform-merchant.yaml", GrowthPathFile), version=1
     )
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    headers = {"Authorization": f"Bearer {TOKEN}"}
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://engine", headers=headers
     ) as client:
@@ -109,7 +110,7 @@ async def open_api(database_url: str, token: str | None) -> AsyncIterator[Api]:
 
 @pytest.fixture
 async def api(database_url: str) -> AsyncIterator[Api]:
-    async for opened in open_api(database_url, None):
+    async for opened in open_api(database_url):
         yield opened
 
 
@@ -212,15 +213,13 @@ async def test_a_move_is_queued_for_the_engine_and_refused_for_an_account_not_on
 
 
 async def test_the_admin_token_guards_the_accounts_api(database_url: str) -> None:
-    async for guarded in open_api(database_url, TOKEN):
-        await guarded.walk("acme", [])
-        assert (await guarded.client.get(f"{guarded.base}/accounts/acme")).status_code == 200
-        anonymous = await guarded.client.get(
-            f"{guarded.base}/accounts/acme", headers={"Authorization": ""}
-        )
+    async for api in open_api(database_url):
+        await api.walk("acme", [])
+        assert (await api.client.get(f"{api.base}/accounts/acme")).status_code == 200
+        anonymous = await api.client.get(f"{api.base}/accounts/acme", headers={"Authorization": ""})
         assert anonymous.status_code == 401
-        wrong = await guarded.client.get(
-            f"{guarded.base}/accounts/acme", headers={"Authorization": "Bearer nope"}
+        wrong = await api.client.get(
+            f"{api.base}/accounts/acme", headers={"Authorization": "Bearer nope"}
         )
         assert wrong.status_code == 401
 

@@ -27,7 +27,7 @@ REFERENCE = Path(__file__).parents[4] / "services" / "node_engine" / "paths" / "
 MERCHANT = (REFERENCE / "platform-merchant.yaml").read_text()
 SAAS = (REFERENCE / "saas-account.yaml").read_text()
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-TOKEN = "s3cret-admin-token"
+TOKEN = "s3cret-admin-token-of-the-tests"
 
 
 @dataclass
@@ -44,20 +44,21 @@ class Api:
         return await self.client.post(self.base, json=body)
 
 
-async def open_api(database_url: str, token: str | None) -> AsyncIterator[Api]:
+async def open_api(database_url: str) -> AsyncIterator[Api]:
+    """The API on a new workspace, its requests sent with the admin token set as TOKEN."""
     engine = create_engine(database_url)
     clock = FrozenClock(T0)
     resources = Resources(
         InMemoryBus(), engine, create_session_factory(engine), clock, CollectorRegistry()
     )
     app = create_http_app("test", "test", resources)
-    settings = EngineSettings(admin_token=SecretStr(token) if token else None)
+    settings = EngineSettings(admin_token=SecretStr(TOKEN))
     app.include_router(paths_router(settings, resources))
     name = f"ws-{uuid.uuid4().hex[:12]}"
     async with resources.sessions() as session:
         await create_workspace(session, name, clock=clock)
         await session.commit()
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    headers = {"Authorization": f"Bearer {TOKEN}"}
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(
         transport=transport, base_url="http://engine", headers=headers
@@ -68,13 +69,7 @@ async def open_api(database_url: str, token: str | None) -> AsyncIterator[Api]:
 
 @pytest.fixture
 async def api(database_url: str) -> AsyncIterator[Api]:
-    async for opened in open_api(database_url, None):
-        yield opened
-
-
-@pytest.fixture
-async def guarded(database_url: str) -> AsyncIterator[Api]:
-    async for opened in open_api(database_url, TOKEN):
+    async for opened in open_api(database_url):
         yield opened
 
 
@@ -246,24 +241,24 @@ async def test_unknown_names_are_404_naming_the_field(api: Api, method: str, pat
     assert detail["message"]
 
 
-async def test_with_an_admin_token_every_route_needs_it(guarded: Api) -> None:
-    assert (await guarded.publish()).status_code == 201
+async def test_with_an_admin_token_every_route_needs_it(api: Api) -> None:
+    assert (await api.publish()).status_code == 201
     requests: list[Callable[[httpx.AsyncClient], Any]] = [
-        lambda c: c.get(guarded.base),
-        lambda c: c.get(f"{guarded.base}/platform-merchant"),
-        lambda c: c.post(f"{guarded.base}/platform-merchant/pause"),
-        lambda c: c.post(f"{guarded.base}/validate", json={"source": MERCHANT}),
+        lambda c: c.get(api.base),
+        lambda c: c.get(f"{api.base}/platform-merchant"),
+        lambda c: c.post(f"{api.base}/platform-merchant/pause"),
+        lambda c: c.post(f"{api.base}/validate", json={"source": MERCHANT}),
     ]
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}):
         async with httpx.AsyncClient(
-            transport=guarded.client._transport, base_url="http://engine", headers=headers
+            transport=api.client._transport, base_url="http://engine", headers=headers
         ) as anonymous:
             for request in requests:
                 response = await request(anonymous)
                 assert response.status_code == 401
                 assert response.headers["WWW-Authenticate"] == "Bearer"
                 assert response.json()["detail"]["field"] == "Authorization"
-    assert (await guarded.client.get(guarded.base)).status_code == 200
+    assert (await api.client.get(api.base)).status_code == 200
 
 
 async def test_the_routes_are_documented(api: Api) -> None:
