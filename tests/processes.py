@@ -44,23 +44,42 @@ def milepost(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[
 @contextmanager
 def running(command: str, env: Mapping[str, str], log: Path) -> Iterator[RunningServer]:
     """Start ``milepost COMMAND`` on a free port and wait until ``/readyz`` answers 200."""
-    port = free_port()
+    server = start(command, env, log)
+    try:
+        yield server
+    finally:
+        stop(server)
+
+
+def start(
+    command: str, env: Mapping[str, str], log: Path, *, port: int | None = None
+) -> RunningServer:
+    """``milepost COMMAND`` on ``port`` (a free one by default), ready; its output appended
+    to ``log``. The caller stops it (:func:`stop`)."""
+    port = port or free_port()
     full_env = {**os.environ, "MILEPOST_PORT": str(port), "MILEPOST_LOG_LEVEL": "WARNING", **env}
-    with log.open("wb") as output:
+    with log.open("ab") as output:
         process = subprocess.Popen(  # noqa: S603 - our own console script
             [MILEPOST, command], env=full_env, stdout=output, stderr=subprocess.STDOUT
         )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            _wait_ready(url, process, log)
-            yield RunningServer(url, process)
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, process, log)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    return RunningServer(url, process)
+
+
+def stop(server: RunningServer) -> None:
+    """TERM, then KILL after 20 s."""
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
