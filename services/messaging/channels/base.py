@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal, Protocol
 
 Outcome = Literal["sent", "retryable", "permanent"]
@@ -36,6 +37,8 @@ class OutboundMessage:
     attempt: int
     signing_secret: str | None = None
     """The Standard Webhooks secret (``whsec_``...) for the webhook channel."""
+    planned_at: datetime | None = None
+    """When the delivery was planned: the same on every attempt (a webhook body's time)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,8 @@ Each request carries ``webhook-id`` (the delivery id: the same on every retry, s
 receivers deduplicate on it), ``webhook-timestamp`` (Unix seconds) and
 ``webhook-signature``: ``v1,`` + base64 HMAC-SHA256 over ``{id}.{timestamp}.{body}``
 keyed with the base64-decoded part of the ``whsec_`` secret. The body is
-``{"type", "timestamp", "data"}``.
+``{"type", "timestamp", "data"}``, its ``timestamp`` when the delivery was planned: a retry
+sends the same body (only the ``webhook-timestamp`` header and the signature change).
 
 The request goes to the target's ``url`` (a playbook step's ``url``, a subscription's, the
 CRM's), else to the configured default (``MILEPOST_MESSAGING_WEBHOOK_URL``); with neither,
@@ -56,10 +57,12 @@ def signed_request(
     event_type: str,
     data: Mapping[str, Any],
     now: datetime,
+    occurred_at: datetime | None = None,
 ) -> HttpRequest:
+    """Signed at ``now``; the body's timestamp is ``occurred_at`` (default ``now``)."""
     timestamp = int(now.timestamp())
     body = json.dumps(
-        {"type": event_type, "timestamp": now.isoformat(), "data": data},
+        {"type": event_type, "timestamp": (occurred_at or now).isoformat(), "data": data},
         separators=(",", ":"),
         ensure_ascii=False,
     ).encode()
@@ -115,6 +118,7 @@ def webhook_request(
         event_type=event_type,
         data=data,
         now=now,
+        occurred_at=message.planned_at,
     )
 
 

@@ -281,6 +281,7 @@ class Dispatcher:
                 category=row.category,
                 attempt=row.attempts,
                 signing_secret=secret,
+                planned_at=row.planned_at,
             ),
             step_id=row.step_id,
             priority=row.priority,
