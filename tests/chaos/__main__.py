@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import sys
 import tempfile
 from contextlib import AsyncExitStack
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from tests.benchmarks import BenchmarkError, say
 from tests.benchmarks._system import at_least, kafka_and_postgres
-from tests.chaos.runner import private_services, run_scenario, table
+from tests.chaos.runner import run_scenario, table
 from tests.chaos.scenarios import SCALES, SCENARIOS, UNDISTURBED, Row
 from tests.chaos.system import PrivateServices, Servers
 
@@ -51,7 +52,9 @@ async def main(args: argparse.Namespace) -> list[Row]:
                 root = Path(
                     stack.enter_context(tempfile.TemporaryDirectory(prefix="milepost-chaos-"))
                 )
-                private = await stack.enter_async_context(private_services(root, args.seed))
+                private = PrivateServices(root, random.Random(args.seed))
+                stack.push_async_callback(private.down)
+                await private.up()
             servers = private.servers if scenario.private and private else shared
             row, _ = await run_scenario(
                 scenario, scale, args.seed, servers, private=private, undisturbed=undisturbed

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import secrets
 import tempfile
@@ -181,9 +180,10 @@ def _checks(
             f"{len(outputs.given_up)} deliveries dead-lettered after the last try"
         )
     if scenario.burst:
-        peak = max(deployment.peak_rss.values(), default=0)
+        peak, name = max(((v, k) for k, v in deployment.peak_rss.items()), default=(0, "-"))
         notes.append(
-            f"peak RSS {peak / 2**20:.0f} MiB ({max(deployment.peak_rss, key=deployment.peak_rss.get, default='-')})"
+            f"peak RSS {peak / 2**20:.0f} MiB ({name}); all: "
+            + ", ".join(f"{k} {v / 2**20:.0f}" for k, v in sorted(deployment.peak_rss.items()))
         )
         if peak > RSS_LIMIT:
             notes.append(f"FAIL: a service grew over {RSS_LIMIT / 2**20:.0f} MiB")
@@ -216,6 +216,7 @@ HEADER = (
     "deliveries",
     "lost",
     "duplicated",
+    "repeated (same id)",
     "time to recover",
 )
 
@@ -231,6 +232,7 @@ def table(rows: Sequence[Row]) -> str:
             f"{row.comparison.deliveries:,}",
             f"{row.comparison.lost:,}",
             f"{row.comparison.duplicated:,}",
+            f"{row.comparison.repeated:,}",
             f"{row.recover_s:.1f} s",
         )
         for row in rows
@@ -250,16 +252,3 @@ def table(rows: Sequence[Row]) -> str:
         for note in [*row.comparison.problems(), *row.notes]:
             lines.append(f"  {row.scenario}: {note}")
     return "\n".join(lines)
-
-
-@contextlib.asynccontextmanager
-async def private_services(root: Path, seed: int):  # type: ignore[no-untyped-def]
-    """A private broker and cluster, up for the duration."""
-    private = PrivateServices(root, random.Random(seed))
-    try:
-        await private.run("kafka-up")
-        await private.run("pg-up")
-        yield private
-    finally:
-        await private.run("kafka-down")
-        await private.run("pg-down")

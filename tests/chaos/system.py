@@ -83,6 +83,14 @@ class PrivateServices:
             f"127.0.0.1:{kafka}", f"postgresql+asyncpg://postgres@127.0.0.1:{pg}/postgres"
         )
 
+    async def up(self) -> None:
+        await self.run("kafka-up")
+        await self.run("pg-up")
+
+    async def down(self) -> None:
+        await self.run("kafka-down")
+        await self.run("pg-down")
+
     async def run(self, command: str) -> None:
         """``services.sh COMMAND``: kafka-up, kafka-down, pg-up or pg-down."""
         process = await asyncio.create_subprocess_exec(

@@ -90,7 +90,7 @@ def workload(seed: int, accounts: int, *, workspace: str, lanes: int, batch: int
 def _account(journeys: _Journeys, rng: random.Random, index: int, kind: str) -> list[Any]:
     merchant = kind.endswith("merchant")
     events = journeys.merchant(index) if merchant else journeys.company(index)
-    account = events[0].account_id
+    account = events[0].account_id or ""
     at = events[-1].timestamp.timestamp()
     events.extend(_contacts(journeys, account, at))
     if kind.startswith("declining"):
