@@ -196,7 +196,7 @@ SCENARIOS: dict[str, Scenario] = {
     )
 }
 SCALES = {
-    "small": Scale(accounts=40, rate=40.0, engines=2, kills=1, settle_s=60.0),
+    "small": Scale(accounts=24, rate=40.0, engines=2, kills=1, settle_s=60.0),
     "full": Scale(accounts=300, rate=100.0, engines=3, kills=3, settle_s=120.0),
 }
 """``small``: the tests in ``make test``; ``full``: ``make chaos``."""
