@@ -142,25 +142,22 @@ async def churn(run: Run) -> None:
 
 async def broker_restart(run: Run) -> None:
     """The private broker stopped mid-load for a few seconds, then started again."""
-    assert run.private is not None
-    await run.until(run.load_seconds * 0.3)
-    await run.private.run("kafka-down")
-    down = time.monotonic()
-    await asyncio.sleep(run.rng.uniform(5.0, 8.0))
-    await run.private.run("kafka-up")
-    run.notes.append(f"broker down {time.monotonic() - down:.1f}s")
-    run.ended()
+    await _outage(run, "kafka", "broker", run.rng.uniform(5.0, 8.0))
 
 
 async def postgres_restart(run: Run) -> None:
     """The private PostgreSQL cluster stopped mid-load for a few seconds, then started."""
+    await _outage(run, "pg", "PostgreSQL", run.rng.uniform(4.0, 6.0))
+
+
+async def _outage(run: Run, service: str, name: str, seconds: float) -> None:
     assert run.private is not None
     await run.until(run.load_seconds * 0.3)
-    await run.private.run("pg-down")
+    await run.private.run(f"{service}-down")
     down = time.monotonic()
-    await asyncio.sleep(run.rng.uniform(4.0, 6.0))
-    await run.private.run("pg-up")
-    run.notes.append(f"PostgreSQL down {time.monotonic() - down:.1f}s")
+    await asyncio.sleep(seconds)
+    await run.private.run(f"{service}-up")
+    run.notes.append(f"{name} down {time.monotonic() - down:.1f}s")
     run.ended()
 
 
