@@ -84,6 +84,7 @@ async def _drive(
     steady = work.size / scale.rate
     pace = Pace(scale.rate, burst[0] * steady, burst[1] * steady, burst[2])
     run = Run(deployment, rng, scale, pace.at(work.size), private)
+    run.burst_end = pace.burst_at + pace.burst_seconds
     say(
         f"[{scenario.name}] {work.size:,} events of {sum(work.accounts.values())} accounts over {run.load_seconds:.0f}s"
     )
@@ -99,7 +100,13 @@ async def _drive(
     )
     try:
         await scenario.fault(run)
+        recovered = asyncio.create_task(_recovered(deployment, scale.settle_s + run.load_seconds))
         run.sent = await load
+        if not run.fault_ended:  # nothing happened: from the end of the load
+            run.fault_ended = time.monotonic()
+            recovered.cancel()
+            recovered = asyncio.create_task(_recovered(deployment, scale.settle_s))
+        caught_up = await recovered
     finally:
         load.cancel()
         sampler.cancel()
@@ -108,10 +115,11 @@ async def _drive(
     )
     settled = await _settle(deployment, scale.settle_s)
     outputs = await collect(deployment, sink.received, answers)
-    comparison = compare(outputs, undisturbed or outputs)
-    since = max(run.fault_ended, run.sent.finished_at if not run.fault_ended else 0.0)
-    recover = settled - since if settled is not None else float("nan")
+    comparison = compare(outputs, undisturbed or outputs, failing_receiver=scenario.flaky_receiver)
+    recover = caught_up - run.fault_ended if caught_up is not None else float("nan")
     notes = [*run.notes, *_checks(scenario, run, deployment, outputs, settled, scale)]
+    expected = (undisturbed or outputs).scored
+    notes.append(f"{outputs.scored} risk_changed triggers (undisturbed {expected}), not compared")
     row = Row(
         scenario.name,
         len(run.sent.sent),
@@ -127,6 +135,22 @@ async def _sample(deployment: Deployment) -> None:
     while True:
         deployment.sample_rss()
         await asyncio.sleep(RSS_POLL_S)
+
+
+async def _recovered(deployment: Deployment, limit_s: float) -> float | None:
+    """When every consumer group had committed what was on its topics when this started
+    (the backlog of the fault), or None if not within ``limit_s``."""
+    deadline = time.monotonic() + limit_s
+    upto = None
+    while time.monotonic() < deadline:
+        try:
+            upto = upto or await deployment.ends()
+            if await deployment.lag(upto) == 0:
+                return time.monotonic()
+        except Exception as exc:  # the broker still coming back
+            say(f"  not recovered yet: {exc!r}"[:120])
+        await asyncio.sleep(RSS_POLL_S)
+    return None
 
 
 async def _settle(deployment: Deployment, limit_s: float) -> float | None:
@@ -174,6 +198,8 @@ def _checks(
             )
     if scenario.name == "poison":
         notes.extend(_poison_checks(outputs))
+    if outputs.given_up_for:
+        notes.append(f"deliveries dead-lettered, by reason: {dict(outputs.given_up_for)}")
     if scenario.flaky_receiver:
         notes.append(
             f"{outputs.repeats} repeats dropped by webhook-id, "

@@ -60,6 +60,8 @@ class Run:
     private: PrivateServices | None
     started: float = field(default_factory=time.monotonic)
     fault_ended: float = 0.0
+    burst_end: float = 0.0
+    """Seconds into the load when the burst ends (the burst scenario)."""
     notes: list[str] = field(default_factory=list)
     sent: Sent | None = None
 
@@ -161,6 +163,12 @@ async def _outage(run: Run, service: str, name: str, seconds: float) -> None:
     run.ended()
 
 
+async def burst(run: Run) -> None:
+    """The load itself bursts (see ``runner.BURST``); the fault ends with the burst."""
+    await run.until(run.burst_end)
+    run.ended()
+
+
 async def poison(run: Run) -> None:
     """Records no consumer can read, on every consumed topic, at seeded moments."""
     bus = run.deployment.bus()
@@ -189,7 +197,7 @@ SCENARIOS: dict[str, Scenario] = {
             flaky_receiver=True,
         ),
         Scenario("poison", "unreadable records on every consumed topic", poison),
-        Scenario("burst", "10x the sustained rate for a while", undisturbed, burst=True),
+        Scenario("burst", "10x the sustained rate for a while", burst, burst=True),
     )
 }
 SCALES = {

@@ -15,6 +15,7 @@ import random
 import signal
 import socket
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -235,28 +236,37 @@ class Deployment:
             KafkaBus(KafkaOptions(bootstrap_servers=self.servers.bootstrap)), self.prefix
         )
 
-    async def lag(self) -> int:
-        """Records on the input topics that a consumer group has not committed yet."""
+    async def ends(self) -> dict[TopicPartition, int]:
+        """The end offset of every consumed partition now."""
         bus = self.bus()
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.servers.bootstrap)
         await bus.start()
+        try:
+            topics = {t for group in CONSUMER_GROUPS.values() for t in group}
+            return await bus.end_offsets(
+                [TopicPartition(t, p) for t in sorted(topics) for p in range(PARTITIONS[t])]
+            )
+        finally:
+            await bus.close()
+
+    async def lag(self, upto: Mapping[TopicPartition, int] | None = None) -> int:
+        """Records up to ``upto`` (default: the ends now) that a consumer group on their
+        topic has not committed yet."""
+        ends = upto if upto is not None else await self.ends()
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.servers.bootstrap)
         await admin.start()
         try:
             lag = 0
             for group, topics in CONSUMER_GROUPS.items():
                 committed = await admin.list_consumer_group_offsets(self.group(group))
-                ends = await bus.end_offsets(
-                    [TopicPartition(t, p) for t in topics for p in range(PARTITIONS[t])]
-                )
                 for tp, end in ends.items():
-                    meta = committed.get(
-                        KafkaTopicPartition(f"{self.prefix}{tp.topic}", tp.partition)
-                    )
-                    lag += end - max(0, meta.offset if meta is not None else 0)
+                    if tp.topic in topics:
+                        meta = committed.get(
+                            KafkaTopicPartition(f"{self.prefix}{tp.topic}", tp.partition)
+                        )
+                        lag += max(0, end - max(0, meta.offset if meta is not None else 0))
             return lag
         finally:
             await admin.close()
-            await bus.close()
 
     async def pending_deliveries(self) -> int:
         """Deliveries still queued, deferred or retrying."""
