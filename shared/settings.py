@@ -25,6 +25,22 @@ class RuntimeSettings(BaseSettings):
     kafka_client_id: str = "milepost"
     kafka_linger_ms: int = Field(default=5, ge=0)
     kafka_replication_factor: int = Field(default=1, ge=1)
+    kafka_publish_timeout_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="A publish not acknowledged by then is a 503 and marks the broker down.",
+    )
+    kafka_retry_backoff_ms: int = Field(
+        default=500, ge=10, description="Pause before a Kafka client retries or reconnects."
+    )
+    kafka_session_timeout_ms: int = Field(
+        default=6000,
+        ge=1000,
+        description="A consumer silent this long leaves its group; its partitions move.",
+    )
+    kafka_heartbeat_interval_ms: int = Field(
+        default=1000, ge=100, description="How often a consumer tells its group it lives."
+    )
     topic_prefix: str = Field(
         default="",
         pattern=r"^[A-Za-z0-9._-]{0,100}$",

@@ -23,5 +23,9 @@ def _plain_bus(settings: RuntimeSettings) -> Bus:
             bootstrap_servers=settings.kafka_bootstrap_servers,
             client_id=settings.kafka_client_id,
             linger_ms=settings.kafka_linger_ms,
+            publish_timeout_s=settings.kafka_publish_timeout_seconds,
+            retry_backoff_ms=settings.kafka_retry_backoff_ms,
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+            heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
         )
     )

@@ -3,12 +3,22 @@
 Producer: idempotent, ``acks=all``, batched with ``linger_ms``, keyed partitioning by
 Kafka's murmur2 (the Java client's default), computed here and remembered per key.
 Consumer: batch ``getmany``, manual commits only, range assignment (co-partitioned topics).
+Both retry a failed request after ``retry_backoff_ms`` (aiokafka's only reconnect backoff).
+
+Outage: a publish not acknowledged within ``publish_timeout_s`` marks the broker down.
+While it is down, :meth:`KafkaBus.publish` raises :class:`BusUnavailable` at once (the
+caller's 503) and :meth:`KafkaBus.is_ready` is false at once, except that at most every
+``probe_interval_s`` one call probes the broker (a metadata request, at most
+``probe_timeout_s``): when it answers, the bus is up again and that call goes on. Records
+a failed publish had handed to the producer may still reach the topic later; consumers
+deduplicate on ``event_id``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -40,8 +50,14 @@ class KafkaOptions:
     client_id: str = "milepost"
     linger_ms: int = 5
     max_batch_bytes: int = 1_048_576
-    publish_timeout_s: float = 10.0
+    publish_timeout_s: float = 2.0
     request_timeout_ms: int = 30_000
+    probe_interval_s: float = 1.0
+    probe_timeout_s: float = 1.0
+    retry_backoff_ms: int = 500
+    metadata_max_age_ms: int = 60_000
+    session_timeout_ms: int = 10_000
+    heartbeat_interval_ms: int = 3_000
 
 
 class KafkaBus:
@@ -59,6 +75,9 @@ class KafkaBus:
         self._offsets_reader: AIOKafkaConsumer | None = None
         self._lock = asyncio.Lock()
         self._placements: dict[str, _KeyPlacement] = {}
+        self._down = False
+        self._probing = False
+        self._probed_at = float("-inf")
 
     async def start(self) -> None:
         try:
@@ -76,19 +95,53 @@ class KafkaBus:
                 self._offsets_reader = None
 
     async def is_ready(self) -> bool:
+        if self._down:
+            return await self._back_up()
+        return await self._reachable()
+
+    async def _reachable(self) -> bool:
+        """Whether the broker answers a metadata request within ``probe_timeout_s``."""
         try:
-            producer = await self._started_producer()
-            await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout=5)
+            async with asyncio.timeout(self._options.probe_timeout_s):
+                producer = await self._started_producer()
+                await producer.client.fetch_all_metadata()
         except (BusUnavailable, KafkaError, TimeoutError):
             return False
         return True
 
+    async def _back_up(self) -> bool:
+        """While the broker is known down: whether it is back. One call at a time probes,
+        at most every ``probe_interval_s``; the others answer ``False`` at once."""
+        now = time.monotonic()
+        if self._probing or now - self._probed_at < self._options.probe_interval_s:
+            return False
+        self._probing, self._probed_at = True, now
+        try:
+            up = await self._reachable()
+        finally:
+            self._probing = False
+        if up:
+            self._down = False
+            logger.info("kafka reachable again")
+        return up
+
     async def publish(self, records: Sequence[OutgoingRecord]) -> None:
-        producer = await self._started_producer()
+        if self._down and not await self._back_up():
+            raise BusUnavailable("kafka is unreachable: a recent publish was not acknowledged")
+        try:
+            await self._publish(records)
+        except BusUnavailable:
+            if not self._down:
+                logger.warning("kafka marked unreachable: a publish was not acknowledged")
+            self._down, self._probed_at = True, time.monotonic()
+            raise
+
+    async def _publish(self, records: Sequence[OutgoingRecord]) -> None:
         deliveries = []
         failure: BaseException | None = None
         try:
             async with asyncio.timeout(self._options.publish_timeout_s):
+                producer = await self._started_producer()
                 placements: dict[str, _KeyPlacement] = {}
                 for r in records:
                     placement = placements.get(r.topic)
@@ -192,6 +245,10 @@ class KafkaBus:
             enable_auto_commit=False,
             auto_offset_reset="earliest" if from_beginning else "latest",
             request_timeout_ms=self._options.request_timeout_ms,
+            retry_backoff_ms=self._options.retry_backoff_ms,
+            metadata_max_age_ms=self._options.metadata_max_age_ms,
+            session_timeout_ms=self._options.session_timeout_ms,
+            heartbeat_interval_ms=self._options.heartbeat_interval_ms,
             # Range, not aiokafka's round robin: partition p of every subscribed topic with
             # the same partition count goes to the same member (co-partitioning), so a
             # member owns one key range across a topic and its repartition topic.
@@ -221,6 +278,8 @@ class KafkaBus:
                     client_id=f"{self._options.client_id}-offsets",
                     enable_auto_commit=False,
                     request_timeout_ms=self._options.request_timeout_ms,
+                    retry_backoff_ms=self._options.retry_backoff_ms,
+                    metadata_max_age_ms=self._options.metadata_max_age_ms,
                 )
                 self._offsets_reader = await _started(reader, "could not read end offsets")
             return self._offsets_reader
@@ -238,6 +297,8 @@ class KafkaBus:
                     linger_ms=self._options.linger_ms,
                     max_batch_size=self._options.max_batch_bytes,
                     request_timeout_ms=self._options.request_timeout_ms,
+                    retry_backoff_ms=self._options.retry_backoff_ms,
+                    metadata_max_age_ms=self._options.metadata_max_age_ms,
                 )
                 self._producer = await _started(producer, "kafka unreachable")
             return self._producer
@@ -321,6 +382,9 @@ async def _started(client: _Client, failure: str) -> _Client:
     except KafkaError as exc:
         await client.stop()
         raise BusUnavailable(f"{failure}: {exc!r}") from exc
+    except asyncio.CancelledError:  # a caller's timeout: leave nothing half started
+        await client.stop()
+        raise
     return client
 
 

@@ -2,8 +2,10 @@
 spells out: what it owns, where each owned partition is applied up to, and which outbox
 records the bus has acknowledged.
 
-A checkpoint is, in this order: the batch's effects and :meth:`FencedMember.hold` in one
-transaction (outbox records and fenced applied offsets), then :meth:`FencedMember.release`
+Before a batch is applied, :meth:`FencedMember.first_sightings` drops the events the group
+already applied at that stage (deduplication on ``event_id``, :mod:`.seen`). A checkpoint
+is, in this order: the batch's effects and :meth:`FencedMember.hold` in one transaction
+(outbox records, the event ids applied and fenced applied offsets), then :meth:`FencedMember.release`
 (publish the outbox records, then commit the consumer offsets), and last the acknowledged
 outbox rows are deleted: with the next batch's transaction, or by
 :meth:`FencedMember.forget_acknowledged` when a step has nothing to checkpoint.
@@ -13,7 +15,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Generic, TypeVar
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -27,7 +31,17 @@ from shared.consuming.outbox import (
     outbox_of,
     remove_from_outbox,
 )
+from shared.consuming.seen import (
+    DEDUP_WINDOW,
+    PRUNE_EVERY,
+    Sighting,
+    forget_before,
+    remember,
+    seen_before,
+)
 from shared.errors import RetryableError
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +63,16 @@ async def consume(
         await consumer.close()
 
 
+@dataclass(frozen=True, slots=True)
+class Sifted(Generic[T]):
+    """A batch's items after deduplication on ``event_id``."""
+
+    fresh: list[T]
+    duplicates: list[T]
+    sightings: list[Sighting]
+    """Of the fresh items: to record with the batch."""
+
+
 class FencedMember:
     """The partitions one member owns, their applied offsets and, with an ``outbox``
     model, the records it keeps there. Not safe for concurrent use: one worker loop."""
@@ -60,6 +84,7 @@ class FencedMember:
         sessions: async_sessionmaker[AsyncSession],
         group_id: str,
         outbox: OutboxModel | None = None,
+        dedup_window: timedelta = DEDUP_WINDOW,
     ) -> None:
         self.bus = bus
         self.sessions = sessions
@@ -69,6 +94,8 @@ class FencedMember:
         self.applied: dict[TopicPartition, int] = {}
         self.acknowledged: list[str] = []
         """Outbox records the bus acknowledged, deleted with the next transaction."""
+        self.dedup_window = dedup_window
+        self.pruned_at: datetime | None = None
 
     async def sync_assignment(self, consumer: Consumer) -> bool:
         """On a new assignment: learn the applied offsets, and publish what a previous owner
@@ -102,22 +129,55 @@ class FencedMember:
         moves[tp] = (previous, max(applied or 0, record.offset + 1))
         return applied is None or record.offset >= applied
 
+    async def first_sightings(
+        self, items: Sequence[T], sighting: Callable[[T], Sighting | None]
+    ) -> Sifted[T]:
+        """``items`` split into those to apply and the duplicates (their event already
+        applied by the group at that stage, in the window or earlier in ``items``), with
+        the sightings to :meth:`hold` with the batch; an item without a sighting is
+        applied. One query for the whole batch."""
+        keyed = [(item, sighting(item)) for item in items]
+        wanted = [s for _, s in keyed if s is not None]
+        sifted: Sifted[T] = Sifted([], [], [])
+        if not wanted:
+            sifted.fresh.extend(items)
+            return sifted
+        async with self.sessions() as session:
+            seen = await seen_before(session, self.group_id, wanted)
+        for item, s in keyed:
+            if s is not None and s.key in seen:
+                sifted.duplicates.append(item)
+                continue
+            if s is not None:
+                seen.add(s.key)
+                sifted.sightings.append(s)
+            sifted.fresh.append(item)
+        return sifted
+
     async def hold(
         self,
         session: AsyncSession,
         moves: Moves,
         entries: Sequence[OutboxEntry] = (),
         *,
+        sightings: Sequence[Sighting] = (),
         now: datetime,
     ) -> None:
         """In the batch's transaction: delete the acknowledged outbox rows, store
-        ``entries`` in the outbox and move the applied offsets, fenced (raises
-        :class:`OffsetConflict` or ``IntegrityError`` when another member moved one)."""
+        ``entries`` in the outbox, record the ``sightings``, prune the expired ones (at
+        most every hour) and move the applied offsets, fenced (raises
+        :class:`OffsetConflict` or ``IntegrityError`` when another member moved one or
+        applied one of the events first)."""
         if self.outbox is not None:
             await remove_from_outbox(session, self.outbox, self.acknowledged)
             await add_to_outbox(session, self.outbox, entries, now=now)
         else:
             assert not entries, "a member without an outbox cannot hold records"
+        await remember(session, self.group_id, sightings, now=now)
+        if self.pruned_at is None or now - self.pruned_at >= PRUNE_EVERY:
+            owned = {tp.partition for tp in self.assignment}
+            await forget_before(session, self.group_id, owned, now - self.dedup_window)
+            self.pruned_at = now
         await advance_offsets(session, self.group_id, moves)
 
     async def release(

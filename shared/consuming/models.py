@@ -1,11 +1,15 @@
-"""The applied offsets every fenced consumer group keeps (one table, keyed by group)."""
+"""What every fenced consumer group keeps (one table each, keyed by group): applied
+offsets and the event ids seen in the deduplication window."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Integer, String
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db.model_base import Base
+from shared.db.types import UtcDateTime
 
 
 class AppliedOffsetRow(Base):
@@ -18,3 +22,19 @@ class AppliedOffsetRow(Base):
     topic: Mapped[str] = mapped_column(String(249), primary_key=True)
     partition: Mapped[int] = mapped_column(Integer, primary_key=True)
     next_offset: Mapped[int] = mapped_column(BigInteger)
+
+
+class SeenEventRow(Base):
+    """An event id a consumer group applied at one stage (the topic it came in on), kept
+    for the deduplication window: a copy of it at that stage, at any offset, is skipped."""
+
+    __tablename__ = "consumer_seen_events"
+    __table_args__ = (
+        Index("ix_consumer_seen_events_expiry", "consumer_group", "partition", "seen_at"),
+    )
+
+    consumer_group: Mapped[str] = mapped_column(String(200), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(249), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    partition: Mapped[int] = mapped_column(Integer)
+    seen_at: Mapped[datetime] = mapped_column(UtcDateTime())

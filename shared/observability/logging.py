@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,9 +35,46 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
+class RepeatFilter(logging.Filter):
+    """Lets one record per logger, level and message template through every ``interval``
+    seconds, for the loggers under ``prefix`` (others pass); the next one let through
+    says how many were suppressed (``suppressed``). For aiokafka, whose reconnect loops
+    log each failed attempt while a broker is down. Time comes from ``clock``."""
+
+    def __init__(
+        self,
+        prefix: str = "aiokafka",
+        interval: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+        max_keys: int = 1000,
+    ) -> None:
+        super().__init__()
+        self.prefix, self.interval, self.clock, self.max_keys = prefix, interval, clock, max_keys
+        self.seen: dict[tuple[str, int, object], tuple[float, int]] = {}
+        """Per key: when a record last went through, and how many were suppressed since."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name != self.prefix and not record.name.startswith(f"{self.prefix}."):
+            return True
+        key = (record.name, record.levelno, record.msg)
+        now = self.clock()
+        passed, suppressed = self.seen.get(key, (float("-inf"), 0))
+        if now - passed < self.interval:
+            self.seen[key] = (passed, suppressed + 1)
+            return False
+        if len(self.seen) >= self.max_keys:
+            self.seen.clear()
+        self.seen[key] = (now, 0)
+        if suppressed:
+            record.suppressed = suppressed
+        return True
+
+
 def configure_logging(level: str, log_format: str) -> None:
-    """Route every logger (uvicorn's too) to stderr in the chosen format."""
+    """Route every logger (uvicorn's too) to stderr in the chosen format, aiokafka's
+    repeated messages rate-limited (:class:`RepeatFilter`)."""
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RepeatFilter())
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:

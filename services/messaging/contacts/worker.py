@@ -11,19 +11,26 @@ from services.messaging.contacts.directory import ContactFacts, OwnerFacts, fact
 from services.messaging.processing.consumer import FencedConsumer
 from shared.bus import ConsumedRecord
 from shared.consuming.decoding import decode_json
+from shared.consuming.seen import Sighting
 from shared.contracts import EventEnvelope, Topic
 
+Learned = tuple[str, ContactFacts | OwnerFacts | None]
+"""An event's id and the facts it states."""
 
-class ContactsWorker(FencedConsumer[ContactFacts | OwnerFacts | None]):
-    """Learns contacts from identify, group and CRM contact/account events. A record that
-    is no event envelope goes to ``milepost.events.dlq``; any other event is skipped."""
+
+class ContactsWorker(FencedConsumer[Learned]):
+    """Learns contacts from identify, group and CRM contact/account events, each event id
+    once. A record that is no event envelope goes to ``milepost.events.dlq``; any other
+    event is skipped."""
 
     topics = (Topic.EVENTS,)
 
-    def decode(self, record: ConsumedRecord) -> ContactFacts | OwnerFacts | None:
-        return facts_from(decode_json(EventEnvelope, record, name="event envelope"))
+    def decode(self, record: ConsumedRecord) -> Learned:
+        event = decode_json(EventEnvelope, record, name="event envelope")
+        return event.event_id, facts_from(event)
 
-    async def apply(
-        self, session: AsyncSession, items: list[ContactFacts | OwnerFacts | None], now: datetime
-    ) -> None:
-        await service.learn(session, [item for item in items if item is not None], now=now)
+    def sighting(self, record: ConsumedRecord, item: Learned) -> Sighting:
+        return Sighting.of(record, item[0])
+
+    async def apply(self, session: AsyncSession, items: list[Learned], now: datetime) -> None:
+        await service.learn(session, [facts for _, facts in items if facts is not None], now=now)

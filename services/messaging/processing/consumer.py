@@ -7,12 +7,14 @@ One :meth:`FencedConsumer.step` is poll -> decode -> apply -> checkpoint, in thi
    crash before 2 publishes them again, with the same topic, partition and offset, so a
    reader can tell a copy);
 2. one database transaction holds the effects of the batch (contacts, planned deliveries,
-   tasks) and each input partition's applied offset, fenced against another member having
-   moved it;
+   tasks), the ids of the events applied (a consumer that names them: :meth:`sighting`)
+   and each input partition's applied offset, fenced against another member having moved
+   it;
 3. the consumer offsets are committed.
 
 A crash after 2 leaves the applied offsets ahead of the committed ones; the partition's
-next owner skips the records below them, so a replay has no effect. A crash before 2 rolls
+next owner skips the records below them, so a replay has no effect; an event published
+twice (at two offsets) is applied once, by its recorded ``event_id``. A crash before 2 rolls
 the whole batch back and it is applied again.
 """
 
@@ -34,6 +36,7 @@ from shared.clock import Clock
 from shared.consuming.dead_letters import dead_letter, log_dead_letter
 from shared.consuming.member import PARTITION_MOVED, PASSING, FencedMember, consume
 from shared.consuming.metrics import lag_gauge, retries_counter
+from shared.consuming.seen import Sighting
 from shared.errors import InvalidMessage
 
 logger = logging.getLogger(__name__)
@@ -47,7 +50,8 @@ class ConsumerMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.records = Counter(
             "milepost_messaging_records",
-            "Input records by consumer group and outcome (applied, replayed, dead_letter).",
+            "Input records by consumer group and outcome "
+            "(applied, replayed, duplicate, dead_letter).",
             ["group", "outcome"],
             registry=registry,
         )
@@ -100,6 +104,11 @@ class FencedConsumer(ABC, Generic[T]):
     async def apply(self, session: AsyncSession, items: list[T], now: datetime) -> None:
         """Write the effects of ``items`` (in record order) in ``session``; flush only."""
 
+    def sighting(self, record: ConsumedRecord, item: T) -> Sighting | None:
+        """What deduplicates ``item`` (an event's id at its topic); ``None``: nothing, the
+        applied offset alone (the default)."""
+        return None
+
     async def refresh(self) -> None:
         """Before each poll: reload what the consumer caches (a catalog), when due."""
 
@@ -145,21 +154,24 @@ class FencedConsumer(ABC, Generic[T]):
         consumer offsets (see the module docstring)."""
         now = self.clock.now()
         moves: dict[TopicPartition, tuple[int | None, int]] = {}
-        items: list[T] = []
+        decoded: list[tuple[ConsumedRecord, T]] = []
         letters: list[OutgoingRecord] = []
         for record in records:
             if not self.member.admit(record, moves):
                 self.consumer_metrics.records.labels(self.group_id, "replayed").inc()
                 continue
             try:
-                items.append(self.decode(record))
+                decoded.append((record, self.decode(record)))
             except InvalidMessage as exc:
                 letters.append(self.dead_letter(record, str(exc), now))
         if letters:
             await self.bus.publish(letters)
+        sifted = await self.member.first_sightings(decoded, lambda d: self.sighting(*d))
+        self.consumer_metrics.records.labels(self.group_id, "duplicate").inc(len(sifted.duplicates))
+        items = [item for _, item in sifted.fresh]
         async with self.sessions() as session:
             await self.apply(session, items, now)
-            await self.member.hold(session, moves, now=now)
+            await self.member.hold(session, moves, sightings=sifted.sightings, now=now)
             await session.commit()
         if items and self.on_applied is not None:
             self.on_applied()

@@ -11,6 +11,7 @@ import orjson
 from services.node_engine.core.state import AccountState, ScoreUpdate, Transition
 from shared.bus import ConsumedRecord, OutgoingRecord
 from shared.consuming.decoding import decode_json
+from shared.consuming.seen import Sighting
 from shared.contracts import EventEnvelope, ScoreEnvelope, Topic
 from shared.errors import InvalidMessage
 from shared.observability.tracing import Headers
@@ -32,6 +33,12 @@ def decode(record: ConsumedRecord) -> Decoded:
     if record.topic == Topic.ENGINE_REKEYED and event.account_id is None:
         raise InvalidMessage("a re-keyed event must carry its account_id")
     return Decoded(record, event=event)
+
+
+def sighting_of(item: Decoded) -> Sighting | None:
+    """What deduplicates an event: its id at the topic it came in on (an event and its
+    re-keyed copy are two stages); ``None`` for a score."""
+    return None if item.event is None else Sighting.of(item.record, item.event.event_id)
 
 
 def score_update(score: ScoreEnvelope) -> ScoreUpdate:

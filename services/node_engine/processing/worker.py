@@ -6,15 +6,18 @@ makes every effect exactly-once:
 
 1. one database transaction stores the new account states, their history, new timers,
    the removal of fired timers, memberships, the outgoing records (triggers, re-keyed
-   events, dead letters) in the outbox, and each input partition's applied offset, fenced
-   against another member having moved it;
+   events, dead letters) in the outbox, the ids of the events applied (per input topic)
+   and each input partition's applied offset, fenced against another member having
+   moved it;
 2. the outbox records are published and acknowledged by the bus;
 3. the consumer offsets are committed;
 4. the acknowledged outbox rows are deleted (with the next transaction).
 
 A crash after 1 leaves the outbox to the partition's next owner, who publishes it before
 anything else; records below the applied offset are skipped, so a replay changes no
-state and emits nothing new. Record ids are deterministic, so a record published twice
+state and emits nothing new. An event published twice by ingest (at two offsets) is applied
+once: its ``event_id`` was recorded at that stage (``shared.consuming.seen``); the re-keyed
+copy of an event is another stage, so it is not taken for a duplicate. Record ids are deterministic, so a record published twice
 (a crash between 2 and 4) carries the same trigger id and subscribers drop it.
 """
 
@@ -52,6 +55,7 @@ from services.node_engine.processing.steps import (
     decode,
     rekeyed_record,
     score_update,
+    sighting_of,
     source_of,
     trigger_record,
 )
@@ -65,6 +69,7 @@ from shared.consuming.member import PARTITION_MOVED, PASSING, FencedMember, cons
 from shared.consuming.metrics import lag_gauge, retries_counter
 from shared.consuming.offsets import OffsetConflict
 from shared.consuming.outbox import OutboxEntry
+from shared.consuming.seen import Sighting
 from shared.contracts import Topic
 from shared.errors import InvalidMessage
 from shared.observability.tracing import Headers, Tracing
@@ -125,6 +130,7 @@ class Batch:
     outbox: list[OutboxEntry] = field(default_factory=list)
     memberships: dict[UserKey, Membership] = field(default_factory=dict)
     offsets: dict[TopicPartition, tuple[int | None, int]] = field(default_factory=dict)
+    sightings: list[Sighting] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.offsets or self.fired)
@@ -261,12 +267,22 @@ class EngineWorker:
                 decoded.append(decode(record))
             except InvalidMessage as exc:
                 self.to_dead_letters(record, str(exc), batch, now)
+        decoded = await self.first_sightings(decoded, batch)
         await self.load_for(decoded)
         for item in decoded:
             if item.event is not None:
                 self.handle_event(item, batch, now)
             elif item.score is not None:
                 self.handle_score(item, batch, now)
+
+    async def first_sightings(self, decoded: list[Decoded], batch: Batch) -> list[Decoded]:
+        """``decoded`` less the events already applied at their stage (counted as
+        ``duplicate``); their sightings go into the batch."""
+        sifted = await self.member.first_sightings(decoded, sighting_of)
+        for item in sifted.duplicates:
+            self.metrics.records.labels(item.record.topic, "duplicate").inc()
+        batch.sightings = sifted.sightings
+        return sifted.fresh
 
     def is_copy(self, record: ConsumedRecord, batch: Batch) -> bool:
         """Whether a re-keyed record repeats one already applied: per source partition the
@@ -467,6 +483,8 @@ class EngineWorker:
             await timers.schedule(session, batch.timers)
             if await timers.remove(session, batch.fired) != len(batch.fired):
                 raise OffsetConflict("timers were fired by another member")
-            await self.member.hold(session, batch.offsets, batch.outbox, now=now)
+            await self.member.hold(
+                session, batch.offsets, batch.outbox, sightings=batch.sightings, now=now
+            )
             await session.commit()
         await self.member.release(consumer, batch.offsets, batch.outbox)

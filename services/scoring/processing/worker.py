@@ -7,15 +7,16 @@ sweep between polls that re-scores accounts no event touched for a while.
 1. one database transaction stores the touched accounts (metric store, facts, current
    score; fenced by their revision), their new score events in the history, the
    memberships learned, the outgoing records (score events, dead letters) in the outbox,
-   and each input partition's applied offset, fenced against another member having moved
-   it;
+   the ids of the events applied and each input partition's applied offset, fenced
+   against another member having moved it;
 2. the outbox records are published and acknowledged by the bus;
 3. the consumer offsets are committed;
 4. the acknowledged outbox rows are deleted (with the next transaction).
 
 A crash after 1 leaves the outbox to the partition's next owner, who publishes it before
 anything else; records below the applied offset are skipped, so a replay folds nothing
-twice and emits nothing new. Score event ids are deterministic, so a record published twice
+twice and emits nothing new; an event published twice by ingest (at two offsets) is folded
+once, its ``event_id`` being recorded (``shared.consuming.seen``). Score event ids are deterministic, so a record published twice
 (a crash between 2 and 4) carries the same id.
 
 Attribution: an event with an account id belongs to that account. An event with only a
@@ -83,6 +84,7 @@ from shared.consuming.decoding import decode_json
 from shared.consuming.member import PARTITION_MOVED, PASSING, FencedMember, consume
 from shared.consuming.metrics import lag_gauge, retries_counter
 from shared.consuming.outbox import OutboxEntry
+from shared.consuming.seen import Sighting
 from shared.contracts import EventEnvelope, ScoreEnvelope, Topic
 from shared.errors import InvalidMessage
 
@@ -98,7 +100,7 @@ class ScoringMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.records = Counter(
             "milepost_scoring_records",
-            "Input records by outcome (scored, unattributed, replayed, dead_letter).",
+            "Input records by outcome (scored, unattributed, replayed, duplicate, dead_letter).",
             ["outcome"],
             registry=registry,
         )
@@ -157,6 +159,7 @@ class Batch:
     memberships: dict[UserKey, Membership] = field(default_factory=dict)
     offsets: dict[TopicPartition, tuple[int | None, int]] = field(default_factory=dict)
     received: list[datetime] = field(default_factory=list)
+    sightings: list[Sighting] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.offsets or self.rows)
@@ -318,6 +321,11 @@ class ScoringWorker:
                 self.to_dead_letters(record, str(exc), batch, now)
                 continue
             decoded.append((record, event))
+        sifted = await self.member.first_sightings(
+            decoded, lambda d: Sighting.of(d[0], d[1].event_id)
+        )
+        self.metrics.records.labels("duplicate").inc(len(sifted.duplicates))
+        batch.sightings, decoded = sifted.sightings, sifted.fresh
         await self.load_memberships(event for _, event in decoded)
         attributed: list[
             tuple[ConsumedRecord, EventEnvelope, str, frozenset[str], Membership | None]
@@ -572,7 +580,9 @@ class ScoringWorker:
             await accounts.save_accounts(session, batch.rows, batch.expected)
             await accounts.append_history(session, batch.history)
             await accounts.save_memberships(session, batch.memberships, now=now)
-            await self.member.hold(session, batch.offsets, batch.outbox, now=now)
+            await self.member.hold(
+                session, batch.offsets, batch.outbox, sightings=batch.sightings, now=now
+            )
             await session.commit()
         for row in batch.rows:
             self.accounts[(row["workspace_id"], row["account_id"])].stored_revision = row[

@@ -194,3 +194,20 @@ async def test_a_restarted_consumer_resumes_after_what_it_applied_and_keeps_an_o
     async with directory.sessions() as session:
         contact = await service.get_contact(session, directory.workspace, "u1")
     assert (contact.name, contact.consent) == ("Second", {"tips": False})
+
+
+async def test_an_event_published_again_later_does_not_bring_back_what_it_stated(
+    directory: Directory,
+) -> None:
+    """A client's retry after a 503 whose event reached the topic anyway arrives after a
+    newer identify call: applied once, it leaves the newer address in place."""
+    first = directory.event("m1", EventType.IDENTIFY, traits={"email": "old@acme.example"})
+    newer = directory.event("m2", EventType.IDENTIFY, traits={"email": "new@acme.example"})
+    await directory.bus.publish([first, newer])
+    await directory.run()
+    await directory.bus.publish([first])
+    await directory.run()
+
+    async with directory.sessions() as session:
+        contact = await service.get_contact(session, directory.workspace, "u1")
+    assert contact.email == "new@acme.example"

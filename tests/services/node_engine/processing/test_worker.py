@@ -39,6 +39,7 @@ from shared.contracts.events import event_id_for
 from shared.contracts.topics import DeadLetter
 from shared.definitions import load_definition
 from shared.errors import BusUnavailable
+from tests.services.node_engine.support import build, document, node, stage
 from tests.shared.bus.support import event_record, read_to_end
 
 REFERENCE = Path(__file__).parents[4] / "services" / "node_engine" / "paths" / "reference"
@@ -199,6 +200,53 @@ async def test_an_event_with_only_a_user_id_is_re_keyed_to_the_users_account(
     completed = [t for t in triggers if t.kind.value == "node_completed"]
     assert [(t.node, t.account_id) for t in completed] == [("application_approved", "acme")]
     assert completed[0].causing_event_id == event_id_for(harness.workspace, "m2")
+    await consumer.close()
+
+
+def counting_path() -> GrowthPath:
+    """Enrols on a group call; its first node completes on the second order."""
+    return build(
+        document(
+            [
+                stage(
+                    "orders",
+                    node("two_orders", 'count("Order Completed") >= 2'),
+                    node("done"),
+                )
+            ]
+        )
+    )
+
+
+async def test_an_event_published_twice_at_two_offsets_is_applied_once(harness: Harness) -> None:
+    """A broker restart: ingest answered 503 to an event that reached the topic anyway,
+    and the client's retry (same message id, so the same event id) published it again.
+    Both copies of each order, the one with an account and the re-keyed one of a user,
+    count once; the legitimate second pass of the re-keyed event is not a duplicate."""
+    harness.path = counting_path()
+    worker, consumer = harness.worker(), await subscribe(harness)
+    await harness.bus.publish([harness.event("g1", type=EventType.GROUP, user="boss")])
+    await run_until_idle(worker, consumer)
+    order = harness.event("o1", event="Order Completed")
+    by_user = harness.event("o2", event="Order Completed", account=None, user="boss")
+    await harness.bus.publish([order, order])
+    await harness.bus.publish([order])
+    await run_until_idle(worker, consumer)
+    assert [t.kind.value for t in await harness.triggers()] == ["stage_entered", "node_entered"]
+
+    await harness.bus.publish([by_user])
+    await run_until_idle(worker, consumer)
+    await harness.bus.publish([by_user, order])
+    await run_until_idle(worker, consumer)
+    completed = [t.node for t in await harness.triggers() if t.kind.value == "node_completed"]
+    assert completed == ["two_orders"]
+    duplicates = {
+        topic: harness.registry.get_sample_value(
+            "milepost_engine_records_total", {"topic": topic, "outcome": "duplicate"}
+        )
+        for topic in (Topic.EVENTS, Topic.ENGINE_REKEYED)
+    }
+    assert duplicates == {Topic.EVENTS: 4, Topic.ENGINE_REKEYED: None}
     await consumer.close()
 
 

@@ -245,6 +245,30 @@ async def test_an_event_with_only_a_user_id_counts_for_the_users_account(
     await consumer.close()
 
 
+async def test_an_event_published_twice_at_two_offsets_is_folded_once(harness: Harness) -> None:
+    """A client's retry after a 503 whose event reached the topic anyway: the copies (the
+    same event id, later offsets, in the same batch and in later ones) count once."""
+    h = harness
+    await h.bus.publish([h.event("g1", type=EventType.GROUP, user="u7")])
+    worker, consumer = h.worker(), await h.subscribe()
+    await run_until_idle(worker, consumer)
+    login = h.event("l1", event="Logged In", account=None, user="u7")
+    await h.bus.publish([login, login])
+    await run_until_idle(worker, consumer)
+    await h.bus.publish([login])
+    await run_until_idle(worker, consumer)
+
+    async with h.sessions() as session:
+        row = await session.get(ScoringAccountRow, (h.workspace, "acme"))
+    assert row is not None
+    assert decode(row.metrics).amounts["logins"][-1][1] == 1.0
+    duplicates = h.registry.get_sample_value(
+        "milepost_scoring_records_total", {"outcome": "duplicate"}
+    )
+    assert duplicates == 2
+    await consumer.close()
+
+
 async def test_malformed_records_go_to_the_dead_letter_topic_and_the_consumer_goes_on(
     harness: Harness,
 ) -> None:

@@ -1,0 +1,101 @@
+"""Deduplication on ``event_id``: the event ids a consumer group applied, per stage.
+
+Ingest may publish one event twice (a retried request after a publish it answered 503 to
+reached the topic anyway), at different offsets, so the applied offset alone cannot tell
+the copy. A group records each event id it applies, with the stage (the topic it came in
+on: the engine sees an event once on ``milepost.events`` and, attributed, once more on its
+re-keyed topic) and the partition, in the batch's transaction; a copy at that stage is
+skipped whatever its offset. The primary key makes it exact between members: a copy
+applied concurrently by another member fails the insert, the batch rolls back and, retried,
+finds it seen. Rows are kept for at least the window, then pruned per owned partition.
+Flushes, never commits."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import cast
+
+from sqlalchemy import Table, delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.bus import ConsumedRecord
+from shared.consuming.models import SeenEventRow
+
+DEDUP_WINDOW = timedelta(days=7)
+"""How long an applied event id is remembered (at least): a copy later than that applies."""
+PRUNE_EVERY = timedelta(hours=1)
+"""How often a member deletes the expired ids of its partitions (in a batch transaction)."""
+
+_SEEN = cast(Table, SeenEventRow.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """One event at one stage: the deduplication key, and the partition it came in on."""
+
+    stage: str
+    event_id: str
+    partition: int
+
+    @classmethod
+    def of(cls, record: ConsumedRecord, event_id: str) -> Sighting:
+        return cls(record.topic, event_id, record.partition)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.stage, self.event_id
+
+
+async def seen_before(
+    session: AsyncSession, group: str, sightings: Collection[Sighting]
+) -> set[tuple[str, str]]:
+    """The (stage, event id) keys of ``sightings`` the group already applied; one query."""
+    if not sightings:
+        return set()
+    rows = await session.execute(
+        select(_SEEN.c.stage, _SEEN.c.event_id).where(
+            _SEEN.c.consumer_group == group,
+            _SEEN.c.event_id.in_(sorted({s.event_id for s in sightings})),
+        )
+    )
+    wanted = {s.key for s in sightings}
+    return {(stage, event_id) for stage, event_id in rows if (stage, event_id) in wanted}
+
+
+async def remember(
+    session: AsyncSession, group: str, sightings: Sequence[Sighting], *, now: datetime
+) -> None:
+    """Record ``sightings`` as applied (one insert); a key already there raises
+    ``IntegrityError``: another member applied it first (the caller rolls back)."""
+    if sightings:
+        await session.execute(
+            insert(_SEEN),
+            [
+                {
+                    "consumer_group": group,
+                    "stage": s.stage,
+                    "event_id": s.event_id,
+                    "partition": s.partition,
+                    "seen_at": now,
+                }
+                for s in sightings
+            ],
+        )
+
+
+async def forget_before(
+    session: AsyncSession, group: str, partitions: Collection[int], cutoff: datetime
+) -> int:
+    """Delete the ids seen on ``partitions`` before ``cutoff``; how many."""
+    if not partitions:
+        return 0
+    result = await session.execute(
+        delete(_SEEN).where(
+            _SEEN.c.consumer_group == group,
+            _SEEN.c.partition.in_(sorted(partitions)),
+            _SEEN.c.seen_at < cutoff,
+        )
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
