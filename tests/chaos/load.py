@@ -47,9 +47,6 @@ class Pace:
             return self.burst_at + (events - before) / fast
         return self.burst_at + self.burst_seconds + (events - before - during) / self.rate
 
-    def seconds(self, events: int) -> float:
-        return self.at(events)
-
 
 @dataclass(slots=True)
 class Sent:
@@ -62,7 +59,6 @@ class Sent:
     retry_after: int = 0
     """503 answers that carried ``Retry-After``."""
     rejected: list[str] = field(default_factory=list)
-    finished_at: float = 0.0
 
 
 async def offer(
@@ -86,7 +82,6 @@ async def offer(
                 for requests in lanes.values()
             )
         )
-    result.finished_at = time.monotonic()
     return result
 
 
