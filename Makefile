@@ -13,7 +13,7 @@ include deploy/local/services.mk
 include deploy/local/tools.mk
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit lint typecheck bench contracts clean
+.PHONY: help install run test test-unit lint typecheck bench chaos contracts clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ typecheck: $(STAMP) ## mypy --strict with the pydantic plugin
 
 bench: $(STAMP) services-up ## Benchmarks on the real broker, each beside its limit
 	$(SERVICES_ENV_LOAD) $(BIN)/python -m tests.benchmarks
+
+chaos: $(STAMP) services-up ## Fault suite in full: faults under load, outputs vs an undisturbed run (CHAOS_ARGS=--help)
+	$(SERVICES_ENV_LOAD) MILEPOST_KAFKA_LIBS=$(CURDIR)/.cache/kafka/libs $(BIN)/python -m tests.chaos $(CHAOS_ARGS)
 
 contracts: $(STAMP) ## Regenerate docs/contracts (JSON Schemas, AsyncAPI)
 	$(BIN)/milepost contracts export --out docs/contracts

@@ -12,10 +12,12 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
 import asyncpg
 import pytest
+import standardwebhooks.webhooks
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -27,6 +29,26 @@ from shared.bus.namespaced import NamespacedBus
 from shared.contracts import TOPICS
 from shared.db import create_engine, create_session_factory
 from tests.availability import unavailable
+
+COLLECTED_AT = datetime.now(UTC)
+"""When the suite was collected. The tests' frozen clocks are read from the wall clock as
+their modules are imported, within the collection, and sign webhooks at that time."""
+
+
+class _CollectionTime(datetime):
+    """``datetime`` whose ``now()`` is :data:`COLLECTED_AT`."""
+
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> _CollectionTime:
+        return cls.fromtimestamp(COLLECTED_AT.timestamp(), tz)
+
+
+@pytest.fixture(autouse=True)
+def receivers_on_the_tests_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Webhook receivers (the Standard Webhooks library) check a message's time against
+    :data:`COLLECTED_AT` rather than the wall clock, which a long suite leaves more than the
+    library's 5 minutes behind the tests' frozen clocks."""
+    monkeypatch.setattr(standardwebhooks.webhooks, "datetime", _CollectionTime)
 
 
 def required_service(variable: str, what: str) -> str:

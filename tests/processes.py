@@ -64,10 +64,13 @@ def running(command: str, env: Mapping[str, str], log: Path) -> Iterator[Running
         stop_server(server)
 
 
-def start_server(command: str, env: Mapping[str, str], log: Path) -> RunningServer:
-    """``milepost COMMAND`` on a free port, its output appended to ``log``, once
-    ``/readyz`` answers 200 (stopped again when it does not)."""
-    port = free_port()
+def start_server(
+    command: str, env: Mapping[str, str], log: Path, *, port: int | None = None
+) -> RunningServer:
+    """``milepost COMMAND`` on ``port`` (a free one by default), its output appended to
+    ``log``, once ``/readyz`` answers 200 (stopped again when it does not). The caller stops
+    it (:func:`stop_server`)."""
+    port = port or free_port()
     full_env = {**os.environ, "MILEPOST_PORT": str(port), "MILEPOST_LOG_LEVEL": "WARNING", **env}
     with log.open("ab") as output:
         process = subprocess.Popen(  # noqa: S603 - our own console script

@@ -9,6 +9,7 @@ set -euo pipefail
 usage() {
   cat <<'EOF'
 Usage: deploy/local/services.sh [--optional] up | down | status
+       deploy/local/services.sh kafka-up | kafka-down | pg-up | pg-down
        deploy/local/services.sh --help
 
   up        Start (or reuse) Kafka on 127.0.0.1:19092 and PostgreSQL on 127.0.0.1:15432,
@@ -18,6 +19,10 @@ Usage: deploy/local/services.sh [--optional] up | down | status
             (load it with: set -a; . .cache/services.env; set +a)
   down      Stop both services (idempotent). Data under .cache/ is kept.
   status    Show what runs.
+  kafka-up, kafka-down, pg-up, pg-down
+            Start or stop one of them alone (services.env is left as it is); with
+            MILEPOST_SERVICES_DIR and other ports, a private broker or cluster that a
+            fault test may stop and restart (tests/chaos).
 
 Options / environment:
   --optional, MILEPOST_SERVICES_OPTIONAL=1
@@ -33,6 +38,10 @@ Options / environment:
                               or in /usr/lib/postgresql/*/bin; apt-installed if missing).
   MILEPOST_PYTHON             Python with aiokafka used for the Kafka readiness check
                               (default .venv/bin/python; falls back to a Java check).
+  MILEPOST_SERVICES_DIR       where data, logs, pid and env files live (default .cache).
+  MILEPOST_KAFKA_LIBS         the Kafka jars (default .cache/kafka/libs, fetched once).
+  MILEPOST_KAFKA_KEEP_DATA=1  a start keeps the broker's formatted data dir (topics and
+                              committed offsets survive a restart); default: wiped.
 
 Logs: .cache/kafka/broker.log, .cache/postgres/postgres.log
 EOF
@@ -42,7 +51,7 @@ EOF
 # Layout and settings. Everything lives under <repo>/.cache/.
 # ---------------------------------------------------------------------------
 REPO_ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd -P)
-CACHE_DIR="$REPO_ROOT/.cache"
+CACHE_DIR="${MILEPOST_SERVICES_DIR:-$REPO_ROOT/.cache}"
 ENV_FILE="$CACHE_DIR/services.env"
 LOCK_FILE="$CACHE_DIR/services.lock"
 TIMEOUT="${MILEPOST_SERVICES_TIMEOUT:-120}"
@@ -52,7 +61,7 @@ KAFKA_CONTROLLER_PORT="${MILEPOST_KAFKA_CONTROLLER_PORT:-19093}"
 KAFKA_BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
 KAFKA_POM="$REPO_ROOT/deploy/local/kafka/pom.xml"
 KAFKA_DIR="$CACHE_DIR/kafka"
-KAFKA_LIBS="$KAFKA_DIR/libs"
+KAFKA_LIBS="${MILEPOST_KAFKA_LIBS:-$REPO_ROOT/.cache/kafka/libs}"
 KAFKA_DATA="$KAFKA_DIR/data"
 KAFKA_CONF="$KAFKA_DIR/server.properties"
 KAFKA_LOG4J="$KAFKA_DIR/log4j2.properties"
@@ -203,7 +212,13 @@ EOF
 # A broker started here holds only test topics, which every run creates under its own
 # names; keeping them across starts would pile up the partitions of every past run until
 # the broker runs out of file descriptors and stops. (A running broker is reused as is.)
+# MILEPOST_KAFKA_KEEP_DATA=1 keeps a formatted data dir: a restarted broker then still
+# holds its topics and committed offsets.
 kafka_format() {
+  if [[ ${MILEPOST_KAFKA_KEEP_DATA:-0} == 1 && -f $KAFKA_DATA/meta.properties ]]; then
+    log "keeping Kafka storage in $KAFKA_DATA"
+    return 0
+  fi
   rm -rf "$KAFKA_DATA"
   local cid
   log "formatting Kafka storage in $KAFKA_DATA ..."
@@ -388,7 +403,7 @@ pg_prepare_dir() {
       chmod 700 "$PG_LINK"
       if ! as_pg test -w "$PG_LINK/."; then
         local alt
-        alt="/var/tmp/milepost-pg-$(printf '%s' "$REPO_ROOT" | sha256sum | cut -c1-12)"
+        alt="/var/tmp/milepost-pg-$(printf '%s' "${MILEPOST_SERVICES_DIR:-$REPO_ROOT}" | sha256sum | cut -c1-12)"
         log "user $PG_USER cannot reach $PG_LINK; keeping the cluster in $alt"
         rmdir "$PG_LINK"
         mkdir -p "$alt"
@@ -587,7 +602,7 @@ main() {
     case $1 in
       -h|--help|help) usage; exit 0 ;;
       --optional) optional=1 ;;
-      up|down|status)
+      up|down|status|kafka-up|kafka-down|pg-up|pg-down)
         [[ -z $cmd ]] || { usage >&2; exit 2; }
         cmd=$1 ;;
       *) printf 'services: unknown argument: %s\n\n' "$1" >&2; usage >&2; exit 2 ;;
@@ -598,6 +613,7 @@ main() {
     up) cmd_up "$optional" ;;
     down) cmd_down ;;
     status) cmd_status ;;
+    kafka-up|kafka-down|pg-up|pg-down) take_lock; "${cmd/-/_}" ;;
     *) usage >&2; exit 2 ;;
   esac
 }

@@ -22,13 +22,14 @@ from tests.deploy.conftest import (
 )
 
 SERVICES = ("ingest", "engine", "scoring", "messaging")
-CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule", "Kafka", "KafkaNodePool"}
+CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule", "Kafka", "KafkaNodePool", "ScaledObject"}
 """Custom resources: Kubernetes' schemas do not cover them; they are checked below."""
 
 VARIANTS = {
     "default": ((), ()),
     "production": ((PRODUCTION,), ()),
     "strimzi": ((), ("strimzi.enabled=true", "serviceMonitor.enabled=true")),
+    "keda": ((), tuple(f"{c}.autoscaling.keda.enabled=true" for c in ("engine", "messaging"))),
 }
 
 
@@ -185,6 +186,80 @@ def test_larger_partitions_allow_more_replicas(render: Render) -> None:
     assert named(manifests, "HorizontalPodAutoscaler", "-engine")["spec"]["maxReplicas"] == 24
     topics = named(manifests, "Job", "-topics")["spec"]["template"]["spec"]["containers"][0]
     assert "milepost.events=24" in topics["args"]
+
+
+def test_keda_scales_a_consumer_on_its_lag_within_the_partitions(render: Render) -> None:
+    manifests = render(
+        (),
+        (
+            "engine.autoscaling.keda.enabled=true",
+            "engine.autoscaling.keda.lagThreshold=500",
+            "kafka.topicPrefix=prod.",
+            "topics.partitions.events=6",
+            "engine.autoscaling.maxReplicas=6",
+            "scoring.autoscaling.maxReplicas=6",
+        ),
+    )
+    scaled = named(manifests, "ScaledObject", "-engine")
+    assert scaled["apiVersion"] == "keda.sh/v1alpha1"
+    spec = scaled["spec"]
+    assert (
+        spec["scaleTargetRef"]["name"]
+        == named(manifests, "Deployment", "-engine")["metadata"]["name"]
+    )
+    assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (2, 6)
+    lag, cpu = spec["triggers"]
+    assert lag["type"] == "kafka"
+    assert lag["metadata"] == {
+        "bootstrapServers": "kafka:9092",
+        "consumerGroup": "milepost-engine",
+        "topic": "prod.milepost.events",
+        "lagThreshold": "500",
+        "activationLagThreshold": "0",
+        "offsetResetPolicy": "earliest",
+        "allowIdleConsumers": "false",
+    }
+    assert cpu == {"type": "cpu", "metricType": "Utilization", "metadata": {"value": "70"}}
+    behavior = spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
+    assert behavior["scaleDown"]["stabilizationWindowSeconds"] == 600
+    # KEDA makes the engine's HPA; the others keep the chart's
+    hpas = {
+        h["metadata"]["labels"]["app.kubernetes.io/component"]
+        for h in of_kind(manifests, "HorizontalPodAutoscaler")
+    }
+    assert hpas == {"ingest", "scoring", "messaging"}
+
+
+def test_keda_is_off_by_default_and_reads_another_group_with_auth(render: Render) -> None:
+    assert not of_kind(render(), "ScaledObject")
+    manifests = render(
+        (),
+        (
+            "messaging.autoscaling.keda.enabled=true",
+            "messaging.autoscaling.keda.consumerGroup=team-a-messaging",
+            "messaging.autoscaling.keda.authenticationRef=kafka-sasl",
+        ),
+    )
+    (lag, _) = named(manifests, "ScaledObject", "-messaging")["spec"]["triggers"]
+    assert lag["metadata"]["consumerGroup"] == "team-a-messaging"
+    assert lag["metadata"]["topic"] == "milepost.triggers"
+    assert lag["authenticationRef"] == {"name": "kafka-sasl"}
+
+
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        (
+            ["engine.autoscaling.keda.enabled=true", "engine.autoscaling.maxReplicas=13"],
+            "engine: 13 replicas but topics.partitions.events is 12",
+        ),
+        (["ingest.autoscaling.keda.enabled=true"], "ingest consumes no topic"),
+    ],
+)
+def test_keda_refuses_replicas_it_cannot_use(helm: str, sets: list[str], message: str) -> None:
+    result = run_helm(helm, *template_args((), sets))
+    assert result.returncode != 0
+    assert message in result.stderr
 
 
 def _hook(job: Manifest) -> tuple[set[str], int]:

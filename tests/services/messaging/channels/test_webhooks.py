@@ -4,13 +4,20 @@ library as a receiver would."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from services.messaging.channels.guard import UrlGuard
 from services.messaging.channels.http import HttpClient
-from services.messaging.channels.webhooks import NO_URL, WebhookFormat, new_secret
+from services.messaging.channels.webhooks import (
+    NO_URL,
+    WebhookFormat,
+    new_secret,
+    webhook_request,
+)
 from tests.processes import free_port
 from tests.services.messaging.channels.support import NOW, http_channel, message
 from tests.services.messaging.http_sink import Answer, Sink
@@ -49,6 +56,22 @@ async def test_a_receiver_verifies_the_signature_and_sees_the_message(
     assert request.headers["webhook-timestamp"] == str(int(NOW.timestamp()))
     with pytest.raises(WebhookVerificationError):
         Webhook(new_secret()).verify(request.body, request.headers)
+
+
+def test_a_retry_sends_the_same_body_signed_anew() -> None:
+    planned = NOW - timedelta(minutes=5)
+    sent = message(target={"url": "https://hooks.example"}, signing_secret=SECRET)
+    sent = replace(sent, planned_at=planned)
+
+    first = webhook_request(sent, NOW)
+    retry = webhook_request(replace(sent, attempt=2), NOW + timedelta(seconds=90))
+
+    assert retry.content == first.content
+    assert json.loads(first.content)["timestamp"] == planned.isoformat()
+    assert retry.headers["webhook-id"] == first.headers["webhook-id"]
+    assert retry.headers["webhook-timestamp"] != first.headers["webhook-timestamp"]
+    for request in (first, retry):
+        Webhook(SECRET).verify(request.content, dict(request.headers))
 
 
 async def test_a_document_target_sends_its_body_as_the_data(sink: Sink, client: HttpClient) -> None:
