@@ -1,4 +1,4 @@
-"""Secrets published with Milepost: the Compose file's local defaults and the webhook
+"""Secrets published with Milepost: the Compose file's former local defaults and the webhook
 secret that was once built in. Anyone can sign or authenticate with them, so a service warns
 at start when its settings hold one."""
 

@@ -162,12 +162,14 @@ ADMIN_TOKENS = {
     f"MILEPOST_{name.upper()}_ADMIN_TOKEN": f"{name}-admin-token-from-the-environment"
     for name in ("engine", "scoring", "messaging")
 }
+SECRETS = {**ADMIN_TOKENS, "MILEPOST_MESSAGING_WEBHOOK_SECRET": "whsec_c2lnbmluZy1zZWNyZXQ="}
+"""Every secret the compose file takes from the environment, with a value to give it."""
 
 
-def test_compose_admin_tokens_come_from_the_environment_with_no_fallback(
+def test_compose_secrets_come_from_the_environment_with_no_fallback(
     compose: dict[str, Any],
 ) -> None:
-    for variable in ADMIN_TOKENS:
+    for variable in SECRETS:
         service = compose["services"][variable.split("_")[1].lower()]
         value = service["environment"][variable]
         assert value.startswith(f"${{{variable}:?"), value  # required: no `:-fallback`
@@ -178,7 +180,7 @@ def _compose_config(extra_env: dict[str, str]) -> subprocess.CompletedProcess[st
     command = _compose_command()
     if command is None:
         unavailable("docker compose is not installed (`make compose` builds it)")
-    environment = {k: v for k, v in os.environ.items() if k not in ADMIN_TOKENS}
+    environment = {k: v for k, v in os.environ.items() if k not in SECRETS}
     return subprocess.run(  # noqa: S603 - docker compose found above
         [*command, "-f", str(COMPOSE), "config", "--quiet"],
         capture_output=True,
@@ -190,7 +192,7 @@ def _compose_config(extra_env: dict[str, str]) -> subprocess.CompletedProcess[st
 
 
 def test_docker_compose_accepts_the_file() -> None:
-    result = _compose_config(ADMIN_TOKENS)
+    result = _compose_config(SECRETS)
     assert result.returncode == 0, result.stderr
 
 
@@ -199,6 +201,12 @@ def test_docker_compose_refuses_to_start_without_admin_tokens() -> None:
     assert result.returncode != 0
     assert "ADMIN_TOKEN" in result.stderr
     assert "set it to a random admin token" in result.stderr
+
+
+def test_docker_compose_refuses_to_start_without_a_webhook_secret() -> None:
+    result = _compose_config(ADMIN_TOKENS)
+    assert result.returncode != 0
+    assert "MILEPOST_MESSAGING_WEBHOOK_SECRET" in result.stderr
 
 
 # -- alerts and dashboard ------------------------------------------------------------
