@@ -8,8 +8,6 @@ SQLite's ``milepost.db``), so a newcomer needs no servers; with ``MILEPOST_BUS=k
 from __future__ import annotations
 
 import logging
-import os
-from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -41,6 +39,7 @@ from shared.durations import format_duration
 from shared.errors import BusUnavailable, StartRefused
 from shared.observability.http import create_http_app
 from shared.observability.tracing import configure_tracing
+from shared.private_files import write_private
 from shared.runtime import Resources, open_resources
 from shared.settings import RuntimeSettings
 from shared.supervision import Worker
@@ -196,14 +195,6 @@ async def embedded_admin_token(runtime: RuntimeSettings, resources: Resources) -
         await session.commit()
     write_private(token_file, issued.token)
     return issued.token
-
-
-def write_private(path: Path, secret: str) -> None:
-    """Write ``secret`` to ``path``, readable by its owner only from the first byte on."""
-    path.unlink(missing_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as file:
-        file.write(secret + "\n")
 
 
 def _banner(runtime: RuntimeSettings, write_key: str, admin_token: str) -> str:

@@ -13,7 +13,6 @@ wall clock.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.admin_api import ERROR_RESPONSES, error_detail
 from shared.clock import ShiftedClock, SystemClock
 from shared.durations import format_duration, parse_duration
+from shared.private_files import write_private
 from shared.settings import RuntimeSettings
 
 CLOCK_FILE = "sandbox-clock"
@@ -51,9 +51,7 @@ def sandbox_clock(runtime: RuntimeSettings, *, requested: bool) -> ShiftedClock 
 
 def save_offset(file: Path, offset: timedelta) -> None:
     """Keep the offset in whole seconds, readable by the owner only."""
-    descriptor = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as stream:
-        stream.write(f"{int(offset.total_seconds())}\n")
+    write_private(file, str(int(offset.total_seconds())))
 
 
 class AdvanceIn(BaseModel):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import secrets
 from collections.abc import Callable
 from datetime import datetime, time, timedelta
@@ -42,6 +41,7 @@ from services.messaging.templates.limits import TemplateLimits
 from services.serving import serve, service_resources
 from shared.durations import parse_duration
 from shared.observability.http import create_http_app
+from shared.private_files import write_private
 from shared.published_secrets import warn_of_published_secrets
 from shared.runtime import Resources
 from shared.settings import RuntimeSettings
@@ -116,9 +116,7 @@ def kept_secret(key_file: Path, make: Callable[[], str]) -> SecretStr:
     """The secret kept in ``key_file``; on first use ``make`` makes it, written readable by
     its owner only (0600) from the first byte."""
     if not key_file.exists():
-        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as file:
-            file.write(make() + "\n")
+        write_private(key_file, make())
     return SecretStr(key_file.read_text().strip())
 
 
