@@ -130,19 +130,27 @@ class FencedMember:
         return applied is None or record.offset >= applied
 
     async def first_sightings(
-        self, items: Sequence[T], sighting: Callable[[T], Sighting | None]
+        self,
+        items: Sequence[T],
+        sighting: Callable[[T], Sighting | None],
+        *,
+        session: AsyncSession | None = None,
     ) -> Sifted[T]:
         """``items`` split into those to apply and the duplicates (their event already
         applied by the group at that stage, in the window or earlier in ``items``), with
         the sightings to :meth:`hold` with the batch; an item without a sighting is
-        applied. One query for the whole batch."""
+        applied. One query for the whole batch, in ``session`` when given (the batch's
+        own, saving a connection checkout and a transaction), else in one of its own."""
         keyed = [(item, sighting(item)) for item in items]
         wanted = [s for _, s in keyed if s is not None]
         sifted: Sifted[T] = Sifted([], [], [])
         if not wanted:
             sifted.fresh.extend(items)
             return sifted
-        async with self.sessions() as session:
+        if session is None:
+            async with self.sessions() as own:
+                seen = await seen_before(own, self.group_id, wanted)
+        else:
             seen = await seen_before(session, self.group_id, wanted)
         for item, s in keyed:
             if s is not None and s.key in seen:

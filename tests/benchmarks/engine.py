@@ -1310,7 +1310,8 @@ async def _memory_loaded(
         gc.collect()
         tracemalloc.start()
         try:
-            await worker.load_for(decoded)
+            async with worker.sessions() as session:
+                await worker.load_for(decoded, session)
             del decoded
             return _cache_memory(worker, len(chosen), "loaded from the database")
         finally:

@@ -166,10 +166,13 @@ class FencedConsumer(ABC, Generic[T]):
                 letters.append(self.dead_letter(record, str(exc), now))
         if letters:
             await self.bus.publish(letters)
-        sifted = await self.member.first_sightings(decoded, lambda d: self.sighting(*d))
-        self.consumer_metrics.records.labels(self.group_id, "duplicate").inc(len(sifted.duplicates))
-        items = [item for _, item in sifted.fresh]
         async with self.sessions() as session:
+            sifted = await self.member.first_sightings(
+                decoded, lambda d: self.sighting(*d), session=session
+            )
+            duplicates = len(sifted.duplicates)
+            self.consumer_metrics.records.labels(self.group_id, "duplicate").inc(duplicates)
+            items = [item for _, item in sifted.fresh]
             await self.apply(session, items, now)
             await self.member.hold(session, moves, sightings=sifted.sightings, now=now)
             await session.commit()

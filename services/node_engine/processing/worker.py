@@ -277,18 +277,21 @@ class EngineWorker:
                 decoded.append(decode(record))
             except InvalidMessage as exc:
                 self.to_dead_letters(record, str(exc), batch, now)
-        decoded = await self.first_sightings(decoded, batch)
-        await self.load_for(decoded)
+        async with self.sessions() as session:  # one read: what was seen, what is known
+            decoded = await self.first_sightings(decoded, batch, session)
+            await self.load_for(decoded, session)
         for item in decoded:
             if item.event is not None:
                 self.handle_event(item, batch, now)
             elif item.score is not None:
                 self.handle_score(item, batch, now)
 
-    async def first_sightings(self, decoded: list[Decoded], batch: Batch) -> list[Decoded]:
+    async def first_sightings(
+        self, decoded: list[Decoded], batch: Batch, session: AsyncSession
+    ) -> list[Decoded]:
         """``decoded`` less the events already applied at their stage (counted as
         ``duplicate``); their sightings go into the batch."""
-        sifted = await self.member.first_sightings(decoded, sighting_of)
+        sifted = await self.member.first_sightings(decoded, sighting_of, session=session)
         for item in sifted.duplicates:
             self.metrics.records.labels(item.record.topic, "duplicate").inc()
         batch.sightings = sifted.sightings
@@ -318,9 +321,9 @@ class EngineWorker:
         letter = dead_letter_entry(record, group=self.settings.group_id, reason=reason, now=now)
         batch.outbox.append(letter)
 
-    async def load_for(self, decoded: list[Decoded]) -> None:
+    async def load_for(self, decoded: list[Decoded], session: AsyncSession) -> None:
         """Bring the memberships, states and account facts these records need into the
-        cache, in bulk."""
+        cache, in bulk, read in ``session``."""
         users: set[UserKey] = set()
         keys: set[StateKey] = set()
         accounts_wanted: set[AccountKey] = set()
@@ -339,10 +342,9 @@ class EngineWorker:
                         keys.add(key)
         if not users and not keys and not accounts_wanted:
             return
-        async with self.sessions() as session:
-            found_members = await accounts.load_memberships(session, users)
-            found_states = await accounts.load_states(session, keys)
-            found_facts = await accounts.load_facts(session, accounts_wanted)
+        found_members = await accounts.load_memberships(session, users)
+        found_states = await accounts.load_states(session, keys)
+        found_facts = await accounts.load_facts(session, accounts_wanted)
         for user_key in users:
             self.memberships[user_key] = found_members.get(user_key)
         for key in keys:
