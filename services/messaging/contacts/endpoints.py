@@ -16,7 +16,7 @@ from fastapi.params import Depends
 from services.admin_api import ERROR_RESPONSES, ErrorOut, error_detail, workspace_id_of
 from services.messaging.contacts import schemas, service
 from services.messaging.errors import ContactNotFound, UnsubscribeRejected
-from services.messaging.playbooks.schemas import Channel
+from services.messaging.playbooks.files import Channel
 from services.messaging.policies.consent import MAX_TOKEN_CHARS, verify_unsubscribe
 from shared.contracts.triggers import Audience
 from shared.runtime import Resources

@@ -49,7 +49,7 @@ from services.messaging.deliveries.rate_limits import RateLimits
 from services.messaging.deliveries.retries import Decision, Draw, decide
 from services.messaging.deliveries.service import queue_delivery
 from services.messaging.playbooks import service as playbooks
-from services.messaging.playbooks.schemas import Step
+from services.messaging.playbooks.files import Step
 from services.messaging.processing.planning import reach
 from services.messaging.settings import MessagingSettings
 from services.messaging.subscriptions import repository as subscriptions

@@ -26,8 +26,8 @@ from services.definitions import (
 )
 from services.messaging.errors import PlaybookNotFound, PlaybookUnchanged
 from services.messaging.playbooks import repository
+from services.messaging.playbooks.files import PlaybookFile, Step
 from services.messaging.playbooks.models import PlaybookRow, PlaybookVersionRow
-from services.messaging.playbooks.schemas import PlaybookFile, Step
 from shared.clock import Clock
 from shared.definitions import DefinitionError, definition_digest, load_definition
 

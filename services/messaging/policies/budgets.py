@@ -34,7 +34,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from services.messaging.playbooks.schemas import Priority
+from services.messaging.playbooks.files import Priority
 
 SHARES: dict[Priority, float | None] = {"low": 0.5, "normal": 0.8, "high": 1.0, "critical": None}
 PRIORITY_RANK: dict[Priority, int] = {"low": 0, "normal": 1, "high": 2, "critical": 3}

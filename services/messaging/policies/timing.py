@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from services.messaging.playbooks.schemas import WEEKDAYS, SendWindow
+from services.messaging.playbooks.files import WEEKDAYS, SendWindow
 
 _MAX_MOVES = 16
 

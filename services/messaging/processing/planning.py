@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from services.messaging.contacts.directory import Contact
 from services.messaging.errors import TemplateFailed
-from services.messaging.playbooks.schemas import TARGET_ROLES, Match, Priority, Rule, Step
+from services.messaging.playbooks.files import TARGET_ROLES, Match, Priority, Rule, Step
 from services.messaging.playbooks.service import PublishedPlaybook
 from services.messaging.policies.budgets import (
     BudgetLimits,

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.messaging.playbooks.schemas import PRIORITIES, Priority
+from services.messaging.playbooks.files import PRIORITIES, Priority
 from services.messaging.policies.budgets import Planned
 from services.messaging.policies.cooldowns import StepPlanned
 from services.messaging.processing.models import PlanRow

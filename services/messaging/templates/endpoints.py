@@ -19,7 +19,7 @@ from services.messaging.contacts.endpoints import ERRORS
 from services.messaging.errors import TemplateFailed
 from services.messaging.playbooks import service as playbooks
 from services.messaging.playbooks.endpoints import errors_as_json
-from services.messaging.playbooks.schemas import Identifier, Locale, TemplateSpec
+from services.messaging.playbooks.files import Identifier, Locale, TemplateSpec
 from services.messaging.templates.limits import TemplateLimits
 from services.messaging.templates.rendering import SAMPLE_CONTEXT, render_message
 from shared.runtime import Resources

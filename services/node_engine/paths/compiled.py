@@ -1,7 +1,7 @@
 """A growth path version compiled for the engine: expressions parsed once, ids resolved.
 
 :func:`compile_path` builds the immutable :class:`GrowthPath` the pure core runs from a
-file that passed validation (see :func:`services.node_engine.paths.schemas.check_path`).
+file that passed validation (see :func:`services.node_engine.paths.files.check_path`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from services.node_engine.paths.expressions import (
     aggregates_of,
     compile_expression,
 )
-from services.node_engine.paths.schemas import Branch as BranchFile
-from services.node_engine.paths.schemas import GrowthPathFile
+from services.node_engine.paths.files import Branch as BranchFile
+from services.node_engine.paths.files import GrowthPathFile
 from shared.durations import parse_duration
 
 

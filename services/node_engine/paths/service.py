@@ -33,8 +33,8 @@ from services.definitions import (
 from services.node_engine.errors import PathNotFound, PathRejected, PathUnchanged
 from services.node_engine.paths import repository
 from services.node_engine.paths.compiled import GrowthPath, compile_path
+from services.node_engine.paths.files import GrowthPathFile
 from services.node_engine.paths.models import PathRow, PathVersionRow
-from services.node_engine.paths.schemas import GrowthPathFile
 from shared.clock import Clock
 from shared.definitions import DefinitionError, definition_digest, load_definition
 

@@ -25,7 +25,7 @@ from services.node_engine.core.state import (
 )
 from services.node_engine.core.transition import transition
 from services.node_engine.paths.compiled import GrowthPath, compile_path
-from services.node_engine.paths.schemas import GrowthPathFile, Stage, Tiers
+from services.node_engine.paths.files import GrowthPathFile, Stage, Tiers
 from shared.clock import FrozenClock
 from shared.contracts.crm import BusinessType
 

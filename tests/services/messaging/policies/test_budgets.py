@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.messaging.playbooks.schemas import Priority
+from services.messaging.playbooks.files import Priority
 from services.messaging.policies.budgets import (
     BudgetLimits,
     Load,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from services.messaging.playbooks.schemas import SendWindow
+from services.messaging.playbooks.files import SendWindow
 from services.messaging.policies.timing import QuietHours, earliest_send, zone
 
 QUIET = QuietHours(time(21), time(8))

@@ -22,7 +22,7 @@ from services.node_engine.app import mount_engine
 from services.node_engine.core.state import AccountState, Observation
 from services.node_engine.core.transition import transition
 from services.node_engine.paths.compiled import GrowthPath, compile_path
-from services.node_engine.paths.schemas import GrowthPathFile
+from services.node_engine.paths.files import GrowthPathFile
 from services.node_engine.settings import EngineSettings
 from services.node_engine.timers.models import TimerRow
 from services.node_engine.timers.repository import schedule

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from services.node_engine.paths.compiled import Escalation, compile_path
 from services.node_engine.paths.expressions import AggregateKind
-from services.node_engine.paths.schemas import GrowthPathFile, Location, check_path
+from services.node_engine.paths.files import GrowthPathFile, Location, check_path
 from shared.definitions import DefinitionError, DefinitionInvalid, load_definition
 from tests.services.node_engine.support import (
     PATH_MISTAKES,

@@ -21,7 +21,7 @@ from services.node_engine.accounts.encoding import decode_state
 from services.node_engine.accounts.models import AccountFactsRow, AccountStateRow, TransitionRow
 from services.node_engine.accounts.service import queue_move
 from services.node_engine.paths.compiled import GrowthPath, compile_path
-from services.node_engine.paths.schemas import GrowthPathFile
+from services.node_engine.paths.files import GrowthPathFile
 from services.node_engine.paths.service import MigrationPolicy, PublishedPath
 from services.node_engine.processing.worker import INPUT_TOPICS, EngineMetrics, EngineWorker
 from services.node_engine.settings import EngineSettings

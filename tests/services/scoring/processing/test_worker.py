@@ -15,7 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.node_engine.paths.compiled import GrowthPath, compile_path
-from services.node_engine.paths.schemas import GrowthPathFile
+from services.node_engine.paths.files import GrowthPathFile
 from services.node_engine.paths.service import REFERENCE_PATHS, PublishedPath
 from services.scoring.accounts.models import (
     ScoreHistoryRow,

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from services.messaging.playbooks.schemas import PlaybookFile
+from services.messaging.playbooks.files import PlaybookFile
 from services.messaging.playbooks.service import REFERENCE_PLAYBOOKS, read_playbook
 from services.node_engine.paths.compiled import compile_path
-from services.node_engine.paths.schemas import GrowthPathFile
+from services.node_engine.paths.files import GrowthPathFile
 from services.node_engine.paths.service import REFERENCE_PATHS
 from shared.definitions import DefinitionError, load_definition
 
