@@ -16,9 +16,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.ingest.workspaces.admin_tokens import EVERY_WORKSPACE, Grant, grant_of
-from services.ingest.workspaces.service import find_workspace, hash_key, hash_matches
 from shared.definitions import MAX_DEFINITION_BYTES, DefinitionError, DefinitionProblem
+from shared.tenancy.admin_tokens import EVERY_WORKSPACE, Grant, grant_of
+from shared.tenancy.service import find_workspace, hash_key, hash_matches
 
 logger = logging.getLogger(__name__)
 

@@ -118,7 +118,7 @@ def engine() -> None:
 @workspace_app.command("create")
 def workspace_create(name: Annotated[str, typer.Argument(help="A unique name.")]) -> None:
     """Create a workspace and print its first write key (the last line of the output)."""
-    from services.ingest.workspaces.service import create_workspace
+    from shared.tenancy.service import create_workspace
 
     issued = in_session(lambda session, clock: create_workspace(session, name, clock=clock))
     typer.echo(f"workspace {name} created: id {issued.workspace_id}, key id {issued.key_id}")
@@ -129,7 +129,7 @@ def workspace_create(name: Annotated[str, typer.Argument(help="A unique name.")]
 @workspace_app.command("list")
 def workspace_list() -> None:
     """List workspaces with their key ids and whether each key is revoked."""
-    from services.ingest.workspaces.service import list_workspaces
+    from shared.tenancy.service import list_workspaces
 
     rows = in_session(lambda session, _clock: list_workspaces(session))
     if not rows:
@@ -151,7 +151,7 @@ def workspace_rotate(
     ] = False,
 ) -> None:
     """Issue a new write key; old keys keep working unless --revoke-old (or `revoke`)."""
-    from services.ingest.workspaces.service import rotate_key
+    from shared.tenancy.service import rotate_key
 
     issued = in_session(
         lambda session, clock: rotate_key(session, name, clock=clock, revoke_existing=revoke_old)
@@ -165,7 +165,7 @@ def workspace_revoke(
     key_id: Annotated[str, typer.Argument(help="The key id from `list`.")],
 ) -> None:
     """Revoke one write key; requests with it get 401 within seconds."""
-    from services.ingest.workspaces.service import revoke_key
+    from shared.tenancy.service import revoke_key
 
     in_session(lambda session, clock: revoke_key(session, key_id, clock=clock))
     typer.echo(f"key {key_id} revoked")
@@ -182,7 +182,7 @@ def admin_token_create(
     label: Annotated[str, typer.Option(help="Who or what holds it, e.g. ops.")] = "",
 ) -> None:
     """Create an admin token and print it (the last line of the output, shown once)."""
-    from services.ingest.workspaces.admin_tokens import create_token
+    from shared.tenancy.admin_tokens import create_token
 
     if (workspace is not None) == all_workspaces:
         raise typer.BadParameter("give either --workspace NAME or --all-workspaces")
@@ -199,7 +199,7 @@ def admin_token_create(
 @admin_token_app.command("list")
 def admin_token_list() -> None:
     """List admin tokens: id, scope, label, creation and whether each is revoked."""
-    from services.ingest.workspaces.admin_tokens import list_tokens
+    from shared.tenancy.admin_tokens import list_tokens
 
     tokens = in_session(lambda session, _clock: list_tokens(session))
     if not tokens:
@@ -216,7 +216,7 @@ def admin_token_revoke(
     token_id: Annotated[str, typer.Argument(help="The token id from `list`.")],
 ) -> None:
     """Revoke an admin token; requests with it get 401 at once."""
-    from services.ingest.workspaces.admin_tokens import revoke_token
+    from shared.tenancy.admin_tokens import revoke_token
 
     in_session(lambda session, clock: revoke_token(session, token_id, clock=clock))
     typer.echo(f"admin token {token_id} revoked")
@@ -706,10 +706,10 @@ def _current_version(
     (or without a database to ask: a simulation needs none)."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from services.ingest.workspaces.service import find_workspace
     from services.node_engine.errors import PathNotFound
     from services.node_engine.paths.service import show
     from shared.db import create_session_factory
+    from shared.tenancy.service import find_workspace
 
     url = make_url(runtime.resolved_database_url())
     if url.get_backend_name() == "sqlite" and not Path(url.database or "").exists():

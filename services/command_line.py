@@ -87,9 +87,9 @@ async def with_engine(
 
 def in_session(work: Callable[[AsyncSession, Clock], Awaitable[T]]) -> T:
     """Run ``work`` in one transaction and commit it."""
-    from services.ingest.errors import IngestError
     from shared.clock import SystemClock
     from shared.db import create_session_factory
+    from shared.tenancy.service import WorkspaceError
 
     async def run(engine: AsyncEngine) -> T:
         async with create_session_factory(engine)() as session:
@@ -99,7 +99,7 @@ def in_session(work: Callable[[AsyncSession, Clock], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(with_engine(runtime_settings(), run, migrate_sqlite=True))
-    except IngestError as exc:
+    except WorkspaceError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
 
@@ -112,8 +112,8 @@ def in_workspace(
 ) -> T:
     """Run ``work(session, clock, workspace_id)`` in one transaction; an invalid definition
     file and the service's ``refusals`` are printed as errors."""
-    from services.ingest.workspaces.service import WorkspaceError, find_workspace
     from shared.definitions import DefinitionError
+    from shared.tenancy.service import WorkspaceError, find_workspace
 
     async def run(session: AsyncSession, clock: Clock) -> T:
         found = await find_workspace(session, workspace)

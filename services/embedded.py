@@ -14,8 +14,6 @@ from fastapi import FastAPI
 from services.admin_api import admin_dependencies
 from services.ingest.app import ledger_pruning, mount_ingest
 from services.ingest.settings import IngestSettings
-from services.ingest.workspaces.admin_tokens import create_token, grant_of
-from services.ingest.workspaces.service import create_workspace, find_workspace
 from services.messaging.app import (
     embedded_settings,
     mount_messaging,
@@ -43,6 +41,8 @@ from shared.private_files import write_private
 from shared.runtime import Resources, open_resources
 from shared.settings import RuntimeSettings
 from shared.supervision import Worker
+from shared.tenancy.admin_tokens import create_token, grant_of
+from shared.tenancy.service import create_workspace, find_workspace
 
 logger = logging.getLogger(__name__)
 

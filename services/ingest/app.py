@@ -20,7 +20,6 @@ from services.ingest.service import IngestService
 from services.ingest.settings import IngestSettings
 from services.ingest.tracking.endpoints import tracking_router
 from services.ingest.tracking.schemas import CALL_MODELS, BatchRequest
-from services.ingest.workspaces.service import WriteKeyAuthenticator
 from services.serving import serve, service_resources
 from shared.errors import BusUnavailable
 from shared.observability.http import create_http_app
@@ -28,6 +27,7 @@ from shared.openapi import register_body_models
 from shared.runtime import Resources
 from shared.settings import RuntimeSettings
 from shared.supervision import Worker
+from shared.tenancy.service import WriteKeyAuthenticator
 
 logger = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from services.ingest.errors import ItemRejected, Problem, RequestRejected
 from services.ingest.publishing import EventPublisher, IngestMetrics, PreparedEvent
 from services.ingest.request_body import BodyLimits
 from services.ingest.settings import IngestSettings
-from services.ingest.workspaces.service import WriteKeyAuthenticator, write_key_in
 from shared.clock import Clock
+from shared.tenancy.service import WriteKeyAuthenticator, write_key_in
 
 Normaliser = Callable[[Any, int], PreparedEvent]
 """Builds the envelope for the item at an index, or raises ItemRejected."""

@@ -7,7 +7,7 @@ from datetime import timedelta
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.ingest.workspaces.service import WRITE_KEY_CACHE_SECONDS
+from shared.tenancy.service import WRITE_KEY_CACHE_SECONDS
 
 
 class IngestSettings(BaseSettings):

@@ -14,7 +14,6 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from services.admin_api import admin_dependencies
-from services.ingest.workspaces.service import find_workspace
 from services.messaging.channels.webhooks import new_secret
 from services.messaging.contacts.directory import Contact
 from services.messaging.contacts.endpoints import contacts_router, unsubscribe_router
@@ -46,6 +45,7 @@ from shared.published_secrets import warn_of_published_secrets
 from shared.runtime import Resources
 from shared.settings import RuntimeSettings
 from shared.supervision import Worker
+from shared.tenancy.service import find_workspace
 
 logger = logging.getLogger(__name__)
 

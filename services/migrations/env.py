@@ -5,7 +5,6 @@ from __future__ import annotations
 from alembic import context
 
 from services.ingest.deduplication import models as _deduplication_models  # noqa: F401
-from services.ingest.workspaces import models as _workspace_models  # noqa: F401
 from services.messaging.contacts import models as _messaging_contact_models  # noqa: F401
 from services.messaging.deliveries import models as _messaging_delivery_models  # noqa: F401
 from services.messaging.feed import models as _messaging_feed_models  # noqa: F401
@@ -22,6 +21,7 @@ from services.scoring.catalog import models as _scoring_catalog_models  # noqa: 
 from services.scoring.processing import models as _scoring_processing_models  # noqa: F401
 from shared.consuming import models as _consuming_models  # noqa: F401
 from shared.db.model_base import Base
+from shared.tenancy import models as _workspace_models  # noqa: F401
 
 connection = context.config.attributes.get("connection")
 if connection is None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.ingest.workspaces.service import find_workspace
 from services.node_engine.paths.service import load_catalog as load_growth_paths
 from services.scoring.catalog.repository import metric_set
 from services.scoring.catalog.service import REFERENCE_METRICS, load_catalog, publish
@@ -18,6 +17,7 @@ from shared.published_secrets import warn_of_published_secrets
 from shared.runtime import Resources
 from shared.settings import RuntimeSettings
 from shared.supervision import Worker
+from shared.tenancy.service import find_workspace
 
 
 def mount_scoring(app: FastAPI, settings: ScoringSettings, resources: Resources) -> ScoringWorker:

@@ -74,7 +74,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import services.node_engine as node_engine_package
-from services.ingest.workspaces.models import Workspace
 from services.migrations import upgrade_to_head
 from services.node_engine.accounts.encoding import decode_state
 from services.node_engine.core.state import NodeStatus
@@ -98,6 +97,7 @@ from shared.contracts.crm import (
 from shared.contracts.events import event_id_for
 from shared.db import create_engine, create_session_factory
 from shared.errors import BusUnavailable
+from shared.tenancy.models import Workspace
 from tests.benchmarks import Benchmark, BenchmarkError, Figure, Report, progress, say
 from tests.benchmarks._system import (
     CpuSample,

@@ -60,8 +60,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.ingest.deduplication.models import PublishedMessage
 from services.ingest.settings import IngestSettings
 from services.ingest.tracking.service import CallDefaults, normalise_call
-from services.ingest.workspaces.models import Workspace, WriteKey
-from services.ingest.workspaces.service import IssuedKey, create_workspace
 from services.migrations import upgrade_to_head
 from shared.bus import OutgoingRecord
 from shared.bus.kafka import KafkaBus, KafkaOptions
@@ -70,6 +68,8 @@ from shared.contracts import TOPICS, Topic
 from shared.db import create_engine, create_session_factory
 from shared.db.types import UtcDateTime
 from shared.errors import BusUnavailable
+from shared.tenancy.models import Workspace, WriteKey
+from shared.tenancy.service import IssuedKey, create_workspace
 from tests.benchmarks import Benchmark, BenchmarkError, Figure, Report, progress, say
 from tests.benchmarks._system import (
     CpuSample,

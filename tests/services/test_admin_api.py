@@ -15,9 +15,9 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.admin_api import admin_dependencies, insecure_token
-from services.ingest.workspaces.admin_tokens import create_token, revoke_token
-from services.ingest.workspaces.service import create_workspace
 from shared.clock import FrozenClock
+from shared.tenancy.admin_tokens import create_token, revoke_token
+from shared.tenancy.service import create_workspace
 
 CLOCK = FrozenClock(datetime(2026, 12, 1, tzinfo=UTC))
 BOOTSTRAP = "a-long-random-bootstrap-token-from-a-secret"

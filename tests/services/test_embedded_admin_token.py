@@ -12,14 +12,14 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 
 from services.embedded import embedded_admin_token
-from services.ingest.workspaces.admin_tokens import EVERY_WORKSPACE, grant_of, revoke_token
-from services.ingest.workspaces.models import AdminToken
 from services.migrations import upgrade_to_head
 from shared.bus.memory import InMemoryBus
 from shared.clock import FrozenClock
 from shared.db import create_engine, create_session_factory
 from shared.runtime import Resources
 from shared.settings import RuntimeSettings
+from shared.tenancy.admin_tokens import EVERY_WORKSPACE, grant_of, revoke_token
+from shared.tenancy.models import AdminToken
 
 
 @pytest.fixture

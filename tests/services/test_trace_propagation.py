@@ -17,7 +17,6 @@ from prometheus_client import CollectorRegistry
 
 from services.ingest.app import mount_ingest
 from services.ingest.settings import IngestSettings
-from services.ingest.workspaces.service import create_workspace
 from services.messaging.processing.consumer import ConsumerMetrics
 from services.messaging.subscriptions.consumer import SubscriptionsConsumer
 from services.messaging.subscriptions.service import Filters, create_subscription
@@ -34,6 +33,7 @@ from shared.db import create_engine, create_session_factory
 from shared.observability.http import create_http_app
 from shared.observability.tracing import Tracing
 from shared.runtime import Resources
+from shared.tenancy.service import create_workspace
 from tests.services.ingest.conftest import RECEIVED_AT
 from tests.services.messaging.channels.support import resolving_to
 from tests.services.messaging.deliveries.support import ScriptedChannel, dispatcher

@@ -13,14 +13,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
 from services.admin_api import ErrorOut, error_detail
-from services.ingest.workspaces.service import (
+from services.messaging.feed import schemas, service
+from shared.db.ranges import Int32
+from shared.runtime import Resources
+from shared.tenancy.service import (
     WRITE_KEY_CACHE_SECONDS,
     WriteKeyAuthenticator,
     write_key_in,
 )
-from services.messaging.feed import schemas, service
-from shared.db.ranges import Int32
-from shared.runtime import Resources
 
 
 def feed_router(

@@ -16,7 +16,6 @@ from prometheus_client import CollectorRegistry
 
 from services.ingest.app import mount_ingest
 from services.ingest.settings import IngestSettings
-from services.ingest.workspaces.service import IssuedKey, create_workspace
 from shared.bus import Bus, OutgoingRecord
 from shared.bus.memory import InMemoryBus
 from shared.clock import FrozenClock
@@ -26,6 +25,7 @@ from shared.db import create_engine, create_session_factory
 from shared.errors import BusUnavailable
 from shared.observability.http import create_http_app
 from shared.runtime import Resources
+from shared.tenancy.service import IssuedKey, create_workspace
 from tests.processes import RunningServer, milepost, running
 
 T = TypeVar("T")

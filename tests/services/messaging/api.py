@@ -13,12 +13,12 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.admin_api import admin_dependencies
-from services.ingest.workspaces.service import create_workspace
 from services.messaging.deliveries.mounting import delivery_routers
 from services.messaging.settings import MessagingSettings
 from shared.bus.memory import InMemoryBus
 from shared.clock import FrozenClock
 from shared.runtime import Resources
+from shared.tenancy.service import create_workspace
 
 ADMIN_TOKEN = "admin-secret-of-the-messaging-tests"
 

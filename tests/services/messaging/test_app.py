@@ -17,7 +17,6 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
-from services.ingest.workspaces.service import create_workspace
 from services.messaging.app import (
     embedded_settings,
     mount_messaging,
@@ -37,6 +36,7 @@ from shared.db import create_engine, create_session_factory
 from shared.observability.http import create_http_app
 from shared.runtime import Resources
 from shared.settings import RuntimeSettings
+from shared.tenancy.service import create_workspace
 from tests.services.messaging.support import T0
 
 TOKEN = "s3cret-admin-token-of-the-tests"

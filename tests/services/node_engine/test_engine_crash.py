@@ -23,7 +23,6 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from services.ingest.workspaces.models import Workspace
 from services.migrations import upgrade_to_head
 from services.node_engine.paths.service import publish
 from shared.bus import Bus, OutgoingRecord, TopicPartition
@@ -34,6 +33,7 @@ from shared.consuming.models import AppliedOffsetRow
 from shared.contracts import TOPICS, EventEnvelope, EventType, Topic, TriggerEnvelope
 from shared.contracts.events import event_id_for
 from shared.db import create_engine, create_session_factory
+from shared.tenancy.models import Workspace
 from tests.conftest import fresh_postgres_database
 from tests.processes import MILEPOST, free_port
 

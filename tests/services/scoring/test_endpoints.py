@@ -14,7 +14,6 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
-from services.ingest.workspaces.service import create_workspace
 from services.scoring.catalog.service import REFERENCE_METRICS
 from services.scoring.endpoints import scoring_router
 from services.scoring.settings import ScoringSettings
@@ -24,6 +23,7 @@ from shared.contracts import EventType
 from shared.db import create_engine, create_session_factory
 from shared.observability.http import create_http_app
 from shared.runtime import Resources
+from shared.tenancy.service import create_workspace
 from tests.services.scoring.support import T0, Harness, run_until_idle
 
 TOKEN = "s3cret-admin-token-of-the-tests"

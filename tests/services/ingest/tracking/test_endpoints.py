@@ -10,9 +10,9 @@ import orjson
 import pytest
 
 from services.ingest.settings import IngestSettings
-from services.ingest.workspaces.service import revoke_key
 from shared.bus.memory import InMemoryBus
 from shared.contracts import EventType
+from shared.tenancy.service import revoke_key
 from tests.services.ingest.conftest import RECEIVED_AT, Ingest, UnavailableBus, open_ingest
 
 

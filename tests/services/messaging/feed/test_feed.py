@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.ingest.workspaces.service import key_id_of, revoke_key
 from services.messaging.channels.in_app import InAppChannel
 from shared.clock import FrozenClock
+from shared.tenancy.service import key_id_of, revoke_key
 from tests.services.messaging.api import delivery_api
 from tests.services.messaging.channels.support import message
 from tests.services.messaging.deliveries.support import T0

@@ -11,7 +11,6 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 
-from services.ingest.workspaces.service import create_workspace
 from services.messaging.app import publish_reference_playbooks
 from services.messaging.contacts.worker import ContactsWorker
 from services.messaging.deliveries.models import DeliveryRow
@@ -30,6 +29,7 @@ from shared.contracts import EventEnvelope, EventType, Topic
 from shared.contracts.events import event_id_for
 from shared.db import create_engine, create_session_factory
 from shared.runtime import Resources
+from shared.tenancy.service import create_workspace
 from tests.services.messaging.support import POLICIES, T0
 
 

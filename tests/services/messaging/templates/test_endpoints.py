@@ -11,7 +11,6 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from services.ingest.workspaces.service import create_workspace
 from services.messaging.templates.endpoints import templates_router
 from services.messaging.templates.limits import TemplateLimits
 from services.migrations import upgrade_to_head
@@ -20,6 +19,7 @@ from shared.clock import FrozenClock
 from shared.db import create_engine, create_session_factory
 from shared.observability.http import create_http_app
 from shared.runtime import Resources
+from shared.tenancy.service import create_workspace
 from tests.services.messaging.support import T0
 
 LOOPS = "{% for i in range(10000) %}{% for j in range(10000) %}{% for k in range(10000) %}"

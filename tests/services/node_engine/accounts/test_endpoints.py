@@ -15,7 +15,6 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from services.ingest.workspaces.service import create_workspace
 from services.node_engine.accounts.encoding import encode_state
 from services.node_engine.accounts.repository import append_transitions, save_states
 from services.node_engine.app import mount_engine
@@ -32,6 +31,7 @@ from shared.db import create_engine, create_session_factory
 from shared.definitions import load_definition
 from shared.observability.http import create_http_app
 from shared.runtime import Resources
+from shared.tenancy.service import create_workspace
 
 REFERENCE = Path(__file__).parents[4] / "services" / "node_engine" / "paths" / "reference"
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)

@@ -14,7 +14,6 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
-from services.ingest.workspaces.service import create_workspace
 from services.node_engine.paths.endpoints import paths_router
 from services.node_engine.settings import EngineSettings
 from shared.bus.memory import InMemoryBus
@@ -22,6 +21,7 @@ from shared.clock import FrozenClock
 from shared.db import create_engine, create_session_factory
 from shared.observability.http import create_http_app
 from shared.runtime import Resources
+from shared.tenancy.service import create_workspace
 
 REFERENCE = Path(__file__).parents[4] / "services" / "node_engine" / "paths" / "reference"
 MERCHANT = (REFERENCE / "platform-merchant.yaml").read_text()

@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.ingest.workspaces.service import (
+from shared.clock import FrozenClock
+from shared.db import create_engine, create_session_factory
+from shared.tenancy.service import (
     WorkspaceError,
     WriteKeyAuthenticator,
     create_workspace,
@@ -17,8 +19,6 @@ from services.ingest.workspaces.service import (
     rotate_key,
     write_key_in,
 )
-from shared.clock import FrozenClock
-from shared.db import create_engine, create_session_factory
 
 
 @pytest.fixture

@@ -17,17 +17,17 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.ingest.errors import IngestError
-from services.ingest.workspaces.models import Workspace, WriteKey
-from services.ingest.workspaces.repository import WorkspaceRepository
 from shared.clock import Clock
+from shared.errors import MilepostError
+from shared.tenancy.models import Workspace, WriteKey
+from shared.tenancy.repository import WorkspaceRepository
 
 KEY_PREFIX = "mpk_"
 _KEY_ID_LENGTH = 12
 _KEY_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
-class WorkspaceError(IngestError):
+class WorkspaceError(MilepostError):
     """A workspace command that cannot be done as asked (unknown name, duplicate...)."""
 
 

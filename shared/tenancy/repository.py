@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ingest.workspaces.models import AdminToken, Workspace, WriteKey
+from shared.tenancy.models import AdminToken, Workspace, WriteKey
 
 
 class WorkspaceRepository:

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.ingest.workspaces.admin_tokens import (
+from shared.clock import FrozenClock
+from shared.tenancy.admin_tokens import (
     EVERY_WORKSPACE,
     Grant,
     create_token,
@@ -18,9 +19,8 @@ from services.ingest.workspaces.admin_tokens import (
     list_tokens,
     revoke_token,
 )
-from services.ingest.workspaces.models import AdminToken
-from services.ingest.workspaces.service import WorkspaceError, create_workspace
-from shared.clock import FrozenClock
+from shared.tenancy.models import AdminToken
+from shared.tenancy.service import WorkspaceError, create_workspace
 
 T0 = datetime(2026, 12, 1, tzinfo=UTC)
 

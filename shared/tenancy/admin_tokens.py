@@ -12,16 +12,16 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ingest.workspaces.models import AdminToken
-from services.ingest.workspaces.repository import AdminTokenRepository, WorkspaceRepository
-from services.ingest.workspaces.service import (
+from shared.clock import Clock
+from shared.tenancy.models import AdminToken
+from shared.tenancy.repository import AdminTokenRepository, WorkspaceRepository
+from shared.tenancy.service import (
     WorkspaceError,
     hash_key,
     hash_matches,
     key_id_of,
     new_key,
 )
-from shared.clock import Clock
 
 TOKEN_PREFIX = "mpa_"  # noqa: S105 - the prefix, not a secret
 
