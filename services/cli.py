@@ -36,8 +36,8 @@ if TYPE_CHECKING:
     from services.messaging.simulation.service import OutreachSimulation
     from services.node_engine.paths.service import VersionDetail
     from services.node_engine.simulation.report import Report
-    from services.node_engine.simulation.sources import EventLog
     from shared.contracts.topics import TopicSpec
+    from shared.event_log import EventLog
 
 T = TypeVar("T")
 
@@ -113,6 +113,18 @@ def engine() -> None:
     from services.node_engine.app import run_engine
 
     serve_until_stopped(run_engine(runtime_settings()))
+
+
+@scoring_app.callback()
+def scoring(context: typer.Context) -> None:
+    """Run the scoring service alone: consume milepost.events, publish milepost.scores,
+    serve /api/scoring/ (MILEPOST_SCORING_* settings)."""
+    if context.invoked_subcommand is not None:
+        return
+    from services.node_engine.paths.service import load_catalog
+    from services.scoring.app import run_scoring
+
+    serve_until_stopped(run_scoring(runtime_settings(), load_paths=load_catalog))
 
 
 @workspace_app.command("create")
@@ -603,10 +615,10 @@ def paths_simulate(
     from services.messaging.commands import outreach_simulation
     from services.node_engine.paths.service import compile_source
     from services.node_engine.simulation.service import simulate
-    from services.node_engine.simulation.sources import read_lines
     from shared.definitions import DefinitionError, definition_digest
     from shared.definitions.document import read_definition
     from shared.durations import parse_duration
+    from shared.event_log import read_lines
 
     if (events is None) == (topic is None):
         raise typer.BadParameter("give either --events FILE or --topic NAME", param_hint="--events")
@@ -746,7 +758,7 @@ async def _read_topic(
     if runtime.bus != "kafka":
         typer.echo("error: --topic reads Kafka: set MILEPOST_BUS=kafka", err=True)
         raise typer.Exit(code=1)
-    from services.node_engine.simulation.sources import read_topic
+    from shared.event_log import read_topic
 
     bus = create_bus(runtime)
     await bus.start()

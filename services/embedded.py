@@ -22,7 +22,7 @@ from services.messaging.app import (
 from services.messaging.settings import MessagingSettings
 from services.migrations import upgrade_to_head
 from services.node_engine.app import mount_engine
-from services.node_engine.paths.service import REFERENCE_PATHS, list_paths, publish
+from services.node_engine.paths.service import REFERENCE_PATHS, list_paths, load_catalog, publish
 from services.node_engine.settings import EngineSettings
 from services.sandbox import CLOCK_FILE, sandbox_router
 from services.scoring.app import mount_scoring, publish_reference_metrics
@@ -105,7 +105,7 @@ def mount_services(app: FastAPI, runtime: RuntimeSettings, resources: Resources)
     """Every service's API on ``app``; returns the background workers to run beside them."""
     ingest = mount_ingest(app, IngestSettings(), resources)
     worker = mount_engine(app, EngineSettings(), resources)
-    scoring = mount_scoring(app, ScoringSettings(), resources)
+    scoring = mount_scoring(app, ScoringSettings(), resources, load_paths=load_catalog)
     messaging = mount_messaging(app, embedded_settings(MessagingSettings(), runtime), resources)
     return [
         ledger_pruning(ingest),

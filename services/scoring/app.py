@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.node_engine.paths.service import load_catalog as load_growth_paths
 from services.scoring.catalog.repository import metric_set
 from services.scoring.catalog.service import REFERENCE_METRICS, load_catalog, publish
 from services.scoring.endpoints import scoring_router
 from services.scoring.evaluation.evaluate import ScoringConfig
-from services.scoring.processing.worker import ScoringMetrics, ScoringWorker
+from services.scoring.processing.worker import PathLoader, ScoringMetrics, ScoringWorker
 from services.scoring.settings import ScoringSettings
 from services.serving import serve, service_resources
 from shared.observability.http import create_http_app
@@ -20,8 +19,12 @@ from shared.supervision import Worker
 from shared.tenancy.service import find_workspace
 
 
-def mount_scoring(app: FastAPI, settings: ScoringSettings, resources: Resources) -> ScoringWorker:
-    """Add the scoring API to ``app``; returns the consumer to run beside it."""
+def mount_scoring(
+    app: FastAPI, settings: ScoringSettings, resources: Resources, *, load_paths: PathLoader
+) -> ScoringWorker:
+    """Add the scoring API to ``app``; returns the consumer to run beside it, which reads
+    the growth paths (their tier ladders) with ``load_paths`` (the engine's catalog, given
+    by whoever assembles the services: scoring does not import the engine)."""
     app.include_router(scoring_router(settings, resources))
     warn_of_published_secrets(settings)
     return ScoringWorker(
@@ -30,7 +33,7 @@ def mount_scoring(app: FastAPI, settings: ScoringSettings, resources: Resources)
         clock=resources.clock,
         settings=settings,
         load_catalog=load_catalog,
-        load_paths=load_growth_paths,
+        load_paths=load_paths,
         metrics=ScoringMetrics(resources.registry),
         config=ScoringConfig(risk_dwell_seconds=settings.risk_dwell_seconds),
     )
@@ -54,7 +57,7 @@ async def publish_reference_metrics(resources: Resources, workspace: str) -> boo
     return True
 
 
-async def run_scoring(runtime: RuntimeSettings) -> None:
+async def run_scoring(runtime: RuntimeSettings, *, load_paths: PathLoader) -> None:
     """``milepost scoring``: consume events, publish score events, serve the scoring API,
     health and metrics. Migrates only SQLite; PostgreSQL is migrated by the deployment."""
     async with service_resources(runtime, service="milepost-scoring") as resources:
@@ -65,7 +68,7 @@ async def run_scoring(runtime: RuntimeSettings) -> None:
             resources,
             max_body_bytes=runtime.max_request_bytes,
         )
-        worker = mount_scoring(app, ScoringSettings(), resources)
+        worker = mount_scoring(app, ScoringSettings(), resources, load_paths=load_paths)
         await serve(
             app, host=runtime.host, port=runtime.port, background=[Worker("scoring", worker.run)]
         )

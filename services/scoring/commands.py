@@ -15,8 +15,6 @@ from services.command_line import (
     every_item,
     in_workspace,
     publish_file,
-    runtime_settings,
-    serve_until_stopped,
     validate_files,
 )
 from services.scoring.errors import ScoringError
@@ -39,17 +37,6 @@ metrics_app = typer.Typer(
 )
 scoring_app.add_typer(metrics_app, name="metrics")
 scoring_app.registered_commands += model_app.registered_commands
-
-
-@scoring_app.callback()
-def scoring(context: typer.Context) -> None:
-    """Run the scoring service alone: consume milepost.events, publish milepost.scores,
-    serve /api/scoring/ (MILEPOST_SCORING_* settings)."""
-    if context.invoked_subcommand is not None:
-        return
-    from services.scoring.app import run_scoring
-
-    serve_until_stopped(run_scoring(runtime_settings()))
 
 
 @metrics_app.command("validate")

@@ -13,8 +13,8 @@ from typing import Any
 
 from services.node_engine.paths.compiled import GrowthPath
 from services.node_engine.simulation.replay import Position, Snapshot, Tally, Totals
-from services.node_engine.simulation.sources import Skipped
 from shared.durations import format_duration
+from shared.event_log import Skipped
 
 MAX_SNAPSHOT_COLUMNS = 10
 """Text tables show at most this many snapshots, evenly spaced, always the last; JSON has all."""

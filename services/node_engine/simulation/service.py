@@ -8,7 +8,7 @@ from collections.abc import Callable
 from services.node_engine.paths.compiled import GrowthPath
 from services.node_engine.simulation.replay import Observer, Replay
 from services.node_engine.simulation.report import Report, build_report
-from services.node_engine.simulation.sources import EventLog
+from shared.event_log import EventLog
 
 PROGRESS_EVERY = 1000
 

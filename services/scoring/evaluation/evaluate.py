@@ -32,7 +32,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from services.node_engine.paths.compiled import Tiers
 from services.scoring.definitions import MetricDefinitions, Window
 from services.scoring.definitions.compiled import TierSource
 from services.scoring.diagnostics import Diagnosis, PeerGroup, PeerStanding, diagnose, peer_updates
@@ -60,6 +59,7 @@ from services.scoring.signals import (
 )
 from services.scoring.tiers import TierChange, place_account
 from shared.contracts.scores import RiskLevel, ScoreEnvelope, ScoreKind, SignalReason
+from shared.contracts.tiers import TierLadder
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +145,7 @@ def evaluate(
     now: datetime,
     cause: str,
     config: ScoringConfig,
-    ladders: Mapping[str, Tiers] | None = None,
+    ladders: Mapping[str, TierLadder] | None = None,
     peers: PeerBook | None = None,
     at: int | None = None,
 ) -> Evaluation:
@@ -262,7 +262,7 @@ def evaluate(
 
 
 def tier_source(
-    definitions: MetricDefinitions, facts: AccountFacts, ladders: Mapping[str, Tiers]
+    definitions: MetricDefinitions, facts: AccountFacts, ladders: Mapping[str, TierLadder]
 ) -> TierSource | None:
     """The binding that places the account: the first in the metrics file whose growth path
     the account is on and has tiers."""

@@ -231,8 +231,8 @@ def _metrics(path: Path) -> MetricDefinitions:
 def _history(path: Path) -> History:
     """The accounts' histories in a JSONL file of envelopes, read with a progress bar;
     lines that are not envelopes are skipped and counted on stderr."""
-    from services.node_engine.simulation.sources import read_lines
     from services.scoring.model.history import history_of
+    from shared.event_log import read_lines
 
     try:
         with path.open("rb") as stream:

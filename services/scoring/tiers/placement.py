@@ -1,7 +1,7 @@
 """Place one account in its growth path's tiers from its measured tier figure.
 
 The ladder and its hysteresis are the growth path's (the engine places tiers with the same
-:meth:`~services.node_engine.paths.compiled.Tiers.move`); the metrics file's ``tiers`` section
+:meth:`~shared.contracts.tiers.TierLadder.move`); the metrics file's ``tiers`` section
 names the figure (metric and window) scoring measures it with.
 """
 
@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from services.node_engine.paths.compiled import Tiers
 from services.scoring.definitions.compiled import TierSource
 from services.scoring.errors import ScoringError
 from shared.contracts.scores import ScoreEnvelope, ScoreKind
+from shared.contracts.tiers import TierLadder
 
 
 class TierValueInvalid(ScoringError):
@@ -84,7 +84,7 @@ class TierChange:
 
 
 def place_account(
-    binding: TierSource, ladder: Tiers, current_tier: str | None, metric_value: float | None
+    binding: TierSource, ladder: TierLadder, current_tier: str | None, metric_value: float | None
 ) -> TierChange | None:
     """The tier change for an account in ``current_tier`` whose bound figure is
     ``metric_value``, or ``None`` when it keeps its tier or the figure is unknown (``None``).

@@ -8,9 +8,9 @@ import pytest
 
 from services.node_engine.paths.service import compile_source
 from services.node_engine.simulation.replay import Replay, Tally, Totals
-from services.node_engine.simulation.sources import read_lines
 from shared.contracts.events import EventEnvelope, EventType
 from shared.contracts.triggers import TriggerEnvelope
+from shared.event_log import read_lines
 from tests.services.node_engine.simulation import tiny
 from tests.services.node_engine.simulation.tiny import CURRENT, PATH, T0, lines
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from services.node_engine.paths.service import compile_source
 from services.node_engine.simulation.report import Change, Report, report_json, report_text
 from services.node_engine.simulation.service import simulate
-from services.node_engine.simulation.sources import read_lines
+from shared.event_log import read_lines
 from tests.services.node_engine.simulation.sample_events import SAMPLE
 from tests.services.node_engine.simulation.sample_events import lines as sample_lines
 from tests.services.node_engine.simulation.tiny import CURRENT, PATH, lines

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import orjson
 
-from services.node_engine.simulation.sources import read_lines, read_topic
 from shared.bus import OutgoingRecord
 from shared.bus.memory import InMemoryBus
+from shared.event_log import read_lines, read_topic
 from tests.services.node_engine.simulation.tiny import T0, WORKSPACE, lines
 
 

@@ -1,4 +1,5 @@
-"""Where a simulation's events come from: a JSONL file of envelopes, or the events topic.
+"""Event logs read for replay (the engine's simulation, scoring's churn model): a JSONL file
+of envelopes, or the events topic.
 
 Either way the events are kept as raw JSON with their time, sorted by time, and parsed one
 at a time while they are replayed, so a large history costs little memory.
