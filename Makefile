@@ -37,9 +37,10 @@ test: $(STAMP) services-up tools ## Run the whole suite on real Kafka + PostgreS
 test-unit: $(STAMP) ## Run the tests that need no servers
 	$(BIN)/python -m pytest -m "not kafka and not postgres" $(PYTEST_ARGS)
 
-lint: $(STAMP) ## Ruff lint and format check
+lint: $(STAMP) ## Ruff lint and format check, and the architecture's import contracts
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP) ## mypy --strict with the pydantic plugin
 	$(BIN)/mypy .
@@ -54,4 +55,4 @@ contracts: $(STAMP) ## Regenerate docs/contracts (JSON Schemas, AsyncAPI)
 	$(BIN)/milepost contracts export --out docs/contracts
 
 clean: ## Remove the venv, caches and the embedded data folder
-	rm -rf $(VENV) .cache .milepost .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .cache .milepost .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

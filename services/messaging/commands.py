@@ -23,7 +23,8 @@ from services.messaging.errors import MessagingError
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from services.messaging.playbooks.service import PublishedPlaybook, VersionDetail
+    from services.messaging.playbooks.files import PublishedPlaybook
+    from services.messaging.playbooks.service import VersionDetail
     from services.messaging.simulation.service import OutreachSimulation
 
 REFUSALS: Refusals = (MessagingError,)
@@ -162,7 +163,8 @@ def outreach_simulation(workspace: str, files: list[Path]) -> OutreachSimulation
     """An outreach simulation with the playbook ``files`` (drafts, shown as version 0) or,
     without any, the workspace's current playbooks; policies from ``MILEPOST_MESSAGING_*``."""
     from services.messaging.app import policies_of
-    from services.messaging.playbooks.service import PublishedPlaybook, read_playbook
+    from services.messaging.playbooks.files import PublishedPlaybook
+    from services.messaging.playbooks.service import read_playbook
     from services.messaging.settings import MessagingSettings
     from services.messaging.simulation.service import OutreachSimulation
     from shared.definitions import DefinitionError

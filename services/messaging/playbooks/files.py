@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import time, timedelta
 from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
@@ -292,3 +293,13 @@ def _template_problem(location: Location, source: str) -> Iterator[DefinitionInv
             rest = source[len(before) :]
             offset = len(before) + len(rest) - len(rest.lstrip(" \t")) if rest.strip() else None
         yield DefinitionInvalid(location, str(exc), offset=offset)
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedPlaybook:
+    """The current version of one playbook, as the trigger worker runs it."""
+
+    workspace_id: str
+    playbook_id: str
+    version: int
+    playbook: PlaybookFile

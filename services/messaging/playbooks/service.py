@@ -26,7 +26,7 @@ from services.definitions import (
 )
 from services.messaging.errors import PlaybookNotFound, PlaybookUnchanged
 from services.messaging.playbooks import repository
-from services.messaging.playbooks.files import PlaybookFile, Step
+from services.messaging.playbooks.files import PlaybookFile, PublishedPlaybook, Step
 from services.messaging.playbooks.models import PlaybookRow, PlaybookVersionRow
 from shared.clock import Clock
 from shared.definitions import DefinitionError, definition_digest, load_definition
@@ -36,16 +36,6 @@ logger = logging.getLogger(__name__)
 MAX_PAGE = 200
 REFERENCE_PLAYBOOKS = Path(__file__).parent / "reference"
 """The playbooks shipped for the two reference growth paths (docs/messaging.md)."""
-
-
-@dataclass(frozen=True, slots=True)
-class PublishedPlaybook:
-    """The current version of one playbook, as the trigger worker runs it."""
-
-    workspace_id: str
-    playbook_id: str
-    version: int
-    playbook: PlaybookFile
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,8 +30,14 @@ from typing import Any, Literal
 
 from services.messaging.contacts.directory import Contact
 from services.messaging.errors import TemplateFailed
-from services.messaging.playbooks.files import TARGET_ROLES, Match, Priority, Rule, Step
-from services.messaging.playbooks.service import PublishedPlaybook
+from services.messaging.playbooks.files import (
+    TARGET_ROLES,
+    Match,
+    Priority,
+    PublishedPlaybook,
+    Rule,
+    Step,
+)
 from services.messaging.policies.budgets import (
     BudgetLimits,
     Planned,

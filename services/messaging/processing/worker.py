@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.messaging.contacts import repository as contacts
 from services.messaging.contacts.directory import Contact
-from services.messaging.playbooks.service import PublishedPlaybook
+from services.messaging.playbooks.files import PublishedPlaybook
 from services.messaging.policies.budgets import PressureBook
 from services.messaging.policies.cooldowns import CooldownBook
 from services.messaging.processing import repository as ledger

@@ -21,7 +21,7 @@ from services.messaging.contacts.directory import (
     merge,
     owner_contact,
 )
-from services.messaging.playbooks.service import PublishedPlaybook
+from services.messaging.playbooks.files import PublishedPlaybook
 from services.messaging.policies.budgets import PressureBook
 from services.messaging.policies.cooldowns import CooldownBook
 from services.messaging.processing.planning import (

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from services.messaging.contacts.directory import Contact
+from services.messaging.playbooks.files import PublishedPlaybook
 from services.messaging.playbooks.service import (
     REFERENCE_PLAYBOOKS,
-    PublishedPlaybook,
     read_playbook,
 )
 from services.messaging.policies.budgets import BudgetLimits

@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from standardwebhooks.webhooks import Webhook
 
 from services.messaging.channels.registry import open_channels
-from services.messaging.playbooks.service import PublishedPlaybook, read_playbook
+from services.messaging.playbooks.files import PublishedPlaybook
+from services.messaging.playbooks.service import read_playbook
 from services.messaging.processing.planning import plan_trigger
 from services.messaging.settings import MessagingSettings
 from shared.bus.memory import InMemoryBus

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from services.messaging.contacts.directory import Contact
-from services.messaging.playbooks.files import Match, Step
-from services.messaging.playbooks.service import PublishedPlaybook, read_playbook
+from services.messaging.playbooks.files import Match, PublishedPlaybook, Step
+from services.messaging.playbooks.service import read_playbook
 from services.messaging.policies.budgets import Load, Pressure
 from services.messaging.processing.planning import (
     Plans,
