@@ -1,56 +1,28 @@
-"""What every service's admin API shares: the error body, the admin-token check, the workspace
-lookup and the answer to an invalid definition file (growth path, metrics, playbook).
+"""What every service's admin API shares: the admin-token check, the workspace lookup, the
+definition file request body and the OpenAPI answers of errors.
 
-Every admin error answers ``{"detail": {"field", "message", "problems"}}``: the field at
-fault, a sentence, and for a file every problem with its line, column and field.
+Every admin error answers ``{"detail": {"field", "message", "problems"}}`` (see
+:mod:`shared.http_errors`): the field at fault, a sentence, and for a file every problem
+with its line, column and field.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Any
 
-from fastapi import Depends, HTTPException, Request, params, status
+from fastapi import Depends, Request, params, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.definitions import MAX_DEFINITION_BYTES, DefinitionError, DefinitionProblem
+from shared.definitions import MAX_DEFINITION_BYTES
+from shared.errors import Forbidden, NotFound, Unauthorized
+from shared.http_errors import ErrorOut
 from shared.tenancy.admin_tokens import EVERY_WORKSPACE, Grant, grant_of
 from shared.tenancy.service import find_workspace, hash_key, hash_matches
 
 logger = logging.getLogger(__name__)
-
-
-class ProblemOut(BaseModel):
-    field: str = Field(description="The field at fault, e.g. `stages[1].nodes[0].due`.")
-    message: str
-    file: str | None = Field(default=None, description="The source name, for file problems.")
-    line: int | None = Field(default=None, description="1-based line in the source.")
-    column: int | None = Field(default=None, description="1-based column in the source.")
-
-    @classmethod
-    def from_problem(cls, problem: DefinitionProblem) -> ProblemOut:
-        return cls(
-            field=problem.field,
-            message=problem.message,
-            file=problem.file,
-            line=problem.line,
-            column=problem.column,
-        )
-
-
-class ErrorDetail(BaseModel):
-    field: str = Field(description="The field at fault (the first problem's, for files).")
-    message: str
-    problems: list[ProblemOut] = Field(
-        default_factory=list, description="Every problem of an invalid file, by line."
-    )
-
-
-class ErrorOut(BaseModel):
-    detail: ErrorDetail
 
 
 class SourceIn(BaseModel):
@@ -89,27 +61,6 @@ SAME_CONTENT_RESPONSE: dict[int | str, dict[str, Any]] = {
     },
 }
 """The OpenAPI answer of a route that publishes a definition file refused as unchanged."""
-
-
-def error_detail(field: str, message: str, problems: Sequence[ProblemOut] = ()) -> dict[str, Any]:
-    """The ``detail`` of an admin API error: the field, a message, the problems."""
-    return ErrorDetail(field=field, message=message, problems=list(problems)).model_dump()
-
-
-def invalid_definition(error: DefinitionError, what: str) -> HTTPException:
-    """The 422 answer to an invalid definition file: every problem, and the first one in
-    the message (``what`` names the file's kind: "the growth path", "the playbook")."""
-    problems = [ProblemOut.from_problem(p) for p in error.problems]
-    count = len(problems)
-    return HTTPException(
-        status.HTTP_422_UNPROCESSABLE_CONTENT,
-        error_detail(
-            problems[0].field or "source",
-            f"{what} has {count} problem{'s' if count != 1 else ''}, "
-            f"the first: {error.problems[0]}",
-            problems,
-        ),
-    )
 
 
 MIN_BOOTSTRAP_TOKEN_LENGTH = 24
@@ -161,10 +112,7 @@ def admin_dependencies(
         if grant is None:
             raise _unauthorized(f"the admin token is unknown or revoked; {_HOW_TO_CREATE}")
         if not grant.covers(request.path_params.get("workspace", "")):
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
-                error_detail("Authorization", f"this admin token is for {grant.workspace!r} only"),
-            )
+            raise Forbidden(f"this admin token is for {grant.workspace!r} only")
 
     return [Depends(require_token)]
 
@@ -174,19 +122,13 @@ def insecure_token(token: str) -> bool:
     return token in _FORMER_DEFAULTS or len(token) < MIN_BOOTSTRAP_TOKEN_LENGTH
 
 
-def _unauthorized(message: str) -> HTTPException:
-    return HTTPException(
-        status.HTTP_401_UNAUTHORIZED,
-        error_detail("Authorization", message),
-        headers={"WWW-Authenticate": "Bearer"},
-    )
+def _unauthorized(message: str) -> Unauthorized:
+    return Unauthorized(message, headers={"WWW-Authenticate": "Bearer"})
 
 
 async def workspace_id_of(session: AsyncSession, name: str) -> str:
     """The id of the workspace named ``name``; 404 JSON naming the field otherwise."""
     found = await find_workspace(session, name)
     if found is None:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, error_detail("workspace", f"no workspace {name!r}")
-        )
+        raise NotFound(f"no workspace {name!r}", field="workspace")
     return found.id

@@ -17,12 +17,13 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from fastapi import APIRouter, HTTPException, params, status
+from fastapi import APIRouter, params
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.admin_api import ERROR_RESPONSES, error_detail
+from services.admin_api import ERROR_RESPONSES
 from shared.clock import ShiftedClock, SystemClock
 from shared.durations import format_duration, parse_duration
+from shared.errors import Invalid
 from shared.private_files import write_private
 from shared.settings import RuntimeSettings
 
@@ -107,5 +108,5 @@ def _step(text: str) -> timedelta:
     return step
 
 
-def _unprocessable(message: str) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, error_detail("by", message))
+def _unprocessable(message: str) -> Invalid:
+    return Invalid(message, field="by")

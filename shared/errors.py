@@ -1,12 +1,102 @@
-"""The root of every error raised by ``shared``, and the consumer error vocabulary.
+"""Milepost's error tree: every error the code base raises derives from :class:`MilepostError`.
 
-Consumer errors say what happens next: :class:`InvalidMessage` sends the record to the
-topic's dead-letter topic and the consumer goes on; :class:`RetryableError` retries it.
+```
+MilepostError
+├── Refused: a request refused; ``status_code`` and the request ``field`` at fault
+│   ├── BadRequest (400)    e.g. an unsubscribe token that does not verify
+│   ├── Unauthorized (401)  no valid admin token or write key
+│   ├── Forbidden (403)     a token of another workspace
+│   ├── NotFound (404)      PathNotFound, PlaybookNotFound, TaskNotFound, AccountNotScored...
+│   ├── Conflict (409)      PathUnchanged, PlaybookUnchanged, TaskClosed...
+│   └── Invalid (422)       DefinitionError (an invalid file), PathRejected, BadCursor...
+├── IngestError, NodeEngineError, MessagingError, ScoringError: each service's root;
+│   a service's refusal derives from its root and from one status base above
+├── InvalidMessage: a record that can never be processed (to the dead-letter topic)
+├── RetryableError: a passing failure, tried again
+│   ├── BusUnavailable
+│   └── CommitFailed
+└── StartRefused: a process that must not start on the state it found
+```
+
+Every HTTP API answers a :class:`Refused` the same way (one handler,
+:func:`shared.http_errors.answer_refused`): its status, and
+``{"detail": {"field", "message", "problems"}}``.
 """
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
 
 
 class MilepostError(Exception):
-    """Root of the errors raised by the shared toolkit."""
+    """Root of every error Milepost raises."""
+
+
+# -- Refusals: the status-bearing bases -----------------------------------------------------
+
+
+class Refused(MilepostError):
+    """A request that cannot be done as asked. The HTTP answer is ``status_code`` with
+    ``field`` (the request field at fault; each class names its usual one) and the message;
+    a CLI prints the message and exits 1."""
+
+    status_code: ClassVar[int] = 400
+    field: str = "body"
+    headers: Mapping[str, str] | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        if field is not None:
+            self.field = field
+        if headers is not None:
+            self.headers = headers
+
+
+class BadRequest(Refused):
+    """A request that cannot be understood (400)."""
+
+
+class Unauthorized(Refused):
+    """No valid credentials (401); ``headers`` carry the ``WWW-Authenticate`` challenge."""
+
+    status_code = 401
+    field = "Authorization"
+
+
+class Forbidden(Refused):
+    """Valid credentials that do not cover what was asked (403)."""
+
+    status_code = 403
+    field = "Authorization"
+
+
+class NotFound(Refused):
+    """Nothing by that name or id (404)."""
+
+    status_code = 404
+
+
+class Conflict(Refused):
+    """The request collides with the current state (409), e.g. the same content as the
+    current version, or a task already closed."""
+
+    status_code = 409
+
+
+class Invalid(Refused):
+    """A well-formed request whose content breaks a rule (422)."""
+
+    status_code = 422
+
+
+# -- Consumers: what happens to a record next -----------------------------------------------
 
 
 class InvalidMessage(MilepostError):

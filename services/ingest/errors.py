@@ -7,8 +7,10 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
+from shared.errors import MilepostError
 
-class IngestError(Exception):
+
+class IngestError(MilepostError):
     """Root of the errors raised by the ingest service."""
 
 

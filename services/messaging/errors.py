@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
+from shared.errors import BadRequest, Conflict, Invalid, MilepostError, NotFound
 
-class MessagingError(Exception):
+
+class MessagingError(MilepostError):
     """Root of the errors raised by the messaging service."""
 
 
-class PlaybookNotFound(MessagingError):
+class PlaybookNotFound(MessagingError, NotFound):
     """No published playbook (or version) by that id in the workspace."""
 
+    field = "playbook_id"
 
-class PlaybookUnchanged(MessagingError):
+
+class PlaybookUnchanged(MessagingError, Conflict):
     """The file has the same content as the playbook's current version: nothing to publish."""
 
+    field = "source"
 
-class ContactNotFound(MessagingError):
+
+class ContactNotFound(MessagingError, NotFound):
     """No contact by that id in the workspace."""
 
+    field = "contact_id"
 
-class TemplateFailed(MessagingError):
+
+class TemplateFailed(MessagingError, Invalid):
     """A template that does not compile or render (syntax, an undefined name, a sandbox
     refusal). The planned delivery fails with this reason; the trigger worker goes on.
     ``line`` is the template's 1-based line of a syntax error."""
@@ -39,6 +47,8 @@ class TemplateLimitExceeded(TemplateFailed):
         self.limit = limit
 
 
-class UnsubscribeRejected(MessagingError):
+class UnsubscribeRejected(MessagingError, BadRequest):
     """An unsubscribe link whose signature does not match or that has expired; nothing is
     recorded."""
+
+    field = "token"

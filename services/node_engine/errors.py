@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from shared.errors import Conflict, Invalid, MilepostError, NotFound
 
-class NodeEngineError(Exception):
+
+class NodeEngineError(MilepostError):
     """Root of the errors raised by the node engine."""
 
 
@@ -23,18 +25,18 @@ class ConditionFailed(NodeEngineError):
     number). It is recorded on the account; the partition goes on."""
 
 
-class PathNotFound(NodeEngineError):
+class PathNotFound(NodeEngineError, NotFound):
     """No published growth path (or version) by that id in the workspace."""
 
+    field = "path_id"
 
-class PathRejected(NodeEngineError):
+
+class PathRejected(NodeEngineError, Invalid):
     """A growth path cannot be published (identical to the current version, or a migration
     policy that does not fit the versions). ``field`` names the request field at fault."""
 
-    def __init__(self, message: str, *, field: str = "source") -> None:
-        super().__init__(message)
-        self.field = field
+    field = "source"
 
 
-class PathUnchanged(PathRejected):
+class PathUnchanged(Conflict, PathRejected):
     """The file has the same content as the path's current version: nothing to publish."""

@@ -10,22 +10,17 @@ version, 409 for definitions identical to the current version, 422 for an invali
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, Path, Query, status
 from fastapi.params import Depends
 
 from services.admin_api import (
     ERROR_RESPONSES,
     FILE_ERROR_RESPONSES,
     SAME_CONTENT_RESPONSE,
-    ErrorOut,
     admin_dependencies,
-    error_detail,
-    invalid_definition,
     workspace_id_of,
 )
 from services.scoring import schemas
@@ -35,10 +30,10 @@ from services.scoring.accounts.service import Group, NorthStarDefinition
 from services.scoring.catalog import service as catalog
 from services.scoring.catalog.service import VersionInfo
 from services.scoring.definitions import MetricDefinitions, load_metrics
-from services.scoring.errors import AccountNotScored, DefinitionsNotFound, DefinitionsUnchanged
 from services.scoring.portfolio import PortfolioInputInvalid
 from services.scoring.settings import ScoringSettings
-from shared.definitions import DefinitionError
+from shared.errors import Invalid
+from shared.http_errors import ErrorOut
 from shared.runtime import Resources
 
 Cursor = Annotated[
@@ -97,8 +92,7 @@ def scoring_router(settings: ScoringSettings, resources: Resources) -> APIRouter
     async def get_account(workspace: str, account_id: str) -> schemas.AccountScoreOut:
         async with sessions() as session:
             workspace_id = await workspace_id_of(session, workspace)
-            with _errors_as_json():
-                row = await accounts.account(session, workspace_id, account_id)
+            row = await accounts.account(session, workspace_id, account_id)
             figures = await accounts.figures_of(session, workspace_id, row)
         return _score_out(workspace, row, figures)
 
@@ -108,10 +102,9 @@ def scoring_router(settings: ScoringSettings, resources: Resources) -> APIRouter
     ) -> schemas.HistoryPage:
         async with sessions() as session:
             workspace_id = await workspace_id_of(session, workspace)
-            with _errors_as_json():
-                rows, next_cursor = await accounts.history(
-                    session, workspace_id, account_id, cursor=cursor, limit=limit
-                )
+            rows, next_cursor = await accounts.history(
+                session, workspace_id, account_id, cursor=cursor, limit=limit
+            )
             star = await accounts.north_star_of(session, workspace_id)
         return schemas.HistoryPage(
             items=[
@@ -194,9 +187,7 @@ def scoring_router(settings: ScoringSettings, resources: Resources) -> APIRouter
                     gross_margin=gross_margin,
                 )
             except PortfolioInputInvalid as error:
-                raise HTTPException(
-                    status.HTTP_422_UNPROCESSABLE_CONTENT, error_detail("end", str(error))
-                ) from error
+                raise Invalid(str(error), field="end") from error
             star = await accounts.north_star_of(session, workspace_id)
         return schemas.FiguresOut(
             workspace=workspace,
@@ -233,10 +224,9 @@ def scoring_router(settings: ScoringSettings, resources: Resources) -> APIRouter
     ) -> schemas.DefinitionsVersionOut:
         async with sessions() as session:
             workspace_id = await workspace_id_of(session, workspace)
-            with _errors_as_json():
-                info = await catalog.publish(
-                    session, workspace_id, body.source_name, body.source, clock=clock
-                )
+            info = await catalog.publish(
+                session, workspace_id, body.source_name, body.source, clock=clock
+            )
             await session.commit()
         return _version_out(info)
 
@@ -248,8 +238,7 @@ def scoring_router(settings: ScoringSettings, resources: Resources) -> APIRouter
     async def validate(workspace: str, body: schemas.MetricsSourceIn) -> schemas.MetricsValidOut:
         async with sessions() as session:
             await workspace_id_of(session, workspace)
-        with _errors_as_json():
-            definitions = load_metrics(body.source_name, text=body.source)
+        definitions = load_metrics(body.source_name, text=body.source)
         return schemas.MetricsValidOut(
             north_star=definitions.north_star, metrics=_metrics_out(definitions)
         )
@@ -261,8 +250,7 @@ def scoring_router(settings: ScoringSettings, resources: Resources) -> APIRouter
     async def get_definitions(workspace: str, version: Version) -> schemas.DefinitionsDetailOut:
         async with sessions() as session:
             workspace_id = await workspace_id_of(session, workspace)
-            with _errors_as_json():
-                detail = await catalog.show(session, workspace_id, version)
+            detail = await catalog.show(session, workspace_id, version)
         return schemas.DefinitionsDetailOut(
             **_version_out(detail.info).model_dump(),
             source=detail.source,
@@ -270,24 +258,6 @@ def scoring_router(settings: ScoringSettings, resources: Resources) -> APIRouter
         )
 
     return router
-
-
-@contextmanager
-def _errors_as_json() -> Iterator[None]:
-    try:
-        yield
-    except DefinitionError as error:
-        raise invalid_definition(error, "the metric definitions") from error
-    except DefinitionsUnchanged as error:
-        raise HTTPException(status.HTTP_409_CONFLICT, error_detail("source", str(error))) from error
-    except DefinitionsNotFound as error:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, error_detail("version", str(error))
-        ) from error
-    except AccountNotScored as error:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, error_detail("account_id", str(error))
-        ) from error
 
 
 def _utc(moment: datetime) -> datetime:

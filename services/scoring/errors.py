@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.errors import MilepostError
+from shared.errors import Conflict, MilepostError, NotFound
 
 
 class ScoringError(MilepostError):
@@ -25,13 +25,19 @@ class StoreCorrupt(ScoringError):
     """Stored metric bytes that do not decode; rebuild the account's metrics by replay."""
 
 
-class DefinitionsUnchanged(ScoringError):
+class DefinitionsUnchanged(ScoringError, Conflict):
     """The file has the same content as the workspace's current metric definitions."""
 
+    field = "source"
 
-class DefinitionsNotFound(ScoringError):
+
+class DefinitionsNotFound(ScoringError, NotFound):
     """The workspace has no published metric definitions (or not that version)."""
 
+    field = "version"
 
-class AccountNotScored(ScoringError):
+
+class AccountNotScored(ScoringError, NotFound):
     """No events have been scored for that account in the workspace."""
+
+    field = "account_id"

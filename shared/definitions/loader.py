@@ -68,15 +68,27 @@ def load_definition(
     *,
     text: str | None = None,
     context: dict[str, Any] | None = None,
+    what: str = "the file",
 ) -> M:
     """Validate the YAML at ``source`` (or ``text``, with ``source`` naming it) as ``model``.
 
-    Raises :class:`DefinitionError` listing every problem, sorted by line. A bad value
+    Raises :class:`DefinitionError` listing every problem, sorted by line, with ``what``
+    naming the file's kind ("the growth path") in its summary. A bad value
     stops pydantic from running the checks of the models around it (a cross-reference
     check sees only a valid file), so after each round the bad values are dropped and the
     data validated again, up to :data:`MAX_ROUNDS` times; a problem at or around a dropped
     value (a required key now missing) is taken to be caused by the dropping and left out.
     """
+    try:
+        return _validated(source, model, text, context)
+    except DefinitionError as exc:
+        exc.what = what
+        raise
+
+
+def _validated(
+    source: Path | str, model: type[M], text: str | None, context: dict[str, Any] | None
+) -> M:
     document = parse_document(str(source), read_definition(Path(source)) if text is None else text)
     data, problems, dropped = document.data, list[DefinitionProblem](), set[DataPath]()
     for _ in range(MAX_ROUNDS):

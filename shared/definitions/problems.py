@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from shared.errors import MilepostError
+from shared.errors import Invalid, MilepostError
 
 Location = tuple[str | int, ...]
 """A path into a document: mapping keys and list indexes, as in pydantic's ``loc``."""
@@ -33,15 +33,27 @@ class DefinitionProblem:
         return f"{where}: {field}{self.message}"
 
 
-class DefinitionError(MilepostError):
+class DefinitionError(Invalid):
     """A definition that cannot be used. ``problems`` holds each problem once, sorted by line;
-    ``str()`` renders one ``file:line:column: field: message`` line per problem."""
+    ``str()`` renders one ``file:line:column: field: message`` line per problem. ``what``
+    names the file's kind in :attr:`summary` ("the growth path"); the loader sets it."""
 
-    def __init__(self, problems: Iterable[DefinitionProblem]) -> None:
+    def __init__(self, problems: Iterable[DefinitionProblem], *, what: str = "the file") -> None:
         self.problems = tuple(sorted(dict.fromkeys(problems), key=_reading_order))
         if not self.problems:
             raise ValueError("a DefinitionError needs at least one problem")
-        super().__init__("\n".join(str(problem) for problem in self.problems))
+        super().__init__(
+            "\n".join(str(problem) for problem in self.problems),
+            field=self.problems[0].field or "source",
+        )
+        self.what = what
+
+    @property
+    def summary(self) -> str:
+        """One sentence: how many problems, and the first."""
+        count = len(self.problems)
+        plural = "s" if count != 1 else ""
+        return f"{self.what} has {count} problem{plural}, the first: {self.problems[0]}"
 
 
 class DefinitionInvalid(MilepostError, ValueError):

@@ -20,7 +20,8 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import __version__
-from shared.errors import MilepostError
+from shared.errors import MilepostError, Refused
+from shared.http_errors import answer_refused
 from shared.observability.tracing import Tracing
 from shared.runtime import Resources
 
@@ -37,10 +38,12 @@ def create_http_app(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
-    """An app with OpenAPI at ``/docs``, a limit on every request body (see
+    """An app with OpenAPI at ``/docs``, the one answer to a refused request
+    (:func:`shared.http_errors.answer_refused`), a limit on every request body (see
     :class:`BodyLimit`), request metrics and health endpoints wired to the process's bus
     and database."""
     app = FastAPI(title=title, description=description, version=__version__, docs_url="/docs")
+    app.add_exception_handler(Refused, answer_refused)
     limit_bodies(app, max_body_bytes)
     instrument_http(app, resources.registry, resources.tracing)
     checks: dict[str, ReadinessCheck] = {

@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.admin_api import admin_dependencies, insecure_token
 from shared.clock import FrozenClock
+from shared.errors import Refused
+from shared.http_errors import answer_refused
 from shared.tenancy.admin_tokens import create_token, revoke_token
 from shared.tenancy.service import create_workspace
 
@@ -34,6 +36,7 @@ class Admin:
     ) -> httpx.Response:
         """GET a route of ``workspace`` sending ``token``; ``bootstrap``: the setting's token."""
         app = FastAPI()
+        app.add_exception_handler(Refused, answer_refused)
         router = APIRouter(
             prefix="/api/test/workspaces/{workspace}",
             dependencies=admin_dependencies(

@@ -25,18 +25,23 @@ from urllib.parse import urlsplit
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from services.messaging.errors import MessagingError
+from shared.errors import Invalid
 
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-class UrlRefused(MessagingError):
+class UrlRefused(MessagingError, Invalid):
     """An outbound URL the guard does not let through; the message says why. Permanent."""
 
+    field = "url"
 
-class HostUnresolved(MessagingError):
+
+class HostUnresolved(MessagingError, Invalid):
     """The URL's host did not resolve (now); a later attempt may succeed."""
+
+    field = "url"
 
 
 _NOT_GLOBAL: tuple[IpNetwork, ...] = tuple(

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query, status
 from fastapi.params import Depends
 
-from services.admin_api import ERROR_RESPONSES, ErrorOut, error_detail, workspace_id_of
+from services.admin_api import ERROR_RESPONSES, workspace_id_of
 from services.messaging.contacts import schemas, service
-from services.messaging.errors import ContactNotFound, UnsubscribeRejected
+from services.messaging.errors import ContactNotFound
 from services.messaging.playbooks.files import Channel
 from services.messaging.policies.consent import MAX_TOKEN_CHARS, verify_unsubscribe
 from shared.contracts.triggers import Audience
+from shared.http_errors import ErrorOut
 from shared.runtime import Resources
 
 TokenQuery = Annotated[
@@ -65,12 +66,7 @@ def contacts_router(resources: Resources, *, dependencies: list[Depends]) -> API
     async def get_contact(workspace: str, contact_id: str) -> schemas.ContactOut:
         async with sessions() as session:
             workspace_id = await workspace_id_of(session, workspace)
-            try:
-                contact = await service.get_contact(session, workspace_id, contact_id)
-            except ContactNotFound as exc:
-                raise HTTPException(
-                    status.HTTP_404_NOT_FOUND, error_detail("contact_id", str(exc))
-                ) from exc
+            contact = await service.get_contact(session, workspace_id, contact_id)
         return schemas.ContactOut.of(contact)
 
     @router.post(
@@ -84,14 +80,9 @@ def contacts_router(resources: Resources, *, dependencies: list[Depends]) -> API
     ) -> schemas.ContactOut:
         async with sessions() as session:
             workspace_id = await workspace_id_of(session, workspace)
-            try:
-                contact = await service.mark_bounced(
-                    session, workspace_id, contact_id, channel, now=clock.now()
-                )
-            except ContactNotFound as exc:
-                raise HTTPException(
-                    status.HTTP_404_NOT_FOUND, error_detail("contact_id", str(exc))
-                ) from exc
+            contact = await service.mark_bounced(
+                session, workspace_id, contact_id, channel, now=clock.now()
+            )
             await session.commit()
         return schemas.ContactOut.of(contact)
 
@@ -109,12 +100,7 @@ def unsubscribe_router(resources: Resources, secret: bytes) -> APIRouter:
 
     async def unsubscribe(token: str) -> schemas.UnsubscribedOut:
         now = clock.now()
-        try:
-            request = verify_unsubscribe(secret, token, now=now)
-        except UnsubscribeRejected as exc:
-            raise HTTPException(
-                status.HTTP_400_BAD_REQUEST, error_detail("token", str(exc))
-            ) from exc
+        request = verify_unsubscribe(secret, token, now=now)
         async with sessions() as session:
             try:
                 await service.set_consent(
@@ -125,10 +111,8 @@ def unsubscribe_router(resources: Resources, secret: bytes) -> APIRouter:
                     allowed=False,
                     now=now,
                 )
-            except ContactNotFound as exc:
-                raise HTTPException(
-                    status.HTTP_404_NOT_FOUND, error_detail("token", str(exc))
-                ) from exc
+            except ContactNotFound as exc:  # the link's contact: the token is at fault
+                raise ContactNotFound(str(exc), field="token") from exc
             await session.commit()
         return schemas.UnsubscribedOut(
             contact_id=request.contact_id,

@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from services.messaging.errors import MessagingError
+from shared.errors import Invalid
 
 
-class BadCursor(MessagingError):
+class BadCursor(MessagingError, Invalid):
     """A cursor that is not a ``next_cursor`` this API gave."""
+
+    field = "cursor"
 
 
 def encode_cursor(at: datetime, key: str) -> str:

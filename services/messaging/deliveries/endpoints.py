@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query, status
 from fastapi.params import Depends
 
-from services.admin_api import ErrorOut, error_detail, workspace_id_of
+from services.admin_api import workspace_id_of
 from services.messaging.deliveries import repository, schemas, service
-from services.messaging.deliveries.cursors import BadCursor
+from shared.errors import NotFound
+from shared.http_errors import ErrorOut
 from shared.runtime import Resources
 
 MAX_PAGE = 200
@@ -19,10 +20,6 @@ ERRORS: dict[int | str, dict[str, object]] = {
     status.HTTP_404_NOT_FOUND: {"model": ErrorOut, "description": "Unknown name"},
     status.HTTP_422_UNPROCESSABLE_CONTENT: {"model": ErrorOut, "description": "A bad cursor"},
 }
-
-
-def bad_cursor(exc: BadCursor) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, error_detail("cursor", str(exc)))
 
 
 def deliveries_router(resources: Resources, *, dependencies: list[Depends]) -> APIRouter:
@@ -47,18 +44,15 @@ def deliveries_router(resources: Resources, *, dependencies: list[Depends]) -> A
     ) -> schemas.DeliveryPageOut:
         async with sessions() as session:
             workspace_id = await workspace_id_of(session, workspace)
-            try:
-                page = await service.list_deliveries(
-                    session,
-                    workspace_id,
-                    account_id=account,
-                    contact_id=contact,
-                    status=status_,
-                    cursor=cursor,
-                    limit=limit,
-                )
-            except BadCursor as exc:
-                raise bad_cursor(exc) from exc
+            page = await service.list_deliveries(
+                session,
+                workspace_id,
+                account_id=account,
+                contact_id=contact,
+                status=status_,
+                cursor=cursor,
+                limit=limit,
+            )
         return schemas.DeliveryPageOut(
             items=[schemas.DeliveryOut.of(row) for row in page.items],
             next_cursor=page.next_cursor,
@@ -70,10 +64,7 @@ def deliveries_router(resources: Resources, *, dependencies: list[Depends]) -> A
             workspace_id = await workspace_id_of(session, workspace)
             row = await repository.get(session, workspace_id, delivery_id)
             if row is None:
-                raise HTTPException(
-                    status.HTTP_404_NOT_FOUND,
-                    error_detail("delivery_id", f"no delivery {delivery_id!r}"),
-                )
+                raise NotFound(f"no delivery {delivery_id!r}", field="delivery_id")
             history = await repository.attempts_of(session, delivery_id)
         return schemas.DeliveryOut.of(row, history)
 

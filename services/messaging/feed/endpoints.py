@@ -10,11 +10,12 @@ ask the product's backend, which asks Milepost.
 # parameters' ``Annotated`` at definition time (it is local to ``feed_router``).
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 
-from services.admin_api import ErrorOut, error_detail
 from services.messaging.feed import schemas, service
 from shared.db.ranges import Int32
+from shared.errors import Unauthorized
+from shared.http_errors import ErrorOut
 from shared.runtime import Resources
 from shared.tenancy.service import (
     WRITE_KEY_CACHE_SECONDS,
@@ -34,9 +35,8 @@ def feed_router(
         write_key = write_key_in(request.headers.get("authorization", ""))
         workspace_id = await keys.workspace_for(write_key) if write_key else None
         if workspace_id is None:
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                error_detail("Authorization", "send the workspace write key (Basic or Bearer)"),
+            raise Unauthorized(
+                "send the workspace write key (Basic or Bearer)",
                 headers={"WWW-Authenticate": "Basic"},
             )
         return workspace_id

@@ -8,27 +8,16 @@ column and field).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query, status
 from fastapi.params import Depends
 
-from services.admin_api import (
-    ERROR_RESPONSES,
-    SAME_CONTENT_RESPONSE,
-    ErrorOut,
-    SourceIn,
-    error_detail,
-    invalid_definition,
-    workspace_id_of,
-)
-from services.messaging.errors import PlaybookNotFound, PlaybookUnchanged
+from services.admin_api import ERROR_RESPONSES, SAME_CONTENT_RESPONSE, SourceIn, workspace_id_of
 from services.messaging.playbooks import schemas, service
 from services.messaging.playbooks.service import PlaybookInfo, VersionInfo
 from shared.db.ranges import Int32
-from shared.definitions import DefinitionError
+from shared.http_errors import ErrorOut
 from shared.runtime import Resources
 
 _FILE_ERRORS: dict[int | str, dict[str, object]] = {
@@ -75,10 +64,9 @@ def playbooks_router(resources: Resources, *, dependencies: list[Depends]) -> AP
     async def publish(workspace: str, body: SourceIn) -> schemas.PlaybookVersionOut:
         async with sessions() as session:
             workspace_id = await workspace_id_of(session, workspace)
-            with errors_as_json():
-                info = await service.publish(
-                    session, workspace_id, body.source_name, body.source, clock=clock
-                )
+            info = await service.publish(
+                session, workspace_id, body.source_name, body.source, clock=clock
+            )
             await session.commit()
         return _version_out(info)
 
@@ -90,8 +78,7 @@ def playbooks_router(resources: Resources, *, dependencies: list[Depends]) -> AP
     async def validate(workspace: str, body: SourceIn) -> schemas.PlaybookValidOut:
         async with sessions() as session:
             await workspace_id_of(session, workspace)
-        with errors_as_json():
-            playbook = service.read_playbook(body.source_name, body.source)
+        playbook = service.read_playbook(body.source_name, body.source)
         return schemas.PlaybookValidOut(
             playbook_id=playbook.id, counts=schemas.PlaybookCounts.of(playbook)
         )
@@ -100,8 +87,7 @@ def playbooks_router(resources: Resources, *, dependencies: list[Depends]) -> AP
     async def get_playbook(workspace: str, playbook_id: str) -> schemas.PlaybookDetailOut:
         async with sessions() as session:
             workspace_id = await workspace_id_of(session, workspace)
-            with errors_as_json():
-                info, versions = await service.get_playbook(session, workspace_id, playbook_id)
+            info, versions = await service.get_playbook(session, workspace_id, playbook_id)
         return schemas.PlaybookDetailOut(
             **_playbook_out(workspace, info).model_dump(),
             versions=[_version_out(v) for v in versions],
@@ -116,8 +102,7 @@ def playbooks_router(resources: Resources, *, dependencies: list[Depends]) -> AP
     ) -> schemas.PlaybookVersionDetailOut:
         async with sessions() as session:
             workspace_id = await workspace_id_of(session, workspace)
-            with errors_as_json():
-                detail = await service.show(session, workspace_id, playbook_id, version)
+            detail = await service.show(session, workspace_id, playbook_id, version)
         return schemas.PlaybookVersionDetailOut(
             **_version_out(detail.info).model_dump(),
             current=detail.is_current,
@@ -126,21 +111,6 @@ def playbooks_router(resources: Resources, *, dependencies: list[Depends]) -> AP
         )
 
     return router
-
-
-@contextmanager
-def errors_as_json() -> Iterator[None]:
-    """Turn the playbook service's errors into JSON answers naming the field."""
-    try:
-        yield
-    except DefinitionError as error:
-        raise invalid_definition(error, "the playbook") from error
-    except PlaybookUnchanged as error:
-        raise HTTPException(status.HTTP_409_CONFLICT, error_detail("source", str(error))) from error
-    except PlaybookNotFound as error:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, error_detail("playbook_id", str(error))
-        ) from error
 
 
 def _playbook_out(workspace: str, info: PlaybookInfo) -> schemas.PlaybookOut:

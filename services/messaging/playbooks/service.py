@@ -66,7 +66,7 @@ class VersionDetail:
 
 def read_playbook(source_name: str, text: str) -> PlaybookFile:
     """Validate a playbook file; raises :class:`DefinitionError` naming line and field."""
-    return load_definition(source_name, PlaybookFile, text=text)
+    return load_definition(source_name, PlaybookFile, text=text, what="the playbook")
 
 
 async def publish(

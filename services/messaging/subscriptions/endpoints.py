@@ -6,36 +6,16 @@ range or a range too large."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query, status
 from fastapi.params import Depends
 
-from services.admin_api import error_detail, workspace_id_of
-from services.messaging.channels.guard import HostUnresolved, UrlGuard, UrlRefused
+from services.admin_api import workspace_id_of
+from services.messaging.channels.guard import UrlGuard
 from services.messaging.deliveries.endpoints import ERRORS, MAX_PAGE
 from services.messaging.subscriptions import repository, schemas, service
 from shared.runtime import Resources
-
-
-@contextmanager
-def _errors_as_json() -> Iterator[None]:
-    try:
-        yield
-    except service.SubscriptionNotFound as exc:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, error_detail("subscription_id", str(exc))
-        ) from exc
-    except (UrlRefused, HostUnresolved) as exc:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, error_detail("url", str(exc))
-        ) from exc
-    except service.ReplayTooLarge as exc:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, error_detail("since", str(exc))
-        ) from exc
 
 
 def subscriptions_router(
@@ -57,21 +37,20 @@ def subscriptions_router(
     async def create(workspace: str, body: schemas.SubscriptionIn) -> schemas.SubscriptionCreated:
         async with sessions() as session:
             workspace_id = await workspace_id_of(session, workspace)
-            with _errors_as_json():
-                row = await service.create_subscription(
-                    session,
-                    workspace_id,
-                    url=body.url,
-                    filters=service.Filters(
-                        tuple(k.value for k in body.kinds),
-                        tuple(body.paths),
-                        tuple(body.nodes),
-                        tuple(r.value for r in body.roles),
-                    ),
-                    description=body.description,
-                    guard=guard,
-                    now=clock.now(),
-                )
+            row = await service.create_subscription(
+                session,
+                workspace_id,
+                url=body.url,
+                filters=service.Filters(
+                    tuple(k.value for k in body.kinds),
+                    tuple(body.paths),
+                    tuple(body.nodes),
+                    tuple(r.value for r in body.roles),
+                ),
+                description=body.description,
+                guard=guard,
+                now=clock.now(),
+            )
             await session.commit()
         return schemas.SubscriptionCreated(
             **schemas.SubscriptionOut.of(row).model_dump(), secret=row.secret
@@ -96,8 +75,7 @@ def subscriptions_router(
     async def get(workspace: str, subscription_id: str) -> schemas.SubscriptionOut:
         async with sessions() as session:
             workspace_id = await workspace_id_of(session, workspace)
-            with _errors_as_json():
-                row = await service.get_subscription(session, workspace_id, subscription_id)
+            row = await service.get_subscription(session, workspace_id, subscription_id)
         return schemas.SubscriptionOut.of(row)
 
     @router.patch("/{subscription_id}", summary="Change the URL, filters, or pause it")
@@ -110,15 +88,14 @@ def subscriptions_router(
         }
         async with sessions() as session:
             workspace_id = await workspace_id_of(session, workspace)
-            with _errors_as_json():
-                row = await service.update_subscription(
-                    session,
-                    workspace_id,
-                    subscription_id,
-                    changes=changes,
-                    guard=guard,
-                    now=clock.now(),
-                )
+            row = await service.update_subscription(
+                session,
+                workspace_id,
+                subscription_id,
+                changes=changes,
+                guard=guard,
+                now=clock.now(),
+            )
             await session.commit()
         return schemas.SubscriptionOut.of(row)
 
@@ -128,8 +105,7 @@ def subscriptions_router(
     async def delete(workspace: str, subscription_id: str) -> None:
         async with sessions() as session:
             workspace_id = await workspace_id_of(session, workspace)
-            with _errors_as_json():
-                await service.delete_subscription(session, workspace_id, subscription_id)
+            await service.delete_subscription(session, workspace_id, subscription_id)
             await session.commit()
 
     @router.post(
@@ -142,15 +118,14 @@ def subscriptions_router(
     ) -> schemas.ReplayOut:
         async with sessions() as session:
             workspace_id = await workspace_id_of(session, workspace)
-            with _errors_as_json():
-                replay_id, queued = await service.replay(
-                    session,
-                    workspace_id,
-                    subscription_id,
-                    since=body.since,
-                    until=body.until,
-                    now=clock.now(),
-                )
+            replay_id, queued = await service.replay(
+                session,
+                workspace_id,
+                subscription_id,
+                since=body.since,
+                until=body.until,
+                now=clock.now(),
+            )
             await session.commit()
         return schemas.ReplayOut(replay_id=replay_id, queued=queued)
 

@@ -33,17 +33,22 @@ from services.messaging.processing.received import ReceivedTrigger
 from services.messaging.subscriptions import repository
 from services.messaging.subscriptions.models import SubscriptionRow
 from shared.contracts.triggers import TriggerEnvelope
+from shared.errors import Invalid, NotFound
 
 REPLAY_BATCH = 500
 MAX_REPLAY_TRIGGERS = 50_000
 
 
-class SubscriptionNotFound(MessagingError):
+class SubscriptionNotFound(MessagingError, NotFound):
     """No subscription by that id in the workspace."""
 
+    field = "subscription_id"
 
-class ReplayTooLarge(MessagingError):
+
+class ReplayTooLarge(MessagingError, Invalid):
     """The range holds more triggers than one replay sends; ask for a shorter range."""
+
+    field = "since"
 
 
 @dataclass(frozen=True, slots=True)

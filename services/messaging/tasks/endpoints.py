@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query, status
 from fastapi.params import Depends
 
-from services.admin_api import ErrorOut, error_detail, workspace_id_of
-from services.messaging.deliveries.cursors import BadCursor
-from services.messaging.deliveries.endpoints import ERRORS, MAX_PAGE, bad_cursor
+from services.admin_api import workspace_id_of
+from services.messaging.deliveries.endpoints import ERRORS, MAX_PAGE
 from services.messaging.tasks import schemas, service
+from shared.http_errors import ErrorOut
 from shared.runtime import Resources
 
 
@@ -41,18 +41,15 @@ def tasks_router(
     ) -> schemas.TaskPageOut:
         async with sessions() as session:
             workspace_id = await workspace_id_of(session, workspace)
-            try:
-                page = await service.list_tasks(
-                    session,
-                    workspace_id,
-                    account_id=account,
-                    owner_contact_id=owner,
-                    status=status_,
-                    cursor=cursor,
-                    limit=limit,
-                )
-            except BadCursor as exc:
-                raise bad_cursor(exc) from exc
+            page = await service.list_tasks(
+                session,
+                workspace_id,
+                account_id=account,
+                owner_contact_id=owner,
+                status=status_,
+                cursor=cursor,
+                limit=limit,
+            )
         return schemas.TaskPageOut(
             items=[schemas.TaskOut.of(t) for t in page.items], next_cursor=page.next_cursor
         )
@@ -61,12 +58,7 @@ def tasks_router(
     async def get_task(workspace: str, task_id: str) -> schemas.TaskOut:
         async with sessions() as session:
             workspace_id = await workspace_id_of(session, workspace)
-            try:
-                return schemas.TaskOut.of(await service.get_task(session, workspace_id, task_id))
-            except service.TaskNotFound as exc:
-                raise HTTPException(
-                    status.HTTP_404_NOT_FOUND, error_detail("task_id", str(exc))
-                ) from exc
+            return schemas.TaskOut.of(await service.get_task(session, workspace_id, task_id))
 
     @router.patch(
         "/{task_id}",
@@ -78,24 +70,15 @@ def tasks_router(
     ) -> schemas.TaskOut:
         async with sessions() as session:
             workspace_id = await workspace_id_of(session, workspace)
-            try:
-                task = await service.update_task(
-                    session,
-                    workspace_id,
-                    task_id,
-                    status=change.status,
-                    note=change.note,
-                    now=clock.now(),
-                    crm_url=crm_url,
-                )
-            except service.TaskNotFound as exc:
-                raise HTTPException(
-                    status.HTTP_404_NOT_FOUND, error_detail("task_id", str(exc))
-                ) from exc
-            except service.TaskClosed as exc:
-                raise HTTPException(
-                    status.HTTP_409_CONFLICT, error_detail("status", str(exc))
-                ) from exc
+            task = await service.update_task(
+                session,
+                workspace_id,
+                task_id,
+                status=change.status,
+                note=change.note,
+                now=clock.now(),
+                crm_url=crm_url,
+            )
             await session.commit()
         return schemas.TaskOut.of(task)
 

@@ -29,6 +29,7 @@ from services.messaging.tasks import repository
 from services.messaging.tasks.models import TaskRow
 from services.messaging.tasks.planned import PlannedTask
 from shared.clock import Clock
+from shared.errors import Conflict, NotFound
 
 logger = logging.getLogger(__name__)
 
@@ -36,12 +37,16 @@ TaskStatus = Literal["open", "done", "escalated", "cancelled"]
 FINAL: frozenset[str] = frozenset({"done", "cancelled"})
 
 
-class TaskNotFound(MessagingError):
+class TaskNotFound(MessagingError, NotFound):
     """No task by that id in the workspace."""
 
+    field = "task_id"
 
-class TaskClosed(MessagingError):
+
+class TaskClosed(MessagingError, Conflict):
     """The task is done or cancelled; it cannot change any more."""
+
+    field = "status"
 
 
 def task_id_of(trigger_id: str, step_id: str) -> str:

@@ -10,18 +10,19 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, status
 from fastapi.params import Depends
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.admin_api import ErrorOut, error_detail, workspace_id_of
+from services.admin_api import workspace_id_of
 from services.messaging.contacts.endpoints import ERRORS
 from services.messaging.errors import TemplateFailed
 from services.messaging.playbooks import service as playbooks
-from services.messaging.playbooks.endpoints import errors_as_json
 from services.messaging.playbooks.files import Identifier, Locale, TemplateSpec
 from services.messaging.templates.limits import TemplateLimits
 from services.messaging.templates.rendering import SAMPLE_CONTEXT, render_message
+from shared.errors import Invalid, NotFound
+from shared.http_errors import ErrorOut
 from shared.runtime import Resources
 
 
@@ -84,16 +85,12 @@ def templates_router(
             if spec is None:
                 assert body.playbook_id is not None
                 assert body.template is not None
-                with errors_as_json():
-                    detail = await playbooks.show(session, workspace_id, body.playbook_id)
+                detail = await playbooks.show(session, workspace_id, body.playbook_id)
                 spec = detail.playbook.templates.get(body.template)
                 default_locale, field = detail.playbook.default_locale, "template"
                 if spec is None:
-                    raise HTTPException(
-                        status.HTTP_404_NOT_FOUND,
-                        error_detail(
-                            "template", f"{body.playbook_id} has no template {body.template!r}"
-                        ),
+                    raise NotFound(
+                        f"{body.playbook_id} has no template {body.template!r}", field="template"
                     )
         try:
             rendered = await asyncio.to_thread(
@@ -105,10 +102,8 @@ def templates_router(
                 default_locale=default_locale,
                 limits=limits,
             )
-        except TemplateFailed as exc:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, error_detail(field, str(exc))
-            ) from exc
+        except TemplateFailed as exc:  # at fault: the template sent, or the one named
+            raise Invalid(str(exc), field=field) from exc
         return PreviewOut(locale=rendered.locale, subject=rendered.subject, body=rendered.body)
 
     return router

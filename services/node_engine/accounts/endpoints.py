@@ -6,14 +6,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query, status
 from fastapi.params import Depends
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.admin_api import error_detail, workspace_id_of
+from services.admin_api import workspace_id_of
 from services.node_engine.accounts import schemas
 from services.node_engine.accounts.service import (
-    AccountNotOnPath,
     account_states,
     funnel,
     queue_move,
@@ -21,6 +20,7 @@ from services.node_engine.accounts.service import (
 )
 from shared.clock import Clock
 from shared.db.ranges import Int64
+from shared.errors import NotFound
 
 
 def accounts_router(
@@ -42,10 +42,7 @@ def accounts_router(
                 session, await workspace_id_of(session, workspace), account_id
             )
         if not states:
-            raise HTTPException(
-                status.HTTP_404_NOT_FOUND,
-                error_detail("account_id", f"account {account_id!r} is on no path"),
-            )
+            raise NotFound(f"account {account_id!r} is on no path", field="account_id")
         return schemas.AccountOut(
             workspace=workspace,
             account_id=account_id,
@@ -130,21 +127,16 @@ def accounts_router(
     )
     async def post_move(workspace: str, account_id: str, body: schemas.MoveIn) -> schemas.MoveOut:
         async with sessions() as session:
-            try:
-                move_id = await queue_move(
-                    session,
-                    workspace_id=await workspace_id_of(session, workspace),
-                    account_id=account_id,
-                    path_id=body.path_id,
-                    target=body.target,
-                    actor=body.actor,
-                    note=body.note,
-                    now=clock.now(),
-                )
-            except AccountNotOnPath as exc:
-                raise HTTPException(
-                    status.HTTP_404_NOT_FOUND, error_detail("path_id", str(exc))
-                ) from exc
+            move_id = await queue_move(
+                session,
+                workspace_id=await workspace_id_of(session, workspace),
+                account_id=account_id,
+                path_id=body.path_id,
+                target=body.target,
+                actor=body.actor,
+                note=body.note,
+                now=clock.now(),
+            )
             await session.commit()
         return schemas.MoveOut(move_id=move_id, status="queued")
 

@@ -16,12 +16,15 @@ from services.node_engine.accounts.models import AccountStateRow, TransitionRow
 from services.node_engine.core.state import AccountState
 from services.node_engine.errors import NodeEngineError
 from services.node_engine.timers.repository import request_move
+from shared.errors import NotFound
 
 MAX_FUNNEL_SAMPLES = 10_000
 
 
-class AccountNotOnPath(NodeEngineError):
+class AccountNotOnPath(NodeEngineError, NotFound):
     """The account is not enrolled on that path (nothing to move)."""
+
+    field = "path_id"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,11 +8,9 @@ line, column and field) or a bad migration policy or node map.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query, status
 from fastapi.params import Depends
 
 from services.admin_api import (
@@ -20,17 +18,13 @@ from services.admin_api import (
     FILE_ERROR_RESPONSES,
     SAME_CONTENT_RESPONSE,
     SourceIn,
-    error_detail,
-    invalid_definition,
     workspace_id_of,
 )
 from services.admin_api import admin_dependencies as admin_token_required
-from services.node_engine.errors import PathNotFound, PathRejected, PathUnchanged
 from services.node_engine.paths import schemas, service
 from services.node_engine.paths.service import PathInfo, VersionInfo
 from services.node_engine.settings import EngineSettings
 from shared.db.ranges import Int32
-from shared.definitions import DefinitionError
 from shared.runtime import Resources
 
 
@@ -77,16 +71,15 @@ def paths_router(settings: EngineSettings, resources: Resources) -> APIRouter:
     async def publish(workspace: str, body: schemas.PublishIn) -> schemas.VersionOut:
         async with sessions() as session:
             workspace_id = await workspace_id_of(session, workspace)
-            with _errors_as_json():
-                info = await service.publish(
-                    session,
-                    workspace_id,
-                    body.source_name,
-                    body.source,
-                    migration=body.migration,
-                    node_map=body.node_map,
-                    clock=clock,
-                )
+            info = await service.publish(
+                session,
+                workspace_id,
+                body.source_name,
+                body.source,
+                migration=body.migration,
+                node_map=body.node_map,
+                clock=clock,
+            )
             await session.commit()
         return _version_out(info)
 
@@ -98,16 +91,14 @@ def paths_router(settings: EngineSettings, resources: Resources) -> APIRouter:
     async def validate(workspace: str, body: SourceIn) -> schemas.ValidOut:
         async with sessions() as session:
             await workspace_id_of(session, workspace)
-        with _errors_as_json():
-            path = service.compile_source(body.source_name, body.source, version=0)
+        path = service.compile_source(body.source_name, body.source, version=0)
         return schemas.ValidOut(summary=schemas.SummaryOut.from_path(path))
 
     @router.get("/{path_id}", summary="A path: its current version, state and every version")
     async def get_path(workspace: str, path_id: str) -> schemas.PathDetailOut:
         async with sessions() as session:
             workspace_id = await workspace_id_of(session, workspace)
-            with _errors_as_json():
-                info, versions = await service.get_path(session, workspace_id, path_id)
+            info, versions = await service.get_path(session, workspace_id, path_id)
         return schemas.PathDetailOut(
             **_path_out(workspace, info).model_dump(),
             versions=[_version_out(v) for v in versions],
@@ -120,8 +111,7 @@ def paths_router(settings: EngineSettings, resources: Resources) -> APIRouter:
     async def get_version(workspace: str, path_id: str, version: Int32) -> schemas.VersionDetailOut:
         async with sessions() as session:
             workspace_id = await workspace_id_of(session, workspace)
-            with _errors_as_json():
-                detail = await service.show(session, workspace_id, path_id, version)
+            detail = await service.show(session, workspace_id, path_id, version)
         return schemas.VersionDetailOut(
             **_version_out(detail.info).model_dump(),
             current=detail.is_current,
@@ -132,10 +122,9 @@ def paths_router(settings: EngineSettings, resources: Resources) -> APIRouter:
     async def set_paused(workspace: str, path_id: str, *, paused: bool) -> schemas.PathOut:
         async with sessions() as session:
             workspace_id = await workspace_id_of(session, workspace)
-            with _errors_as_json():
-                info = await service.set_paused(
-                    session, workspace_id, path_id, paused=paused, clock=clock
-                )
+            info = await service.set_paused(
+                session, workspace_id, path_id, paused=paused, clock=clock
+            )
             await session.commit()
         return _path_out(workspace, info)
 
@@ -151,27 +140,6 @@ def paths_router(settings: EngineSettings, resources: Resources) -> APIRouter:
         return await set_paused(workspace, path_id, paused=False)
 
     return router
-
-
-@contextmanager
-def _errors_as_json() -> Iterator[None]:
-    """Turn the service's errors into JSON answers naming the field."""
-    try:
-        yield
-    except DefinitionError as error:
-        raise invalid_definition(error, "the growth path") from error
-    except PathUnchanged as error:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, error_detail(error.field, str(error))
-        ) from error
-    except PathRejected as error:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, error_detail(error.field, str(error))
-        ) from error
-    except PathNotFound as error:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, error_detail("path_id", str(error))
-        ) from error
 
 
 def _path_out(workspace: str, info: PathInfo) -> schemas.PathOut:

@@ -95,7 +95,7 @@ class VersionDetail:
 
 def read_path(source_name: str, text: str) -> GrowthPathFile:
     """Validate a growth-path file; raises :class:`DefinitionError` naming line and field."""
-    return load_definition(source_name, GrowthPathFile, text=text)
+    return load_definition(source_name, GrowthPathFile, text=text, what="the growth path")
 
 
 def compile_source(source_name: str, text: str, *, version: int) -> GrowthPath:

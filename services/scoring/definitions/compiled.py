@@ -242,7 +242,7 @@ def load_metrics(source: Path | str, *, text: str | None = None) -> MetricDefini
     """
     if text is None:
         text = read_definition(Path(source))
-    file = load_definition(source, MetricsFile, text=text)
+    file = load_definition(source, MetricsFile, text=text, what="the metric definitions")
     return compile_metrics(file, digest=definition_digest(text, source=str(source)))
 
 

@@ -17,6 +17,8 @@ from services.messaging.deliveries.mounting import delivery_routers
 from services.messaging.settings import MessagingSettings
 from shared.bus.memory import InMemoryBus
 from shared.clock import FrozenClock
+from shared.errors import Refused
+from shared.http_errors import answer_refused
 from shared.runtime import Resources
 from shared.tenancy.service import create_workspace
 
@@ -50,6 +52,7 @@ async def delivery_api(
         await session.commit()
     resources = Resources(InMemoryBus(), sessions.kw["bind"], sessions, clock, CollectorRegistry())
     app = FastAPI()
+    app.add_exception_handler(Refused, answer_refused)
     dependencies = admin_dependencies(
         sessions, configured.admin_token, variable="MILEPOST_MESSAGING_ADMIN_TOKEN"
     )
