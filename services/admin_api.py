@@ -9,7 +9,8 @@ with its line, column and field.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
 from fastapi import Depends, Request, params, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -126,9 +127,27 @@ def _unauthorized(message: str) -> Unauthorized:
     return Unauthorized(message, headers={"WWW-Authenticate": "Bearer"})
 
 
-async def workspace_id_of(session: AsyncSession, name: str) -> str:
-    """The id of the workspace named ``name``; 404 JSON naming the field otherwise."""
-    found = await find_workspace(session, name)
+async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's database session, committed when the endpoint returns (before the
+    answer is sent) and rolled back when it raises: endpoints and services never commit."""
+    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    async with sessions() as session:
+        yield session
+        await session.commit()
+
+
+Session = Annotated[AsyncSession, Depends(request_session, scope="function")]
+"""An endpoint's database session (see :func:`request_session`)."""
+
+
+async def workspace_id_of(session: Session, workspace: str) -> str:
+    """The id of the workspace named by the path's ``workspace``; 404 naming the field
+    otherwise."""
+    found = await find_workspace(session, workspace)
     if found is None:
-        raise NotFound(f"no workspace {name!r}", field="workspace")
+        raise NotFound(f"no workspace {workspace!r}", field="workspace")
     return found.id
+
+
+WorkspaceId = Annotated[str, Depends(workspace_id_of)]
+"""The id of the workspace the route's ``{workspace}`` names."""

@@ -22,9 +22,7 @@ def mount_engine(app: FastAPI, settings: EngineSettings, resources: Resources) -
     dependencies = admin_dependencies(settings, resources)
     app.include_router(paths_router(settings, resources))
     warn_of_published_secrets(settings)
-    app.include_router(
-        accounts_router(resources.sessions, resources.clock, dependencies=dependencies)
-    )
+    app.include_router(accounts_router(resources.clock, dependencies=dependencies))
     return EngineWorker(
         bus=resources.bus,
         sessions=resources.sessions,

@@ -20,8 +20,9 @@ from services.admin_api import (
     ERROR_RESPONSES,
     FILE_ERROR_RESPONSES,
     SAME_CONTENT_RESPONSE,
+    Session,
+    WorkspaceId,
     admin_dependencies,
-    workspace_id_of,
 )
 from services.scoring import schemas
 from services.scoring.accounts import service as accounts
@@ -55,7 +56,7 @@ def scoring_dependencies(settings: ScoringSettings, resources: Resources) -> lis
 
 
 def scoring_router(settings: ScoringSettings, resources: Resources) -> APIRouter:
-    sessions, clock = resources.sessions, resources.clock
+    clock = resources.clock
     router = APIRouter(
         prefix="/api/scoring/workspaces/{workspace}",
         tags=["scoring"],
@@ -71,13 +72,14 @@ def scoring_router(settings: ScoringSettings, resources: Resources) -> APIRouter
         ] = None,
         cursor: Annotated[str | None, Query(max_length=256)] = None,
         limit: Limit = 50,
+        *,
+        session: Session,
+        workspace_id: WorkspaceId,
     ) -> schemas.AccountPage:
-        async with sessions() as session:
-            workspace_id = await workspace_id_of(session, workspace)
-            rows, next_cursor = await accounts.accounts(
-                session, workspace_id, risk_level=risk_level, cursor=cursor, limit=limit
-            )
-            star = await accounts.north_star_of(session, workspace_id)
+        rows, next_cursor = await accounts.accounts(
+            session, workspace_id, risk_level=risk_level, cursor=cursor, limit=limit
+        )
+        star = await accounts.north_star_of(session, workspace_id)
         return schemas.AccountPage(
             items=[_summary(row) for row in rows],
             next_cursor=next_cursor,
@@ -89,23 +91,27 @@ def scoring_router(settings: ScoringSettings, resources: Resources) -> APIRouter
         summary="An account's health score with its explanation, its signals and its North "
         "Star figure",
     )
-    async def get_account(workspace: str, account_id: str) -> schemas.AccountScoreOut:
-        async with sessions() as session:
-            workspace_id = await workspace_id_of(session, workspace)
-            row = await accounts.account(session, workspace_id, account_id)
-            figures = await accounts.figures_of(session, workspace_id, row)
+    async def get_account(
+        workspace: str, account_id: str, session: Session, workspace_id: WorkspaceId
+    ) -> schemas.AccountScoreOut:
+        row = await accounts.account(session, workspace_id, account_id)
+        figures = await accounts.figures_of(session, workspace_id, row)
         return _score_out(workspace, row, figures)
 
     @router.get("/accounts/{account_id}/history", summary="An account's score events, newest first")
     async def get_history(
-        workspace: str, account_id: str, cursor: HistoryCursor = None, limit: Limit = 50
+        workspace: str,
+        account_id: str,
+        cursor: HistoryCursor = None,
+        limit: Limit = 50,
+        *,
+        session: Session,
+        workspace_id: WorkspaceId,
     ) -> schemas.HistoryPage:
-        async with sessions() as session:
-            workspace_id = await workspace_id_of(session, workspace)
-            rows, next_cursor = await accounts.history(
-                session, workspace_id, account_id, cursor=cursor, limit=limit
-            )
-            star = await accounts.north_star_of(session, workspace_id)
+        rows, next_cursor = await accounts.history(
+            session, workspace_id, account_id, cursor=cursor, limit=limit
+        )
+        star = await accounts.north_star_of(session, workspace_id)
         return schemas.HistoryPage(
             items=[
                 schemas.HistoryItemOut(
@@ -129,11 +135,11 @@ def scoring_router(settings: ScoringSettings, resources: Resources) -> APIRouter
         "/portfolio",
         summary="How the scored accounts spread over tiers, risk levels and health bands",
     )
-    async def get_portfolio(workspace: str) -> schemas.PortfolioOut:
-        async with sessions() as session:
-            workspace_id = await workspace_id_of(session, workspace)
-            found = await accounts.portfolio(session, workspace_id)
-            star = await accounts.north_star_of(session, workspace_id)
+    async def get_portfolio(
+        workspace: str, session: Session, workspace_id: WorkspaceId
+    ) -> schemas.PortfolioOut:
+        found = await accounts.portfolio(session, workspace_id)
+        star = await accounts.north_star_of(session, workspace_id)
 
         def groups(items: tuple[Group, ...]) -> list[schemas.GroupOut]:
             return [
@@ -174,21 +180,22 @@ def scoring_router(settings: ScoringSettings, resources: Resources) -> APIRouter
         gross_margin: Annotated[
             float, Query(gt=0, le=1, description="1: revenue-based LTV and payback")
         ] = 1.0,
+        *,
+        session: Session,
+        workspace_id: WorkspaceId,
     ) -> schemas.FiguresOut:
         begins, ends = _utc(start), _utc(end)
-        async with sessions() as session:
-            workspace_id = await workspace_id_of(session, workspace)
-            try:
-                figures, count = await accounts.figures(
-                    session,
-                    workspace_id,
-                    start=int(begins.timestamp()),
-                    end=int(ends.timestamp()),
-                    gross_margin=gross_margin,
-                )
-            except PortfolioInputInvalid as error:
-                raise Invalid(str(error), field="end") from error
-            star = await accounts.north_star_of(session, workspace_id)
+        try:
+            figures, count = await accounts.figures(
+                session,
+                workspace_id,
+                start=int(begins.timestamp()),
+                end=int(ends.timestamp()),
+                gross_margin=gross_margin,
+            )
+        except PortfolioInputInvalid as error:
+            raise Invalid(str(error), field="end") from error
+        star = await accounts.north_star_of(session, workspace_id)
         return schemas.FiguresOut(
             workspace=workspace,
             start=begins,
@@ -201,14 +208,17 @@ def scoring_router(settings: ScoringSettings, resources: Resources) -> APIRouter
 
     @router.get("/definitions", summary="The metric-definition versions, newest first")
     async def list_definitions(
-        workspace: str, cursor: Cursor = None, limit: Limit = 50
+        workspace: str,
+        cursor: Cursor = None,
+        limit: Limit = 50,
+        *,
+        session: Session,
+        workspace_id: WorkspaceId,
     ) -> schemas.DefinitionsPage:
-        async with sessions() as session:
-            workspace_id = await workspace_id_of(session, workspace)
-            items, next_cursor = await catalog.list_versions(
-                session, workspace_id, cursor=cursor, limit=limit
-            )
-            star = await accounts.north_star_of(session, workspace_id)
+        items, next_cursor = await catalog.list_versions(
+            session, workspace_id, cursor=cursor, limit=limit
+        )
+        star = await accounts.north_star_of(session, workspace_id)
         return schemas.DefinitionsPage(
             items=[_version_out(v) for v in items], next_cursor=next_cursor, north_star=_star(star)
         )
@@ -220,14 +230,14 @@ def scoring_router(settings: ScoringSettings, resources: Resources) -> APIRouter
         responses={**FILE_ERROR_RESPONSES, **SAME_CONTENT_RESPONSE},
     )
     async def publish(
-        workspace: str, body: schemas.MetricsSourceIn
+        workspace: str,
+        body: schemas.MetricsSourceIn,
+        session: Session,
+        workspace_id: WorkspaceId,
     ) -> schemas.DefinitionsVersionOut:
-        async with sessions() as session:
-            workspace_id = await workspace_id_of(session, workspace)
-            info = await catalog.publish(
-                session, workspace_id, body.source_name, body.source, clock=clock
-            )
-            await session.commit()
+        info = await catalog.publish(
+            session, workspace_id, body.source_name, body.source, clock=clock
+        )
         return _version_out(info)
 
     @router.post(
@@ -235,9 +245,9 @@ def scoring_router(settings: ScoringSettings, resources: Resources) -> APIRouter
         summary="Check a metric-definitions file without publishing it",
         responses=FILE_ERROR_RESPONSES,
     )
-    async def validate(workspace: str, body: schemas.MetricsSourceIn) -> schemas.MetricsValidOut:
-        async with sessions() as session:
-            await workspace_id_of(session, workspace)
+    async def validate(
+        workspace: str, body: schemas.MetricsSourceIn, _workspace_id: WorkspaceId
+    ) -> schemas.MetricsValidOut:
         definitions = load_metrics(body.source_name, text=body.source)
         return schemas.MetricsValidOut(
             north_star=definitions.north_star, metrics=_metrics_out(definitions)
@@ -247,10 +257,10 @@ def scoring_router(settings: ScoringSettings, resources: Resources) -> APIRouter
         "/definitions/{version}",
         summary="One version of the metric definitions with its source and metrics",
     )
-    async def get_definitions(workspace: str, version: Version) -> schemas.DefinitionsDetailOut:
-        async with sessions() as session:
-            workspace_id = await workspace_id_of(session, workspace)
-            detail = await catalog.show(session, workspace_id, version)
+    async def get_definitions(
+        workspace: str, version: Version, session: Session, workspace_id: WorkspaceId
+    ) -> schemas.DefinitionsDetailOut:
+        detail = await catalog.show(session, workspace_id, version)
         return schemas.DefinitionsDetailOut(
             **_version_out(detail.info).model_dump(),
             source=detail.source,

@@ -44,6 +44,7 @@ def create_http_app(
     and database."""
     app = FastAPI(title=title, description=description, version=__version__, docs_url="/docs")
     app.add_exception_handler(Refused, answer_refused)
+    app.state.sessions = resources.sessions  # each request's session (services.admin_api)
     limit_bodies(app, max_body_bytes)
     instrument_http(app, resources.registry, resources.tracing)
     checks: dict[str, ReadinessCheck] = {

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from fastapi.params import Depends
 
-from services.admin_api import ERROR_RESPONSES, workspace_id_of
+from services.admin_api import ERROR_RESPONSES, Session, WorkspaceId
 from services.messaging.contacts import schemas, service
 from services.messaging.errors import ContactNotFound
 from services.messaging.playbooks.files import Channel
@@ -30,7 +30,7 @@ ERRORS = ERROR_RESPONSES
 
 
 def contacts_router(resources: Resources, *, dependencies: list[Depends]) -> APIRouter:
-    sessions, clock = resources.sessions, resources.clock
+    clock = resources.clock
     router = APIRouter(
         prefix="/api/messaging/workspaces/{workspace}/contacts",
         tags=["messaging: contacts"],
@@ -47,26 +47,27 @@ def contacts_router(resources: Resources, *, dependencies: list[Depends]) -> API
             str | None, Query(max_length=256, description="next_cursor of the previous page")
         ] = None,
         limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 50,
+        *,
+        session: Session,
+        workspace_id: WorkspaceId,
     ) -> schemas.ContactPage:
-        async with sessions() as session:
-            workspace_id = await workspace_id_of(session, workspace)
-            items, next_cursor = await service.list_contacts(
-                session,
-                workspace_id,
-                account_id=account,
-                role=role.value if role else None,
-                cursor=cursor,
-                limit=limit,
-            )
+        items, next_cursor = await service.list_contacts(
+            session,
+            workspace_id,
+            account_id=account,
+            role=role.value if role else None,
+            cursor=cursor,
+            limit=limit,
+        )
         return schemas.ContactPage(
             items=[schemas.ContactOut.of(c) for c in items], next_cursor=next_cursor
         )
 
     @router.get("/{contact_id}", summary="One contact: roles, addresses, locale, consent")
-    async def get_contact(workspace: str, contact_id: str) -> schemas.ContactOut:
-        async with sessions() as session:
-            workspace_id = await workspace_id_of(session, workspace)
-            contact = await service.get_contact(session, workspace_id, contact_id)
+    async def get_contact(
+        workspace: str, contact_id: str, session: Session, workspace_id: WorkspaceId
+    ) -> schemas.ContactOut:
+        contact = await service.get_contact(session, workspace_id, contact_id)
         return schemas.ContactOut.of(contact)
 
     @router.post(
@@ -76,14 +77,15 @@ def contacts_router(resources: Resources, *, dependencies: list[Depends]) -> API
         "bounced -> chat app) until the address changes.",
     )
     async def record_bounce(
-        workspace: str, contact_id: str, channel: Channel
+        workspace: str,
+        contact_id: str,
+        channel: Channel,
+        session: Session,
+        workspace_id: WorkspaceId,
     ) -> schemas.ContactOut:
-        async with sessions() as session:
-            workspace_id = await workspace_id_of(session, workspace)
-            contact = await service.mark_bounced(
-                session, workspace_id, contact_id, channel, now=clock.now()
-            )
-            await session.commit()
+        contact = await service.mark_bounced(
+            session, workspace_id, contact_id, channel, now=clock.now()
+        )
         return schemas.ContactOut.of(contact)
 
     return router

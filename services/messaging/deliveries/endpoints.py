@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from fastapi.params import Depends
 
-from services.admin_api import workspace_id_of
+from services.admin_api import Session, WorkspaceId
 from services.messaging.deliveries import repository, schemas, service
 from shared.errors import NotFound
 from shared.http_errors import ErrorOut
@@ -23,7 +23,6 @@ ERRORS: dict[int | str, dict[str, object]] = {
 
 
 def deliveries_router(resources: Resources, *, dependencies: list[Depends]) -> APIRouter:
-    sessions = resources.sessions
     router = APIRouter(
         prefix="/api/messaging/workspaces/{workspace}/deliveries",
         tags=["messaging: deliveries"],
@@ -41,31 +40,32 @@ def deliveries_router(resources: Resources, *, dependencies: list[Depends]) -> A
             str | None, Query(max_length=300, description="next_cursor of the previous page")
         ] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+        *,
+        session: Session,
+        workspace_id: WorkspaceId,
     ) -> schemas.DeliveryPageOut:
-        async with sessions() as session:
-            workspace_id = await workspace_id_of(session, workspace)
-            page = await service.list_deliveries(
-                session,
-                workspace_id,
-                account_id=account,
-                contact_id=contact,
-                status=status_,
-                cursor=cursor,
-                limit=limit,
-            )
+        page = await service.list_deliveries(
+            session,
+            workspace_id,
+            account_id=account,
+            contact_id=contact,
+            status=status_,
+            cursor=cursor,
+            limit=limit,
+        )
         return schemas.DeliveryPageOut(
             items=[schemas.DeliveryOut.of(row) for row in page.items],
             next_cursor=page.next_cursor,
         )
 
     @router.get("/{delivery_id}", summary="One delivery with every attempt")
-    async def get_delivery(workspace: str, delivery_id: str) -> schemas.DeliveryOut:
-        async with sessions() as session:
-            workspace_id = await workspace_id_of(session, workspace)
-            row = await repository.get(session, workspace_id, delivery_id)
-            if row is None:
-                raise NotFound(f"no delivery {delivery_id!r}", field="delivery_id")
-            history = await repository.attempts_of(session, delivery_id)
+    async def get_delivery(
+        workspace: str, delivery_id: str, session: Session, workspace_id: WorkspaceId
+    ) -> schemas.DeliveryOut:
+        row = await repository.get(session, workspace_id, delivery_id)
+        if row is None:
+            raise NotFound(f"no delivery {delivery_id!r}", field="delivery_id")
+        history = await repository.attempts_of(session, delivery_id)
         return schemas.DeliveryOut.of(row, history)
 
     return router

@@ -13,7 +13,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from fastapi.params import Depends
 
-from services.admin_api import ERROR_RESPONSES, SAME_CONTENT_RESPONSE, SourceIn, workspace_id_of
+from services.admin_api import (
+    ERROR_RESPONSES,
+    SAME_CONTENT_RESPONSE,
+    Session,
+    SourceIn,
+    WorkspaceId,
+)
 from services.messaging.playbooks import schemas, service
 from services.messaging.playbooks.service import PlaybookInfo, VersionInfo
 from shared.db.ranges import Int32
@@ -30,7 +36,7 @@ _FILE_ERRORS: dict[int | str, dict[str, object]] = {
 
 
 def playbooks_router(resources: Resources, *, dependencies: list[Depends]) -> APIRouter:
-    sessions, clock = resources.sessions, resources.clock
+    clock = resources.clock
     router = APIRouter(
         prefix="/api/messaging/workspaces/{workspace}/playbooks",
         tags=["messaging: playbooks"],
@@ -45,12 +51,13 @@ def playbooks_router(resources: Resources, *, dependencies: list[Depends]) -> AP
             str | None, Query(max_length=64, description="next_cursor of the previous page")
         ] = None,
         limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 50,
+        *,
+        session: Session,
+        workspace_id: WorkspaceId,
     ) -> schemas.PlaybookPage:
-        async with sessions() as session:
-            workspace_id = await workspace_id_of(session, workspace)
-            items, next_cursor = await service.list_playbooks(
-                session, workspace_id, cursor=cursor, limit=limit
-            )
+        items, next_cursor = await service.list_playbooks(
+            session, workspace_id, cursor=cursor, limit=limit
+        )
         return schemas.PlaybookPage(
             items=[_playbook_out(workspace, item) for item in items], next_cursor=next_cursor
         )
@@ -61,13 +68,12 @@ def playbooks_router(resources: Resources, *, dependencies: list[Depends]) -> AP
         summary="Publish a new version of a playbook",
         responses={**_FILE_ERRORS, **SAME_CONTENT_RESPONSE},
     )
-    async def publish(workspace: str, body: SourceIn) -> schemas.PlaybookVersionOut:
-        async with sessions() as session:
-            workspace_id = await workspace_id_of(session, workspace)
-            info = await service.publish(
-                session, workspace_id, body.source_name, body.source, clock=clock
-            )
-            await session.commit()
+    async def publish(
+        workspace: str, body: SourceIn, session: Session, workspace_id: WorkspaceId
+    ) -> schemas.PlaybookVersionOut:
+        info = await service.publish(
+            session, workspace_id, body.source_name, body.source, clock=clock
+        )
         return _version_out(info)
 
     @router.post(
@@ -75,19 +81,19 @@ def playbooks_router(resources: Resources, *, dependencies: list[Depends]) -> AP
         summary="Check a playbook file without publishing it",
         responses=_FILE_ERRORS,
     )
-    async def validate(workspace: str, body: SourceIn) -> schemas.PlaybookValidOut:
-        async with sessions() as session:
-            await workspace_id_of(session, workspace)
+    async def validate(
+        workspace: str, body: SourceIn, _workspace_id: WorkspaceId
+    ) -> schemas.PlaybookValidOut:
         playbook = service.read_playbook(body.source_name, body.source)
         return schemas.PlaybookValidOut(
             playbook_id=playbook.id, counts=schemas.PlaybookCounts.of(playbook)
         )
 
     @router.get("/{playbook_id}", summary="A playbook: its current version and every version")
-    async def get_playbook(workspace: str, playbook_id: str) -> schemas.PlaybookDetailOut:
-        async with sessions() as session:
-            workspace_id = await workspace_id_of(session, workspace)
-            info, versions = await service.get_playbook(session, workspace_id, playbook_id)
+    async def get_playbook(
+        workspace: str, playbook_id: str, session: Session, workspace_id: WorkspaceId
+    ) -> schemas.PlaybookDetailOut:
+        info, versions = await service.get_playbook(session, workspace_id, playbook_id)
         return schemas.PlaybookDetailOut(
             **_playbook_out(workspace, info).model_dump(),
             versions=[_version_out(v) for v in versions],
@@ -98,11 +104,13 @@ def playbooks_router(resources: Resources, *, dependencies: list[Depends]) -> AP
         summary="One version: its source, rules, steps and templates",
     )
     async def get_version(
-        workspace: str, playbook_id: str, version: Int32
+        workspace: str,
+        playbook_id: str,
+        version: Int32,
+        session: Session,
+        workspace_id: WorkspaceId,
     ) -> schemas.PlaybookVersionDetailOut:
-        async with sessions() as session:
-            workspace_id = await workspace_id_of(session, workspace)
-            detail = await service.show(session, workspace_id, playbook_id, version)
+        detail = await service.show(session, workspace_id, playbook_id, version)
         return schemas.PlaybookVersionDetailOut(
             **_version_out(detail.info).model_dump(),
             current=detail.is_current,

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from fastapi.params import Depends
 from pydantic import BaseModel, Field
 
-from services.admin_api import workspace_id_of
+from services.admin_api import Session, WorkspaceId
 from services.messaging.contacts.endpoints import ERRORS
 from services.messaging.processing import repository
 from shared.runtime import Resources
@@ -34,7 +34,6 @@ class PlanOut(BaseModel):
 
 
 def plans_router(resources: Resources, *, dependencies: list[Depends]) -> APIRouter:
-    sessions = resources.sessions
     router = APIRouter(
         prefix="/api/messaging/workspaces/{workspace}/plans",
         tags=["messaging: plans"],
@@ -48,12 +47,13 @@ def plans_router(resources: Resources, *, dependencies: list[Depends]) -> APIRou
         account: Annotated[str | None, Query(max_length=256)] = None,
         trigger: Annotated[str | None, Query(max_length=128)] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PLANS)] = 100,
+        *,
+        session: Session,
+        workspace_id: WorkspaceId,
     ) -> list[PlanOut]:
-        async with sessions() as session:
-            workspace_id = await workspace_id_of(session, workspace)
-            rows = await repository.page(
-                session, workspace_id, account_id=account, trigger_id=trigger, limit=limit
-            )
+        rows = await repository.page(
+            session, workspace_id, account_id=account, trigger_id=trigger, limit=limit
+        )
         return [PlanOut.model_validate(row, from_attributes=True) for row in rows]
 
     return router

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from fastapi.params import Depends
 
-from services.admin_api import workspace_id_of
+from services.admin_api import Session, WorkspaceId
 from services.messaging.channels.guard import UrlGuard
 from services.messaging.deliveries.endpoints import ERRORS, MAX_PAGE
 from services.messaging.subscriptions import repository, schemas, service
@@ -21,7 +21,7 @@ from shared.runtime import Resources
 def subscriptions_router(
     resources: Resources, *, dependencies: list[Depends], guard: UrlGuard
 ) -> APIRouter:
-    sessions, clock = resources.sessions, resources.clock
+    clock = resources.clock
     router = APIRouter(
         prefix="/api/messaging/workspaces/{workspace}/subscriptions",
         tags=["messaging: subscriptions"],
@@ -34,24 +34,23 @@ def subscriptions_router(
         status_code=status.HTTP_201_CREATED,
         summary="Register a URL for the workspace's triggers matching the filters",
     )
-    async def create(workspace: str, body: schemas.SubscriptionIn) -> schemas.SubscriptionCreated:
-        async with sessions() as session:
-            workspace_id = await workspace_id_of(session, workspace)
-            row = await service.create_subscription(
-                session,
-                workspace_id,
-                url=body.url,
-                filters=service.Filters(
-                    tuple(k.value for k in body.kinds),
-                    tuple(body.paths),
-                    tuple(body.nodes),
-                    tuple(r.value for r in body.roles),
-                ),
-                description=body.description,
-                guard=guard,
-                now=clock.now(),
-            )
-            await session.commit()
+    async def create(
+        workspace: str, body: schemas.SubscriptionIn, session: Session, workspace_id: WorkspaceId
+    ) -> schemas.SubscriptionCreated:
+        row = await service.create_subscription(
+            session,
+            workspace_id,
+            url=body.url,
+            filters=service.Filters(
+                tuple(k.value for k in body.kinds),
+                tuple(body.paths),
+                tuple(body.nodes),
+                tuple(r.value for r in body.roles),
+            ),
+            description=body.description,
+            guard=guard,
+            now=clock.now(),
+        )
         return schemas.SubscriptionCreated(
             **schemas.SubscriptionOut.of(row).model_dump(), secret=row.secret
         )
@@ -61,10 +60,11 @@ def subscriptions_router(
         workspace: str,
         cursor: Annotated[str | None, Query(max_length=40)] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+        *,
+        session: Session,
+        workspace_id: WorkspaceId,
     ) -> schemas.SubscriptionPageOut:
-        async with sessions() as session:
-            workspace_id = await workspace_id_of(session, workspace)
-            rows = await repository.page(session, workspace_id, after=cursor, limit=limit + 1)
+        rows = await repository.page(session, workspace_id, after=cursor, limit=limit + 1)
         more = len(rows) > limit
         return schemas.SubscriptionPageOut(
             items=[schemas.SubscriptionOut.of(r) for r in rows[:limit]],
@@ -72,41 +72,41 @@ def subscriptions_router(
         )
 
     @router.get("/{subscription_id}", summary="One subscription (without its secret)")
-    async def get(workspace: str, subscription_id: str) -> schemas.SubscriptionOut:
-        async with sessions() as session:
-            workspace_id = await workspace_id_of(session, workspace)
-            row = await service.get_subscription(session, workspace_id, subscription_id)
+    async def get(
+        workspace: str, subscription_id: str, session: Session, workspace_id: WorkspaceId
+    ) -> schemas.SubscriptionOut:
+        row = await service.get_subscription(session, workspace_id, subscription_id)
         return schemas.SubscriptionOut.of(row)
 
     @router.patch("/{subscription_id}", summary="Change the URL, filters, or pause it")
     async def update(
-        workspace: str, subscription_id: str, body: schemas.SubscriptionUpdate
+        workspace: str,
+        subscription_id: str,
+        body: schemas.SubscriptionUpdate,
+        session: Session,
+        workspace_id: WorkspaceId,
     ) -> schemas.SubscriptionOut:
         changes = {
             name: [getattr(v, "value", v) for v in value] if isinstance(value, list) else value
             for name, value in body.model_dump(exclude_unset=True).items()
         }
-        async with sessions() as session:
-            workspace_id = await workspace_id_of(session, workspace)
-            row = await service.update_subscription(
-                session,
-                workspace_id,
-                subscription_id,
-                changes=changes,
-                guard=guard,
-                now=clock.now(),
-            )
-            await session.commit()
+        row = await service.update_subscription(
+            session,
+            workspace_id,
+            subscription_id,
+            changes=changes,
+            guard=guard,
+            now=clock.now(),
+        )
         return schemas.SubscriptionOut.of(row)
 
     @router.delete(
         "/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete it"
     )
-    async def delete(workspace: str, subscription_id: str) -> None:
-        async with sessions() as session:
-            workspace_id = await workspace_id_of(session, workspace)
-            await service.delete_subscription(session, workspace_id, subscription_id)
-            await session.commit()
+    async def delete(
+        workspace: str, subscription_id: str, session: Session, workspace_id: WorkspaceId
+    ) -> None:
+        await service.delete_subscription(session, workspace_id, subscription_id)
 
     @router.post(
         "/{subscription_id}/replay",
@@ -114,19 +114,20 @@ def subscriptions_router(
         summary="Send the matching triggers of a time range again",
     )
     async def replay(
-        workspace: str, subscription_id: str, body: schemas.ReplayIn
+        workspace: str,
+        subscription_id: str,
+        body: schemas.ReplayIn,
+        session: Session,
+        workspace_id: WorkspaceId,
     ) -> schemas.ReplayOut:
-        async with sessions() as session:
-            workspace_id = await workspace_id_of(session, workspace)
-            replay_id, queued = await service.replay(
-                session,
-                workspace_id,
-                subscription_id,
-                since=body.since,
-                until=body.until,
-                now=clock.now(),
-            )
-            await session.commit()
+        replay_id, queued = await service.replay(
+            session,
+            workspace_id,
+            subscription_id,
+            since=body.since,
+            until=body.until,
+            now=clock.now(),
+        )
         return schemas.ReplayOut(replay_id=replay_id, queued=queued)
 
     return router

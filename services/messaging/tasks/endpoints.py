@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, status
 from fastapi.params import Depends
 
-from services.admin_api import workspace_id_of
+from services.admin_api import Session, WorkspaceId
 from services.messaging.deliveries.endpoints import ERRORS, MAX_PAGE
 from services.messaging.tasks import schemas, service
 from shared.http_errors import ErrorOut
@@ -20,7 +20,7 @@ from shared.runtime import Resources
 def tasks_router(
     resources: Resources, *, dependencies: list[Depends], crm_url: str | None
 ) -> APIRouter:
-    sessions, clock = resources.sessions, resources.clock
+    clock = resources.clock
     router = APIRouter(
         prefix="/api/messaging/workspaces/{workspace}/tasks",
         tags=["messaging: tasks"],
@@ -38,27 +38,28 @@ def tasks_router(
         ] = None,
         cursor: Annotated[str | None, Query(max_length=300)] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+        *,
+        session: Session,
+        workspace_id: WorkspaceId,
     ) -> schemas.TaskPageOut:
-        async with sessions() as session:
-            workspace_id = await workspace_id_of(session, workspace)
-            page = await service.list_tasks(
-                session,
-                workspace_id,
-                account_id=account,
-                owner_contact_id=owner,
-                status=status_,
-                cursor=cursor,
-                limit=limit,
-            )
+        page = await service.list_tasks(
+            session,
+            workspace_id,
+            account_id=account,
+            owner_contact_id=owner,
+            status=status_,
+            cursor=cursor,
+            limit=limit,
+        )
         return schemas.TaskPageOut(
             items=[schemas.TaskOut.of(t) for t in page.items], next_cursor=page.next_cursor
         )
 
     @router.get("/{task_id}", summary="One task")
-    async def get_task(workspace: str, task_id: str) -> schemas.TaskOut:
-        async with sessions() as session:
-            workspace_id = await workspace_id_of(session, workspace)
-            return schemas.TaskOut.of(await service.get_task(session, workspace_id, task_id))
+    async def get_task(
+        workspace: str, task_id: str, session: Session, workspace_id: WorkspaceId
+    ) -> schemas.TaskOut:
+        return schemas.TaskOut.of(await service.get_task(session, workspace_id, task_id))
 
     @router.patch(
         "/{task_id}",
@@ -66,20 +67,21 @@ def tasks_router(
         responses={status.HTTP_409_CONFLICT: {"model": ErrorOut, "description": "Closed"}},
     )
     async def update_task(
-        workspace: str, task_id: str, change: schemas.TaskUpdate
+        workspace: str,
+        task_id: str,
+        change: schemas.TaskUpdate,
+        session: Session,
+        workspace_id: WorkspaceId,
     ) -> schemas.TaskOut:
-        async with sessions() as session:
-            workspace_id = await workspace_id_of(session, workspace)
-            task = await service.update_task(
-                session,
-                workspace_id,
-                task_id,
-                status=change.status,
-                note=change.note,
-                now=clock.now(),
-                crm_url=crm_url,
-            )
-            await session.commit()
+        task = await service.update_task(
+            session,
+            workspace_id,
+            task_id,
+            status=change.status,
+            note=change.note,
+            now=clock.now(),
+            crm_url=crm_url,
+        )
         return schemas.TaskOut.of(task)
 
     return router

@@ -14,7 +14,7 @@ from fastapi import APIRouter, status
 from fastapi.params import Depends
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.admin_api import workspace_id_of
+from services.admin_api import Session, WorkspaceId
 from services.messaging.contacts.endpoints import ERRORS
 from services.messaging.errors import TemplateFailed
 from services.messaging.playbooks import service as playbooks
@@ -60,7 +60,6 @@ class PreviewOut(BaseModel):
 def templates_router(
     resources: Resources, *, dependencies: list[Depends], limits: TemplateLimits
 ) -> APIRouter:
-    sessions = resources.sessions
     router = APIRouter(
         prefix="/api/messaging/workspaces/{workspace}/templates",
         tags=["messaging: templates"],
@@ -78,20 +77,20 @@ def templates_router(
             }
         },
     )
-    async def preview(workspace: str, body: PreviewIn) -> PreviewOut:
+    async def preview(
+        workspace: str, body: PreviewIn, session: Session, workspace_id: WorkspaceId
+    ) -> PreviewOut:
         spec, default_locale, field = body.source, body.default_locale, "source"
-        async with sessions() as session:
-            workspace_id = await workspace_id_of(session, workspace)
+        if spec is None:
+            assert body.playbook_id is not None
+            assert body.template is not None
+            detail = await playbooks.show(session, workspace_id, body.playbook_id)
+            spec = detail.playbook.templates.get(body.template)
+            default_locale, field = detail.playbook.default_locale, "template"
             if spec is None:
-                assert body.playbook_id is not None
-                assert body.template is not None
-                detail = await playbooks.show(session, workspace_id, body.playbook_id)
-                spec = detail.playbook.templates.get(body.template)
-                default_locale, field = detail.playbook.default_locale, "template"
-                if spec is None:
-                    raise NotFound(
-                        f"{body.playbook_id} has no template {body.template!r}", field="template"
-                    )
+                raise NotFound(
+                    f"{body.playbook_id} has no template {body.template!r}", field="template"
+                )
         try:
             rendered = await asyncio.to_thread(
                 render_message,

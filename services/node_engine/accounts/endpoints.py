@@ -8,9 +8,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 from fastapi.params import Depends
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.admin_api import workspace_id_of
+from services.admin_api import Session, WorkspaceId
 from services.node_engine.accounts import schemas
 from services.node_engine.accounts.service import (
     account_states,
@@ -23,12 +22,7 @@ from shared.db.ranges import Int64
 from shared.errors import NotFound
 
 
-def accounts_router(
-    sessions: async_sessionmaker[AsyncSession],
-    clock: Clock,
-    *,
-    dependencies: Sequence[Depends] = (),
-) -> APIRouter:
+def accounts_router(clock: Clock, *, dependencies: Sequence[Depends] = ()) -> APIRouter:
     router = APIRouter(
         prefix="/api/engine/workspaces/{workspace}",
         tags=["engine: accounts"],
@@ -36,11 +30,10 @@ def accounts_router(
     )
 
     @router.get("/accounts/{account_id}", summary="One account's place on every path")
-    async def get_account(workspace: str, account_id: str) -> schemas.AccountOut:
-        async with sessions() as session:
-            states = await account_states(
-                session, await workspace_id_of(session, workspace), account_id
-            )
+    async def get_account(
+        workspace: str, account_id: str, session: Session, workspace_id: WorkspaceId
+    ) -> schemas.AccountOut:
+        states = await account_states(session, workspace_id, account_id)
         if not states:
             raise NotFound(f"account {account_id!r} is on no path", field="account_id")
         return schemas.AccountOut(
@@ -81,16 +74,18 @@ def accounts_router(
             Int64 | None, Query(ge=0, description="next_cursor of the previous page")
         ] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        *,
+        session: Session,
+        workspace_id: WorkspaceId,
     ) -> schemas.TimelinePage:
-        async with sessions() as session:
-            rows, next_cursor = await timeline(
-                session,
-                await workspace_id_of(session, workspace),
-                account_id,
-                path_id=path_id,
-                cursor=cursor,
-                limit=limit,
-            )
+        rows, next_cursor = await timeline(
+            session,
+            workspace_id,
+            account_id,
+            path_id=path_id,
+            cursor=cursor,
+            limit=limit,
+        )
         return schemas.TimelinePage(
             items=[schemas.TransitionOut.model_validate(_columns(row)) for row in rows],
             next_cursor=next_cursor,
@@ -99,9 +94,10 @@ def accounts_router(
     @router.get(
         "/paths/{path_id}/funnel", summary="Accounts per stage and node, conversion, median time"
     )
-    async def get_funnel(workspace: str, path_id: str) -> schemas.FunnelOut:
-        async with sessions() as session:
-            total, steps = await funnel(session, await workspace_id_of(session, workspace), path_id)
+    async def get_funnel(
+        workspace: str, path_id: str, session: Session, workspace_id: WorkspaceId
+    ) -> schemas.FunnelOut:
+        total, steps = await funnel(session, workspace_id, path_id)
         return schemas.FunnelOut(
             workspace=workspace,
             path_id=path_id,
@@ -125,19 +121,23 @@ def accounts_router(
         status_code=status.HTTP_202_ACCEPTED,
         summary="Move an account to a stage or node (audited in its timeline)",
     )
-    async def post_move(workspace: str, account_id: str, body: schemas.MoveIn) -> schemas.MoveOut:
-        async with sessions() as session:
-            move_id = await queue_move(
-                session,
-                workspace_id=await workspace_id_of(session, workspace),
-                account_id=account_id,
-                path_id=body.path_id,
-                target=body.target,
-                actor=body.actor,
-                note=body.note,
-                now=clock.now(),
-            )
-            await session.commit()
+    async def post_move(
+        workspace: str,
+        account_id: str,
+        body: schemas.MoveIn,
+        session: Session,
+        workspace_id: WorkspaceId,
+    ) -> schemas.MoveOut:
+        move_id = await queue_move(
+            session,
+            workspace_id=workspace_id,
+            account_id=account_id,
+            path_id=body.path_id,
+            target=body.target,
+            actor=body.actor,
+            note=body.note,
+            now=clock.now(),
+        )
         return schemas.MoveOut(move_id=move_id, status="queued")
 
     return router

@@ -12,13 +12,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 from fastapi.params import Depends
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.admin_api import (
     ERROR_RESPONSES,
     FILE_ERROR_RESPONSES,
     SAME_CONTENT_RESPONSE,
+    Session,
     SourceIn,
-    workspace_id_of,
+    WorkspaceId,
 )
 from services.admin_api import admin_dependencies as admin_token_required
 from services.node_engine.paths import schemas, service
@@ -37,7 +39,7 @@ def admin_dependencies(settings: EngineSettings, resources: Resources) -> list[D
 
 
 def paths_router(settings: EngineSettings, resources: Resources) -> APIRouter:
-    sessions, clock = resources.sessions, resources.clock
+    clock = resources.clock
     router = APIRouter(
         prefix="/api/engine/workspaces/{workspace}/paths",
         tags=["engine: paths"],
@@ -52,12 +54,13 @@ def paths_router(settings: EngineSettings, resources: Resources) -> APIRouter:
             str | None, Query(max_length=64, description="next_cursor of the previous page")
         ] = None,
         limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 50,
+        *,
+        session: Session,
+        workspace_id: WorkspaceId,
     ) -> schemas.PathPage:
-        async with sessions() as session:
-            workspace_id = await workspace_id_of(session, workspace)
-            items, next_cursor = await service.list_paths(
-                session, workspace_id, cursor=cursor, limit=limit
-            )
+        items, next_cursor = await service.list_paths(
+            session, workspace_id, cursor=cursor, limit=limit
+        )
         return schemas.PathPage(
             items=[_path_out(workspace, item) for item in items], next_cursor=next_cursor
         )
@@ -68,19 +71,18 @@ def paths_router(settings: EngineSettings, resources: Resources) -> APIRouter:
         summary="Publish a new version of a growth path",
         responses={**FILE_ERROR_RESPONSES, **SAME_CONTENT_RESPONSE},
     )
-    async def publish(workspace: str, body: schemas.PublishIn) -> schemas.VersionOut:
-        async with sessions() as session:
-            workspace_id = await workspace_id_of(session, workspace)
-            info = await service.publish(
-                session,
-                workspace_id,
-                body.source_name,
-                body.source,
-                migration=body.migration,
-                node_map=body.node_map,
-                clock=clock,
-            )
-            await session.commit()
+    async def publish(
+        workspace: str, body: schemas.PublishIn, session: Session, workspace_id: WorkspaceId
+    ) -> schemas.VersionOut:
+        info = await service.publish(
+            session,
+            workspace_id,
+            body.source_name,
+            body.source,
+            migration=body.migration,
+            node_map=body.node_map,
+            clock=clock,
+        )
         return _version_out(info)
 
     @router.post(
@@ -88,17 +90,17 @@ def paths_router(settings: EngineSettings, resources: Resources) -> APIRouter:
         summary="Check a growth-path file without publishing it",
         responses=FILE_ERROR_RESPONSES,
     )
-    async def validate(workspace: str, body: SourceIn) -> schemas.ValidOut:
-        async with sessions() as session:
-            await workspace_id_of(session, workspace)
+    async def validate(
+        workspace: str, body: SourceIn, _workspace_id: WorkspaceId
+    ) -> schemas.ValidOut:
         path = service.compile_source(body.source_name, body.source, version=0)
         return schemas.ValidOut(summary=schemas.SummaryOut.from_path(path))
 
     @router.get("/{path_id}", summary="A path: its current version, state and every version")
-    async def get_path(workspace: str, path_id: str) -> schemas.PathDetailOut:
-        async with sessions() as session:
-            workspace_id = await workspace_id_of(session, workspace)
-            info, versions = await service.get_path(session, workspace_id, path_id)
+    async def get_path(
+        workspace: str, path_id: str, session: Session, workspace_id: WorkspaceId
+    ) -> schemas.PathDetailOut:
+        info, versions = await service.get_path(session, workspace_id, path_id)
         return schemas.PathDetailOut(
             **_path_out(workspace, info).model_dump(),
             versions=[_version_out(v) for v in versions],
@@ -108,10 +110,10 @@ def paths_router(settings: EngineSettings, resources: Resources) -> APIRouter:
         "/{path_id}/versions/{version}",
         summary="One version: its source and what the engine runs (stages, nodes, tiers)",
     )
-    async def get_version(workspace: str, path_id: str, version: Int32) -> schemas.VersionDetailOut:
-        async with sessions() as session:
-            workspace_id = await workspace_id_of(session, workspace)
-            detail = await service.show(session, workspace_id, path_id, version)
+    async def get_version(
+        workspace: str, path_id: str, version: Int32, session: Session, workspace_id: WorkspaceId
+    ) -> schemas.VersionDetailOut:
+        detail = await service.show(session, workspace_id, path_id, version)
         return schemas.VersionDetailOut(
             **_version_out(detail.info).model_dump(),
             current=detail.is_current,
@@ -119,25 +121,26 @@ def paths_router(settings: EngineSettings, resources: Resources) -> APIRouter:
             summary=schemas.SummaryOut.from_path(detail.path),
         )
 
-    async def set_paused(workspace: str, path_id: str, *, paused: bool) -> schemas.PathOut:
-        async with sessions() as session:
-            workspace_id = await workspace_id_of(session, workspace)
-            info = await service.set_paused(
-                session, workspace_id, path_id, paused=paused, clock=clock
-            )
-            await session.commit()
+    async def set_paused(
+        workspace: str, path_id: str, session: AsyncSession, workspace_id: str, *, paused: bool
+    ) -> schemas.PathOut:
+        info = await service.set_paused(session, workspace_id, path_id, paused=paused, clock=clock)
         return _path_out(workspace, info)
 
     @router.post(
         "/{path_id}/pause",
         summary="Pause a path: data is still counted, accounts do not move, nothing fires",
     )
-    async def pause(workspace: str, path_id: str) -> schemas.PathOut:
-        return await set_paused(workspace, path_id, paused=True)
+    async def pause(
+        workspace: str, path_id: str, session: Session, workspace_id: WorkspaceId
+    ) -> schemas.PathOut:
+        return await set_paused(workspace, path_id, session, workspace_id, paused=True)
 
     @router.post("/{path_id}/resume", summary="Resume a paused path")
-    async def resume(workspace: str, path_id: str) -> schemas.PathOut:
-        return await set_paused(workspace, path_id, paused=False)
+    async def resume(
+        workspace: str, path_id: str, session: Session, workspace_id: WorkspaceId
+    ) -> schemas.PathOut:
+        return await set_paused(workspace, path_id, session, workspace_id, paused=False)
 
     return router
 

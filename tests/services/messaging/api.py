@@ -53,6 +53,7 @@ async def delivery_api(
     resources = Resources(InMemoryBus(), sessions.kw["bind"], sessions, clock, CollectorRegistry())
     app = FastAPI()
     app.add_exception_handler(Refused, answer_refused)
+    app.state.sessions = sessions
     dependencies = admin_dependencies(
         sessions, configured.admin_token, variable="MILEPOST_MESSAGING_ADMIN_TOKEN"
     )
