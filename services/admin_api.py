@@ -112,6 +112,7 @@ def admin_dependencies(
         grant = await grant_for(credentials.credentials)
         if grant is None:
             raise _unauthorized(f"the admin token is unknown or revoked; {_HOW_TO_CREATE}")
+        request.state.grant = grant
         if not grant.covers(request.path_params.get("workspace", "")):
             raise Forbidden(f"this admin token is for {grant.workspace!r} only")
 
@@ -151,3 +152,14 @@ async def workspace_id_of(session: Session, workspace: str) -> str:
 
 WorkspaceId = Annotated[str, Depends(workspace_id_of)]
 """The id of the workspace the route's ``{workspace}`` names."""
+
+
+def publisher_of(request: Request) -> str:
+    """Who sent the request: the name of the admin token that opened it (see
+    :func:`admin_dependencies`, which runs first)."""
+    grant: Grant = request.state.grant
+    return grant.name
+
+
+PublishedBy = Annotated[str, Depends(publisher_of)]
+"""Who publishes a definition version: the admin token's label, or ``operator``."""

@@ -29,13 +29,15 @@ class Head(Protocol):
 
 
 class StoredVersion(Protocol):
-    """One immutable published version."""
+    """One immutable published version, and who published it."""
 
     @property
     def version(self) -> int: ...
 
     @property
     def digest(self) -> str: ...
+
+    published_by: str
 
 
 H = TypeVar("H", bound=Head)
@@ -162,11 +164,12 @@ async def publish_version(
     new_version: Callable[[int, datetime], V],
     unchanged: Callable[[str], Exception],
     version_name: Callable[[int], str],
+    published_by: str,
     clock: Clock,
 ) -> V:
     """Add version N+1 (``new_version(number, now)``, which may raise the kind's own
-    refusals) and make it current, creating the head (``new_head(number, now)``) for the
-    first version.
+    refusals) published by ``published_by`` and make it current, creating the head
+    (``new_head(number, now)``) for the first version.
 
     Raises ``unchanged("<version_name(N)> has the same content: nothing to publish")`` when
     ``digest`` is the current version's."""
@@ -180,6 +183,7 @@ async def publish_version(
     number = await rows.latest_number(session) + 1
     now = clock.now()
     version = new_version(number, now)
+    version.published_by = published_by
     if head is None:
         await rows.add(session, new_head(number, now), version)
     else:

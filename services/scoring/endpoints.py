@@ -20,6 +20,7 @@ from services.admin_api import (
     ERROR_RESPONSES,
     FILE_ERROR_RESPONSES,
     SAME_CONTENT_RESPONSE,
+    PublishedBy,
     Session,
     WorkspaceId,
     admin_dependencies,
@@ -234,9 +235,15 @@ def scoring_router(settings: ScoringSettings, resources: Resources) -> APIRouter
         body: schemas.MetricsSourceIn,
         session: Session,
         workspace_id: WorkspaceId,
+        published_by: PublishedBy,
     ) -> schemas.DefinitionsVersionOut:
         info = await catalog.publish(
-            session, workspace_id, body.source_name, body.source, clock=clock
+            session,
+            workspace_id,
+            body.source_name,
+            body.source,
+            published_by=published_by,
+            clock=clock,
         )
         return _version_out(info)
 
@@ -341,6 +348,7 @@ def _version_out(info: VersionInfo) -> schemas.DefinitionsVersionOut:
         north_star=info.north_star,
         metric_count=info.metric_count,
         published_at=info.published_at,
+        published_by=info.published_by,
         current=info.current,
     )
 

@@ -138,6 +138,10 @@ class DefinitionsVersionOut(BaseModel):
     north_star: str
     metric_count: int
     published_at: datetime
+    published_by: str = Field(
+        description="Who published it: the admin token's label, or `operator` (the "
+        "configured admin token, the CLI)."
+    )
     current: bool
 
 

@@ -7,7 +7,7 @@ compared in constant time. Its plaintext exists once, when it is created.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,13 +24,18 @@ from shared.tenancy.service import (
 )
 
 TOKEN_PREFIX = "mpa_"  # noqa: S105 - the prefix, not a secret
+OPERATOR = "operator"
+"""Who acts without an admin token of their own: a setting's token, the CLI, embedded mode."""
 
 
 @dataclass(frozen=True, slots=True)
 class Grant:
-    """What a valid admin token opens: one workspace (by name), or every one (None)."""
+    """What a valid admin token opens: one workspace (by name), or every one (None).
+    ``name`` says who holds it, for the record (``published_by``): a token's label (its id
+    when it has none), or ``operator`` for the token of a setting."""
 
     workspace: str | None
+    name: str = field(default=OPERATOR, compare=False)
 
     def covers(self, workspace: str) -> bool:
         return self.workspace is None or self.workspace == workspace
@@ -108,4 +113,5 @@ async def grant_of(session: AsyncSession, token: str) -> Grant | None:
     found = await AdminTokenRepository(session).token(token_id)
     if found is None or not hash_matches(found[0].secret_hash, token):
         return None
-    return None if found[0].revoked_at is not None else Grant(found[1])
+    row, workspace = found
+    return None if row.revoked_at is not None else Grant(workspace, row.label or row.id)

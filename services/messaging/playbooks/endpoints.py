@@ -16,6 +16,7 @@ from fastapi.params import Depends
 from services.admin_api import (
     ERROR_RESPONSES,
     SAME_CONTENT_RESPONSE,
+    PublishedBy,
     Session,
     SourceIn,
     WorkspaceId,
@@ -69,10 +70,19 @@ def playbooks_router(resources: Resources, *, dependencies: list[Depends]) -> AP
         responses={**_FILE_ERRORS, **SAME_CONTENT_RESPONSE},
     )
     async def publish(
-        workspace: str, body: SourceIn, session: Session, workspace_id: WorkspaceId
+        workspace: str,
+        body: SourceIn,
+        session: Session,
+        workspace_id: WorkspaceId,
+        published_by: PublishedBy,
     ) -> schemas.PlaybookVersionOut:
         info = await service.publish(
-            session, workspace_id, body.source_name, body.source, clock=clock
+            session,
+            workspace_id,
+            body.source_name,
+            body.source,
+            published_by=published_by,
+            clock=clock,
         )
         return _version_out(info)
 
@@ -139,4 +149,5 @@ def _version_out(info: VersionInfo) -> schemas.PlaybookVersionOut:
         source_name=info.source_name,
         digest=info.digest,
         published_at=info.published_at,
+        published_by=info.published_by,
     )

@@ -33,3 +33,6 @@ class PlaybookVersionRow(Base):
     source_name: Mapped[str] = mapped_column(String(500))
     digest: Mapped[str] = mapped_column(String(64))
     published_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    published_by: Mapped[str] = mapped_column(
+        String(100), doc="The admin token's label, or ``operator`` (setting's token, CLI)."
+    )

@@ -31,6 +31,10 @@ class PlaybookVersionOut(BaseModel):
     source_name: str
     digest: str
     published_at: datetime
+    published_by: str = Field(
+        description="Who published it: the admin token's label, or `operator` (the "
+        "configured admin token, the CLI)."
+    )
 
 
 class PlaybookDetailOut(PlaybookOut):

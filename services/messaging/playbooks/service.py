@@ -30,6 +30,7 @@ from services.messaging.playbooks.files import PlaybookFile, PublishedPlaybook, 
 from services.messaging.playbooks.models import PlaybookRow, PlaybookVersionRow
 from shared.clock import Clock
 from shared.definitions import DefinitionError, definition_digest, load_definition
+from shared.tenancy.admin_tokens import OPERATOR
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class VersionInfo:
     source_name: str
     digest: str
     published_at: datetime
+    published_by: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +72,16 @@ def read_playbook(source_name: str, text: str) -> PlaybookFile:
 
 
 async def publish(
-    session: AsyncSession, workspace_id: str, source_name: str, text: str, *, clock: Clock
+    session: AsyncSession,
+    workspace_id: str,
+    source_name: str,
+    text: str,
+    *,
+    published_by: str = OPERATOR,
+    clock: Clock,
 ) -> VersionInfo:
-    """Create version N+1 of the file's playbook and make it current.
+    """Create version N+1 of the file's playbook, published by ``published_by``, and make
+    it current.
 
     Raises :class:`DefinitionError` for an invalid file and :class:`PlaybookUnchanged` for
     content identical to the current version."""
@@ -97,6 +106,7 @@ async def publish(
         ),
         unchanged=PlaybookUnchanged,
         version_name=lambda number: f"{file.id} v{number}",
+        published_by=published_by,
         clock=clock,
     )
     return _info(version_row)
@@ -213,7 +223,13 @@ def _no_playbook(playbook_id: str) -> PlaybookNotFound:
 
 def _info(row: PlaybookVersionRow) -> VersionInfo:
     return VersionInfo(
-        row.playbook_id, row.version, row.name, row.source_name, row.digest, row.published_at
+        row.playbook_id,
+        row.version,
+        row.name,
+        row.source_name,
+        row.digest,
+        row.published_at,
+        row.published_by,
     )
 
 

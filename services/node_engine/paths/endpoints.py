@@ -18,6 +18,7 @@ from services.admin_api import (
     ERROR_RESPONSES,
     FILE_ERROR_RESPONSES,
     SAME_CONTENT_RESPONSE,
+    PublishedBy,
     Session,
     SourceIn,
     WorkspaceId,
@@ -72,7 +73,11 @@ def paths_router(settings: EngineSettings, resources: Resources) -> APIRouter:
         responses={**FILE_ERROR_RESPONSES, **SAME_CONTENT_RESPONSE},
     )
     async def publish(
-        workspace: str, body: schemas.PublishIn, session: Session, workspace_id: WorkspaceId
+        workspace: str,
+        body: schemas.PublishIn,
+        session: Session,
+        workspace_id: WorkspaceId,
+        published_by: PublishedBy,
     ) -> schemas.VersionOut:
         info = await service.publish(
             session,
@@ -81,6 +86,7 @@ def paths_router(settings: EngineSettings, resources: Resources) -> APIRouter:
             body.source,
             migration=body.migration,
             node_map=body.node_map,
+            published_by=published_by,
             clock=clock,
         )
         return _version_out(info)
@@ -166,4 +172,5 @@ def _version_out(info: VersionInfo) -> schemas.VersionOut:
         migration=info.migration,
         node_map=dict(info.node_map),
         published_at=info.published_at,
+        published_by=info.published_by,
     )

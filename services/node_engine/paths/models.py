@@ -40,3 +40,6 @@ class PathVersionRow(Base):
     migration: Mapped[str] = mapped_column(String(16))
     node_map: Mapped[dict[str, Any]] = mapped_column(JSON)
     published_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    published_by: Mapped[str] = mapped_column(
+        String(100), doc="The admin token's label, or ``operator`` (setting's token, CLI)."
+    )

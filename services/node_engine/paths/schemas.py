@@ -37,6 +37,10 @@ class VersionOut(BaseModel):
     migration: str
     node_map: dict[str, str]
     published_at: datetime
+    published_by: str = Field(
+        description="Who published it: the admin token's label, or `operator` (the "
+        "configured admin token, the CLI)."
+    )
 
 
 class PathOut(BaseModel):

@@ -37,6 +37,7 @@ from services.node_engine.paths.files import GrowthPathFile
 from services.node_engine.paths.models import PathRow, PathVersionRow
 from shared.clock import Clock
 from shared.definitions import DefinitionError, definition_digest, load_definition
+from shared.tenancy.admin_tokens import OPERATOR
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class VersionInfo:
     migration: MigrationPolicy
     node_map: Mapping[str, str]
     published_at: datetime
+    published_by: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,9 +113,11 @@ async def publish(
     *,
     migration: MigrationPolicy = "pin",
     node_map: Mapping[str, str] | None = None,
+    published_by: str = OPERATOR,
     clock: Clock,
 ) -> VersionInfo:
-    """Create version N+1 of the file's path and make it current.
+    """Create version N+1 of the file's path, published by ``published_by``, and make it
+    current.
 
     Raises :class:`DefinitionError` for an invalid file, :class:`PathUnchanged` for content
     identical to the current version, and :class:`PathRejected` for an unknown policy or a
@@ -160,6 +164,7 @@ async def publish(
         new_version=new_version,
         unchanged=PathUnchanged,
         version_name=lambda number: f"{file.id} v{number}",
+        published_by=published_by,
         clock=clock,
     )
     return _info(version_row)
@@ -358,6 +363,7 @@ def _info(row: PathVersionRow) -> VersionInfo:
         migration=_policy(row.migration),
         node_map=MappingProxyType(dict(row.node_map)),
         published_at=row.published_at,
+        published_by=row.published_by,
     )
 
 

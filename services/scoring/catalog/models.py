@@ -34,3 +34,6 @@ class MetricVersionRow(Base):
     north_star: Mapped[str] = mapped_column(String(64))
     metric_count: Mapped[int] = mapped_column(Integer)
     published_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    published_by: Mapped[str] = mapped_column(
+        String(100), doc="The admin token's label, or ``operator`` (setting's token, CLI)."
+    )

@@ -26,6 +26,7 @@ from services.scoring.definitions import MetricDefinitions, load_metrics
 from services.scoring.errors import DefinitionsNotFound, DefinitionsUnchanged
 from shared.clock import Clock
 from shared.definitions import DefinitionError
+from shared.tenancy.admin_tokens import OPERATOR
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class VersionInfo:
     north_star: str
     metric_count: int
     published_at: datetime
+    published_by: str
     current: bool
 
 
@@ -72,10 +74,16 @@ _REFERENCE: PublishedDefinitions | None = None
 
 
 async def publish(
-    session: AsyncSession, workspace_id: str, source_name: str, text: str, *, clock: Clock
+    session: AsyncSession,
+    workspace_id: str,
+    source_name: str,
+    text: str,
+    *,
+    published_by: str = OPERATOR,
+    clock: Clock,
 ) -> VersionInfo:
-    """Validate the file and make it version N+1; raises :class:`DefinitionError` or
-    :class:`DefinitionsUnchanged`."""
+    """Validate the file and make it version N+1, published by ``published_by``; raises
+    :class:`DefinitionError` or :class:`DefinitionsUnchanged`."""
     definitions = load_metrics(source_name, text=text)
     row = await publish_version(
         session,
@@ -96,6 +104,7 @@ async def publish(
         ),
         unchanged=DefinitionsUnchanged,
         version_name=lambda number: f"version {number}",
+        published_by=published_by,
         clock=clock,
     )
     return _info(row, current=True)
@@ -185,5 +194,6 @@ def _info(row: MetricVersionRow, *, current: bool) -> VersionInfo:
         north_star=row.north_star,
         metric_count=row.metric_count,
         published_at=row.published_at,
+        published_by=row.published_by,
         current=current,
     )

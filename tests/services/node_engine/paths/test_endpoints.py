@@ -13,6 +13,7 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.node_engine.paths.endpoints import paths_router
 from services.node_engine.settings import EngineSettings
@@ -21,6 +22,7 @@ from shared.clock import FrozenClock
 from shared.db import create_engine, create_session_factory
 from shared.observability.http import create_http_app
 from shared.runtime import Resources
+from shared.tenancy.admin_tokens import create_token
 from shared.tenancy.service import create_workspace
 
 REFERENCE = Path(__file__).parents[4] / "services" / "node_engine" / "paths" / "reference"
@@ -28,12 +30,14 @@ MERCHANT = (REFERENCE / "platform-merchant.yaml").read_text()
 SAAS = (REFERENCE / "saas-account.yaml").read_text()
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 TOKEN = "s3cret-admin-token-of-the-tests"
+CLOCK = FrozenClock(T0)
 
 
 @dataclass
 class Api:
     client: httpx.AsyncClient
     workspace: str
+    sessions: async_sessionmaker[AsyncSession]
 
     @property
     def base(self) -> str:
@@ -63,7 +67,7 @@ async def open_api(database_url: str) -> AsyncIterator[Api]:
     async with httpx.AsyncClient(
         transport=transport, base_url="http://engine", headers=headers
     ) as client:
-        yield Api(client, name)
+        yield Api(client, name, resources.sessions)
     await engine.dispose()
 
 
@@ -85,6 +89,7 @@ async def test_publish_then_read_the_path_and_its_versions(api: Api) -> None:
         "migration": "pin",
         "node_map": {},
         "published_at": "2026-03-02T09:00:00Z",
+        "published_by": "operator",
     }
     v2 = MERCHANT.replace("id: first_order", "id: first_sale")
     second = await api.publish(v2, migration="migrate", node_map={"first_order": "first_sale"})
@@ -130,6 +135,23 @@ async def test_publish_then_read_the_path_and_its_versions(api: Api) -> None:
             "within": "P28D",
         }
     ]
+
+
+async def test_a_version_records_the_admin_token_that_published_it(api: Api) -> None:
+    async with api.sessions() as session:
+        issued = await create_token(
+            session, workspace=api.workspace, label="release-bot", clock=CLOCK
+        )
+        await session.commit()
+    assert (await api.publish()).json()["published_by"] == "operator"  # the setting's token
+    second = await api.client.post(
+        api.base,
+        json={"source": MERCHANT.replace("id: first_order", "id: first_sale")},
+        headers={"Authorization": f"Bearer {issued.token}"},
+    )
+    assert second.json()["published_by"] == "release-bot"
+    path = (await api.client.get(f"{api.base}/platform-merchant")).json()
+    assert [v["published_by"] for v in path["versions"]] == ["operator", "release-bot"]
 
 
 async def test_an_invalid_file_is_422_with_each_problem_located(api: Api) -> None:
