@@ -15,9 +15,9 @@ from pydantic import SecretStr
 
 from services.admin_api import admin_dependencies
 from services.messaging.channels.webhooks import new_secret
+from services.messaging.contacts.consumer import ContactsConsumer
 from services.messaging.contacts.directory import Contact
 from services.messaging.contacts.endpoints import contacts_router, unsubscribe_router
-from services.messaging.contacts.worker import ContactsWorker
 from services.messaging.deliveries.mounting import delivery_background, delivery_routers
 from services.messaging.playbooks.endpoints import playbooks_router
 from services.messaging.playbooks.service import (
@@ -178,7 +178,7 @@ def mount_messaging(
     for router in delivery_routers(settings, resources, dependencies=dependencies):
         app.include_router(router)
     consumer_metrics = ConsumerMetrics(resources.registry)
-    contacts = ContactsWorker(
+    contacts = ContactsConsumer(
         bus=resources.bus,
         sessions=resources.sessions,
         clock=resources.clock,

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 
 from services.messaging.app import publish_reference_playbooks
-from services.messaging.contacts.worker import ContactsWorker
+from services.messaging.contacts.consumer import ContactsConsumer
 from services.messaging.deliveries.models import DeliveryRow
 from services.messaging.playbooks.service import load_catalog as load_playbooks
 from services.messaging.processing.consumer import ConsumerMetrics
@@ -33,7 +33,9 @@ from shared.tenancy.service import create_workspace
 from tests.services.messaging.support import POLICIES, T0
 
 
-async def drain(worker: ContactsWorker | EngineWorker | TriggerWorker, consumer: Consumer) -> None:
+async def drain(
+    worker: ContactsConsumer | EngineWorker | TriggerWorker, consumer: Consumer
+) -> None:
     """Step until every owned partition is applied up to its end."""
     for _ in range(100):
         await worker.step(consumer)
@@ -81,7 +83,7 @@ async def test_a_merchant_joining_welcomes_its_admin(tmp_path: Path) -> None:
         )
 
     bus, registry = resources.bus, CollectorRegistry()
-    contacts = ContactsWorker(
+    contacts = ContactsConsumer(
         bus=bus,
         sessions=resources.sessions,
         clock=clock,

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.messaging.contacts import repository, service
-from services.messaging.contacts.worker import ContactsWorker
+from services.messaging.contacts.consumer import ContactsConsumer
 from services.messaging.processing.consumer import ConsumerMetrics
 from shared.bus import Bus, Consumer, OutgoingRecord
 from shared.clock import FrozenClock
@@ -28,8 +28,8 @@ class Directory:
         self.bus, self.sessions = bus, sessions
         self.workspace, self.group = f"ws{tag}", f"contacts-{tag}"
 
-    def worker(self) -> ContactsWorker:
-        return ContactsWorker(
+    def worker(self) -> ContactsConsumer:
+        return ContactsConsumer(
             bus=self.bus,
             sessions=self.sessions,
             clock=FrozenClock(T0),
@@ -53,7 +53,7 @@ class Directory:
             Topic.EVENTS, envelope.key.encode(), envelope.model_dump_json().encode()
         )
 
-    async def run(self) -> ContactsWorker:
+    async def run(self) -> ContactsConsumer:
         worker, consumer = (
             self.worker(),
             await self.bus.subscribe([Topic.EVENTS], group_id=self.group),
@@ -65,7 +65,7 @@ class Directory:
         return worker
 
 
-async def until_idle(worker: ContactsWorker, consumer: Consumer) -> None:
+async def until_idle(worker: ContactsConsumer, consumer: Consumer) -> None:
     for _ in range(200):
         await worker.step(consumer)
         owned = consumer.assignment()

@@ -18,7 +18,7 @@ Learned = tuple[str, ContactFacts | OwnerFacts | None]
 """An event's id and the facts it states."""
 
 
-class ContactsWorker(FencedConsumer[Learned]):
+class ContactsConsumer(FencedConsumer[Learned]):
     """Learns contacts from identify, group and CRM contact/account events, each event id
     once. A record that is no event envelope goes to ``milepost.events.dlq``; any other
     event is skipped."""
