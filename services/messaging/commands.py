@@ -103,7 +103,7 @@ def playbooks_list(workspace: WorkspaceName = "demo") -> None:
     for item in playbooks:
         typer.echo(
             f"{item.playbook_id}\tv{item.current.version}\t{item.current.name}\t"
-            f"published {item.current.published_at:%Y-%m-%d %H:%M}"
+            f"published {item.current.published_at:%Y-%m-%d %H:%M} by {item.current.published_by}"
         )
 
 
@@ -129,7 +129,9 @@ def playbooks_show(
     info, playbook = detail.info, detail.playbook
     current = " (current)" if detail.is_current else ""
     typer.echo(f"{info.playbook_id} v{info.version}{current}: {info.name}")
-    typer.echo(f"  published {info.published_at:%Y-%m-%d %H:%M} from {info.source_name}")
+    typer.echo(
+        f"  published {info.published_at:%Y-%m-%d %H:%M} by {info.published_by} from {info.source_name}"
+    )
     for rule in playbook.rules:
         match = rule.match.model_dump(exclude_defaults=True, mode="json")
         conditions = "; ".join(f"{k} {', '.join(v)}" for k, v in match.items()) or "every trigger"

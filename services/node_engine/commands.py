@@ -113,7 +113,7 @@ def paths_list(workspace: WorkspaceName = "demo") -> None:
         state = "paused" if item.paused else "active"
         typer.echo(
             f"{item.path_id}\tv{item.current.version}\t{state}\t{item.current.name}\t"
-            f"published {item.current.published_at:%Y-%m-%d %H:%M}"
+            f"published {item.current.published_at:%Y-%m-%d %H:%M} by {item.current.published_by}"
         )
 
 
@@ -139,7 +139,7 @@ def paths_show(
     current = " (current)" if detail.is_current else ""
     typer.echo(f"{info.path_id} v{info.version}{current}: {info.name}")
     typer.echo(
-        f"  published {info.published_at:%Y-%m-%d %H:%M} from {info.source_name}; "
+        f"  published {info.published_at:%Y-%m-%d %H:%M} by {info.published_by} from {info.source_name}; "
         f"migration {info.migration}"
         + (f" with map {dict(info.node_map)}" if info.node_map else "")
     )

@@ -90,7 +90,7 @@ def metrics_list(workspace: WorkspaceName = "demo") -> None:
         mark = "current" if item.current else ""
         typer.echo(
             f"v{item.version}\t{mark}\t{item.metric_count} metrics\tNorth Star {item.north_star}"
-            f"\t{item.source_name}\tpublished {item.published_at:%Y-%m-%d %H:%M}"
+            f"\t{item.source_name}\tpublished {item.published_at:%Y-%m-%d %H:%M} by {item.published_by}"
         )
 
 
@@ -116,7 +116,7 @@ def metrics_show(
     typer.echo(
         f"metric definitions v{info.version} in {workspace}"
         f"{' (current)' if info.current else ''}: {info.source_name}, "
-        f"published {info.published_at:%Y-%m-%d %H:%M}"
+        f"published {info.published_at:%Y-%m-%d %H:%M} by {info.published_by}"
     )
     for metric in detail.definitions.metrics:
         windows = ",".join(w.name for w in metric.windows)
