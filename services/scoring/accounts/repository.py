@@ -19,6 +19,7 @@ from services.scoring.accounts.models import (
 )
 from shared.contracts.scores import ScoreEnvelope
 from shared.db.statements import insert_ignoring_duplicates, upsert
+from shared.errors import PartitionMoved
 
 AccountKey = tuple[str, str]
 """(workspace id, account id)."""
@@ -27,7 +28,7 @@ UserKey = tuple[str, str]
 CHUNK = 500
 
 
-class AccountMoved(Exception):
+class AccountMoved(PartitionMoved):
     """Another group member wrote an account since it was loaded (the batch is retried)."""
 
 

@@ -390,8 +390,8 @@ async def test_the_lag_is_reported_per_partition(harness: Harness) -> None:
     worker, consumer = h.worker(), await h.subscribe()
     await run_until_idle(worker, consumer)
     await h.bus.publish([h.event("m2", event="Logged In", account="other")])
-    worker.lag.reported_at = float("-inf")
-    await worker.report_lag()
+    worker.stream.lag.reported_at = float("-inf")
+    await worker.stream.report_lag()
 
     lags = [
         h.registry.get_sample_value(
