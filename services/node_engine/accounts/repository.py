@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.node_engine.accounts.identity import Membership
 from services.node_engine.accounts.models import (
     AccountFactsRow,
     AccountStateRow,
@@ -18,6 +17,7 @@ from services.node_engine.accounts.models import (
 )
 from services.node_engine.core.state import AccountState, Transition
 from shared.db.statements import insert_ignoring_duplicates, upsert
+from shared.identity import Membership
 
 StateKey = tuple[str, str, str]
 """(workspace id, account id, path id)."""

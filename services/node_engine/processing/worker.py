@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.node_engine.accounts import repository as accounts
 from services.node_engine.accounts.encoding import decode_state, encode_state
-from services.node_engine.accounts.identity import Membership, attribute, observation_of
+from services.node_engine.accounts.identity import observation_of
 from services.node_engine.accounts.repository import AccountKey, StateKey, UserKey
 from services.node_engine.core.facts import fold_facts, scored_facts
 from services.node_engine.core.migration import migrate
@@ -60,6 +60,7 @@ from shared.consuming.seen import Sighting
 from shared.consuming.stream import Batch as StreamBatch
 from shared.consuming.stream import Handler, Stream, StreamMetrics
 from shared.contracts import Topic
+from shared.identity import Membership, attribute
 from shared.observability.tracing import Headers, Tracing
 
 logger = logging.getLogger(__name__)

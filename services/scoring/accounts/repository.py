@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.node_engine.accounts.identity import Membership
 from services.scoring.accounts.models import (
     ScoreHistoryRow,
     ScoringAccountRow,
@@ -20,6 +19,7 @@ from services.scoring.accounts.models import (
 from shared.contracts.scores import ScoreEnvelope
 from shared.db.statements import insert_ignoring_duplicates, upsert
 from shared.errors import PartitionMoved
+from shared.identity import Membership
 
 AccountKey = tuple[str, str]
 """(workspace id, account id)."""

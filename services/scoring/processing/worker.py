@@ -1,4 +1,4 @@
-"""The scoring consumer: events in, score events out.
+"""The scoring consumer: events and the engine's triggers in, score events out.
 
 A handler of the stream runtime (:mod:`shared.consuming.stream`, which states the
 checkpoint order that makes every effect exactly-once): decode -> attribute -> fold ->
@@ -15,6 +15,11 @@ user not known yet is counted as ``unattributed`` and left out. Such an event ar
 user's partition, so its account may be written by two members: each account row carries a
 revision, and a write that finds another revision rolls the batch back and retries it.
 
+Enrolment: an account is on a growth path once the node engine says so, by publishing a
+trigger of that path for it on ``milepost.triggers`` (keyed by the account, like its
+events); scoring keeps the bound paths an account is on with its facts and never runs the
+engine's code.
+
 State lost is rebuilt by replaying ``milepost.events`` from the start into an empty
 database: folding is order-independent within a day bucket, so the metrics and the current
 scores come out the same (docs/scoring.md, Operations).
@@ -28,15 +33,11 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.node_engine.accounts.identity import Membership, attribute, observation_of
-from services.node_engine.core.transition import transition
-from services.node_engine.paths.compiled import GrowthPath
-from services.node_engine.paths.service import PublishedPath
 from services.scoring.accounts import repository as accounts
 from services.scoring.accounts.repository import AccountKey, StoredAccount, UserKey
 from services.scoring.catalog.service import PublishedDefinitions, reference_definitions
@@ -71,21 +72,46 @@ from shared.consuming.metrics import lag_gauge, retries_counter
 from shared.consuming.seen import Sighting
 from shared.consuming.stream import Batch as StreamBatch
 from shared.consuming.stream import Handler, Stream, StreamMetrics
-from shared.contracts import EventEnvelope, ScoreEnvelope, Topic
+from shared.contracts import EventEnvelope, ScoreEnvelope, Topic, TriggerEnvelope
+from shared.identity import Membership, attribute
 
 logger = logging.getLogger(__name__)
 
 SWEEP_CHECK_SECONDS = 60.0
-INPUT_TOPICS = (Topic.EVENTS,)
+INPUT_TOPICS = (Topic.EVENTS, Topic.TRIGGERS)
 CatalogLoader = Callable[[AsyncSession], Awaitable[Mapping[str, PublishedDefinitions]]]
-PathLoader = Callable[[AsyncSession], Awaitable[Mapping[str, tuple[PublishedPath, ...]]]]
+
+
+class PathVersion(Protocol):
+    """What scoring reads of a growth path's current version."""
+
+    @property
+    def tiers(self) -> Any:
+        """Its tier ladder (``None``: none), as :func:`evaluate` places accounts on it."""
+
+
+class RunningPath(Protocol):
+    """What scoring reads of a published growth path (the engine's catalog entry)."""
+
+    @property
+    def path_id(self) -> str: ...
+
+    @property
+    def paused(self) -> bool: ...
+
+    @property
+    def current(self) -> PathVersion: ...
+
+
+PathLoader = Callable[[AsyncSession], Awaitable[Mapping[str, Sequence[RunningPath]]]]
 
 
 class ScoringMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.records = Counter(
             "milepost_scoring_records",
-            "Input records by outcome (scored, unattributed, replayed, duplicate, dead_letter).",
+            "Input records by outcome (scored, unattributed, enrolled, skipped, replayed, "
+            "duplicate, dead_letter).",
             ["outcome"],
             registry=registry,
         )
@@ -150,11 +176,23 @@ class Attributed:
     learned: Membership | None
 
 
+@dataclass(frozen=True, slots=True)
+class Joined:
+    """A trigger of the engine: its account is on its path."""
+
+    record: ConsumedRecord
+    trigger: TriggerEnvelope
+
+
+Item = Received | Joined
+
+
 @dataclass
 class Effects:
     """Everything one checkpoint writes besides the stream's own bookkeeping."""
 
     attributed: list[Attributed] = field(default_factory=list)
+    joined: list[Joined] = field(default_factory=list)
     due: list[AccountKey] = field(default_factory=list)
     """Accounts the sweep re-scores (unless an event touched them)."""
     touched: dict[AccountKey, str] = field(default_factory=dict)
@@ -174,7 +212,7 @@ class Effects:
 Batch = StreamBatch[Effects]
 
 
-class ScoringWorker(Handler[Received, Effects]):
+class ScoringWorker(Handler[Item, Effects]):
     """Consumes ``milepost.events`` in its own consumer group until cancelled."""
 
     def __init__(
@@ -199,9 +237,11 @@ class ScoringWorker(Handler[Received, Effects]):
         self.config = config or ScoringConfig()
         self.catalog: Mapping[str, PublishedDefinitions] = {}
         self.catalog_loaded_at = float("-inf")
-        self.paths: Mapping[str, tuple[GrowthPath, ...]] = {}
-        """The current version of each workspace's running (not paused) growth paths that
-        its metric definitions bind tiers or diagnostics to."""
+        self.bound: Mapping[str, frozenset[str]] = {}
+        """Per workspace: its running (not paused) growth paths that its metric definitions
+        bind tiers or diagnostics to."""
+        self.ladders: Mapping[str, Mapping[str, Any]] = {}
+        """Per workspace: the tier ladders of those paths, by path id."""
         self.peers: PeerBook | None = None
         self.peers_loaded_at = float("-inf")
         self.accounts: dict[AccountKey, Account] = {}
@@ -224,11 +264,14 @@ class ScoringWorker(Handler[Received, Effects]):
     def effects(self) -> Effects:
         return Effects()
 
-    def decode(self, record: ConsumedRecord) -> Received:
+    def decode(self, record: ConsumedRecord) -> Item:
+        if record.topic == Topic.TRIGGERS:
+            return Joined(record, decode_json(TriggerEnvelope, record, name="trigger envelope"))
         return Received(record, decode_json(EventEnvelope, record, name="event envelope"))
 
-    def sighting(self, record: ConsumedRecord, item: Received) -> Sighting:
-        return Sighting.of(record, item.event.event_id)
+    def sighting(self, record: ConsumedRecord, item: Item) -> Sighting | None:
+        """An event's id; ``None`` for a trigger (applying one twice changes nothing)."""
+        return Sighting.of(record, item.event.event_id) if isinstance(item, Received) else None
 
     def batch_limit(self) -> int:
         return self.settings.max_batch_records
@@ -278,15 +321,18 @@ class ScoringWorker(Handler[Received, Effects]):
         async with self.sessions() as session:
             self.catalog = await self.load_catalog(session)
             published = await self.load_paths(session)
-        paths: dict[str, tuple[GrowthPath, ...]] = {}
+        bound: dict[str, frozenset[str]] = {}
+        ladders: dict[str, dict[str, Any]] = {}
         for workspace_id, items in published.items():
             definitions = self.definitions_of(workspace_id).definitions
-            bound = {b.path for b in definitions.tier_sources}
-            bound |= {d.path for d in definitions.diagnostics}
-            paths[workspace_id] = tuple(
-                p.current for p in items if p.path_id in bound and not p.paused
-            )
-        self.paths = paths
+            wanted = {b.path for b in definitions.tier_sources}
+            wanted |= {d.path for d in definitions.diagnostics}
+            running = [p for p in items if p.path_id in wanted and not p.paused]
+            bound[workspace_id] = frozenset(p.path_id for p in running)
+            ladders[workspace_id] = {
+                p.path_id: p.current.tiers for p in running if p.current.tiers is not None
+            }
+        self.bound, self.ladders = bound, ladders
         self.catalog_loaded_at = time.monotonic()
 
     async def refresh_peers(self) -> None:
@@ -306,14 +352,21 @@ class ScoringWorker(Handler[Received, Effects]):
 
     # -- loading -----------------------------------------------------------------------
 
-    async def load(self, session: AsyncSession, items: Sequence[Received], batch: Batch) -> None:
+    async def load(self, session: AsyncSession, items: Sequence[Item], batch: Batch) -> None:
         """The memberships of the events' users, then the events attributed, then the
-        accounts they and the sweep's due accounts need, in bulk."""
-        await self.load_memberships(session, [item.event for item in items])
+        accounts they, the triggers and the sweep's due accounts need, in bulk."""
+        effects = batch.effects
+        await self.load_memberships(
+            session, [item.event for item in items if isinstance(item, Received)]
+        )
         for item in items:
-            self.attribute(item, batch)
-        batch.effects.due = await self.due_for_sweep(session)
-        wanted = {a.account for a in batch.effects.attributed} | set(batch.effects.due)
+            if isinstance(item, Received):
+                self.attribute(item, batch)
+            else:
+                effects.joined.append(item)
+        effects.due = await self.due_for_sweep(session)
+        wanted = {a.account for a in effects.attributed} | set(effects.due)
+        wanted |= {(j.trigger.workspace_id, j.trigger.account_id) for j in effects.joined}
         await self.load_accounts(session, wanted)
 
     def attribute(self, item: Received, batch: Batch) -> None:
@@ -401,9 +454,9 @@ class ScoringWorker(Handler[Received, Effects]):
 
     # -- handling ----------------------------------------------------------------------
 
-    def handle(self, items: Sequence[Received], batch: Batch) -> None:
-        """Fold the attributed events into their accounts, score the accounts touched, then
-        sweep."""
+    def handle(self, items: Sequence[Item], batch: Batch) -> None:
+        """Fold the attributed events into their accounts, enrol the accounts the triggers
+        put on a bound path, score the accounts touched, then sweep."""
         effects, now = batch.effects, batch.now
         for item in effects.attributed:
             try:
@@ -416,6 +469,8 @@ class ScoringWorker(Handler[Received, Effects]):
             effects.event_times[item.account] = max(at, effects.event_times.get(item.account, at))
             effects.received.append(item.event.received_at)
             self.count(item.record, "scored")
+        for joined in effects.joined:
+            self.join(joined, batch)
         for key, cause in effects.touched.items():
             self.score(key, cause, batch)
         self.sweep(batch)
@@ -449,31 +504,31 @@ class ScoringWorker(Handler[Received, Effects]):
         store = fold(account.store, metric_event, definitions, now=int(now.timestamp()))
         contacts = learned.roles if learned is not None and learned.account_id == key[1] else ()
         account.store = store
-        account.facts = self.enrolled(
-            key, with_event(account.facts, event, stated, contacts), event, roles, now
-        )
+        account.facts = with_event(account.facts, event, stated, contacts)
         if event.account_id is not None:
             account.partition = record.partition
         self.accounts[key] = account
 
-    def enrolled(
-        self,
-        key: AccountKey,
-        facts: AccountFacts,
-        event: EventEnvelope,
-        roles: frozenset[str],
-        now: datetime,
-    ) -> AccountFacts:
-        """``facts`` with the growth paths ``event`` enrols the account on: the bound paths
-        it is not on yet whose ``enrol_when`` holds, as the node engine decides."""
-        joined = set()
-        for path in self.paths.get(key[0], ()):
-            if path.id in facts.paths:
-                continue
-            observation = observation_of(event, key[1], roles)
-            if transition(None, observation, path=path, now=now, known=facts.values).state:
-                joined.add(path.id)
-        return replace(facts, paths=facts.paths | joined) if joined else facts
+    def join(self, item: Joined, batch: Batch) -> None:
+        """Put the trigger's account on its path when the path is bound and the account is
+        not on it yet (``enrolled``; otherwise ``skipped``)."""
+        trigger = item.trigger
+        key = (trigger.workspace_id, trigger.account_id)
+        account = self.accounts.get(key)
+        if trigger.path_id not in self.bound.get(key[0], ()) or (
+            account is not None and trigger.path_id in account.facts.paths
+        ):
+            self.count(item.record, "skipped")
+            return
+        if account is None:
+            account = Account(
+                None, item.record.partition, MetricStore(), AccountFacts(), Findings()
+            )
+        account.partition = item.record.partition
+        account.facts = replace(account.facts, paths=account.facts.paths | {trigger.path_id})
+        self.accounts[key] = account
+        batch.effects.touched.setdefault(key, trigger.causing_event_id or trigger.trigger_id)
+        self.count(item.record, "enrolled")
 
     def score(self, key: AccountKey, cause: str, batch: Batch) -> None:
         """Evaluate the account and collect its row, history and score events."""
@@ -489,7 +544,7 @@ class ScoringWorker(Handler[Received, Effects]):
             now=now,
             cause=cause,
             config=self.config,
-            ladders={p.id: p.tiers for p in self.paths.get(workspace_id, ()) if p.tiers},
+            ladders=self.ladders.get(workspace_id, {}),
             peers=self.peers,
             at=batch.effects.event_times.get(key),
         )

@@ -412,9 +412,10 @@ async def test_the_lag_is_reported_per_partition(harness: Harness) -> None:
 
 def merchant(h: Harness, account: str, *, listings: int, orders: int, amount: int) -> list[Any]:
     """A merchant that joins (the platform-merchant path enrols it), publishes listings and
-    completes orders of ``amount`` each."""
+    completes orders of ``amount`` each; the engine's trigger puts it on the path."""
     return [
         h.event(f"{account}-g", type=EventType.GROUP, account=account, user=f"{account}-u"),
+        h.enrolled(account, "platform-merchant"),
         *(
             h.event(f"{account}-l{i}", event="Listing Published", account=account)
             for i in range(listings)
