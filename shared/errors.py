@@ -12,9 +12,11 @@ MilepostError
 ├── IngestError, NodeEngineError, MessagingError, ScoringError: each service's root;
 │   a service's refusal derives from its root and from one status base above
 ├── InvalidMessage: a record that can never be processed (to the dead-letter topic)
-├── RetryableError: a passing failure, tried again
-│   ├── BusUnavailable
-│   └── CommitFailed
+├── RetryableError: a passing failure; the consumer rolls back and retries after ``retry_after``
+│   ├── BusUnavailable      the bus did not acknowledge
+│   ├── CommitFailed        the consumer offsets could not be committed
+│   ├── StoreUnavailable    the database failed (wraps SQLAlchemy's and OS errors)
+│   └── PartitionMoved      another member was first: roll back at once
 └── StartRefused: a process that must not start on the state it found
 ```
 
@@ -106,6 +108,15 @@ class InvalidMessage(MilepostError):
 class RetryableError(MilepostError):
     """A passing failure (broker or database unavailable); the same work is tried again."""
 
+    retry_after: ClassVar[float] = 0.5
+    """Seconds a consumer waits before it retries the batch it rolled back."""
+
+    @property
+    def reason(self) -> str:
+        """The retry's label on a consumer's ``..._batch_retries`` metric: the class name
+        of the failure (of the one wrapped, for a wrapper)."""
+        return type(self.__cause__ or self).__name__
+
 
 class BusUnavailable(RetryableError):
     """The bus did not acknowledge a publish; nothing may be reported as durable."""
@@ -113,6 +124,23 @@ class BusUnavailable(RetryableError):
 
 class CommitFailed(RetryableError):
     """The partition moved to another group member; its records will be redelivered there."""
+
+
+class StoreUnavailable(RetryableError):
+    """The database failed (connection lost, timeout, lock); raised from the driver's
+    error at the consumer's edge."""
+
+
+class PartitionMoved(RetryableError):
+    """Another group member was first: it moved a partition's applied offset, applied one
+    of the batch's events or wrote one of its accounts. This member lost the partition; it
+    rolls back at once and learns its assignment again."""
+
+    retry_after = 0.0
+
+    @property
+    def reason(self) -> str:
+        return "partition_moved"
 
 
 class StartRefused(MilepostError):

@@ -1,29 +1,20 @@
-"""One consumer-group member's at-least-once bookkeeping, between the steps its worker
-spells out: what it owns, where each owned partition is applied up to, and which outbox
-records the bus has acknowledged.
-
-Before a batch is applied, :meth:`FencedMember.first_sightings` drops the events the group
-already applied at that stage (deduplication on ``event_id``, :mod:`.seen`). A checkpoint
-is, in this order: the batch's effects and :meth:`FencedMember.hold` in one transaction
-(outbox records, the event ids applied and fenced applied offsets), then :meth:`FencedMember.release`
-(publish the outbox records, then commit the consumer offsets), and last the acknowledged
-outbox rows are deleted: with the next batch's transaction, or by
-:meth:`FencedMember.forget_acknowledged` when a step has nothing to checkpoint.
-"""
+"""One consumer-group member's at-least-once bookkeeping, for the stages of
+:mod:`shared.consuming.stream` (which spells out the checkpoint order): what it owns,
+where each owned partition is applied up to, which events it applied (deduplication on
+``event_id``, :mod:`.seen`) and which outbox records the bus has acknowledged."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.bus import Bus, ConsumedRecord, Consumer, TopicPartition
-from shared.consuming.offsets import Moves, OffsetConflict, advance_offsets, applied_offsets
+from shared.consuming.offsets import Moves, advance_offsets, applied_offsets
 from shared.consuming.outbox import (
     OutboxEntry,
     OutboxModel,
@@ -39,28 +30,10 @@ from shared.consuming.seen import (
     remember,
     seen_before,
 )
-from shared.errors import RetryableError
 
 T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
-
-PARTITION_MOVED = (OffsetConflict, IntegrityError)
-"""Failures of a batch whose partition another member moved first: roll back at once."""
-PASSING = (RetryableError, SQLAlchemyError, OSError)
-"""Failures that pass (database or bus down): roll back and retry a little later."""
-
-
-async def consume(
-    bus: Bus, topics: Sequence[str], group_id: str, step: Callable[[Consumer], Awaitable[int]]
-) -> None:
-    """Subscribe to ``topics`` in ``group_id`` and run ``step`` until cancelled."""
-    consumer = await bus.subscribe(list(topics), group_id=group_id)
-    try:
-        while True:
-            await step(consumer)
-    finally:
-        await consumer.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,8 +147,9 @@ class FencedMember:
         """In the batch's transaction: delete the acknowledged outbox rows, store
         ``entries`` in the outbox, record the ``sightings``, prune the expired ones (at
         most every hour) and move the applied offsets, fenced (raises
-        :class:`OffsetConflict` or ``IntegrityError`` when another member moved one or
-        applied one of the events first)."""
+        :class:`~shared.consuming.offsets.OffsetConflict` or ``IntegrityError``, a
+        :class:`~shared.errors.PartitionMoved` at the stream's edge, when another member
+        moved one or applied one of the events first)."""
         if self.outbox is not None:
             await remove_from_outbox(session, self.outbox, self.acknowledged)
             await add_to_outbox(session, self.outbox, entries, now=now)

@@ -27,12 +27,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.bus import TopicPartition
 from shared.consuming.models import AppliedOffsetRow
+from shared.errors import PartitionMoved
 
 Moves = Mapping[TopicPartition, tuple[int | None, int]]
 """Per partition: its applied offset before a batch (``None``: none yet) and after it."""
 
 
-class OffsetConflict(Exception):
+class OffsetConflict(PartitionMoved):
     """Another group member moved a partition's applied offset: this member lost it."""
 
 

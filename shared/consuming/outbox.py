@@ -13,12 +13,13 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import String, Table, bindparam, delete, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
 from shared.bus import OutgoingRecord
-from shared.db.statements import insert_ignoring_duplicates
+from shared.db.statements import bulk_insert_ignoring_duplicates
 
 OutboxEntry = tuple[str, int, OutgoingRecord]
 """A record id (the same on every replay), the owning input partition and the record."""
@@ -31,7 +32,7 @@ async def add_to_outbox(
 ) -> None:
     """Store ``entries`` until the bus acknowledges them; an id already stored is kept."""
     sequenced = "sequence" in _table(model).c
-    await insert_ignoring_duplicates(
+    await bulk_insert_ignoring_duplicates(
         session,
         model,
         [
@@ -77,9 +78,17 @@ async def outbox_of(
 async def remove_from_outbox(
     session: AsyncSession, model: OutboxModel, record_ids: Sequence[str]
 ) -> None:
-    """Delete the acknowledged ``record_ids``."""
-    if record_ids:
-        table = _table(model)
+    """Delete the acknowledged ``record_ids`` (one array parameter on PostgreSQL: one
+    prepared statement whatever their number)."""
+    if not record_ids:
+        return
+    table = _table(model)
+    if session.get_bind().dialect.name == "postgresql":
+        given = bindparam("ids", type_=ARRAY(String))
+        await session.execute(
+            delete(table).where(table.c.record_id == func.any(given)), {"ids": list(record_ids)}
+        )
+    else:
         await session.execute(delete(table).where(table.c.record_id.in_(record_ids)))
 
 

@@ -4,14 +4,23 @@ PostgreSQL and SQLite spell upserts the same way in SQLAlchemy but through their
 dialect modules; these helpers pick the module from the session's bind. The statements
 are Core statements on the model's table (no ORM bulk-persistence layer in between), so
 the rows of one call go out as one batched statement; every row names the same columns.
+
+On PostgreSQL the bulk variants (:func:`bulk_upsert`, :func:`bulk_insert_ignoring_duplicates`,
+:func:`rows_by_keys`) pass one array per column and ``unnest`` them: one statement text
+whatever the number of rows, so SQLAlchemy compiles it once and asyncpg prepares it once
+per connection. SQLite runs the plain statements.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Table
+import orjson
+from sqlalchemy import JSON, Table, Text, and_, bindparam, column, func, select, tuple_
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,3 +59,143 @@ async def upsert(
         index_elements=list(key), set_={column: statement.excluded[column] for column in columns}
     )
     await session.execute(statement, list(rows))
+
+
+CHUNK = 500
+"""Keys per ``IN`` list on SQLite."""
+
+
+async def bulk_upsert(
+    session: AsyncSession,
+    model: type[DeclarativeBase],
+    rows: Sequence[dict[str, Any]],
+    *,
+    key: Sequence[str],
+) -> None:
+    """:func:`upsert`, as one prepared statement on PostgreSQL (no two rows may share a key)."""
+    if not rows:
+        return
+    if not _postgresql(session):
+        await upsert(session, model, rows, key=key)
+        return
+    await session.execute(
+        _unnest_insert(_table(model), tuple(rows[0]), tuple(key)), _arrays(_table(model), rows)
+    )
+
+
+async def bulk_insert_ignoring_duplicates(
+    session: AsyncSession, model: type[DeclarativeBase], rows: Sequence[dict[str, Any]]
+) -> None:
+    """:func:`insert_ignoring_duplicates`, as one prepared statement on PostgreSQL."""
+    if not rows:
+        return
+    if not _postgresql(session):
+        await insert_ignoring_duplicates(session, model, rows)
+        return
+    await session.execute(
+        _unnest_insert(_table(model), tuple(rows[0]), None), _arrays(_table(model), rows)
+    )
+
+
+async def rows_by_keys(
+    session: AsyncSession,
+    model: type[DeclarativeBase],
+    key: Sequence[str],
+    keys: Iterable[tuple[Any, ...]],
+    columns: Sequence[str],
+) -> list[Any]:
+    """The ``columns`` of the rows whose ``key`` columns are among ``keys``: one query
+    joining the arrays of keys on PostgreSQL, ``IN`` lists of :data:`CHUNK` on SQLite."""
+    wanted = list(dict.fromkeys(keys))
+    if not wanted:
+        return []
+    table = _table(model)
+    if _postgresql(session):
+        arrays = {f"given_{name}": [k[i] for k in wanted] for i, name in enumerate(key)}
+        result = await session.execute(_unnest_select(table, tuple(key), tuple(columns)), arrays)
+        return list(result)
+    found: list[Any] = []
+    match = tuple_(*(table.c[name] for name in key))
+    for start in range(0, len(wanted), CHUNK):
+        query = select(*(table.c[name] for name in columns)).where(
+            match.in_(wanted[start : start + CHUNK])
+        )
+        found.extend(await session.execute(query))
+    return found
+
+
+def _postgresql(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _table(model: type[DeclarativeBase]) -> Table:
+    return cast(Table, model.__table__)
+
+
+def _arrays(table: Table, rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+    """One array per column; JSON values as their text (a list in an array would make it
+    an array of more dimensions)."""
+    return {
+        f"given_{name}": [_text(table, name, row[name]) for row in rows]
+        if _is_json(table, name)
+        else [row[name] for row in rows]
+        for name in rows[0]
+    }
+
+
+def _is_json(table: Table, name: str) -> bool:
+    return isinstance(table.c[name].type, JSON)
+
+
+def _text(table: Table, name: str, value: Any) -> str | None:
+    """Like SQLAlchemy's JSON type: ``None`` is JSON ``null`` unless the column says
+    ``none_as_null``."""
+    if value is None and cast(JSON, table.c[name].type).none_as_null:
+        return None
+    return orjson.dumps(value).decode()
+
+
+def _array_type(table: Table, name: str) -> Any:
+    return Text() if _is_json(table, name) else table.c[name].type
+
+
+def _as_stored(table: Table, given: Any, name: str) -> Any:
+    if _is_json(table, name):
+        return sql_cast(given.c[name], table.c[name].type)
+    return given.c[name]
+
+
+def _unnested(table: Table, names: tuple[str, ...]) -> Any:
+    """The rows of one array per column (parameters ``given_<column>``: a parameter named
+    like a column would be taken for the insert's own value of it)."""
+    return (
+        func.unnest(
+            *(bindparam(f"given_{name}", type_=ARRAY(_array_type(table, name))) for name in names)
+        )
+        .table_valued(*(column(name, _array_type(table, name)) for name in names))
+        .render_derived("given")
+    )
+
+
+@cache
+def _unnest_insert(table: Table, names: tuple[str, ...], key: tuple[str, ...] | None) -> Any:
+    """``INSERT ... SELECT * FROM unnest(<one array per column>) ON CONFLICT``: updating
+    the non-key columns for a ``key``, doing nothing without one."""
+    given = _unnested(table, names)
+    statement = postgresql_insert(table).from_select(
+        list(names), select(*(_as_stored(table, given, name) for name in names))
+    )
+    if key is None:
+        return statement.on_conflict_do_nothing()
+    return statement.on_conflict_do_update(
+        index_elements=list(key),
+        set_={name: statement.excluded[name] for name in names if name not in key},
+    )
+
+
+@cache
+def _unnest_select(table: Table, key: tuple[str, ...], columns: tuple[str, ...]) -> Any:
+    given = _unnested(table, key)
+    return select(*(table.c[name] for name in columns)).join_from(
+        table, given, and_(*(table.c[name] == given.c[name] for name in key))
+    )

@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.node_engine.accounts.identity import Membership
 from services.node_engine.accounts.models import (
     AccountFactsRow,
     AccountStateRow,
@@ -17,7 +16,12 @@ from services.node_engine.accounts.models import (
     TransitionRow,
 )
 from services.node_engine.core.state import AccountState, Transition
-from shared.db.statements import insert_ignoring_duplicates, upsert
+from shared.db.statements import (
+    bulk_insert_ignoring_duplicates,
+    bulk_upsert,
+    rows_by_keys,
+)
+from shared.identity import Membership
 
 StateKey = tuple[str, str, str]
 """(workspace id, account id, path id)."""
@@ -30,28 +34,22 @@ CHUNK = 500
 
 async def load_states(session: AsyncSession, keys: Iterable[StateKey]) -> dict[StateKey, bytes]:
     """The stored states among ``keys``, encoded (:func:`decode_state` reads them); absent
-    keys are not in the result."""
-    found: dict[StateKey, bytes] = {}
-    wanted = list(dict.fromkeys(keys))
-    row = AccountStateRow
-    columns = tuple_(row.workspace_id, row.account_id, row.path_id)
-    for start in range(0, len(wanted), CHUNK):
-        chunk = wanted[start : start + CHUNK]
-        rows = await session.execute(
-            select(row.workspace_id, row.account_id, row.path_id, row.state).where(
-                columns.in_(chunk)
-            )
-        )
-        for workspace, account, path, data in rows:
-            found[(workspace, account, path)] = data
-    return found
+    keys are not in the result. One query for the whole batch."""
+    rows = await rows_by_keys(
+        session,
+        AccountStateRow,
+        ("workspace_id", "account_id", "path_id"),
+        keys,
+        ("workspace_id", "account_id", "path_id", "state"),
+    )
+    return {(workspace, account, path): data for workspace, account, path, data in rows}
 
 
 async def save_states(
     session: AsyncSession, states: Sequence[tuple[AccountState, bytes]], *, now: datetime
 ) -> None:
     """Store states with their encoding (:func:`encode_state`)."""
-    await upsert(
+    await bulk_upsert(
         session,
         AccountStateRow,
         [
@@ -77,7 +75,7 @@ async def append_transitions(
     session: AsyncSession, entries: Sequence[tuple[AccountState, Transition]]
 ) -> None:
     """Append to the history; a transition already recorded (same id) is not repeated."""
-    await insert_ignoring_duplicates(
+    await bulk_insert_ignoring_duplicates(
         session,
         TransitionRow,
         [
@@ -121,7 +119,7 @@ async def load_memberships(
 async def save_memberships(
     session: AsyncSession, memberships: dict[UserKey, Membership], *, now: datetime
 ) -> None:
-    await upsert(
+    await bulk_upsert(
         session,
         MembershipRow,
         [
@@ -141,26 +139,21 @@ async def save_memberships(
 async def load_facts(
     session: AsyncSession, keys: Iterable[AccountKey]
 ) -> dict[AccountKey, dict[str, Any]]:
-    """The stored facts of the accounts among ``keys`` (absent: none stored)."""
-    found: dict[AccountKey, dict[str, Any]] = {}
-    wanted = list(dict.fromkeys(keys))
-    row = AccountFactsRow
-    columns = tuple_(row.workspace_id, row.account_id)
-    for start in range(0, len(wanted), CHUNK):
-        rows = await session.execute(
-            select(row.workspace_id, row.account_id, row.facts).where(
-                columns.in_(wanted[start : start + CHUNK])
-            )
-        )
-        for workspace, account, facts in rows:
-            found[(workspace, account)] = facts
-    return found
+    """The stored facts of the accounts among ``keys`` (absent: none stored); one query."""
+    rows = await rows_by_keys(
+        session,
+        AccountFactsRow,
+        ("workspace_id", "account_id"),
+        keys,
+        ("workspace_id", "account_id", "facts"),
+    )
+    return {(workspace, account): facts for workspace, account, facts in rows}
 
 
 async def save_facts(
     session: AsyncSession, facts: dict[AccountKey, dict[str, Any]], *, now: datetime
 ) -> None:
-    await upsert(
+    await bulk_upsert(
         session,
         AccountFactsRow,
         [

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from services.node_engine.accounts.identity import Membership, attribute, observation_of
+from services.node_engine.accounts.identity import observation_of
 from services.node_engine.core.facts import fold_facts
 from services.node_engine.core.state import (
     AccountState,
@@ -37,6 +37,7 @@ from services.node_engine.core.triggers import trigger_fields
 from services.node_engine.paths.compiled import GrowthPath
 from shared.contracts.events import EventEnvelope
 from shared.contracts.triggers import TriggerEnvelope
+from shared.identity import Membership, attribute
 
 AccountKey = tuple[str, str]
 """(workspace id, account id)."""

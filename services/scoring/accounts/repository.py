@@ -11,14 +11,19 @@ from typing import Any
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.node_engine.accounts.identity import Membership
 from services.scoring.accounts.models import (
     ScoreHistoryRow,
     ScoringAccountRow,
     ScoringMembershipRow,
 )
 from shared.contracts.scores import ScoreEnvelope
-from shared.db.statements import insert_ignoring_duplicates, upsert
+from shared.db.statements import (
+    bulk_insert_ignoring_duplicates,
+    bulk_upsert,
+    rows_by_keys,
+)
+from shared.errors import PartitionMoved
+from shared.identity import Membership
 
 AccountKey = tuple[str, str]
 """(workspace id, account id)."""
@@ -27,7 +32,7 @@ UserKey = tuple[str, str]
 CHUNK = 500
 
 
-class AccountMoved(Exception):
+class AccountMoved(PartitionMoved):
     """Another group member wrote an account since it was loaded (the batch is retried)."""
 
 
@@ -49,30 +54,26 @@ class StoredAccount:
 async def load_accounts(
     session: AsyncSession, keys: Iterable[AccountKey]
 ) -> dict[AccountKey, StoredAccount]:
-    """The stored accounts among ``keys``; absent keys are not in the result."""
-    found: dict[AccountKey, StoredAccount] = {}
-    wanted = list(dict.fromkeys(keys))
-    row = ScoringAccountRow
-    columns = tuple_(row.workspace_id, row.account_id)
-    for start in range(0, len(wanted), CHUNK):
-        rows = await session.execute(
-            select(
-                row.workspace_id,
-                row.account_id,
-                row.revision,
-                row.partition,
-                row.metrics,
-                row.facts,
-                row.health,
-                row.band,
-                row.risk,
-                row.tier,
-                row.peers,
-            ).where(columns.in_(wanted[start : start + CHUNK]))
-        )
-        for workspace, account, *rest in rows:
-            found[(workspace, account)] = StoredAccount(*rest)
-    return found
+    """The stored accounts among ``keys``; absent keys are not in the result. One query."""
+    rows = await rows_by_keys(
+        session, ScoringAccountRow, ("workspace_id", "account_id"), keys, _STORED
+    )
+    return {(workspace, account): StoredAccount(*rest) for workspace, account, *rest in rows}
+
+
+_STORED = (
+    "workspace_id",
+    "account_id",
+    "revision",
+    "partition",
+    "metrics",
+    "facts",
+    "health",
+    "band",
+    "risk",
+    "tier",
+    "peers",
+)
 
 
 async def peer_standings(session: AsyncSession) -> list[tuple[str, dict[str, Any]]]:
@@ -132,7 +133,7 @@ async def save_accounts(
     for key, wanted_revision in expected.items():
         if stored.get(key) != wanted_revision:
             raise AccountMoved(f"account {key[1]!r} was written by another member")
-    await upsert(session, ScoringAccountRow, rows, key=("workspace_id", "account_id"))
+    await bulk_upsert(session, ScoringAccountRow, rows, key=("workspace_id", "account_id"))
 
 
 async def load_memberships(
@@ -156,7 +157,7 @@ async def load_memberships(
 async def save_memberships(
     session: AsyncSession, memberships: Mapping[UserKey, Membership], *, now: datetime
 ) -> None:
-    await upsert(
+    await bulk_upsert(
         session,
         ScoringMembershipRow,
         [
@@ -175,7 +176,7 @@ async def save_memberships(
 
 async def append_history(session: AsyncSession, events: Sequence[ScoreEnvelope]) -> None:
     """Add score events to their accounts' history (an id already there is left alone)."""
-    await insert_ignoring_duplicates(
+    await bulk_insert_ignoring_duplicates(
         session,
         ScoreHistoryRow,
         [

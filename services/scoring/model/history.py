@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from services.node_engine.accounts.identity import Membership, attribute
 from services.scoring.definitions import MetricEvent
 from services.scoring.evaluation.facts import numeric, stated_facts
 from shared.contracts.events import EventEnvelope, EventType
+from shared.identity import Membership, attribute
 
 CANCELLED = "milepost.crm.subscription.cancelled"
 """The CRM event that marks a churn."""

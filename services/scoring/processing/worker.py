@@ -1,23 +1,12 @@
-"""The scoring consumer: events in, score events out.
+"""The scoring consumer: events and the engine's triggers in, score events out.
 
-One loop per process: poll -> decode -> attribute -> fold -> score -> checkpoint, with a
-sweep between polls that re-scores accounts no event touched for a while.
-:meth:`ScoringWorker.checkpoint` spells out the order that makes every effect exactly-once:
-
-1. one database transaction stores the touched accounts (metric store, facts, current
-   score; fenced by their revision), their new score events in the history, the
-   memberships learned, the outgoing records (score events, dead letters) in the outbox,
-   the ids of the events applied and each input partition's applied offset, fenced
-   against another member having moved it;
-2. the outbox records are published and acknowledged by the bus;
-3. the consumer offsets are committed;
-4. the acknowledged outbox rows are deleted (with the next transaction).
-
-A crash after 1 leaves the outbox to the partition's next owner, who publishes it before
-anything else; records below the applied offset are skipped, so a replay folds nothing
-twice and emits nothing new; an event published twice by ingest (at two offsets) is folded
-once, its ``event_id`` being recorded (``shared.consuming.seen``). Score event ids are deterministic, so a record published twice
-(a crash between 2 and 4) carries the same id.
+A handler of the stream runtime (:mod:`shared.consuming.stream`, which states the
+checkpoint order that makes every effect exactly-once): decode -> attribute -> fold ->
+score, with a sweep that re-scores accounts no event touched for a while. A checkpoint's
+transaction stores the touched accounts (metric store, facts, current score; fenced by
+their revision), their new score events in the history, the memberships learned and the
+outgoing records (score events, dead letters) in the outbox. Score event ids are
+deterministic, so a record published twice carries the same id.
 
 Attribution: an event with an account id belongs to that account. An event with only a
 user id belongs to the account the user joined, learned from group calls, identify calls
@@ -26,6 +15,11 @@ user not known yet is counted as ``unattributed`` and left out. Such an event ar
 user's partition, so its account may be written by two members: each account row carries a
 revision, and a write that finds another revision rolls the batch back and retries it.
 
+Enrolment: an account is on a growth path once the node engine says so, by publishing a
+trigger of that path for it on ``milepost.triggers`` (keyed by the account, like its
+events); scoring keeps the bound paths an account is on with its facts and never runs the
+engine's code.
+
 State lost is rebuilt by replaying ``milepost.events`` from the start into an empty
 database: folding is order-independent within a day bucket, so the metrics and the current
 scores come out the same (docs/scoring.md, Operations).
@@ -33,24 +27,19 @@ scores come out the same (docs/scoring.md, Operations).
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.node_engine.accounts.identity import Membership, attribute, observation_of
-from services.node_engine.core.transition import transition
-from services.node_engine.paths.compiled import GrowthPath
-from services.node_engine.paths.service import PublishedPath
 from services.scoring.accounts import repository as accounts
-from services.scoring.accounts.repository import AccountKey, AccountMoved, StoredAccount, UserKey
+from services.scoring.accounts.repository import AccountKey, StoredAccount, UserKey
 from services.scoring.catalog.service import PublishedDefinitions, reference_definitions
 from services.scoring.definitions import MetricEvent
 from services.scoring.diagnostics import PeerStanding
@@ -76,31 +65,53 @@ from services.scoring.metrics import MetricStore, encode, fold, prune
 from services.scoring.metrics import decode as decode_store
 from services.scoring.processing.models import ScoringOutboxRow
 from services.scoring.settings import ScoringSettings
-from shared.bus import Bus, ConsumedRecord, Consumer, OutgoingRecord, TopicPartition
-from shared.bus.lag import LagGauge
+from shared.bus import Bus, ConsumedRecord, OutgoingRecord
 from shared.clock import Clock
-from shared.consuming.dead_letters import dead_letter_entry, log_dead_letter
 from shared.consuming.decoding import decode_json
-from shared.consuming.member import PARTITION_MOVED, PASSING, FencedMember, consume
 from shared.consuming.metrics import lag_gauge, retries_counter
-from shared.consuming.outbox import OutboxEntry
 from shared.consuming.seen import Sighting
-from shared.contracts import EventEnvelope, ScoreEnvelope, Topic
-from shared.errors import InvalidMessage
+from shared.consuming.stream import Batch as StreamBatch
+from shared.consuming.stream import Handler, Stream, StreamMetrics
+from shared.contracts import EventEnvelope, ScoreEnvelope, Topic, TriggerEnvelope
+from shared.identity import Membership, attribute
 
 logger = logging.getLogger(__name__)
 
 SWEEP_CHECK_SECONDS = 60.0
-INPUT_TOPICS = (Topic.EVENTS,)
+INPUT_TOPICS = (Topic.EVENTS, Topic.TRIGGERS)
 CatalogLoader = Callable[[AsyncSession], Awaitable[Mapping[str, PublishedDefinitions]]]
-PathLoader = Callable[[AsyncSession], Awaitable[Mapping[str, tuple[PublishedPath, ...]]]]
+
+
+class PathVersion(Protocol):
+    """What scoring reads of a growth path's current version."""
+
+    @property
+    def tiers(self) -> Any:
+        """Its tier ladder (``None``: none), as :func:`evaluate` places accounts on it."""
+
+
+class RunningPath(Protocol):
+    """What scoring reads of a published growth path (the engine's catalog entry)."""
+
+    @property
+    def path_id(self) -> str: ...
+
+    @property
+    def paused(self) -> bool: ...
+
+    @property
+    def current(self) -> PathVersion: ...
+
+
+PathLoader = Callable[[AsyncSession], Awaitable[Mapping[str, Sequence[RunningPath]]]]
 
 
 class ScoringMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.records = Counter(
             "milepost_scoring_records",
-            "Input records by outcome (scored, unattributed, replayed, duplicate, dead_letter).",
+            "Input records by outcome (scored, unattributed, enrolled, skipped, replayed, "
+            "duplicate, dead_letter).",
             ["outcome"],
             registry=registry,
         )
@@ -146,10 +157,44 @@ class Account:
     findings: Findings
 
 
-@dataclass
-class Batch:
-    """Everything one checkpoint makes durable."""
+@dataclass(frozen=True, slots=True)
+class Received:
+    """An event as read from its record."""
 
+    record: ConsumedRecord
+    event: EventEnvelope
+
+
+@dataclass(frozen=True, slots=True)
+class Attributed:
+    """An event attributed to an account, with the roles of its user there."""
+
+    record: ConsumedRecord
+    event: EventEnvelope
+    account: AccountKey
+    roles: frozenset[str]
+    learned: Membership | None
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    """A trigger of the engine: its account is on its path."""
+
+    record: ConsumedRecord
+    trigger: TriggerEnvelope
+
+
+Item = Received | Joined
+
+
+@dataclass
+class Effects:
+    """Everything one checkpoint writes besides the stream's own bookkeeping."""
+
+    attributed: list[Attributed] = field(default_factory=list)
+    joined: list[Joined] = field(default_factory=list)
+    due: list[AccountKey] = field(default_factory=list)
+    """Accounts the sweep re-scores (unless an event touched them)."""
     touched: dict[AccountKey, str] = field(default_factory=dict)
     """Account -> the cause of its evaluation (the last event's id, or the sweep)."""
     event_times: dict[AccountKey, int] = field(default_factory=dict)
@@ -157,17 +202,17 @@ class Batch:
     rows: list[dict[str, Any]] = field(default_factory=list)
     expected: dict[AccountKey, int | None] = field(default_factory=dict)
     history: list[ScoreEnvelope] = field(default_factory=list)
-    outbox: list[OutboxEntry] = field(default_factory=list)
     memberships: dict[UserKey, Membership] = field(default_factory=dict)
-    offsets: dict[TopicPartition, tuple[int | None, int]] = field(default_factory=dict)
     received: list[datetime] = field(default_factory=list)
-    sightings: list[Sighting] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.offsets or self.rows)
+        return bool(self.rows)
 
 
-class ScoringWorker:
+Batch = StreamBatch[Effects]
+
+
+class ScoringWorker(Handler[Item, Effects]):
     """Consumes ``milepost.events`` in its own consumer group until cancelled."""
 
     def __init__(
@@ -192,66 +237,70 @@ class ScoringWorker:
         self.config = config or ScoringConfig()
         self.catalog: Mapping[str, PublishedDefinitions] = {}
         self.catalog_loaded_at = float("-inf")
-        self.paths: Mapping[str, tuple[GrowthPath, ...]] = {}
-        """The current version of each workspace's running (not paused) growth paths that
-        its metric definitions bind tiers or diagnostics to."""
+        self.bound: Mapping[str, frozenset[str]] = {}
+        """Per workspace: its running (not paused) growth paths that its metric definitions
+        bind tiers or diagnostics to."""
+        self.ladders: Mapping[str, Mapping[str, Any]] = {}
+        """Per workspace: the tier ladders of those paths, by path id."""
         self.peers: PeerBook | None = None
         self.peers_loaded_at = float("-inf")
         self.accounts: dict[AccountKey, Account] = {}
         self.memberships: dict[UserKey, Membership | None] = {}
-        self.member = FencedMember(
-            bus=bus, sessions=sessions, group_id=settings.group_id, outbox=ScoringOutboxRow
-        )
         self.sweep_at = float("-inf")
         """Clock seconds of the next sweep lookup."""
-        self.lag = LagGauge(bus, metrics.lag)
-        self.ready = asyncio.Event()
+        Stream(
+            self,
+            bus=bus,
+            sessions=sessions,
+            clock=clock,
+            group_id=settings.group_id,
+            topics=INPUT_TOPICS,
+            metrics=StreamMetrics(metrics.lag, metrics.retries),
+            outbox=ScoringOutboxRow,
+        )
 
-    # -- the loop ----------------------------------------------------------------------
+    # -- the stream's hooks ------------------------------------------------------------
 
-    @property
-    def applied(self) -> dict[TopicPartition, int]:
-        """The next offset to apply per owned partition, as of the last checkpoint."""
-        return self.member.applied
+    def effects(self) -> Effects:
+        return Effects()
 
-    async def run(self) -> None:
-        await consume(self.bus, INPUT_TOPICS, self.settings.group_id, self.step)
+    def decode(self, record: ConsumedRecord) -> Item:
+        if record.topic == Topic.TRIGGERS:
+            return Joined(record, decode_json(TriggerEnvelope, record, name="trigger envelope"))
+        return Received(record, decode_json(EventEnvelope, record, name="event envelope"))
 
-    async def step(self, consumer: Consumer) -> int:
-        """One poll, the sweep if due, and their checkpoint; returns how many records and
-        swept accounts it handled. A passing failure (database or bus down, partition or
-        account moved) rolls the batch back: the cache is dropped and the consumer rewinds
-        to its committed offsets."""
-        try:
-            await self.refresh_catalog()
-            await self.refresh_peers()
-            records = await consumer.poll(
-                max_records=self.settings.max_batch_records,
-                timeout_ms=self.settings.poll_timeout_ms,
-            )
-            if await self.member.sync_assignment(consumer):
-                self.accounts.clear()
-                self.memberships.clear()
-                self.sweep_at = float("-inf")
-            started = time.perf_counter()
-            batch = Batch()
-            await self.handle_records(records, batch)
-            swept = await self.sweep(batch)
-            if batch:
-                await self.checkpoint(consumer, batch)
-                self.bound_cache()
-                self.metrics.batch_seconds.observe(time.perf_counter() - started)
-            else:
-                await self.member.forget_acknowledged()
-            self.ready.set()
-            await self.report_lag()
-            return len(records) + swept
-        except (*PARTITION_MOVED, AccountMoved) as exc:
-            await self.roll_back(consumer, "partition_moved", exc)
-        except PASSING as exc:
-            await self.roll_back(consumer, type(exc).__name__, exc)
-            await asyncio.sleep(0.5)
-        return 0
+    def sighting(self, record: ConsumedRecord, item: Item) -> Sighting | None:
+        """An event's id; ``None`` for a trigger (applying one twice changes nothing)."""
+        return Sighting.of(record, item.event.event_id) if isinstance(item, Received) else None
+
+    def batch_limit(self) -> int:
+        return self.settings.max_batch_records
+
+    def poll_timeout_ms(self) -> int:
+        return self.settings.poll_timeout_ms
+
+    def count(self, record: ConsumedRecord, outcome: str, n: int = 1) -> None:
+        self.metrics.records.labels(outcome).inc(n)
+        if outcome == "dead_letter":
+            self.metrics.dead_letters.inc(n)
+
+    def reset(self) -> None:
+        """Drop the cached accounts and memberships; the peer book is rebuilt before the
+        next poll (a batch rolled back may have moved it)."""
+        self.peers_loaded_at = float("-inf")
+        self.accounts.clear()
+        self.memberships.clear()
+        self.sweep_at = float("-inf")
+
+    def committed(self, batch: Batch) -> None:
+        for row in batch.effects.rows:
+            key = (row["workspace_id"], row["account_id"])
+            self.accounts[key].stored_revision = row["revision"]
+        self.bound_cache()
+        self.metrics.batch_seconds.observe(time.perf_counter() - batch.started)
+        durable = self.clock.now()
+        for received in batch.effects.received:
+            self.metrics.event_age.observe(max(0.0, (durable - received).total_seconds()))
 
     def bound_cache(self) -> None:
         """Forget the least recently loaded half of the accounts when the cache is full
@@ -262,19 +311,9 @@ class ScoringWorker:
         if len(self.memberships) > self.settings.account_cache_size:
             self.memberships.clear()
 
-    async def roll_back(self, consumer: Consumer, reason: str, exc: Exception) -> None:
-        logger.warning(
-            "scoring batch rolled back; retrying", extra={"reason": reason, "error": str(exc)}
-        )
-        self.metrics.retries.labels(reason).inc()
-        self.peers = None
-        self.accounts.clear()
-        self.memberships.clear()
-        await self.member.rewind(consumer)
-
-    async def report_lag(self) -> None:
-        """Set the lag gauge per owned input partition (at most every few seconds)."""
-        await self.lag.report(self.member.assignment, self.applied)
+    async def refresh(self) -> None:
+        await self.refresh_catalog()
+        await self.refresh_peers()
 
     async def refresh_catalog(self) -> None:
         if time.monotonic() - self.catalog_loaded_at < self.settings.definitions_refresh_seconds:
@@ -282,15 +321,18 @@ class ScoringWorker:
         async with self.sessions() as session:
             self.catalog = await self.load_catalog(session)
             published = await self.load_paths(session)
-        paths: dict[str, tuple[GrowthPath, ...]] = {}
+        bound: dict[str, frozenset[str]] = {}
+        ladders: dict[str, dict[str, Any]] = {}
         for workspace_id, items in published.items():
             definitions = self.definitions_of(workspace_id).definitions
-            bound = {b.path for b in definitions.tier_sources}
-            bound |= {d.path for d in definitions.diagnostics}
-            paths[workspace_id] = tuple(
-                p.current for p in items if p.path_id in bound and not p.paused
-            )
-        self.paths = paths
+            wanted = {b.path for b in definitions.tier_sources}
+            wanted |= {d.path for d in definitions.diagnostics}
+            running = [p for p in items if p.path_id in wanted and not p.paused]
+            bound[workspace_id] = frozenset(p.path_id for p in running)
+            ladders[workspace_id] = {
+                p.path_id: p.current.tiers for p in running if p.current.tiers is not None
+            }
+        self.bound, self.ladders = bound, ladders
         self.catalog_loaded_at = time.monotonic()
 
     async def refresh_peers(self) -> None:
@@ -308,73 +350,45 @@ class ScoringWorker:
         )
         self.peers_loaded_at = time.monotonic()
 
-    # -- handling ----------------------------------------------------------------------
+    # -- loading -----------------------------------------------------------------------
 
-    async def handle_records(self, records: list[ConsumedRecord], batch: Batch) -> None:
-        now = self.clock.now()
-        decoded: list[tuple[ConsumedRecord, EventEnvelope]] = []
-        for record in records:
-            if not self.member.admit(record, batch.offsets):
-                self.metrics.records.labels("replayed").inc()
-                continue
-            try:
-                event = decode_json(EventEnvelope, record, name="event envelope")
-            except InvalidMessage as exc:
-                self.to_dead_letters(record, str(exc), batch, now)
-                continue
-            decoded.append((record, event))
-        sifted = await self.member.first_sightings(
-            decoded, lambda d: Sighting.of(d[0], d[1].event_id)
+    async def load(self, session: AsyncSession, items: Sequence[Item], batch: Batch) -> None:
+        """The memberships of the events' users, then the events attributed, then the
+        accounts they, the triggers and the sweep's due accounts need, in bulk."""
+        effects = batch.effects
+        await self.load_memberships(
+            session, [item.event for item in items if isinstance(item, Received)]
         )
-        self.metrics.records.labels("duplicate").inc(len(sifted.duplicates))
-        batch.sightings, decoded = sifted.sightings, sifted.fresh
-        await self.load_memberships(event for _, event in decoded)
-        attributed: list[
-            tuple[ConsumedRecord, EventEnvelope, str, frozenset[str], Membership | None]
-        ] = []
-        for record, event in decoded:
-            user = (event.workspace_id, event.user_id or "")
-            attribution = attribute(event, self.memberships.get(user))
-            if attribution.learned is not None and event.user_id is not None:
-                self.memberships[user] = batch.memberships[user] = attribution.learned
-            if attribution.account_id is None:
-                self.metrics.records.labels("unattributed").inc()
-                continue
-            attributed.append(
-                (
-                    record,
-                    event,
-                    attribution.account_id,
-                    attribution.actor_roles,
-                    attribution.learned,
-                )
+        for item in items:
+            if isinstance(item, Received):
+                self.attribute(item, batch)
+            else:
+                effects.joined.append(item)
+        effects.due = await self.due_for_sweep(session)
+        wanted = {a.account for a in effects.attributed} | set(effects.due)
+        wanted |= {(j.trigger.workspace_id, j.trigger.account_id) for j in effects.joined}
+        await self.load_accounts(session, wanted)
+
+    def attribute(self, item: Received, batch: Batch) -> None:
+        event = item.event
+        user = (event.workspace_id, event.user_id or "")
+        attribution = attribute(event, self.memberships.get(user))
+        if attribution.learned is not None and event.user_id is not None:
+            self.memberships[user] = batch.effects.memberships[user] = attribution.learned
+        if attribution.account_id is None:
+            self.count(item.record, "unattributed")
+            return
+        batch.effects.attributed.append(
+            Attributed(
+                item.record,
+                event,
+                (event.workspace_id, attribution.account_id),
+                attribution.actor_roles,
+                attribution.learned,
             )
-        await self.load_accounts({(e.workspace_id, a) for _, e, a, _, _ in attributed})
-        for record, event, account, roles, learned in attributed:
-            key = (event.workspace_id, account)
-            try:
-                self.apply(key, record, event, roles, learned, now)
-            except EventValueInvalid as exc:
-                self.to_dead_letters(record, str(exc), batch, now)
-                continue
-            batch.touched[key] = event.event_id
-            at = int(event.timestamp.timestamp())
-            batch.event_times[key] = max(at, batch.event_times.get(key, at))
-            batch.received.append(event.received_at)
-            self.metrics.records.labels("scored").inc()
-        for key, cause in batch.touched.items():
-            self.score(key, cause, batch, now)
+        )
 
-    def to_dead_letters(
-        self, record: ConsumedRecord, reason: str, batch: Batch, now: datetime
-    ) -> None:
-        self.metrics.records.labels("dead_letter").inc()
-        self.metrics.dead_letters.inc()
-        log_dead_letter(logger, record, reason)
-        letter = dead_letter_entry(record, group=self.settings.group_id, reason=reason, now=now)
-        batch.outbox.append(letter)
-
-    async def load_memberships(self, events: Iterable[EventEnvelope]) -> None:
+    async def load_memberships(self, session: AsyncSession, events: list[EventEnvelope]) -> None:
         wanted = {
             (e.workspace_id, e.user_id)
             for e in events
@@ -382,18 +396,29 @@ class ScoringWorker:
         }
         if not wanted:
             return
-        async with self.sessions() as session:
-            found = await accounts.load_memberships(session, wanted)
+        found = await accounts.load_memberships(session, wanted)
         for key in wanted:
             self.memberships[key] = found.get(key)
 
-    async def load_accounts(self, keys: set[AccountKey]) -> None:
+    async def due_for_sweep(self, session: AsyncSession) -> list[AccountKey]:
+        """The owned accounts whose last score is older than the sweep interval (at most
+        one lookup per minute of clock time, sooner while accounts remain)."""
+        seconds = self.clock.now().timestamp()
+        if seconds < self.sweep_at:
+            return []
+        owned = {tp.partition for tp in self.member.assignment if tp.topic == Topic.EVENTS}
+        before = self.clock.now() - timedelta(seconds=self.settings.sweep_interval_seconds)
+        limit = self.settings.max_sweep_accounts
+        due = await accounts.due_for_sweep(session, owned, before=before, limit=limit)
+        self.sweep_at = seconds + (0 if len(due) >= limit else SWEEP_CHECK_SECONDS)
+        return due
+
+    async def load_accounts(self, session: AsyncSession, keys: set[AccountKey]) -> None:
         """Bring these accounts into the cache, in bulk (new ones start empty)."""
         missing = keys - self.accounts.keys()
         if not missing:
             return
-        async with self.sessions() as session:
-            found = await accounts.load_accounts(session, missing)
+        found = await accounts.load_accounts(session, missing)
         for key in missing:
             stored = found.get(key)
             if stored is not None:
@@ -427,20 +452,42 @@ class ScoringWorker:
             ),
         )
 
+    # -- handling ----------------------------------------------------------------------
+
+    def handle(self, items: Sequence[Item], batch: Batch) -> None:
+        """Fold the attributed events into their accounts, enrol the accounts the triggers
+        put on a bound path, score the accounts touched, then sweep."""
+        effects, now = batch.effects, batch.now
+        for item in effects.attributed:
+            try:
+                self.apply(item, now)
+            except EventValueInvalid as exc:
+                batch.reject(item.record, str(exc))
+                continue
+            effects.touched[item.account] = item.event.event_id
+            at = int(item.event.timestamp.timestamp())
+            effects.event_times[item.account] = max(at, effects.event_times.get(item.account, at))
+            effects.received.append(item.event.received_at)
+            self.count(item.record, "scored")
+        for joined in effects.joined:
+            self.join(joined, batch)
+        for key, cause in effects.touched.items():
+            self.score(key, cause, batch)
+        self.sweep(batch)
+
     def definitions_of(self, workspace_id: str) -> PublishedDefinitions:
         return self.catalog.get(workspace_id) or reference_definitions()
 
-    def apply(
-        self,
-        key: AccountKey,
-        record: ConsumedRecord,
-        event: EventEnvelope,
-        roles: frozenset[str],
-        learned: Membership | None,
-        now: datetime,
-    ) -> None:
-        """Fold ``event`` into the account's metrics and facts; raises
+    def apply(self, item: Attributed, now: datetime) -> None:
+        """Fold the event into its account's metrics and facts; raises
         :class:`EventValueInvalid` leaving the account as it was."""
+        key, record, event, roles, learned = (
+            item.account,
+            item.record,
+            item.event,
+            item.roles,
+            item.learned,
+        )
         account = self.accounts.get(key)
         if account is None:
             account = Account(None, record.partition, MetricStore(), AccountFacts(), Findings())
@@ -457,36 +504,36 @@ class ScoringWorker:
         store = fold(account.store, metric_event, definitions, now=int(now.timestamp()))
         contacts = learned.roles if learned is not None and learned.account_id == key[1] else ()
         account.store = store
-        account.facts = self.enrolled(
-            key, with_event(account.facts, event, stated, contacts), event, roles, now
-        )
+        account.facts = with_event(account.facts, event, stated, contacts)
         if event.account_id is not None:
             account.partition = record.partition
         self.accounts[key] = account
 
-    def enrolled(
-        self,
-        key: AccountKey,
-        facts: AccountFacts,
-        event: EventEnvelope,
-        roles: frozenset[str],
-        now: datetime,
-    ) -> AccountFacts:
-        """``facts`` with the growth paths ``event`` enrols the account on: the bound paths
-        it is not on yet whose ``enrol_when`` holds, as the node engine decides."""
-        joined = set()
-        for path in self.paths.get(key[0], ()):
-            if path.id in facts.paths:
-                continue
-            observation = observation_of(event, key[1], roles)
-            if transition(None, observation, path=path, now=now, known=facts.values).state:
-                joined.add(path.id)
-        return replace(facts, paths=facts.paths | joined) if joined else facts
+    def join(self, item: Joined, batch: Batch) -> None:
+        """Put the trigger's account on its path when the path is bound and the account is
+        not on it yet (``enrolled``; otherwise ``skipped``)."""
+        trigger = item.trigger
+        key = (trigger.workspace_id, trigger.account_id)
+        account = self.accounts.get(key)
+        if trigger.path_id not in self.bound.get(key[0], ()) or (
+            account is not None and trigger.path_id in account.facts.paths
+        ):
+            self.count(item.record, "skipped")
+            return
+        if account is None:
+            account = Account(
+                None, item.record.partition, MetricStore(), AccountFacts(), Findings()
+            )
+        account.partition = item.record.partition
+        account.facts = replace(account.facts, paths=account.facts.paths | {trigger.path_id})
+        self.accounts[key] = account
+        batch.effects.touched.setdefault(key, trigger.causing_event_id or trigger.trigger_id)
+        self.count(item.record, "enrolled")
 
-    def score(self, key: AccountKey, cause: str, batch: Batch, now: datetime) -> None:
+    def score(self, key: AccountKey, cause: str, batch: Batch) -> None:
         """Evaluate the account and collect its row, history and score events."""
         account = self.accounts[key]
-        workspace_id, account_id = key
+        workspace_id, account_id, now = *key, batch.now
         evaluation = evaluate(
             workspace_id=workspace_id,
             account_id=account_id,
@@ -497,16 +544,16 @@ class ScoringWorker:
             now=now,
             cause=cause,
             config=self.config,
-            ladders={p.id: p.tiers for p in self.paths.get(workspace_id, ()) if p.tiers},
+            ladders=self.ladders.get(workspace_id, {}),
             peers=self.peers,
-            at=batch.event_times.get(key),
+            at=batch.effects.event_times.get(key),
         )
         account.findings = evaluation.findings
         revision = 0 if account.stored_revision is None else account.stored_revision
-        batch.expected.setdefault(key, account.stored_revision)
+        batch.effects.expected.setdefault(key, account.stored_revision)
         findings, facts = evaluation.findings, account.facts
         renewal = facts.number("crm.renewal_at")
-        batch.rows.append(
+        batch.effects.rows.append(
             {
                 "workspace_id": workspace_id,
                 "account_id": account_id,
@@ -536,7 +583,7 @@ class ScoringWorker:
             }
         )
         for envelope in evaluation.events:
-            batch.history.append(envelope)
+            batch.effects.history.append(envelope)
             batch.outbox.append(
                 (
                     f"score:{envelope.score_event_id}",
@@ -548,55 +595,28 @@ class ScoringWorker:
             )
             self.metrics.score_events.labels(envelope.kind.value).inc()
 
-    async def sweep(self, batch: Batch) -> int:
-        """Re-score the owned accounts whose last score is older than the sweep interval
-        (at most one lookup per minute of clock time, sooner while accounts remain)."""
-        now = self.clock.now()
-        seconds = now.timestamp()
-        if seconds < self.sweep_at:
-            return 0
-        owned = {tp.partition for tp in self.member.assignment if tp.topic == Topic.EVENTS}
-        before = now - timedelta(seconds=self.settings.sweep_interval_seconds)
-        limit = self.settings.max_sweep_accounts
-        async with self.sessions() as session:
-            due = await accounts.due_for_sweep(session, owned, before=before, limit=limit)
-        due = [key for key in due if key not in batch.touched]
-        self.sweep_at = seconds + (0 if len(due) >= limit else SWEEP_CHECK_SECONDS)
-        if not due:
-            return 0
-        await self.load_accounts(set(due))
-        cause = f"sweep:{int(seconds)}"
-        for key in due:
+    def sweep(self, batch: Batch) -> None:
+        """Re-score the due accounts no event of the batch touched."""
+        seconds = int(batch.now.timestamp())
+        cause = f"sweep:{seconds}"
+        for key in batch.effects.due:
             account = self.accounts.get(key)
-            if account is None:
+            if key in batch.effects.touched or account is None:
                 continue
-            account.store = prune(account.store, now=int(seconds))
-            self.score(key, cause, batch, now)
+            account.store = prune(account.store, now=seconds)
+            self.score(key, cause, batch)
             self.metrics.swept.inc()
-        return len(due)
+            batch.handled += 1
 
     # -- the checkpoint ----------------------------------------------------------------
 
-    async def checkpoint(self, consumer: Consumer, batch: Batch) -> None:
-        """Make the batch durable, then publish it, then commit the offsets (see the module
-        docstring for why this order is exactly-once)."""
-        now = self.clock.now()
-        async with self.sessions() as session:
-            await accounts.save_accounts(session, batch.rows, batch.expected)
-            await accounts.append_history(session, batch.history)
-            await accounts.save_memberships(session, batch.memberships, now=now)
-            await self.member.hold(
-                session, batch.offsets, batch.outbox, sightings=batch.sightings, now=now
-            )
-            await session.commit()
-        for row in batch.rows:
-            self.accounts[(row["workspace_id"], row["account_id"])].stored_revision = row[
-                "revision"
-            ]
-        await self.member.release(consumer, batch.offsets, batch.outbox)
-        durable = self.clock.now()
-        for received in batch.received:
-            self.metrics.event_age.observe(max(0.0, (durable - received).total_seconds()))
+    async def write(self, session: AsyncSession, batch: Batch) -> None:
+        """The batch's accounts (fenced by revision: another member's write loses this one
+        the partition), score history and memberships."""
+        effects = batch.effects
+        await accounts.save_accounts(session, effects.rows, effects.expected)
+        await accounts.append_history(session, effects.history)
+        await accounts.save_memberships(session, effects.memberships, now=batch.now)
 
 
 def _text(value: object) -> str | None:

@@ -19,7 +19,8 @@ from services.scoring.processing.worker import INPUT_TOPICS, ScoringMetrics, Sco
 from services.scoring.settings import ScoringSettings
 from shared.bus import Bus, Consumer, OutgoingRecord
 from shared.clock import FrozenClock
-from shared.contracts import EventType, ScoreEnvelope, Topic
+from shared.contracts import EventType, ScoreEnvelope, Topic, TriggerEnvelope
+from shared.contracts.triggers import TriggerKind
 from tests.shared.bus.support import event_record, read_to_end
 
 
@@ -61,6 +62,24 @@ class Harness:
 
     async def subscribe(self) -> Consumer:
         return await self.bus.subscribe(list(INPUT_TOPICS), group_id=self.group)
+
+    def enrolled(self, account: str, path_id: str) -> OutgoingRecord:
+        """The node engine's trigger saying ``account`` entered ``path_id`` (scoring learns
+        enrolment from it)."""
+        trigger = TriggerEnvelope(
+            trigger_id=f"t-{account}-{path_id}",
+            workspace_id=self.workspace,
+            account_id=account,
+            path_id=path_id,
+            path_version=1,
+            stage="joined",
+            kind=TriggerKind.STAGE_ENTERED,
+            reason="the account joined",
+            occurred_at=self.clock.now(),
+        )
+        return OutgoingRecord(
+            Topic.TRIGGERS, trigger.key.encode(), trigger.model_dump_json().encode()
+        )
 
     def event(self, message: str, *, at: datetime | None = None, **fields: Any) -> OutgoingRecord:
         return event_record(self.workspace, message, at or self.clock.now(), **fields)

@@ -550,9 +550,9 @@ async def test_the_lag_gauge_counts_what_the_group_has_not_handled(harness: Harn
     labels = {"group": harness.group, "topic": Topic.TRIGGERS, "partition": str(partition)}
     assert harness.metric("milepost_messaging_consumer_lag", **labels) == 2
     worker.max_batch_records = 500
-    worker.lag.reported_at = float("-inf")
+    worker.stream.lag.reported_at = float("-inf")
     await run_until_idle(worker, consumer)
-    worker.lag.reported_at = float("-inf")
+    worker.stream.lag.reported_at = float("-inf")
     await worker.step(consumer)
     await consumer.close()
     assert harness.metric("milepost_messaging_consumer_lag", **labels) == 0

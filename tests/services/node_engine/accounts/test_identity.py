@@ -7,14 +7,9 @@ from typing import Any
 
 import pytest
 
-from services.node_engine.accounts.identity import (
-    Membership,
-    attribute,
-    facts_from,
-    membership_from,
-    observation_of,
-)
+from services.node_engine.accounts.identity import observation_of
 from shared.contracts import EventEnvelope, EventType
+from shared.identity import Membership, attribute, facts_from, membership_from
 
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
 

@@ -582,8 +582,8 @@ async def test_the_lag_and_the_timer_backlog_are_reported(harness: Harness) -> N
     await run_until_idle(worker, consumer)
     harness.clock.advance(timedelta(days=3))
     await harness.bus.publish([harness.event("m2", event="Nothing Relevant", account="other")])
-    worker.lag.reported_at = float("-inf")
-    await worker.report_lag()
+    worker.stream.lag.reported_at = float("-inf")
+    await worker.stream.report_lag()
 
     def sample(name: str, **labels: str) -> float | None:
         return harness.registry.get_sample_value(name, labels)

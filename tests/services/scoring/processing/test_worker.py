@@ -390,8 +390,8 @@ async def test_the_lag_is_reported_per_partition(harness: Harness) -> None:
     worker, consumer = h.worker(), await h.subscribe()
     await run_until_idle(worker, consumer)
     await h.bus.publish([h.event("m2", event="Logged In", account="other")])
-    worker.lag.reported_at = float("-inf")
-    await worker.report_lag()
+    worker.stream.lag.reported_at = float("-inf")
+    await worker.stream.report_lag()
 
     lags = [
         h.registry.get_sample_value(
@@ -412,9 +412,10 @@ async def test_the_lag_is_reported_per_partition(harness: Harness) -> None:
 
 def merchant(h: Harness, account: str, *, listings: int, orders: int, amount: int) -> list[Any]:
     """A merchant that joins (the platform-merchant path enrols it), publishes listings and
-    completes orders of ``amount`` each."""
+    completes orders of ``amount`` each; the engine's trigger puts it on the path."""
     return [
         h.event(f"{account}-g", type=EventType.GROUP, account=account, user=f"{account}-u"),
+        h.enrolled(account, "platform-merchant"),
         *(
             h.event(f"{account}-l{i}", event="Listing Published", account=account)
             for i in range(listings)

@@ -1,0 +1,348 @@
+"""The stream runtime: one fenced consumer loop, run by the engine, scoring and messaging.
+
+A service supplies a :class:`Handler` (how to decode a record, load the states a batch
+needs, apply it and write its effects); :class:`Stream` runs it, one step per poll, as a
+pipeline of small stages:
+
+1. **decode** each record (:meth:`Handler.decode`); one that cannot be read becomes a dead
+   letter with the reason (:class:`~shared.errors.InvalidMessage`);
+2. **admit**: a record below its partition's applied offset is a replay and is skipped; the
+   others move the partition's offset past them (:meth:`FencedMember.admit`);
+3. **sift**: an event the group already applied at that stage (its ``event_id``,
+   :mod:`.seen`) is dropped, with one query for the whole batch;
+4. **load** the states of the whole batch (:meth:`Handler.load`), in one read;
+5. **apply** the batch to them (:meth:`Handler.handle`, pure: effects go into the
+   :class:`Batch`, outgoing records into its outbox);
+6. **checkpoint**, in this order, which is what makes every effect exactly-once:
+
+   a. one database transaction writes the batch's effects (:meth:`Handler.write`), the
+      outgoing records in the outbox table, the event ids applied and each input
+      partition's applied offset, fenced against another member having moved it;
+   b. the outbox records are published and acknowledged by the bus;
+   c. the consumer offsets are committed;
+   d. the acknowledged outbox rows are deleted, with the next transaction.
+
+A crash after (a) leaves the outbox to the partition's next owner, who publishes it before
+anything else (:meth:`FencedMember.sync_assignment`); records below the applied offset are
+skipped, so a replay changes no state and emits nothing new; an event published twice (at
+two offsets) is applied once. Outbox record ids are deterministic, so a record published
+twice (a crash between b and d) carries the same id and its readers drop the copy. A
+member without an outbox table (messaging's consumers emit nothing but dead letters)
+publishes its dead letters before (a): at least once, with the source's topic, partition
+and offset to tell a copy.
+
+Failures say what happens next (:mod:`shared.errors`): a
+:class:`~shared.errors.RetryableError` rolls the batch back, drops what the handler
+cached, rewinds the consumer to its committed offsets and retries after the error's
+``retry_after`` (at once for :class:`~shared.errors.PartitionMoved`). The database's and
+the operating system's errors are wrapped into those at this edge (:func:`consumer_errors`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from prometheus_client import Counter, Gauge
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.bus import Bus, ConsumedRecord, Consumer, TopicPartition
+from shared.bus.lag import LagGauge
+from shared.clock import Clock
+from shared.consuming.dead_letters import dead_letter_entry, log_dead_letter
+from shared.consuming.member import FencedMember
+from shared.consuming.outbox import OutboxEntry, OutboxModel
+from shared.consuming.seen import Sighting
+from shared.errors import InvalidMessage, PartitionMoved, RetryableError, StoreUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+T = TypeVar("T")
+E = TypeVar("E")
+"""What a handler collects from one batch; false when it has nothing to write."""
+
+
+@dataclass
+class Batch(Generic[E]):
+    """One step's work, made durable by one checkpoint."""
+
+    now: datetime
+    effects: E
+    started: float = field(default_factory=time.perf_counter)
+    moves: dict[TopicPartition, tuple[int | None, int]] = field(default_factory=dict)
+    """Per input partition: its applied offset before the batch and after it."""
+    outbox: list[OutboxEntry] = field(default_factory=list)
+    rejected: list[tuple[ConsumedRecord, str]] = field(default_factory=list)
+    """Records for the dead-letter topic, with the reason."""
+    sightings: list[Sighting] = field(default_factory=list)
+    handled: int = 0
+    """Records and other work (timers, sweeps) the step handled."""
+
+    def reject(self, record: ConsumedRecord, reason: str) -> None:
+        """Send ``record`` to its dead-letter topic with ``reason`` (with the checkpoint)."""
+        self.rejected.append((record, reason))
+
+    def __bool__(self) -> bool:
+        return bool(self.moves or self.effects)
+
+
+class Handler(ABC, Generic[T, E]):
+    """What a service plugs into a :class:`Stream`: its decoding, loading, pure apply and
+    writes. Also the service's worker: :meth:`run` and :meth:`step` drive its stream."""
+
+    stream: Stream[T, E]
+
+    @abstractmethod
+    def decode(self, record: ConsumedRecord) -> T:
+        """The record's payload; :class:`InvalidMessage` sends it to the dead-letter topic."""
+
+    def sighting(self, record: ConsumedRecord, item: T) -> Sighting | None:
+        """What deduplicates ``item`` (an event's id at its topic); ``None``: the applied
+        offset alone (the default)."""
+        return None
+
+    def admit(self, record: ConsumedRecord, batch: Batch[E]) -> bool:
+        """Whether an admitted ``record`` is still to decode and apply (``False``: the
+        handler counted it as skipped). All are, by default."""
+        return True
+
+    @abstractmethod
+    def effects(self) -> E:
+        """An empty collection of one batch's effects."""
+
+    async def refresh(self) -> None:
+        """Before each poll: reload what the handler caches (a catalog), when due."""
+
+    def poll_timeout_ms(self) -> int:
+        """How long a poll waits for records."""
+        return 200
+
+    def batch_limit(self) -> int:
+        """How many records a poll returns at most."""
+        return 500
+
+    def reset(self) -> None:
+        """Drop what the handler cached: the assignment changed or a batch rolled back."""
+
+    async def load(self, session: AsyncSession, items: Sequence[T], batch: Batch[E]) -> None:
+        """Bring what ``items`` (and the handler's due work) need into memory, in bulk,
+        read in ``session``."""
+
+    @abstractmethod
+    def handle(self, items: Sequence[T], batch: Batch[E]) -> None:
+        """Apply ``items`` (in record order) and the due work to the loaded states:
+        effects into ``batch.effects``, outgoing records into ``batch.outbox``."""
+
+    @abstractmethod
+    async def write(self, session: AsyncSession, batch: Batch[E]) -> None:
+        """Write the batch's effects in ``session``; flush only (the stream commits)."""
+
+    def committed(self, batch: Batch[E]) -> None:
+        """After the checkpoint's transaction committed (caches, metrics)."""
+
+    async def reported(self) -> None:
+        """After the stream reported the lag (at most every few seconds)."""
+
+    @abstractmethod
+    def count(self, record: ConsumedRecord, outcome: str, n: int = 1) -> None:
+        """Count ``n`` records like ``record`` by outcome (replayed, duplicate, dead_letter)."""
+
+    # -- the worker's surface --------------------------------------------------------
+
+    async def run(self) -> None:
+        await self.stream.run()
+
+    async def step(self, consumer: Consumer) -> int:
+        """One poll and its checkpoint; how many records and other work it handled."""
+        return await self.stream.step(consumer)
+
+    @property
+    def member(self) -> FencedMember:
+        return self.stream.member
+
+    @property
+    def applied(self) -> dict[TopicPartition, int]:
+        """The next offset to apply per owned partition, as of the last checkpoint."""
+        return self.stream.member.applied
+
+    @property
+    def ready(self) -> asyncio.Event:
+        """Set once a step completed."""
+        return self.stream.ready
+
+
+@dataclass(frozen=True, slots=True)
+class StreamMetrics:
+    """The lag gauge and retries counter a stream sets, labelled ``*labels`` first (the
+    consumer group, for a service that runs several)."""
+
+    lag: Gauge
+    retries: Counter
+    labels: tuple[str, ...] = ()
+
+
+class Stream(Generic[T, E]):
+    """Runs ``handler`` on ``topics`` in ``group_id`` (see the module docstring); with an
+    ``outbox`` model, its outgoing records wait there. Not safe for concurrent use."""
+
+    def __init__(
+        self,
+        handler: Handler[T, E],
+        *,
+        bus: Bus,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        group_id: str,
+        topics: Sequence[str],
+        metrics: StreamMetrics,
+        outbox: OutboxModel | None = None,
+    ) -> None:
+        self.handler = handler
+        self.bus = bus
+        self.sessions = sessions
+        self.clock = clock
+        self.group_id = group_id
+        self.topics = tuple(topics)
+        self.metrics = metrics
+        self.member = FencedMember(bus=bus, sessions=sessions, group_id=group_id, outbox=outbox)
+        self.lag = LagGauge(bus, metrics.lag, group_labels=metrics.labels)
+        self.ready = asyncio.Event()
+        handler.stream = self
+
+    async def run(self) -> None:
+        """Subscribe and step until cancelled."""
+        consumer = await self.bus.subscribe(list(self.topics), group_id=self.group_id)
+        try:
+            while True:
+                await self.step(consumer)
+        finally:
+            await consumer.close()
+
+    async def step(self, consumer: Consumer) -> int:
+        """One poll and its checkpoint; how many records and other work it handled (0
+        after a rollback)."""
+        try:
+            with consumer_errors():
+                return await self.advance(consumer)
+        except RetryableError as exc:
+            await self.roll_back(consumer, exc)
+            if exc.retry_after:
+                await asyncio.sleep(exc.retry_after)
+        return 0
+
+    async def advance(self, consumer: Consumer) -> int:
+        handler = self.handler
+        await handler.refresh()
+        records = await consumer.poll(
+            max_records=handler.batch_limit(), timeout_ms=handler.poll_timeout_ms()
+        )
+        if await self.member.sync_assignment(consumer):
+            handler.reset()
+        batch = Batch(self.clock.now(), handler.effects(), handled=len(records))
+        items = self.decode(records, batch)
+        async with self.sessions() as session:
+            fresh = [item for _, item in await self.sift(session, items, batch)]
+            await handler.load(session, fresh, batch)
+            await _end_reads(session)
+            handler.handle(fresh, batch)
+            if batch:
+                await self.checkpoint(consumer, session, batch)
+        if not batch:
+            await self.member.forget_acknowledged()
+        self.ready.set()
+        await self.report_lag()
+        return batch.handled
+
+    async def report_lag(self) -> None:
+        """Set the lag gauge per owned partition, and let the handler report with it (at
+        most every few seconds)."""
+        if await self.lag.report(self.member.assignment, self.member.applied):
+            await self.handler.reported()
+
+    def decode(
+        self, records: Sequence[ConsumedRecord], batch: Batch[E]
+    ) -> list[tuple[ConsumedRecord, T]]:
+        """The admitted records that decode, with their payload; the others rejected."""
+        decoded: list[tuple[ConsumedRecord, T]] = []
+        for record in records:
+            if not self.member.admit(record, batch.moves):
+                self.handler.count(record, "replayed")
+            elif self.handler.admit(record, batch):
+                try:
+                    decoded.append((record, self.handler.decode(record)))
+                except InvalidMessage as exc:
+                    batch.reject(record, str(exc))
+        return decoded
+
+    async def sift(
+        self, session: AsyncSession, items: list[tuple[ConsumedRecord, T]], batch: Batch[E]
+    ) -> list[tuple[ConsumedRecord, T]]:
+        """``items`` less the events already applied at their stage (counted as
+        ``duplicate``); their sightings go into the batch."""
+        sifted = await self.member.first_sightings(
+            items, lambda pair: self.handler.sighting(*pair), session=session
+        )
+        for record, _ in sifted.duplicates:
+            self.handler.count(record, "duplicate")
+        batch.sightings = sifted.sightings
+        return sifted.fresh
+
+    async def checkpoint(self, consumer: Consumer, session: AsyncSession, batch: Batch[E]) -> None:
+        """Effects, outbox, sightings and offsets in one transaction; then publish, then
+        commit the consumer offsets (see the module docstring)."""
+        letters = [self.dead_letter(record, reason, batch) for record, reason in batch.rejected]
+        if self.member.outbox is None:
+            if letters:
+                await self.bus.publish([record for _, _, record in letters])
+        else:
+            batch.outbox.extend(letters)
+        await self.handler.write(session, batch)
+        await self.member.hold(
+            session, batch.moves, batch.outbox, sightings=batch.sightings, now=batch.now
+        )
+        await session.commit()
+        self.handler.committed(batch)
+        await self.member.release(consumer, batch.moves, batch.outbox)
+
+    def dead_letter(self, record: ConsumedRecord, reason: str, batch: Batch[E]) -> OutboxEntry:
+        self.handler.count(record, "dead_letter")
+        log_dead_letter(logger, record, reason, group=self.group_id)
+        return dead_letter_entry(record, group=self.group_id, reason=reason, now=batch.now)
+
+    async def roll_back(self, consumer: Consumer, exc: RetryableError) -> None:
+        logger.warning(
+            "batch rolled back; retrying",
+            extra={"group": self.group_id, "reason": exc.reason, "error": str(exc)},
+        )
+        self.metrics.retries.labels(*self.metrics.labels, exc.reason).inc()
+        self.handler.reset()
+        await self.member.rewind(consumer)
+
+
+async def _end_reads(session: AsyncSession) -> None:
+    """On SQLite, end the read transaction before the writes: a write cannot follow a read
+    snapshot another connection has written past since. PostgreSQL keeps one transaction."""
+    if session.in_transaction() and session.get_bind().dialect.name == "sqlite":
+        await session.commit()
+
+
+@contextlib.contextmanager
+def consumer_errors() -> Iterator[None]:
+    """The database's and the operating system's errors as consumer errors: a unique key
+    another member wrote first is :class:`PartitionMoved`, any other is
+    :class:`StoreUnavailable`."""
+    try:
+        yield
+    except IntegrityError as exc:
+        raise PartitionMoved(f"another member wrote first: {exc.orig}") from exc
+    except (SQLAlchemyError, OSError) as exc:
+        raise StoreUnavailable(str(exc)) from exc
