@@ -4,8 +4,8 @@ A stalled loop delays every consumer, timer and request of the process at once, 
 stalled it (a collection of a large heap, a long pure computation between two awaits).
 :func:`watch_stalls` samples the loop's lag (how late a short sleep wakes up) into
 ``milepost_event_loop_lag_seconds`` and times each collection into
-``milepost_gc_pause_seconds{generation}``. :func:`tune_gc` is called once a service has
-started, so the collector stops rescanning what start-up allocated.
+``milepost_gc_pause_seconds{generation}``. A service serves within :func:`tuned_gc`, so the
+collector stops rescanning what start-up allocated.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram
@@ -87,10 +89,16 @@ async def watch_stalls(registry: CollectorRegistry) -> None:
         gc.callbacks.remove(on_collection)
 
 
-def tune_gc() -> None:
-    """Move everything allocated so far (modules, catalogs, clients) out of the collector's
-    reach for good, and collect the young generation less often."""
+@contextmanager
+def tuned_gc() -> Iterator[None]:
+    """Within: everything allocated before (modules, settings, clients) is out of the
+    collector's reach, and the young generation is collected less often. Restored after."""
+    saved = gc.get_threshold()
     gc.collect()
     gc.freeze()
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(GEN0_THRESHOLD, older, oldest)
+    gc.set_threshold(GEN0_THRESHOLD, saved[1], saved[2])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*saved)
+        gc.unfreeze()

@@ -8,14 +8,14 @@ import time
 
 from prometheus_client import CollectorRegistry
 
-from shared.observability.stalls import GEN0_THRESHOLD, tune_gc, watch_stalls
+from shared.observability.stalls import GEN0_THRESHOLD, tuned_gc, watch_stalls
 
 
 async def test_a_blocked_loop_is_recorded_as_a_stall_and_collections_as_pauses() -> None:
     registry = CollectorRegistry()
     watching = asyncio.create_task(watch_stalls(registry))
     await asyncio.sleep(0.05)
-    time.sleep(0.12)  # blocks the loop, as a long collection would
+    time.sleep(0.12)  # noqa: ASYNC251 - blocks the loop, as a long collection would
     gc.collect()
     await asyncio.sleep(0.05)
     watching.cancel()
@@ -30,12 +30,10 @@ async def test_a_blocked_loop_is_recorded_as_a_stall_and_collections_as_pauses()
     assert not any(getattr(c, "__qualname__", "").startswith("watch_stalls") for c in gc.callbacks)
 
 
-def test_tune_gc_freezes_start_up_and_raises_the_young_threshold() -> None:
+def test_tuned_gc_freezes_what_was_allocated_and_raises_the_young_threshold_within() -> None:
     saved = gc.get_threshold()
-    try:
-        tune_gc()
+    with tuned_gc():
         assert gc.get_freeze_count() > 0
         assert gc.get_threshold() == (GEN0_THRESHOLD, saved[1], saved[2])
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*saved)
+    assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == saved
