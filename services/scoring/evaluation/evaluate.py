@@ -38,7 +38,7 @@ from services.scoring.definitions.compiled import TierSource
 from services.scoring.diagnostics import Diagnosis, PeerGroup, PeerStanding, diagnose, peer_updates
 from services.scoring.evaluation.facts import AccountFacts
 from services.scoring.evaluation.peers import PeerBook
-from services.scoring.evaluation.snapshot import build_snapshot
+from services.scoring.evaluation.snapshot import FigureMemo, SnapshotMetrics, build_snapshot
 from services.scoring.health import (
     AccountSnapshot,
     Band,
@@ -84,6 +84,9 @@ class Findings:
     tier: str | None = None
     diagnosis: str | None = None
     standings: tuple[PeerStanding, ...] = ()
+    figures: FigureMemo | None = field(default=None, compare=False, repr=False)
+    """Whole-day figures of this evaluation the next one reuses where their buckets did not
+    change (kept in memory only)."""
 
     def previous_health(self) -> HealthScore | None:
         if self.health is None or self.band is None:
@@ -155,7 +158,8 @@ def evaluate(
     book diagnostics read (without one, no diagnosis); ``at`` the event time of what caused
     the evaluation (default ``now``: a sweep), for the risk level's dwell."""
     seconds = int(now.timestamp())
-    snapshot = build_snapshot(store, definitions, facts, now=seconds)
+    snapshot = build_snapshot(store, definitions, facts, now=seconds, memo=previous.figures)
+    figures = snapshot.metrics
     star = north_star(store, definitions, now=seconds)
     events: list[ScoreEnvelope] = []
 
@@ -257,6 +261,7 @@ def evaluate(
         tier=tier,
         diagnosis=key,
         standings=standings,
+        figures=figures.memo() if isinstance(figures, SnapshotMetrics) else None,
     )
     return Evaluation(snapshot, findings, health, assessment, star, tuple(events), change, found)
 
