@@ -27,14 +27,16 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from services.node_engine.paths.compiled import Tiers
 from services.scoring.definitions import MetricDefinitions, Window
-from services.scoring.definitions.compiled import TierSource
+from services.scoring.definitions.compiled import PathDiagnostics, TierSource
 from services.scoring.diagnostics import Diagnosis, PeerGroup, PeerStanding, diagnose, peer_updates
 from services.scoring.evaluation.facts import AccountFacts
 from services.scoring.evaluation.peers import PeerBook
@@ -292,7 +294,8 @@ def diagnose_account(
     if peers is None:
         return previous, None
     tiered_path, tier = tiered
-    applying = [(r, r.figures) for r in definitions.diagnostics if r.path in facts.paths]
+    prepared = _prepared(definitions)
+    applying = [(r, read) for r, read in prepared.diagnostics if r.path in facts.paths]
     standings = tuple(
         PeerStanding.of(
             PeerGroup(rules.path, tier if rules.path == tiered_path else None), figures, read
@@ -303,13 +306,40 @@ def diagnose_account(
     new = {s.group.path: s for s in standings}
     for path in sorted(old.keys() | new.keys()):
         peers.apply(workspace_id, peer_updates(old.get(path), new.get(path)))
-    names = {m.id: m.name for m in definitions.metrics}
+    names = prepared.names
     for (rules, read), standing in zip(applying, standings, strict=True):
         group = standing.group
         found = diagnose(rules, group, figures, peers.peers(workspace_id, group, read), names)
         if found is not None:
             return standings, found
     return standings, None
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """What every evaluation under one set of definitions reads the same way."""
+
+    diagnostics: tuple[tuple[PathDiagnostics, tuple[str, ...]], ...]
+    """Each path's diagnostic rules with the figures they read."""
+    names: Mapping[str, str]
+    """Metric names by id."""
+
+
+def _prepared(definitions: MetricDefinitions) -> _Prepared:
+    found = _PREPARED.get(definitions.digest)
+    if found is None:
+        found = _PREPARED[definitions.digest] = _Prepared(
+            tuple((rules, rules.figures) for rules in definitions.diagnostics),
+            MappingProxyType({m.id: m.name for m in definitions.metrics}),
+        )
+        while len(_PREPARED) > MAX_PREPARED:
+            _PREPARED.popitem(last=False)
+    return found
+
+
+MAX_PREPARED = 256
+"""Sets of definitions (by content digest) kept prepared: one per workspace in use."""
+_PREPARED: OrderedDict[str, _Prepared] = OrderedDict()
 
 
 def north_star(store: MetricStore, definitions: MetricDefinitions, *, now: int) -> NorthStar:
