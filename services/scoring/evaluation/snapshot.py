@@ -168,13 +168,10 @@ def role_activity(
     """Days since the decision maker and the admin were active, for the roles the account's
     contacts hold and some ``last_seen`` metric follows."""
     found: dict[str, float | None] = {}
+    followed = _plan(definitions).followed
     for role in ROLES:
-        if role not in facts.roles:
-            continue
-        metrics = [
-            m.id for m in definitions.metrics if m.kind is MetricKind.LAST_SEEN and m.role == role
-        ]
-        if not metrics:
+        metrics = followed.get(role)
+        if not metrics or role not in facts.roles:
             continue
         days = [
             d for m in metrics if (d := value(store, definitions, m, None, now=now)) is not None
@@ -183,31 +180,51 @@ def role_activity(
     return found
 
 
-def readers(definitions: MetricDefinitions) -> Mapping[str, Reader]:
-    """Every snapshot name of ``definitions`` with how to read it (kept per content digest)."""
-    found = _READERS.get(definitions.digest)
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How the snapshot of one set of definitions is read."""
+
+    readers: Mapping[str, Reader]
+    inputs: Mapping[str, tuple[Bucket, ...]]
+    followed: Mapping[str, tuple[str, ...]]
+    """The ``last_seen`` metrics following each role."""
+
+
+def _plan(definitions: MetricDefinitions) -> _Plan:
+    """The plan of ``definitions``, kept per content digest (one per workspace in use)."""
+    found = _PLANS.get(definitions.digest)
     if found is None:
-        found = _READERS[definitions.digest] = MappingProxyType(_readers_of(definitions))
-        while len(_READERS) > 256:
-            _READERS.popitem(last=False)
+        followed = {
+            role: tuple(
+                m.id
+                for m in definitions.metrics
+                if m.kind is MetricKind.LAST_SEEN and m.role == role
+            )
+            for role in ROLES
+        }
+        found = _PLANS[definitions.digest] = _Plan(
+            MappingProxyType(_readers_of(definitions)),
+            MappingProxyType(_inputs_of(definitions)),
+            MappingProxyType(followed),
+        )
+        while len(_PLANS) > MAX_PLANS:
+            _PLANS.popitem(last=False)
     return found
 
 
-_READERS: OrderedDict[str, Mapping[str, Reader]] = OrderedDict()
+MAX_PLANS = 256
+_PLANS: OrderedDict[str, _Plan] = OrderedDict()
+
+
+def readers(definitions: MetricDefinitions) -> Mapping[str, Reader]:
+    """Every snapshot name of ``definitions`` with how to read it."""
+    return _plan(definitions).readers
 
 
 def inputs(definitions: MetricDefinitions) -> Mapping[str, tuple[Bucket, ...]]:
     """The snapshot names whose figure depends only on the day, the first day and these
-    buckets (kept per content digest); the others depend on the time or the facts."""
-    found = _INPUTS.get(definitions.digest)
-    if found is None:
-        found = _INPUTS[definitions.digest] = MappingProxyType(_inputs_of(definitions))
-        while len(_INPUTS) > 256:
-            _INPUTS.popitem(last=False)
-    return found
-
-
-_INPUTS: OrderedDict[str, Mapping[str, tuple[Bucket, ...]]] = OrderedDict()
+    buckets; the others depend on the time or the facts."""
+    return _plan(definitions).inputs
 
 
 def _inputs_of(definitions: MetricDefinitions) -> dict[str, tuple[Bucket, ...]]:
