@@ -162,7 +162,7 @@ def evaluate(
     seconds = int(now.timestamp())
     snapshot = build_snapshot(store, definitions, facts, now=seconds, memo=previous.figures)
     figures = snapshot.metrics
-    star = north_star(store, definitions, now=seconds)
+    star = north_star(store, definitions, now=seconds, figures=figures)
     events: list[ScoreEnvelope] = []
 
     def tagged(event: ScoreEnvelope) -> ScoreEnvelope:
@@ -342,11 +342,21 @@ MAX_PREPARED = 256
 _PREPARED: OrderedDict[str, _Prepared] = OrderedDict()
 
 
-def north_star(store: MetricStore, definitions: MetricDefinitions, *, now: int) -> NorthStar:
-    """The North Star over 28 days when it declares that window, else its longest one."""
+def north_star(
+    store: MetricStore,
+    definitions: MetricDefinitions,
+    *,
+    now: int,
+    figures: Mapping[str, float | None] | None = None,
+) -> NorthStar:
+    """The North Star over 28 days when it declares that window, else its longest one;
+    read from the snapshot's ``figures`` when they have it."""
     metric = definitions.get(definitions.north_star)
     windows = metric.windows or (Window.P28D,)
     window = Window.P28D if Window.P28D in windows else max(windows)
+    name = f"{metric.id}_{window.value}d"
+    if figures is not None and metric.windows and name in figures:
+        return NorthStar(metric.id, metric.name, window, figures[name])
     return NorthStar(
         metric.id, metric.name, window, value(store, definitions, metric.id, window, now=now)
     )

@@ -123,6 +123,9 @@ class SnapshotMetrics(Mapping[str, float | None]):
         figure = self._cache[name] = read(self._store, self._definitions, self._facts, self._now)
         return figure
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._readers
+
     def get(self, name: str, default: float | None = None) -> float | None:  # type: ignore[override]
         """As ``Mapping.get``, without raising and catching a ``KeyError`` per read."""
         return self[name] if name in self._readers else default
