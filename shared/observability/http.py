@@ -52,6 +52,7 @@ def create_http_app(
         "database": resources.database_ready,
     }
     app.state.readiness_checks = checks
+    app.state.registry = resources.registry
     app.include_router(health_router(resources.registry, checks))
     return app
 

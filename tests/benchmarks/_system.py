@@ -14,7 +14,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.benchmarks import BenchmarkError, say
 
@@ -258,3 +260,23 @@ def at_least(minimum: int) -> Callable[[str], int]:
 
 def _port(text: str) -> int | None:
     return int(text) if text.isdigit() else None
+
+
+async def backends_cpu(db: AsyncEngine) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend connected to ``db``'s database (those of the
+    measured service, and this benchmark's own polling connection), by pid: unlike the
+    server's whole process tree, this leaves out other databases' clients on a shared server.
+    """
+    async with db.connect() as connection:
+        rows = await connection.execute(
+            text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        )
+        pids = [int(pid) for (pid,) in rows]
+    found = {pid: process_cpu(pid) for pid in pids}
+    return {pid: cpu for pid, cpu in found.items() if cpu is not None}
+
+
+def backends_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds the backends used between two readings (a backend that connected in
+    between counts from zero)."""
+    return sum(total - before.get(pid, 0.0) for pid, total in after.items())

@@ -99,11 +99,20 @@ from shared.db import create_engine, create_session_factory
 from shared.errors import BusUnavailable
 from shared.tenancy.models import Workspace
 from tests.benchmarks import Benchmark, BenchmarkError, Figure, Report, progress, say
+from tests.benchmarks._stalls import (
+    STALL_GOAL_MS,
+    Histogram,
+    Stalls,
+    read_histograms,
+    stalls_between,
+)
 from tests.benchmarks._system import (
     CpuSample,
     Phase,
     Services,
     at_least,
+    backends_cpu,
+    backends_used,
     busy_before,
     cpu_use,
     kafka_and_postgres,
@@ -114,6 +123,12 @@ from tests.benchmarks._system import (
 from tests.processes import free_port
 
 GOAL_RATIO = 0.3
+SCALING_GOAL = 1.8
+"""Two engine processes on this machine against one (issue 17)."""
+DATABASE_GOAL_US = 60.0
+WARMUP_SHARE = 0.1
+"""The share of the mix applied before the engine's events/s are timed."""
+DATABASE_BACKENDS = "database backends of the run's database CPU (cores)"
 MEMORY_GOAL_BYTES = 1024
 LAG_GOAL_MS = 1000.0
 MEMORY_SITES = 6
@@ -343,8 +358,14 @@ async def _measure(
             try:
                 rss_started = engine_process.rss()
                 throughput = await engine_process.consume(
-                    applied, 0, len(mix.records), services, "engine: the mix"
+                    applied,
+                    0,
+                    len(mix.records),
+                    services,
+                    "engine: the mix",
+                    warmup=int(WARMUP_SHARE * len(mix.records)),
                 )
+                stalls = engine_process.stalls
                 rss_loaded = engine_process.rss()
                 after_mix = await engine_process.metrics()
                 stored = await _stored_sizes(db, workspace)
@@ -372,6 +393,17 @@ async def _measure(
     finally:
         await producer.stop()
 
+    two = await _two_processes(
+        bootstrap=bootstrap,
+        server_url=server_url,
+        run_id=run_id,
+        prefix=prefix,
+        workspace=workspace,
+        workdir=workdir,
+        total=len(mix.records),
+        services=services,
+        cleanup=cleanup,
+    )
     loaded = await _memory_loaded(args, bootstrap, database_url, workspace, mix)
     built, slice_run = await _memory_built(args, bootstrap, server_url, run_id, cleanup)
     if args.engine_profile is not None:
@@ -383,6 +415,8 @@ async def _measure(
         raw_runs=raw_runs,
         raw=raw,
         throughput=throughput,
+        two=two,
+        stalls=stalls,
         engine_metrics=after_mix,
         rss=(rss_started, rss_loaded),
         stored=stored,
@@ -852,6 +886,8 @@ class _EngineProcess:
         self.log_path = workdir / "engine.log"
         self.process: asyncio.subprocess.Process | None = None
         self.log: IO[bytes] | None = None
+        self.stalls: Stalls | None = None
+        """Event-loop stalls during the last :meth:`consume`."""
 
     @property
     def pid(self) -> int | None:
@@ -898,22 +934,32 @@ class _EngineProcess:
         label: str,
         *,
         since: CpuSample | None = None,
+        warmup: int = 0,
+        others: Sequence[_EngineProcess] = (),
     ) -> Phase:
-        """Wait until the engine has applied up to ``target``. Events/s from ``since`` (the
-        records were published to an engine already polling) if given, else from the first
-        applied offset past ``start`` (that first checkpoint's records not counted)."""
+        """Wait until the engine (with ``others`` in its group, if any) has applied up to
+        ``target``. Events/s from ``since`` (the records were published to an engine already
+        polling) if given, else from the first applied offset at least ``warmup`` records
+        past ``start`` (the records before it not counted). Also the CPU of the database's
+        backends and the engine's event-loop stalls over the same span."""
         first: tuple[int, CpuSample] | None = None if since is None else (start, since)
+        backends = await backends_cpu(applied.db)
+        stalls = await self.stall_histograms()
         last = start
         moved_at = time.monotonic()
         with progress(label, target - start, "events") as advance:
             while True:
                 self.check_alive()
+                for other in others:
+                    other.check_alive()
                 now = await applied.total()
                 if now > last:
                     advance(now - last)
                     last, moved_at = now, time.monotonic()
-                    if first is None:
+                    if first is None and now - start >= warmup:
                         first = (now, CpuSample.take(self.pid, services))
+                        backends = await backends_cpu(applied.db)
+                        stalls = await self.stall_histograms()
                 if now >= target:
                     break
                 if time.monotonic() - moved_at > STALL_TIMEOUT_S:
@@ -923,9 +969,16 @@ class _EngineProcess:
                     )
                 await asyncio.sleep(POLL_INTERVAL_S)
         end = CpuSample.take(self.pid, services)
+        backends_used_s = backends_used(backends, await backends_cpu(applied.db))
+        self.stalls = stalls_between(stalls, await self.stall_histograms())
         assert first is not None
         counted, begin = first
-        return Phase(target - counted, end.wall - begin.wall, cpu_use(begin, end, "engine process"))
+        cpu = cpu_use(begin, end, "engine process")
+        cpu[DATABASE_BACKENDS] = round(backends_used_s / max(end.wall - begin.wall, 1e-9), 3)
+        return Phase(target - counted, end.wall - begin.wall, cpu)
+
+    async def stall_histograms(self) -> dict[str, Histogram]:
+        return await read_histograms(f"http://127.0.0.1:{self.port}/metrics")
 
     async def metrics(self) -> dict[str, float]:
         """The engine's counters and histogram sums, by sample name and labels."""
@@ -968,6 +1021,59 @@ def _by_label(values: dict[str, float], family: str) -> dict[str, float]:
             label = name.partition("{")[2].rstrip("}").partition("=")[2]
             found[label] = found.get(label, 0.0) + value
     return found
+
+
+async def _two_processes(
+    *,
+    bootstrap: str,
+    server_url: str,
+    run_id: str,
+    prefix: str,
+    workspace: str,
+    workdir: Path,
+    total: int,
+    services: Services,
+    cleanup: _Cleanup,
+) -> Phase:
+    """The mix again, from the beginning, by two engine processes in one new group on a
+    fresh database; timed as the single process is (after the warm-up share)."""
+    database_url = await _fresh_database(server_url, f"milepost_bench_{run_id}_two", cleanup)
+    await _prepare_database(database_url, workspace)
+    group = f"bench-engine-two-{run_id}"
+    processes = []
+    for number in (1, 2):
+        folder = workdir / f"two-{number}"
+        folder.mkdir()
+        processes.append(
+            _EngineProcess(
+                bootstrap=bootstrap,
+                database_url=database_url,
+                prefix=prefix,
+                group=group,
+                workdir=folder,
+            )
+        )
+    db = create_engine(database_url, pool_size=2)
+    try:
+        await asyncio.gather(*(process.start() for process in processes))
+        try:
+            return await processes[0].consume(
+                _Applied(db, group),
+                0,
+                total,
+                services,
+                "two engine processes: the mix",
+                warmup=int(WARMUP_SHARE * total),
+                others=processes[1:],
+            )
+        except BenchmarkError:
+            for process in processes:
+                say(f"engine log (last lines):\n{tail(process.log_path)}")
+            raise
+        finally:
+            await asyncio.gather(*(process.stop() for process in processes))
+    finally:
+        await db.dispose()
 
 
 # -- timers ------------------------------------------------------------------------------
@@ -1560,6 +1666,8 @@ def _report(
     raw_runs: list[Phase],
     raw: Phase,
     throughput: Phase,
+    two: Phase,
+    stalls: Stalls | None,
     engine_metrics: dict[str, float],
     rss: tuple[int | None, int | None],
     stored: dict[str, tuple[int, float]],
@@ -1583,6 +1691,25 @@ def _report(
     batch_sum = engine_metrics.get("milepost_engine_batch_seconds_sum", 0.0)
     rss_started, rss_loaded = rss
     cpu_engine = throughput.cpu.get("engine process CPU (cores)")
+    engine_us = None if cpu_engine is None else 1e6 * cpu_engine / max(throughput.rate, 1e-9)
+    database_us = 1e6 * throughput.cpu[DATABASE_BACKENDS] / max(throughput.rate, 1e-9)
+    scaling = two.rate / max(throughput.rate, 1e-9)
+    notes.append(
+        f"two engine processes / one: {scaling:.2f}x "
+        f"{'meets' if scaling >= SCALING_GOAL else 'MISSES'} the goal of >= {SCALING_GOAL}x "
+        f"(both share the machine's {os.cpu_count() or 0} cores with the broker and the database)"
+    )
+    notes.append(
+        f"PostgreSQL CPU per engine event: {database_us:,.0f} us "
+        f"{'meets' if database_us <= DATABASE_GOAL_US else 'MISSES'} the goal of "
+        f"<= {DATABASE_GOAL_US:,.0f} us (backends of the run's database only)"
+    )
+    if stalls is not None:
+        verdict = "meets" if stalls.p99_ms <= STALL_GOAL_MS else "MISSES"
+        notes.append(
+            f"event-loop lag p99 <= {stalls.p99_ms:,.1f} ms {verdict} the goal of "
+            f"<= {STALL_GOAL_MS:,.0f} ms"
+        )
 
     for figure_name, value, goal, unit in (
         ("engine state per account", per_account, MEMORY_GOAL_BYTES, "B"),
@@ -1617,9 +1744,12 @@ def _report(
         **{f"raw: {k}": v for k, v in raw.cpu.items()},
         "engine: seconds": round(throughput.seconds, 2),
         **{f"engine: {k}": v for k, v in throughput.cpu.items()},
-        "engine: CPU per event (us)": "-"
-        if cpu_engine is None
-        else round(1e6 * cpu_engine / max(throughput.rate, 1e-9), 1),
+        "engine: timed after (share of the mix)": WARMUP_SHARE,
+        "engine: CPU per event (us)": "-" if engine_us is None else round(engine_us, 1),
+        "engine: PostgreSQL backends' CPU per event (us)": round(database_us, 1),
+        "two processes: seconds": round(two.seconds, 2),
+        **{f"two processes: {k}": v for k, v in two.cpu.items()},
+        **({} if stalls is None else stalls.summary("engine")),
         "engine: records by outcome": ", ".join(
             f"{k} {v:,.0f}" for k, v in sorted(outcomes.items())
         ),
@@ -1698,6 +1828,21 @@ def _report(
                 "milepost engine, one process", throughput.rate, "events/s", raw.rate, GOAL_RATIO
             ),
             Figure(
+                "milepost engine, two processes (limit: one process)",
+                two.rate,
+                "events/s",
+                throughput.rate,
+                SCALING_GOAL,
+            ),
+            Figure(
+                f"PostgreSQL CPU per engine event, goal <= {DATABASE_GOAL_US:,.0f} us "
+                "(limit: the engine's own CPU per event)",
+                database_us,
+                "us",
+                engine_us,
+            ),
+            *_stall_figures(stalls),
+            Figure(
                 f"engine with {pending_total:,} timers pending (limit: without the "
                 f"{timers.pending_added:,})",
                 timers.with_pending.rate,
@@ -1724,6 +1869,27 @@ def _report(
         details=details,
         notes=notes,
     )
+
+
+def _stall_figures(stalls: Stalls | None) -> list[Figure]:
+    """The engine's event-loop lag p99 and longest stall over the throughput phase, beside
+    the longest collection pause of the same span."""
+    if stalls is None:
+        return []
+    longest_pause = max((pauses.longest()[1] for pauses in stalls.pauses.values()), default=0.0)
+    return [
+        Figure(
+            f"engine event-loop lag p99, goal <= {STALL_GOAL_MS:,.0f} ms (bucket bound)",
+            stalls.p99_ms,
+            "ms",
+        ),
+        Figure(
+            "engine's longest event-loop stall (bucket bound; limit: its longest collection)",
+            1000 * stalls.loop.longest()[1],
+            "ms",
+            1000 * longest_pause,
+        ),
+    ]
 
 
 def _p99(lags: Lags) -> float:

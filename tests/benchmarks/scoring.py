@@ -10,19 +10,25 @@ The limit: a raw ``AIOKafkaConsumer`` reading that topic with ``getmany`` and no
 (the engine benchmark's, with the scoring consumer's batch size and poll timeout), the
 fastest of ``--engine-raw-repeats`` runs. The figure: one :class:`ScoringWorker` in this
 process consuming the same topic from the beginning, from its first checkpoint to the last
-record applied: fold into day buckets, snapshot, health, signals, tiers, diagnostics, the
-checkpoint transaction, the score events published. Goal: >= 0.3 x the raw consumer.
+record applied, with the collector tuned as a service tunes it (``tuned_gc``): fold into
+day buckets, snapshot, health, signals, tiers, diagnostics, the checkpoint transaction, the
+score events published. Goal: >= 0.3 x the raw consumer. Each evaluation of a touched
+account is timed too (the worker's ``evaluate``, wrapped; CPU time of this thread).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import secrets
 import time
+from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+import services.scoring.processing.worker as worker_module
 from services.node_engine.paths.service import load_catalog as load_growth_paths
 from services.node_engine.settings import EngineSettings
 from services.scoring.app import publish_reference_metrics
@@ -35,6 +41,7 @@ from shared.bus.namespaced import NamespacedBus
 from shared.clock import SystemClock
 from shared.contracts import Topic
 from shared.db import create_engine, create_session_factory
+from shared.observability.stalls import tuned_gc
 from shared.runtime import Resources
 from tests.benchmarks import Benchmark, BenchmarkError, Figure, Report, progress
 from tests.benchmarks._system import (
@@ -134,7 +141,8 @@ async def _measure(
         )
         consumer = await bus.subscribe(list(INPUT_TOPICS), group_id=settings.group_id)
         try:
-            scored = await _drain(worker, consumer, len(mix.records), services)
+            with tuned_gc(), _timed_evaluations() as evaluations:
+                scored = await _drain(worker, consumer, len(mix.records), services)
         finally:
             await consumer.close()
     finally:
@@ -165,6 +173,8 @@ async def _measure(
         "score events": {
             kind: int(sample("milepost_scoring_score_events_total", kind=kind)) for kind in kinds
         },
+        "evaluations (touched accounts scored)": evaluations.calls,
+        "evaluation: mean CPU us per touched account": round(evaluations.mean_us, 1),
         **{f"scoring: {k}": v for k, v in scored.cpu.items()},
         **{f"raw: {k}": v for k, v in raw.cpu.items()},
     }
@@ -179,6 +189,40 @@ async def _measure(
         details=details,
         notes=notes,
     )
+
+
+class _Evaluations:
+    """How many evaluations the worker ran and the CPU time they took (this thread's, so
+    other processes on the machine do not inflate it)."""
+
+    calls = 0
+    seconds = 0.0
+
+    @property
+    def mean_us(self) -> float:
+        return 1e6 * self.seconds / max(1, self.calls)
+
+
+@contextlib.contextmanager
+def _timed_evaluations() -> Iterator[_Evaluations]:
+    """Time each call of the worker's ``evaluate`` (one per touched account and batch)."""
+    found = _Evaluations()
+    namespace = vars(worker_module)
+    original = namespace["evaluate"]
+
+    def timed(**arguments: Any) -> Any:
+        started = time.thread_time()
+        try:
+            return original(**arguments)
+        finally:
+            found.seconds += time.thread_time() - started
+            found.calls += 1
+
+    namespace["evaluate"] = timed
+    try:
+        yield found
+    finally:
+        namespace["evaluate"] = original
 
 
 async def _drain(

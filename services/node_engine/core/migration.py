@@ -89,7 +89,7 @@ def migrate(
     elif not stays:
         if old_node is not None and step.nodes[old_node].status is NodeStatus.ACTIVE:
             del step.nodes[old_node]  # not done: entered again as usual when reached
-        step.set_state(node=None, node_entered_at=None)
+        step.place(None)
         step.goto(node.id if node else stage.id, force=force)
     step.advance()
     return step.decision()

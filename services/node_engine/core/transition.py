@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -83,6 +82,8 @@ def transition(
     if state is None:
         if not isinstance(event, Observation) or hold:
             return Decision(None)
+        if not path.enrol_when.may_hold_for(event.type, event.name):
+            return Decision(None)
         return _enrol(event, path=path, now=seconds, known=known or {})
     if state.path_id != path.id or state.path_version != path.version:
         raise ValueError(f"state is on {state.path_id} v{state.path_version}, not v{path.version}")
@@ -137,14 +138,31 @@ def _enrol(event: Observation, *, path: GrowthPath, now: int, known: Mapping[str
 
 
 class _Scope:
-    """The names an expression reads, over the working state of one step."""
+    """The names an expression reads, over the working state of one step: the account's
+    position (stage, node, tier, and when they were entered) is kept here, mutable, while
+    the step moves it, and written into a new :class:`AccountState` once, at the end."""
 
-    __slots__ = ("aggregates", "facts", "now", "observation", "path", "state")
+    __slots__ = (
+        "aggregates",
+        "enrolled_at",
+        "facts",
+        "node",
+        "node_entered_at",
+        "now",
+        "observation",
+        "stage",
+        "stage_entered_at",
+        "tier",
+    )
 
-    def __init__(self, state: AccountState, path: GrowthPath, now: int) -> None:
-        self.state = state
-        self.path = path
+    def __init__(self, state: AccountState, now: int) -> None:
         self.now = now
+        self.enrolled_at = state.enrolled_at
+        self.stage = state.stage
+        self.stage_entered_at = state.stage_entered_at
+        self.node = state.node
+        self.node_entered_at = state.node_entered_at
+        self.tier = state.tier
         self.facts: dict[str, Any] = dict(state.facts)
         self.aggregates: dict[str, AggregateValue] = dict(state.aggregates)
         self.observation: Observation | None = None
@@ -172,23 +190,20 @@ class _Scope:
 
     def account_value(self, path: tuple[str, ...]) -> Any:
         root = path[0]
-        state = self.state
         if root in ("crm", "score", "account"):
             return self.facts.get(".".join(path[:2])) if len(path) >= 2 else None
         if root == "tier":
-            return state.tier
+            return self.tier
         if root == "stage":
-            return state.stage
+            return self.stage
         if root == "days_in_stage":
-            return (self.now - state.stage_entered_at) / 86400
+            return (self.now - self.stage_entered_at) / 86400
         if root == "days_in_node":
             return (
-                None
-                if state.node_entered_at is None
-                else (self.now - state.node_entered_at) / 86400
+                None if self.node_entered_at is None else (self.now - self.node_entered_at) / 86400
             )
         if root == "days_enrolled":
-            return (self.now - state.enrolled_at) / 86400
+            return (self.now - self.enrolled_at) / 86400
         renewal = self.facts.get("crm.renewal_at")
         return None if renewal is None else (int(renewal) - self.now) / 86400
 
@@ -216,7 +231,7 @@ class Step:
         self.path = path
         self.now = now
         self.cause_id = cause_id
-        self.scope = _Scope(state, path, now)
+        self.scope = _Scope(state, now)
         self.nodes: dict[str, NodeRecord] = dict(state.nodes)
         self.transitions: list[Transition] = []
         self.timers: list[Timer] = []
@@ -307,8 +322,8 @@ class Step:
         if event.facts:
             self.scope.facts = fold_facts(self.scope.facts, event.facts)
         self.scope.observation = event
-        stage = self.path.stages_by_id[self.state.stage]
-        for aggregate in self.path.aggregates:
+        stage = self.path.stages_by_id[self.scope.stage]
+        for aggregate in self.path.aggregates_for(event.name):
             try:
                 if not aggregate.matches(self.scope):
                     continue
@@ -333,7 +348,7 @@ class Step:
             return
         self.record(
             TransitionKind.RISK_CHANGED,
-            self.path.stages_by_id[self.state.stage],
+            self.path.stages_by_id[self.scope.stage],
             None,
             f"risk level {previous or 'unknown'} -> {level}",
             roles=RISK_AUDIENCE,
@@ -357,7 +372,7 @@ class Step:
         if (
             hold
             or node is None
-            or state.node != node.id
+            or self.scope.node != node.id
             or record is None
             or record.status is not NodeStatus.ACTIVE
             or record.visits != timer.visit
@@ -396,7 +411,7 @@ class Step:
     def move(self, move: ManualMove) -> None:
         target_stage = self.path.stages_by_id.get(move.target)
         target_node = self.path.nodes_by_id.get(move.target)
-        current = self.path.stages_by_id[self.state.stage]
+        current = self.path.stages_by_id[self.scope.stage]
         if target_stage is None and target_node is None:
             problem = f"move by {move.actor} refused: no stage or node {move.target!r}"
             self.fail(current, None, ConditionFailed(problem))
@@ -404,7 +419,7 @@ class Step:
         self.record(
             TransitionKind.MOVED,
             current,
-            self.path.nodes_by_id.get(self.state.node or ""),
+            self.path.nodes_by_id.get(self.scope.node or ""),
             f"moved to {move.target} by {move.actor}" + (f": {move.note}" if move.note else ""),
             payload={"actor": move.actor, "note": move.note, "target": move.target},
         )
@@ -416,7 +431,7 @@ class Step:
     def advance(self) -> None:
         """Move as far as the conditions allow now."""
         for _ in range(MAX_STEPS_PER_INPUT):
-            stage = self.path.stages_by_id[self.state.stage]
+            stage = self.path.stages_by_id[self.scope.stage]
             if self.path.tiers and stage.id in self.path.tiers.stages:
                 self.review_tier(stage)
             if stage.complete_when is not None and self.test(stage.complete_when, stage, None):
@@ -424,14 +439,14 @@ class Step:
                 if not self.leave_stage(stage):
                     return
                 continue
-            if self.state.node is None:
+            if self.scope.node is None:
                 return
-            node = self.path.nodes_by_id[self.state.node]
+            node = self.path.nodes_by_id[self.scope.node]
             if not self.test(node.complete_when, stage, node):
                 return
             record = self.nodes[node.id]
-            self.nodes[node.id] = replace(
-                record, status=NodeStatus.COMPLETED, completed_at=self.now
+            self.nodes[node.id] = NodeRecord(
+                NodeStatus.COMPLETED, record.visits, record.entered_at, self.now
             )
             self.record(
                 TransitionKind.NODE_COMPLETED,
@@ -441,10 +456,10 @@ class Step:
                 roles=node.notify,
                 payload={"days_in_node": round((self.now - record.entered_at) / 86400, 2)},
             )
-            self.set_state(node=None, node_entered_at=None)
+            self.place(None)
             self.follow(node.next, after=node)
         self.fail(
-            self.path.stages_by_id[self.state.stage],
+            self.path.stages_by_id[self.scope.stage],
             None,
             ConditionFailed(f"stopped after {MAX_STEPS_PER_INPUT} steps: do branches loop?"),
         )
@@ -470,7 +485,7 @@ class Step:
                 return True
         following = self.path.stage_after(stage)
         if following is None:
-            self.set_state(node=None, node_entered_at=None)
+            self.place(None)
             return False
         self.enter_stage(following, None)
         return True
@@ -480,7 +495,7 @@ class Step:
         if node is None:
             self.enter_stage(self.path.stages_by_id[target], None, force=force)
             return
-        if node.stage != self.state.stage:
+        if node.stage != self.scope.stage:
             self.enter_stage(self.path.stages_by_id[node.stage], node, force=force)
         else:
             self.enter_node(node, force=force)
@@ -488,7 +503,8 @@ class Step:
     def enter_stage(self, stage: Stage, at: Node | None, *, force: bool = False) -> None:
         """Enter ``stage`` at ``at`` (default: its first node); ``force`` (a manual move)
         enters that node whatever its re-entry rule."""
-        self.set_state(stage=stage.id, stage_entered_at=self.now, node=None, node_entered_at=None)
+        self.scope.stage, self.scope.stage_entered_at = stage.id, self.now
+        self.place(None)
         self.record(
             TransitionKind.STAGE_ENTERED,
             stage,
@@ -531,7 +547,7 @@ class Step:
             return
         visit = (record.visits if record else 0) + 1
         self.nodes[node.id] = NodeRecord(NodeStatus.ACTIVE, visit, self.now)
-        self.set_state(node=node.id, node_entered_at=self.now)
+        self.place(node.id)
         self.record(
             TransitionKind.NODE_ENTERED, stage, node, f"entered node {node.name}", roles=node.notify
         )
@@ -540,9 +556,9 @@ class Step:
     def schedule_node(self, node: Node, visit: int, *, only_after: int | None = None) -> None:
         """Set the due and escalation timers of the active visit of ``node``, anchored at
         the stage's or the node's entry; with ``only_after``, only those due later."""
-        entered = self.state.node_entered_at
+        entered = self.scope.node_entered_at
         anchor = (
-            self.state.stage_entered_at if node.due_from == "stage" or entered is None else entered
+            self.scope.stage_entered_at if node.due_from == "stage" or entered is None else entered
         )
         timers = [(TimerKind.DUE, node.due_seconds, 0)] if node.due_seconds is not None else []
         timers += [(TimerKind.ESCALATION, e.at_seconds, e.level) for e in node.escalations]
@@ -560,14 +576,14 @@ class Step:
         return self.now - (record.completed_at or record.entered_at) >= node.reentry
 
     def leave_node(self, *, skipped: bool) -> None:
-        if self.state.node is None:
+        if self.scope.node is None:
             return
-        record = self.nodes[self.state.node]
+        record = self.nodes[self.scope.node]
         if record.status is NodeStatus.ACTIVE and skipped:
-            self.nodes[self.state.node] = replace(
-                record, status=NodeStatus.SKIPPED, completed_at=self.now
+            self.nodes[self.scope.node] = NodeRecord(
+                NodeStatus.SKIPPED, record.visits, record.entered_at, self.now
             )
-        self.set_state(node=None, node_entered_at=None)
+        self.place(None)
 
     def review_tier(self, stage: Stage) -> None:
         tiers = self.path.tiers
@@ -586,11 +602,11 @@ class Step:
                 stage, None, ConditionFailed(f"tier metric {tiers.metric.source!r} gave {value!r}")
             )
             return
-        move = tiers.move(self.state.tier, number)
+        move = tiers.move(self.scope.tier, number)
         if move is None:
             return
         old, new = move.old, move.new
-        self.set_state(tier=new.id if new else None)
+        self.scope.tier = new.id if new else None
         self.record(
             TransitionKind.TIER_CHANGED,
             stage,
@@ -610,24 +626,26 @@ class Step:
 
     # -- result ------------------------------------------------------------------------
 
-    def set_state(self, **changes: Any) -> None:
-        self.state = replace(self.state, **changes)
-        self.scope.state = self.state
+    def place(self, node: str | None) -> None:
+        """Put the account on ``node`` of its stage (entered now), or on no node."""
+        self.scope.node = node
+        self.scope.node_entered_at = None if node is None else self.now
 
     def decision(self) -> Decision:
         current = self.state
+        at = self.scope
         state = AccountState(
             workspace_id=current.workspace_id,
             account_id=current.account_id,
             path_id=current.path_id,
             path_version=current.path_version,
             enrolled_at=current.enrolled_at,
-            stage=current.stage,
-            stage_entered_at=current.stage_entered_at,
-            node=current.node,
-            node_entered_at=current.node_entered_at,
+            stage=at.stage,
+            stage_entered_at=at.stage_entered_at,
+            node=at.node,
+            node_entered_at=at.node_entered_at,
             nodes=self.nodes,
-            tier=current.tier,
+            tier=at.tier,
             aggregates=self.scope.aggregates,
             facts=self.scope.facts,
             sequence=current.sequence + 1,

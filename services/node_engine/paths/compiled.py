@@ -89,6 +89,17 @@ class GrowthPath:
     """Every aggregate any expression of the path reads; the engine keeps exactly these."""
     stages_by_id: MappingProxyType[str, Stage] = field(repr=False)
     nodes_by_id: MappingProxyType[str, Node] = field(repr=False)
+    aggregates_by_event: MappingProxyType[str, tuple[Aggregate, ...]] = field(repr=False)
+    """For each event name an aggregate counts, the aggregates an event of that name may
+    count towards (its own and those of any event), in :attr:`aggregates` order."""
+    aggregates_of_any_event: tuple[Aggregate, ...] = field(repr=False)
+
+    def aggregates_for(self, name: str | None) -> tuple[Aggregate, ...]:
+        """The aggregates an event called ``name`` may count towards: the others are not
+        evaluated for it."""
+        if name is None:
+            return self.aggregates_of_any_event
+        return self.aggregates_by_event.get(name, self.aggregates_of_any_event)
 
     def stage_after(self, stage: Stage) -> Stage | None:
         following = stage.index + 1
@@ -168,6 +179,8 @@ def compile_path(path: GrowthPathFile, *, version: int) -> GrowthPath:
         expressions += [stage_.complete_when, *(b.when for b in stage_.next)]
     for node_ in all_nodes:
         expressions += [node_.complete_when, node_.skip_when, *(b.when for b in node_.next)]
+    aggregates = aggregates_of(expressions)
+    named = {a.event for a in aggregates if a.event is not None}
     return GrowthPath(
         id=path.id,
         version=version,
@@ -177,9 +190,16 @@ def compile_path(path: GrowthPathFile, *, version: int) -> GrowthPath:
         review_seconds=_seconds(path.review_every),
         stages=tuple(stages),
         tiers=tiers,
-        aggregates=aggregates_of(expressions),
+        aggregates=aggregates,
         stages_by_id=MappingProxyType({stage.id: stage for stage in stages}),
         nodes_by_id=MappingProxyType({node.id: node for node in all_nodes}),
+        aggregates_by_event=MappingProxyType(
+            {
+                name: tuple(a for a in aggregates if a.event in (None, name))
+                for name in sorted(named)
+            }
+        ),
+        aggregates_of_any_event=tuple(a for a in aggregates if a.event is None),
     )
 
 

@@ -133,6 +133,15 @@ class Expression:
     source: str
     aggregates: tuple[Aggregate, ...]
     _evaluate: Evaluator = field(repr=False, compare=False)
+    events: frozenset[tuple[str, str]] | None = None
+    """Without one of these ``("event", name)`` or ``("type", type)`` the expression cannot
+    hold; ``None`` when any event may make it hold (see :func:`_needed_events`)."""
+
+    def may_hold_for(self, type_: str, name: str | None) -> bool:
+        """``False`` only when the expression is false for every event of this type and
+        name, whatever the account: the condition need not be evaluated."""
+        events = self.events
+        return events is None or ("type", type_) in events or ("event", name or "") in events
 
     def evaluate(self, scope: Scope) -> Any:
         try:
@@ -164,7 +173,49 @@ def compile_expression(source: str, names: Names) -> Expression:
         evaluate = compiler.visit(tree.body)
     except RecursionError as exc:
         raise ExpressionError(f"an expression nests at most {MAX_NESTING} levels") from exc
-    return Expression(source.strip(), tuple(dict.fromkeys(compiler.aggregates)), evaluate)
+    return Expression(
+        source.strip(),
+        tuple(dict.fromkeys(compiler.aggregates)),
+        evaluate,
+        _needed_events(tree.body) if names is not Names.ACCOUNT else None,
+    )
+
+
+def _needed_events(node: ast.expr) -> frozenset[tuple[str, str]] | None:
+    """The events (``("event", name)`` / ``("type", type)``) one of which must be handled
+    for ``node`` to hold, from ``event == "X"``, ``type == "t"``, ``event in [...]`` and how
+    ``and``/``or`` combine them; ``None`` when the expression says nothing about it."""
+    if isinstance(node, ast.BoolOp):
+        parts = [_needed_events(value) for value in node.values]
+        if isinstance(node.op, ast.And):
+            known = [part for part in parts if part is not None]
+            return min(known, key=len) if known else None
+        if any(part is None for part in parts):
+            return None
+        return frozenset().union(*(part for part in parts if part is not None))
+    if not isinstance(node, ast.Compare) or len(node.ops) != 1:
+        return None
+    left, op, right = node.left, node.ops[0], node.comparators[0]
+    if isinstance(op, ast.Eq):
+        for name, value in ((left, right), (right, left)):
+            root = _event_root(name)
+            if root is not None and isinstance(value, ast.Constant):
+                return frozenset({(root, value.value)}) if isinstance(value.value, str) else None
+    root = _event_root(left)
+    if isinstance(op, ast.In) and root is not None and isinstance(right, ast.List | ast.Tuple):
+        values: list[str] = [
+            item.value
+            for item in right.elts
+            if isinstance(item, ast.Constant) and isinstance(item.value, str)
+        ]
+        if len(values) == len(right.elts):
+            return frozenset((root, value) for value in values)
+    return None
+
+
+def _event_root(node: ast.expr) -> str | None:
+    """``"event"`` or ``"type"`` when ``node`` is that bare name."""
+    return node.id if isinstance(node, ast.Name) and node.id in ("event", "type") else None
 
 
 def _offset(source: str, line: int, column: int, *, in_bytes: bool = False) -> int:

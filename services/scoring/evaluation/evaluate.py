@@ -27,17 +27,19 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from services.scoring.definitions import MetricDefinitions, Window
-from services.scoring.definitions.compiled import TierSource
+from services.scoring.definitions.compiled import PathDiagnostics, TierSource
 from services.scoring.diagnostics import Diagnosis, PeerGroup, PeerStanding, diagnose, peer_updates
 from services.scoring.evaluation.facts import AccountFacts
 from services.scoring.evaluation.peers import PeerBook
-from services.scoring.evaluation.snapshot import build_snapshot
+from services.scoring.evaluation.snapshot import FigureMemo, SnapshotMetrics, build_snapshot
 from services.scoring.health import (
     AccountSnapshot,
     Band,
@@ -84,6 +86,9 @@ class Findings:
     tier: str | None = None
     diagnosis: str | None = None
     standings: tuple[PeerStanding, ...] = ()
+    figures: FigureMemo | None = field(default=None, compare=False, repr=False)
+    """Whole-day figures of this evaluation the next one reuses where their buckets did not
+    change (kept in memory only)."""
 
     def previous_health(self) -> HealthScore | None:
         if self.health is None or self.band is None:
@@ -155,8 +160,9 @@ def evaluate(
     book diagnostics read (without one, no diagnosis); ``at`` the event time of what caused
     the evaluation (default ``now``: a sweep), for the risk level's dwell."""
     seconds = int(now.timestamp())
-    snapshot = build_snapshot(store, definitions, facts, now=seconds)
-    star = north_star(store, definitions, now=seconds)
+    snapshot = build_snapshot(store, definitions, facts, now=seconds, memo=previous.figures)
+    figures = snapshot.metrics
+    star = north_star(store, definitions, now=seconds, figures=figures)
     events: list[ScoreEnvelope] = []
 
     def tagged(event: ScoreEnvelope) -> ScoreEnvelope:
@@ -257,6 +263,7 @@ def evaluate(
         tier=tier,
         diagnosis=key,
         standings=standings,
+        figures=figures.memo() if isinstance(figures, SnapshotMetrics) else None,
     )
     return Evaluation(snapshot, findings, health, assessment, star, tuple(events), change, found)
 
@@ -287,7 +294,8 @@ def diagnose_account(
     if peers is None:
         return previous, None
     tiered_path, tier = tiered
-    applying = [(r, r.figures) for r in definitions.diagnostics if r.path in facts.paths]
+    prepared = _prepared(definitions)
+    applying = [(r, read) for r, read in prepared.diagnostics if r.path in facts.paths]
     standings = tuple(
         PeerStanding.of(
             PeerGroup(rules.path, tier if rules.path == tiered_path else None), figures, read
@@ -298,7 +306,7 @@ def diagnose_account(
     new = {s.group.path: s for s in standings}
     for path in sorted(old.keys() | new.keys()):
         peers.apply(workspace_id, peer_updates(old.get(path), new.get(path)))
-    names = {m.id: m.name for m in definitions.metrics}
+    names = prepared.names
     for (rules, read), standing in zip(applying, standings, strict=True):
         group = standing.group
         found = diagnose(rules, group, figures, peers.peers(workspace_id, group, read), names)
@@ -307,11 +315,48 @@ def diagnose_account(
     return standings, None
 
 
-def north_star(store: MetricStore, definitions: MetricDefinitions, *, now: int) -> NorthStar:
-    """The North Star over 28 days when it declares that window, else its longest one."""
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """What every evaluation under one set of definitions reads the same way."""
+
+    diagnostics: tuple[tuple[PathDiagnostics, tuple[str, ...]], ...]
+    """Each path's diagnostic rules with the figures they read."""
+    names: Mapping[str, str]
+    """Metric names by id."""
+
+
+def _prepared(definitions: MetricDefinitions) -> _Prepared:
+    found = _PREPARED.get(definitions.digest)
+    if found is None:
+        found = _PREPARED[definitions.digest] = _Prepared(
+            tuple((rules, rules.figures) for rules in definitions.diagnostics),
+            MappingProxyType({m.id: m.name for m in definitions.metrics}),
+        )
+        while len(_PREPARED) > MAX_PREPARED:
+            _PREPARED.popitem(last=False)
+    return found
+
+
+MAX_PREPARED = 256
+"""Sets of definitions (by content digest) kept prepared: one per workspace in use."""
+_PREPARED: OrderedDict[str, _Prepared] = OrderedDict()
+
+
+def north_star(
+    store: MetricStore,
+    definitions: MetricDefinitions,
+    *,
+    now: int,
+    figures: Mapping[str, float | None] | None = None,
+) -> NorthStar:
+    """The North Star over 28 days when it declares that window, else its longest one;
+    read from the snapshot's ``figures`` when they have it."""
     metric = definitions.get(definitions.north_star)
     windows = metric.windows or (Window.P28D,)
     window = Window.P28D if Window.P28D in windows else max(windows)
+    name = f"{metric.id}_{window.value}d"
+    if figures is not None and metric.windows and name in figures:
+        return NorthStar(metric.id, metric.name, window, figures[name])
     return NorthStar(
         metric.id, metric.name, window, value(store, definitions, metric.id, window, now=now)
     )

@@ -17,6 +17,9 @@ Snapshot names (also in :mod:`services.scoring.health.snapshot` and docs/scoring
 * ``open_tickets``: tickets opened and not closed (once a ticket event was seen).
 
 Figures are computed when read (health and the signals read a dozen of them), then kept.
+Figures over whole days are also carried to the account's next evaluation
+(:class:`FigureMemo`): one whose buckets are the very same objects and whose day has not
+turned is reused, not recomputed, so an event costs the figures of the metrics it moved.
 Role activity: for the decision maker and the admin, when a contact holds that role, the
 fewest days over the ``last_seen`` metrics with that ``role`` (``None``: never active).
 """
@@ -25,7 +28,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Literal
 
 from services.scoring.definitions import MetricDefinitions, MetricKind, Window
 from services.scoring.evaluation.facts import AccountFacts
@@ -40,29 +45,100 @@ _WINDOWED = frozenset(
 )
 
 
-class SnapshotMetrics(Mapping[str, float | None]):
-    """The snapshot's figures by name, each computed on first read."""
+Bucket = tuple[Literal["amounts", "users"], str]
+"""Where a metric's day buckets are in a :class:`MetricStore`: ``(field, metric id)``."""
 
-    __slots__ = ("_cache", "_definitions", "_facts", "_now", "_readers", "_store")
+
+@dataclass(frozen=True, slots=True)
+class FigureMemo:
+    """Whole-day figures of one evaluation, for the account's next one: valid for the same
+    definitions, day and first day, where the buckets they read are the same objects."""
+
+    digest: str
+    today: int
+    store: MetricStore
+    figures: Mapping[str, float | None]
+
+    def reusable(self, definitions: MetricDefinitions, store: MetricStore, today: int) -> bool:
+        return (
+            self.digest == definitions.digest
+            and self.today == today
+            and self.store.since == store.since
+        )
+
+    def unchanged(self, store: MetricStore, buckets: tuple[Bucket, ...]) -> bool:
+        """Whether every bucket list is the very object it was (stores are immutable)."""
+        earlier = self.store
+        return all(
+            getattr(store, where).get(metric) is getattr(earlier, where).get(metric)
+            for where, metric in buckets
+        )
+
+
+class SnapshotMetrics(Mapping[str, float | None]):
+    """The snapshot's figures by name, each computed on first read (or taken from
+    ``memo`` when its inputs did not change)."""
+
+    __slots__ = (
+        "_cache",
+        "_definitions",
+        "_facts",
+        "_inputs",
+        "_memo",
+        "_now",
+        "_readers",
+        "_store",
+    )
 
     def __init__(
-        self, store: MetricStore, definitions: MetricDefinitions, facts: AccountFacts, now: int
+        self,
+        store: MetricStore,
+        definitions: MetricDefinitions,
+        facts: AccountFacts,
+        now: int,
+        memo: FigureMemo | None = None,
     ) -> None:
         self._store = store
         self._definitions = definitions
         self._facts = facts
         self._now = now
         self._readers = readers(definitions)
+        self._inputs = inputs(definitions)
         self._cache: dict[str, float | None] = {}
+        reusable = memo is not None and memo.reusable(definitions, store, now // DAY)
+        self._memo = memo if reusable else None
 
     def __getitem__(self, name: str) -> float | None:
         try:
             return self._cache[name]
         except KeyError:
             pass
+        memo = self._memo
+        if memo is not None and name in memo.figures:
+            buckets = self._inputs.get(name)
+            if buckets is not None and memo.unchanged(self._store, buckets):
+                figure = self._cache[name] = memo.figures[name]
+                return figure
         read = self._readers[name]
         figure = self._cache[name] = read(self._store, self._definitions, self._facts, self._now)
         return figure
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._readers
+
+    def get(self, name: str, default: float | None = None) -> float | None:  # type: ignore[override]
+        """As ``Mapping.get``, without raising and catching a ``KeyError`` per read."""
+        return self[name] if name in self._readers else default
+
+    def memo(self) -> FigureMemo:
+        """The whole-day figures read so far, for the next evaluation."""
+        inputs = self._inputs
+        return FigureMemo(
+            self._definitions.digest,
+            self._now // DAY,
+            self._store,
+            {name: figure for name, figure in self._cache.items() if name in inputs},
+        )
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._readers)
@@ -72,11 +148,17 @@ class SnapshotMetrics(Mapping[str, float | None]):
 
 
 def build_snapshot(
-    store: MetricStore, definitions: MetricDefinitions, facts: AccountFacts, *, now: int
+    store: MetricStore,
+    definitions: MetricDefinitions,
+    facts: AccountFacts,
+    *,
+    now: int,
+    memo: FigureMemo | None = None,
 ) -> AccountSnapshot:
-    """The account at ``now``: its figures, its facts and its roles' activity."""
+    """The account at ``now``: its figures (whole-day ones unchanged since ``memo`` taken
+    from it), its facts and its roles' activity."""
     return AccountSnapshot(
-        metrics=SnapshotMetrics(store, definitions, facts, now),
+        metrics=SnapshotMetrics(store, definitions, facts, now, memo),
         facts=facts.values,
         last_seen_days=role_activity(store, definitions, facts, now=now),
         now=now,
@@ -89,13 +171,10 @@ def role_activity(
     """Days since the decision maker and the admin were active, for the roles the account's
     contacts hold and some ``last_seen`` metric follows."""
     found: dict[str, float | None] = {}
+    followed = _plan(definitions).followed
     for role in ROLES:
-        if role not in facts.roles:
-            continue
-        metrics = [
-            m.id for m in definitions.metrics if m.kind is MetricKind.LAST_SEEN and m.role == role
-        ]
-        if not metrics:
+        metrics = followed.get(role)
+        if not metrics or role not in facts.roles:
             continue
         days = [
             d for m in metrics if (d := value(store, definitions, m, None, now=now)) is not None
@@ -104,17 +183,83 @@ def role_activity(
     return found
 
 
-def readers(definitions: MetricDefinitions) -> Mapping[str, Reader]:
-    """Every snapshot name of ``definitions`` with how to read it (kept per content digest)."""
-    found = _READERS.get(definitions.digest)
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How the snapshot of one set of definitions is read."""
+
+    readers: Mapping[str, Reader]
+    inputs: Mapping[str, tuple[Bucket, ...]]
+    followed: Mapping[str, tuple[str, ...]]
+    """The ``last_seen`` metrics following each role."""
+
+
+def _plan(definitions: MetricDefinitions) -> _Plan:
+    """The plan of ``definitions``, kept per content digest (one per workspace in use)."""
+    found = _PLANS.get(definitions.digest)
     if found is None:
-        found = _READERS[definitions.digest] = MappingProxyType(_readers_of(definitions))
-        while len(_READERS) > 256:
-            _READERS.popitem(last=False)
+        followed = {
+            role: tuple(
+                m.id
+                for m in definitions.metrics
+                if m.kind is MetricKind.LAST_SEEN and m.role == role
+            )
+            for role in ROLES
+        }
+        found = _PLANS[definitions.digest] = _Plan(
+            MappingProxyType(_readers_of(definitions)),
+            MappingProxyType(_inputs_of(definitions)),
+            MappingProxyType(followed),
+        )
+        while len(_PLANS) > MAX_PLANS:
+            _PLANS.popitem(last=False)
     return found
 
 
-_READERS: OrderedDict[str, Mapping[str, Reader]] = OrderedDict()
+MAX_PLANS = 256
+_PLANS: OrderedDict[str, _Plan] = OrderedDict()
+
+
+def readers(definitions: MetricDefinitions) -> Mapping[str, Reader]:
+    """Every snapshot name of ``definitions`` with how to read it."""
+    return _plan(definitions).readers
+
+
+def inputs(definitions: MetricDefinitions) -> Mapping[str, tuple[Bucket, ...]]:
+    """The snapshot names whose figure depends only on the day, the first day and these
+    buckets; the others depend on the time or the facts."""
+    return _plan(definitions).inputs
+
+
+def _inputs_of(definitions: MetricDefinitions) -> dict[str, tuple[Bucket, ...]]:
+    found: dict[str, tuple[Bucket, ...]] = {}
+    for metric in definitions.metrics:
+        buckets = _buckets(definitions, metric.id)
+        if buckets is None:
+            continue
+        for window in metric.windows:
+            found[f"{metric.id}_{window.value}d"] = buckets
+        for suffix in ("_28d_weekly_avg", "_28d_daily_avg", "_28d_ago"):
+            found[f"{metric.id}{suffix}"] = buckets
+    features = [_buckets(definitions, m.id) for m in definitions.metrics if m.feature]
+    if features and all(buckets is not None for buckets in features):
+        found[s.FEATURES_USED_28D] = tuple(b for buckets in features if buckets for b in buckets)
+    return found
+
+
+def _buckets(definitions: MetricDefinitions, metric_id: str) -> tuple[Bucket, ...] | None:
+    """The buckets the metric's whole-day figures read (a ratio: its two parts'); ``None``
+    when they read something else too (a fact, a time)."""
+    metric = definitions.get(metric_id)
+    if metric.kind is MetricKind.DISTINCT_USERS:
+        return (("users", metric_id),)
+    if metric.kind is MetricKind.COUNT or metric.kind is MetricKind.SUM:
+        return (("amounts", metric_id),)
+    if metric.kind is not MetricKind.RATIO:
+        return None
+    assert metric.numerator is not None
+    assert metric.denominator is not None
+    top, bottom = _buckets(definitions, metric.numerator), _buckets(definitions, metric.denominator)
+    return None if top is None or bottom is None else top + bottom
 
 
 def _readers_of(definitions: MetricDefinitions) -> dict[str, Reader]:

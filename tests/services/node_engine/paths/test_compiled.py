@@ -134,6 +134,24 @@ def test_the_saas_path_compiles_roles_windows_and_reentry() -> None:
     assert [b.goto for b in path.nodes_by_id["contract_signed"].next] == ["lead"]
 
 
+def test_an_event_is_offered_only_the_aggregates_that_may_count_it_in_path_order() -> None:
+    path = build((REFERENCE / "saas-account.yaml").read_text())
+    any_event = "distinct_users|*||||604800"
+
+    def keys(name: str | None) -> list[str]:
+        return [a.key for a in path.aggregates_for(name)]
+
+    assert keys("Report Created") == [
+        a.key for a in path.aggregates if a.event in (None, "Report Created")
+    ]
+    assert set(keys("Report Created")) == {
+        "distinct_users|Report Created|||end_user|1209600",
+        any_event,
+    }
+    assert keys("Page Viewed") == [any_event]
+    assert keys(None) == [any_event]
+
+
 def test_stage_after_and_node_after() -> None:
     path = build(document([stage("a", node("one"), node("two")), stage("b", node("three"))]))
     a, b = path.stages

@@ -452,3 +452,52 @@ def test_a_filter_failing_on_an_event_is_condition_failed() -> None:
     ).aggregates
     with pytest.raises(ConditionFailed, match=r"properties\.amount > 100"):
         aggregate.matches(FakeScope(event={"event": "Order", "properties.amount": "lots"}))
+
+
+@pytest.mark.parametrize(
+    ("source", "events"),
+    [
+        ('event == "Order Completed"', {("event", "Order Completed")}),
+        ('"group" == type and traits.plan == "pro"', {("type", "group")}),
+        ('event in ["A", "B"] and properties.n > 1', {("event", "A"), ("event", "B")}),
+        (
+            '(type == "group" and traits.business_type in [None, "platform"]) '
+            'or event == "Merchant Registered"',
+            {("type", "group"), ("event", "Merchant Registered")},
+        ),
+        ('type == "group" or properties.vip == True', None),
+        ('not event == "A"', None),
+        ("event == 5", None),
+        ('event in ["A", 1]', None),
+    ],
+)
+def test_the_events_an_expression_needs_to_hold(
+    source: str, events: set[tuple[str, str]] | None
+) -> None:
+    expression = compile_expression(source, Names.BOTH)
+
+    assert expression.events == (None if events is None else frozenset(events))
+
+
+@pytest.mark.parametrize(
+    ("type_", "name"),
+    [("group", None), ("track", "Merchant Registered"), ("track", "Order"), ("identify", None)],
+)
+def test_an_expression_skipped_for_an_event_is_false_for_it(type_: str, name: str | None) -> None:
+    expression = compile_expression(
+        '(type == "group" and traits.business_type in [None, "platform"]) '
+        'or event == "Merchant Registered"',
+        Names.BOTH,
+    )
+    scope = FakeScope(event={"type": type_, "event": name, "traits.business_type": "platform"})
+    expected = type_ == "group" or name == "Merchant Registered"
+
+    assert expression.may_hold_for(type_, name) is expected
+    assert expression.test(scope) is expected
+
+
+def test_an_account_condition_may_hold_for_every_event() -> None:
+    expression = compile_expression('happened("Order Completed")', Names.ACCOUNT)
+
+    assert expression.events is None
+    assert expression.may_hold_for("track", "Page Viewed")

@@ -3,10 +3,17 @@ role activity, read when asked."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from services.scoring.catalog.service import reference_definitions
 from services.scoring.definitions import MetricEvent
 from services.scoring.evaluation.facts import AccountFacts
-from services.scoring.evaluation.snapshot import build_snapshot, readers
+from services.scoring.evaluation.snapshot import (
+    FigureMemo,
+    SnapshotMetrics,
+    build_snapshot,
+    readers,
+)
 from services.scoring.health import snapshot as s
 from services.scoring.metrics import DAY, MetricStore, fold
 
@@ -91,3 +98,29 @@ def test_figures_are_read_once_and_listed_by_name() -> None:
     snapshot = build_snapshot(store_with(login(1)), DEFINITIONS, AccountFacts(), now=NOW)
     assert len(snapshot.metrics) == len(list(snapshot.metrics))
     assert snapshot.metrics["logins_7d"] == snapshot.metrics["logins_7d"] == 1
+
+
+def test_whole_day_figures_are_carried_over_while_their_buckets_and_day_stay() -> None:
+    store = store_with(login(1))
+    first = SnapshotMetrics(store, DEFINITIONS, AccountFacts(), NOW)
+    assert first["logins_7d"] == 1
+    assert first[s.LOGINS_28D_WEEKLY_AVG] is None  # no whole week before this one
+    # a memo whose figure is deliberately off shows whether it was taken or recomputed
+    memo = replace(first.memo(), figures={"logins_7d": 99.0, s.LOGINS_28D_WEEKLY_AVG: 42.0})
+
+    same = SnapshotMetrics(store, DEFINITIONS, AccountFacts(), NOW + 60, memo)
+    assert same["logins_7d"] == 99.0
+    assert same[s.LOGINS_28D_WEEKLY_AVG] == 42.0
+
+    moved = fold(store, login(0), DEFINITIONS, now=NOW)
+    assert SnapshotMetrics(moved, DEFINITIONS, AccountFacts(), NOW, memo)["logins_7d"] == 2
+    next_day = SnapshotMetrics(store, DEFINITIONS, AccountFacts(), NOW + DAY, memo)
+    assert next_day["logins_7d"] == 1
+    assert "days_since_last_contact" not in first.memo().figures
+
+
+def test_a_memo_of_other_definitions_is_not_used() -> None:
+    store = store_with(login(1))
+    memo = FigureMemo("another digest", NOW // DAY, store, {"logins_7d": 99.0})
+
+    assert SnapshotMetrics(store, DEFINITIONS, AccountFacts(), NOW, memo)["logins_7d"] == 1
