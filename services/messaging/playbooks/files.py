@@ -26,8 +26,6 @@ from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     field_validator,
@@ -39,13 +37,9 @@ from services.messaging.templates.rendering import compile_template
 from shared.contracts.scores import RiskLevel
 from shared.contracts.triggers import Audience, TriggerKind
 from shared.definitions import DefinitionInvalid, Location
+from shared.definitions.fields import Duration, FileModel, Identifier, Text
 from shared.durations import parse_duration
 
-Identifier = Annotated[
-    str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,62}$", strip_whitespace=True)
-]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]
-Duration = Annotated[str, StringConstraints(min_length=2, max_length=40)]
 Locale = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
 TemplateText = Annotated[str, StringConstraints(min_length=1, max_length=50_000)]
 Channel = Literal["email", "feishu", "dingtalk", "wecom", "slack", "in_app", "webhook"]
@@ -57,10 +51,6 @@ TARGET_ROLES: TargetRoles = "target_roles"
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 PRIORITIES: tuple[Priority, ...] = ("low", "normal", "high", "critical")
 _CLOCK = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _duration(value: str | None, *, zero: bool = False) -> str | None:
@@ -87,7 +77,7 @@ def _clock(value: str) -> str:
     return value
 
 
-class Match(Model):
+class Match(FileModel):
     """Which triggers a rule takes; an empty list accepts any value."""
 
     kinds: list[TriggerKind] = Field(default_factory=list)
@@ -107,7 +97,7 @@ class Match(Model):
     )
 
 
-class SendWindow(Model):
+class SendWindow(FileModel):
     """Local hours (in the contact's timezone) when the step may be sent; outside them the
     delivery is deferred to the next opening, never dropped."""
 
@@ -132,7 +122,7 @@ class SendWindow(Model):
         return time.fromisoformat(self.end)
 
 
-class TaskSpec(Model):
+class TaskSpec(FileModel):
     """A task for the account owner: the offline visit or call the method insists on."""
 
     title: TemplateText = Field(description="A template, rendered like a message body.")
@@ -159,7 +149,7 @@ def _target_roles() -> list[Audience | TargetRoles]:
     return [TARGET_ROLES]
 
 
-class Step(Model):
+class Step(FileModel):
     id: Identifier
     to: list[Audience | TargetRoles] = Field(
         default_factory=lambda: _target_roles(),
@@ -220,21 +210,21 @@ class Step(Model):
         return None if self.cooldown is None else parse_duration(self.cooldown)
 
 
-class Rule(Model):
+class Rule(FileModel):
     id: Identifier
     description: Text | None = None
     match: Match = Field(default_factory=Match)
     steps: list[Step] = Field(min_length=1, max_length=20)
 
 
-class TemplateSpec(Model):
+class TemplateSpec(FileModel):
     """A message template: subject and body, each a mapping of locale -> Jinja2 source."""
 
     subject: dict[Locale, TemplateText] = Field(default_factory=dict)
     body: dict[Locale, TemplateText] = Field(min_length=1)
 
 
-class PlaybookFile(Model):
+class PlaybookFile(FileModel):
     """A playbook as written by an operator."""
 
     id: Identifier

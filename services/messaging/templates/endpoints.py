@@ -18,9 +18,10 @@ from services.admin_api import Session, WorkspaceId
 from services.messaging.contacts.endpoints import ERRORS
 from services.messaging.errors import TemplateFailed
 from services.messaging.playbooks import service as playbooks
-from services.messaging.playbooks.files import Identifier, Locale, TemplateSpec
+from services.messaging.playbooks.files import Locale, TemplateSpec
 from services.messaging.templates.limits import TemplateLimits
 from services.messaging.templates.rendering import SAMPLE_CONTEXT, render_message
+from shared.definitions.fields import Identifier
 from shared.errors import Invalid, NotFound
 from shared.http_errors import ErrorOut
 from shared.runtime import Resources

@@ -15,8 +15,6 @@ from collections.abc import Iterator
 from typing import Annotated, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     field_validator,
@@ -28,18 +26,10 @@ from services.node_engine.paths.expressions import Names, compile_expression
 from shared.contracts.crm import BusinessType
 from shared.contracts.triggers import Audience
 from shared.definitions import DefinitionInvalid
+from shared.definitions.fields import Duration, FileModel, Identifier, Text
 from shared.durations import parse_duration
 
-Identifier = Annotated[
-    str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,62}$", strip_whitespace=True)
-]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 Condition = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
-Duration = Annotated[str, StringConstraints(min_length=2, max_length=40)]
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _duration(value: str) -> str:
@@ -48,7 +38,7 @@ def _duration(value: str) -> str:
     return value
 
 
-class Escalation(Model):
+class Escalation(FileModel):
     at: Duration = Field(description="When, from the same anchor as the node's due date.")
     notify: list[Audience] = Field(min_length=1)
     action: Literal["nudge", "task"] = "nudge"
@@ -57,14 +47,14 @@ class Escalation(Model):
     _check_at = field_validator("at")(_duration)
 
 
-class Branch(Model):
+class Branch(FileModel):
     """One way out: the first branch whose ``when`` holds (or that has none) is taken."""
 
     when: Condition | None = None
     goto: Identifier
 
 
-class Node(Model):
+class Node(FileModel):
     id: Identifier
     name: Text
     description: Text | None = None
@@ -87,7 +77,7 @@ class Node(Model):
         return value if value in ("never", "always") else _duration(value)
 
 
-class Stage(Model):
+class Stage(FileModel):
     id: Identifier
     name: Text
     description: Text | None = None
@@ -100,12 +90,12 @@ class Stage(Model):
     next: list[Branch] = Field(default_factory=list, max_length=20)
 
 
-class Benefit(Model):
+class Benefit(FileModel):
     id: Identifier
     name: Text
 
 
-class TierLevel(Model):
+class TierLevel(FileModel):
     id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")]
     name: Text | None = None
     enter_at: float = Field(description="Promote into this level when the metric reaches it.")
@@ -115,7 +105,7 @@ class TierLevel(Model):
     benefits: list[Benefit] = Field(default_factory=list)
 
 
-class Tiers(Model):
+class Tiers(FileModel):
     metric: Condition = Field(description="An account expression, e.g. 28-day GMV.")
     label: Text
     stages: list[Identifier] = Field(min_length=1, description="Where tiers apply.")
@@ -123,7 +113,7 @@ class Tiers(Model):
     levels: list[TierLevel] = Field(min_length=2, max_length=20)
 
 
-class GrowthPathFile(Model):
+class GrowthPathFile(FileModel):
     """A growth path as written by an operator."""
 
     id: Identifier
