@@ -6,9 +6,10 @@ from fastapi import FastAPI
 
 from services.ingest.workspaces.service import find_workspace
 from services.node_engine.paths.service import load_catalog as load_growth_paths
+from services.scoring.accounts.insights import insights_router
 from services.scoring.catalog.repository import metric_set
 from services.scoring.catalog.service import REFERENCE_METRICS, load_catalog, publish
-from services.scoring.endpoints import scoring_router
+from services.scoring.endpoints import scoring_dependencies, scoring_router
 from services.scoring.evaluation.evaluate import ScoringConfig
 from services.scoring.processing.worker import ScoringMetrics, ScoringWorker
 from services.scoring.settings import ScoringSettings
@@ -23,6 +24,9 @@ from shared.supervision import Worker
 def mount_scoring(app: FastAPI, settings: ScoringSettings, resources: Resources) -> ScoringWorker:
     """Add the scoring API to ``app``; returns the consumer to run beside it."""
     app.include_router(scoring_router(settings, resources))
+    app.include_router(
+        insights_router(resources.sessions, dependencies=scoring_dependencies(settings, resources))
+    )
     warn_of_published_secrets(settings)
     return ScoringWorker(
         bus=resources.bus,
