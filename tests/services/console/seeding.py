@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -72,6 +73,60 @@ def calls() -> list[dict[str, Any]]:
     return found
 
 
+OWNERS = (("li.na@ops.example", "Li Na"), ("wang.lei@ops.example", "Wang Lei"))
+CANCELLED = frozenset({"peony", "camellia", "azalea"})
+"""The merchants whose subscription ended; the others renewed."""
+
+
+def crm_events(today: date) -> list[dict[str, Any]]:
+    """Each merchant's owner, and a one-year contract ended in one of the last four quarters,
+    renewed or cancelled: what the portfolio's renewal, NRR and LTV:CAC figures read."""
+    found: list[dict[str, Any]] = []
+    for index, account in enumerate(MERCHANTS):
+        owner_email, owner_name = OWNERS[index % len(OWNERS)]
+        ended = today - timedelta(days=20 + 90 * (index % 4))
+        data: list[tuple[str, dict[str, Any]]] = [
+            (
+                "account.upserted",
+                {"name": account.title(), "owner_email": owner_email, "owner_name": owner_name},
+            ),
+            (
+                "contract.signed",
+                {
+                    "contract_id": f"c-{account}",
+                    "value": str(6000 + 1500 * index),
+                    "currency": "CNY",
+                    "starts_on": (ended - timedelta(days=365)).isoformat(),
+                    "ends_on": ended.isoformat(),
+                    "acquisition_cost": "3000",
+                },
+            ),
+            (
+                "subscription.cancelled",
+                {"subscription_id": f"s-{account}", "effective_on": ended.isoformat()},
+            )
+            if account in CANCELLED
+            else (
+                "subscription.renewed",
+                {
+                    "subscription_id": f"s-{account}",
+                    "renewed_until": (ended + timedelta(days=365)).isoformat(),
+                },
+            ),
+        ]
+        for kind, fields in data:
+            found.append(
+                {
+                    "specversion": "1.0",
+                    "id": f"{kind}-{account}",
+                    "source": "crm-seed",
+                    "type": f"milepost.crm.{kind}",
+                    "data": {"account_id": account, **fields},
+                }
+            )
+    return found
+
+
 def eventually(check: Callable[[], Any], what: str) -> Any:
     """``check()``'s first truthy answer, asked until it gives one."""
     deadline = time.monotonic() + WAIT_SECONDS
@@ -89,6 +144,13 @@ def seed(admin: httpx.Client, write_key: str) -> None:
     for call in calls():
         sent = admin.post(f"/v1/{call['type']}", json=call, auth=(write_key, ""))
         assert sent.status_code == 200, sent.text
+    facts = admin.post(
+        "/v1/crm/events",
+        json=crm_events(datetime.now(UTC).date()),
+        auth=(write_key, ""),
+        headers={"Content-Type": "application/cloudevents-batch+json"},
+    )
+    assert facts.status_code == 200, facts.text
 
     def placed() -> bool:
         funnel = admin.get("/api/engine/workspaces/demo/paths/platform-merchant/funnel").json()

@@ -172,6 +172,22 @@ def test_path_to_node_to_account_to_delivery(page: Page) -> None:
     shot(page, "delivery")
 
 
+def test_a_manual_move_with_its_reason_lands_in_the_timeline(page: Page) -> None:
+    page.goto("/#/w/demo/account/peony")
+    page.get_by_label("Stage or node").select_option("complete_profile")
+    page.get_by_label("Reason").fill("Approved on the phone")
+    page.get_by_role("button", name="Move").click()
+    expect(page.locator("#move-result")).to_contain_text("queued")
+    for _ in range(40):
+        page.reload()
+        timeline = page.locator("#timeline")
+        expect(timeline).to_be_visible()
+        if "moved by hand" in timeline.inner_text():
+            break
+        page.wait_for_timeout(250)
+    expect(page.locator("#timeline")).to_contain_text("Approved on the phone")
+
+
 def test_a_mistake_is_shown_at_its_line_then_the_fixed_path_is_published(page: Page) -> None:
     page.goto("/#/w/demo/author?kind=path&id=platform-merchant")
     source = page.get_by_label("The file's YAML")
@@ -204,7 +220,8 @@ def test_a_mistake_is_shown_at_its_line_then_the_fixed_path_is_published(page: P
 
 
 def test_portfolio_and_work(page: Page) -> None:
-    page.goto("/#/w/demo/portfolio")
+    page.goto("/#/w/demo/portfolio?risk=medium")
+    expect(page.locator("#at-risk")).to_contain_text("Li Na")
     heatmap = page.get_by_role("img", name=re.compile("Accounts and mean health per tier"))
     expect(heatmap).to_contain_text("L1")
     expect(page.get_by_role("img", name=re.compile("^Renewal rate"))).to_be_visible()
@@ -213,6 +230,7 @@ def test_portfolio_and_work(page: Page) -> None:
 
     page.goto("/#/w/demo/work")
     expect(page.locator("table.tasks").first).to_contain_text("call the merchant's admin")
+    expect(page.get_by_role("heading", name=re.compile("^Li Na — "))).to_be_visible()
     no_accessibility_violations(page)
     shot(page, "work-tasks")
 

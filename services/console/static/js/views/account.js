@@ -51,6 +51,8 @@ export async function renderAccount(context) {
     return [h("h1", {}, accountId), empty(t("account.unknown"))];
   }
   const owner = owners[0];
+  const summaries = position ? Object.fromEntries(await Promise.all(position.paths.map(async (p) => [p.path_id,
+    (await get(`${engine}/paths/${encodeURIComponent(p.path_id)}/versions/${p.path_version}`)).summary]))) : {};
   return [
     h("div", { class: "toolbar" }, h("h1", {}, t("account.title", { id: accountId })),
       score && score.risk_level ? badge(`risk-${score.risk_level}`, `${t("risk")}: ${t(`risk.${score.risk_level}`)}`) : null,
@@ -61,7 +63,7 @@ export async function renderAccount(context) {
     contactsSection(contacts.items, plans, deliveries.items, context),
     tasksSection(tasks.items),
     timelineSection(context, transitions.items, history.items, deliveries.items, tasks.items),
-    position ? moveSection(context, accountId, position) : null,
+    position ? moveSection(context, accountId, position, summaries) : null,
   ];
 }
 
@@ -142,17 +144,26 @@ function timelineSection(context, transitions, history, deliveries, tasks) {
   return section(t("account.timeline"), field(t("timeline.show"), kinds), entries.length ? list : empty("—"));
 }
 
-function moveSection(context, accountId, position) {
+/** The stages and nodes of a path as options: "Stage name" then "· node name" under it. */
+function targets(summary) {
+  return summary.stages.flatMap((stage) => [[stage.id, `${stage.name} (${stage.id})`],
+    ...stage.nodes.map((node) => [node.id, `  · ${node.name} (${node.id})`])]);
+}
+
+function moveSection(context, accountId, position, summaries) {
   const message = h("p", { role: "status", id: "move-result" });
-  const paths = select(position.paths.map((p) => [p.path_id, p.path_id]), position.paths[0].path_id, { id: "move-path" });
-  const target = h("input", { id: "move-target", required: true, maxlength: 64, autocomplete: "off" });
+  const first = position.paths[0].path_id;
+  const target = select(targets(summaries[first]), position.paths[0].node || position.paths[0].stage, { id: "move-target", required: true });
+  const paths = select(position.paths.map((p) => [p.path_id, p.path_id]), first, {
+    id: "move-path", onchange: (event) => clear(target, targets(summaries[event.target.value]).map(([value, text]) => h("option", { value }, text))),
+  });
   const reason = h("textarea", { id: "move-reason", required: true, maxlength: 1000, rows: 2 });
   const form = h("form", {
     class: "move", onsubmit: async (event) => {
       event.preventDefault();
       try {
         const moved = await post(`${context.api.engine}/accounts/${encodeURIComponent(accountId)}/moves`, {
-          path_id: paths.value, target: target.value.trim(), actor: "console", note: reason.value.trim(),
+          path_id: paths.value, target: target.value, actor: "console", note: reason.value.trim(),
         });
         message.className = "ok";
         message.textContent = t("move.queued", { id: moved.move_id });

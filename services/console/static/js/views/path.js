@@ -133,10 +133,10 @@ function edgePath(from, to) {
 function graph(context, pathId, summary, figures) {
   const boxes = layout(summary);
   const deepest = Math.max(1, ...summary.stages.map((stage) => stage.nodes.length));
-  const tierBand = summary.tiers ? 70 : 0;
+  const tierBand = summary.tiers ? 52 + tierLines(summary.tiers).length * 18 : 0;
   const tierStart = summary.tiers ? Math.min(...summary.tiers.stages.map((id) => (boxes.get(id) || { x: 0 }).x)) : 0;
   const width = Math.max(MARGIN * 2 + summary.stages.length * (STAGE_WIDTH + STAGE_GAP) - STAGE_GAP,
-    summary.tiers ? tierStart + tierLevels(summary.tiers).length * 6.6 + 24 + MARGIN : 0);
+    summary.tiers ? tierStart + Math.max(...tierLines(summary.tiers).map((l) => l.length)) * 6.6 + 24 + MARGIN : 0);
   const height = MARGIN * 2 + HEAD + deepest * (NODE_HEIGHT + NODE_GAP) + tierBand;
   const lines = edges(summary).filter((e) => boxes.has(e.from) && boxes.has(e.to)).map((e) =>
     s("path", {
@@ -200,22 +200,26 @@ function fit(text, size) {
   return text.length > size ? `${text.slice(0, size - 1)}…` : text;
 }
 
-function tierLevels(tiers) {
-  return tiers.levels.map((level) => `${level.id} ${level.name || ""} ≥ ${number(level.enter_at)}`).join("  ›  ");
+/** The tier levels, three to a line. */
+function tierLines(tiers) {
+  const levels = tiers.levels.map((level) => `${level.id} ${level.name || ""} ≥ ${number(level.enter_at)}`);
+  const lines = [];
+  for (let i = 0; i < levels.length; i += 3) lines.push(levels.slice(i, i + 3).join("  ›  "));
+  return lines;
 }
 
 function tiersBand(summary, boxes, top) {
   const tiers = summary.tiers;
   const covered = tiers.stages.map((id) => boxes.get(id)).filter(Boolean);
   if (!covered.length) return null;
+  const lines = tierLines(tiers);
   const x = Math.min(...covered.map((b) => b.x));
   const right = Math.max(...covered.map((b) => b.x + b.width));
-  const levels = tierLevels(tiers);
-  const width = Math.max(right - x, levels.length * 6.6 + 24);
+  const width = Math.max(right - x, Math.max(...lines.map((line) => line.length)) * 6.6 + 24);
   return s("g", { class: "tiers" },
-    s("rect", { x, y: top + 8, width, height: 52, rx: 8, class: "tier-band" }),
+    s("rect", { x, y: top + 8, width, height: 34 + lines.length * 18, rx: 8, class: "tier-band" }),
     s("text", { x: x + 12, y: top + 28, class: "stage-name" }, `${t("path.tiers")}: ${tiers.label}`),
-    s("text", { x: x + 12, y: top + 48, class: "node-meta" }, levels));
+    lines.map((line, i) => s("text", { x: x + 12, y: top + 48 + i * 18, class: "node-meta" }, line)));
 }
 
 function figuresTable(context, pathId, summary, figures) {

@@ -1,7 +1,7 @@
 // The portfolio: health and risk by tier as a heat map, the accounts at risk with their
 // signals and owner, the North Star by tier, and renewal / NRR / LTV:CAC over time.
 import { get } from "../api.js";
-import { h, s, table } from "../dom.js";
+import { field, h, s, select, table } from "../dom.js";
 import { date, number, percent } from "../format.js";
 import { t } from "../i18n.js";
 import { badge, empty, northStarChip, pager, section } from "./common.js";
@@ -13,10 +13,11 @@ const FIGURES = [["renewal_rate", percent], ["net_revenue_retention", percent], 
 export async function renderPortfolio(context) {
   const { scoring, messaging } = context.api;
   const periods = quarters(new Date(), QUARTERS);
+  const risk = ["high", "medium", "low"].includes(context.query.risk) ? context.query.risk : "high";
   const [portfolio, cells, atRisk, ...figures] = await Promise.all([
     get(`${scoring}/portfolio`),
     get(`${scoring}/portfolio/cells`),
-    get(`${scoring}/accounts`, { risk_level: "high", cursor: context.query.cursor, limit: 25 }),
+    get(`${scoring}/accounts`, { risk_level: risk, cursor: context.query.cursor, limit: 25 }),
     ...periods.map(([start, end]) => get(`${scoring}/portfolio/figures`, { start: start.toISOString(), end: end.toISOString() })),
   ]);
   const owners = atRisk.items.length
@@ -27,12 +28,15 @@ export async function renderPortfolio(context) {
     northStarChip(portfolio.north_star),
     h("p", { class: "muted" }, t("portfolio.accounts", { n: number(portfolio.accounts) })),
     section(t("portfolio.heatmap"), heatmap(cells.cells)),
-    section(t("portfolio.at_risk"), atRiskTable(context, atRisk, owners), pager(context, "portfolio", atRisk.next_cursor)),
+    section(t("portfolio.at_risk"), field(t("risk"), select(["high", "medium", "low"].map((r) => [r, t(`risk.${r}`)]), risk, {
+      id: "at-risk-level", onchange: (event) => { location.hash = context.href("portfolio", { risk: event.target.value }); },
+    })), atRiskTable(context, atRisk, owners), pager(context, "portfolio", atRisk.next_cursor)),
     section(t("portfolio.north_star_by_tier"), bars(portfolio.by_tier)),
     section(t("portfolio.figures"), h("div", { class: "charts" }, FIGURES.map(([name, format]) =>
-      lineChart(t(`figure.${name}`), periods.map(([start], i) => ({
-        label: date(start), value: (figures[i].figures.find((f) => f.name === name) || {}).value ?? null,
-      })), format)))),
+      lineChart(t(`figure.${name}`), periods.map(([start], i) => {
+        const found = figures[i].figures.find((f) => f.name === name) || {};
+        return { label: date(start), value: found.value ?? null, reason: found.reason };
+      }), format)))),
   ];
 }
 
@@ -141,5 +145,5 @@ function lineChart(title, points, format) {
       s("text", { x: x(i), y: height - pad + 16, "text-anchor": "middle", class: "axis small" }, p.label),
     ]),
     values.length ? null : s("text", { x: width / 2, y: height / 2, "text-anchor": "middle", class: "axis" }, t("portfolio.no_data"))),
-  h("figcaption", {}, title));
+  h("figcaption", {}, title, values.length ? null : h("span", { class: "muted reason" }, points.map((p) => p.reason).filter(Boolean).pop())));
 }

@@ -37,6 +37,9 @@ async function tasks(context) {
     owner: h("input", { id: "task-owner", value: context.query.owner || "", autocomplete: "off" }),
     account: h("input", { id: "task-account", value: context.query.account || "", autocomplete: "off" }),
   };
+  const accounts = [...new Set(page.items.map((task) => task.account_id))];
+  const owners = accounts.length ? await get(`${context.api.messaging}/owners`, { account: accounts }) : [];
+  const names = new Map(owners.map((o) => [o.contact_id, o.name || o.contact_id]));
   const now = Date.now();
   const byOwner = new Map();
   for (const task of page.items) {
@@ -46,8 +49,9 @@ async function tasks(context) {
   }
   const groups = [...byOwner.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([owner, items]) => {
     const overdue = items.filter((task) => task.status === "open" && new Date(task.due_at) < now).length;
-    return section(`${owner || t("work.no_owner")} — ${t("work.count", { n: number(items.length), overdue: number(overdue) })}`,
-      table(t("work.tasks_of", { owner: owner || t("work.no_owner") }), [t("account"), t("task"), t("status"), t("due"), t("work.escalates")],
+    const who = owner ? names.get(owner) || owner : t("work.no_owner");
+    return section(`${who} — ${t("work.count", { n: number(items.length), overdue: number(overdue) })}`,
+      table(t("work.tasks_of", { owner: who }), [t("account"), t("task"), t("status"), t("due"), t("work.escalates")],
         items.map((task) => [
           h("a", { href: context.href(`account/${encodeURIComponent(task.account_id)}`) }, task.account_id),
           task.title, statusBadge(task.status),
