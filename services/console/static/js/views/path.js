@@ -134,9 +134,8 @@ function graph(context, pathId, summary, figures) {
   const boxes = layout(summary);
   const deepest = Math.max(1, ...summary.stages.map((stage) => stage.nodes.length));
   const tierBand = summary.tiers ? 52 + tierLines(summary.tiers).length * 18 : 0;
-  const tierStart = summary.tiers ? Math.min(...summary.tiers.stages.map((id) => (boxes.get(id) || { x: 0 }).x)) : 0;
   const width = Math.max(MARGIN * 2 + summary.stages.length * (STAGE_WIDTH + STAGE_GAP) - STAGE_GAP,
-    summary.tiers ? tierStart + Math.max(...tierLines(summary.tiers).map((l) => l.length)) * 6.6 + 24 + MARGIN : 0);
+    summary.tiers ? MARGIN * 2 + Math.max(...tierLines(summary.tiers).map((l) => l.length)) * 6.6 + 24 : 0);
   const height = MARGIN * 2 + HEAD + deepest * (NODE_HEIGHT + NODE_GAP) + tierBand;
   const lines = edges(summary).filter((e) => boxes.has(e.from) && boxes.has(e.to)).map((e) =>
     s("path", {
@@ -185,7 +184,7 @@ function nodeGroup(context, pathId, stage, node, box, figure) {
   },
   s("title", {}, label),
   s("rect", { x: box.x, y: box.y, width: box.width, height: box.height, rx: 8, class: overdue ? "node overdue" : "node" }),
-  s("text", { x: box.x + 10, y: box.y + 20, class: "node-name" }, fit(node.name, node.escalations.length ? 23 : 26)),
+  s("text", { x: box.x + 10, y: box.y + 20, class: "node-name" }, fit(node.name, node.escalations.length ? 21 : 26)),
   s("text", { x: box.x + 10, y: box.y + 40, class: "node-figure" }, t("path.now", { n: number(now) })),
   s("text", { x: box.x + 10, y: box.y + 58, class: "node-meta" },
     `${t("path.conversion")} ${percent(figure && figure.conversion)} · ${days(figure && figure.median_days_in_node)}`),
@@ -213,9 +212,10 @@ function tiersBand(summary, boxes, top) {
   const covered = tiers.stages.map((id) => boxes.get(id)).filter(Boolean);
   if (!covered.length) return null;
   const lines = tierLines(tiers);
-  const x = Math.min(...covered.map((b) => b.x));
   const right = Math.max(...covered.map((b) => b.x + b.width));
-  const width = Math.max(right - x, Math.max(...lines.map((line) => line.length)) * 6.6 + 24);
+  const needed = Math.max(...lines.map((line) => line.length)) * 6.6 + 24;
+  const x = Math.max(MARGIN, Math.min(Math.min(...covered.map((b) => b.x)), right - needed));
+  const width = Math.max(right - x, needed);
   return s("g", { class: "tiers" },
     s("rect", { x, y: top + 8, width, height: 34 + lines.length * 18, rx: 8, class: "tier-band" }),
     s("text", { x: x + 12, y: top + 28, class: "stage-name" }, `${t("path.tiers")}: ${tiers.label}`),
