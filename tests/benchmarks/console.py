@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import re
 import secrets
 import statistics
 import time
@@ -129,12 +130,13 @@ async def _measure(
             headers={"Authorization": f"Bearer {token.token}"},
             timeout=60,
         ) as client:
-            times = {
+            loaded = {
                 name: await _load(client, pages, args.console_repeats, name)
                 for name, pages in _pages(workspace, args.console_accounts).items()
             }
     finally:
         await db.dispose()
+    times = {name: found for name, (found, _) in loaded.items()}
     figures = [
         figure
         for name, found in times.items()
@@ -152,6 +154,7 @@ async def _measure(
             "loads per page": args.console_repeats,
             "data written (s)": round(filled, 1),
             "slowest page (ms)": round(max(max(t) for t in times.values()), 1),
+            **{f"{name}: median per request (ms)": each for name, (_, each) in loaded.items()},
         },
         notes=notes,
     )
@@ -248,21 +251,33 @@ def _pages(workspace: str, accounts: int) -> dict[str, Page]:
     }
 
 
-async def _load(client: httpx.AsyncClient, page: Page, repeats: int, name: str) -> list[float]:
-    """Milliseconds of each load of ``page``: its requests sent together, until the last
-    answer; one load first to warm up (not counted)."""
+async def _load(
+    client: httpx.AsyncClient, page: Page, repeats: int, name: str
+) -> tuple[list[float], dict[str, float]]:
+    """Milliseconds of each load of ``page`` (its requests sent together, until the last
+    answer; one load first to warm up, not counted), and each request's median."""
     found: list[float] = []
+    requests: dict[str, list[float]] = {}
+
+    async def timed(url: str, params: dict[str, Any]) -> tuple[str, float, httpx.Response]:
+        started = time.perf_counter()
+        answer = await client.get(url, params=params)
+        return url, 1000 * (time.perf_counter() - started), answer
+
     for n in range(repeats + 1):
         started = time.perf_counter()
-        answers = await asyncio.gather(*(client.get(url, params=params) for url, params in page(n)))
+        answers = await asyncio.gather(*(timed(url, params) for url, params in page(n)))
         elapsed = 1000 * (time.perf_counter() - started)
-        for answer in answers:
+        for url, took, answer in answers:
             if answer.status_code != 200:
                 raise AssertionError(f"{name}: {answer.request.url} -> {answer.status_code}")
+            if n:
+                label = re.sub(r"m\d{7}", "{account}", url.split("/workspaces/", 1)[1])
+                requests.setdefault(label.split("/", 1)[1], []).append(took)
         if n:
             found.append(elapsed)
     say(f"  {name}: median {statistics.median(found):.1f} ms")
-    return found
+    return found, {label: round(statistics.median(t), 1) for label, t in requests.items()}
 
 
 def _p95(values: Sequence[float]) -> float:

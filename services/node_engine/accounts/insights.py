@@ -91,7 +91,7 @@ async def accounts_at(
         conditions.append(AccountStateRow.account_id > cursor)
     rows = list(
         await session.execute(
-            select(AccountStateRow.state, flag.label("overdue"))
+            select(AccountStateRow.account_id, AccountStateRow.state, flag.label("overdue"))
             .where(and_(*conditions))
             .order_by(AccountStateRow.account_id)
             .limit(limit + 1)
@@ -99,7 +99,7 @@ async def accounts_at(
     )
     more = len(rows) > limit
     rows = rows[:limit]
-    return rows, decode_state(rows[-1].state).account_id if more else None
+    return rows, rows[-1].account_id if more else None
 
 
 def insights_router(

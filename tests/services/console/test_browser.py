@@ -219,6 +219,20 @@ def test_a_mistake_is_shown_at_its_line_then_the_fixed_path_is_published(page: P
     expect(page.locator("#path-figures")).to_contain_text("Application approved")
 
 
+def test_a_playbook_and_the_metric_definitions_open_and_validate(page: Page) -> None:
+    page.goto("/#/w/demo/author?kind=playbook")
+    page.get_by_label("File", exact=True).select_option("platform-merchant-outreach")
+    source = page.get_by_label("The file's YAML")
+    expect(source).to_have_value(re.compile("overdue_reminder"))
+    page.get_by_role("button", name="Validate").click()
+    expect(page.locator("#author-result")).to_have_text("Valid: no problem found.")
+    page.get_by_label("Kind of file").select_option("metrics")
+    expect(source).to_have_value(re.compile("north_star"))
+    page.get_by_role("button", name="Validate").click()
+    expect(page.locator("#author-result")).to_have_text("Valid: no problem found.")
+    expect(page.locator("#versions")).to_contain_text("v1")
+
+
 def test_portfolio_and_work(page: Page) -> None:
     page.goto("/#/w/demo/portfolio?risk=medium")
     expect(page.locator("#at-risk")).to_contain_text("Li Na")
@@ -256,6 +270,14 @@ def test_switching_language_and_the_browsers_language_by_default(
     shot(page, "path-zh")
     page.reload()
     expect(page.get_by_role("link", name="客户组合")).to_be_visible()
+    unmatched = page.evaluate(
+        """async () => {
+          const { DICTIONARIES } = await import("/console/js/i18n.js");
+          const [en, zh] = [DICTIONARIES.en, DICTIONARIES["zh-CN"]].map(Object.keys);
+          return [en.filter((k) => !zh.includes(k)), zh.filter((k) => !en.includes(k))];
+        }"""
+    )
+    assert unmatched == [[], []]
 
     for chinese in open_page(browser, instance, locale="zh-CN"):
         chinese.goto("/")
