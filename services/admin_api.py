@@ -22,6 +22,7 @@ from shared.errors import Forbidden, NotFound, Unauthorized
 from shared.http_errors import ErrorOut
 from shared.tenancy.admin_tokens import EVERY_WORKSPACE, Grant, grant_of
 from shared.tenancy.service import find_workspace, hash_key, hash_matches
+from shared.web.console_session import CSRF_HEADER, SESSION_COOKIE, csrf_problem
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +81,9 @@ def admin_dependencies(
     without a valid token (there is no open mode), 403 when the token is for another
     workspace. A token is one made by ``milepost admin-token create`` or the setting
     ``variable`` (``bootstrap``, every workspace); both are compared as hashes in constant
-    time."""
-    expected = hash_key(bootstrap.get_secret_value()) if bootstrap is not None else None
+    time. It comes as a bearer token or in the console's session cookie (then a change
+    needs the CSRF header: :mod:`shared.web.console_session`)."""
+    expected = token_hashes([bootstrap])
     if bootstrap is not None and insecure_token(bootstrap.get_secret_value()):
         logger.warning(
             "%s is insecure (a known default or shorter than %d characters): replace it "
@@ -95,21 +97,16 @@ def admin_dependencies(
         description=f"An admin token from `milepost admin-token create`, or {variable}.",
     )
 
-    async def grant_for(token: str) -> Grant | None:
-        if expected is not None and hash_matches(expected, token):
-            return EVERY_WORKSPACE
-        async with sessions() as session:
-            return await grant_of(session, token)
-
     # A default rather than an Annotated hint: the hint is a string here (postponed
     # annotations) and could not name the local ``bearer``.
     async def require_token(
         request: Request,
         credentials: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
     ) -> None:
-        if credentials is None:
+        token = credentials.credentials if credentials is not None else _console_session(request)
+        if token is None:
             raise _unauthorized(f"send `Authorization: Bearer <admin token>`; {_HOW_TO_CREATE}")
-        grant = await grant_for(credentials.credentials)
+        grant = await token_grant(sessions, token, bootstrap=expected)
         if grant is None:
             raise _unauthorized(f"the admin token is unknown or revoked; {_HOW_TO_CREATE}")
         request.state.grant = grant
@@ -117,6 +114,35 @@ def admin_dependencies(
             raise Forbidden(f"this admin token is for {grant.workspace!r} only")
 
     return [Depends(require_token)]
+
+
+def token_hashes(tokens: Sequence[SecretStr | None]) -> list[str]:
+    """The hashes of the settings' admin tokens that are set, for :func:`token_grant`."""
+    return [hash_key(token.get_secret_value()) for token in tokens if token is not None]
+
+
+async def token_grant(
+    sessions: async_sessionmaker[AsyncSession], token: str, *, bootstrap: Sequence[str] = ()
+) -> Grant | None:
+    """What the admin ``token`` opens: every workspace when it hashes to one of the
+    ``bootstrap`` hashes (a setting's token), else what the stored token grants; None for
+    an unknown or revoked token."""
+    if any(hash_matches(expected, token) for expected in bootstrap):
+        return EVERY_WORKSPACE
+    async with sessions() as session:
+        return await grant_of(session, token)
+
+
+def _console_session(request: Request) -> str | None:
+    """The admin token of the console's session cookie, once the request passes the CSRF
+    check (403 otherwise); None without the cookie."""
+    session = request.cookies.get(SESSION_COOKIE)
+    if not session:
+        return None
+    problem = csrf_problem(request.method, session, request.headers.get(CSRF_HEADER))
+    if problem is not None:
+        raise Forbidden(problem, field=CSRF_HEADER)
+    return session
 
 
 def insecure_token(token: str) -> bool:

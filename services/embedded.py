@@ -12,6 +12,7 @@ import logging
 from fastapi import FastAPI
 
 from services.admin_api import admin_dependencies
+from services.console.endpoints import mount_console
 from services.ingest.app import ledger_pruning, mount_ingest
 from services.ingest.settings import IngestSettings
 from services.messaging.app import (
@@ -72,12 +73,21 @@ async def run_embedded(runtime: RuntimeSettings, *, sandbox: ShiftedClock | None
             "Milepost",
             "Every Milepost service on one port: the Segment-compatible ingest API under "
             "`/v1/`, the node engine's admin API under `/api/engine/`, scoring under "
-            "`/api/scoring/`, messaging under `/api/messaging/`, health at `/healthz` "
-            "and `/readyz`, metrics at `/metrics`.",
+            "`/api/scoring/`, messaging under `/api/messaging/`, the console at `/`, health "
+            "at `/healthz` and `/readyz`, metrics at `/metrics`.",
             resources,
             max_body_bytes=runtime.max_request_bytes,
         )
         background = mount_services(app, runtime, resources)
+        mount_console(
+            app,
+            resources.sessions,
+            [
+                EngineSettings().admin_token,
+                ScoringSettings().admin_token,
+                MessagingSettings().admin_token,
+            ],
+        )
         if sandbox is not None:
             app.include_router(
                 sandbox_router(
@@ -204,6 +214,7 @@ def _banner(runtime: RuntimeSettings, write_key: str, admin_token: str) -> str:
         [
             "",
             f"Milepost is running on {base} (bus: {runtime.bus}, data: {runtime.data_dir})",
+            f"  console:           {base}/ (sign in with the admin token)",
             f"  API docs:          {base}/docs",
             f"  demo write key:    {write_key}",
             f"  admin token:       {admin_token} (every workspace; see `milepost admin-token`)",

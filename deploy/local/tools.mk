@@ -7,6 +7,8 @@
 #   make compose      the docker compose plugin, for `docker compose config` on compose.yaml
 #   make promtool     Prometheus's promtool, for `promtool check rules` on the alert rules
 #   make node-sdks    RudderStack's Node SDK, for the ingest tests in tests/services/ingest
+#   make chromium     Debian's chromium and a Chinese font, the browser of the console's
+#                     Playwright tests (tests/services/console); Playwright never downloads one
 #
 # A first build downloads the modules and compiles for a few minutes (promtool about
 # seven); later builds, also in a fresh clone, reuse Go's module and build caches and take
@@ -29,9 +31,13 @@ PROMTOOL_VERSION ?= v0.307.3
 
 NODE_SDKS ?= tests/services/ingest/node
 
-.PHONY: tools helm compose promtool node-sdks
+CHROMIUM ?= /usr/bin/chromium
+# A CJK font, so the zh-CN screenshots show Chinese rather than empty boxes.
+CJK_FONT ?= /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 
-tools: helm compose promtool node-sdks ## Build helm, docker compose and promtool into .cache/bin; install the Node SDKs
+.PHONY: tools helm compose promtool node-sdks chromium
+
+tools: helm compose promtool node-sdks chromium ## Build helm, docker compose and promtool into .cache/bin; install the Node SDKs and chromium
 
 # When a build fails: an error under CI, a warning elsewhere.
 define tool_failed
@@ -85,3 +91,13 @@ $(NODE_SDKS)/node_modules/.installed: $(NODE_SDKS)/package-lock.json
 	    npm ci --prefix $(NODE_SDKS) --ignore-scripts --no-audit --no-fund --silent; then \
 	  touch $@; \
 	else $(call tool_failed,the Node SDKs in $(NODE_SDKS),Node and the npm registry); fi
+
+# Debian's chromium and font from the distribution's packages (as root, or through sudo).
+chromium: $(CHROMIUM) $(CJK_FONT)
+
+$(CHROMIUM) $(CJK_FONT):
+	@sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	if command -v apt-get >/dev/null 2>&1 && $$sudo apt-get update -qq && \
+	    $$sudo apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; then \
+	  echo "tools: installed chromium and fonts-wqy-microhei"; \
+	else $(call tool_failed,chromium,apt-get and Debian's packages); fi

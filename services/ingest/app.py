@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
+from services.console.endpoints import mount_console
 from services.ingest.crm.endpoints import crm_router
 from services.ingest.crm.schemas import CloudEvent
 from services.ingest.errors import RequestRejected
@@ -95,11 +96,13 @@ async def run_ingest(runtime: RuntimeSettings) -> None:
     async with service_resources(runtime, service="milepost-ingest") as resources:
         app = create_http_app(
             "Milepost ingest",
-            "Segment-compatible tracking API and CRM CloudEvents, published to Kafka.",
+            "Segment-compatible tracking API and CRM CloudEvents, published to Kafka; the "
+            "operator console at `/`.",
             resources,
             max_body_bytes=runtime.max_request_bytes,
         )
         service = mount_ingest(app, IngestSettings(), resources)
+        mount_console(app, resources.sessions)
         tune_garbage_collection()
         await serve(app, host=runtime.host, port=runtime.port, background=[ledger_pruning(service)])
 

@@ -18,6 +18,7 @@ from services.messaging.channels.webhooks import new_secret
 from services.messaging.contacts.consumer import ContactsConsumer
 from services.messaging.contacts.directory import Contact
 from services.messaging.contacts.endpoints import contacts_router, unsubscribe_router
+from services.messaging.contacts.owners import owners_router
 from services.messaging.deliveries.mounting import delivery_background, delivery_routers
 from services.messaging.playbooks.endpoints import playbooks_router
 from services.messaging.playbooks.service import (
@@ -169,6 +170,7 @@ def mount_messaging(
     secret = unsubscribe_secret(settings)
     warn_of_missing_secrets(settings)
     app.include_router(contacts_router(resources, dependencies=dependencies))
+    app.include_router(owners_router(resources, dependencies=dependencies))
     app.include_router(playbooks_router(resources, dependencies=dependencies))
     app.include_router(
         templates_router(resources, dependencies=dependencies, limits=template_limits(settings))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.node_engine.accounts.endpoints import accounts_router
+from services.node_engine.accounts.insights import insights_router
 from services.node_engine.paths.endpoints import admin_dependencies, paths_router
 from services.node_engine.paths.service import load_catalog
 from services.node_engine.processing.worker import EngineMetrics, EngineWorker
@@ -23,6 +24,7 @@ def mount_engine(app: FastAPI, settings: EngineSettings, resources: Resources) -
     app.include_router(paths_router(settings, resources))
     warn_of_published_secrets(settings)
     app.include_router(accounts_router(resources.clock, dependencies=dependencies))
+    app.include_router(insights_router(resources.sessions, dependencies=dependencies))
     return EngineWorker(
         bus=resources.bus,
         sessions=resources.sessions,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.scoring.accounts.insights import insights_router
 from services.scoring.catalog.repository import metric_set
 from services.scoring.catalog.service import REFERENCE_METRICS, load_catalog, publish
-from services.scoring.endpoints import scoring_router
+from services.scoring.endpoints import scoring_dependencies, scoring_router
 from services.scoring.evaluation.evaluate import ScoringConfig
 from services.scoring.processing.worker import PathLoader, ScoringMetrics, ScoringWorker
 from services.scoring.settings import ScoringSettings
@@ -26,6 +27,9 @@ def mount_scoring(
     the growth paths (their tier ladders) with ``load_paths`` (the engine's catalog, given
     by whoever assembles the services: scoring does not import the engine)."""
     app.include_router(scoring_router(settings, resources))
+    app.include_router(
+        insights_router(resources.sessions, dependencies=scoring_dependencies(settings, resources))
+    )
     warn_of_published_secrets(settings)
     return ScoringWorker(
         bus=resources.bus,

@@ -127,6 +127,24 @@ def test_each_service_has_a_service_pdb_networkpolicy_and_hpa(render: Render) ->
     assert of_kind(render((PRODUCTION,)), "Ingress")
 
 
+def test_the_console_and_its_admin_apis_are_routed_only_when_asked(render: Render) -> None:
+    def routes(*sets: str) -> dict[str, tuple[str, str]]:
+        (ingress,) = of_kind(render((PRODUCTION,), sets), "Ingress")
+        rule = ingress["spec"]["rules"][0]
+        return {
+            p["path"]: (p["pathType"], p["backend"]["service"]["name"].rsplit("-", 1)[1])
+            for p in rule["http"]["paths"]
+        }
+
+    console = routes()
+    assert console["/"] == ("Exact", "ingest")
+    assert console["/console"] == console["/api/console"] == ("Prefix", "ingest")
+    for service in ("engine", "scoring", "messaging"):
+        assert console[f"/api/{service}"] == ("Prefix", service)
+    assert set(routes("ingress.console=false")) == {"/v1", "/docs", "/openapi.json"}
+    assert "/api/scoring" not in routes("scoring.enabled=false")
+
+
 def test_without_an_admin_token_secret_no_token_is_set(render: Render) -> None:
     """No default token: the admin APIs stay closed until `milepost admin-token create`."""
     manifests = render()

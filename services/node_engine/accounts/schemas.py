@@ -84,3 +84,31 @@ class MoveIn(BaseModel):
 class MoveOut(BaseModel):
     move_id: str
     status: str = Field(description="`queued`: the engine applies it within a second.")
+
+
+class NodeAccountOut(BaseModel):
+    account_id: str
+    path_version: int
+    stage: str
+    node: str | None
+    tier: str | None
+    stage_entered_at: datetime
+    node_entered_at: datetime | None = Field(description="None between nodes.")
+    overdue: bool = Field(description="Its node went overdue and it has not left the node since.")
+
+
+class NodeAccountPage(BaseModel):
+    items: list[NodeAccountOut] = Field(description="By account id.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+
+
+class OverdueOut(BaseModel):
+    stage: str
+    node: str
+    accounts: int = Field(description="Accounts in the node now whose node is overdue.")
+
+
+class OverdueCountsOut(BaseModel):
+    workspace: str
+    path_id: str
+    nodes: list[OverdueOut]

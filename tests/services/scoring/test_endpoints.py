@@ -14,8 +14,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
+from services.scoring.accounts.insights import insights_router
 from services.scoring.catalog.service import REFERENCE_METRICS
-from services.scoring.endpoints import scoring_router
+from services.scoring.endpoints import scoring_dependencies, scoring_router
 from services.scoring.settings import ScoringSettings
 from shared.bus.memory import InMemoryBus
 from shared.clock import FrozenClock
@@ -52,6 +53,9 @@ async def open_api(database_url: str) -> AsyncIterator[Api]:
     app = create_http_app("test", "test", resources)
     settings = ScoringSettings(admin_token=SecretStr(TOKEN))
     app.include_router(scoring_router(settings, resources))
+    app.include_router(
+        insights_router(resources.sessions, dependencies=scoring_dependencies(settings, resources))
+    )
     name = f"ws-{uuid.uuid4().hex[:12]}"
     async with resources.sessions() as session:
         issued = await create_workspace(session, name, clock=clock)

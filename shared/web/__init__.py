@@ -1,0 +1,1 @@
+"""What the browser-facing parts of the services share."""
