@@ -31,7 +31,6 @@ from pydantic import SecretStr
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.tenancy.admin_tokens import create_token
 from services.messaging.app import mount_messaging, publish_reference_playbooks
 from services.messaging.contacts.models import AccountOwnerRow, ContactRow
 from services.messaging.deliveries.models import DeliveryRow
@@ -62,6 +61,7 @@ from shared.clock import SystemClock
 from shared.db import create_engine, create_session_factory
 from shared.definitions import load_definition
 from shared.runtime import Resources
+from shared.tenancy.admin_tokens import create_token
 from tests.benchmarks import Benchmark, Figure, Report, progress, say
 from tests.benchmarks._system import at_least, busy_before, kafka_and_postgres
 from tests.benchmarks.engine import REFERENCE, _Cleanup, _fresh_database, _prepare_database

@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.admin_api import admin_dependencies
 from services.console.endpoints import mount_console
+from shared.clock import FrozenClock
 from shared.tenancy.admin_tokens import create_token, revoke_token
 from shared.tenancy.service import create_workspace
-from shared.clock import FrozenClock
 from shared.web.console_session import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, csrf_token
 
 CLOCK = FrozenClock(datetime(2026, 12, 1, tzinfo=UTC))

@@ -13,12 +13,12 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.admin_api import admin_dependencies
-from shared.tenancy.service import create_workspace
 from services.messaging.contacts.models import AccountOwnerRow, ContactRow
 from services.messaging.contacts.owners import MAX_ACCOUNTS, owners_router
 from shared.bus.memory import InMemoryBus
 from shared.clock import FrozenClock
 from shared.runtime import Resources
+from shared.tenancy.service import create_workspace
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 TOKEN = "admin-secret-of-the-owner-tests"
