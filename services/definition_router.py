@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from inspect import Parameter, Signature
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from fastapi import APIRouter, status
 from fastapi.params import Depends
@@ -31,9 +31,12 @@ from services.admin_api import (
     SourceIn,
     WorkspaceId,
 )
+from shared.clock import Clock
 
 Body = TypeVar("Body", bound=SourceIn)
 Run = TypeVar("Run")
+Info = TypeVar("Info")
+Info_co = TypeVar("Info_co", covariant=True)
 Responses = dict[int | str, dict[str, Any]]
 
 
@@ -79,6 +82,43 @@ class DefinitionApi(Generic[Body]):
     validate_body: type[SourceIn] = SourceIn
     file_errors: Responses | None = None
     """The 422 answer of routes taking a file (default: the admin API's)."""
+
+
+class PublishFile(Protocol[Info_co]):
+    """A kind's service publishing a file as its next version."""
+
+    def __call__(
+        self,
+        session: AsyncSession,
+        workspace_id: str,
+        source_name: str,
+        text: str,
+        *,
+        published_by: str,
+        clock: Clock,
+    ) -> Awaitable[Info_co]: ...
+
+
+def publishing(
+    publish: PublishFile[Info], answer: Callable[[Info], BaseModel], clock: Clock
+) -> Callable[[AsyncSession, str, SourceIn, str], Awaitable[BaseModel]]:
+    """The publish route's ``run`` for a kind whose publishing takes only the file:
+    ``publish`` it and ``answer`` what it published."""
+
+    async def run(
+        session: AsyncSession, workspace_id: str, body: SourceIn, published_by: str
+    ) -> BaseModel:
+        info = await publish(
+            session,
+            workspace_id,
+            body.source_name,
+            body.source,
+            published_by=published_by,
+            clock=clock,
+        )
+        return answer(info)
+
+    return run
 
 
 def definition_router(api: DefinitionApi[Any], *, dependencies: Sequence[Depends]) -> APIRouter:

@@ -24,7 +24,7 @@ from services.admin_api import (
     WorkspaceId,
     admin_dependencies,
 )
-from services.definition_router import DefinitionApi, Route, definition_router
+from services.definition_router import DefinitionApi, Route, definition_router, publishing
 from services.scoring import schemas
 from services.scoring.accounts import service as accounts
 from services.scoring.accounts.models import ScoringAccountRow
@@ -229,20 +229,6 @@ def _figures_routes(router: APIRouter) -> None:
 def definitions_api(clock: Clock) -> DefinitionApi[schemas.MetricsSourceIn]:
     """A workspace's metric definitions in the definition catalog: one definition per
     workspace, its versions listed newest first with the North Star."""
-
-    async def publish(
-        session: AsyncSession, workspace_id: str, body: schemas.MetricsSourceIn, published_by: str
-    ) -> schemas.DefinitionsVersionOut:
-        info = await catalog.publish(
-            session,
-            workspace_id,
-            body.source_name,
-            body.source,
-            published_by=published_by,
-            clock=clock,
-        )
-        return _version_out(info)
-
     return DefinitionApi(
         prefix="/api/scoring/workspaces/{workspace}/definitions",
         tag="scoring",
@@ -262,7 +248,7 @@ def definitions_api(clock: Clock) -> DefinitionApi[schemas.MetricsSourceIn]:
             "publish",
             "Publish metric definitions as the next version",
             schemas.DefinitionsVersionOut,
-            publish,
+            publishing(catalog.publish, _version_out, clock),
         ),
         validate=Route(
             "validate",

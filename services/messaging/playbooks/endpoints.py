@@ -15,7 +15,7 @@ from fastapi.params import Depends
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.admin_api import ERROR_RESPONSES, SourceIn
-from services.definition_router import DefinitionApi, Route, definition_router
+from services.definition_router import DefinitionApi, Route, definition_router, publishing
 from services.messaging.playbooks import schemas, service
 from services.messaging.playbooks.service import PlaybookInfo, VersionInfo
 from shared.clock import Clock
@@ -39,20 +39,6 @@ def playbooks_router(resources: Resources, *, dependencies: list[Depends]) -> AP
 
 def playbooks_api(clock: Clock) -> DefinitionApi[SourceIn]:
     """Playbooks in the definition catalog."""
-
-    async def publish(
-        session: AsyncSession, workspace_id: str, body: SourceIn, published_by: str
-    ) -> schemas.PlaybookVersionOut:
-        info = await service.publish(
-            session,
-            workspace_id,
-            body.source_name,
-            body.source,
-            published_by=published_by,
-            clock=clock,
-        )
-        return _version_out(info)
-
     return DefinitionApi(
         prefix="/api/messaging/workspaces/{workspace}/playbooks",
         tag="messaging: playbooks",
@@ -70,7 +56,10 @@ def playbooks_api(clock: Clock) -> DefinitionApi[SourceIn]:
             _page,
         ),
         publish=Route(
-            "publish", "Publish a new version of a playbook", schemas.PlaybookVersionOut, publish
+            "publish",
+            "Publish a new version of a playbook",
+            schemas.PlaybookVersionOut,
+            publishing(service.publish, _version_out, clock),
         ),
         validate=Route(
             "validate",

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.definitions import MAX_PAGE, DefinitionRows, chosen_version, publish_version
+from services.definitions import MAX_PAGE as MAX_PAGE
+from services.definitions import DefinitionRows, chosen_version, publish_version
 from services.scoring.catalog import repository
 from services.scoring.catalog.models import MetricSetRow, MetricVersionRow
 from services.scoring.definitions import MetricDefinitions, load_metrics
