@@ -178,20 +178,16 @@ def _add(
         summary=route.summary,
         response_model=route.answer,
         status_code=status_code,
-        responses=responses or None,
+        responses=responses,
     )
 
 
 def _signed(
     run: Callable[..., Awaitable[BaseModel]], *parameters: tuple[str, Any] | tuple[str, Any, Any]
 ) -> Callable[..., Awaitable[BaseModel]]:
-    """``run`` as an endpoint whose parameters FastAPI reads are ``parameters`` (name,
-    annotation and optionally default), passed to ``run`` by name."""
-
-    async def endpoint(**values: Any) -> BaseModel:
-        return await run(**values)
-
-    endpoint.__signature__ = Signature(  # type: ignore[attr-defined]
+    """``run``, declaring to FastAPI the ``parameters`` it takes by name (name, annotation
+    and optionally default): the kind decides some annotations and the id's name."""
+    run.__signature__ = Signature(  # type: ignore[attr-defined]
         [
             Parameter(
                 name,
@@ -202,7 +198,7 @@ def _signed(
             for name, kind, *rest in parameters
         ]
     )
-    return endpoint
+    return run
 
 
 def _page_endpoint(api: DefinitionApi[Any]) -> Callable[..., Awaitable[BaseModel]]:
@@ -249,7 +245,6 @@ def _validate_endpoint(api: DefinitionApi[Any]) -> Callable[..., Awaitable[BaseM
 def _detail_endpoint(
     detail: Route[Callable[[AsyncSession, str, str, str], Awaitable[BaseModel]]], key: str
 ) -> Callable[..., Awaitable[BaseModel]]:
-
     async def run(
         workspace: str, session: AsyncSession, workspace_id: str, **path: str
     ) -> BaseModel:
