@@ -117,11 +117,7 @@ async def publish(
     bad node map (old ids must exist in an earlier version, new ids in this one; only
     ``migrate`` uses one).
     """
-    if migration not in MIGRATION_POLICIES:
-        raise PathRejected(
-            f"unknown migration policy {migration!r}; one of {', '.join(MIGRATION_POLICIES)}",
-            field="migration",
-        )
+    _check_policy(migration)
     file = read_path(source_name, text)
     digest = definition_digest(text, source=source_name)
     mapping = dict(node_map or {})
@@ -161,6 +157,14 @@ async def publish(
         clock=clock,
     )
     return _info(version_row)
+
+
+def _check_policy(migration: str) -> None:
+    if migration not in MIGRATION_POLICIES:
+        raise PathRejected(
+            f"unknown migration policy {migration!r}; one of {', '.join(MIGRATION_POLICIES)}",
+            field="migration",
+        )
 
 
 def _check_node_map(
