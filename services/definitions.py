@@ -20,6 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.clock import Clock
 
+MAX_PAGE = 200
+"""The most definitions (or versions) one page lists."""
+
 
 class Head(Protocol):
     """The row of a definition that names its current version."""
@@ -191,3 +194,65 @@ async def publish_version(
         head.updated_at = now
         await rows.add(session, version)
     return version
+
+
+@dataclass(frozen=True, slots=True)
+class KeyedDefinitions(Generic[HeadRow, VersionRow]):
+    """A kind whose definitions have an id in their workspace (growth paths, playbooks):
+    heads keyed by (workspace id, id), and ``not_found(message)`` for a missing definition
+    (``no <noun> 'id' in this workspace``) or version (``<short> 'id' has no version N``)."""
+
+    head_model: type[HeadRow]
+    version_model: type[VersionRow]
+    not_found: Callable[[str], Exception]
+    noun: str
+    short: str
+
+    def rows(self, workspace_id: str, key: str) -> DefinitionRows[HeadRow, VersionRow]:
+        return DefinitionRows(self.head_model, self.version_model, (workspace_id, key))
+
+    def missing(self, key: str) -> Exception:
+        return self.not_found(f"no {self.noun} {key!r} in this workspace")
+
+    async def page(
+        self: KeyedDefinitions[H, V],
+        session: AsyncSession,
+        workspace_id: str,
+        *,
+        cursor: str | None,
+        limit: int,
+    ) -> tuple[list[tuple[H, V]], str | None]:
+        """A page of the workspace's definitions (at most :data:`MAX_PAGE`), see
+        :func:`page_of_definitions`."""
+        return await page_of_definitions(
+            session,
+            self.head_model,
+            self.version_model,
+            workspace_id,
+            after=cursor,
+            limit=max(1, min(limit, MAX_PAGE)),
+        )
+
+    async def history(
+        self: KeyedDefinitions[H, V], session: AsyncSession, workspace_id: str, key: str
+    ) -> tuple[H, V, Sequence[V]]:
+        """See :func:`history`; raises :meth:`missing`."""
+        return await history(session, self.rows(workspace_id, key), missing=self.missing(key))
+
+    async def version(
+        self: KeyedDefinitions[H, V],
+        session: AsyncSession,
+        workspace_id: str,
+        key: str,
+        number: int | None,
+    ) -> tuple[H, V]:
+        """See :func:`chosen_version`; raises ``not_found``."""
+        return await chosen_version(
+            session,
+            self.rows(workspace_id, key),
+            number,
+            missing=self.missing(key),
+            no_version=lambda chosen: self.not_found(
+                f"{self.short} {key!r} has no version {chosen}"
+            ),
+        )

@@ -15,16 +15,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 from fastapi.params import Depends
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.admin_api import (
     ERROR_RESPONSES,
-    FILE_ERROR_RESPONSES,
-    SAME_CONTENT_RESPONSE,
-    PublishedBy,
     Session,
+    SourceIn,
     WorkspaceId,
     admin_dependencies,
 )
+from services.definition_router import DefinitionApi, Route, definition_router, publishing
 from services.scoring import schemas
 from services.scoring.accounts import service as accounts
 from services.scoring.accounts.models import ScoringAccountRow
@@ -34,6 +34,7 @@ from services.scoring.catalog.service import VersionInfo
 from services.scoring.definitions import MetricDefinitions, load_metrics
 from services.scoring.portfolio import PortfolioInputInvalid
 from services.scoring.settings import ScoringSettings
+from shared.clock import Clock
 from shared.errors import Invalid
 from shared.http_errors import ErrorOut
 from shared.runtime import Resources
@@ -57,14 +58,25 @@ def scoring_dependencies(settings: ScoringSettings, resources: Resources) -> lis
 
 
 def scoring_router(settings: ScoringSettings, resources: Resources) -> APIRouter:
-    clock = resources.clock
-    router = APIRouter(
+    """The scoring API: accounts and their history, the portfolio, the metric definitions."""
+    dependencies = scoring_dependencies(settings, resources)
+    scores = APIRouter(
         prefix="/api/scoring/workspaces/{workspace}",
         tags=["scoring"],
-        dependencies=scoring_dependencies(settings, resources),
+        dependencies=dependencies,
         responses=ERROR_RESPONSES,
     )
+    for add_routes in (_account_routes, _history_routes, _portfolio_routes, _figures_routes):
+        add_routes(scores)
+    router = APIRouter()
+    router.include_router(scores)
+    router.include_router(
+        definition_router(definitions_api(resources.clock), dependencies=dependencies)
+    )
+    return router
 
+
+def _account_routes(router: APIRouter) -> None:
     @router.get("/accounts", summary="Scored accounts by id, a page at a time")
     async def list_accounts(
         workspace: str,
@@ -99,6 +111,8 @@ def scoring_router(settings: ScoringSettings, resources: Resources) -> APIRouter
         figures = await accounts.figures_of(session, workspace_id, row)
         return _score_out(workspace, row, figures)
 
+
+def _history_routes(router: APIRouter) -> None:
     @router.get("/accounts/{account_id}/history", summary="An account's score events, newest first")
     async def get_history(
         workspace: str,
@@ -132,6 +146,8 @@ def scoring_router(settings: ScoringSettings, resources: Resources) -> APIRouter
             north_star=_star(star),
         )
 
+
+def _portfolio_routes(router: APIRouter) -> None:
     @router.get(
         "/portfolio",
         summary="How the scored accounts spread over tiers, risk levels and health bands",
@@ -141,28 +157,30 @@ def scoring_router(settings: ScoringSettings, resources: Resources) -> APIRouter
     ) -> schemas.PortfolioOut:
         found = await accounts.portfolio(session, workspace_id)
         star = await accounts.north_star_of(session, workspace_id)
-
-        def groups(items: tuple[Group, ...]) -> list[schemas.GroupOut]:
-            return [
-                schemas.GroupOut(
-                    key=g.key,
-                    accounts=g.accounts,
-                    share=round(g.accounts / found.accounts, 4) if found.accounts else 0.0,
-                    mean_health=g.mean_health,
-                    north_star=g.north_star,
-                )
-                for g in items
-            ]
-
         return schemas.PortfolioOut(
             workspace=workspace,
             accounts=found.accounts,
             north_star=_star(star, found.north_star_total),
-            by_tier=groups(found.by_tier),
-            by_risk_level=groups(found.by_risk_level),
-            by_band=groups(found.by_band),
+            by_tier=_groups(found.by_tier, found.accounts),
+            by_risk_level=_groups(found.by_risk_level, found.accounts),
+            by_band=_groups(found.by_band, found.accounts),
         )
 
+
+def _groups(items: tuple[Group, ...], total: int) -> list[schemas.GroupOut]:
+    return [
+        schemas.GroupOut(
+            key=g.key,
+            accounts=g.accounts,
+            share=round(g.accounts / total, 4) if total else 0.0,
+            mean_health=g.mean_health,
+            north_star=g.north_star,
+        )
+        for g in items
+    ]
+
+
+def _figures_routes(router: APIRouter) -> None:
     @router.get(
         "/portfolio/figures",
         summary="Renewal rate, revenue retention, LTV:CAC and CAC payback over a period, from "
@@ -207,74 +225,74 @@ def scoring_router(settings: ScoringSettings, resources: Resources) -> APIRouter
             north_star=_star(star),
         )
 
-    @router.get("/definitions", summary="The metric-definition versions, newest first")
-    async def list_definitions(
-        workspace: str,
-        cursor: Cursor = None,
-        limit: Limit = 50,
-        *,
-        session: Session,
-        workspace_id: WorkspaceId,
-    ) -> schemas.DefinitionsPage:
-        items, next_cursor = await catalog.list_versions(
-            session, workspace_id, cursor=cursor, limit=limit
-        )
-        star = await accounts.north_star_of(session, workspace_id)
-        return schemas.DefinitionsPage(
-            items=[_version_out(v) for v in items], next_cursor=next_cursor, north_star=_star(star)
-        )
 
-    @router.post(
-        "/definitions",
-        status_code=status.HTTP_201_CREATED,
-        summary="Publish metric definitions as the next version",
-        responses={**FILE_ERROR_RESPONSES, **SAME_CONTENT_RESPONSE},
+def definitions_api(clock: Clock) -> DefinitionApi[schemas.MetricsSourceIn]:
+    """A workspace's metric definitions in the definition catalog: one definition per
+    workspace, its versions listed newest first with the North Star."""
+    return DefinitionApi(
+        prefix="/api/scoring/workspaces/{workspace}/definitions",
+        tag="scoring",
+        key=None,
+        body=schemas.MetricsSourceIn,
+        validate_body=schemas.MetricsSourceIn,
+        cursor=Cursor,
+        limit=Limit,
+        version_number=Version,
+        page=Route(
+            "list_definitions",
+            "The metric-definition versions, newest first",
+            schemas.DefinitionsPage,
+            _definitions_page,
+        ),
+        publish=Route(
+            "publish",
+            "Publish metric definitions as the next version",
+            schemas.DefinitionsVersionOut,
+            publishing(catalog.publish, _version_out, clock),
+        ),
+        validate=Route(
+            "validate",
+            "Check a metric-definitions file without publishing it",
+            schemas.MetricsValidOut,
+            _validate_definitions,
+        ),
+        version=Route(
+            "get_definitions",
+            "One version of the metric definitions with its source and metrics",
+            schemas.DefinitionsDetailOut,
+            _definitions_version,
+        ),
     )
-    async def publish(
-        workspace: str,
-        body: schemas.MetricsSourceIn,
-        session: Session,
-        workspace_id: WorkspaceId,
-        published_by: PublishedBy,
-    ) -> schemas.DefinitionsVersionOut:
-        info = await catalog.publish(
-            session,
-            workspace_id,
-            body.source_name,
-            body.source,
-            published_by=published_by,
-            clock=clock,
-        )
-        return _version_out(info)
 
-    @router.post(
-        "/definitions/validate",
-        summary="Check a metric-definitions file without publishing it",
-        responses=FILE_ERROR_RESPONSES,
+
+async def _definitions_page(
+    session: AsyncSession, workspace: str, workspace_id: str, cursor: int | None, limit: int
+) -> schemas.DefinitionsPage:
+    items, next_cursor = await catalog.list_versions(
+        session, workspace_id, cursor=cursor, limit=limit
     )
-    async def validate(
-        workspace: str, body: schemas.MetricsSourceIn, _workspace_id: WorkspaceId
-    ) -> schemas.MetricsValidOut:
-        definitions = load_metrics(body.source_name, text=body.source)
-        return schemas.MetricsValidOut(
-            north_star=definitions.north_star, metrics=_metrics_out(definitions)
-        )
-
-    @router.get(
-        "/definitions/{version}",
-        summary="One version of the metric definitions with its source and metrics",
+    star = await accounts.north_star_of(session, workspace_id)
+    return schemas.DefinitionsPage(
+        items=[_version_out(v) for v in items], next_cursor=next_cursor, north_star=_star(star)
     )
-    async def get_definitions(
-        workspace: str, version: Version, session: Session, workspace_id: WorkspaceId
-    ) -> schemas.DefinitionsDetailOut:
-        detail = await catalog.show(session, workspace_id, version)
-        return schemas.DefinitionsDetailOut(
-            **_version_out(detail.info).model_dump(),
-            source=detail.source,
-            metrics=_metrics_out(detail.definitions),
-        )
 
-    return router
+
+def _validate_definitions(body: SourceIn) -> schemas.MetricsValidOut:
+    definitions = load_metrics(body.source_name, text=body.source)
+    return schemas.MetricsValidOut(
+        north_star=definitions.north_star, metrics=_metrics_out(definitions)
+    )
+
+
+async def _definitions_version(
+    session: AsyncSession, workspace_id: str, _key: str | None, version: int
+) -> schemas.DefinitionsDetailOut:
+    detail = await catalog.show(session, workspace_id, version)
+    return schemas.DefinitionsDetailOut(
+        **_version_out(detail.info).model_dump(),
+        source=detail.source,
+        metrics=_metrics_out(detail.definitions),
+    )
 
 
 def _utc(moment: datetime) -> datetime:

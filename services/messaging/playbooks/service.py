@@ -17,13 +17,8 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.definitions import (
-    DefinitionRows,
-    chosen_version,
-    history,
-    page_of_definitions,
-    publish_version,
-)
+from services.definitions import MAX_PAGE as MAX_PAGE
+from services.definitions import KeyedDefinitions, publish_version
 from services.messaging.errors import PlaybookNotFound, PlaybookUnchanged
 from services.messaging.playbooks import repository
 from services.messaging.playbooks.files import PlaybookFile, PublishedPlaybook, Step
@@ -34,7 +29,6 @@ from shared.tenancy.admin_tokens import OPERATOR
 
 logger = logging.getLogger(__name__)
 
-MAX_PAGE = 200
 REFERENCE_PLAYBOOKS = Path(__file__).parent / "reference"
 """The playbooks shipped for the two reference growth paths (docs/messaging.md)."""
 
@@ -89,7 +83,7 @@ async def publish(
     digest = definition_digest(text, source=source_name)
     version_row = await publish_version(
         session,
-        _rows(workspace_id, file.id),
+        _PLAYBOOKS.rows(workspace_id, file.id),
         digest,
         new_head=lambda number, now: PlaybookRow(
             workspace_id=workspace_id, playbook_id=file.id, current_version=number, updated_at=now
@@ -116,10 +110,7 @@ async def list_playbooks(
     session: AsyncSession, workspace_id: str, *, cursor: str | None = None, limit: int = 50
 ) -> tuple[list[PlaybookInfo], str | None]:
     """A page of the workspace's playbooks by id, and the cursor of the next page (or None)."""
-    limit = max(1, min(limit, MAX_PAGE))
-    rows, next_cursor = await page_of_definitions(
-        session, PlaybookRow, PlaybookVersionRow, workspace_id, after=cursor, limit=limit
-    )
+    rows, next_cursor = await _PLAYBOOKS.page(session, workspace_id, cursor=cursor, limit=limit)
     return [_playbook_info(row, current) for row, current in rows], next_cursor
 
 
@@ -127,9 +118,7 @@ async def get_playbook(
     session: AsyncSession, workspace_id: str, playbook_id: str
 ) -> tuple[PlaybookInfo, tuple[VersionInfo, ...]]:
     """The playbook with its current version, and every version, oldest first."""
-    row, current, versions = await history(
-        session, _rows(workspace_id, playbook_id), missing=_no_playbook(playbook_id)
-    )
+    row, current, versions = await _PLAYBOOKS.history(session, workspace_id, playbook_id)
     return _playbook_info(row, current), tuple(_info(v) for v in versions)
 
 
@@ -137,15 +126,7 @@ async def show(
     session: AsyncSession, workspace_id: str, playbook_id: str, version: int | None = None
 ) -> VersionDetail:
     """One version (default: the current one) with its source and validated form."""
-    row, found = await chosen_version(
-        session,
-        _rows(workspace_id, playbook_id),
-        version,
-        missing=_no_playbook(playbook_id),
-        no_version=lambda number: PlaybookNotFound(
-            f"playbook {playbook_id!r} has no version {number}"
-        ),
-    )
+    row, found = await _PLAYBOOKS.version(session, workspace_id, playbook_id, version)
     return VersionDetail(
         _info(found),
         found.source,
@@ -201,7 +182,7 @@ async def pinned_step(
     """Step ``step_id`` (its own id, without the playbook's) of version ``version``, the one
     a delivery was planned from; ``None`` when that version or step is gone or no longer
     loads."""
-    row = await _rows(workspace_id, playbook_id).version(session, version)
+    row = await _PLAYBOOKS.rows(workspace_id, playbook_id).version(session, version)
     if row is None:
         return None
     try:
@@ -213,12 +194,9 @@ async def pinned_step(
     )
 
 
-def _rows(workspace_id: str, playbook_id: str) -> DefinitionRows[PlaybookRow, PlaybookVersionRow]:
-    return DefinitionRows(PlaybookRow, PlaybookVersionRow, (workspace_id, playbook_id))
-
-
-def _no_playbook(playbook_id: str) -> PlaybookNotFound:
-    return PlaybookNotFound(f"no playbook {playbook_id!r} in this workspace")
+_PLAYBOOKS = KeyedDefinitions(
+    PlaybookRow, PlaybookVersionRow, PlaybookNotFound, "playbook", "playbook"
+)
 
 
 def _info(row: PlaybookVersionRow) -> VersionInfo:

@@ -22,14 +22,8 @@ from typing import Literal, get_args
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.definitions import (
-    DefinitionRows,
-    chosen_version,
-    history,
-    page_of_definitions,
-    publish_version,
-    required_head,
-)
+from services.definitions import MAX_PAGE as MAX_PAGE
+from services.definitions import KeyedDefinitions, publish_version, required_head
 from services.node_engine.errors import PathNotFound, PathRejected, PathUnchanged
 from services.node_engine.paths import repository
 from services.node_engine.paths.compiled import GrowthPath, compile_path
@@ -43,7 +37,6 @@ logger = logging.getLogger(__name__)
 
 MigrationPolicy = Literal["pin", "migrate", "restart"]
 MIGRATION_POLICIES: tuple[MigrationPolicy, ...] = get_args(MigrationPolicy)
-MAX_PAGE = 200
 REFERENCE_PATHS = Path(__file__).parent / "reference"
 """The reference growth paths shipped with Milepost (docs/growth-paths.md explains them)."""
 
@@ -124,15 +117,11 @@ async def publish(
     bad node map (old ids must exist in an earlier version, new ids in this one; only
     ``migrate`` uses one).
     """
-    if migration not in MIGRATION_POLICIES:
-        raise PathRejected(
-            f"unknown migration policy {migration!r}; one of {', '.join(MIGRATION_POLICIES)}",
-            field="migration",
-        )
+    _check_policy(migration)
     file = read_path(source_name, text)
     digest = definition_digest(text, source=source_name)
     mapping = dict(node_map or {})
-    rows = _rows(workspace_id, file.id)
+    rows = _PATHS.rows(workspace_id, file.id)
     previous = await rows.every_version(session) if mapping else ()
 
     def new_version(number: int, now: datetime) -> PathVersionRow:
@@ -170,6 +159,14 @@ async def publish(
     return _info(version_row)
 
 
+def _check_policy(migration: str) -> None:
+    if migration not in MIGRATION_POLICIES:
+        raise PathRejected(
+            f"unknown migration policy {migration!r}; one of {', '.join(MIGRATION_POLICIES)}",
+            field="migration",
+        )
+
+
 def _check_node_map(
     node_map: Mapping[str, str],
     migration: MigrationPolicy,
@@ -205,10 +202,7 @@ async def list_paths(
     session: AsyncSession, workspace_id: str, *, cursor: str | None = None, limit: int = 50
 ) -> tuple[list[PathInfo], str | None]:
     """A page of the workspace's paths by id, and the cursor of the next page (or None)."""
-    limit = max(1, min(limit, MAX_PAGE))
-    rows, next_cursor = await page_of_definitions(
-        session, PathRow, PathVersionRow, workspace_id, after=cursor, limit=limit
-    )
+    rows, next_cursor = await _PATHS.page(session, workspace_id, cursor=cursor, limit=limit)
     return [_path_info(path_row, version_row) for path_row, version_row in rows], next_cursor
 
 
@@ -216,9 +210,7 @@ async def get_path(
     session: AsyncSession, workspace_id: str, path_id: str
 ) -> tuple[PathInfo, tuple[VersionInfo, ...]]:
     """The path with its current version, and every version, oldest first."""
-    row, current, versions = await history(
-        session, _rows(workspace_id, path_id), missing=_no_path(path_id)
-    )
+    row, current, versions = await _PATHS.history(session, workspace_id, path_id)
     return _path_info(row, current), tuple(_info(v) for v in versions)
 
 
@@ -226,13 +218,7 @@ async def show(
     session: AsyncSession, workspace_id: str, path_id: str, version: int | None = None
 ) -> VersionDetail:
     """One version (default: the current one) with its source and compiled form."""
-    row, found = await chosen_version(
-        session,
-        _rows(workspace_id, path_id),
-        version,
-        missing=_no_path(path_id),
-        no_version=lambda number: PathNotFound(f"path {path_id!r} has no version {number}"),
-    )
+    row, found = await _PATHS.version(session, workspace_id, path_id, version)
     return VersionDetail(
         _info(found),
         found.source,
@@ -245,8 +231,8 @@ async def set_paused(
     session: AsyncSession, workspace_id: str, path_id: str, *, paused: bool, clock: Clock
 ) -> PathInfo:
     """Pause (accounts keep their data but do not move, nothing fires) or resume a path."""
-    rows = _rows(workspace_id, path_id)
-    row = await required_head(session, rows, _no_path(path_id))
+    rows = _PATHS.rows(workspace_id, path_id)
+    row = await required_head(session, rows, _PATHS.missing(path_id))
     if row.paused != paused:
         row.paused = paused
         row.updated_at = clock.now()
@@ -338,12 +324,7 @@ def _compile_row(row: PathVersionRow) -> GrowthPath:
     return compile_source(f"{row.path_id} v{row.version}", row.source, version=row.version)
 
 
-def _rows(workspace_id: str, path_id: str) -> DefinitionRows[PathRow, PathVersionRow]:
-    return DefinitionRows(PathRow, PathVersionRow, (workspace_id, path_id))
-
-
-def _no_path(path_id: str) -> PathNotFound:
-    return PathNotFound(f"no growth path {path_id!r} in this workspace")
+_PATHS = KeyedDefinitions(PathRow, PathVersionRow, PathNotFound, "growth path", "path")
 
 
 def _policy(value: str) -> MigrationPolicy:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.definitions import MAX_PAGE as MAX_PAGE
 from services.definitions import DefinitionRows, chosen_version, publish_version
 from services.scoring.catalog import repository
 from services.scoring.catalog.models import MetricSetRow, MetricVersionRow
@@ -30,7 +31,6 @@ from shared.tenancy.admin_tokens import OPERATOR
 
 logger = logging.getLogger(__name__)
 
-MAX_PAGE = 200
 REFERENCE_METRICS = Path(__file__).parents[1] / "reference" / "metrics.yaml"
 
 
