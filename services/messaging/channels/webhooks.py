@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.messaging.channels.base import OutboundMessage, SendResult
+from services.messaging.channels.base import SendResult
 from services.messaging.channels.requests import HttpAnswer, HttpRequest, by_status
+from services.messaging.deliveries.message import Message
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
 NO_URL = "no webhook URL: set the step's url or MILEPOST_MESSAGING_WEBHOOK_URL"
@@ -80,7 +81,7 @@ def signed_request(
     )
 
 
-def webhook_data(message: OutboundMessage) -> tuple[str, dict[str, Any]]:
+def webhook_data(message: Message) -> tuple[str, dict[str, Any]]:
     """The event type and data of a delivery on the webhook channel.
 
     A target with ``event_type`` (task pushes, subscriptions) carries a JSON document as
@@ -102,9 +103,7 @@ def webhook_data(message: OutboundMessage) -> tuple[str, dict[str, Any]]:
     }
 
 
-def webhook_request(
-    message: OutboundMessage, now: datetime, default_url: str | None = None
-) -> HttpRequest:
+def webhook_request(message: Message, now: datetime, default_url: str | None = None) -> HttpRequest:
     """The signed request; ``ValueError`` without a secret or a URL (see the module)."""
     if message.signing_secret is None:
         raise ValueError("a webhook delivery needs a signing secret")
@@ -135,7 +134,7 @@ class WebhookFormat:
 
     default_url: str | None = None
 
-    def request(self, message: OutboundMessage, now: datetime) -> HttpRequest:
+    def request(self, message: Message, now: datetime) -> HttpRequest:
         return webhook_request(message, now, self.default_url)
 
     def result(self, answer: HttpAnswer, now: datetime) -> SendResult:

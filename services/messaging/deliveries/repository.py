@@ -3,15 +3,61 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import String, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.messaging.deliveries.message import Message
 from services.messaging.deliveries.models import AttemptRow, DeliveryRow
 from shared.db.statements import insert_ignoring_duplicates
+
+FALLBACK_CHANNEL = "email"
+"""The channel a message no channel reaches is recorded on (it is never sent)."""
+FINAL_AT_PLANNING = frozenset({"suppressed", "failed"})
+"""Statuses recorded at planning that are never sent."""
+_DELIVERIES = cast(Table, DeliveryRow.__table__)
+_SHARED = tuple(f.name for f in fields(Message) if f.name in _DELIVERIES.c)
+"""The message's fields its row stores under the same name."""
+
+
+def row_of(message: Message) -> dict[str, Any]:
+    """The row that stores ``message`` as planned: queued and deferred ones due at
+    ``not_before``, suppressed and failed ones finished."""
+    final = message.status in FINAL_AT_PLANNING
+    return {
+        **{name: getattr(message, name) for name in _SHARED},
+        "channel": message.channel or FALLBACK_CHANNEL,
+        "target": dict(message.target),
+        "trace": dict(message.trace),
+        "attempts": message.attempt,
+        "provider_message_id": None,
+        "due_at": None if final else message.not_before,
+        "finished_at": message.planned_at if final else None,
+    }
+
+
+def message_of(row: DeliveryRow, *, signing_secret: str | None = None) -> Message:
+    """The message ``row`` stores, at its current attempt, signed with ``signing_secret``."""
+    values: dict[str, Any] = {name: getattr(row, name) for name in _SHARED}
+    values.update(target=dict(row.target), trace=dict(row.trace))
+    return Message(**values, attempt=row.attempts, signing_secret=signing_secret)
+
+
+def queued_attempt(message: Message) -> dict[str, Any]:
+    """Attempt 0 of a message: its queueing, with its planned status."""
+    return {
+        "delivery_id": message.delivery_id,
+        "attempt": 0,
+        "status": message.status,
+        "reason": message.reason,
+        "provider_message_id": None,
+        "started_at": message.planned_at,
+        "latency_ms": None,
+        "retry_at": None if message.status in FINAL_AT_PLANNING else message.not_before,
+    }
 
 
 async def existing_ids(session: AsyncSession, delivery_ids: Sequence[str]) -> set[str]:
@@ -23,9 +69,11 @@ async def existing_ids(session: AsyncSession, delivery_ids: Sequence[str]) -> se
     return set(found)
 
 
-async def insert_deliveries(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert deliveries; a row whose key is already there is left as it is."""
-    await insert_ignoring_duplicates(session, DeliveryRow, rows)
+async def insert_deliveries(session: AsyncSession, messages: Sequence[Message]) -> None:
+    """Store messages with their attempt 0; one whose key is already there is left as it
+    is."""
+    await insert_ignoring_duplicates(session, DeliveryRow, [row_of(m) for m in messages])
+    await add_attempts(session, [queued_attempt(m) for m in messages])
 
 
 async def add_attempts(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
@@ -89,7 +137,6 @@ class FinishedAttempt:
     finished_at: datetime | None
 
 
-_DELIVERIES = cast(Table, DeliveryRow.__table__)
 _FINISH = (
     update(_DELIVERIES)
     .where(_DELIVERIES.c.delivery_id == bindparam("finished_id"))
