@@ -34,6 +34,22 @@ async def insert_ignoring_duplicates(
         await session.execute(statement, list(rows))
 
 
+async def insert_new(
+    session: AsyncSession, model: type[DeclarativeBase], rows: Sequence[dict[str, Any]], key: str
+) -> set[Any]:
+    """Insert ``rows`` whose ``key`` column is not there yet, in one batched statement
+    (``INSERT ... ON CONFLICT DO NOTHING RETURNING key``); returns the keys inserted. A
+    concurrent insert of the same key waits for the other transaction, then finds it
+    (not returned) or not (inserted)."""
+    if not rows:
+        return set()
+    statement = _insert(session, model).on_conflict_do_nothing()
+    returned = await session.execute(
+        statement.returning(cast(Table, model.__table__).c[key]), list(rows)
+    )
+    return set(returned.scalars())
+
+
 async def upsert(
     session: AsyncSession,
     model: type[DeclarativeBase],

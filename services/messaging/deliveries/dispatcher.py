@@ -37,6 +37,7 @@ from typing import Any
 
 from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.messaging.channels.base import Channel, SendResult
@@ -44,7 +45,6 @@ from services.messaging.contacts import service as contacts
 from services.messaging.contacts.directory import Contact
 from services.messaging.deliveries import repository
 from services.messaging.deliveries.message import Message
-from services.messaging.deliveries.models import DeliveryRow
 from services.messaging.deliveries.rate_limits import RateLimits
 from services.messaging.deliveries.retries import Decision, Draw, decide
 from services.messaging.deliveries.service import queue_delivery
@@ -248,7 +248,7 @@ class Dispatcher:
             await session.commit()
         return ready, limited
 
-    def claimed(self, row: DeliveryRow, secrets: Mapping[str, str]) -> Message:
+    def claimed(self, row: Row[Any], secrets: Mapping[str, str]) -> Message:
         """The claimed row's message, signed with its subscription's secret (or the default
         one for a webhook that is not a subscription's)."""
         subscription_id = row.target.get("subscription_id")

@@ -7,12 +7,12 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import String, Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import Row, String, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.messaging.deliveries.message import Message
 from services.messaging.deliveries.models import AttemptRow, DeliveryRow
-from shared.db.statements import insert_ignoring_duplicates
+from shared.db.statements import insert_ignoring_duplicates, insert_new
 
 FALLBACK_CHANNEL = "email"
 """The channel a message no channel reaches is recorded on (it is never sent)."""
@@ -39,7 +39,7 @@ def row_of(message: Message) -> dict[str, Any]:
     }
 
 
-def message_of(row: DeliveryRow, *, signing_secret: str | None = None) -> Message:
+def message_of(row: DeliveryRow | Row[Any], *, signing_secret: str | None = None) -> Message:
     """The message ``row`` stores, at its current attempt, signed with ``signing_secret``."""
     values: dict[str, Any] = {name: getattr(row, name) for name in _SHARED}
     values.update(target=dict(row.target), trace=dict(row.trace))
@@ -60,20 +60,12 @@ def queued_attempt(message: Message) -> dict[str, Any]:
     }
 
 
-async def existing_ids(session: AsyncSession, delivery_ids: Sequence[str]) -> set[str]:
-    if not delivery_ids:
-        return set()
-    found = await session.scalars(
-        select(DeliveryRow.delivery_id).where(DeliveryRow.delivery_id.in_(delivery_ids))
-    )
-    return set(found)
-
-
-async def insert_deliveries(session: AsyncSession, messages: Sequence[Message]) -> None:
-    """Store messages with their attempt 0; one whose key is already there is left as it
-    is."""
-    await insert_ignoring_duplicates(session, DeliveryRow, [row_of(m) for m in messages])
-    await add_attempts(session, [queued_attempt(m) for m in messages])
+async def insert_deliveries(session: AsyncSession, messages: Sequence[Message]) -> set[str]:
+    """Store the messages whose key is not there yet, with their attempt 0 (one statement
+    each for the batch); returns their delivery ids. ``messages`` hold distinct keys."""
+    inserted = await insert_new(session, DeliveryRow, [row_of(m) for m in messages], "delivery_id")
+    await add_attempts(session, [queued_attempt(m) for m in messages if m.delivery_id in inserted])
+    return inserted
 
 
 async def add_attempts(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
@@ -94,33 +86,31 @@ async def attempts_of(session: AsyncSession, delivery_id: str) -> list[AttemptRo
 
 async def claim_due(
     session: AsyncSession, *, now: datetime, limit: int, lease: timedelta
-) -> list[DeliveryRow]:
-    """Due deliveries (``due_at <= now``), highest priority first, leased to the caller:
-    their ``due_at`` moves to ``now + lease`` and ``attempts`` counts this one.
+) -> list[Row[Any]]:
+    """Due deliveries (``due_at <= now``), highest priority first, leased to the caller in
+    one statement: their ``due_at`` moves to ``now + lease`` and ``attempts`` counts this
+    one.
 
-    On PostgreSQL the rows are locked with ``FOR UPDATE SKIP LOCKED``, so several
-    dispatchers claim disjoint sets; SQLite has one writer at a time, so a single
-    dispatcher process is expected there (the embedded mode).
+    The ``UPDATE ... WHERE delivery_id IN (SELECT ... LIMIT) RETURNING`` claims atomically:
+    on PostgreSQL the chosen rows are locked with ``FOR UPDATE SKIP LOCKED``, so several
+    dispatchers claim disjoint sets; on SQLite the statement holds the one write lock.
     """
-    query = (
-        select(DeliveryRow)
-        .where(DeliveryRow.due_at <= now)
-        .order_by(DeliveryRow.priority.desc(), DeliveryRow.due_at)
+    due = (
+        select(_DELIVERIES.c.delivery_id)
+        .where(_DELIVERIES.c.due_at <= now)
+        .order_by(_DELIVERIES.c.priority.desc(), _DELIVERIES.c.due_at)
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    rows = list(await session.scalars(query))
-    if rows:
-        await session.execute(
-            update(DeliveryRow)
-            .where(DeliveryRow.delivery_id.in_([row.delivery_id for row in rows]))
-            .values(due_at=now + lease, attempts=DeliveryRow.attempts + 1)
-            .execution_options(synchronize_session=False)
-        )
-        for row in rows:
-            row.attempts += 1
-    return rows
+        due = due.with_for_update(skip_locked=True)
+    claim = (
+        update(_DELIVERIES)
+        .where(_DELIVERIES.c.delivery_id.in_(due.scalar_subquery()))
+        .values(due_at=now + lease, attempts=_DELIVERIES.c.attempts + 1)
+        .returning(*_DELIVERIES.c)
+    )
+    rows = list(await session.execute(claim))
+    return sorted(rows, key=lambda row: -row.priority)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,25 +28,25 @@ class QueuedOutcome:
 async def queue_deliveries(
     session: AsyncSession, messages: Sequence[Message]
 ) -> list[QueuedOutcome]:
-    """Record each of ``messages`` with its attempt 0, in three statements whatever their
+    """Record each of ``messages`` with its attempt 0, in two statements whatever their
     number; queued and deferred ones become due at ``not_before``, suppressed and failed
     ones are kept with their reason and never sent. Outcomes are in ``messages``' order.
 
-    Idempotent on (``trigger_id``, ``contact_id``, ``step_id``): a replayed trigger queues
-    nothing twice, nor does a key repeated within ``messages``. Flushes only; the caller's
-    transaction commits.
+    Idempotent on (``trigger_id``, ``contact_id``, ``step_id``), the delivery id: a replayed
+    trigger queues nothing twice, nor does a key repeated within ``messages`` (the first
+    is kept). Flushes only; the caller's transaction commits.
     """
-    seen = await repository.existing_ids(session, [m.delivery_id for m in messages])
-    outcomes: list[QueuedOutcome] = []
-    fresh: list[Message] = []
+    distinct: dict[str, Message] = {}
     for message in messages:
-        if message.delivery_id in seen:
-            outcomes.append(QueuedOutcome(message.delivery_id, "duplicate"))
-            continue
-        seen.add(message.delivery_id)
-        fresh.append(message)
-        outcomes.append(QueuedOutcome(message.delivery_id, message.status))
-    await repository.insert_deliveries(session, fresh)
+        distinct.setdefault(message.delivery_id, message)
+    inserted = await repository.insert_deliveries(session, list(distinct.values()))
+    outcomes: list[QueuedOutcome] = []
+    for message in messages:
+        fresh = message.delivery_id in inserted
+        inserted.discard(message.delivery_id)  # its repeats within ``messages`` are duplicates
+        outcomes.append(
+            QueuedOutcome(message.delivery_id, message.status if fresh else "duplicate")
+        )
     return outcomes
 
 
