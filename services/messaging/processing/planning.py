@@ -309,9 +309,25 @@ def _message(
     refusal = consent_refusal(contact, step.category, opt_in_categories=policies.opt_in_categories)
     if refusal is not None:
         return replace(plan, status="suppressed", reason=refusal)
+    link = unsubscribe_url(contact, step.category)
+    return _rendered(plan, trigger, published, step, recipient, policies, now, link)
+
+
+def _rendered(
+    plan: Message,
+    trigger: TriggerEnvelope,
+    published: PublishedPlaybook,
+    step: Step,
+    recipient: Recipient,
+    policies: Policies,
+    now: datetime,
+    link: str | None,
+) -> Message:
+    """``plan`` rendered in the contact's locale with the unsubscribe ``link`` and timed
+    (queued or deferred); failed with the reason on a template error."""
+    contact = recipient.contact
     assert step.template is not None  # a message step has one (validated)
     template = published.playbook.templates[step.template]
-    link = unsubscribe_url(contact, step.category)
     context = context_for(trigger, recipient, link)
     try:
         rendered = render_message(
