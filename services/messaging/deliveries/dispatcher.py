@@ -227,7 +227,9 @@ class Dispatcher:
             )
             secrets = await subscriptions.secrets_of(
                 session,
-                [r.target["subscription_id"] for r in rows if "subscription_id" in r.target],
+                sorted(
+                    {r.target["subscription_id"] for r in rows if "subscription_id" in r.target}
+                ),
             )
             ready: list[Message] = []
             limited: list[str] = []
