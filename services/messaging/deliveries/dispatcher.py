@@ -2,9 +2,9 @@
 
 One :meth:`Dispatcher.step`:
 
-1. **claim** (one transaction): up to ``dispatch_batch`` deliveries with ``due_at <= now``,
-   highest priority first, leased for ``claim_lease_seconds`` (PostgreSQL: ``FOR UPDATE
-   SKIP LOCKED``, so several dispatchers share the work; SQLite: one dispatcher);
+1. **claim** (one statement, one transaction): up to ``dispatch_batch`` deliveries with
+   ``due_at <= now``, highest priority first, leased for ``claim_lease_seconds``
+   (PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so several dispatchers share the work);
 2. **rate limits**: a delivery whose channel has no token left is released, due when the
    next token is, without counting an attempt;
 3. **send** the rest concurrently (at most ``dispatch_concurrency`` in flight);

@@ -2,8 +2,8 @@
 
 The planner makes a :class:`Message` (rendered, with its fate: ``queued``, ``deferred``,
 ``suppressed`` or ``failed``); the trigger worker settles it against the cooldowns and
-budgets; the delivery service stores it (:mod:`services.messaging.deliveries.rows` maps
-it to and from its row); the dispatcher claims it back with its ``attempt`` and signing
+budgets; the delivery service stores it (``row_of`` and ``message_of`` in
+:mod:`services.messaging.deliveries.repository` map it to and from its row); the dispatcher claims it back with its ``attempt`` and signing
 secret and hands it to a channel. The same value all the way: nothing is copied by hand.
 
 (``trigger_id``, ``contact_id``, ``step_id``) is its key; ``delivery_id`` is derived from
