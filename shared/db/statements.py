@@ -8,10 +8,12 @@ the rows of one call go out as one batched statement; every row names the same c
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table
+from sqlalchemy import Table, bindparam, func, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,17 +39,43 @@ async def insert_ignoring_duplicates(
 async def insert_new(
     session: AsyncSession, model: type[DeclarativeBase], rows: Sequence[dict[str, Any]], key: str
 ) -> set[Any]:
-    """Insert ``rows`` whose ``key`` column is not there yet, in one batched statement
-    (``INSERT ... ON CONFLICT DO NOTHING RETURNING key``); returns the keys inserted. A
-    concurrent insert of the same key waits for the other transaction, then finds it
-    (not returned) or not (inserted)."""
+    """Insert ``rows`` whose ``key`` column is not there yet, in one statement (``INSERT ...
+    ON CONFLICT DO NOTHING RETURNING key``); returns the keys inserted. A concurrent insert
+    of the same key waits for the other transaction, then finds it (not returned) or not
+    (inserted).
+
+    On PostgreSQL the rows go as one array per column through ``unnest``: one statement
+    text whatever their number, prepared once per connection; on SQLite, one parameter set
+    per row."""
     if not rows:
         return set()
-    statement = _insert(session, model).on_conflict_do_nothing()
-    returned = await session.execute(
-        statement.returning(cast(Table, model.__table__).c[key]), list(rows)
-    )
+    table = cast(Table, model.__table__)
+    columns = tuple(rows[0])
+    if session.get_bind().dialect.name == "postgresql":
+        returned = await session.execute(
+            _unnest_insert(table, columns, key),
+            {f"in_{name}": [row[name] for row in rows] for name in columns},
+        )
+    else:
+        statement = sqlite_insert(table).on_conflict_do_nothing().returning(table.c[key])
+        returned = await session.execute(statement, list(rows))
     return set(returned.scalars())
+
+
+@functools.cache
+def _unnest_insert(table: Table, columns: tuple[str, ...], key: str) -> Any:
+    """``INSERT INTO table (columns) SELECT * FROM unnest(:in_column, ...) ON CONFLICT DO
+    NOTHING RETURNING key``, each parameter an array of its column's type."""
+    arrays = [
+        bindparam(f"in_{name}", type_=postgresql.ARRAY(table.c[name].type)) for name in columns
+    ]
+    source = func.unnest(*arrays).table_valued(*columns).render_derived()
+    return (
+        postgresql_insert(table)
+        .from_select(list(columns), select(*(source.c[name] for name in columns)))
+        .on_conflict_do_nothing()
+        .returning(table.c[key])
+    )
 
 
 async def upsert(
