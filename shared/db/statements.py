@@ -43,6 +43,29 @@ async def insert_ignoring_duplicates(
         await session.execute(statement, list(rows))
 
 
+async def insert_new(
+    session: AsyncSession, model: type[DeclarativeBase], rows: Sequence[dict[str, Any]], key: str
+) -> set[Any]:
+    """Insert ``rows`` whose ``key`` column is not there yet, in one statement (``INSERT ...
+    ON CONFLICT DO NOTHING RETURNING key``); returns the keys inserted. A concurrent insert
+    of the same key waits for the other transaction, then finds it (not returned) or not
+    (inserted).
+
+    On PostgreSQL the rows go as one array per column through ``unnest``: one statement
+    text whatever their number, prepared once per connection; on SQLite, one parameter set
+    per row."""
+    if not rows:
+        return set()
+    table = _table(model)
+    if _postgresql(session):
+        statement = _unnest_insert(table, tuple(rows[0]), None).returning(table.c[key])
+        returned = await session.execute(statement, _arrays(table, rows))
+    else:
+        statement = sqlite_insert(table).on_conflict_do_nothing().returning(table.c[key])
+        returned = await session.execute(statement, list(rows))
+    return set(returned.scalars())
+
+
 async def upsert(
     session: AsyncSession,
     model: type[DeclarativeBase],

@@ -34,8 +34,8 @@ from services.messaging.channels.guard import UrlGuard
 from services.messaging.channels.http import HttpChannel, HttpClient, http_client
 from services.messaging.channels.webhooks import WebhookFormat, new_secret
 from services.messaging.deliveries.dispatcher import DeliveryMetrics, Dispatcher, DispatchPolicy
+from services.messaging.deliveries.message import Message
 from services.messaging.deliveries.models import DeliveryRow
-from services.messaging.deliveries.planned import PlannedDelivery
 from services.messaging.deliveries.rate_limits import RateLimits
 from services.messaging.deliveries.service import queue_delivery
 from services.migrations import upgrade_to_head
@@ -184,8 +184,8 @@ async def run(args: argparse.Namespace) -> Report:
     )
 
 
-def _planned(n: int, url: str, now: datetime) -> PlannedDelivery:
-    return PlannedDelivery(
+def _planned(n: int, url: str, now: datetime) -> Message:
+    return Message(
         workspace_id="bench",
         account_id=f"acct-{n % 500}",
         trigger_id=f"bench-{n}",

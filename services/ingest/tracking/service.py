@@ -90,36 +90,11 @@ def _prepare(
     context = {**defaults.context, **call.context}
     account_id = cast(GroupCall, call).group_id if kind == "group" else _group_of(context)
     sent_at = call.sent_at or defaults.sent_at
-    if call.timestamp is None:
-        timestamp = defaults.received_at
-    elif sent_at is None:
-        timestamp = call.timestamp
-    else:
-        try:
-            timestamp = defaults.received_at - (sent_at - call.timestamp)
-        except OverflowError as exc:
-            raise rejected(
-                "timestamp", "out_of_range", "timestamp corrected by sentAt leaves the calendar"
-            ) from exc
+    timestamp = _timestamp(call, sent_at, defaults.received_at)
     message_id = call.message_id or f"milepost-{uuid.uuid4()}"
     if defaults.integrations or call.integrations:
         context["integrations"] = {**defaults.integrations, **call.integrations}
-    event: str | None = None
-    properties: dict[str, Any] = {}
-    traits: dict[str, Any] = {}
-    previous_id: str | None = None
-    if kind == "track":
-        track = cast(TrackCall, call)
-        event, properties = track.event, track.properties
-    elif kind == "page" or kind == "screen":
-        page = cast(PageCall | ScreenCall, call)
-        event, properties = page.name, page.properties
-    elif kind == "identify":
-        traits = _user_traits(context, cast(IdentifyCall, call).traits)
-    elif kind == "group":
-        traits = cast(GroupCall, call).traits
-    elif kind == "alias":
-        previous_id = cast(AliasCall, call).previous_id
+    event, properties, traits, previous_id = _particulars(call, kind, context)
     # The fields of EventEnvelope, in its order (tests/services/ingest check the two agree).
     envelope = {
         "schema_version": 1,
@@ -147,6 +122,40 @@ def _prepare(
         raise rejected("", "too_deep", "the call nests too deeply to be serialised") from exc
     key = event_key(workspace_id, account_id, call.user_id, call.anonymous_id)
     return PreparedEvent(message_id, key.encode(), value)
+
+
+def _timestamp(call: SegmentCall, sent_at: datetime | None, received_at: datetime) -> datetime:
+    """When the call happened: its ``timestamp`` corrected by the sender's clock skew
+    (``receivedAt - (sentAt - timestamp)``), else the time it was received."""
+    if call.timestamp is None:
+        return received_at
+    if sent_at is None:
+        return call.timestamp
+    try:
+        return received_at - (sent_at - call.timestamp)
+    except OverflowError as exc:
+        raise rejected(
+            "timestamp", "out_of_range", "timestamp corrected by sentAt leaves the calendar"
+        ) from exc
+
+
+def _particulars(
+    call: SegmentCall, kind: str, context: dict[str, Any]
+) -> tuple[str | None, dict[str, Any], dict[str, Any], str | None]:
+    """What the call's kind carries: its event name, properties, traits and previous id."""
+    if kind == "track":
+        track = cast(TrackCall, call)
+        return track.event, track.properties, {}, None
+    if kind == "page" or kind == "screen":
+        page = cast(PageCall | ScreenCall, call)
+        return page.name, page.properties, {}, None
+    if kind == "identify":
+        return None, {}, _user_traits(context, cast(IdentifyCall, call).traits), None
+    if kind == "group":
+        return None, {}, cast(GroupCall, call).traits, None
+    if kind == "alias":
+        return None, {}, {}, cast(AliasCall, call).previous_id
+    return None, {}, {}, None
 
 
 def _user_traits(context: dict[str, Any], traits: dict[str, Any]) -> dict[str, Any]:

@@ -10,36 +10,12 @@ the step's next channel.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Literal, Protocol
 
+from services.messaging.deliveries.message import Message
+
 Outcome = Literal["sent", "retryable", "permanent"]
-
-
-@dataclass(frozen=True, slots=True)
-class OutboundMessage:
-    """One attempt at one delivery. ``delivery_id`` is the same on every attempt: it is the
-    idempotency key providers receive (``Idempotency-Key``, ``webhook-id``, the email's
-    ``Message-ID``), so a retried or re-claimed send can be recognised as a repeat."""
-
-    delivery_id: str
-    workspace_id: str
-    account_id: str
-    trigger_id: str
-    contact_id: str
-    channel: str
-    target: Mapping[str, str]
-    subject: str
-    body: str
-    category: str
-    attempt: int
-    planned_at: datetime
-    """When the delivery was planned: the same on every attempt, so what is sent (a
-    webhook's body) is too."""
-    signing_secret: str | None = None
-    """The Standard Webhooks secret (``whsec_``...) for the webhook channel."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,4 +44,6 @@ class SendResult:
 class Channel(Protocol):
     """Sends one message; see the module docstring for the result's meaning."""
 
-    async def send(self, message: OutboundMessage) -> SendResult: ...
+    async def send(self, message: Message) -> SendResult:
+        """One attempt at ``message`` (its ``delivery_id`` is the idempotency key providers
+        receive: ``Idempotency-Key``, ``webhook-id``, the email's ``Message-ID``)."""

@@ -30,8 +30,9 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from services.messaging.channels.base import OutboundMessage, SendResult
+from services.messaging.channels.base import SendResult
 from services.messaging.channels.requests import HttpAnswer, HttpRequest, by_status, retry_after
+from services.messaging.deliveries.message import Message
 
 FEISHU_RETRYABLE_CODES = frozenset({9499, 11232, 11233})
 """Feishu: too many requests / frequency limited."""
@@ -46,7 +47,7 @@ def _json(document: Mapping[str, Any]) -> bytes:
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _headers(message: OutboundMessage) -> dict[str, str]:
+def _headers(message: Message) -> dict[str, str]:
     return {"content-type": "application/json", "idempotency-key": message.delivery_id}
 
 
@@ -94,7 +95,7 @@ class FeishuFormat:
     default_url: str | None
     secret: str | None
 
-    def request(self, message: OutboundMessage, now: datetime) -> HttpRequest:
+    def request(self, message: Message, now: datetime) -> HttpRequest:
         lines: list[list[dict[str, str]]] = [[{"tag": "text", "text": message.body}]]
         if message.target.get("user_id"):
             lines.append([{"tag": "at", "user_id": message.target["user_id"]}])
@@ -120,7 +121,7 @@ class DingTalkFormat:
     default_url: str | None
     secret: str | None
 
-    def request(self, message: OutboundMessage, now: datetime) -> HttpRequest:
+    def request(self, message: Message, now: datetime) -> HttpRequest:
         user_id = message.target.get("user_id")
         mention = f"\n\n@{user_id}" if user_id else ""
         document = {
@@ -148,7 +149,7 @@ class DingTalkFormat:
 class WeComFormat:
     default_url: str | None
 
-    def request(self, message: OutboundMessage, now: datetime) -> HttpRequest:
+    def request(self, message: Message, now: datetime) -> HttpRequest:
         text: dict[str, Any] = {
             "content": fit_bytes(f"{message.subject}\n\n{message.body}", WECOM_MAX_BYTES)
         }
@@ -165,7 +166,7 @@ class WeComFormat:
 class SlackFormat:
     default_url: str | None
 
-    def request(self, message: OutboundMessage, now: datetime) -> HttpRequest:
+    def request(self, message: Message, now: datetime) -> HttpRequest:
         user_id = message.target.get("user_id")
         body = f"<@{user_id}> {message.body}" if user_id else message.body
         document = {
@@ -184,7 +185,7 @@ class SlackFormat:
         return by_status(answer, now, None)
 
 
-def _url(message: OutboundMessage, default_url: str | None) -> str:
+def _url(message: Message, default_url: str | None) -> str:
     url = message.target.get("url") or default_url
     if not url:
         raise ValueError(f"no robot URL for the {message.channel} channel: set one")

@@ -16,6 +16,7 @@ an answer that changes between the two (DNS rebinding) is checked again, not tru
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Sequence
@@ -130,6 +131,13 @@ def refused_address(
 ) -> str | None:
     """Why ``address`` is refused (its kind, e.g. ``link-local``), or None when it passes:
     public, loopback when ``allow_loopback``, or inside one of the ``allowed`` networks."""
+    return _refused(address, allow_loopback, tuple(allowed))
+
+
+@functools.lru_cache(maxsize=1024)
+def _refused(address: str, allow_loopback: bool, allowed: tuple[IpNetwork, ...]) -> str | None:
+    """:func:`refused_address`, remembered: a dispatcher checks the same few addresses on
+    every send (and the standard library's checks parse networks on each call)."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     for carried in carried_addresses(ip):
         if any(carried in network or ip in network for network in allowed):
@@ -200,6 +208,7 @@ class UrlGuard:
                 raise UrlRefused(f"host {host!r} resolves to a {kind} address ({address})")
 
 
+@functools.lru_cache(maxsize=1024)
 def _is_address(host: str) -> bool:
     try:
         ipaddress.ip_address(host.split("%", 1)[0])

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import aiohttp
 
-from services.messaging.channels.base import OutboundMessage, SendResult
+from services.messaging.channels.base import SendResult
 from services.messaging.channels.guard import (
     GuardedResolver,
     HostUnresolved,
@@ -22,13 +22,14 @@ from services.messaging.channels.guard import (
     UrlRefused,
 )
 from services.messaging.channels.requests import HttpAnswer, HttpRequest
+from services.messaging.deliveries.message import Message
 from shared.clock import Clock
 
 
 class HttpFormat(Protocol):
     """How one channel spells its request and reads its answer."""
 
-    def request(self, message: OutboundMessage, now: datetime) -> HttpRequest: ...
+    def request(self, message: Message, now: datetime) -> HttpRequest: ...
 
     def result(self, answer: HttpAnswer, now: datetime) -> SendResult: ...
 
@@ -87,7 +88,7 @@ class HttpChannel:
         self.clock = clock
         self.max_response_bytes = max_response_bytes
 
-    async def send(self, message: OutboundMessage) -> SendResult:
+    async def send(self, message: Message) -> SendResult:
         now = self.clock.now()
         try:
             request = self.spelling.request(message, now)

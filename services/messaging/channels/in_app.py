@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.messaging.channels.base import OutboundMessage, SendResult
+from services.messaging.channels.base import SendResult
+from services.messaging.deliveries.message import Message
 from services.messaging.feed import repository as feed
 from shared.clock import Clock
 
@@ -15,7 +16,7 @@ class InAppChannel:
         self.sessions = sessions
         self.clock = clock
 
-    async def send(self, message: OutboundMessage) -> SendResult:
+    async def send(self, message: Message) -> SendResult:
         user_id = message.target.get("user_id")
         if not user_id:
             return SendResult.permanent("the target has no user_id")

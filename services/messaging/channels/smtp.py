@@ -15,14 +15,15 @@ from email.utils import formataddr, formatdate
 
 import aiosmtplib
 
-from services.messaging.channels.base import OutboundMessage, SendResult
+from services.messaging.channels.base import SendResult
+from services.messaging.deliveries.message import Message
 
 
 def message_id_of(delivery_id: str) -> str:
     return f"<{delivery_id}@milepost>"
 
 
-def build_email(message: OutboundMessage, sender: str) -> EmailMessage:
+def build_email(message: Message, sender: str) -> EmailMessage:
     """The MIME message for ``message`` (``KeyError`` without an ``email`` target)."""
     email = EmailMessage()
     email["From"] = sender
@@ -59,7 +60,7 @@ class EmailChannel:
         self.starttls = starttls
         self.timeout_seconds = timeout_seconds
 
-    async def send(self, message: OutboundMessage) -> SendResult:
+    async def send(self, message: Message) -> SendResult:
         try:
             email = build_email(message, self.sender)
         except KeyError:

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.messaging.channels.base import OutboundMessage, SendResult
+from services.messaging.channels.base import SendResult
 from services.messaging.channels.requests import HttpAnswer, HttpRequest, by_status
+from services.messaging.deliveries.message import Message
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
 NO_URL = "no webhook URL: set the step's url or MILEPOST_MESSAGING_WEBHOOK_URL"
@@ -56,17 +57,15 @@ def signed_request(
     message_id: str,
     secret: str,
     event_type: str,
-    data: Mapping[str, Any],
+    data: str,
     occurred_at: datetime,
     now: datetime,
 ) -> HttpRequest:
-    """The request: ``occurred_at`` in the body, ``now`` (the send) in the signed headers."""
+    """The request: ``data`` (a JSON document, spliced in as it is) and ``occurred_at`` in
+    the body, ``now`` (the send) in the signed headers."""
     timestamp = int(now.timestamp())
-    body = json.dumps(
-        {"type": event_type, "timestamp": occurred_at.isoformat(), "data": data},
-        separators=(",", ":"),
-        ensure_ascii=False,
-    ).encode()
+    head = _json({"type": event_type, "timestamp": occurred_at.isoformat()})
+    body = f'{head[:-1]},"data":{data}}}'.encode()
     return HttpRequest(
         url,
         {
@@ -80,31 +79,34 @@ def signed_request(
     )
 
 
-def webhook_data(message: OutboundMessage) -> tuple[str, dict[str, Any]]:
-    """The event type and data of a delivery on the webhook channel.
+def _json(value: Mapping[str, Any]) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def webhook_data(message: Message) -> tuple[str, str]:
+    """The event type and data (a JSON document) of a delivery on the webhook channel.
 
     A target with ``event_type`` (task pushes, subscriptions) carries a JSON document as
-    its body, sent as the data; otherwise the event is ``message.created`` with the
-    rendered message."""
+    its body, sent as the data as it is; otherwise the event is ``message.created`` with
+    the rendered message."""
     event_type = message.target.get("event_type")
     if event_type:
-        data: dict[str, Any] = json.loads(message.body)
-        return event_type, data
-    return "message.created", {
-        "delivery_id": message.delivery_id,
-        "workspace_id": message.workspace_id,
-        "account_id": message.account_id,
-        "trigger_id": message.trigger_id,
-        "contact_id": message.contact_id,
-        "category": message.category,
-        "subject": message.subject,
-        "body": message.body,
-    }
+        return event_type, message.body
+    return "message.created", _json(
+        {
+            "delivery_id": message.delivery_id,
+            "workspace_id": message.workspace_id,
+            "account_id": message.account_id,
+            "trigger_id": message.trigger_id,
+            "contact_id": message.contact_id,
+            "category": message.category,
+            "subject": message.subject,
+            "body": message.body,
+        }
+    )
 
 
-def webhook_request(
-    message: OutboundMessage, now: datetime, default_url: str | None = None
-) -> HttpRequest:
+def webhook_request(message: Message, now: datetime, default_url: str | None = None) -> HttpRequest:
     """The signed request; ``ValueError`` without a secret or a URL (see the module)."""
     if message.signing_secret is None:
         raise ValueError("a webhook delivery needs a signing secret")
@@ -135,7 +137,7 @@ class WebhookFormat:
 
     default_url: str | None = None
 
-    def request(self, message: OutboundMessage, now: datetime) -> HttpRequest:
+    def request(self, message: Message, now: datetime) -> HttpRequest:
         return webhook_request(message, now, self.default_url)
 
     def result(self, answer: HttpAnswer, now: datetime) -> SendResult:

@@ -2,9 +2,9 @@
 
 One :meth:`Dispatcher.step`:
 
-1. **claim** (one transaction): up to ``dispatch_batch`` deliveries with ``due_at <= now``,
-   highest priority first, leased for ``claim_lease_seconds`` (PostgreSQL: ``FOR UPDATE
-   SKIP LOCKED``, so several dispatchers share the work; SQLite: one dispatcher);
+1. **claim** (one statement, one transaction): up to ``dispatch_batch`` deliveries with
+   ``due_at <= now``, highest priority first, leased for ``claim_lease_seconds``
+   (PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so several dispatchers share the work);
 2. **rate limits**: a delivery whose channel has no token left is released, due when the
    next token is, without counting an attempt;
 3. **send** the rest concurrently (at most ``dispatch_concurrency`` in flight);
@@ -31,20 +31,20 @@ import logging
 import random
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.messaging.channels.base import Channel, OutboundMessage, SendResult
+from services.messaging.channels.base import Channel, SendResult
 from services.messaging.contacts import service as contacts
 from services.messaging.contacts.directory import Contact
 from services.messaging.deliveries import repository
-from services.messaging.deliveries.models import DeliveryRow
-from services.messaging.deliveries.planned import PlannedDelivery
+from services.messaging.deliveries.message import Message
 from services.messaging.deliveries.rate_limits import RateLimits
 from services.messaging.deliveries.retries import Decision, Draw, decide
 from services.messaging.deliveries.service import queue_delivery
@@ -84,21 +84,8 @@ class DeliveryMetrics:
 
 
 @dataclass(frozen=True, slots=True)
-class Claimed:
-    """A claimed delivery as a plain value (its row stays with the claim's session)."""
-
-    message: OutboundMessage
-    step_id: str
-    priority: int
-    playbook_id: str | None = None
-    playbook_version: int | None = None
-    trace: Mapping[str, str] = field(default_factory=dict)
-    """The trace context the send continues (``traceparent``...); empty: a new trace."""
-
-
-@dataclass(frozen=True, slots=True)
 class Attempted:
-    claimed: Claimed
+    message: Message
     result: SendResult
     decision: Decision
     started_at: datetime
@@ -142,11 +129,9 @@ def planned_step_id(step_id: str) -> str:
     return step_id.split(FOLLOW_UP, 1)[0]
 
 
-def follow_up(
-    claimed: Claimed, step: Step, contact: Contact, now: datetime
-) -> PlannedDelivery | None:
-    """The bounced delivery's message on ``step``'s next channel that reaches ``contact``
-    (with the bounce recorded), due at ``now``; ``None`` when no channel does.
+def follow_up(message: Message, step: Step, contact: Contact, now: datetime) -> Message | None:
+    """The bounced ``message`` on ``step``'s next channel that reaches ``contact`` (with the
+    bounce recorded), due at ``now``; ``None`` when no channel does.
 
     Its step id is the planned one + ``@channel``: a deterministic key, so a replayed
     record queues it once, and a bounce of the follow-up itself gets its own key."""
@@ -154,24 +139,18 @@ def follow_up(
     if reached is None:
         return None
     channel, target = reached
-    message = claimed.message
-    return PlannedDelivery(
-        workspace_id=message.workspace_id,
-        account_id=message.account_id,
-        trigger_id=message.trigger_id,
-        playbook_id=claimed.playbook_id,
-        playbook_version=claimed.playbook_version,
-        step_id=f"{planned_step_id(claimed.step_id)}{FOLLOW_UP}{channel}",
-        contact_id=message.contact_id,
+    return replace(
+        message,
+        step_id=f"{planned_step_id(message.step_id)}{FOLLOW_UP}{channel}",
         channel=channel,
         target=target,
-        subject=message.subject,
-        body=message.body,
-        category=message.category,
-        priority=claimed.priority,
         planned_at=now,
         not_before=now,
-        trace=claimed.trace,
+        status="queued",
+        reason=None,
+        attempt=0,
+        signing_secret=None,
+        delivery_id="",
     )
 
 
@@ -241,16 +220,18 @@ class Dispatcher:
             await session.commit()
         return len(claimed) + len(limited)
 
-    async def claim(self, now: datetime) -> tuple[list[Claimed], list[str]]:
+    async def claim(self, now: datetime) -> tuple[list[Message], list[str]]:
         async with self.sessions() as session:
             rows = await repository.claim_due(
                 session, now=now, limit=self.policy.batch, lease=self.policy.lease
             )
             secrets = await subscriptions.secrets_of(
                 session,
-                [r.target["subscription_id"] for r in rows if "subscription_id" in r.target],
+                sorted(
+                    {r.target["subscription_id"] for r in rows if "subscription_id" in r.target}
+                ),
             )
-            ready: list[Claimed] = []
+            ready: list[Message] = []
             limited: list[str] = []
             for row in rows:
                 wait = self.rate_limits.take(row.channel, now)
@@ -269,35 +250,15 @@ class Dispatcher:
             await session.commit()
         return ready, limited
 
-    def claimed(self, row: DeliveryRow, secrets: Mapping[str, str]) -> Claimed:
+    def claimed(self, row: Row[Any], secrets: Mapping[str, str]) -> Message:
+        """The claimed row's message, signed with its subscription's secret (or the default
+        one for a webhook that is not a subscription's)."""
         subscription_id = row.target.get("subscription_id")
         secret = secrets.get(subscription_id) if subscription_id else self.policy.default_secret
-        return Claimed(
-            OutboundMessage(
-                delivery_id=row.delivery_id,
-                workspace_id=row.workspace_id,
-                account_id=row.account_id,
-                trigger_id=row.trigger_id,
-                contact_id=row.contact_id,
-                channel=row.channel,
-                target=dict(row.target),
-                subject=row.subject,
-                body=row.body,
-                category=row.category,
-                attempt=row.attempts,
-                planned_at=row.planned_at,
-                signing_secret=secret,
-            ),
-            step_id=row.step_id,
-            priority=row.priority,
-            playbook_id=row.playbook_id,
-            playbook_version=row.playbook_version,
-            trace=dict(row.trace),
-        )
+        return repository.message_of(row, signing_secret=secret)
 
-    async def attempt(self, claimed: Claimed) -> Attempted:
-        message = claimed.message
-        channel = self.channels.get(message.channel)
+    async def attempt(self, message: Message) -> Attempted:
+        channel = self.channels.get(message.channel or "")
         started_at = self.clock.now()
         began = time.perf_counter()
         if channel is None:
@@ -310,7 +271,7 @@ class Dispatcher:
             )
         else:
             async with self.gate:
-                result = await self.send(channel, claimed)
+                result = await self.send(channel, message)
         latency = time.perf_counter() - began
         decision = decide(
             result,
@@ -321,16 +282,18 @@ class Dispatcher:
         )
         self.metrics.deliveries.labels(message.channel, decision.status).inc()
         self.metrics.latency.labels(message.channel).observe(latency)
-        return Attempted(claimed, result, decision, started_at, latency)
+        return Attempted(message, result, decision, started_at, latency)
 
-    async def send(self, channel: Channel, claimed: Claimed) -> SendResult:
+    async def send(self, channel: Channel, message: Message) -> SendResult:
         """One send, in a span continuing the delivery's trace."""
-        message = claimed.message
         with self.tracing.span(
             "messaging send",
-            parent=claimed.trace,
+            parent=message.trace,
             kind=SpanKind.CLIENT,
-            attributes={"delivery.id": message.delivery_id, "messaging.channel": message.channel},
+            attributes={
+                "delivery.id": message.delivery_id,
+                "messaging.channel": message.channel or "",
+            },
         ):
             try:
                 return await channel.send(message)
@@ -345,14 +308,10 @@ class Dispatcher:
         finished: list[repository.FinishedAttempt] = []
         rows: list[dict[str, Any]] = []
         for attempted in attempts:
-            message, result, decision = (
-                attempted.claimed.message,
-                attempted.result,
-                attempted.decision,
-            )
+            message, result, decision = attempted.message, attempted.result, attempted.decision
             reason = result.reason
             if result.bounced and decision.status == "failed":
-                reason = await self.follow_bounce(session, attempted.claimed, reason or "bounced")
+                reason = await self.follow_bounce(session, message, reason or "bounced")
             finished.append(
                 repository.FinishedAttempt(
                     delivery_id=message.delivery_id,
@@ -388,45 +347,41 @@ class Dispatcher:
         await repository.finish_attempts(session, finished)
         await repository.add_attempts(session, rows)
 
-    async def follow_bounce(self, session: AsyncSession, claimed: Claimed, reason: str) -> str:
+    async def follow_bounce(self, session: AsyncSession, message: Message, reason: str) -> str:
         """Mark the contact's address bounced and queue the follow-up (idempotent); the
         failed delivery's reason, saying what became of the message."""
-        message, now = claimed.message, self.clock.now()
+        now = self.clock.now()
         contact = await contacts.record_bounce(
-            session, message.workspace_id, message.contact_id, message.channel, now=now
+            session, message.workspace_id, message.contact_id, message.channel or "", now=now
         )
         if contact is None:
             return f"{reason}; the contact is no longer in the directory"
-        step = await self.step_of(session, claimed)
-        planned = None if step is None else follow_up(claimed, step, contact, now)
+        step = await self.step_of(session, message)
+        planned = None if step is None else follow_up(message, step, contact, now)
         if planned is None:
             return f"{reason}; no other channel reaches the contact"
         queued = await queue_delivery(session, planned)
         return f"{reason}; followed up on {planned.channel} ({queued.delivery_id})"
 
-    async def step_of(self, session: AsyncSession, claimed: Claimed) -> Step | None:
+    async def step_of(self, session: AsyncSession, message: Message) -> Step | None:
         """The playbook step the delivery was planned from, as published then."""
-        if claimed.playbook_id is None or claimed.playbook_version is None:
+        if message.playbook_id is None or message.playbook_version is None:
             return None
-        own_id = planned_step_id(claimed.step_id).removeprefix(f"{claimed.playbook_id}/")
+        own_id = planned_step_id(message.step_id).removeprefix(f"{message.playbook_id}/")
         return await playbooks.pinned_step(
-            session,
-            claimed.message.workspace_id,
-            claimed.playbook_id,
-            claimed.playbook_version,
-            own_id,
+            session, message.workspace_id, message.playbook_id, message.playbook_version, own_id
         )
 
     def dead_letter(self, attempted: Attempted) -> OutgoingRecord:
-        message = attempted.claimed.message
+        message = attempted.message
         letter = FailedDelivery(
             delivery_id=message.delivery_id,
             workspace_id=message.workspace_id,
             account_id=message.account_id,
             trigger_id=message.trigger_id,
             contact_id=message.contact_id,
-            step_id=attempted.claimed.step_id,
-            channel=message.channel,
+            step_id=message.step_id,
+            channel=message.channel or "",
             attempts=message.attempt,
             reason=attempted.result.reason or "failed",
             failed_at=self.clock.now(),

@@ -19,7 +19,9 @@ class DeliveryRow(Base):
     passing failure, due again at ``due_at``), ``sent``, ``failed`` (a permanent failure
     or the last retry: dead-lettered) or ``suppressed`` (never sent, with the reason).
     ``due_at`` is ``None`` once nothing more will happen; a claim moves it one lease ahead,
-    so a delivery whose process died mid-send is due again after the lease.
+    so a delivery whose process died mid-send is due again after the lease. A claim reads
+    ``ix_messaging_deliveries_claim`` in its order (priority, then due time): the first due
+    rows, however long the backlog, with no sort.
     """
 
     __tablename__ = "messaging_deliveries"
@@ -59,6 +61,9 @@ class DeliveryRow(Base):
         doc="The trace context of the trigger that planned it (``traceparent``, "
         "``tracestate``), continued by each send; empty when tracing is off.",
     )
+
+
+Index("ix_messaging_deliveries_claim", DeliveryRow.priority.desc(), DeliveryRow.due_at)
 
 
 class AttemptRow(Base):

@@ -3,29 +3,69 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import String, Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import Row, String, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.messaging.deliveries.message import Message
 from services.messaging.deliveries.models import AttemptRow, DeliveryRow
-from shared.db.statements import insert_ignoring_duplicates
+from shared.db.statements import insert_ignoring_duplicates, insert_new
+
+FALLBACK_CHANNEL = "email"
+"""The channel a message no channel reaches is recorded on (it is never sent)."""
+FINAL_AT_PLANNING = frozenset({"suppressed", "failed"})
+"""Statuses recorded at planning that are never sent."""
+_DELIVERIES = cast(Table, DeliveryRow.__table__)
+_SHARED = tuple(f.name for f in fields(Message) if f.name in _DELIVERIES.c)
+"""The message's fields its row stores under the same name."""
 
 
-async def existing_ids(session: AsyncSession, delivery_ids: Sequence[str]) -> set[str]:
-    if not delivery_ids:
-        return set()
-    found = await session.scalars(
-        select(DeliveryRow.delivery_id).where(DeliveryRow.delivery_id.in_(delivery_ids))
-    )
-    return set(found)
+def row_of(message: Message) -> dict[str, Any]:
+    """The row that stores ``message`` as planned: queued and deferred ones due at
+    ``not_before``, suppressed and failed ones finished."""
+    final = message.status in FINAL_AT_PLANNING
+    return {
+        **{name: getattr(message, name) for name in _SHARED},
+        "channel": message.channel or FALLBACK_CHANNEL,
+        "target": dict(message.target),
+        "trace": dict(message.trace),
+        "attempts": message.attempt,
+        "provider_message_id": None,
+        "due_at": None if final else message.not_before,
+        "finished_at": message.planned_at if final else None,
+    }
 
 
-async def insert_deliveries(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert deliveries; a row whose key is already there is left as it is."""
-    await insert_ignoring_duplicates(session, DeliveryRow, rows)
+def message_of(row: DeliveryRow | Row[Any], *, signing_secret: str | None = None) -> Message:
+    """The message ``row`` stores, at its current attempt, signed with ``signing_secret``."""
+    values: dict[str, Any] = {name: getattr(row, name) for name in _SHARED}
+    values.update(target=dict(row.target), trace=dict(row.trace))
+    return Message(**values, attempt=row.attempts, signing_secret=signing_secret)
+
+
+def queued_attempt(message: Message) -> dict[str, Any]:
+    """Attempt 0 of a message: its queueing, with its planned status."""
+    return {
+        "delivery_id": message.delivery_id,
+        "attempt": 0,
+        "status": message.status,
+        "reason": message.reason,
+        "provider_message_id": None,
+        "started_at": message.planned_at,
+        "latency_ms": None,
+        "retry_at": None if message.status in FINAL_AT_PLANNING else message.not_before,
+    }
+
+
+async def insert_deliveries(session: AsyncSession, messages: Sequence[Message]) -> set[str]:
+    """Store the messages whose key is not there yet, with their attempt 0 (one statement
+    each for the batch); returns their delivery ids. ``messages`` hold distinct keys."""
+    inserted = await insert_new(session, DeliveryRow, [row_of(m) for m in messages], "delivery_id")
+    await add_attempts(session, [queued_attempt(m) for m in messages if m.delivery_id in inserted])
+    return inserted
 
 
 async def add_attempts(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
@@ -46,33 +86,31 @@ async def attempts_of(session: AsyncSession, delivery_id: str) -> list[AttemptRo
 
 async def claim_due(
     session: AsyncSession, *, now: datetime, limit: int, lease: timedelta
-) -> list[DeliveryRow]:
-    """Due deliveries (``due_at <= now``), highest priority first, leased to the caller:
-    their ``due_at`` moves to ``now + lease`` and ``attempts`` counts this one.
+) -> list[Row[Any]]:
+    """Due deliveries (``due_at <= now``), highest priority first, leased to the caller in
+    one statement: their ``due_at`` moves to ``now + lease`` and ``attempts`` counts this
+    one.
 
-    On PostgreSQL the rows are locked with ``FOR UPDATE SKIP LOCKED``, so several
-    dispatchers claim disjoint sets; SQLite has one writer at a time, so a single
-    dispatcher process is expected there (the embedded mode).
+    The ``UPDATE ... WHERE delivery_id IN (SELECT ... LIMIT) RETURNING`` claims atomically:
+    on PostgreSQL the chosen rows are locked with ``FOR UPDATE SKIP LOCKED``, so several
+    dispatchers claim disjoint sets; on SQLite the statement holds the one write lock.
     """
-    query = (
-        select(DeliveryRow)
-        .where(DeliveryRow.due_at <= now)
-        .order_by(DeliveryRow.priority.desc(), DeliveryRow.due_at)
+    due = (
+        select(_DELIVERIES.c.delivery_id)
+        .where(_DELIVERIES.c.due_at <= now)
+        .order_by(_DELIVERIES.c.priority.desc(), _DELIVERIES.c.due_at)
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    rows = list(await session.scalars(query))
-    if rows:
-        await session.execute(
-            update(DeliveryRow)
-            .where(DeliveryRow.delivery_id.in_([row.delivery_id for row in rows]))
-            .values(due_at=now + lease, attempts=DeliveryRow.attempts + 1)
-            .execution_options(synchronize_session=False)
-        )
-        for row in rows:
-            row.attempts += 1
-    return rows
+        due = due.with_for_update(skip_locked=True)
+    claim = (
+        update(_DELIVERIES)
+        .where(_DELIVERIES.c.delivery_id.in_(due.scalar_subquery()))
+        .values(due_at=now + lease, attempts=_DELIVERIES.c.attempts + 1)
+        .returning(*_DELIVERIES.c)
+    )
+    rows = list(await session.execute(claim))
+    return sorted(rows, key=lambda row: -row.priority)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +127,6 @@ class FinishedAttempt:
     finished_at: datetime | None
 
 
-_DELIVERIES = cast(Table, DeliveryRow.__table__)
 _FINISH = (
     update(_DELIVERIES)
     .where(_DELIVERIES.c.delivery_id == bindparam("finished_id"))

@@ -34,10 +34,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from services.messaging.playbooks.files import Priority
+from services.messaging.playbooks.files import PRIORITIES, Priority
 
 SHARES: dict[Priority, float | None] = {"low": 0.5, "normal": 0.8, "high": 1.0, "critical": None}
 PRIORITY_RANK: dict[Priority, int] = {"low": 0, "normal": 1, "high": 2, "critical": 3}
+
+
+def priority_of(rank: int) -> Priority:
+    """The priority a send order stands for (beyond the ranks: the nearest one)."""
+    return PRIORITIES[min(max(rank, 0), len(PRIORITIES) - 1)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,38 +6,12 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.messaging.deliveries.planned import PlannedDelivery
+from services.messaging.deliveries.message import Message
 from services.messaging.deliveries.service import queue_deliveries
 from services.messaging.policies.budgets import PRIORITY_RANK
-from services.messaging.processing.planning import MessagePlan, TaskPlan
+from services.messaging.processing.planning import TaskPlan
 from services.messaging.tasks.planned import PlannedTask
 from services.messaging.tasks.service import create_task
-
-
-def planned_delivery(plan: MessagePlan, *, fallback_channel: str = "email") -> PlannedDelivery:
-    """The delivery service's view of a message plan (a failed plan, a template error, is
-    recorded as failed with its reason); a plan with no reachable channel names
-    ``fallback_channel``."""
-    return PlannedDelivery(
-        workspace_id=plan.workspace_id,
-        account_id=plan.account_id,
-        trigger_id=plan.trigger_id,
-        playbook_id=plan.playbook_id,
-        playbook_version=plan.playbook_version,
-        step_id=plan.step_id,
-        contact_id=plan.contact_id,
-        channel=plan.channel or fallback_channel,
-        target=plan.target,
-        subject=plan.subject,
-        body=plan.body,
-        category=plan.category,
-        priority=PRIORITY_RANK[plan.priority],
-        planned_at=plan.planned_at,
-        not_before=plan.not_before,
-        status=plan.status,
-        reason=plan.reason,
-        trace=plan.trace,
-    )
 
 
 def planned_task(plan: TaskPlan) -> PlannedTask:
@@ -67,8 +41,8 @@ class DeliveryServices:
     def __init__(self, *, crm_url: str | None = None) -> None:
         self.crm_url = crm_url
 
-    async def deliver(self, session: AsyncSession, plans: Sequence[MessagePlan]) -> None:
-        await queue_deliveries(session, [planned_delivery(plan) for plan in plans])
+    async def deliver(self, session: AsyncSession, messages: Sequence[Message]) -> None:
+        await queue_deliveries(session, messages)
 
     async def create_task(self, session: AsyncSession, plan: TaskPlan) -> None:
         await create_task(session, planned_task(plan), crm_url=self.crm_url)

@@ -26,9 +26,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from services.messaging.contacts.directory import Contact
+from services.messaging.deliveries.message import Message, MessageStatus
 from services.messaging.errors import TemplateFailed
 from services.messaging.playbooks.files import (
     TARGET_ROLES,
@@ -39,11 +40,13 @@ from services.messaging.playbooks.files import (
     Step,
 )
 from services.messaging.policies.budgets import (
+    PRIORITY_RANK,
     BudgetLimits,
     Planned,
     Pressure,
     PressureBook,
     budget_refusal,
+    priority_of,
 )
 from services.messaging.policies.consent import consent_refusal
 from services.messaging.policies.cooldowns import CooldownBook, StepPlanned
@@ -52,8 +55,7 @@ from services.messaging.templates.limits import TemplateLimits
 from services.messaging.templates.rendering import render_message, render_text
 from shared.contracts.triggers import Audience, TriggerEnvelope, TriggerKind
 
-PlanStatus = Literal["queued", "deferred", "suppressed", "failed"]
-COUNTED: tuple[PlanStatus, ...] = ("queued", "deferred")
+COUNTED: tuple[MessageStatus, ...] = ("queued", "deferred")
 """The statuses the budgets count: messages that are to go out."""
 OWNER = Audience.ACCOUNT_OWNER.value
 
@@ -74,37 +76,6 @@ class Recipient:
     role: str
     contact: Contact
     fallback_from: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class MessagePlan:
-    """One message for one contact, with its fate: queued, deferred until ``not_before``,
-    suppressed or failed, with the reason."""
-
-    workspace_id: str
-    account_id: str
-    trigger_id: str
-    playbook_id: str
-    playbook_version: int
-    step_id: str
-    """``playbook/step``: unique across playbooks, part of the deduplication key."""
-    contact_id: str
-    role: str
-    channel: str | None
-    target: Mapping[str, str]
-    locale: str | None
-    subject: str
-    body: str
-    category: str
-    priority: Priority
-    planned_at: datetime
-    not_before: datetime
-    status: PlanStatus
-    reason: str | None = None
-    trace: Mapping[str, str] = field(default_factory=dict)
-    """The trace context of the planning span, continued by the send; empty: none."""
-    cooldown: timedelta | None = None
-    """The step's cooldown per account (none: every trigger may plan it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +107,7 @@ class TaskPlan:
 
 @dataclass(frozen=True, slots=True)
 class Plans:
-    messages: list[MessagePlan] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
     tasks: list[TaskPlan] = field(default_factory=list)
 
 
@@ -315,10 +286,10 @@ def _message(
     policies: Policies,
     now: datetime,
     unsubscribe_url: Callable[[Contact, str], str | None],
-) -> MessagePlan:
+) -> Message:
     contact = recipient.contact
     reached = reach(step.channels, contact, url=step.url)
-    plan = MessagePlan(
+    plan = Message(
         workspace_id=trigger.workspace_id,
         account_id=trigger.account_id,
         trigger_id=trigger.trigger_id,
@@ -333,10 +304,9 @@ def _message(
         subject="",
         body="",
         category=step.category,
-        priority=step.priority,
+        priority=PRIORITY_RANK[step.priority],
         planned_at=now,
         not_before=now,
-        status="queued",
         cooldown=step.cooldown_delta,
     )
     if reached is None:
@@ -345,9 +315,25 @@ def _message(
     refusal = consent_refusal(contact, step.category, opt_in_categories=policies.opt_in_categories)
     if refusal is not None:
         return replace(plan, status="suppressed", reason=refusal)
+    link = unsubscribe_url(contact, step.category)
+    return _rendered(plan, trigger, published, step, recipient, policies, now, link)
+
+
+def _rendered(
+    plan: Message,
+    trigger: TriggerEnvelope,
+    published: PublishedPlaybook,
+    step: Step,
+    recipient: Recipient,
+    policies: Policies,
+    now: datetime,
+    link: str | None,
+) -> Message:
+    """``plan`` rendered in the contact's locale with the unsubscribe ``link`` and timed
+    (queued or deferred); failed with the reason on a template error."""
+    contact = recipient.contact
     assert step.template is not None  # a message step has one (validated)
     template = published.playbook.templates[step.template]
-    link = unsubscribe_url(contact, step.category)
     context = context_for(trigger, recipient, link)
     try:
         rendered = render_message(
@@ -426,24 +412,26 @@ def _task(
     )
 
 
-def with_budget(plan: MessagePlan, pressure: Pressure, limits: BudgetLimits) -> MessagePlan:
+def with_budget(plan: Message, pressure: Pressure, limits: BudgetLimits) -> Message:
     """The plan, suppressed with the reason when it does not fit the budgets."""
     if plan.status not in ("queued", "deferred"):
         return plan
-    refusal = budget_refusal(pressure, priority=plan.priority, role=plan.role, limits=limits)
+    refusal = budget_refusal(
+        pressure, priority=priority_of(plan.priority), role=plan.role or "", limits=limits
+    )
     return plan if refusal is None else replace(plan, status="suppressed", reason=refusal)
 
 
-def budgeted(plan: MessagePlan, book: PressureBook, limits: BudgetLimits) -> MessagePlan:
+def budgeted(plan: Message, book: PressureBook, limits: BudgetLimits) -> Message:
     """The plan with the budgets applied against ``book``, which then counts it when it
     is still to go out."""
     counted = Planned(
         plan.workspace_id,
         plan.account_id,
         plan.contact_id,
-        plan.role,
+        plan.role or "",
         plan.not_before,
-        plan.priority,
+        priority_of(plan.priority),
     )
     final = with_budget(plan, book.pressure(counted, limits.window), limits)
     if final.status in COUNTED:
@@ -451,14 +439,14 @@ def budgeted(plan: MessagePlan, book: PressureBook, limits: BudgetLimits) -> Mes
     return final
 
 
-def step_planned(plan: MessagePlan | TaskPlan) -> StepPlanned:
+def step_planned(plan: Message | TaskPlan) -> StepPlanned:
     """What the cooldowns count of a plan: its account, step, trigger and time."""
     return StepPlanned(
         plan.workspace_id, plan.account_id, plan.step_id, plan.trigger_id, plan.planned_at
     )
 
 
-def with_cooldown(plan: MessagePlan, book: CooldownBook) -> MessagePlan:
+def with_cooldown(plan: Message, book: CooldownBook) -> Message:
     """The plan, suppressed with the reason when its step is cooling down for the account."""
     if plan.status not in ("queued", "deferred"):
         return plan
@@ -473,8 +461,8 @@ def task_with_cooldown(plan: TaskPlan, book: CooldownBook) -> TaskPlan:
 
 
 def settled(
-    plan: MessagePlan, pressure: PressureBook, cooldowns: CooldownBook, limits: BudgetLimits
-) -> MessagePlan:
+    plan: Message, pressure: PressureBook, cooldowns: CooldownBook, limits: BudgetLimits
+) -> Message:
     """The message after its step's cooldown, then the budgets; counted in both books when
     it is still to go out."""
     final = budgeted(with_cooldown(plan, cooldowns), pressure, limits)

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import Table, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.messaging.deliveries.message import Message, MessageKey
 from services.messaging.playbooks.files import PRIORITIES, Priority
-from services.messaging.policies.budgets import Planned
+from services.messaging.policies.budgets import Planned, priority_of
 from services.messaging.policies.cooldowns import StepPlanned
 from services.messaging.processing.models import PlanRow
 from services.messaging.processing.planning import COUNTED
 from shared.db.statements import insert_ignoring_duplicates
 
 CHUNK = 200
-PlanKey = tuple[str, str, str]
-"""(trigger id, contact id, step id)."""
+PlanKey = MessageKey
 COOLING = ("queued", "deferred", "task")
 """Plans that start a step's cooldown."""
 
@@ -101,6 +101,16 @@ async def planned_steps(
 def _priority(value: str) -> Priority:
     """A stored priority (one the planner wrote; anything else counts as normal)."""
     return next((p for p in PRIORITIES if p == value), "normal")
+
+
+_LEDGER = tuple(column.name for column in cast(Table, PlanRow.__table__).c)
+
+
+def ledger_row(message: Message) -> dict[str, Any]:
+    """The ledger's row of a planned message (its priority by name)."""
+    row = {name: getattr(message, name) for name in _LEDGER}
+    row["priority"] = priority_of(message.priority)
+    return row
 
 
 async def record(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:

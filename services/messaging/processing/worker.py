@@ -24,13 +24,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.messaging.contacts import repository as contacts
 from services.messaging.contacts.directory import Contact
+from services.messaging.deliveries.message import Message
 from services.messaging.playbooks.files import PublishedPlaybook
 from services.messaging.policies.budgets import PressureBook
 from services.messaging.policies.cooldowns import CooldownBook
 from services.messaging.processing import repository as ledger
 from services.messaging.processing.consumer import FencedConsumer
 from services.messaging.processing.planning import (
-    MessagePlan,
     Plans,
     Policies,
     TaskPlan,
@@ -53,7 +53,7 @@ CatalogLoader = Callable[[AsyncSession], Awaitable[Mapping[str, tuple[PublishedP
 class Outbound(Protocol):
     """Where plans go: the delivery and task services, inside the worker's transaction."""
 
-    async def deliver(self, session: AsyncSession, plans: Sequence[MessagePlan]) -> None:
+    async def deliver(self, session: AsyncSession, plans: Sequence[Message]) -> None:
         """Queue a batch's messages (all at once: one round trip per table, not per message)."""
 
     async def create_task(self, session: AsyncSession, plan: TaskPlan) -> None: ...
@@ -166,7 +166,7 @@ class TriggerWorker(FencedConsumer[ReceivedTrigger]):
         )
         books = await self.books(session, batch, accounts, now)
         rows: list[dict[str, Any]] = []
-        finals: list[MessagePlan] = []
+        finals: list[Message] = []
         for plans in batch:
             if not plans.messages and not plans.tasks:
                 self.metrics.triggers.labels("unmatched").inc()
@@ -174,7 +174,7 @@ class TriggerWorker(FencedConsumer[ReceivedTrigger]):
             for message in plans.messages:
                 final = self.settle(message, books)
                 if final is not None:
-                    rows.append(_ledger_row(final))
+                    rows.append(ledger.ledger_row(final))
                     finals.append(final)
             for task in plans.tasks:
                 if _task_key(task) in books.done:
@@ -199,7 +199,7 @@ class TriggerWorker(FencedConsumer[ReceivedTrigger]):
         """What the batch's plans are checked against, loaded from the ledger in bulk."""
         messages = [m for plans in batch for m in plans.messages]
         done = await ledger.planned_keys(
-            session, [_key(m) for m in messages] + [_task_key(t) for p in batch for t in p.tasks]
+            session, [m.key for m in messages] + [_task_key(t) for p in batch for t in p.tasks]
         )
         window = self.policies.budgets.window
         pressure = PressureBook(
@@ -214,7 +214,7 @@ class TriggerWorker(FencedConsumer[ReceivedTrigger]):
         )
         cooling: dict[tuple[str, str, str], timedelta] = {}
         for plans in batch:
-            made: list[MessagePlan | TaskPlan] = [*plans.messages, *plans.tasks]
+            made: list[Message | TaskPlan] = [*plans.messages, *plans.tasks]
             for plan in made:
                 if plan.cooldown is not None:
                     cooling[(plan.workspace_id, plan.account_id, plan.step_id)] = plan.cooldown
@@ -227,12 +227,12 @@ class TriggerWorker(FencedConsumer[ReceivedTrigger]):
         )
         return Books(done, pressure, cooldowns)
 
-    def settle(self, message: MessagePlan, books: Books) -> MessagePlan | None:
+    def settle(self, message: Message, books: Books) -> Message | None:
         """The message after its step's cooldown and the budgets, counted in the books;
         ``None`` when the ledger has it already."""
-        if _key(message) in books.done:
+        if message.key in books.done:
             return None
-        books.done.add(_key(message))
+        books.done.add(message.key)
         final = settled(message, books.pressure, books.cooldowns, self.policies.budgets)
         if final.status == "failed":
             logger.warning(
@@ -259,34 +259,12 @@ class Books:
     cooldowns: CooldownBook
 
 
-def _key(plan: MessagePlan) -> ledger.PlanKey:
-    return (plan.trigger_id, plan.contact_id, plan.step_id)
-
-
 def _task_key(task: TaskPlan) -> ledger.PlanKey:
     return (task.trigger_id, _owner_id(task), task.step_id)
 
 
 def _owner_id(task: TaskPlan) -> str:
     return task.owner.contact_id if task.owner else ""
-
-
-def _ledger_row(plan: MessagePlan) -> dict[str, Any]:
-    return {
-        "trigger_id": plan.trigger_id,
-        "contact_id": plan.contact_id,
-        "step_id": plan.step_id,
-        "workspace_id": plan.workspace_id,
-        "account_id": plan.account_id,
-        "role": plan.role,
-        "channel": plan.channel,
-        "priority": plan.priority,
-        "category": plan.category,
-        "status": plan.status,
-        "reason": plan.reason,
-        "planned_at": plan.planned_at,
-        "not_before": plan.not_before,
-    }
 
 
 def _task_row(plan: TaskPlan) -> dict[str, Any]:

@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from services.messaging.processing.planning import MessagePlan, TaskPlan
+from services.messaging.deliveries.message import Message
+from services.messaging.policies.budgets import priority_of
+from services.messaging.processing.planning import TaskPlan
 from services.messaging.simulation.service import Outreach
 
 BODY_LINES = 6
@@ -57,7 +59,7 @@ def _trigger_lines(item: Outreach) -> list[str]:
     return lines
 
 
-def _message_lines(plan: MessagePlan) -> list[str]:
+def _message_lines(plan: Message) -> list[str]:
     address = plan.target.get("email") or plan.target.get("user_id") or plan.target.get("url")
     who = f"{plan.role} {plan.contact_id}" + (f" <{address}>" if address else "")
     outcome = plan.status + (f": {plan.reason}" if plan.reason else "")
@@ -93,7 +95,7 @@ def outreach_json(outreach: Sequence[Outreach]) -> list[dict[str, Any]]:
     ]
 
 
-def _message_json(plan: MessagePlan) -> dict[str, Any]:
+def _message_json(plan: Message) -> dict[str, Any]:
     return {
         "step_id": plan.step_id,
         "contact_id": plan.contact_id,
@@ -104,7 +106,7 @@ def _message_json(plan: MessagePlan) -> dict[str, Any]:
         "subject": plan.subject,
         "body": plan.body,
         "category": plan.category,
-        "priority": plan.priority,
+        "priority": priority_of(plan.priority),
         "status": plan.status,
         "reason": plan.reason,
         "not_before": _iso(plan.not_before),

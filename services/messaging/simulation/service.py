@@ -21,11 +21,11 @@ from services.messaging.contacts.directory import (
     merge,
     owner_contact,
 )
+from services.messaging.deliveries.message import Message
 from services.messaging.playbooks.files import PublishedPlaybook
 from services.messaging.policies.budgets import PressureBook
 from services.messaging.policies.cooldowns import CooldownBook
 from services.messaging.processing.planning import (
-    MessagePlan,
     Policies,
     TaskPlan,
     plan_trigger,
@@ -45,7 +45,7 @@ class Outreach:
     reason) and tasks. Neither: no playbook step matched."""
 
     trigger: TriggerEnvelope
-    messages: tuple[MessagePlan, ...]
+    messages: tuple[Message, ...]
     tasks: tuple[TaskPlan, ...]
 
 

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.messaging.channels.guard import UrlGuard
 from services.messaging.channels.webhooks import new_secret
-from services.messaging.deliveries.planned import PlannedDelivery
+from services.messaging.deliveries.message import Message
 from services.messaging.deliveries.service import queue_deliveries
 from services.messaging.errors import MessagingError
 from services.messaging.processing.received import ReceivedTrigger
@@ -239,14 +239,12 @@ def _planned(
     *,
     body: str,
     trace: Mapping[str, str] | None = None,
-) -> PlannedDelivery:
+) -> Message:
     """The delivery of ``trigger`` to ``subscription``; ``body`` is the trigger's JSON."""
-    return PlannedDelivery(
+    return Message(
         workspace_id=trigger.workspace_id,
         account_id=trigger.account_id,
         trigger_id=trigger.trigger_id,
-        playbook_id=None,
-        playbook_version=None,
         step_id=step_id,
         contact_id=f"subscription:{subscription.subscription_id}",
         channel="webhook",

@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.messaging.deliveries.cursors import decode_cursor, encode_cursor
-from services.messaging.deliveries.planned import PlannedDelivery
+from services.messaging.deliveries.message import Message
 from services.messaging.deliveries.service import queue_delivery
 from services.messaging.errors import MessagingError
 from services.messaging.tasks import repository
@@ -186,7 +186,7 @@ async def _push(
 ) -> None:
     await queue_delivery(
         session,
-        PlannedDelivery(
+        Message(
             workspace_id=task.workspace_id,
             account_id=task.account_id,
             trigger_id=task.trigger_id,

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from services.messaging.channels.base import OutboundMessage
 from services.messaging.channels.guard import UrlGuard
 from services.messaging.channels.http import HttpChannel, HttpClient, HttpFormat
+from services.messaging.deliveries.message import Message
 from shared.clock import FrozenClock
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -40,7 +40,7 @@ OPEN_GUARD = resolving_to("127.0.0.1", allow_loopback=True)
 """Lets the tests' local servers through; every name resolves to 127.0.0.1."""
 
 
-def message(**fields: Any) -> OutboundMessage:
+def message(**fields: Any) -> Message:
     values: dict[str, Any] = {
         "delivery_id": "dlv_0123456789abcdef0123456789abcdef",
         "workspace_id": "ws_test",
@@ -52,11 +52,14 @@ def message(**fields: Any) -> OutboundMessage:
         "subject": "Finish your profile",
         "body": "Two steps left.",
         "category": "onboarding",
+        "step_id": "onboarding/nudge",
+        "priority": 1,
         "attempt": 1,
         "planned_at": NOW,
+        "not_before": NOW,
         **fields,
     }
-    return OutboundMessage(**values)
+    return Message(**values)
 
 
 def http_channel(

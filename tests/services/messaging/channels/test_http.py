@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from services.messaging.channels.base import OutboundMessage, SendResult
+from services.messaging.channels.base import SendResult
 from services.messaging.channels.guard import UrlGuard
 from services.messaging.channels.http import HttpChannel, http_client
 from services.messaging.channels.requests import HttpAnswer, HttpRequest
+from services.messaging.deliveries.message import Message
 from shared.clock import FrozenClock
 from tests.services.messaging.channels.support import NOW, message
 from tests.services.messaging.http_sink import Receive, Scope, Send, Sink, running_sink
@@ -27,7 +28,7 @@ class Recording:
     url: str
     answers: list[HttpAnswer] = field(default_factory=list)
 
-    def request(self, message: OutboundMessage, now: datetime) -> HttpRequest:
+    def request(self, message: Message, now: datetime) -> HttpRequest:
         return HttpRequest(self.url, {}, b"{}")
 
     def result(self, answer: HttpAnswer, now: datetime) -> SendResult:

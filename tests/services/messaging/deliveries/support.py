@@ -12,9 +12,9 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.messaging.channels.base import Channel, OutboundMessage, SendResult
+from services.messaging.channels.base import Channel, SendResult
 from services.messaging.deliveries.dispatcher import DeliveryMetrics, Dispatcher, DispatchPolicy
-from services.messaging.deliveries.planned import PlannedDelivery
+from services.messaging.deliveries.message import Message
 from services.messaging.deliveries.rate_limits import RateLimits
 from shared.bus import Bus
 from shared.clock import FrozenClock
@@ -24,7 +24,7 @@ T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
 SCHEDULE = (10.0, 40.0, 160.0)
 
 
-def planned(**fields: Any) -> PlannedDelivery:
+def planned(**fields: Any) -> Message:
     values: dict[str, Any] = {
         "workspace_id": "ws_test",
         "account_id": "acme",
@@ -43,7 +43,7 @@ def planned(**fields: Any) -> PlannedDelivery:
         "not_before": T0,
         **fields,
     }
-    return PlannedDelivery(**values)
+    return Message(**values)
 
 
 @dataclass
@@ -51,9 +51,9 @@ class ScriptedChannel:
     """Answers from ``script`` (``sent`` once it is used up) and keeps what it was given."""
 
     script: deque[SendResult] = field(default_factory=deque)
-    sent: list[OutboundMessage] = field(default_factory=list)
+    sent: list[Message] = field(default_factory=list)
 
-    async def send(self, message: OutboundMessage) -> SendResult:
+    async def send(self, message: Message) -> SendResult:
         self.sent.append(message)
         return self.script.popleft() if self.script else SendResult.sent(f"p-{len(self.sent)}")
 

@@ -10,12 +10,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.messaging.channels.base import Channel, OutboundMessage
+from services.messaging.channels.base import Channel
 from services.messaging.contacts import repository as contacts
 from services.messaging.contacts.directory import Contact
 from services.messaging.contacts.service import get_contact
 from services.messaging.deliveries import repository
-from services.messaging.deliveries.dispatcher import Claimed, Dispatcher, follow_up
+from services.messaging.deliveries.dispatcher import Dispatcher, follow_up
+from services.messaging.deliveries.message import Message
 from services.messaging.deliveries.models import DeliveryRow
 from services.messaging.deliveries.service import list_deliveries, queue_delivery
 from services.messaging.playbooks.service import load_catalog, publish, read_playbook
@@ -181,7 +182,7 @@ async def test_recording_a_bounce_again_queues_the_follow_up_once(
     (claimed,), _ = await worker.claim(T0)
     attempted = await worker.attempt(claimed)
 
-    for again in (attempted, replace(attempted, claimed=with_attempt(claimed, 2))):
+    for again in (attempted, replace(attempted, message=with_attempt(claimed, 2))):
         async with own_sessions() as session:
             await worker.record(session, [again])
             await session.commit()
@@ -194,10 +195,9 @@ async def test_recording_a_bounce_again_queues_the_follow_up_once(
     ]
 
 
-def with_attempt(claimed: Claimed, attempt: int) -> Claimed:
+def with_attempt(claimed: Message, attempt: int) -> Message:
     """The same delivery claimed again after its lease ended (another dispatcher's send)."""
-    message: OutboundMessage = replace(claimed.message, attempt=attempt)
-    return replace(claimed, message=message)
+    return replace(claimed, attempt=attempt)
 
 
 async def test_without_another_channel_the_reason_says_so(
@@ -237,21 +237,20 @@ async def test_a_bounce_for_a_deleted_contact_records_the_failure_only(
 def test_a_follow_up_skips_bounced_channels_and_keys_on_the_planned_step() -> None:
     step = read_playbook("onboarding.yaml", PLAYBOOK).rules[0].steps[0]
     bounced = replace(ADA, bounced=frozenset({"email", "feishu"}))
-    claimed = Claimed(
-        OutboundMessage(
-            delivery_id="dlv_x",
-            workspace_id="ws_test",
-            account_id="acme",
-            trigger_id="t-1",
-            contact_id="c-admin",
-            channel="feishu",
-            target={"user_id": "ou_ada"},
-            subject="Finish your profile",
-            body="Two steps left.",
-            category="onboarding",
-            attempt=1,
-            planned_at=T0,
-        ),
+    claimed = Message(
+        delivery_id="dlv_x",
+        workspace_id="ws_test",
+        account_id="acme",
+        trigger_id="t-1",
+        contact_id="c-admin",
+        channel="feishu",
+        target={"user_id": "ou_ada"},
+        subject="Finish your profile",
+        body="Two steps left.",
+        category="onboarding",
+        attempt=1,
+        planned_at=T0,
+        not_before=T0,
         step_id="onboarding/nudge@feishu",
         priority=1,
         playbook_id="onboarding",

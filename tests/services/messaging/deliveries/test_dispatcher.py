@@ -15,9 +15,10 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.messaging.channels.base import OutboundMessage, SendResult
+from services.messaging.channels.base import SendResult
 from services.messaging.deliveries import repository
 from services.messaging.deliveries.dispatcher import NO_WEBHOOK_SECRET, dispatcher_for
+from services.messaging.deliveries.message import Message
 from services.messaging.deliveries.models import DeliveryRow
 from services.messaging.deliveries.service import queue_delivery
 from services.messaging.settings import MessagingSettings
@@ -298,7 +299,7 @@ async def test_a_claim_lost_in_a_crash_is_sent_again_after_its_lease(
     (delivery_id,) = await queue(own_sessions, planned())
     crashed = dispatcher(own_sessions, InMemoryBus(), clock, {"webhook": channel})
     claimed, _ = await crashed.claim(clock.now())  # claimed, then the process died
-    assert [c.message.delivery_id for c in claimed] == [delivery_id]
+    assert [c.delivery_id for c in claimed] == [delivery_id]
 
     survivor = dispatcher(own_sessions, InMemoryBus(), clock, {"webhook": channel})
     assert await survivor.step() == 0
@@ -331,7 +332,7 @@ async def test_concurrent_dispatchers_send_each_delivery_once(own_postgres_url: 
     await queue(own_sessions, *(planned(contact_id=f"c-{n}") for n in range(60)))
 
     class Slow(ScriptedChannel):
-        async def send(self, message: OutboundMessage) -> SendResult:
+        async def send(self, message: Message) -> SendResult:
             await asyncio.sleep(0.005)
             return await super().send(message)
 

@@ -8,12 +8,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.messaging.deliveries import repository
+from services.messaging.deliveries.message import delivery_id_of
 from services.messaging.deliveries.models import AttemptRow, DeliveryRow
-from services.messaging.deliveries.service import (
-    delivery_id_of,
-    queue_deliveries,
-    queue_delivery,
-)
+from services.messaging.deliveries.service import queue_deliveries, queue_delivery
 from tests.services.messaging.deliveries.support import T0, planned
 
 

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from services.messaging.contacts.directory import Contact
 from services.messaging.playbooks.files import Match, PublishedPlaybook, Step
 from services.messaging.playbooks.service import read_playbook
-from services.messaging.policies.budgets import Load, Pressure
+from services.messaging.policies.budgets import Load, Pressure, priority_of
 from services.messaging.processing.planning import (
     Plans,
     Policies,
@@ -300,7 +300,7 @@ def test_budgets_suppress_a_tip_before_a_renewal_risk_message() -> None:
         node="first_order",
         roles=("admin", "end_user"),
     ).messages[0]
-    assert (risk.priority, tip.priority) == ("high", "low")
+    assert (priority_of(risk.priority), priority_of(tip.priority)) == ("high", "low")
     nearly_full = Pressure(contact=Load(2, 2), account_role=Load(2, 2))
     assert with_budget(risk, nearly_full, POLICIES.budgets).status == "queued"
     suppressed = with_budget(tip, nearly_full, POLICIES.budgets)
