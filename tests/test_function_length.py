@@ -15,15 +15,11 @@ ALLOWED = frozenset(
         # the command line (boundaries: one CLI layout)
         "services/cli.py::paths_simulate",
         # router factories (boundaries: session and workspace dependencies, one catalog)
-        "services/messaging/contacts/endpoints.py::contacts_router",
         "services/messaging/feed/endpoints.py::feed_router",
-        "services/messaging/playbooks/endpoints.py::playbooks_router",
         "services/messaging/subscriptions/endpoints.py::subscriptions_router",
         "services/messaging/tasks/endpoints.py::tasks_router",
         "services/node_engine/accounts/endpoints.py::accounts_router",
-        "services/node_engine/paths/endpoints.py::paths_router",
         "services/node_engine/paths/schemas.py::SummaryOut.from_path",
-        "services/scoring/endpoints.py::scoring_router",
         "services/scoring/model/commands.py::train_command",
         # the engine's and scoring's cores (perf, runtime)
         "services/node_engine/paths/compiled.py::compile_path",

@@ -11,14 +11,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI, HTTPException, Request, Response, status
+from fastapi import APIRouter, FastAPI, Request, Response, status
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.admin_api import ERROR_RESPONSES, error_detail, token_grant, token_hashes
+from services.admin_api import ERROR_RESPONSES, token_grant, token_hashes
 from services.console.schemas import SessionOut, SignIn
+from shared.errors import Forbidden, Unauthorized
 from shared.web.console_session import (
     CSRF_COOKIE,
     CSRF_HEADER,
@@ -64,10 +65,7 @@ def session_router(
         token = body.token.get_secret_value()
         grant = await token_grant(sessions, token, bootstrap=hashes)
         if grant is None:
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                error_detail("token", "the admin token is unknown or revoked"),
-            )
+            raise Unauthorized("the admin token is unknown or revoked", field="token")
         secure = request.url.scheme == "https"
         for name, value, http_only in (
             (SESSION_COOKIE, token, True),
@@ -89,9 +87,7 @@ def session_router(
         token = request.cookies.get(SESSION_COOKIE, "")
         grant = await token_grant(sessions, token, bootstrap=hashes) if token else None
         if grant is None:
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED, error_detail(SESSION_COOKIE, "not signed in")
-            )
+            raise Unauthorized("not signed in", field=SESSION_COOKIE)
         return SessionOut(workspace=grant.workspace, csrf_token=csrf_token(token))
 
     @router.delete(
@@ -102,7 +98,7 @@ def session_router(
         if token:
             problem = csrf_problem(request.method, token, request.headers.get(CSRF_HEADER))
             if problem is not None:
-                raise HTTPException(status.HTTP_403_FORBIDDEN, error_detail(CSRF_HEADER, problem))
+                raise Forbidden(problem, field=CSRF_HEADER)
         for name in (SESSION_COOKIE, CSRF_COOKIE):
             response.delete_cookie(name, path="/", samesite="strict")
 

@@ -49,7 +49,8 @@ from services.node_engine.core.state import (
 )
 from services.node_engine.core.transition import transition
 from services.node_engine.paths.compiled import GrowthPath, compile_path
-from services.node_engine.paths.schemas import GrowthPathFile
+from services.node_engine.paths.files import GrowthPathFile
+from services.node_engine.paths.service import load_catalog
 from services.node_engine.settings import EngineSettings
 from services.scoring.accounts.models import ScoringAccountRow
 from services.scoring.app import mount_scoring, publish_reference_metrics
@@ -164,7 +165,7 @@ def _app(resources: Resources) -> FastAPI:
     """Every service's admin API in one app, as the embedded mode serves them."""
     app = FastAPI()
     mount_engine(app, EngineSettings(), resources)
-    mount_scoring(app, ScoringSettings(), resources)
+    mount_scoring(app, ScoringSettings(), resources, load_paths=load_catalog)
     mount_messaging(
         app,
         MessagingSettings(
