@@ -15,9 +15,7 @@ ALLOWED = frozenset(
         # the command line (boundaries: one CLI layout)
         "services/cli.py::paths_simulate",
         # router factories (boundaries: session and workspace dependencies, one catalog)
-        "services/messaging/feed/endpoints.py::feed_router",
         "services/messaging/subscriptions/endpoints.py::subscriptions_router",
-        "services/messaging/tasks/endpoints.py::tasks_router",
         "services/node_engine/accounts/endpoints.py::accounts_router",
         "services/node_engine/paths/schemas.py::SummaryOut.from_path",
         "services/scoring/model/commands.py::train_command",

@@ -8,6 +8,7 @@ ask the product's backend, which asks Milepost.
 
 # No ``from __future__ import annotations``: FastAPI must see the dependency inside the
 # parameters' ``Annotated`` at definition time (it is local to ``feed_router``).
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
@@ -30,16 +31,7 @@ def feed_router(
     """A revoked write key stops working within ``key_cache_seconds`` (as for ingest)."""
     sessions, clock = resources.sessions, resources.clock
     keys = WriteKeyAuthenticator(sessions, clock=clock, cache_ttl_seconds=key_cache_seconds)
-
-    async def workspace(request: Request) -> str:
-        write_key = write_key_in(request.headers.get("authorization", ""))
-        workspace_id = await keys.workspace_for(write_key) if write_key else None
-        if workspace_id is None:
-            raise Unauthorized(
-                "send the workspace write key (Basic or Bearer)",
-                headers={"WWW-Authenticate": "Basic"},
-            )
-        return workspace_id
+    workspace = _workspace_of_key(keys)
 
     router = APIRouter(
         prefix="/api/messaging/feed",
@@ -86,3 +78,19 @@ def feed_router(
         return schemas.MarkedOut(marked=marked)
 
     return router
+
+
+def _workspace_of_key(keys: WriteKeyAuthenticator) -> Callable[[Request], Awaitable[str]]:
+    """The dependency answering the workspace of the request's write key, else 401."""
+
+    async def workspace(request: Request) -> str:
+        write_key = write_key_in(request.headers.get("authorization", ""))
+        workspace_id = await keys.workspace_for(write_key) if write_key else None
+        if workspace_id is None:
+            raise Unauthorized(
+                "send the workspace write key (Basic or Bearer)",
+                headers={"WWW-Authenticate": "Basic"},
+            )
+        return workspace_id
+
+    return workspace

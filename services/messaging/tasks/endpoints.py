@@ -13,6 +13,7 @@ from fastapi.params import Depends
 from services.admin_api import Session, WorkspaceId
 from services.messaging.deliveries.endpoints import ERRORS, MAX_PAGE
 from services.messaging.tasks import schemas, service
+from shared.clock import Clock
 from shared.http_errors import ErrorOut
 from shared.runtime import Resources
 
@@ -20,14 +21,19 @@ from shared.runtime import Resources
 def tasks_router(
     resources: Resources, *, dependencies: list[Depends], crm_url: str | None
 ) -> APIRouter:
-    clock = resources.clock
+    """Lists and reads tasks; closes them or adds notes, pushing each change to ``crm_url``."""
     router = APIRouter(
         prefix="/api/messaging/workspaces/{workspace}/tasks",
         tags=["messaging: tasks"],
         dependencies=dependencies,
         responses=ERRORS,
     )
+    _read_routes(router)
+    _update_routes(router, resources.clock, crm_url)
+    return router
 
+
+def _read_routes(router: APIRouter) -> None:
     @router.get("", summary="Tasks, newest first, by account, owner and status")
     async def list_tasks(
         workspace: str,
@@ -61,6 +67,8 @@ def tasks_router(
     ) -> schemas.TaskOut:
         return schemas.TaskOut.of(await service.get_task(session, workspace_id, task_id))
 
+
+def _update_routes(router: APIRouter, clock: Clock, crm_url: str | None) -> None:
     @router.patch(
         "/{task_id}",
         summary="Close a task or add a note (pushed to the CRM as task.updated)",
@@ -83,5 +91,3 @@ def tasks_router(
             crm_url=crm_url,
         )
         return schemas.TaskOut.of(task)
-
-    return router
