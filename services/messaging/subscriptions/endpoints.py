@@ -15,20 +15,28 @@ from services.admin_api import Session, WorkspaceId
 from services.messaging.channels.guard import UrlGuard
 from services.messaging.deliveries.endpoints import ERRORS, MAX_PAGE
 from services.messaging.subscriptions import repository, schemas, service
+from shared.clock import Clock
 from shared.runtime import Resources
 
 
 def subscriptions_router(
     resources: Resources, *, dependencies: list[Depends], guard: UrlGuard
 ) -> APIRouter:
-    clock = resources.clock
+    """Registers, reads, changes and deletes subscriptions, and replays a time range."""
     router = APIRouter(
         prefix="/api/messaging/workspaces/{workspace}/subscriptions",
         tags=["messaging: subscriptions"],
         dependencies=dependencies,
         responses=ERRORS,
     )
+    _create_route(router, resources.clock, guard)
+    _read_routes(router)
+    _change_routes(router, resources.clock, guard)
+    _replay_route(router, resources.clock)
+    return router
 
+
+def _create_route(router: APIRouter, clock: Clock, guard: UrlGuard) -> None:
     @router.post(
         "",
         status_code=status.HTTP_201_CREATED,
@@ -55,6 +63,8 @@ def subscriptions_router(
             **schemas.SubscriptionOut.of(row).model_dump(), secret=row.secret
         )
 
+
+def _read_routes(router: APIRouter) -> None:
     @router.get("", summary="The workspace's subscriptions, by id")
     async def list_subscriptions(
         workspace: str,
@@ -78,6 +88,8 @@ def subscriptions_router(
         row = await service.get_subscription(session, workspace_id, subscription_id)
         return schemas.SubscriptionOut.of(row)
 
+
+def _change_routes(router: APIRouter, clock: Clock, guard: UrlGuard) -> None:
     @router.patch("/{subscription_id}", summary="Change the URL, filters, or pause it")
     async def update(
         workspace: str,
@@ -108,6 +120,8 @@ def subscriptions_router(
     ) -> None:
         await service.delete_subscription(session, workspace_id, subscription_id)
 
+
+def _replay_route(router: APIRouter, clock: Clock) -> None:
     @router.post(
         "/{subscription_id}/replay",
         status_code=status.HTTP_202_ACCEPTED,
@@ -129,5 +143,3 @@ def subscriptions_router(
             now=clock.now(),
         )
         return schemas.ReplayOut(replay_id=replay_id, queued=queued)
-
-    return router
