@@ -23,12 +23,20 @@ from shared.errors import NotFound
 
 
 def accounts_router(clock: Clock, *, dependencies: Sequence[Depends] = ()) -> APIRouter:
+    """An account's place on every path, its timeline, a path's funnel, and audited moves."""
     router = APIRouter(
         prefix="/api/engine/workspaces/{workspace}",
         tags=["engine: accounts"],
         dependencies=list(dependencies),
     )
+    _account_route(router)
+    _timeline_route(router)
+    _funnel_route(router)
+    _move_route(router, clock)
+    return router
 
+
+def _account_route(router: APIRouter) -> None:
     @router.get("/accounts/{account_id}", summary="One account's place on every path")
     async def get_account(
         workspace: str, account_id: str, session: Session, workspace_id: WorkspaceId
@@ -65,6 +73,8 @@ def accounts_router(clock: Clock, *, dependencies: Sequence[Depends] = ()) -> AP
             ],
         )
 
+
+def _timeline_route(router: APIRouter) -> None:
     @router.get("/accounts/{account_id}/timeline", summary="One account's history, oldest first")
     async def get_timeline(
         workspace: str,
@@ -91,6 +101,8 @@ def accounts_router(clock: Clock, *, dependencies: Sequence[Depends] = ()) -> AP
             next_cursor=next_cursor,
         )
 
+
+def _funnel_route(router: APIRouter) -> None:
     @router.get(
         "/paths/{path_id}/funnel", summary="Accounts per stage and node, conversion, median time"
     )
@@ -116,6 +128,8 @@ def accounts_router(clock: Clock, *, dependencies: Sequence[Depends] = ()) -> AP
             ],
         )
 
+
+def _move_route(router: APIRouter, clock: Clock) -> None:
     @router.post(
         "/accounts/{account_id}/moves",
         status_code=status.HTTP_202_ACCEPTED,
@@ -139,8 +153,6 @@ def accounts_router(clock: Clock, *, dependencies: Sequence[Depends] = ()) -> AP
             now=clock.now(),
         )
         return schemas.MoveOut(move_id=move_id, status="queued")
-
-    return router
 
 
 def _time(seconds: int) -> datetime:
