@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from services.admin_api import SourceIn
 from services.node_engine.paths.compiled import Branch as CompiledBranch
-from services.node_engine.paths.compiled import GrowthPath
+from services.node_engine.paths.compiled import GrowthPath, Node, Stage, Tiers
 from shared.durations import format_duration
 
 
@@ -141,73 +141,15 @@ class SummaryOut(BaseModel):
 
     @classmethod
     def from_path(cls, path: GrowthPath) -> SummaryOut:
-        def branches(items: tuple[CompiledBranch, ...]) -> list[BranchOut]:
-            return [BranchOut(when=b.when.source if b.when else None, goto=b.goto) for b in items]
-
-        def duration(seconds: int | None) -> str | None:
-            return None if seconds is None else format_duration(timedelta(seconds=seconds))
-
-        tiers = path.tiers
+        """The compiled path as the admin API shows it (durations in ISO 8601)."""
         return cls(
             id=path.id,
             name=path.name,
             business_type=path.business_type,
             enrol_when=path.enrol_when.source,
-            review_every=duration(path.review_seconds) or "",
-            stages=[
-                StageOut(
-                    id=stage.id,
-                    name=stage.name,
-                    complete_when=stage.complete_when.source if stage.complete_when else None,
-                    notify=list(stage.notify),
-                    next=branches(stage.next),
-                    nodes=[
-                        NodeOut(
-                            id=node.id,
-                            name=node.name,
-                            complete_when=node.complete_when.source,
-                            skip_when=node.skip_when.source if node.skip_when else None,
-                            due=duration(node.due_seconds),
-                            due_from=node.due_from,
-                            notify=list(node.notify),
-                            escalations=[
-                                EscalationOut(
-                                    level=e.level,
-                                    at=duration(e.at_seconds) or "",
-                                    notify=list(e.notify),
-                                    action=e.action,
-                                    reason=e.reason,
-                                )
-                                for e in node.escalations
-                            ],
-                            next=branches(node.next),
-                            reentry=node.reentry
-                            if isinstance(node.reentry, str)
-                            else duration(node.reentry) or "",
-                        )
-                        for node in stage.nodes
-                    ],
-                )
-                for stage in path.stages
-            ],
-            tiers=None
-            if tiers is None
-            else TiersOut(
-                label=tiers.label,
-                metric=tiers.metric.source,
-                stages=sorted(tiers.stages),
-                notify=list(tiers.notify),
-                levels=[
-                    TierLevelOut(
-                        id=level.id,
-                        name=level.name,
-                        enter_at=level.enter_at,
-                        exit_below=level.exit_below,
-                        benefits=[BenefitOut(id=b.id, name=b.name) for b in level.benefits],
-                    )
-                    for level in tiers.levels
-                ],
-            ),
+            review_every=_duration(path.review_seconds) or "",
+            stages=[_stage(stage) for stage in path.stages],
+            tiers=None if path.tiers is None else _tiers(path.tiers),
             aggregates=[
                 AggregateOut(
                     key=a.key,
@@ -216,11 +158,73 @@ class SummaryOut(BaseModel):
                     property=a.prop,
                     where=a.where_source,
                     role=a.role,
-                    within=duration(a.window_seconds),
+                    within=_duration(a.window_seconds),
                 )
                 for a in path.aggregates
             ],
         )
+
+
+def _stage(stage: Stage) -> StageOut:
+    return StageOut(
+        id=stage.id,
+        name=stage.name,
+        complete_when=stage.complete_when.source if stage.complete_when else None,
+        notify=list(stage.notify),
+        next=_branches(stage.next),
+        nodes=[_node(node) for node in stage.nodes],
+    )
+
+
+def _node(node: Node) -> NodeOut:
+    return NodeOut(
+        id=node.id,
+        name=node.name,
+        complete_when=node.complete_when.source,
+        skip_when=node.skip_when.source if node.skip_when else None,
+        due=_duration(node.due_seconds),
+        due_from=node.due_from,
+        notify=list(node.notify),
+        escalations=[
+            EscalationOut(
+                level=e.level,
+                at=_duration(e.at_seconds) or "",
+                notify=list(e.notify),
+                action=e.action,
+                reason=e.reason,
+            )
+            for e in node.escalations
+        ],
+        next=_branches(node.next),
+        reentry=node.reentry if isinstance(node.reentry, str) else _duration(node.reentry) or "",
+    )
+
+
+def _tiers(tiers: Tiers) -> TiersOut:
+    return TiersOut(
+        label=tiers.label,
+        metric=tiers.metric.source,
+        stages=sorted(tiers.stages),
+        notify=list(tiers.notify),
+        levels=[
+            TierLevelOut(
+                id=level.id,
+                name=level.name,
+                enter_at=level.enter_at,
+                exit_below=level.exit_below,
+                benefits=[BenefitOut(id=b.id, name=b.name) for b in level.benefits],
+            )
+            for level in tiers.levels
+        ],
+    )
+
+
+def _branches(items: tuple[CompiledBranch, ...]) -> list[BranchOut]:
+    return [BranchOut(when=b.when.source if b.when else None, goto=b.goto) for b in items]
+
+
+def _duration(seconds: int | None) -> str | None:
+    return None if seconds is None else format_duration(timedelta(seconds=seconds))
 
 
 class VersionDetailOut(VersionOut):
