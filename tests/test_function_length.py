@@ -15,7 +15,6 @@ ALLOWED = frozenset(
         # the command line (boundaries: one CLI layout)
         "services/cli.py::paths_simulate",
         # router factories (boundaries: session and workspace dependencies, one catalog)
-        "services/scoring/model/commands.py::train_command",
         # the engine's and scoring's cores (perf, runtime)
         "services/node_engine/paths/compiled.py::compile_path",
         "services/node_engine/simulation/report.py::report_json",

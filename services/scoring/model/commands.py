@@ -18,10 +18,11 @@ from services.scoring.errors import ScoringError
 from services.scoring.model.backtest import DEFAULT_TEST_FRACTION
 from services.scoring.model.predictor import ModelKind
 from services.scoring.model.synthetic import DEFAULT_ACCOUNTS, DEFAULT_DAYS
-from services.scoring.model.training import DEFAULT_SEED
+from services.scoring.model.training import DEFAULT_SEED, ChurnModel, TrainingOptions
 
 if TYPE_CHECKING:
     from services.scoring.definitions import MetricDefinitions
+    from services.scoring.model.features import Dataset
     from services.scoring.model.history import History
 
 REFERENCE_METRICS = Path(services.scoring.__file__).parent / "reference" / "metrics.yaml"
@@ -87,54 +88,73 @@ def train_command(
     then refitted on every labelled snapshot. Model files are JSON (both kinds: the trees
     of gbm are stored as arrays), never pickles, so they are safe to load.
     """
-    import orjson
-
-    from services.scoring.model.features import build_dataset
-    from services.scoring.model.history import history_of
-    from services.scoring.model.modelfile import report_json, save_model
-    from services.scoring.model.report import training_text
-    from services.scoring.model.sklearn_adapter import fit_scorer
-    from services.scoring.model.synthetic import synthetic_history
-    from services.scoring.model.training import TrainingOptions, train
-    from shared.clock import SystemClock
-
     if demo == (events is not None):
         raise typer.BadParameter("give either --events FILE or --demo", param_hint="--events")
     horizon_days = _days(horizon)
     definitions = _metrics(metrics)
-    if events is None:
-        typer.echo(f"generating the demo history (seed {seed})", err=True)
-        history = history_of(synthetic_history(seed=seed))
-    else:
-        history = _history(events)
+    history = _training_history(events, seed)
+    dataset = _snapshots(history, definitions, horizon_days)
+    cut = None if split_at is None else int(_utc(split_at).timestamp())
+    options = TrainingOptions(kind=model, split_at=cut, test_fraction=test_fraction, seed=seed)
+    trained = _fit(dataset, definitions, options, history_end=history.end)
+    _save_and_report(trained, out, as_json=as_json)
+
+
+def _training_history(events: Path | None, seed: int) -> History:
+    """The history in ``events``, or the seeded synthetic one without a file."""
+    from services.scoring.model.history import history_of
+    from services.scoring.model.synthetic import synthetic_history
+
+    if events is not None:
+        return _history(events)
+    typer.echo(f"generating the demo history (seed {seed})", err=True)
+    return history_of(synthetic_history(seed=seed))
+
+
+def _snapshots(history: History, definitions: MetricDefinitions, horizon_days: int) -> Dataset:
+    """The labelled monthly snapshots of every account, with a progress bar."""
+    from services.scoring.model.features import build_dataset
+
     with typer.progressbar(
         length=len(history.accounts), label="snapshotting accounts", file=sys.stderr
     ) as bar:
-        dataset = build_dataset(
-            history, definitions, horizon_days=horizon_days, progress=bar.update
-        )
-    options = TrainingOptions(
-        kind=model,
-        split_at=None if split_at is None else int(_utc(split_at).timestamp()),
-        test_fraction=test_fraction,
-        seed=seed,
-    )
+        return build_dataset(history, definitions, horizon_days=horizon_days, progress=bar.update)
+
+
+def _fit(
+    dataset: Dataset, definitions: MetricDefinitions, options: TrainingOptions, *, history_end: int
+) -> ChurnModel:
+    """The backtested model refitted on every snapshot; a scoring error exits with 1."""
+    from services.scoring.model.sklearn_adapter import fit_scorer
+    from services.scoring.model.training import train
+    from shared.clock import SystemClock
+
     typer.echo(
-        f"fitting {model.value}: before the cut, then on all {len(dataset.snapshots)} snapshots",
+        f"fitting {options.kind.value}: before the cut, "
+        f"then on all {len(dataset.snapshots)} snapshots",
         err=True,
     )
     try:
-        trained = train(
+        return train(
             dataset,
             definitions,
             options,
             fit_scorer,
             trained_at=SystemClock().now(),
-            history_end=history.end,
+            history_end=history_end,
         )
     except ScoringError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
+
+
+def _save_and_report(trained: ChurnModel, out: Path | None, *, as_json: bool) -> None:
+    """Saves the model to ``out`` if given, then prints the training report."""
+    import orjson
+
+    from services.scoring.model.modelfile import report_json, save_model
+    from services.scoring.model.report import training_text
+
     if out is not None:
         save_model(trained, out)
     if as_json:
