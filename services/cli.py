@@ -31,6 +31,7 @@ from shared.settings import RuntimeSettings
 
 if TYPE_CHECKING:
     from services.messaging.simulation.service import OutreachSimulation
+    from services.node_engine.paths.compiled import GrowthPath
     from services.node_engine.paths.service import VersionDetail
     from services.node_engine.simulation.report import Report
     from shared.contracts.topics import TopicSpec
@@ -389,52 +390,60 @@ def contracts_export(
 # -- growth paths: the engine's commands, and a simulation that also plans outreach --------
 
 
+EventsFile = Annotated[
+    Path | None,
+    typer.Option(help="JSONL file of event envelopes, one per line as on milepost.events."),
+]
+EventsTopic = Annotated[
+    str | None,
+    typer.Option(help="Read this Kafka topic instead (MILEPOST_BUS=kafka), e.g. milepost.events."),
+]
+FromOffset = Annotated[
+    int, typer.Option(min=0, help="With --topic: start at this offset in every partition.")
+]
+Since = Annotated[
+    datetime | None, typer.Option(help="Only events at or after this time (UTC if no zone).")
+]
+Until = Annotated[
+    datetime | None, typer.Option(help="Only events before this time (UTC if no zone).")
+]
+Horizon = Annotated[
+    str | None, typer.Option(help="Keep the clock running this long after the last event.")
+]
+Compare = Annotated[
+    bool, typer.Option(help="Also replay the workspace's current version of the path, and diff.")
+]
+Outreach = Annotated[
+    bool,
+    typer.Option(
+        help="Also plan, day by day, what the workspace's playbooks would send for each "
+        "trigger: to which contact and role, on which channel, the rendered message, and "
+        "what consent, quiet hours and budgets decided."
+    ),
+]
+Playbooks = Annotated[
+    list[Path] | None,
+    typer.Option(
+        help="Plan the outreach with this playbook file (repeatable; implies "
+        "--outreach) instead of the workspace's playbooks."
+    ),
+]
+
+
 @paths_app.command("simulate")
 def paths_simulate(
     file: Annotated[Path, typer.Argument(help="The growth-path YAML file to try.")],
-    events: Annotated[
-        Path | None,
-        typer.Option(help="JSONL file of event envelopes, one per line as on milepost.events."),
-    ] = None,
-    topic: Annotated[
-        str | None,
-        typer.Option(
-            help="Read this Kafka topic instead (MILEPOST_BUS=kafka), e.g. milepost.events."
-        ),
-    ] = None,
-    from_offset: Annotated[
-        int, typer.Option(min=0, help="With --topic: start at this offset in every partition.")
-    ] = 0,
-    since: Annotated[
-        datetime | None, typer.Option(help="Only events at or after this time (UTC if no zone).")
-    ] = None,
-    until: Annotated[
-        datetime | None, typer.Option(help="Only events before this time (UTC if no zone).")
-    ] = None,
+    events: EventsFile = None,
+    topic: EventsTopic = None,
+    from_offset: FromOffset = 0,
+    since: Since = None,
+    until: Until = None,
     workspace: WorkspaceName = "demo",
     every: Annotated[str, typer.Option(help="Snapshot period (ISO 8601 duration).")] = "P1D",
-    horizon: Annotated[
-        str | None, typer.Option(help="Keep the clock running this long after the last event.")
-    ] = None,
-    compare: Annotated[
-        bool,
-        typer.Option(help="Also replay the workspace's current version of the path, and diff."),
-    ] = True,
-    outreach: Annotated[
-        bool,
-        typer.Option(
-            help="Also plan, day by day, what the workspace's playbooks would send for each "
-            "trigger: to which contact and role, on which channel, the rendered message, and "
-            "what consent, quiet hours and budgets decided."
-        ),
-    ] = False,
-    playbook: Annotated[
-        list[Path] | None,
-        typer.Option(
-            help="Plan the outreach with this playbook file (repeatable; implies "
-            "--outreach) instead of the workspace's playbooks."
-        ),
-    ] = None,
+    horizon: Horizon = None,
+    compare: Compare = True,
+    outreach: Outreach = False,
+    playbook: Playbooks = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Replay past events through FILE with no side effects, and report.
@@ -446,55 +455,28 @@ def paths_simulate(
     it also shows the messages and tasks the triggers would produce, day by day.
     """
     from services.messaging.commands import outreach_simulation
-    from services.node_engine.paths.service import compile_source
     from services.node_engine.simulation.service import simulate
-    from shared.definitions import DefinitionError, definition_digest
-    from shared.definitions.document import read_definition
-    from shared.durations import parse_duration
-    from shared.event_log import read_lines
 
     if (events is None) == (topic is None):
         raise typer.BadParameter("give either --events FILE or --topic NAME", param_hint="--events")
-    try:
-        every_seconds = int(parse_duration(every).total_seconds())
-        horizon_seconds = int(parse_duration(horizon).total_seconds()) if horizon else 0
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--every/--horizon") from exc
-    if every_seconds <= 0:
-        raise typer.BadParameter("must be longer than zero", param_hint="--every")
-    window = {"since": _utc(since), "until": _utc(until)}
-    try:
-        text = read_definition(file)
-        draft = compile_source(str(file), text, version=1)
-    except DefinitionError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(code=1) from exc
+    every_seconds, horizon_seconds = _simulation_periods(every, horizon)
+    text, draft = _compile_path_file(file, version=1)
     runtime = runtime_settings()
     planner = outreach_simulation(workspace, playbook or []) if outreach or playbook else None
-    current, same = None, False
+    workspace_id, current, same = None, None, False
     if compare or topic is not None:
         found = _current_version(runtime, workspace, draft.id)
-        if found is None:
-            if topic is not None:
-                typer.echo(f"error: no workspace named {workspace!r}", err=True)
-                raise typer.Exit(code=1)
-        else:
+        if found is None and topic is not None:
+            typer.echo(f"error: no workspace named {workspace!r}", err=True)
+            raise typer.Exit(code=1)
+        if found is not None:
             workspace_id, version = found
             if compare and version is not None:
                 current = version.path
-                same = version.info.digest == definition_digest(text, source=str(file))
-                number = version.info.version + (0 if same else 1)
-                draft = compile_source(str(file), text, version=number)
-    if events is not None:
-        try:
-            with events.open("rb") as stream:
-                log: EventLog = read_lines(stream, **window)
-        except OSError as exc:
-            typer.echo(f"error: cannot read {events}: {exc.strerror or exc}", err=True)
-            raise typer.Exit(code=1) from exc
-    else:
-        assert topic is not None
-        log = asyncio.run(_read_topic(runtime, topic, workspace_id, from_offset, **window))
+                same, draft = _draft_after(version, file, text)
+    log = _simulation_log(
+        runtime, events, topic, workspace_id, from_offset, since=since, until=until
+    )
     with typer.progressbar(
         length=len(log), label="replaying", file=sys.stderr, show_pos=True
     ) as bar:
@@ -509,6 +491,77 @@ def paths_simulate(
             observer=planner,
         )
     _print_simulation(report, planner, as_json=as_json)
+
+
+def _simulation_log(
+    runtime: RuntimeSettings,
+    events: Path | None,
+    topic: str | None,
+    workspace_id: str | None,
+    from_offset: int,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+) -> EventLog:
+    """The events to replay, within the window: from the file, else from the topic (the
+    workspace's events, from ``from_offset``)."""
+    window = {"since": _utc(since), "until": _utc(until)}
+    if events is not None:
+        return _read_events_file(events, **window)
+    assert topic is not None
+    assert workspace_id is not None
+    return asyncio.run(_read_topic(runtime, topic, workspace_id, from_offset, **window))
+
+
+def _simulation_periods(every: str, horizon: str | None) -> tuple[int, int]:
+    """The snapshot period and the horizon in seconds (0 without one); 2 on a bad one."""
+    from shared.durations import parse_duration
+
+    try:
+        every_seconds = int(parse_duration(every).total_seconds())
+        horizon_seconds = int(parse_duration(horizon).total_seconds()) if horizon else 0
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--every/--horizon") from exc
+    if every_seconds <= 0:
+        raise typer.BadParameter("must be longer than zero", param_hint="--every")
+    return every_seconds, horizon_seconds
+
+
+def _compile_path_file(file: Path, *, version: int) -> tuple[str, GrowthPath]:
+    """The file's text and its compiled path; an invalid file exits with 1."""
+    from services.node_engine.paths.service import compile_source
+    from shared.definitions import DefinitionError
+    from shared.definitions.document import read_definition
+
+    try:
+        text = read_definition(file)
+        return text, compile_source(str(file), text, version=version)
+    except DefinitionError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=1) from exc
+
+
+def _draft_after(version: VersionDetail, file: Path, text: str) -> tuple[bool, GrowthPath]:
+    """Whether the file has the current version's content, and the draft numbered as that
+    version if so, else as the next one."""
+    from services.node_engine.paths.service import compile_source
+    from shared.definitions import definition_digest
+
+    same = version.info.digest == definition_digest(text, source=str(file))
+    number = version.info.version + (0 if same else 1)
+    return same, compile_source(str(file), text, version=number)
+
+
+def _read_events_file(path: Path, *, since: datetime | None, until: datetime | None) -> EventLog:
+    """The envelopes of a JSONL file within the window; an unreadable file exits with 1."""
+    from shared.event_log import read_lines
+
+    try:
+        with path.open("rb") as stream:
+            return read_lines(stream, since=since, until=until)
+    except OSError as exc:
+        typer.echo(f"error: cannot read {path}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(code=1) from exc
 
 
 def _print_simulation(report: Report, planner: OutreachSimulation | None, *, as_json: bool) -> None:

@@ -13,7 +13,6 @@ LIMIT = 60
 ALLOWED = frozenset(
     {
         # the command line (boundaries: one CLI layout)
-        "services/cli.py::paths_simulate",
         # router factories (boundaries: session and workspace dependencies, one catalog)
         # the engine's and scoring's cores (perf, runtime)
         "services/node_engine/paths/compiled.py::compile_path",
