@@ -22,10 +22,6 @@ ALLOWED = frozenset(
         "services/node_engine/paths/schemas.py::SummaryOut.from_path",
         "services/scoring/model/commands.py::train_command",
         # the engine's and scoring's cores (perf, runtime)
-        "services/node_engine/paths/compiled.py::compile_path",
-        "services/node_engine/simulation/report.py::report_json",
-        "services/node_engine/simulation/report.py::report_text",
-        "services/scoring/evaluation/evaluate.py::evaluate",
         "services/scoring/model/synthetic.py::_account",
         "services/scoring/processing/worker.py::ScoringWorker.score",
         "shared/contracts/export.py::asyncapi_document",
