@@ -167,10 +167,7 @@ def evaluate(
     events: list[ScoreEnvelope] = []
     ladders = ladders or {}
     source = tier_source(definitions, facts, ladders)
-    change = None
-    if source is not None:
-        figure = snapshot.metrics.get(source.figure)
-        change = place_account(source, ladders[source.path], previous.tier, figure)
+    change = _place(source, ladders, previous.tier, figures)
     tier = previous.tier if change is None else change.to_tier
     if change is not None:
         events.append(origin.announce(change, ScoreKind.TIER_CHANGED))
@@ -183,14 +180,9 @@ def evaluate(
     )
     assessment = assess(previous.risk, snapshot, health, now=seconds, at=at, config=signal_config)
     _add_health_events(events, origin, previous, health, health_config, assessment, tier)
+    tiered = (None, None) if source is None else (source.path, tier)
     standings, found = diagnose_account(
-        workspace_id,
-        definitions,
-        facts,
-        (None, None) if source is None else (source.path, tier),
-        snapshot.metrics,
-        previous.standings,
-        peers,
+        workspace_id, definitions, facts, tiered, snapshot.metrics, previous.standings, peers
     )
     key = None if found is None else found.key
     if found is not None and key != previous.diagnosis:
@@ -205,6 +197,18 @@ def evaluate(
         figures=figures.memo() if isinstance(figures, SnapshotMetrics) else None,
     )
     return Evaluation(snapshot, findings, health, assessment, star, tuple(events), change, found)
+
+
+def _place(
+    source: TierSource | None,
+    ladders: Mapping[str, TierLadder],
+    tier: str | None,
+    figures: Mapping[str, float | None],
+) -> TierChange | None:
+    """The account's tier change by ``source``'s figure, if any binding places it."""
+    if source is None:
+        return None
+    return place_account(source, ladders[source.path], tier, figures.get(source.figure))
 
 
 @dataclass(frozen=True, slots=True)
