@@ -10,7 +10,7 @@ import yaml
 from pydantic.json_schema import models_json_schema
 
 from shared import __version__
-from shared.contracts.topics import TOPICS
+from shared.contracts.topics import TOPICS, TopicSpec
 
 KAFKA_BINDING_VERSION = "0.5.0"
 SUBSCRIPTIONS_ROUTE = "/api/messaging/workspaces/{workspace}/subscriptions"
@@ -28,33 +28,10 @@ def asyncapi_document() -> dict[str, Any]:
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}
     for spec in TOPICS:
-        topic = str(spec.topic)
-        channel_id = topic.removeprefix("milepost.").replace(".", "_")
+        channel_id = str(spec.topic).removeprefix("milepost.").replace(".", "_")
         message_name = spec.payload.__name__
-        messages[message_name] = {
-            "name": message_name,
-            "contentType": "application/json",
-            "payload": {"$ref": f"#/components/schemas/{message_name}"},
-            "bindings": {
-                "kafka": {
-                    "key": {"type": "string", "description": spec.key_rule},
-                    "bindingVersion": KAFKA_BINDING_VERSION,
-                }
-            },
-        }
-        channels[channel_id] = {
-            "address": topic,
-            "description": spec.summary,
-            "messages": {message_name: {"$ref": f"#/components/messages/{message_name}"}},
-            "bindings": {
-                "kafka": {
-                    "topic": topic,
-                    "partitions": spec.partitions,
-                    "topicConfiguration": _topic_configuration(spec.retention, spec.cleanup_policy),
-                    "bindingVersion": KAFKA_BINDING_VERSION,
-                }
-            },
-        }
+        messages[message_name] = _message(spec)
+        channels[channel_id] = _channel(spec)
         for action in ("send", "receive"):
             operations[f"{action}_{channel_id}"] = {
                 "action": action,
@@ -78,6 +55,41 @@ def asyncapi_document() -> dict[str, Any]:
         "channels": channels,
         "operations": operations,
         "components": {"messages": messages, "schemas": definitions.get("$defs", {})},
+    }
+
+
+def _message(spec: TopicSpec) -> dict[str, Any]:
+    """The AsyncAPI message of a topic: its payload's schema and its key rule."""
+    name = spec.payload.__name__
+    return {
+        "name": name,
+        "contentType": "application/json",
+        "payload": {"$ref": f"#/components/schemas/{name}"},
+        "bindings": {
+            "kafka": {
+                "key": {"type": "string", "description": spec.key_rule},
+                "bindingVersion": KAFKA_BINDING_VERSION,
+            }
+        },
+    }
+
+
+def _channel(spec: TopicSpec) -> dict[str, Any]:
+    """The AsyncAPI channel of a topic: its address, message and Kafka configuration."""
+    topic = str(spec.topic)
+    name = spec.payload.__name__
+    return {
+        "address": topic,
+        "description": spec.summary,
+        "messages": {name: {"$ref": f"#/components/messages/{name}"}},
+        "bindings": {
+            "kafka": {
+                "topic": topic,
+                "partitions": spec.partitions,
+                "topicConfiguration": _topic_configuration(spec.retention, spec.cleanup_policy),
+                "bindingVersion": KAFKA_BINDING_VERSION,
+            }
+        },
     }
 
 

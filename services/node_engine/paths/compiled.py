@@ -19,6 +19,9 @@ from services.node_engine.paths.expressions import (
 )
 from services.node_engine.paths.files import Branch as BranchFile
 from services.node_engine.paths.files import GrowthPathFile
+from services.node_engine.paths.files import Node as NodeFile
+from services.node_engine.paths.files import Stage as StageFile
+from services.node_engine.paths.files import Tiers as TiersFile
 from shared.contracts.tiers import Benefit, TierLadder, TierLevel
 from shared.durations import parse_duration
 
@@ -113,66 +116,9 @@ class GrowthPath:
 
 def compile_path(path: GrowthPathFile, *, version: int) -> GrowthPath:
     """Compile a validated file into the engine's form."""
-
-    def expression(source: str, names: Names = Names.ACCOUNT) -> Expression:
-        return compile_expression(source, names)
-
-    def branches(items: list[BranchFile]) -> tuple[Branch, ...]:
-        return tuple(Branch(expression(b.when) if b.when else None, b.goto) for b in items)
-
-    stages: list[Stage] = []
-    for index, stage in enumerate(path.stages):
-        nodes = tuple(
-            Node(
-                id=node.id,
-                name=node.name,
-                stage=stage.id,
-                complete_when=expression(node.complete_when),
-                skip_when=expression(node.skip_when) if node.skip_when else None,
-                due_seconds=_seconds(node.due) if node.due else None,
-                due_from=node.due_from,
-                notify=tuple(node.notify),
-                escalations=tuple(
-                    Escalation(level, _seconds(e.at), tuple(e.notify), e.action, e.reason)
-                    for level, e in enumerate(node.escalations, start=1)
-                ),
-                next=branches(node.next),
-                reentry=node.reentry
-                if node.reentry in ("never", "always")
-                else _seconds(node.reentry),  # type: ignore[arg-type]
-            )
-            for node in stage.nodes
-        )
-        stages.append(
-            Stage(
-                id=stage.id,
-                name=stage.name,
-                index=index,
-                nodes=nodes,
-                complete_when=expression(stage.complete_when) if stage.complete_when else None,
-                notify=tuple(stage.notify),
-                next=branches(stage.next),
-            )
-        )
-    tiers = None
-    if path.tiers:
-        tiers = Tiers(
-            metric=expression(path.tiers.metric),
-            label=path.tiers.label,
-            stages=frozenset(path.tiers.stages),
-            notify=tuple(path.tiers.notify),
-            levels=tuple(
-                TierLevel(
-                    id=level.id,
-                    name=level.name or level.id,
-                    enter_at=level.enter_at,
-                    exit_below=level.enter_at if level.exit_below is None else level.exit_below,
-                    benefits=tuple(Benefit(b.id, b.name) for b in level.benefits),
-                )
-                for level in path.tiers.levels
-            ),
-        )
-    enrol_when = expression(path.enrol_when, Names.BOTH)
+    stages = tuple(_stage(stage, index) for index, stage in enumerate(path.stages))
+    tiers = _tiers(path.tiers) if path.tiers else None
+    enrol_when = compile_expression(path.enrol_when, Names.BOTH)
     all_nodes = [node for stage in stages for node in stage.nodes]
     expressions: list[Expression | None] = [enrol_when, tiers.metric if tiers else None]
     for stage_ in stages:
@@ -188,7 +134,7 @@ def compile_path(path: GrowthPathFile, *, version: int) -> GrowthPath:
         business_type=path.business_type.value,
         enrol_when=enrol_when,
         review_seconds=_seconds(path.review_every),
-        stages=tuple(stages),
+        stages=stages,
         tiers=tiers,
         aggregates=aggregates,
         stages_by_id=MappingProxyType({stage.id: stage for stage in stages}),
@@ -200,6 +146,70 @@ def compile_path(path: GrowthPathFile, *, version: int) -> GrowthPath:
             }
         ),
         aggregates_of_any_event=tuple(a for a in aggregates if a.event is None),
+    )
+
+
+def _stage(stage: StageFile, index: int) -> Stage:
+    return Stage(
+        id=stage.id,
+        name=stage.name,
+        index=index,
+        nodes=tuple(_node(node, stage.id) for node in stage.nodes),
+        complete_when=compile_expression(stage.complete_when, Names.ACCOUNT)
+        if stage.complete_when
+        else None,
+        notify=tuple(stage.notify),
+        next=_branches(stage.next),
+    )
+
+
+def _node(node: NodeFile, stage_id: str) -> Node:
+    return Node(
+        id=node.id,
+        name=node.name,
+        stage=stage_id,
+        complete_when=compile_expression(node.complete_when, Names.ACCOUNT),
+        skip_when=compile_expression(node.skip_when, Names.ACCOUNT) if node.skip_when else None,
+        due_seconds=_seconds(node.due) if node.due else None,
+        due_from=node.due_from,
+        notify=tuple(node.notify),
+        escalations=tuple(
+            Escalation(level, _seconds(e.at), tuple(e.notify), e.action, e.reason)
+            for level, e in enumerate(node.escalations, start=1)
+        ),
+        next=_branches(node.next),
+        reentry=_reentry(node.reentry),
+    )
+
+
+def _reentry(reentry: str) -> Literal["never", "always"] | int:
+    if reentry in ("never", "always"):
+        return reentry  # type: ignore[return-value]
+    return _seconds(reentry)
+
+
+def _branches(items: list[BranchFile]) -> tuple[Branch, ...]:
+    return tuple(
+        Branch(compile_expression(b.when, Names.ACCOUNT) if b.when else None, b.goto) for b in items
+    )
+
+
+def _tiers(tiers: TiersFile) -> Tiers:
+    return Tiers(
+        metric=compile_expression(tiers.metric, Names.ACCOUNT),
+        label=tiers.label,
+        stages=frozenset(tiers.stages),
+        notify=tuple(tiers.notify),
+        levels=tuple(
+            TierLevel(
+                id=level.id,
+                name=level.name or level.id,
+                enter_at=level.enter_at,
+                exit_below=level.enter_at if level.exit_below is None else level.exit_below,
+                benefits=tuple(Benefit(b.id, b.name) for b in level.benefits),
+            )
+            for level in tiers.levels
+        ),
     )
 
 

@@ -154,47 +154,12 @@ def _diff(simulated: Tally, current: Tally, same_content: bool) -> Diff:
 
 def report_json(report: Report) -> dict[str, Any]:
     """The report as plain JSON data (every snapshot)."""
-    totals = report.totals
     return {
         "path": {"id": report.path.id, "version": report.path.version, "name": report.path.name},
-        "events": {
-            "replayed": totals.events,
-            "unattributed": totals.unattributed,
-            "skipped": report.skipped_count,
-            "skipped_examples": [{"where": s.where, "reason": s.reason} for s in report.skipped],
-            "from": _iso(totals.first_at),
-            "to": _iso(totals.end_at),
-        },
+        "events": _events_json(report),
         "accounts": {"enrolled": report.enrolled},
-        "snapshots": {
-            "every": format_duration(timedelta(seconds=totals.every_seconds)),
-            "items": [
-                {
-                    "at": _iso(snapshot.at),
-                    "places": [
-                        {
-                            "stage": stage,
-                            "node": node,
-                            "accounts": snapshot.positions[(stage, node)],
-                        }
-                        for stage, node in report.places
-                        if snapshot.positions.get((stage, node))
-                    ],
-                }
-                for snapshot in report.snapshots
-            ],
-        },
-        "triggers": {
-            "by_kind": report.triggers_by_kind,
-            "by_role": [
-                {"kind": kind, "role": role, "count": count}
-                for (kind, role), count in sorted(report.roles.items())
-            ],
-            "by_node": [
-                {"kind": kind, "stage": stage, "node": node, "count": count}
-                for (kind, stage, node), count in report.triggers_by_node()
-            ],
-        },
+        "snapshots": _snapshots_json(report),
+        "triggers": _triggers_json(report),
         "time_to_complete": [
             {
                 "stage": t.stage,
@@ -209,19 +174,85 @@ def report_json(report: Report) -> dict[str, Any]:
             {"stage": stage, "node": node, "reason": reason, "count": count}
             for stage, node, reason, count in report.failures
         ],
-        "diff": None
-        if report.diff is None
-        else {
-            "against_version": report.diff.against_version,
-            "same_content": report.diff.same_content,
-            "places": [_change(c) for c in report.diff.places],
-            "triggers": [_change(c) for c in report.diff.triggers],
-        },
+        "diff": None if report.diff is None else _diff_json(report.diff),
+    }
+
+
+def _events_json(report: Report) -> dict[str, Any]:
+    totals = report.totals
+    return {
+        "replayed": totals.events,
+        "unattributed": totals.unattributed,
+        "skipped": report.skipped_count,
+        "skipped_examples": [{"where": s.where, "reason": s.reason} for s in report.skipped],
+        "from": _iso(totals.first_at),
+        "to": _iso(totals.end_at),
+    }
+
+
+def _snapshots_json(report: Report) -> dict[str, Any]:
+    return {
+        "every": format_duration(timedelta(seconds=report.totals.every_seconds)),
+        "items": [
+            {
+                "at": _iso(snapshot.at),
+                "places": [
+                    {"stage": stage, "node": node, "accounts": snapshot.positions[(stage, node)]}
+                    for stage, node in report.places
+                    if snapshot.positions.get((stage, node))
+                ],
+            }
+            for snapshot in report.snapshots
+        ],
+    }
+
+
+def _triggers_json(report: Report) -> dict[str, Any]:
+    return {
+        "by_kind": report.triggers_by_kind,
+        "by_role": [
+            {"kind": kind, "role": role, "count": count}
+            for (kind, role), count in sorted(report.roles.items())
+        ],
+        "by_node": [
+            {"kind": kind, "stage": stage, "node": node, "count": count}
+            for (kind, stage, node), count in report.triggers_by_node()
+        ],
+    }
+
+
+def _diff_json(diff: Diff) -> dict[str, Any]:
+    return {
+        "against_version": diff.against_version,
+        "same_content": diff.same_content,
+        "places": [_change(c) for c in diff.places],
+        "triggers": [_change(c) for c in diff.triggers],
     }
 
 
 def report_text(report: Report) -> str:
     """The report as readable tables."""
+    lines = _summary_text(report)
+    lines += _places_text(report)
+    lines += _triggers_text(report)
+    lines += ["", "Time to complete (days in node)"]
+    lines += _table(
+        ["stage", "node", "completed", "median", "p90"],
+        [
+            [t.stage, t.node, str(t.completed), f"{t.median_days:g}", f"{t.p90_days:g}"]
+            for t in report.node_times
+        ],
+    )
+    lines += ["", "Condition failures"]
+    lines += _table(
+        ["stage", "node", "count", "reason"],
+        [[stage, node or "-", str(n), reason] for stage, node, reason, n in report.failures],
+    )
+    lines += _diff_text(report.diff)
+    return "\n".join(lines) + "\n"
+
+
+def _summary_text(report: Report) -> list[str]:
     path, totals = report.path, report.totals
     lines = [
         f"Simulation of {path.id} v{path.version} ({path.name})",
@@ -230,23 +261,32 @@ def report_text(report: Report) -> str:
         f"skipped: {report.skipped_count}",
         f"  accounts enrolled: {report.enrolled}",
     ]
-    lines += [f"  skipped {s.where}: {s.reason}" for s in report.skipped[:5]]
+    return lines + [f"  skipped {s.where}: {s.reason}" for s in report.skipped[:5]]
+
+
+def _places_text(report: Report) -> list[str]:
     shown = _spaced(report.snapshots, MAX_SNAPSHOT_COLUMNS)
-    every = format_duration(timedelta(seconds=totals.every_seconds))
+    every = format_duration(timedelta(seconds=report.totals.every_seconds))
     note = (
         ""
         if len(shown) == len(report.snapshots)
         else f", {len(shown)} of {len(report.snapshots)} shown"
     )
-    lines += ["", f"Accounts per stage and node (snapshots every {every}{note})"]
-    lines += _table(
-        ["stage", "node", *(_short(s.at) for s in shown)],
-        [
-            [stage, node or "-", *(str(s.positions.get((stage, node), 0)) for s in shown)]
-            for stage, node in report.places
-        ],
-    )
-    lines += ["", "Triggers by kind"]
+    return [
+        "",
+        f"Accounts per stage and node (snapshots every {every}{note})",
+        *_table(
+            ["stage", "node", *(_short(s.at) for s in shown)],
+            [
+                [stage, node or "-", *(str(s.positions.get((stage, node), 0)) for s in shown)]
+                for stage, node in report.places
+            ],
+        ),
+    ]
+
+
+def _triggers_text(report: Report) -> list[str]:
+    lines = ["", "Triggers by kind"]
     lines += _table(["kind", "count"], [[k, str(n)] for k, n in report.triggers_by_kind.items()])
     lines += ["", "Triggers by kind and role"]
     lines += _table(
@@ -261,50 +301,39 @@ def report_text(report: Report) -> str:
             for (kind, stage, node), n in report.triggers_by_node()
         ],
     )
-    lines += ["", "Time to complete (days in node)"]
+    return lines
+
+
+def _diff_text(diff: Diff | None) -> list[str]:
+    if diff is None:
+        return ["", "No current version of this path in the workspace to compare with."]
+    same = " (the same content)" if diff.same_content else ""
+    lines = ["", f"Compared with the current version v{diff.against_version}{same}"]
+    lines += ["Accounts at the end"]
     lines += _table(
-        ["stage", "node", "completed", "median", "p90"],
+        ["stage", "node", "simulated", "current", "change"],
         [
-            [t.stage, t.node, str(t.completed), f"{t.median_days:g}", f"{t.p90_days:g}"]
-            for t in report.node_times
+            [c.stage, c.node or "-", str(c.simulated), str(c.current), f"{c.change:+d}"]
+            for c in diff.places
         ],
     )
-    lines += ["", "Condition failures"]
+    lines += ["Triggers"]
     lines += _table(
-        ["stage", "node", "count", "reason"],
-        [[stage, node or "-", str(n), reason] for stage, node, reason, n in report.failures],
+        ["stage", "node", "kind", "simulated", "current", "change"],
+        [
+            [
+                c.stage,
+                c.node or "-",
+                c.kind or "-",
+                str(c.simulated),
+                str(c.current),
+                f"{c.change:+d}",
+            ]
+            for c in diff.triggers
+            if c.change
+        ],
     )
-    diff = report.diff
-    if diff is None:
-        lines += ["", "No current version of this path in the workspace to compare with."]
-    else:
-        same = " (the same content)" if diff.same_content else ""
-        lines += ["", f"Compared with the current version v{diff.against_version}{same}"]
-        lines += ["Accounts at the end"]
-        lines += _table(
-            ["stage", "node", "simulated", "current", "change"],
-            [
-                [c.stage, c.node or "-", str(c.simulated), str(c.current), f"{c.change:+d}"]
-                for c in diff.places
-            ],
-        )
-        lines += ["Triggers"]
-        lines += _table(
-            ["stage", "node", "kind", "simulated", "current", "change"],
-            [
-                [
-                    c.stage,
-                    c.node or "-",
-                    c.kind or "-",
-                    str(c.simulated),
-                    str(c.current),
-                    f"{c.change:+d}",
-                ]
-                for c in diff.triggers
-                if c.change
-            ],
-        )
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:

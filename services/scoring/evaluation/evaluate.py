@@ -163,32 +163,14 @@ def evaluate(
     snapshot = build_snapshot(store, definitions, facts, now=seconds, memo=previous.figures)
     figures = snapshot.metrics
     star = north_star(store, definitions, now=seconds, figures=figures)
+    origin = _Origin(workspace_id, account_id, cause, now, star)
     events: list[ScoreEnvelope] = []
-
-    def tagged(event: ScoreEnvelope) -> ScoreEnvelope:
-        return event.model_copy(
-            update={"explanation": {**event.explanation, "north_star": star.as_json()}}
-        )
-
     ladders = ladders or {}
     source = tier_source(definitions, facts, ladders)
-    change = None
-    if source is not None:
-        figure = snapshot.metrics.get(source.figure)
-        change = place_account(source, ladders[source.path], previous.tier, figure)
+    change = _place(source, ladders, previous.tier, figures)
     tier = previous.tier if change is None else change.to_tier
     if change is not None:
-        kind_id = score_event_id(workspace_id, account_id, ScoreKind.TIER_CHANGED, cause)
-        events.append(
-            tagged(
-                change.envelope(
-                    score_event_id=kind_id,
-                    workspace_id=workspace_id,
-                    account_id=account_id,
-                    occurred_at=now,
-                )
-            )
-        )
+        events.append(origin.announce(change, ScoreKind.TIER_CHANGED))
     if tier is not None:
         snapshot = replace(snapshot, facts={**snapshot.facts, names.TIER: tier})
     health_config = definitions.health or config.health
@@ -197,65 +179,14 @@ def evaluate(
         definitions.signals or config.signals, dwell_seconds=config.risk_dwell_seconds
     )
     assessment = assess(previous.risk, snapshot, health, now=seconds, at=at, config=signal_config)
-    before = previous.previous_health()
-
-    def envelope(kind: ScoreKind, explanation: dict[str, Any]) -> ScoreEnvelope:
-        return ScoreEnvelope(
-            score_event_id=score_event_id(workspace_id, account_id, kind, cause),
-            workspace_id=workspace_id,
-            account_id=account_id,
-            kind=kind,
-            health=None if health is None else health.score,
-            risk_level=assessment.announced,
-            tier=tier,
-            signals=assessment.signal_names,
-            reasons=[SignalReason(**signal.as_reason()) for signal in assessment.signals],
-            explanation={**explanation, "north_star": star.as_json()},
-            occurred_at=now,
-        )
-
-    if health is not None and meaningful_change(before, health, health_config):
-        events.append(
-            envelope(
-                ScoreKind.SCORE_CHANGED,
-                {
-                    **health.as_explanation(),
-                    "previous": None if before is None else before.score,
-                },
-            )
-        )
-    if assessment.event is not None:
-        events.append(
-            envelope(
-                assessment.event,
-                {
-                    **assessment.as_explanation(),
-                    "health_band": None if health is None else health.band.value,
-                },
-            )
-        )
+    _add_health_events(events, origin, previous, health, health_config, assessment, tier)
+    tiered = (None, None) if source is None else (source.path, tier)
     standings, found = diagnose_account(
-        workspace_id,
-        definitions,
-        facts,
-        (None, None) if source is None else (source.path, tier),
-        snapshot.metrics,
-        previous.standings,
-        peers,
+        workspace_id, definitions, facts, tiered, snapshot.metrics, previous.standings, peers
     )
     key = None if found is None else found.key
     if found is not None and key != previous.diagnosis:
-        diagnosis_id = score_event_id(workspace_id, account_id, ScoreKind.DIAGNOSIS, cause)
-        events.append(
-            tagged(
-                found.envelope(
-                    score_event_id=diagnosis_id,
-                    workspace_id=workspace_id,
-                    account_id=account_id,
-                    occurred_at=now,
-                )
-            )
-        )
+        events.append(origin.announce(found, ScoreKind.DIAGNOSIS))
     findings = Findings(
         health=previous.health if health is None else health.score,
         band=previous.band if health is None else health.band,
@@ -266,6 +197,95 @@ def evaluate(
         figures=figures.memo() if isinstance(figures, SnapshotMetrics) else None,
     )
     return Evaluation(snapshot, findings, health, assessment, star, tuple(events), change, found)
+
+
+def _place(
+    source: TierSource | None,
+    ladders: Mapping[str, TierLadder],
+    tier: str | None,
+    figures: Mapping[str, float | None],
+) -> TierChange | None:
+    """The account's tier change by ``source``'s figure, if any binding places it."""
+    if source is None:
+        return None
+    return place_account(source, ladders[source.path], tier, figures.get(source.figure))
+
+
+@dataclass(frozen=True, slots=True)
+class _Origin:
+    """What every score event of one evaluation shares: the account, why and when it was
+    evaluated, and the North Star each event's explanation carries."""
+
+    workspace_id: str
+    account_id: str
+    cause: str
+    now: datetime
+    star: NorthStar
+
+    def event_id(self, kind: ScoreKind) -> str:
+        return score_event_id(self.workspace_id, self.account_id, kind, self.cause)
+
+    def announce(self, finding: TierChange | Diagnosis, kind: ScoreKind) -> ScoreEnvelope:
+        """The ``kind`` event of a tier change or a diagnosis, with the North Star."""
+        event = finding.envelope(
+            score_event_id=self.event_id(kind),
+            workspace_id=self.workspace_id,
+            account_id=self.account_id,
+            occurred_at=self.now,
+        )
+        return event.model_copy(
+            update={"explanation": {**event.explanation, "north_star": self.star.as_json()}}
+        )
+
+
+def _add_health_events(
+    events: list[ScoreEnvelope],
+    origin: _Origin,
+    previous: Findings,
+    health: HealthScore | None,
+    health_config: HealthConfig,
+    assessment: RiskAssessment,
+    tier: str | None,
+) -> None:
+    """Append ``score_changed`` when health moved meaningfully, then the risk event due."""
+    before = previous.previous_health()
+    if health is not None and meaningful_change(before, health, health_config):
+        explanation = {
+            **health.as_explanation(),
+            "previous": None if before is None else before.score,
+        }
+        events.append(
+            _envelope(origin, ScoreKind.SCORE_CHANGED, explanation, health, assessment, tier)
+        )
+    if assessment.event is not None:
+        explanation = {
+            **assessment.as_explanation(),
+            "health_band": None if health is None else health.band.value,
+        }
+        events.append(_envelope(origin, assessment.event, explanation, health, assessment, tier))
+
+
+def _envelope(
+    origin: _Origin,
+    kind: ScoreKind,
+    explanation: dict[str, Any],
+    health: HealthScore | None,
+    assessment: RiskAssessment,
+    tier: str | None,
+) -> ScoreEnvelope:
+    return ScoreEnvelope(
+        score_event_id=origin.event_id(kind),
+        workspace_id=origin.workspace_id,
+        account_id=origin.account_id,
+        kind=kind,
+        health=None if health is None else health.score,
+        risk_level=assessment.announced,
+        tier=tier,
+        signals=assessment.signal_names,
+        reasons=[SignalReason(**signal.as_reason()) for signal in assessment.signals],
+        explanation={**explanation, "north_star": origin.star.as_json()},
+        occurred_at=origin.now,
+    )
 
 
 def tier_source(

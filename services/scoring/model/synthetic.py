@@ -107,7 +107,26 @@ def _profile(rng: random.Random, days: int) -> _Profile:
 
 
 def _account(writer: _Writer, profile: _Profile, days: int) -> None:
-    rng = writer.rng
+    users = _sign_up(writer, profile)
+    last = days if profile.churn_day is None else min(days, profile.churn_day)
+    for day in range(profile.signup, last):
+        _day(writer, profile, users, day)
+    if profile.churn_day is not None and profile.churn_day < days:
+        writer.crm(
+            profile.churn_day,
+            "milepost.crm.subscription.cancelled",
+            SubscriptionCancelled(
+                account_id=writer.account,
+                subscription_id=f"{writer.account}-s1",
+                effective_on=writer.day(profile.churn_day) + timedelta(days=30),
+                reason="not enough value",
+            ),
+        )
+
+
+def _sign_up(writer: _Writer, profile: _Profile) -> list[tuple[str, str]]:
+    """The account's users (the decision maker, the admin, then end users) with their roles,
+    grouped on the signup day, and its contract signed."""
     users = [(f"{writer.account}-dm", "decision_maker"), (f"{writer.account}-admin", "admin")]
     users += [(f"{writer.account}-u{n}", "end_user") for n in range(profile.end_users)]
     for user, role in users:
@@ -128,52 +147,45 @@ def _account(writer: _Writer, profile: _Profile, days: int) -> None:
             seats=profile.seats,
         ),
     )
-    last = days if profile.churn_day is None else min(days, profile.churn_day)
-    for day in range(profile.signup, last):
-        engagement = profile.engagement(day)
-        fading = profile.fading(day)
-        for user, _role in users[2:]:
-            if rng.random() < engagement:
-                writer.track(day, "Logged In", user)
-                if rng.random() < 0.5:
-                    writer.track(day, "Report Created", user)
-                if rng.random() < 0.05:
-                    writer.track(day, "Report Exported", user, {"rows": rng.randint(10, 500)})
-        if rng.random() < min(1.0, engagement * 0.9):
-            writer.track(day, "Logged In", users[1][0])
-        if rng.random() < (0.12 if fading is None or fading > 0.7 else 0.01):
-            writer.track(day, "Logged In", users[0][0])
-        quiet = fading is not None and fading < 0.8
-        if rng.random() < (0.003 if quiet else 0.015):
-            writer.crm(
-                day,
-                "milepost.crm.ticket.opened",
-                TicketOpened(account_id=writer.account, ticket_id=f"{writer.account}-t{day}"),
-            )
-        if not quiet and rng.random() < 0.01:
-            writer.track(day, "Feature Requested", users[1][0])
-        if rng.random() < (0.08 if fading is not None and fading < 0.25 else 0.002):
-            writer.track(day, "Data Exported", users[1][0], {"scope": "account"})
-        if day == profile.signup + 365:
-            writer.crm(
-                day,
-                "milepost.crm.subscription.renewed",
-                SubscriptionRenewed(
-                    account_id=writer.account,
-                    subscription_id=f"{writer.account}-s1",
-                    renewed_until=writer.day(day) + timedelta(days=365),
-                    seats=profile.seats,
-                ),
-            )
-    if profile.churn_day is not None and profile.churn_day < days:
+    return users
+
+
+def _day(writer: _Writer, profile: _Profile, users: list[tuple[str, str]], day: int) -> None:
+    """One day of the account's activity, tickets and renewal."""
+    rng = writer.rng
+    engagement = profile.engagement(day)
+    fading = profile.fading(day)
+    for user, _role in users[2:]:
+        if rng.random() < engagement:
+            writer.track(day, "Logged In", user)
+            if rng.random() < 0.5:
+                writer.track(day, "Report Created", user)
+            if rng.random() < 0.05:
+                writer.track(day, "Report Exported", user, {"rows": rng.randint(10, 500)})
+    if rng.random() < min(1.0, engagement * 0.9):
+        writer.track(day, "Logged In", users[1][0])
+    if rng.random() < (0.12 if fading is None or fading > 0.7 else 0.01):
+        writer.track(day, "Logged In", users[0][0])
+    quiet = fading is not None and fading < 0.8
+    if rng.random() < (0.003 if quiet else 0.015):
         writer.crm(
-            profile.churn_day,
-            "milepost.crm.subscription.cancelled",
-            SubscriptionCancelled(
+            day,
+            "milepost.crm.ticket.opened",
+            TicketOpened(account_id=writer.account, ticket_id=f"{writer.account}-t{day}"),
+        )
+    if not quiet and rng.random() < 0.01:
+        writer.track(day, "Feature Requested", users[1][0])
+    if rng.random() < (0.08 if fading is not None and fading < 0.25 else 0.002):
+        writer.track(day, "Data Exported", users[1][0], {"scope": "account"})
+    if day == profile.signup + 365:
+        writer.crm(
+            day,
+            "milepost.crm.subscription.renewed",
+            SubscriptionRenewed(
                 account_id=writer.account,
                 subscription_id=f"{writer.account}-s1",
-                effective_on=writer.day(profile.churn_day) + timedelta(days=30),
-                reason="not enough value",
+                renewed_until=writer.day(day) + timedelta(days=365),
+                seats=profile.seats,
             ),
         )
 

@@ -45,6 +45,7 @@ from services.scoring.definitions import MetricEvent
 from services.scoring.diagnostics import PeerStanding
 from services.scoring.errors import EventValueInvalid, StoreCorrupt
 from services.scoring.evaluation.evaluate import (
+    Evaluation,
     Findings,
     ScoringConfig,
     evaluate,
@@ -549,39 +550,8 @@ class ScoringWorker(Handler[Item, Effects]):
             at=batch.effects.event_times.get(key),
         )
         account.findings = evaluation.findings
-        revision = 0 if account.stored_revision is None else account.stored_revision
         batch.effects.expected.setdefault(key, account.stored_revision)
-        findings, facts = evaluation.findings, account.facts
-        renewal = facts.number("crm.renewal_at")
-        batch.effects.rows.append(
-            {
-                "workspace_id": workspace_id,
-                "account_id": account_id,
-                "partition": account.partition,
-                "revision": revision + 1,
-                "metrics": encode(account.store),
-                "facts": facts_to_json(facts),
-                "health": findings.health,
-                "band": None if findings.band is None else findings.band.value,
-                "risk_level": None if findings.risk is None else findings.risk.level.value,
-                "risk": None if findings.risk is None else risk_to_json(findings.risk),
-                "tier": findings.tier,
-                "peers": {
-                    "standings": [standing.to_json() for standing in findings.standings],
-                    "diagnosis": findings.diagnosis,
-                }
-                if findings.standings or findings.diagnosis
-                else None,
-                "explanation": evaluation.explanation(),
-                "north_star": evaluation.north_star.value,
-                "contract_value": facts.number("crm.contract_value"),
-                "acquisition_cost": facts.number("crm.acquisition_cost"),
-                "currency": _text(facts.values.get("crm.currency")),
-                "renewal_at": None if renewal is None else datetime.fromtimestamp(renewal, UTC),
-                "evaluated_at": now,
-                "updated_at": now,
-            }
-        )
+        batch.effects.rows.append(_row(key, account, evaluation, now))
         for envelope in evaluation.events:
             batch.effects.history.append(envelope)
             batch.outbox.append(
@@ -617,6 +587,43 @@ class ScoringWorker(Handler[Item, Effects]):
         await accounts.save_accounts(session, effects.rows, effects.expected)
         await accounts.append_history(session, effects.history)
         await accounts.save_memberships(session, effects.memberships, now=batch.now)
+
+
+def _row(
+    key: AccountKey, account: Account, evaluation: Evaluation, now: datetime
+) -> dict[str, Any]:
+    """The account's row as evaluated at ``now``, one revision after the stored one."""
+    workspace_id, account_id = key
+    revision = 0 if account.stored_revision is None else account.stored_revision
+    findings, facts = evaluation.findings, account.facts
+    renewal = facts.number("crm.renewal_at")
+    return {
+        "workspace_id": workspace_id,
+        "account_id": account_id,
+        "partition": account.partition,
+        "revision": revision + 1,
+        "metrics": encode(account.store),
+        "facts": facts_to_json(facts),
+        "health": findings.health,
+        "band": None if findings.band is None else findings.band.value,
+        "risk_level": None if findings.risk is None else findings.risk.level.value,
+        "risk": None if findings.risk is None else risk_to_json(findings.risk),
+        "tier": findings.tier,
+        "peers": {
+            "standings": [standing.to_json() for standing in findings.standings],
+            "diagnosis": findings.diagnosis,
+        }
+        if findings.standings or findings.diagnosis
+        else None,
+        "explanation": evaluation.explanation(),
+        "north_star": evaluation.north_star.value,
+        "contract_value": facts.number("crm.contract_value"),
+        "acquisition_cost": facts.number("crm.acquisition_cost"),
+        "currency": _text(facts.values.get("crm.currency")),
+        "renewal_at": None if renewal is None else datetime.fromtimestamp(renewal, UTC),
+        "evaluated_at": now,
+        "updated_at": now,
+    }
 
 
 def _text(value: object) -> str | None:
