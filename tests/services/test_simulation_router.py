@@ -16,6 +16,7 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.admin_api import admin_dependencies
+from services.messaging.playbooks.service import REFERENCE_PLAYBOOKS
 from services.node_engine.paths.service import REFERENCE_PATHS
 from services.simulation_router import MAX_EVENTS, simulation_router
 from shared.bus import Bus, OutgoingRecord
@@ -29,6 +30,7 @@ from tests.services.node_engine.simulation.sample_events import SAMPLE
 
 CLOCK = FrozenClock(datetime(2026, 12, 1, tzinfo=UTC))
 DRAFT = (REFERENCE_PATHS / "platform-merchant.yaml").read_text()
+PLAYBOOK = (REFERENCE_PLAYBOOKS / "platform-merchant.yaml").read_text()
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,20 @@ async def test_a_draft_replays_the_recent_events_with_its_outreach(api: Api) -> 
     last = await api.simulate({"source": DRAFT, "events": 3, "outreach": False})
     assert last.json()["events"]["replayed"] == 3
     assert "outreach" not in last.json()
+
+
+async def test_a_draft_playbook_plans_messages_per_role_with_their_decisions(api: Api) -> None:
+    playbook = {"source": PLAYBOOK, "source_name": "outreach.yaml"}
+    answer = await api.simulate({"source": DRAFT, "playbooks": [playbook]})
+    assert answer.status_code == 200, answer.text
+    messages = [m for item in answer.json()["outreach"] for m in item["messages"]]
+    assert messages
+    assert all(m["role"] and m["status"] for m in messages)
+    broken = await api.simulate(
+        {"source": DRAFT, "playbooks": [{"source": "steps: 7", "source_name": "bad.yaml"}]}
+    )
+    assert broken.status_code == 422
+    assert broken.json()["detail"]["problems"][0]["line"] == 1
 
 
 async def test_an_invalid_draft_answers_422_at_its_line(api: Api) -> None:
