@@ -29,6 +29,7 @@ from services.sandbox import CLOCK_FILE, sandbox_router
 from services.scoring.app import mount_scoring, publish_reference_metrics
 from services.scoring.settings import ScoringSettings
 from services.serving import serve
+from services.simulation_router import simulation_router
 from shared.bus.factory import create_bus
 from shared.clock import ShiftedClock, SystemClock
 from shared.consuming.offsets import every_applied_offset
@@ -87,6 +88,16 @@ async def run_embedded(runtime: RuntimeSettings, *, sandbox: ShiftedClock | None
                 ScoringSettings().admin_token,
                 MessagingSettings().admin_token,
             ],
+        )
+        app.include_router(
+            simulation_router(
+                resources.bus,
+                admin_dependencies(
+                    resources.sessions,
+                    EngineSettings().admin_token,
+                    variable="MILEPOST_ENGINE_ADMIN_TOKEN",
+                ),
+            )
         )
         if sandbox is not None:
             app.include_router(

@@ -1,7 +1,7 @@
 """The console in a real browser (Debian's chromium, driven by Playwright) against a seeded
 ``milepost run --sandbox``: sign in, every view, path -> node -> account -> delivery, a path
-edited with a mistake shown at its line then published, both languages, the keyboard, and
-axe-core's accessibility rules. A screenshot of each view goes to .cache/console-screenshots/.
+edited with a mistake shown at its line then published, a draft simulated with its outreach,
+both languages, the keyboard, and axe-core's accessibility rules. A screenshot of each view goes to .cache/console-screenshots/.
 """
 
 from __future__ import annotations
@@ -217,6 +217,27 @@ def test_a_mistake_is_shown_at_its_line_then_the_fixed_path_is_published(page: P
     page.goto(f"/{PATH}")
     expect(page.get_by_label("Version", exact=True)).to_contain_text("v2")
     expect(page.locator("#path-figures")).to_contain_text("Application approved")
+
+
+def test_a_draft_is_simulated_with_its_outreach_and_shown_beside_the_live_figures(
+    page: Page,
+) -> None:
+    page.goto("/#/w/demo/author?kind=path&id=platform-merchant")
+    source = page.get_by_label("The file's YAML")
+    expect(source).to_have_value(re.compile("stages:"))
+    source.fill(source.input_value().replace("due: P2D", "due: P5D", 1))
+    page.get_by_role("button", name="Simulate on recent events").click()
+    expect(page.locator("#author-result")).to_contain_text("Simulated on")
+    expect(page.locator("#simulation-summary")).to_contain_text("events replayed")
+    expect(page.locator("#simulation-nodes")).to_contain_text("approved")
+    expect(page.locator("#simulation-outreach")).to_be_visible()
+    no_accessibility_violations(page)
+    shot(page, "author-simulation")
+
+    page.goto(f"/{PATH}")
+    beside = page.locator("#simulation-beside")
+    expect(beside).to_contain_text("Application approved")
+    expect(beside).to_contain_text("Simulated: accounts at the end")
 
 
 def test_a_playbook_and_the_metric_definitions_open_and_validate(page: Page) -> None:

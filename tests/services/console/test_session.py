@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.admin_api import admin_dependencies
 from services.console.endpoints import mount_console
 from shared.clock import FrozenClock
+from shared.errors import Refused
+from shared.http_errors import answer_refused
 from shared.tenancy.admin_tokens import create_token, revoke_token
 from shared.tenancy.service import create_workspace
 from shared.web.console_session import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, csrf_token
@@ -46,6 +48,7 @@ class Console:
 def app_of(sessions: async_sessionmaker[AsyncSession]) -> FastAPI:
     """The console beside an admin API with a read and a change."""
     app = FastAPI()
+    app.add_exception_handler(Refused, answer_refused)
     router = APIRouter(
         prefix="/api/test/workspaces/{workspace}",
         dependencies=admin_dependencies(

@@ -61,5 +61,6 @@ export function roots(workspace) {
     engine: `/api/engine/workspaces/${w}`,
     scoring: `/api/scoring/workspaces/${w}`,
     messaging: `/api/messaging/workspaces/${w}`,
+    simulation: `/api/simulation/workspaces/${w}`,
   };
 }

@@ -5,6 +5,7 @@ import { clear, field, h, select, table } from "../dom.js";
 import { dateTime } from "../format.js";
 import { t } from "../i18n.js";
 import { empty, section } from "./common.js";
+import { simulate, simulationResult } from "./simulation.js";
 
 const KINDS = ["path", "playbook", "metrics"];
 
@@ -47,13 +48,14 @@ export async function renderAuthor(context) {
   const problems = h("ol", { id: "problems", class: "problems", "aria-live": "polite" });
   const result = h("p", { id: "author-result", role: "status" });
   const sourceName = `${id || kind}.yaml`;
+  const simulation = h("div", { id: "simulation", "aria-live": "polite" });
   const run = async (url, done) => {
     clear(problems);
     editor.mark([]);
     result.className = "";
     result.textContent = t("author.working");
     try {
-      const answer = await post(url, { source: editor.value(), source_name: sourceName });
+      const answer = typeof url === "function" ? await url() : await post(url, { source: editor.value(), source_name: sourceName });
       result.className = "ok";
       result.textContent = done(answer);
     } catch (error) {
@@ -75,12 +77,20 @@ export async function renderAuthor(context) {
       return t("author.published", { version: answer.version });
     }),
   }, t("author.publish"));
+  const simulateButton = kind === "path" ? h("button", {
+    type: "button", id: "simulate",
+    onclick: () => run(() => simulate(context, editor.value(), sourceName), (report) => {
+      clear(simulation, simulationResult(report));
+      return t("simulation.done", { events: report.events.replayed });
+    }),
+  }, t("simulation.simulate")) : null;
   return [
     h("div", { class: "toolbar" }, h("h1", {}, t("nav.author")), field(t("author.kind"), kindPicker),
       itemPicker ? field(t("author.file"), itemPicker) : null),
     section(t("author.editor", { name: sourceName }), editor.element,
-      h("div", { class: "actions" }, validateButton, publishButton), result,
+      h("div", { class: "actions" }, validateButton, simulateButton, publishButton), result,
       h("h3", { id: "problems-title" }, t("author.problems")), problems),
+    simulation,
     section(t("author.versions"), versions.length ? table(t("author.versions"),
       [t("path.version"), t("author.published_at"), t("author.published_by"), t("author.source_name"), t("author.digest"), t("details")],
       versions.map((v) => [`v${v.version}`, dateTime(v.published_at), v.published_by || "—", v.source_name,

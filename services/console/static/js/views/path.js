@@ -5,6 +5,7 @@ import { field, h, s, select, table } from "../dom.js";
 import { date, days, number, percent } from "../format.js";
 import { t } from "../i18n.js";
 import { badge, empty, northStarChip, pager, section } from "./common.js";
+import { besideLive, lastSimulation } from "./simulation.js";
 
 const STAGE_WIDTH = 230;
 const STAGE_GAP = 70;
@@ -63,6 +64,7 @@ export async function renderPath(context) {
     })),
     section(t("path.graph"), graph(context, pathId, shown.summary, figures)),
     section(t("path.figures"), figuresTable(context, pathId, shown.summary, figures)),
+    besideLive(context, shown.summary, figures, lastSimulation(context, pathId)),
   ];
 }
 
