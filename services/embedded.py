@@ -8,6 +8,7 @@ SQLite's ``milepost.db``), so a newcomer needs no servers; with ``MILEPOST_BUS=k
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -80,37 +81,7 @@ async def run_embedded(runtime: RuntimeSettings, *, sandbox: ShiftedClock | None
             max_body_bytes=runtime.max_request_bytes,
         )
         background = mount_services(app, runtime, resources)
-        mount_console(
-            app,
-            resources.sessions,
-            [
-                EngineSettings().admin_token,
-                ScoringSettings().admin_token,
-                MessagingSettings().admin_token,
-            ],
-        )
-        app.include_router(
-            simulation_router(
-                resources.bus,
-                admin_dependencies(
-                    resources.sessions,
-                    EngineSettings().admin_token,
-                    variable="MILEPOST_ENGINE_ADMIN_TOKEN",
-                ),
-            )
-        )
-        if sandbox is not None:
-            app.include_router(
-                sandbox_router(
-                    sandbox,
-                    runtime.data_dir / CLOCK_FILE,
-                    admin_dependencies(
-                        resources.sessions,
-                        EngineSettings().admin_token,
-                        variable="MILEPOST_ENGINE_ADMIN_TOKEN",
-                    ),
-                )
-            )
+        mount_operator_routes(app, resources, sandbox=sandbox, data_dir=runtime.data_dir)
         await publish_reference_paths(resources)
         await publish_reference_metrics(resources, DEMO_WORKSPACE)
         await publish_reference_playbooks(resources, DEMO_WORKSPACE)
@@ -120,6 +91,44 @@ async def run_embedded(runtime: RuntimeSettings, *, sandbox: ShiftedClock | None
             flush=True,
         )
         await serve(app, host=runtime.host, port=runtime.port, background=background)
+
+
+def mount_operator_routes(
+    app: FastAPI, resources: Resources, *, sandbox: ShiftedClock | None, data_dir: Path
+) -> None:
+    """Add the console at ``/``, draft simulation and, on a ``sandbox`` clock, its clock
+    routes; each behind the admin tokens like every admin API."""
+    mount_console(
+        app,
+        resources.sessions,
+        [
+            EngineSettings().admin_token,
+            ScoringSettings().admin_token,
+            MessagingSettings().admin_token,
+        ],
+    )
+    app.include_router(
+        simulation_router(
+            resources.bus,
+            admin_dependencies(
+                resources.sessions,
+                EngineSettings().admin_token,
+                variable="MILEPOST_ENGINE_ADMIN_TOKEN",
+            ),
+        )
+    )
+    if sandbox is not None:
+        app.include_router(
+            sandbox_router(
+                sandbox,
+                data_dir / CLOCK_FILE,
+                admin_dependencies(
+                    resources.sessions,
+                    EngineSettings().admin_token,
+                    variable="MILEPOST_ENGINE_ADMIN_TOKEN",
+                ),
+            )
+        )
 
 
 def mount_services(app: FastAPI, runtime: RuntimeSettings, resources: Resources) -> list[Worker]:

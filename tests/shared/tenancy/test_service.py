@@ -40,6 +40,7 @@ async def test_keys_are_stored_hashed_and_rotate_then_revoke(
     assert await authenticator.workspace_for(first.write_key) == first.workspace_id
     assert await authenticator.workspace_for(first.write_key[:-1] + "?") is None
 
+    clock.advance(timedelta(seconds=1))  # keys are listed oldest first
     async with sessions() as session:
         second = await rotate_key(session, name, clock=clock, revoke_existing=False)
         await session.commit()

@@ -17,6 +17,8 @@ from services.messaging.contacts.models import AccountOwnerRow, ContactRow
 from services.messaging.contacts.owners import MAX_ACCOUNTS, owners_router
 from shared.bus.memory import InMemoryBus
 from shared.clock import FrozenClock
+from shared.errors import Refused
+from shared.http_errors import answer_refused
 from shared.runtime import Resources
 from shared.tenancy.service import create_workspace
 
@@ -74,6 +76,7 @@ async def test_owners_of_some_accounts(sessions: async_sessionmaker[AsyncSession
         await session.commit()
     resources = Resources(InMemoryBus(), sessions.kw["bind"], sessions, clock, CollectorRegistry())
     app = FastAPI()
+    app.add_exception_handler(Refused, answer_refused)
     dependencies = admin_dependencies(sessions, SecretStr(TOKEN), variable="TEST_TOKEN")
     app.include_router(owners_router(resources, dependencies=dependencies))
     async with httpx.AsyncClient(
