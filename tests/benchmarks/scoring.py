@@ -24,6 +24,7 @@ import random
 import secrets
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -39,7 +40,7 @@ from shared.bus import Consumer
 from shared.bus.kafka import KafkaBus, KafkaOptions
 from shared.bus.namespaced import NamespacedBus
 from shared.clock import SystemClock
-from shared.contracts import Topic
+from shared.contracts import Topic, TriggerEnvelope, TriggerKind
 from shared.db import create_engine, create_session_factory
 from shared.observability.stalls import tuned_gc
 from shared.runtime import Resources
@@ -55,6 +56,7 @@ from tests.benchmarks._system import (
 )
 from tests.benchmarks.engine import (
     STALL_TIMEOUT_S,
+    Mix,
     _Cleanup,
     _fresh_database,
     _mix,
@@ -109,6 +111,7 @@ async def _measure(
     topic = f"{prefix}{Topic.EVENTS}"
     producer = await _producer(bootstrap)
     try:
+        await _publish(producer, f"{prefix}{Topic.TRIGGERS}", _enrolments(workspace, mix), None)
         await _publish(producer, topic, mix.records, "publishing the mix")
     finally:
         await producer.stop()
@@ -157,6 +160,7 @@ async def _measure(
         "accounts": args.scoring_accounts,
         "events": len(mix.records),
         "events per account": round(len(mix.records) / args.scoring_accounts, 2),
+        "enrolment triggers (the engine's, published first)": len(mix.platform) + len(mix.saas),
         "raw runs (events/s)": [round(r.rate) for r in raw_runs],
         "batch size": settings.max_batch_records,
         "checkpoints": int(sample("milepost_scoring_batch_seconds_count")),
@@ -189,6 +193,27 @@ async def _measure(
         details=details,
         notes=notes,
     )
+
+
+def _enrolments(workspace: str, mix: Mix) -> list[tuple[bytes, bytes]]:
+    """The engine's ``stage_entered`` trigger putting each account of the mix on its
+    reference path, as the engine publishes it (scoring learns enrolment from it)."""
+    records = []
+    for path_id, accounts in (("platform-merchant", mix.platform), ("saas-account", mix.saas)):
+        for account in accounts:
+            trigger = TriggerEnvelope(
+                trigger_id=f"bench-enrolled-{account}",
+                workspace_id=workspace,
+                account_id=account,
+                path_id=path_id,
+                path_version=1,
+                stage="joined",
+                kind=TriggerKind.STAGE_ENTERED,
+                reason="the account joined",
+                occurred_at=datetime.now(UTC),
+            )
+            records.append((trigger.key.encode(), trigger.model_dump_json().encode()))
+    return records
 
 
 class _Evaluations:
