@@ -74,6 +74,7 @@ from shared.consuming.seen import Sighting
 from shared.consuming.stream import Batch as StreamBatch
 from shared.consuming.stream import Handler, Stream, StreamMetrics
 from shared.contracts import EventEnvelope, ScoreEnvelope, Topic, TriggerEnvelope
+from shared.contracts.tiers import TierLadder
 from shared.identity import Membership, attribute
 
 logger = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ class PathVersion(Protocol):
     """What scoring reads of a growth path's current version."""
 
     @property
-    def tiers(self) -> Any:
+    def tiers(self) -> TierLadder | None:
         """Its tier ladder (``None``: none), as :func:`evaluate` places accounts on it."""
 
 
@@ -214,7 +215,8 @@ Batch = StreamBatch[Effects]
 
 
 class ScoringWorker(Handler[Item, Effects]):
-    """Consumes ``milepost.events`` in its own consumer group until cancelled."""
+    """Consumes ``milepost.events`` and the engine's triggers in its own consumer group
+    until cancelled."""
 
     def __init__(
         self,
@@ -241,7 +243,7 @@ class ScoringWorker(Handler[Item, Effects]):
         self.bound: Mapping[str, frozenset[str]] = {}
         """Per workspace: its running (not paused) growth paths that its metric definitions
         bind tiers or diagnostics to."""
-        self.ladders: Mapping[str, Mapping[str, Any]] = {}
+        self.ladders: Mapping[str, Mapping[str, TierLadder]] = {}
         """Per workspace: the tier ladders of those paths, by path id."""
         self.peers: PeerBook | None = None
         self.peers_loaded_at = float("-inf")
@@ -323,7 +325,7 @@ class ScoringWorker(Handler[Item, Effects]):
             self.catalog = await self.load_catalog(session)
             published = await self.load_paths(session)
         bound: dict[str, frozenset[str]] = {}
-        ladders: dict[str, dict[str, Any]] = {}
+        ladders: dict[str, dict[str, TierLadder]] = {}
         for workspace_id, items in published.items():
             definitions = self.definitions_of(workspace_id).definitions
             wanted = {b.path for b in definitions.tier_sources}
