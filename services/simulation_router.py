@@ -32,7 +32,7 @@ from services.node_engine.simulation.service import simulate
 from shared.bus import Bus
 from shared.contracts.topics import Topic
 from shared.definitions import definition_digest
-from shared.event_log import EventLog, read_topic
+from shared.event_log import read_latest
 
 MAX_EVENTS = 50_000
 """The most recent events a simulation replays, at most."""
@@ -49,7 +49,8 @@ class SimulationIn(SourceIn):
         default=DEFAULT_EVENTS,
         ge=1,
         le=MAX_EVENTS,
-        description="Replay the workspace's last this many events (by time).",
+        description="Replay the workspace's latest this many events by time, found among the "
+        "last this many records of each partition of the events topic.",
     )
     outreach: bool = Field(
         default=True, description="Also plan what the playbooks would send for each trigger."
@@ -92,7 +93,7 @@ def simulation_router(bus: Bus, dependencies: Sequence[params.Depends]) -> APIRo
             if body.outreach
             else None
         )
-        log = _last(await read_topic(bus, Topic.EVENTS, workspace_id=workspace_id), body.events)
+        log = await read_latest(bus, Topic.EVENTS, workspace_id=workspace_id, count=body.events)
         report = await asyncio.to_thread(
             simulate, draft, log, current=current, same_content=same, observer=planner
         )
@@ -127,10 +128,3 @@ async def _playbooks(
         drafts = [read_playbook(file.source_name, file.source) for file in files]
         return [PublishedPlaybook(workspace_id, draft.id, 0, draft) for draft in drafts]
     return list((await load_catalog(session)).get(workspace_id, ()))
-
-
-def _last(log: EventLog, count: int) -> EventLog:
-    """``log`` keeping only its ``count`` latest events."""
-    log.entries.sort()
-    del log.entries[:-count]
-    return log

@@ -1,5 +1,5 @@
 """Event logs read for replay (the engine's simulation, scoring's churn model): a JSONL file
-of envelopes, or the events topic.
+of envelopes, the events topic, or the latest events read back from the topic's end.
 
 Either way the events are kept as raw JSON with their time, sorted by time, and parsed one
 at a time while they are replayed, so a large history costs little memory.
@@ -39,6 +39,7 @@ class EventLog:
         self.entries: list[tuple[float, int, bytes, str]] = []
         self.skipped: list[Skipped] = []
         self.skipped_count = 0
+        self._added = 0
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -65,7 +66,13 @@ class EventLog:
             return
         if (since is not None and stamp < since) or (until is not None and stamp >= until):
             return
-        self.entries.append((stamp.timestamp(), len(self.entries), raw, where))
+        self._added += 1
+        self.entries.append((stamp.timestamp(), self._added, raw, where))
+
+    def keep_latest(self, count: int) -> None:
+        """Keep only the ``count`` latest entries by time."""
+        self.entries.sort()
+        del self.entries[: max(0, len(self.entries) - count)]
 
     def skip(self, where: str, reason: str) -> None:
         self.skipped_count += 1
@@ -138,6 +145,26 @@ async def read_topic(
                 break
     finally:
         await consumer.close()
+    return log
+
+
+async def read_latest(bus: Bus, topic: str, *, workspace_id: str, count: int) -> EventLog:
+    """The workspace's ``count`` latest events by time among the last ``count`` records of
+    each partition of ``topic`` (read back from each partition's end, as it ends when the
+    read starts, so a long history is not read). On a topic only this workspace writes,
+    these are its ``count`` latest events; where other workspaces share its partitions,
+    fewer of its events may be among those records. Commits nothing."""
+    log = EventLog()
+    async for batch in bus.read_tail(topic, per_partition=count):
+        for record in batch:
+            log.add(
+                record.value,
+                f"{record.topic}[{record.partition}]@{record.offset}",
+                workspace_id=workspace_id,
+            )
+        if len(log) > 2 * count:
+            log.keep_latest(count)
+    log.keep_latest(count)
     return log
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -28,7 +28,13 @@ from aiokafka import TopicPartition as KafkaTopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    CommitFailedError,
+    KafkaError,
+    TopicAlreadyExistsError,
+    UnknownTopicOrPartitionError,
+)
+from aiokafka.structs import ConsumerRecord
 
 from shared.bus.partitioning import partition_for
 from shared.bus.protocol import ConsumedRecord, OutgoingRecord, TopicPartition
@@ -39,6 +45,9 @@ logger = logging.getLogger(__name__)
 
 _TOPIC_OVERRIDE = 1
 """DescribeConfigs' ``config_source`` of a value set on the topic itself."""
+
+TAIL_BATCH = 5000
+"""Records a :meth:`KafkaBus.read_tail` batch holds at most."""
 
 _PLACEMENT_CACHE_KEYS = 100_000
 """Keys whose partition is remembered per topic (a few MB at most); then it starts over."""
@@ -272,6 +281,42 @@ class KafkaBus:
             raise BusUnavailable(f"could not read end offsets: {exc!r}") from exc
         return {TopicPartition(tp.topic, tp.partition): offset for tp, offset in ends.items()}
 
+    async def read_tail(
+        self, topic: str, *, per_partition: int
+    ) -> AsyncIterator[list[ConsumedRecord]]:
+        """Through a group-less consumer of every partition, left at its end
+        (``latest``) until it is sought back ``per_partition`` records and read to its end."""
+        reader = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=self._options.bootstrap_servers,
+            client_id=f"{self._options.client_id}-tail",
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="latest",
+            request_timeout_ms=self._options.request_timeout_ms,
+            retry_backoff_ms=self._options.retry_backoff_ms,
+            metadata_max_age_ms=self._options.metadata_max_age_ms,
+        )
+        try:
+            await _started(reader, f"could not read {topic}")
+        except BusUnavailable as exc:
+            if isinstance(exc.__cause__, UnknownTopicOrPartitionError):
+                return  # no such topic: nothing to read
+            raise
+        try:
+            partitions = sorted(reader.assignment(), key=lambda tp: tp.partition)
+            starts = await reader.beginning_offsets(partitions)
+            ends = await reader.end_offsets(partitions)
+            for tp in partitions:
+                async for batch in _partition_tail(
+                    reader, tp, max(starts[tp], ends[tp] - per_partition), ends[tp]
+                ):
+                    yield batch
+        except KafkaError as exc:
+            raise BusUnavailable(f"could not read {topic}: {exc!r}") from exc
+        finally:
+            await reader.stop()
+
     async def _started_offsets_reader(self) -> AIOKafkaConsumer:
         if self._offsets_reader is not None:
             return self._offsets_reader
@@ -328,6 +373,32 @@ class _KeyPlacement:
         return partition
 
 
+async def _partition_tail(
+    reader: AIOKafkaConsumer, tp: KafkaTopicPartition, start: int, end: int
+) -> AsyncIterator[list[ConsumedRecord]]:
+    """The records of ``tp`` in ``[start, end)``, read by ``reader`` in batches."""
+    if start >= end:
+        return
+    reader.seek(tp, start)
+    while await reader.position(tp) < end:
+        batches = await reader.getmany(tp, timeout_ms=1000, max_records=TAIL_BATCH)
+        batch = [_consumed(r) for r in batches.get(tp, []) if r.offset < end]
+        if batch:
+            yield batch
+
+
+def _consumed(record: ConsumerRecord[bytes, bytes]) -> ConsumedRecord:
+    return ConsumedRecord(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value,
+        headers=tuple(record.headers),
+        timestamp_ms=record.timestamp,
+    )
+
+
 class KafkaConsumer:
     """A :class:`shared.bus.Consumer` over an ``AIOKafkaConsumer``."""
 
@@ -339,19 +410,7 @@ class KafkaConsumer:
             batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
         except KafkaError as exc:
             raise BusUnavailable(f"fetch failed: {exc!r}") from exc
-        return [
-            ConsumedRecord(
-                topic=r.topic,
-                partition=r.partition,
-                offset=r.offset,
-                key=r.key,
-                value=r.value,
-                headers=tuple(r.headers),
-                timestamp_ms=r.timestamp,
-            )
-            for records in batches.values()
-            for r in records
-        ]
+        return [_consumed(r) for records in batches.values() for r in records]
 
     async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         try:

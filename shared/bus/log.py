@@ -12,7 +12,7 @@ therefore redelivered. A poll waiting for records is woken by the next publish.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -21,6 +21,9 @@ from shared.bus.protocol import ConsumedRecord, OutgoingRecord, TopicPartition
 from shared.clock import Clock, SystemClock
 from shared.contracts.topics import TopicSpec
 from shared.errors import CommitFailed, MilepostError
+
+TAIL_BATCH = 5000
+"""Records a :meth:`LogBus.read_tail` batch holds at most."""
 
 
 class PartitionLog(Protocol):
@@ -133,6 +136,21 @@ class LogBus:
         for topic in {tp.topic for tp in partitions}:
             await self._partitions(topic)
         return {tp: self.log.end_offset(tp) for tp in partitions}
+
+    async def read_tail(
+        self, topic: str, *, per_partition: int
+    ) -> AsyncIterator[list[ConsumedRecord]]:
+        partitions = [TopicPartition(topic, p) for p in range(await self._partitions(topic))]
+        ends = {tp: self.log.end_offset(tp) for tp in partitions}
+        for tp, end in ends.items():
+            position = max(0, end - per_partition)
+            while position < end:
+                read = await self.log.read([(tp, position)], min(TAIL_BATCH, end - position))
+                batch = [record for record in read if record.offset < end]
+                if not batch:
+                    break
+                yield batch
+                position = batch[-1].offset + 1
 
     async def _partitions(self, topic: str) -> int:
         count = self.log.partitions(topic)

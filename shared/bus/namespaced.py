@@ -7,7 +7,7 @@ removed from everything that comes back.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import replace
 
 from shared.bus.protocol import Bus, ConsumedRecord, Consumer, OutgoingRecord, TopicPartition
@@ -56,6 +56,12 @@ class NamespacedBus:
         return {
             TopicPartition(self.inward(tp.topic), tp.partition): end for tp, end in ends.items()
         }
+
+    async def read_tail(
+        self, topic: str, *, per_partition: int
+    ) -> AsyncIterator[list[ConsumedRecord]]:
+        async for batch in self.inner.read_tail(self.outward(topic), per_partition=per_partition):
+            yield [replace(record, topic=topic) for record in batch]
 
 
 class _NamespacedConsumer:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -98,4 +98,11 @@ class Bus(Protocol):
 
     async def end_offsets(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
         """The offset the next record of each partition will get."""
+        ...
+
+    def read_tail(self, topic: str, *, per_partition: int) -> AsyncIterator[list[ConsumedRecord]]:
+        """The last ``per_partition`` records of each partition of ``topic`` as it ends
+        when the read starts (fewer where retention removed older ones), in
+        batches: partition after partition, each batch of one partition in offset order.
+        Read back from each partition's end, in no consumer group; commits nothing."""
         ...

@@ -8,7 +8,7 @@ import orjson
 
 from shared.bus import OutgoingRecord
 from shared.bus.memory import InMemoryBus
-from shared.event_log import read_lines, read_topic
+from shared.event_log import read_latest, read_lines, read_topic
 from tests.services.node_engine.simulation.tiny import T0, WORKSPACE, lines
 
 
@@ -56,4 +56,24 @@ async def test_the_topic_is_read_to_its_end_for_one_workspace() -> None:
     assert [e.message_id for e in log] == ["m1", "m2", "m3", "m4", "m5", "m6", "m7"]
     late = await read_topic(bus, "milepost.events", workspace_id=WORKSPACE, from_offset=100)
     assert len(late) == 0
+    await bus.close()
+
+
+async def test_the_latest_events_are_read_back_from_each_partitions_end() -> None:
+    bus = InMemoryBus()
+    await bus.start()
+    envelopes = [line for line in lines() if line.startswith('{"schema_version"')]
+    other = envelopes[0].replace(WORKSPACE, "ws_other").replace('"m1"', '"o1"')
+    await bus.publish([OutgoingRecord("milepost.events", b"one", b"not an envelope")])
+    await bus.publish(
+        [OutgoingRecord("milepost.events", b"one", line.encode()) for line in envelopes]
+    )
+    await bus.publish([OutgoingRecord("milepost.events", b"two", other.encode())])
+
+    latest = await read_latest(bus, "milepost.events", workspace_id=WORKSPACE, count=3)
+    assert [e.message_id for e in latest] == ["m5", "m6", "m7"]
+    everything = await read_latest(bus, "milepost.events", workspace_id=WORKSPACE, count=100)
+    assert [e.message_id for e in everything] == ["m1", "m2", "m3", "m4", "m5", "m6", "m7"]
+    assert everything.skipped_count == 1
+    assert latest.skipped_count == 0, "the start of the partition is never read"
     await bus.close()

@@ -215,5 +215,35 @@ async def test_a_latest_subscriber_without_committed_offsets_skips_history(
     assert [r.value for r in records] == [b"late"]
 
 
+async def test_the_tail_is_the_last_records_of_each_partition_in_offset_order(
+    bus: Bus, topic_prefix: str
+) -> None:
+    topic = await _topic(bus, topic_prefix)
+    await bus.publish(_records(topic, 60, keys=5))
+    published: dict[int, list[bytes]] = {}
+    for i in range(60):
+        published.setdefault(partition_for(f"account-{i % 5}".encode(), PARTITIONS), []).append(
+            f"{i}".encode()
+        )
+    read: dict[int, list[bytes]] = {}
+    order: list[int] = []
+    async for batch in bus.read_tail(topic, per_partition=10):
+        assert len({r.partition for r in batch}) == 1
+        assert [r.offset for r in batch] == sorted(r.offset for r in batch)
+        if not order:  # records published while reading are not part of the tail
+            await bus.publish(_records(topic, 20, keys=5))
+        if not order or order[-1] != batch[0].partition:
+            order.append(batch[0].partition)
+        read.setdefault(batch[0].partition, []).extend(r.value for r in batch)
+    assert read == {p: values[-10:] for p, values in published.items()}
+    assert len(order) == len(set(order)), "partition after partition"
+    assert sum(len(values) for values in read.values()) < 60
+
+
+async def test_the_tail_of_an_empty_topic_is_empty(bus: Bus, topic_prefix: str) -> None:
+    topic = await _topic(bus, topic_prefix)
+    assert [batch async for batch in bus.read_tail(topic, per_partition=5)] == []
+
+
 async def test_is_ready_when_connected(bus: Bus) -> None:
     assert await bus.is_ready()
