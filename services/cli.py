@@ -126,6 +126,18 @@ def scoring(context: typer.Context) -> None:
     serve_until_stopped(run_scoring(runtime_settings(), load_paths=load_catalog))
 
 
+@messaging_app.callback()
+def messaging(context: typer.Context) -> None:
+    """Run the messaging service alone (MILEPOST_MESSAGING_* settings), with the draft
+    simulation under /api/simulation/ (it replays with the engine's code, handed over here)."""
+    if context.invoked_subcommand is not None:
+        return
+    from services.messaging.app import run_messaging
+    from services.simulation_router import simulation_router
+
+    serve_until_stopped(run_messaging(runtime_settings(), simulation=simulation_router))
+
+
 @workspace_app.command("create")
 def workspace_create(name: Annotated[str, typer.Argument(help="A unique name.")]) -> None:
     """Create a workspace and print its first write key (the last line of the output)."""

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, time, timedelta
 from pathlib import Path
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI, params
 from pydantic import SecretStr
 
 from services.admin_api import admin_dependencies
@@ -39,6 +40,7 @@ from services.messaging.settings import MessagingSettings
 from services.messaging.templates.endpoints import templates_router
 from services.messaging.templates.limits import TemplateLimits
 from services.serving import serve, service_resources
+from shared.bus import Bus
 from shared.durations import parse_duration
 from shared.observability.http import create_http_app
 from shared.private_files import write_private
@@ -158,15 +160,29 @@ def unsubscribe_links(settings: MessagingSettings, secret: bytes) -> Unsubscribe
     return link
 
 
+class RouterOnBus(Protocol):
+    """Routes on the service's bus, behind its admin-token ``dependencies``: what the
+    composition hands messaging from elsewhere (the draft simulation, which replays with
+    the engine's code)."""
+
+    def __call__(self, bus: Bus, dependencies: Sequence[params.Depends]) -> APIRouter: ...
+
+
 def mount_messaging(
-    app: FastAPI, settings: MessagingSettings, resources: Resources
+    app: FastAPI,
+    settings: MessagingSettings,
+    resources: Resources,
+    *,
+    simulation: RouterOnBus | None = None,
 ) -> list[Worker]:
-    """Add the messaging API to ``app``; returns the background workers to run beside it: the
-    contacts consumer, the trigger worker, and the delivery side's dispatcher, task
-    escalation check and subscriptions consumer."""
+    """Add the messaging API to ``app`` (and the ``simulation`` routes when given); returns
+    the background workers to run beside it: the contacts consumer, the trigger worker, and
+    the delivery side's dispatcher, task escalation check and subscriptions consumer."""
     dependencies = admin_dependencies(
         resources.sessions, settings.admin_token, variable="MILEPOST_MESSAGING_ADMIN_TOKEN"
     )
+    if simulation is not None:
+        app.include_router(simulation(resources.bus, dependencies))
     secret = unsubscribe_secret(settings)
     warn_of_missing_secrets(settings)
     app.include_router(contacts_router(resources, dependencies=dependencies))
@@ -230,16 +246,18 @@ async def publish_reference_playbooks(resources: Resources, workspace: str) -> b
     return True
 
 
-async def run_messaging(runtime: RuntimeSettings) -> None:
-    """``milepost messaging``: learn contacts, plan outreach from triggers, serve the API,
+async def run_messaging(runtime: RuntimeSettings, *, simulation: RouterOnBus) -> None:
+    """``milepost messaging``: learn contacts, plan outreach from triggers, serve the API
+    with the draft ``simulation`` (it plans with this service's playbooks and policies),
     health and metrics. Migrates only SQLite; PostgreSQL is migrated by the deployment."""
     async with service_resources(runtime, service="milepost-messaging") as resources:
         app = create_http_app(
             "Milepost messaging",
             "Contacts, playbooks, template previews, unsubscribe links and plans; deliveries, "
-            "tasks, subscriptions and the in-app feed.",
+            "tasks, subscriptions and the in-app feed; draft growth paths simulated with "
+            "their outreach under `/api/simulation/`.",
             resources,
             max_body_bytes=runtime.max_request_bytes,
         )
-        background = mount_messaging(app, MessagingSettings(), resources)
+        background = mount_messaging(app, MessagingSettings(), resources, simulation=simulation)
         await serve(app, host=runtime.host, port=runtime.port, background=background)

@@ -1,5 +1,5 @@
-"""``milepost messaging`` (the standalone messaging service) and ``milepost playbooks``
-(``validate``, ``publish``, ``list``, ``show``)."""
+"""``milepost messaging``'s commands (the service itself is run by :mod:`services.cli`) and
+``milepost playbooks`` (``validate``, ``publish``, ``list``, ``show``)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,6 @@ from services.command_line import (
     every_item,
     in_workspace,
     publish_file,
-    runtime_settings,
-    serve_until_stopped,
     validate_files,
 )
 from services.messaging.errors import MessagingError
@@ -40,16 +38,6 @@ playbooks_app = typer.Typer(
     "list and show versions.",
     no_args_is_help=True,
 )
-
-
-@messaging_app.callback()
-def messaging(context: typer.Context) -> None:
-    """Run the messaging service alone (MILEPOST_MESSAGING_* settings)."""
-    if context.invoked_subcommand is not None:
-        return
-    from services.messaging.app import run_messaging
-
-    serve_until_stopped(run_messaging(runtime_settings()))
 
 
 @playbooks_app.command("validate")

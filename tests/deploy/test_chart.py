@@ -141,8 +141,10 @@ def test_the_console_and_its_admin_apis_are_routed_only_when_asked(render: Rende
     assert console["/console"] == console["/api/console"] == ("Prefix", "ingest")
     for service in ("engine", "scoring", "messaging"):
         assert console[f"/api/{service}"] == ("Prefix", service)
+    assert console["/api/simulation"] == ("Prefix", "messaging")
     assert set(routes("ingress.console=false")) == {"/v1", "/docs", "/openapi.json"}
     assert "/api/scoring" not in routes("scoring.enabled=false")
+    assert not {"/api/messaging", "/api/simulation"} & set(routes("messaging.enabled=false"))
 
 
 def test_without_an_admin_token_secret_no_token_is_set(render: Render) -> None:

@@ -3,10 +3,13 @@ workspace's recent events, with its outreach, behind the admin token."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import orjson
@@ -20,12 +23,16 @@ from services.messaging.playbooks.service import REFERENCE_PLAYBOOKS
 from services.node_engine.paths.service import REFERENCE_PATHS
 from services.simulation_router import MAX_EVENTS, simulation_router
 from shared.bus import Bus, OutgoingRecord
+from shared.bus.durable import DurableBus
 from shared.clock import FrozenClock
+from shared.contracts import TOPICS
 from shared.contracts.topics import Topic
 from shared.errors import Refused
 from shared.http_errors import answer_refused
 from shared.tenancy.admin_tokens import create_token
 from shared.tenancy.service import create_workspace
+from shared.web.console_session import CSRF_HEADER, SESSION_COOKIE, csrf_token
+from tests.processes import milepost, running
 from tests.services.node_engine.simulation.sample_events import SAMPLE
 
 CLOCK = FrozenClock(datetime(2026, 12, 1, tzinfo=UTC))
@@ -57,12 +64,7 @@ async def api(sessions: async_sessionmaker[AsyncSession], bus: Bus) -> AsyncIter
         ids = [(await create_workspace(session, name, clock=CLOCK)).workspace_id for name in names]
         issued = await create_token(session, workspace=names[0], label="t", clock=CLOCK)
         await session.commit()
-    records = []
-    for line in SAMPLE.read_bytes().splitlines():
-        data = orjson.loads(line)
-        data["workspace_id"] = ids[0]
-        records.append(OutgoingRecord(Topic.EVENTS, data["event_id"].encode(), orjson.dumps(data)))
-    await bus.publish(records)
+    await bus.publish(sample_records(ids[0]))
     app = FastAPI()
     app.add_exception_handler(Refused, answer_refused)
     app.state.sessions = sessions
@@ -72,6 +74,16 @@ async def api(sessions: async_sessionmaker[AsyncSession], bus: Bus) -> AsyncIter
         transport=httpx.ASGITransport(app=app), base_url="http://milepost", timeout=60
     ) as client:
         yield Api(client, names[0], names[1], issued.token)
+
+
+def sample_records(workspace_id: str) -> list[OutgoingRecord]:
+    """The sample events, as the workspace's, keyed by event id."""
+    records = []
+    for line in SAMPLE.read_bytes().splitlines():
+        data = orjson.loads(line)
+        data["workspace_id"] = workspace_id
+        records.append(OutgoingRecord(Topic.EVENTS, data["event_id"].encode(), orjson.dumps(data)))
+    return records
 
 
 async def test_a_draft_replays_the_recent_events_with_its_outreach(api: Api) -> None:
@@ -120,3 +132,41 @@ async def test_another_workspace_is_forbidden_and_no_token_unauthorized(api: Api
         f"/api/simulation/workspaces/{api.workspace}/paths", json={"source": DRAFT}
     )
     assert anonymous.status_code == 401
+
+
+def test_the_messaging_service_serves_the_simulation_behind_its_admin_tokens(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    env = {"MILEPOST_DATA_DIR": str(data), "MILEPOST_DATABASE_URL": ""}
+    milepost("workspace", "create", "ops", env=env)
+    with sqlite3.connect(data / "milepost.db") as db:
+        (workspace_id,) = db.execute("SELECT id FROM workspaces WHERE name = 'ops'").fetchone()
+    asyncio.run(_publish_to_the_bus_file(data / "bus.db", sample_records(workspace_id)))
+    created = milepost("admin-token", "create", "--workspace", "ops", "--label", "ana", env=env)
+    token = created.stdout.strip().splitlines()[-1]
+    with running("messaging", env, tmp_path / "messaging.log") as server:
+        url = f"{server.url}/api/simulation/workspaces/ops/paths"
+        body = {"source": DRAFT, "source_name": "draft.yaml"}
+        assert httpx.post(url, json=body, timeout=30).status_code == 401
+        bearer = httpx.post(
+            url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=60
+        )
+        assert bearer.status_code == 200, bearer.text
+        assert bearer.json()["events"]["replayed"] > 0
+        assert "outreach" in bearer.json()
+        with httpx.Client(cookies={SESSION_COOKIE: token}, timeout=60) as console:
+            assert console.post(url, json=body).status_code == 403  # no CSRF header
+            signed = console.post(url, json=body, headers={CSRF_HEADER: csrf_token(token)})
+        assert signed.status_code == 200, signed.text
+        assert signed.json()["events"] == bearer.json()["events"]
+
+
+async def _publish_to_the_bus_file(path: Path, records: list[OutgoingRecord]) -> None:
+    bus = DurableBus(path)
+    await bus.start()
+    try:
+        await bus.ensure_topics(TOPICS, replication_factor=1)
+        await bus.publish(records)
+    finally:
+        await bus.close()
