@@ -180,10 +180,19 @@ WorkspaceId = Annotated[str, Depends(workspace_id_of)]
 """The id of the workspace the route's ``{workspace}`` names."""
 
 
-def publisher_of(request: Request) -> str:
-    """Who sent the request: the name of the admin token that opened it (see
+def grant_of_request(request: Request) -> Grant:
+    """What the admin token that opened the request grants, with who holds it (see
     :func:`admin_dependencies`, which runs first)."""
     grant: Grant = request.state.grant
+    return grant
+
+
+RequestGrant = Annotated[Grant, Depends(grant_of_request)]
+"""The grant of the request's admin token (bearer or console session)."""
+
+
+def publisher_of(grant: RequestGrant) -> str:
+    """Who sent the request: the name of the admin token that opened it."""
     return grant.name
 
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.clock import Clock
+from shared.errors import Invalid
 from shared.tenancy.models import AdminToken
 from shared.tenancy.repository import AdminTokenRepository, WorkspaceRepository
 from shared.tenancy.service import (
@@ -31,14 +32,29 @@ OPERATOR = "operator"
 @dataclass(frozen=True, slots=True)
 class Grant:
     """What a valid admin token opens: one workspace (by name), or every one (None).
-    ``name`` says who holds it, for the record (``published_by``): a token's label (its id
-    when it has none), or ``operator`` for the token of a setting."""
+    ``name`` says who holds it, for the record (``published_by``, a move's actor): a stored
+    token's label (its id when it has none), or ``operator`` for the token of a setting
+    (``token_id`` None). The token itself is never recorded."""
 
     workspace: str | None
     name: str = field(default=OPERATOR, compare=False)
+    token_id: str | None = field(default=None, compare=False)
 
     def covers(self, workspace: str) -> bool:
         return self.workspace is None or self.workspace == workspace
+
+    def actor(self, claimed: str | None) -> str:
+        """Who acts, for the record: a stored token's name; for a setting's token, shared
+        by whoever holds its value, the ``claimed`` name (``operator`` without one).
+        Raises :class:`Invalid` (field ``actor``) when a stored token claims another name."""
+        if self.token_id is None:
+            return claimed or self.name
+        if claimed is not None and claimed != self.name:
+            raise Invalid(
+                f"this admin token acts as {self.name!r} (its label); leave actor out",
+                field="actor",
+            )
+        return self.name
 
 
 EVERY_WORKSPACE = Grant(workspace=None)
@@ -114,4 +130,6 @@ async def grant_of(session: AsyncSession, token: str) -> Grant | None:
     if found is None or not hash_matches(found[0].secret_hash, token):
         return None
     row, workspace = found
-    return None if row.revoked_at is not None else Grant(workspace, row.label or row.id)
+    if row.revoked_at is not None:
+        return None
+    return Grant(workspace, row.label or row.id, token_id=row.id)

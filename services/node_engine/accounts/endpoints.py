@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, status
 from fastapi.params import Depends
 
-from services.admin_api import Session, WorkspaceId
+from services.admin_api import RequestGrant, Session, WorkspaceId
 from services.node_engine.accounts import schemas
 from services.node_engine.accounts.service import (
     account_states,
@@ -141,6 +141,7 @@ def _move_route(router: APIRouter, clock: Clock) -> None:
         body: schemas.MoveIn,
         session: Session,
         workspace_id: WorkspaceId,
+        grant: RequestGrant,
     ) -> schemas.MoveOut:
         move_id = await queue_move(
             session,
@@ -148,7 +149,7 @@ def _move_route(router: APIRouter, clock: Clock) -> None:
             account_id=account_id,
             path_id=body.path_id,
             target=body.target,
-            actor=body.actor,
+            actor=grant.actor(body.actor),
             note=body.note,
             now=clock.now(),
         )

@@ -77,7 +77,15 @@ class MoveIn(BaseModel):
 
     path_id: str = Field(min_length=1, max_length=64)
     target: str = Field(min_length=1, max_length=64, description="A stage or node id.")
-    actor: str = Field(min_length=1, max_length=200, description="Who moves it (audited).")
+    actor: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Who moves it (audited). A stored admin token (bearer or console session) "
+        "moves under its label, or its id without one: leave this out, or give that name. "
+        "Only a setting's token (MILEPOST_ENGINE_ADMIN_TOKEN) may name someone, else "
+        "`operator`.",
+    )
     note: str | None = Field(default=None, max_length=1000)
 
 

@@ -186,6 +186,8 @@ def test_a_manual_move_with_its_reason_lands_in_the_timeline(page: Page) -> None
             break
         page.wait_for_timeout(250)
     expect(page.locator("#timeline")).to_contain_text("Approved on the phone")
+    # the admin token's label behind the session, never the token
+    expect(page.locator("#timeline .actor").first).to_have_text("by embedded")
 
 
 def test_a_mistake_is_shown_at_its_line_then_the_fixed_path_is_published(page: Page) -> None:
@@ -238,6 +240,46 @@ def test_a_draft_is_simulated_with_its_outreach_and_shown_beside_the_live_figure
     beside = page.locator("#simulation-beside")
     expect(beside).to_contain_text("Application approved")
     expect(beside).to_contain_text("Simulated: accounts at the end")
+
+
+def test_a_saved_draft_and_a_draft_playbook_are_compared_with_the_live_figures(
+    page: Page,
+) -> None:
+    page.goto("/#/w/demo/author?kind=playbook&id=platform-merchant-outreach")
+    source = page.get_by_label("The file's YAML")
+    expect(source).to_have_value(re.compile("overdue_reminder"))
+    source.fill(source.input_value().replace("paths: [platform-merchant]", "paths: [elsewhere]"))
+    page.get_by_label("Draft name").fill("silent")
+    page.get_by_role("button", name="Save as draft").click()
+    expect(page.locator("#author-result")).to_have_text("Saved as draft silent in this browser.")
+    page.goto("/#/w/demo/author?kind=path&id=platform-merchant")
+    source = page.get_by_label("The file's YAML")
+    expect(source).to_have_value(re.compile("stages:"))
+    source.fill(source.input_value() + "\n# a slower draft\n")
+    page.get_by_label("Draft name").fill("slower")
+    page.get_by_role("button", name="Save as draft").click()
+    expect(page.locator("#author-result")).to_have_text("Saved as draft slower in this browser.")
+
+    page.goto(f"/{PATH}")
+    page.get_by_label("Draft of this path").select_option("slower")
+    page.get_by_label(re.compile("^silent")).check()
+    page.get_by_role("button", name="Compare").click()
+    expect(page).to_have_url(re.compile("draft=slower&playbooks=silent$"))
+    chosen = page.get_by_role("heading", name=re.compile("^Draft slower"))
+    expect(chosen).to_be_visible()
+    expect(page.locator("#simulation-beside")).to_contain_text("Application approved")
+    expect(page.locator("#draft-playbooks-used")).to_contain_text("draft playbooks silent")
+    expect(page.get_by_text("No playbook step would send a message.")).to_be_visible()
+    no_accessibility_violations(page)
+    shot(page, "path-draft")
+
+    page.reload()  # the address alone brings the same comparison back
+    expect(chosen).to_be_visible()
+    expect(page.get_by_label("Draft of this path")).to_have_value("slower")
+    page.get_by_label(re.compile("^silent")).uncheck()
+    page.get_by_role("button", name="Compare").click()
+    expect(page.locator("#draft-playbooks-used")).to_contain_text("current playbooks")
+    expect(page.locator("#simulation-outreach")).to_be_visible()
 
 
 def test_a_playbook_and_the_metric_definitions_open_and_validate(page: Page) -> None:

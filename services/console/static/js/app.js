@@ -4,6 +4,7 @@ import { clear, field, h, select } from "./dom.js";
 import { LANGUAGES, language, setLanguage, t } from "./i18n.js";
 import { renderAccount, renderAccountSearch, renderDelivery } from "./views/account.js";
 import { renderAuthor } from "./views/author.js";
+import { errorBox } from "./views/common.js";
 import { renderNodeAccounts, renderPath, renderPaths } from "./views/path.js";
 import { renderPortfolio } from "./views/portfolio.js";
 import { renderWork } from "./views/work.js";
@@ -114,13 +115,6 @@ function signInView(main) {
   h("button", { type: "submit" }, t("sign_in.submit")));
   clear(main, form);
   token.focus();
-}
-
-export function errorBox(error) {
-  const detail = error instanceof ApiError ? error.detail : {};
-  return h("div", { class: "error card", role: "alert" },
-    h("strong", {}, t("error")), " ", error.message,
-    detail.field ? h("span", { class: "muted" }, ` (${detail.field})`) : null);
 }
 
 let generation = 0;

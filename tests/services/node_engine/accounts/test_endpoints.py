@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -31,6 +32,7 @@ from shared.db import create_engine, create_session_factory
 from shared.definitions import load_definition
 from shared.observability.http import create_http_app
 from shared.runtime import Resources
+from shared.tenancy.admin_tokens import create_token
 from shared.tenancy.service import create_workspace
 
 REFERENCE = Path(__file__).parents[4] / "services" / "node_engine" / "paths" / "reference"
@@ -210,6 +212,50 @@ async def test_a_move_is_queued_for_the_engine_and_refused_for_an_account_not_on
     assert elsewhere.json()["detail"]["field"] == "path_id"
     extra = await api.client.post(f"{api.base}/accounts/acme/moves", json={**body, "force": True})
     assert extra.status_code == 422
+
+
+async def test_a_move_records_the_admin_tokens_name_never_the_token(api: Api) -> None:
+    await api.walk("acme", [])
+    async with api.resources.sessions() as session:
+        named, unnamed = [
+            await create_token(
+                session, workspace=api.workspace, label=label, clock=api.resources.clock
+            )
+            for label in ("Ana (ops)", "")
+        ]
+        await session.commit()
+    body = {"path_id": "platform-merchant", "target": "nurturing", "note": "called"}
+
+    async def recorded(token: str, **extra: str) -> dict[str, Any]:
+        answer = await api.client.post(
+            f"{api.base}/accounts/acme/moves",
+            json={**body, **extra},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert answer.status_code == 202, answer.text
+        async with api.resources.sessions() as session:
+            row = await session.scalar(
+                select(TimerRow).where(TimerRow.timer_id == answer.json()["move_id"])
+            )
+        assert row is not None
+        assert row.detail is not None
+        return dict(row.detail)
+
+    assert await recorded(named.token) == {"actor": "Ana (ops)", "note": "called"}
+    assert await recorded(named.token, actor="Ana (ops)") == {
+        "actor": "Ana (ops)",
+        "note": "called",
+    }
+    assert (await recorded(unnamed.token))["actor"] == unnamed.token_id
+    assert (await recorded(TOKEN))["actor"] == "operator"
+    claimed = await api.client.post(
+        f"{api.base}/accounts/acme/moves",
+        json={**body, "actor": "someone else"},
+        headers={"Authorization": f"Bearer {named.token}"},
+    )
+    assert claimed.status_code == 422
+    assert claimed.json()["detail"]["field"] == "actor"
+    assert "Ana (ops)" in claimed.json()["detail"]["message"]
 
 
 async def test_the_admin_token_guards_the_accounts_api(database_url: str) -> None:

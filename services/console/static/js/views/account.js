@@ -123,7 +123,10 @@ function tasksSection(tasks) {
 
 function timelineEntries(transitions, history, deliveries, tasks) {
   return [
-    ...transitions.map((x) => ({ at: x.occurred_at, kind: "transition", label: t(`kind.${x.kind}`), text: [x.stage, x.node].filter(Boolean).join(" / "), why: x.reason })),
+    ...transitions.map((x) => ({
+      at: x.occurred_at, kind: "transition", label: t(`kind.${x.kind}`), text: [x.stage, x.node].filter(Boolean).join(" / "),
+      who: x.kind === "moved" && x.payload.actor ? t("timeline.by", { actor: x.payload.actor }) : null, why: x.reason,
+    })),
     ...history.map((x) => ({ at: x.occurred_at, kind: "score", label: t("timeline.score"), text: `${t("health")} ${number(x.health, 1)} · ${t("risk")} ${x.risk_level ? t(`risk.${x.risk_level}`) : "—"}${x.tier ? ` · ${x.tier}` : ""}`, why: x.signals.join(", ") })),
     ...deliveries.map((x) => ({ at: x.planned_at, kind: "delivery", label: t("timeline.delivery"), text: `${x.step_id} → ${x.contact_id} (${x.channel})`, why: `${t(`status.${x.status}`)}${x.reason ? `: ${x.reason}` : ""}` })),
     ...tasks.map((x) => ({ at: x.created_at, kind: "task", label: t("timeline.task"), text: x.title, why: t(`status.${x.status}`) })),
@@ -135,7 +138,8 @@ function timelineSection(context, transitions, history, deliveries, tasks) {
   const list = h("ol", { class: "timeline", id: "timeline" });
   const show = (kind) => clear(list, entries.filter((e) => !kind || e.kind === kind).map((e) =>
     h("li", { class: `entry ${e.kind}` }, h("time", { datetime: e.at }, dateTime(e.at)), " ",
-      badge(`kind-${e.kind}`, e.label), " ", e.text, e.why ? h("span", { class: "muted" }, ` — ${e.why}`) : null)));
+      badge(`kind-${e.kind}`, e.label), " ", e.text, e.who ? [" ", h("strong", { class: "actor" }, e.who)] : null,
+      e.why ? h("span", { class: "muted" }, ` — ${e.why}`) : null)));
   const kinds = select([["", t("all")], ["transition", t("timeline.transition")], ["score", t("timeline.score")],
     ["delivery", t("timeline.delivery")], ["task", t("timeline.task")]], "", {
     id: "timeline-kind", onchange: (event) => show(event.target.value),
@@ -163,7 +167,7 @@ function moveSection(context, accountId, position, summaries) {
       event.preventDefault();
       try {
         const moved = await post(`${context.api.engine}/accounts/${encodeURIComponent(accountId)}/moves`, {
-          path_id: paths.value, target: target.value, actor: "console", note: reason.value.trim(),
+          path_id: paths.value, target: target.value, note: reason.value.trim(),
         });
         message.className = "ok";
         message.textContent = t("move.queued", { id: moved.move_id });

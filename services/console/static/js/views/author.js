@@ -5,7 +5,7 @@ import { clear, field, h, select, table } from "../dom.js";
 import { dateTime } from "../format.js";
 import { t } from "../i18n.js";
 import { empty, section } from "./common.js";
-import { simulate, simulationResult } from "./simulation.js";
+import { playbookChoice, playbookDrafts, saveDraft, savedDrafts, simulate, simulationResult } from "./simulation.js";
 
 const KINDS = ["path", "playbook", "metrics"];
 
@@ -37,7 +37,9 @@ export async function renderAuthor(context) {
   const id = context.query.id || (kind === "metrics" ? "metrics" : "");
   const versions = id ? await api.versions(id).catch(() => []) : [];
   const version = Number(context.query.version || (versions[0] && versions[0].version) || 0);
-  const source = version ? await api.source(id, version) : "";
+  const drafts = kind === "metrics" ? [] : savedDrafts(context, kind);
+  const loaded = drafts.find((draft) => draft.name === context.query.draft);
+  const source = loaded ? loaded.source : version ? await api.source(id, version) : "";
   const kindPicker = select(KINDS.map((k) => [k, t(`author.kind.${k}`)]), kind, {
     id: "author-kind", onchange: (event) => { location.hash = context.href("author", { kind: event.target.value }); },
   });
@@ -77,20 +79,36 @@ export async function renderAuthor(context) {
       return t("author.published", { version: answer.version });
     }),
   }, t("author.publish"));
+  const playbooks = kind === "path" ? playbookChoice(context, []) : null;
   const simulateButton = kind === "path" ? h("button", {
     type: "button", id: "simulate",
-    onclick: () => run(() => simulate(context, editor.value(), sourceName), (report) => {
+    onclick: () => run(() => simulate(context, editor.value(), sourceName, playbookDrafts(context, playbooks.names())), (report) => {
       clear(simulation, simulationResult(report));
       return t("simulation.done", { events: report.events.replayed });
     }),
   }, t("simulation.simulate")) : null;
+  const draftName = h("input", { id: "draft-name", value: loaded ? loaded.name : `${id || kind} draft`, size: 20, autocomplete: "off" });
+  const saveButton = kind === "metrics" ? null : h("button", {
+    type: "button", id: "save-draft", onclick: () => {
+      const name = saveDraft(context, kind, draftName.value.trim() || `${id || kind} draft`, editor.value(), sourceName);
+      result.className = "ok";
+      result.textContent = t("draft.saved", { name });
+    },
+  }, t("draft.save"));
   return [
     h("div", { class: "toolbar" }, h("h1", {}, t("nav.author")), field(t("author.kind"), kindPicker),
       itemPicker ? field(t("author.file"), itemPicker) : null),
     section(t("author.editor", { name: sourceName }), editor.element,
+      playbooks ? playbooks.element : null,
       h("div", { class: "actions" }, validateButton, simulateButton, publishButton), result,
+      saveButton ? h("div", { class: "actions" }, field(t("draft.name"), draftName), saveButton) : null,
       h("h3", { id: "problems-title" }, t("author.problems")), problems),
     simulation,
+    kind === "metrics" ? null : section(t("draft.saved_title"), drafts.length
+      ? h("ul", { class: "links", id: "drafts" }, drafts.map((draft) => h("li", {},
+        h("a", { href: context.href("author", { kind, id: draft.id || id, draft: draft.name }) }, draft.name),
+        h("span", { class: "muted" }, ` ${draft.id || "?"} · ${dateTime(draft.saved_at)}`))))
+      : empty(t("draft.none_yet"))),
     section(t("author.versions"), versions.length ? table(t("author.versions"),
       [t("path.version"), t("author.published_at"), t("author.published_by"), t("author.source_name"), t("author.digest"), t("details")],
       versions.map((v) => [`v${v.version}`, dateTime(v.published_at), v.published_by || "—", v.source_name,

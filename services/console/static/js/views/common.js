@@ -1,4 +1,5 @@
-// Pieces several views share: the pager, status badges, the North Star chip.
+// Pieces several views share: the pager, status badges, the North Star chip, errors.
+import { ApiError } from "../api.js";
 import { h } from "../dom.js";
 import { number } from "../format.js";
 import { t } from "../i18n.js";
@@ -33,4 +34,12 @@ export function section(title, ...children) {
 
 export function empty(text) {
   return h("p", { class: "muted empty" }, text);
+}
+
+/** An API error (or any other) as an alert, with the field at fault. */
+export function errorBox(error) {
+  const detail = error instanceof ApiError ? error.detail : {};
+  return h("div", { class: "error card", role: "alert" },
+    h("strong", {}, t("error")), " ", error.message,
+    detail.field ? h("span", { class: "muted" }, ` (${detail.field})`) : null);
 }

@@ -2,10 +2,10 @@
 // and overdue per node; a click lists the accounts in a node.
 import { get, getOr } from "../api.js";
 import { field, h, s, select, table } from "../dom.js";
-import { date, days, number, percent } from "../format.js";
+import { date, dateTime, days, number, percent } from "../format.js";
 import { t } from "../i18n.js";
-import { badge, empty, northStarChip, pager, section } from "./common.js";
-import { besideLive, lastSimulation } from "./simulation.js";
+import { badge, empty, errorBox, northStarChip, pager, section } from "./common.js";
+import { besideLive, lastSimulation, playbookChoice, playbookDrafts, savedDrafts, simulate } from "./simulation.js";
 
 const STAGE_WIDTH = 230;
 const STAGE_GAP = 70;
@@ -64,8 +64,47 @@ export async function renderPath(context) {
     })),
     section(t("path.graph"), graph(context, pathId, shown.summary, figures)),
     section(t("path.figures"), figuresTable(context, pathId, shown.summary, figures)),
-    besideLive(context, shown.summary, figures, lastSimulation(context, pathId)),
+    draftChoice(context, pathId, version),
+    await compared(context, pathId, shown.summary, figures),
   ];
+}
+
+/** The chosen draft (`?draft=NAME&playbooks=A,B`) and draft playbooks to compare with. */
+function draftChoice(context, pathId, version) {
+  const drafts = savedDrafts(context, "path").filter((draft) => draft.id === pathId);
+  const chosen = (context.query.playbooks || "").split(",").filter(Boolean);
+  const picker = select([["", t("draft.last_simulation")], ...drafts.map((d) => [d.name, `${d.name} · ${dateTime(d.saved_at)}`])],
+    context.query.draft || "", { id: "draft-picker" });
+  const playbooks = playbookChoice(context, chosen);
+  const form = h("form", {
+    class: "filters", id: "draft-choice", onsubmit: (event) => {
+      event.preventDefault();
+      location.hash = context.href(`path/${encodeURIComponent(pathId)}`, {
+        version: context.query.version, draft: picker.value, playbooks: picker.value ? playbooks.names().join(",") : "",
+      });
+    },
+  }, field(t("draft.path"), picker), playbooks.element, h("button", { type: "submit" }, t("draft.compare")));
+  return section(t("draft.title"), h("p", { class: "muted" },
+    drafts.length ? t("draft.help") : t("draft.none_saved")), form);
+}
+
+/** The simulation beside the live figures: of the chosen draft (simulated now), or the
+ * tab's last one; an error box when the chosen draft cannot be simulated. */
+async function compared(context, pathId, summary, figures) {
+  const name = context.query.draft;
+  if (!name) return besideLive(context, summary, figures, lastSimulation(context, pathId));
+  const draft = savedDrafts(context, "path").find((d) => d.name === name && d.id === pathId);
+  if (!draft) return section(t("draft.title"), empty(t("draft.missing", { name })));
+  const names = (context.query.playbooks || "").split(",").filter(Boolean);
+  const playbooks = playbookDrafts(context, names);
+  try {
+    const report = await simulate(context, draft.source, draft.source_name, playbooks);
+    return besideLive(context, summary, figures, {
+      at: new Date().toISOString(), report, draft: name, playbooks: playbooks.map((p) => p.name),
+    });
+  } catch (error) {
+    return errorBox(error);
+  }
 }
 
 function figuresByNode(funnel, overdue) {

@@ -1,6 +1,7 @@
 // A draft growth path simulated on the workspace's recent events: its figures per node and
-// the outreach it would produce per role; the last one kept (per path, in this tab) for
-// the Path view to show beside the live figures.
+// the outreach it would produce per role. Drafts of paths and playbooks are saved by name in
+// this browser (per workspace), so the Path view can compare a chosen one, with chosen draft
+// playbooks, with the live figures at a stable address; the tab's last simulation is kept too.
 import { post } from "../api.js";
 import { h, table } from "../dom.js";
 import { dateTime, number } from "../format.js";
@@ -8,10 +9,15 @@ import { t } from "../i18n.js";
 import { empty, section } from "./common.js";
 
 const STORE = "milepost.simulation";
+const DRAFTS = "milepost.drafts";
 
-/** Simulate `source` (a path file) and remember the report for the path. */
-export async function simulate(context, source, sourceName) {
-  const report = await post(`${context.api.simulation}/paths`, { source, source_name: sourceName });
+/** Simulate `source` (a path file), with draft `playbooks` ({source, source_name}) when
+ * given, and remember the report as the path's last simulation in this tab. */
+export async function simulate(context, source, sourceName, playbooks = []) {
+  const report = await post(`${context.api.simulation}/paths`, {
+    source, source_name: sourceName,
+    playbooks: playbooks.map((p) => ({ source: p.source, source_name: p.source_name })),
+  });
   const key = `${STORE}.${context.workspace}.${report.path.id}`;
   sessionStorage.setItem(key, JSON.stringify({ at: new Date().toISOString(), report }));
   return report;
@@ -21,6 +27,48 @@ export async function simulate(context, source, sourceName) {
 export function lastSimulation(context, pathId) {
   const kept = sessionStorage.getItem(`${STORE}.${context.workspace}.${pathId}`);
   return kept ? JSON.parse(kept) : null;
+}
+
+function draftKey(context) {
+  return `${DRAFTS}.${context.workspace}`;
+}
+
+/** The drafts of `kind` ("path" or "playbook") saved in this browser for the workspace, by
+ * name: {name, id, source, source_name, saved_at}. */
+export function savedDrafts(context, kind) {
+  const all = JSON.parse(localStorage.getItem(draftKey(context)) || "{}");
+  return Object.values(all[kind] || {}).sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** Save `source` as the draft `name` of `kind` (replacing one of that name); its name
+ * without commas, as addresses list playbook drafts comma-separated. */
+export function saveDraft(context, kind, name, source, sourceName) {
+  const all = JSON.parse(localStorage.getItem(draftKey(context)) || "{}");
+  const clean = name.replaceAll(",", " ").trim();
+  const id = (/^id:\s*["']?([^"'\s#]+)/m.exec(source) || [])[1] || "";
+  all[kind] = { ...(all[kind] || {}), [clean]: { name: clean, id, source, source_name: sourceName, saved_at: new Date().toISOString() } };
+  localStorage.setItem(draftKey(context), JSON.stringify(all));
+  return clean;
+}
+
+/** Checkboxes of the saved playbook drafts, `chosen` (names) ticked; `names()` the ticked. */
+export function playbookChoice(context, chosen) {
+  const drafts = savedDrafts(context, "playbook");
+  const boxes = drafts.map((draft, i) => h("input", {
+    type: "checkbox", id: `draft-playbook-${i}`, value: draft.name, checked: chosen.includes(draft.name),
+  }));
+  const element = h("fieldset", { class: "draft-playbooks" }, h("legend", {}, t("draft.playbooks")),
+    drafts.length
+      ? drafts.map((draft, i) => h("div", { class: "field check" }, boxes[i],
+        h("label", { for: boxes[i].id }, `${draft.name} (${draft.id || "?"})`)))
+      : h("p", { class: "muted" }, t("draft.no_playbooks")));
+  return { element, names: () => boxes.filter((box) => box.checked).map((box) => box.value) };
+}
+
+/** The saved playbook drafts named in `names`, in that order (unknown names left out). */
+export function playbookDrafts(context, names) {
+  const drafts = savedDrafts(context, "playbook");
+  return names.map((name) => drafts.find((draft) => draft.name === name)).filter(Boolean);
 }
 
 /** Per "stage/node": accounts at the end, entries, completions, median days, overdue. */
@@ -94,7 +142,9 @@ function outreachTable({ rows, tasks, triggers }) {
   ];
 }
 
-/** The Path view's live figures beside the last simulation's, or null without one. */
+/** The Path view's live figures beside a simulation's, or null without one. `kept`:
+ * {at, report, draft?, playbooks?}, a chosen draft (with its draft playbooks' names) or the
+ * tab's last simulation. */
 export function besideLive(context, summary, live, kept) {
   if (!kept) return null;
   const simulated = nodeFigures(kept.report);
@@ -106,8 +156,14 @@ export function besideLive(context, summary, live, kept) {
       l.median_days_in_node === null || l.median_days_in_node === undefined ? "—" : number(l.median_days_in_node, 1),
       s.median_days === null ? "—" : number(s.median_days, 1), number(l.overdue || 0), number(s.overdue)];
   }));
-  return section(t("simulation.beside", { version: kept.report.path.version, at: dateTime(kept.at) }),
+  const title = kept.draft
+    ? t("draft.beside", { name: kept.draft, version: kept.report.path.version, at: dateTime(kept.at) })
+    : t("simulation.beside", { version: kept.report.path.version, at: dateTime(kept.at) });
+  return section(title,
+    kept.draft ? h("p", { id: "draft-playbooks-used" }, kept.playbooks.length
+      ? t("draft.with_playbooks", { names: kept.playbooks.join(", ") }) : t("draft.current_playbooks")) : null,
     table(t("simulation.beside_caption"), [t("path.stage"), t("path.node"), t("simulation.live_accounts"),
       t("simulation.sim_accounts"), t("simulation.live_median"), t("simulation.sim_median"),
-      t("simulation.live_overdue"), t("simulation.sim_overdue")], rows, { id: "simulation-beside" }));
+      t("simulation.live_overdue"), t("simulation.sim_overdue")], rows, { id: "simulation-beside" }),
+    kept.report.outreach ? outreachTable(outreachByRole(kept.report.outreach)) : null);
 }
