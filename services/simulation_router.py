@@ -32,12 +32,15 @@ from services.node_engine.simulation.service import simulate
 from shared.bus import Bus
 from shared.contracts.topics import Topic
 from shared.definitions import definition_digest
+from shared.errors import BusUnavailable, Unavailable
 from shared.event_log import read_latest
 
 MAX_EVENTS = 50_000
 """The most recent events a simulation replays, at most."""
 DEFAULT_EVENTS = 10_000
 MAX_PLAYBOOKS = 20
+RETRY_AFTER_SECONDS = 5
+"""What a 503 asks the client to wait when the events topic cannot be read."""
 
 
 class SimulationIn(SourceIn):
@@ -93,7 +96,14 @@ def simulation_router(bus: Bus, dependencies: Sequence[params.Depends]) -> APIRo
             if body.outreach
             else None
         )
-        log = await read_latest(bus, Topic.EVENTS, workspace_id=workspace_id, count=body.events)
+        try:
+            log = await read_latest(bus, Topic.EVENTS, workspace_id=workspace_id, count=body.events)
+        except BusUnavailable as exc:
+            raise Unavailable(
+                f"the events topic cannot be read now ({exc}); retry later",
+                field="events",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            ) from exc
         report = await asyncio.to_thread(
             simulate, draft, log, current=current, same_content=same, observer=planner
         )

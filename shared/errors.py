@@ -8,7 +8,8 @@ MilepostError
 │   ├── Forbidden (403)     a token of another workspace
 │   ├── NotFound (404)      PathNotFound, PlaybookNotFound, TaskNotFound, AccountNotScored...
 │   ├── Conflict (409)      PathUnchanged, PlaybookUnchanged, TaskClosed...
-│   └── Invalid (422)       DefinitionError (an invalid file), PathRejected, BadCursor...
+│   ├── Invalid (422)       DefinitionError (an invalid file), PathRejected, BadCursor...
+│   └── Unavailable (503)   a dependency cannot answer now (e.g. the bus a simulation reads)
 ├── IngestError, NodeEngineError, MessagingError, ScoringError: each service's root;
 │   a service's refusal derives from its root and from one status base above
 ├── InvalidMessage: a record that can never be processed (to the dead-letter topic)
@@ -96,6 +97,13 @@ class Invalid(Refused):
     """A well-formed request whose content breaks a rule (422)."""
 
     status_code = 422
+
+
+class Unavailable(Refused):
+    """A request that cannot be done now because something it needs does not answer
+    (503); the same request may succeed later (``headers`` may carry ``Retry-After``)."""
+
+    status_code = 503
 
 
 # -- Consumers: what happens to a record next -----------------------------------------------

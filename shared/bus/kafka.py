@@ -48,6 +48,8 @@ _TOPIC_OVERRIDE = 1
 
 TAIL_BATCH = 5000
 """Records a :meth:`KafkaBus.read_tail` batch holds at most."""
+TAIL_IDLE_POLLS = 10
+"""Empty one-second polls in a row after which a tail read gives up (the broker is gone)."""
 
 _PLACEMENT_CACHE_KEYS = 100_000
 """Keys whose partition is remembered per topic (a few MB at most); then it starts over."""
@@ -376,13 +378,18 @@ class _KeyPlacement:
 async def _partition_tail(
     reader: AIOKafkaConsumer, tp: KafkaTopicPartition, start: int, end: int
 ) -> AsyncIterator[list[ConsumedRecord]]:
-    """The records of ``tp`` in ``[start, end)``, read by ``reader`` in batches."""
+    """The records of ``tp`` in ``[start, end)``, read by ``reader`` in batches; raises
+    :class:`BusUnavailable` after ``TAIL_IDLE_POLLS`` empty polls in a row short of ``end``."""
     if start >= end:
         return
     reader.seek(tp, start)
+    idle = 0
     while await reader.position(tp) < end:
         batches = await reader.getmany(tp, timeout_ms=1000, max_records=TAIL_BATCH)
         batch = [_consumed(r) for r in batches.get(tp, []) if r.offset < end]
+        idle = 0 if batch else idle + 1
+        if idle >= TAIL_IDLE_POLLS:
+            raise BusUnavailable(f"no records from {tp.topic}[{tp.partition}] for {idle} s")
         if batch:
             yield batch
 

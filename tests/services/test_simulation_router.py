@@ -22,12 +22,13 @@ from services.admin_api import admin_dependencies
 from services.messaging.playbooks.service import REFERENCE_PLAYBOOKS
 from services.node_engine.paths.service import REFERENCE_PATHS
 from services.simulation_router import MAX_EVENTS, simulation_router
-from shared.bus import Bus, OutgoingRecord
+from shared.bus import Bus, ConsumedRecord, OutgoingRecord
 from shared.bus.durable import DurableBus
+from shared.bus.memory import InMemoryBus
 from shared.clock import FrozenClock
 from shared.contracts import TOPICS
 from shared.contracts.topics import Topic
-from shared.errors import Refused
+from shared.errors import BusUnavailable, Refused
 from shared.http_errors import answer_refused
 from shared.tenancy.admin_tokens import create_token
 from shared.tenancy.service import create_workspace
@@ -59,6 +60,13 @@ class Api:
 
 @pytest.fixture
 async def api(sessions: async_sessionmaker[AsyncSession], bus: Bus) -> AsyncIterator[Api]:
+    async for opened in open_api(sessions, bus):
+        yield opened
+
+
+async def open_api(sessions: async_sessionmaker[AsyncSession], bus: Bus) -> AsyncIterator[Api]:
+    """The simulation route on ``bus`` with two new workspaces, the sample events in the
+    first, and a token of the first."""
     names = [f"ws-{uuid.uuid4().hex[:10]}" for _ in range(2)]
     async with sessions() as session:
         ids = [(await create_workspace(session, name, clock=CLOCK)).workspace_id for name in names]
@@ -74,6 +82,17 @@ async def api(sessions: async_sessionmaker[AsyncSession], bus: Bus) -> AsyncIter
         transport=httpx.ASGITransport(app=app), base_url="http://milepost", timeout=60
     ) as client:
         yield Api(client, names[0], names[1], issued.token)
+
+
+class _UnreadableBus(InMemoryBus):
+    """Its tail read fails after the first batch (the broker went away meanwhile)."""
+
+    async def read_tail(
+        self, topic: str, *, per_partition: int
+    ) -> AsyncIterator[list[ConsumedRecord]]:
+        async for batch in super().read_tail(topic, per_partition=per_partition):
+            yield batch
+            raise BusUnavailable("no records for 10 s")
 
 
 def sample_records(workspace_id: str) -> list[OutgoingRecord]:
@@ -124,6 +143,19 @@ async def test_an_invalid_draft_answers_422_at_its_line(api: Api) -> None:
     too_many = await api.simulate({"source": DRAFT, "events": MAX_EVENTS + 1})
     assert too_many.status_code == 422
     assert "events" in too_many.text
+
+
+async def test_an_unreadable_events_topic_answers_503_with_retry_after(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    bus = _UnreadableBus()
+    await bus.start()
+    async for api in open_api(sessions, bus):
+        answer = await api.simulate({"source": DRAFT})
+        assert answer.status_code == 503
+        assert answer.headers["Retry-After"] == "5"
+        assert answer.json()["detail"]["field"] == "events"
+    await bus.close()
 
 
 async def test_another_workspace_is_forbidden_and_no_token_unauthorized(api: Api) -> None:
