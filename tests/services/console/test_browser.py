@@ -259,6 +259,10 @@ def test_a_saved_draft_and_a_draft_playbook_are_compared_with_the_live_figures(
     page.get_by_label("Draft name").fill("slower")
     page.get_by_role("button", name="Save as draft").click()
     expect(page.locator("#author-result")).to_have_text("Saved as draft slower in this browser.")
+    page.get_by_label(re.compile("^silent")).check()
+    page.get_by_role("button", name="Simulate on recent events").click()
+    expect(page.locator("#author-result")).to_contain_text("Simulated on")
+    expect(page.get_by_text("No playbook step would send a message.")).to_be_visible()
 
     page.goto(f"/{PATH}")
     page.get_by_label("Draft of this path").select_option("slower")
