@@ -2,9 +2,11 @@
 outreach its triggers would produce: ``POST /api/simulation/workspaces/{workspace}/paths``.
 
 It combines the engine's replay and messaging's planning, so it lives beside
-:mod:`services.cli` (services do not import each other). Nothing is written: the events are
-read from the events topic in a throwaway consumer group, the replay is pure. The answer is
-the JSON of ``milepost paths simulate --json`` (with ``"outreach"`` when planned).
+:mod:`services.cli` (services do not import each other), which hands it to ``milepost
+messaging`` in production; embedded mode mounts it on its one port. Nothing is written: the
+workspace's latest events are read back from each partition's end of the events topic
+(:func:`shared.event_log.read_latest`, in no consumer group), the replay is pure. The answer
+is the JSON of ``milepost paths simulate --json`` (with ``"outreach"`` when planned).
 """
 
 from __future__ import annotations
