@@ -50,7 +50,10 @@ export async function renderPath(context) {
     `v${v.version} · ${date(v.published_at)}${v.version === detail.current_version ? ` (${t("path.current")})` : ""}`]),
   version, {
     id: "version-picker",
-    onchange: (event) => { location.hash = context.href(`path/${id}`, { version: event.target.value }); },
+    onchange: (event) => {
+      const { draft, playbooks } = context.query; // the chosen draft stays chosen
+      location.hash = context.href(`path/${id}`, { version: event.target.value, draft, playbooks });
+    },
   });
   return [
     h("div", { class: "toolbar" },
