@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -46,7 +47,7 @@ def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
     root = tmp_path_factory.mktemp("console")
     data = root / "data"
     data.mkdir()
-    (data / CLOCK_FILE).write_text("0\n")
+    (data / CLOCK_FILE).write_text(f"{_seconds_until_evening()}\n")
     env = {
         "MILEPOST_DATA_DIR": str(data),
         "MILEPOST_ENGINE_TIMER_INTERVAL_MS": "200",
@@ -61,6 +62,14 @@ def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
         yield Instance(server.url, token)
     finally:
         stop_server(server)
+
+
+def _seconds_until_evening() -> int:
+    """The sandbox's start: the next 22:00 UTC, so the seeded outreach meets the quiet hours
+    (21:00 to 08:00 in the contacts' default UTC) and is deferred, whatever the time of day."""
+    now = datetime.now(UTC)
+    evening = now.replace(hour=22, minute=0, second=0, microsecond=0)
+    return int(((evening if evening > now else evening + timedelta(days=1)) - now).total_seconds())
 
 
 @pytest.fixture(scope="module")
