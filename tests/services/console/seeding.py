@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 
+from services.messaging.contacts.directory import owner_contact_id
+
 WAIT_SECONDS = 90
 
 # account -> (contact, role, the events it does in order; "order" is one completed order)
@@ -140,7 +142,7 @@ def eventually(check: Callable[[], Any], what: str) -> Any:
 
 def seed(admin: httpx.Client, write_key: str) -> None:
     """Send the calls, wait until the engine placed every merchant, move the sandbox clock
-    three days on and wait for the overdue nodes and the escalation tasks."""
+    three days on and wait for the overdue nodes and an escalation task for each owner."""
     for call in calls():
         sent = admin.post(f"/v1/{call['type']}", json=call, auth=(write_key, ""))
         assert sent.status_code == 200, sent.text
@@ -166,12 +168,13 @@ def seed(admin: httpx.Client, write_key: str) -> None:
         ],
         "overdue nodes",
     )
-    eventually(
-        lambda: admin.get("/api/messaging/workspaces/demo/tasks", params={"status": "open"}).json()[
-            "items"
-        ],
-        "an escalation task",
-    )
+    eventually(lambda: _tasks_for_every_owner(admin), "an escalation task for each owner")
+
+
+def _tasks_for_every_owner(admin: httpx.Client) -> bool:
+    answer = admin.get("/api/messaging/workspaces/demo/tasks", params={"status": "open"})
+    owners = {task["owner_contact_id"] for task in answer.json()["items"]}
+    return owners >= {owner_contact_id(email) for email, _ in OWNERS}
 
 
 def _entered_everywhere(admin: httpx.Client) -> bool:
