@@ -131,6 +131,26 @@ def in_workspace(
         raise typer.Exit(code=1) from exc
 
 
+VALIDATE_HELP = (
+    "Check {kind} files without publishing them.\n\n"
+    "Each problem is printed as FILE:LINE:COLUMN: FIELD: MESSAGE; the exit status is 1 when\n"
+    "any file has one."
+)
+
+
+def add_validate_command(app: typer.Typer, kind: str, summary: Callable[[Path], str]) -> None:
+    """Add ``validate FILES...`` to ``app`` for definition files of ``kind``
+    (``growth-path``): ``FILE: valid: <summary>`` for each good file, each problem of a bad
+    one as FILE:LINE:COLUMN: FIELD: MESSAGE, exit status 1 when any file has one."""
+
+    listed = typer.Argument(help=f"{kind.capitalize()} YAML files.")
+
+    def validate(files: list[Path] = listed) -> None:
+        validate_files(files, summary)
+
+    app.command("validate", help=VALIDATE_HELP.format(kind=kind))(validate)
+
+
 def validate_files(files: list[Path], summary: Callable[[Path], str]) -> None:
     """Print ``FILE: valid: <summary>`` for each good file and each problem of a bad one as
     FILE:LINE:COLUMN: FIELD: MESSAGE; exit status 1 when any file has one."""

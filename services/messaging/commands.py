@@ -11,10 +11,10 @@ import typer
 from services.command_line import (
     Refusals,
     WorkspaceName,
+    add_validate_command,
     every_item,
     in_workspace,
     publish_file,
-    validate_files,
 )
 from services.messaging.errors import MessagingError
 
@@ -40,27 +40,20 @@ playbooks_app = typer.Typer(
 )
 
 
-@playbooks_app.command("validate")
-def playbooks_validate(
-    files: Annotated[list[Path], typer.Argument(help="Playbook YAML files.")],
-) -> None:
-    """Check playbook files without publishing them.
-
-    Each problem is printed as FILE:LINE:COLUMN: FIELD: MESSAGE; the exit status is 1 when
-    any file has one.
-    """
+def _playbook_summary(file: Path) -> str:
+    """A valid playbook file's id and size."""
     from services.messaging.playbooks.service import read_playbook
     from shared.definitions.document import read_definition
 
-    def summary(file: Path) -> str:
-        playbook = read_playbook(str(file), read_definition(file))
-        steps = sum(len(rule.steps) for rule in playbook.rules)
-        return (
-            f"{playbook.id} ({len(playbook.rules)} rules, {steps} steps, "
-            f"{len(playbook.templates)} templates)"
-        )
+    playbook = read_playbook(str(file), read_definition(file))
+    steps = sum(len(rule.steps) for rule in playbook.rules)
+    return (
+        f"{playbook.id} ({len(playbook.rules)} rules, {steps} steps, "
+        f"{len(playbook.templates)} templates)"
+    )
 
-    validate_files(files, summary)
+
+add_validate_command(playbooks_app, "playbook", _playbook_summary)
 
 
 @playbooks_app.command("publish")

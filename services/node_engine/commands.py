@@ -15,10 +15,10 @@ import typer
 from services.command_line import (
     Refusals,
     WorkspaceName,
+    add_validate_command,
     every_item,
     in_workspace,
     publish_file,
-    validate_files,
 )
 from services.node_engine.errors import NodeEngineError
 
@@ -36,28 +36,21 @@ class Migration(StrEnum):
     RESTART = "restart"
 
 
-@paths_app.command("validate")
-def paths_validate(
-    files: Annotated[list[Path], typer.Argument(help="Growth-path YAML files.")],
-) -> None:
-    """Check growth-path files without publishing them.
-
-    Each problem is printed as FILE:LINE:COLUMN: FIELD: MESSAGE; the exit status is 1 when
-    any file has one.
-    """
+def _path_summary(file: Path) -> str:
+    """A valid growth-path file's id and size."""
     from services.node_engine.paths.service import compile_source
     from shared.definitions.document import read_definition
 
-    def summary(file: Path) -> str:
-        path = compile_source(str(file), read_definition(file), version=1)
-        nodes = sum(len(stage.nodes) for stage in path.stages)
-        tiers = f", {len(path.tiers.levels)} tiers" if path.tiers else ""
-        return (
-            f"{path.id} ({len(path.stages)} stages, {nodes} nodes{tiers}, "
-            f"{len(path.aggregates)} aggregates)"
-        )
+    path = compile_source(str(file), read_definition(file), version=1)
+    nodes = sum(len(stage.nodes) for stage in path.stages)
+    tiers = f", {len(path.tiers.levels)} tiers" if path.tiers else ""
+    return (
+        f"{path.id} ({len(path.stages)} stages, {nodes} nodes{tiers}, "
+        f"{len(path.aggregates)} aggregates)"
+    )
 
-    validate_files(files, summary)
+
+add_validate_command(paths_app, "growth-path", _path_summary)
 
 
 @paths_app.command("publish")

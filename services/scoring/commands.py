@@ -12,10 +12,10 @@ import typer
 from services.command_line import (
     Refusals,
     WorkspaceName,
+    add_validate_command,
     every_item,
     in_workspace,
     publish_file,
-    validate_files,
 )
 from services.scoring.errors import ScoringError
 from services.scoring.model.commands import app as model_app
@@ -39,22 +39,15 @@ scoring_app.add_typer(metrics_app, name="metrics")
 scoring_app.registered_commands += model_app.registered_commands
 
 
-@metrics_app.command("validate")
-def metrics_validate(
-    files: Annotated[list[Path], typer.Argument(help="Metric-definitions YAML files.")],
-) -> None:
-    """Check metric-definitions files without publishing them.
-
-    Each problem is printed as FILE:LINE:COLUMN: FIELD: MESSAGE; the exit status is 1 when
-    any file has one.
-    """
+def _metrics_summary(file: Path) -> str:
+    """A valid metric-definitions file's size and North Star."""
     from services.scoring.definitions import load_metrics
 
-    def summary(file: Path) -> str:
-        definitions = load_metrics(file)
-        return f"{len(definitions.metrics)} metrics, North Star {definitions.north_star}"
+    definitions = load_metrics(file)
+    return f"{len(definitions.metrics)} metrics, North Star {definitions.north_star}"
 
-    validate_files(files, summary)
+
+add_validate_command(metrics_app, "metric-definitions", _metrics_summary)
 
 
 @metrics_app.command("publish")

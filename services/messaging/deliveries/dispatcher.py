@@ -142,6 +142,7 @@ def follow_up(message: Message, step: Step, contact: Contact, now: datetime) -> 
     return replace(
         message,
         step_id=f"{planned_step_id(message.step_id)}{FOLLOW_UP}{channel}",
+        role=None,  # not a plan of the trigger worker: budgets and cooldowns skip it
         channel=channel,
         target=target,
         planned_at=now,

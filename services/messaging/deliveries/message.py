@@ -6,8 +6,9 @@ budgets; the delivery service stores it (``row_of`` and ``message_of`` in
 :mod:`services.messaging.deliveries.repository` map it to and from its row); the dispatcher claims it back with its ``attempt`` and signing
 secret and hands it to a channel. The same value all the way: nothing is copied by hand.
 
-(``trigger_id``, ``contact_id``, ``step_id``) is its key; ``delivery_id`` is derived from
-it, so a replayed trigger, a retry and a re-claimed send all carry the same id (the
+(``trigger_id``, ``contact_id``, ``step_id``) is its key, stored once: in its delivery row,
+which is also the trigger worker's record of the plan. ``delivery_id`` is derived from it,
+so a replayed trigger, a retry and a re-claimed send all carry the same id (the
 ``Idempotency-Key``, ``webhook-id`` and ``Message-ID`` providers receive).
 """
 
@@ -68,7 +69,8 @@ class Message:
     playbook_id: str | None = None
     playbook_version: int | None = None
     role: str | None = None
-    """The role the contact was reached through (planning; the budgets count per role)."""
+    """The role the trigger worker reached the contact through (the budgets count per
+    role); ``None``: not its plan (a subscription's delivery, a task push, a follow-up)."""
     locale: str | None = None
     """The locale the message was rendered in."""
     cooldown: timedelta | None = None

@@ -18,6 +18,13 @@ class DeliveryRow(Base):
     ``status``: ``queued`` or ``deferred`` (waiting for ``due_at``), ``retrying`` (a
     passing failure, due again at ``due_at``), ``sent``, ``failed`` (a permanent failure
     or the last retry: dead-lettered) or ``suppressed`` (never sent, with the reason).
+
+    (``trigger_id``, ``contact_id``, ``step_id``) is a message's idempotency key, here and
+    nowhere else: the trigger worker plans a message once because its delivery is here. A
+    delivery with a ``role`` is a plan of the trigger worker (its attempt 0 holds the planned
+    status and reason; the budgets and cooldowns count it); subscription deliveries, task
+    pushes and a bounce's follow-up have none. ``channel`` is ``None`` when no channel
+    reaches the contact (suppressed).
     ``due_at`` is ``None`` once nothing more will happen; a claim moves it one lease ahead,
     so a delivery whose process died mid-send is due again after the lease. A claim reads
     ``ix_messaging_deliveries_claim`` in its order (priority, then due time): the first due
@@ -31,6 +38,14 @@ class DeliveryRow(Base):
         Index("ix_messaging_deliveries_account", "workspace_id", "account_id", "planned_at"),
         Index("ix_messaging_deliveries_contact", "workspace_id", "contact_id", "planned_at"),
         Index("ix_messaging_deliveries_status", "workspace_id", "status", "planned_at"),
+        Index("ix_messaging_deliveries_contact_window", "workspace_id", "contact_id", "not_before"),
+        Index(
+            "ix_messaging_deliveries_role_window",
+            "workspace_id",
+            "account_id",
+            "role",
+            "not_before",
+        ),
     )
 
     delivery_id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -41,7 +56,8 @@ class DeliveryRow(Base):
     step_id: Mapped[str] = mapped_column(String(200))
     playbook_id: Mapped[str | None] = mapped_column(String(64))
     playbook_version: Mapped[int | None] = mapped_column(Integer)
-    channel: Mapped[str] = mapped_column(String(16))
+    role: Mapped[str | None] = mapped_column(String(32))
+    channel: Mapped[str | None] = mapped_column(String(16))
     target: Mapped[dict[str, Any]] = mapped_column(JSON)
     subject: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)

@@ -14,8 +14,6 @@ from services.messaging.deliveries.message import Message
 from services.messaging.deliveries.models import AttemptRow, DeliveryRow
 from shared.db.statements import insert_ignoring_duplicates, insert_new
 
-FALLBACK_CHANNEL = "email"
-"""The channel a message no channel reaches is recorded on (it is never sent)."""
 FINAL_AT_PLANNING = frozenset({"suppressed", "failed"})
 """Statuses recorded at planning that are never sent."""
 _DELIVERIES = cast(Table, DeliveryRow.__table__)
@@ -29,7 +27,6 @@ def row_of(message: Message) -> dict[str, Any]:
     final = message.status in FINAL_AT_PLANNING
     return {
         **{name: getattr(message, name) for name in _SHARED},
-        "channel": message.channel or FALLBACK_CHANNEL,
         "target": dict(message.target),
         "trace": dict(message.trace),
         "attempts": message.attempt,

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from services.messaging.deliveries.models import AttemptRow, DeliveryRow
 
+UNREACHED_CHANNEL = "email"
+"""The channel shown for a message no channel reaches (stored without one, never sent)."""
 DeliveryStatus = Literal["queued", "deferred", "retrying", "sent", "failed", "suppressed"]
 
 
@@ -34,7 +36,7 @@ class DeliveryOut(BaseModel):
     step_id: str
     playbook_id: str | None
     playbook_version: int | None
-    channel: str
+    channel: str = Field(description="email for a message no channel reaches (never sent).")
     target: dict[str, Any] = Field(description="Address, URL or user id (no secrets).")
     subject: str
     body: str
@@ -51,6 +53,11 @@ class DeliveryOut(BaseModel):
     history: list[AttemptOut] | None = Field(
         default=None, description="Every attempt (on a single delivery only)."
     )
+
+    @field_validator("channel", mode="before")
+    @classmethod
+    def _unreached(cls, channel: str | None) -> str:
+        return channel or UNREACHED_CHANNEL
 
     @classmethod
     def of(cls, row: DeliveryRow, history: list[AttemptRow] | None = None) -> DeliveryOut:

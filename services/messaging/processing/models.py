@@ -1,4 +1,8 @@
-"""The plan ledger: one row per (trigger, contact, step), whatever became of it."""
+"""The task plans: what the trigger worker decided for each task step of a trigger.
+
+A message's plan is its delivery (``messaging_deliveries``, the one store of a message's
+key); see :mod:`services.messaging.processing.repository`.
+"""
 
 from __future__ import annotations
 
@@ -11,30 +15,28 @@ from shared.db.model_base import Base
 from shared.db.types import UtcDateTime
 
 
-class PlanRow(Base):
-    """What the trigger worker decided for one contact and step of one trigger: queued,
-    deferred, suppressed (with the reason), failed (a template error) or a task. Its key
-    makes a replayed trigger plan nothing twice; queued and deferred rows are the
-    contact-pressure budgets' count."""
+class TaskPlanRow(Base):
+    """One task step of one trigger for the account's owner: ``task`` (handed to the task
+    service, with the reason it could not be made, if any) or ``suppressed`` (its step's
+    cooldown, with the reason). Its key makes a replayed trigger plan the task once; ``task``
+    rows start the step's cooldown."""
 
-    __tablename__ = "messaging_plans"
+    __tablename__ = "messaging_task_plans"
     __table_args__ = (
-        Index("ix_messaging_plans_contact", "workspace_id", "contact_id", "not_before"),
         Index(
-            "ix_messaging_plans_account_role", "workspace_id", "account_id", "role", "not_before"
+            "ix_messaging_task_plans_step", "workspace_id", "account_id", "step_id", "planned_at"
         ),
     )
 
     trigger_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    contact_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(
+        String(256), primary_key=True, doc="The account owner's contact id ('' if none)."
+    )
     step_id: Mapped[str] = mapped_column(String(130), primary_key=True, doc="playbook/step")
     workspace_id: Mapped[str] = mapped_column(String(32))
     account_id: Mapped[str] = mapped_column(String(256))
-    role: Mapped[str] = mapped_column(String(32))
-    channel: Mapped[str | None] = mapped_column(String(16))
     priority: Mapped[str] = mapped_column(String(16))
-    category: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)
     planned_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    not_before: Mapped[datetime] = mapped_column(UtcDateTime())
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -6,7 +6,8 @@ Per trigger: match the workspace's playbooks -> resolve roles to contacts with f
 (queued, deferred or suppressed with its reason, or failed for a template error) and each
 task to the task service. All of a batch's effects and its applied offsets are written in
 one transaction (see :mod:`services.messaging.processing.consumer`), and every plan is
-keyed by (trigger id, contact id, step id): a replayed trigger plans nothing twice.
+keyed by (trigger id, contact id, step id), held once: a message's by its delivery, a
+task's by its task plan. A replayed trigger plans nothing twice.
 """
 
 from __future__ import annotations
@@ -165,7 +166,7 @@ class TriggerWorker(FencedConsumer[ReceivedTrigger]):
             lambda: [self.plan(received, people, now) for received in items]
         )
         books = await self.books(session, batch, accounts, now)
-        rows: list[dict[str, Any]] = []
+        task_plans: list[dict[str, Any]] = []
         finals: list[Message] = []
         for plans in batch:
             if not plans.messages and not plans.tasks:
@@ -174,20 +175,19 @@ class TriggerWorker(FencedConsumer[ReceivedTrigger]):
             for message in plans.messages:
                 final = self.settle(message, books)
                 if final is not None:
-                    rows.append(ledger.ledger_row(final))
                     finals.append(final)
             for task in plans.tasks:
                 if _task_key(task) in books.done:
                     continue
                 books.done.add(_task_key(task))
                 task = settled_task(task, books.cooldowns)
-                rows.append(_task_row(task))
+                task_plans.append(_task_plan(task))
                 if task.suppressed is None:
                     await self.outbound.create_task(session, task)
                     self.metrics.tasks.inc()
             self.metrics.triggers.labels("planned").inc()
         await self.outbound.deliver(session, finals)
-        await ledger.record(session, rows)
+        await ledger.record_tasks(session, task_plans)
 
     async def books(
         self,
@@ -196,7 +196,8 @@ class TriggerWorker(FencedConsumer[ReceivedTrigger]):
         accounts: set[tuple[str, str]],
         now: datetime,
     ) -> Books:
-        """What the batch's plans are checked against, loaded from the ledger in bulk."""
+        """What the batch's plans are checked against, loaded from the ledger (the
+        deliveries and task plans) in bulk."""
         messages = [m for plans in batch for m in plans.messages]
         done = await ledger.planned_keys(
             session, [m.key for m in messages] + [_task_key(t) for p in batch for t in p.tasks]
@@ -267,19 +268,16 @@ def _owner_id(task: TaskPlan) -> str:
     return task.owner.contact_id if task.owner else ""
 
 
-def _task_row(plan: TaskPlan) -> dict[str, Any]:
+def _task_plan(plan: TaskPlan) -> dict[str, Any]:
     return {
         "trigger_id": plan.trigger_id,
-        "contact_id": _owner_id(plan),
+        "owner_id": _owner_id(plan),
         "step_id": plan.step_id,
         "workspace_id": plan.workspace_id,
         "account_id": plan.account_id,
-        "role": "account_owner",
-        "channel": None,
         "priority": plan.priority,
-        "category": "task",
-        "status": "task" if plan.suppressed is None else "suppressed",
+        "status": ledger.TASK if plan.suppressed is None else "suppressed",
         "reason": plan.suppressed or plan.failure,
         "planned_at": plan.planned_at,
-        "not_before": plan.due_at,
+        "due_at": plan.due_at,
     }

@@ -83,7 +83,7 @@ def bouncing(sessions: Sessions, port: int, feishu: ScriptedChannel) -> Dispatch
 async def deliveries(sessions: Sessions) -> dict[str, DeliveryRow]:
     async with sessions() as session:
         page = await list_deliveries(session, "ws_test")
-    return {row.channel: row for row in page.items}
+    return {row.channel or "": row for row in page.items}
 
 
 async def test_a_refused_email_marks_the_contact_and_follows_up_on_the_next_channel(

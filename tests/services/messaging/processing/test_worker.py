@@ -24,11 +24,12 @@ from services.messaging.contacts import service as contacts
 from services.messaging.contacts.directory import ContactFacts, OwnerFacts
 from services.messaging.deliveries.models import DeliveryRow
 from services.messaging.playbooks.service import REFERENCE_PLAYBOOKS, load_catalog, publish
+from services.messaging.processing import repository as ledger
 from services.messaging.processing import worker as worker_module
 from services.messaging.processing.consumer import ConsumerMetrics
-from services.messaging.processing.models import PlanRow
 from services.messaging.processing.outbound import DeliveryServices
 from services.messaging.processing.planning import Plans, Policies, plan_trigger
+from services.messaging.processing.repository import Plan
 from services.messaging.processing.worker import TriggerMetrics, TriggerWorker
 from services.messaging.tasks.models import TaskRow
 from services.messaging.templates.limits import TemplateLimits
@@ -140,14 +141,12 @@ class Harness:
             )
             return list(rows)
 
-    async def plans(self) -> list[PlanRow]:
+    async def plans(self) -> list[Plan]:
         async with self.sessions() as session:
-            rows = await session.scalars(
-                select(PlanRow)
-                .where(PlanRow.workspace_id == self.workspace)
-                .order_by(PlanRow.trigger_id, PlanRow.step_id, PlanRow.contact_id)
+            found = await ledger.page(
+                session, self.workspace, account_id=None, trigger_id=None, limit=10_000
             )
-            return list(rows)
+        return sorted(found, key=lambda p: (p.trigger_id, p.step_id, p.contact_id))
 
     async def dead_letters(self) -> list[DeadLetter]:
         consumer = await self.bus.subscribe(
