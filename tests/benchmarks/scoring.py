@@ -108,7 +108,7 @@ async def _measure(
     services = Services.find(bootstrap, database_url)
     settings = ScoringSettings(group_id=f"bench-scoring-{run_id}")
     mix = _mix(random.Random(args.scoring_seed), workspace, args.scoring_accounts)
-    topic = f"{prefix}{Topic.EVENTS}"
+    topic = f"{prefix}{Topic.ACCOUNT_EVENTS}"
     producer = await _producer(bootstrap)
     try:
         await _publish(producer, f"{prefix}{Topic.TRIGGERS}", _enrolments(workspace, mix), None)
@@ -261,7 +261,7 @@ async def _drain(
     with progress("scoring the mix", total, "events") as advance:
         while applied < total:
             await worker.step(consumer)
-            now = sum(n for tp, n in worker.applied.items() if tp.topic == Topic.EVENTS)
+            now = sum(n for tp, n in worker.applied.items() if tp.topic == Topic.ACCOUNT_EVENTS)
             if now > applied:
                 advance(now - applied)
                 applied, moved_at = now, time.monotonic()
