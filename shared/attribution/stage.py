@@ -96,8 +96,9 @@ class AttributionStage(Handler[Received, Effects]):
         self.bus = bus
         self.settings = settings
         self.metrics = metrics
-        self.memberships: dict[UserKey, Membership | None] = {}
-        """What is known of the users seen (``None``: not a member of any account)."""
+        self.memberships: dict[UserKey, Membership] = {}
+        """The known memberships of the users seen. A user not known is looked up again
+        with the next batch of theirs: another member may have learned the membership."""
         Stream(
             self,
             bus=bus,
@@ -146,9 +147,7 @@ class AttributionStage(Handler[Received, Effects]):
             if item.event.user_id is not None
         } - self.memberships.keys()
         if wanted:
-            found = await memberships.load_memberships(session, wanted)
-            for key in wanted:
-                self.memberships[key] = found.get(key)
+            self.memberships.update(await memberships.load_memberships(session, wanted))
 
     def handle(self, items: Sequence[Received], batch: Batch) -> None:
         """Attribute ``items`` in order: learn memberships, publish the attributed events."""

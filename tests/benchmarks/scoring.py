@@ -171,9 +171,6 @@ async def _measure(
             1,
         ),
         "records scored": int(sample("milepost_scoring_records_total", outcome="scored")),
-        "records unattributed": int(
-            sample("milepost_scoring_records_total", outcome="unattributed")
-        ),
         "score events": {
             kind: int(sample("milepost_scoring_score_events_total", kind=kind)) for kind in kinds
         },

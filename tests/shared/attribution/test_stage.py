@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,13 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.attribution.models import AttributionOutboxRow, MembershipRow
 from shared.attribution.stage import INPUT_TOPICS, account_event_record
 from shared.bus import Bus, OutgoingRecord
+from shared.bus.memory import InMemoryBus
+from shared.bus.partitioning import partition_for
 from shared.clock import FrozenClock
-from shared.contracts import AccountEvent, ContactRole, EventEnvelope, EventType, Topic
+from shared.contracts import TOPICS, AccountEvent, ContactRole, EventEnvelope, EventType, Topic
 from shared.contracts.events import event_id_for
 from shared.contracts.topics import DeadLetter
 from shared.errors import BusUnavailable
 from shared.identity import Attribution, Membership
-from tests.shared.attribution.support import Attributing
+from tests.shared.attribution.support import Attributing, step_until_applied
 from tests.shared.bus.support import event_record, read_to_end
 
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -238,3 +241,36 @@ def test_an_account_event_record_is_keyed_by_its_account_and_carries_the_trace()
         event, Attribution(Membership("acme", frozenset()), "acme", frozenset())
     )
     assert AccountEvent.model_validate_json(joined.value).joined
+
+
+async def test_a_membership_learned_by_another_member_counts_from_the_next_batch(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The group call is on the account's partition, the user's events on the user's: two
+    members; the one owning the user learns the membership from the database."""
+    tag = uuid.uuid4().hex[:8]
+    bus = InMemoryBus()
+    await bus.ensure_topics([replace(s, partitions=2) for s in TOPICS], replication_factor=1)
+    h = Harness(bus, sessions, FrozenClock(T0), f"attribution-{tag}")
+    h.workspace = f"ws{tag}"
+    members = [h.new_stage(), h.new_stage()]
+    consumers = [await bus.subscribe(list(INPUT_TOPICS), group_id=h.group) for _ in members]
+    account = partition_for(f"{h.workspace}/a/acme".encode(), 2)
+    user = next(
+        u
+        for u in (f"u{n}" for n in range(50))
+        if partition_for(f"{h.workspace}/u/{u}".encode(), 2) != account
+    )
+
+    async def settle(records: list[OutgoingRecord]) -> None:
+        await bus.publish(records)
+        for stage, consumer in zip(members, consumers, strict=True):
+            await step_until_applied(stage, consumer)
+
+    await settle([h.event("t1", event="Logged In", account=None, user=user)])
+    await settle([h.event("g1", type=EventType.GROUP, user=user)])
+    await settle([h.event("t2", event="Logged In", account=None, user=user)])
+
+    assert sorted(e.message_id for e in await h.attributed()) == ["g1", "t2"]
+    for consumer in consumers:
+        await consumer.close()
