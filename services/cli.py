@@ -107,8 +107,10 @@ def ingest() -> None:
 
 @app.command()
 def engine() -> None:
-    """Run the node engine alone: consume milepost.events and milepost.scores, publish
-    milepost.triggers, serve the admin API under /api/engine/ (MILEPOST_ENGINE_* settings)."""
+    """Run the node engine alone, with the attribution stage that feeds it: attribute
+    milepost.events to milepost.accounts.events, consume those and milepost.scores, publish
+    milepost.triggers, serve the admin API under /api/engine/ (MILEPOST_ENGINE_* and
+    MILEPOST_ATTRIBUTION_* settings)."""
     from services.node_engine.app import run_engine
 
     serve_until_stopped(run_engine(runtime_settings()))
@@ -287,7 +289,7 @@ def kafka_ensure_topics(
             "--partitions",
             metavar="TOPIC=N",
             help="Partitions of a topic when it is created, e.g. milepost.events=24 "
-            "(repeatable); milepost.scores and milepost.engine.rekeyed always get "
+            "(repeatable); milepost.accounts.events and milepost.scores always get "
             "milepost.events' count.",
         ),
     ] = None,
@@ -356,11 +358,12 @@ def _topic_specs(partitions: list[str], retention: list[str]) -> list[TopicSpec]
             )
         counts[topic] = int(value)
     events = str(Topic.EVENTS)
-    for paired in (str(Topic.ENGINE_REKEYED), str(Topic.SCORES)):
+    for paired in (str(Topic.ACCOUNT_EVENTS), str(Topic.SCORES)):
         if paired in counts and counts[paired] != counts.get(events, known[events].partitions):
             raise typer.BadParameter(
-                f"{paired} must have {events}' partition count: the engine reads both "
-                "and owns an account's partition p of each",
+                f"{paired} must have {events}' partition count: the engine reads "
+                f"{Topic.ACCOUNT_EVENTS} and {Topic.SCORES} and owns an account's partition "
+                "p of each",
                 param_hint="--partitions",
             )
         if events in counts:

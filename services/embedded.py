@@ -31,6 +31,7 @@ from services.scoring.app import mount_scoring, publish_reference_metrics
 from services.scoring.settings import ScoringSettings
 from services.serving import serve
 from services.simulation_router import simulation_router
+from shared.attribution.stage import attribution_stage
 from shared.bus.factory import create_bus
 from shared.clock import ShiftedClock, SystemClock
 from shared.consuming.offsets import every_applied_offset
@@ -135,10 +136,12 @@ def mount_services(app: FastAPI, runtime: RuntimeSettings, resources: Resources)
     """Every service's API on ``app``; returns the background workers to run beside them."""
     ingest = mount_ingest(app, IngestSettings(), resources)
     worker = mount_engine(app, EngineSettings(), resources)
+    stage = attribution_stage(resources)
     scoring = mount_scoring(app, ScoringSettings(), resources, load_paths=load_catalog)
     messaging = mount_messaging(app, embedded_settings(MessagingSettings(), runtime), resources)
     return [
         ledger_pruning(ingest),
+        Worker("attribution", stage.run),
         Worker("engine", worker.run),
         Worker("scoring", scoring.run),
         *messaging,

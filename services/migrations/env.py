@@ -19,6 +19,7 @@ from services.node_engine.timers import models as _timer_models  # noqa: F401
 from services.scoring.accounts import models as _scoring_account_models  # noqa: F401
 from services.scoring.catalog import models as _scoring_catalog_models  # noqa: F401
 from services.scoring.processing import models as _scoring_processing_models  # noqa: F401
+from shared.attribution import models as _attribution_models  # noqa: F401
 from shared.consuming import models as _consuming_models  # noqa: F401
 from shared.db.model_base import Base
 from shared.tenancy import models as _workspace_models  # noqa: F401

@@ -1,4 +1,5 @@
-"""Assemble the node engine: its consumer, its admin API, and the standalone service."""
+"""Assemble the node engine: its consumer, its admin API, and the standalone service (which
+runs the attribution stage that feeds it, too)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from services.node_engine.paths.service import load_catalog
 from services.node_engine.processing.worker import EngineMetrics, EngineWorker
 from services.node_engine.settings import EngineSettings
 from services.serving import serve, service_resources
+from shared.attribution.stage import attribution_stage
 from shared.observability.http import create_http_app
 from shared.published_secrets import warn_of_published_secrets
 from shared.runtime import Resources
@@ -37,8 +39,9 @@ def mount_engine(app: FastAPI, settings: EngineSettings, resources: Resources) -
 
 
 async def run_engine(runtime: RuntimeSettings) -> None:
-    """``milepost engine``: consume events and scores, emit triggers, serve the admin API,
-    health and metrics. Migrates only SQLite; PostgreSQL is migrated by the deployment."""
+    """``milepost engine``: attribute events to their accounts (the attribution stage), consume
+    them and the scores, emit triggers, serve the admin API, health and metrics. Migrates
+    only SQLite; PostgreSQL is migrated by the deployment."""
     async with service_resources(runtime, service="milepost-engine") as resources:
         app = create_http_app(
             "Milepost node engine",
@@ -47,6 +50,6 @@ async def run_engine(runtime: RuntimeSettings) -> None:
             max_body_bytes=runtime.max_request_bytes,
         )
         worker = mount_engine(app, EngineSettings(), resources)
-        await serve(
-            app, host=runtime.host, port=runtime.port, background=[Worker("engine", worker.run)]
-        )
+        stage = attribution_stage(resources)
+        background = [Worker("attribution", stage.run), Worker("engine", worker.run)]
+        await serve(app, host=runtime.host, port=runtime.port, background=background)

@@ -1,10 +1,6 @@
 """Applied offsets, fenced: a member moves a partition's offset only from where it last
 left it, so a member that lost the partition cannot write over its new owner. Flushes,
-never commits.
-
-Besides input partitions the table keeps marks under pseudo topics ``<topic><-<source>``
-(the engine's re-keyed copies); :func:`applied_offsets` returns those of the owned
-partitions too."""
+never commits."""
 
 from __future__ import annotations
 
@@ -40,8 +36,7 @@ class OffsetConflict(PartitionMoved):
 async def applied_offsets(
     session: AsyncSession, group: str, partitions: Collection[TopicPartition]
 ) -> dict[TopicPartition, int]:
-    """The next offset to apply for each of ``partitions`` that has one, and the marks of
-    pseudo topics (``<topic><-<source>``) on those partitions."""
+    """The next offset to apply for each of ``partitions`` that has one."""
     if not partitions:
         return {}
     rows = await session.execute(
@@ -54,20 +49,17 @@ async def applied_offsets(
     found: dict[TopicPartition, int] = {}
     for row in rows.scalars():
         tp = TopicPartition(row.topic, row.partition)
-        base = TopicPartition(row.topic.partition("<-")[0], row.partition)
-        if tp in owned or base in owned:
+        if tp in owned:
             found[tp] = row.next_offset
     return found
 
 
 async def every_applied_offset(session: AsyncSession) -> dict[tuple[str, TopicPartition], int]:
-    """Every group's next offset to apply, by group and input partition (without the
-    pseudo topics' marks)."""
+    """Every group's next offset to apply, by group and input partition."""
     rows = await session.execute(select(AppliedOffsetRow))
     return {
         (row.consumer_group, TopicPartition(row.topic, row.partition)): row.next_offset
         for row in rows.scalars()
-        if "<-" not in row.topic
     }
 
 

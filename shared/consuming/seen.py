@@ -3,8 +3,7 @@
 Ingest may publish one event twice (a retried request after a publish it answered 503 to
 reached the topic anyway), at different offsets, so the applied offset alone cannot tell
 the copy. A group records each event id it applies, with the stage (the topic it came in
-on: the engine sees an event once on ``milepost.events`` and, attributed, once more on its
-re-keyed topic) and the partition, in the batch's transaction; a copy at that stage is
+on) and the partition, in the batch's transaction; a copy at that stage is
 skipped whatever its offset. The primary key makes it exact between members: a copy
 applied concurrently by another member fails the insert, the batch rolls back and, retried,
 finds it seen. Rows are kept for at least the window, then pruned per owned partition.

@@ -110,11 +110,6 @@ class Handler(ABC, Generic[T, E]):
         offset alone (the default)."""
         return None
 
-    def admit(self, record: ConsumedRecord, batch: Batch[E]) -> bool:
-        """Whether an admitted ``record`` is still to decode and apply (``False``: the
-        handler counted it as skipped). All are, by default."""
-        return True
-
     @abstractmethod
     def effects(self) -> E:
         """An empty collection of one batch's effects."""
@@ -276,7 +271,7 @@ class Stream(Generic[T, E]):
         for record in records:
             if not self.member.admit(record, batch.moves):
                 self.handler.count(record, "replayed")
-            elif self.handler.admit(record, batch):
+            else:
                 try:
                     decoded.append((record, self.handler.decode(record)))
                 except InvalidMessage as exc:

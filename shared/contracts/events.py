@@ -1,8 +1,11 @@
-"""The event envelope on ``milepost.events``: one normalised record per accepted event.
+"""The event envelope on ``milepost.events``: one normalised record per accepted event,
+and the same event attributed to its account on ``milepost.accounts.events``.
 
-Ingest builds it from Segment-style calls and CRM CloudEvents; every consumer reads it.
-``event_id`` is deterministic (workspace + message id), so a replayed or re-sent event has
-the same id and consumers can make their effects idempotent with it.
+Ingest builds the envelope from Segment-style calls and CRM CloudEvents; the attribution
+stage (:mod:`shared.attribution`) reads it and publishes an :class:`AccountEvent` for each
+event it can place in an account. ``event_id`` is deterministic (workspace + message id),
+so a replayed or re-sent event has the same id and consumers can make their effects
+idempotent with it.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from shared.contracts.crm import ContactRole
 
 
 class EventType(StrEnum):
@@ -67,6 +72,29 @@ class EventEnvelope(BaseModel):
     @property
     def key(self) -> str:
         return event_key(self.workspace_id, self.account_id, self.user_id, self.anonymous_id)
+
+
+class AccountEvent(EventEnvelope):
+    """An event attributed to its account, as published on ``milepost.accounts.events``:
+    the accepted event with ``account_id`` set (the user's account when the event named
+    none) and what attribution knew of its user there.
+
+    Key rule: ``{workspace_id}/a/{account_id}``: every event of an account, whether it named
+    the account or only its user, shares one partition and keeps its order.
+    """
+
+    account_id: str = Field(
+        description="The account: the event's own, else the one its user joined."
+    )
+    actor_roles: list[ContactRole] = Field(
+        default_factory=list, description="The acting user's roles in the account."
+    )
+    joined: bool = Field(
+        default=False,
+        description="Whether the event stated the user's membership of the account (a group "
+        "call, an identify call naming the account, a CRM contact); its roles are then "
+        "actor_roles.",
+    )
 
 
 def event_key(

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from shared.contracts.events import EventEnvelope
+from shared.contracts.events import AccountEvent, EventEnvelope
 from shared.contracts.scores import ScoreEnvelope
 from shared.contracts.triggers import TriggerEnvelope
 
@@ -20,7 +20,7 @@ class Topic(StrEnum):
     TRIGGERS_DLQ = "milepost.triggers.dlq"
     SCORES = "milepost.scores"
     SCORES_DLQ = "milepost.scores.dlq"
-    ENGINE_REKEYED = "milepost.engine.rekeyed"
+    ACCOUNT_EVENTS = "milepost.accounts.events"
     DELIVERIES_DLQ = "milepost.deliveries.dlq"
 
 
@@ -108,12 +108,11 @@ TOPICS: tuple[TopicSpec, ...] = (
         retention=timedelta(days=30),
     ),
     TopicSpec(
-        Topic.ENGINE_REKEYED,
-        "Events that carried only a user id, re-keyed by the node engine to the user's "
-        "account so one account's events are handled in order by one engine member. "
-        "Internal; it has the events topic's partition count.",
+        Topic.ACCOUNT_EVENTS,
+        "Accepted events attributed to their account by the attribution stage, each once: "
+        "what the engine and scoring read. It has the events topic's partition count.",
         "{workspace_id}/a/{account_id}",
-        EventEnvelope,
+        AccountEvent,
     ),
     TopicSpec(
         Topic.TRIGGERS_DLQ,
@@ -138,5 +137,5 @@ DLQ_OF: dict[Topic, Topic] = {
     Topic.EVENTS: Topic.EVENTS_DLQ,
     Topic.TRIGGERS: Topic.TRIGGERS_DLQ,
     Topic.SCORES: Topic.SCORES_DLQ,
-    Topic.ENGINE_REKEYED: Topic.EVENTS_DLQ,
+    Topic.ACCOUNT_EVENTS: Topic.EVENTS_DLQ,
 }

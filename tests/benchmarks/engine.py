@@ -81,6 +81,7 @@ from services.node_engine.paths.service import load_catalog, publish
 from services.node_engine.processing.steps import decode
 from services.node_engine.processing.worker import INPUT_TOPICS, EngineMetrics, EngineWorker
 from services.node_engine.settings import EngineSettings
+from shared.attribution.stage import account_event_record
 from shared.bus import ConsumedRecord, TopicPartition
 from shared.bus.kafka import KafkaBus, KafkaOptions
 from shared.bus.namespaced import NamespacedBus
@@ -97,6 +98,7 @@ from shared.contracts.crm import (
 from shared.contracts.events import event_id_for
 from shared.db import create_engine, create_session_factory
 from shared.errors import BusUnavailable
+from shared.identity import Membership, attribute
 from shared.tenancy.models import Workspace
 from tests.benchmarks import Benchmark, BenchmarkError, Figure, Report, progress, say
 from tests.benchmarks._stalls import (
@@ -281,8 +283,9 @@ class CacheMemory:
     entries: int
     states_bytes: int
     """What dropping ``worker.states`` frees."""
-    memberships: int
-    memberships_bytes: int
+    facts: int
+    facts_bytes: int
+    """What dropping ``worker.facts`` (the accounts' facts) frees."""
     sites: list[tuple[str, int]]
     """The source lines that allocated the most of ``states_bytes``."""
 
@@ -332,7 +335,7 @@ async def _measure(
     settings = EngineSettings(group_id=f"bench-engine-{run_id}")
 
     mix = _mix(random.Random(args.engine_seed), workspace, args.engine_accounts)
-    topic = f"{prefix}{Topic.EVENTS}"
+    topic = f"{prefix}{Topic.ACCOUNT_EVENTS}"
     producer = await _producer(bootstrap)
     try:
         await _publish(producer, topic, mix.records, "publishing the mix")
@@ -720,7 +723,7 @@ def _mix(rng: random.Random, workspace: str, accounts: int, *, tag: str = "mix")
             saas.append(events[0].account_id or "")
         timed.extend((e.timestamp, len(timed) + n, e) for n, e in enumerate(events))
     timed.sort(key=lambda item: (item[0], item[1]))
-    records = [(e.key.encode(), e.model_dump_json().encode()) for _, _, e in timed]
+    records = _attributed([e for _, _, e in timed])
     say(
         f"prepared {len(records):,} events ({len(records) / accounts:.2f} per account) "
         f"in {time.perf_counter() - started:.1f}s"
@@ -737,6 +740,21 @@ def _follow_ups(
 
 
 # -- Kafka -------------------------------------------------------------------------------
+
+
+def _attributed(events: list[EventEnvelope]) -> list[tuple[bytes, bytes]]:
+    """The events as the attribution stage publishes them on ``milepost.accounts.events``
+    (each names its account; memberships give the actors' roles), for the engine alone."""
+    known: dict[tuple[str, str], Membership] = {}
+    records = []
+    for event in events:
+        user = (event.workspace_id, event.user_id or "")
+        attribution = attribute(event, known.get(user))
+        if attribution.learned is not None:
+            known[user] = attribution.learned
+        record = account_event_record(event, attribution)
+        records.append((record.key, record.value))
+    return records
 
 
 async def _provision_topics(bootstrap: str, prefix: str, cleanup: _Cleanup) -> None:
@@ -859,7 +877,7 @@ class _Applied:
                     "SELECT coalesce(sum(next_offset), 0) FROM engine_applied_offsets "
                     "WHERE consumer_group = :group AND topic = :topic"
                 ),
-                {"group": self.group, "topic": Topic.EVENTS.value},
+                {"group": self.group, "topic": Topic.ACCOUNT_EVENTS.value},
             )
         return int(value or 0)
 
@@ -1397,13 +1415,13 @@ async def _memory_loaded(
     args: argparse.Namespace, bootstrap: str, database_url: str, workspace: str, mix: Mix
 ) -> CacheMemory:
     """The figure: an in-process worker on the throughput run's database loads the states
-    (and memberships) of ``--engine-memory-accounts`` accounts for their events, as it does
+    (and facts) of ``--engine-memory-accounts`` accounts for their events, as it does
     for every poll's records after a start or a rebalance."""
     half = min(len(mix.platform), (args.engine_memory_accounts + 1) // 2)
     chosen = mix.platform[:half] + mix.saas[: max(0, args.engine_memory_accounts - half)]
     wanted = {f"{workspace}/a/{account}".encode() for account in chosen}
     decoded = [
-        decode(ConsumedRecord(Topic.EVENTS, 0, offset, key, value, (), 0))
+        decode(ConsumedRecord(Topic.ACCOUNT_EVENTS, 0, offset, key, value, (), 0))
         for offset, (key, value) in enumerate(mix.records)
         if key in wanted
     ]
@@ -1441,7 +1459,9 @@ async def _memory_built(
     )
     producer = await _producer(bootstrap)
     try:
-        await _publish(producer, f"{prefix}{Topic.EVENTS}", mix.records, "publishing the slice")
+        await _publish(
+            producer, f"{prefix}{Topic.ACCOUNT_EVENTS}", mix.records, "publishing the slice"
+        )
     finally:
         await producer.stop()
 
@@ -1478,9 +1498,9 @@ def _cache_memory(worker: EngineWorker, accounts: int, label: str) -> CacheMemor
     entries = len(worker.states)
     states = sum(1 for state in worker.states.values() if state is not None)
     states_bytes, sites = _freed(lambda: setattr(worker, "states", {}))
-    members = sum(1 for m in worker.memberships.values() if m is not None)
-    members_bytes, _ = _freed(lambda: setattr(worker, "memberships", {}))
-    memory = CacheMemory(accounts, states, entries, states_bytes, members, members_bytes, sites)
+    facts = sum(1 for known in worker.facts.values() if known)
+    facts_bytes, _ = _freed(lambda: setattr(worker, "facts", {}))
+    memory = CacheMemory(accounts, states, entries, states_bytes, facts, facts_bytes, sites)
     say(
         f"memory ({label}): worker.states holds {states:,} states in {entries:,} entries, "
         f"{states_bytes:,} bytes: {memory.per_account:,.0f} per account, allocated at:"
@@ -1508,7 +1528,7 @@ async def _drain(worker: EngineWorker, consumer: Any, total: int, label: str) ->
     with progress(label, total, "events") as advance:
         while applied < total:
             await worker.step(consumer)
-            now = sum(n for tp, n in worker.applied.items() if tp.topic == Topic.EVENTS)
+            now = sum(n for tp, n in worker.applied.items() if tp.topic == Topic.ACCOUNT_EVENTS)
             if now > applied:
                 advance(now - applied)
                 applied, moved_at = now, time.monotonic()
@@ -1561,7 +1581,7 @@ async def _profile_phase(
         consumer = await bus.subscribe(list(INPUT_TOPICS), group_id=worker.settings.group_id)
         try:
             ends = await bus.end_offsets(
-                [TopicPartition(Topic.EVENTS, p) for p in range(PARTITIONS)]
+                [TopicPartition(Topic.ACCOUNT_EVENTS, p) for p in range(PARTITIONS)]
             )
             started = time.perf_counter()
             profiler.enable()
@@ -1775,8 +1795,8 @@ def _report(
         "memory: loaded, per account by allocating line (B)": ", ".join(
             f"{site} {size / loaded.accounts:,.0f}" for site, size in loaded.sites
         ),
-        "memory: loaded, worker.memberships: entries, bytes each": (
-            f"{loaded.memberships:,}, {loaded.memberships_bytes / max(1, loaded.memberships):,.0f}"
+        "memory: loaded, worker.facts: accounts with facts, bytes each": (
+            f"{loaded.facts:,}, {loaded.facts_bytes / max(1, loaded.facts):,.0f}"
         ),
         "memory: built by processing a slice, accounts, bytes per account": (
             f"{built.accounts:,}, {built.per_account:,.0f}"

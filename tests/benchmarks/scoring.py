@@ -108,7 +108,7 @@ async def _measure(
     services = Services.find(bootstrap, database_url)
     settings = ScoringSettings(group_id=f"bench-scoring-{run_id}")
     mix = _mix(random.Random(args.scoring_seed), workspace, args.scoring_accounts)
-    topic = f"{prefix}{Topic.EVENTS}"
+    topic = f"{prefix}{Topic.ACCOUNT_EVENTS}"
     producer = await _producer(bootstrap)
     try:
         await _publish(producer, f"{prefix}{Topic.TRIGGERS}", _enrolments(workspace, mix), None)
@@ -171,9 +171,6 @@ async def _measure(
             1,
         ),
         "records scored": int(sample("milepost_scoring_records_total", outcome="scored")),
-        "records unattributed": int(
-            sample("milepost_scoring_records_total", outcome="unattributed")
-        ),
         "score events": {
             kind: int(sample("milepost_scoring_score_events_total", kind=kind)) for kind in kinds
         },
@@ -261,7 +258,7 @@ async def _drain(
     with progress("scoring the mix", total, "events") as advance:
         while applied < total:
             await worker.step(consumer)
-            now = sum(n for tp, n in worker.applied.items() if tp.topic == Topic.EVENTS)
+            now = sum(n for tp, n in worker.applied.items() if tp.topic == Topic.ACCOUNT_EVENTS)
             if now > applied:
                 advance(now - applied)
                 applied, moved_at = now, time.monotonic()

@@ -25,7 +25,7 @@ RSS_POLL_S = 0.5
 FLAKY_SCRIPT = 100_000
 RSS_LIMIT = 1024**3
 """Peak resident memory a service may reach during the burst."""
-POISON = (Topic.EVENTS, Topic.ENGINE_REKEYED, Topic.TRIGGERS, Topic.SCORES)
+POISON = (Topic.EVENTS, Topic.ACCOUNT_EVENTS, Topic.TRIGGERS, Topic.SCORES)
 
 
 @dataclass(frozen=True, slots=True)

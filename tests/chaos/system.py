@@ -41,8 +41,9 @@ SERVICES_SH = REPO / "deploy" / "local" / "services.sh"
 PRIVATE_PORTS = (20_000, 32_000)
 """Below Linux's ephemeral range (32768-), so no client socket takes them meanwhile."""
 CONSUMER_GROUPS = {
-    "engine": (Topic.EVENTS, Topic.ENGINE_REKEYED, Topic.SCORES),
-    "scoring": (Topic.EVENTS,),
+    "attribution": (Topic.EVENTS,),
+    "engine": (Topic.ACCOUNT_EVENTS, Topic.SCORES),
+    "scoring": (Topic.ACCOUNT_EVENTS, Topic.TRIGGERS),
     "messaging": (Topic.TRIGGERS,),
     "subscriptions": (Topic.TRIGGERS,),
     "contacts": (Topic.EVENTS,),
@@ -157,6 +158,7 @@ class Deployment:
             "MILEPOST_HOST": "127.0.0.1",
             "MILEPOST_DATA_DIR": str(self.workdir / "data"),
             "MILEPOST_MESSAGING_ADMIN_TOKEN": self.run_id,
+            "MILEPOST_ATTRIBUTION_GROUP_ID": self.group("attribution"),
             "MILEPOST_ENGINE_GROUP_ID": self.group("engine"),
             "MILEPOST_SCORING_GROUP_ID": self.group("scoring"),
             "MILEPOST_MESSAGING_GROUP_ID": self.group("messaging"),

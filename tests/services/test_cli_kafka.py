@@ -29,8 +29,8 @@ def run(env: dict[str, str], *args: str, code: int = 0) -> Result:
         (["--partitions", "milepost.events=0"], "N must be a whole number above 0"),
         (["--partitions", "milepost.events"], "is not TOPIC=VALUE"),
         (
-            ["--partitions", "milepost.events=6", "--partitions", "milepost.engine.rekeyed=4"],
-            "milepost.engine.rekeyed must have milepost.events' partition count",
+            ["--partitions", "milepost.events=6", "--partitions", "milepost.accounts.events=4"],
+            "milepost.accounts.events must have milepost.events' partition count",
         ),
         (
             ["--partitions", "milepost.scores=4"],
@@ -102,7 +102,7 @@ def test_topics_are_created_as_given_then_aligned_without_losing_partitions_or_o
 ) -> None:
     prefix = prefixed_env["MILEPOST_TOPIC_PREFIX"]
     events, dlq = f"{prefix}milepost.events", f"{prefix}milepost.events.dlq"
-    rekeyed = f"{prefix}milepost.engine.rekeyed"
+    attributed = f"{prefix}milepost.accounts.events"
     names = [f"{prefix}{spec.topic}" for spec in TOPICS]
 
     first = run(
@@ -118,7 +118,7 @@ def test_topics_are_created_as_given_then_aligned_without_losing_partitions_or_o
     assert f"{events}\t3 partitions\tdelete\tretention P14D" in first.output
     found = asyncio.run(_describe(kafka_bootstrap, names))
     assert found[events] == (3, {"cleanup.policy": "delete", "retention.ms": str(14 * DAY_MS)})
-    assert found[rekeyed][0] == found[f"{prefix}milepost.scores"][0] == 3  # paired with events
+    assert found[attributed][0] == found[f"{prefix}milepost.scores"][0] == 3  # paired with events
     assert found[f"{prefix}milepost.triggers"][0] == 2
     assert found[dlq] == (3, {"cleanup.policy": "delete", "retention.ms": str(30 * DAY_MS)})
 
@@ -140,5 +140,5 @@ def test_topics_are_created_as_given_then_aligned_without_losing_partitions_or_o
             "max.message.bytes": "2000000",
         },
     )
-    assert again[rekeyed][0] == 3
+    assert again[attributed][0] == 3
     assert again[dlq] == found[dlq]

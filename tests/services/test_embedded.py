@@ -73,11 +73,9 @@ async def test_a_bus_log_behind_the_applied_offsets_refuses_to_start(
 async def test_a_bus_log_at_or_beyond_the_applied_offsets_starts(
     resources: Resources, tmp_path: Path
 ) -> None:
-    """Applied offsets at the log's end, and the engine's marks of re-keyed copies (offsets
-    of another topic) are no disagreement."""
+    """Applied offsets at the log's end are no disagreement."""
     partition = partition_for(KEY, 12)
     await resources.bus.publish([OutgoingRecord(Topic.EVENTS, KEY, b"1")] * 3)
     await _applied(resources, Topic.EVENTS, partition, 3)
-    await _applied(resources, f"{Topic.ENGINE_REKEYED}<-{Topic.EVENTS}", 0, 900)
 
     await refuse_a_bus_behind_applied_offsets(RuntimeSettings(data_dir=tmp_path), resources)

@@ -1,5 +1,6 @@
 """One trace from an ingest request to the message it causes: the caller's ``traceparent``
-is continued by ingest, carried on ``milepost.events``, continued by the node engine,
+is continued by ingest, carried on ``milepost.events`` and, attributed, on
+``milepost.accounts.events``, continued by the node engine,
 carried on ``milepost.triggers``, kept by messaging on the delivery it queues and
 continued by the send."""
 
@@ -25,6 +26,8 @@ from services.node_engine.app import mount_engine
 from services.node_engine.paths.service import REFERENCE_PATHS, publish
 from services.node_engine.processing.worker import INPUT_TOPICS
 from services.node_engine.settings import EngineSettings
+from shared.attribution.stage import INPUT_TOPICS as ATTRIBUTION_TOPICS
+from shared.attribution.stage import attribution_stage
 from shared.bus import ConsumedRecord
 from shared.bus.memory import InMemoryBus
 from shared.clock import FrozenClock
@@ -99,7 +102,11 @@ async def test_the_trace_runs_from_the_request_to_the_send(
     assert answer.status_code == 200
 
     reader = await res.bus.subscribe([Topic.EVENTS, Topic.TRIGGERS], group_id="reader")
+    stage = attribution_stage(res)
+    attributing = await res.bus.subscribe(list(ATTRIBUTION_TOPICS), group_id=stage.stream.group_id)
     consumer = await res.bus.subscribe(list(INPUT_TOPICS), group_id="trace-engine")
+    for _ in range(3):
+        await stage.step(attributing)
     for _ in range(3):
         await worker.step(consumer)
     records = await reader.poll(max_records=100, timeout_ms=10)

@@ -70,15 +70,3 @@ class TransitionRow(Base):
     target_roles: Mapped[list[str]] = mapped_column(JSON)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
-
-
-class MembershipRow(Base):
-    """A user's account and roles, learned from group calls, identify traits and CRM contacts."""
-
-    __tablename__ = "engine_memberships"
-
-    workspace_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    user_id: Mapped[str] = mapped_column(String(256), primary_key=True)
-    account_id: Mapped[str] = mapped_column(String(256))
-    roles: Mapped[list[str]] = mapped_column(JSON)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -1,4 +1,4 @@
-"""Queries on account states, their history and memberships. Repositories flush, never commit."""
+"""Queries on account states, their history and facts. Repositories flush, never commit."""
 
 from __future__ import annotations
 
@@ -6,13 +6,11 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.node_engine.accounts.models import (
     AccountFactsRow,
     AccountStateRow,
-    MembershipRow,
     TransitionRow,
 )
 from services.node_engine.core.state import AccountState, Transition
@@ -21,12 +19,9 @@ from shared.db.statements import (
     bulk_upsert,
     rows_by_keys,
 )
-from shared.identity import Membership
 
 StateKey = tuple[str, str, str]
 """(workspace id, account id, path id)."""
-UserKey = tuple[str, str]
-"""(workspace id, user id)."""
 AccountKey = tuple[str, str]
 """(workspace id, account id)."""
 CHUNK = 500
@@ -96,43 +91,6 @@ async def append_transitions(
             }
             for s, t in entries
         ],
-    )
-
-
-async def load_memberships(
-    session: AsyncSession, keys: Iterable[UserKey]
-) -> dict[UserKey, Membership]:
-    found: dict[UserKey, Membership] = {}
-    wanted = list(dict.fromkeys(keys))
-    columns = tuple_(MembershipRow.workspace_id, MembershipRow.user_id)
-    for start in range(0, len(wanted), CHUNK):
-        rows = await session.execute(
-            select(MembershipRow).where(columns.in_(wanted[start : start + CHUNK]))
-        )
-        for row in rows.scalars():
-            found[(row.workspace_id, row.user_id)] = Membership(
-                row.account_id, frozenset(row.roles)
-            )
-    return found
-
-
-async def save_memberships(
-    session: AsyncSession, memberships: dict[UserKey, Membership], *, now: datetime
-) -> None:
-    await bulk_upsert(
-        session,
-        MembershipRow,
-        [
-            {
-                "workspace_id": workspace,
-                "user_id": user,
-                "account_id": m.account_id,
-                "roles": sorted(m.roles),
-                "updated_at": now,
-            }
-            for (workspace, user), m in memberships.items()
-        ],
-        key=("workspace_id", "user_id"),
     )
 
 

@@ -12,7 +12,7 @@ from shared.db.types import UtcDateTime
 
 
 class OutboxRow(Base):
-    """A trigger (or re-keyed event) that is durable but not yet acknowledged by the bus."""
+    """A trigger (or dead letter) that is durable but not yet acknowledged by the bus."""
 
     __tablename__ = "engine_outbox"
 

@@ -1,5 +1,5 @@
 """The consumer's small steps, each testable alone: decode a record, build the outgoing
-trigger and re-keyed event. Pure."""
+trigger. Pure."""
 
 from __future__ import annotations
 
@@ -12,15 +12,14 @@ from services.node_engine.core.triggers import trigger_fields
 from shared.bus import ConsumedRecord, OutgoingRecord
 from shared.consuming.decoding import decode_json
 from shared.consuming.seen import Sighting
-from shared.contracts import EventEnvelope, ScoreEnvelope, Topic
-from shared.errors import InvalidMessage
+from shared.contracts import AccountEvent, ScoreEnvelope, Topic
 from shared.observability.tracing import Headers
 
 
 @dataclass(frozen=True, slots=True)
 class Decoded:
     record: ConsumedRecord
-    event: EventEnvelope | None = None
+    event: AccountEvent | None = None
     score: ScoreEnvelope | None = None
 
 
@@ -29,15 +28,12 @@ def decode(record: ConsumedRecord) -> Decoded:
     not a valid envelope of its topic."""
     if record.topic == Topic.SCORES:
         return Decoded(record, score=decode_json(ScoreEnvelope, record, name="score envelope"))
-    event = decode_json(EventEnvelope, record, name="event envelope")
-    if record.topic == Topic.ENGINE_REKEYED and event.account_id is None:
-        raise InvalidMessage("a re-keyed event must carry its account_id")
-    return Decoded(record, event=event)
+    return Decoded(record, event=decode_json(AccountEvent, record, name="account event"))
 
 
 def sighting_of(item: Decoded) -> Sighting | None:
-    """What deduplicates an event: its id at the topic it came in on (an event and its
-    re-keyed copy are two stages); ``None`` for a score."""
+    """What deduplicates an event: its id at the topic it came in on; ``None`` for a
+    score."""
     return None if item.event is None else Sighting.of(item.record, item.event.event_id)
 
 
@@ -70,32 +66,3 @@ def trigger_record(
     return OutgoingRecord(
         Topic.TRIGGERS, key, orjson.dumps(envelope, option=orjson.OPT_UTC_Z), trace
     )
-
-
-SOURCE_HEADER = "milepost-source"
-"""On a re-keyed event: ``topic:partition:offset`` of the record it came from."""
-
-
-def rekeyed_record(
-    event: EventEnvelope, account_id: str, source: ConsumedRecord, trace: Headers = ()
-) -> OutgoingRecord:
-    """The event again, attributed to ``account_id`` and keyed by it, naming its source so
-    a copy published twice (after a crash) is applied once, and carrying ``trace``."""
-    attributed = event.model_copy(update={"account_id": account_id})
-    origin = f"{source.topic}:{source.partition}:{source.offset}".encode()
-    return OutgoingRecord(
-        Topic.ENGINE_REKEYED,
-        attributed.key.encode(),
-        attributed.model_dump_json().encode(),
-        ((SOURCE_HEADER, origin), *trace),
-    )
-
-
-def source_of(record: ConsumedRecord) -> tuple[str, int] | None:
-    """A re-keyed record's source as (``topic:partition``, offset); ``None`` without one."""
-    for name, value in record.headers:
-        if name == SOURCE_HEADER:
-            origin, _, offset = value.decode("utf-8", "replace").rpartition(":")
-            if origin and offset.isdigit():
-                return origin, int(offset)
-    return None

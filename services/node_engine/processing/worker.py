@@ -1,14 +1,14 @@
-"""The node engine's consumer: events, re-keyed events and scores in; triggers out.
+"""The node engine's consumer: attributed events and scores in; triggers out.
 
 A handler of the stream runtime (:mod:`shared.consuming.stream`, which states the
-checkpoint order that makes every effect exactly-once): decode -> attribute -> transition,
-with due timers fired between polls. A checkpoint's transaction stores the new account
-states, their history, new timers, the removal of fired timers, memberships, account facts
-and the outgoing records (triggers, re-keyed events, dead letters) in the outbox. The
-re-keyed copy of an event is another stage of it, so it is not taken for a duplicate of
-the event; a re-keyed copy published twice (after a crash) is dropped by its source's
-offset (:meth:`EngineWorker.admit`). Trigger ids are deterministic, so a trigger published
-twice carries the same id and subscribers drop it.
+checkpoint order that makes every effect exactly-once): decode -> transition, with due
+timers fired between polls. Events come attributed to their account, once each, from the
+attribution stage (:mod:`shared.attribution`) on ``milepost.accounts.events``, keyed by
+account like the scores, so partition p of both belongs to one member. A checkpoint's
+transaction stores the new account states, their history, new timers, the removal of fired
+timers, account facts and the outgoing records (triggers, dead letters) in the outbox.
+Trigger ids are deterministic, so a trigger published twice carries the same id and
+subscribers drop it.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.node_engine.accounts import repository as accounts
 from services.node_engine.accounts.encoding import decode_state, encode_state
 from services.node_engine.accounts.identity import observation_of
-from services.node_engine.accounts.repository import AccountKey, StateKey, UserKey
+from services.node_engine.accounts.repository import AccountKey, StateKey
 from services.node_engine.core.facts import fold_facts, scored_facts
 from services.node_engine.core.migration import migrate
 from services.node_engine.core.state import (
@@ -43,16 +43,14 @@ from services.node_engine.processing.models import OutboxRow
 from services.node_engine.processing.steps import (
     Decoded,
     decode,
-    rekeyed_record,
     score_update,
     sighting_of,
-    source_of,
     trigger_record,
 )
 from services.node_engine.settings import EngineSettings
 from services.node_engine.timers import repository as timers
 from services.node_engine.timers.repository import DueTimer
-from shared.bus import Bus, ConsumedRecord, TopicPartition
+from shared.bus import Bus, ConsumedRecord
 from shared.clock import Clock
 from shared.consuming.metrics import lag_gauge, retries_counter
 from shared.consuming.offsets import OffsetConflict
@@ -60,12 +58,11 @@ from shared.consuming.seen import Sighting
 from shared.consuming.stream import Batch as StreamBatch
 from shared.consuming.stream import Handler, Stream, StreamMetrics
 from shared.contracts import Topic
-from shared.identity import Membership, attribute
 from shared.observability.tracing import Headers, Tracing
 
 logger = logging.getLogger(__name__)
 
-INPUT_TOPICS = (Topic.EVENTS, Topic.ENGINE_REKEYED, Topic.SCORES)
+INPUT_TOPICS = (Topic.ACCOUNT_EVENTS, Topic.SCORES)
 CatalogLoader = Callable[[AsyncSession], Awaitable[Mapping[str, tuple[PublishedPath, ...]]]]
 
 
@@ -117,7 +114,6 @@ class Effects:
     timers: list[tuple[str, str, int, Timer]] = field(default_factory=list)
     due: list[DueTimer] = field(default_factory=list)
     fired: list[str] = field(default_factory=list)
-    memberships: dict[UserKey, Membership] = field(default_factory=dict)
     facts: dict[AccountKey, dict[str, Any]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
@@ -153,7 +149,6 @@ class EngineWorker(Handler[Decoded, Effects]):
         self.states: dict[StateKey, bytes | None] = {}
         """Encoded states of the owned accounts (``None``: not on that path); compact, and
         decoded when an input needs one."""
-        self.memberships: dict[UserKey, Membership | None] = {}
         self.facts: dict[AccountKey, dict[str, Any]] = {}
         """Facts of the owned accounts (empty: none known), whatever their enrolment."""
         self.timers_checked_at = float("-inf")
@@ -193,7 +188,6 @@ class EngineWorker(Handler[Decoded, Effects]):
 
     def reset(self) -> None:
         self.states.clear()
-        self.memberships.clear()
         self.facts.clear()
 
     def committed(self, batch: Batch) -> None:
@@ -212,7 +206,7 @@ class EngineWorker(Handler[Decoded, Effects]):
 
     async def reported(self) -> None:
         """Set the timer backlog of the owned partitions (with the lag)."""
-        owned = {tp.partition for tp in self.member.assignment if tp.topic == Topic.EVENTS}
+        owned = {tp.partition for tp in self.member.assignment if tp.topic == Topic.ACCOUNT_EVENTS}
         async with self.sessions() as session:
             backlog = await timers.overdue(session, owned, now=int(self.clock.now().timestamp()))
         self.metrics.timer_backlog.set(backlog)
@@ -229,27 +223,9 @@ class EngineWorker(Handler[Decoded, Effects]):
 
     # -- handling ----------------------------------------------------------------------
 
-    def admit(self, record: ConsumedRecord, batch: Batch) -> bool:
-        """Whether ``record`` is still to apply: a re-keyed record repeating one already
-        applied is not (counted as ``duplicate``). Per source partition the re-keyed copies
-        arrive in source order, so a source offset below the mark is a copy; the mark is
-        kept like an applied offset, under a ``<-`` pseudo topic."""
-        source = source_of(record) if record.topic == Topic.ENGINE_REKEYED else None
-        if source is None:
-            return True
-        origin, offset = source
-        mark = TopicPartition(f"{Topic.ENGINE_REKEYED}<-{origin}", record.partition)
-        applied = self.applied.get(mark)
-        previous = batch.moves.get(mark, (applied, applied))
-        if previous[1] is not None and offset < previous[1]:
-            self.count(record, "duplicate")
-            return False
-        batch.moves[mark] = (previous[0], offset + 1)
-        return True
-
     async def load(self, session: AsyncSession, items: Sequence[Decoded], batch: Batch) -> None:
         """The timers due now (at most one lookup per ``timer_interval_ms``), then the
-        memberships, states and facts of ``items`` and of those timers, in bulk."""
+        states and facts of ``items`` and of those timers, in bulk."""
         batch.effects.due = await self.due_timers(session)
         batch.handled += len(batch.effects.due)
         keys = {(d.workspace_id, d.account_id, d.timer.path_id) for d in batch.effects.due}
@@ -260,7 +236,7 @@ class EngineWorker(Handler[Decoded, Effects]):
         if time.monotonic() - self.timers_checked_at < interval:
             return []
         self.timers_checked_at = time.monotonic()
-        owned = {tp.partition for tp in self.member.assignment if tp.topic == Topic.EVENTS}
+        owned = {tp.partition for tp in self.member.assignment if tp.topic == Topic.ACCOUNT_EVENTS}
         seconds = int(self.clock.now().timestamp())
         return await timers.due(
             session, owned, now=seconds, limit=self.settings.max_timers_per_batch
@@ -269,31 +245,24 @@ class EngineWorker(Handler[Decoded, Effects]):
     async def load_for(
         self, decoded: Sequence[Decoded], session: AsyncSession, keys: Set[StateKey] = frozenset()
     ) -> None:
-        """Bring the memberships, states and account facts these records need (and the
-        states ``keys``) into the cache, in bulk, read in ``session``."""
-        users: set[UserKey] = set()
+        """Bring the states and account facts these records need (and the states ``keys``)
+        into the cache, in bulk, read in ``session``."""
         wanted = set(keys) - self.states.keys()
         accounts_wanted: set[AccountKey] = set()
         for item in decoded:
-            workspace = item.event.workspace_id if item.event else item.score.workspace_id  # type: ignore[union-attr]
-            user = item.event.user_id if item.event else None
-            account = item.event.account_id if item.event else item.score.account_id  # type: ignore[union-attr]
-            if user is not None and (workspace, user) not in self.memberships:
-                users.add((workspace, user))
-            if account is not None:
-                if (workspace, account) not in self.facts:
-                    accounts_wanted.add((workspace, account))
-                for published in self.catalog.get(workspace, ()):
-                    key = (workspace, account, published.path_id)
-                    if key not in self.states:
-                        wanted.add(key)
-        if not users and not wanted and not accounts_wanted:
+            source = item.event or item.score
+            assert source is not None
+            workspace, account = source.workspace_id, source.account_id
+            if (workspace, account) not in self.facts:
+                accounts_wanted.add((workspace, account))
+            for published in self.catalog.get(workspace, ()):
+                key = (workspace, account, published.path_id)
+                if key not in self.states:
+                    wanted.add(key)
+        if not wanted and not accounts_wanted:
             return
-        found_members = await accounts.load_memberships(session, users)
         found_states = await accounts.load_states(session, wanted)
         found_facts = await accounts.load_facts(session, accounts_wanted)
-        for user_key in users:
-            self.memberships[user_key] = found_members.get(user_key)
         for key in wanted:
             self.states[key] = found_states.get(key)
         for account_key in accounts_wanted:
@@ -315,20 +284,8 @@ class EngineWorker(Handler[Decoded, Effects]):
         with self.tracing.span(
             "engine apply event", parent=record.headers, attributes={"event.id": event.event_id}
         ) as carry:
-            user = (event.workspace_id, event.user_id or "")
-            attribution = attribute(event, self.memberships.get(user))
-            if attribution.learned is not None and event.user_id is not None:
-                self.memberships[user] = batch.effects.memberships[user] = attribution.learned
-            account = attribution.account_id
-            if account is None:
-                self.count(record, "unattributed")
-                return
-            if event.account_id is None:
-                rekeyed = rekeyed_record(event, account, record, carry)
-                batch.outbox.append((f"rekey:{event.event_id}", record.partition, rekeyed))
-                self.count(record, "rekeyed")
-                return
-            observation = observation_of(event, account, attribution.actor_roles)
+            account = event.account_id
+            observation = observation_of(event, account, frozenset(event.actor_roles))
             known = self.remember((event.workspace_id, account), observation.facts, batch)
             for published in self.catalog.get(event.workspace_id, ()):
                 self.apply(published, account, observation, record.partition, batch, carry, known)
@@ -443,12 +400,11 @@ class EngineWorker(Handler[Decoded, Effects]):
     # -- the checkpoint ----------------------------------------------------------------
 
     async def write(self, session: AsyncSession, batch: Batch) -> None:
-        """The batch's states, history, memberships, facts and timers; a timer another
-        member fired first loses this one the partition."""
+        """The batch's states, history, facts and timers; a timer another member fired
+        first loses this one the partition."""
         effects, now = batch.effects, batch.now
         await accounts.save_states(session, list(effects.states.values()), now=now)
         await accounts.append_transitions(session, effects.history)
-        await accounts.save_memberships(session, effects.memberships, now=now)
         await accounts.save_facts(session, effects.facts, now=now)
         await timers.schedule(session, effects.timers)
         if await timers.remove(session, effects.fired) != len(effects.fired):

@@ -1,2 +1,2 @@
-"""Each account's scoring state (metrics, facts, current score), its score history and the
-memberships that attribute user-only events; the ``/api/scoring/`` API over them."""
+"""Each account's scoring state (metrics, facts, current score) and its score history;
+the ``/api/scoring/`` API over them."""

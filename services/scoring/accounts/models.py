@@ -69,16 +69,3 @@ class ScoreHistoryRow(Base):
     signals: Mapped[list[str]] = mapped_column(JSON)
     explanation: Mapped[dict[str, Any]] = mapped_column(JSON)
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
-
-
-class ScoringMembershipRow(Base):
-    """A user's account and roles, learned from group calls, identify traits and CRM
-    contacts; it attributes the user's events that name no account."""
-
-    __tablename__ = "scoring_memberships"
-
-    workspace_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    user_id: Mapped[str] = mapped_column(String(256), primary_key=True)
-    account_id: Mapped[str] = mapped_column(String(256))
-    roles: Mapped[list[str]] = mapped_column(JSON)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())

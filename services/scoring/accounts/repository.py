@@ -1,4 +1,4 @@
-"""Queries on scoring accounts, their history and memberships. Repositories flush, never
+"""Queries on scoring accounts and their history. Repositories flush, never
 commit."""
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.scoring.accounts.models import (
     ScoreHistoryRow,
     ScoringAccountRow,
-    ScoringMembershipRow,
 )
 from shared.contracts.scores import ScoreEnvelope
 from shared.db.statements import (
@@ -23,12 +22,9 @@ from shared.db.statements import (
     rows_by_keys,
 )
 from shared.errors import PartitionMoved
-from shared.identity import Membership
 
 AccountKey = tuple[str, str]
 """(workspace id, account id)."""
-UserKey = tuple[str, str]
-"""(workspace id, user id)."""
 CHUNK = 500
 
 
@@ -134,44 +130,6 @@ async def save_accounts(
         if stored.get(key) != wanted_revision:
             raise AccountMoved(f"account {key[1]!r} was written by another member")
     await bulk_upsert(session, ScoringAccountRow, rows, key=("workspace_id", "account_id"))
-
-
-async def load_memberships(
-    session: AsyncSession, keys: Iterable[UserKey]
-) -> dict[UserKey, Membership]:
-    found: dict[UserKey, Membership] = {}
-    wanted = list(dict.fromkeys(keys))
-    row = ScoringMembershipRow
-    columns = tuple_(row.workspace_id, row.user_id)
-    for start in range(0, len(wanted), CHUNK):
-        rows = await session.execute(
-            select(row.workspace_id, row.user_id, row.account_id, row.roles).where(
-                columns.in_(wanted[start : start + CHUNK])
-            )
-        )
-        for workspace, user, account, roles in rows:
-            found[(workspace, user)] = Membership(account, frozenset(roles))
-    return found
-
-
-async def save_memberships(
-    session: AsyncSession, memberships: Mapping[UserKey, Membership], *, now: datetime
-) -> None:
-    await bulk_upsert(
-        session,
-        ScoringMembershipRow,
-        [
-            {
-                "workspace_id": workspace,
-                "user_id": user,
-                "account_id": m.account_id,
-                "roles": sorted(m.roles),
-                "updated_at": now,
-            }
-            for (workspace, user), m in memberships.items()
-        ],
-        key=("workspace_id", "user_id"),
-    )
 
 
 async def append_history(session: AsyncSession, events: Sequence[ScoreEnvelope]) -> None:

@@ -1,27 +1,26 @@
-"""The scoring consumer: events and the engine's triggers in, score events out.
+"""The scoring consumer: attributed events and the engine's triggers in, score events out.
 
 A handler of the stream runtime (:mod:`shared.consuming.stream`, which states the
-checkpoint order that makes every effect exactly-once): decode -> attribute -> fold ->
-score, with a sweep that re-scores accounts no event touched for a while. A checkpoint's
-transaction stores the touched accounts (metric store, facts, current score; fenced by
-their revision), their new score events in the history, the memberships learned and the
-outgoing records (score events, dead letters) in the outbox. Score event ids are
-deterministic, so a record published twice carries the same id.
+checkpoint order that makes every effect exactly-once): decode -> fold -> score, with a
+sweep that re-scores accounts no event touched for a while. A checkpoint's transaction
+stores the touched accounts (metric store, facts, current score; fenced by their
+revision), their new score events in the history and the outgoing records (score events,
+dead letters) in the outbox. Score event ids are deterministic, so a record published twice
+carries the same id.
 
-Attribution: an event with an account id belongs to that account. An event with only a
-user id belongs to the account the user joined, learned from group calls, identify calls
-that name an account and CRM contacts (the same rules as the node engine's); an event of a
-user not known yet is counted as ``unattributed`` and left out. Such an event arrives on the
-user's partition, so its account may be written by two members: each account row carries a
-revision, and a write that finds another revision rolls the batch back and retries it.
+Attribution: events come attributed to their account, once each, from the attribution
+stage (:mod:`shared.attribution`) on ``milepost.accounts.events``, keyed by account, with
+the acting user's roles; scoring keeps no memberships of its own. Each account row carries
+a revision, and a write that finds another revision (another member wrote the account
+first) rolls the batch back and retries it.
 
 Enrolment: an account is on a growth path once the node engine says so, by publishing a
 trigger of that path for it on ``milepost.triggers`` (keyed by the account, like its
 events); scoring keeps the bound paths an account is on with its facts and never runs the
 engine's code.
 
-State lost is rebuilt by replaying ``milepost.events`` from the start into an empty
-database: folding is order-independent within a day bucket, so the metrics and the current
+State lost is rebuilt by replaying ``milepost.accounts.events`` from the start into an
+empty database: folding is order-independent within a day bucket, so the metrics and the current
 scores come out the same (docs/scoring.md, Operations).
 """
 
@@ -39,7 +38,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.scoring.accounts import repository as accounts
-from services.scoring.accounts.repository import AccountKey, StoredAccount, UserKey
+from services.scoring.accounts.repository import AccountKey, StoredAccount
 from services.scoring.catalog.service import PublishedDefinitions, reference_definitions
 from services.scoring.definitions import MetricEvent
 from services.scoring.diagnostics import PeerStanding
@@ -73,14 +72,13 @@ from shared.consuming.metrics import lag_gauge, retries_counter
 from shared.consuming.seen import Sighting
 from shared.consuming.stream import Batch as StreamBatch
 from shared.consuming.stream import Handler, Stream, StreamMetrics
-from shared.contracts import EventEnvelope, ScoreEnvelope, Topic, TriggerEnvelope
+from shared.contracts import AccountEvent, ScoreEnvelope, Topic, TriggerEnvelope
 from shared.contracts.tiers import TierLadder
-from shared.identity import Membership, attribute
 
 logger = logging.getLogger(__name__)
 
 SWEEP_CHECK_SECONDS = 60.0
-INPUT_TOPICS = (Topic.EVENTS, Topic.TRIGGERS)
+INPUT_TOPICS = (Topic.ACCOUNT_EVENTS, Topic.TRIGGERS)
 CatalogLoader = Callable[[AsyncSession], Awaitable[Mapping[str, PublishedDefinitions]]]
 
 
@@ -112,8 +110,8 @@ class ScoringMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.records = Counter(
             "milepost_scoring_records",
-            "Input records by outcome (scored, unattributed, enrolled, skipped, replayed, "
-            "duplicate, dead_letter).",
+            "Input records by outcome (scored, enrolled, skipped, replayed, duplicate, "
+            "dead_letter).",
             ["outcome"],
             registry=registry,
         )
@@ -161,21 +159,14 @@ class Account:
 
 @dataclass(frozen=True, slots=True)
 class Received:
-    """An event as read from its record."""
+    """An attributed event as read from its record."""
 
     record: ConsumedRecord
-    event: EventEnvelope
+    event: AccountEvent
 
-
-@dataclass(frozen=True, slots=True)
-class Attributed:
-    """An event attributed to an account, with the roles of its user there."""
-
-    record: ConsumedRecord
-    event: EventEnvelope
-    account: AccountKey
-    roles: frozenset[str]
-    learned: Membership | None
+    @property
+    def account(self) -> AccountKey:
+        return self.event.workspace_id, self.event.account_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +184,7 @@ Item = Received | Joined
 class Effects:
     """Everything one checkpoint writes besides the stream's own bookkeeping."""
 
-    attributed: list[Attributed] = field(default_factory=list)
+    received: list[Received] = field(default_factory=list)
     joined: list[Joined] = field(default_factory=list)
     due: list[AccountKey] = field(default_factory=list)
     """Accounts the sweep re-scores (unless an event touched them)."""
@@ -204,8 +195,7 @@ class Effects:
     rows: list[dict[str, Any]] = field(default_factory=list)
     expected: dict[AccountKey, int | None] = field(default_factory=dict)
     history: list[ScoreEnvelope] = field(default_factory=list)
-    memberships: dict[UserKey, Membership] = field(default_factory=dict)
-    received: list[datetime] = field(default_factory=list)
+    received_at: list[datetime] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.rows)
@@ -215,8 +205,8 @@ Batch = StreamBatch[Effects]
 
 
 class ScoringWorker(Handler[Item, Effects]):
-    """Consumes ``milepost.events`` and the engine's triggers in its own consumer group
-    until cancelled."""
+    """Consumes ``milepost.accounts.events`` and the engine's triggers in its own
+    consumer group until cancelled."""
 
     def __init__(
         self,
@@ -248,7 +238,6 @@ class ScoringWorker(Handler[Item, Effects]):
         self.peers: PeerBook | None = None
         self.peers_loaded_at = float("-inf")
         self.accounts: dict[AccountKey, Account] = {}
-        self.memberships: dict[UserKey, Membership | None] = {}
         self.sweep_at = float("-inf")
         """Clock seconds of the next sweep lookup."""
         Stream(
@@ -270,7 +259,7 @@ class ScoringWorker(Handler[Item, Effects]):
     def decode(self, record: ConsumedRecord) -> Item:
         if record.topic == Topic.TRIGGERS:
             return Joined(record, decode_json(TriggerEnvelope, record, name="trigger envelope"))
-        return Received(record, decode_json(EventEnvelope, record, name="event envelope"))
+        return Received(record, decode_json(AccountEvent, record, name="account event"))
 
     def sighting(self, record: ConsumedRecord, item: Item) -> Sighting | None:
         """An event's id; ``None`` for a trigger (applying one twice changes nothing)."""
@@ -288,11 +277,10 @@ class ScoringWorker(Handler[Item, Effects]):
             self.metrics.dead_letters.inc(n)
 
     def reset(self) -> None:
-        """Drop the cached accounts and memberships; the peer book is rebuilt before the
-        next poll (a batch rolled back may have moved it)."""
+        """Drop the cached accounts; the peer book is rebuilt before the next poll (a batch
+        rolled back may have moved it)."""
         self.peers_loaded_at = float("-inf")
         self.accounts.clear()
-        self.memberships.clear()
         self.sweep_at = float("-inf")
 
     def committed(self, batch: Batch) -> None:
@@ -302,7 +290,7 @@ class ScoringWorker(Handler[Item, Effects]):
         self.bound_cache()
         self.metrics.batch_seconds.observe(time.perf_counter() - batch.started)
         durable = self.clock.now()
-        for received in batch.effects.received:
+        for received in batch.effects.received_at:
             self.metrics.event_age.observe(max(0.0, (durable - received).total_seconds()))
 
     def bound_cache(self) -> None:
@@ -311,8 +299,6 @@ class ScoringWorker(Handler[Item, Effects]):
         if len(self.accounts) > self.settings.account_cache_size:
             for key in list(itertools.islice(self.accounts, len(self.accounts) // 2)):
                 del self.accounts[key]
-        if len(self.memberships) > self.settings.account_cache_size:
-            self.memberships.clear()
 
     async def refresh(self) -> None:
         await self.refresh_catalog()
@@ -356,52 +342,18 @@ class ScoringWorker(Handler[Item, Effects]):
     # -- loading -----------------------------------------------------------------------
 
     async def load(self, session: AsyncSession, items: Sequence[Item], batch: Batch) -> None:
-        """The memberships of the events' users, then the events attributed, then the
-        accounts they, the triggers and the sweep's due accounts need, in bulk."""
+        """The accounts the events, the triggers and the sweep's due accounts need, in
+        bulk."""
         effects = batch.effects
-        await self.load_memberships(
-            session, [item.event for item in items if isinstance(item, Received)]
-        )
         for item in items:
             if isinstance(item, Received):
-                self.attribute(item, batch)
+                effects.received.append(item)
             else:
                 effects.joined.append(item)
         effects.due = await self.due_for_sweep(session)
-        wanted = {a.account for a in effects.attributed} | set(effects.due)
+        wanted = {r.account for r in effects.received} | set(effects.due)
         wanted |= {(j.trigger.workspace_id, j.trigger.account_id) for j in effects.joined}
         await self.load_accounts(session, wanted)
-
-    def attribute(self, item: Received, batch: Batch) -> None:
-        event = item.event
-        user = (event.workspace_id, event.user_id or "")
-        attribution = attribute(event, self.memberships.get(user))
-        if attribution.learned is not None and event.user_id is not None:
-            self.memberships[user] = batch.effects.memberships[user] = attribution.learned
-        if attribution.account_id is None:
-            self.count(item.record, "unattributed")
-            return
-        batch.effects.attributed.append(
-            Attributed(
-                item.record,
-                event,
-                (event.workspace_id, attribution.account_id),
-                attribution.actor_roles,
-                attribution.learned,
-            )
-        )
-
-    async def load_memberships(self, session: AsyncSession, events: list[EventEnvelope]) -> None:
-        wanted = {
-            (e.workspace_id, e.user_id)
-            for e in events
-            if e.user_id is not None and (e.workspace_id, e.user_id) not in self.memberships
-        }
-        if not wanted:
-            return
-        found = await accounts.load_memberships(session, wanted)
-        for key in wanted:
-            self.memberships[key] = found.get(key)
 
     async def due_for_sweep(self, session: AsyncSession) -> list[AccountKey]:
         """The owned accounts whose last score is older than the sweep interval (at most
@@ -409,7 +361,7 @@ class ScoringWorker(Handler[Item, Effects]):
         seconds = self.clock.now().timestamp()
         if seconds < self.sweep_at:
             return []
-        owned = {tp.partition for tp in self.member.assignment if tp.topic == Topic.EVENTS}
+        owned = {tp.partition for tp in self.member.assignment if tp.topic == Topic.ACCOUNT_EVENTS}
         before = self.clock.now() - timedelta(seconds=self.settings.sweep_interval_seconds)
         limit = self.settings.max_sweep_accounts
         due = await accounts.due_for_sweep(session, owned, before=before, limit=limit)
@@ -458,10 +410,10 @@ class ScoringWorker(Handler[Item, Effects]):
     # -- handling ----------------------------------------------------------------------
 
     def handle(self, items: Sequence[Item], batch: Batch) -> None:
-        """Fold the attributed events into their accounts, enrol the accounts the triggers
-        put on a bound path, score the accounts touched, then sweep."""
+        """Fold the events into their accounts, enrol the accounts the triggers put on a
+        bound path, score the accounts touched, then sweep."""
         effects, now = batch.effects, batch.now
-        for item in effects.attributed:
+        for item in effects.received:
             try:
                 self.apply(item, now)
             except EventValueInvalid as exc:
@@ -470,7 +422,7 @@ class ScoringWorker(Handler[Item, Effects]):
             effects.touched[item.account] = item.event.event_id
             at = int(item.event.timestamp.timestamp())
             effects.event_times[item.account] = max(at, effects.event_times.get(item.account, at))
-            effects.received.append(item.event.received_at)
+            effects.received_at.append(item.event.received_at)
             self.count(item.record, "scored")
         for joined in effects.joined:
             self.join(joined, batch)
@@ -481,16 +433,12 @@ class ScoringWorker(Handler[Item, Effects]):
     def definitions_of(self, workspace_id: str) -> PublishedDefinitions:
         return self.catalog.get(workspace_id) or reference_definitions()
 
-    def apply(self, item: Attributed, now: datetime) -> None:
-        """Fold the event into its account's metrics and facts; raises
+    def apply(self, item: Received, now: datetime) -> None:
+        """Fold the event into its account's metrics and facts (the contacts it names: its
+        user's roles when it stated the user's membership); raises
         :class:`EventValueInvalid` leaving the account as it was."""
-        key, record, event, roles, learned = (
-            item.account,
-            item.record,
-            item.event,
-            item.roles,
-            item.learned,
-        )
+        key, record, event = item.account, item.record, item.event
+        roles = frozenset(event.actor_roles)
         account = self.accounts.get(key)
         if account is None:
             account = Account(None, record.partition, MetricStore(), AccountFacts(), Findings())
@@ -505,11 +453,10 @@ class ScoringWorker(Handler[Item, Effects]):
             facts=numeric(stated),
         )
         store = fold(account.store, metric_event, definitions, now=int(now.timestamp()))
-        contacts = learned.roles if learned is not None and learned.account_id == key[1] else ()
+        contacts = roles if event.joined else frozenset()
         account.store = store
         account.facts = with_event(account.facts, event, stated, contacts)
-        if event.account_id is not None:
-            account.partition = record.partition
+        account.partition = record.partition
         self.accounts[key] = account
 
     def join(self, item: Joined, batch: Batch) -> None:
@@ -584,11 +531,10 @@ class ScoringWorker(Handler[Item, Effects]):
 
     async def write(self, session: AsyncSession, batch: Batch) -> None:
         """The batch's accounts (fenced by revision: another member's write loses this one
-        the partition), score history and memberships."""
+        the partition) and score history."""
         effects = batch.effects
         await accounts.save_accounts(session, effects.rows, effects.expected)
         await accounts.append_history(session, effects.history)
-        await accounts.save_memberships(session, effects.memberships, now=batch.now)
 
 
 def _row(

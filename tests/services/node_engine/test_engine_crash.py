@@ -3,8 +3,9 @@ SIGKILL mid-stream (three times) and restarted emits exactly the triggers of an
 uninterrupted run of the same events: no trigger lost, none doubled.
 
 Each run has its own topics (a topic prefix) and database, fed the same events, so the two
-runs never see each other. Events all carry their account: re-keyed events are covered by
-the worker tests, and here every trigger id must be reproducible.
+runs never see each other. Events all carry their account: attribution of user-only events
+is covered by the stage's and the worker tests, and here every trigger id must be
+reproducible.
 """
 
 from __future__ import annotations
@@ -102,13 +103,16 @@ async def prepare(
 
 
 async def applied_fraction(database_url: str, bus: Bus, group: str) -> float:
+    """The engine's applied offsets on the attributed events, over the events sent (each
+    carries its account, so each is attributed)."""
     ends = await bus.end_offsets([TopicPartition(Topic.EVENTS, p) for p in range(12)])
     engine = create_engine(database_url)
     try:
         async with create_session_factory(engine)() as session:
             applied = await session.scalar(
                 select(func.coalesce(func.sum(AppliedOffsetRow.next_offset), 0)).where(
-                    AppliedOffsetRow.consumer_group == group, AppliedOffsetRow.topic == Topic.EVENTS
+                    AppliedOffsetRow.consumer_group == group,
+                    AppliedOffsetRow.topic == Topic.ACCOUNT_EVENTS,
                 )
             )
     finally:
@@ -222,6 +226,8 @@ async def test_an_engine_killed_mid_stream_emits_exactly_the_triggers_of_an_unin
                 "MILEPOST_DATABASE_URL": database_url,
                 "MILEPOST_ENGINE_GROUP_ID": group,
                 "MILEPOST_ENGINE_MAX_BATCH_RECORDS": "40",
+                "MILEPOST_ATTRIBUTION_GROUP_ID": f"attribution-{name}",
+                "MILEPOST_ATTRIBUTION_MAX_BATCH_RECORDS": "40",
             }
             log = tmp_path / f"{name}.log"
             for fraction in kills:

@@ -4,7 +4,7 @@ events read back."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,6 +21,7 @@ from shared.bus import Bus, Consumer, OutgoingRecord
 from shared.clock import FrozenClock
 from shared.contracts import EventType, ScoreEnvelope, Topic, TriggerEnvelope
 from shared.contracts.triggers import TriggerKind
+from tests.shared.attribution.support import Attributing
 from tests.shared.bus.support import event_record, read_to_end
 
 
@@ -35,6 +36,16 @@ class Harness:
     paths: tuple[PublishedPath, ...] = ()
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     sweep_interval_seconds: float = 3600.0
+    attribution: Attributing = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.attribution = Attributing(
+            self.bus, self.sessions, self.clock, f"attribution-{self.group}"
+        )
+
+    async def publish(self, records: Sequence[OutgoingRecord]) -> None:
+        """Publish ``records``; the events among them reach scoring's input attributed."""
+        await self.attribution.publish(records)
 
     def worker(self) -> ScoringWorker:
         async def load(_session: AsyncSession) -> Mapping[str, PublishedDefinitions]:
@@ -109,9 +120,11 @@ class Harness:
 
 
 @pytest.fixture
-def harness(bus: Bus, sessions: async_sessionmaker[AsyncSession]) -> Harness:
+async def harness(bus: Bus, sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Harness]:
     tag = uuid.uuid4().hex[:10]
-    return Harness(bus, sessions, FrozenClock(T0), f"ws{tag}", f"scoring-{tag}")
+    harness = Harness(bus, sessions, FrozenClock(T0), f"ws{tag}", f"scoring-{tag}")
+    yield harness
+    await harness.attribution.close()
 
 
 T0 = datetime.fromisoformat("2026-03-02T09:00:00+00:00")

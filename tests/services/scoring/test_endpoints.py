@@ -108,7 +108,7 @@ async def score(api: Api) -> None:
         else:
             data = {"account_id": account, "subscription_id": "s", "effective_on": str(ended)}
             records.append(h.crm(f"x-{account}", "subscription.cancelled", data, account=account))
-    await h.bus.publish(records)
+    await h.publish(records)
     worker, consumer = h.worker(), await h.subscribe()
     await run_until_idle(worker, consumer)
     await consumer.close()

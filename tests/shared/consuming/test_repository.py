@@ -1,7 +1,6 @@
 """Applied offsets move only from where this member last left them (a member that lost a
 partition cannot write over its new owner), and the outbox keeps a record whole, headers
-included: a re-keyed copy republished after a crash still names its source, so it is
-applied once."""
+included: an attributed event republished after a crash still carries its trace."""
 
 from __future__ import annotations
 
@@ -13,8 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.node_engine.processing.models import OutboxRow
-from services.node_engine.processing.steps import SOURCE_HEADER
 from services.scoring.processing.models import ScoringOutboxRow
+from shared.attribution.models import AttributionOutboxRow
 from shared.bus import OutgoingRecord, TopicPartition
 from shared.consuming.offsets import OffsetConflict, advance_offsets, applied_offsets
 from shared.consuming.outbox import OutboxModel, add_to_outbox, outbox_of, remove_from_outbox
@@ -71,37 +70,36 @@ async def test_a_member_that_lost_a_partition_cannot_move_it(
         }
 
 
-@pytest.mark.parametrize("model", [OutboxRow, ScoringOutboxRow])
+@pytest.mark.parametrize("model", [OutboxRow, ScoringOutboxRow, AttributionOutboxRow])
 async def test_outbox_returns_records_with_their_headers_in_order(
     sessions: async_sessionmaker[AsyncSession], model: OutboxModel
 ) -> None:
-    rekeyed = OutgoingRecord(
-        "milepost.engine.rekeyed",
+    attributed = OutgoingRecord(
+        "milepost.accounts.events",
         b"w/a/acme",
         b"{}",
-        (
-            (SOURCE_HEADER, b"milepost.events:2:41"),
-            ("traceparent", b"00-ab-cd-01"),
-            ("raw", b"\xff"),
-        ),
+        (("traceparent", b"00-ab-cd-01"), ("raw", b"\xff")),
     )
     trigger = OutgoingRecord("milepost.triggers", b"w/a/acme", b"{}")
     # A partition no consumer test owns: the PostgreSQL database is shared by the session.
     partition = 997
     async with sessions() as session:
         await add_to_outbox(
-            session, model, [("rekey:e1", partition, rekeyed), ("t1", partition, trigger)], now=NOW
+            session,
+            model,
+            [("attributed:e1", partition, attributed), ("t1", partition, trigger)],
+            now=NOW,
         )
         await session.commit()
     try:
         async with sessions() as session:
             left = await outbox_of(session, model, [partition])
-        assert dict(left) == {"rekey:e1": rekeyed, "t1": trigger}
-        if model is ScoringOutboxRow:  # sequenced: a checkpoint's records in their order
-            assert [rid for rid, _ in left] == ["rekey:e1", "t1"]
+        assert dict(left) == {"attributed:e1": attributed, "t1": trigger}
+        if model is not OutboxRow:  # sequenced: a checkpoint's records in their order
+            assert [rid for rid, _ in left] == ["attributed:e1", "t1"]
     finally:
         async with sessions() as session:
-            await remove_from_outbox(session, model, ["rekey:e1", "t1"])
+            await remove_from_outbox(session, model, ["attributed:e1", "t1"])
             await session.commit()
         async with sessions() as session:
             assert await outbox_of(session, model, [partition]) == []

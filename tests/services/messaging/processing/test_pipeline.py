@@ -22,6 +22,8 @@ from services.migrations import upgrade_to_head
 from services.node_engine.paths.service import REFERENCE_PATHS, load_catalog, publish
 from services.node_engine.processing.worker import INPUT_TOPICS, EngineMetrics, EngineWorker
 from services.node_engine.settings import EngineSettings
+from shared.attribution.stage import INPUT_TOPICS as ATTRIBUTION_TOPICS
+from shared.attribution.stage import AttributionStage, attribution_stage
 from shared.bus import Consumer, OutgoingRecord
 from shared.bus.memory import InMemoryBus
 from shared.clock import FrozenClock
@@ -34,7 +36,7 @@ from tests.services.messaging.support import POLICIES, T0
 
 
 async def drain(
-    worker: ContactsConsumer | EngineWorker | TriggerWorker, consumer: Consumer
+    worker: ContactsConsumer | AttributionStage | EngineWorker | TriggerWorker, consumer: Consumer
 ) -> None:
     """Step until every owned partition is applied up to its end."""
     for _ in range(100):
@@ -90,6 +92,7 @@ async def test_a_merchant_joining_welcomes_its_admin(tmp_path: Path) -> None:
         group_id="contacts",
         metrics=ConsumerMetrics(registry),
     )
+    stage = attribution_stage(resources)
     engine_worker = EngineWorker(
         bus=bus,
         sessions=resources.sessions,
@@ -124,13 +127,15 @@ async def test_a_merchant_joining_welcomes_its_admin(tmp_path: Path) -> None:
         ]
     )
     contacts_consumer = await bus.subscribe([Topic.EVENTS], group_id="contacts")
+    stage_consumer = await bus.subscribe(list(ATTRIBUTION_TOPICS), group_id=stage.stream.group_id)
     engine_consumer = await bus.subscribe(list(INPUT_TOPICS), group_id="engine")
     triggers_consumer = await bus.subscribe([Topic.TRIGGERS], group_id="messaging")
     await drain(contacts, contacts_consumer)
+    await drain(stage, stage_consumer)
     await drain(engine_worker, engine_consumer)
     clock.advance(timedelta(seconds=1))
     await drain(triggers, triggers_consumer)
-    for consumer in (contacts_consumer, engine_consumer, triggers_consumer):
+    for consumer in (contacts_consumer, stage_consumer, engine_consumer, triggers_consumer):
         await consumer.close()
 
     async with resources.sessions() as session:

@@ -1,4 +1,4 @@
-"""The consumer's steps alone: decoding, re-keyed copies, trigger records."""
+"""The consumer's steps alone: decoding, trigger records."""
 
 from __future__ import annotations
 
@@ -7,14 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from services.node_engine.core.state import AccountState, Transition, TransitionKind
-from services.node_engine.processing.steps import (
-    decode,
-    rekeyed_record,
-    source_of,
-    trigger_record,
-)
+from services.node_engine.processing.steps import decode, trigger_record
 from shared.bus import ConsumedRecord
-from shared.contracts import EventEnvelope, EventType, Topic, TriggerEnvelope
+from shared.contracts import AccountEvent, EventEnvelope, EventType, Topic, TriggerEnvelope
 from shared.errors import InvalidMessage
 
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -29,6 +24,7 @@ EVENT = EventEnvelope(
     received_at=T0,
     source="segment",
 )
+ATTRIBUTED = AccountEvent(**{**dict(EVENT), "account_id": "acme", "actor_roles": ["admin"]})
 
 
 def consumed(
@@ -38,27 +34,14 @@ def consumed(
 
 
 def test_an_event_decodes_and_a_malformed_one_is_refused_with_the_field() -> None:
-    assert decode(consumed(Topic.EVENTS, EVENT.model_dump_json().encode())).event == EVENT
-    with pytest.raises(InvalidMessage, match="not a valid event envelope: type: Input should be"):
-        decode(
-            consumed(Topic.EVENTS, EVENT.model_dump_json().replace('"track"', '"nope"').encode())
-        )
+    value = ATTRIBUTED.model_dump_json()
+    assert decode(consumed(Topic.ACCOUNT_EVENTS, value.encode())).event == ATTRIBUTED
+    with pytest.raises(InvalidMessage, match="not a valid account event: type: Input should be"):
+        decode(consumed(Topic.ACCOUNT_EVENTS, value.replace('"track"', '"nope"').encode()))
     with pytest.raises(InvalidMessage, match="score envelope"):
         decode(consumed(Topic.SCORES, b"[]"))
-    with pytest.raises(InvalidMessage, match="must carry its account_id"):
-        decode(consumed(Topic.ENGINE_REKEYED, EVENT.model_dump_json().encode()))
-
-
-def test_a_re_keyed_copy_is_keyed_by_the_account_and_names_its_source() -> None:
-    source = consumed(Topic.EVENTS, EVENT.model_dump_json().encode())
-    copy = rekeyed_record(EVENT, "acme", source)
-    assert (copy.topic, copy.key) == (Topic.ENGINE_REKEYED, b"ws/a/acme")
-    assert EventEnvelope.model_validate_json(copy.value) == EVENT.model_copy(
-        update={"account_id": "acme"}
-    )
-    again = consumed(Topic.ENGINE_REKEYED, copy.value, copy.headers)
-    assert source_of(again) == ("milepost.events:4", 17)
-    assert source_of(consumed(Topic.ENGINE_REKEYED, copy.value)) is None
+    with pytest.raises(InvalidMessage, match="account_id: Input should be a valid string"):
+        decode(consumed(Topic.ACCOUNT_EVENTS, EVENT.model_dump_json().encode()))
 
 
 @pytest.mark.parametrize(

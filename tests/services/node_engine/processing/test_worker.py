@@ -5,7 +5,7 @@ between the database commit and the offset commit."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,6 +42,7 @@ from shared.contracts.topics import DeadLetter
 from shared.definitions import load_definition
 from shared.errors import BusUnavailable
 from tests.services.node_engine.support import build, document, node, stage
+from tests.shared.attribution.support import Attributing
 from tests.shared.bus.support import event_record, read_to_end
 
 REFERENCE = Path(__file__).parents[4] / "services" / "node_engine" / "paths" / "reference"
@@ -61,6 +62,7 @@ class Harness:
     clock: FrozenClock
     workspace: str
     group: str
+    attribution: Attributing
     paused: bool = False
     path: GrowthPath = field(default_factory=lambda: reference_path("platform-merchant"))
     older: tuple[GrowthPath, ...] = ()
@@ -104,6 +106,10 @@ class Harness:
     def event(self, message: str, **fields: Any) -> OutgoingRecord:
         return event_record(self.workspace, message, self.clock.now(), **fields)
 
+    async def publish(self, records: Sequence[OutgoingRecord]) -> None:
+        """Publish ``records``; the events among them reach the engine's input attributed."""
+        await self.attribution.publish(records)
+
     async def triggers(self) -> list[TriggerEnvelope]:
         """This workspace's triggers on the topic, in order."""
         return [
@@ -118,9 +124,11 @@ class Harness:
 
 
 @pytest.fixture
-def harness(bus: Bus, sessions: async_sessionmaker[AsyncSession]) -> Harness:
-    tag = uuid.uuid4().hex[:10]
-    return Harness(bus, sessions, FrozenClock(T0), f"ws{tag}", f"engine-{tag}")
+async def harness(bus: Bus, sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Harness]:
+    tag, clock = uuid.uuid4().hex[:10], FrozenClock(T0)
+    attribution = Attributing(bus, sessions, clock, f"attribution-{tag}")
+    yield Harness(bus, sessions, clock, f"ws{tag}", f"engine-{tag}", attribution)
+    await attribution.close()
 
 
 async def run_until_idle(worker: EngineWorker, consumer: Consumer, *, rounds: int = 200) -> None:
@@ -144,7 +152,7 @@ async def subscribe(harness: Harness) -> Consumer:
 
 
 async def test_a_group_call_enrols_the_account_and_publishes_its_triggers(harness: Harness) -> None:
-    await harness.bus.publish(
+    await harness.publish(
         [
             harness.event(
                 "m1",
@@ -184,7 +192,7 @@ async def test_a_group_call_enrols_the_account_and_publishes_its_triggers(harnes
 async def test_an_event_with_only_a_user_id_is_re_keyed_to_the_users_account(
     harness: Harness,
 ) -> None:
-    await harness.bus.publish(
+    await harness.publish(
         [
             harness.event(
                 "m1", type=EventType.GROUP, user="admin-1", context={"traits": {"role": "admin"}}
@@ -193,7 +201,7 @@ async def test_an_event_with_only_a_user_id_is_re_keyed_to_the_users_account(
     )
     worker, consumer = harness.worker(), await subscribe(harness)
     await run_until_idle(worker, consumer)
-    await harness.bus.publish(
+    await harness.publish(
         [harness.event("m2", event="Merchant Approved", account=None, user="admin-1")]
     )
     await run_until_idle(worker, consumer)
@@ -223,42 +231,47 @@ def counting_path() -> GrowthPath:
 async def test_an_event_published_twice_at_two_offsets_is_applied_once(harness: Harness) -> None:
     """A broker restart: ingest answered 503 to an event that reached the topic anyway,
     and the client's retry (same message id, so the same event id) published it again.
-    Both copies of each order, the one with an account and the re-keyed one of a user,
-    count once; the legitimate second pass of the re-keyed event is not a duplicate."""
+    Both copies of each order, the one with an account and the one of a user, count
+    once: the attribution stage drops the copies, so the engine sees each event once."""
     harness.path = counting_path()
     worker, consumer = harness.worker(), await subscribe(harness)
-    await harness.bus.publish([harness.event("g1", type=EventType.GROUP, user="boss")])
+    await harness.publish([harness.event("g1", type=EventType.GROUP, user="boss")])
     await run_until_idle(worker, consumer)
     order = harness.event("o1", event="Order Completed")
     by_user = harness.event("o2", event="Order Completed", account=None, user="boss")
-    await harness.bus.publish([order, order])
-    await harness.bus.publish([order])
+    await harness.publish([order, order])
+    await harness.publish([order])
     await run_until_idle(worker, consumer)
     assert [t.kind.value for t in await harness.triggers()] == ["stage_entered", "node_entered"]
 
-    await harness.bus.publish([by_user])
+    await harness.publish([by_user])
     await run_until_idle(worker, consumer)
-    await harness.bus.publish([by_user, order])
+    await harness.publish([by_user, order])
     await run_until_idle(worker, consumer)
     completed = [t.node for t in await harness.triggers() if t.kind.value == "node_completed"]
     assert completed == ["two_orders"]
     duplicates = {
-        topic: harness.registry.get_sample_value(
-            "milepost_engine_records_total", {"topic": topic, "outcome": "duplicate"}
-        )
-        for topic in (Topic.EVENTS, Topic.ENGINE_REKEYED)
+        Topic.EVENTS: harness.attribution.registry.get_sample_value(
+            "milepost_attribution_records_total", {"outcome": "duplicate"}
+        ),
+        Topic.ACCOUNT_EVENTS: harness.registry.get_sample_value(
+            "milepost_engine_records_total",
+            {"topic": Topic.ACCOUNT_EVENTS, "outcome": "duplicate"},
+        ),
     }
-    assert duplicates == {Topic.EVENTS: 4, Topic.ENGINE_REKEYED: None}
+    assert duplicates == {Topic.EVENTS: 4, Topic.ACCOUNT_EVENTS: None}
     await consumer.close()
 
 
 async def test_a_malformed_record_goes_to_the_dead_letter_topic_and_the_consumer_goes_on(
     harness: Harness,
 ) -> None:
-    await harness.bus.publish(
+    await harness.publish(
         [
             OutgoingRecord(
-                Topic.EVENTS, f"{harness.workspace}/a/acme".encode(), b'{"not": "an envelope"}'
+                Topic.ACCOUNT_EVENTS,
+                f"{harness.workspace}/a/acme".encode(),
+                b'{"not": "an envelope"}',
             ),
             harness.event("m1", type=EventType.GROUP),
         ]
@@ -272,7 +285,7 @@ async def test_a_malformed_record_goes_to_the_dead_letter_topic_and_the_consumer
         if d.consumer_group == harness.group
     ]
     assert len(letters) == 1
-    assert letters[0].topic == Topic.EVENTS
+    assert letters[0].topic == Topic.ACCOUNT_EVENTS
     assert "event_id: Field required" in letters[0].reason
     assert letters[0].value == '{"not": "an envelope"}'
     assert [t.kind.value for t in await harness.triggers()] == ["stage_entered", "node_entered"]
@@ -280,7 +293,7 @@ async def test_a_malformed_record_goes_to_the_dead_letter_topic_and_the_consumer
 
 
 async def test_due_timers_fire_overdue_then_escalation_triggers(harness: Harness) -> None:
-    await harness.bus.publish(
+    await harness.publish(
         [
             harness.event("m1", type=EventType.GROUP),
             harness.event("m2", event="Merchant Approved"),
@@ -315,7 +328,7 @@ async def test_due_timers_fire_overdue_then_escalation_triggers(harness: Harness
 
 
 async def test_a_manual_move_is_applied_in_order_and_audited(harness: Harness) -> None:
-    await harness.bus.publish([harness.event("m1", type=EventType.GROUP)])
+    await harness.publish([harness.event("m1", type=EventType.GROUP)])
     worker, consumer = harness.worker(), await subscribe(harness)
     await run_until_idle(worker, consumer)
     async with harness.sessions() as session:
@@ -351,7 +364,7 @@ async def test_a_manual_move_is_applied_in_order_and_audited(harness: Harness) -
 
 async def test_a_paused_path_counts_events_but_fires_nothing(harness: Harness) -> None:
     harness.paused = True
-    await harness.bus.publish([harness.event("m1", type=EventType.GROUP)])
+    await harness.publish([harness.event("m1", type=EventType.GROUP)])
     worker, consumer = harness.worker(), await subscribe(harness)
     await run_until_idle(worker, consumer)
     assert await harness.triggers() == []
@@ -361,7 +374,7 @@ async def test_a_paused_path_counts_events_but_fires_nothing(harness: Harness) -
 async def test_a_crash_after_the_database_commit_publishes_nothing_twice(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await harness.bus.publish(
+    await harness.publish(
         [harness.event("m1", type=EventType.GROUP)]
         + [
             harness.event(f"o{i}", event=name)
@@ -413,7 +426,7 @@ async def test_a_crash_after_the_database_commit_publishes_nothing_twice(
 
 
 async def test_a_risk_raised_by_scoring_becomes_a_risk_changed_trigger(harness: Harness) -> None:
-    await harness.bus.publish([harness.event("m1", type=EventType.GROUP)])
+    await harness.publish([harness.event("m1", type=EventType.GROUP)])
     worker, consumer = harness.worker(), await subscribe(harness)
     await run_until_idle(worker, consumer)
     score = ScoreEnvelope(
@@ -438,7 +451,7 @@ async def test_a_risk_raised_by_scoring_becomes_a_risk_changed_trigger(harness: 
         occurred_at=harness.clock.now(),
     )
     key = score.key.encode()
-    await harness.bus.publish(
+    await harness.publish(
         [
             OutgoingRecord(Topic.SCORES, key, score.model_dump_json().encode()),
             OutgoingRecord(Topic.SCORES, key, b"{}"),
@@ -487,7 +500,7 @@ async def test_facts_and_scores_from_before_enrolment_are_known_once_enrolled(
         risk_level=RiskLevel.LOW,
         occurred_at=harness.clock.now(),
     )
-    await harness.bus.publish(
+    await harness.publish(
         [
             harness.event("m1", type=crm, event="milepost.crm.account.upserted", properties=record),
             OutgoingRecord(Topic.SCORES, score.key.encode(), score.model_dump_json().encode()),
@@ -496,7 +509,7 @@ async def test_facts_and_scores_from_before_enrolment_are_known_once_enrolled(
     worker, consumer = harness.worker(), await subscribe(harness)
     await run_until_idle(worker, consumer)
     deal = {"deal_id": "d1", "stage": "qualified", "amount": 5000}
-    await harness.bus.publish(
+    await harness.publish(
         [harness.event("m2", type=crm, event="milepost.crm.deal.stage_changed", properties=deal)]
     )
     await run_until_idle(worker, consumer)
@@ -522,7 +535,7 @@ async def test_facts_and_scores_from_before_enrolment_are_known_once_enrolled(
 async def test_accounts_on_an_older_version_restart_on_the_new_one_when_it_says_so(
     harness: Harness,
 ) -> None:
-    await harness.bus.publish(
+    await harness.publish(
         [
             harness.event("m1", type=EventType.GROUP),
             harness.event("m2", event="Merchant Approved"),
@@ -533,7 +546,7 @@ async def test_accounts_on_an_older_version_restart_on_the_new_one_when_it_says_
     harness.older = (harness.path,)
     harness.path = reference_path("platform-merchant", version=2)
     harness.migration = "restart"
-    await harness.bus.publish([harness.event("m3", event="Profile Completed")])
+    await harness.publish([harness.event("m3", event="Profile Completed")])
     await run_until_idle(worker, consumer)
 
     async with harness.sessions() as session:
@@ -559,14 +572,14 @@ async def test_accounts_on_an_older_version_restart_on_the_new_one_when_it_says_
 async def test_a_full_cache_forgets_states_that_are_durable_and_reloads_them(
     harness: Harness,
 ) -> None:
-    await harness.bus.publish(
+    await harness.publish(
         [harness.event(f"g{i}", type=EventType.GROUP, account=f"a{i}") for i in range(6)]
     )
     worker, consumer = harness.worker(), await subscribe(harness)
     worker.settings = worker.settings.model_copy(update={"state_cache_size": 4})
     await run_until_idle(worker, consumer)
     assert len(worker.states) <= 4
-    await harness.bus.publish(
+    await harness.publish(
         [harness.event(f"m{i}", event="Merchant Approved", account=f"a{i}") for i in range(6)]
     )
     await run_until_idle(worker, consumer)
@@ -577,18 +590,18 @@ async def test_a_full_cache_forgets_states_that_are_durable_and_reloads_them(
 
 
 async def test_the_lag_and_the_timer_backlog_are_reported(harness: Harness) -> None:
-    await harness.bus.publish([harness.event("m1", type=EventType.GROUP)])
+    await harness.publish([harness.event("m1", type=EventType.GROUP)])
     worker, consumer = harness.worker(), await subscribe(harness)
     await run_until_idle(worker, consumer)
     harness.clock.advance(timedelta(days=3))
-    await harness.bus.publish([harness.event("m2", event="Nothing Relevant", account="other")])
+    await harness.publish([harness.event("m2", event="Nothing Relevant", account="other")])
     worker.stream.lag.reported_at = float("-inf")
     await worker.stream.report_lag()
 
     def sample(name: str, **labels: str) -> float | None:
         return harness.registry.get_sample_value(name, labels)
 
-    events = [tp for tp in consumer.assignment() if tp.topic == Topic.EVENTS]
+    events = [tp for tp in consumer.assignment() if tp.topic == Topic.ACCOUNT_EVENTS]
     now = int(harness.clock.now().timestamp())
     async with harness.sessions() as session:
         ours = await session.scalar(

@@ -17,12 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.node_engine.paths.compiled import GrowthPath, compile_path
 from services.node_engine.paths.files import GrowthPathFile
 from services.node_engine.paths.service import REFERENCE_PATHS, PublishedPath
-from services.scoring.accounts.models import (
-    ScoreHistoryRow,
-    ScoringAccountRow,
-    ScoringMembershipRow,
-)
+from services.scoring.accounts.models import ScoreHistoryRow, ScoringAccountRow
 from services.scoring.metrics import decode
+from shared.attribution.models import MembershipRow
 from shared.bus import OutgoingRecord
 from shared.bus.memory import InMemoryBus
 from shared.bus.partitioning import partition_for
@@ -120,20 +117,20 @@ async def test_a_seeded_decline_raises_the_right_signals_and_clears_when_usage_r
 ) -> None:
     h = harness
     day0 = (h.clock.now() - timedelta(days=34)).date()
-    await h.bus.publish(seed(h, 35))  # days 0..34, today is day 34
+    await h.publish(seed(h, 35))  # days 0..34, today is day 34
     worker, consumer = h.worker(), await h.subscribe()
     await run_until_idle(worker, consumer)
     assert [s.kind for s in await h.scores()] == [ScoreKind.SCORE_CHANGED]
 
     h.clock.advance(timedelta(days=1))  # day 35: a normal day, and a 20,000-row export
-    await h.bus.publish([*usage(h, "d35"), *usage(h, "d35-burst", rows=20_000)[-1:]])
+    await h.publish([*usage(h, "d35"), *usage(h, "d35-burst", rows=20_000)[-1:]])
     await run_until_idle(worker, consumer)
     for _ in range(36, 40):  # days 36 to 39: nobody logs in; the sweep re-scores each day
         h.clock.advance(timedelta(days=1))
         await run_until_idle(worker, consumer)
     for day in range(40, 46):  # days 40 to 45: usage recovers
         h.clock.advance(timedelta(days=1))
-        await h.bus.publish(usage(h, f"d{day}"))
+        await h.publish(usage(h, f"d{day}"))
         await run_until_idle(worker, consumer)
 
     scores = await h.scores()
@@ -190,7 +187,7 @@ async def test_a_seeded_decline_raises_the_right_signals_and_clears_when_usage_r
 
 async def test_the_sweep_raises_a_signal_that_time_alone_brings(harness: Harness) -> None:
     h = harness
-    await h.bus.publish(
+    await h.publish(
         [
             h.event(
                 "g1",
@@ -224,10 +221,10 @@ async def test_an_event_with_only_a_user_id_counts_for_the_users_account(
     harness: Harness,
 ) -> None:
     h = harness
-    await h.bus.publish([h.event("g1", type=EventType.GROUP, user="u7")])
+    await h.publish([h.event("g1", type=EventType.GROUP, user="u7")])
     worker, consumer = h.worker(), await h.subscribe()
     await run_until_idle(worker, consumer)
-    await h.bus.publish(
+    await h.publish(
         [
             h.event("l1", event="Logged In", account=None, user="u7"),
             h.event("l2", event="Logged In", account=None, user="stranger"),
@@ -237,13 +234,15 @@ async def test_an_event_with_only_a_user_id_counts_for_the_users_account(
 
     async with h.sessions() as session:
         row = await session.get(ScoringAccountRow, (h.workspace, "acme"))
-        member = await session.get(ScoringMembershipRow, (h.workspace, "u7"))
+        member = await session.get(MembershipRow, (h.workspace, "u7"))
     assert row is not None
     assert member is not None
     assert member.account_id == "acme"
     assert decode(row.metrics).amounts["logins"][-1][1] == 1.0
     assert (
-        h.registry.get_sample_value("milepost_scoring_records_total", {"outcome": "unattributed"})
+        h.attribution.registry.get_sample_value(
+            "milepost_attribution_records_total", {"outcome": "unattributed"}
+        )
         == 1
     )
     await consumer.close()
@@ -251,23 +250,24 @@ async def test_an_event_with_only_a_user_id_counts_for_the_users_account(
 
 async def test_an_event_published_twice_at_two_offsets_is_folded_once(harness: Harness) -> None:
     """A client's retry after a 503 whose event reached the topic anyway: the copies (the
-    same event id, later offsets, in the same batch and in later ones) count once."""
+    same event id, later offsets, in the same batch and in later ones) count once (the
+    attribution stage drops them)."""
     h = harness
-    await h.bus.publish([h.event("g1", type=EventType.GROUP, user="u7")])
+    await h.publish([h.event("g1", type=EventType.GROUP, user="u7")])
     worker, consumer = h.worker(), await h.subscribe()
     await run_until_idle(worker, consumer)
     login = h.event("l1", event="Logged In", account=None, user="u7")
-    await h.bus.publish([login, login])
+    await h.publish([login, login])
     await run_until_idle(worker, consumer)
-    await h.bus.publish([login])
+    await h.publish([login])
     await run_until_idle(worker, consumer)
 
     async with h.sessions() as session:
         row = await session.get(ScoringAccountRow, (h.workspace, "acme"))
     assert row is not None
     assert decode(row.metrics).amounts["logins"][-1][1] == 1.0
-    duplicates = h.registry.get_sample_value(
-        "milepost_scoring_records_total", {"outcome": "duplicate"}
+    duplicates = h.attribution.registry.get_sample_value(
+        "milepost_attribution_records_total", {"outcome": "duplicate"}
     )
     assert duplicates == 2
     await consumer.close()
@@ -277,9 +277,11 @@ async def test_malformed_records_go_to_the_dead_letter_topic_and_the_consumer_go
     harness: Harness,
 ) -> None:
     h = harness
-    await h.bus.publish(
+    await h.publish(
         [
-            OutgoingRecord(Topic.EVENTS, f"{h.workspace}/a/acme".encode(), b'{"not": "an event"}'),
+            OutgoingRecord(
+                Topic.ACCOUNT_EVENTS, f"{h.workspace}/a/acme".encode(), b'{"not": "an event"}'
+            ),
             h.event("e1", event="Report Exported", properties={"rows": "lots"}),
             h.event("e2", event="Logged In"),
         ]
@@ -289,8 +291,8 @@ async def test_malformed_records_go_to_the_dead_letter_topic_and_the_consumer_go
 
     letters = [d for d in await h.read(Topic.EVENTS_DLQ, DeadLetter) if d.consumer_group == h.group]
     assert sorted(d.reason for d in letters) == [
-        "not a valid event envelope: event_id: Field required; workspace_id: Field required; "
-        "message_id: Field required; type: Field required; timestamp: Field required",
+        "not a valid account event: event_id: Field required; workspace_id: Field required; "
+        "message_id: Field required; type: Field required; account_id: Field required",
         "property 'rows' is 'lots', not a number",
     ]
     assert h.registry.get_sample_value("milepost_scoring_dead_letters_total") == 2
@@ -307,7 +309,7 @@ async def test_a_crash_after_the_database_commit_publishes_nothing_twice(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     h = harness
-    await h.bus.publish(seed(h, 30))
+    await h.publish(seed(h, 30))
     crashing, consumer = h.worker(), await h.subscribe()
     real_publish = h.bus.publish
 
@@ -322,7 +324,7 @@ async def test_a_crash_after_the_database_commit_publishes_nothing_twice(
     assert await h.scores() == []
 
     h.clock.advance(timedelta(days=1))
-    await h.bus.publish(usage(h, "next", rows=50_000))
+    await h.publish(usage(h, "next", rows=50_000))
     survivor, consumer = h.worker(), await h.subscribe()
     await run_until_idle(survivor, consumer)
 
@@ -346,8 +348,8 @@ async def test_lost_state_is_rebuilt_by_replaying_the_topic_with_the_same_scores
     harness: Harness,
 ) -> None:
     h = harness
-    await h.bus.publish(seed(h, 40))
-    await h.bus.publish(usage(h, "burst", rows=30_000))
+    await h.publish(seed(h, 40))
+    await h.publish(usage(h, "burst", rows=30_000))
     worker, consumer = h.worker(), await h.subscribe()
     await run_until_idle(worker, consumer)
     await consumer.close()
@@ -370,7 +372,7 @@ async def test_lost_state_is_rebuilt_by_replaying_the_topic_with_the_same_scores
     before = await state()
     assert before[4] == "high"
     async with h.sessions() as session:  # the state is lost
-        for model in (ScoringAccountRow, ScoreHistoryRow, ScoringMembershipRow):
+        for model in (ScoringAccountRow, ScoreHistoryRow):
             await session.execute(delete(model).where(model.workspace_id == h.workspace))
         await session.execute(
             delete(AppliedOffsetRow).where(AppliedOffsetRow.consumer_group == h.group)
@@ -386,10 +388,10 @@ async def test_lost_state_is_rebuilt_by_replaying_the_topic_with_the_same_scores
 
 async def test_the_lag_is_reported_per_partition(harness: Harness) -> None:
     h = harness
-    await h.bus.publish([h.event("m1", event="Logged In")])
+    await h.publish([h.event("m1", event="Logged In")])
     worker, consumer = h.worker(), await h.subscribe()
     await run_until_idle(worker, consumer)
-    await h.bus.publish([h.event("m2", event="Logged In", account="other")])
+    await h.publish([h.event("m2", event="Logged In", account="other")])
     worker.stream.lag.reported_at = float("-inf")
     await worker.stream.report_lag()
 
@@ -440,11 +442,11 @@ async def test_tiers_and_the_core_problem_among_tier_peers(harness: Harness) -> 
         for n in range(1, 21)
         for record in merchant(h, f"m{n}", listings=5, orders=10, amount=100)
     ]
-    await h.bus.publish(peers)
+    await h.publish(peers)
     worker, consumer = h.worker(), await h.subscribe()
     await run_until_idle(worker, consumer)
-    await h.bus.publish(merchant(h, "m0", listings=40, orders=1, amount=100))
-    await h.bus.publish(
+    await h.publish(merchant(h, "m0", listings=40, orders=1, amount=100))
+    await h.publish(
         [h.event("m1-big", event="Order Completed", account="m1", properties={"amount": 20_000})]
     )
     await run_until_idle(worker, consumer)
@@ -477,41 +479,43 @@ async def test_tiers_and_the_core_problem_among_tier_peers(harness: Harness) -> 
 async def test_an_account_written_by_two_members_is_fenced_and_retried(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    """A user-only event is folded by the member owning the user's partition; the member
-    owning the account's partition finds another revision, rolls back and retries."""
+    """The triggers topic may have another partition count than the events (the operator's
+    choice): a trigger enrolling an account is folded by the member owning its trigger
+    partition; the member owning the account's events finds another revision, rolls back
+    and retries."""
     tag = uuid.uuid4().hex[:8]
     h = Harness(InMemoryBus(), sessions, FrozenClock(T0), f"ws{tag}", f"scoring-{tag}")
-    await h.bus.ensure_topics([replace(s, partitions=4) for s in TOPICS], replication_factor=1)
+    h.paths = (published(reference_path("platform-merchant"), h.workspace),)
+    specs = [replace(s, partitions=5 if s.topic == Topic.TRIGGERS else 4) for s in TOPICS]
+    await h.bus.ensure_topics(specs, replication_factor=1)
     first, one = h.worker(), await h.subscribe()
     registries = {id(first): h.registry}
     second, two = h.worker(), await h.subscribe()
     registries[id(second)] = h.registry
-    account_partition = partition_for(f"{h.workspace}/a/acme".encode(), 4)
-    owns = any(tp.partition == account_partition for tp in one.assignment())
-    owner, other = (first, second) if owns else (second, first)
     consumers = {id(first): one, id(second): two}
-    users = [f"u{n}" for n in range(50)]
-    stranger = next(
-        u
-        for u in users
-        if partition_for(f"{h.workspace}/u/{u}".encode(), 4)
-        in {tp.partition for tp in consumers[id(other)].assignment()}
-    )
+
+    def parts(account: str) -> tuple[int, int]:
+        key = f"{h.workspace}/a/{account}".encode()
+        return partition_for(key, 4), partition_for(key, 5)
+
+    account = next(a for a in (f"a{n}" for n in range(50)) if len({p % 2 for p in parts(a)}) == 2)
+    owns = any(tp.partition == parts(account)[0] for tp in one.assignment())
+    owner = first if owns else second
 
     async def settle() -> None:
         for _ in range(3):
             for worker in (first, second):
                 await run_until_idle(worker, consumers[id(worker)])
 
-    await h.bus.publish([h.event("g", type=EventType.GROUP, user=stranger)])
+    await h.publish([h.event("l1", event="Logged In", account=account)])
     await settle()
-    await h.bus.publish([h.event("l1", event="Logged In", account=None, user=stranger)])
+    await h.publish([h.enrolled(account, "platform-merchant")])
     await settle()
-    await h.bus.publish([h.event("l2", event="Logged In", user=stranger)])
+    await h.publish([h.event("l2", event="Logged In", account=account)])
     await settle()
 
     async with h.sessions() as session:
-        row = await session.get(ScoringAccountRow, (h.workspace, "acme"))
+        row = await session.get(ScoringAccountRow, (h.workspace, account))
     assert row is not None
     assert decode(row.metrics).amounts["logins"][-1][1] == 2.0
     retried = registries[id(owner)].get_sample_value(

@@ -1,0 +1,78 @@
+"""Migration 0014 on a database with data: the attribution stage starts on milepost.events
+where the engine left off, with the engine's memberships; the re-keyed topic's offsets go."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from alembic import command
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.migrations import alembic_config
+from shared.db import create_engine
+from tests.conftest import fresh_postgres_database
+
+ROWS = [
+    ("milepost-engine", "milepost.events", 3, 57),
+    ("milepost-engine", "milepost.engine.rekeyed", 3, 12),
+    ("milepost-engine", "milepost.engine.rekeyed<-milepost.events", 3, 40),
+    ("milepost-scoring", "milepost.events", 3, 55),
+]
+
+
+async def _upgrade(engine: AsyncEngine, revision: str) -> None:
+    async with engine.begin() as connection:
+        await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
+
+
+async def _carried(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        await _upgrade(engine, "0013")
+        async with engine.begin() as connection:
+            for group, topic, partition, offset in ROWS:
+                await connection.execute(
+                    text("INSERT INTO engine_applied_offsets VALUES (:g, :t, :p, :o)"),
+                    {"g": group, "t": topic, "p": partition, "o": offset},
+                )
+            await connection.execute(
+                text(
+                    "INSERT INTO engine_memberships VALUES "
+                    "('ws', 'ada', 'acme', '[\"admin\"]', '2026-03-02 09:00:00+00:00')"
+                )
+            )
+        await _upgrade(engine, "0014")
+        async with engine.connect() as connection:
+            offsets = (
+                await connection.execute(
+                    text(
+                        "SELECT consumer_group, topic, partition, next_offset "
+                        "FROM engine_applied_offsets ORDER BY consumer_group, topic"
+                    )
+                )
+            ).all()
+            members = (
+                await connection.execute(
+                    text("SELECT workspace_id, user_id, account_id FROM attribution_memberships")
+                )
+            ).all()
+        assert [tuple(row) for row in offsets] == [
+            ("milepost-attribution", "milepost.events", 3, 57),
+            ("milepost-engine", "milepost.events", 3, 57),
+            ("milepost-scoring", "milepost.events", 3, 55),
+        ]
+        assert [tuple(row) for row in members] == [("ws", "ada", "acme")]
+    finally:
+        await engine.dispose()
+
+
+async def test_sqlite_carries_the_engines_place_and_memberships(sqlite_url: str) -> None:
+    await _carried(sqlite_url)
+
+
+@pytest.mark.postgres
+def test_postgres_carries_the_engines_place_and_memberships(postgres_server_url: str) -> None:
+    for url in fresh_postgres_database(postgres_server_url):
+        asyncio.run(_carried(url))
