@@ -48,7 +48,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from prometheus_client import Counter, Gauge
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -188,6 +188,52 @@ class StreamMetrics:
     lag: Gauge
     retries: Counter
     labels: tuple[str, ...] = ()
+
+
+class ServiceSettings(Protocol):
+    """What a service worker's stream reads from its settings."""
+
+    @property
+    def group_id(self) -> str: ...
+
+
+class ServiceMetrics(Protocol):
+    """What a service worker's stream reads from its metrics."""
+
+    @property
+    def lag(self) -> Gauge: ...
+
+    @property
+    def retries(self) -> Counter: ...
+
+
+class ServiceHandler(Handler[T, E]):
+    """A service's worker (the engine's, scoring's): a handler that keeps the bus, sessions
+    and clock it is given and runs in a stream of its own (:meth:`attach_stream`)."""
+
+    bus: Bus
+    sessions: async_sessionmaker[AsyncSession]
+    clock: Clock
+
+    def attach_stream(
+        self,
+        topics: Sequence[str],
+        outbox: OutboxModel,
+        settings: ServiceSettings,
+        metrics: ServiceMetrics,
+    ) -> None:
+        """Run in a stream on ``topics`` in the consumer group ``settings.group_id``, the
+        outgoing records waiting in ``outbox``, lag and retries counted in ``metrics``."""
+        Stream(
+            self,
+            bus=self.bus,
+            sessions=self.sessions,
+            clock=self.clock,
+            group_id=settings.group_id,
+            topics=topics,
+            metrics=StreamMetrics(metrics.lag, metrics.retries),
+            outbox=outbox,
+        )
 
 
 class Stream(Generic[T, E]):

@@ -58,7 +58,7 @@ from shared.consuming.metrics import lag_gauge, retries_counter
 from shared.consuming.offsets import OffsetConflict
 from shared.consuming.seen import Sighting
 from shared.consuming.stream import Batch as StreamBatch
-from shared.consuming.stream import Handler, Stream, StreamMetrics
+from shared.consuming.stream import ServiceHandler
 from shared.contracts import Topic
 from shared.identity import Membership, attribute
 from shared.observability.tracing import Headers, Tracing
@@ -127,7 +127,7 @@ class Effects:
 Batch = StreamBatch[Effects]
 
 
-class EngineWorker(Handler[Decoded, Effects]):
+class EngineWorker(ServiceHandler[Decoded, Effects]):
     """Consumes the engine's inputs in one consumer group until cancelled."""
 
     def __init__(
@@ -157,16 +157,7 @@ class EngineWorker(Handler[Decoded, Effects]):
         self.facts: dict[AccountKey, dict[str, Any]] = {}
         """Facts of the owned accounts (empty: none known), whatever their enrolment."""
         self.timers_checked_at = float("-inf")
-        Stream(
-            self,
-            bus=bus,
-            sessions=sessions,
-            clock=clock,
-            group_id=settings.group_id,
-            topics=INPUT_TOPICS,
-            metrics=StreamMetrics(metrics.lag, metrics.retries),
-            outbox=OutboxRow,
-        )
+        self.attach_stream(INPUT_TOPICS, OutboxRow, settings, metrics)
 
     # -- the stream's hooks ------------------------------------------------------------
 

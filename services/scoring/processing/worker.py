@@ -72,7 +72,7 @@ from shared.consuming.decoding import decode_json
 from shared.consuming.metrics import lag_gauge, retries_counter
 from shared.consuming.seen import Sighting
 from shared.consuming.stream import Batch as StreamBatch
-from shared.consuming.stream import Handler, Stream, StreamMetrics
+from shared.consuming.stream import ServiceHandler
 from shared.contracts import EventEnvelope, ScoreEnvelope, Topic, TriggerEnvelope
 from shared.contracts.tiers import TierLadder
 from shared.identity import Membership, attribute
@@ -214,7 +214,7 @@ class Effects:
 Batch = StreamBatch[Effects]
 
 
-class ScoringWorker(Handler[Item, Effects]):
+class ScoringWorker(ServiceHandler[Item, Effects]):
     """Consumes ``milepost.events`` and the engine's triggers in its own consumer group
     until cancelled."""
 
@@ -251,16 +251,7 @@ class ScoringWorker(Handler[Item, Effects]):
         self.memberships: dict[UserKey, Membership | None] = {}
         self.sweep_at = float("-inf")
         """Clock seconds of the next sweep lookup."""
-        Stream(
-            self,
-            bus=bus,
-            sessions=sessions,
-            clock=clock,
-            group_id=settings.group_id,
-            topics=INPUT_TOPICS,
-            metrics=StreamMetrics(metrics.lag, metrics.retries),
-            outbox=ScoringOutboxRow,
-        )
+        self.attach_stream(INPUT_TOPICS, ScoringOutboxRow, settings, metrics)
 
     # -- the stream's hooks ------------------------------------------------------------
 
