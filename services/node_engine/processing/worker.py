@@ -290,10 +290,11 @@ class EngineWorker(ServiceHandler[Decoded, Effects]):
         for account_key in accounts_wanted:
             self.facts[account_key] = found_facts.get(account_key, {})
 
-    def handle(self, items: Sequence[Decoded], batch: Batch) -> None:
+    async def handle(self, items: Sequence[Decoded], batch: Batch) -> None:
         """Fire the due timers, then apply the records in order."""
-        self.fire(batch)
+        await self.fire(batch)
         for item in items:
+            await batch.pause()
             if item.event is not None:
                 self.handle_event(item, batch)
             elif item.score is not None:
@@ -416,11 +417,12 @@ class EngineWorker(ServiceHandler[Decoded, Effects]):
         for timer in decision.timers:
             batch.effects.timers.append((state.workspace_id, state.account_id, partition, timer))
 
-    def fire(self, batch: Batch) -> None:
+    async def fire(self, batch: Batch) -> None:
         """Apply the batch's due timers (and manual moves) to their accounts."""
         paths = {(p.workspace_id, p.path_id): p for ps in self.catalog.values() for p in ps}
         now = batch.now
         for entry in batch.effects.due:
+            await batch.pause()
             batch.effects.fired.append(entry.timer.id)
             self.metrics.timers_fired.labels(entry.timer.kind.value).inc()
             self.metrics.timer_lag.observe(max(0.0, now.timestamp() - entry.timer.due_at))

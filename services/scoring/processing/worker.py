@@ -448,11 +448,12 @@ class ScoringWorker(ServiceHandler[Item, Effects]):
 
     # -- handling ----------------------------------------------------------------------
 
-    def handle(self, items: Sequence[Item], batch: Batch) -> None:
+    async def handle(self, items: Sequence[Item], batch: Batch) -> None:
         """Fold the attributed events into their accounts, enrol the accounts the triggers
         put on a bound path, score the accounts touched, then sweep."""
         effects, now = batch.effects, batch.now
         for item in effects.attributed:
+            await batch.pause()
             try:
                 self.apply(item, now)
             except EventValueInvalid as exc:
@@ -464,10 +465,12 @@ class ScoringWorker(ServiceHandler[Item, Effects]):
             effects.received.append(item.event.received_at)
             self.count(item.record, "scored")
         for joined in effects.joined:
+            await batch.pause()
             self.join(joined, batch)
         for key, cause in effects.touched.items():
+            await batch.pause()
             self.score(key, cause, batch)
-        self.sweep(batch)
+        await self.sweep(batch)
 
     def definitions_of(self, workspace_id: str) -> PublishedDefinitions:
         return self.catalog.get(workspace_id) or reference_definitions()
@@ -558,11 +561,12 @@ class ScoringWorker(ServiceHandler[Item, Effects]):
             )
             self.metrics.score_events.labels(envelope.kind.value).inc()
 
-    def sweep(self, batch: Batch) -> None:
+    async def sweep(self, batch: Batch) -> None:
         """Re-score the due accounts no event of the batch touched."""
         seconds = int(batch.now.timestamp())
         cause = f"sweep:{seconds}"
         for key in batch.effects.due:
+            await batch.pause()
             account = self.accounts.get(key)
             if key in batch.effects.touched or account is None:
                 continue
