@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import msgspec
 import orjson
 
 from services.node_engine.core.state import AccountState, ScoreUpdate, Transition
 from services.node_engine.core.triggers import trigger_fields
 from shared.bus import ConsumedRecord, OutgoingRecord
-from shared.consuming.decoding import decode_json
+from shared.consuming.decoding import RecordDecoder
 from shared.consuming.seen import Sighting
 from shared.contracts import EventEnvelope, ScoreEnvelope, Topic
+from shared.contracts.events import EventRecord
+from shared.contracts.scores import ScoreRecord
 from shared.errors import InvalidMessage
 from shared.observability.tracing import Headers
 
@@ -20,16 +23,20 @@ from shared.observability.tracing import Headers
 @dataclass(frozen=True, slots=True)
 class Decoded:
     record: ConsumedRecord
-    event: EventEnvelope | None = None
-    score: ScoreEnvelope | None = None
+    event: EventRecord | None = None
+    score: ScoreRecord | None = None
+
+
+read_event = RecordDecoder(EventRecord, EventEnvelope, name="event envelope")
+read_score = RecordDecoder(ScoreRecord, ScoreEnvelope, name="score envelope")
 
 
 def decode(record: ConsumedRecord) -> Decoded:
     """Parse a record of an input topic; :class:`InvalidMessage` (to the DLQ) when it is
     not a valid envelope of its topic."""
     if record.topic == Topic.SCORES:
-        return Decoded(record, score=decode_json(ScoreEnvelope, record, name="score envelope"))
-    event = decode_json(EventEnvelope, record, name="event envelope")
+        return Decoded(record, score=read_score(record))
+    event = read_event(record)
     if record.topic == Topic.ENGINE_REKEYED and event.account_id is None:
         raise InvalidMessage("a re-keyed event must carry its account_id")
     return Decoded(record, event=event)
@@ -41,7 +48,7 @@ def sighting_of(item: Decoded) -> Sighting | None:
     return None if item.event is None else Sighting.of(item.record, item.event.event_id)
 
 
-def score_update(score: ScoreEnvelope) -> ScoreUpdate:
+def score_update(score: ScoreRecord) -> ScoreUpdate:
     values: dict[str, object] = {"signals": list(score.signals), "last_kind": score.kind.value}
     if score.health is not None:
         values["health"] = score.health
@@ -54,7 +61,7 @@ def score_update(score: ScoreEnvelope) -> ScoreUpdate:
         score.kind.value,
         values,
         int(score.occurred_at.timestamp()),
-        tuple(reason.model_dump(mode="json") for reason in score.reasons),
+        tuple(msgspec.to_builtins(reason) for reason in score.reasons),
     )
 
 
@@ -77,16 +84,16 @@ SOURCE_HEADER = "milepost-source"
 
 
 def rekeyed_record(
-    event: EventEnvelope, account_id: str, source: ConsumedRecord, trace: Headers = ()
+    event: EventRecord, account_id: str, source: ConsumedRecord, trace: Headers = ()
 ) -> OutgoingRecord:
     """The event again, attributed to ``account_id`` and keyed by it, naming its source so
     a copy published twice (after a crash) is applied once, and carrying ``trace``."""
-    attributed = event.model_copy(update={"account_id": account_id})
+    attributed = msgspec.structs.replace(event, account_id=account_id)
     origin = f"{source.topic}:{source.partition}:{source.offset}".encode()
     return OutgoingRecord(
         Topic.ENGINE_REKEYED,
         attributed.key.encode(),
-        attributed.model_dump_json().encode(),
+        msgspec.json.encode(attributed),
         ((SOURCE_HEADER, origin), *trace),
     )
 

@@ -68,13 +68,15 @@ from services.scoring.processing.models import ScoringOutboxRow
 from services.scoring.settings import ScoringSettings
 from shared.bus import Bus, ConsumedRecord, OutgoingRecord
 from shared.clock import Clock
-from shared.consuming.decoding import decode_json
+from shared.consuming.decoding import RecordDecoder
 from shared.consuming.metrics import lag_gauge, retries_counter
 from shared.consuming.seen import Sighting
 from shared.consuming.stream import Batch as StreamBatch
 from shared.consuming.stream import ServiceHandler
 from shared.contracts import EventEnvelope, ScoreEnvelope, Topic, TriggerEnvelope
+from shared.contracts.events import EventRecord
 from shared.contracts.tiers import TierLadder
+from shared.contracts.triggers import TriggerRecord
 from shared.identity import Membership, attribute
 
 logger = logging.getLogger(__name__)
@@ -164,7 +166,7 @@ class Received:
     """An event as read from its record."""
 
     record: ConsumedRecord
-    event: EventEnvelope
+    event: EventRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +174,7 @@ class Attributed:
     """An event attributed to an account, with the roles of its user there."""
 
     record: ConsumedRecord
-    event: EventEnvelope
+    event: EventRecord
     account: AccountKey
     roles: frozenset[str]
     learned: Membership | None
@@ -183,10 +185,12 @@ class Joined:
     """A trigger of the engine: its account is on its path."""
 
     record: ConsumedRecord
-    trigger: TriggerEnvelope
+    trigger: TriggerRecord
 
 
 Item = Received | Joined
+read_event = RecordDecoder(EventRecord, EventEnvelope, name="event envelope")
+read_trigger = RecordDecoder(TriggerRecord, TriggerEnvelope, name="trigger envelope")
 
 
 @dataclass
@@ -260,8 +264,8 @@ class ScoringWorker(ServiceHandler[Item, Effects]):
 
     def decode(self, record: ConsumedRecord) -> Item:
         if record.topic == Topic.TRIGGERS:
-            return Joined(record, decode_json(TriggerEnvelope, record, name="trigger envelope"))
-        return Received(record, decode_json(EventEnvelope, record, name="event envelope"))
+            return Joined(record, read_trigger(record))
+        return Received(record, read_event(record))
 
     def sighting(self, record: ConsumedRecord, item: Item) -> Sighting | None:
         """An event's id; ``None`` for a trigger (applying one twice changes nothing)."""
@@ -382,7 +386,7 @@ class ScoringWorker(ServiceHandler[Item, Effects]):
             )
         )
 
-    async def load_memberships(self, session: AsyncSession, events: list[EventEnvelope]) -> None:
+    async def load_memberships(self, session: AsyncSession, events: list[EventRecord]) -> None:
         wanted = {
             (e.workspace_id, e.user_id)
             for e in events
