@@ -15,6 +15,7 @@ from services.node_engine.processing.steps import (
 )
 from shared.bus import ConsumedRecord
 from shared.contracts import EventEnvelope, EventType, Topic, TriggerEnvelope
+from shared.contracts.events import EventRecord
 from shared.errors import InvalidMessage
 
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -30,6 +31,9 @@ EVENT = EventEnvelope(
     source="segment",
 )
 
+RECORD = EventRecord(**EVENT.model_dump())
+"""``EVENT`` as the engine reads it."""
+
 
 def consumed(
     topic: str, value: bytes, headers: tuple[tuple[str, bytes], ...] = ()
@@ -38,7 +42,7 @@ def consumed(
 
 
 def test_an_event_decodes_and_a_malformed_one_is_refused_with_the_field() -> None:
-    assert decode(consumed(Topic.EVENTS, EVENT.model_dump_json().encode())).event == EVENT
+    assert decode(consumed(Topic.EVENTS, EVENT.model_dump_json().encode())).event == RECORD
     with pytest.raises(InvalidMessage, match="not a valid event envelope: type: Input should be"):
         decode(
             consumed(Topic.EVENTS, EVENT.model_dump_json().replace('"track"', '"nope"').encode())
@@ -51,7 +55,7 @@ def test_an_event_decodes_and_a_malformed_one_is_refused_with_the_field() -> Non
 
 def test_a_re_keyed_copy_is_keyed_by_the_account_and_names_its_source() -> None:
     source = consumed(Topic.EVENTS, EVENT.model_dump_json().encode())
-    copy = rekeyed_record(EVENT, "acme", source)
+    copy = rekeyed_record(RECORD, "acme", source)
     assert (copy.topic, copy.key) == (Topic.ENGINE_REKEYED, b"ws/a/acme")
     assert EventEnvelope.model_validate_json(copy.value) == EVENT.model_copy(
         update={"account_id": "acme"}
