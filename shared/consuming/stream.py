@@ -67,7 +67,7 @@ from shared.errors import InvalidMessage, PartitionMoved, RetryableError, StoreU
 logger = logging.getLogger(__name__)
 
 
-SLICE_S = 0.005
+SLICE_S = 0.002
 """How long applying a batch holds the event loop before it lets other work run."""
 
 T = TypeVar("T")
