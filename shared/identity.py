@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 from shared.contracts.crm import ContactRole
-from shared.contracts.events import EventEnvelope, EventType
+from shared.contracts.events import AnyEvent, EventType
 
 ROLES = frozenset(role.value for role in ContactRole)
 MAX_FACT_TEXT = 256
@@ -33,7 +33,7 @@ class Membership:
     roles: frozenset[str]
 
 
-def membership_from(event: EventEnvelope) -> Membership | None:
+def membership_from(event: AnyEvent) -> Membership | None:
     """The membership ``event`` states, if any (roles outside the known five are ignored)."""
     if event.user_id is None or event.account_id is None:
         return None
@@ -65,7 +65,7 @@ class Attribution:
     actor_roles: frozenset[str]
 
 
-def attribute(event: EventEnvelope, known: Membership | None) -> Attribution:
+def attribute(event: AnyEvent, known: Membership | None) -> Attribution:
     """Attribute ``event`` given what was known about its user before it."""
     stated = membership_from(event)
     learned = merged(known, stated) if stated is not None else None
@@ -81,7 +81,7 @@ def _roles(source: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(str(v) for v in values if isinstance(v, str) and v in ROLES)
 
 
-def facts_from(event: EventEnvelope) -> dict[str, Any]:
+def facts_from(event: AnyEvent) -> dict[str, Any]:
     """The account facts ``event`` states, as ``account.*`` and ``crm.*`` names."""
     if event.type is EventType.GROUP:
         return {f"account.{k}": v for k, v in event.traits.items() if _is_fact(v)}

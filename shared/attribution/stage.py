@@ -6,7 +6,7 @@ Each event is attributed with the rules of :mod:`shared.identity`: an event nami
 account belongs to it, an event with only a user id belongs to the account its user joined.
 The memberships an event teaches are kept (``attribution_memberships``); an event that can
 be placed is published once on ``milepost.accounts.events``, keyed by its account, as an
-:class:`~shared.contracts.AccountEvent` carrying the acting user's roles; an event of a user
+:class:`~shared.contracts.AccountEvent` (written as its record struct) carrying the acting user's roles; an event of a user
 not known yet (or with no user and no account) is counted as ``unattributed`` and left out.
 
 A checkpoint's transaction stores the memberships learned and the attributed events in the
@@ -22,6 +22,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import msgspec
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -31,16 +32,19 @@ from shared.attribution.repository import UserKey
 from shared.attribution.settings import AttributionSettings
 from shared.bus import Bus, ConsumedRecord, OutgoingRecord
 from shared.clock import Clock
-from shared.consuming.decoding import decode_json
+from shared.consuming.decoding import RecordDecoder
 from shared.consuming.metrics import lag_gauge, retries_counter
 from shared.consuming.seen import Sighting
 from shared.consuming.stream import Batch as StreamBatch
-from shared.consuming.stream import Handler, Stream, StreamMetrics
-from shared.contracts import AccountEvent, ContactRole, EventEnvelope, Topic
+from shared.consuming.stream import ServiceHandler
+from shared.contracts import ContactRole, EventEnvelope, Topic
+from shared.contracts.events import AccountEventRecord, EventRecord
 from shared.identity import Attribution, Membership, attribute
 from shared.runtime import Resources
 
 INPUT_TOPICS = (Topic.EVENTS,)
+
+read_event = RecordDecoder(EventRecord, EventEnvelope, name="event envelope")
 
 
 class AttributionMetrics:
@@ -65,7 +69,7 @@ class Received:
     """An event as read from its record."""
 
     record: ConsumedRecord
-    event: EventEnvelope
+    event: EventRecord
 
 
 @dataclass
@@ -81,7 +85,7 @@ class Effects:
 Batch = StreamBatch[Effects]
 
 
-class AttributionStage(Handler[Received, Effects]):
+class AttributionStage(ServiceHandler[Received, Effects]):
     """Attributes ``milepost.events`` in its own consumer group until cancelled."""
 
     def __init__(
@@ -93,22 +97,13 @@ class AttributionStage(Handler[Received, Effects]):
         settings: AttributionSettings,
         metrics: AttributionMetrics,
     ) -> None:
-        self.bus = bus
+        self.bus, self.sessions, self.clock = bus, sessions, clock
         self.settings = settings
         self.metrics = metrics
         self.memberships: dict[UserKey, Membership] = {}
         """The known memberships of the users seen. A user not known is looked up again
         with the next batch of theirs: another member may have learned the membership."""
-        Stream(
-            self,
-            bus=bus,
-            sessions=sessions,
-            clock=clock,
-            group_id=settings.group_id,
-            topics=INPUT_TOPICS,
-            metrics=StreamMetrics(metrics.lag, metrics.retries),
-            outbox=AttributionOutboxRow,
-        )
+        self.attach_stream(INPUT_TOPICS, AttributionOutboxRow, settings, metrics)
 
     # -- the stream's hooks ------------------------------------------------------------
 
@@ -116,7 +111,7 @@ class AttributionStage(Handler[Received, Effects]):
         return Effects()
 
     def decode(self, record: ConsumedRecord) -> Received:
-        return Received(record, decode_json(EventEnvelope, record, name="event envelope"))
+        return Received(record, read_event(record))
 
     def sighting(self, record: ConsumedRecord, item: Received) -> Sighting | None:
         return Sighting.of(record, item.event.event_id)
@@ -149,9 +144,10 @@ class AttributionStage(Handler[Received, Effects]):
         if wanted:
             self.memberships.update(await memberships.load_memberships(session, wanted))
 
-    def handle(self, items: Sequence[Received], batch: Batch) -> None:
+    async def handle(self, items: Sequence[Received], batch: Batch) -> None:
         """Attribute ``items`` in order: learn memberships, publish the attributed events."""
         for item in items:
+            await batch.pause()
             event, record = item.event, item.record
             user = (event.workspace_id, event.user_id) if event.user_id is not None else None
             attribution = attribute(event, self.memberships.get(user) if user else None)
@@ -169,14 +165,14 @@ class AttributionStage(Handler[Received, Effects]):
 
 
 def account_event_record(
-    event: EventEnvelope, attribution: Attribution, headers: Sequence[tuple[str, bytes]] = ()
+    event: EventRecord, attribution: Attribution, headers: Sequence[tuple[str, bytes]] = ()
 ) -> OutgoingRecord:
     """The ``milepost.accounts.events`` record of ``event`` as ``attribution`` placed it
     (its account must be known), carrying ``headers``. Pure."""
     assert attribution.account_id is not None
-    attributed = AccountEvent.model_construct(
+    attributed = AccountEventRecord(
         **{
-            **dict(event),
+            **msgspec.structs.asdict(event),
             "account_id": attribution.account_id,
             "actor_roles": [ContactRole(role) for role in sorted(attribution.actor_roles)],
             "joined": attribution.learned is not None,
@@ -185,7 +181,7 @@ def account_event_record(
     return OutgoingRecord(
         Topic.ACCOUNT_EVENTS,
         attributed.key.encode(),
-        attributed.model_dump_json().encode(),
+        msgspec.json.encode(attributed),
         tuple(headers),
     )
 

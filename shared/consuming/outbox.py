@@ -13,13 +13,12 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import String, Table, bindparam, delete, func, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
 from shared.bus import OutgoingRecord
-from shared.db.statements import bulk_insert_ignoring_duplicates
+from shared.db.statements import delete_by_ids, insert_ignoring_duplicates
 
 OutboxEntry = tuple[str, int, OutgoingRecord]
 """A record id (the same on every replay), the owning input partition and the record."""
@@ -32,7 +31,7 @@ async def add_to_outbox(
 ) -> None:
     """Store ``entries`` until the bus acknowledges them; an id already stored is kept."""
     sequenced = "sequence" in _table(model).c
-    await bulk_insert_ignoring_duplicates(
+    await insert_ignoring_duplicates(
         session,
         model,
         [
@@ -80,16 +79,7 @@ async def remove_from_outbox(
 ) -> None:
     """Delete the acknowledged ``record_ids`` (one array parameter on PostgreSQL: one
     prepared statement whatever their number)."""
-    if not record_ids:
-        return
-    table = _table(model)
-    if session.get_bind().dialect.name == "postgresql":
-        given = bindparam("ids", type_=ARRAY(String))
-        await session.execute(
-            delete(table).where(table.c.record_id == func.any(given)), {"ids": list(record_ids)}
-        )
-    else:
-        await session.execute(delete(table).where(table.c.record_id.in_(record_ids)))
+    await delete_by_ids(session, model, "record_id", record_ids)
 
 
 def _table(model: OutboxModel) -> Table:

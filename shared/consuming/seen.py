@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, delete, insert, select
+from sqlalchemy import Table, delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.bus import ConsumedRecord
 from shared.consuming.models import SeenEventRow
+from shared.db.statements import insert_rows, rows_by_keys
 
 DEDUP_WINDOW = timedelta(days=7)
 """How long an applied event id is remembered (at least): a copy later than that applies."""
@@ -51,37 +52,35 @@ async def seen_before(
     session: AsyncSession, group: str, sightings: Collection[Sighting]
 ) -> set[tuple[str, str]]:
     """The (stage, event id) keys of ``sightings`` the group already applied; one query."""
-    if not sightings:
-        return set()
-    rows = await session.execute(
-        select(_SEEN.c.stage, _SEEN.c.event_id).where(
-            _SEEN.c.consumer_group == group,
-            _SEEN.c.event_id.in_(sorted({s.event_id for s in sightings})),
-        )
+    rows = await rows_by_keys(
+        session,
+        SeenEventRow,
+        ("consumer_group", "event_id", "stage"),
+        ((group, s.event_id, s.stage) for s in sightings),
+        ("stage", "event_id"),
     )
-    wanted = {s.key for s in sightings}
-    return {(stage, event_id) for stage, event_id in rows if (stage, event_id) in wanted}
+    return {(stage, event_id) for stage, event_id in rows}
 
 
 async def remember(
     session: AsyncSession, group: str, sightings: Sequence[Sighting], *, now: datetime
 ) -> None:
-    """Record ``sightings`` as applied (one insert); a key already there raises
+    """Record ``sightings`` as applied (one statement); a key already there raises
     ``IntegrityError``: another member applied it first (the caller rolls back)."""
-    if sightings:
-        await session.execute(
-            insert(_SEEN),
-            [
-                {
-                    "consumer_group": group,
-                    "stage": s.stage,
-                    "event_id": s.event_id,
-                    "partition": s.partition,
-                    "seen_at": now,
-                }
-                for s in sightings
-            ],
-        )
+    await insert_rows(
+        session,
+        SeenEventRow,
+        [
+            {
+                "consumer_group": group,
+                "stage": s.stage,
+                "event_id": s.event_id,
+                "partition": s.partition,
+                "seen_at": now,
+            }
+            for s in sightings
+        ],
+    )
 
 
 async def forget_before(

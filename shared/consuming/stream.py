@@ -12,7 +12,8 @@ pipeline of small stages:
    :mod:`.seen`) is dropped, with one query for the whole batch;
 4. **load** the states of the whole batch (:meth:`Handler.load`), in one read;
 5. **apply** the batch to them (:meth:`Handler.handle`, pure: effects go into the
-   :class:`Batch`, outgoing records into its outbox);
+   :class:`Batch`, outgoing records into its outbox), letting the event loop run every
+   few milliseconds (:meth:`Batch.pause`);
 6. **checkpoint**, in this order, which is what makes every effect exactly-once:
 
    a. one database transaction writes the batch's effects (:meth:`Handler.write`), the
@@ -48,7 +49,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from prometheus_client import Counter, Gauge
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -65,6 +66,9 @@ from shared.errors import InvalidMessage, PartitionMoved, RetryableError, StoreU
 
 logger = logging.getLogger(__name__)
 
+
+SLICE_S = 0.002
+"""How long applying a batch holds the event loop before it lets other work run."""
 
 T = TypeVar("T")
 E = TypeVar("E")
@@ -86,10 +90,19 @@ class Batch(Generic[E]):
     sightings: list[Sighting] = field(default_factory=list)
     handled: int = 0
     """Records and other work (timers, sweeps) the step handled."""
+    held_since: float = field(default_factory=time.perf_counter)
 
     def reject(self, record: ConsumedRecord, reason: str) -> None:
         """Send ``record`` to its dead-letter topic with ``reason`` (with the checkpoint)."""
         self.rejected.append((record, reason))
+
+    async def pause(self) -> None:
+        """Let the event loop run other work (requests, timers) when applying this batch
+        has held it for :data:`SLICE_S`: a batch of hundreds of records does not stall the
+        process. What the batch applies and commits is the same."""
+        if time.perf_counter() - self.held_since >= SLICE_S:
+            await asyncio.sleep(0)
+            self.held_since = time.perf_counter()
 
     def __bool__(self) -> bool:
         return bool(self.moves or self.effects)
@@ -133,9 +146,10 @@ class Handler(ABC, Generic[T, E]):
         read in ``session``."""
 
     @abstractmethod
-    def handle(self, items: Sequence[T], batch: Batch[E]) -> None:
+    async def handle(self, items: Sequence[T], batch: Batch[E]) -> None:
         """Apply ``items`` (in record order) and the due work to the loaded states:
-        effects into ``batch.effects``, outgoing records into ``batch.outbox``."""
+        effects into ``batch.effects``, outgoing records into ``batch.outbox``. Pure but
+        for ``await batch.pause()`` between items, which keeps the event loop responsive."""
 
     @abstractmethod
     async def write(self, session: AsyncSession, batch: Batch[E]) -> None:
@@ -183,6 +197,52 @@ class StreamMetrics:
     lag: Gauge
     retries: Counter
     labels: tuple[str, ...] = ()
+
+
+class ServiceSettings(Protocol):
+    """What a service worker's stream reads from its settings."""
+
+    @property
+    def group_id(self) -> str: ...
+
+
+class ServiceMetrics(Protocol):
+    """What a service worker's stream reads from its metrics."""
+
+    @property
+    def lag(self) -> Gauge: ...
+
+    @property
+    def retries(self) -> Counter: ...
+
+
+class ServiceHandler(Handler[T, E]):
+    """A service's worker (the engine's, scoring's): a handler that keeps the bus, sessions
+    and clock it is given and runs in a stream of its own (:meth:`attach_stream`)."""
+
+    bus: Bus
+    sessions: async_sessionmaker[AsyncSession]
+    clock: Clock
+
+    def attach_stream(
+        self,
+        topics: Sequence[str],
+        outbox: OutboxModel,
+        settings: ServiceSettings,
+        metrics: ServiceMetrics,
+    ) -> None:
+        """Run in a stream on ``topics`` in the consumer group ``settings.group_id``, the
+        outgoing records waiting in ``outbox``, lag and retries counted in ``metrics``."""
+        Stream(
+            self,
+            bus=self.bus,
+            sessions=self.sessions,
+            clock=self.clock,
+            group_id=settings.group_id,
+            topics=topics,
+            metrics=StreamMetrics(metrics.lag, metrics.retries),
+            outbox=outbox,
+        )
 
 
 class Stream(Generic[T, E]):
@@ -248,7 +308,8 @@ class Stream(Generic[T, E]):
             fresh = [item for _, item in await self.sift(session, items, batch)]
             await handler.load(session, fresh, batch)
             await _end_reads(session)
-            handler.handle(fresh, batch)
+            batch.held_since = time.perf_counter()
+            await handler.handle(fresh, batch)
             if batch:
                 await self.checkpoint(consumer, session, batch)
         if not batch:

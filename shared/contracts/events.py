@@ -11,9 +11,11 @@ idempotent with it.
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import msgspec
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.contracts.crm import ContactRole
@@ -95,6 +97,54 @@ class AccountEvent(EventEnvelope):
         "call, an identify call naming the account, a CRM contact); its roles are then "
         "actor_roles.",
     )
+
+
+Aware = Annotated[datetime, msgspec.Meta(tz=True)]
+"""A timezone-aware datetime, as a record struct reads it (pydantic's ``AwareDatetime``)."""
+
+
+class EventRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """An :class:`EventEnvelope` as its consumers read it: a frozen, slotted struct that
+    msgspec decodes without pydantic. The same fields, types, limits and defaults as the
+    envelope, which stays the one schema (``tests/shared/contracts/test_records.py``
+    compares them)."""
+
+    schema_version: Literal[1] = 1
+    event_id: str
+    workspace_id: str
+    message_id: str
+    type: EventType
+    event: str | None = None
+    account_id: str | None = None
+    user_id: str | None = None
+    anonymous_id: str | None = None
+    previous_id: str | None = None
+    properties: dict[str, Any] = {}
+    traits: dict[str, Any] = {}
+    context: dict[str, Any] = {}
+    timestamp: Aware
+    original_timestamp: Aware | None = None
+    sent_at: Aware | None = None
+    received_at: Aware
+    source: str
+
+    @property
+    def key(self) -> str:
+        return event_key(self.workspace_id, self.account_id, self.user_id, self.anonymous_id)
+
+
+class AccountEventRecord(EventRecord, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """An :class:`AccountEvent` as the engine and scoring read it: an :class:`EventRecord`
+    whose ``account_id`` is set, with the acting user's roles (compared with its model like
+    the others)."""
+
+    account_id: str
+    actor_roles: list[ContactRole] = []
+    joined: bool = False
+
+
+AnyEvent = EventEnvelope | EventRecord
+"""An event as ingest builds it or as a consumer reads it."""
 
 
 def event_key(

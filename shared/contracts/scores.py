@@ -7,9 +7,12 @@ The node engine reads them as ``score.*`` facts in conditions (``score.health``,
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import msgspec
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from shared.contracts.events import Aware
 
 
 class ScoreKind(StrEnum):
@@ -66,6 +69,40 @@ class ScoreEnvelope(BaseModel):
     )
     explanation: dict[str, Any] = Field(default_factory=dict)
     occurred_at: AwareDatetime
+
+    @property
+    def key(self) -> str:
+        return f"{self.workspace_id}/a/{self.account_id}"
+
+
+class SignalReasonRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A :class:`SignalReason` as a consumer reads it (the same fields)."""
+
+    signal: str
+    severity: RiskLevel
+    sentence: str
+    measure: float | None
+    threshold: float
+    figures: dict[str, float | None] = {}
+
+
+class ScoreRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A :class:`ScoreEnvelope` as its consumers read it: a frozen, slotted struct that
+    msgspec decodes without pydantic; the envelope stays the one schema
+    (``tests/shared/contracts/test_records.py`` compares them)."""
+
+    schema_version: Literal[1] = 1
+    score_event_id: str
+    workspace_id: str
+    account_id: str
+    kind: ScoreKind
+    health: Annotated[float, msgspec.Meta(ge=0, le=100)] | None = None
+    risk_level: RiskLevel | None = None
+    tier: str | None = None
+    signals: list[str] = []
+    reasons: list[SignalReasonRecord] = []
+    explanation: dict[str, Any] = {}
+    occurred_at: Aware
 
     @property
     def key(self) -> str:

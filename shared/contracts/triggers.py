@@ -8,11 +8,13 @@ subscriber can deduplicate on it.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import msgspec
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.contracts.crm import ContactRole
+from shared.contracts.events import Aware
 
 
 class Audience(StrEnum):
@@ -64,6 +66,31 @@ class TriggerEnvelope(BaseModel):
         "measure, threshold, figures). tier_changed: from, to, direction, metric, value, "
         "benefits. node_overdue: due_at, condition. escalation: level, action, due_at.",
     )
+
+    @property
+    def key(self) -> str:
+        return f"{self.workspace_id}/a/{self.account_id}"
+
+
+class TriggerRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A :class:`TriggerEnvelope` as its consumers read it: a frozen, slotted struct that
+    msgspec decodes without pydantic; the envelope stays the one schema
+    (``tests/shared/contracts/test_records.py`` compares them)."""
+
+    schema_version: Literal[1] = 1
+    trigger_id: str
+    workspace_id: str
+    account_id: str
+    path_id: str
+    path_version: Annotated[int, msgspec.Meta(ge=1)]
+    stage: str
+    node: str | None = None
+    kind: TriggerKind
+    target_roles: list[Audience] = []
+    reason: str
+    causing_event_id: str | None = None
+    occurred_at: Aware
+    payload: dict[str, Any] = {}
 
     @property
     def key(self) -> str:

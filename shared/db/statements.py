@@ -5,10 +5,12 @@ dialect modules; these helpers pick the module from the session's bind. The stat
 are Core statements on the model's table (no ORM bulk-persistence layer in between), so
 the rows of one call go out as one batched statement; every row names the same columns.
 
-On PostgreSQL the bulk variants (:func:`bulk_upsert`, :func:`bulk_insert_ignoring_duplicates`,
-:func:`rows_by_keys`) pass one array per column and ``unnest`` them: one statement text
-whatever the number of rows, so SQLAlchemy compiles it once and asyncpg prepares it once
-per connection. SQLite runs the plain statements.
+On PostgreSQL the inserts (:func:`insert_rows`, :func:`insert_ignoring_duplicates`,
+:func:`insert_new`, :func:`bulk_upsert`), :func:`rows_by_keys` and :func:`delete_by_ids`
+pass one array per column and ``unnest`` them (or compare with ``= any(array)``): one
+statement text whatever the number of rows, so SQLAlchemy compiles it once and asyncpg
+prepares it once per connection. SQLite runs the plain statements, one parameter set per
+row (executemany).
 """
 
 from __future__ import annotations
@@ -18,7 +20,19 @@ from functools import cache
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import JSON, Table, Text, and_, bindparam, column, func, select, tuple_
+from sqlalchemy import (
+    JSON,
+    String,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    column,
+    delete,
+    func,
+    select,
+    tuple_,
+)
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -34,13 +48,31 @@ def _insert(session: AsyncSession, model: type[DeclarativeBase]) -> Any:
     )
 
 
+async def insert_rows(
+    session: AsyncSession, model: type[DeclarativeBase], rows: Sequence[dict[str, Any]]
+) -> None:
+    """Insert ``rows``; a key already there raises ``IntegrityError``."""
+    if not rows:
+        return
+    table = _table(model)
+    if _postgresql(session):
+        await session.execute(_unnest_plain(table, tuple(rows[0])), _arrays(table, rows))
+    else:
+        await session.execute(table.insert(), list(rows))
+
+
 async def insert_ignoring_duplicates(
     session: AsyncSession, model: type[DeclarativeBase], rows: Sequence[dict[str, Any]]
 ) -> None:
-    """Insert ``rows`` (executemany); rows whose key already exists are left as they are."""
-    if rows:
-        statement = _insert(session, model).on_conflict_do_nothing()
-        await session.execute(statement, list(rows))
+    """Insert ``rows``; rows whose key already exists (or repeats one of ``rows``) are left
+    as they are."""
+    if not rows:
+        return
+    table = _table(model)
+    if _postgresql(session):
+        await session.execute(_unnest_insert(table, tuple(rows[0]), None), _arrays(table, rows))
+    else:
+        await session.execute(sqlite_insert(table).on_conflict_do_nothing(), list(rows))
 
 
 async def insert_new(
@@ -58,7 +90,7 @@ async def insert_new(
         return set()
     table = _table(model)
     if _postgresql(session):
-        statement = _unnest_insert(table, tuple(rows[0]), None).returning(table.c[key])
+        statement = _unnest_returning(table, tuple(rows[0]), key)
         returned = await session.execute(statement, _arrays(table, rows))
     else:
         statement = sqlite_insert(table).on_conflict_do_nothing().returning(table.c[key])
@@ -106,20 +138,6 @@ async def bulk_upsert(
     )
 
 
-async def bulk_insert_ignoring_duplicates(
-    session: AsyncSession, model: type[DeclarativeBase], rows: Sequence[dict[str, Any]]
-) -> None:
-    """:func:`insert_ignoring_duplicates`, as one prepared statement on PostgreSQL."""
-    if not rows:
-        return
-    if not _postgresql(session):
-        await insert_ignoring_duplicates(session, model, rows)
-        return
-    await session.execute(
-        _unnest_insert(_table(model), tuple(rows[0]), None), _arrays(_table(model), rows)
-    )
-
-
 async def rows_by_keys(
     session: AsyncSession,
     model: type[DeclarativeBase],
@@ -145,6 +163,21 @@ async def rows_by_keys(
         )
         found.extend(await session.execute(query))
     return found
+
+
+async def delete_by_ids(
+    session: AsyncSession, model: type[DeclarativeBase], column: str, ids: Sequence[Any]
+) -> int:
+    """Delete the rows whose ``column`` is among ``ids``; how many. One array parameter on
+    PostgreSQL (``= any(...)``), an ``IN`` list on SQLite."""
+    if not ids:
+        return 0
+    table = _table(model)
+    if _postgresql(session):
+        result = await session.execute(_delete_any(table, column), {"ids": list(ids)})
+    else:
+        result = await session.execute(delete(table).where(table.c[column].in_(ids)))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def _postgresql(session: AsyncSession) -> bool:
@@ -179,7 +212,10 @@ def _text(table: Table, name: str, value: Any) -> str | None:
 
 
 def _array_type(table: Table, name: str) -> Any:
-    return Text() if _is_json(table, name) else table.c[name].type
+    """The type of a column's array: JSON as text, and strings unbounded (cast to the
+    column on insert, where a string too long fails instead of being cut)."""
+    stored = table.c[name].type
+    return Text() if _is_json(table, name) or type(stored) is String else stored
 
 
 def _as_stored(table: Table, given: Any, name: str) -> Any:
@@ -204,15 +240,35 @@ def _unnested(table: Table, names: tuple[str, ...]) -> Any:
 def _unnest_insert(table: Table, names: tuple[str, ...], key: tuple[str, ...] | None) -> Any:
     """``INSERT ... SELECT * FROM unnest(<one array per column>) ON CONFLICT``: updating
     the non-key columns for a ``key``, doing nothing without one."""
-    given = _unnested(table, names)
-    statement = postgresql_insert(table).from_select(
-        list(names), select(*(_as_stored(table, given, name) for name in names))
-    )
+    statement = _unnest_plain(table, names)
     if key is None:
         return statement.on_conflict_do_nothing()
     return statement.on_conflict_do_update(
         index_elements=list(key),
         set_={name: statement.excluded[name] for name in names if name not in key},
+    )
+
+
+@cache
+def _unnest_plain(table: Table, names: tuple[str, ...]) -> Any:
+    """``INSERT ... SELECT * FROM unnest(<one array per column>)``."""
+    given = _unnested(table, names)
+    return postgresql_insert(table).from_select(
+        list(names), select(*(_as_stored(table, given, name) for name in names))
+    )
+
+
+@cache
+def _unnest_returning(table: Table, names: tuple[str, ...], key: str) -> Any:
+    """:func:`_unnest_insert` without a key, returning the ``key`` column of the rows
+    inserted."""
+    return _unnest_insert(table, names, None).returning(table.c[key])
+
+
+@cache
+def _delete_any(table: Table, column: str) -> Any:
+    return delete(table).where(
+        table.c[column] == func.any(bindparam("ids", type_=ARRAY(table.c[column].type)))
     )
 
 

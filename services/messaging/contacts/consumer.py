@@ -10,12 +10,14 @@ from services.messaging.contacts import service
 from services.messaging.contacts.directory import ContactFacts, OwnerFacts, facts_from
 from services.messaging.processing.consumer import FencedConsumer
 from shared.bus import ConsumedRecord
-from shared.consuming.decoding import decode_json
+from shared.consuming.decoding import RecordDecoder
 from shared.consuming.seen import Sighting
 from shared.contracts import EventEnvelope, Topic
+from shared.contracts.events import EventRecord
 
 Learned = tuple[str, ContactFacts | OwnerFacts | None]
 """An event's id and the facts it states."""
+read_event = RecordDecoder(EventRecord, EventEnvelope, name="event envelope")
 
 
 class ContactsConsumer(FencedConsumer[Learned]):
@@ -26,7 +28,7 @@ class ContactsConsumer(FencedConsumer[Learned]):
     topics = (Topic.EVENTS,)
 
     def decode(self, record: ConsumedRecord) -> Learned:
-        event = decode_json(EventEnvelope, record, name="event envelope")
+        event = read_event(record)
         return event.event_id, facts_from(event)
 
     def sighting(self, record: ConsumedRecord, item: Learned) -> Sighting:

@@ -25,7 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared.contracts.crm import ChatAppIds, ContactRole
-from shared.contracts.events import EventEnvelope, EventType
+from shared.contracts.events import AnyEvent, EventType
 from shared.contracts.triggers import Audience
 
 ROLES = frozenset(role.value for role in ContactRole)
@@ -94,7 +94,7 @@ def owner_contact_id(email: str) -> str:
     return f"{OWNER_PREFIX}{email.strip().lower()}"
 
 
-def facts_from(event: EventEnvelope) -> ContactFacts | OwnerFacts | None:
+def facts_from(event: AnyEvent) -> ContactFacts | OwnerFacts | None:
     """The contact (or owner) facts ``event`` states; ``None`` when it states none."""
     if event.type is EventType.CRM:
         if event.event == "milepost.crm.contact.upserted":
@@ -155,9 +155,7 @@ def owner_contact(known: Contact | None, facts: OwnerFacts) -> Contact:
     )
 
 
-def _person(
-    event: EventEnvelope, values: Mapping[str, Any], contact_id: str
-) -> ContactFacts | None:
+def _person(event: AnyEvent, values: Mapping[str, Any], contact_id: str) -> ContactFacts | None:
     if not contact_id:
         return None
     chat = values.get("chat_app_ids")

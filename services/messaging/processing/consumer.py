@@ -100,7 +100,7 @@ class FencedConsumer(Handler[T, list[T]]):
     def batch_limit(self) -> int:
         return self.max_batch_records
 
-    def handle(self, items: Sequence[T], batch: Batch[list[T]]) -> None:
+    async def handle(self, items: Sequence[T], batch: Batch[list[T]]) -> None:
         batch.effects.extend(items)
 
     async def write(self, session: AsyncSession, batch: Batch[list[T]]) -> None:

@@ -4,13 +4,11 @@
 from __future__ import annotations
 
 from services.node_engine.core.state import Observation
-from shared.contracts.events import EventEnvelope
+from shared.contracts.events import AnyEvent
 from shared.identity import facts_from
 
 
-def observation_of(
-    event: EventEnvelope, account_id: str, actor_roles: frozenset[str]
-) -> Observation:
+def observation_of(event: AnyEvent, account_id: str, actor_roles: frozenset[str]) -> Observation:
     """The engine's view of ``event``, attributed to ``account_id``."""
     return Observation(
         event_id=event.event_id,

@@ -15,8 +15,8 @@ from services.node_engine.accounts.models import (
 )
 from services.node_engine.core.state import AccountState, Transition
 from shared.db.statements import (
-    bulk_insert_ignoring_duplicates,
     bulk_upsert,
+    insert_ignoring_duplicates,
     rows_by_keys,
 )
 
@@ -70,7 +70,7 @@ async def append_transitions(
     session: AsyncSession, entries: Sequence[tuple[AccountState, Transition]]
 ) -> None:
     """Append to the history; a transition already recorded (same id) is not repeated."""
-    await bulk_insert_ignoring_duplicates(
+    await insert_ignoring_duplicates(
         session,
         TransitionRow,
         [

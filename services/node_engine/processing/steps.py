@@ -5,30 +5,37 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import msgspec
 import orjson
 
 from services.node_engine.core.state import AccountState, ScoreUpdate, Transition
 from services.node_engine.core.triggers import trigger_fields
 from shared.bus import ConsumedRecord, OutgoingRecord
-from shared.consuming.decoding import decode_json
+from shared.consuming.decoding import RecordDecoder
 from shared.consuming.seen import Sighting
 from shared.contracts import AccountEvent, ScoreEnvelope, Topic
+from shared.contracts.events import AccountEventRecord
+from shared.contracts.scores import ScoreRecord
 from shared.observability.tracing import Headers
 
 
 @dataclass(frozen=True, slots=True)
 class Decoded:
     record: ConsumedRecord
-    event: AccountEvent | None = None
-    score: ScoreEnvelope | None = None
+    event: AccountEventRecord | None = None
+    score: ScoreRecord | None = None
+
+
+read_event = RecordDecoder(AccountEventRecord, AccountEvent, name="account event")
+read_score = RecordDecoder(ScoreRecord, ScoreEnvelope, name="score envelope")
 
 
 def decode(record: ConsumedRecord) -> Decoded:
     """Parse a record of an input topic; :class:`InvalidMessage` (to the DLQ) when it is
     not a valid envelope of its topic."""
     if record.topic == Topic.SCORES:
-        return Decoded(record, score=decode_json(ScoreEnvelope, record, name="score envelope"))
-    return Decoded(record, event=decode_json(AccountEvent, record, name="account event"))
+        return Decoded(record, score=read_score(record))
+    return Decoded(record, event=read_event(record))
 
 
 def sighting_of(item: Decoded) -> Sighting | None:
@@ -37,7 +44,7 @@ def sighting_of(item: Decoded) -> Sighting | None:
     return None if item.event is None else Sighting.of(item.record, item.event.event_id)
 
 
-def score_update(score: ScoreEnvelope) -> ScoreUpdate:
+def score_update(score: ScoreRecord) -> ScoreUpdate:
     values: dict[str, object] = {"signals": list(score.signals), "last_kind": score.kind.value}
     if score.health is not None:
         values["health"] = score.health
@@ -50,7 +57,7 @@ def score_update(score: ScoreEnvelope) -> ScoreUpdate:
         score.kind.value,
         values,
         int(score.occurred_at.timestamp()),
-        tuple(reason.model_dump(mode="json") for reason in score.reasons),
+        tuple(msgspec.to_builtins(reason) for reason in score.reasons),
     )
 
 

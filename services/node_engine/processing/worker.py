@@ -56,7 +56,7 @@ from shared.consuming.metrics import lag_gauge, retries_counter
 from shared.consuming.offsets import OffsetConflict
 from shared.consuming.seen import Sighting
 from shared.consuming.stream import Batch as StreamBatch
-from shared.consuming.stream import Handler, Stream, StreamMetrics
+from shared.consuming.stream import ServiceHandler
 from shared.contracts import Topic
 from shared.observability.tracing import Headers, Tracing
 
@@ -123,7 +123,7 @@ class Effects:
 Batch = StreamBatch[Effects]
 
 
-class EngineWorker(Handler[Decoded, Effects]):
+class EngineWorker(ServiceHandler[Decoded, Effects]):
     """Consumes the engine's inputs in one consumer group until cancelled."""
 
     def __init__(
@@ -152,16 +152,7 @@ class EngineWorker(Handler[Decoded, Effects]):
         self.facts: dict[AccountKey, dict[str, Any]] = {}
         """Facts of the owned accounts (empty: none known), whatever their enrolment."""
         self.timers_checked_at = float("-inf")
-        Stream(
-            self,
-            bus=bus,
-            sessions=sessions,
-            clock=clock,
-            group_id=settings.group_id,
-            topics=INPUT_TOPICS,
-            metrics=StreamMetrics(metrics.lag, metrics.retries),
-            outbox=OutboxRow,
-        )
+        self.attach_stream(INPUT_TOPICS, OutboxRow, settings, metrics)
 
     # -- the stream's hooks ------------------------------------------------------------
 
@@ -268,10 +259,11 @@ class EngineWorker(Handler[Decoded, Effects]):
         for account_key in accounts_wanted:
             self.facts[account_key] = found_facts.get(account_key, {})
 
-    def handle(self, items: Sequence[Decoded], batch: Batch) -> None:
+    async def handle(self, items: Sequence[Decoded], batch: Batch) -> None:
         """Fire the due timers, then apply the records in order."""
-        self.fire(batch)
+        await self.fire(batch)
         for item in items:
+            await batch.pause()
             if item.event is not None:
                 self.handle_event(item, batch)
             elif item.score is not None:
@@ -382,11 +374,12 @@ class EngineWorker(Handler[Decoded, Effects]):
         for timer in decision.timers:
             batch.effects.timers.append((state.workspace_id, state.account_id, partition, timer))
 
-    def fire(self, batch: Batch) -> None:
+    async def fire(self, batch: Batch) -> None:
         """Apply the batch's due timers (and manual moves) to their accounts."""
         paths = {(p.workspace_id, p.path_id): p for ps in self.catalog.values() for p in ps}
         now = batch.now
         for entry in batch.effects.due:
+            await batch.pause()
             batch.effects.fired.append(entry.timer.id)
             self.metrics.timers_fired.labels(entry.timer.kind.value).inc()
             self.metrics.timer_lag.observe(max(0.0, now.timestamp() - entry.timer.due_at))

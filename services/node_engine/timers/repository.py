@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.node_engine.core.state import ManualMove, Timer, TimerKind
 from services.node_engine.timers.models import TimerRow
-from shared.db.statements import insert_ignoring_duplicates
+from shared.db.statements import delete_by_ids, insert_ignoring_duplicates
 
 MOVE = "move"
 """The kind of a row that carries an operator's manual move: it is applied by the engine
@@ -30,7 +30,8 @@ class DueTimer:
 
 
 async def schedule(session: AsyncSession, timers: Sequence[tuple[str, str, int, Timer]]) -> None:
-    """Store ``(workspace, account, partition, timer)``; a timer id already stored stays."""
+    """Store ``(workspace, account, partition, timer)`` (one statement); a timer id already
+    stored stays."""
     await insert_ignoring_duplicates(
         session,
         TimerRow,
@@ -135,11 +136,8 @@ async def request_move(
 
 
 async def remove(session: AsyncSession, timer_ids: Sequence[str]) -> int:
-    """Delete fired timers; returns how many were still there."""
-    if not timer_ids:
-        return 0
-    result = await session.execute(delete(TimerRow).where(TimerRow.timer_id.in_(timer_ids)))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    """Delete fired timers (one statement); returns how many were still there."""
+    return await delete_by_ids(session, TimerRow, "timer_id", timer_ids)
 
 
 async def overdue(session: AsyncSession, partitions: Collection[int], *, now: int) -> int:

@@ -17,8 +17,8 @@ from services.scoring.accounts.models import (
 )
 from shared.contracts.scores import ScoreEnvelope
 from shared.db.statements import (
-    bulk_insert_ignoring_duplicates,
     bulk_upsert,
+    insert_ignoring_duplicates,
     rows_by_keys,
 )
 from shared.errors import PartitionMoved
@@ -134,7 +134,7 @@ async def save_accounts(
 
 async def append_history(session: AsyncSession, events: Sequence[ScoreEnvelope]) -> None:
     """Add score events to their accounts' history (an id already there is left alone)."""
-    await bulk_insert_ignoring_duplicates(
+    await insert_ignoring_duplicates(
         session,
         ScoreHistoryRow,
         [

@@ -44,7 +44,7 @@ from services.scoring.portfolio import (
     PortfolioInputInvalid,
     Renewal,
 )
-from shared.contracts.events import EventEnvelope, EventType
+from shared.contracts.events import AnyEvent, EventType
 
 FactValue = str | float | int
 MAX_OUTCOMES = 40
@@ -83,7 +83,7 @@ class AccountFacts:
         return float(value) if isinstance(value, int | float) else None
 
 
-def stated_facts(event: EventEnvelope) -> dict[str, FactValue]:
+def stated_facts(event: AnyEvent) -> dict[str, FactValue]:
     """The facts ``event`` states (see the module docstring)."""
     if event.type is EventType.GROUP:
         return _pick(event.traits, _TRAITS, "account.")
@@ -123,7 +123,7 @@ def numeric(facts: Mapping[str, FactValue]) -> dict[str, float]:
 
 
 def with_event(
-    facts: AccountFacts, event: EventEnvelope, stated: Mapping[str, FactValue], roles: Iterable[str]
+    facts: AccountFacts, event: AnyEvent, stated: Mapping[str, FactValue], roles: Iterable[str]
 ) -> AccountFacts:
     """``facts`` after ``event``, which stated ``stated`` and named contacts in ``roles``."""
     values = {**facts.values, **stated} if stated else facts.values

@@ -67,13 +67,15 @@ from services.scoring.processing.models import ScoringOutboxRow
 from services.scoring.settings import ScoringSettings
 from shared.bus import Bus, ConsumedRecord, OutgoingRecord
 from shared.clock import Clock
-from shared.consuming.decoding import decode_json
+from shared.consuming.decoding import RecordDecoder
 from shared.consuming.metrics import lag_gauge, retries_counter
 from shared.consuming.seen import Sighting
 from shared.consuming.stream import Batch as StreamBatch
-from shared.consuming.stream import Handler, Stream, StreamMetrics
+from shared.consuming.stream import ServiceHandler
 from shared.contracts import AccountEvent, ScoreEnvelope, Topic, TriggerEnvelope
+from shared.contracts.events import AccountEventRecord
 from shared.contracts.tiers import TierLadder
+from shared.contracts.triggers import TriggerRecord
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +164,7 @@ class Received:
     """An attributed event as read from its record."""
 
     record: ConsumedRecord
-    event: AccountEvent
+    event: AccountEventRecord
 
     @property
     def account(self) -> AccountKey:
@@ -174,10 +176,12 @@ class Joined:
     """A trigger of the engine: its account is on its path."""
 
     record: ConsumedRecord
-    trigger: TriggerEnvelope
+    trigger: TriggerRecord
 
 
 Item = Received | Joined
+read_event = RecordDecoder(AccountEventRecord, AccountEvent, name="account event")
+read_trigger = RecordDecoder(TriggerRecord, TriggerEnvelope, name="trigger envelope")
 
 
 @dataclass
@@ -204,7 +208,7 @@ class Effects:
 Batch = StreamBatch[Effects]
 
 
-class ScoringWorker(Handler[Item, Effects]):
+class ScoringWorker(ServiceHandler[Item, Effects]):
     """Consumes ``milepost.accounts.events`` and the engine's triggers in its own
     consumer group until cancelled."""
 
@@ -240,16 +244,7 @@ class ScoringWorker(Handler[Item, Effects]):
         self.accounts: dict[AccountKey, Account] = {}
         self.sweep_at = float("-inf")
         """Clock seconds of the next sweep lookup."""
-        Stream(
-            self,
-            bus=bus,
-            sessions=sessions,
-            clock=clock,
-            group_id=settings.group_id,
-            topics=INPUT_TOPICS,
-            metrics=StreamMetrics(metrics.lag, metrics.retries),
-            outbox=ScoringOutboxRow,
-        )
+        self.attach_stream(INPUT_TOPICS, ScoringOutboxRow, settings, metrics)
 
     # -- the stream's hooks ------------------------------------------------------------
 
@@ -258,8 +253,8 @@ class ScoringWorker(Handler[Item, Effects]):
 
     def decode(self, record: ConsumedRecord) -> Item:
         if record.topic == Topic.TRIGGERS:
-            return Joined(record, decode_json(TriggerEnvelope, record, name="trigger envelope"))
-        return Received(record, decode_json(AccountEvent, record, name="account event"))
+            return Joined(record, read_trigger(record))
+        return Received(record, read_event(record))
 
     def sighting(self, record: ConsumedRecord, item: Item) -> Sighting | None:
         """An event's id; ``None`` for a trigger (applying one twice changes nothing)."""
@@ -409,11 +404,12 @@ class ScoringWorker(Handler[Item, Effects]):
 
     # -- handling ----------------------------------------------------------------------
 
-    def handle(self, items: Sequence[Item], batch: Batch) -> None:
+    async def handle(self, items: Sequence[Item], batch: Batch) -> None:
         """Fold the events into their accounts, enrol the accounts the triggers put on a
         bound path, score the accounts touched, then sweep."""
         effects, now = batch.effects, batch.now
         for item in effects.received:
+            await batch.pause()
             try:
                 self.apply(item, now)
             except EventValueInvalid as exc:
@@ -425,10 +421,12 @@ class ScoringWorker(Handler[Item, Effects]):
             effects.received_at.append(item.event.received_at)
             self.count(item.record, "scored")
         for joined in effects.joined:
+            await batch.pause()
             self.join(joined, batch)
         for key, cause in effects.touched.items():
+            await batch.pause()
             self.score(key, cause, batch)
-        self.sweep(batch)
+        await self.sweep(batch)
 
     def definitions_of(self, workspace_id: str) -> PublishedDefinitions:
         return self.catalog.get(workspace_id) or reference_definitions()
@@ -514,11 +512,12 @@ class ScoringWorker(Handler[Item, Effects]):
             )
             self.metrics.score_events.labels(envelope.kind.value).inc()
 
-    def sweep(self, batch: Batch) -> None:
+    async def sweep(self, batch: Batch) -> None:
         """Re-score the due accounts no event of the batch touched."""
         seconds = int(batch.now.timestamp())
         cause = f"sweep:{seconds}"
         for key in batch.effects.due:
+            await batch.pause()
             account = self.accounts.get(key)
             if key in batch.effects.touched or account is None:
                 continue

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from shared.bus import ConsumedRecord
-from shared.consuming.decoding import decode_json
+from shared.consuming.decoding import RecordDecoder
 from shared.contracts import ScoreEnvelope, TriggerEnvelope
+from shared.contracts.scores import ScoreRecord
+from shared.contracts.triggers import TriggerRecord
 from shared.errors import InvalidMessage
 
 
@@ -14,8 +16,12 @@ def record(value: bytes) -> ConsumedRecord:
     return ConsumedRecord("milepost.triggers", 0, 3, None, value, (), 0)
 
 
+read_trigger = RecordDecoder(TriggerRecord, TriggerEnvelope, name="trigger envelope")
+read_score = RecordDecoder(ScoreRecord, ScoreEnvelope, name="score envelope")
+
+
 def test_a_payload_that_does_not_validate_names_its_problems() -> None:
     with pytest.raises(InvalidMessage, match=r"^not a valid trigger envelope: schema_version: "):
-        decode_json(TriggerEnvelope, record(b'{"schema_version": "x"}'), name="trigger envelope")
+        read_trigger(record(b'{"schema_version": "x"}'))
     with pytest.raises(InvalidMessage, match=r"^not a valid score envelope: record: Invalid JSON"):
-        decode_json(ScoreEnvelope, record(b"\xff{"), name="score envelope")
+        read_score(record(b"\xff{"))

@@ -5,6 +5,8 @@ the database's errors become consumer errors at the edge."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -19,7 +21,14 @@ from shared.bus.memory import InMemoryBus
 from shared.clock import FrozenClock
 from shared.consuming.metrics import lag_gauge, retries_counter
 from shared.consuming.seen import Sighting
-from shared.consuming.stream import Batch, Handler, Stream, StreamMetrics, consumer_errors
+from shared.consuming.stream import (
+    SLICE_S,
+    Batch,
+    Handler,
+    Stream,
+    StreamMetrics,
+    consumer_errors,
+)
 from shared.contracts import Topic
 from shared.contracts.topics import DeadLetter
 from shared.errors import InvalidMessage, PartitionMoved, StoreUnavailable
@@ -48,7 +57,7 @@ class Counting(Handler[str, list[str]]):
     def effects(self) -> list[str]:
         return []
 
-    def handle(self, items: Sequence[str], batch: Batch[list[str]]) -> None:
+    async def handle(self, items: Sequence[str], batch: Batch[list[str]]) -> None:
         batch.effects.extend(item.partition(":")[2] for item in items)
 
     async def write(self, session: AsyncSession, batch: Batch[list[str]]) -> None:
@@ -129,3 +138,15 @@ def test_the_database_errors_become_consumer_errors() -> None:
     with pytest.raises(StoreUnavailable) as down, consumer_errors():
         raise lost
     assert (down.value.reason, down.value.retry_after) == ("OperationalError", 0.5)
+
+
+async def test_applying_lets_the_loop_run_only_once_it_held_it_for_a_slice() -> None:
+    ran: list[str] = []
+    batch: Batch[list[str]] = Batch(NOW, [])
+    asyncio.get_running_loop().call_soon(ran.append, "other work")
+    await batch.pause()
+    assert ran == []
+    batch.held_since = time.perf_counter() - SLICE_S
+    await batch.pause()
+    assert ran == ["other work"]
+    assert time.perf_counter() - batch.held_since < SLICE_S

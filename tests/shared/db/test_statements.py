@@ -6,10 +6,20 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+import pytest
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.node_engine.accounts.models import AccountFactsRow
-from shared.db.statements import bulk_insert_ignoring_duplicates, bulk_upsert, rows_by_keys
+from services.node_engine.timers.models import TimerRow
+from shared.db.statements import (
+    bulk_upsert,
+    delete_by_ids,
+    insert_ignoring_duplicates,
+    insert_new,
+    insert_rows,
+    rows_by_keys,
+)
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 KEY = ("workspace_id", "account_id")
@@ -29,7 +39,7 @@ async def test_an_upsert_replaces_and_an_insert_ignoring_duplicates_keeps(
             session, AccountFactsRow, [row(w, "a", {"roles": ["admin"]}), row(w, "b", {})], key=KEY
         )
         await bulk_upsert(session, AccountFactsRow, [row(w, "a", {"plan": "pro"})], key=KEY)
-        await bulk_insert_ignoring_duplicates(
+        await insert_ignoring_duplicates(
             session, AccountFactsRow, [row(w, "b", {"lost": True}), row(w, "c", {"n": [1, 2]})]
         )
         await session.commit()
@@ -47,3 +57,44 @@ async def test_an_upsert_replaces_and_an_insert_ignoring_duplicates_keeps(
 async def test_no_keys_read_nothing(sessions: async_sessionmaker[AsyncSession]) -> None:
     async with sessions() as session:
         assert await rows_by_keys(session, AccountFactsRow, KEY, [], COLUMNS) == []
+
+
+async def test_a_plain_insert_of_a_key_already_there_fails(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    w = f"w{uuid.uuid4().hex[:8]}"
+    async with sessions() as session:
+        await insert_rows(session, AccountFactsRow, [row(w, "a", {}), row(w, "b", {})])
+        await session.commit()
+    async with sessions() as session:
+        with pytest.raises(IntegrityError):
+            await insert_rows(session, AccountFactsRow, [row(w, "c", {}), row(w, "a", {})])
+
+
+def timer(timer_id: str) -> dict[str, object]:
+    return {
+        "timer_id": timer_id,
+        "partition": 0,
+        "due_at": 1,
+        "workspace_id": "w",
+        "account_id": "a",
+        "path_id": "p",
+        "path_version": 1,
+        "kind": "node_overdue",
+        "node": None,
+        "visit": 0,
+        "level": 0,
+    }
+
+
+async def test_insert_new_returns_the_new_keys_and_delete_by_ids_counts(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    ids = [f"t{uuid.uuid4().hex[:20]}" for _ in range(3)]
+    async with sessions() as session:
+        assert await insert_new(session, TimerRow, [timer(ids[0])], "timer_id") == {ids[0]}
+        inserted = await insert_new(session, TimerRow, [timer(i) for i in ids], "timer_id")
+        assert inserted == {ids[1], ids[2]}
+        assert await delete_by_ids(session, TimerRow, "timer_id", [ids[0], ids[2], "x"]) == 2
+        assert await delete_by_ids(session, TimerRow, "timer_id", []) == 0
+        await session.commit()

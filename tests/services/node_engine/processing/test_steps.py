@@ -10,6 +10,7 @@ from services.node_engine.core.state import AccountState, Transition, Transition
 from services.node_engine.processing.steps import decode, trigger_record
 from shared.bus import ConsumedRecord
 from shared.contracts import AccountEvent, EventEnvelope, EventType, Topic, TriggerEnvelope
+from shared.contracts.events import AccountEventRecord
 from shared.errors import InvalidMessage
 
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -26,6 +27,9 @@ EVENT = EventEnvelope(
 )
 ATTRIBUTED = AccountEvent(**{**dict(EVENT), "account_id": "acme", "actor_roles": ["admin"]})
 
+RECORD = AccountEventRecord(**ATTRIBUTED.model_dump())
+"""``ATTRIBUTED`` as the engine reads it."""
+
 
 def consumed(
     topic: str, value: bytes, headers: tuple[tuple[str, bytes], ...] = ()
@@ -35,7 +39,7 @@ def consumed(
 
 def test_an_event_decodes_and_a_malformed_one_is_refused_with_the_field() -> None:
     value = ATTRIBUTED.model_dump_json()
-    assert decode(consumed(Topic.ACCOUNT_EVENTS, value.encode())).event == ATTRIBUTED
+    assert decode(consumed(Topic.ACCOUNT_EVENTS, value.encode())).event == RECORD
     with pytest.raises(InvalidMessage, match="not a valid account event: type: Input should be"):
         decode(consumed(Topic.ACCOUNT_EVENTS, value.replace('"track"', '"nope"').encode()))
     with pytest.raises(InvalidMessage, match="score envelope"):
