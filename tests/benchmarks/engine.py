@@ -95,7 +95,7 @@ from shared.contracts.crm import (
     DealStageChanged,
     InvoicePaid,
 )
-from shared.contracts.events import event_id_for
+from shared.contracts.events import EventRecord, event_id_for
 from shared.db import create_engine, create_session_factory
 from shared.errors import BusUnavailable
 from shared.identity import Membership, attribute
@@ -752,7 +752,7 @@ def _attributed(events: list[EventEnvelope]) -> list[tuple[bytes, bytes]]:
         attribution = attribute(event, known.get(user))
         if attribution.learned is not None:
             known[user] = attribution.learned
-        record = account_event_record(event, attribution)
+        record = account_event_record(EventRecord(**event.model_dump()), attribution)
         records.append((record.key, record.value))
     return records
 

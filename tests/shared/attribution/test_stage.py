@@ -22,7 +22,7 @@ from shared.bus.memory import InMemoryBus
 from shared.bus.partitioning import partition_for
 from shared.clock import FrozenClock
 from shared.contracts import TOPICS, AccountEvent, ContactRole, EventEnvelope, EventType, Topic
-from shared.contracts.events import event_id_for
+from shared.contracts.events import EventRecord, event_id_for
 from shared.contracts.topics import DeadLetter
 from shared.errors import BusUnavailable
 from shared.identity import Attribution, Membership
@@ -223,10 +223,11 @@ def test_an_account_event_record_is_keyed_by_its_account_and_carries_the_trace()
     event = EventEnvelope.model_validate_json(
         event_record("ws", "m1", T0, event="Logged In", account=None, user="boss").value
     )
+    read = EventRecord(**event.model_dump())
     attribution = Attribution(None, "acme", frozenset({"admin", "decision_maker"}))
     trace = (("traceparent", b"00-ab-cd-01"),)
 
-    record = account_event_record(event, attribution, trace)
+    record = account_event_record(read, attribution, trace)
 
     assert (record.topic, record.key, record.headers) == (Topic.ACCOUNT_EVENTS, b"ws/a/acme", trace)
     attributed = AccountEvent.model_validate_json(record.value)
@@ -238,7 +239,7 @@ def test_an_account_event_record_is_keyed_by_its_account_and_carries_the_trace()
         }
     )
     joined = account_event_record(
-        event, Attribution(Membership("acme", frozenset()), "acme", frozenset())
+        read, Attribution(Membership("acme", frozenset()), "acme", frozenset())
     )
     assert AccountEvent.model_validate_json(joined.value).joined
 
