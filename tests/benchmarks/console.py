@@ -61,6 +61,7 @@ from shared.bus.memory import InMemoryBus
 from shared.clock import SystemClock
 from shared.db import create_engine, create_session_factory
 from shared.definitions import load_definition
+from shared.observability.http import create_http_app
 from shared.runtime import Resources
 from shared.tenancy.admin_tokens import create_token
 from tests.benchmarks import Benchmark, Figure, Report, progress, say
@@ -163,7 +164,7 @@ async def _measure(
 
 def _app(resources: Resources) -> FastAPI:
     """Every service's admin API in one app, as the embedded mode serves them."""
-    app = FastAPI()
+    app = create_http_app("Milepost", "The console's admin APIs", resources)
     mount_engine(app, EngineSettings(), resources)
     mount_scoring(app, ScoringSettings(), resources, load_paths=load_catalog)
     mount_messaging(
