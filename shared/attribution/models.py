@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Integer, LargeBinary, String
+from sqlalchemy import JSON, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from shared.consuming.models import OutboxColumns
 from shared.db.model_base import Base
 from shared.db.types import UtcDateTime
 
@@ -24,18 +25,7 @@ class MembershipRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
-class AttributionOutboxRow(Base):
+class AttributionOutboxRow(OutboxColumns, Base):
     """An attributed event (or dead letter) that is durable but not yet acknowledged."""
 
     __tablename__ = "attribution_outbox"
-
-    record_id: Mapped[str] = mapped_column(String(80), primary_key=True)
-    partition: Mapped[int] = mapped_column(Integer, index=True, doc="The owning input partition.")
-    sequence: Mapped[int] = mapped_column(Integer, doc="Its place in its checkpoint.")
-    topic: Mapped[str] = mapped_column(String(249))
-    key: Mapped[bytes] = mapped_column(LargeBinary)
-    value: Mapped[bytes] = mapped_column(LargeBinary)
-    headers: Mapped[list[list[str]]] = mapped_column(
-        JSON, doc="The record's headers as [name, value] pairs, values decoded as Latin-1."
-    )
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -1,11 +1,11 @@
 """What every fenced consumer group keeps (one table each, keyed by group): applied
-offsets and the event ids seen in the deduplication window."""
+offsets and the event ids seen in the deduplication window; and the columns of an outbox."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db.model_base import Base
@@ -39,3 +39,20 @@ class SeenEventRow(Base):
     stage: Mapped[str] = mapped_column(String(249), primary_key=True)
     partition: Mapped[int] = mapped_column(Integer)
     seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class OutboxColumns:
+    """The columns of a stage's outbox table (a model is ``class XOutboxRow(OutboxColumns,
+    Base)`` with its ``__tablename__``): records durable with their checkpoint but not yet
+    acknowledged by the bus, in their checkpoint's order."""
+
+    record_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    partition: Mapped[int] = mapped_column(Integer, index=True, doc="The owning input partition.")
+    sequence: Mapped[int] = mapped_column(Integer, doc="Its place in its checkpoint.")
+    topic: Mapped[str] = mapped_column(String(249))
+    key: Mapped[bytes] = mapped_column(LargeBinary)
+    value: Mapped[bytes] = mapped_column(LargeBinary)
+    headers: Mapped[list[list[str]]] = mapped_column(
+        JSON, doc="The record's headers as [name, value] pairs, values decoded as Latin-1."
+    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
