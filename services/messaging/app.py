@@ -186,7 +186,7 @@ def mount_messaging(
     secret = unsubscribe_secret(settings)
     warn_of_missing_secrets(settings)
     app.include_router(contacts_router(resources, dependencies=dependencies))
-    app.include_router(owners_router(resources, dependencies=dependencies))
+    app.include_router(owners_router(dependencies=dependencies))
     app.include_router(playbooks_router(resources, dependencies=dependencies))
     app.include_router(
         templates_router(resources, dependencies=dependencies, limits=template_limits(settings))

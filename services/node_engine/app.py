@@ -26,7 +26,7 @@ def mount_engine(app: FastAPI, settings: EngineSettings, resources: Resources) -
     app.include_router(paths_router(settings, resources))
     warn_of_published_secrets(settings)
     app.include_router(accounts_router(resources.clock, dependencies=dependencies))
-    app.include_router(insights_router(resources.sessions, dependencies=dependencies))
+    app.include_router(insights_router(dependencies=dependencies))
     return EngineWorker(
         bus=resources.bus,
         sessions=resources.sessions,

@@ -27,9 +27,7 @@ def mount_scoring(
     the growth paths (their tier ladders) with ``load_paths`` (the engine's catalog, given
     by whoever assembles the services: scoring does not import the engine)."""
     app.include_router(scoring_router(settings, resources))
-    app.include_router(
-        insights_router(resources.sessions, dependencies=scoring_dependencies(settings, resources))
-    )
+    app.include_router(insights_router(dependencies=scoring_dependencies(settings, resources)))
     warn_of_published_secrets(settings)
     return ScoringWorker(
         bus=resources.bus,

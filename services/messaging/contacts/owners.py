@@ -11,9 +11,8 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.admin_api import ERROR_RESPONSES, workspace_id_of
+from services.admin_api import ERROR_RESPONSES, Session, WorkspaceId
 from services.messaging.contacts.models import AccountOwnerRow, ContactRow
-from shared.runtime import Resources
 
 MAX_ACCOUNTS = 200
 
@@ -41,8 +40,7 @@ async def owners_of(
     return [(account, contact_id, name) for account, contact_id, name in rows]
 
 
-def owners_router(resources: Resources, *, dependencies: list[Depends]) -> APIRouter:
-    sessions = resources.sessions
+def owners_router(*, dependencies: list[Depends]) -> APIRouter:
     router = APIRouter(
         prefix="/api/messaging/workspaces/{workspace}/owners",
         tags=["messaging: contacts"],
@@ -56,9 +54,11 @@ def owners_router(resources: Resources, *, dependencies: list[Depends]) -> APIRo
         account: Annotated[
             list[str], Query(min_length=1, max_length=MAX_ACCOUNTS, description="Account ids")
         ],
+        *,
+        session: Session,
+        workspace_id: WorkspaceId,
     ) -> list[OwnerOut]:
-        async with sessions() as session:
-            found = await owners_of(session, await workspace_id_of(session, workspace), account)
+        found = await owners_of(session, workspace_id, account)
         return [OwnerOut(account_id=a, contact_id=c, name=n) for a, c, n in found]
 
     return router

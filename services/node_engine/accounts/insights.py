@@ -16,10 +16,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.params import Depends
 from sqlalchemy import ColumnElement, and_, exists, func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from services.admin_api import ERROR_RESPONSES, workspace_id_of
+from services.admin_api import ERROR_RESPONSES, Session, WorkspaceId
 from services.node_engine.accounts import schemas
 from services.node_engine.accounts.encoding import decode_state
 from services.node_engine.accounts.models import AccountStateRow, TransitionRow
@@ -102,9 +102,7 @@ async def accounts_at(
     return rows, rows[-1].account_id if more else None
 
 
-def insights_router(
-    sessions: async_sessionmaker[AsyncSession], *, dependencies: Sequence[Depends] = ()
-) -> APIRouter:
+def insights_router(*, dependencies: Sequence[Depends] = ()) -> APIRouter:
     router = APIRouter(
         prefix="/api/engine/workspaces/{workspace}/paths/{path_id}",
         tags=["engine: accounts"],
@@ -122,27 +120,28 @@ def insights_router(
         overdue: Annotated[bool, Query(description="Only the overdue ones")] = False,
         cursor: Annotated[str | None, Query(max_length=256)] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+        *,
+        session: Session,
+        workspace_id: WorkspaceId,
     ) -> schemas.NodeAccountPage:
-        async with sessions() as session:
-            rows, next_cursor = await accounts_at(
-                session,
-                await workspace_id_of(session, workspace),
-                path_id,
-                where={"stage": stage, "node": node, "tier": tier},
-                only_overdue=overdue,
-                cursor=cursor,
-                limit=limit,
-            )
+        rows, next_cursor = await accounts_at(
+            session,
+            workspace_id,
+            path_id,
+            where={"stage": stage, "node": node, "tier": tier},
+            only_overdue=overdue,
+            cursor=cursor,
+            limit=limit,
+        )
         return schemas.NodeAccountPage(
             items=[_account_out(row.state, row.overdue) for row in rows], next_cursor=next_cursor
         )
 
     @router.get("/overdue", summary="How many accounts are overdue in each node now")
-    async def get_overdue(workspace: str, path_id: str) -> schemas.OverdueCountsOut:
-        async with sessions() as session:
-            found = await overdue_counts(
-                session, await workspace_id_of(session, workspace), path_id
-            )
+    async def get_overdue(
+        workspace: str, path_id: str, session: Session, workspace_id: WorkspaceId
+    ) -> schemas.OverdueCountsOut:
+        found = await overdue_counts(session, workspace_id, path_id)
         return schemas.OverdueCountsOut(
             workspace=workspace,
             path_id=path_id,

@@ -7,9 +7,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.params import Depends
 from pydantic import BaseModel, Field
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.admin_api import ERROR_RESPONSES, workspace_id_of
+from services.admin_api import ERROR_RESPONSES, Session, WorkspaceId
 from services.scoring.accounts.repository import distribution
 
 
@@ -28,9 +27,7 @@ class CellsOut(BaseModel):
     cells: list[CellOut]
 
 
-def insights_router(
-    sessions: async_sessionmaker[AsyncSession], *, dependencies: list[Depends]
-) -> APIRouter:
+def insights_router(*, dependencies: list[Depends]) -> APIRouter:
     router = APIRouter(
         prefix="/api/scoring/workspaces/{workspace}",
         tags=["scoring"],
@@ -39,9 +36,8 @@ def insights_router(
     )
 
     @router.get("/portfolio/cells", summary="Accounts per tier, risk level and band together")
-    async def get_cells(workspace: str) -> CellsOut:
-        async with sessions() as session:
-            found = await distribution(session, await workspace_id_of(session, workspace))
+    async def get_cells(workspace: str, session: Session, workspace_id: WorkspaceId) -> CellsOut:
+        found = await distribution(session, workspace_id)
         cells = [
             CellOut(
                 tier=tier,

@@ -160,6 +160,7 @@ def seed(admin: httpx.Client, write_key: str) -> None:
 
     eventually(placed, "every merchant on the path")
     eventually(lambda: _entered_everywhere(admin), "every merchant at its node")
+    eventually(lambda: _directory_complete(admin), "every merchant's contact and owner")
     moved = admin.post("/api/sandbox/clock/advance", json={"by": "P3DT1H"})
     assert moved.status_code == 200, moved.text
     eventually(
@@ -169,6 +170,20 @@ def seed(admin: httpx.Client, write_key: str) -> None:
         "overdue nodes",
     )
     eventually(lambda: _tasks_for_every_owner(admin), "an escalation task for each owner")
+
+
+def _directory_complete(admin: httpx.Client) -> bool:
+    """Messaging knows every merchant's contact in its role and its owner: what planning
+    reads once the clock moves (its directory is fed apart from the engine)."""
+    base = "/api/messaging/workspaces/demo"
+    owners = admin.get(f"{base}/owners", params={"account": list(MERCHANTS)}).json()
+    if {owner["account_id"] for owner in owners} != set(MERCHANTS):
+        return False
+    for account, (user, role, _) in MERCHANTS.items():
+        page = admin.get(f"{base}/contacts", params={"account": account, "role": role}).json()
+        if user not in {contact["contact_id"] for contact in page["items"]}:
+            return False
+    return True
 
 
 def _tasks_for_every_owner(admin: httpx.Client) -> bool:

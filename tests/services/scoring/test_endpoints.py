@@ -53,9 +53,7 @@ async def open_api(database_url: str) -> AsyncIterator[Api]:
     app = create_http_app("test", "test", resources)
     settings = ScoringSettings(admin_token=SecretStr(TOKEN))
     app.include_router(scoring_router(settings, resources))
-    app.include_router(
-        insights_router(resources.sessions, dependencies=scoring_dependencies(settings, resources))
-    )
+    app.include_router(insights_router(dependencies=scoring_dependencies(settings, resources)))
     name = f"ws-{uuid.uuid4().hex[:12]}"
     async with resources.sessions() as session:
         issued = await create_workspace(session, name, clock=clock)

@@ -8,18 +8,15 @@ from datetime import UTC, datetime
 
 import httpx
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.admin_api import admin_dependencies
 from services.messaging.contacts.models import AccountOwnerRow, ContactRow
 from services.messaging.contacts.owners import MAX_ACCOUNTS, owners_router
-from shared.bus.memory import InMemoryBus
 from shared.clock import FrozenClock
 from shared.errors import Refused
 from shared.http_errors import answer_refused
-from shared.runtime import Resources
 from shared.tenancy.service import create_workspace
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
@@ -74,11 +71,11 @@ async def test_owners_of_some_accounts(sessions: async_sessionmaker[AsyncSession
             ]
         )
         await session.commit()
-    resources = Resources(InMemoryBus(), sessions.kw["bind"], sessions, clock, CollectorRegistry())
     app = FastAPI()
+    app.state.sessions = sessions
     app.add_exception_handler(Refused, answer_refused)
     dependencies = admin_dependencies(sessions, SecretStr(TOKEN), variable="TEST_TOKEN")
-    app.include_router(owners_router(resources, dependencies=dependencies))
+    app.include_router(owners_router(dependencies=dependencies))
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
         base_url="http://milepost",
