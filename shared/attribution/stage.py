@@ -36,7 +36,7 @@ from shared.consuming.decoding import RecordDecoder
 from shared.consuming.metrics import lag_gauge, retries_counter
 from shared.consuming.seen import Sighting
 from shared.consuming.stream import Batch as StreamBatch
-from shared.consuming.stream import ServiceHandler
+from shared.consuming.stream import ServiceHandler, uncached
 from shared.contracts import ContactRole, EventEnvelope, Topic
 from shared.contracts.events import AccountEventRecord, EventRecord
 from shared.identity import Attribution, Membership, attribute
@@ -136,11 +136,12 @@ class AttributionStage(ServiceHandler[Received, Effects]):
 
     async def load(self, session: AsyncSession, items: Sequence[Received], batch: Batch) -> None:
         """The memberships of the users of ``items`` not in the cache, in one read."""
-        wanted = {
+        users = {
             (item.event.workspace_id, item.event.user_id)
             for item in items
             if item.event.user_id is not None
-        } - self.memberships.keys()
+        }
+        wanted = uncached(users, self.memberships)
         if wanted:
             self.memberships.update(await memberships.load_memberships(session, wanted))
 

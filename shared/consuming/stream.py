@@ -46,7 +46,7 @@ import contextlib
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
@@ -71,6 +71,7 @@ SLICE_S = 0.002
 """How long applying a batch holds the event loop before it lets other work run."""
 
 T = TypeVar("T")
+K = TypeVar("K")
 E = TypeVar("E")
 """What a handler collects from one batch; false when it has nothing to write."""
 
@@ -106,6 +107,12 @@ class Batch(Generic[E]):
 
     def __bool__(self) -> bool:
         return bool(self.moves or self.effects)
+
+
+def uncached(keys: Iterable[K], cache: Mapping[K, object]) -> set[K]:
+    """Those of ``keys`` not in ``cache``, in time proportional to ``keys`` alone (a set
+    minus ``cache.keys()`` walks the whole cache: milliseconds per batch at 100,000s)."""
+    return {key for key in keys if key not in cache}
 
 
 class Handler(ABC, Generic[T, E]):

@@ -56,7 +56,7 @@ from shared.consuming.metrics import lag_gauge, retries_counter
 from shared.consuming.offsets import OffsetConflict
 from shared.consuming.seen import Sighting
 from shared.consuming.stream import Batch as StreamBatch
-from shared.consuming.stream import ServiceHandler
+from shared.consuming.stream import ServiceHandler, uncached
 from shared.contracts import Topic
 from shared.observability.tracing import Headers, Tracing
 
@@ -238,7 +238,7 @@ class EngineWorker(ServiceHandler[Decoded, Effects]):
     ) -> None:
         """Bring the states and account facts these records need (and the states ``keys``)
         into the cache, in bulk, read in ``session``."""
-        wanted = set(keys) - self.states.keys()
+        wanted = uncached(keys, self.states)
         accounts_wanted: set[AccountKey] = set()
         for item in decoded:
             source = item.event or item.score

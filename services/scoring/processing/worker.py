@@ -71,7 +71,7 @@ from shared.consuming.decoding import RecordDecoder
 from shared.consuming.metrics import lag_gauge, retries_counter
 from shared.consuming.seen import Sighting
 from shared.consuming.stream import Batch as StreamBatch
-from shared.consuming.stream import ServiceHandler
+from shared.consuming.stream import ServiceHandler, uncached
 from shared.contracts import AccountEvent, ScoreEnvelope, Topic, TriggerEnvelope
 from shared.contracts.events import AccountEventRecord
 from shared.contracts.tiers import TierLadder
@@ -365,7 +365,7 @@ class ScoringWorker(ServiceHandler[Item, Effects]):
 
     async def load_accounts(self, session: AsyncSession, keys: set[AccountKey]) -> None:
         """Bring these accounts into the cache, in bulk (new ones start empty)."""
-        missing = keys - self.accounts.keys()
+        missing = uncached(keys, self.accounts)
         if not missing:
             return
         found = await accounts.load_accounts(session, missing)

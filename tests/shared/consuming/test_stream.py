@@ -8,8 +8,9 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -28,6 +29,7 @@ from shared.consuming.stream import (
     Stream,
     StreamMetrics,
     consumer_errors,
+    uncached,
 )
 from shared.contracts import Topic
 from shared.contracts.topics import DeadLetter
@@ -152,3 +154,19 @@ async def test_applying_lets_the_loop_run_only_once_it_held_it_for_a_slice() -> 
     await batch.pause()
     assert ran == ["other work"]
     assert batch.held_since >= yielded_at  # the next slice starts after the yield
+
+
+class _UnwalkableCache(dict[str, int]):
+    """A cache that fails when walked: only lookups by key are allowed."""
+
+    def __iter__(self) -> Iterator[str]:
+        raise AssertionError("the cache was walked")
+
+    def keys(self) -> Any:
+        raise AssertionError("the cache was walked")
+
+
+def test_uncached_keys_are_found_by_lookup_without_walking_the_cache() -> None:
+    cache = _UnwalkableCache({"acme": 1, "globex": 2})
+
+    assert uncached(["acme", "initech", "initech", "umbrella"], cache) == {"initech", "umbrella"}
