@@ -53,7 +53,7 @@ from services.messaging.policies.cooldowns import CooldownBook, StepPlanned
 from services.messaging.policies.timing import QuietHours, earliest_send, zone
 from services.messaging.templates.limits import TemplateLimits
 from services.messaging.templates.rendering import render_message, render_text
-from shared.contracts.triggers import Audience, TriggerEnvelope, TriggerKind
+from shared.contracts.triggers import Audience, TriggerKind, TriggerRecord
 
 COUNTED: tuple[MessageStatus, ...] = ("queued", "deferred")
 """The statuses the budgets count: messages that are to go out."""
@@ -111,12 +111,12 @@ class Plans:
     tasks: list[TaskPlan] = field(default_factory=list)
 
 
-def trigger_tier(trigger: TriggerEnvelope) -> str | None:
+def trigger_tier(trigger: TriggerRecord) -> str | None:
     """The tier a trigger is about: the one entered, or the ``tier`` in its payload."""
     return _text(trigger.payload.get("to" if trigger.kind is TriggerKind.TIER_CHANGED else "tier"))
 
 
-def trigger_risk(trigger: TriggerEnvelope) -> str | None:
+def trigger_risk(trigger: TriggerRecord) -> str | None:
     """The risk level a trigger is about: the one reached, or ``risk_level`` in its payload."""
     key = "to" if trigger.kind is TriggerKind.RISK_CHANGED else "risk_level"
     return _text(trigger.payload.get(key))
@@ -126,7 +126,7 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def matches(match: Match, trigger: TriggerEnvelope) -> bool:
+def matches(match: Match, trigger: TriggerRecord) -> bool:
     """Whether every non-empty list of ``match`` holds the trigger's value."""
     tests: Iterable[tuple[Sequence[str], str | None]] = (
         (match.kinds, trigger.kind.value),
@@ -141,7 +141,7 @@ def matches(match: Match, trigger: TriggerEnvelope) -> bool:
 
 
 def matching_steps(
-    playbooks: Iterable[PublishedPlaybook], trigger: TriggerEnvelope
+    playbooks: Iterable[PublishedPlaybook], trigger: TriggerRecord
 ) -> list[tuple[PublishedPlaybook, Rule, Step]]:
     return [
         (published, rule, step)
@@ -152,9 +152,7 @@ def matching_steps(
     ]
 
 
-def recipients(
-    step: Step, trigger: TriggerEnvelope, contacts: Sequence[Contact]
-) -> list[Recipient]:
+def recipients(step: Step, trigger: TriggerRecord, contacts: Sequence[Contact]) -> list[Recipient]:
     """Who a message step reaches, with fallbacks (see the module docstring)."""
     roles: list[str] = []
     for wanted in step.to:
@@ -208,7 +206,7 @@ def reach(
     return None
 
 
-def trigger_reasons(trigger: TriggerEnvelope) -> list[Mapping[str, Any]]:
+def trigger_reasons(trigger: TriggerRecord) -> list[Mapping[str, Any]]:
     """Why a trigger fired, signal by signal: ``payload.reasons`` of a ``risk_changed``
     (each with ``signal``, ``severity``, ``sentence``, ``measure``, ``threshold`` and
     ``figures``); empty for other triggers."""
@@ -219,7 +217,7 @@ def trigger_reasons(trigger: TriggerEnvelope) -> list[Mapping[str, Any]]:
 
 
 def context_for(
-    trigger: TriggerEnvelope, recipient: Recipient | None, unsubscribe_url: str | None
+    trigger: TriggerRecord, recipient: Recipient | None, unsubscribe_url: str | None
 ) -> dict[str, Any]:
     """The names a template sees: ``account``, ``contact``, ``role``, ``trigger``,
     ``reasons`` and ``unsubscribe_url`` (see ``SAMPLE_CONTEXT`` in the templates module)."""
@@ -251,7 +249,7 @@ def context_for(
 
 
 def plan_trigger(
-    trigger: TriggerEnvelope,
+    trigger: TriggerRecord,
     playbooks: Iterable[PublishedPlaybook],
     contacts: Sequence[Contact],
     *,
@@ -278,7 +276,7 @@ def plan_trigger(
 
 
 def _message(
-    trigger: TriggerEnvelope,
+    trigger: TriggerRecord,
     published: PublishedPlaybook,
     step: Step,
     step_id: str,
@@ -321,7 +319,7 @@ def _message(
 
 def _rendered(
     plan: Message,
-    trigger: TriggerEnvelope,
+    trigger: TriggerRecord,
     published: PublishedPlaybook,
     step: Step,
     recipient: Recipient,
@@ -369,7 +367,7 @@ def _rendered(
 
 
 def _task(
-    trigger: TriggerEnvelope,
+    trigger: TriggerRecord,
     published: PublishedPlaybook,
     step: Step,
     step_id: str,

@@ -32,6 +32,7 @@ from services.messaging.processing.planning import (
     settled,
     settled_task,
 )
+from services.messaging.processing.received import trigger_from_json
 from shared.contracts.events import EventEnvelope
 from shared.contracts.triggers import TriggerEnvelope
 
@@ -85,10 +86,10 @@ class OutreachSimulation:
             self.owners[(facts.workspace_id, facts.account_id)] = facts.contact_id
 
     def trigger(self, trigger: TriggerEnvelope) -> None:
-        """Plan ``trigger`` at its own time, cooldowns and budgets applied, and keep the
-        outcome."""
+        """Plan ``trigger`` at its own time, as the trigger worker reads it, cooldowns and
+        budgets applied, and keep the outcome."""
         plans = plan_trigger(
-            trigger,
+            trigger_from_json(trigger.model_dump_json()),
             self.playbooks,
             self.people_of(trigger.workspace_id, trigger.account_id),
             policies=self.policies,

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.messaging.channels.guard import UrlGuard
@@ -29,10 +30,10 @@ from services.messaging.channels.webhooks import new_secret
 from services.messaging.deliveries.message import Message
 from services.messaging.deliveries.service import queue_deliveries
 from services.messaging.errors import MessagingError
-from services.messaging.processing.received import ReceivedTrigger
+from services.messaging.processing.received import ReceivedTrigger, trigger_from_json
 from services.messaging.subscriptions import repository
 from services.messaging.subscriptions.models import SubscriptionRow
-from shared.contracts.triggers import TriggerEnvelope
+from shared.contracts.triggers import TriggerRecord
 from shared.errors import Invalid, NotFound
 
 REPLAY_BATCH = 500
@@ -66,7 +67,7 @@ def filters_of(row: SubscriptionRow) -> Filters:
     return Filters(tuple(row.kinds), tuple(row.paths), tuple(row.nodes), tuple(row.roles))
 
 
-def matches(filters: Filters, trigger: TriggerEnvelope) -> bool:
+def matches(filters: Filters, trigger: TriggerRecord) -> bool:
     roles = {role.value for role in trigger.target_roles}
     return (
         (not filters.kinds or trigger.kind.value in filters.kinds)
@@ -149,7 +150,7 @@ async def fan_out(session: AsyncSession, received: Sequence[ReceivedTrigger], no
     trigger queue none)."""
     if not received:
         return 0
-    envelopes = {r.trigger.trigger_id: r.trigger.model_dump_json() for r in received}
+    envelopes = {r.trigger.trigger_id: msgspec.json.encode(r.trigger).decode() for r in received}
     await repository.remember_triggers(
         session,
         [
@@ -218,7 +219,7 @@ async def replay(
         matching = [
             (trigger, row.envelope)
             for row in rows
-            if matches(filters, trigger := TriggerEnvelope.model_validate_json(row.envelope))
+            if matches(filters, trigger := trigger_from_json(row.envelope))
         ]
         await queue_deliveries(
             session,
@@ -233,7 +234,7 @@ async def replay(
 
 def _planned(
     subscription: SubscriptionRow,
-    trigger: TriggerEnvelope,
+    trigger: TriggerRecord,
     step_id: str,
     now: datetime,
     *,

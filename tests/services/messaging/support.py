@@ -14,7 +14,8 @@ from services.messaging.playbooks.service import (
 from services.messaging.policies.budgets import BudgetLimits
 from services.messaging.policies.timing import QuietHours
 from services.messaging.processing.planning import Policies
-from shared.contracts.triggers import TriggerEnvelope
+from services.messaging.processing.received import trigger_from_json
+from shared.contracts.triggers import TriggerEnvelope, TriggerRecord
 
 T0 = datetime(2026, 3, 2, 2, tzinfo=UTC)
 """A Monday, 10:00 in Shanghai: inside working hours and outside quiet hours."""
@@ -34,7 +35,7 @@ def reference_playbook(name: str, workspace: str = WORKSPACE) -> PublishedPlaybo
     )
 
 
-def trigger(
+def trigger_envelope(
     kind: str = "node_overdue",
     *,
     trigger_id: str = "t-1",
@@ -64,6 +65,16 @@ def trigger(
             "payload": payload or {},
         }
     )
+
+
+def read(envelope: TriggerEnvelope) -> TriggerRecord:
+    """The trigger as messaging's consumers decode it from the envelope's record."""
+    return trigger_from_json(envelope.model_dump_json())
+
+
+def trigger(kind: str = "node_overdue", **changes: Any) -> TriggerRecord:
+    """A trigger (see :func:`trigger_envelope` for the changes) as messaging reads it."""
+    return read(trigger_envelope(kind, **changes))
 
 
 def person(contact_id: str, *roles: str, **fields: Any) -> Contact:

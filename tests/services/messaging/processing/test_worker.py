@@ -40,7 +40,7 @@ from shared.contracts import Topic
 from shared.contracts.topics import DeadLetter
 from shared.errors import CommitFailed
 from shared.observability.tracing import Tracing
-from tests.services.messaging.support import POLICIES, T0, trigger
+from tests.services.messaging.support import POLICIES, T0, trigger_envelope
 
 
 @dataclass
@@ -122,7 +122,7 @@ class Harness:
         **changes: Any,
     ) -> OutgoingRecord:
         """A trigger record; its id is unique to this workspace, like the engine's."""
-        envelope = trigger(
+        envelope = trigger_envelope(
             workspace=self.workspace,
             at=self.clock.now(),
             trigger_id=f"{self.workspace}:{trigger_id}",

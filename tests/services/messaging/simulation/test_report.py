@@ -7,15 +7,15 @@ from datetime import timedelta
 from services.messaging.simulation.report import outreach_json, outreach_text
 from services.messaging.simulation.service import OutreachSimulation
 from tests.services.messaging.simulation.test_service import admin_joins, simulation_with
-from tests.services.messaging.support import POLICIES, T0, reference_playbook, trigger
+from tests.services.messaging.support import POLICIES, T0, reference_playbook, trigger_envelope
 
 
 def test_days_count_from_the_first_trigger_that_reaches_someone() -> None:
     simulation = simulation_with(admin_joins())
-    simulation.trigger(trigger("node_completed", trigger_id="t-0"))  # no step matches
-    simulation.trigger(trigger(trigger_id="t-1", at=T0 + timedelta(days=1)))
+    simulation.trigger(trigger_envelope("node_completed", trigger_id="t-0"))  # no step matches
+    simulation.trigger(trigger_envelope(trigger_id="t-1", at=T0 + timedelta(days=1)))
     simulation.trigger(
-        trigger(
+        trigger_envelope(
             "escalation", trigger_id="t-2", payload={"action": "task"}, at=T0 + timedelta(days=4)
         )
     )
@@ -32,7 +32,7 @@ def test_days_count_from_the_first_trigger_that_reaches_someone() -> None:
 
 def test_no_playbook_step_for_any_trigger_says_nothing_is_sent() -> None:
     simulation = OutreachSimulation([reference_playbook("saas-account")], POLICIES)
-    simulation.trigger(trigger("node_completed"))
+    simulation.trigger(trigger_envelope("node_completed"))
     assert "no playbook step matches any trigger: nothing is sent" in outreach_text(
         simulation.outreach, []
     )

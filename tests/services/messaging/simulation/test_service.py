@@ -8,7 +8,13 @@ from typing import Any
 
 from services.messaging.simulation.service import SIMULATED_UNSUBSCRIBE_URL, OutreachSimulation
 from shared.contracts.events import EventEnvelope
-from tests.services.messaging.support import POLICIES, T0, WORKSPACE, reference_playbook, trigger
+from tests.services.messaging.support import (
+    POLICIES,
+    T0,
+    WORKSPACE,
+    reference_playbook,
+    trigger_envelope,
+)
 
 PLATFORM = reference_playbook("platform-merchant")
 
@@ -45,7 +51,7 @@ def simulation_with(events: list[EventEnvelope]) -> OutreachSimulation:
 
 def test_a_trigger_reaches_the_contacts_learned_so_far_with_the_rendered_message() -> None:
     simulation = simulation_with(admin_joins())
-    simulation.trigger(trigger())
+    simulation.trigger(trigger_envelope())
     [outreach] = simulation.outreach
     [message] = outreach.messages
     assert (message.contact_id, message.role, message.channel) == ("ann", "admin", "email")
@@ -57,21 +63,21 @@ def test_a_trigger_reaches_the_contacts_learned_so_far_with_the_rendered_message
 
 def test_nobody_known_yet_means_nobody_reached() -> None:
     simulation = OutreachSimulation([PLATFORM], POLICIES)
-    simulation.trigger(trigger())
+    simulation.trigger(trigger_envelope())
     [outreach] = simulation.outreach
     assert outreach.messages == ()
 
 
 def test_consent_and_quiet_hours_decide_as_they_would_live() -> None:
     simulation = simulation_with(admin_joins(consent={"onboarding": False}))
-    simulation.trigger(trigger())
+    simulation.trigger(trigger_envelope())
     [message] = simulation.outreach[0].messages
     assert (message.status, message.reason) == (
         "suppressed",
         "consent: the contact opted out of onboarding",
     )
     late = simulation_with(admin_joins("bo", timezone="Asia/Shanghai"))
-    late.trigger(trigger(at=T0 + timedelta(hours=13)))  # 23:00 in Shanghai
+    late.trigger(trigger_envelope(at=T0 + timedelta(hours=13)))  # 23:00 in Shanghai
     [deferred] = late.outreach[0].messages
     assert deferred.status == "deferred"
     assert deferred.reason is not None
@@ -81,7 +87,9 @@ def test_consent_and_quiet_hours_decide_as_they_would_live() -> None:
 def test_budgets_count_what_the_replay_planned_before() -> None:
     simulation = simulation_with(admin_joins())
     for number in range(5):
-        simulation.trigger(trigger(trigger_id=f"t-{number}", at=T0 + timedelta(hours=number)))
+        simulation.trigger(
+            trigger_envelope(trigger_id=f"t-{number}", at=T0 + timedelta(hours=number))
+        )
     statuses = [o.messages[0].status for o in simulation.outreach]
     assert statuses[:2] == ["queued", "queued"]
     assert "suppressed" in statuses[2:]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -34,14 +34,14 @@ from tests.services.messaging.channels.support import INTERNAL_URLS
 from tests.services.messaging.channels.support import OPEN_GUARD as OPEN
 from tests.services.messaging.deliveries.support import dispatcher
 from tests.services.messaging.http_sink import running_sink
-from tests.services.messaging.support import trigger
+from tests.services.messaging.support import read, trigger_envelope
 
 T0 = datetime.now(UTC).replace(microsecond=0)
 
 
 def overdue(n: int, workspace: str = "ws_test", **changes: Any) -> TriggerEnvelope:
     changes.setdefault("at", T0 + timedelta(minutes=n))
-    return trigger(
+    return trigger_envelope(
         trigger_id=f"{workspace}:t-{n}",
         workspace=workspace,
         **changes,
@@ -52,7 +52,7 @@ def received(
     *triggers: TriggerEnvelope, trace: Mapping[str, str] | None = None
 ) -> list[ReceivedTrigger]:
     """Triggers as the subscriptions consumer decodes them."""
-    return [ReceivedTrigger(t, trace or {}) for t in triggers]
+    return [ReceivedTrigger(read(t), trace or {}) for t in triggers]
 
 
 @pytest.mark.parametrize(
@@ -68,7 +68,7 @@ def received(
     ],
 )
 def test_filters(filters: Filters, expected: bool) -> None:
-    assert matches(filters, overdue(1)) is expected
+    assert matches(filters, read(overdue(1))) is expected
 
 
 async def subscribe(
@@ -125,6 +125,50 @@ async def test_matching_triggers_arrive_signed_with_the_subscriptions_secret(
     assert TriggerEnvelope.model_validate(payload["data"]) == overdue(1)
     with pytest.raises(WebhookVerificationError):
         Webhook("whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0").verify(request.body, request.headers)
+
+
+async def test_bodies_and_the_remembered_trigger_are_its_json_as_the_engine_writes_it(
+    own_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A subscriber receives, live or replayed, the bytes the engine's envelope writes."""
+    risk = overdue(
+        1,
+        kind="risk_changed",
+        node=None,
+        reason="Risk rose to high: 数据导出",
+        at=datetime(2026, 3, 2, 9, 30, 12, 345000, tzinfo=timezone(timedelta(hours=8))),
+        payload={
+            "from": "low",
+            "to": "high",
+            "signals": ["data_export"],
+            "reasons": [
+                {
+                    "signal": "data_export",
+                    "severity": "high",
+                    "sentence": "A large data export",
+                    "measure": 20_700.0,
+                    "threshold": 3.5,
+                    "figures": {"rows_7d": 0.1, "weekly_average": None, "count": 7},
+                }
+            ],
+        },
+    )
+    subscription_id, _ = await subscribe(own_sessions, "http://crm.example.com/hook")
+    async with own_sessions() as session:
+        await service.fan_out(session, received(risk), T0)
+        await service.replay(
+            session,
+            "ws_test",
+            subscription_id,
+            since=risk.occurred_at,
+            until=T0 + timedelta(days=1),
+            now=T0,
+        )
+        await session.commit()
+        bodies = list(await session.scalars(select(DeliveryRow.body)))
+        remembered = list(await session.scalars(select(SeenTriggerRow.envelope)))
+    assert bodies == [risk.model_dump_json()] * 2
+    assert remembered == [risk.model_dump_json()]
 
 
 async def test_a_replay_sends_the_range_again(
