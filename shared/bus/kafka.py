@@ -40,6 +40,7 @@ from shared.bus.partitioning import partition_for
 from shared.bus.protocol import ConsumedRecord, OutgoingRecord, TopicPartition
 from shared.contracts.topics import TopicSpec
 from shared.errors import BusUnavailable, CommitFailed
+from shared.slicing import Slicer
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +159,9 @@ class KafkaBus:
             async with asyncio.timeout(self._options.publish_timeout_s):
                 producer = await self._started_producer()
                 placements: dict[str, _KeyPlacement] = {}
+                slices = Slicer()
                 for r in records:
+                    await slices.pause()
                     placement = placements.get(r.topic)
                     if placement is None:
                         placement = await self._placement(producer, r.topic)

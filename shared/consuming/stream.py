@@ -63,12 +63,10 @@ from shared.consuming.member import FencedMember
 from shared.consuming.outbox import OutboxEntry, OutboxModel
 from shared.consuming.seen import Sighting
 from shared.errors import InvalidMessage, PartitionMoved, RetryableError, StoreUnavailable
+from shared.slicing import Slicer
 
 logger = logging.getLogger(__name__)
 
-
-SLICE_S = 0.002
-"""How long applying a batch holds the event loop before it lets other work run."""
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -91,19 +89,17 @@ class Batch(Generic[E]):
     sightings: list[Sighting] = field(default_factory=list)
     handled: int = 0
     """Records and other work (timers, sweeps) the step handled."""
-    held_since: float = field(default_factory=time.perf_counter)
+    slices: Slicer = field(default_factory=Slicer)
 
     def reject(self, record: ConsumedRecord, reason: str) -> None:
         """Send ``record`` to its dead-letter topic with ``reason`` (with the checkpoint)."""
         self.rejected.append((record, reason))
 
     async def pause(self) -> None:
-        """Let the event loop run other work (requests, timers) when applying this batch
-        has held it for :data:`SLICE_S`: a batch of hundreds of records does not stall the
-        process. What the batch applies and commits is the same."""
-        if time.perf_counter() - self.held_since >= SLICE_S:
-            await asyncio.sleep(0)
-            self.held_since = time.perf_counter()
+        """Let the event loop run other work (requests, timers) when this batch has held it
+        for :data:`~shared.slicing.SLICE_S`: a batch of hundreds of records does not stall
+        the process. What the batch applies and commits is the same."""
+        await self.slices.pause()
 
     def __bool__(self) -> bool:
         return bool(self.moves or self.effects)
@@ -310,12 +306,11 @@ class Stream(Generic[T, E]):
         if await self.member.sync_assignment(consumer):
             handler.reset()
         batch = Batch(self.clock.now(), handler.effects(), handled=len(records))
-        items = self.decode(records, batch)
+        items = await self.decode(records, batch)
         async with self.sessions() as session:
             fresh = [item for _, item in await self.sift(session, items, batch)]
             await handler.load(session, fresh, batch)
             await _end_reads(session)
-            batch.held_since = time.perf_counter()
             await handler.handle(fresh, batch)
             if batch:
                 await self.checkpoint(consumer, session, batch)
@@ -331,12 +326,13 @@ class Stream(Generic[T, E]):
         if await self.lag.report(self.member.assignment, self.member.applied):
             await self.handler.reported()
 
-    def decode(
+    async def decode(
         self, records: Sequence[ConsumedRecord], batch: Batch[E]
     ) -> list[tuple[ConsumedRecord, T]]:
         """The admitted records that decode, with their payload; the others rejected."""
         decoded: list[tuple[ConsumedRecord, T]] = []
         for record in records:
+            await batch.pause()
             if not self.member.admit(record, batch.moves):
                 self.handler.count(record, "replayed")
             else:

@@ -6,7 +6,6 @@ the database's errors become consumer errors at the edge."""
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -17,13 +16,13 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared import slicing
 from shared.bus import ConsumedRecord, Consumer, OutgoingRecord
 from shared.bus.memory import InMemoryBus
 from shared.clock import FrozenClock
 from shared.consuming.metrics import lag_gauge, retries_counter
 from shared.consuming.seen import Sighting
 from shared.consuming.stream import (
-    SLICE_S,
     Batch,
     Handler,
     Stream,
@@ -142,18 +141,25 @@ def test_the_database_errors_become_consumer_errors() -> None:
     assert (down.value.reason, down.value.retry_after) == ("OperationalError", 0.5)
 
 
-async def test_applying_lets_the_loop_run_only_once_it_held_it_for_a_slice() -> None:
-    ran: list[str] = []
-    batch: Batch[list[str]] = Batch(NOW, [])
-    asyncio.get_running_loop().call_soon(ran.append, "other work")
-    batch.held_since = time.perf_counter() + 3600  # held for no time at all yet
-    await batch.pause()
-    assert ran == []
-    batch.held_since = time.perf_counter() - SLICE_S
-    yielded_at = time.perf_counter()
-    await batch.pause()
-    assert ran == ["other work"]
-    assert batch.held_since >= yielded_at  # the next slice starts after the yield
+async def test_decoding_a_batch_lets_the_loop_run_between_records(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(slicing, "SLICE_S", 0.0)  # every record ends a slice
+    handler, consumer, _ = await stream_of(sessions)
+    seen: list[str] = []
+    decode = handler.decode
+
+    def noting(record: ConsumedRecord) -> str:
+        seen.append(record.value.decode())
+        return decode(record)
+
+    handler.decode = noting  # type: ignore[method-assign]
+    records = await consumer.poll(max_records=10, timeout_ms=100)
+    asyncio.get_running_loop().call_soon(seen.append, "other work")
+
+    await handler.stream.decode(records, Batch(NOW, []))
+
+    assert seen.index("other work") < len(records)
 
 
 class _UnwalkableCache(dict[str, int]):
