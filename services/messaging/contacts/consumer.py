@@ -31,8 +31,11 @@ class ContactsConsumer(FencedConsumer[Learned]):
         event = read_event(record)
         return event.event_id, facts_from(event)
 
-    def sighting(self, record: ConsumedRecord, item: Learned) -> Sighting:
-        return Sighting.of(record, item[0])
+    def sighting(self, record: ConsumedRecord, item: Learned) -> Sighting | None:
+        """An event's id when it states facts; ``None`` for one that states none (most
+        track events): skipping it twice changes nothing, so its id is not stored."""
+        event_id, facts = item
+        return None if facts is None else Sighting.of(record, event_id)
 
     async def apply(self, session: AsyncSession, items: list[Learned], now: datetime) -> None:
         await service.learn(session, [facts for _, facts in items if facts is not None], now=now)

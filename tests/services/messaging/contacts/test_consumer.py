@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.messaging.contacts import repository, service
@@ -16,6 +17,7 @@ from services.messaging.contacts.consumer import ContactsConsumer
 from services.messaging.processing.consumer import ConsumerMetrics
 from shared.bus import Bus, Consumer, OutgoingRecord
 from shared.clock import FrozenClock
+from shared.consuming.models import SeenEventRow
 from shared.contracts import EventEnvelope, EventType, Topic
 from shared.contracts.events import event_id_for
 from shared.contracts.topics import DeadLetter
@@ -211,3 +213,21 @@ async def test_an_event_published_again_later_does_not_bring_back_what_it_stated
     async with directory.sessions() as session:
         contact = await service.get_contact(session, directory.workspace, "u1")
     assert contact.email == "new@acme.example"
+
+
+async def test_only_events_that_state_facts_are_remembered_as_seen(
+    directory: Directory,
+) -> None:
+    await directory.bus.publish(
+        [
+            directory.event("m1", EventType.TRACK, event="Report Created"),
+            directory.event("m2", EventType.IDENTIFY, traits={"email": "ann@acme.example"}),
+        ]
+    )
+    await directory.run()
+
+    async with directory.sessions() as session:
+        seen = await session.scalars(
+            select(SeenEventRow.event_id).where(SeenEventRow.consumer_group == directory.group)
+        )
+        assert list(seen) == [event_id_for(directory.workspace, "m2")]
