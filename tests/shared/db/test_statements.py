@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.node_engine.accounts.models import AccountFactsRow
 from services.node_engine.timers.models import TimerRow
+from shared.db import statements
 from shared.db.statements import (
     bulk_upsert,
     delete_by_ids,
@@ -98,3 +99,32 @@ async def test_insert_new_returns_the_new_keys_and_delete_by_ids_counts(
         assert await delete_by_ids(session, TimerRow, "timer_id", [ids[0], ids[2], "x"]) == 2
         assert await delete_by_ids(session, TimerRow, "timer_id", []) == 0
         await session.rollback()  # leaves no due timer for the engine's tests on this database
+
+
+async def test_many_rows_are_written_in_parts_with_the_same_outcome(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(statements, "VALUES_PER_STATEMENT", 8)  # two rows of four per part
+    w = f"w{uuid.uuid4().hex[:8]}"
+    accounts = [f"a{i}" for i in range(5)]
+    async with sessions() as session:
+        await insert_rows(session, AccountFactsRow, [row(w, a, {"n": 0}) for a in accounts])
+        await bulk_upsert(
+            session, AccountFactsRow, [row(w, a, {"n": 1}) for a in accounts[:3]], key=KEY
+        )
+        await insert_ignoring_duplicates(
+            session, AccountFactsRow, [row(w, a, {"n": 2}) for a in [*accounts, "b", "b"]]
+        )
+        await session.commit()
+    async with sessions() as session:
+        found = await rows_by_keys(
+            session, AccountFactsRow, KEY, [(w, a) for a in [*accounts, "b"]], COLUMNS
+        )
+    assert sorted((account, facts["n"]) for _, account, facts in found) == [
+        ("a0", 1),
+        ("a1", 1),
+        ("a2", 1),
+        ("a3", 0),
+        ("a4", 0),
+        ("b", 2),
+    ]
