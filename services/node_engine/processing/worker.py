@@ -103,6 +103,22 @@ class EngineMetrics:
         )
         self.lag = lag_gauge("milepost_engine_consumer_lag", registry)
         self.retries = retries_counter("milepost_engine_batch_retries", registry)
+        self.children: dict[tuple[str, ...], Counter] = {}
+
+    def records_of(self, topic: str, outcome: str) -> Counter:
+        """The ``records`` counter of (topic, outcome), looked up once (``labels()``
+        validates its arguments on every call: microseconds per record)."""
+        return self.child(self.records, "records", topic, outcome)
+
+    def triggers_of(self, kind: str) -> Counter:
+        """The ``triggers`` counter of ``kind``, looked up once."""
+        return self.child(self.triggers, "triggers", kind)
+
+    def child(self, counter: Counter, name: str, *labels: str) -> Counter:
+        found = self.children.get((name, *labels))
+        if found is None:
+            found = self.children[(name, *labels)] = counter.labels(*labels)
+        return found
 
 
 @dataclass
@@ -175,7 +191,7 @@ class EngineWorker(ServiceHandler[Decoded, Effects]):
         return max(1, min(self.settings.poll_timeout_ms, int(max(0.0, until_timers) * 1000)))
 
     def count(self, record: ConsumedRecord, outcome: str, n: int = 1) -> None:
-        self.metrics.records.labels(record.topic, outcome).inc(n)
+        self.metrics.records_of(record.topic, outcome).inc(n)
 
     def reset(self) -> None:
         self.states.clear()
@@ -368,7 +384,7 @@ class EngineWorker(ServiceHandler[Decoded, Effects]):
             kind = step.trigger_kind
             if kind is not None:
                 batch.outbox.append((step.id, partition, trigger_record(state, step, carry)))
-                self.metrics.triggers.labels(kind.value).inc()
+                self.metrics.triggers_of(kind.value).inc()
             elif step.kind.value == "condition_failed":
                 self.metrics.condition_failures.inc()
         for timer in decision.timers:

@@ -622,3 +622,20 @@ async def test_the_lag_and_the_timer_backlog_are_reported(harness: Harness) -> N
     ]
     assert sum(lag or 0 for lag in lags) == 1
     await consumer.close()
+
+
+def test_the_labelled_counters_are_looked_up_once_and_count_into_their_series() -> None:
+    registry = CollectorRegistry()
+    metrics = EngineMetrics(registry)
+
+    assert metrics.records_of("milepost.accounts.events", "applied") is metrics.records_of(
+        "milepost.accounts.events", "applied"
+    )
+    metrics.records_of("milepost.accounts.events", "applied").inc(3)
+    metrics.triggers_of("node_entered").inc()
+
+    labels = {"topic": "milepost.accounts.events", "outcome": "applied"}
+    assert registry.get_sample_value("milepost_engine_records_total", labels) == 3
+    assert (
+        registry.get_sample_value("milepost_engine_triggers_total", {"kind": "node_entered"}) == 1
+    )
