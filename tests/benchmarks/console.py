@@ -110,7 +110,7 @@ async def _measure(
     workspace = f"bench{run_id}"
     database_url = await _fresh_database(server_url, f"milepost_bench_console_{run_id}", cleanup)
     await _prepare_database(database_url, workspace)
-    db = create_engine(database_url, pool_size=10)
+    db = create_engine(database_url, pool_size=20)
     resources = Resources(
         InMemoryBus(), db, create_session_factory(db), SystemClock(), CollectorRegistry()
     )

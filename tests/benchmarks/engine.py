@@ -347,7 +347,7 @@ async def _measure(
         ]
         raw = max(raw_runs, key=lambda phase: phase.rate)
 
-        db = create_engine(database_url, pool_size=2)
+        db = create_engine(database_url, pool_size=4)
         engine_process = _EngineProcess(
             bootstrap=bootstrap,
             database_url=database_url,
@@ -1071,7 +1071,7 @@ async def _two_processes(
                 workdir=folder,
             )
         )
-    db = create_engine(database_url, pool_size=2)
+    db = create_engine(database_url, pool_size=4)
     try:
         await asyncio.gather(*(process.start() for process in processes))
         try:

@@ -98,7 +98,7 @@ async def run(args: argparse.Namespace) -> Report:
     url = f"http://127.0.0.1:{port}/hooks"
     try:
         await _wait_for(url)
-        engine = create_engine(database_url, pool_size=5)
+        engine = create_engine(database_url, pool_size=10)
         try:
             await upgrade_to_head(engine)
             sessions = create_session_factory(engine)

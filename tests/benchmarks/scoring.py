@@ -124,7 +124,7 @@ async def _measure(
     ]
     raw = max(raw_runs, key=lambda phase: phase.rate)
 
-    db = create_engine(database_url, pool_size=2)
+    db = create_engine(database_url, pool_size=4)
     bus = NamespacedBus(KafkaBus(KafkaOptions(bootstrap_servers=bootstrap)), prefix)
     registry = CollectorRegistry()
     try:

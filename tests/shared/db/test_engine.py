@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from shared.db import create_engine
 
@@ -55,3 +56,24 @@ async def test_in_memory_databases_touch_no_file(
     for url in ("sqlite+aiosqlite://", "sqlite+aiosqlite:///:memory:"):
         await create_engine(url).dispose()
     assert not any(tmp_path.iterdir())  # noqa: ASYNC240 (a test's own folder)
+
+
+@pytest.mark.postgres
+async def test_a_connection_the_server_dropped_fails_once_then_the_pool_connects_again(
+    postgres_url: str,
+) -> None:
+    engine, other = create_engine(postgres_url, pool_size=2), create_engine(postgres_url)
+    try:
+        async with engine.connect() as connection:
+            backend = await connection.scalar(text("SELECT pg_backend_pid()"))
+        async with other.connect() as connection:
+            await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+
+        with pytest.raises(DBAPIError):
+            async with engine.connect() as connection:
+                await connection.scalar(text("SELECT 1"))
+        async with engine.connect() as connection:
+            assert await connection.scalar(text("SELECT 1")) == 1
+    finally:
+        await engine.dispose()
+        await other.dispose()
