@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta, timezone
 from typing import Any
 
 from services.messaging.contacts.directory import Contact
@@ -95,3 +95,27 @@ def owner(email: str = "csm@milepost.example") -> Contact:
         roles=frozenset({"account_owner"}),
         is_account_owner=True,
     )
+
+
+RISK_AT = datetime(2026, 3, 2, 9, 30, 12, 345000, tzinfo=timezone(timedelta(hours=8)))
+"""A risk change's time: an offset and microseconds, as a body must keep them."""
+
+
+def risk_payload(sentence: str) -> dict[str, Any]:
+    """A risk change's payload with one reason saying ``sentence``: floats, an integer, a
+    null and nesting, as encodings must keep them."""
+    return {
+        "from": "low",
+        "to": "high",
+        "signals": ["data_export"],
+        "reasons": [
+            {
+                "signal": "data_export",
+                "severity": "high",
+                "sentence": sentence,
+                "measure": 20_700.0,
+                "threshold": 3.5,
+                "figures": {"rows_7d": 0.1, "weekly_average": None, "count": 7},
+            }
+        ],
+    }

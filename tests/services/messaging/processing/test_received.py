@@ -4,7 +4,6 @@ its trace; a record the model refuses is refused with the model's own reasons.""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import msgspec
@@ -17,29 +16,15 @@ from shared.consuming.decoding import validation_problems
 from shared.contracts import TriggerEnvelope
 from shared.contracts.triggers import TriggerRecord
 from shared.errors import InvalidMessage
-from tests.services.messaging.support import trigger_envelope
+from tests.services.messaging.support import RISK_AT, risk_payload, trigger_envelope
 
 TRACE = {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
 RISK = trigger_envelope(
     "risk_changed",
     node=None,
     roles=("decision_maker", "account_owner"),
-    at=datetime(2026, 3, 2, 9, 30, 12, 345000, tzinfo=timezone(timedelta(hours=8))),
-    payload={
-        "from": "low",
-        "to": "high",
-        "signals": ["data_export"],
-        "reasons": [
-            {
-                "signal": "data_export",
-                "severity": "high",
-                "sentence": "A large data export: 数据导出",
-                "measure": 20_700.0,
-                "threshold": 3.5,
-                "figures": {"rows_7d": 0.1, "weekly_average": None, "count": 7},
-            }
-        ],
-    },
+    at=RISK_AT,
+    payload=risk_payload("A large data export: 数据导出"),
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -34,7 +34,7 @@ from tests.services.messaging.channels.support import INTERNAL_URLS
 from tests.services.messaging.channels.support import OPEN_GUARD as OPEN
 from tests.services.messaging.deliveries.support import dispatcher
 from tests.services.messaging.http_sink import running_sink
-from tests.services.messaging.support import read, trigger_envelope
+from tests.services.messaging.support import RISK_AT, read, risk_payload, trigger_envelope
 
 T0 = datetime.now(UTC).replace(microsecond=0)
 
@@ -136,22 +136,8 @@ async def test_bodies_and_the_remembered_trigger_are_its_json_as_the_engine_writ
         kind="risk_changed",
         node=None,
         reason="Risk rose to high: 数据导出",
-        at=datetime(2026, 3, 2, 9, 30, 12, 345000, tzinfo=timezone(timedelta(hours=8))),
-        payload={
-            "from": "low",
-            "to": "high",
-            "signals": ["data_export"],
-            "reasons": [
-                {
-                    "signal": "data_export",
-                    "severity": "high",
-                    "sentence": "A large data export",
-                    "measure": 20_700.0,
-                    "threshold": 3.5,
-                    "figures": {"rows_7d": 0.1, "weekly_average": None, "count": 7},
-                }
-            ],
-        },
+        at=RISK_AT,
+        payload=risk_payload("A large data export"),
     )
     subscription_id, _ = await subscribe(own_sessions, "http://crm.example.com/hook")
     async with own_sessions() as session:
