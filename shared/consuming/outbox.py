@@ -2,10 +2,8 @@
 the bus acknowledges them. Each service has its own outbox table; these functions take its
 model. Flushes, never commits.
 
-An outbox model has the columns ``record_id`` (key), ``partition`` (the owning input
-partition), ``topic``, ``key``, ``value``, ``headers`` ([name, value] pairs, values
-decoded as Latin-1) and ``created_at``; with a ``sequence`` column too, each checkpoint's
-records are published again in the order they were added."""
+An outbox model has the columns of :class:`~shared.consuming.models.OutboxColumns`: its
+``sequence`` publishes each checkpoint's records again in the order they were added."""
 
 from __future__ import annotations
 
@@ -30,7 +28,6 @@ async def add_to_outbox(
     session: AsyncSession, model: OutboxModel, entries: Sequence[OutboxEntry], *, now: datetime
 ) -> None:
     """Store ``entries`` until the bus acknowledges them; an id already stored is kept."""
-    sequenced = "sequence" in _table(model).c
     await insert_ignoring_duplicates(
         session,
         model,
@@ -38,7 +35,7 @@ async def add_to_outbox(
             {
                 "record_id": rid,
                 "partition": p,
-                **({"sequence": sequence} if sequenced else {}),
+                "sequence": sequence,
                 "topic": r.topic,
                 "key": r.key,
                 "value": r.value,
@@ -57,11 +54,10 @@ async def outbox_of(
     if not partitions:
         return []
     table = _table(model)
-    order = [table.c.created_at, *([table.c.sequence] if "sequence" in table.c else [])]
     rows = await session.execute(
         select(table.c.record_id, table.c.topic, table.c.key, table.c.value, table.c.headers)
         .where(table.c.partition.in_(sorted(partitions)))
-        .order_by(*order)
+        .order_by(table.c.created_at, table.c.sequence)
     )
     return [
         (

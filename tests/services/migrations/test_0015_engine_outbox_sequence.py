@@ -1,0 +1,66 @@
+"""Migration 0015 on a database with an unpublished trigger: the engine's outbox row stays,
+with sequence 0, and takes the shared outbox's longer record ids."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from alembic import command
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.migrations import alembic_config
+from shared.db import create_engine
+from tests.conftest import fresh_postgres_database
+
+LONG_ID = "t" * 80
+
+
+async def _upgrade(engine: AsyncEngine, revision: str) -> None:
+    async with engine.begin() as connection:
+        await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
+
+
+async def _carried(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        await _upgrade(engine, "0014")
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO engine_outbox (record_id, partition, topic, key, value, "
+                    "headers, created_at) VALUES ('t1', 3, 'milepost.triggers', :k, :v, '[]', "
+                    "'2026-03-02 09:00:00+00:00')"
+                ),
+                {"k": b"ws/a/acme", "v": b"{}"},
+            )
+        await _upgrade(engine, "0015")
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO engine_outbox (record_id, partition, sequence, topic, key, "
+                    "value, headers, created_at) VALUES (:id, 3, 1, 'milepost.triggers', :k, "
+                    ":v, '[]', '2026-03-02 09:00:00+00:00')"
+                ),
+                {"id": LONG_ID, "k": b"ws/a/acme", "v": b"{}"},
+            )
+        async with engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    text("SELECT record_id, sequence FROM engine_outbox ORDER BY sequence")
+                )
+            ).all()
+        assert [tuple(row) for row in rows] == [("t1", 0), (LONG_ID, 1)]
+    finally:
+        await engine.dispose()
+
+
+async def test_sqlite_keeps_the_unpublished_trigger(sqlite_url: str) -> None:
+    await _carried(sqlite_url)
+
+
+@pytest.mark.postgres
+def test_postgres_keeps_the_unpublished_trigger(postgres_server_url: str) -> None:
+    for url in fresh_postgres_database(postgres_server_url):
+        asyncio.run(_carried(url))
