@@ -36,7 +36,13 @@ class RuntimeSettings(BaseSettings):
     )
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_client_id: str = "milepost"
-    kafka_linger_ms: int = Field(default=5, ge=0)
+    kafka_linger_ms: int = Field(
+        default=0,
+        ge=0,
+        description="How long the producer holds a batch for more records. 0 sends each "
+        "publish at once (batches still form while a request is in flight); a few ms batch "
+        "many small concurrent publishes better, at that cost in latency at every hop.",
+    )
     kafka_replication_factor: int = Field(default=1, ge=1)
     kafka_publish_timeout_seconds: float = Field(
         default=2.0,

@@ -1,6 +1,6 @@
 """The aiokafka adapter: the only module that imports aiokafka.
 
-Producer: idempotent, ``acks=all``, batched with ``linger_ms``, keyed partitioning by
+Producer: idempotent, ``acks=all``, batched with ``linger_ms`` (0: no waiting), keyed partitioning by
 Kafka's murmur2 (the Java client's default), computed here and remembered per key.
 Consumer: batch ``getmany``, manual commits only, range assignment (co-partitioned topics).
 Both retry a failed request after ``retry_backoff_ms`` (aiokafka's only reconnect backoff).
@@ -60,7 +60,7 @@ _PLACEMENT_CACHE_KEYS = 100_000
 class KafkaOptions:
     bootstrap_servers: str
     client_id: str = "milepost"
-    linger_ms: int = 5
+    linger_ms: int = 0
     max_batch_bytes: int = 1_048_576
     publish_timeout_s: float = 2.0
     request_timeout_ms: int = 30_000

@@ -20,7 +20,10 @@ pipeline of small stages:
       outgoing records in the outbox table, the event ids applied and each input
       partition's applied offset, fenced against another member having moved it;
    b. the outbox records are published and acknowledged by the bus;
-   c. the consumer offsets are committed;
+   c. the consumer offsets are committed, in the background while the next batch is read
+      and applied (the next checkpoint waits for it first): the applied offsets of (a), not
+      the consumer's, decide what is applied, so a late or failed commit costs only a
+      longer replay for the partition's next owner;
    d. the acknowledged outbox rows are deleted, with the next transaction.
 
 A crash after (a) leaves the outbox to the partition's next owner, who publishes it before
@@ -283,6 +286,7 @@ class Stream(Generic[T, E]):
             while True:
                 await self.step(consumer)
         finally:
+            await self.member.settle()
             await consumer.close()
 
     async def step(self, consumer: Consumer) -> int:

@@ -32,7 +32,7 @@ from shared.consuming.stream import (
 )
 from shared.contracts import Topic
 from shared.contracts.topics import DeadLetter
-from shared.errors import InvalidMessage, PartitionMoved, StoreUnavailable
+from shared.errors import CommitFailed, InvalidMessage, PartitionMoved, StoreUnavailable
 from tests.shared.bus.support import read_to_end
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -176,3 +176,65 @@ def test_uncached_keys_are_found_by_lookup_without_walking_the_cache() -> None:
     cache = _UnwalkableCache({"acme": 1, "globex": 2})
 
     assert uncached(["acme", "initech", "initech", "umbrella"], cache) == {"initech", "umbrella"}
+
+
+class HeldCommits:
+    """Wraps a consumer: each offset commit waits until ``opened`` is set, then fails
+    while ``failing``; the offsets it was asked to commit are noted."""
+
+    def __init__(self, consumer: Consumer) -> None:
+        self.consumer = consumer
+        self.opened = asyncio.Event()
+        self.failing = False
+        self.asked: list[dict[Any, int]] = []
+
+    async def commit(self, offsets: Any) -> None:
+        self.asked.append(dict(offsets))
+        await self.opened.wait()
+        if self.failing:
+            raise CommitFailed("the partitions moved")
+        await self.consumer.commit(offsets)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.consumer, name)
+
+
+async def test_the_next_batch_applies_while_the_last_consumer_commit_is_in_flight(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler, consumer, _ = await stream_of(sessions)
+    held = HeldCommits(consumer)
+    assert await handler.step(held) == 4
+    assert handler.words == ["one", "two"]
+    assert len(held.asked) == 1
+    applied = asyncio.Event()
+    monkeypatch.setattr(handler, "committed", lambda batch: applied.set())
+    await handler.stream.bus.publish([OutgoingRecord(Topic.EVENTS, b"k", b"e3:three")])
+
+    second = asyncio.create_task(handler.step(held))
+    await applied.wait()
+    assert not second.done()  # its checkpoint waits for the first commit
+    assert len(held.asked) == 1
+
+    held.opened.set()
+    assert await second == 1
+    await handler.stream.member.settle()
+    assert [set(offsets.values()) for offsets in held.asked] == [{4}, {5}]
+    await consumer.close()
+
+
+async def test_a_failed_consumer_commit_is_dropped_and_nothing_applies_twice(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    handler, consumer, registry = await stream_of(sessions)
+    held = HeldCommits(consumer)
+    held.opened.set()
+    held.failing = True
+    assert await handler.step(held) == 4
+    await handler.stream.member.settle()
+    assert registry.get_sample_value("test_retries_total", {"reason": "commit_failed"}) is None
+
+    await handler.member.rewind(consumer)  # back to the committed offsets: none
+    assert await handler.step(consumer) == 4
+    assert handler.words == ["one", "two"]
+    await consumer.close()
