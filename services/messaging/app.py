@@ -204,6 +204,7 @@ def mount_messaging(
         metrics=consumer_metrics,
         max_batch_records=settings.max_batch_records,
         poll_timeout_ms=settings.poll_timeout_ms,
+        batch_wait_ms=settings.batch_wait_ms,
     )
     queued = asyncio.Event()
     triggers = TriggerWorker(
@@ -221,6 +222,7 @@ def mount_messaging(
         metrics=consumer_metrics,
         max_batch_records=settings.max_batch_records,
         poll_timeout_ms=settings.poll_timeout_ms,
+        batch_wait_ms=settings.batch_wait_ms,
         on_applied=queued.set,
     )
     return [

@@ -9,6 +9,8 @@ from __future__ import annotations
 from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.settings import BATCH_WAIT_MS, BatchWaitMs
+
 CHANNELS = ("email", "webhook", "feishu", "dingtalk", "wecom", "slack", "in_app")
 """Every channel a planned delivery can name."""
 
@@ -26,6 +28,7 @@ class MessagingSettings(BaseSettings):
     )
     max_batch_records: int = Field(default=500, ge=1)
     poll_timeout_ms: int = Field(default=200, ge=10, le=10_000)
+    batch_wait_ms: BatchWaitMs = BATCH_WAIT_MS
 
     # Contacts, playbooks and policies (the planning side).
     contacts_group_id: str = Field(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.settings import BATCH_WAIT_MS, BatchWaitMs
+
 
 class EngineSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MILEPOST_ENGINE_", extra="ignore")
@@ -17,6 +19,7 @@ class EngineSettings(BaseSettings):
         "fire due timers sooner.",
     )
     poll_timeout_ms: int = Field(default=200, ge=10, le=10_000)
+    batch_wait_ms: BatchWaitMs = BATCH_WAIT_MS
     timer_interval_ms: int = Field(
         default=250, ge=10, le=10_000, description="How often due timers are looked up."
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.settings import BATCH_WAIT_MS, BatchWaitMs
+
 
 class ScoringSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MILEPOST_SCORING_", extra="ignore")
@@ -17,6 +19,7 @@ class ScoringSettings(BaseSettings):
         "scored once, after its last event.",
     )
     poll_timeout_ms: int = Field(default=200, ge=10, le=10_000)
+    batch_wait_ms: BatchWaitMs = BATCH_WAIT_MS
     sweep_interval_seconds: float = Field(
         default=3600.0,
         gt=0,

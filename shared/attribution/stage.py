@@ -122,6 +122,9 @@ class AttributionStage(ServiceHandler[Received, Effects]):
     def poll_timeout_ms(self) -> int:
         return self.settings.poll_timeout_ms
 
+    def batch_wait_ms(self) -> int:
+        return self.settings.batch_wait_ms
+
     def count(self, record: ConsumedRecord, outcome: str, n: int = 1) -> None:
         self.metrics.records.labels(outcome).inc(n)
 

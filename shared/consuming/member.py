@@ -5,9 +5,8 @@ where each owned partition is applied up to, which events it applied (deduplicat
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
@@ -31,7 +30,6 @@ from shared.consuming.seen import (
     remember,
     seen_before,
 )
-from shared.errors import RetryableError
 
 T = TypeVar("T")
 
@@ -71,8 +69,6 @@ class FencedMember:
         """Outbox records the bus acknowledged, deleted with the next transaction."""
         self.dedup_window = dedup_window
         self.pruned_at: datetime | None = None
-        self.committing: asyncio.Task[None] | None = None
-        """The consumer-offset commit of the last checkpoint, while in flight."""
 
     async def sync_assignment(self, consumer: Consumer) -> bool:
         """On a new assignment: learn the applied offsets, and publish what a previous owner
@@ -170,11 +166,7 @@ class FencedMember:
         self, consumer: Consumer, moves: Moves, entries: Sequence[OutboxEntry] = ()
     ) -> None:
         """Once the transaction of :meth:`hold` committed: publish ``entries`` and mark
-        them acknowledged, then start committing the consumer offsets of the partitions
-        still owned, in the background (:meth:`settle`). The next batch need not wait for
-        that commit: the applied offsets, not the consumer's, decide what is applied, so a
-        commit that lands late or not at all only makes a later owner skip more records."""
-        await self.settle()
+        them acknowledged, then commit the consumer offsets of the partitions still owned."""
         self.acknowledged = []
         if entries:
             await self.bus.publish([record for _, _, record in entries])
@@ -183,14 +175,7 @@ class FencedMember:
             self.applied[tp] = new
         positions = {tp: new for tp, (_old, new) in moves.items() if tp in self.assignment}
         if positions:
-            self.committing = asyncio.create_task(_commit(consumer, positions))
-
-    async def settle(self) -> None:
-        """Wait for the consumer-offset commit in flight, if any (before the next one, a
-        rewind or closing the consumer)."""
-        committing, self.committing = self.committing, None
-        if committing is not None:
-            await committing
+            await consumer.commit(positions)
 
     async def forget_acknowledged(self) -> None:
         """Delete the acknowledged outbox rows in a transaction of their own (a step with
@@ -203,18 +188,7 @@ class FencedMember:
         self.acknowledged = []
 
     async def rewind(self, consumer: Consumer) -> None:
-        """After a rollback: let the commit in flight end, forget the assignment (learned
-        again on the next poll) and rewind the consumer to its committed offsets."""
-        await self.settle()
+        """After a rollback: forget the assignment (learned again on the next poll) and
+        rewind the consumer to its committed offsets."""
         self.assignment = frozenset()
         await consumer.seek_to_committed()
-
-
-async def _commit(consumer: Consumer, positions: Mapping[TopicPartition, int]) -> None:
-    """Commit ``positions``; a failure (the partitions moved, the broker is away) is
-    logged and dropped: the next commit carries later offsets, and whoever owns a
-    partition next skips what is below its applied offset either way."""
-    try:
-        await consumer.commit(positions)
-    except RetryableError as exc:
-        logger.info("consumer offsets not committed", extra={"error": str(exc)})

@@ -74,6 +74,7 @@ def delivery_background(
         metrics=consumer_metrics,
         max_batch_records=settings.max_batch_records,
         poll_timeout_ms=settings.poll_timeout_ms,
+        batch_wait_ms=settings.batch_wait_ms,
         on_applied=queued.set,
     )
     return [

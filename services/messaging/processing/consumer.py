@@ -66,6 +66,7 @@ class FencedConsumer(Handler[T, list[T]]):
         metrics: ConsumerMetrics,
         max_batch_records: int = 500,
         poll_timeout_ms: int = 200,
+        batch_wait_ms: int = 0,
         on_applied: Callable[[], object] | None = None,
     ) -> None:
         self.bus = bus
@@ -75,6 +76,7 @@ class FencedConsumer(Handler[T, list[T]]):
         self.consumer_metrics = metrics
         self.max_batch_records = max_batch_records
         self.poll_timeout = poll_timeout_ms
+        self.batch_wait = batch_wait_ms
         self.on_applied = on_applied
         """Called after a batch's effects are committed (the dispatcher's wake-up)."""
         Stream(
@@ -99,6 +101,9 @@ class FencedConsumer(Handler[T, list[T]]):
 
     def batch_limit(self) -> int:
         return self.max_batch_records
+
+    def batch_wait_ms(self) -> int:
+        return self.batch_wait
 
     async def handle(self, items: Sequence[T], batch: Batch[list[T]]) -> None:
         batch.effects.extend(items)

@@ -184,6 +184,9 @@ class EngineWorker(ServiceHandler[Decoded, Effects]):
     def batch_limit(self) -> int:
         return self.settings.max_batch_records
 
+    def batch_wait_ms(self) -> int:
+        return self.settings.batch_wait_ms
+
     def poll_timeout_ms(self) -> int:
         """Wait for records no longer than until the next due-timer lookup."""
         interval = self.settings.timer_interval_ms / 1000

@@ -266,6 +266,9 @@ class ScoringWorker(ServiceHandler[Item, Effects]):
     def poll_timeout_ms(self) -> int:
         return self.settings.poll_timeout_ms
 
+    def batch_wait_ms(self) -> int:
+        return self.settings.batch_wait_ms
+
     def count(self, record: ConsumedRecord, outcome: str, n: int = 1) -> None:
         self.metrics.records.labels(outcome).inc(n)
         if outcome == "dead_letter":

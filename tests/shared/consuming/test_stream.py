@@ -32,7 +32,7 @@ from shared.consuming.stream import (
 )
 from shared.contracts import Topic
 from shared.contracts.topics import DeadLetter
-from shared.errors import CommitFailed, InvalidMessage, PartitionMoved, StoreUnavailable
+from shared.errors import InvalidMessage, PartitionMoved, StoreUnavailable
 from tests.shared.bus.support import read_to_end
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -178,63 +178,70 @@ def test_uncached_keys_are_found_by_lookup_without_walking_the_cache() -> None:
     assert uncached(["acme", "initech", "initech", "umbrella"], cache) == {"initech", "umbrella"}
 
 
-class HeldCommits:
-    """Wraps a consumer: each offset commit waits until ``opened`` is set, then fails
-    while ``failing``; the offsets it was asked to commit are noted."""
+class Waiting(Counting):
+    """Batches of at most 10 records; waits ``wait_ms`` for more when a poll found fewer."""
 
-    def __init__(self, consumer: Consumer) -> None:
-        self.consumer = consumer
-        self.opened = asyncio.Event()
-        self.failing = False
-        self.asked: list[dict[Any, int]] = []
+    def __init__(self, wait_ms: int) -> None:
+        super().__init__()
+        self.wait_ms = wait_ms
 
-    async def commit(self, offsets: Any) -> None:
-        self.asked.append(dict(offsets))
-        await self.opened.wait()
-        if self.failing:
-            raise CommitFailed("the partitions moved")
-        await self.consumer.commit(offsets)
+    def batch_limit(self) -> int:
+        return 10
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.consumer, name)
+    def batch_wait_ms(self) -> int:
+        return self.wait_ms
 
 
-async def test_the_next_batch_applies_while_the_last_consumer_commit_is_in_flight(
-    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+async def waiting_stream(
+    sessions: async_sessionmaker[AsyncSession], wait_ms: int
+) -> tuple[Waiting, Consumer]:
+    bus = InMemoryBus()
+    handler = Waiting(wait_ms)
+    registry = CollectorRegistry()
+    Stream(
+        handler,
+        bus=bus,
+        sessions=sessions,
+        clock=FrozenClock(NOW),
+        group_id=f"stream-{uuid.uuid4().hex[:8]}",
+        topics=(Topic.EVENTS,),
+        metrics=StreamMetrics(
+            lag_gauge("test_consumer_lag", registry), retries_counter("test_retries", registry)
+        ),
+    )
+    consumer = await bus.subscribe([Topic.EVENTS], group_id=handler.stream.group_id)
+    await handler.step(consumer)  # learns the assignment
+    return handler, consumer
+
+
+async def publish_after(handler: Waiting, delay_s: float, *values: bytes) -> None:
+    await asyncio.sleep(delay_s)
+    await handler.stream.bus.publish([OutgoingRecord(Topic.EVENTS, b"k", v) for v in values])
+
+
+@pytest.mark.parametrize(
+    ("wait_ms", "batches"), [(0, [["one"], ["two"]]), (1_000, [["one", "two"]])]
+)
+async def test_a_short_poll_waits_the_handlers_batch_wait_for_more_records(
+    sessions: async_sessionmaker[AsyncSession], wait_ms: int, batches: list[list[str]]
 ) -> None:
-    handler, consumer, _ = await stream_of(sessions)
-    held = HeldCommits(consumer)
-    assert await handler.step(held) == 4
-    assert handler.words == ["one", "two"]
-    assert len(held.asked) == 1
-    applied = asyncio.Event()
-    monkeypatch.setattr(handler, "committed", lambda batch: applied.set())
-    await handler.stream.bus.publish([OutgoingRecord(Topic.EVENTS, b"k", b"e3:three")])
-
-    second = asyncio.create_task(handler.step(held))
-    await applied.wait()
-    assert not second.done()  # its checkpoint waits for the first commit
-    assert len(held.asked) == 1
-
-    held.opened.set()
-    assert await second == 1
-    await handler.stream.member.settle()
-    assert [set(offsets.values()) for offsets in held.asked] == [{4}, {5}]
+    handler, consumer = await waiting_stream(sessions, wait_ms)
+    applied: list[list[str]] = []
+    first = asyncio.create_task(publish_after(handler, 0, b"e1:one"))
+    second = asyncio.create_task(publish_after(handler, 0.3, b"e2:two"))
+    while sum(map(len, applied)) < 2:
+        before = len(handler.words)
+        await handler.step(consumer)
+        if len(handler.words) > before:
+            applied.append(handler.words[before:])
+    await asyncio.gather(first, second)
+    assert applied == batches
     await consumer.close()
 
 
-async def test_a_failed_consumer_commit_is_dropped_and_nothing_applies_twice(
-    sessions: async_sessionmaker[AsyncSession],
-) -> None:
-    handler, consumer, registry = await stream_of(sessions)
-    held = HeldCommits(consumer)
-    held.opened.set()
-    held.failing = True
-    assert await handler.step(held) == 4
-    await handler.stream.member.settle()
-    assert registry.get_sample_value("test_retries_total", {"reason": "commit_failed"}) is None
-
-    await handler.member.rewind(consumer)  # back to the committed offsets: none
-    assert await handler.step(consumer) == 4
-    assert handler.words == ["one", "two"]
+async def test_a_full_poll_does_not_wait(sessions: async_sessionmaker[AsyncSession]) -> None:
+    handler, consumer = await waiting_stream(sessions, 60_000)
+    await publish_after(handler, 0, *(f"e{i}:w{i}".encode() for i in range(10)))
+    assert await asyncio.wait_for(handler.step(consumer), timeout=5) == 10
+    assert len(handler.words) == 10
     await consumer.close()
