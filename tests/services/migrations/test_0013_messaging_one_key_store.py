@@ -10,15 +10,14 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.messaging.deliveries.message import delivery_id_of
 from services.messaging.processing import repository as ledger
-from services.migrations import alembic_config
 from shared.db import create_engine
 from shared.db.types import UtcDateTime
 from tests.conftest import fresh_postgres_database
+from tests.services.migrations.support import migrate
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 PLAN_FIELDS = (
@@ -135,12 +134,6 @@ async def seed(connection: AsyncConnection) -> None:
 
 def as_listed(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     return sorted(tuple(row[name] for name in PLAN_FIELDS) for row in rows)
-
-
-async def migrate(engine: AsyncEngine, revision: str, *, down: bool = False) -> None:
-    move = command.downgrade if down else command.upgrade
-    async with engine.begin() as connection:
-        await connection.run_sync(lambda sync: move(alembic_config(sync), revision))
 
 
 async def _backfill(url: str) -> None:

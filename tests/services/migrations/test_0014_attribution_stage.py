@@ -6,13 +6,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from alembic import command
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.migrations import alembic_config
 from shared.db import create_engine
 from tests.conftest import fresh_postgres_database
+from tests.services.migrations.support import migrate
 
 ROWS = [
     ("milepost-engine", "milepost.events", 3, 57),
@@ -22,15 +20,10 @@ ROWS = [
 ]
 
 
-async def _upgrade(engine: AsyncEngine, revision: str) -> None:
-    async with engine.begin() as connection:
-        await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
-
-
 async def _carried(url: str) -> None:
     engine = create_engine(url)
     try:
-        await _upgrade(engine, "0013")
+        await migrate(engine, "0013")
         async with engine.begin() as connection:
             for group, topic, partition, offset in ROWS:
                 await connection.execute(
@@ -43,7 +36,7 @@ async def _carried(url: str) -> None:
                     "('ws', 'ada', 'acme', '[\"admin\"]', '2026-03-02 09:00:00+00:00')"
                 )
             )
-        await _upgrade(engine, "0014")
+        await migrate(engine, "0014")
         async with engine.connect() as connection:
             offsets = (
                 await connection.execute(

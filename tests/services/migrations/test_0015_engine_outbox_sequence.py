@@ -6,26 +6,19 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from alembic import command
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.migrations import alembic_config
 from shared.db import create_engine
 from tests.conftest import fresh_postgres_database
+from tests.services.migrations.support import migrate
 
 LONG_ID = "t" * 80
-
-
-async def _upgrade(engine: AsyncEngine, revision: str) -> None:
-    async with engine.begin() as connection:
-        await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
 
 
 async def _carried(url: str) -> None:
     engine = create_engine(url)
     try:
-        await _upgrade(engine, "0014")
+        await migrate(engine, "0014")
         async with engine.begin() as connection:
             await connection.execute(
                 text(
@@ -35,7 +28,7 @@ async def _carried(url: str) -> None:
                 ),
                 {"k": b"ws/a/acme", "v": b"{}"},
             )
-        await _upgrade(engine, "0015")
+        await migrate(engine, "0015")
         async with engine.begin() as connection:
             await connection.execute(
                 text(
