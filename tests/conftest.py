@@ -51,6 +51,26 @@ def receivers_on_the_tests_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(standardwebhooks.webhooks, "datetime", _CollectionTime)
 
 
+STAGE_BATCH_WAITS = (
+    "MILEPOST_ENGINE_BATCH_WAIT_MS",
+    "MILEPOST_ATTRIBUTION_BATCH_WAIT_MS",
+    "MILEPOST_SCORING_BATCH_WAIT_MS",
+    "MILEPOST_MESSAGING_BATCH_WAIT_MS",
+)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def stages_apply_at_once() -> Iterator[None]:
+    """Stream stages built from settings (and the services the suite starts) apply what a
+    poll found without waiting for more: the default wait, 20 ms per short poll, adds up
+    to minutes over the suite's steps. ``tests/shared/consuming/test_stream.py`` tests the
+    wait itself."""
+    with pytest.MonkeyPatch.context() as patch:
+        for variable in STAGE_BATCH_WAITS:
+            patch.setenv(variable, "0")
+        yield
+
+
 def required_service(variable: str, what: str) -> str:
     """The variable's value; otherwise skip, or fail under CI."""
     value = os.environ.get(variable)

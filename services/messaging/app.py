@@ -31,7 +31,7 @@ from services.messaging.playbooks.service import (
 from services.messaging.policies.budgets import BudgetLimits
 from services.messaging.policies.consent import unsubscribe_token, unsubscribe_url
 from services.messaging.policies.timing import QuietHours
-from services.messaging.processing.consumer import ConsumerMetrics
+from services.messaging.processing.consumer import ConsumerMetrics, Polling
 from services.messaging.processing.endpoints import plans_router
 from services.messaging.processing.outbound import DeliveryServices
 from services.messaging.processing.planning import Policies
@@ -202,9 +202,7 @@ def mount_messaging(
         clock=resources.clock,
         group_id=settings.contacts_group_id,
         metrics=consumer_metrics,
-        max_batch_records=settings.max_batch_records,
-        poll_timeout_ms=settings.poll_timeout_ms,
-        batch_wait_ms=settings.batch_wait_ms,
+        polling=Polling.of(settings),
     )
     queued = asyncio.Event()
     triggers = TriggerWorker(
@@ -220,9 +218,7 @@ def mount_messaging(
         clock=resources.clock,
         group_id=settings.group_id,
         metrics=consumer_metrics,
-        max_batch_records=settings.max_batch_records,
-        poll_timeout_ms=settings.poll_timeout_ms,
-        batch_wait_ms=settings.batch_wait_ms,
+        polling=Polling.of(settings),
         on_applied=queued.set,
     )
     return [

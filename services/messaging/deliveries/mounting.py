@@ -14,7 +14,7 @@ from services.messaging.channels.registry import open_channels, url_guard
 from services.messaging.deliveries.dispatcher import dispatcher_for
 from services.messaging.deliveries.endpoints import deliveries_router
 from services.messaging.feed.endpoints import feed_router
-from services.messaging.processing.consumer import ConsumerMetrics
+from services.messaging.processing.consumer import ConsumerMetrics, Polling
 from services.messaging.settings import MessagingSettings
 from services.messaging.subscriptions.consumer import SubscriptionsConsumer
 from services.messaging.subscriptions.endpoints import subscriptions_router
@@ -72,9 +72,7 @@ def delivery_background(
         group_id=settings.subscriptions_group_id,
         retention=timedelta(days=settings.replay_retention_days),
         metrics=consumer_metrics,
-        max_batch_records=settings.max_batch_records,
-        poll_timeout_ms=settings.poll_timeout_ms,
-        batch_wait_ms=settings.batch_wait_ms,
+        polling=Polling.of(settings),
         on_applied=queued.set,
     )
     return [

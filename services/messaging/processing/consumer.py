@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.messaging.settings import MessagingSettings
 from shared.bus import Bus, ConsumedRecord
 from shared.clock import Clock
 from shared.consuming.metrics import lag_gauge, retries_counter
@@ -50,6 +52,20 @@ class ConsumerMetrics:
         self.retries = retries_counter("milepost_messaging_batch_retries", registry, by_group=True)
 
 
+@dataclass(frozen=True, slots=True)
+class Polling:
+    """How a consumer polls: records per batch at most, the longest wait for any, and how
+    long a poll that found fewer waits for more (the stream runtime's hooks)."""
+
+    max_batch_records: int = 500
+    poll_timeout_ms: int = 200
+    batch_wait_ms: int = 0
+
+    @classmethod
+    def of(cls, settings: MessagingSettings) -> Polling:
+        return cls(settings.max_batch_records, settings.poll_timeout_ms, settings.batch_wait_ms)
+
+
 class FencedConsumer(Handler[T, list[T]]):
     """Consumes its ``topics`` in ``group_id`` until cancelled; subclasses name the topics,
     decode and apply."""
@@ -64,9 +80,7 @@ class FencedConsumer(Handler[T, list[T]]):
         clock: Clock,
         group_id: str,
         metrics: ConsumerMetrics,
-        max_batch_records: int = 500,
-        poll_timeout_ms: int = 200,
-        batch_wait_ms: int = 0,
+        polling: Polling | None = None,
         on_applied: Callable[[], object] | None = None,
     ) -> None:
         self.bus = bus
@@ -74,9 +88,7 @@ class FencedConsumer(Handler[T, list[T]]):
         self.clock = clock
         self.group_id = group_id
         self.consumer_metrics = metrics
-        self.max_batch_records = max_batch_records
-        self.poll_timeout = poll_timeout_ms
-        self.batch_wait = batch_wait_ms
+        self.polling = polling or Polling()
         self.on_applied = on_applied
         """Called after a batch's effects are committed (the dispatcher's wake-up)."""
         Stream(
@@ -97,13 +109,13 @@ class FencedConsumer(Handler[T, list[T]]):
         return []
 
     def poll_timeout_ms(self) -> int:
-        return self.poll_timeout
+        return self.polling.poll_timeout_ms
 
     def batch_limit(self) -> int:
-        return self.max_batch_records
+        return self.polling.max_batch_records
 
     def batch_wait_ms(self) -> int:
-        return self.batch_wait
+        return self.polling.batch_wait_ms
 
     async def handle(self, items: Sequence[T], batch: Batch[list[T]]) -> None:
         batch.effects.extend(items)

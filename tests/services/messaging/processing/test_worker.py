@@ -26,7 +26,7 @@ from services.messaging.deliveries.models import DeliveryRow
 from services.messaging.playbooks.service import REFERENCE_PLAYBOOKS, load_catalog, publish
 from services.messaging.processing import repository as ledger
 from services.messaging.processing import worker as worker_module
-from services.messaging.processing.consumer import ConsumerMetrics
+from services.messaging.processing.consumer import ConsumerMetrics, Polling
 from services.messaging.processing.outbound import DeliveryServices
 from services.messaging.processing.planning import Plans, Policies, plan_trigger
 from services.messaging.processing.repository import Plan
@@ -542,13 +542,13 @@ async def test_the_lag_gauge_counts_what_the_group_has_not_handled(harness: Harn
     await harness.publish_playbooks()
     await harness.bus.publish([harness.record(f"t-{n}") for n in range(3)])
     worker, consumer = harness.worker(), await harness.subscribe()
-    worker.max_batch_records = 1
+    worker.polling = Polling(max_batch_records=1)
     while not await worker.step(consumer):
         pass
     [partition] = {tp.partition for tp in worker.applied}
     labels = {"group": harness.group, "topic": Topic.TRIGGERS, "partition": str(partition)}
     assert harness.metric("milepost_messaging_consumer_lag", **labels) == 2
-    worker.max_batch_records = 500
+    worker.polling = Polling()
     worker.stream.lag.reported_at = float("-inf")
     await run_until_idle(worker, consumer)
     worker.stream.lag.reported_at = float("-inf")
