@@ -22,9 +22,11 @@ BatchWaitMs = Annotated[
         "pipeline; 0 applies what came at once.",
     ),
 ]
-"""A stream stage's ``batch_wait_ms`` setting (:meth:`shared.consuming.stream.Handler.batch_wait_ms`)."""
+"""A stream stage's ``batch_wait_ms`` setting
+(:meth:`shared.consuming.stream.Handler.batch_wait_ms`)."""
 BATCH_WAIT_MS = 20
-"""Its default: measured against 0, 10 and 40 ms on the pipeline benchmark (docs/architecture.md)."""
+"""Its default, measured against 0, 10 and 40 ms on the pipeline benchmark
+(docs/architecture.md, "Where a pipeline event's time goes")."""
 
 
 class RuntimeSettings(BaseSettings):

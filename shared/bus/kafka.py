@@ -1,7 +1,8 @@
 """The aiokafka adapter: the only module that imports aiokafka.
 
-Producer: idempotent, ``acks=all``, batched with ``linger_ms`` (0: no waiting), keyed partitioning by
-Kafka's murmur2 (the Java client's default), computed here and remembered per key.
+Producer: idempotent, ``acks=all``, batched with ``linger_ms`` (0: no waiting), keyed
+partitioning by Kafka's murmur2 (the Java client's default), computed here and remembered
+per key.
 Consumer: batch ``getmany``, manual commits only, range assignment (co-partitioned topics).
 Both retry a failed request after ``retry_backoff_ms`` (aiokafka's only reconnect backoff).
 
