@@ -27,11 +27,18 @@ from shared.consuming.seen import (
     PRUNE_EVERY,
     Sighting,
     forget_before,
+    record_new,
     remember,
     seen_before,
 )
 
 T = TypeVar("T")
+
+FORGET_AT = 2_000
+"""Acknowledged outbox rows a member deletes in a batch's transaction at the latest."""
+FORGET_EVERY = timedelta(seconds=1)
+"""How often a member deletes its acknowledged outbox rows, at most, while it has work (a
+step with nothing to checkpoint deletes them at once, :meth:`FencedMember.forget_acknowledged`)."""
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +73,11 @@ class FencedMember:
         self.assignment: frozenset[TopicPartition] = frozenset()
         self.applied: dict[TopicPartition, int] = {}
         self.acknowledged: list[str] = []
-        """Outbox records the bus acknowledged, deleted with the next transaction."""
+        """Outbox records the bus acknowledged, deleted with a later transaction
+        (:meth:`forget_due`)."""
+        self.forgetting = 0
+        """How many of :attr:`acknowledged` the transaction in progress deletes."""
+        self.forgotten_at: datetime | None = None
         self.dedup_window = dedup_window
         self.pruned_at: datetime | None = None
 
@@ -107,33 +118,47 @@ class FencedMember:
         items: Sequence[T],
         sighting: Callable[[T], Sighting | None],
         *,
+        now: datetime,
         session: AsyncSession | None = None,
     ) -> Sifted[T]:
         """``items`` split into those to apply and the duplicates (their event already
-        applied by the group at that stage, in the window or earlier in ``items``), with
-        the sightings to :meth:`hold` with the batch; an item without a sighting is
-        applied. One query for the whole batch, in ``session`` when given (the batch's
-        own, saving a connection checkout and a transaction), else in one of its own."""
+        applied by the group at that stage, in the window or earlier in ``items``); an
+        item without a sighting is applied. One statement for the whole batch, in
+        ``session`` when given (the batch's own), else in one of its own.
+
+        On PostgreSQL, in the batch's ``session``, the statement also records the fresh
+        sightings (:func:`~shared.consuming.seen.record_new`), committed or rolled back
+        with the batch; otherwise they are returned, to :meth:`hold` with it."""
         keyed = [(item, sighting(item)) for item in items]
-        wanted = [s for _, s in keyed if s is not None]
+        first = {s.key: s for _, s in reversed(keyed) if s is not None}
         sifted: Sifted[T] = Sifted([], [], [])
-        if not wanted:
+        if not first:
             sifted.fresh.extend(items)
             return sifted
-        if session is None:
-            async with self.sessions() as own:
-                seen = await seen_before(own, self.group_id, wanted)
+        if session is not None and session.get_bind().dialect.name == "postgresql":
+            ordered = [s for _, s in keyed if s is not None and first[s.key] is s]
+            seen = set(first) - await record_new(session, self.group_id, ordered, now=now)
         else:
-            seen = await seen_before(session, self.group_id, wanted)
+            seen = await self.seen_before(list(first.values()), session)
+            sifted.sightings.extend(
+                s for _, s in keyed if s is not None and first[s.key] is s and s.key not in seen
+            )
         for item, s in keyed:
             if s is not None and s.key in seen:
                 sifted.duplicates.append(item)
                 continue
             if s is not None:
                 seen.add(s.key)
-                sifted.sightings.append(s)
             sifted.fresh.append(item)
         return sifted
+
+    async def seen_before(
+        self, sightings: Sequence[Sighting], session: AsyncSession | None
+    ) -> set[tuple[str, str]]:
+        if session is not None:
+            return await seen_before(session, self.group_id, sightings)
+        async with self.sessions() as own:
+            return await seen_before(own, self.group_id, sightings)
 
     async def hold(
         self,
@@ -144,14 +169,17 @@ class FencedMember:
         sightings: Sequence[Sighting] = (),
         now: datetime,
     ) -> None:
-        """In the batch's transaction: delete the acknowledged outbox rows, store
+        """In the batch's transaction: delete the acknowledged outbox rows when due, store
         ``entries`` in the outbox, record the ``sightings``, prune the expired ones (at
         most every hour) and move the applied offsets, fenced (raises
         :class:`~shared.consuming.offsets.OffsetConflict` or ``IntegrityError``, a
         :class:`~shared.errors.PartitionMoved` at the stream's edge, when another member
         moved one or applied one of the events first)."""
         if self.outbox is not None:
-            await remove_from_outbox(session, self.outbox, self.acknowledged)
+            self.forgetting = len(self.acknowledged) if self.forget_due(now) else 0
+            if self.forgetting:
+                await remove_from_outbox(session, self.outbox, self.acknowledged)
+                self.forgotten_at = now
             await add_to_outbox(session, self.outbox, entries, now=now)
         else:
             assert not entries, "a member without an outbox cannot hold records"
@@ -167,15 +195,27 @@ class FencedMember:
     ) -> None:
         """Once the transaction of :meth:`hold` committed: publish ``entries`` and mark
         them acknowledged, then commit the consumer offsets of the partitions still owned."""
-        self.acknowledged = []
+        del self.acknowledged[: self.forgetting]
+        self.forgetting = 0
         if entries:
             await self.bus.publish([record for _, _, record in entries])
-        self.acknowledged = [rid for rid, _, _ in entries]
+        self.acknowledged.extend(rid for rid, _, _ in entries)
         for tp, (_old, new) in moves.items():
             self.applied[tp] = new
         positions = {tp: new for tp, (_old, new) in moves.items() if tp in self.assignment}
         if positions:
             await consumer.commit(positions)
+
+    def forget_due(self, now: datetime) -> bool:
+        """Whether a batch's transaction deletes the acknowledged outbox rows: at least
+        :data:`FORGET_AT` of them, or the last deletion :data:`FORGET_EVERY` ago. A row
+        kept longer is published again by a partition's next owner after a crash, with
+        its id (its readers drop the copy); deleting less often saves a statement in most
+        checkpoints."""
+        if not self.acknowledged:
+            return False
+        due = self.forgotten_at is None or now - self.forgotten_at >= FORGET_EVERY
+        return due or len(self.acknowledged) >= FORGET_AT
 
     async def forget_acknowledged(self) -> None:
         """Delete the acknowledged outbox rows in a transaction of their own (a step with

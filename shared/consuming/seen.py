@@ -4,10 +4,15 @@ Ingest may publish one event twice (a retried request after a publish it answere
 reached the topic anyway), at different offsets, so the applied offset alone cannot tell
 the copy. A group records each event id it applies, with the stage (the topic it came in
 on) and the partition, in the batch's transaction; a copy at that stage is
-skipped whatever its offset. The primary key makes it exact between members: a copy
-applied concurrently by another member fails the insert, the batch rolls back and, retried,
-finds it seen. Rows are kept for at least the window, then pruned per owned partition.
-Flushes, never commits."""
+skipped whatever its offset. The primary key makes it exact between members.
+
+On PostgreSQL a batch records its ids before it applies them, and learns which are copies
+from the same statement (:func:`record_new`): an id another member is applying meanwhile
+waits for that member's transaction, then counts as seen if it committed. On SQLite a batch
+looks its ids up (:func:`seen_before`) and records them with its effects (:func:`remember`):
+a copy applied meanwhile by another member fails that insert, the batch rolls back and,
+retried, finds it seen. Rows are kept for at least the window, then pruned per owned
+partition. Flushes, never commits."""
 
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.bus import ConsumedRecord
 from shared.consuming.models import SeenEventRow
-from shared.db.statements import insert_rows, rows_by_keys
+from shared.db.statements import insert_new, insert_rows, rows_by_keys
 
 DEDUP_WINDOW = timedelta(days=7)
 """How long an applied event id is remembered (at least): a copy later than that applies."""
@@ -67,20 +72,31 @@ async def remember(
 ) -> None:
     """Record ``sightings`` as applied (one statement); a key already there raises
     ``IntegrityError``: another member applied it first (the caller rolls back)."""
-    await insert_rows(
-        session,
-        SeenEventRow,
-        [
-            {
-                "consumer_group": group,
-                "stage": s.stage,
-                "event_id": s.event_id,
-                "partition": s.partition,
-                "seen_at": now,
-            }
-            for s in sightings
-        ],
+    await insert_rows(session, SeenEventRow, _rows(group, sightings, now))
+
+
+def _rows(group: str, sightings: Sequence[Sighting], now: datetime) -> list[dict[str, object]]:
+    return [
+        {
+            "consumer_group": group,
+            "stage": s.stage,
+            "event_id": s.event_id,
+            "partition": s.partition,
+            "seen_at": now,
+        }
+        for s in sightings
+    ]
+
+
+async def record_new(
+    session: AsyncSession, group: str, sightings: Sequence[Sighting], *, now: datetime
+) -> set[tuple[str, str]]:
+    """Record those of ``sightings`` the group has not applied yet, in one statement; their
+    (stage, event id) keys. ``sightings`` hold distinct keys."""
+    recorded = await insert_new(
+        session, SeenEventRow, _rows(group, sightings, now), ("stage", "event_id")
     )
+    return {(stage, event_id) for stage, event_id in recorded}
 
 
 async def forget_before(

@@ -10,7 +10,8 @@ the handler's limit, the poll waits :meth:`Handler.batch_wait_ms` for more (:met
 2. **admit**: a record below its partition's applied offset is a replay and is skipped; the
    others move the partition's offset past them (:meth:`FencedMember.admit`);
 3. **sift**: an event the group already applied at that stage (its ``event_id``,
-   :mod:`.seen`) is dropped, with one query for the whole batch;
+   :mod:`.seen`) is dropped, with one statement for the whole batch (on PostgreSQL the
+   same statement records the others' ids in the batch's transaction);
 4. **load** the states of the whole batch (:meth:`Handler.load`), in one read;
 5. **apply** the batch to them (:meth:`Handler.handle`, pure: effects go into the
    :class:`Batch`, outgoing records into its outbox), letting the event loop run every
@@ -18,11 +19,12 @@ the handler's limit, the poll waits :meth:`Handler.batch_wait_ms` for more (:met
 6. **checkpoint**, in this order, which is what makes every effect exactly-once:
 
    a. one database transaction writes the batch's effects (:meth:`Handler.write`), the
-      outgoing records in the outbox table, the event ids applied and each input
-      partition's applied offset, fenced against another member having moved it;
+      outgoing records in the outbox table, the event ids applied (unless the sift
+      recorded them) and each input partition's applied offset, fenced against another
+      member having moved it;
    b. the outbox records are published and acknowledged by the bus;
    c. the consumer offsets are committed;
-   d. the acknowledged outbox rows are deleted, with the next transaction.
+   d. the acknowledged outbox rows are deleted, with a later transaction.
 
 A crash after (a) leaves the outbox to the partition's next owner, who publishes it before
 anything else (:meth:`FencedMember.sync_assignment`); records below the applied offset are
@@ -289,6 +291,17 @@ class Stream(Generic[T, E]):
             while True:
                 await self.step(consumer)
         finally:
+            await self.leave(consumer)
+
+    async def leave(self, consumer: Consumer) -> None:
+        """Delete the acknowledged outbox rows (a next owner would publish them again; if
+        the database cannot be reached, it does) and close the consumer."""
+        try:
+            with consumer_errors():
+                await self.member.forget_acknowledged()
+        except RetryableError as exc:
+            logger.warning("acknowledged outbox rows kept", extra={"error": str(exc)})
+        finally:
             await consumer.close()
 
     async def step(self, consumer: Consumer) -> int:
@@ -362,9 +375,9 @@ class Stream(Generic[T, E]):
         self, session: AsyncSession, items: list[tuple[ConsumedRecord, T]], batch: Batch[E]
     ) -> list[tuple[ConsumedRecord, T]]:
         """``items`` less the events already applied at their stage (counted as
-        ``duplicate``); their sightings go into the batch."""
+        ``duplicate``); their sightings recorded in ``session`` or put into the batch."""
         sifted = await self.member.first_sightings(
-            items, lambda pair: self.handler.sighting(*pair), session=session
+            items, lambda pair: self.handler.sighting(*pair), now=batch.now, session=session
         )
         for record, _ in sifted.duplicates:
             self.handler.count(record, "duplicate")

@@ -81,12 +81,15 @@ async def insert_ignoring_duplicates(
 
 
 async def insert_new(
-    session: AsyncSession, model: type[DeclarativeBase], rows: Sequence[dict[str, Any]], key: str
+    session: AsyncSession,
+    model: type[DeclarativeBase],
+    rows: Sequence[dict[str, Any]],
+    key: str | tuple[str, ...],
 ) -> set[Any]:
-    """Insert ``rows`` whose ``key`` column is not there yet, in one statement (``INSERT ...
-    ON CONFLICT DO NOTHING RETURNING key``); returns the keys inserted. A concurrent insert
-    of the same key waits for the other transaction, then finds it (not returned) or not
-    (inserted).
+    """Insert ``rows`` whose key is not there yet, in one statement (``INSERT ... ON
+    CONFLICT DO NOTHING RETURNING key``); returns the keys inserted: the ``key`` column's
+    values, or tuples of the ``key`` columns' values. A concurrent insert of the same key
+    waits for the other transaction, then finds it (not returned) or not (inserted).
 
     On PostgreSQL the rows go as one array per column through ``unnest``: one statement
     text whatever their number, prepared once per connection; on SQLite, one parameter set
@@ -94,13 +97,20 @@ async def insert_new(
     if not rows:
         return set()
     table = _table(model)
+    names = (key,) if isinstance(key, str) else key
     if _postgresql(session):
-        statement = _unnest_returning(table, tuple(rows[0]), key)
+        statement = _unnest_returning(table, tuple(rows[0]), names)
         returned = await session.execute(statement, _arrays(table, rows))
     else:
-        statement = sqlite_insert(table).on_conflict_do_nothing().returning(table.c[key])
+        statement = (
+            sqlite_insert(table)
+            .on_conflict_do_nothing()
+            .returning(*(table.c[name] for name in names))
+        )
         returned = await session.execute(statement, list(rows))
-    return set(returned.scalars())
+    if isinstance(key, str):
+        return set(returned.scalars())
+    return {tuple(row) for row in returned}
 
 
 async def upsert(
@@ -277,10 +287,10 @@ def _unnest_plain(table: Table, names: tuple[str, ...]) -> Any:
 
 
 @cache
-def _unnest_returning(table: Table, names: tuple[str, ...], key: str) -> Any:
-    """:func:`_unnest_insert` without a key, returning the ``key`` column of the rows
+def _unnest_returning(table: Table, names: tuple[str, ...], key: tuple[str, ...]) -> Any:
+    """:func:`_unnest_insert` without a key, returning the ``key`` columns of the rows
     inserted."""
-    return _unnest_insert(table, names, None).returning(table.c[key])
+    return _unnest_insert(table, names, None).returning(*(table.c[name] for name in key))
 
 
 @cache
