@@ -36,6 +36,9 @@ T = TypeVar("T")
 
 FORGET_AT = 2_000
 """Acknowledged outbox rows a member deletes in a batch's transaction at the latest."""
+COMMIT_EVERY = timedelta(seconds=1)
+"""How often a member commits its consumer offsets, at most, while it has work (a step
+with nothing to checkpoint commits them at once)."""
 FORGET_EVERY = timedelta(seconds=1)
 """How often a member deletes its acknowledged outbox rows, at most, while it has work (a
 step with nothing to checkpoint deletes them at once, :meth:`FencedMember.forget_acknowledged`)."""
@@ -78,6 +81,9 @@ class FencedMember:
         self.forgetting = 0
         """How many of :attr:`acknowledged` the transaction in progress deletes."""
         self.forgotten_at: datetime | None = None
+        self.uncommitted: dict[TopicPartition, int] = {}
+        """Applied offsets not yet committed to the consumer group."""
+        self.committed_at: datetime | None = None
         self.dedup_window = dedup_window
         self.pruned_at: datetime | None = None
 
@@ -191,10 +197,15 @@ class FencedMember:
         await advance_offsets(session, self.group_id, moves)
 
     async def release(
-        self, consumer: Consumer, moves: Moves, entries: Sequence[OutboxEntry] = ()
+        self,
+        consumer: Consumer,
+        moves: Moves,
+        entries: Sequence[OutboxEntry] = (),
+        *,
+        now: datetime,
     ) -> None:
         """Once the transaction of :meth:`hold` committed: publish ``entries`` and mark
-        them acknowledged, then commit the consumer offsets of the partitions still owned."""
+        them acknowledged, then commit the consumer offsets when due (:meth:`commit_due`)."""
         del self.acknowledged[: self.forgetting]
         self.forgetting = 0
         if entries:
@@ -202,9 +213,28 @@ class FencedMember:
         self.acknowledged.extend(rid for rid, _, _ in entries)
         for tp, (_old, new) in moves.items():
             self.applied[tp] = new
-        positions = {tp: new for tp, (_old, new) in moves.items() if tp in self.assignment}
+            self.uncommitted[tp] = new
+        if self.commit_due(now):
+            await self.commit_positions(consumer, now)
+
+    def commit_due(self, now: datetime) -> bool:
+        """Whether a checkpoint commits the consumer offsets: the last commit was
+        :data:`COMMIT_EVERY` ago. The applied offsets in the database decide what is
+        applied; the consumer's committed ones only where a member starts reading, so a
+        commit skipped costs a restart at most that long of records to skip again, and
+        saves a round trip to the broker in most checkpoints."""
+        return bool(self.uncommitted) and (
+            self.committed_at is None or now - self.committed_at >= COMMIT_EVERY
+        )
+
+    async def commit_positions(self, consumer: Consumer, now: datetime | None = None) -> None:
+        """Commit the consumer offsets of the applied batches, for the partitions still
+        owned."""
+        positions = {tp: at for tp, at in self.uncommitted.items() if tp in self.assignment}
+        self.uncommitted = {}
         if positions:
             await consumer.commit(positions)
+        self.committed_at = now or self.committed_at
 
     def forget_due(self, now: datetime) -> bool:
         """Whether a batch's transaction deletes the acknowledged outbox rows: at least

@@ -23,7 +23,8 @@ the handler's limit, the poll waits :meth:`Handler.batch_wait_ms` for more (:met
       recorded them) and each input partition's applied offset, fenced against another
       member having moved it;
    b. the outbox records are published and acknowledged by the bus;
-   c. the consumer offsets are committed;
+   c. the consumer offsets are committed, at most every second (where a member starts
+      reading; the applied offsets decide what is applied);
    d. the acknowledged outbox rows are deleted, with a later transaction.
 
 A crash after (a) leaves the outbox to the partition's next owner, who publishes it before
@@ -294,13 +295,15 @@ class Stream(Generic[T, E]):
             await self.leave(consumer)
 
     async def leave(self, consumer: Consumer) -> None:
-        """Delete the acknowledged outbox rows (a next owner would publish them again; if
-        the database cannot be reached, it does) and close the consumer."""
+        """Delete the acknowledged outbox rows and commit the consumer offsets (else a next
+        owner publishes those rows again and skips those records again), then close the
+        consumer."""
         try:
             with consumer_errors():
                 await self.member.forget_acknowledged()
+                await self.member.commit_positions(consumer)
         except RetryableError as exc:
-            logger.warning("acknowledged outbox rows kept", extra={"error": str(exc)})
+            logger.warning("stopped before the last commit", extra={"error": str(exc)})
         finally:
             await consumer.close()
 
@@ -333,6 +336,7 @@ class Stream(Generic[T, E]):
                 await self.checkpoint(consumer, session, batch)
         if not batch:
             await self.member.forget_acknowledged()
+            await self.member.commit_positions(consumer)
         self.ready.set()
         await self.report_lag()
         return batch.handled
@@ -399,7 +403,7 @@ class Stream(Generic[T, E]):
         )
         await session.commit()
         self.handler.committed(batch)
-        await self.member.release(consumer, batch.moves, batch.outbox)
+        await self.member.release(consumer, batch.moves, batch.outbox, now=batch.now)
 
     def dead_letter(self, record: ConsumedRecord, reason: str, batch: Batch[E]) -> OutboxEntry:
         self.handler.count(record, "dead_letter")

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import slicing
-from shared.bus import ConsumedRecord, Consumer, OutgoingRecord
+from shared.bus import ConsumedRecord, Consumer, OutgoingRecord, TopicPartition
 from shared.bus.memory import InMemoryBus
 from shared.clock import FrozenClock
 from shared.consuming.metrics import lag_gauge, retries_counter
@@ -245,3 +245,37 @@ async def test_a_full_poll_does_not_wait(sessions: async_sessionmaker[AsyncSessi
     assert await asyncio.wait_for(handler.step(consumer), timeout=5) == 10
     assert len(handler.words) == 10
     await consumer.close()
+
+
+async def test_the_consumer_offsets_are_committed_every_second_when_idle_and_on_leaving(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler, consumer = await waiting_stream(sessions, 0)
+    commits: list[list[int]] = []
+    commit = consumer.commit
+
+    async def noted(offsets: Mapping[TopicPartition, int]) -> None:
+        commits.append(sorted(offsets.values()))
+        await commit(offsets)
+
+    monkeypatch.setattr(consumer, "commit", noted)
+
+    async def apply(value: bytes) -> None:
+        await publish_after(handler, 0, value)
+        assert await handler.step(consumer) == 1
+
+    clock = handler.stream.clock
+    assert isinstance(clock, FrozenClock)
+    await apply(b"e1:one")
+    await apply(b"e2:two")
+    assert commits == [[1]]  # the first checkpoint commits; the next, within a second, not
+    clock.advance(timedelta(seconds=1))
+    await apply(b"e3:three")
+    await apply(b"e4:four")
+    assert commits == [[1], [3]]
+    assert await handler.step(consumer) == 0
+    assert commits == [[1], [3], [4]]  # a step with nothing to apply commits at once
+    await apply(b"e5:five")
+    await handler.stream.leave(consumer)
+    assert commits == [[1], [3], [4], [5]]
+    assert handler.words == ["one", "two", "three", "four", "five"]
