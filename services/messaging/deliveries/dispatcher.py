@@ -189,13 +189,16 @@ class Dispatcher:
         self.gate = asyncio.Semaphore(policy.concurrency)
 
     async def run(self) -> None:
+        """Step until cancelled. A step that claimed fewer deliveries than a batch holds
+        took all that were due, so the next waits (:meth:`idle`) instead of claiming again
+        at once (a transaction that would find nothing)."""
         while True:
             try:
                 handled = await self.step()
             except Exception:
                 logger.exception("dispatch step failed; retrying after a pause")
                 handled = 0
-            if handled == 0:
+            if handled < self.policy.batch:
                 await self.idle()
 
     async def idle(self) -> None:

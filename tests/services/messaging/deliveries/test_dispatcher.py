@@ -4,6 +4,7 @@ retries with backoff, dead letters, rate limits, leases and concurrent dispatche
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections import deque
 from datetime import timedelta
@@ -117,6 +118,41 @@ async def test_an_idle_dispatcher_is_woken_when_deliveries_are_queued(
     wake.set()
     await waiting  # an hour's idle wait ends once woken (else the per-test timeout fails)
     assert not wake.is_set()  # cleared, so the next idle waits again
+
+
+async def test_a_dispatcher_that_took_all_that_was_due_waits_before_claiming_again(
+    own_sessions: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await queue(own_sessions, planned())
+    wake = asyncio.Event()
+    worker = dispatcher(
+        own_sessions,
+        InMemoryBus(),
+        FrozenClock(T0),
+        {"webhook": ScriptedChannel()},
+        idle_seconds=3600,
+        wake=wake,
+    )
+    steps: asyncio.Queue[int] = asyncio.Queue()
+    step = worker.step
+
+    async def noted() -> int:
+        handled = await step()
+        steps.put_nowait(handled)
+        return handled
+
+    monkeypatch.setattr(worker, "step", noted)
+    running = asyncio.create_task(worker.run())
+    try:
+        assert await steps.get() == 1
+        await asyncio.sleep(0.2)
+        assert steps.empty()  # one delivery of a batch of more: no second claim, it waits
+        wake.set()
+        assert await steps.get() == 0
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
 
 
 async def test_a_batch_of_outcomes_is_recorded_each_with_its_own_status(
