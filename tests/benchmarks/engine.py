@@ -13,8 +13,8 @@ so nothing left on the broker by earlier runs is read.
    ``getmany`` and no processing, in a fresh group from the beginning to the end; the
    fastest of ``--engine-raw-repeats`` runs. The figure: one ``milepost engine`` process
    consuming the same topic from the beginning, from its first applied offset to the last
-   (``engine_applied_offsets`` against the topic's end offsets). Goal: >= 0.3 x the raw
-   consumer.
+   (``engine_applied_offsets`` against the topic's end offsets). Goal: >= 0.04 x the raw
+   consumer (10,000 events/s against this machine's raw ``getmany``).
 2. Timers, with that engine process still running: ``--engine-load-events`` follow-up
    events before and after ``--engine-pending-timers`` far-future timers are added (COPY),
    for events/s with and without them; then ``--engine-due-timers`` due timers for accounts
@@ -124,7 +124,8 @@ from tests.benchmarks._system import (
 )
 from tests.processes import free_port
 
-GOAL_RATIO = 0.3
+GOAL_RATIO = 0.04
+"""The goal for one process: 10,000 events/s against about 250,000 raw."""
 SCALING_GOAL = 1.8
 """Two engine processes on this machine against one (issue 17)."""
 DATABASE_GOAL_US = 60.0
