@@ -18,7 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.messaging.channels.base import SendResult
 from services.messaging.deliveries import repository
-from services.messaging.deliveries.dispatcher import NO_WEBHOOK_SECRET, dispatcher_for
+from services.messaging.deliveries.dispatcher import (
+    NO_WEBHOOK_SECRET,
+    Dispatcher,
+    dispatcher_for,
+)
 from services.messaging.deliveries.message import Message
 from services.messaging.deliveries.models import DeliveryRow
 from services.messaging.deliveries.service import queue_delivery
@@ -100,18 +104,24 @@ async def test_due_deliveries_are_sent_and_every_attempt_is_recorded(
     assert await worker.step() == 0
 
 
-async def test_an_idle_dispatcher_is_woken_when_deliveries_are_queued(
-    own_sessions: Sessions,
-) -> None:
+def woken_dispatcher(sessions: Sessions) -> tuple[asyncio.Event, Dispatcher]:
+    """A dispatcher idle for an hour unless its event is set."""
     wake = asyncio.Event()
     worker = dispatcher(
-        own_sessions,
+        sessions,
         InMemoryBus(),
         FrozenClock(T0),
         {"webhook": ScriptedChannel()},
         idle_seconds=3600,
         wake=wake,
     )
+    return wake, worker
+
+
+async def test_an_idle_dispatcher_is_woken_when_deliveries_are_queued(
+    own_sessions: Sessions,
+) -> None:
+    wake, worker = woken_dispatcher(own_sessions)
     waiting = asyncio.create_task(worker.idle())
     await asyncio.sleep(0)
     assert not waiting.done()
@@ -124,15 +134,7 @@ async def test_a_dispatcher_that_took_all_that_was_due_waits_before_claiming_aga
     own_sessions: Sessions, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await queue(own_sessions, planned())
-    wake = asyncio.Event()
-    worker = dispatcher(
-        own_sessions,
-        InMemoryBus(),
-        FrozenClock(T0),
-        {"webhook": ScriptedChannel()},
-        idle_seconds=3600,
-        wake=wake,
-    )
+    wake, worker = woken_dispatcher(own_sessions)
     steps: asyncio.Queue[int] = asyncio.Queue()
     step = worker.step
 
