@@ -92,25 +92,27 @@ async def insert_new(
     waits for the other transaction, then finds it (not returned) or not (inserted).
 
     On PostgreSQL the rows go as one array per column through ``unnest``: one statement
-    text whatever their number, prepared once per connection; on SQLite, one parameter set
-    per row."""
+    text whatever their number, prepared once per connection, run once per part of at most
+    :data:`VALUES_PER_STATEMENT` values; on SQLite, one parameter set per row."""
     if not rows:
         return set()
     table = _table(model)
     names = (key,) if isinstance(key, str) else key
+    inserted: list[tuple[Any, ...]] = []
     if _postgresql(session):
         statement = _unnest_returning(table, tuple(rows[0]), names)
-        returned = await session.execute(statement, _arrays(table, rows))
+        for part in _parts(rows):
+            inserted.extend(await session.execute(statement, _arrays(table, part)))
     else:
         statement = (
             sqlite_insert(table)
             .on_conflict_do_nothing()
             .returning(*(table.c[name] for name in names))
         )
-        returned = await session.execute(statement, list(rows))
+        inserted.extend(await session.execute(statement, list(rows)))
     if isinstance(key, str):
-        return set(returned.scalars())
-    return {tuple(row) for row in returned}
+        return {value for (value,) in inserted}
+    return {tuple(row) for row in inserted}
 
 
 async def upsert(

@@ -115,10 +115,16 @@ async def test_many_rows_are_written_in_parts_with_the_same_outcome(
         await insert_ignoring_duplicates(
             session, AccountFactsRow, [row(w, a, {"n": 2}) for a in [*accounts, "b", "b"]]
         )
+        fresh = [row(w, a, {"n": 3}) for a in ["c", "a0", "d", "e"]]
+        assert await insert_new(session, AccountFactsRow, fresh, KEY) == {
+            (w, "c"),
+            (w, "d"),
+            (w, "e"),
+        }
         await session.commit()
     async with sessions() as session:
         found = await rows_by_keys(
-            session, AccountFactsRow, KEY, [(w, a) for a in [*accounts, "b"]], COLUMNS
+            session, AccountFactsRow, KEY, [(w, a) for a in [*accounts, "b", "c"]], COLUMNS
         )
     assert sorted((account, facts["n"]) for _, account, facts in found) == [
         ("a0", 1),
@@ -127,4 +133,5 @@ async def test_many_rows_are_written_in_parts_with_the_same_outcome(
         ("a3", 0),
         ("a4", 0),
         ("b", 2),
+        ("c", 3),
     ]
