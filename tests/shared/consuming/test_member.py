@@ -1,16 +1,23 @@
 """A member moves each partition past the records of a batch and tells a replay (below the
-applied offset) from a record still to apply."""
+applied offset) from a record still to apply; it deletes the outbox rows the bus
+acknowledged at most every second, and at once on a step with nothing to checkpoint."""
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
+import uuid
+from datetime import UTC, datetime, timedelta
 
-from shared.bus import ConsumedRecord, TopicPartition
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.attribution.models import AttributionOutboxRow
+from shared.bus import ConsumedRecord, OutgoingRecord, TopicPartition
 from shared.bus.memory import InMemoryBus
 from shared.consuming.member import FencedMember
+from shared.consuming.outbox import outbox_of
 
 EVENTS = TopicPartition("milepost.events", 0)
 SCORES = TopicPartition("milepost.scores", 1)
+NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
 
 def record(tp: TopicPartition, offset: int) -> ConsumedRecord:
@@ -35,3 +42,34 @@ def test_a_replayed_batch_leaves_the_applied_offset_where_it_is() -> None:
     moves: dict[TopicPartition, tuple[int | None, int]] = {}
     assert not any(member.admit(record(EVENTS, offset), moves) for offset in range(3))
     assert moves == {EVENTS: (9, 9)}
+
+
+async def test_acknowledged_outbox_rows_are_deleted_every_second_and_when_idle(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    bus = InMemoryBus()
+    m = FencedMember(bus=bus, sessions=sessions, group_id="g", outbox=AttributionOutboxRow)
+    consumer = await bus.subscribe([EVENTS.topic], group_id="g")
+    partition = 90 + uuid.uuid4().int % 1_000_000  # a partition of this test's own
+
+    async def checkpoint(name: str, at: datetime) -> list[str]:
+        """One batch with one outbox record; the ids left in the outbox after it."""
+        entry = (f"{name}-{partition}", partition, OutgoingRecord(EVENTS.topic, b"k", b"v"))
+        async with sessions() as session:
+            await m.hold(session, {}, [entry], now=at)
+            await session.commit()
+        await m.release(consumer, {}, [entry], now=at)
+        async with sessions() as session:
+            return [
+                rid.split("-")[0]
+                for rid, _ in await outbox_of(session, AttributionOutboxRow, [partition])
+            ]
+
+    assert await checkpoint("a", NOW) == ["a"]  # published, deleted with a later transaction
+    assert await checkpoint("b", NOW) == ["b"]  # the first deletion is due at once
+    assert await checkpoint("c", NOW + timedelta(milliseconds=500)) == ["b", "c"]
+    assert await checkpoint("d", NOW + timedelta(seconds=1)) == ["d"]
+    await m.forget_acknowledged()  # a step with nothing to checkpoint
+    async with sessions() as session:
+        assert await outbox_of(session, AttributionOutboxRow, [partition]) == []
+    await consumer.close()
