@@ -145,7 +145,7 @@ class FencedMember:
             ordered = [s for _, s in keyed if s is not None and first[s.key] is s]
             seen = set(first) - await record_new(session, self.group_id, ordered, now=now)
         else:
-            seen = await self.seen_before(list(first.values()), session)
+            seen = await self.already_applied(list(first.values()), session)
             sifted.sightings.extend(
                 s for _, s in keyed if s is not None and first[s.key] is s and s.key not in seen
             )
@@ -158,9 +158,11 @@ class FencedMember:
             sifted.fresh.append(item)
         return sifted
 
-    async def seen_before(
+    async def already_applied(
         self, sightings: Sequence[Sighting], session: AsyncSession | None
     ) -> set[tuple[str, str]]:
+        """The keys of ``sightings`` the group applied, looked up in ``session`` or in a
+        session of its own."""
         if session is not None:
             return await seen_before(session, self.group_id, sightings)
         async with self.sessions() as own:
