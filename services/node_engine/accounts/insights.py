@@ -22,7 +22,7 @@ from sqlalchemy.orm import aliased
 from services.admin_api import ERROR_RESPONSES, Session, WorkspaceId
 from services.node_engine.accounts import schemas
 from services.node_engine.accounts.encoding import decode_state
-from services.node_engine.accounts.models import AccountStateRow, TransitionRow
+from services.node_engine.accounts.models import AccountStateRow, TransitionRow, on_path
 from services.node_engine.core.state import TransitionKind
 
 MAX_PAGE = 200
@@ -57,8 +57,7 @@ async def overdue_counts(
     rows = await session.execute(
         select(AccountStateRow.stage, AccountStateRow.node, func.count())
         .where(
-            AccountStateRow.workspace_id == workspace_id,
-            AccountStateRow.path_id == path_id,
+            *on_path(workspace_id, path_id),
             AccountStateRow.node.is_not(None),
             overdue_now(),
         )
@@ -81,8 +80,7 @@ async def accounts_at(
     account id after ``cursor``, each with its overdue flag; and the next cursor."""
     flag = overdue_now()
     conditions = [
-        AccountStateRow.workspace_id == workspace_id,
-        AccountStateRow.path_id == path_id,
+        *on_path(workspace_id, path_id),
         *(getattr(AccountStateRow, name) == value for name, value in where.items() if value),
     ]
     if only_overdue:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, ColumnElement, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db.model_base import Base
@@ -18,7 +19,15 @@ class AccountStateRow(Base):
 
     __tablename__ = "engine_account_states"
     __table_args__ = (
-        Index("ix_engine_account_states_funnel", "workspace_id", "path_id", "stage", "node"),
+        Index(
+            "ix_engine_account_states_funnel",
+            "workspace_id",
+            "path_id",
+            "stage",
+            "node",
+            postgresql_where=sql_text("stage IS NOT NULL"),
+            sqlite_where=sql_text("stage IS NOT NULL"),
+        ),
     )
 
     workspace_id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -31,6 +40,21 @@ class AccountStateRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     state: Mapped[bytes] = mapped_column(LargeBinary)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+def on_path(workspace_id: str, path_id: str) -> tuple[ColumnElement[bool], ...]:
+    """The states of one path, as the funnel index reads them.
+
+    The index is partial on ``stage IS NOT NULL`` (every state has a stage), so only a
+    query that says so can use it: a stream step's lookup of a batch's states by key
+    cannot. On a new database, before its first ``ANALYZE``, the planner cannot tell the
+    two indexes apart for that lookup, and a plan cached then on the funnel index reads
+    every state of the path for each key, long after the table has grown."""
+    return (
+        AccountStateRow.workspace_id == workspace_id,
+        AccountStateRow.path_id == path_id,
+        AccountStateRow.stage.is_not(None),
+    )
 
 
 class AccountFactsRow(Base):

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.node_engine.accounts.encoding import decode_state
-from services.node_engine.accounts.models import AccountStateRow, TransitionRow
+from services.node_engine.accounts.models import AccountStateRow, TransitionRow, on_path
 from services.node_engine.core.state import AccountState
 from services.node_engine.errors import NodeEngineError
 from services.node_engine.timers.repository import request_move
@@ -81,7 +81,7 @@ async def funnel(
     """Accounts per stage and node now, with entries, completions and median time in node."""
     now_rows = await session.execute(
         select(AccountStateRow.stage, AccountStateRow.node, func.count())
-        .where(AccountStateRow.workspace_id == workspace_id, AccountStateRow.path_id == path_id)
+        .where(*on_path(workspace_id, path_id))
         .group_by(AccountStateRow.stage, AccountStateRow.node)
     )
     at: dict[tuple[str, str | None], int] = {(s, n): c for s, n, c in now_rows}

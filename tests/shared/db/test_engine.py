@@ -1,4 +1,5 @@
-"""The embedded SQLite database is readable by its owner only."""
+"""The embedded SQLite database is readable by its owner only; PostgreSQL sessions find a
+batch's rows by key."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import LargeBinary, String, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import create_engine
+from shared.db import create_engine, create_session_factory
+from shared.db.statements import insert_rows, rows_by_keys
 
 
 @pytest.fixture
@@ -77,3 +81,55 @@ async def test_a_connection_the_server_dropped_fails_once_then_the_pool_connects
     finally:
         await engine.dispose()
         await other.dispose()
+
+
+KEY = ("workspace_id", "account_id")
+
+
+class _Scratch(DeclarativeBase):
+    pass
+
+
+class StateLikeRow(_Scratch):
+    """Shaped like the engine's states: a composite key and a few hundred bytes."""
+
+    __tablename__ = "test_engine_state_like"
+    __table_args__ = {"prefixes": ["TEMPORARY"]}
+    workspace_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+@pytest.mark.postgres
+async def test_a_batch_of_keys_is_read_by_index_not_by_scanning_the_table(
+    postgres_url: str,
+) -> None:
+    """Hundreds of keys in a table of 20,000 rows of a few hundred bytes: PostgreSQL's
+    default cost of a random read prices the index probes above a scan of the table."""
+    engine = create_engine(postgres_url)
+    try:
+        async with create_session_factory(engine)() as session:
+            await session.run_sync(lambda sync: _Scratch.metadata.create_all(sync.connection()))
+            rows = [
+                {"workspace_id": "w", "account_id": f"a{i}", "state": bytes(400)}
+                for i in range(20_000)
+            ]
+            await insert_rows(session, StateLikeRow, rows)
+            await session.execute(text(f"ANALYZE {StateLikeRow.__tablename__}"))
+            scans_before = await _table_scans(session)
+            keys = [("w", f"a{i}") for i in range(0, 20_000, 50)]
+            found = await rows_by_keys(session, StateLikeRow, KEY, keys, ("account_id",))
+            assert len(found) == len(keys)
+            assert await _table_scans(session) == scans_before
+            await session.rollback()
+    finally:
+        await engine.dispose()
+
+
+async def _table_scans(session: AsyncSession) -> int:
+    """Whole-table scans of :class:`StateLikeRow`'s table in this transaction so far."""
+    scans = await session.scalar(
+        text("SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = :name"),
+        {"name": StateLikeRow.__tablename__},
+    )
+    return int(scans or 0)
