@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Float, Index, Integer, LargeBinary, String
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db.model_base import Base
@@ -21,7 +22,15 @@ class ScoringAccountRow(Base):
     __tablename__ = "scoring_accounts"
     __table_args__ = (
         Index("ix_scoring_accounts_sweep", "partition", "evaluated_at"),
-        Index("ix_scoring_accounts_risk", "workspace_id", "risk_level"),
+        Index(
+            "ix_scoring_accounts_risk",
+            "workspace_id",
+            "risk_level",
+            # Partial, so a batch's lookup by key cannot use it (see the engine's funnel
+            # index); a query for one risk level implies the predicate.
+            postgresql_where=sql_text("risk_level IS NOT NULL"),
+            sqlite_where=sql_text("risk_level IS NOT NULL"),
+        ),
     )
 
     workspace_id: Mapped[str] = mapped_column(String(32), primary_key=True)
