@@ -8,6 +8,8 @@ read every row of the workspace (or path) for each key, long after the table had
   the funnel queries say so).
 - ``ix_scoring_accounts_risk``: ``risk_level IS NOT NULL`` (a query for one risk level
   implies it).
+- ``ix_messaging_contacts_account``: ``account_id IS NOT NULL`` (a query for given
+  accounts implies it).
 
 Revision ID: 0016
 Revises: 0015
@@ -36,6 +38,12 @@ PARTIAL = (
         "ix_scoring_accounts_risk",
         ["workspace_id", "risk_level"],
         "risk_level IS NOT NULL",
+    ),
+    (
+        "messaging_contacts",
+        "ix_messaging_contacts_account",
+        ["workspace_id", "account_id"],
+        "account_id IS NOT NULL",
     ),
 )
 

@@ -14,6 +14,7 @@ from sqlalchemy import MetaData, Table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
+from services.messaging.contacts.models import ContactRow
 from services.node_engine.accounts.models import AccountStateRow
 from services.scoring.accounts.models import ScoringAccountRow
 from shared.db import create_engine, create_session_factory
@@ -73,9 +74,29 @@ def _scored(i: int) -> dict[str, object]:
     }
 
 
+def _contact(i: int) -> dict[str, object]:
+    return {
+        "workspace_id": "w",
+        "contact_id": f"c{i}",
+        "account_id": f"a{i}",
+        "name": None,
+        "email": f"c{i}@example.com",
+        "phone": None,
+        "chat_app_ids": {},
+        "roles": ",end_user,",
+        "locale": None,
+        "timezone": None,
+        "consent": {},
+        "bounced": [],
+        "is_account_owner": False,
+        "updated_at": NOW,
+    }
+
+
 CASES = {
     "engine account states": (AccountStateRow, ("workspace_id", "account_id", "path_id"), _state),
     "scoring accounts": (ScoringAccountRow, ("workspace_id", "account_id"), _scored),
+    "messaging contacts": (ContactRow, ("workspace_id", "contact_id"), _contact),
 }
 
 
