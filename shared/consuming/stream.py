@@ -27,6 +27,11 @@ the handler's limit, the poll waits :meth:`Handler.batch_wait_ms` for more (:met
       reading; the applied offsets decide what is applied);
    d. the acknowledged outbox rows are deleted, with a later transaction.
 
+A handler that :meth:`~Handler.overlaps_checkpoints` (on PostgreSQL) lets :meth:`Stream.run`
+apply the next batch while the previous one's checkpoint (6) is in flight, so the
+database's work and the handler's overlap; :meth:`Stream.hand_off` says what keeps the
+order above intact.
+
 A crash after (a) leaves the outbox to the partition's next owner, who publishes it before
 anything else (:meth:`FencedMember.sync_assignment`); records below the applied offset are
 skipped, so a replay changes no state and emits nothing new; an event published twice (at
@@ -109,6 +114,24 @@ class Batch(Generic[E]):
         return bool(self.moves or self.effects)
 
 
+READ_SLICE = 100
+"""Records one read from the consumer returns at most: the bus unpacks a fetch's records
+as they are read, so a read of hundreds would hold the event loop for milliseconds."""
+
+
+async def read(consumer: Consumer, limit: int, *, timeout_ms: int) -> list[ConsumedRecord]:
+    """Up to ``limit`` records, waiting up to ``timeout_ms`` for the first: those the
+    consumer has at hand, read :data:`READ_SLICE` at a time with the event loop let run in
+    between."""
+    part = await consumer.poll(max_records=min(limit, READ_SLICE), timeout_ms=timeout_ms)
+    records = list(part)
+    while len(part) == READ_SLICE and len(records) < limit:
+        await asyncio.sleep(0)
+        part = await consumer.poll(max_records=min(limit - len(records), READ_SLICE), timeout_ms=0)
+        records += part
+    return records
+
+
 def uncached(keys: Iterable[K], cache: Mapping[K, object]) -> set[K]:
     """Those of ``keys`` not in ``cache``, in time proportional to ``keys`` alone (a set
     minus ``cache.keys()`` walks the whole cache: milliseconds per batch at 100,000s)."""
@@ -152,6 +175,14 @@ class Handler(ABC, Generic[T, E]):
 
     def reset(self) -> None:
         """Drop what the handler cached: the assignment changed or a batch rolled back."""
+
+    def overlaps_checkpoints(self) -> bool:
+        """Whether :meth:`Stream.run` may load and apply a batch while the previous one's
+        checkpoint is in flight (on PostgreSQL; SQLite has one writer). A handler that says
+        yes keeps every effect of a batch in its cache until the batch is durable (it may
+        forget only after :meth:`Stream.settle`), and calls :meth:`Stream.settle` before it
+        reads anything a checkpoint writes besides its cached states (due timers)."""
+        return False
 
     async def load(self, session: AsyncSession, items: Sequence[T], batch: Batch[E]) -> None:
         """Bring what ``items`` (and the handler's due work) need into memory, in bulk,
@@ -283,23 +314,32 @@ class Stream(Generic[T, E]):
         self.member = FencedMember(bus=bus, sessions=sessions, group_id=group_id, outbox=outbox)
         self.lag = LagGauge(bus, metrics.lag, group_labels=metrics.labels)
         self.ready = asyncio.Event()
+        self.in_flight: asyncio.Task[None] | None = None
+        """The checkpoint of the last batch until :meth:`settle` finished it."""
         handler.stream = self
 
     async def run(self) -> None:
-        """Subscribe and step until cancelled."""
+        """Subscribe and step until cancelled, each batch's checkpoint overlapping the next
+        batch when the handler :meth:`~Handler.overlaps_checkpoints` on PostgreSQL."""
         consumer = await self.bus.subscribe(list(self.topics), group_id=self.group_id)
         try:
+            overlap = self.handler.overlaps_checkpoints() and await self._on_postgresql()
             while True:
-                await self.step(consumer)
+                await self.step(consumer, overlap=overlap)
         finally:
             await self.leave(consumer)
 
+    async def _on_postgresql(self) -> bool:
+        async with self.sessions() as session:
+            return session.get_bind().dialect.name == "postgresql"
+
     async def leave(self, consumer: Consumer) -> None:
-        """Delete the acknowledged outbox rows and commit the consumer offsets (else a next
-        owner publishes those rows again and skips those records again), then close the
-        consumer."""
+        """Finish the checkpoint in flight, delete the acknowledged outbox rows and commit
+        the consumer offsets (else a next owner publishes those rows again and skips those
+        records again), then close the consumer."""
         try:
             with consumer_errors():
+                await self.settle()
                 await self.member.forget_acknowledged()
                 await self.member.commit_positions(consumer)
         except RetryableError as exc:
@@ -307,12 +347,16 @@ class Stream(Generic[T, E]):
         finally:
             await consumer.close()
 
-    async def step(self, consumer: Consumer) -> int:
+    async def step(self, consumer: Consumer, *, overlap: bool = False) -> int:
         """One poll and its checkpoint; how many records and other work it handled (0
-        after a rollback)."""
+        after a rollback). With ``overlap`` the checkpoint is left in flight and the next
+        step finishes it (:meth:`hand_off`)."""
         try:
             with consumer_errors():
-                return await self.advance(consumer)
+                handled = await self.advance(consumer)
+                if not overlap:
+                    await self.settle()
+                return handled
         except RetryableError as exc:
             await self.roll_back(consumer, exc)
             if exc.retry_after:
@@ -320,26 +364,74 @@ class Stream(Generic[T, E]):
         return 0
 
     async def advance(self, consumer: Consumer) -> int:
+        """Poll, decode, sift, load and apply a batch, finish the checkpoint in flight,
+        and hand this batch's off (:meth:`hand_off`)."""
         handler = self.handler
         await handler.refresh()
         records = await self.poll(consumer)
+        if consumer.assignment() != self.member.assignment:
+            await self.settle()
         if await self.member.sync_assignment(consumer):
             handler.reset()
         batch = Batch(self.clock.now(), handler.effects(), handled=len(records))
         items = await self.decode(records, batch)
-        async with self.sessions() as session:
+        session = self.sessions()
+        try:
             fresh = [item for _, item in await self.sift(session, items, batch)]
             await handler.load(session, fresh, batch)
             await _end_reads(session)
             await handler.handle(fresh, batch)
-            if batch:
-                await self.checkpoint(consumer, session, batch)
-        if not batch:
+            await self.settle()
+        except BaseException:
+            await session.close()
+            raise
+        if batch:
+            self.hand_off(consumer, session, batch)
+        else:
+            await session.close()
             await self.member.forget_acknowledged()
             await self.member.commit_positions(consumer)
         self.ready.set()
         await self.report_lag()
         return batch.handled
+
+    def hand_off(self, consumer: Consumer, session: AsyncSession, batch: Batch[E]) -> None:
+        """Start ``batch``'s checkpoint in ``session`` (which it closes); :meth:`settle`
+        finishes it. In a step with ``overlap`` the next batch is admitted, sifted, loaded
+        and applied meanwhile, and the checkpoint order stays intact:
+
+        - the next batch is admitted from this one's applied offsets (set here), and its
+          checkpoint starts only once this one's is done, so the offsets' fence, the
+          outbox and the publishing keep the batches' order;
+        - its sift waits on this batch's uncommitted event ids (a unique key), so an event
+          in both batches is still applied once;
+        - the handler keeps this batch's effects in its cache and reads nothing else this
+          checkpoint writes before :meth:`settle` (:meth:`Handler.overlaps_checkpoints`);
+        - a failure of this checkpoint surfaces at the next :meth:`settle`, inside the next
+          step, which rolls back, drops the cache and rewinds both batches."""
+        for tp, (_previous, applied) in batch.moves.items():
+            self.member.applied[tp] = applied
+        self.in_flight = asyncio.create_task(self.checkpoint_closing(consumer, session, batch))
+
+    async def checkpoint_closing(
+        self, consumer: Consumer, session: AsyncSession, batch: Batch[E]
+    ) -> None:
+        try:
+            await self.checkpoint(consumer, session, batch)
+        finally:
+            await session.close()
+
+    async def settle(self) -> None:
+        """Wait for the checkpoint in flight, if any; raises what it raised. A caller
+        cancelled meanwhile leaves it running (:meth:`leave` finishes it)."""
+        task = self.in_flight
+        if task is None:
+            return
+        try:
+            await asyncio.shield(task)
+        finally:
+            if task.done():
+                self.in_flight = None
 
     async def poll(self, consumer: Consumer) -> list[ConsumedRecord]:
         """The next batch: what one poll finds and, when that is fewer records than the
@@ -347,10 +439,10 @@ class Stream(Generic[T, E]):
         load, larger batches spread each checkpoint's fixed cost (its round trips to the
         database and the broker) over more records, freeing the CPU the pipeline shares."""
         limit, wait = self.handler.batch_limit(), self.handler.batch_wait_ms()
-        records = await consumer.poll(max_records=limit, timeout_ms=self.handler.poll_timeout_ms())
+        records = await read(consumer, limit, timeout_ms=self.handler.poll_timeout_ms())
         if records and wait and len(records) < limit:
             await asyncio.sleep(wait / 1000)
-            records += await consumer.poll(max_records=limit - len(records), timeout_ms=0)
+            records += await read(consumer, limit - len(records), timeout_ms=0)
         return records
 
     async def report_lag(self) -> None:
@@ -416,6 +508,8 @@ class Stream(Generic[T, E]):
             extra={"group": self.group_id, "reason": exc.reason, "error": str(exc)},
         )
         self.metrics.retries.labels(*self.metrics.labels, exc.reason).inc()
+        with contextlib.suppress(Exception):
+            await self.settle()
         self.handler.reset()
         await self.member.rewind(consumer)
 

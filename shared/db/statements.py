@@ -6,8 +6,8 @@ are Core statements on the model's table (no ORM bulk-persistence layer in betwe
 the rows of one call go out as one batched statement; every row names the same columns.
 
 On PostgreSQL the inserts (:func:`insert_rows`, :func:`insert_ignoring_duplicates`,
-:func:`insert_new`, :func:`bulk_upsert`), :func:`rows_by_keys` and :func:`delete_by_ids`
-pass one array per column and ``unnest`` them (or compare with ``= any(array)``): one
+:func:`insert_new`, :func:`bulk_upsert`, :func:`bulk_add`), :func:`rows_by_keys` and
+:func:`delete_by_ids` pass one array per column and ``unnest`` them (or compare with ``= any(array)``): one
 statement text whatever the number of rows, so SQLAlchemy compiles it once and asyncpg
 prepares it once per connection. A write of many rows runs it once per part of at most
 :data:`VALUES_PER_STATEMENT` values, in the caller's transaction. SQLite runs the plain
@@ -156,6 +156,31 @@ async def bulk_upsert(
         await session.execute(statement, _arrays(table, part))
 
 
+async def bulk_add(
+    session: AsyncSession,
+    model: type[DeclarativeBase],
+    rows: Sequence[dict[str, Any]],
+    *,
+    key: Sequence[str],
+    amount: str,
+) -> None:
+    """Insert ``rows``; a row whose ``key`` exists has its ``amount`` column increased by
+    the row's instead (no two rows may share a key). One prepared statement on PostgreSQL."""
+    if not rows:
+        return
+    table = _table(model)
+    if _postgresql(session):
+        statement = _unnest_adding(table, tuple(rows[0]), tuple(key), amount)
+        for part in _parts(rows):
+            await session.execute(statement, _arrays(table, part))
+        return
+    insert = sqlite_insert(table)
+    adding = insert.on_conflict_do_update(
+        index_elements=list(key), set_={amount: table.c[amount] + insert.excluded[amount]}
+    )
+    await session.execute(adding, list(rows))
+
+
 async def rows_by_keys(
     session: AsyncSession,
     model: type[DeclarativeBase],
@@ -198,10 +223,10 @@ async def delete_by_ids(
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-VALUES_PER_STATEMENT = 4_000
+VALUES_PER_STATEMENT = 2_000
 """At most this many values (rows x columns) go in one write statement on PostgreSQL:
 encoding the arrays holds the event loop (about a microsecond per value), so a batch's
-thousand rows go as a few statements of a few milliseconds each."""
+thousand rows go as a few statements of a millisecond or two each."""
 
 
 def _parts(rows: Sequence[dict[str, Any]]) -> Iterable[Sequence[dict[str, Any]]]:
@@ -276,6 +301,15 @@ def _unnest_insert(table: Table, names: tuple[str, ...], key: tuple[str, ...] | 
     return statement.on_conflict_do_update(
         index_elements=list(key),
         set_={name: statement.excluded[name] for name in names if name not in key},
+    )
+
+
+@cache
+def _unnest_adding(table: Table, names: tuple[str, ...], key: tuple[str, ...], amount: str) -> Any:
+    """:func:`_unnest_plain`, adding ``amount`` to the stored one for a ``key`` there."""
+    statement = _unnest_plain(table, names)
+    return statement.on_conflict_do_update(
+        index_elements=list(key), set_={amount: table.c[amount] + statement.excluded[amount]}
     )
 
 

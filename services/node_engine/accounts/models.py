@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ColumnElement, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ColumnElement,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    literal_column,
+)
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -75,7 +85,14 @@ class TransitionRow(Base):
     __tablename__ = "engine_transitions"
     __table_args__ = (
         Index("ix_engine_transitions_account", "workspace_id", "account_id", "position"),
-        Index("ix_engine_transitions_path_kind", "workspace_id", "path_id", "kind", "node"),
+        Index(
+            "ix_engine_transitions_completed",
+            "workspace_id",
+            "path_id",
+            "position",
+            postgresql_where=sql_text("kind = 'node_completed'"),
+            sqlite_where=sql_text("kind = 'node_completed'"),
+        ),
     )
 
     position: Mapped[int] = mapped_column(
@@ -94,3 +111,34 @@ class TransitionRow(Base):
     target_roles: Mapped[list[str]] = mapped_column(JSON)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+def completed_on_path(workspace_id: str, path_id: str) -> tuple[ColumnElement[bool], ...]:
+    """A path's ``node_completed`` transitions, as their partial index reads them: the
+    kind is written into the statement, not bound, so even a plan cached for any workspace
+    and path knows the index applies."""
+    return (
+        TransitionRow.workspace_id == workspace_id,
+        TransitionRow.path_id == path_id,
+        TransitionRow.kind == literal_column("'node_completed'"),
+    )
+
+
+FUNNEL_KINDS = frozenset({"stage_entered", "node_entered", "node_completed"})
+"""The transition kinds a path's funnel counts."""
+
+
+class FunnelCountRow(Base):
+    """How many transitions of a funnel kind (:data:`FUNNEL_KINDS`) a path's history holds
+    per stage and node, kept with the history in the same transaction. Per input partition,
+    so two engine members never write one row; ``node`` is ``""`` for a stage's own entry."""
+
+    __tablename__ = "engine_funnel_counts"
+
+    workspace_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    path_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(64), primary_key=True)
+    node: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    partition: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)

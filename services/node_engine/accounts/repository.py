@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -9,14 +10,17 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.node_engine.accounts.models import (
+    FUNNEL_KINDS,
     AccountFactsRow,
     AccountStateRow,
+    FunnelCountRow,
     TransitionRow,
 )
 from services.node_engine.core.state import AccountState, Transition
 from shared.db.statements import (
+    bulk_add,
     bulk_upsert,
-    insert_ignoring_duplicates,
+    insert_new,
     rows_by_keys,
 )
 
@@ -66,11 +70,16 @@ async def save_states(
     )
 
 
+FUNNEL_COUNT_KEY = ("workspace_id", "path_id", "stage", "node", "kind", "partition")
+
+
 async def append_transitions(
-    session: AsyncSession, entries: Sequence[tuple[AccountState, Transition]]
+    session: AsyncSession, entries: Sequence[tuple[AccountState, Transition, int]]
 ) -> None:
-    """Append to the history; a transition already recorded (same id) is not repeated."""
-    await insert_ignoring_duplicates(
+    """Append to the history (each entry: the state after, the transition, the input
+    partition it came from) and count the funnel's kinds among them; a transition already
+    recorded (same id) is neither repeated nor counted again."""
+    recorded = await insert_new(
         session,
         TransitionRow,
         [
@@ -89,8 +98,24 @@ async def append_transitions(
                 "payload": dict(t.payload),
                 "occurred_at": datetime.fromtimestamp(t.occurred_at, UTC),
             }
-            for s, t in entries
+            for s, t, _ in entries
         ],
+        "transition_id",
+    )
+    counts = Counter(
+        (s.workspace_id, s.path_id, t.stage, t.node or "", t.kind.value, partition)
+        for s, t, partition in entries
+        if t.kind.value in FUNNEL_KINDS and t.id in recorded
+    )
+    await bulk_add(
+        session,
+        FunnelCountRow,
+        [
+            dict(zip(FUNNEL_COUNT_KEY, key, strict=True), count=count)
+            for key, count in sorted(counts.items())
+        ],
+        key=FUNNEL_COUNT_KEY,
+        amount="count",
     )
 
 

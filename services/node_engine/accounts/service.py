@@ -8,11 +8,17 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.node_engine.accounts.encoding import decode_state
-from services.node_engine.accounts.models import AccountStateRow, TransitionRow, on_path
+from services.node_engine.accounts.models import (
+    AccountStateRow,
+    FunnelCountRow,
+    TransitionRow,
+    completed_on_path,
+    on_path,
+)
 from services.node_engine.core.state import AccountState
 from services.node_engine.errors import NodeEngineError
 from services.node_engine.timers.repository import request_move
@@ -85,29 +91,22 @@ async def funnel(
         .group_by(AccountStateRow.stage, AccountStateRow.node)
     )
     at: dict[tuple[str, str | None], int] = {(s, n): c for s, n, c in now_rows}
+    counted = FunnelCountRow
     counts = await session.execute(
-        select(TransitionRow.stage, TransitionRow.node, TransitionRow.kind, func.count())
-        .where(
-            TransitionRow.workspace_id == workspace_id,
-            TransitionRow.path_id == path_id,
-            TransitionRow.kind.in_(("stage_entered", "node_entered", "node_completed")),
-        )
-        .group_by(TransitionRow.stage, TransitionRow.node, TransitionRow.kind)
+        select(counted.stage, counted.node, counted.kind, cast(func.sum(counted.count), BigInteger))
+        .where(counted.workspace_id == workspace_id, counted.path_id == path_id)
+        .group_by(counted.stage, counted.node, counted.kind)
     )
     entered: dict[tuple[str, str | None], int] = defaultdict(int)
     completed: dict[tuple[str, str | None], int] = defaultdict(int)
     order: dict[tuple[str, str | None], None] = {}
     for stage, node, kind, count in counts:
-        key = (stage, node if kind != "stage_entered" else None)
+        key = (stage, node if node and kind != "stage_entered" else None)
         order.setdefault(key)
         (completed if kind == "node_completed" else entered)[key] += count
     durations = await session.execute(
         select(TransitionRow.stage, TransitionRow.node, TransitionRow.payload)
-        .where(
-            TransitionRow.workspace_id == workspace_id,
-            TransitionRow.path_id == path_id,
-            TransitionRow.kind == "node_completed",
-        )
+        .where(*completed_on_path(workspace_id, path_id))
         .order_by(TransitionRow.position.desc())
         .limit(MAX_FUNNEL_SAMPLES)
     )

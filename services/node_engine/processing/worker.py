@@ -126,7 +126,8 @@ class Effects:
     """Everything one checkpoint writes besides the stream's own bookkeeping."""
 
     states: dict[StateKey, tuple[AccountState, bytes]] = field(default_factory=dict)
-    history: list[tuple[AccountState, Transition]] = field(default_factory=list)
+    history: list[tuple[AccountState, Transition, int]] = field(default_factory=list)
+    """The transitions, each with the state after it and its input partition."""
     timers: list[tuple[str, str, int, Timer]] = field(default_factory=list)
     due: list[DueTimer] = field(default_factory=list)
     fired: list[str] = field(default_factory=list)
@@ -200,13 +201,22 @@ class EngineWorker(ServiceHandler[Decoded, Effects]):
         self.states.clear()
         self.facts.clear()
 
+    def overlaps_checkpoints(self) -> bool:
+        """Yes: the cache holds every effect until it is durable (:meth:`load` forgets and
+        looks up due timers only once the checkpoint in flight is done)."""
+        return True
+
     def committed(self, batch: Batch) -> None:
-        self.bound_cache()
         self.metrics.batch_seconds.observe(time.perf_counter() - batch.started)
 
+    def cache_full(self) -> bool:
+        limit = self.settings.state_cache_size
+        return len(self.states) > limit or len(self.facts) > limit
+
     def bound_cache(self) -> None:
-        """Forget the least recently loaded half of the states when the cache is full (every
-        cached state is durable after a checkpoint, so forgetting loses nothing)."""
+        """Forget the least recently loaded half of the states when the cache is full (with
+        no checkpoint in flight every cached state is durable, so forgetting loses
+        nothing)."""
         if len(self.states) > self.settings.state_cache_size:
             for key in list(itertools.islice(self.states, len(self.states) // 2)):
                 del self.states[key]
@@ -235,16 +245,24 @@ class EngineWorker(ServiceHandler[Decoded, Effects]):
 
     async def load(self, session: AsyncSession, items: Sequence[Decoded], batch: Batch) -> None:
         """The timers due now (at most one lookup per ``timer_interval_ms``), then the
-        states and facts of ``items`` and of those timers, in bulk."""
-        batch.effects.due = await self.due_timers(session)
+        states and facts of ``items`` and of those timers, in bulk. Both the lookup and
+        forgetting part of a full cache first wait for the checkpoint in flight: it may
+        fire or schedule timers, and its states are durable only once it is done."""
+        timers_due = self.timers_due()
+        if timers_due or self.cache_full():
+            await self.stream.settle()
+            self.bound_cache()
+        batch.effects.due = await self.due_timers(session) if timers_due else []
         batch.handled += len(batch.effects.due)
         keys = {(d.workspace_id, d.account_id, d.timer.path_id) for d in batch.effects.due}
         await self.load_for(items, session, keys)
 
-    async def due_timers(self, session: AsyncSession) -> list[DueTimer]:
+    def timers_due(self) -> bool:
+        """Whether ``timer_interval_ms`` passed since the last lookup of due timers."""
         interval = self.settings.timer_interval_ms / 1000
-        if time.monotonic() - self.timers_checked_at < interval:
-            return []
+        return time.monotonic() - self.timers_checked_at >= interval
+
+    async def due_timers(self, session: AsyncSession) -> list[DueTimer]:
         self.timers_checked_at = time.monotonic()
         owned = {tp.partition for tp in self.member.assignment if tp.topic == Topic.ACCOUNT_EVENTS}
         seconds = int(self.clock.now().timestamp())
@@ -383,7 +401,7 @@ class EngineWorker(ServiceHandler[Decoded, Effects]):
         self.states[key] = encoded
         batch.effects.states[key] = (state, encoded)
         for step in decision.transitions:
-            batch.effects.history.append((state, step))
+            batch.effects.history.append((state, step, partition))
             kind = step.trigger_kind
             if kind is not None:
                 batch.outbox.append((step.id, partition, trigger_record(state, step, carry)))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +20,7 @@ from shared import slicing
 from shared.bus import ConsumedRecord, Consumer, OutgoingRecord, TopicPartition
 from shared.bus.memory import InMemoryBus
 from shared.clock import FrozenClock
+from shared.consuming import stream as stream_module
 from shared.consuming.metrics import lag_gauge, retries_counter
 from shared.consuming.seen import Sighting
 from shared.consuming.stream import (
@@ -32,6 +33,7 @@ from shared.consuming.stream import (
 )
 from shared.contracts import Topic
 from shared.contracts.topics import DeadLetter
+from shared.db import create_engine, create_session_factory
 from shared.errors import InvalidMessage, PartitionMoved, StoreUnavailable
 from tests.shared.bus.support import read_to_end
 
@@ -247,6 +249,28 @@ async def test_a_full_poll_does_not_wait(sessions: async_sessionmaker[AsyncSessi
     await consumer.close()
 
 
+async def test_a_batch_is_read_a_slice_at_a_time_with_the_loop_let_run_between(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stream_module, "READ_SLICE", 3)
+    handler, consumer = await waiting_stream(sessions, 0)
+    reads: list[int | str] = []
+    poll = consumer.poll
+
+    async def noted(*, max_records: int, timeout_ms: int) -> list[ConsumedRecord]:
+        found = await poll(max_records=max_records, timeout_ms=timeout_ms)
+        reads.append(len(found))
+        asyncio.get_running_loop().call_soon(reads.append, "other work")
+        return found
+
+    monkeypatch.setattr(consumer, "poll", noted)
+    await publish_after(handler, 0, *(f"e{i}:w{i}".encode() for i in range(8)))
+    assert await handler.step(consumer) == 8
+    assert reads[:6] == [3, "other work", 3, "other work", 2, "other work"]
+    assert handler.words == [f"w{i}" for i in range(8)]
+    await consumer.close()
+
+
 async def test_the_consumer_offsets_are_committed_every_second_when_idle_and_on_leaving(
     sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -279,3 +303,123 @@ async def test_the_consumer_offsets_are_committed_every_second_when_idle_and_on_
     await handler.stream.leave(consumer)
     assert commits == [[1], [3], [4], [5]]
     assert handler.words == ["one", "two", "three", "four", "five"]
+
+
+@pytest.fixture
+async def postgres_sessions(postgres_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on PostgreSQL alone: a stream overlaps checkpoints only there."""
+    engine = create_engine(postgres_url)
+    yield create_session_factory(engine)
+    await engine.dispose()
+
+
+class Gated(Waiting):
+    """:class:`Waiting` whose checkpoints wait for ``gate``, noting the order of applies
+    and writes."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+        self.gate = asyncio.Event()
+        self.noted = asyncio.Event()
+        self.log: list[str] = []
+
+    async def handle(self, items: Sequence[str], batch: Batch[list[str]]) -> None:
+        self.log.append(f"apply {','.join(items)}")
+        self.noted.set()
+        await super().handle(items, batch)
+
+    async def applying(self, entry: str) -> None:
+        """Until ``entry`` is in the log."""
+        async with asyncio.timeout(10):
+            while entry not in self.log:
+                self.noted.clear()
+                await self.noted.wait()
+
+    async def write(self, session: AsyncSession, batch: Batch[list[str]]) -> None:
+        await self.gate.wait()
+        self.log.append(f"write {','.join(batch.effects)}")
+        await super().write(session, batch)
+
+
+async def gated_stream(sessions: async_sessionmaker[AsyncSession]) -> tuple[Gated, Consumer]:
+    handler = Gated()
+    handler.gate.set()
+    registry = CollectorRegistry()
+    bus = InMemoryBus()
+    Stream(
+        handler,
+        bus=bus,
+        sessions=sessions,
+        clock=FrozenClock(NOW),
+        group_id=f"stream-{uuid.uuid4().hex[:8]}",
+        topics=(Topic.EVENTS,),
+        metrics=StreamMetrics(
+            lag_gauge("test_consumer_lag", registry), retries_counter("test_retries", registry)
+        ),
+    )
+    consumer = await bus.subscribe([Topic.EVENTS], group_id=handler.stream.group_id)
+    await handler.step(consumer)  # learns the assignment
+    handler.gate.clear()
+    handler.log.clear()
+    return handler, consumer
+
+
+async def test_with_overlap_the_next_batch_applies_while_the_checkpoint_is_in_flight(
+    postgres_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    handler, consumer = await gated_stream(postgres_sessions)
+    stream = handler.stream
+    await publish_after(handler, 0, b"e1:one")
+    assert await stream.step(consumer, overlap=True) == 1
+    assert stream.in_flight is not None
+    assert handler.words == []
+    await publish_after(handler, 0, b"e2:two")
+    second = asyncio.create_task(stream.step(consumer, overlap=True))
+    await handler.applying("apply e2:two")
+    assert handler.log == ["apply e1:one", "apply e2:two"]  # the first is not written yet
+    handler.gate.set()
+    assert await second == 1
+    await stream.settle()
+    assert handler.log == ["apply e1:one", "apply e2:two", "write one", "write two"]
+    assert handler.words == ["one", "two"]
+    assert stream.member.applied == {TopicPartition(Topic.EVENTS, 0): 2}
+    await stream.leave(consumer)
+
+
+async def test_an_event_in_a_batch_and_in_the_checkpoint_in_flight_applies_once(
+    postgres_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    handler, consumer = await gated_stream(postgres_sessions)
+    stream = handler.stream
+    await publish_after(handler, 0, b"e1:one")
+    await stream.step(consumer, overlap=True)
+    await publish_after(handler, 0, b"e1:one", b"e2:two")
+    second = asyncio.create_task(stream.step(consumer, overlap=True))
+    await asyncio.sleep(0.3)
+    assert handler.log == ["apply e1:one"]  # its sift waits for the first checkpoint
+    handler.gate.set()
+    assert await second == 2
+    await stream.settle()
+    assert handler.words == ["one", "two"]
+    await stream.leave(consumer)
+
+
+async def test_a_failed_checkpoint_in_flight_rolls_back_the_next_batch_too(
+    postgres_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    handler, consumer = await gated_stream(postgres_sessions)
+    stream = handler.stream
+    handler.gate.set()
+    handler.fail = PartitionMoved("another member was first")
+    await publish_after(handler, 0, b"e1:one")
+    assert await stream.step(consumer, overlap=True) == 1  # its checkpoint fails meanwhile
+    await publish_after(handler, 0, b"e2:two")
+    assert await stream.step(consumer, overlap=True) == 0  # rolled back with the first
+    assert handler.words == []
+    assert stream.in_flight is None
+    while len(handler.words) < 2:
+        await stream.step(consumer, overlap=True)
+        await stream.settle()
+    assert handler.words == ["one", "two"]
+    assert stream.member.applied == {TopicPartition(Topic.EVENTS, 0): 2}
+    await stream.leave(consumer)

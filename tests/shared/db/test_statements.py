@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.node_engine.accounts.models import AccountFactsRow
+from services.node_engine.accounts.models import AccountFactsRow, FunnelCountRow
 from services.node_engine.timers.models import TimerRow
 from shared.db import statements
 from shared.db.statements import (
+    bulk_add,
     bulk_upsert,
     delete_by_ids,
     insert_ignoring_duplicates,
@@ -135,3 +136,39 @@ async def test_many_rows_are_written_in_parts_with_the_same_outcome(
         ("b", 2),
         ("c", 3),
     ]
+
+
+async def test_an_add_inserts_new_keys_and_increases_the_amount_of_those_there(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    w = f"w{uuid.uuid4().hex[:8]}"
+
+    def counted(node: str, count: int) -> dict[str, object]:
+        return {
+            "workspace_id": w,
+            "path_id": "p",
+            "stage": "s",
+            "node": node,
+            "kind": "node_entered",
+            "partition": 0,
+            "count": count,
+        }
+
+    key = ("workspace_id", "path_id", "stage", "node", "kind", "partition")
+    async with sessions() as session:
+        await bulk_add(
+            session, FunnelCountRow, [counted("a", 2), counted("b", 1)], key=key, amount="count"
+        )
+        await bulk_add(
+            session, FunnelCountRow, [counted("b", 5), counted("c", 1)], key=key, amount="count"
+        )
+        await session.commit()
+    async with sessions() as session:
+        found = await rows_by_keys(
+            session,
+            FunnelCountRow,
+            key,
+            [(w, "p", "s", node, "node_entered", 0) for node in "abcd"],
+            ("node", "count"),
+        )
+    assert sorted((node, count) for node, count in found) == [("a", 2), ("b", 6), ("c", 1)]

@@ -47,7 +47,7 @@ async def overdue(api: Api, state: AccountState) -> AccountState:
     assert decision.state is not None
     assert [t.kind.value for t in decision.transitions] == ["node_overdue"]
     async with api.resources.sessions() as session:
-        await append_transitions(session, [(decision.state, t) for t in decision.transitions])
+        await append_transitions(session, [(decision.state, t, 0) for t in decision.transitions])
         await save_states(
             session, [(decision.state, encode_state(decision.state))], now=clock.now()
         )
@@ -110,7 +110,7 @@ async def test_overdue_counts_per_node_and_a_new_entry_clears_them(api: Api) -> 
     )
     assert moved_on.state is not None
     async with api.resources.sessions() as session:
-        await append_transitions(session, [(moved_on.state, t) for t in moved_on.transitions])
+        await append_transitions(session, [(moved_on.state, t, 0) for t in moved_on.transitions])
         await save_states(
             session, [(moved_on.state, encode_state(moved_on.state))], now=clock.now()
         )

@@ -133,16 +133,21 @@ async def harness(bus: Bus, sessions: async_sessionmaker[AsyncSession]) -> Async
 
 async def run_until_idle(worker: EngineWorker, consumer: Consumer, *, rounds: int = 200) -> None:
     """Step until every owned input partition is applied up to its end, then twice more
-    (for due timers)."""
+    (for due timers); as :meth:`Stream.run` steps, so on PostgreSQL each checkpoint
+    overlaps the next batch, and the last one is finished before returning."""
+    stream = worker.stream
+    async with worker.sessions() as session:
+        overlap = session.get_bind().dialect.name == "postgresql"
     for _ in range(rounds):
-        await worker.step(consumer)
+        await stream.step(consumer, overlap=overlap)
         owned = consumer.assignment()
         if not owned:
             continue
         ends = await worker.bus.end_offsets(sorted(owned, key=str))
         if all(worker.applied.get(tp, 0) >= end for tp, end in ends.items() if end):
-            await worker.step(consumer)
-            await worker.step(consumer)
+            await stream.step(consumer, overlap=overlap)
+            await stream.step(consumer, overlap=overlap)
+            await stream.settle()
             return
     raise AssertionError("the engine did not catch up")
 
