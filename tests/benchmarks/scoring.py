@@ -251,14 +251,16 @@ def _timed_evaluations() -> Iterator[_Evaluations]:
 async def _drain(
     worker: ScoringWorker, consumer: Consumer, total: int, services: Services
 ) -> Phase:
-    """Step the worker until it has applied every record; timed from its first checkpoint
-    (those records not counted), as the raw consumer is from its first batch."""
+    """Step the worker as it runs (each checkpoint overlapping the next batch) until it has
+    applied every record; timed from its first checkpoint (those records not counted), as
+    the raw consumer is from its first batch, to its last checkpoint's end."""
+    overlap = worker.overlaps_checkpoints()
     applied = 0
     first: tuple[int, CpuSample] | None = None
     moved_at = time.monotonic()
     with progress("scoring the mix", total, "events") as advance:
         while applied < total:
-            await worker.step(consumer)
+            await worker.stream.step(consumer, overlap=overlap)
             now = sum(n for tp, n in worker.applied.items() if tp.topic == Topic.ACCOUNT_EVENTS)
             if now > applied:
                 advance(now - applied)
@@ -267,6 +269,7 @@ async def _drain(
                     first = (now, CpuSample.take(None, services))
             elif time.monotonic() - moved_at > STALL_TIMEOUT_S:
                 raise BenchmarkError(f"scoring: no progress at {applied:,} of {total:,}")
+    await worker.stream.settle()
     end = CpuSample.take(None, services)
     assert first is not None
     counted, begin = first

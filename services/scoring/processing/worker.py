@@ -281,11 +281,13 @@ class ScoringWorker(ServiceHandler[Item, Effects]):
         self.accounts.clear()
         self.sweep_at = float("-inf")
 
+    def overlaps_checkpoints(self) -> bool:
+        """Yes: an account's revision moves on as it is scored, the cache holds every
+        effect until it is durable, and the sweep's lookup, the peer book's rebuild and
+        forgetting part of a full cache each wait for the checkpoint in flight."""
+        return True
+
     def committed(self, batch: Batch) -> None:
-        for row in batch.effects.rows:
-            key = (row["workspace_id"], row["account_id"])
-            self.accounts[key].stored_revision = row["revision"]
-        self.bound_cache()
         self.metrics.batch_seconds.observe(time.perf_counter() - batch.started)
         durable = self.clock.now()
         for received in batch.effects.received_at:
@@ -293,7 +295,7 @@ class ScoringWorker(ServiceHandler[Item, Effects]):
 
     def bound_cache(self) -> None:
         """Forget the least recently loaded half of the accounts when the cache is full
-        (every cached account is durable after a checkpoint)."""
+        (with no checkpoint in flight every cached account is durable)."""
         if len(self.accounts) > self.settings.account_cache_size:
             for key in list(itertools.islice(self.accounts, len(self.accounts) // 2)):
                 del self.accounts[key]
@@ -328,6 +330,7 @@ class ScoringWorker(ServiceHandler[Item, Effects]):
         fresh = time.monotonic() - self.peers_loaded_at < self.settings.peers_refresh_seconds
         if self.peers is not None and self.peers.consistent and fresh:
             return
+        await self.stream.settle()
         async with self.sessions() as session:
             stored = await accounts.peer_standings(session)
         self.peers = PeerBook.of(
@@ -341,14 +344,20 @@ class ScoringWorker(ServiceHandler[Item, Effects]):
 
     async def load(self, session: AsyncSession, items: Sequence[Item], batch: Batch) -> None:
         """The accounts the events, the triggers and the sweep's due accounts need, in
-        bulk."""
+        bulk. The sweep's lookup and forgetting part of a full cache first wait for the
+        checkpoint in flight (it moves accounts' last scores, and its accounts are
+        durable only once it is done)."""
         effects = batch.effects
         for item in items:
             if isinstance(item, Received):
                 effects.received.append(item)
             else:
                 effects.joined.append(item)
-        effects.due = await self.due_for_sweep(session)
+        sweep_due = self.clock.now().timestamp() >= self.sweep_at
+        if sweep_due or len(self.accounts) > self.settings.account_cache_size:
+            await self.stream.settle()
+            self.bound_cache()
+        effects.due = await self.due_for_sweep(session) if sweep_due else []
         wanted = {r.account for r in effects.received} | set(effects.due)
         wanted |= {(j.trigger.workspace_id, j.trigger.account_id) for j in effects.joined}
         await self.load_accounts(session, wanted)
@@ -357,8 +366,6 @@ class ScoringWorker(ServiceHandler[Item, Effects]):
         """The owned accounts whose last score is older than the sweep interval (at most
         one lookup per minute of clock time, sooner while accounts remain)."""
         seconds = self.clock.now().timestamp()
-        if seconds < self.sweep_at:
-            return []
         owned = {tp.partition for tp in self.member.assignment if tp.topic == Topic.ACCOUNT_EVENTS}
         before = self.clock.now() - timedelta(seconds=self.settings.sweep_interval_seconds)
         limit = self.settings.max_sweep_accounts
@@ -501,7 +508,9 @@ class ScoringWorker(ServiceHandler[Item, Effects]):
         )
         account.findings = evaluation.findings
         batch.effects.expected.setdefault(key, account.stored_revision)
-        batch.effects.rows.append(_row(key, account, evaluation, now))
+        row = _row(key, account, evaluation, now)
+        batch.effects.rows.append(row)
+        account.stored_revision = row["revision"]  # stored with the batch, or dropped
         for envelope in evaluation.events:
             batch.effects.history.append(envelope)
             batch.outbox.append(

@@ -23,6 +23,7 @@ from shared.contracts import EventType, ScoreEnvelope, Topic, TriggerEnvelope
 from shared.contracts.triggers import TriggerKind
 from tests.shared.attribution.support import Attributing
 from tests.shared.bus.support import event_record, read_to_end
+from tests.shared.consuming.support import step_until_applied
 
 
 @dataclass
@@ -131,14 +132,6 @@ T0 = datetime.fromisoformat("2026-03-02T09:00:00+00:00")
 
 
 async def run_until_idle(worker: ScoringWorker, consumer: Consumer, *, rounds: int = 300) -> None:
-    """Step until every owned input partition is applied up to its end, then once more."""
-    for _ in range(rounds):
-        await worker.step(consumer)
-        owned = consumer.assignment()
-        if not owned:
-            continue
-        ends = await worker.bus.end_offsets(sorted(owned, key=str))
-        if all(worker.applied.get(tp, 0) >= end for tp, end in ends.items() if end):
-            await worker.step(consumer)
-            return
-    raise AssertionError("scoring did not catch up")
+    """Step until every owned input partition is applied, then once more, as scoring runs
+    (:func:`step_until_applied`)."""
+    await step_until_applied(worker, consumer, rounds=rounds, then=1, what="scoring")

@@ -44,6 +44,7 @@ from shared.errors import BusUnavailable
 from tests.services.node_engine.support import build, document, node, stage
 from tests.shared.attribution.support import Attributing
 from tests.shared.bus.support import event_record, read_to_end
+from tests.shared.consuming.support import step_until_applied
 
 REFERENCE = Path(__file__).parents[4] / "services" / "node_engine" / "paths" / "reference"
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -132,24 +133,9 @@ async def harness(bus: Bus, sessions: async_sessionmaker[AsyncSession]) -> Async
 
 
 async def run_until_idle(worker: EngineWorker, consumer: Consumer, *, rounds: int = 200) -> None:
-    """Step until every owned input partition is applied up to its end, then twice more
-    (for due timers); as :meth:`Stream.run` steps, so on PostgreSQL each checkpoint
-    overlaps the next batch, and the last one is finished before returning."""
-    stream = worker.stream
-    async with worker.sessions() as session:
-        overlap = session.get_bind().dialect.name == "postgresql"
-    for _ in range(rounds):
-        await stream.step(consumer, overlap=overlap)
-        owned = consumer.assignment()
-        if not owned:
-            continue
-        ends = await worker.bus.end_offsets(sorted(owned, key=str))
-        if all(worker.applied.get(tp, 0) >= end for tp, end in ends.items() if end):
-            await stream.step(consumer, overlap=overlap)
-            await stream.step(consumer, overlap=overlap)
-            await stream.settle()
-            return
-    raise AssertionError("the engine did not catch up")
+    """Step until every owned input partition is applied, then twice more (for due
+    timers), as the engine runs (:func:`step_until_applied`)."""
+    await step_until_applied(worker, consumer, rounds=rounds, then=2, what="the engine")
 
 
 async def subscribe(harness: Harness) -> Consumer:
