@@ -4,7 +4,6 @@ the same decisions afterwards, and a downgrade rebuilds the plan ledger as it wa
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,8 +15,7 @@ from services.messaging.deliveries.message import delivery_id_of
 from services.messaging.processing import repository as ledger
 from shared.db import create_engine
 from shared.db.types import UtcDateTime
-from tests.conftest import fresh_postgres_database
-from tests.services.migrations.support import migrate
+from tests.services.migrations.support import migrate, on_a_fresh_postgres
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 PLAN_FIELDS = (
@@ -180,5 +178,4 @@ async def test_sqlite_backfill_and_back(sqlite_url: str) -> None:
 
 @pytest.mark.postgres
 def test_postgres_backfill_and_back(postgres_server_url: str) -> None:
-    for url in fresh_postgres_database(postgres_server_url):
-        asyncio.run(_backfill(url))
+    on_a_fresh_postgres(postgres_server_url, _backfill)

@@ -3,14 +3,11 @@ where the engine left off, with the engine's memberships; the re-keyed topic's o
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from sqlalchemy import text
 
 from shared.db import create_engine
-from tests.conftest import fresh_postgres_database
-from tests.services.migrations.support import migrate
+from tests.services.migrations.support import migrate, on_a_fresh_postgres
 
 ROWS = [
     ("milepost-engine", "milepost.events", 3, 57),
@@ -67,5 +64,4 @@ async def test_sqlite_carries_the_engines_place_and_memberships(sqlite_url: str)
 
 @pytest.mark.postgres
 def test_postgres_carries_the_engines_place_and_memberships(postgres_server_url: str) -> None:
-    for url in fresh_postgres_database(postgres_server_url):
-        asyncio.run(_carried(url))
+    on_a_fresh_postgres(postgres_server_url, _carried)

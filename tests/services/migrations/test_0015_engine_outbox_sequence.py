@@ -3,14 +3,11 @@ with sequence 0, and takes the shared outbox's longer record ids."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from sqlalchemy import text
 
 from shared.db import create_engine
-from tests.conftest import fresh_postgres_database
-from tests.services.migrations.support import migrate
+from tests.services.migrations.support import migrate, on_a_fresh_postgres
 
 LONG_ID = "t" * 80
 
@@ -55,5 +52,4 @@ async def test_sqlite_keeps_the_unpublished_trigger(sqlite_url: str) -> None:
 
 @pytest.mark.postgres
 def test_postgres_keeps_the_unpublished_trigger(postgres_server_url: str) -> None:
-    for url in fresh_postgres_database(postgres_server_url):
-        asyncio.run(_carried(url))
+    on_a_fresh_postgres(postgres_server_url, _carried)

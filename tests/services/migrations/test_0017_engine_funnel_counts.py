@@ -3,14 +3,11 @@ transitions there are, and the history's funnel index gives way to the partial o
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from sqlalchemy import inspect, text
 
 from shared.db import create_engine
-from tests.conftest import fresh_postgres_database
-from tests.services.migrations.support import migrate
+from tests.services.migrations.support import migrate, on_a_fresh_postgres
 
 HISTORY = [
     ("t1", "stage_entered", "onboarding", None),
@@ -68,5 +65,4 @@ async def test_sqlite_counts_the_history_there_is(sqlite_url: str) -> None:
 
 @pytest.mark.postgres
 def test_postgres_counts_the_history_there_is(postgres_server_url: str) -> None:
-    for url in fresh_postgres_database(postgres_server_url):
-        asyncio.run(_carried(url))
+    on_a_fresh_postgres(postgres_server_url, _carried)

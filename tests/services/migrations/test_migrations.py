@@ -8,7 +8,7 @@ from sqlalchemy import inspect
 
 from services.migrations import alembic_config, check_models_match, upgrade_to_head
 from shared.db import create_engine
-from tests.conftest import fresh_postgres_database
+from tests.services.migrations.support import on_a_fresh_postgres
 
 
 async def _round_trip(url: str) -> None:
@@ -34,7 +34,4 @@ async def test_sqlite_upgrade_check_downgrade(sqlite_url: str) -> None:
 
 @pytest.mark.postgres
 def test_postgres_upgrade_check_downgrade(postgres_server_url: str) -> None:
-    import asyncio
-
-    for url in fresh_postgres_database(postgres_server_url):
-        asyncio.run(_round_trip(url))
+    on_a_fresh_postgres(postgres_server_url, _round_trip)

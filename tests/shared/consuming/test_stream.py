@@ -197,8 +197,13 @@ class Waiting(Counting):
 async def waiting_stream(
     sessions: async_sessionmaker[AsyncSession], wait_ms: int
 ) -> tuple[Waiting, Consumer]:
-    bus = InMemoryBus()
     handler = Waiting(wait_ms)
+    return handler, await attached(handler, sessions)
+
+
+async def attached(handler: Waiting, sessions: async_sessionmaker[AsyncSession]) -> Consumer:
+    """``handler`` in a stream of its own on an in-memory bus, its assignment learned."""
+    bus = InMemoryBus()
     registry = CollectorRegistry()
     Stream(
         handler,
@@ -213,7 +218,7 @@ async def waiting_stream(
     )
     consumer = await bus.subscribe([Topic.EVENTS], group_id=handler.stream.group_id)
     await handler.step(consumer)  # learns the assignment
-    return handler, consumer
+    return consumer
 
 
 async def publish_after(handler: Waiting, delay_s: float, *values: bytes) -> None:
@@ -344,21 +349,7 @@ class Gated(Waiting):
 async def gated_stream(sessions: async_sessionmaker[AsyncSession]) -> tuple[Gated, Consumer]:
     handler = Gated()
     handler.gate.set()
-    registry = CollectorRegistry()
-    bus = InMemoryBus()
-    Stream(
-        handler,
-        bus=bus,
-        sessions=sessions,
-        clock=FrozenClock(NOW),
-        group_id=f"stream-{uuid.uuid4().hex[:8]}",
-        topics=(Topic.EVENTS,),
-        metrics=StreamMetrics(
-            lag_gauge("test_consumer_lag", registry), retries_counter("test_retries", registry)
-        ),
-    )
-    consumer = await bus.subscribe([Topic.EVENTS], group_id=handler.stream.group_id)
-    await handler.step(consumer)  # learns the assignment
+    consumer = await attached(handler, sessions)
     handler.gate.clear()
     handler.log.clear()
     return handler, consumer
