@@ -363,8 +363,9 @@ class ScoringWorker(ServiceHandler[Item, Effects]):
         await self.load_accounts(session, wanted)
 
     async def due_for_sweep(self, session: AsyncSession) -> list[AccountKey]:
-        """The owned accounts whose last score is older than the sweep interval (at most
-        one lookup per minute of clock time, sooner while accounts remain)."""
+        """The owned accounts whose last score is older than the sweep interval; sets when
+        the next lookup is due (:meth:`load` asks only then): a minute of clock time later,
+        or at once while accounts remain."""
         seconds = self.clock.now().timestamp()
         owned = {tp.partition for tp in self.member.assignment if tp.topic == Topic.ACCOUNT_EVENTS}
         before = self.clock.now() - timedelta(seconds=self.settings.sweep_interval_seconds)
