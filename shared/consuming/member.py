@@ -31,6 +31,7 @@ from shared.consuming.seen import (
     remember,
     seen_before,
 )
+from shared.db.statements import on_postgresql
 
 T = TypeVar("T")
 
@@ -141,7 +142,7 @@ class FencedMember:
         if not first:
             sifted.fresh.extend(items)
             return sifted
-        if session is not None and session.get_bind().dialect.name == "postgresql":
+        if session is not None and on_postgresql(session):
             ordered = [s for _, s in keyed if s is not None and first[s.key] is s]
             seen = set(first) - await record_new(session, self.group_id, ordered, now=now)
         else:

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.bus import TopicPartition
 from shared.consuming.models import AppliedOffsetRow
+from shared.db.statements import on_postgresql
 from shared.errors import PartitionMoved
 
 Moves = Mapping[TopicPartition, tuple[int | None, int]]
@@ -90,7 +91,7 @@ async def advance_offsets(
     }
     if not moved:
         return
-    if session.get_bind().dialect.name == "postgresql":
+    if on_postgresql(session):
         fenced = await _move_together(session, group, moved)
     else:
         fenced = {key for key in moved if await _move_one(session, group, key, *moved[key])}

@@ -71,6 +71,7 @@ from shared.consuming.dead_letters import dead_letter_entry, log_dead_letter
 from shared.consuming.member import FencedMember
 from shared.consuming.outbox import OutboxEntry, OutboxModel
 from shared.consuming.seen import Sighting
+from shared.db.statements import on_postgresql
 from shared.errors import InvalidMessage, PartitionMoved, RetryableError, StoreUnavailable
 from shared.slicing import Slicer
 
@@ -331,7 +332,7 @@ class Stream(Generic[T, E]):
 
     async def _on_postgresql(self) -> bool:
         async with self.sessions() as session:
-            return session.get_bind().dialect.name == "postgresql"
+            return on_postgresql(session)
 
     async def leave(self, consumer: Consumer) -> None:
         """Finish the checkpoint in flight, delete the acknowledged outbox rows and commit
@@ -517,7 +518,7 @@ class Stream(Generic[T, E]):
 async def _end_reads(session: AsyncSession) -> None:
     """On SQLite, end the read transaction before the writes: a write cannot follow a read
     snapshot another connection has written past since. PostgreSQL keeps one transaction."""
-    if session.in_transaction() and session.get_bind().dialect.name == "sqlite":
+    if session.in_transaction() and not on_postgresql(session):
         await session.commit()
 
 

@@ -43,8 +43,7 @@ from sqlalchemy.orm import DeclarativeBase
 
 
 def _insert(session: AsyncSession, model: type[DeclarativeBase]) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql_insert if dialect == "postgresql" else sqlite_insert)(
+    return (postgresql_insert if on_postgresql(session) else sqlite_insert)(
         cast(Table, model.__table__)
     )
 
@@ -56,7 +55,7 @@ async def insert_rows(
     if not rows:
         return
     table = _table(model)
-    if _postgresql(session):
+    if on_postgresql(session):
         statement = _unnest_plain(table, tuple(rows[0]))
         for part in _parts(rows):
             await session.execute(statement, _arrays(table, part))
@@ -72,7 +71,7 @@ async def insert_ignoring_duplicates(
     if not rows:
         return
     table = _table(model)
-    if _postgresql(session):
+    if on_postgresql(session):
         statement = _unnest_insert(table, tuple(rows[0]), None)
         for part in _parts(rows):
             await session.execute(statement, _arrays(table, part))
@@ -99,7 +98,7 @@ async def insert_new(
     table = _table(model)
     names = (key,) if isinstance(key, str) else key
     inserted: list[tuple[Any, ...]] = []
-    if _postgresql(session):
+    if on_postgresql(session):
         statement = _unnest_returning(table, tuple(rows[0]), names)
         for part in _parts(rows):
             inserted.extend(await session.execute(statement, _arrays(table, part)))
@@ -147,7 +146,7 @@ async def bulk_upsert(
     """:func:`upsert`, as one prepared statement on PostgreSQL (no two rows may share a key)."""
     if not rows:
         return
-    if not _postgresql(session):
+    if not on_postgresql(session):
         await upsert(session, model, rows, key=key)
         return
     table = _table(model)
@@ -169,7 +168,7 @@ async def bulk_add(
     if not rows:
         return
     table = _table(model)
-    if _postgresql(session):
+    if on_postgresql(session):
         statement = _unnest_adding(table, tuple(rows[0]), tuple(key), amount)
         for part in _parts(rows):
             await session.execute(statement, _arrays(table, part))
@@ -194,7 +193,7 @@ async def rows_by_keys(
     if not wanted:
         return []
     table = _table(model)
-    if _postgresql(session):
+    if on_postgresql(session):
         arrays = {f"given_{name}": [k[i] for k in wanted] for i, name in enumerate(key)}
         result = await session.execute(_unnest_select(table, tuple(key), tuple(columns)), arrays)
         return list(result)
@@ -216,7 +215,7 @@ async def delete_by_ids(
     if not ids:
         return 0
     table = _table(model)
-    if _postgresql(session):
+    if on_postgresql(session):
         result = await session.execute(_delete_any(table, column), {"ids": list(ids)})
     else:
         result = await session.execute(delete(table).where(table.c[column].in_(ids)))
@@ -235,7 +234,8 @@ def _parts(rows: Sequence[dict[str, Any]]) -> Iterable[Sequence[dict[str, Any]]]
     return (rows[start : start + size] for start in range(0, len(rows), size))
 
 
-def _postgresql(session: AsyncSession) -> bool:
+def on_postgresql(session: AsyncSession) -> bool:
+    """Whether the session's bind is PostgreSQL (else SQLite, the embedded database)."""
     return session.get_bind().dialect.name == "postgresql"
 
 

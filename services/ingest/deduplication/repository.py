@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 
 from services.ingest.deduplication.models import PublishedMessage
+from shared.db.statements import on_postgresql
 from shared.db.types import UtcDateTime
 
 _TABLE: Table = PublishedMessage.__table__  # type: ignore[assignment]
@@ -61,7 +62,7 @@ class PublishedMessageRepository:
         if not message_ids:
             return set()
         ordered = sorted(message_ids)
-        if self._session.get_bind().dialect.name == "postgresql":
+        if on_postgresql(self._session):
             result = await self._session.execute(
                 _POSTGRESQL_CLAIM,
                 {"workspace_id": workspace_id, "message_ids": ordered, "published_at": at},

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.messaging.deliveries.message import Message
 from services.messaging.deliveries.models import AttemptRow, DeliveryRow
-from shared.db.statements import insert_ignoring_duplicates, insert_new
+from shared.db.statements import insert_ignoring_duplicates, insert_new, on_postgresql
 
 FINAL_AT_PLANNING = frozenset({"suppressed", "failed"})
 """Statuses recorded at planning that are never sent."""
@@ -98,7 +98,7 @@ async def claim_due(
         .order_by(_DELIVERIES.c.priority.desc(), _DELIVERIES.c.due_at)
         .limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
+    if on_postgresql(session):
         due = due.with_for_update(skip_locked=True)
     claim = (
         update(_DELIVERIES)

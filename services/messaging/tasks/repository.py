@@ -9,7 +9,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.messaging.tasks.models import TaskRow
-from shared.db.statements import insert_ignoring_duplicates
+from shared.db.statements import insert_ignoring_duplicates, on_postgresql
 
 OPEN = ("open", "escalated")
 """Statuses of a task not done yet."""
@@ -44,7 +44,7 @@ async def due_for_escalation(session: AsyncSession, now: datetime, limit: int) -
         .order_by(TaskRow.escalate_at)
         .limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
+    if on_postgresql(session):
         query = query.with_for_update(skip_locked=True)
     return list(await session.scalars(query))
 
