@@ -247,7 +247,7 @@ def _arrays(table: Table, rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]
     """One array per column; JSON values as their text (a list in an array would make it
     an array of more dimensions)."""
     return {
-        f"given_{name}": [_text(table, name, row[name]) for row in rows]
+        f"given_{name}": [json_text(cast(JSON, table.c[name].type), row[name]) for row in rows]
         if _is_json(table, name)
         else [row[name] for row in rows]
         for name in rows[0]
@@ -258,10 +258,10 @@ def _is_json(table: Table, name: str) -> bool:
     return isinstance(table.c[name].type, JSON)
 
 
-def _text(table: Table, name: str, value: Any) -> str | None:
-    """Like SQLAlchemy's JSON type: ``None`` is JSON ``null`` unless the column says
-    ``none_as_null``."""
-    if value is None and cast(JSON, table.c[name].type).none_as_null:
+def json_text(stored: JSON, value: Any) -> str | None:
+    """``value`` as the text of a JSON column of type ``stored``, like SQLAlchemy's JSON
+    type: ``None`` is JSON ``null`` unless the column says ``none_as_null``."""
+    if value is None and stored.none_as_null:
         return None
     return orjson.dumps(value).decode()
 

@@ -80,7 +80,9 @@ class AccountFactsRow(Base):
 
 
 class TransitionRow(Base):
-    """Append-only: every step of every account, pointing at what caused it."""
+    """Append-only: every step of every account, pointing at what caused it. A
+    transition is written once because its cause is applied once, so its id needs no
+    unique key."""
 
     __tablename__ = "engine_transitions"
     __table_args__ = (
@@ -98,7 +100,7 @@ class TransitionRow(Base):
     position: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
-    transition_id: Mapped[str] = mapped_column(String(32), unique=True)
+    transition_id: Mapped[str] = mapped_column(String(32))
     workspace_id: Mapped[str] = mapped_column(String(32))
     account_id: Mapped[str] = mapped_column(String(256))
     path_id: Mapped[str] = mapped_column(String(64))

@@ -17,12 +17,8 @@ from services.node_engine.accounts.models import (
     TransitionRow,
 )
 from services.node_engine.core.state import AccountState, Transition
-from shared.db.statements import (
-    bulk_add,
-    bulk_upsert,
-    insert_new,
-    rows_by_keys,
-)
+from shared.db.copying import copy_rows
+from shared.db.statements import bulk_add, bulk_upsert, rows_by_keys
 
 StateKey = tuple[str, str, str]
 """(workspace id, account id, path id)."""
@@ -77,9 +73,10 @@ async def append_transitions(
     session: AsyncSession, entries: Sequence[tuple[AccountState, Transition, int]]
 ) -> None:
     """Append to the history (each entry: the state after, the transition, the input
-    partition it came from) and count the funnel's kinds among them; a transition already
-    recorded (same id) is neither repeated nor counted again."""
-    recorded = await insert_new(
+    partition it came from) and count the funnel's kinds among them. Each transition is
+    appended once: its cause is applied once (the consumer's seen events and offsets commit
+    in the same transaction)."""
+    await copy_rows(
         session,
         TransitionRow,
         [
@@ -100,12 +97,11 @@ async def append_transitions(
             }
             for s, t, _ in entries
         ],
-        "transition_id",
     )
     counts = Counter(
         (s.workspace_id, s.path_id, t.stage, t.node or "", t.kind.value, partition)
         for s, t, partition in entries
-        if t.kind.value in FUNNEL_KINDS and t.id in recorded
+        if t.kind.value in FUNNEL_KINDS
     )
     await bulk_add(
         session,

@@ -184,25 +184,6 @@ async def test_the_funnel_counts_accounts_entries_completions_and_time_in_node(a
     assert steps[("account_setup", None)]["entered"] == 2
 
 
-async def test_a_transition_recorded_again_is_not_counted_again(api: Api) -> None:
-    state = await api.walk("a1", [])
-    event = Observation(
-        "a1-again", api.workspace_id, "a1", "track", "Merchant Approved", "u1",
-        frozenset(), {}, {}, "segment", int(api.resources.clock.now().timestamp()),
-    )  # fmt: skip
-    decision = transition(state, event, path=api.path, now=api.resources.clock.now())
-    assert decision.state is not None
-    for partition in (0, 1):  # the second time from another partition: counted nowhere
-        async with api.resources.sessions() as session:
-            entries = [(decision.state, t, partition) for t in decision.transitions]
-            await append_transitions(session, entries)
-            await session.commit()
-    funnel = (await api.client.get(f"{api.base}/paths/platform-merchant/funnel")).json()
-    steps = {(s["stage"], s["node"]): s for s in funnel["steps"]}
-    assert steps[("settle_in", "application_approved")]["completed"] == 1
-    assert steps[("account_setup", None)]["entered"] == 1
-
-
 async def test_a_move_is_queued_for_the_engine_and_refused_for_an_account_not_on_the_path(
     api: Api,
 ) -> None:

@@ -1,0 +1,80 @@
+"""Appending rows with PostgreSQL's binary ``COPY`` (the asyncpg adapter of
+:mod:`shared.db`).
+
+``COPY`` has no statement to parse or plan and no arrays to build: the driver encodes
+each row straight into the copy stream, which costs both sides a fraction of an
+``INSERT ... SELECT FROM unnest(...)``. It has no ``ON CONFLICT``, so it suits tables
+whose rows cannot repeat. It runs in the session's transaction; SQLite inserts the rows
+as one executemany (:func:`~shared.db.statements.insert_rows`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+import asyncpg
+from sqlalchemy import JSON, Dialect, Table, TypeDecorator, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase
+
+from shared.db.statements import insert_rows, json_text, on_postgresql
+
+
+async def copy_rows(
+    session: AsyncSession, model: type[DeclarativeBase], rows: Sequence[dict[str, Any]]
+) -> None:
+    """Insert ``rows`` (every row names the same columns) in the session's transaction.
+
+    A key the table already holds fails the transaction with :class:`IntegrityError`,
+    and any other refusal with :class:`DBAPIError`, as a statement's would."""
+    if not rows:
+        return
+    if not on_postgresql(session):
+        await insert_rows(session, model, rows)
+        return
+    table = cast(Table, model.__table__)
+    names = tuple(rows[0])
+    records = _records(table, names, rows, session.get_bind().dialect)
+    driver = await _driver_in_transaction(session)
+    try:
+        await driver.copy_records_to_table(table.name, records=records, columns=names)
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        raise IntegrityError(f"COPY {table.name}", None, exc) from exc
+    except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise DBAPIError(f"COPY {table.name}", None, exc) from exc
+
+
+async def _driver_in_transaction(session: AsyncSession) -> Any:
+    """The session's asyncpg connection, inside the session's transaction (which the
+    driver begins at the first statement, so a session that has run none runs one)."""
+    connection = await session.connection()
+    driver: Any = (await connection.get_raw_connection()).driver_connection
+    if not driver.is_in_transaction():
+        await session.execute(select(1))
+    return driver
+
+
+def _records(
+    table: Table, names: tuple[str, ...], rows: Sequence[dict[str, Any]], dialect: Dialect
+) -> list[tuple[Any, ...]]:
+    """The rows as the driver encodes them: JSON as its text, and a decorated type's value
+    as it binds."""
+    converters = [_converter(table, name, dialect) for name in names]
+    return [
+        tuple(
+            value if convert is None else convert(value)
+            for convert, value in zip(converters, (row[name] for name in names), strict=True)
+        )
+        for row in rows
+    ]
+
+
+def _converter(table: Table, name: str, dialect: Dialect) -> Any:
+    stored = table.c[name].type
+    if isinstance(stored, JSON):
+        return lambda value: json_text(stored, value)
+    if isinstance(stored, TypeDecorator):
+        return lambda value: stored.process_bind_param(value, dialect)
+    return None
