@@ -3,7 +3,8 @@
 Outputs: the triggers on ``milepost.triggers`` (by ``trigger_id``, deterministic: the same
 workload in the same workspace gives the same ids), the deliveries the webhook receiver
 accepted (by the trigger in their body, each with its ``webhook-id``), the deliveries given
-up on (``milepost.deliveries.dlq``) and the dead letters of the consumers.
+up on (``milepost.deliveries.dlq``), the dead letters of the consumers, and the engine's
+history rows written twice.
 
 The receiver (tests/services/messaging/http_sink.py) answers from a seeded script: 200,
 or for the flaky receiver 503 for half the requests and, for some, a 200 after the sender's
@@ -73,6 +74,8 @@ class Outputs:
     dead_letters: tuple[DeadLetter, ...]
     identity: dict[str, str]
     """Trigger id -> what is the same in every run ("": not compared; see :func:`identities`)."""
+    history_twice: int
+    """The engine's history rows whose transition id another row has (must be 0)."""
 
     @property
     def scored(self) -> int:
@@ -124,6 +127,7 @@ async def collect(
         Counter(f.reason[:80] for _, _, f in failed),
         tuple(letters),
         identities([t for _, _, t in triggers if t is not None]),
+        await deployment.history_written_twice(),
     )
 
 
@@ -164,6 +168,7 @@ class Comparison:
     given_up: int
     repeats: int
     changed_bodies: int
+    history_twice: int
     examples: tuple[str, ...]
     """A few of the lost and unexpected triggers."""
 
@@ -175,7 +180,12 @@ class Comparison:
     def duplicated(self) -> int:
         """Outputs a consumer deduplicating by id would still see twice, and retried bodies
         that changed."""
-        return self.duplicated_triggers + self.duplicated_deliveries + self.changed_bodies
+        return (
+            self.duplicated_triggers
+            + self.duplicated_deliveries
+            + self.changed_bodies
+            + self.history_twice
+        )
 
     @property
     def repeated(self) -> int:
@@ -190,6 +200,7 @@ class Comparison:
             "triggers duplicated (same transition, another id)": self.duplicated_triggers,
             "deliveries duplicated": self.duplicated_deliveries,
             "retries of a webhook-id with a different body": self.changed_bodies,
+            "transitions written twice in the engine's history": self.history_twice,
             "transitions the undisturbed run did not make": self.unexpected_triggers,
         }
         described = [f"{count} {what}" for what, count in found.items() if count]
@@ -223,6 +234,7 @@ def compare(run: Outputs, undisturbed: Outputs, *, failing_receiver: bool = Fals
         given_up=len(run.given_up),
         repeats=run.repeats,
         changed_bodies=run.changed_bodies,
+        history_twice=run.history_twice,
         examples=tuple(examples),
     )
 

@@ -52,6 +52,9 @@ PARTITIONS = {spec.topic: spec.partitions for spec in TOPICS}
 RETRY_SCHEDULE_S = [0.5, 1.0, 1.0, 2.0, 2.0]
 """Short retries (production waits minutes): a run must see them end, in the DLQ or sent."""
 WEBHOOK_TIMEOUT_S = 1.0
+CLAIM_LEASE_S = 15.0
+"""A delivery claimed by a messaging process killed mid-send is due again after this long
+(production: two minutes): well within the settle window, well beyond a send."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +169,7 @@ class Deployment:
             "MILEPOST_MESSAGING_CONTACTS_GROUP_ID": self.group("contacts"),
             "MILEPOST_MESSAGING_RETRY_SCHEDULE_SECONDS": orjson.dumps(RETRY_SCHEDULE_S).decode(),
             "MILEPOST_MESSAGING_HTTP_TIMEOUT_SECONDS": str(WEBHOOK_TIMEOUT_S),
+            "MILEPOST_MESSAGING_CLAIM_LEASE_SECONDS": str(CLAIM_LEASE_S),
             **FAST_PATHS,
         }
 
@@ -272,17 +276,24 @@ class Deployment:
         finally:
             await admin.close()
 
+    async def history_written_twice(self) -> int:
+        """The engine's history rows whose transition id another row has."""
+        return await self._count(
+            "SELECT count(*) - count(DISTINCT transition_id) FROM engine_transitions"
+        )
+
     async def pending_deliveries(self) -> int:
         """Deliveries still queued, deferred or retrying."""
+        return await self._count(
+            "SELECT count(*) FROM messaging_deliveries "
+            "WHERE status IN ('queued', 'deferred', 'retrying')"
+        )
+
+    async def _count(self, query: str) -> int:
         engine = create_engine(self.database_url)
         try:
             async with engine.connect() as connection:
-                found = await connection.scalar(
-                    text(
-                        "SELECT count(*) FROM messaging_deliveries "
-                        "WHERE status IN ('queued', 'deferred', 'retrying')"
-                    )
-                )
+                found = await connection.scalar(text(query))
         finally:
             await engine.dispose()
         return int(found or 0)
