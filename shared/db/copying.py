@@ -3,14 +3,17 @@
 
 ``COPY`` has no statement to parse or plan and no arrays to build: the driver encodes
 each row straight into the copy stream, which costs both sides a fraction of an
-``INSERT ... SELECT FROM unnest(...)``. It has no ``ON CONFLICT``, so it suits tables
-whose rows cannot repeat. It runs in the session's transaction; SQLite inserts the rows
-as one executemany (:func:`~shared.db.statements.insert_rows`).
+``INSERT ... SELECT FROM unnest(...)``. The rows reach the driver one by one, and the event
+loop runs every few milliseconds between them (the driver encodes them as they come), so a
+batch's thousands of rows hold it no longer than a statement's parts would. ``COPY`` has no
+``ON CONFLICT``, so it suits tables whose rows cannot repeat. It runs in the session's
+transaction; SQLite inserts the rows as one executemany
+(:func:`~shared.db.statements.insert_rows`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, cast
 
 import asyncpg
@@ -20,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
 from shared.db.statements import insert_rows, json_text, on_postgresql
+from shared.slicing import Slicer
 
 
 async def copy_rows(
@@ -56,19 +60,19 @@ async def _driver_in_transaction(session: AsyncSession) -> Any:
     return driver
 
 
-def _records(
+async def _records(
     table: Table, names: tuple[str, ...], rows: Sequence[dict[str, Any]], dialect: Dialect
-) -> list[tuple[Any, ...]]:
-    """The rows as the driver encodes them: JSON as its text, and a decorated type's value
-    as it binds."""
+) -> AsyncIterator[tuple[Any, ...]]:
+    """The rows as the driver encodes them (JSON as its text, and a decorated type's value
+    as it binds), letting the event loop run every :data:`~shared.slicing.SLICE_S`."""
     converters = [_converter(table, name, dialect) for name in names]
-    return [
-        tuple(
+    slicer = Slicer()
+    for row in rows:
+        yield tuple(
             value if convert is None else convert(value)
             for convert, value in zip(converters, (row[name] for name in names), strict=True)
         )
-        for row in rows
-    ]
+        await slicer.pause()
 
 
 def _converter(table: Table, name: str, dialect: Dialect) -> Any:

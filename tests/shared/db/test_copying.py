@@ -3,6 +3,7 @@ refusal raised as a statement's would be."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 
@@ -12,6 +13,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.node_engine.accounts.models import AccountFactsRow, TransitionRow
+from shared import slicing
 from shared.db import create_engine, create_session_factory
 from shared.db.copying import copy_rows
 
@@ -104,3 +106,41 @@ async def test_a_value_postgresql_refuses_fails_as_a_database_error(postgres_url
         assert not isinstance(caught.value, IntegrityError)
     finally:
         await engine.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_long_copy_lets_the_event_loop_run_between_rows(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(slicing, "SLICE_S", 0.0)
+    ticks = 0
+    read_at: list[int] = []
+
+    class Row(dict[str, object]):
+        """Notes how often the event loop had run when the copy read its first column."""
+
+        def __getitem__(self, name: str) -> object:
+            if name == "transition_id":
+                read_at.append(ticks)
+            return super().__getitem__(name)
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    w = f"w{uuid.uuid4().hex[:8]}"
+    engine = create_engine(postgres_url)
+    try:
+        async with create_session_factory(engine)() as session:
+            await session.execute(select(1))
+            ticker = asyncio.create_task(tick())
+            await copy_rows(
+                session, TransitionRow, [Row(transition(w, f"t{i}", {})) for i in range(3)]
+            )
+            ticker.cancel()
+            await session.rollback()
+    finally:
+        await engine.dispose()
+    assert read_at[0] < read_at[1] < read_at[2]
