@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from functools import partial
 
@@ -33,8 +32,6 @@ from shared.tenancy.service import WriteKeyAuthenticator
 logger = logging.getLogger(__name__)
 
 LEDGER_PRUNE_INTERVAL_SECONDS = 600
-YOUNG_GC_THRESHOLD = 20_000
-"""Allocations between collections of the youngest generation (Python's default: 700)."""
 
 
 def mount_ingest(app: FastAPI, settings: IngestSettings, resources: Resources) -> IngestService:
@@ -103,21 +100,7 @@ async def run_ingest(runtime: RuntimeSettings) -> None:
         )
         service = mount_ingest(app, IngestSettings(), resources)
         mount_console(app, resources.sessions)
-        tune_garbage_collection()
         await serve(app, host=runtime.host, port=runtime.port, background=[ledger_pruning(service)])
-
-
-def tune_garbage_collection() -> None:
-    """Cheaper garbage collection for a request load of many short-lived objects.
-
-    A batch request allocates thousands of objects (the parsed body, the validated calls,
-    the envelopes) that reference counting frees and that form no cycles, yet each 700 of
-    them trigger a collection. Collect the youngest generation less often, and move what
-    start-up built (modules, the app, the ORM) out of every future collection.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(YOUNG_GC_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def ledger_pruning(service: IngestService) -> Worker:
