@@ -5,13 +5,11 @@ never commits."""
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from typing import cast
 
 from sqlalchemy import (
     BigInteger,
     Integer,
     String,
-    Table,
     bindparam,
     func,
     insert,
@@ -23,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.bus import TopicPartition
 from shared.consuming.models import AppliedOffsetRow
-from shared.db.statements import on_postgresql
+from shared.db.statements import on_postgresql, table_of
 from shared.errors import PartitionMoved
 
 Moves = Mapping[TopicPartition, tuple[int | None, int]]
@@ -64,7 +62,7 @@ async def every_applied_offset(session: AsyncSession) -> dict[tuple[str, TopicPa
     }
 
 
-_OFFSETS = cast(Table, AppliedOffsetRow.__table__)
+_OFFSETS = table_of(AppliedOffsetRow)
 
 
 async def advance_offsets(

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
 from shared.bus import OutgoingRecord
-from shared.db.statements import delete_by_ids, insert_ignoring_duplicates
+from shared.db.statements import delete_by_ids, insert_ignoring_duplicates, table_of
 
 OutboxEntry = tuple[str, int, OutgoingRecord]
 """A record id (the same on every replay), the owning input partition and the record."""
@@ -53,7 +52,7 @@ async def outbox_of(
     """Records left unacknowledged by a previous owner of ``partitions``, oldest first."""
     if not partitions:
         return []
-    table = _table(model)
+    table = table_of(model)
     rows = await session.execute(
         select(table.c.record_id, table.c.topic, table.c.key, table.c.value, table.c.headers)
         .where(table.c.partition.in_(sorted(partitions)))
@@ -76,7 +75,3 @@ async def remove_from_outbox(
     """Delete the acknowledged ``record_ids`` (one array parameter on PostgreSQL: one
     prepared statement whatever their number)."""
     await delete_by_ids(session, model, "record_id", record_ids)
-
-
-def _table(model: OutboxModel) -> Table:
-    return cast(Table, model.__table__)

@@ -19,21 +19,20 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
 
-from sqlalchemy import Table, delete
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.bus import ConsumedRecord
 from shared.consuming.models import SeenEventRow
-from shared.db.statements import insert_new, insert_rows, rows_by_keys
+from shared.db.statements import insert_new, insert_rows, rows_by_keys, table_of
 
 DEDUP_WINDOW = timedelta(days=7)
 """How long an applied event id is remembered (at least): a copy later than that applies."""
 PRUNE_EVERY = timedelta(hours=1)
 """How often a member deletes the expired ids of its partitions (in a batch transaction)."""
 
-_SEEN = cast(Table, SeenEventRow.__table__)
+_SEEN = table_of(SeenEventRow)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ transaction; SQLite inserts the rows as one executemany
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, cast
+from typing import Any
 
 import asyncpg
 from sqlalchemy import JSON, Dialect, Table, TypeDecorator, select
@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
-from shared.db.statements import insert_rows, json_text, on_postgresql
+from shared.db.statements import insert_rows, json_text, on_postgresql, table_of
 from shared.slicing import Slicer
 
 
@@ -38,7 +38,7 @@ async def copy_rows(
     if not on_postgresql(session):
         await insert_rows(session, model, rows)
         return
-    table = cast(Table, model.__table__)
+    table = table_of(model)
     names = tuple(rows[0])
     records = _records(table, names, rows, session.get_bind().dialect)
     driver = await _driver_in_transaction(session)

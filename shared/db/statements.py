@@ -43,9 +43,7 @@ from sqlalchemy.orm import DeclarativeBase
 
 
 def _insert(session: AsyncSession, model: type[DeclarativeBase]) -> Any:
-    return (postgresql_insert if on_postgresql(session) else sqlite_insert)(
-        cast(Table, model.__table__)
-    )
+    return (postgresql_insert if on_postgresql(session) else sqlite_insert)(table_of(model))
 
 
 async def insert_rows(
@@ -54,7 +52,7 @@ async def insert_rows(
     """Insert ``rows``; a key already there raises ``IntegrityError``."""
     if not rows:
         return
-    table = _table(model)
+    table = table_of(model)
     if on_postgresql(session):
         statement = _unnest_plain(table, tuple(rows[0]))
         for part in _parts(rows):
@@ -70,7 +68,7 @@ async def insert_ignoring_duplicates(
     as they are."""
     if not rows:
         return
-    table = _table(model)
+    table = table_of(model)
     if on_postgresql(session):
         statement = _unnest_insert(table, tuple(rows[0]), None)
         for part in _parts(rows):
@@ -95,7 +93,7 @@ async def insert_new(
     :data:`VALUES_PER_STATEMENT` values; on SQLite, one parameter set per row."""
     if not rows:
         return set()
-    table = _table(model)
+    table = table_of(model)
     names = (key,) if isinstance(key, str) else key
     inserted: list[tuple[Any, ...]] = []
     if on_postgresql(session):
@@ -149,7 +147,7 @@ async def bulk_upsert(
     if not on_postgresql(session):
         await upsert(session, model, rows, key=key)
         return
-    table = _table(model)
+    table = table_of(model)
     statement = _unnest_insert(table, tuple(rows[0]), tuple(key))
     for part in _parts(rows):
         await session.execute(statement, _arrays(table, part))
@@ -167,7 +165,7 @@ async def bulk_add(
     the row's instead (no two rows may share a key). One prepared statement on PostgreSQL."""
     if not rows:
         return
-    table = _table(model)
+    table = table_of(model)
     if on_postgresql(session):
         statement = _unnest_adding(table, tuple(rows[0]), tuple(key), amount)
         for part in _parts(rows):
@@ -192,7 +190,7 @@ async def rows_by_keys(
     wanted = list(dict.fromkeys(keys))
     if not wanted:
         return []
-    table = _table(model)
+    table = table_of(model)
     if on_postgresql(session):
         arrays = {f"given_{name}": [k[i] for k in wanted] for i, name in enumerate(key)}
         result = await session.execute(_unnest_select(table, tuple(key), tuple(columns)), arrays)
@@ -214,7 +212,7 @@ async def delete_by_ids(
     PostgreSQL (``= any(...)``), an ``IN`` list on SQLite."""
     if not ids:
         return 0
-    table = _table(model)
+    table = table_of(model)
     if on_postgresql(session):
         result = await session.execute(_delete_any(table, column), {"ids": list(ids)})
     else:
@@ -239,7 +237,8 @@ def on_postgresql(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _table(model: type[DeclarativeBase]) -> Table:
+def table_of(model: type[DeclarativeBase]) -> Table:
+    """The mapped model's :class:`Table` (Core statements and the driver take the table)."""
     return cast(Table, model.__table__)
 
 

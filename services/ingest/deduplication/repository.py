@@ -5,16 +5,16 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import String, Table, bindparam, delete, func, select
+from sqlalchemy import String, bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 
 from services.ingest.deduplication.models import PublishedMessage
-from shared.db.statements import on_postgresql
+from shared.db.statements import on_postgresql, table_of
 from shared.db.types import UtcDateTime
 
-_TABLE: Table = PublishedMessage.__table__  # type: ignore[assignment]
+_TABLE = table_of(PublishedMessage)
 
 
 def _postgresql_claim() -> Insert:

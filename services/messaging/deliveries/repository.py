@@ -5,18 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Row, String, Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import Row, String, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.messaging.deliveries.message import Message
 from services.messaging.deliveries.models import AttemptRow, DeliveryRow
-from shared.db.statements import insert_ignoring_duplicates, insert_new, on_postgresql
+from shared.db.statements import insert_ignoring_duplicates, insert_new, on_postgresql, table_of
 
 FINAL_AT_PLANNING = frozenset({"suppressed", "failed"})
 """Statuses recorded at planning that are never sent."""
-_DELIVERIES = cast(Table, DeliveryRow.__table__)
+_DELIVERIES = table_of(DeliveryRow)
 _SHARED = tuple(f.name for f in fields(Message) if f.name in _DELIVERIES.c)
 """The message's fields its row stores under the same name."""
 
