@@ -10,8 +10,10 @@ Rules (docs/growth-paths.md spells them out for operators):
   ``complete_when`` holds, the next node is the first branch whose ``when`` holds (or the
   following node, or the stage's exit), a node whose ``skip_when`` holds is skipped, and a
   node already done is entered again only as its ``reentry`` rule allows.
-* Entering a node sets timers for its due date and escalations, anchored at the stage's
-  or the node's entry. A timer that fires after its node visit ended changes nothing.
+* Entering a node sets the first timer of its chain (its due date, then each escalation),
+  anchored at the stage's or the node's entry; each timer that fires sets the next, so a
+  node done early leaves one timer behind, not the whole chain. A timer that fires after
+  its node visit ended changes nothing.
 * Tiers are placed while the account is in a tier stage, with hysteresis: promotion at a
   level's ``enter_at``, demotion only below the current level's ``exit_below``.
 * A condition that fails on this account's data is recorded (``condition_failed``) and
@@ -361,7 +363,9 @@ class Step:
         )
 
     def timer_fired(self, timer: Timer, *, hold: bool) -> bool:
-        """Handle a timer; ``False`` when it is stale and nothing changes."""
+        """Handle a timer; ``False`` when it is stale and nothing changes. A node's timer
+        sets the next of its chain, on a paused path too (so the escalations due after
+        the pause still come), where it records nothing."""
         if timer.kind is TimerKind.REVIEW:
             following = timer.due_at + self.path.review_seconds
             self.schedule(TimerKind.REVIEW, max(following, self.now + 1))
@@ -370,8 +374,7 @@ class Step:
         node = self.path.nodes_by_id.get(timer.node or "")
         record = self.nodes.get(timer.node or "")
         if (
-            hold
-            or node is None
+            node is None
             or self.scope.node != node.id
             or record is None
             or record.status is not NodeStatus.ACTIVE
@@ -379,6 +382,12 @@ class Step:
             or (timer.path_version and timer.path_version != state.path_version)
         ):
             return False
+        offset = node.due_seconds if timer.kind is TimerKind.DUE else None
+        if timer.kind is TimerKind.ESCALATION:
+            offset = node.escalations[timer.level - 1].at_seconds
+        self.schedule_node(node, timer.visit, only_after=self.node_anchor(node) + (offset or 0))
+        if hold:
+            return bool(self.timers)
         stage = self.path.stages_by_id[node.stage]
         anchor = "stage entry" if node.due_from == "stage" else "node entry"
         if timer.kind is TimerKind.DUE:
@@ -554,17 +563,24 @@ class Step:
         self.schedule_node(node, visit)
 
     def schedule_node(self, node: Node, visit: int, *, only_after: int | None = None) -> None:
-        """Set the due and escalation timers of the active visit of ``node``, anchored at
-        the stage's or the node's entry; with ``only_after``, only those due later."""
-        entered = self.scope.node_entered_at
-        anchor = (
-            self.scope.stage_entered_at if node.due_from == "stage" or entered is None else entered
-        )
+        """Set the next timer of the active visit of ``node``: its due date, else its first
+        escalation (a path's escalations come after its due date, each after the one
+        before), anchored at the stage's or the node's entry; with ``only_after``, the
+        first due later than that."""
+        anchor = self.node_anchor(node)
         timers = [(TimerKind.DUE, node.due_seconds, 0)] if node.due_seconds is not None else []
         timers += [(TimerKind.ESCALATION, e.at_seconds, e.level) for e in node.escalations]
         for kind, offset, level in timers:
             if only_after is None or anchor + offset > only_after:
                 self.schedule(kind, anchor + offset, node, visit, level)
+                return
+
+    def node_anchor(self, node: Node) -> int:
+        """When the active visit's timers count from: the stage's or the node's entry."""
+        entered = self.scope.node_entered_at
+        if node.due_from == "stage" or entered is None:
+            return self.scope.stage_entered_at
+        return entered
 
     def may_reenter(self, node: Node, record: NodeRecord) -> bool:
         if record.status is NodeStatus.ACTIVE:

@@ -64,16 +64,38 @@ def at_listing(clock: FrozenClock, *, after: timedelta) -> Account:
     return account
 
 
-def test_due_and_escalations_are_anchored_at_stage_entry(clock: FrozenClock) -> None:
+def test_due_and_escalations_are_anchored_at_stage_entry_and_set_one_after_another(
+    clock: FrozenClock,
+) -> None:
     account = at_listing(clock, after=DAY)
-    timers = account.decisions[-1].timers
-    assert [(t.kind, t.node, t.visit, t.level, t.due_at) for t in timers] == [
-        (TimerKind.DUE, "listing", 1, 0, epoch(T0 + 3 * DAY)),
-        (TimerKind.ESCALATION, "listing", 1, 1, epoch(T0 + 5 * DAY)),
-        (TimerKind.ESCALATION, "listing", 1, 2, epoch(T0 + 7 * DAY)),
-    ]
-    assert {t.path_id for t in timers} == {"test-path"}
-    assert len({t.id for t in timers}) == 3
+    (due,) = account.decisions[-1].timers
+    assert (due.kind, due.node, due.visit, due.level, due.due_at) == (
+        TimerKind.DUE,
+        "listing",
+        1,
+        0,
+        epoch(T0 + 3 * DAY),
+    )
+    clock.set(T0 + 3 * DAY)
+    (first,) = account.fire(due).timers
+    assert (first.kind, first.level, first.due_at) == (TimerKind.ESCALATION, 1, epoch(T0 + 5 * DAY))
+    clock.set(T0 + 5 * DAY)
+    (second,) = account.fire(first).timers
+    assert (second.kind, second.level, second.due_at) == (
+        TimerKind.ESCALATION,
+        2,
+        epoch(T0 + 7 * DAY),
+    )
+    clock.set(T0 + 7 * DAY)
+    assert account.fire(second).timers == ()
+    assert {t.path_id for t in (due, first, second)} == {"test-path"}
+    assert len({t.id for t in (due, first, second)}) == 3
+
+
+def test_a_node_done_early_leaves_only_its_first_timer(clock: FrozenClock) -> None:
+    account = at_listing(clock, after=DAY)
+    account.event("Listing")
+    assert [(t.kind, t.level) for t in account.pending(node="listing")] == [(TimerKind.DUE, 0)]
 
 
 def test_a_due_date_from_node_entry(clock: FrozenClock) -> None:
@@ -88,10 +110,20 @@ def test_a_due_date_already_past_on_entry_falls_due_at_once(clock: FrozenClock) 
     account = at_listing(clock, after=4 * DAY)
     due = account.timer(TimerKind.DUE, "listing")
     assert due.due_at == epoch(T0 + 4 * DAY)
-    assert [t.due_at for t in account.pending(TimerKind.ESCALATION)] == [
-        epoch(T0 + 5 * DAY),
-        epoch(T0 + 7 * DAY),
+    assert account.pending(TimerKind.ESCALATION) == []
+    account.fire(due)
+    assert [t.due_at for t in account.pending(TimerKind.ESCALATION)] == [epoch(T0 + 5 * DAY)]
+
+
+def test_a_chain_already_past_on_entry_falls_due_link_by_link(clock: FrozenClock) -> None:
+    account = at_listing(clock, after=8 * DAY)
+    fired = [d for d in account.wait(timedelta(0)) if d.transitions]
+    assert [kinds(d) for d in fired] == [
+        [("node_overdue", "setup", "listing")],
+        [("escalation", "setup", "listing")],
+        [("escalation", "setup", "listing")],
     ]
+    assert [d.transitions[0].payload["due_at"] for d in fired] == [epoch(T0 + 8 * DAY)] * 3
 
 
 def test_overdue_then_the_escalation_chain(clock: FrozenClock) -> None:

@@ -425,6 +425,23 @@ def test_on_hold_a_due_timer_changes_nothing_and_a_review_keeps_its_rhythm(
     assert account.at == ("s", "n")
 
 
+def test_on_hold_a_due_timer_sets_its_escalation_which_fires_after_the_pause(
+    clock: FrozenClock,
+) -> None:
+    path = single(
+        "days_in_node >= 9", due="PT12H", escalations=[{"at": "P1D", "notify": ["admin"]}]
+    )
+    account = enrolled(path, clock)
+    due = account.timer(TimerKind.DUE)
+    clock.advance(12 * HOUR)
+    held = account.fire(due, hold=True)
+    assert held.transitions == ()
+    (escalation,) = held.timers
+    assert (escalation.kind, escalation.due_at) == (TimerKind.ESCALATION, epoch(T0 + DAY))
+    clock.advance(12 * HOUR)
+    assert kinds(account.fire(escalation)) == [("escalation", "s", "n")]
+
+
 # -- a condition failing on one account ----------------------------------------------------
 
 
