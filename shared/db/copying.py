@@ -14,6 +14,7 @@ transaction; SQLite inserts the rows as one executemany
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from operator import itemgetter
 from typing import Any
 
 import asyncpg
@@ -65,13 +66,20 @@ async def _records(
 ) -> AsyncIterator[tuple[Any, ...]]:
     """The rows as the driver encodes them (JSON as its text, and a decorated type's value
     as it binds), letting the event loop run every :data:`~shared.slicing.SLICE_S`."""
-    converters = [_converter(table, name, dialect) for name in names]
+    pick = itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
+    converted = [
+        (place, convert)
+        for place, convert in enumerate(_converter(table, name, dialect) for name in names)
+        if convert is not None
+    ]
     slicer = Slicer()
     for row in rows:
-        yield tuple(
-            value if convert is None else convert(value)
-            for convert, value in zip(converters, (row[name] for name in names), strict=True)
-        )
+        values = pick(row)
+        if converted:
+            values = list(values)
+            for place, convert in converted:
+                values[place] = convert(values[place])
+        yield tuple(values)
         await slicer.pause()
 
 
