@@ -181,6 +181,14 @@ class MessagingSettings(BaseSettings):
     )
     dispatch_batch: int = Field(default=100, ge=1, description="Deliveries claimed per step.")
     dispatch_concurrency: int = Field(default=32, ge=1, description="Sends in flight at once.")
+    dispatch_lanes: int = Field(
+        default=2,
+        ge=1,
+        le=8,
+        description="Steps in flight at once on PostgreSQL: while one claims or records, "
+        "another's sends run (all within dispatch_concurrency). The embedded database has one "
+        "writer and runs one.",
+    )
     dispatch_interval_ms: int = Field(
         default=200, ge=10, le=60_000, description="Wait between steps when nothing was due."
     )

@@ -103,6 +103,8 @@ class DispatchPolicy:
     idle_seconds: float
     default_secret: str | None
     """Signs webhooks that are not a subscription's; none: they fail (see ``attempt``)."""
+    lanes: int = 1
+    """Steps in flight at once on PostgreSQL (see :meth:`Dispatcher.run`)."""
 
     @classmethod
     def from_settings(cls, settings: MessagingSettings) -> DispatchPolicy:
@@ -115,6 +117,7 @@ class DispatchPolicy:
             default_secret=(
                 settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
             ),
+            lanes=settings.dispatch_lanes,
         )
 
 
@@ -189,6 +192,17 @@ class Dispatcher:
         self.gate = asyncio.Semaphore(policy.concurrency)
 
     async def run(self) -> None:
+        """Step in ``policy.lanes`` loops (:meth:`lane`) until cancelled: while one lane
+        claims or records, another's sends are in flight, all of them within
+        ``policy.concurrency``. Claims are disjoint only on PostgreSQL (``SKIP LOCKED``);
+        SQLite has one writer, so it runs one lane."""
+        async with self.sessions() as session:
+            lanes = self.policy.lanes if repository.claims_are_disjoint(session) else 1
+        async with asyncio.TaskGroup() as group:
+            for _ in range(lanes):
+                group.create_task(self.lane())
+
+    async def lane(self) -> None:
         """Step until cancelled. A step that claimed fewer deliveries than a batch holds
         took all that were due, so the next waits (:meth:`idle`) instead of claiming again
         at once (a transaction that would find nothing)."""

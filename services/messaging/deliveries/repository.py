@@ -36,11 +36,17 @@ def row_of(message: Message) -> dict[str, Any]:
     }
 
 
-def message_of(row: DeliveryRow | Row[Any], *, signing_secret: str | None = None) -> Message:
-    """The message ``row`` stores, at its current attempt, signed with ``signing_secret``."""
-    values: dict[str, Any] = {name: getattr(row, name) for name in _SHARED}
-    values.update(target=dict(row.target), trace=dict(row.trace))
-    return Message(**values, attempt=row.attempts, signing_secret=signing_secret)
+_CLAIMED = (*_SHARED, "attempts")
+"""The columns a claim returns: what :func:`message_of` reads."""
+
+
+def message_of(row: Row[Any], *, signing_secret: str | None = None) -> Message:
+    """The message a claimed ``row`` stores, at its current attempt, signed with
+    ``signing_secret``."""
+    stored = row._mapping
+    values: dict[str, Any] = {name: stored[name] for name in _SHARED}
+    values.update(target=dict(stored["target"]), trace=dict(stored["trace"]))
+    return Message(**values, attempt=stored["attempts"], signing_secret=signing_secret)
 
 
 def queued_attempt(message: Message) -> dict[str, Any]:
@@ -81,12 +87,18 @@ async def attempts_of(session: AsyncSession, delivery_id: str) -> list[AttemptRo
     return list(rows)
 
 
+def claims_are_disjoint(session: AsyncSession) -> bool:
+    """Whether concurrent claims take disjoint deliveries (PostgreSQL's ``SKIP LOCKED``);
+    SQLite has one writer, and a second claim would wait for the first."""
+    return on_postgresql(session)
+
+
 async def claim_due(
     session: AsyncSession, *, now: datetime, limit: int, lease: timedelta
 ) -> list[Row[Any]]:
-    """Due deliveries (``due_at <= now``), highest priority first, leased to the caller in
-    one statement: their ``due_at`` moves to ``now + lease`` and ``attempts`` counts this
-    one.
+    """Due deliveries (``due_at <= now``, the columns :func:`message_of` reads), highest
+    priority first, leased to the caller in one statement: their ``due_at`` moves to
+    ``now + lease`` and ``attempts`` counts this one.
 
     The ``UPDATE ... WHERE delivery_id IN (SELECT ... LIMIT) RETURNING`` claims atomically:
     on PostgreSQL the chosen rows are locked with ``FOR UPDATE SKIP LOCKED``, so several
@@ -104,7 +116,7 @@ async def claim_due(
         update(_DELIVERIES)
         .where(_DELIVERIES.c.delivery_id.in_(due.scalar_subquery()))
         .values(due_at=now + lease, attempts=_DELIVERIES.c.attempts + 1)
-        .returning(*_DELIVERIES.c)
+        .returning(*(_DELIVERIES.c[name] for name in _CLAIMED))
     )
     rows = list(await session.execute(claim))
     return sorted(rows, key=lambda row: -row.priority)

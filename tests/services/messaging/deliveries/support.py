@@ -70,6 +70,7 @@ def dispatcher(
     tracing: Tracing | None = None,
     idle_seconds: float = 0.01,
     wake: asyncio.Event | None = None,
+    lanes: int = 1,
 ) -> Dispatcher:
     return Dispatcher(
         sessions=sessions,
@@ -83,6 +84,7 @@ def dispatcher(
             lease=timedelta(seconds=120),
             idle_seconds=idle_seconds,
             default_secret="whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0",
+            lanes=lanes,
         ),
         rate_limits=RateLimits(rates or {}),
         metrics=DeliveryMetrics(registry or CollectorRegistry()),
