@@ -203,6 +203,7 @@ def mount_messaging(
         group_id=settings.contacts_group_id,
         metrics=consumer_metrics,
         polling=Polling.of(settings),
+        crm_url=settings.crm_task_webhook_url,
     )
     queued = asyncio.Event()
     triggers = TriggerWorker(

@@ -24,10 +24,11 @@ MAX_PAGE = 200
 
 async def learn(
     session: AsyncSession, facts: Sequence[ContactFacts | OwnerFacts], *, now: datetime
-) -> int:
-    """Fold ``facts`` (in order) into the directory; returns how many contacts changed."""
+) -> dict[tuple[str, str], str]:
+    """Fold ``facts`` (in order) into the directory; returns the owners it set, by
+    (workspace id, account id)."""
     if not facts:
-        return 0
+        return {}
     known = await repository.load(session, {(f.workspace_id, f.contact_id) for f in facts})
     changed: dict[tuple[str, str], Contact] = {}
     owners: dict[tuple[str, str], str] = {}
@@ -43,7 +44,7 @@ async def learn(
             changed[key] = after
     await repository.save(session, list(changed.values()), now=now)
     await repository.save_owners(session, owners, now=now)
-    return len(changed)
+    return owners
 
 
 async def list_contacts(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.messaging.tasks.models import TaskRow
@@ -35,6 +36,18 @@ async def open_of_kind(
         TaskRow.status.in_(OPEN),
     )
     return await session.scalar(query.order_by(TaskRow.created_at).limit(1))
+
+
+async def ownerless(session: AsyncSession, accounts: Collection[tuple[str, str]]) -> list[TaskRow]:
+    """The open or escalated tasks without an owner of these (workspace id, account id)."""
+    if not accounts:
+        return []
+    query = select(TaskRow).where(
+        tuple_(TaskRow.workspace_id, TaskRow.account_id).in_(sorted(accounts)),
+        TaskRow.owner_contact_id.is_(None),
+        TaskRow.status.in_(OPEN),
+    )
+    return list(await session.scalars(query.order_by(TaskRow.created_at, TaskRow.task_id)))
 
 
 async def due_for_escalation(session: AsyncSession, now: datetime, limit: int) -> list[TaskRow]:

@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -153,6 +154,28 @@ async def escalate_due(
             await _push(session, task, "task.escalated", crm_url, now)
     await session.flush()
     return escalated
+
+
+async def assign_owners(
+    session: AsyncSession,
+    owners: Mapping[tuple[str, str], str],
+    *,
+    now: datetime,
+    crm_url: str | None,
+) -> list[str]:
+    """Give the open tasks planned before their account had an owner to the owner now
+    known (``owners`` by workspace id and account id), pushing each as ``task.updated``;
+    returns their ids."""
+    assigned = []
+    for task in await repository.ownerless(session, owners.keys()):
+        task.owner_contact_id = owners[(task.workspace_id, task.account_id)]
+        task.version += 1
+        task.updated_at = now
+        assigned.append(task.task_id)
+        if crm_url:
+            await _push(session, task, "task.updated", crm_url, now)
+    await session.flush()
+    return assigned
 
 
 def task_data(task: TaskRow) -> dict[str, Any]:

@@ -14,7 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.messaging.contacts import repository, service
 from services.messaging.contacts.consumer import ContactsConsumer
+from services.messaging.deliveries.models import DeliveryRow
 from services.messaging.processing.consumer import ConsumerMetrics
+from services.messaging.tasks import service as tasks
+from services.messaging.tasks.planned import PlannedTask
 from shared.bus import Bus, Consumer, OutgoingRecord
 from shared.clock import FrozenClock
 from shared.consuming.models import SeenEventRow
@@ -22,6 +25,8 @@ from shared.contracts import EventEnvelope, EventType, Topic
 from shared.contracts.events import event_id_for
 from shared.contracts.topics import DeadLetter
 from tests.services.messaging.support import T0
+
+CRM = "http://crm.example.com/hooks/tasks"
 
 
 class Directory:
@@ -37,6 +42,7 @@ class Directory:
             clock=FrozenClock(T0),
             group_id=self.group,
             metrics=ConsumerMetrics(CollectorRegistry()),
+            crm_url=CRM,
         )
 
     def event(self, message: str, type: EventType, **fields: Any) -> OutgoingRecord:
@@ -152,6 +158,53 @@ async def test_the_directory_learns_people_roles_and_owners(directory: Directory
     assert [c.contact_id for c in admins] == ["u1"]
     assert [c.contact_id for c in page + rest] == ["c-2", "u1"]
     assert end is None
+
+
+async def test_an_owner_learned_takes_the_account_s_ownerless_open_task(
+    directory: Directory,
+) -> None:
+    async with directory.sessions() as session:
+        planned = await tasks.create_task(
+            session,
+            PlannedTask(
+                workspace_id=directory.workspace,
+                account_id="acme",
+                trigger_id=f"t-{directory.group}",
+                playbook_id="renewal",
+                playbook_version=1,
+                step_id="renewal/visit",
+                owner_contact_id=None,
+                title="Visit Acme",
+                description="",
+                priority=30,
+                due_at=T0,
+                escalate_at=None,
+                escalate_to=None,
+                planned_at=T0,
+            ),
+            crm_url=None,
+        )
+        await session.commit()
+    owner = {"account_id": "acme", "owner_email": "csm@milepost.example"}
+    await directory.bus.publish(
+        [
+            directory.event(
+                "m1",
+                EventType.CRM,
+                event="milepost.crm.account.upserted",
+                user_id=None,
+                properties=owner,
+            )
+        ]
+    )
+    await directory.run()
+    async with directory.sessions() as session:
+        task = await tasks.get_task(session, directory.workspace, planned.task_id)
+        pushed = await session.scalar(
+            select(DeliveryRow.target).where(DeliveryRow.step_id == f"task:{task.task_id}:2")
+        )
+    assert (task.owner_contact_id, task.version) == ("owner:csm@milepost.example", 2)
+    assert pushed == {"url": CRM, "event_type": "task.updated"}
 
 
 async def test_a_malformed_event_goes_to_the_dead_letter_topic(directory: Directory) -> None:

@@ -213,3 +213,39 @@ async def test_an_account_has_at_most_one_open_task_per_kind(
     assert after.created
     assert after.task_id != first.task_id
     assert await pushes(own_sessions) == [("task.created", f"task:{first.task_id}:1")]
+
+
+async def test_a_task_planned_before_its_account_had_an_owner_goes_to_the_owner_learned(
+    own_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    later = T0 + timedelta(hours=1)
+    async with own_sessions() as session:
+        ownerless = await service.create_task(
+            session, planned_task(owner_contact_id=None), crm_url=CRM
+        )
+        owned = await service.create_task(
+            session, planned_task(trigger_id="t-10", step_id="renewal/call"), crm_url=CRM
+        )
+        elsewhere = await service.create_task(
+            session,
+            planned_task(account_id="globex", trigger_id="t-11", owner_contact_id=None),
+            crm_url=CRM,
+        )
+        assigned = await service.assign_owners(
+            session, {("ws_test", "acme"): "csm-2"}, now=later, crm_url=CRM
+        )
+        again = await service.assign_owners(
+            session, {("ws_test", "acme"): "csm-3"}, now=later, crm_url=CRM
+        )
+        await session.commit()
+        tasks = {
+            t: await service.get_task(session, "ws_test", t)
+            for t in (ownerless.task_id, owned.task_id, elsewhere.task_id)
+        }
+    assert assigned == [ownerless.task_id]
+    assert again == []  # it has its owner now: a later owner does not take it over here
+    task = tasks[ownerless.task_id]
+    assert (task.owner_contact_id, task.version, task.updated_at) == ("csm-2", 2, later)
+    assert tasks[owned.task_id].owner_contact_id == "csm-1"
+    assert tasks[elsewhere.task_id].owner_contact_id is None
+    assert ("task.updated", f"task:{ownerless.task_id}:2") in await pushes(own_sessions)
