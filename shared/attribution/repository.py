@@ -5,16 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.attribution.models import MembershipRow
-from shared.db.statements import bulk_upsert
+from shared.db.statements import KEYS, among_keys, bulk_upsert
 from shared.identity import Membership
 
 UserKey = tuple[str, str]
 """(workspace id, user id)."""
 CHUNK = 500
+
+
+_BY_USER = select(MembershipRow).where(
+    among_keys(MembershipRow.workspace_id, MembershipRow.user_id)
+)
 
 
 async def load_memberships(
@@ -23,12 +28,9 @@ async def load_memberships(
     """The known memberships of these users (an unknown user is left out)."""
     found: dict[UserKey, Membership] = {}
     wanted = list(dict.fromkeys(keys))
-    columns = tuple_(MembershipRow.workspace_id, MembershipRow.user_id)
     for start in range(0, len(wanted), CHUNK):
-        rows = await session.execute(
-            select(MembershipRow).where(columns.in_(wanted[start : start + CHUNK]))
-        )
-        for row in rows.scalars():
+        rows = await session.scalars(_BY_USER, {KEYS: wanted[start : start + CHUNK]})
+        for row in rows:
             found[(row.workspace_id, row.user_id)] = Membership(
                 row.account_id, frozenset(row.roles)
             )

@@ -42,10 +42,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
 
-def _insert(session: AsyncSession, model: type[DeclarativeBase]) -> Any:
-    return (postgresql_insert if on_postgresql(session) else sqlite_insert)(table_of(model))
-
-
 async def insert_rows(
     session: AsyncSession, model: type[DeclarativeBase], rows: Sequence[dict[str, Any]]
 ) -> None:
@@ -119,14 +115,13 @@ async def upsert(
     *,
     key: Sequence[str],
 ) -> None:
-    """Insert ``rows``, replacing every non-key column of rows whose ``key`` exists."""
+    """Insert ``rows``, replacing every non-key column of rows whose ``key`` exists (one
+    statement per table, columns and key, built once: its ``excluded`` alias is a cycle of
+    objects only the collector frees)."""
     if not rows:
         return
-    statement = _insert(session, model)
-    columns = [column for column in rows[0] if column not in key]
-    statement = statement.on_conflict_do_update(
-        index_elements=list(key), set_={column: statement.excluded[column] for column in columns}
-    )
+    dialect = session.get_bind().dialect.name
+    statement = _upserting(dialect, table_of(model), tuple(rows[0]), tuple(key))
     await session.execute(statement, list(rows))
 
 
@@ -232,6 +227,17 @@ def _parts(rows: Sequence[dict[str, Any]]) -> Iterable[Sequence[dict[str, Any]]]
     return (rows[start : start + size] for start in range(0, len(rows), size))
 
 
+KEYS = "keys"
+"""The parameter :func:`among_keys` takes its keys from at execution."""
+
+
+def among_keys(*columns: Any) -> Any:
+    """``(columns) IN :keys``, the key tuples given at execution (``{KEYS: [...]}``): a
+    statement built once holds no tuples per call, whose expressions are cycles of objects
+    only the garbage collector frees."""
+    return tuple_(*columns).in_(bindparam(KEYS, expanding=True))
+
+
 def on_postgresql(session: AsyncSession) -> bool:
     """Whether the session's bind is PostgreSQL (else SQLite, the embedded database)."""
     return session.get_bind().dialect.name == "postgresql"
@@ -287,6 +293,15 @@ def _unnested(table: Table, names: tuple[str, ...]) -> Any:
         )
         .table_valued(*(column(name, _array_type(table, name)) for name in names))
         .render_derived("given")
+    )
+
+
+@cache
+def _upserting(dialect: str, table: Table, names: tuple[str, ...], key: tuple[str, ...]) -> Any:
+    insert = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(table)
+    return insert.on_conflict_do_update(
+        index_elements=list(key),
+        set_={name: insert.excluded[name] for name in names if name not in key},
     )
 
 

@@ -6,12 +6,12 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.messaging.contacts.directory import Contact
 from services.messaging.contacts.models import AccountOwnerRow, ContactRow
-from shared.db.statements import upsert
+from shared.db.statements import KEYS, among_keys, upsert
 
 CHUNK = 200
 ContactKey = tuple[str, str]
@@ -59,14 +59,28 @@ def _values(contact: Contact, now: datetime) -> dict[str, Any]:
     }
 
 
+_BY_KEY = select(ContactRow).where(among_keys(ContactRow.workspace_id, ContactRow.contact_id))
+_PEOPLE_OF = (
+    select(ContactRow)
+    .where(among_keys(ContactRow.workspace_id, ContactRow.account_id))
+    .order_by(ContactRow.contact_id)
+)
+_OWNERS_OF = (
+    select(AccountOwnerRow.account_id, ContactRow)
+    .join(
+        AccountOwnerRow,
+        (AccountOwnerRow.workspace_id == ContactRow.workspace_id)
+        & (AccountOwnerRow.contact_id == ContactRow.contact_id),
+    )
+    .where(among_keys(AccountOwnerRow.workspace_id, AccountOwnerRow.account_id))
+)
+
+
 async def load(session: AsyncSession, keys: Collection[ContactKey]) -> dict[ContactKey, Contact]:
     found: dict[ContactKey, Contact] = {}
     wanted = list(dict.fromkeys(keys))
-    columns = tuple_(ContactRow.workspace_id, ContactRow.contact_id)
     for start in range(0, len(wanted), CHUNK):
-        rows = await session.scalars(
-            select(ContactRow).where(columns.in_(wanted[start : start + CHUNK]))
-        )
+        rows = await session.scalars(_BY_KEY, {KEYS: wanted[start : start + CHUNK]})
         for row in rows:
             found[(row.workspace_id, row.contact_id)] = contact_of(row)
     return found
@@ -104,24 +118,11 @@ async def of_accounts(
     known)."""
     wanted = list(dict.fromkeys(accounts))
     found: dict[tuple[str, str], list[Contact]] = {key: [] for key in wanted}
-    people = tuple_(ContactRow.workspace_id, ContactRow.account_id)
-    owned = tuple_(AccountOwnerRow.workspace_id, AccountOwnerRow.account_id)
     for start in range(0, len(wanted), CHUNK):
-        chunk = wanted[start : start + CHUNK]
-        rows = await session.scalars(
-            select(ContactRow).where(people.in_(chunk)).order_by(ContactRow.contact_id)
-        )
-        for row in rows:
+        chunk = {KEYS: wanted[start : start + CHUNK]}
+        for row in await session.scalars(_PEOPLE_OF, chunk):
             found[(row.workspace_id, row.account_id or "")].append(contact_of(row))
-        owners = await session.execute(
-            select(AccountOwnerRow.account_id, ContactRow)
-            .join(
-                AccountOwnerRow,
-                (AccountOwnerRow.workspace_id == ContactRow.workspace_id)
-                & (AccountOwnerRow.contact_id == ContactRow.contact_id),
-            )
-            .where(owned.in_(chunk))
-        )
+        owners = await session.execute(_OWNERS_OF, chunk)
         for account_id, row in owners:
             found[(row.workspace_id, account_id)].append(contact_of(row))
     return found

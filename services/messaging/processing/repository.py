@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -23,7 +23,7 @@ from services.messaging.policies.budgets import Planned, priority_of
 from services.messaging.policies.cooldowns import StepPlanned
 from services.messaging.processing.models import TaskPlanRow
 from services.messaging.processing.planning import COUNTED, OWNER
-from shared.db.statements import insert_ignoring_duplicates
+from shared.db.statements import KEYS, among_keys, insert_ignoring_duplicates
 
 CHUNK = 200
 PlanKey = MessageKey
@@ -47,23 +47,24 @@ def _planned(*columns: Any) -> Select[Any]:
     )
 
 
+_DELIVERED = select(DeliveryRow.trigger_id, DeliveryRow.contact_id, DeliveryRow.step_id).where(
+    DeliveryRow.delivery_id.in_(bindparam("ids", expanding=True))
+)
+_TASKED = select(TaskPlanRow.trigger_id, TaskPlanRow.owner_id, TaskPlanRow.step_id).where(
+    among_keys(TaskPlanRow.trigger_id, TaskPlanRow.owner_id, TaskPlanRow.step_id)
+)
+
+
 async def planned_keys(session: AsyncSession, keys: Collection[PlanKey]) -> set[PlanKey]:
     """Which of ``keys`` are planned already: a delivery or a task plan has them."""
     wanted = list(dict.fromkeys(keys))
     found: set[PlanKey] = set()
-    tasks = tuple_(TaskPlanRow.trigger_id, TaskPlanRow.owner_id, TaskPlanRow.step_id)
     for start in range(0, len(wanted), CHUNK):
         chunk = wanted[start : start + CHUNK]
         delivered = await session.execute(
-            select(DeliveryRow.trigger_id, DeliveryRow.contact_id, DeliveryRow.step_id).where(
-                DeliveryRow.delivery_id.in_([delivery_id_of(*key) for key in chunk])
-            )
+            _DELIVERED, {"ids": [delivery_id_of(*key) for key in chunk]}
         )
-        tasked = await session.execute(
-            select(TaskPlanRow.trigger_id, TaskPlanRow.owner_id, TaskPlanRow.step_id).where(
-                tasks.in_(chunk)
-            )
-        )
+        tasked = await session.execute(_TASKED, {KEYS: chunk})
         found.update((t, c, s) for t, c, s in [*delivered, *tasked])
     return found
 
@@ -82,11 +83,12 @@ async def planned_in_window(
         _queueing.status.in_(COUNTED), DeliveryRow.not_before > since
     )
     for pairs, columns in (
-        (list(contacts), tuple_(DeliveryRow.workspace_id, DeliveryRow.contact_id)),
-        (list(accounts), tuple_(DeliveryRow.workspace_id, DeliveryRow.account_id)),
+        (list(contacts), among_keys(DeliveryRow.workspace_id, DeliveryRow.contact_id)),
+        (list(accounts), among_keys(DeliveryRow.workspace_id, DeliveryRow.account_id)),
     ):
+        among = counted.where(columns)
         for start in range(0, len(pairs), CHUNK):
-            rows = await session.execute(counted.where(columns.in_(pairs[start : start + CHUNK])))
+            rows = await session.execute(among, {KEYS: pairs[start : start + CHUNK]})
             for row in rows.scalars():
                 found[row.delivery_id] = Planned(
                     row.workspace_id,
@@ -110,33 +112,33 @@ async def planned_steps(
     ``steps``."""
     wanted = list(dict.fromkeys(steps))
     found: list[StepPlanned] = []
-    messages = tuple_(DeliveryRow.workspace_id, DeliveryRow.account_id, DeliveryRow.step_id)
-    tasks = tuple_(TaskPlanRow.workspace_id, TaskPlanRow.account_id, TaskPlanRow.step_id)
+    cooling_messages = _planned(
+        DeliveryRow.workspace_id,
+        DeliveryRow.account_id,
+        DeliveryRow.step_id,
+        DeliveryRow.trigger_id,
+        DeliveryRow.planned_at,
+    ).where(
+        among_keys(DeliveryRow.workspace_id, DeliveryRow.account_id, DeliveryRow.step_id),
+        _queueing.status.in_(COUNTED),
+        DeliveryRow.planned_at > since,
+    )
+    cooling_tasks = select(
+        TaskPlanRow.workspace_id,
+        TaskPlanRow.account_id,
+        TaskPlanRow.step_id,
+        TaskPlanRow.trigger_id,
+        TaskPlanRow.planned_at,
+    ).where(
+        among_keys(TaskPlanRow.workspace_id, TaskPlanRow.account_id, TaskPlanRow.step_id),
+        TaskPlanRow.status == TASK,
+        TaskPlanRow.planned_at > since,
+    )
     for start in range(0, len(wanted), CHUNK):
-        chunk = wanted[start : start + CHUNK]
-        cooling_messages = await session.execute(
-            _planned(
-                DeliveryRow.workspace_id,
-                DeliveryRow.account_id,
-                DeliveryRow.step_id,
-                DeliveryRow.trigger_id,
-                DeliveryRow.planned_at,
-            ).where(
-                messages.in_(chunk),
-                _queueing.status.in_(COUNTED),
-                DeliveryRow.planned_at > since,
-            )
-        )
-        cooling_tasks = await session.execute(
-            select(
-                TaskPlanRow.workspace_id,
-                TaskPlanRow.account_id,
-                TaskPlanRow.step_id,
-                TaskPlanRow.trigger_id,
-                TaskPlanRow.planned_at,
-            ).where(tasks.in_(chunk), TaskPlanRow.status == TASK, TaskPlanRow.planned_at > since)
-        )
-        found.extend(StepPlanned(*row) for row in [*cooling_messages, *cooling_tasks])
+        chunk = {KEYS: wanted[start : start + CHUNK]}
+        messages = await session.execute(cooling_messages, chunk)
+        tasks = await session.execute(cooling_tasks, chunk)
+        found.extend(StepPlanned(*row) for row in [*messages, *tasks])
     return found
 
 

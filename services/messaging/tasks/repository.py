@@ -6,11 +6,11 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, tuple_
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.messaging.tasks.models import TaskRow
-from shared.db.statements import insert_ignoring_duplicates, on_postgresql
+from shared.db.statements import KEYS, among_keys, insert_ignoring_duplicates, on_postgresql
 
 OPEN = ("open", "escalated")
 """Statuses of a task not done yet."""
@@ -38,16 +38,22 @@ async def open_of_kind(
     return await session.scalar(query.order_by(TaskRow.created_at).limit(1))
 
 
+_OWNERLESS = (
+    select(TaskRow)
+    .where(
+        among_keys(TaskRow.workspace_id, TaskRow.account_id),
+        TaskRow.owner_contact_id.is_(None),
+        TaskRow.status.in_(OPEN),
+    )
+    .order_by(TaskRow.created_at, TaskRow.task_id)
+)
+
+
 async def ownerless(session: AsyncSession, accounts: Collection[tuple[str, str]]) -> list[TaskRow]:
     """The open or escalated tasks without an owner of these (workspace id, account id)."""
     if not accounts:
         return []
-    query = select(TaskRow).where(
-        tuple_(TaskRow.workspace_id, TaskRow.account_id).in_(sorted(accounts)),
-        TaskRow.owner_contact_id.is_(None),
-        TaskRow.status.in_(OPEN),
-    )
-    return list(await session.scalars(query.order_by(TaskRow.created_at, TaskRow.task_id)))
+    return list(await session.scalars(_OWNERLESS, {KEYS: sorted(accounts)}))
 
 
 async def due_for_escalation(session: AsyncSession, now: datetime, limit: int) -> list[TaskRow]:

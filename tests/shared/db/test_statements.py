@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -14,6 +15,8 @@ from services.node_engine.accounts.models import AccountFactsRow, FunnelCountRow
 from services.node_engine.timers.models import TimerRow
 from shared.db import statements
 from shared.db.statements import (
+    KEYS,
+    among_keys,
     bulk_add,
     bulk_upsert,
     delete_by_ids,
@@ -21,6 +24,7 @@ from shared.db.statements import (
     insert_new,
     insert_rows,
     rows_by_keys,
+    upsert,
 )
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -172,3 +176,25 @@ async def test_an_add_inserts_new_keys_and_increases_the_amount_of_those_there(
             ("node", "count"),
         )
     assert sorted((node, count) for node, count in found) == [("a", 2), ("b", 6), ("c", 1)]
+
+
+_FACTS_AMONG = select(AccountFactsRow.account_id).where(
+    among_keys(AccountFactsRow.workspace_id, AccountFactsRow.account_id)
+)
+
+
+async def test_a_statement_built_once_finds_the_keys_given_at_each_execution(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    w = f"w{uuid.uuid4().hex[:8]}"
+    async with sessions() as session:
+        await upsert(session, AccountFactsRow, [row(w, "a", {}), row(w, "b", {})], key=KEY)
+        await upsert(session, AccountFactsRow, [row(w, "b", {"plan": "pro"})], key=KEY)
+        await session.commit()
+        found = [
+            sorted(await session.scalars(_FACTS_AMONG, {KEYS: keys}))
+            for keys in ([(w, "a"), (w, "b"), (w, "x")], [(w, "b")], [])
+        ]
+        (facts,) = await rows_by_keys(session, AccountFactsRow, KEY, [(w, "b")], COLUMNS)
+    assert found == [["a", "b"], ["b"], []]
+    assert facts[2] == {"plan": "pro"}
