@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.messaging.contacts import service
 from services.messaging.contacts.directory import ContactFacts, OwnerFacts, facts_from
-from services.messaging.processing.consumer import ConsumerMetrics, FencedConsumer, Polling
+from services.messaging.processing.consumer import FencedConsumer
 from services.messaging.tasks import service as tasks
-from shared.bus import Bus, ConsumedRecord
-from shared.clock import Clock
+from shared.bus import ConsumedRecord
 from shared.consuming.decoding import RecordDecoder
 from shared.consuming.seen import Sighting
 from shared.contracts import EventEnvelope, Topic
@@ -30,26 +30,9 @@ class ContactsConsumer(FencedConsumer[Learned]):
 
     topics = (Topic.EVENTS,)
 
-    def __init__(
-        self,
-        *,
-        bus: Bus,
-        sessions: async_sessionmaker[AsyncSession],
-        clock: Clock,
-        group_id: str,
-        metrics: ConsumerMetrics,
-        polling: Polling | None = None,
-        crm_url: str | None = None,
-    ) -> None:
+    def __init__(self, *, crm_url: str | None = None, **consumer: Any) -> None:
+        super().__init__(**consumer)
         self.crm_url = crm_url
-        super().__init__(
-            bus=bus,
-            sessions=sessions,
-            clock=clock,
-            group_id=group_id,
-            metrics=metrics,
-            polling=polling,
-        )
 
     def decode(self, record: ConsumedRecord) -> Learned:
         event = read_event(record)

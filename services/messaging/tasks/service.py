@@ -130,11 +130,7 @@ async def update_task(
         task.status = status
     if note is not None:
         task.note = note
-    task.version += 1
-    task.updated_at = now
-    await session.flush()
-    if crm_url:
-        await _push(session, task, "task.updated", crm_url, now)
+    await _changed(session, task, "task.updated", crm_url=crm_url, now=now)
     return task
 
 
@@ -147,12 +143,8 @@ async def escalate_due(
     for task in await repository.due_for_escalation(session, now, limit):
         task.status = "escalated"
         task.escalated_at = now
-        task.version += 1
-        task.updated_at = now
+        await _changed(session, task, "task.escalated", crm_url=crm_url, now=now)
         escalated.append(task.task_id)
-        if crm_url:
-            await _push(session, task, "task.escalated", crm_url, now)
-    await session.flush()
     return escalated
 
 
@@ -169,13 +161,21 @@ async def assign_owners(
     assigned = []
     for task in await repository.ownerless(session, owners.keys()):
         task.owner_contact_id = owners[(task.workspace_id, task.account_id)]
-        task.version += 1
-        task.updated_at = now
+        await _changed(session, task, "task.updated", crm_url=crm_url, now=now)
         assigned.append(task.task_id)
-        if crm_url:
-            await _push(session, task, "task.updated", crm_url, now)
-    await session.flush()
     return assigned
+
+
+async def _changed(
+    session: AsyncSession, task: TaskRow, event_type: str, *, crm_url: str | None, now: datetime
+) -> None:
+    """Record a change of ``task`` as its next version (flushed) and, with ``crm_url``,
+    queue its push as ``event_type``."""
+    task.version += 1
+    task.updated_at = now
+    await session.flush()
+    if crm_url:
+        await _push(session, task, event_type, crm_url, now)
 
 
 def task_data(task: TaskRow) -> dict[str, Any]:
