@@ -191,12 +191,9 @@ async def rows_by_keys(
         result = await session.execute(_unnest_select(table, tuple(key), tuple(columns)), arrays)
         return list(result)
     found: list[Any] = []
-    match = tuple_(*(table.c[name] for name in key))
+    query = _among_select(table, tuple(key), tuple(columns))
     for start in range(0, len(wanted), CHUNK):
-        query = select(*(table.c[name] for name in columns)).where(
-            match.in_(wanted[start : start + CHUNK])
-        )
-        found.extend(await session.execute(query))
+        found.extend(await session.execute(query, {KEYS: wanted[start : start + CHUNK]}))
     return found
 
 
@@ -347,6 +344,13 @@ def _unnest_returning(table: Table, names: tuple[str, ...], key: tuple[str, ...]
 def _delete_any(table: Table, column: str) -> Any:
     return delete(table).where(
         table.c[column] == func.any(bindparam("ids", type_=ARRAY(table.c[column].type)))
+    )
+
+
+@cache
+def _among_select(table: Table, key: tuple[str, ...], columns: tuple[str, ...]) -> Any:
+    return select(*(table.c[name] for name in columns)).where(
+        among_keys(*(table.c[name] for name in key))
     )
 
 

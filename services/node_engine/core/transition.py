@@ -382,10 +382,9 @@ class Step:
             or (timer.path_version and timer.path_version != state.path_version)
         ):
             return False
-        offset = node.due_seconds if timer.kind is TimerKind.DUE else None
-        if timer.kind is TimerKind.ESCALATION:
-            offset = node.escalations[timer.level - 1].at_seconds
-        self.schedule_node(node, timer.visit, only_after=self.node_anchor(node) + (offset or 0))
+        offsets = {(kind, level): offset for kind, offset, level in _chain(node)}
+        fired_at = self.node_anchor(node) + offsets[(timer.kind, timer.level)]
+        self.schedule_node(node, timer.visit, only_after=fired_at)
         if hold:
             return bool(self.timers)
         stage = self.path.stages_by_id[node.stage]
@@ -568,9 +567,7 @@ class Step:
         before), anchored at the stage's or the node's entry; with ``only_after``, the
         first due later than that."""
         anchor = self.node_anchor(node)
-        timers = [(TimerKind.DUE, node.due_seconds, 0)] if node.due_seconds is not None else []
-        timers += [(TimerKind.ESCALATION, e.at_seconds, e.level) for e in node.escalations]
-        for kind, offset, level in timers:
+        for kind, offset, level in _chain(node):
             if only_after is None or anchor + offset > only_after:
                 self.schedule(kind, anchor + offset, node, visit, level)
                 return
@@ -668,6 +665,12 @@ class Step:
             last_error=self.error,
         )
         return Decision(state, tuple(self.transitions), tuple(self.timers))
+
+
+def _chain(node: Node) -> list[tuple[TimerKind, int, int]]:
+    """A node's timers in the order they fall due: (kind, seconds after the anchor, level)."""
+    chain = [(TimerKind.DUE, node.due_seconds, 0)] if node.due_seconds is not None else []
+    return chain + [(TimerKind.ESCALATION, e.at_seconds, e.level) for e in node.escalations]
 
 
 def _cause_of(event: Input) -> str:
