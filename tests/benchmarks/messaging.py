@@ -1,7 +1,9 @@
 """Messaging delivery figures on PostgreSQL, in one run.
 
 A local webhook sink runs in a process of its own (uvicorn, answering ``200 ok``). On a
-fresh database, ``--messaging-deliveries`` webhook deliveries are queued; then:
+fresh database, each side first runs ``--messaging-warmup`` sends untimed (connections
+opened, statements prepared, the first claims' plans cached), then
+``--messaging-deliveries`` timed ones:
 
 - **limit**: the sink's raw capacity, measured just before: the same number of POSTs of a
   body of the same size with the channels' own client (``http_client``, aiohttp) at the
@@ -30,6 +32,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.messaging.channels.guard import UrlGuard
 from services.messaging.channels.http import HttpChannel, HttpClient, http_client
@@ -59,9 +62,16 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
         "--messaging-deliveries",
         type=int,
-        default=3000,
+        default=6000,
         metavar="N",
-        help="webhook deliveries sent (and raw POSTs for the limit) (default: 3000)",
+        help="webhook deliveries timed (and raw POSTs for the limit) (default: 6000)",
+    )
+    group.add_argument(
+        "--messaging-warmup",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="untimed deliveries (and raw POSTs) sent first, on both sides (default: 1000)",
     )
     group.add_argument(
         "--messaging-concurrency",
@@ -92,6 +102,7 @@ async def run(args: argparse.Namespace) -> Report:
     if not server_url:
         raise BenchmarkError("set MILEPOST_TEST_DATABASE_URL (make services-up writes it)")
     count, concurrency = args.messaging_deliveries, args.messaging_concurrency
+    warmup = args.messaging_warmup
     name = f"milepost_bench_msg_{uuid.uuid4().hex[:8]}"
     database_url = make_url(server_url).set(database=name).render_as_string(False)
     services = Services.find(os.environ.get("KAFKA_BOOTSTRAP_SERVERS", ""), database_url)
@@ -112,50 +123,28 @@ async def run(args: argparse.Namespace) -> Report:
         try:
             await upgrade_to_head(engine)
             sessions = create_session_factory(engine)
-            say(f"  raw capacity: {count:,} POSTs at concurrency {concurrency}")
-            raw_seconds, raw_cpu = await _raw_posts(url, count, concurrency, sink.pid, services)
-            say(f"  queueing {count:,} webhook deliveries")
-            async with sessions() as session:
-                now = datetime.now(UTC)
-                for n in range(count):
-                    await queue_delivery(session, _planned(n, url, now))
-                await session.commit()
-            say("  dispatching")
+            say(f"  raw capacity: {count:,} POSTs at concurrency {concurrency} ({warmup:,} first)")
+            raw_seconds, raw_cpu = await _raw_posts(
+                url, (warmup, count), concurrency, sink.pid, services
+            )
             async with http_client(10.0, LOOPBACK) as client:
-                channel = HttpChannel(
-                    WebhookFormat(),
-                    client=client,
-                    guard=LOOPBACK,
-                    clock=SystemClock(),
-                )
-                dispatcher = Dispatcher(
-                    sessions=sessions,
-                    bus=InMemoryBus(),
-                    clock=SystemClock(),
-                    channels={"webhook": channel},
-                    policy=DispatchPolicy(
-                        schedule=(1.0,),
-                        batch=args.messaging_batch,
-                        concurrency=concurrency,
-                        lease=timedelta(minutes=5),
-                        idle_seconds=0.01,
-                        default_secret=new_secret(),
-                        lanes=args.messaging_lanes,
-                    ),
-                    rate_limits=RateLimits({}),
-                    metrics=DeliveryMetrics(CollectorRegistry()),
-                )
+                dispatcher = _dispatcher(args, sessions, client)
+                say(f"  warm-up: {warmup:,} webhook deliveries, untimed")
+                await _queue(sessions, url, range(warmup))
+                await _dispatch_all(dispatcher, args.messaging_lanes)
+                say(f"  dispatching {count:,} webhook deliveries")
+                await _queue(sessions, url, range(warmup, warmup + count))
                 before = CpuSample.take(sink.pid, services)
                 began = time.perf_counter()
-                await asyncio.gather(*(_lane(dispatcher) for _ in range(args.messaging_lanes)))
+                await _dispatch_all(dispatcher, args.messaging_lanes)
                 seconds = time.perf_counter() - began
                 dispatch_cpu = cpu_use(before, CpuSample.take(sink.pid, services), "sink")
             async with sessions() as session:
                 sent = await session.scalar(
                     select(func.count()).where(DeliveryRow.status == "sent")
                 )
-            if sent != count:
-                raise BenchmarkError(f"{sent} of {count} deliveries were sent")
+            if sent != warmup + count:
+                raise BenchmarkError(f"{sent} of {warmup + count} deliveries were sent")
         finally:
             await engine.dispose()
     finally:
@@ -165,6 +154,7 @@ async def run(args: argparse.Namespace) -> Report:
         await _on_server(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     details: dict[str, Any] = {
         "deliveries": count,
+        "warm-up deliveries (untimed)": warmup,
         "concurrency": concurrency,
         "dispatcher batch": args.messaging_batch,
         "dispatcher lanes": args.messaging_lanes,
@@ -195,10 +185,45 @@ async def run(args: argparse.Namespace) -> Report:
     )
 
 
-async def _lane(dispatcher: Dispatcher) -> None:
-    """One of :meth:`Dispatcher.run`'s lanes, until a step finds nothing due."""
-    while await dispatcher.step():
-        pass
+def _dispatcher(
+    args: argparse.Namespace, sessions: async_sessionmaker[AsyncSession], client: HttpClient
+) -> Dispatcher:
+    channel = HttpChannel(WebhookFormat(), client=client, guard=LOOPBACK, clock=SystemClock())
+    return Dispatcher(
+        sessions=sessions,
+        bus=InMemoryBus(),
+        clock=SystemClock(),
+        channels={"webhook": channel},
+        policy=DispatchPolicy(
+            schedule=(1.0,),
+            batch=args.messaging_batch,
+            concurrency=args.messaging_concurrency,
+            lease=timedelta(minutes=5),
+            idle_seconds=0.01,
+            default_secret=new_secret(),
+            lanes=args.messaging_lanes,
+        ),
+        rate_limits=RateLimits({}),
+        metrics=DeliveryMetrics(CollectorRegistry()),
+    )
+
+
+async def _queue(sessions: async_sessionmaker[AsyncSession], url: str, numbers: range) -> None:
+    async with sessions() as session:
+        now = datetime.now(UTC)
+        for n in numbers:
+            await queue_delivery(session, _planned(n, url, now))
+        await session.commit()
+
+
+async def _dispatch_all(dispatcher: Dispatcher, lanes: int) -> None:
+    """:meth:`Dispatcher.run`'s lanes, each until a step finds nothing due."""
+
+    async def lane() -> None:
+        while await dispatcher.step():
+            pass
+
+    await asyncio.gather(*(lane() for _ in range(lanes)))
 
 
 def _planned(n: int, url: str, now: datetime) -> Message:
@@ -232,33 +257,37 @@ async def _wait_for(url: str) -> None:
 
 
 async def _raw_posts(
-    url: str, count: int, concurrency: int, sink_pid: int, services: Services
+    url: str, warmup_and_count: tuple[int, int], concurrency: int, sink_pid: int, services: Services
 ) -> tuple[float, dict[str, float]]:
+    """Seconds and CPU of ``count`` concurrent POSTs, after ``warmup`` untimed ones."""
+    warmup, count = warmup_and_count
     body = (
         '{"type":"message.created","timestamp":"2026-01-01T00:00:00+00:00","data":{"body":"'
         + BODY
         + '"}}'
     ).encode()
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for n in range(count):
-        queue.put_nowait(n)
 
-    async def post(client: HttpClient) -> None:
-        while not queue.empty():
-            n = queue.get_nowait()
-            async with client.post(
-                url,
-                data=body,
-                headers={"content-type": "application/json", "idempotency-key": str(n)},
-            ) as answer:
-                await answer.read()
-            if answer.status != 200:
-                raise BenchmarkError(f"the sink answered {answer.status}")
+    async def posts(client: HttpClient, numbers: range) -> None:
+        queue = iter(numbers)
+
+        async def post() -> None:
+            for n in queue:
+                async with client.post(
+                    url,
+                    data=body,
+                    headers={"content-type": "application/json", "idempotency-key": str(n)},
+                ) as answer:
+                    await answer.read()
+                if answer.status != 200:
+                    raise BenchmarkError(f"the sink answered {answer.status}")
+
+        await asyncio.gather(*(post() for _ in range(concurrency)))
 
     async with http_client(10.0, LOOPBACK) as client:
+        await posts(client, range(warmup))
         before = CpuSample.take(sink_pid, services)
         began = time.perf_counter()
-        await asyncio.gather(*(post(client) for _ in range(concurrency)))
+        await posts(client, range(warmup, warmup + count))
         seconds = time.perf_counter() - began
         return seconds, cpu_use(before, CpuSample.take(sink_pid, services), "sink")
 
