@@ -4,8 +4,11 @@ event loop."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+import logging
+import signal
+import threading
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 
 import uvicorn
 from fastapi import FastAPI
@@ -21,6 +24,8 @@ from shared.observability.tracing import configure_tracing
 from shared.runtime import Resources, open_resources
 from shared.settings import RuntimeSettings
 from shared.supervision import Backoff, Supervisor, Worker
+
+logger = logging.getLogger(__name__)
 
 
 @asynccontextmanager
@@ -42,6 +47,57 @@ async def service_resources(
         yield resources
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server with the stop signals left to :func:`serve`: uvicorn's own
+    handlers raise a signal again once it has stopped, which would cancel the background
+    workers' graceful leave (SIGINT) or end the process in the middle of it (SIGTERM)."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@contextmanager
+def _stop_signals(server: uvicorn.Server) -> Iterator[None]:
+    """While inside: the first SIGINT/SIGTERM stops ``server`` gracefully; another forces
+    the stop: uvicorn stops waiting for open connections, and the current task (with the
+    workers' leave) is cancelled and the block left quietly. Only the main thread can
+    handle signals; elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+    assert task is not None
+    forced = 0  # cancellations this block asked for
+
+    def stop() -> None:
+        nonlocal forced
+        if server.should_exit:
+            logger.warning("stopping now: another stop signal")
+            server.force_exit = True
+            forced += 1
+            task.cancel()
+        else:
+            logger.info("stopping: requests and workers finish first; signal again to force")
+            server.should_exit = True
+
+    for number in STOP_SIGNALS:
+        loop.add_signal_handler(number, stop)
+    try:
+        yield
+    except asyncio.CancelledError:
+        if not forced or task.cancelling() > forced:
+            raise  # someone else's cancellation
+        while task.uncancel():
+            pass
+    finally:
+        for number in STOP_SIGNALS:
+            loop.remove_signal_handler(number)
+
+
 async def serve(
     app: FastAPI,
     *,
@@ -54,22 +110,25 @@ async def serve(
     failed one is logged, named not ready in ``/readyz`` as ``worker:NAME``, and restarted
     after ``backoff``) and cancelled on the way out.
 
-    In-flight requests finish before it returns. What start-up allocated is frozen out of
-    the collector's reach and young collections made rarer (:func:`tuned_gc`); event-loop
-    stalls and collection pauses are recorded into the app's metrics.
+    In-flight requests finish before it returns, and so do the workers' leaves (a stream
+    finishes its checkpoint and commits its positions); a second signal cuts both short.
+    What start-up allocated is frozen out of the collector's reach and young collections
+    made rarer (:func:`tuned_gc`); event-loop stalls and collection pauses are recorded
+    into the app's metrics.
     """
     config = uvicorn.Config(
         app, host=host, port=port, log_config=None, access_log=False, server_header=False
     )
+    server = _Server(config)
     supervisor = Supervisor(background, backoff)
     for worker in background:
         add_readiness_check(app, f"worker:{worker.name}", supervisor.readiness(worker.name))
     registry: CollectorRegistry = app.state.registry
-    with tuned_gc():
+    with tuned_gc(), _stop_signals(server):
         watching = asyncio.create_task(watch_stalls(registry))
         supervising = asyncio.create_task(supervisor.run())
         try:
-            await uvicorn.Server(config).serve()
+            await server.serve()
         finally:
             supervising.cancel()
             watching.cancel()

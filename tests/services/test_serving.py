@@ -1,10 +1,16 @@
 """A served app's background workers are supervised: one that fails makes ``/readyz``
-answer 503 naming it, until it has been restarted and has run a while."""
+answer 503 naming it, until it has been restarted and has run a while. A stop signal lets
+them leave gracefully; a second one cuts the leave short."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -19,6 +25,45 @@ from shared.db import create_session_factory
 from shared.observability.http import create_http_app
 from shared.runtime import Resources
 from shared.supervision import Backoff, Worker
+from tests.processes import free_port
+
+SERVED = """
+import asyncio, sys
+from pathlib import Path
+from datetime import UTC, datetime
+from prometheus_client import CollectorRegistry
+from sqlalchemy.ext.asyncio import create_async_engine
+from services.serving import serve
+from shared.bus.memory import InMemoryBus
+from shared.clock import FrozenClock
+from shared.db import create_session_factory
+from shared.observability.http import create_http_app
+from shared.runtime import Resources
+from shared.supervision import Worker
+
+port, leave_seconds, out = int(sys.argv[1]), float(sys.argv[2]), Path(sys.argv[3])
+
+async def leaves_slowly() -> None:
+    try:
+        await asyncio.Event().wait()
+    finally:
+        out.write_text("leaving")
+        await asyncio.sleep(leave_seconds)
+        out.write_text("left")
+
+async def main() -> None:
+    engine = create_async_engine("sqlite+aiosqlite://")
+    clock = FrozenClock(datetime(2026, 1, 1, tzinfo=UTC))
+    resources = Resources(
+        InMemoryBus(), engine, create_session_factory(engine), clock, CollectorRegistry()
+    )
+    app = create_http_app("test", "test", resources)
+    await serve(app, host="127.0.0.1", port=port, background=[Worker("slow", leaves_slowly)])
+    out.write_text(out.read_text() + ", served")
+    await engine.dispose()
+
+asyncio.run(main())
+"""
 
 
 async def test_a_failing_worker_makes_readyz_fail_until_it_runs_again(
@@ -65,3 +110,44 @@ async def test_a_failing_worker_makes_readyz_fail_until_it_runs_again(
     assert len(runs) == 2
     await resources.bus.close()
     await engine.dispose()
+
+
+def _served(tmp_path: Path, leave_seconds: float) -> tuple[subprocess.Popen[bytes], Path]:
+    """The script above in a process of its own, once it answers ``/healthz``."""
+    out, port = tmp_path / "worker", free_port()
+    process = subprocess.Popen(  # noqa: S603 - the test's own script
+        [sys.executable, "-c", SERVED, str(port), str(leave_seconds), str(out)],
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                return process, out
+        except httpx.TransportError:
+            time.sleep(0.05)
+    process.kill()
+    raise AssertionError(f"not serving: {process.communicate()[1].decode()}")
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_signal_lets_the_workers_leave_before_serve_returns(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
+    process, out = _served(tmp_path, leave_seconds=0.5)
+    process.send_signal(stop)
+    _, errors = process.communicate(timeout=30)
+    assert process.returncode == 0, errors.decode()
+    assert out.read_text() == "left, served"
+
+
+def test_a_second_stop_signal_cuts_the_leave_short(tmp_path: Path) -> None:
+    process, out = _served(tmp_path, leave_seconds=600)
+    process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while not out.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, errors = process.communicate(timeout=30)
+    assert process.returncode == 0, errors.decode()
+    assert out.read_text() == "leaving, served"
