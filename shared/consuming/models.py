@@ -4,6 +4,7 @@ offsets and the event ids seen in the deduplication window; and the columns of a
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 from sqlalchemy import JSON, BigInteger, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -45,6 +46,12 @@ class OutboxColumns:
     """The columns of a stage's outbox table (a model is ``class XOutboxRow(OutboxColumns,
     Base)`` with its ``__tablename__``): records durable with their checkpoint but not yet
     acknowledged by the bus, in their checkpoint's order."""
+
+    unique_record_ids: ClassVar[bool] = False
+    """``True`` for a stage whose record ids are each made once, by the checkpoint that
+    applies its cause (which commits the cause's sighting and offset with them): its
+    records are appended with ``COPY``, and an id stored twice fails the checkpoint.
+    ``False``: an id already stored is kept."""
 
     record_id: Mapped[str] = mapped_column(String(80), primary_key=True)
     partition: Mapped[int] = mapped_column(Integer, index=True, doc="The owning input partition.")

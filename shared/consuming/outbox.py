@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
 from shared.bus import OutgoingRecord
+from shared.consuming.models import OutboxColumns
+from shared.db.copying import copy_rows
 from shared.db.statements import delete_by_ids, insert_ignoring_duplicates, table_of
 
 OutboxEntry = tuple[str, int, OutgoingRecord]
@@ -26,8 +28,10 @@ OutboxModel = type[DeclarativeBase]
 async def add_to_outbox(
     session: AsyncSession, model: OutboxModel, entries: Sequence[OutboxEntry], *, now: datetime
 ) -> None:
-    """Store ``entries`` until the bus acknowledges them; an id already stored is kept."""
-    await insert_ignoring_duplicates(
+    """Store ``entries`` until the bus acknowledges them; an id already stored is kept,
+    unless the model's ids are unique (``unique_record_ids``: appended with ``COPY``)."""
+    unique = issubclass(model, OutboxColumns) and model.unique_record_ids
+    await (copy_rows if unique else insert_ignoring_duplicates)(
         session,
         model,
         [

@@ -10,3 +10,7 @@ class OutboxRow(OutboxColumns, Base):
     """A trigger (or dead letter) that is durable but not yet acknowledged by the bus."""
 
     __tablename__ = "engine_outbox"
+    unique_record_ids = True
+    """A trigger's id is its transition's, made once (see the history's
+    :func:`~services.node_engine.accounts.repository.append_transitions`); a dead letter's
+    is its record's partition and offset, applied once."""

@@ -103,3 +103,32 @@ async def test_outbox_returns_records_with_their_headers_in_order(
             await session.commit()
         async with sessions() as session:
             assert await outbox_of(session, model, [partition]) == []
+
+
+@pytest.mark.parametrize(
+    ("model", "refused"), [(OutboxRow, True), (ScoringOutboxRow, False)], ids=["unique", "kept"]
+)
+async def test_an_id_stored_again_is_refused_only_where_ids_are_unique(
+    sessions: async_sessionmaker[AsyncSession], model: OutboxModel, refused: bool
+) -> None:
+    first = OutgoingRecord("milepost.triggers", b"w/a/acme", b'{"n": 1}')
+    again = OutgoingRecord("milepost.triggers", b"w/a/acme", b'{"n": 2}')
+    record_id, partition = f"t-{uuid.uuid4().hex}", 996
+    async with sessions() as session:
+        await add_to_outbox(session, model, [(record_id, partition, first)], now=NOW)
+        await session.commit()
+    try:
+        async with sessions() as session:
+            if refused:
+                with pytest.raises(IntegrityError):
+                    await add_to_outbox(session, model, [(record_id, partition, again)], now=NOW)
+                await session.rollback()
+            else:
+                await add_to_outbox(session, model, [(record_id, partition, again)], now=NOW)
+                await session.commit()
+        async with sessions() as session:
+            assert await outbox_of(session, model, [partition]) == [(record_id, first)]
+    finally:
+        async with sessions() as session:
+            await remove_from_outbox(session, model, [record_id])
+            await session.commit()
