@@ -37,7 +37,9 @@ class Backoff:
 
 
 class Supervisor:
-    """Runs ``workers`` until cancelled (see the module docstring)."""
+    """Runs ``workers`` until cancelled (see the module docstring); cancelled, it returns
+    only once every worker has finished its own way out, and a further cancellation
+    meanwhile is passed on to the workers still leaving."""
 
     def __init__(self, workers: Sequence[Worker], backoff: Backoff | None = None) -> None:
         self.workers = tuple(workers)
@@ -46,7 +48,14 @@ class Supervisor:
         """Per worker that failed: when it was started again (infinity: not yet)."""
 
     async def run(self) -> None:
-        await asyncio.gather(*(self._keep(worker) for worker in self.workers))
+        keeping = [
+            asyncio.create_task(self._keep(worker), name=f"worker:{worker.name}")
+            for worker in self.workers
+        ]
+        try:
+            await asyncio.gather(*keeping)
+        finally:
+            await _stopped(keeping)
 
     def is_ready(self, name: str) -> bool:
         """Whether ``name`` never failed, or has run long enough since its restart."""
@@ -89,3 +98,18 @@ class Supervisor:
             )
             await asyncio.sleep(wait)
             self._restarted[worker.name] = loop.time()
+
+
+async def _stopped(tasks: Sequence[asyncio.Task[None]]) -> None:
+    """Cancel ``tasks`` (once each) and wait until all are done; cancelled meanwhile, cancel
+    those still running again. (``gather`` returns as soon as one of its tasks is
+    cancelled, and a ``TaskGroup`` does not pass on a second cancellation.)"""
+    for task in tasks:
+        if not task.cancelling():
+            task.cancel()
+    while pending := [task for task in tasks if not task.done()]:
+        try:
+            await asyncio.wait(pending)
+        except asyncio.CancelledError:
+            for task in pending:
+                task.cancel()

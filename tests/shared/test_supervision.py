@@ -1,5 +1,6 @@
 """A background worker that fails is logged with its traceback, reported not ready and
-started again after a backoff; it is ready again once it has run a while."""
+started again after a backoff; it is ready again once it has run a while. Cancelled, the
+supervisor waits for every worker's way out."""
 
 from __future__ import annotations
 
@@ -74,3 +75,40 @@ async def test_a_worker_that_returns_is_restarted_too(caplog: pytest.LogCaptureF
     running.cancel()
     await asyncio.gather(running, return_exceptions=True)
     assert "background worker brief stopped" in caplog.text
+
+
+def leaving(name: str, seconds: float, left: list[str]) -> Worker:
+    """Runs until cancelled, then takes ``seconds`` to leave and notes it in ``left``."""
+
+    async def run() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await asyncio.sleep(seconds)
+            left.append(name)
+
+    return Worker(name, run)
+
+
+async def test_cancelled_it_returns_only_once_every_worker_has_left() -> None:
+    left: list[str] = []
+    supervisor = Supervisor([leaving("quick", 0, left), leaving("slow", 0.2, left)], QUICK)
+    running = asyncio.create_task(supervisor.run())
+    await asyncio.sleep(0.01)
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    assert left == ["quick", "slow"]
+
+
+async def test_cancelled_again_it_cuts_the_workers_leave_short() -> None:
+    left: list[str] = []
+    running = asyncio.create_task(Supervisor([leaving("slow", 600, left)], QUICK).run())
+    await asyncio.sleep(0.01)
+    running.cancel()
+    await asyncio.sleep(0.01)
+    assert not running.done()
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(running, timeout=5)
+    assert left == []
