@@ -60,36 +60,49 @@ class _Server(uvicorn.Server):
         yield
 
 
-@contextmanager
-def _stop_signals(server: uvicorn.Server) -> Iterator[None]:
-    """While inside: the first SIGINT/SIGTERM stops ``server`` gracefully; another forces
-    the stop: uvicorn stops waiting for open connections, and the current task (with the
-    workers' leave) is cancelled and the block left quietly. Only the main thread can
-    handle signals; elsewhere this does nothing."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    loop, task = asyncio.get_running_loop(), asyncio.current_task()
-    assert task is not None
-    forced = 0  # cancellations this block asked for
+class _Stopping:
+    """What a stop signal does: the first asks ``server`` to stop (requests in flight
+    finish, then the workers leave); another forces it: uvicorn stops waiting for open
+    connections, and once the workers are :attr:`leaving`, ``task`` (waiting for them) is
+    cancelled, which cuts their leave short."""
 
-    def stop() -> None:
-        nonlocal forced
-        if server.should_exit:
-            logger.warning("stopping now: another stop signal")
-            server.force_exit = True
-            forced += 1
-            task.cancel()
-        else:
+    def __init__(self, server: uvicorn.Server, task: asyncio.Task[object]) -> None:
+        self.server = server
+        self.task = task
+        self.leaving = False
+        self.cancelled = 0
+        """Cancellations of ``task`` asked for here."""
+
+    def __call__(self) -> None:
+        if not self.server.should_exit:
             logger.info("stopping: requests and workers finish first; signal again to force")
-            server.should_exit = True
+            self.server.should_exit = True
+            return
+        logger.warning("stopping now: another stop signal")
+        self.server.force_exit = True
+        if self.leaving:
+            self.cancelled += 1
+            self.task.cancel()
 
+
+@contextmanager
+def _stop_signals(server: uvicorn.Server) -> Iterator[_Stopping]:
+    """SIGINT and SIGTERM handled by a :class:`_Stopping` while inside; the current task's
+    cancellation it asked for ends the block quietly. Only the main thread can handle
+    signals; elsewhere the signals are left as they are."""
+    task = asyncio.current_task()
+    assert task is not None
+    stopping = _Stopping(server, task)
+    if threading.current_thread() is not threading.main_thread():
+        yield stopping
+        return
+    loop = asyncio.get_running_loop()
     for number in STOP_SIGNALS:
-        loop.add_signal_handler(number, stop)
+        loop.add_signal_handler(number, stopping)
     try:
-        yield
+        yield stopping
     except asyncio.CancelledError:
-        if not forced or task.cancelling() > forced:
+        if not stopping.cancelled or task.cancelling() > stopping.cancelled:
             raise  # someone else's cancellation
         while task.uncancel():
             pass
@@ -124,12 +137,13 @@ async def serve(
     for worker in background:
         add_readiness_check(app, f"worker:{worker.name}", supervisor.readiness(worker.name))
     registry: CollectorRegistry = app.state.registry
-    with tuned_gc(), _stop_signals(server):
+    with tuned_gc(), _stop_signals(server) as stopping:
         watching = asyncio.create_task(watch_stalls(registry))
         supervising = asyncio.create_task(supervisor.run())
         try:
             await server.serve()
         finally:
+            stopping.leaving = True
             supervising.cancel()
             watching.cancel()
             await asyncio.gather(supervising, watching, return_exceptions=True)

@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -112,42 +114,55 @@ async def test_a_failing_worker_makes_readyz_fail_until_it_runs_again(
     await engine.dispose()
 
 
-def _served(tmp_path: Path, leave_seconds: float) -> tuple[subprocess.Popen[bytes], Path]:
-    """The script above in a process of its own, once it answers ``/healthz``."""
+@contextmanager
+def _served(tmp_path: Path, leave_seconds: float) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """The script above in a process of its own, once it answers ``/healthz``; killed on
+    the way out if it is still running."""
     out, port = tmp_path / "worker", free_port()
     process = subprocess.Popen(  # noqa: S603 - the test's own script
         [sys.executable, "-c", SERVED, str(port), str(leave_seconds), str(out)],
         stderr=subprocess.PIPE,
     )
+    try:
+        _wait_until_serving(port, process)
+        yield process, out
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
+
+
+def _wait_until_serving(port: int, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                return process, out
+                return
         except httpx.TransportError:
+            if process.poll() is not None:
+                break
             time.sleep(0.05)
-    process.kill()
-    raise AssertionError(f"not serving: {process.communicate()[1].decode()}")
+    raise AssertionError("the served script did not answer /healthz")
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
 def test_a_stop_signal_lets_the_workers_leave_before_serve_returns(
     tmp_path: Path, stop: signal.Signals
 ) -> None:
-    process, out = _served(tmp_path, leave_seconds=0.5)
-    process.send_signal(stop)
-    _, errors = process.communicate(timeout=30)
-    assert process.returncode == 0, errors.decode()
-    assert out.read_text() == "left, served"
+    with _served(tmp_path, leave_seconds=0.5) as (process, out):
+        process.send_signal(stop)
+        _, errors = process.communicate(timeout=30)
+        assert process.returncode == 0, errors.decode()
+        assert out.read_text() == "left, served"
 
 
 def test_a_second_stop_signal_cuts_the_leave_short(tmp_path: Path) -> None:
-    process, out = _served(tmp_path, leave_seconds=600)
-    process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 30
-    while not out.exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    process.send_signal(signal.SIGINT)
-    _, errors = process.communicate(timeout=30)
-    assert process.returncode == 0, errors.decode()
-    assert out.read_text() == "leaving, served"
+    with _served(tmp_path, leave_seconds=600) as (process, out):
+        process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while not out.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        _, errors = process.communicate(timeout=30)
+        assert process.returncode == 0, errors.decode()
+        assert out.read_text() == "leaving, served"
