@@ -1715,10 +1715,13 @@ def _report(
     engine_us = None if cpu_engine is None else 1e6 * cpu_engine / max(throughput.rate, 1e-9)
     database_us = 1e6 * throughput.cpu[DATABASE_BACKENDS] / max(throughput.rate, 1e-9)
     scaling = two.rate / max(throughput.rate, 1e-9)
+    per_core = (_per_busy_core(two), _per_busy_core(throughput))
     notes.append(
         f"two engine processes / one: {scaling:.2f}x "
         f"{'meets' if scaling >= SCALING_GOAL else 'MISSES'} the goal of >= {SCALING_GOAL}x "
-        f"(both share the machine's {os.cpu_count() or 0} cores with the broker and the database)"
+        f"(both share the machine's {os.cpu_count() or 0} cores with the broker and the "
+        f"database; per busy core of the machine, two give "
+        f"{per_core[0] / max(per_core[1], 1e-9):.2f}x what one gives)"
     )
     notes.append(
         f"PostgreSQL CPU per engine event: {database_us:,.0f} us "
@@ -1856,6 +1859,12 @@ def _report(
                 SCALING_GOAL,
             ),
             Figure(
+                "two processes, events/s per busy core of the machine (limit: one process's)",
+                per_core[0],
+                "events/s",
+                per_core[1],
+            ),
+            Figure(
                 f"PostgreSQL CPU per engine event, goal <= {DATABASE_GOAL_US:,.0f} us "
                 "(limit: the engine's own CPU per event)",
                 database_us,
@@ -1890,6 +1899,12 @@ def _report(
         details=details,
         notes=notes,
     )
+
+
+def _per_busy_core(phase: Phase) -> float:
+    """Events/s per core the whole machine was busy during ``phase``: how far a second
+    process scales on the cores it can get, apart from how many the machine has."""
+    return phase.rate / max(phase.cpu.get("machine CPU busy (cores)", 0.0), 1e-9)
 
 
 def _stall_figures(stalls: Stalls | None) -> list[Figure]:
