@@ -56,12 +56,14 @@ async def run_scenario(
             try:
                 await deployment.prepare(cleanup)
                 await deployment.start_all()
-                return await _drive(
+                row, outputs = await _drive(
                     scenario, scale, seed, deployment, rng, private, sink, answers, undisturbed
                 )
+                if not row.passed:
+                    _say_logs(deployment, Path(tmp))
+                return row, outputs
             except BaseException:
-                for name in deployment.names:
-                    say(f"{name} log (last lines):\n{tail(Path(tmp) / f'{name}.log', 15)}")
+                _say_logs(deployment, Path(tmp))
                 raise
             finally:
                 await deployment.stop_all()
@@ -118,6 +120,8 @@ async def _drive(
     comparison = compare(outputs, undisturbed or outputs, failing_receiver=scenario.flaky_receiver)
     recover = caught_up - run.fault_ended if caught_up is not None else float("nan")
     notes = [*run.notes, *_checks(scenario, run, deployment, outputs, settled, scale)]
+    if settled is None:
+        notes.append(await _still_behind(deployment))
     expected = (undisturbed or outputs).scored
     notes.append(f"{outputs.scored} risk_changed triggers (undisturbed {expected}), not compared")
     row = Row(
@@ -129,6 +133,22 @@ async def _drive(
         tuple(notes),
     )
     return row, outputs
+
+
+def _say_logs(deployment: Deployment, folder: Path) -> None:
+    for name in deployment.names:
+        say(f"{name} log (last lines):\n{tail(folder / f'{name}.log', 30)}")
+
+
+async def _still_behind(deployment: Deployment) -> str:
+    """What kept a run from settling: each consumer group's lag and the pending deliveries."""
+    try:
+        lags = await deployment.lag_by_group()
+        pending = await deployment.pending_deliveries()
+    except Exception as exc:  # a server still down: say so instead
+        return f"still behind: not measurable ({exc!r})"
+    behind = {group: lag for group, lag in lags.items() if lag} or "none"
+    return f"still behind: lag by group {behind}, {pending} deliveries pending"
 
 
 async def _sample(deployment: Deployment) -> None:

@@ -259,20 +259,27 @@ class Deployment:
     async def lag(self, upto: Mapping[TopicPartition, int] | None = None) -> int:
         """Records up to ``upto`` (default: the ends now) that a consumer group on their
         topic has not committed yet."""
+        return sum((await self.lag_by_group(upto)).values())
+
+    async def lag_by_group(
+        self, upto: Mapping[TopicPartition, int] | None = None
+    ) -> dict[str, int]:
+        """:meth:`lag` per consumer group."""
         ends = upto if upto is not None else await self.ends()
         admin = AIOKafkaAdminClient(bootstrap_servers=self.servers.bootstrap)
         await admin.start()
         try:
-            lag = 0
+            lags = {}
             for group, topics in CONSUMER_GROUPS.items():
                 committed = await admin.list_consumer_group_offsets(self.group(group))
+                lags[group] = 0
                 for tp, end in ends.items():
                     if tp.topic in topics:
                         meta = committed.get(
                             KafkaTopicPartition(f"{self.prefix}{tp.topic}", tp.partition)
                         )
-                        lag += max(0, end - max(0, meta.offset if meta is not None else 0))
-            return lag
+                        lags[group] += max(0, end - max(0, meta.offset if meta is not None else 0))
+            return lags
         finally:
             await admin.close()
 
