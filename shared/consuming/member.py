@@ -76,9 +76,11 @@ class FencedMember:
         self.outbox = outbox
         self.assignment: frozenset[TopicPartition] = frozenset()
         self.applied: dict[TopicPartition, int] = {}
+        self.holding: list[str] = []
+        """The outbox rows the transaction of :meth:`hold` stores."""
         self.acknowledged: list[str] = []
-        """Outbox records the bus acknowledged, deleted with a later transaction
-        (:meth:`forget_due`)."""
+        """Outbox rows whose records the bus acknowledged, deleted with a later
+        transaction (:meth:`forget_due`)."""
         self.forgetting = 0
         """How many of :attr:`acknowledged` the transaction in progress deletes."""
         self.forgotten_at: datetime | None = None
@@ -98,14 +100,16 @@ class FencedMember:
         gained = {tp.partition for tp in current - self.assignment}
         async with self.sessions() as session:
             self.applied = await applied_offsets(session, self.group_id, current)
-            left = [] if self.outbox is None else await outbox_of(session, self.outbox, gained)
-        if left:
+            left = None if self.outbox is None else await outbox_of(session, self.outbox, gained)
+        if left is not None and left.row_ids:
             assert self.outbox is not None
-            await self.bus.publish([record for _, record in left])
+            await self.bus.publish([record for _, record in left.records])
             async with self.sessions() as session:
-                await remove_from_outbox(session, self.outbox, [rid for rid, _ in left])
+                await remove_from_outbox(session, self.outbox, left.row_ids)
                 await session.commit()
-            logger.info("published records left by a previous owner", extra={"count": len(left)})
+            logger.info(
+                "published records left by a previous owner", extra={"count": len(left.records)}
+            )
         self.assignment = current
         return True
 
@@ -189,7 +193,7 @@ class FencedMember:
             if self.forgetting:
                 await remove_from_outbox(session, self.outbox, self.acknowledged)
                 self.forgotten_at = now
-            await add_to_outbox(session, self.outbox, entries, now=now)
+            self.holding = await add_to_outbox(session, self.outbox, entries, now=now)
         else:
             assert not entries, "a member without an outbox cannot hold records"
         await remember(session, self.group_id, sightings, now=now)
@@ -207,13 +211,15 @@ class FencedMember:
         *,
         now: datetime,
     ) -> None:
-        """Once the transaction of :meth:`hold` committed: publish ``entries`` and mark
-        them acknowledged, then commit the consumer offsets when due (:meth:`commit_due`)."""
+        """Once the transaction of :meth:`hold` committed: publish ``entries`` and mark the
+        rows it stored acknowledged, then commit the consumer offsets when due
+        (:meth:`commit_due`)."""
         del self.acknowledged[: self.forgetting]
         self.forgetting = 0
         if entries:
             await self.bus.publish([record for _, _, record in entries])
-        self.acknowledged.extend(rid for rid, _, _ in entries)
+        self.acknowledged.extend(self.holding)
+        self.holding = []
         for tp, (_old, new) in moves.items():
             self.applied[tp] = new
             self.uncommitted[tp] = new

@@ -4,7 +4,6 @@ offsets and the event ids seen in the deduplication window; and the columns of a
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar
 
 from sqlalchemy import JSON, BigInteger, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -42,24 +41,36 @@ class SeenEventRow(Base):
     seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
-class OutboxColumns:
-    """The columns of a stage's outbox table (a model is ``class XOutboxRow(OutboxColumns,
-    Base)`` with its ``__tablename__``): records durable with their checkpoint but not yet
-    acknowledged by the bus, in their checkpoint's order."""
-
-    unique_record_ids: ClassVar[bool] = False
-    """``True`` for a stage whose record ids are each made once, by the checkpoint that
-    applies its cause (which commits the cause's sighting and offset with them): its
-    records are appended with ``COPY``, and an id stored twice fails the checkpoint.
-    ``False``: an id already stored is kept."""
+class _OutboxRowColumns:
+    """What every outbox row has: its id, owning input partition, place and time."""
 
     record_id: Mapped[str] = mapped_column(String(80), primary_key=True)
     partition: Mapped[int] = mapped_column(Integer, index=True, doc="The owning input partition.")
     sequence: Mapped[int] = mapped_column(Integer, doc="Its place in its checkpoint.")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class OutboxColumns(_OutboxRowColumns):
+    """The columns of a stage's outbox table (a model is ``class XOutboxRow(OutboxColumns,
+    Base)`` with its ``__tablename__``): records durable with their checkpoint but not yet
+    acknowledged by the bus, one row each, in their checkpoint's order. An id already
+    stored is kept (a stage whose records can repeat an id)."""
+
     topic: Mapped[str] = mapped_column(String(249))
     key: Mapped[bytes] = mapped_column(LargeBinary)
     value: Mapped[bytes] = mapped_column(LargeBinary)
     headers: Mapped[list[list[str]]] = mapped_column(
         JSON, doc="The record's headers as [name, value] pairs, values decoded as Latin-1."
     )
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class PackedOutboxColumns(_OutboxRowColumns):
+    """The columns of the outbox of a stage whose record ids are each made once, by the
+    checkpoint that applies its cause (which commits the cause's sighting and offset with
+    them): a checkpoint's records of one input partition are one row, keyed by its first
+    record's id (an id stored twice fails the checkpoint), appended with ``COPY``. A record
+    costs the database a fraction of a row of its own (:mod:`shared.consuming.outbox`)."""
+
+    records: Mapped[bytes] = mapped_column(
+        LargeBinary, doc="MessagePack: an array of [id, topic, key, value, headers] per record."
+    )

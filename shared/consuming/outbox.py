@@ -2,20 +2,28 @@
 the bus acknowledges them. Each service has its own outbox table; these functions take its
 model. Flushes, never commits.
 
-An outbox model has the columns of :class:`~shared.consuming.models.OutboxColumns`: its
-``sequence`` publishes each checkpoint's records again in the order they were added."""
+An outbox model has the columns of :class:`~shared.consuming.models.OutboxColumns` (a row
+per record) or :class:`~shared.consuming.models.PackedOutboxColumns` (a row per checkpoint
+and input partition). A packed row holds its records as one MessagePack value, which
+PostgreSQL stores compressed out of line: per record, about a fifth of the database's CPU
+of a row of its own with its two index entries, written and deleted (1.5 against 7.8 µs
+measured on this project's machine). Rows are published again in their checkpoint's order
+(``sequence``)."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
 from shared.bus import OutgoingRecord
-from shared.consuming.models import OutboxColumns
+from shared.consuming.models import PackedOutboxColumns
 from shared.db.copying import copy_rows
 from shared.db.statements import delete_by_ids, insert_ignoring_duplicates, table_of
 
@@ -24,14 +32,32 @@ OutboxEntry = tuple[str, int, OutgoingRecord]
 
 OutboxModel = type[DeclarativeBase]
 
+_Packed = tuple[str, str, bytes, bytes, tuple[tuple[str, bytes], ...]]
+_pack = msgspec.msgpack.Encoder().encode
+_unpack = msgspec.msgpack.Decoder(list[_Packed]).decode
+
+
+@dataclass(frozen=True, slots=True)
+class Left:
+    """What a previous owner left in the outbox: its rows' ids (to delete once published)
+    and their records, oldest first."""
+
+    row_ids: list[str]
+    records: list[tuple[str, OutgoingRecord]]
+    """Each record with its id."""
+
 
 async def add_to_outbox(
     session: AsyncSession, model: OutboxModel, entries: Sequence[OutboxEntry], *, now: datetime
-) -> None:
-    """Store ``entries`` until the bus acknowledges them; an id already stored is kept,
-    unless the model's ids are unique (``unique_record_ids``: appended with ``COPY``)."""
-    unique = issubclass(model, OutboxColumns) and model.unique_record_ids
-    await (copy_rows if unique else insert_ignoring_duplicates)(
+) -> list[str]:
+    """Store ``entries`` until the bus acknowledges them; the ids of the rows stored, for
+    :func:`remove_from_outbox`. In a packed outbox an id already stored fails the
+    transaction; in the other, the row already stored is kept."""
+    if issubclass(model, PackedOutboxColumns):
+        packs = _packs(entries, now)
+        await copy_rows(session, model, packs)
+        return [pack["record_id"] for pack in packs]
+    await insert_ignoring_duplicates(
         session,
         model,
         [
@@ -48,34 +74,56 @@ async def add_to_outbox(
             for sequence, (rid, p, r) in enumerate(entries)
         ],
     )
+    return [rid for rid, _, _ in entries]
 
 
-async def outbox_of(
-    session: AsyncSession, model: OutboxModel, partitions: Collection[int]
-) -> list[tuple[str, OutgoingRecord]]:
-    """Records left unacknowledged by a previous owner of ``partitions``, oldest first."""
-    if not partitions:
-        return []
-    table = table_of(model)
-    rows = await session.execute(
-        select(table.c.record_id, table.c.topic, table.c.key, table.c.value, table.c.headers)
-        .where(table.c.partition.in_(sorted(partitions)))
-        .order_by(table.c.created_at, table.c.sequence)
-    )
+def _packs(entries: Sequence[OutboxEntry], now: datetime) -> list[dict[str, Any]]:
+    """One row per partition of ``entries``, each keyed by its first record's id."""
+    by_partition: dict[int, list[_Packed]] = {}
+    for rid, partition, r in entries:
+        by_partition.setdefault(partition, []).append((rid, r.topic, r.key, r.value, r.headers))
     return [
-        (
-            record_id,
-            OutgoingRecord(
-                topic, key, value, tuple((name, text.encode("latin-1")) for name, text in headers)
-            ),
-        )
-        for record_id, topic, key, value, headers in rows
+        {
+            "record_id": packed[0][0],
+            "partition": partition,
+            "sequence": sequence,
+            "records": _pack(packed),
+            "created_at": now,
+        }
+        for sequence, (partition, packed) in enumerate(by_partition.items())
     ]
 
 
+async def outbox_of(session: AsyncSession, model: OutboxModel, partitions: Collection[int]) -> Left:
+    """Records left unacknowledged by a previous owner of ``partitions``, oldest first."""
+    if not partitions:
+        return Left([], [])
+    table = table_of(model)
+    packed = issubclass(model, PackedOutboxColumns)
+    columns = ("records",) if packed else ("topic", "key", "value", "headers")
+    rows = await session.execute(
+        select(table.c.record_id, *(table.c[name] for name in columns))
+        .where(table.c.partition.in_(sorted(partitions)))
+        .order_by(table.c.created_at, table.c.sequence)
+    )
+    left = Left([], [])
+    for row_id, *values in rows:
+        left.row_ids.append(row_id)
+        if packed:
+            left.records.extend(
+                (rid, OutgoingRecord(topic, key, value, headers))
+                for rid, topic, key, value, headers in _unpack(values[0])
+            )
+        else:
+            topic, key, value, headers = values
+            latin = tuple((name, text.encode("latin-1")) for name, text in headers)
+            left.records.append((row_id, OutgoingRecord(topic, key, value, latin)))
+    return left
+
+
 async def remove_from_outbox(
-    session: AsyncSession, model: OutboxModel, record_ids: Sequence[str]
+    session: AsyncSession, model: OutboxModel, row_ids: Sequence[str]
 ) -> None:
-    """Delete the acknowledged ``record_ids`` (one array parameter on PostgreSQL: one
+    """Delete the acknowledged rows ``row_ids`` (one array parameter on PostgreSQL: one
     prepared statement whatever their number)."""
-    await delete_by_ids(session, model, "record_id", record_ids)
+    await delete_by_ids(session, model, "record_id", row_ids)

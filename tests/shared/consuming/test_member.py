@@ -7,13 +7,15 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.node_engine.processing.models import OutboxRow
 from shared.attribution.models import AttributionOutboxRow
 from shared.bus import ConsumedRecord, OutgoingRecord, TopicPartition
 from shared.bus.memory import InMemoryBus
 from shared.consuming.member import FencedMember
-from shared.consuming.outbox import outbox_of
+from shared.consuming.outbox import OutboxModel, outbox_of
 
 EVENTS = TopicPartition("milepost.events", 0)
 SCORES = TopicPartition("milepost.scores", 1)
@@ -44,11 +46,12 @@ def test_a_replayed_batch_leaves_the_applied_offset_where_it_is() -> None:
     assert moves == {EVENTS: (9, 9)}
 
 
+@pytest.mark.parametrize("model", [AttributionOutboxRow, OutboxRow], ids=["rows", "packed"])
 async def test_acknowledged_outbox_rows_are_deleted_every_second_and_when_idle(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: async_sessionmaker[AsyncSession], model: OutboxModel
 ) -> None:
     bus = InMemoryBus()
-    m = FencedMember(bus=bus, sessions=sessions, group_id="g", outbox=AttributionOutboxRow)
+    m = FencedMember(bus=bus, sessions=sessions, group_id="g", outbox=model)
     consumer = await bus.subscribe([EVENTS.topic], group_id="g")
     partition = 90 + uuid.uuid4().int % 1_000_000  # a partition of this test's own
 
@@ -60,10 +63,8 @@ async def test_acknowledged_outbox_rows_are_deleted_every_second_and_when_idle(
             await session.commit()
         await m.release(consumer, {}, [entry], now=at)
         async with sessions() as session:
-            return [
-                rid.split("-")[0]
-                for rid, _ in await outbox_of(session, AttributionOutboxRow, [partition])
-            ]
+            left = await outbox_of(session, model, [partition])
+            return [rid.split("-")[0] for rid, _ in left.records]
 
     assert await checkpoint("a", NOW) == ["a"]  # published, deleted with a later transaction
     assert await checkpoint("b", NOW) == ["b"]  # the first deletion is due at once
@@ -71,5 +72,5 @@ async def test_acknowledged_outbox_rows_are_deleted_every_second_and_when_idle(
     assert await checkpoint("d", NOW + timedelta(seconds=1)) == ["d"]
     await m.forget_acknowledged()  # a step with nothing to checkpoint
     async with sessions() as session:
-        assert await outbox_of(session, AttributionOutboxRow, [partition]) == []
+        assert (await outbox_of(session, model, [partition])).records == []
     await consumer.close()
