@@ -189,6 +189,8 @@ class Dispatcher:
         self.draw = draw
         self.tracing = tracing or Tracing.off()
         self.wake = wake
+        self.waking = asyncio.Lock()
+        """Held by the one idle lane that waits for ``wake`` (see :meth:`idle`)."""
         self.gate = asyncio.Semaphore(policy.concurrency)
 
     async def run(self) -> None:
@@ -217,13 +219,18 @@ class Dispatcher:
 
     async def idle(self) -> None:
         """Wait ``idle_seconds``, or less when ``wake`` is set (deliveries were just queued
-        in this process); deferred and retried deliveries are found by the wait's end."""
+        in this process); deferred and retried deliveries are found by the wait's end.
+
+        One idle lane at a time waits for ``wake``, the others for it to take its turn: a
+        wake-up sends one lane to claim what was queued, not every lane (the others' claims
+        would find nothing), and the next lane waits for the next wake-up meanwhile."""
         if self.wake is None:
             await asyncio.sleep(self.policy.idle_seconds)
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.wake.wait(), self.policy.idle_seconds)
-        self.wake.clear()
+            async with asyncio.timeout(self.policy.idle_seconds), self.waking:
+                await self.wake.wait()
+                self.wake.clear()
 
     async def step(self) -> int:
         """Claim, send and record one batch; returns how many deliveries were claimed."""

@@ -130,6 +130,21 @@ async def test_an_idle_dispatcher_is_woken_when_deliveries_are_queued(
     assert not wake.is_set()  # cleared, so the next idle waits again
 
 
+async def test_a_wake_up_ends_one_idle_lanes_wait_and_the_next_one_the_next(
+    own_sessions: Sessions,
+) -> None:
+    wake, worker = woken_dispatcher(own_sessions)
+    lanes = {asyncio.create_task(worker.idle()) for _ in range(2)}
+    await asyncio.sleep(0)
+    wake.set()
+    woken, waiting = await asyncio.wait(lanes, return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.sleep(0.05)
+    assert len(woken) == 1
+    assert not any(lane.done() for lane in waiting)  # the other lane waits on
+    wake.set()
+    await asyncio.wait(waiting)  # else the per-test timeout fails
+
+
 async def test_a_dispatcher_that_took_all_that_was_due_waits_before_claiming_again(
     own_sessions: Sessions, monkeypatch: pytest.MonkeyPatch
 ) -> None:
