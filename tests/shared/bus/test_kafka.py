@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 from shared import slicing
 from shared.bus import OutgoingRecord
-from shared.bus.kafka import KafkaBus, KafkaOptions
+from shared.bus.kafka import BATCHED_FROM, KafkaBus, KafkaOptions
 from shared.contracts.events import EventEnvelope
 from shared.contracts.topics import TopicSpec
 
@@ -22,13 +23,13 @@ async def test_publishing_many_records_lets_the_loop_run_between_sends(
 ) -> None:
     monkeypatch.setattr(slicing, "SLICE_S", 0.0)  # every record ends a slice
     happened: list[str] = []
-    send = AIOKafkaProducer.send
+    append = BatchBuilder.append
 
-    async def noting(self: AIOKafkaProducer, *args: Any, **kwargs: Any) -> Any:
-        happened.append("sent")
-        return await send(self, *args, **kwargs)
+    def noting(self: BatchBuilder, **record: Any) -> Any:
+        happened.append("added")
+        return append(self, **record)
 
-    monkeypatch.setattr(AIOKafkaProducer, "send", noting)
+    monkeypatch.setattr(BatchBuilder, "append", noting)
     topic = f"{topic_prefix}.events"
     bus = KafkaBus(KafkaOptions(bootstrap_servers=kafka_bootstrap, linger_ms=1))
     await bus.start()
@@ -43,5 +44,61 @@ async def test_publishing_many_records_lets_the_loop_run_between_sends(
     finally:
         await bus.close()
 
-    assert happened.count("sent") == len(records)
+    assert happened.count("added") == len(records)
     assert happened.index("other work") < len(records)
+
+
+async def test_records_past_a_full_batch_go_in_the_next_one_in_their_order(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    topic = f"{topic_prefix}.events"
+    bus = KafkaBus(KafkaOptions(bootstrap_servers=kafka_bootstrap, max_batch_bytes=1024))
+    await bus.start()
+    try:
+        spec = TopicSpec(topic, "test", "key", EventEnvelope, partitions=1)
+        await bus.ensure_topics([spec], replication_factor=1)
+        records = [
+            OutgoingRecord(topic, b"k", b"%03d" % i + bytes(100), (("n", b"%d" % i),))
+            for i in range(40)
+        ]
+        await bus.publish(records)  # about ten records fill a batch of 1 KiB
+        consumer = await bus.subscribe([topic], group_id=f"reader-{topic}")
+        found: list[tuple[bytes, tuple[tuple[str, bytes], ...]]] = []
+        while len(found) < len(records):
+            found += [(r.value, r.headers) for r in await consumer.poll(timeout_ms=200)]
+        await consumer.close()
+    finally:
+        await bus.close()
+
+    assert found == [(r.value, r.headers) for r in records]
+
+
+async def test_many_records_for_a_partition_go_as_batches_and_a_few_one_by_one(
+    kafka_bootstrap: str, topic_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    send, send_batch = AIOKafkaProducer.send, AIOKafkaProducer.send_batch
+
+    async def sending(self: AIOKafkaProducer, *args: Any, **kwargs: Any) -> Any:
+        calls.append("record")
+        return await send(self, *args, **kwargs)
+
+    async def sending_batch(self: AIOKafkaProducer, *args: Any, **kwargs: Any) -> Any:
+        calls.append("batch")
+        return await send_batch(self, *args, **kwargs)
+
+    monkeypatch.setattr(AIOKafkaProducer, "send", sending)
+    monkeypatch.setattr(AIOKafkaProducer, "send_batch", sending_batch)
+    topic = f"{topic_prefix}.events"
+    bus = KafkaBus(KafkaOptions(bootstrap_servers=kafka_bootstrap))
+    await bus.start()
+    try:
+        spec = TopicSpec(topic, "test", "key", EventEnvelope, partitions=1)
+        await bus.ensure_topics([spec], replication_factor=1)
+        await bus.publish([OutgoingRecord(topic, b"k", b"%d" % i) for i in range(BATCHED_FROM)])
+        assert calls == ["batch"]
+        calls.clear()
+        await bus.publish([OutgoingRecord(topic, b"k", b"%d" % i) for i in range(3)])
+        assert calls == ["record"] * 3
+    finally:
+        await bus.close()
