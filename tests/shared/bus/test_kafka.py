@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -18,6 +20,19 @@ from shared.contracts.topics import TopicSpec
 pytestmark = pytest.mark.kafka
 
 
+@contextlib.asynccontextmanager
+async def started_bus(topic: str, options: KafkaOptions) -> AsyncIterator[KafkaBus]:
+    """A started bus with ``topic`` (one partition) created; closed on the way out."""
+    bus = KafkaBus(options)
+    await bus.start()
+    try:
+        spec = TopicSpec(topic, "test", "key", EventEnvelope, partitions=1)
+        await bus.ensure_topics([spec], replication_factor=1)
+        yield bus
+    finally:
+        await bus.close()
+
+
 async def test_publishing_many_records_lets_the_loop_run_between_sends(
     kafka_bootstrap: str, topic_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -31,18 +46,13 @@ async def test_publishing_many_records_lets_the_loop_run_between_sends(
 
     monkeypatch.setattr(BatchBuilder, "append", noting)
     topic = f"{topic_prefix}.events"
-    bus = KafkaBus(KafkaOptions(bootstrap_servers=kafka_bootstrap, linger_ms=1))
-    await bus.start()
-    try:
-        spec = TopicSpec(topic, "test", "key", EventEnvelope, partitions=1)
-        await bus.ensure_topics([spec], replication_factor=1)
+    options = KafkaOptions(bootstrap_servers=kafka_bootstrap, linger_ms=1)
+    async with started_bus(topic, options) as bus:
         await bus.publish([OutgoingRecord(topic, b"k", b"first")])  # producer and metadata
         happened.clear()
         records = [OutgoingRecord(topic, b"k", b"%d" % i) for i in range(20)]
         asyncio.get_running_loop().call_soon(happened.append, "other work")
         await bus.publish(records)
-    finally:
-        await bus.close()
 
     assert happened.count("added") == len(records)
     assert happened.index("other work") < len(records)
@@ -52,23 +62,18 @@ async def test_records_past_a_full_batch_go_in_the_next_one_in_their_order(
     kafka_bootstrap: str, topic_prefix: str
 ) -> None:
     topic = f"{topic_prefix}.events"
-    bus = KafkaBus(KafkaOptions(bootstrap_servers=kafka_bootstrap, max_batch_bytes=1024))
-    await bus.start()
-    try:
-        spec = TopicSpec(topic, "test", "key", EventEnvelope, partitions=1)
-        await bus.ensure_topics([spec], replication_factor=1)
-        records = [
-            OutgoingRecord(topic, b"k", b"%03d" % i + bytes(100), (("n", b"%d" % i),))
-            for i in range(40)
-        ]
+    options = KafkaOptions(bootstrap_servers=kafka_bootstrap, max_batch_bytes=1024)
+    records = [
+        OutgoingRecord(topic, b"k", b"%03d" % i + bytes(100), (("n", b"%d" % i),))
+        for i in range(40)
+    ]
+    async with started_bus(topic, options) as bus:
         await bus.publish(records)  # about ten records fill a batch of 1 KiB
         consumer = await bus.subscribe([topic], group_id=f"reader-{topic}")
         found: list[tuple[bytes, tuple[tuple[str, bytes], ...]]] = []
         while len(found) < len(records):
             found += [(r.value, r.headers) for r in await consumer.poll(timeout_ms=200)]
         await consumer.close()
-    finally:
-        await bus.close()
 
     assert found == [(r.value, r.headers) for r in records]
 
@@ -90,15 +95,9 @@ async def test_many_records_for_a_partition_go_as_batches_and_a_few_one_by_one(
     monkeypatch.setattr(AIOKafkaProducer, "send", sending)
     monkeypatch.setattr(AIOKafkaProducer, "send_batch", sending_batch)
     topic = f"{topic_prefix}.events"
-    bus = KafkaBus(KafkaOptions(bootstrap_servers=kafka_bootstrap))
-    await bus.start()
-    try:
-        spec = TopicSpec(topic, "test", "key", EventEnvelope, partitions=1)
-        await bus.ensure_topics([spec], replication_factor=1)
+    async with started_bus(topic, KafkaOptions(bootstrap_servers=kafka_bootstrap)) as bus:
         await bus.publish([OutgoingRecord(topic, b"k", b"%d" % i) for i in range(BATCHED_FROM)])
         assert calls == ["batch"]
         calls.clear()
         await bus.publish([OutgoingRecord(topic, b"k", b"%d" % i) for i in range(3)])
         assert calls == ["record"] * 3
-    finally:
-        await bus.close()
