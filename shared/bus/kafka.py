@@ -165,6 +165,8 @@ class KafkaBus:
                 groups = await self._by_partition(producer, records)
                 for (topic, partition), group in groups.items():
                     await self._hand_over(producer, topic, partition, group, deliveries, slices)
+                # One produced batch acknowledges many records: awaiting them in order
+                # wakes this task about once per batch, where gather runs a callback each.
                 for delivery in deliveries:
                     try:
                         await delivery

@@ -28,8 +28,9 @@ class AccountStateRow(Base):
     encoded :class:`AccountState`) for funnels and lookups.
 
     Its indexes name only columns an event never changes (the key, and the path's accounts
-    in account order), and on PostgreSQL its pages keep a fifth free (fill factor 80): an update then writes no index entry (a heap-only tuple), whereas an
-    index on ``stage`` and ``node`` took an entry for nearly every event."""
+    in account order), and on PostgreSQL its pages keep a fifth free (fill factor 80): an
+    update then writes no index entry (a heap-only tuple), whereas an index on ``stage``
+    and ``node`` took an entry for nearly every event."""
 
     __tablename__ = "engine_account_states"
     __table_args__ = (
