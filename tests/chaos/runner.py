@@ -27,7 +27,7 @@ from tests.chaos.scenarios import (
     Scale,
     Scenario,
 )
-from tests.chaos.system import WORKSPACE, Deployment, PrivateServices, Servers
+from tests.chaos.system import WORKSPACE, Deployment, PrivateServices, Servers, own_warnings
 from tests.services.messaging.http_sink import Answer, Sink, running_sink
 
 BURST = (0.3, 0.15, 10.0)
@@ -121,7 +121,7 @@ async def _drive(
     recover = caught_up - run.fault_ended if caught_up is not None else float("nan")
     notes = [*run.notes, *_checks(scenario, run, deployment, outputs, settled, scale)]
     if settled is None:
-        notes.append(await _still_behind(deployment))
+        notes.extend(await _still_behind(deployment))
     expected = (undisturbed or outputs).scored
     notes.append(f"{outputs.scored} risk_changed triggers (undisturbed {expected}), not compared")
     row = Row(
@@ -140,15 +140,22 @@ def _say_logs(deployment: Deployment, folder: Path) -> None:
         say(f"{name} log (last lines):\n{tail(folder / f'{name}.log', 30)}")
 
 
-async def _still_behind(deployment: Deployment) -> str:
-    """What kept a run from settling: each consumer group's lag and the pending deliveries."""
+async def _still_behind(deployment: Deployment) -> list[str]:
+    """What kept a run from settling: each consumer group's lag, the pending deliveries
+    and, per process, what it reports of itself (retries, lag) and its own warnings."""
     try:
         lags = await deployment.lag_by_group()
         pending = await deployment.pending_deliveries()
     except Exception as exc:  # a server still down: say so instead
-        return f"still behind: not measurable ({exc!r})"
-    behind = {group: lag for group, lag in lags.items() if lag} or "none"
-    return f"still behind: lag by group {behind}, {pending} deliveries pending"
+        notes = [f"still behind: not measurable ({exc!r})"]
+    else:
+        behind = {group: lag for group, lag in lags.items() if lag} or "none"
+        notes = [f"still behind: lag by group {behind}, {pending} deliveries pending"]
+    for name in deployment.names:
+        notes.append(f"{name} reports: {await deployment.self_report(name)}")
+        log = deployment.workdir / f"{name}.log"
+        notes.extend(f"{name} said: {line}" for line in own_warnings(log))
+    return notes
 
 
 async def _sample(deployment: Deployment) -> None:

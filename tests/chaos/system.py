@@ -23,6 +23,7 @@ import httpx
 import orjson
 from aiokafka import TopicPartition as KafkaTopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from shared.bus import TopicPartition
@@ -49,6 +50,11 @@ CONSUMER_GROUPS = {
     "contacts": (Topic.EVENTS,),
 }
 PARTITIONS = {spec.topic: spec.partitions for spec in TOPICS}
+SELF_REPORTED = ("_batch_retries", "_consumer_lag")
+"""The metrics a process that did not settle is asked for: its rollbacks and its lag."""
+OWN_WARNINGS = 6
+"""A process's last warnings and errors told when a run did not settle (the bus client's
+own, a flood while the broker is down, left out)."""
 RETRY_SCHEDULE_S = [0.5, 1.0, 1.0, 2.0, 2.0]
 """Short retries (production waits minutes): a run must see them end, in the DLQ or sent."""
 WEBHOOK_TIMEOUT_S = 1.0
@@ -234,6 +240,28 @@ class Deployment:
             rss = process_rss(server.process.pid) or 0
             self.peak_rss[name] = max(self.peak_rss.get(name, 0), rss)
 
+    async def self_report(self, name: str) -> str:
+        """What process ``name`` says of itself: readiness, and its non-zero rollbacks
+        and lag by label (the metrics named in :data:`SELF_REPORTED`)."""
+        server = self.processes.get(name)
+        if server is None:
+            return "not running"
+        try:
+            async with httpx.AsyncClient(base_url=server.url, timeout=3.0) as client:
+                ready = (await client.get("/readyz")).json().get("checks")
+                metrics = (await client.get("/metrics")).text
+        except (httpx.HTTPError, ValueError) as exc:
+            return f"no answer ({exc!r})"
+        reported = [
+            f"{sample.name}{{{','.join(f'{k}={v}' for k, v in sample.labels.items())}}} {sample.value:g}"
+            for family in text_string_to_metric_families(metrics)
+            for sample in family.samples
+            if family.name.endswith(SELF_REPORTED)
+            and sample.value
+            and not sample.name.endswith("_created")
+        ]
+        return f"checks {ready}; " + ("; ".join(reported) or "no retries, no lag")
+
     def crashed(self) -> list[str]:
         """Processes that exited without being told to."""
         return [name for name, s in self.processes.items() if s.process.poll() is not None]
@@ -304,3 +332,28 @@ class Deployment:
         finally:
             await engine.dispose()
         return int(found or 0)
+
+
+def own_warnings(log: Path) -> list[str]:
+    """The last :data:`OWN_WARNINGS` warnings and errors of a service's JSON log, but for
+    the bus client's own."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    found = []
+    for line in lines:
+        try:
+            entry = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if entry.get("level") in ("warning", "error", "critical") and not str(
+            entry.get("logger", "")
+        ).startswith("aiokafka"):
+            extra = {
+                k: v for k, v in entry.items() if k not in ("time", "level", "logger", "message")
+            }
+            found.append(
+                f"{entry.get('time', '')[11:23]} {entry.get('message')} {extra or ''}"[:240]
+            )
+    return found[-OWN_WARNINGS:]
