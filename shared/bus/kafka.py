@@ -310,7 +310,8 @@ class KafkaBus:
             # member owns one key range across a topic and its repartition topic.
             partition_assignment_strategy=(RangePartitionAssignor,),
         )
-        return KafkaConsumer(await _started(consumer, f"could not join group {group_id}"))
+        started = await _started(consumer, f"could not join group {group_id}")
+        return KafkaConsumer(started, from_beginning=from_beginning)
 
     async def end_offsets(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
         reader = await self._started_offsets_reader()
@@ -455,8 +456,9 @@ def _consumed(record: ConsumerRecord[bytes, bytes]) -> ConsumedRecord:
 class KafkaConsumer:
     """A :class:`shared.bus.Consumer` over an ``AIOKafkaConsumer``."""
 
-    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+    def __init__(self, consumer: AIOKafkaConsumer, *, from_beginning: bool = True) -> None:
         self._consumer = consumer
+        self._from_beginning = from_beginning
 
     async def poll(self, *, max_records: int = 500, timeout_ms: int = 1000) -> list[ConsumedRecord]:
         try:
@@ -479,9 +481,17 @@ class KafkaConsumer:
         )
 
     async def seek_to_committed(self) -> None:
+        """Every owned partition to its committed offset; one with none, of a consumer that
+        reads from the beginning, to its first record. (aiokafka's own seek moves only to
+        an offset above 0: a partition without a commit kept its position, past the
+        records of the failed batch, which were then never applied.)"""
         owned = self._consumer.assignment()
-        if owned:
-            await self._consumer.seek_to_committed(*owned)
+        if not owned:
+            return
+        committed = await self._consumer.seek_to_committed(*owned)
+        for tp, offset in committed.items():
+            if offset == 0 or (offset is None and self._from_beginning):
+                self._consumer.seek(tp, 0)
 
     async def close(self) -> None:
         await self._consumer.stop()

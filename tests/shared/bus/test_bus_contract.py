@@ -119,6 +119,19 @@ async def test_seek_to_committed_rewinds_after_a_failed_batch(bus: Bus, topic_pr
     assert [int(r.value) for r in replay] == list(range(4, 10))
 
 
+async def test_seek_to_committed_without_a_commit_rewinds_to_the_beginning(
+    bus: Bus, topic_prefix: str
+) -> None:
+    topic = await _topic(bus, topic_prefix)
+    await bus.publish(_records(topic, 10, keys=1))
+    consumer = await bus.subscribe([topic], group_id=f"{topic_prefix}-g")
+    assert len(await _drain(consumer, 10)) == 10
+    await consumer.seek_to_committed()
+    replay = await _drain(consumer, 10)
+    await consumer.close()
+    assert [int(r.value) for r in replay] == list(range(10))
+
+
 async def test_group_members_split_partitions_and_together_see_everything_once(
     bus: Bus, topic_prefix: str
 ) -> None:
