@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import slicing
-from shared.bus import ConsumedRecord, Consumer, OutgoingRecord, TopicPartition
+from shared.bus import Bus, ConsumedRecord, Consumer, OutgoingRecord, TopicPartition
 from shared.bus.memory import InMemoryBus
 from shared.clock import FrozenClock
 from shared.consuming import stream as stream_module
@@ -79,9 +79,11 @@ class Counting(Handler[str, list[str]]):
 
 
 async def stream_of(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: async_sessionmaker[AsyncSession], bus: Bus | None = None
 ) -> tuple[Counting, Consumer, CollectorRegistry]:
-    bus = InMemoryBus()
+    """A counting stream on ``bus`` (in memory by default) with four records waiting:
+    two words, a poison record and a copy of the first word."""
+    bus = bus or InMemoryBus()
     registry = CollectorRegistry()
     handler = Counting()
     group = f"stream-{uuid.uuid4().hex[:8]}"
@@ -130,6 +132,24 @@ async def test_a_partition_moved_rolls_back_at_once_and_the_batch_applies_again(
     assert handler.words == ["one", "two"]
     assert handler.resets == 3  # two assignments learned, one roll-back
     await consumer.close()
+
+
+async def test_a_batch_rolled_back_before_any_consumer_commit_applies_again(
+    sessions: async_sessionmaker[AsyncSession], bus: Bus
+) -> None:
+    handler, consumer, registry = await stream_of(sessions, bus)
+    handler.fail = PartitionMoved("another member was first")
+    for _ in range(50):  # the first polls of a Kafka consumer may find nothing yet
+        await handler.step(consumer)
+        if registry.get_sample_value("test_retries_total", {"reason": "partition_moved"}):
+            break
+    assert handler.words == []
+    for _ in range(50):  # rewound to the partition's first record: nothing committed yet
+        if len(handler.words) == 2:
+            break
+        await handler.step(consumer)
+    assert handler.words == ["one", "two"]
+    await handler.stream.leave(consumer)
 
 
 def test_the_database_errors_become_consumer_errors() -> None:
