@@ -35,7 +35,7 @@ class NamespacedBus:
         return await self.inner.is_ready()
 
     async def publish(self, records: Sequence[OutgoingRecord]) -> None:
-        await self.inner.publish([replace(r, topic=self.outward(r.topic)) for r in records])
+        await self.inner.publish([r.on(self.outward(r.topic)) for r in records])
 
     async def ensure_topics(self, specs: Sequence[TopicSpec], *, replication_factor: int) -> None:
         renamed = [replace(spec, topic=self.outward(spec.topic)) for spec in specs]
@@ -61,7 +61,7 @@ class NamespacedBus:
         self, topic: str, *, per_partition: int
     ) -> AsyncIterator[list[ConsumedRecord]]:
         async for batch in self.inner.read_tail(self.outward(topic), per_partition=per_partition):
-            yield [replace(record, topic=topic) for record in batch]
+            yield [record.on(topic) for record in batch]
 
 
 class _NamespacedConsumer:
@@ -71,7 +71,7 @@ class _NamespacedConsumer:
 
     async def poll(self, *, max_records: int = 500, timeout_ms: int = 1000) -> list[ConsumedRecord]:
         records = await self.inner.poll(max_records=max_records, timeout_ms=timeout_ms)
-        return [replace(r, topic=self.bus.inward(r.topic)) for r in records]
+        return [r.on(self.bus.inward(r.topic)) for r in records]
 
     async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         await self.inner.commit(
