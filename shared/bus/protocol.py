@@ -74,7 +74,8 @@ class Consumer(Protocol):
         ...
 
     async def seek_to_committed(self) -> None:
-        """Rewind every owned partition to its committed offset (after a failed batch)."""
+        """Rewind every owned partition to its committed offset (after a failed batch); one
+        the group has not committed yet, to where the consumer started it."""
         ...
 
     async def close(self) -> None:
