@@ -30,7 +30,10 @@ class SeenEventRow(Base):
 
     __tablename__ = "consumer_seen_events"
     __table_args__ = (
-        Index("ix_consumer_seen_events_expiry", "consumer_group", "partition", "seen_at"),
+        # Pruning reads the oldest rows by time. Rows come in time order, so on PostgreSQL a
+        # block-range (BRIN) index finds them, at next to no cost per insert; a B-tree
+        # took an entry for every event applied.
+        Index("ix_consumer_seen_events_seen_at", "seen_at", postgresql_using="brin"),
     )
 
     consumer_group: Mapped[str] = mapped_column(String(200), primary_key=True)
