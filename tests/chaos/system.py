@@ -341,19 +341,19 @@ def own_warnings(log: Path) -> list[str]:
         lines = log.read_text(errors="replace").splitlines()
     except OSError:
         return []
-    found = []
-    for line in lines:
-        try:
-            entry = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue
-        if entry.get("level") in ("warning", "error", "critical") and not str(
-            entry.get("logger", "")
-        ).startswith("aiokafka"):
-            extra = {
-                k: v for k, v in entry.items() if k not in ("time", "level", "logger", "message")
-            }
-            found.append(
-                f"{entry.get('time', '')[11:23]} {entry.get('message')} {extra or ''}"[:240]
-            )
-    return found[-OWN_WARNINGS:]
+    found = [_warning(line) for line in lines]
+    return [warning for warning in found if warning is not None][-OWN_WARNINGS:]
+
+
+def _warning(line: str) -> str | None:
+    """A log line as ``time message {fields}`` when it is a warning or an error of
+    Milepost's own."""
+    try:
+        entry = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    own = not str(entry.get("logger", "")).startswith("aiokafka")
+    if entry.get("level") not in ("warning", "error", "critical") or not own:
+        return None
+    fields = {k: v for k, v in entry.items() if k not in ("time", "level", "logger", "message")}
+    return f"{str(entry.get('time', ''))[11:23]} {entry.get('message')} {fields or ''}"[:240]

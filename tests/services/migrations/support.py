@@ -8,6 +8,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from alembic import command
+from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.migrations import alembic_config
@@ -26,3 +27,10 @@ def on_a_fresh_postgres(server_url: str, check: Callable[[str], Coroutine[Any, A
     after): a migration test moves it through the revisions itself."""
     for url in fresh_postgres_database(server_url):
         asyncio.run(check(url))
+
+
+async def indexes(engine: AsyncEngine, table: str) -> dict[str, list[str | None]]:
+    """The indexes of ``table`` (but its primary key), by name, with their columns."""
+    async with engine.begin() as connection:
+        found = await connection.run_sync(lambda sync: inspect(sync).get_indexes(table))
+    return {index["name"] or "": index["column_names"] for index in found}

@@ -4,19 +4,11 @@ and keep a fifth of each page free on PostgreSQL; the way down restores both."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import create_engine
-from tests.services.migrations.support import migrate, on_a_fresh_postgres
-
-
-async def _indexes(engine: AsyncEngine) -> dict[str, list[str | None]]:
-    async with engine.begin() as connection:
-        found = await connection.run_sync(
-            lambda sync: inspect(sync).get_indexes("engine_account_states")
-        )
-    return {index["name"] or "": index["column_names"] for index in found}
+from tests.services.migrations.support import indexes, migrate, on_a_fresh_postgres
 
 
 async def _fill_factor(engine: AsyncEngine) -> object:
@@ -30,13 +22,13 @@ async def _moved(url: str, *, postgres: bool) -> None:
     engine = create_engine(url)
     try:
         await migrate(engine, "0020")
-        assert await _indexes(engine) == {
+        assert await indexes(engine, "engine_account_states") == {
             "ix_engine_account_states_path": ["workspace_id", "path_id", "account_id"]
         }
         if postgres:
             assert await _fill_factor(engine) == ["fillfactor=80"]
         await migrate(engine, "0019", down=True)
-        assert await _indexes(engine) == {
+        assert await indexes(engine, "engine_account_states") == {
             "ix_engine_account_states_funnel": ["workspace_id", "path_id", "stage", "node"]
         }
         if postgres:

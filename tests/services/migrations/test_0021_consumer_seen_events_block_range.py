@@ -7,31 +7,24 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import inspect, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import text
 
 from shared.db import create_engine
-from tests.services.migrations.support import migrate, on_a_fresh_postgres
+from tests.services.migrations.support import indexes, migrate, on_a_fresh_postgres
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 ROWS = 60_000
-
-
-async def _indexes(engine: AsyncEngine) -> dict[str, list[str | None]]:
-    async with engine.begin() as connection:
-        found = await connection.run_sync(
-            lambda sync: inspect(sync).get_indexes("consumer_seen_events")
-        )
-    return {index["name"] or "": index["column_names"] for index in found}
 
 
 async def _moved(url: str) -> None:
     engine = create_engine(url)
     try:
         await migrate(engine, "0021")
-        assert await _indexes(engine) == {"ix_consumer_seen_events_seen_at": ["seen_at"]}
+        assert await indexes(engine, "consumer_seen_events") == {
+            "ix_consumer_seen_events_seen_at": ["seen_at"]
+        }
         await migrate(engine, "0020", down=True)
-        assert await _indexes(engine) == {
+        assert await indexes(engine, "consumer_seen_events") == {
             "ix_consumer_seen_events_expiry": ["consumer_group", "partition", "seen_at"]
         }
     finally:
@@ -76,7 +69,7 @@ async def _pruned_by_block_range(url: str) -> None:
         assert "ix_consumer_seen_events_seen_at" in str(plan), plan
         assert "Seq Scan" not in str(plan), plan
         await migrate(engine, "0020", down=True)
-        assert "ix_consumer_seen_events_expiry" in await _indexes(engine)
+        assert "ix_consumer_seen_events_expiry" in await indexes(engine, "consumer_seen_events")
     finally:
         await engine.dispose()
 
