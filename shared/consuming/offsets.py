@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.bus import TopicPartition
 from shared.consuming.models import AppliedOffsetRow
+from shared.db import driver
 from shared.db.statements import on_postgresql, table_of
 from shared.errors import PartitionMoved
 
@@ -120,8 +121,8 @@ _MOVE_TOGETHER = (
     .values(next_offset=_MOVES.c.new)
     .returning(_OFFSETS.c.topic, _OFFSETS.c.partition)
 )
-"""One statement whatever the number of partitions (arrays, not a VALUES list), so
-SQLAlchemy compiles it once and PostgreSQL prepares it once."""
+"""One statement whatever the number of partitions (arrays, not a VALUES list), compiled
+once and prepared once per connection (:mod:`shared.db.driver`)."""
 
 
 async def _move_together(
@@ -129,7 +130,8 @@ async def _move_together(
 ) -> set[tuple[str, int]]:
     """The partitions the statement moved (all of ``moved`` unless a fence was lost)."""
     keys = list(moved)
-    result = await session.execute(
+    result = await driver.fetch(
+        session,
         _MOVE_TOGETHER,
         {
             "group": group,

@@ -1,5 +1,5 @@
-"""Appending rows with PostgreSQL's binary ``COPY`` (the asyncpg adapter of
-:mod:`shared.db`).
+"""Appending rows with PostgreSQL's binary ``COPY``, through the session's asyncpg
+connection (:mod:`shared.db.driver`).
 
 ``COPY`` has no statement to parse or plan and no arrays to build: the driver encodes
 each row straight into the copy stream, which costs both sides a fraction of an
@@ -17,12 +17,11 @@ from collections.abc import AsyncIterator, Sequence
 from operator import itemgetter
 from typing import Any
 
-import asyncpg
-from sqlalchemy import JSON, Dialect, Table, TypeDecorator, select
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy import JSON, Dialect, Table, TypeDecorator
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
+from shared.db.driver import in_transaction, translated
 from shared.db.statements import insert_rows, json_text, on_postgresql, table_of
 from shared.slicing import Slicer
 
@@ -42,23 +41,9 @@ async def copy_rows(
     table = table_of(model)
     names = tuple(rows[0])
     records = _records(table, names, rows, session.get_bind().dialect)
-    driver = await _driver_in_transaction(session)
-    try:
-        await driver.copy_records_to_table(table.name, records=records, columns=names)
-    except asyncpg.IntegrityConstraintViolationError as exc:
-        raise IntegrityError(f"COPY {table.name}", None, exc) from exc
-    except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        raise DBAPIError(f"COPY {table.name}", None, exc) from exc
-
-
-async def _driver_in_transaction(session: AsyncSession) -> Any:
-    """The session's asyncpg connection, inside the session's transaction (which the
-    driver begins at the first statement, so a session that has run none runs one)."""
-    connection = await session.connection()
-    driver: Any = (await connection.get_raw_connection()).driver_connection
-    if not driver.is_in_transaction():
-        await session.execute(select(1))
-    return driver
+    connection = await in_transaction(session)
+    with translated(f"COPY {table.name}"):
+        await connection.copy_records_to_table(table.name, records=records, columns=names)
 
 
 async def _records(

@@ -8,10 +8,11 @@ the rows of one call go out as one batched statement; every row names the same c
 On PostgreSQL the inserts (:func:`insert_rows`, :func:`insert_ignoring_duplicates`,
 :func:`insert_new`, :func:`bulk_upsert`, :func:`bulk_add`), :func:`rows_by_keys` and
 :func:`delete_by_ids` pass one array per column and ``unnest`` them (or compare with ``= any(array)``): one
-statement text whatever the number of rows, so SQLAlchemy compiles it once and asyncpg
-prepares it once per connection. A write of many rows runs it once per part of at most
-:data:`VALUES_PER_STATEMENT` values, in the caller's transaction. SQLite runs the plain
-statements, one parameter set per row (executemany).
+statement text whatever the number of rows, compiled once and run by the session's own
+asyncpg connection (:mod:`shared.db.driver`), which prepares it once per connection. A
+write of many rows runs it once per part of at most :data:`VALUES_PER_STATEMENT` values, in
+the caller's transaction. SQLite runs the plain statements through the session, one
+parameter set per row (executemany).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
+from shared.db import driver
+
 
 async def insert_rows(
     session: AsyncSession, model: type[DeclarativeBase], rows: Sequence[dict[str, Any]]
@@ -52,7 +55,7 @@ async def insert_rows(
     if on_postgresql(session):
         statement = _unnest_plain(table, tuple(rows[0]))
         for part in _parts(rows):
-            await session.execute(statement, _arrays(table, part))
+            await driver.execute(session, statement, _arrays(table, part))
     else:
         await session.execute(table.insert(), list(rows))
 
@@ -68,7 +71,7 @@ async def insert_ignoring_duplicates(
     if on_postgresql(session):
         statement = _unnest_insert(table, tuple(rows[0]), None)
         for part in _parts(rows):
-            await session.execute(statement, _arrays(table, part))
+            await driver.execute(session, statement, _arrays(table, part))
     else:
         await session.execute(sqlite_insert(table).on_conflict_do_nothing(), list(rows))
 
@@ -95,7 +98,7 @@ async def insert_new(
     if on_postgresql(session):
         statement = _unnest_returning(table, tuple(rows[0]), names)
         for part in _parts(rows):
-            inserted.extend(await session.execute(statement, _arrays(table, part)))
+            inserted.extend(await driver.fetch(session, statement, _arrays(table, part)))
     else:
         statement = (
             sqlite_insert(table)
@@ -145,7 +148,7 @@ async def bulk_upsert(
     table = table_of(model)
     statement = _unnest_insert(table, tuple(rows[0]), tuple(key))
     for part in _parts(rows):
-        await session.execute(statement, _arrays(table, part))
+        await driver.execute(session, statement, _arrays(table, part))
 
 
 async def bulk_add(
@@ -164,7 +167,7 @@ async def bulk_add(
     if on_postgresql(session):
         statement = _unnest_adding(table, tuple(rows[0]), tuple(key), amount)
         for part in _parts(rows):
-            await session.execute(statement, _arrays(table, part))
+            await driver.execute(session, statement, _arrays(table, part))
         return
     insert = sqlite_insert(table)
     adding = insert.on_conflict_do_update(
@@ -188,8 +191,9 @@ async def rows_by_keys(
     table = table_of(model)
     if on_postgresql(session):
         arrays = {f"given_{name}": [k[i] for k in wanted] for i, name in enumerate(key)}
-        result = await session.execute(_unnest_select(table, tuple(key), tuple(columns)), arrays)
-        return list(result)
+        return await driver.fetch(
+            session, _unnest_select(table, tuple(key), tuple(columns)), arrays
+        )
     found: list[Any] = []
     query = _among_select(table, tuple(key), tuple(columns))
     for start in range(0, len(wanted), CHUNK):
@@ -206,9 +210,8 @@ async def delete_by_ids(
         return 0
     table = table_of(model)
     if on_postgresql(session):
-        result = await session.execute(_delete_any(table, column), {"ids": list(ids)})
-    else:
-        result = await session.execute(delete(table).where(table.c[column].in_(ids)))
+        return await driver.execute(session, _delete_any(table, column), {"ids": list(ids)})
+    result = await session.execute(delete(table).where(table.c[column].in_(ids)))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 

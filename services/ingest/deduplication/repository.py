@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 
 from services.ingest.deduplication.models import PublishedMessage
+from shared.db import driver
 from shared.db.statements import on_postgresql, table_of
 from shared.db.types import UtcDateTime
 
@@ -19,8 +20,8 @@ _TABLE = table_of(PublishedMessage)
 
 def _postgresql_claim() -> Insert:
     """``INSERT ... SELECT ... FROM unnest(:message_ids) ON CONFLICT DO NOTHING RETURNING``:
-    one statement text whatever the number of ids, prepared once per connection, with
-    the ids sent as one array parameter."""
+    one statement text whatever the number of ids, compiled once and prepared once per
+    connection (:mod:`shared.db.driver`), with the ids sent as one array parameter."""
     ids = (
         func.unnest(bindparam("message_ids", type_=postgresql.ARRAY(String())))
         .table_valued("message_id")
@@ -63,18 +64,16 @@ class PublishedMessageRepository:
             return set()
         ordered = sorted(message_ids)
         if on_postgresql(self._session):
-            result = await self._session.execute(
+            claimed = await driver.fetch(
+                self._session,
                 _POSTGRESQL_CLAIM,
                 {"workspace_id": workspace_id, "message_ids": ordered, "published_at": at},
             )
-        else:
-            result = await self._session.execute(
-                _SQLITE_CLAIM,
-                [
-                    {"workspace_id": workspace_id, "message_id": m, "published_at": at}
-                    for m in ordered
-                ],
-            )
+            return {message_id for (message_id,) in claimed}
+        result = await self._session.execute(
+            _SQLITE_CLAIM,
+            [{"workspace_id": workspace_id, "message_id": m, "published_at": at} for m in ordered],
+        )
         return set(result.scalars().all())
 
     async def forget_before(self, cutoff: datetime) -> int:
