@@ -19,6 +19,7 @@ driver error surfaces as the :class:`~sqlalchemy.exc.DBAPIError` (or
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -28,6 +29,7 @@ import asyncpg
 from sqlalchemy import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import SessionTransaction
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeEngine
@@ -131,18 +133,22 @@ async def in_transaction(session: AsyncSession) -> Any:
     Kept for the rest of that transaction (finding it again costs more than a tenth of a
     statement)."""
     held = session.info.get(_HELD)
-    if held is not None and held[0] is session.sync_session.get_transaction():
+    current = session.sync_session.get_transaction()
+    if held is not None and current is not None and held[0]() is current:
         return held[1]
     connection = await (await session.connection()).get_raw_connection()
     adapter: Any = connection.dbapi_connection
     if adapter._transaction is None:
         await adapter._start_transaction()
-    session.info[_HELD] = (session.sync_session.get_transaction(), connection.driver_connection)
+    transaction = weakref.ref(cast(SessionTransaction, session.sync_session.get_transaction()))
+    session.info[_HELD] = (transaction, connection.driver_connection)
     return connection.driver_connection
 
 
 _HELD = "shared.db.driver.held"
-"""The key of ``(the session's transaction, its asyncpg connection)`` in ``session.info``."""
+"""The key of ``(the session's transaction, its asyncpg connection)`` in ``session.info``.
+The transaction is held by a weak reference: the transaction refers to the session, so a
+strong one would make every session a cycle only the garbage collector frees."""
 
 
 @contextlib.contextmanager

@@ -3,7 +3,9 @@ bound and returned as the session would, refusals raised as the session's."""
 
 from __future__ import annotations
 
+import gc
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -86,6 +88,24 @@ async def test_each_transaction_of_one_session_holds_its_own_statements(
         await driver.execute(session, INSERT, arrays(w, "c"))
         await session.commit()
     assert [account for account, *_ in await stored(postgres_sessions, w)] == ["a", "c"]
+
+
+async def test_a_session_that_ran_statements_is_freed_without_the_collector(
+    postgres_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    w = f"w{uuid.uuid4().hex[:8]}"
+    gc.disable()
+    try:
+        session = postgres_sessions()
+        await driver.execute(session, INSERT, arrays(w, "a"))
+        await session.commit()
+        await driver.fetch(session, SELECT, arrays(w, "a"))
+        await session.close()
+        freed = weakref.ref(session.sync_session)
+        del session
+        assert freed() is None
+    finally:
+        gc.enable()
 
 
 async def test_rows_come_back_as_the_session_returns_them(
