@@ -1,7 +1,7 @@
 """Statements run on the session's own asyncpg connection, in the session's transaction
 (the asyncpg adapter of :mod:`shared.db`, PostgreSQL only).
 
-A Core statement executed through the session costs the client about 95 µs of CPU beyond
+A Core statement executed through the session costs the client about 100 µs of CPU beyond
 the driver's own work (the session's execution, the compiled cache's key, the execution
 context and cursor, the result), measured against the same prepared statement run by
 asyncpg alone: about as much as the round trip itself. The stream runtime's checkpoints
