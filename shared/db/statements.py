@@ -6,8 +6,8 @@ are Core statements on the model's table (no ORM bulk-persistence layer in betwe
 the rows of one call go out as one batched statement; every row names the same columns.
 
 On PostgreSQL the inserts (:func:`insert_rows`, :func:`insert_ignoring_duplicates`,
-:func:`insert_new`, :func:`bulk_upsert`, :func:`bulk_add`), :func:`rows_by_keys` and
-:func:`delete_by_ids` pass one array per column and ``unnest`` them (or compare with ``= any(array)``): one
+:func:`insert_new`, :func:`bulk_upsert`, :func:`bulk_add`), :func:`bulk_update`,
+:func:`rows_by_keys` and :func:`delete_by_ids` pass one array per column and ``unnest`` them (or compare with ``= any(array)``): one
 statement text whatever the number of rows, compiled once and run by the session's own
 asyncpg connection (:mod:`shared.db.driver`), which prepares it once per connection. A
 write of many rows runs it once per part of at most :data:`VALUES_PER_STATEMENT` values, in
@@ -17,7 +17,7 @@ parameter set per row (executemany).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import cache
 from typing import Any, cast
 
@@ -34,6 +34,7 @@ from sqlalchemy import (
     func,
     select,
     tuple_,
+    update,
 )
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -174,6 +175,30 @@ async def bulk_add(
         index_elements=list(key), set_={amount: table.c[amount] + insert.excluded[amount]}
     )
     await session.execute(adding, list(rows))
+
+
+async def bulk_update(
+    session: AsyncSession,
+    model: type[DeclarativeBase],
+    rows: Sequence[dict[str, Any]],
+    *,
+    key: str,
+    keep: Sequence[str] = (),
+) -> None:
+    """Set each row's other columns on the stored row whose ``key`` column holds the row's
+    (no two rows may share a key); a ``None`` in a ``keep`` column keeps the value stored.
+    One prepared ``UPDATE ... FROM unnest(...)`` on PostgreSQL, executemany on SQLite."""
+    if not rows:
+        return
+    table = table_of(model)
+    names = tuple(rows[0])
+    if on_postgresql(session):
+        statement = _unnest_update(table, names, key, tuple(keep))
+        for part in _parts(rows):
+            await driver.execute(session, statement, _arrays(table, part))
+        return
+    each = [{f"given_{name}": row[name] for name in names} for row in rows]
+    await session.execute(_update_each(table, names, key, tuple(keep)), each)
 
 
 async def rows_by_keys(
@@ -341,6 +366,42 @@ def _unnest_returning(table: Table, names: tuple[str, ...], key: tuple[str, ...]
     """:func:`_unnest_insert` without a key, returning the ``key`` columns of the rows
     inserted."""
     return _unnest_insert(table, names, None).returning(*(table.c[name] for name in key))
+
+
+@cache
+def _unnest_update(table: Table, names: tuple[str, ...], key: str, keep: tuple[str, ...]) -> Any:
+    """``UPDATE ... FROM unnest(<one array per column>)`` matching on ``key``."""
+    given = _unnested(table, names)
+    setting = _setting(table, names, key, keep, lambda name: _as_stored(table, given, name))
+    return setting.where(table.c[key] == given.c[key])
+
+
+@cache
+def _update_each(table: Table, names: tuple[str, ...], key: str, keep: tuple[str, ...]) -> Any:
+    """An ``UPDATE`` of one row matching on ``key``, its values ``given_<column>``."""
+
+    def given(name: str) -> Any:
+        return bindparam(f"given_{name}", type_=table.c[name].type)
+
+    return _setting(table, names, key, keep, given).where(table.c[key] == given(key))
+
+
+def _setting(
+    table: Table,
+    names: tuple[str, ...],
+    key: str,
+    keep: tuple[str, ...],
+    given: Callable[[str], Any],
+) -> Any:
+    """``UPDATE table SET <column> = <given>`` but the ``key``; a ``keep`` column keeps its
+    stored value for ``NULL``."""
+    return update(table).values(
+        {
+            name: func.coalesce(given(name), table.c[name]) if name in keep else given(name)
+            for name in names
+            if name != key
+        }
+    )
 
 
 @cache

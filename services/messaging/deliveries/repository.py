@@ -7,12 +7,18 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, String, and_, bindparam, func, or_, select, update
+from sqlalchemy import Row, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.messaging.deliveries.message import Message
 from services.messaging.deliveries.models import AttemptRow, DeliveryRow
-from shared.db.statements import insert_ignoring_duplicates, insert_new, on_postgresql, table_of
+from shared.db.statements import (
+    bulk_update,
+    insert_ignoring_duplicates,
+    insert_new,
+    on_postgresql,
+    table_of,
+)
 
 FINAL_AT_PLANNING = frozenset({"suppressed", "failed"})
 """Statuses recorded at planning that are never sent."""
@@ -96,30 +102,56 @@ def claims_are_disjoint(session: AsyncSession) -> bool:
 async def claim_due(
     session: AsyncSession, *, now: datetime, limit: int, lease: timedelta
 ) -> list[Row[Any]]:
-    """Due deliveries (``due_at <= now``, the columns :func:`message_of` reads), highest
-    priority first, leased to the caller in one statement: their ``due_at`` moves to
-    ``now + lease`` and ``attempts`` counts this one.
+    """Due deliveries (``due_at <= now``, no lease running; the columns :func:`message_of`
+    reads), highest priority first, leased to the caller in one statement: their
+    ``leased_until`` moves to ``now + lease`` and ``attempts`` counts this one.
 
     The ``UPDATE ... WHERE delivery_id IN (SELECT ... LIMIT) RETURNING`` claims atomically:
     on PostgreSQL the chosen rows are locked with ``FOR UPDATE SKIP LOCKED``, so several
     dispatchers claim disjoint sets; on SQLite the statement holds the one write lock.
     """
+    claim = _CLAIM_SKIPPING_LOCKED if on_postgresql(session) else _CLAIM
+    rows = list(await session.execute(claim, {"now": now, "limit": limit, "until": now + lease}))
+    return sorted(rows, key=lambda row: -row.priority)
+
+
+def _due(now: Any) -> Any:
+    """Due at ``now`` and not leased (or its lease ended: its process died mid-send)."""
+    return and_(
+        _DELIVERIES.c.due_at <= now,
+        or_(_DELIVERIES.c.leased_until.is_(None), _DELIVERIES.c.leased_until <= now),
+    )
+
+
+def _claiming(*, postgresql: bool) -> Any:
+    """The claim. On PostgreSQL the chosen rows are locked ``FOR UPDATE SKIP LOCKED`` and
+    found again by key from the array of their ids (``= any(array(...))``): with ``IN``
+    the planner may join the chosen ids to a scan of the whole table, which the history of
+    every delivery makes longer each day (it did for 100 of 20,000 rows: 4.1 ms against
+    0.6)."""
     due = (
         select(_DELIVERIES.c.delivery_id)
-        .where(_DELIVERIES.c.due_at <= now)
+        .where(_due(bindparam("now", type_=_DELIVERIES.c.due_at.type)))
         .order_by(_DELIVERIES.c.priority.desc(), _DELIVERIES.c.due_at)
-        .limit(limit)
+        .limit(bindparam("limit"))
     )
-    if on_postgresql(session):
-        due = due.with_for_update(skip_locked=True)
-    claim = (
+    chosen = (
+        _DELIVERIES.c.delivery_id
+        == func.any(func.array(due.with_for_update(skip_locked=True).scalar_subquery()))
+        if postgresql
+        else _DELIVERIES.c.delivery_id.in_(due.scalar_subquery())
+    )
+    return (
         update(_DELIVERIES)
-        .where(_DELIVERIES.c.delivery_id.in_(due.scalar_subquery()))
-        .values(due_at=now + lease, attempts=_DELIVERIES.c.attempts + 1)
+        .where(chosen)
+        .values(leased_until=bindparam("until"), attempts=_DELIVERIES.c.attempts + 1)
         .returning(*(_DELIVERIES.c[name] for name in _CLAIMED))
     )
-    rows = list(await session.execute(claim))
-    return sorted(rows, key=lambda row: -row.priority)
+
+
+_CLAIM = _claiming(postgresql=False)
+_CLAIM_SKIPPING_LOCKED = _claiming(postgresql=True)
+"""The claim on PostgreSQL; both built once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,42 +168,26 @@ class FinishedAttempt:
     finished_at: datetime | None
 
 
-_FINISH = (
-    update(_DELIVERIES)
-    .where(_DELIVERIES.c.delivery_id == bindparam("finished_id"))
-    .values(
-        status=bindparam("new_status"),
-        reason=bindparam("new_reason"),
-        due_at=bindparam("new_due_at"),
-        provider_message_id=func.coalesce(
-            bindparam("new_provider_message_id", type_=String()),
-            _DELIVERIES.c.provider_message_id,
-        ),
-        finished_at=func.coalesce(
-            bindparam("new_finished_at", type_=_DELIVERIES.c.finished_at.type),
-            _DELIVERIES.c.finished_at,
-        ),
-    )
-)
-
-
 async def finish_attempts(session: AsyncSession, attempts: Sequence[FinishedAttempt]) -> None:
-    """Record where each delivery stands after its send: one batched statement."""
-    if not attempts:
-        return
-    await session.execute(
-        _FINISH,
+    """Record where each delivery stands after its send, its lease ended: one statement
+    for the batch (PostgreSQL). ``attempts`` name each delivery once."""
+    await bulk_update(
+        session,
+        DeliveryRow,
         [
             {
-                "finished_id": a.delivery_id,
-                "new_status": a.status,
-                "new_reason": a.reason,
-                "new_due_at": a.due_at,
-                "new_provider_message_id": a.provider_message_id,
-                "new_finished_at": a.finished_at,
+                "delivery_id": a.delivery_id,
+                "status": a.status,
+                "reason": a.reason,
+                "provider_message_id": a.provider_message_id,
+                "due_at": a.due_at,
+                "leased_until": None,
+                "finished_at": a.finished_at,
             }
             for a in attempts
         ],
+        key="delivery_id",
+        keep=("provider_message_id", "finished_at"),
     )
 
 
@@ -211,11 +227,11 @@ async def release(session: AsyncSession, delivery_id: str, *, due_at: datetime) 
     await session.execute(
         update(DeliveryRow)
         .where(DeliveryRow.delivery_id == delivery_id)
-        .values(due_at=due_at, attempts=DeliveryRow.attempts - 1)
+        .values(due_at=due_at, leased_until=None, attempts=DeliveryRow.attempts - 1)
         .execution_options(synchronize_session=False)
     )
 
 
 async def count_due(session: AsyncSession, now: datetime) -> int:
     """Deliveries due at ``now`` and not claimed."""
-    return int(await session.scalar(select(func.count()).where(DeliveryRow.due_at <= now)) or 0)
+    return int(await session.scalar(select(func.count()).where(_due(now))) or 0)

@@ -49,6 +49,10 @@ class DeliveryOut(BaseModel):
     planned_at: datetime
     not_before: datetime
     due_at: datetime | None = Field(description="When it is tried next; none once finished.")
+    leased_until: datetime | None = Field(
+        description="While a dispatcher sends it: when its claim ends (sent again after "
+        "that if the send was never recorded); none otherwise."
+    )
     finished_at: datetime | None
     history: list[AttemptOut] | None = Field(
         default=None, description="Every attempt (on a single delivery only)."

@@ -154,6 +154,7 @@ async def _backfill(url: str) -> None:
             ]
             tables = await connection.run_sync(lambda sync: sa.inspect(sync).get_table_names())
             assert "messaging_plans" not in tables
+        await migrate(engine, "head")  # the ledger reads through today's models
         async with AsyncSession(engine) as session:
             plans = await ledger.page(session, "ws_m", account_id=None, trigger_id=None, limit=10)
         listed = [{name: getattr(p, name) for name in PLAN_FIELDS} for p in plans]

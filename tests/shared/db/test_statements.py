@@ -18,6 +18,7 @@ from shared.db.statements import (
     KEYS,
     among_keys,
     bulk_add,
+    bulk_update,
     bulk_upsert,
     delete_by_ids,
     insert_ignoring_duplicates,
@@ -104,6 +105,36 @@ async def test_insert_new_returns_the_new_keys_and_delete_by_ids_counts(
         assert await delete_by_ids(session, TimerRow, "timer_id", [ids[0], ids[2], "x"]) == 2
         assert await delete_by_ids(session, TimerRow, "timer_id", []) == 0
         await session.rollback()  # leaves no due timer for the engine's tests on this database
+
+
+async def test_an_update_sets_the_rows_given_by_key_and_keeps_what_a_none_keeps(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(statements, "VALUES_PER_STATEMENT", 8)  # two rows of four per part
+    ids = [f"t{uuid.uuid4().hex[:20]}" for _ in range(4)]
+    changes = [
+        {"timer_id": ids[0], "due_at": 5, "node": None, "detail": {"k": [1]}},
+        {"timer_id": ids[1], "due_at": 6, "node": "n9", "detail": None},
+        {"timer_id": ids[2], "due_at": 7, "node": None, "detail": None},
+        {"timer_id": "absent", "due_at": 8, "node": "n8", "detail": None},
+    ]
+    async with sessions() as session:
+        await insert_rows(session, TimerRow, [{**timer(i), "node": "n0"} for i in ids])
+        await bulk_update(session, TimerRow, changes, key="timer_id", keep=("node",))
+        found = await rows_by_keys(
+            session,
+            TimerRow,
+            ("timer_id",),
+            [(i,) for i in [*ids, "absent"]],
+            ("timer_id", "due_at", "node", "detail"),
+        )
+        await session.rollback()  # leaves no due timer for the engine's tests on this database
+    assert sorted((ids.index(t), due, node, detail) for t, due, node, detail in found) == [
+        (0, 5, "n0", {"k": [1]}),
+        (1, 6, "n9", None),
+        (2, 7, "n0", None),
+        (3, 1, "n0", None),
+    ]
 
 
 async def test_many_rows_are_written_in_parts_with_the_same_outcome(

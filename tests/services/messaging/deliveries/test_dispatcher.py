@@ -13,7 +13,7 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.messaging.channels.base import SendResult
@@ -395,6 +395,7 @@ async def test_a_claim_lost_in_a_crash_is_sent_again_after_its_lease(
     crashed = dispatcher(own_sessions, InMemoryBus(), clock, {"webhook": channel})
     claimed, _ = await crashed.claim(clock.now())  # claimed, then the process died
     assert [c.delivery_id for c in claimed] == [delivery_id]
+    assert await due_and_lease(own_sessions, delivery_id) == (T0, T0 + timedelta(seconds=120))
 
     survivor = dispatcher(own_sessions, InMemoryBus(), clock, {"webhook": channel})
     assert await survivor.step() == 0
@@ -402,6 +403,52 @@ async def test_a_claim_lost_in_a_crash_is_sent_again_after_its_lease(
     assert await survivor.step() == 1
     (message,) = channel.sent
     assert (message.delivery_id, message.attempt) == (delivery_id, 2)
+    assert await due_and_lease(own_sessions, delivery_id) == (None, None)
+
+
+async def due_and_lease(sessions: Sessions, delivery_id: str) -> tuple[object, object]:
+    async with sessions() as session:
+        row = await repository.get(session, "ws_test", delivery_id)
+        assert row is not None
+        return row.due_at, row.leased_until
+
+
+HISTORY = text(
+    "INSERT INTO messaging_deliveries (delivery_id, workspace_id, account_id, trigger_id, "
+    "contact_id, step_id, target, subject, body, category, priority, status, attempts, "
+    "planned_at, not_before, due_at, finished_at, trace) "
+    "SELECT 'd' || n, 'ws_test', 'acme', 't' || n, 'c', 's', '{}', '', '', 'c', n % 3, "
+    "CASE WHEN n % 10 = 0 THEN 'queued' ELSE 'sent' END, 0, :at, :at, "
+    "CASE WHEN n % 10 = 0 THEN CAST(:at AS timestamptz) END, "
+    "CASE WHEN n % 10 = 0 THEN NULL ELSE CAST(:at AS timestamptz) END, '{}' "
+    "FROM generate_series(1, 10000) AS n"
+)
+"""10,000 deliveries, one in ten of them due, the others finished."""
+
+
+@pytest.mark.postgres
+async def test_a_claim_reads_by_index_and_rewrites_its_rows_without_an_index_entry(
+    own_postgres_url: str,
+) -> None:
+    engine = create_engine(own_postgres_url)
+    sessions = create_session_factory(engine)
+    async with sessions() as session:
+        await session.execute(HISTORY, {"at": T0})
+        await session.commit()
+        await session.execute(text("ANALYZE messaging_deliveries"))
+        await session.commit()
+        claimed = await repository.claim_due(
+            session, now=T0, limit=100, lease=timedelta(seconds=60)
+        )
+        counts = await session.execute(
+            text(
+                "SELECT seq_scan, n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables "
+                "WHERE relname = 'messaging_deliveries'"
+            )
+        )
+        assert len(claimed) == 100
+        assert tuple(counts.one()) == (0, 100, 100)  # no scan of the table; heap-only tuples
+    await engine.dispose()
 
 
 async def test_an_unknown_channel_fails_the_delivery_not_the_dispatcher(
