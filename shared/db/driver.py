@@ -40,14 +40,16 @@ Processor = Callable[[Any], Any] | None
 @dataclass(frozen=True, slots=True)
 class DriverStatement:
     """A statement as the driver takes it: its text, per positional parameter its name
-    and bind processor, and the types of the columns it returns (as the dialect reads
-    them)."""
+    and bind processor, the values it holds itself (its literals, as ``attempts + 1``),
+    and the types of the columns it returns (as the dialect reads them)."""
 
     sql: str
     parameters: tuple[tuple[str, Processor], ...]
+    fixed: Mapping[str, Any]
     returns: tuple[TypeEngine[Any], ...]
 
-    def arguments(self, values: Mapping[str, Any]) -> list[Any]:
+    def arguments(self, given: Mapping[str, Any]) -> list[Any]:
+        values = {**self.fixed, **given} if self.fixed else given
         return [
             value if process is None or value is None else process(value)
             for name, process in self.parameters
@@ -62,12 +64,14 @@ def for_driver(statement: ClauseElement, dialect: Dialect) -> DriverStatement:
     from the compiled statement's result map, as the session reads them: a statement's
     ``exported_columns`` can be stale after ``returning()`` on a statement already asked."""
     done = cast(SQLCompiler, statement.compile(dialect=dialect))
+    binds = {name: done.binds[name] for name in done.positiontup or ()}
     parameters = tuple(
-        (name, done.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
-        for name in done.positiontup or ()
+        (name, bind.type.dialect_impl(dialect).bind_processor(dialect))
+        for name, bind in binds.items()
     )
+    fixed = {name: bind.effective_value for name, bind in binds.items() if not bind.required}
     returned = tuple(entry.type.dialect_impl(dialect) for entry in done._result_columns)
-    return DriverStatement(done.string, parameters, returned)
+    return DriverStatement(done.string, parameters, fixed, returned)
 
 
 _PROCESSORS: dict[str, tuple[Processor, ...]] = {}

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.messaging.contacts.directory import Contact
 from services.messaging.contacts.models import AccountOwnerRow, ContactRow
-from shared.db.statements import KEYS, among_keys, upsert
+from shared.db.statements import KEYS, among_keys, bulk_upsert
 
 CHUNK = 200
 ContactKey = tuple[str, str]
@@ -87,8 +87,8 @@ async def load(session: AsyncSession, keys: Collection[ContactKey]) -> dict[Cont
 
 
 async def save(session: AsyncSession, contacts: Sequence[Contact], *, now: datetime) -> None:
-    """Insert or replace ``contacts``."""
-    await upsert(
+    """Insert or replace ``contacts`` (one each)."""
+    await bulk_upsert(
         session,
         ContactRow,
         [_values(contact, now) for contact in contacts],
@@ -100,7 +100,7 @@ async def save_owners(
     session: AsyncSession, owners: dict[tuple[str, str], str], *, now: datetime
 ) -> None:
     """Set the owner contact of each (workspace id, account id)."""
-    await upsert(
+    await bulk_upsert(
         session,
         AccountOwnerRow,
         [

@@ -37,7 +37,6 @@ from typing import Any
 
 from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.messaging.channels.base import Channel, SendResult
@@ -253,19 +252,23 @@ class Dispatcher:
             secrets = await subscriptions.secrets_of(
                 session,
                 sorted(
-                    {r.target["subscription_id"] for r in rows if "subscription_id" in r.target}
+                    {
+                        r["target"]["subscription_id"]
+                        for r in rows
+                        if "subscription_id" in r["target"]
+                    }
                 ),
             )
             ready: list[Message] = []
             limited: list[str] = []
             for row in rows:
-                wait = self.rate_limits.take(row.channel, now)
+                wait = self.rate_limits.take(row["channel"], now)
                 if wait > 0:
-                    limited.append(row.delivery_id)
+                    limited.append(row["delivery_id"])
                     await repository.release(
-                        session, row.delivery_id, due_at=now + timedelta(seconds=wait)
+                        session, row["delivery_id"], due_at=now + timedelta(seconds=wait)
                     )
-                    self.metrics.deliveries.labels(row.channel, "rate_limited").inc()
+                    self.metrics.deliveries.labels(row["channel"], "rate_limited").inc()
                     continue
                 ready.append(self.claimed(row, secrets))
             backlog = (
@@ -275,10 +278,10 @@ class Dispatcher:
             await session.commit()
         return ready, limited
 
-    def claimed(self, row: Row[Any], secrets: Mapping[str, str]) -> Message:
+    def claimed(self, row: repository.Claimed, secrets: Mapping[str, str]) -> Message:
         """The claimed row's message, signed with its subscription's secret (or the default
         one for a webhook that is not a subscription's)."""
-        subscription_id = row.target.get("subscription_id")
+        subscription_id = row["target"].get("subscription_id")
         secret = secrets.get(subscription_id) if subscription_id else self.policy.default_secret
         return repository.message_of(row, signing_secret=secret)
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.messaging.deliveries.message import Message
 from services.messaging.deliveries.models import AttemptRow, DeliveryRow
+from shared.db import driver
 from shared.db.statements import (
     bulk_update,
     insert_ignoring_duplicates,
@@ -46,10 +47,13 @@ _CLAIMED = (*_SHARED, "attempts")
 """The columns a claim returns: what :func:`message_of` reads."""
 
 
-def message_of(row: Row[Any], *, signing_secret: str | None = None) -> Message:
-    """The message a claimed ``row`` stores, at its current attempt, signed with
+Claimed = Mapping[str, Any]
+"""A claimed delivery: its :data:`_CLAIMED` columns by name."""
+
+
+def message_of(stored: Claimed, *, signing_secret: str | None = None) -> Message:
+    """The message a claimed delivery stores, at its current attempt, signed with
     ``signing_secret``."""
-    stored = row._mapping
     values: dict[str, Any] = {name: stored[name] for name in _SHARED}
     values.update(target=dict(stored["target"]), trace=dict(stored["trace"]))
     return Message(**values, attempt=stored["attempts"], signing_secret=signing_secret)
@@ -101,7 +105,7 @@ def claims_are_disjoint(session: AsyncSession) -> bool:
 
 async def claim_due(
     session: AsyncSession, *, now: datetime, limit: int, lease: timedelta
-) -> list[Row[Any]]:
+) -> list[Claimed]:
     """Due deliveries (``due_at <= now``, no lease running; the columns :func:`message_of`
     reads), highest priority first, leased to the caller in one statement: their
     ``leased_until`` moves to ``now + lease`` and ``attempts`` counts this one.
@@ -110,9 +114,13 @@ async def claim_due(
     on PostgreSQL the chosen rows are locked with ``FOR UPDATE SKIP LOCKED``, so several
     dispatchers claim disjoint sets; on SQLite the statement holds the one write lock.
     """
-    claim = _CLAIM_SKIPPING_LOCKED if on_postgresql(session) else _CLAIM
-    rows = list(await session.execute(claim, {"now": now, "limit": limit, "until": now + lease}))
-    return sorted(rows, key=lambda row: -row.priority)
+    values = {"now": now, "limit": limit, "until": now + lease}
+    if on_postgresql(session):
+        found = await driver.fetch(session, _CLAIM_SKIPPING_LOCKED, values)
+        rows = [dict(zip(_CLAIMED, row, strict=True)) for row in found]
+    else:
+        rows = [dict(row._mapping) for row in await session.execute(_CLAIM, values)]
+    return sorted(rows, key=lambda row: -row["priority"])
 
 
 def _due(now: Any) -> Any:

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Integer, bindparam, literal, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -126,6 +126,14 @@ async def test_rows_come_back_as_the_session_returns_them(
         ("a", {"crm.plan": "a"}, NOW),
         ("b", {"crm.plan": "b"}, NOW),
     ]
+
+
+async def test_a_statement_s_own_literals_are_bound_with_the_values_given(
+    postgres_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    shifted = select(literal(2) + bindparam("given", type_=Integer), literal("held"))
+    async with postgres_sessions() as session:
+        assert await driver.fetch(session, shifted, {"given": 40}) == [(42, "held")]
 
 
 async def test_a_key_already_there_is_an_integrity_error_and_a_refusal_a_database_error(
