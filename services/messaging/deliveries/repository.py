@@ -110,9 +110,10 @@ async def claim_due(
     reads), highest priority first, leased to the caller in one statement: their
     ``leased_until`` moves to ``now + lease`` and ``attempts`` counts this one.
 
-    The ``UPDATE ... WHERE delivery_id IN (SELECT ... LIMIT) RETURNING`` claims atomically:
-    on PostgreSQL the chosen rows are locked with ``FOR UPDATE SKIP LOCKED``, so several
-    dispatchers claim disjoint sets; on SQLite the statement holds the one write lock.
+    One ``UPDATE ... WHERE delivery_id <among> (SELECT ... LIMIT) RETURNING`` claims
+    atomically: on PostgreSQL the chosen rows are locked with ``FOR UPDATE SKIP LOCKED``,
+    so several dispatchers claim disjoint sets; on SQLite the statement holds the one write
+    lock.
     """
     values = {"now": now, "limit": limit, "until": now + lease}
     if on_postgresql(session):
