@@ -43,6 +43,7 @@ from services.messaging.channels.base import Channel, SendResult
 from services.messaging.contacts import service as contacts
 from services.messaging.contacts.directory import Contact
 from services.messaging.deliveries import repository
+from services.messaging.deliveries.handoff import Handoff
 from services.messaging.deliveries.message import Message
 from services.messaging.deliveries.rate_limits import RateLimits
 from services.messaging.deliveries.retries import Decision, Draw, decide
@@ -177,6 +178,7 @@ class Dispatcher:
         draw: Draw = full_jitter,
         tracing: Tracing | None = None,
         wake: asyncio.Event | None = None,
+        handoff: Handoff | None = None,
     ) -> None:
         self.sessions = sessions
         self.bus = bus
@@ -191,6 +193,9 @@ class Dispatcher:
         self.waking = asyncio.Lock()
         """Held by the one idle lane that waits for ``wake`` (see :meth:`idle`)."""
         self.gate = asyncio.Semaphore(policy.concurrency)
+        self.handoff = handoff
+        self.claimed_at = float("-inf")
+        """When a step last claimed from the database (monotonic seconds)."""
 
     async def run(self) -> None:
         """Step in ``policy.lanes`` loops (:meth:`lane`) until cancelled: while one lane
@@ -245,37 +250,50 @@ class Dispatcher:
         return len(claimed) + len(limited)
 
     async def claim(self, now: datetime) -> tuple[list[Message], list[str]]:
+        """The deliveries this step sends, and those it gave back (rate limited): what the
+        handoff holds and, when it held none or every ``idle_seconds`` meanwhile (so the
+        due ones others planned are not starved), what is due in the database."""
+        handed = self.handoff.take(self.policy.batch, now=now) if self.handoff else []
+        claiming = not handed or time.monotonic() - self.claimed_at >= self.policy.idle_seconds
         async with self.sessions() as session:
-            rows = await repository.claim_due(
-                session, now=now, limit=self.policy.batch, lease=self.policy.lease
-            )
-            secrets = await subscriptions.secrets_of(
-                session,
-                sorted(
-                    {
-                        r["target"]["subscription_id"]
-                        for r in rows
-                        if "subscription_id" in r["target"]
-                    }
-                ),
-            )
-            ready: list[Message] = []
-            limited: list[str] = []
-            for row in rows:
-                wait = self.rate_limits.take(row["channel"], now)
-                if wait > 0:
-                    limited.append(row["delivery_id"])
-                    await repository.release(
-                        session, row["delivery_id"], due_at=now + timedelta(seconds=wait)
-                    )
-                    self.metrics.deliveries.labels(row["channel"], "rate_limited").inc()
-                    continue
-                ready.append(self.claimed(row, secrets))
-            backlog = (
-                await repository.count_due(session, now) if len(rows) == self.policy.batch else 0
-            )
-            self.metrics.backlog.set(backlog)
+            taken = [*handed, *(await self.claim_due(session, now) if claiming else [])]
+            ready, limited = await self.admit(session, taken, now)
             await session.commit()
+        return ready, limited
+
+    async def claim_due(self, session: AsyncSession, now: datetime) -> list[Message]:
+        """Lease the due deliveries (see :func:`repository.claim_due`), signed."""
+        self.claimed_at = time.monotonic()
+        rows = await repository.claim_due(
+            session, now=now, limit=self.policy.batch, lease=self.policy.lease
+        )
+        secrets = await subscriptions.secrets_of(
+            session,
+            sorted(
+                {r["target"]["subscription_id"] for r in rows if "subscription_id" in r["target"]}
+            ),
+        )
+        full = len(rows) == self.policy.batch
+        self.metrics.backlog.set(await repository.count_due(session, now) if full else 0)
+        return [self.claimed(row, secrets) for row in rows]
+
+    async def admit(
+        self, session: AsyncSession, taken: list[Message], now: datetime
+    ) -> tuple[list[Message], list[str]]:
+        """``taken`` less those whose channel has no token left, given back (due when the
+        next token is, without counting an attempt); the ids given back."""
+        ready: list[Message] = []
+        limited: list[str] = []
+        for message in taken:
+            wait = self.rate_limits.take(message.channel or "", now)
+            if wait <= 0:
+                ready.append(message)
+                continue
+            limited.append(message.delivery_id)
+            await repository.release(
+                session, message.delivery_id, due_at=now + timedelta(seconds=wait)
+            )
+            self.metrics.deliveries.labels(message.channel, "rate_limited").inc()
         return ready, limited
 
     def claimed(self, row: repository.Claimed, secrets: Mapping[str, str]) -> Message:
@@ -428,6 +446,7 @@ def dispatcher_for(
     registry: CollectorRegistry,
     tracing: Tracing | None = None,
     wake: asyncio.Event | None = None,
+    handoff: Handoff | None = None,
 ) -> Dispatcher:
     return Dispatcher(
         sessions=sessions,
@@ -439,4 +458,5 @@ def dispatcher_for(
         metrics=DeliveryMetrics(registry),
         tracing=tracing,
         wake=wake,
+        handoff=handoff,
     )

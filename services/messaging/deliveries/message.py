@@ -92,3 +92,8 @@ class Message:
     @property
     def key(self) -> MessageKey:
         return (self.trigger_id, self.contact_id, self.step_id)
+
+    @property
+    def due_at_once(self) -> bool:
+        """Whether it is planned to go out at once (queued, not deferred)."""
+        return self.status == "queued" and self.not_before <= self.planned_at

@@ -13,6 +13,7 @@ from fastapi.params import Depends
 from services.messaging.channels.registry import open_channels, url_guard
 from services.messaging.deliveries.dispatcher import dispatcher_for
 from services.messaging.deliveries.endpoints import deliveries_router
+from services.messaging.deliveries.handoff import Handoff
 from services.messaging.feed.endpoints import feed_router
 from services.messaging.processing.consumer import ConsumerMetrics, Polling
 from services.messaging.settings import MessagingSettings
@@ -22,6 +23,9 @@ from services.messaging.tasks.endpoints import tasks_router
 from services.messaging.tasks.service import escalate_forever
 from shared.runtime import Resources
 from shared.supervision import Worker
+
+HANDOFF_BATCHES = 10
+"""Dispatch batches the handoff holds at most before planners leave deliveries to claims."""
 
 
 def delivery_routers(
@@ -38,10 +42,15 @@ def delivery_routers(
 
 
 async def dispatch_forever(
-    settings: MessagingSettings, resources: Resources, *, wake: asyncio.Event | None = None
+    settings: MessagingSettings,
+    resources: Resources,
+    *,
+    wake: asyncio.Event | None = None,
+    handoff: Handoff | None = None,
 ) -> None:
     """Open the channels and send due deliveries until cancelled; ``wake`` (set when
-    deliveries are queued in this process) ends an idle wait early."""
+    deliveries are queued in this process) ends an idle wait early, and ``handoff`` holds
+    those planned here already leased."""
     async with open_channels(settings, resources.sessions, resources.clock) as channels:
         dispatcher = dispatcher_for(
             settings,
@@ -52,6 +61,7 @@ async def dispatch_forever(
             registry=resources.registry,
             tracing=resources.tracing,
             wake=wake,
+            handoff=handoff,
         )
         await dispatcher.run()
 
@@ -64,7 +74,13 @@ def delivery_background(
     queued: asyncio.Event,
 ) -> list[Worker]:
     """The work to run beside the API; ``consumer_metrics`` is the service's one set, and
-    ``queued`` is set by whoever queues deliveries, to wake the dispatcher at once."""
+    ``queued`` is set by whoever queues deliveries, to wake the dispatcher at once. The
+    subscriptions' deliveries due at once go to the dispatcher through a handoff."""
+    handoff = Handoff(
+        lease=timedelta(seconds=settings.claim_lease_seconds),
+        backlog=HANDOFF_BATCHES * settings.dispatch_batch,
+        wake=queued,
+    )
     subscriptions = SubscriptionsConsumer(
         bus=resources.bus,
         sessions=resources.sessions,
@@ -74,9 +90,11 @@ def delivery_background(
         metrics=consumer_metrics,
         polling=Polling.of(settings),
         on_applied=queued.set,
+        handoff=handoff,
     )
+    dispatching = partial(dispatch_forever, settings, resources, wake=queued, handoff=handoff)
     return [
-        Worker("messaging-dispatcher", partial(dispatch_forever, settings, resources, wake=queued)),
+        Worker("messaging-dispatcher", dispatching),
         Worker(
             "messaging-task-escalation",
             partial(

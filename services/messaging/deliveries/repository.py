@@ -73,10 +73,22 @@ def queued_attempt(message: Message) -> dict[str, Any]:
     }
 
 
-async def insert_deliveries(session: AsyncSession, messages: Sequence[Message]) -> set[str]:
+def _stored(message: Message, leased_until: datetime | None) -> dict[str, Any]:
+    """:func:`row_of`, leased until ``leased_until`` with its first attempt counted when it
+    is due at once, as a claim would lease it."""
+    if leased_until is None or not message.due_at_once:
+        return {**row_of(message), "leased_until": None}
+    return {**row_of(message), "attempts": message.attempt + 1, "leased_until": leased_until}
+
+
+async def insert_deliveries(
+    session: AsyncSession, messages: Sequence[Message], *, leased_until: datetime | None = None
+) -> set[str]:
     """Store the messages whose key is not there yet, with their attempt 0 (one statement
-    each for the batch); returns their delivery ids. ``messages`` hold distinct keys."""
-    inserted = await insert_new(session, DeliveryRow, [row_of(m) for m in messages], "delivery_id")
+    each for the batch); returns their delivery ids. ``messages`` hold distinct keys. With
+    ``leased_until``, those due at once are stored leased (:attr:`Message.due_at_once`)."""
+    rows = [_stored(m, leased_until) for m in messages]
+    inserted = await insert_new(session, DeliveryRow, rows, "delivery_id")
     await add_attempts(session, [queued_attempt(m) for m in messages if m.delivery_id in inserted])
     return inserted
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +27,7 @@ class QueuedOutcome:
 
 
 async def queue_deliveries(
-    session: AsyncSession, messages: Sequence[Message]
+    session: AsyncSession, messages: Sequence[Message], *, leased_until: datetime | None = None
 ) -> list[QueuedOutcome]:
     """Record each of ``messages`` with its attempt 0, in two statements whatever their
     number; queued and deferred ones become due at ``not_before``, suppressed and failed
@@ -34,12 +35,15 @@ async def queue_deliveries(
 
     Idempotent on (``trigger_id``, ``contact_id``, ``step_id``), the delivery id: a replayed
     trigger queues nothing twice, nor does a key repeated within ``messages`` (the first
-    is kept). Flushes only; the caller's transaction commits.
+    is kept). Flushes only; the caller's transaction commits. With ``leased_until`` those
+    due at once are stored leased to the caller's process (:mod:`.handoff`).
     """
     distinct: dict[str, Message] = {}
     for message in messages:
         distinct.setdefault(message.delivery_id, message)
-    inserted = await repository.insert_deliveries(session, list(distinct.values()))
+    inserted = await repository.insert_deliveries(
+        session, list(distinct.values()), leased_until=leased_until
+    )
     outcomes: list[QueuedOutcome] = []
     for message in messages:
         fresh = message.delivery_id in inserted

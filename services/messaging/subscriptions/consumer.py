@@ -2,7 +2,9 @@
 (``milepost-messaging-subscriptions``), fenced like the trigger worker (effects and
 applied offsets in one transaction, see :mod:`services.messaging.processing.consumer`),
 each batch remembered (for replays, ``MILEPOST_MESSAGING_REPLAY_RETENTION_DAYS``) and
-fanned out to matching subscriptions."""
+fanned out to matching subscriptions. With a handoff, the deliveries due at once are stored
+leased to this process and handed to its dispatcher once the batch commits
+(:mod:`services.messaging.deliveries.handoff`)."""
 
 from __future__ import annotations
 
@@ -13,11 +15,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.messaging.deliveries.handoff import Handed, Handoff
 from services.messaging.processing.consumer import FencedConsumer
 from services.messaging.processing.received import ReceivedTrigger, decode_trigger
 from services.messaging.subscriptions import repository
 from services.messaging.subscriptions.service import fan_out
 from shared.bus import ConsumedRecord
+from shared.consuming.stream import Batch
 from shared.contracts import Topic
 
 logger = logging.getLogger(__name__)
@@ -30,9 +34,14 @@ class SubscriptionsConsumer(FencedConsumer[ReceivedTrigger]):
     topics = (Topic.TRIGGERS,)
     prune_interval_seconds = 3600.0
 
-    def __init__(self, *, retention: timedelta, **consumer: Any) -> None:
+    def __init__(
+        self, *, retention: timedelta, handoff: Handoff | None = None, **consumer: Any
+    ) -> None:
         super().__init__(**consumer)
         self.retention = retention
+        self.handoff = handoff
+        self.leased: list[Handed] = []
+        """What the batch being checkpointed leased (checkpoints run one at a time)."""
         self.pruned_at = float("-inf")
 
     async def refresh(self) -> None:
@@ -53,4 +62,12 @@ class SubscriptionsConsumer(FencedConsumer[ReceivedTrigger]):
     async def apply(
         self, session: AsyncSession, items: list[ReceivedTrigger], now: datetime
     ) -> None:
-        await fan_out(session, items, now)
+        handoff = self.handoff
+        until = now + handoff.lease if handoff is not None and handoff.accepts() else None
+        self.leased = (await fan_out(session, items, now, leased_until=until)).leased
+
+    def committed(self, batch: Batch[list[ReceivedTrigger]]) -> None:
+        if self.handoff is not None:
+            self.handoff.hand(self.leased)
+        self.leased = []
+        super().committed(batch)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.messaging.channels.guard import UrlGuard
 from services.messaging.channels.webhooks import new_secret
+from services.messaging.deliveries.handoff import Handed
 from services.messaging.deliveries.message import Message
 from services.messaging.deliveries.service import queue_deliveries
 from services.messaging.errors import MessagingError
@@ -144,12 +145,28 @@ async def delete_subscription(
     await repository.delete(session, await get_subscription(session, workspace_id, subscription_id))
 
 
-async def fan_out(session: AsyncSession, received: Sequence[ReceivedTrigger], now: datetime) -> int:
+@dataclass(frozen=True, slots=True)
+class FannedOut:
+    """What a fan-out queued: how many deliveries, and those stored leased to this process
+    (to hand to its dispatcher once the transaction commits)."""
+
+    queued: int
+    leased: list[Handed]
+
+
+async def fan_out(
+    session: AsyncSession,
+    received: Sequence[ReceivedTrigger],
+    now: datetime,
+    *,
+    leased_until: datetime | None = None,
+) -> FannedOut:
     """Remember the triggers for replays and queue one delivery per matching active
-    subscription, carrying the trigger's trace; returns how many were queued (replays of a
-    trigger queue none)."""
+    subscription, carrying the trigger's trace and signed with the subscription's secret;
+    replays of a trigger queue none. With ``leased_until`` they are stored leased until
+    then (:mod:`services.messaging.deliveries.handoff`)."""
     if not received:
-        return 0
+        return FannedOut(0, [])
     envelopes = {r.trigger.trigger_id: msgspec.json.encode(r.trigger).decode() for r in received}
     await repository.remember_triggers(
         session,
@@ -180,8 +197,14 @@ async def fan_out(session: AsyncSession, received: Sequence[ReceivedTrigger], no
         for subscription in by_workspace.get(r.trigger.workspace_id, [])
         if matches(filters_of(subscription), r.trigger)
     ]
-    outcomes = await queue_deliveries(session, planned)
-    return sum(outcome.status != "duplicate" for outcome in outcomes)
+    outcomes = await queue_deliveries(session, planned, leased_until=leased_until)
+    fresh = [m for m, o in zip(planned, outcomes, strict=True) if o.status != "duplicate"]
+    leased = (
+        [Handed(replace(m, attempt=m.attempt + 1), leased_until) for m in fresh if m.due_at_once]
+        if leased_until is not None
+        else []
+    )
+    return FannedOut(len(fresh), leased)
 
 
 async def replay(
@@ -261,4 +284,5 @@ def _planned(
         planned_at=now,
         not_before=now,
         trace=trace or {},
+        signing_secret=subscription.secret,
     )

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.messaging.channels.base import Channel, SendResult
 from services.messaging.deliveries.dispatcher import DeliveryMetrics, Dispatcher, DispatchPolicy
+from services.messaging.deliveries.handoff import Handoff
 from services.messaging.deliveries.message import Message
 from services.messaging.deliveries.rate_limits import RateLimits
 from shared.bus import Bus
@@ -22,6 +23,8 @@ from shared.observability.tracing import Tracing
 
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
 SCHEDULE = (10.0, 40.0, 160.0)
+LEASE = timedelta(seconds=120)
+"""The lease of the test dispatcher's claims."""
 
 
 def planned(**fields: Any) -> Message:
@@ -71,6 +74,7 @@ def dispatcher(
     idle_seconds: float = 0.01,
     wake: asyncio.Event | None = None,
     lanes: int = 1,
+    handoff: Handoff | None = None,
 ) -> Dispatcher:
     return Dispatcher(
         sessions=sessions,
@@ -81,7 +85,7 @@ def dispatcher(
             schedule=SCHEDULE,
             batch=batch,
             concurrency=8,
-            lease=timedelta(seconds=120),
+            lease=LEASE,
             idle_seconds=idle_seconds,
             default_secret="whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0",
             lanes=lanes,
@@ -91,4 +95,5 @@ def dispatcher(
         draw=lambda bound: bound,
         tracing=tracing,
         wake=wake,
+        handoff=handoff,
     )

@@ -3,6 +3,7 @@ signed webhooks a receiver verifies, replays of a time range, and the API."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,8 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from services.messaging.channels.http import HttpChannel, http_client
 from services.messaging.channels.webhooks import WebhookFormat
+from services.messaging.deliveries.handoff import Handoff
+from services.messaging.deliveries.message import delivery_id_of
 from services.messaging.deliveries.models import DeliveryRow
 from services.messaging.processing.consumer import ConsumerMetrics
 from services.messaging.processing.received import ReceivedTrigger
@@ -32,7 +35,7 @@ from shared.errors import CommitFailed
 from tests.services.messaging.api import delivery_api
 from tests.services.messaging.channels.support import INTERNAL_URLS
 from tests.services.messaging.channels.support import OPEN_GUARD as OPEN
-from tests.services.messaging.deliveries.support import dispatcher
+from tests.services.messaging.deliveries.support import LEASE, ScriptedChannel, dispatcher
 from tests.services.messaging.http_sink import running_sink
 from tests.services.messaging.support import RISK_AT, read, risk_payload, trigger_envelope
 
@@ -109,10 +112,10 @@ async def test_matching_triggers_arrive_signed_with_the_subscriptions_secret(
         _, secret = await subscribe(own_sessions, f"{sink.url}/crm", kinds=("node_overdue",))
         await subscribe(own_sessions, f"{sink.url}/other", kinds=("stage_entered",))
         async with own_sessions() as session:
-            queued = await service.fan_out(session, received(overdue(1), overdue(1)), T0)
-            replayed = await service.fan_out(session, received(overdue(1)), T0)
+            fanned = await service.fan_out(session, received(overdue(1), overdue(1)), T0)
+            again = await service.fan_out(session, received(overdue(1)), T0)
             await session.commit()
-        assert (queued, replayed) == (1, 0)
+        assert (fanned.queued, again.queued) == (1, 0)
         channel = HttpChannel(WebhookFormat(), client=client, guard=OPEN, clock=clock)
         assert (
             await dispatcher(own_sessions, InMemoryBus(), clock, {"webhook": channel}).step() == 1
@@ -314,6 +317,94 @@ async def test_a_crash_before_the_offset_commit_queues_nothing_twice(
         "milepost_messaging_records_total", {"group": group, "outcome": "replayed"}
     )
     assert replayed == 3
+
+
+async def test_a_delivery_leased_at_planning_is_sent_by_the_handoff_not_claimed(
+    own_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    clock, handoff = FrozenClock(T0), Handoff(lease=LEASE, backlog=10, wake=asyncio.Event())
+    async with running_sink() as sink, http_client(2.0, OPEN) as client:
+        _, secret = await subscribe(own_sessions, f"{sink.url}/crm")
+        async with own_sessions() as session:
+            fanned = await service.fan_out(
+                session, received(overdue(1)), T0, leased_until=T0 + LEASE
+            )
+            await session.commit()
+        (leased,) = fanned.leased
+        assert await stored(own_sessions, leased.message.delivery_id) == ("queued", 1, T0 + LEASE)
+        handoff.hand(fanned.leased)
+        channel = HttpChannel(WebhookFormat(), client=client, guard=OPEN, clock=clock)
+        worker = dispatcher(
+            own_sessions, InMemoryBus(), clock, {"webhook": channel}, handoff=handoff
+        )
+        assert await worker.step() == 1  # its claim found it leased: the handoff sent it
+
+    (request,) = sink.received
+    assert Webhook(secret).verify(request.body, request.headers)["type"] == "trigger.node_overdue"
+    assert await stored(own_sessions, leased.message.delivery_id) == ("sent", 1, None)
+
+
+async def test_a_delivery_leased_but_never_handed_is_claimed_when_its_lease_ends(
+    own_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    clock, channel = FrozenClock(T0), ScriptedChannel()
+    await subscribe(own_sessions, "https://crm.example/hooks")
+    async with own_sessions() as session:
+        await service.fan_out(session, received(overdue(1)), T0, leased_until=T0 + LEASE)
+        await session.commit()  # and the process died before handing it over
+    survivor = dispatcher(own_sessions, InMemoryBus(), clock, {"webhook": channel})
+    assert await survivor.step() == 0
+    clock.advance(LEASE + timedelta(seconds=1))
+    assert await survivor.step() == 1
+    assert [m.attempt for m in channel.sent] == [2]
+
+
+async def test_the_consumer_hands_over_what_it_leased_once_committed_unless_the_handoff_is_full(
+    bus: Bus, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    workspace = f"ws{uuid.uuid4().hex[:10]}"
+    subscription_id, _ = await subscribe(
+        sessions, "http://crm.example.com/hook", workspace=workspace
+    )
+    open_handoff = Handoff(lease=LEASE, backlog=10, wake=asyncio.Event())
+    full_handoff = Handoff(lease=LEASE, backlog=0, wake=asyncio.Event())
+    for n, handoff in ((1, open_handoff), (2, full_handoff)):
+        group = f"subs-{uuid.uuid4().hex[:8]}"
+        trigger = overdue(n, workspace)
+        await bus.publish(
+            [
+                OutgoingRecord(
+                    Topic.TRIGGERS, trigger.key.encode(), trigger.model_dump_json().encode()
+                )
+            ]
+        )
+        worker = SubscriptionsConsumer(
+            bus=bus,
+            sessions=sessions,
+            clock=FrozenClock(T0),
+            group_id=group,
+            retention=timedelta(days=90),
+            metrics=ConsumerMetrics(CollectorRegistry()),
+            handoff=handoff,
+        )
+        consumer = await bus.subscribe([Topic.TRIGGERS], group_id=group)
+        await run_until_idle(worker, consumer)
+        await consumer.close()
+    (handed,) = [h for h in open_handoff.waiting if h.message.workspace_id == workspace]
+    assert handed.message.trigger_id == f"{workspace}:t-1"
+    assert await stored(sessions, handed.message.delivery_id) == ("queued", 1, T0 + LEASE)
+    assert not full_handoff.waiting
+    unleased = delivery_id_of(f"{workspace}:t-2", f"subscription:{subscription_id}", "subscription")
+    assert await stored(sessions, unleased) == ("queued", 0, None)
+
+
+async def stored(
+    sessions: async_sessionmaker[AsyncSession], delivery_id: str
+) -> tuple[str, int, datetime | None]:
+    async with sessions() as session:
+        row = await session.get(DeliveryRow, delivery_id)
+        assert row is not None
+        return row.status, row.attempts, row.leased_until
 
 
 async def test_the_api_registers_lists_changes_replays_and_deletes(
