@@ -225,6 +225,25 @@ async def run_until_idle(worker: SubscriptionsConsumer, consumer: Consumer) -> N
     raise AssertionError("the subscriptions consumer did not catch up")
 
 
+def subscriptions_consumer(
+    bus: Bus,
+    sessions: async_sessionmaker[AsyncSession],
+    group: str,
+    *,
+    registry: CollectorRegistry | None = None,
+    handoff: Handoff | None = None,
+) -> SubscriptionsConsumer:
+    return SubscriptionsConsumer(
+        bus=bus,
+        sessions=sessions,
+        clock=FrozenClock(T0),
+        group_id=group,
+        retention=timedelta(days=90),
+        metrics=ConsumerMetrics(registry or CollectorRegistry()),
+        handoff=handoff,
+    )
+
+
 async def test_the_consumer_fans_out_once_and_dead_letters_malformed_records(
     bus: Bus, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
@@ -237,17 +256,7 @@ async def test_the_consumer_fans_out_once_and_dead_letters_malformed_records(
     records.append(OutgoingRecord(Topic.TRIGGERS, f"{workspace}/a/acme".encode(), b"{}"))
     await bus.publish(records)
 
-    def worker() -> SubscriptionsConsumer:
-        return SubscriptionsConsumer(
-            bus=bus,
-            sessions=sessions,
-            clock=FrozenClock(T0),
-            group_id=group,
-            retention=timedelta(days=90),
-            metrics=ConsumerMetrics(CollectorRegistry()),
-        )
-
-    first = worker()
+    first = subscriptions_consumer(bus, sessions, group)
     consumer = await bus.subscribe([Topic.TRIGGERS], group_id=group)
     await run_until_idle(first, consumer)
     await consumer.close()
@@ -282,19 +291,8 @@ async def test_a_crash_before_the_offset_commit_queues_nothing_twice(
             for t in (overdue(n, workspace) for n in range(3))
         ]
     )
-    registry = CollectorRegistry()
-
-    def worker() -> SubscriptionsConsumer:
-        return SubscriptionsConsumer(
-            bus=bus,
-            sessions=sessions,
-            clock=FrozenClock(T0),
-            group_id=group,
-            retention=timedelta(days=90),
-            metrics=ConsumerMetrics(registry),
-        )
-
-    crashing, consumer = worker(), await bus.subscribe([Topic.TRIGGERS], group_id=group)
+    crashing = subscriptions_consumer(bus, sessions, group)
+    consumer = await bus.subscribe([Topic.TRIGGERS], group_id=group)
 
     async def lost_commit(_offsets: Any) -> None:
         raise CommitFailed("crash between the database commit and the offset commit")
@@ -305,7 +303,8 @@ async def test_a_crash_before_the_offset_commit_queues_nothing_twice(
     await consumer.close()
 
     registry = CollectorRegistry()
-    survivor, consumer = worker(), await bus.subscribe([Topic.TRIGGERS], group_id=group)
+    survivor = subscriptions_consumer(bus, sessions, group, registry=registry)
+    consumer = await bus.subscribe([Topic.TRIGGERS], group_id=group)
     await run_until_idle(survivor, consumer)
     await consumer.close()
     async with sessions() as session:
@@ -378,15 +377,7 @@ async def test_the_consumer_hands_over_what_it_leased_once_committed_unless_the_
                 )
             ]
         )
-        worker = SubscriptionsConsumer(
-            bus=bus,
-            sessions=sessions,
-            clock=FrozenClock(T0),
-            group_id=group,
-            retention=timedelta(days=90),
-            metrics=ConsumerMetrics(CollectorRegistry()),
-            handoff=handoff,
-        )
+        worker = subscriptions_consumer(bus, sessions, group, handoff=handoff)
         consumer = await bus.subscribe([Topic.TRIGGERS], group_id=group)
         await run_until_idle(worker, consumer)
         await consumer.close()
