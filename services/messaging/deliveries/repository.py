@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -73,12 +73,20 @@ def queued_attempt(message: Message) -> dict[str, Any]:
     }
 
 
-def _stored(message: Message, leased_until: datetime | None) -> dict[str, Any]:
-    """:func:`row_of`, leased until ``leased_until`` with its first attempt counted when it
-    is due at once, as a claim would lease it."""
+def leased_at_planning(message: Message, leased_until: datetime | None) -> Message | None:
+    """``message`` as it is stored leased until ``leased_until`` (its first attempt counted,
+    as a claim would count it); ``None`` when it is not leased: no lease was asked, or it
+    is not due at once (:attr:`Message.due_at_once`)."""
     if leased_until is None or not message.due_at_once:
+        return None
+    return replace(message, attempt=message.attempt + 1)
+
+
+def _stored(message: Message, leased_until: datetime | None) -> dict[str, Any]:
+    leased = leased_at_planning(message, leased_until)
+    if leased is None:
         return {**row_of(message), "leased_until": None}
-    return {**row_of(message), "attempts": message.attempt + 1, "leased_until": leased_until}
+    return {**row_of(leased), "leased_until": leased_until}
 
 
 async def insert_deliveries(

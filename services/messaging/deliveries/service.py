@@ -20,10 +20,11 @@ QueuedStatus = MessageStatus | Literal["duplicate"]
 @dataclass(frozen=True, slots=True)
 class QueuedOutcome:
     """What queueing did: ``duplicate`` when the key was already queued (nothing written),
-    otherwise the status recorded."""
+    otherwise the status recorded; ``leased``: the message as stored leased, if it was."""
 
     delivery_id: str
     status: QueuedStatus
+    leased: Message | None = None
 
 
 async def queue_deliveries(
@@ -48,9 +49,11 @@ async def queue_deliveries(
     for message in messages:
         fresh = message.delivery_id in inserted
         inserted.discard(message.delivery_id)  # its repeats within ``messages`` are duplicates
-        outcomes.append(
-            QueuedOutcome(message.delivery_id, message.status if fresh else "duplicate")
-        )
+        if not fresh:
+            outcomes.append(QueuedOutcome(message.delivery_id, "duplicate"))
+            continue
+        leased = repository.leased_at_planning(message, leased_until)
+        outcomes.append(QueuedOutcome(message.delivery_id, message.status, leased))
     return outcomes
 
 

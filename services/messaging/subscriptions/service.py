@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -198,13 +198,12 @@ async def fan_out(
         if matches(filters_of(subscription), r.trigger)
     ]
     outcomes = await queue_deliveries(session, planned, leased_until=leased_until)
-    fresh = [m for m, o in zip(planned, outcomes, strict=True) if o.status != "duplicate"]
-    leased = (
-        [Handed(replace(m, attempt=m.attempt + 1), leased_until) for m in fresh if m.due_at_once]
-        if leased_until is not None
-        else []
-    )
-    return FannedOut(len(fresh), leased)
+    leased = [
+        Handed(o.leased, leased_until)
+        for o in outcomes
+        if o.leased is not None and leased_until is not None
+    ]
+    return FannedOut(sum(o.status != "duplicate" for o in outcomes), leased)
 
 
 async def replay(
