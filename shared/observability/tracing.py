@@ -13,7 +13,7 @@ the global one, so the embedded process and the tests can hold several.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter
@@ -38,6 +38,8 @@ Headers = tuple[tuple[str, bytes], ...]
 _PROPAGATOR = TraceContextTextMapPropagator()
 _CONTEXT_HEADERS = frozenset(_PROPAGATOR.fields)
 """``traceparent`` and ``tracestate``."""
+_NO_SPAN: AbstractContextManager[Headers] = nullcontext(())
+"""The span of tracing that is off: reusable, it carries no headers."""
 
 
 class _HeaderGetter(Getter[Sequence[tuple[str, bytes]] | Mapping[str, str]]):
@@ -92,7 +94,6 @@ class Tracing:
     def enabled(self) -> bool:
         return self._tracer is not None
 
-    @contextmanager
     def span(
         self,
         name: str,
@@ -100,16 +101,25 @@ class Tracing:
         parent: Sequence[tuple[str, bytes]] | Mapping[str, str] = (),
         kind: SpanKind = SpanKind.CONSUMER,
         attributes: Mapping[str, str | int] | None = None,
-    ) -> Iterator[Headers]:
+    ) -> AbstractContextManager[Headers]:
         """A span continuing the trace in ``parent`` (Kafka or HTTP headers), current for
-        the ``with`` block; yields the headers that carry it onward (none when off)."""
+        the ``with`` block; yields the headers that carry it onward (none when off: one
+        shared context, nothing built per call)."""
         if self._tracer is None:
-            yield ()
-            return
+            return _NO_SPAN
+        return self._span(self._tracer, name, parent, kind, attributes)
+
+    @contextmanager
+    def _span(
+        self,
+        tracer: Tracer,
+        name: str,
+        parent: Sequence[tuple[str, bytes]] | Mapping[str, str],
+        kind: SpanKind,
+        attributes: Mapping[str, str | int] | None,
+    ) -> Iterator[Headers]:
         context = _PROPAGATOR.extract(parent, getter=_GETTER, context=Context())
-        with self._tracer.start_as_current_span(
-            name, context=context, kind=kind, attributes=attributes
-        ):
+        with tracer.start_as_current_span(name, context=context, kind=kind, attributes=attributes):
             yield self.current_headers()
 
     def current_headers(self) -> Headers:

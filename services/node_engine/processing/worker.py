@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+from collections import Counter as Tally
 from collections.abc import Awaitable, Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
@@ -132,6 +133,10 @@ class Effects:
     due: list[DueTimer] = field(default_factory=list)
     fired: list[str] = field(default_factory=list)
     facts: dict[AccountKey, dict[str, Any]] = field(default_factory=dict)
+    applied: Tally[str] = field(default_factory=Tally)
+    """Records applied per input topic, counted into the metrics once per batch."""
+    triggered: Tally[str] = field(default_factory=Tally)
+    """Triggers emitted per kind, counted into the metrics once per batch."""
 
     def __bool__(self) -> bool:
         return bool(self.fired)
@@ -297,7 +302,8 @@ class EngineWorker(ServiceHandler[Decoded, Effects]):
             self.facts[account_key] = found_facts.get(account_key, {})
 
     async def handle(self, items: Sequence[Decoded], batch: Batch) -> None:
-        """Fire the due timers, then apply the records in order."""
+        """Fire the due timers, then apply the records in order; count what was applied
+        and triggered (once per batch: a labelled counter's increment takes a lock)."""
         await self.fire(batch)
         for item in items:
             await batch.pause()
@@ -305,6 +311,11 @@ class EngineWorker(ServiceHandler[Decoded, Effects]):
                 self.handle_event(item, batch)
             elif item.score is not None:
                 self.handle_score(item, batch)
+        effects = batch.effects
+        for topic, n in effects.applied.items():
+            self.metrics.records_of(topic, "applied").inc(n)
+        for kind, n in effects.triggered.items():
+            self.metrics.triggers_of(kind).inc(n)
 
     def handle_event(self, item: Decoded, batch: Batch) -> None:
         event = item.event
@@ -318,7 +329,7 @@ class EngineWorker(ServiceHandler[Decoded, Effects]):
             known = self.remember((event.workspace_id, account), observation.facts, batch)
             for published in self.catalog.get(event.workspace_id, ()):
                 self.apply(published, account, observation, record.partition, batch, carry, known)
-        self.count(record, "applied")
+        batch.effects.applied[record.topic] += 1
 
     def handle_score(self, item: Decoded, batch: Batch) -> None:
         score = item.score
@@ -331,7 +342,7 @@ class EngineWorker(ServiceHandler[Decoded, Effects]):
                 is not None
             ):
                 self.apply(published, score.account_id, update, item.record.partition, batch)
-        self.count(item.record, "applied")
+        batch.effects.applied[item.record.topic] += 1
 
     def remember(
         self, account: AccountKey, stated: Mapping[str, Any], batch: Batch
@@ -405,7 +416,7 @@ class EngineWorker(ServiceHandler[Decoded, Effects]):
             kind = step.trigger_kind
             if kind is not None:
                 batch.outbox.append((step.id, partition, trigger_record(state, step, carry)))
-                self.metrics.triggers_of(kind.value).inc()
+                batch.effects.triggered[kind.value] += 1
             elif step.kind.value == "condition_failed":
                 self.metrics.condition_failures.inc()
         for timer in decision.timers:
