@@ -13,7 +13,7 @@ class EngineSettings(BaseSettings):
 
     group_id: str = Field(default="milepost-engine", description="Kafka consumer group.")
     max_batch_records: int = Field(
-        default=1000,
+        default=500,
         ge=1,
         description="Records per checkpoint: larger batches write less often, smaller ones "
         "fire due timers sooner.",
