@@ -11,9 +11,11 @@ not known yet (or with no user and no account) is counted as ``unattributed`` an
 
 A checkpoint's transaction stores the memberships learned and the attributed events in the
 outbox. An event published twice on ``milepost.events`` is attributed once (its id at this
-stage, :mod:`shared.consuming.seen`); an attributed event published twice (a crash between
-the publish and the outbox's deletion) carries the same ``event_id``, and its readers drop
-the copy. The source record's headers (the trace context) travel with it.
+stage, :mod:`shared.consuming.seen`). Each attributed event carries its origin, the input
+record's position (:mod:`shared.consuming.origins`): one published twice (a crash between
+the publish and the outbox's deletion) comes at or below its readers' mark for that origin,
+and they drop the copy without a row per event. The source record's headers (the trace
+context) travel with it.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from shared.bus import Bus, ConsumedRecord, OutgoingRecord
 from shared.clock import Clock
 from shared.consuming.decoding import RecordDecoder
 from shared.consuming.metrics import lag_gauge, retries_counter
+from shared.consuming.origins import with_origin
 from shared.consuming.seen import Sighting
 from shared.consuming.stream import Batch as StreamBatch
 from shared.consuming.stream import ServiceHandler, uncached
@@ -160,7 +163,9 @@ class AttributionStage(ServiceHandler[Received, Effects]):
             if attribution.account_id is None:
                 self.count(record, "unattributed")
                 continue
-            attributed = account_event_record(event, attribution, record.headers)
+            attributed = account_event_record(
+                event, attribution, with_origin(record.headers, record)
+            )
             batch.outbox.append((f"attributed:{event.event_id}", record.partition, attributed))
             self.count(record, "attributed")
 

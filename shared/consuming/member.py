@@ -1,7 +1,8 @@
 """One consumer-group member's at-least-once bookkeeping, for the stages of
 :mod:`shared.consuming.stream` (which spells out the checkpoint order): what it owns,
 where each owned partition is applied up to, which events it applied (deduplication on
-``event_id``, :mod:`.seen`) and which outbox records the bus has acknowledged."""
+the records' origins, :mod:`.origins`, or else on ``event_id``, :mod:`.seen`) and which
+outbox records the bus has acknowledged."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from typing import Generic, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.bus import Bus, ConsumedRecord, Consumer, TopicPartition
-from shared.consuming.offsets import Moves, advance_offsets, applied_offsets
+from shared.consuming.offsets import Moves, PartitionMarks, advance_offsets, applied_offsets
+from shared.consuming.origins import Position, origin_of
 from shared.consuming.outbox import (
     OutboxEntry,
     OutboxModel,
@@ -76,6 +78,8 @@ class FencedMember:
         self.outbox = outbox
         self.assignment: frozenset[TopicPartition] = frozenset()
         self.applied: dict[TopicPartition, int] = {}
+        self.marks: dict[TopicPartition, dict[str, Position]] = {}
+        """Per owned partition, its origin marks as of the last batch handed off."""
         self.holding: list[str] = []
         """The outbox rows the transaction of :meth:`hold` stores."""
         self.acknowledged: list[str] = []
@@ -99,7 +103,7 @@ class FencedMember:
             return False
         gained = {tp.partition for tp in current - self.assignment}
         async with self.sessions() as session:
-            self.applied = await applied_offsets(session, self.group_id, current)
+            self.applied, self.marks = await applied_offsets(session, self.group_id, current)
             left = None if self.outbox is None else await outbox_of(session, self.outbox, gained)
         if left is not None and left.row_ids:
             assert self.outbox is not None
@@ -123,6 +127,26 @@ class FencedMember:
         previous = moves.get(tp, (applied, applied))[0]
         moves[tp] = (previous, max(applied or 0, record.offset + 1))
         return applied is None or record.offset >= applied
+
+    def first_arrival(
+        self, record: ConsumedRecord, marks: dict[TopicPartition, dict[str, Position]]
+    ) -> bool | None:
+        """Whether ``record`` comes past its partition's mark for its origin (moving the
+        mark in ``marks``, a batch's: each moved partition's marks in full); ``False``: a
+        copy of a record applied; ``None``: it has no origin (deduplicate on its event id)."""
+        origin = origin_of(record)
+        if origin is None:
+            return None
+        source, position = origin
+        tp = record.topic_partition
+        moved = marks.get(tp)
+        last = (self.marks.get(tp, {}) if moved is None else moved).get(source)
+        if last is not None and position <= last:
+            return False
+        if moved is None:
+            moved = marks[tp] = dict(self.marks.get(tp, {}))
+        moved[source] = position
+        return True
 
     async def first_sightings(
         self,
@@ -180,11 +204,12 @@ class FencedMember:
         entries: Sequence[OutboxEntry] = (),
         *,
         sightings: Sequence[Sighting] = (),
+        marks: PartitionMarks | None = None,
         now: datetime,
     ) -> None:
         """In the batch's transaction: delete the acknowledged outbox rows when due, store
         ``entries`` in the outbox, record the ``sightings``, prune the expired ones (at
-        most every hour) and move the applied offsets, fenced (raises
+        most every hour) and move the applied offsets with the origin ``marks``, fenced (raises
         :class:`~shared.consuming.offsets.OffsetConflict` or ``IntegrityError``, a
         :class:`~shared.errors.PartitionMoved` at the stream's edge, when another member
         moved one or applied one of the events first)."""
@@ -201,7 +226,7 @@ class FencedMember:
             owned = {tp.partition for tp in self.assignment}
             await forget_before(session, self.group_id, owned, now - self.dedup_window)
             self.pruned_at = now
-        await advance_offsets(session, self.group_id, moves)
+        await advance_offsets(session, self.group_id, moves, marks)
 
     async def release(
         self,

@@ -14,7 +14,8 @@ from shared.db.types import UtcDateTime
 
 class AppliedOffsetRow(Base):
     """The next offset to apply per input partition, written in the same transaction as
-    the state it produced: records below it are already in the state and are skipped."""
+    the state it produced: records below it are already in the state and are skipped. With
+    it, in the same fenced statement, the partition's origin marks."""
 
     __tablename__ = "engine_applied_offsets"
 
@@ -22,6 +23,11 @@ class AppliedOffsetRow(Base):
     topic: Mapped[str] = mapped_column(String(249), primary_key=True)
     partition: Mapped[int] = mapped_column(Integer, primary_key=True)
     next_offset: Mapped[int] = mapped_column(BigInteger)
+    origins: Mapped[dict[str, list[int]] | None] = mapped_column(
+        JSON,
+        doc="Per origin partition, the (offset, index) of the last record applied that came "
+        "with an origin (:mod:`shared.consuming.origins`): its copies are skipped.",
+    )
 
 
 class SeenEventRow(Base):

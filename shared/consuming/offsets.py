@@ -1,16 +1,21 @@
 """Applied offsets, fenced: a member moves a partition's offset only from where it last
-left it, so a member that lost the partition cannot write over its new owner. Flushes,
-never commits."""
+left it, so a member that lost the partition cannot write over its new owner. A
+partition's origin marks (:mod:`.origins`) move with its offset, in the same statement.
+Flushes, never commits."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
+import orjson
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Integer,
     String,
+    Text,
     bindparam,
+    cast,
     func,
     insert,
     select,
@@ -21,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.bus import TopicPartition
 from shared.consuming.models import AppliedOffsetRow
+from shared.consuming.origins import Marks, Position
 from shared.db import driver
 from shared.db.statements import on_postgresql, table_of
 from shared.errors import PartitionMoved
@@ -33,12 +39,17 @@ class OffsetConflict(PartitionMoved):
     """Another group member moved a partition's applied offset: this member lost it."""
 
 
+PartitionMarks = Mapping[TopicPartition, Marks]
+"""Per input partition: its origin marks."""
+
+
 async def applied_offsets(
     session: AsyncSession, group: str, partitions: Collection[TopicPartition]
-) -> dict[TopicPartition, int]:
-    """The next offset to apply for each of ``partitions`` that has one."""
+) -> tuple[dict[TopicPartition, int], dict[TopicPartition, dict[str, Position]]]:
+    """The next offset to apply for each of ``partitions`` that has one, and the origin
+    marks of those that have some."""
     if not partitions:
-        return {}
+        return {}, {}
     rows = await session.execute(
         select(AppliedOffsetRow).where(
             AppliedOffsetRow.consumer_group == group,
@@ -46,12 +57,15 @@ async def applied_offsets(
         )
     )
     owned = set(partitions)
-    found: dict[TopicPartition, int] = {}
+    offsets: dict[TopicPartition, int] = {}
+    marks: dict[TopicPartition, dict[str, Position]] = {}
     for row in rows.scalars():
         tp = TopicPartition(row.topic, row.partition)
         if tp in owned:
-            found[tp] = row.next_offset
-    return found
+            offsets[tp] = row.next_offset
+            if row.origins:
+                marks[tp] = {source: (at[0], at[1]) for source, at in row.origins.items()}
+    return offsets, marks
 
 
 async def every_applied_offset(session: AsyncSession) -> dict[tuple[str, TopicPartition], int]:
@@ -70,6 +84,7 @@ async def advance_offsets(
     session: AsyncSession,
     group: str,
     moves: Moves,
+    marks: PartitionMarks | None = None,
 ) -> None:
     """Move each partition's applied offset from ``old`` to ``new``, fenced: when another
     member moved it first (or recorded it first, for an ``old`` of ``None``), raise
@@ -77,9 +92,17 @@ async def advance_offsets(
 
     One insert for the partitions seen for the first time; the moved ones in one
     ``UPDATE ... FROM unnest(...) RETURNING`` on PostgreSQL (each row moves only from its
-    own ``old``; a row that did not is a lost fence), one update each on SQLite."""
+    own ``old``; a row that did not is a lost fence), one update each on SQLite. A partition
+    in ``marks`` stores those as its origin marks; the others keep theirs."""
+    marks = marks or {}
     first = [
-        {"consumer_group": group, "topic": tp.topic, "partition": tp.partition, "next_offset": new}
+        {
+            "consumer_group": group,
+            "topic": tp.topic,
+            "partition": tp.partition,
+            "next_offset": new,
+            "origins": _stored(marks.get(tp)),
+        }
         for tp, (old, new) in moves.items()
         if old is None
     ]
@@ -90,10 +113,15 @@ async def advance_offsets(
     }
     if not moved:
         return
+    origins = {(tp.topic, tp.partition): _stored(at) for tp, at in marks.items()}
     if on_postgresql(session):
-        fenced = await _move_together(session, group, moved)
+        fenced = await _move_together(session, group, moved, origins)
     else:
-        fenced = {key for key in moved if await _move_one(session, group, key, *moved[key])}
+        fenced = {
+            key
+            for key in moved
+            if await _move_one(session, group, key, *moved[key], origins.get(key))
+        }
     lost = sorted(set(moved) - fenced)
     if lost:
         topic, partition = lost[0]
@@ -106,8 +134,9 @@ _MOVES = (
         bindparam("partitions", type_=ARRAY(Integer)),
         bindparam("olds", type_=ARRAY(BigInteger)),
         bindparam("news", type_=ARRAY(BigInteger)),
+        bindparam("origins", type_=ARRAY(Text)),
     )
-    .table_valued("topic", "partition", "old", "new")
+    .table_valued("topic", "partition", "old", "new", "origins")
     .render_derived("moves")
 )
 _MOVE_TOGETHER = (
@@ -118,18 +147,29 @@ _MOVE_TOGETHER = (
         _OFFSETS.c.partition == _MOVES.c.partition,
         _OFFSETS.c.next_offset == _MOVES.c.old,
     )
-    .values(next_offset=_MOVES.c.new)
+    .values(
+        next_offset=_MOVES.c.new,
+        origins=func.coalesce(cast(_MOVES.c.origins, JSON), _OFFSETS.c.origins),
+    )
     .returning(_OFFSETS.c.topic, _OFFSETS.c.partition)
 )
 """One statement whatever the number of partitions (arrays, not a VALUES list), compiled
 once and prepared once per connection (:mod:`shared.db.driver`)."""
 
 
+def _stored(marks: Marks | None) -> dict[str, list[int]] | None:
+    return None if marks is None else {source: list(at) for source, at in marks.items()}
+
+
 async def _move_together(
-    session: AsyncSession, group: str, moved: Mapping[tuple[str, int], tuple[int, int]]
+    session: AsyncSession,
+    group: str,
+    moved: Mapping[tuple[str, int], tuple[int, int]],
+    origins: Mapping[tuple[str, int], dict[str, list[int]] | None],
 ) -> set[tuple[str, int]]:
     """The partitions the statement moved (all of ``moved`` unless a fence was lost)."""
     keys = list(moved)
+    texts = [origins.get(key) for key in keys]
     result = await driver.fetch(
         session,
         _MOVE_TOGETHER,
@@ -139,16 +179,23 @@ async def _move_together(
             "partitions": [partition for _, partition in keys],
             "olds": [moved[key][0] for key in keys],
             "news": [moved[key][1] for key in keys],
+            "origins": [None if text is None else orjson.dumps(text).decode() for text in texts],
         },
     )
     return {(topic, partition) for topic, partition in result}
 
 
 async def _move_one(
-    session: AsyncSession, group: str, key: tuple[str, int], old: int, new: int
+    session: AsyncSession,
+    group: str,
+    key: tuple[str, int],
+    old: int,
+    new: int,
+    origins: dict[str, list[int]] | None,
 ) -> bool:
     """Whether the partition moved from ``old`` (``False``: a lost fence)."""
     topic, partition = key
+    kept = {} if origins is None else {"origins": origins}
     result = await session.execute(
         update(_OFFSETS)
         .where(
@@ -157,6 +204,6 @@ async def _move_one(
             _OFFSETS.c.partition == partition,
             _OFFSETS.c.next_offset == old,
         )
-        .values(next_offset=new)
+        .values(next_offset=new, **kept)
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]

@@ -9,9 +9,12 @@ the handler's limit, the poll waits :meth:`Handler.batch_wait_ms` for more (:met
    letter with the reason (:class:`~shared.errors.InvalidMessage`);
 2. **admit**: a record below its partition's applied offset is a replay and is skipped; the
    others move the partition's offset past them (:meth:`FencedMember.admit`);
-3. **sift**: an event the group already applied at that stage (its ``event_id``,
-   :mod:`.seen`) is dropped, with one statement for the whole batch (on PostgreSQL the
-   same statement records the others' ids in the batch's transaction);
+3. **sift**: a record the group already applied is dropped: one with an origin (a
+   stage's record stamped with the input record it was made from, :mod:`.origins`) when
+   it comes at or below its partition's mark for that origin, which it moves otherwise;
+   an event without one when the group applied its ``event_id`` at that stage
+   (:mod:`.seen`), with one statement for the whole batch (on PostgreSQL the same
+   statement records the others' ids in the batch's transaction);
 4. **load** the states of the whole batch (:meth:`Handler.load`), in one read;
 5. **apply** the batch to them (:meth:`Handler.handle`, pure: effects go into the
    :class:`Batch`, outgoing records into its outbox), letting the event loop run every
@@ -20,8 +23,8 @@ the handler's limit, the poll waits :meth:`Handler.batch_wait_ms` for more (:met
 
    a. one database transaction writes the batch's effects (:meth:`Handler.write`), the
       outgoing records in the outbox table, the event ids applied (unless the sift
-      recorded them) and each input partition's applied offset, fenced against another
-      member having moved it;
+      recorded them) and each input partition's applied offset with its origin marks,
+      fenced against another member having moved it;
    b. the outbox records are published and acknowledged by the bus;
    c. the consumer offsets are committed, at most every second (where a member starts
       reading; the applied offsets decide what is applied);
@@ -35,7 +38,7 @@ order above intact.
 A crash after (a) leaves the outbox to the partition's next owner, who publishes it before
 anything else (:meth:`FencedMember.sync_assignment`); records below the applied offset are
 skipped, so a replay changes no state and emits nothing new; an event published twice (at
-two offsets) is applied once. Outbox record ids are deterministic, so a record published
+two offsets) is applied once, by its origin or its id. Outbox record ids are deterministic, so a record published
 twice (a crash between b and d) carries the same id and its readers drop the copy. A
 member without an outbox table (messaging's consumers emit nothing but dead letters)
 publishes its dead letters before (a): at least once, with the source's topic, partition
@@ -69,6 +72,7 @@ from shared.bus.lag import LagGauge
 from shared.clock import Clock
 from shared.consuming.dead_letters import dead_letter_entry, log_dead_letter
 from shared.consuming.member import FencedMember
+from shared.consuming.origins import Position
 from shared.consuming.outbox import OutboxEntry, OutboxModel
 from shared.consuming.seen import Sighting
 from shared.db.statements import on_postgresql
@@ -93,6 +97,8 @@ class Batch(Generic[E]):
     started: float = field(default_factory=time.perf_counter)
     moves: dict[TopicPartition, tuple[int | None, int]] = field(default_factory=dict)
     """Per input partition: its applied offset before the batch and after it."""
+    marks: dict[TopicPartition, dict[str, Position]] = field(default_factory=dict)
+    """Per input partition whose origin marks the batch moved: all its marks after it."""
     outbox: list[OutboxEntry] = field(default_factory=list)
     rejected: list[tuple[ConsumedRecord, str]] = field(default_factory=list)
     """Records for the dead-letter topic, with the reason."""
@@ -412,6 +418,7 @@ class Stream(Generic[T, E]):
           step, which rolls back, drops the cache and rewinds both batches."""
         for tp, (_previous, applied) in batch.moves.items():
             self.member.applied[tp] = applied
+        self.member.marks.update(batch.marks)
         self.in_flight = asyncio.create_task(self.checkpoint_closing(consumer, session, batch))
 
     async def checkpoint_closing(
@@ -471,10 +478,27 @@ class Stream(Generic[T, E]):
     async def sift(
         self, session: AsyncSession, items: list[tuple[ConsumedRecord, T]], batch: Batch[E]
     ) -> list[tuple[ConsumedRecord, T]]:
-        """``items`` less the events already applied at their stage (counted as
-        ``duplicate``); their sightings recorded in ``session`` or put into the batch."""
+        """``items`` less the records already applied (counted as ``duplicate``): by their
+        origin, moving the batch's marks, or else by their event id at their stage, their
+        sightings recorded in ``session`` or put into the batch."""
+        unmarked: list[tuple[ConsumedRecord, T]] = []
+        arrived: list[tuple[ConsumedRecord, T]] = []
+        for pair in items:
+            first = self.member.first_arrival(pair[0], batch.marks)
+            if first is False:
+                self.handler.count(pair[0], "duplicate")
+                continue
+            arrived.append(pair)
+            if first is None:
+                unmarked.append(pair)
+        if not unmarked:
+            return arrived
+        keyed = {id(pair) for pair in unmarked}
         sifted = await self.member.first_sightings(
-            items, lambda pair: self.handler.sighting(*pair), now=batch.now, session=session
+            arrived,
+            lambda pair: self.handler.sighting(*pair) if id(pair) in keyed else None,
+            now=batch.now,
+            session=session,
         )
         for record, _ in sifted.duplicates:
             self.handler.count(record, "duplicate")
@@ -492,7 +516,12 @@ class Stream(Generic[T, E]):
             batch.outbox.extend(letters)
         await self.handler.write(session, batch)
         await self.member.hold(
-            session, batch.moves, batch.outbox, sightings=batch.sightings, now=batch.now
+            session,
+            batch.moves,
+            batch.outbox,
+            sightings=batch.sightings,
+            marks=batch.marks,
+            now=batch.now,
         )
         await session.commit()
         self.handler.committed(batch)

@@ -87,6 +87,7 @@ from shared.bus.kafka import KafkaBus, KafkaOptions
 from shared.bus.namespaced import NamespacedBus
 from shared.bus.partitioning import partition_for
 from shared.clock import SystemClock
+from shared.consuming.origins import origin_header
 from shared.contracts import TOPICS, EventEnvelope, EventType, Topic
 from shared.contracts.crm import (
     ContactUpserted,
@@ -99,6 +100,7 @@ from shared.contracts.events import EventRecord, event_id_for
 from shared.db import create_engine, create_session_factory
 from shared.errors import BusUnavailable
 from shared.identity import Membership, attribute
+from shared.observability.tracing import Headers
 from shared.tenancy.models import Workspace
 from tests.benchmarks import Benchmark, BenchmarkError, Figure, Report, progress, say
 from tests.benchmarks._stalls import (
@@ -136,6 +138,10 @@ MEMORY_GOAL_BYTES = 1024
 LAG_GOAL_MS = 1000.0
 MEMORY_SITES = 6
 PROFILE_ENV = "MILEPOST_BENCH_PROFILE_ENGINE"
+ORIGIN_PARTITIONS = 12
+"""Partitions of ``milepost.events`` the mix's events are placed on, for their origins."""
+Keyed = tuple[bytes, bytes, Headers]
+"""A record to publish: key, value and headers."""
 REFERENCE = Path(node_engine_package.__file__).parent / "paths" / "reference"
 PATH_FILES = ("platform-merchant.yaml", "saas-account.yaml")
 PLATFORM_PATH = "platform-merchant"
@@ -247,11 +253,13 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
 class Mix:
     """A workload, serialised before any clock starts."""
 
-    records: list[tuple[bytes, bytes]]
-    """(key, value) in publishing order."""
+    records: list[Keyed]
+    """(key, value, headers) in publishing order."""
     platform: list[str]
     saas: list[str]
     kinds: Counter[str]
+    origins: _Origins
+    """Where the mix's events were on ``milepost.events``; later events come after them."""
 
 
 @dataclass(slots=True)
@@ -724,28 +732,45 @@ def _mix(rng: random.Random, workspace: str, accounts: int, *, tag: str = "mix")
             saas.append(events[0].account_id or "")
         timed.extend((e.timestamp, len(timed) + n, e) for n, e in enumerate(events))
     timed.sort(key=lambda item: (item[0], item[1]))
-    records = _attributed([e for _, _, e in timed])
+    origins = _Origins()
+    records = _attributed([e for _, _, e in timed], origins)
     say(
         f"prepared {len(records):,} events ({len(records) / accounts:.2f} per account) "
         f"in {time.perf_counter() - started:.1f}s"
     )
-    return Mix(records, platform, saas, journeys.kinds)
+    return Mix(records, platform, saas, journeys.kinds, origins)
 
 
 def _follow_ups(
-    rng: random.Random, workspace: str, accounts: Sequence[str], count: int, tag: str
-) -> list[tuple[bytes, bytes]]:
+    rng: random.Random, mix: Mix, workspace: str, accounts: Sequence[str], count: int, tag: str
+) -> list[Keyed]:
     journeys = _Journeys(rng, workspace, time.time(), tag)
     events = [journeys.follow_up(rng.choice(accounts)) for _ in range(count)]
-    return [(e.key.encode(), e.model_dump_json().encode()) for e in events]
+    return [(e.key.encode(), e.model_dump_json().encode(), mix.origins.of(e)) for e in events]
+
+
+class _Origins:
+    """Positions on ``milepost.events`` (partitioned as ingest publishes) for events the
+    benchmark publishes attributed: the origins the attribution stage stamps on them."""
+
+    def __init__(self) -> None:
+        self.next: Counter[int] = Counter()
+
+    def of(self, event: EventEnvelope) -> Headers:
+        partition = partition_for(event.key.encode(), ORIGIN_PARTITIONS)
+        offset = self.next[partition]
+        self.next[partition] += 1
+        source = ConsumedRecord(Topic.EVENTS, partition, offset, None, b"", (), 0)
+        return (origin_header(source),)
 
 
 # -- Kafka -------------------------------------------------------------------------------
 
 
-def _attributed(events: list[EventEnvelope]) -> list[tuple[bytes, bytes]]:
+def _attributed(events: list[EventEnvelope], origins: _Origins) -> list[Keyed]:
     """The events as the attribution stage publishes them on ``milepost.accounts.events``
-    (each names its account; memberships give the actors' roles), for the engine alone."""
+    (each names its account; memberships give the actors' roles; each carries its origin),
+    for the engine alone."""
     known: dict[tuple[str, str], Membership] = {}
     records = []
     for event in events:
@@ -754,7 +779,7 @@ def _attributed(events: list[EventEnvelope]) -> list[tuple[bytes, bytes]]:
         if attribution.learned is not None:
             known[user] = attribution.learned
         record = account_event_record(EventRecord(**event.model_dump()), attribution)
-        records.append((record.key, record.value))
+        records.append((record.key, record.value, origins.of(event)))
     return records
 
 
@@ -783,15 +808,13 @@ async def _producer(bootstrap: str) -> Any:
     return producer
 
 
-async def _publish(
-    producer: Any, topic: str, records: Sequence[tuple[bytes, bytes]], label: str | None
-) -> None:
+async def _publish(producer: Any, topic: str, records: Sequence[Keyed], label: str | None) -> None:
     """Send everything without waiting, then wait for every ack."""
     deliveries = []
     step = 5_000
     with progress(label or "publishing", len(records), "events") as advance:
-        for index, (key, value) in enumerate(records, 1):
-            deliveries.append(await producer.send(topic, value, key=key))
+        for index, (key, value, headers) in enumerate(records, 1):
+            deliveries.append(await producer.send(topic, value, key=key, headers=list(headers)))
             if label and index % step == 0:
                 advance(step)
         for delivery in deliveries:
@@ -1133,7 +1156,7 @@ async def _timer_phases(
     others = [a for a in (*mix.platform, *mix.saas) if a not in busy] or mix.platform
     position = await applied.total()
 
-    async def batch(label: str, records: list[tuple[bytes, bytes]]) -> Phase:
+    async def batch(label: str, records: list[Keyed]) -> Phase:
         nonlocal position
         since = CpuSample.take(engine_process.pid, services)
         await _publish(producer, topic, records, None)
@@ -1143,7 +1166,7 @@ async def _timer_phases(
     pending_before = await _count(db, "SELECT count(*) FROM engine_timers")
     without = await batch(
         f"engine: follow-ups, {pending_before:,} timers pending",
-        _follow_ups(rng, workspace, others, args.engine_load_events, "b0"),
+        _follow_ups(rng, mix, workspace, others, args.engine_load_events, "b0"),
     )
     dsn = make_url(database_url).set(drivername="postgresql").render_as_string(False)
     started = time.perf_counter()
@@ -1152,7 +1175,7 @@ async def _timer_phases(
     pending = pending_before + args.engine_pending_timers
     with_pending = await batch(
         f"engine: follow-ups, {pending:,} timers pending",
-        _follow_ups(rng, workspace, others, args.engine_load_events, "b1"),
+        _follow_ups(rng, mix, workspace, others, args.engine_load_events, "b1"),
     )
 
     half = len(due_accounts) // 2
@@ -1170,7 +1193,7 @@ async def _timer_phases(
     # Enough follow-ups to keep the engine busy until the last timer is due, and then some.
     busy_seconds = DUE_LEAD_S + args.engine_due_spread + 2
     load = max(args.engine_load_events, math.ceil(with_pending.rate * busy_seconds))
-    load_records = _follow_ups(rng, workspace, others, load, "b2")
+    load_records = _follow_ups(rng, mix, workspace, others, load, "b2")
     loaded_events: list[Phase] = []
 
     async def concurrent_batch() -> float:
@@ -1422,8 +1445,8 @@ async def _memory_loaded(
     chosen = mix.platform[:half] + mix.saas[: max(0, args.engine_memory_accounts - half)]
     wanted = {f"{workspace}/a/{account}".encode() for account in chosen}
     decoded = [
-        decode(ConsumedRecord(Topic.ACCOUNT_EVENTS, 0, offset, key, value, (), 0))
-        for offset, (key, value) in enumerate(mix.records)
+        decode(ConsumedRecord(Topic.ACCOUNT_EVENTS, 0, offset, key, value, headers, 0))
+        for offset, (key, value, headers) in enumerate(mix.records)
         if key in wanted
     ]
     db = create_engine(database_url)
@@ -1705,7 +1728,7 @@ def _report(
     per_account = loaded.per_account
     stored_rows = sum(n for n, _ in stored.values())
     stored_mean = sum(n * mean for n, mean in stored.values()) / max(1, stored_rows)
-    envelope = statistics.fmean(len(value) for _, value in mix.records)
+    envelope = statistics.fmean(len(value) for _, value, _ in mix.records)
     outcomes = _by_label(engine_metrics, "milepost_engine_records")
     triggers = _by_label(engine_metrics, "milepost_engine_triggers")
     batches = engine_metrics.get("milepost_engine_batch_seconds_count", 0.0)

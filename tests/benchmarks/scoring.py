@@ -56,6 +56,7 @@ from tests.benchmarks._system import (
 )
 from tests.benchmarks.engine import (
     STALL_TIMEOUT_S,
+    Keyed,
     Mix,
     _Cleanup,
     _fresh_database,
@@ -193,10 +194,10 @@ async def _measure(
     )
 
 
-def _enrolments(workspace: str, mix: Mix) -> list[tuple[bytes, bytes]]:
+def _enrolments(workspace: str, mix: Mix) -> list[Keyed]:
     """The engine's ``stage_entered`` trigger putting each account of the mix on its
     reference path, as the engine publishes it (scoring learns enrolment from it)."""
-    records = []
+    records: list[Keyed] = []
     for path_id, accounts in (("platform-merchant", mix.platform), ("saas-account", mix.saas)):
         for account in accounts:
             trigger = TriggerEnvelope(
@@ -210,7 +211,7 @@ def _enrolments(workspace: str, mix: Mix) -> list[tuple[bytes, bytes]]:
                 reason="the account joined",
                 occurred_at=datetime.now(UTC),
             )
-            records.append((trigger.key.encode(), trigger.model_dump_json().encode()))
+            records.append((trigger.key.encode(), trigger.model_dump_json().encode(), ()))
     return records
 
 

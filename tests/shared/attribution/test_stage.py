@@ -21,13 +21,14 @@ from shared.bus import Bus, OutgoingRecord
 from shared.bus.memory import InMemoryBus
 from shared.bus.partitioning import partition_for
 from shared.clock import FrozenClock
+from shared.consuming.origins import origin_of
 from shared.contracts import TOPICS, AccountEvent, ContactRole, EventEnvelope, EventType, Topic
 from shared.contracts.events import EventRecord, event_id_for
 from shared.contracts.topics import DeadLetter
 from shared.errors import BusUnavailable
 from shared.identity import Attribution, Membership
 from tests.shared.attribution.support import Attributing, step_until_applied
-from tests.shared.bus.support import event_record, read_to_end
+from tests.shared.bus.support import event_record, read_to_end, records_to_end
 
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
@@ -217,6 +218,26 @@ async def test_a_crash_after_the_database_commit_publishes_each_event_once(
 
     messages = [e.message_id for e in await h.attributed()]
     assert sorted(messages) == ["g1", "t0", "t1", "t2", "t3", "t4", "t9"]
+
+
+async def test_each_attributed_event_carries_its_input_record_as_its_origin(
+    harness: Harness,
+) -> None:
+    h = harness
+    await h.publish([h.event("g1", type=EventType.GROUP, user="boss")])
+    await h.publish([h.event("t1", event="Logged In", account=None, user="boss")])
+    inputs = {
+        envelope.message_id: (f"{Topic.EVENTS}:{partition}", (offset, 0))
+        for partition, offset, envelope in await read_to_end(h.bus, Topic.EVENTS, EventEnvelope)
+        if envelope.workspace_id == h.workspace
+    }
+    attributed = {
+        AccountEvent.model_validate_json(r.value).message_id: origin_of(r)
+        for r in await records_to_end(h.bus, Topic.ACCOUNT_EVENTS)
+        if AccountEvent.model_validate_json(r.value).workspace_id == h.workspace
+    }
+    assert attributed == inputs
+    assert len(inputs) == 2
 
 
 def test_an_account_event_record_is_keyed_by_its_account_and_carries_the_trace() -> None:

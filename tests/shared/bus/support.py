@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from shared.bus import Bus, OutgoingRecord
+from shared.bus import Bus, ConsumedRecord, OutgoingRecord
 from shared.contracts import EventEnvelope, EventType, Topic
 from shared.contracts.events import event_id_for
 
@@ -43,18 +43,26 @@ def event_record(
 async def read_to_end(bus: Bus, topic: str, model: type[Any]) -> list[tuple[int, int, Any]]:
     """Every record on ``topic`` up to its current end as (partition, offset, value parsed
     with ``model``), in the order polled (each partition's in offset order)."""
+    return [
+        (r.partition, r.offset, model.model_validate_json(r.value))
+        for r in await records_to_end(bus, topic)
+    ]
+
+
+async def records_to_end(bus: Bus, topic: str) -> list[ConsumedRecord]:
+    """Every record on ``topic`` up to its current end, in the order polled (each
+    partition's in offset order)."""
     consumer = await bus.subscribe([topic], group_id=f"reader-{uuid.uuid4().hex}")
-    found: list[tuple[int, int, Any]] = []
+    found: list[ConsumedRecord] = []
     try:
         for _ in range(100):
             ends = await bus.end_offsets(sorted(consumer.assignment(), key=str))
             if consumer.assignment() and all(end == 0 for end in ends.values()):
                 break
-            records = await consumer.poll(max_records=5000, timeout_ms=200)
-            found += [(r.partition, r.offset, model.model_validate_json(r.value)) for r in records]
+            found += await consumer.poll(max_records=5000, timeout_ms=200)
             seen: dict[int, int] = {}
-            for partition, offset, _ in found:
-                seen[partition] = max(seen.get(partition, -1), offset)
+            for r in found:
+                seen[r.partition] = max(seen.get(r.partition, -1), r.offset)
             if consumer.assignment() and all(
                 seen.get(tp.partition, -1) >= end - 1 for tp, end in ends.items()
             ):

@@ -15,10 +15,12 @@ from shared.attribution.models import AttributionOutboxRow
 from shared.bus import ConsumedRecord, OutgoingRecord, TopicPartition
 from shared.bus.memory import InMemoryBus
 from shared.consuming.member import FencedMember
+from shared.consuming.origins import Position, with_origin
 from shared.consuming.outbox import OutboxModel, outbox_of
 
 EVENTS = TopicPartition("milepost.events", 0)
 SCORES = TopicPartition("milepost.scores", 1)
+ACCOUNTS = TopicPartition("milepost.accounts.events", 2)
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
 
@@ -44,6 +46,35 @@ def test_a_replayed_batch_leaves_the_applied_offset_where_it_is() -> None:
     moves: dict[TopicPartition, tuple[int | None, int]] = {}
     assert not any(member.admit(record(EVENTS, offset), moves) for offset in range(3))
     assert moves == {EVENTS: (9, 9)}
+
+
+def stamped(offset: int, origin: int, index: int = 0, source: int = 0) -> ConsumedRecord:
+    """A record of ``ACCOUNTS`` at ``offset`` made from ``milepost.events[source]`` at
+    ``origin`` (the ``index``-th made from it)."""
+    made_from = ConsumedRecord("milepost.events", source, origin, None, b"{}", (), 0)
+    headers = with_origin((), made_from, index)
+    return ConsumedRecord(ACCOUNTS.topic, ACCOUNTS.partition, offset, None, b"{}", headers, 0)
+
+
+def test_a_record_at_or_below_its_origins_mark_is_a_copy_and_the_others_move_it() -> None:
+    member = FencedMember(bus=InMemoryBus(), sessions=async_sessionmaker(), group_id="g")
+    member.marks = {ACCOUNTS: {"milepost.events:0": (10, 0)}}
+    marks: dict[TopicPartition, dict[str, Position]] = {}
+    arrivals = [
+        member.first_arrival(r, marks)
+        for r in [
+            stamped(1, origin=10),  # the last one applied, published again
+            stamped(2, origin=9),
+            stamped(3, origin=10, index=1),  # the next made from the same record
+            stamped(4, origin=12, source=1),  # another origin partition: its own mark
+            stamped(5, origin=10, index=1),  # a copy within the batch
+            stamped(6, origin=11, source=1),
+            record(ACCOUNTS, 7),  # no origin: deduplicated on its event id
+        ]
+    ]
+    assert arrivals == [False, False, True, True, False, False, None]
+    assert marks == {ACCOUNTS: {"milepost.events:0": (10, 1), "milepost.events:1": (12, 0)}}
+    assert member.marks == {ACCOUNTS: {"milepost.events:0": (10, 0)}}  # moved at hand-off
 
 
 @pytest.mark.parametrize("model", [AttributionOutboxRow, OutboxRow], ids=["rows", "packed"])

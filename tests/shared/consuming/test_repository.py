@@ -36,11 +36,40 @@ async def test_applied_offsets_move_together_from_where_they_were(
         await advance_offsets(session, group, {first: (5, 9), second: (7, 8), third: (None, 2)})
         await session.commit()
     async with sessions() as session:
-        assert await applied_offsets(session, group, EVENTS) == {
-            first: 9,
-            second: 8,
-            third: 2,
-        }
+        assert await applied_offsets(session, group, EVENTS) == (
+            {first: 9, second: 8, third: 2},
+            {},
+        )
+
+
+async def test_origin_marks_move_with_the_offsets_and_stay_when_not_moved(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    group = f"offsets-{uuid.uuid4().hex[:8]}"
+    first, second, third = EVENTS
+    async with sessions() as session:
+        await advance_offsets(
+            session,
+            group,
+            {first: (None, 5), second: (None, 7)},
+            {first: {"milepost.events:0": (4, 0)}},
+        )
+        await session.commit()
+    async with sessions() as session:
+        await advance_offsets(
+            session,
+            group,
+            {first: (5, 9), second: (7, 8), third: (None, 2)},
+            {second: {"milepost.events:0": (6, 0), "milepost.events:2": (3, 1)}},
+        )
+        await session.commit()
+    async with sessions() as session:
+        offsets, marks = await applied_offsets(session, group, EVENTS)
+    assert offsets == {first: 9, second: 8, third: 2}
+    assert marks == {
+        first: {"milepost.events:0": (4, 0)},
+        second: {"milepost.events:0": (6, 0), "milepost.events:2": (3, 1)},
+    }
 
 
 async def test_a_member_that_lost_a_partition_cannot_move_it(
@@ -64,10 +93,8 @@ async def test_a_member_that_lost_a_partition_cannot_move_it(
             await advance_offsets(session, group, {second: (None, 10)})
         await session.rollback()
     async with sessions() as session:
-        assert await applied_offsets(session, group, [first, second]) == {
-            first: 5,
-            second: 12,
-        }
+        offsets, _ = await applied_offsets(session, group, [first, second])
+    assert offsets == {first: 5, second: 12}
 
 
 @pytest.mark.parametrize("model", [OutboxRow, ScoringOutboxRow, AttributionOutboxRow])

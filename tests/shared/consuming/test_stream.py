@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -22,6 +23,8 @@ from shared.bus.memory import InMemoryBus
 from shared.clock import FrozenClock
 from shared.consuming import stream as stream_module
 from shared.consuming.metrics import lag_gauge, retries_counter
+from shared.consuming.models import SeenEventRow
+from shared.consuming.origins import with_origin
 from shared.consuming.seen import Sighting
 from shared.consuming.stream import (
     Batch,
@@ -78,15 +81,12 @@ class Counting(Handler[str, list[str]]):
         pass
 
 
-async def stream_of(
-    sessions: async_sessionmaker[AsyncSession], bus: Bus | None = None
-) -> tuple[Counting, Consumer, CollectorRegistry]:
-    """A counting stream on ``bus`` (in memory by default) with four records waiting:
-    two words, a poison record and a copy of the first word."""
-    bus = bus or InMemoryBus()
+def counting_stream(
+    sessions: async_sessionmaker[AsyncSession], bus: Bus, group: str
+) -> tuple[Counting, CollectorRegistry]:
+    """A counting stream on ``bus`` in ``group``, and the registry of its metrics."""
     registry = CollectorRegistry()
     handler = Counting()
-    group = f"stream-{uuid.uuid4().hex[:8]}"
     Stream(
         handler,
         bus=bus,
@@ -98,6 +98,17 @@ async def stream_of(
             lag_gauge("test_consumer_lag", registry), retries_counter("test_retries", registry)
         ),
     )
+    return handler, registry
+
+
+async def stream_of(
+    sessions: async_sessionmaker[AsyncSession], bus: Bus | None = None
+) -> tuple[Counting, Consumer, CollectorRegistry]:
+    """A counting stream on ``bus`` (in memory by default) with four records waiting:
+    two words, a poison record and a copy of the first word."""
+    bus = bus or InMemoryBus()
+    group = f"stream-{uuid.uuid4().hex[:8]}"
+    handler, registry = counting_stream(sessions, bus, group)
     await bus.publish(
         [
             OutgoingRecord(Topic.EVENTS, b"k", value)
@@ -150,6 +161,39 @@ async def test_a_batch_rolled_back_before_any_consumer_commit_applies_again(
         await handler.step(consumer)
     assert handler.words == ["one", "two"]
     await handler.stream.leave(consumer)
+
+
+def made_from(offset: int, value: bytes) -> OutgoingRecord:
+    """A record of a stage made from ``milepost.events[0]`` at ``offset``."""
+    source = ConsumedRecord("milepost.events", 0, offset, None, b"", (), 0)
+    return OutgoingRecord(Topic.EVENTS, b"k", value, with_origin((), source))
+
+
+async def test_a_record_published_again_is_dropped_by_its_origin_without_a_seen_id(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    bus, group = InMemoryBus(), f"stream-{uuid.uuid4().hex[:8]}"
+    handler, registry = counting_stream(sessions, bus, group)
+    await bus.publish([made_from(1, b"e1:one"), made_from(2, b"e2:two"), made_from(1, b"e1:one")])
+    consumer = await bus.subscribe([Topic.EVENTS], group_id=group)
+    assert await handler.step(consumer) == 3
+    assert handler.words == ["one", "two"]
+    assert registry.get_sample_value("test_retries_total", {"reason": "partition_moved"}) is None
+    await handler.stream.leave(consumer)
+
+    # the partition's next owner learns the marks with the offsets: a later copy is dropped
+    successor, _ = counting_stream(sessions, bus, group)
+    await bus.publish([made_from(2, b"e2:two"), made_from(3, b"e1:three")])
+    consumer = await bus.subscribe([Topic.EVENTS], group_id=group)
+    for _ in range(5):
+        await successor.step(consumer)
+    assert successor.words == ["three"]
+    await successor.stream.leave(consumer)
+    async with sessions() as session:
+        seen = await session.scalar(
+            select(func.count()).where(SeenEventRow.consumer_group == group)
+        )
+    assert seen == 0
 
 
 def test_the_database_errors_become_consumer_errors() -> None:
