@@ -169,7 +169,7 @@ async def _move_together(
 ) -> set[tuple[str, int]]:
     """The partitions the statement moved (all of ``moved`` unless a fence was lost)."""
     keys = list(moved)
-    texts = [origins.get(key) for key in keys]
+    stored = [origins.get(key) for key in keys]
     result = await driver.fetch(
         session,
         _MOVE_TOGETHER,
@@ -179,7 +179,7 @@ async def _move_together(
             "partitions": [partition for _, partition in keys],
             "olds": [moved[key][0] for key in keys],
             "news": [moved[key][1] for key in keys],
-            "origins": [None if text is None else orjson.dumps(text).decode() for text in texts],
+            "origins": [None if at is None else orjson.dumps(at).decode() for at in stored],
         },
     )
     return {(topic, partition) for topic, partition in result}
