@@ -208,9 +208,13 @@ async def rows_by_keys(
     key: Sequence[str],
     keys: Iterable[tuple[Any, ...]],
     columns: Sequence[str],
+    *,
+    lock: bool = False,
 ) -> list[Any]:
     """The ``columns`` of the rows whose ``key`` columns are among ``keys``: one query
-    joining the arrays of keys on PostgreSQL, ``IN`` lists of :data:`CHUNK` on SQLite."""
+    joining the arrays of keys on PostgreSQL, ``IN`` lists of :data:`CHUNK` on SQLite. With
+    ``lock`` the rows found stay locked until the transaction ends (``FOR UPDATE`` on
+    PostgreSQL; SQLite has one writer)."""
     wanted = list(dict.fromkeys(keys))
     if not wanted:
         return []
@@ -218,7 +222,7 @@ async def rows_by_keys(
     if on_postgresql(session):
         arrays = {f"given_{name}": [k[i] for k in wanted] for i, name in enumerate(key)}
         return await driver.fetch(
-            session, _unnest_select(table, tuple(key), tuple(columns)), arrays
+            session, _unnest_select(table, tuple(key), tuple(columns), lock), arrays
         )
     found: list[Any] = []
     query = _among_select(table, tuple(key), tuple(columns))
@@ -420,8 +424,9 @@ def _among_select(table: Table, key: tuple[str, ...], columns: tuple[str, ...]) 
 
 
 @cache
-def _unnest_select(table: Table, key: tuple[str, ...], columns: tuple[str, ...]) -> Any:
+def _unnest_select(table: Table, key: tuple[str, ...], columns: tuple[str, ...], lock: bool) -> Any:
     given = _unnested(table, key)
-    return select(*(table.c[name] for name in columns)).join_from(
+    query = select(*(table.c[name] for name in columns)).join_from(
         table, given, and_(*(table.c[name] == given.c[name] for name in key))
     )
+    return query.with_for_update(of=table) if lock else query

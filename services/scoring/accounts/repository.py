@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.accounts.models import (
@@ -25,7 +25,6 @@ from shared.errors import PartitionMoved
 
 AccountKey = tuple[str, str]
 """(workspace id, account id)."""
-CHUNK = 500
 
 
 class AccountMoved(PartitionMoved):
@@ -51,12 +50,11 @@ async def load_accounts(
     session: AsyncSession, keys: Iterable[AccountKey]
 ) -> dict[AccountKey, StoredAccount]:
     """The stored accounts among ``keys``; absent keys are not in the result. One query."""
-    rows = await rows_by_keys(
-        session, ScoringAccountRow, ("workspace_id", "account_id"), keys, _STORED
-    )
+    rows = await rows_by_keys(session, ScoringAccountRow, _KEY, keys, _STORED)
     return {(workspace, account): StoredAccount(*rest) for workspace, account, *rest in rows}
 
 
+_KEY = ("workspace_id", "account_id")
 _STORED = (
     "workspace_id",
     "account_id",
@@ -114,22 +112,16 @@ async def save_accounts(
     """Store account rows (every column), fenced: each account's stored revision must still
     be ``expected`` (``None``: not stored); otherwise :class:`AccountMoved`. The rows are
     locked until the transaction ends (on PostgreSQL; SQLite has one writer)."""
-    stored: dict[AccountKey, int] = {}
-    row = ScoringAccountRow
-    columns = tuple_(row.workspace_id, row.account_id)
-    keys = list(expected)
-    for start in range(0, len(keys), CHUNK):
-        query = (
-            select(row.workspace_id, row.account_id, row.revision)
-            .where(columns.in_(keys[start : start + CHUNK]))
-            .with_for_update()
-        )
-        for workspace, account, revision in await session.execute(query):
-            stored[(workspace, account)] = revision
+    found = await rows_by_keys(
+        session, ScoringAccountRow, _KEY, expected, (*_KEY, "revision"), lock=True
+    )
+    stored: dict[AccountKey, int] = {
+        (workspace, account): revision for workspace, account, revision in found
+    }
     for key, wanted_revision in expected.items():
         if stored.get(key) != wanted_revision:
             raise AccountMoved(f"account {key[1]!r} was written by another member")
-    await bulk_upsert(session, ScoringAccountRow, rows, key=("workspace_id", "account_id"))
+    await bulk_upsert(session, ScoringAccountRow, rows, key=_KEY)
 
 
 async def append_history(session: AsyncSession, events: Sequence[ScoreEnvelope]) -> None:

@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.node_engine.accounts.models import AccountFactsRow, FunnelCountRow
 from services.node_engine.timers.models import TimerRow
 from shared.db import statements
+from shared.db.engine import create_engine, create_session_factory
 from shared.db.statements import (
     KEYS,
     among_keys,
@@ -64,6 +65,41 @@ async def test_an_upsert_replaces_and_an_insert_ignoring_duplicates_keeps(
 async def test_no_keys_read_nothing(sessions: async_sessionmaker[AsyncSession]) -> None:
     async with sessions() as session:
         assert await rows_by_keys(session, AccountFactsRow, KEY, [], COLUMNS) == []
+
+
+async def test_rows_read_with_a_lock_stay_locked_until_the_transaction_ends(
+    postgres_url: str,
+) -> None:
+    """PostgreSQL (SQLite has one writer): another transaction cannot lock a row read with
+    ``lock`` until the reader's transaction ends, and can lock the rows it did not read."""
+    w = f"w{uuid.uuid4().hex[:8]}"
+    engine = create_engine(postgres_url)
+    sessions = create_session_factory(engine)
+    facts = AccountFactsRow.__table__.c
+    try:
+        async with sessions() as session:
+            await insert_rows(session, AccountFactsRow, [row(w, "a", {}), row(w, "b", {})])
+            await session.commit()
+        async with sessions() as reader, sessions() as other:
+            found = await rows_by_keys(reader, AccountFactsRow, KEY, [(w, "a")], KEY, lock=True)
+
+            async def lock(account: str) -> list[str]:
+                query = (
+                    select(facts.account_id)
+                    .where(facts.workspace_id == w, facts.account_id == account)
+                    .with_for_update(nowait=True)
+                )
+                return list(await other.scalars(query))
+
+            with pytest.raises(DBAPIError, match="could not obtain lock"):
+                await lock("a")
+            await other.rollback()
+            assert await lock("b") == ["b"]
+            await reader.commit()
+            assert await lock("a") == ["a"]
+    finally:
+        await engine.dispose()
+    assert [tuple(r) for r in found] == [(w, "a")]
 
 
 async def test_a_plain_insert_of_a_key_already_there_fails(
