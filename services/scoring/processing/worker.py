@@ -26,6 +26,7 @@ scores come out the same (docs/scoring.md, Operations).
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import time
@@ -417,8 +418,11 @@ class ScoringWorker(ServiceHandler[Item, Effects]):
 
     async def handle(self, items: Sequence[Item], batch: Batch) -> None:
         """Fold the events into their accounts, enrol the accounts the triggers put on a
-        bound path, score the accounts touched, then sweep."""
+        bound path, score the accounts touched, then sweep; the records scored and the
+        score events are counted once per batch (a labelled counter's increment takes a
+        lock)."""
         effects, now = batch.effects, batch.now
+        scored = 0
         for item in effects.received:
             await batch.pause()
             try:
@@ -430,7 +434,7 @@ class ScoringWorker(ServiceHandler[Item, Effects]):
             at = int(item.event.timestamp.timestamp())
             effects.event_times[item.account] = max(at, effects.event_times.get(item.account, at))
             effects.received_at.append(item.event.received_at)
-            self.count(item.record, "scored")
+            scored += 1
         for joined in effects.joined:
             await batch.pause()
             self.join(joined, batch)
@@ -438,6 +442,10 @@ class ScoringWorker(ServiceHandler[Item, Effects]):
             await batch.pause()
             self.score(key, cause, batch)
         await self.sweep(batch)
+        self.metrics.records.labels("scored").inc(scored)
+        kinds = collections.Counter(envelope.kind.value for envelope in effects.history)
+        for kind, n in kinds.items():
+            self.metrics.score_events.labels(kind).inc(n)
 
     def definitions_of(self, workspace_id: str) -> PublishedDefinitions:
         return self.catalog.get(workspace_id) or reference_definitions()
@@ -523,7 +531,6 @@ class ScoringWorker(ServiceHandler[Item, Effects]):
                     ),
                 )
             )
-            self.metrics.score_events.labels(envelope.kind.value).inc()
 
     async def sweep(self, batch: Batch) -> None:
         """Re-score the due accounts no event of the batch touched."""
