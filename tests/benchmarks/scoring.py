@@ -19,8 +19,9 @@ timeout), the fastest of ``--engine-raw-repeats`` runs. The figure: the same
 last record applied, with the collector tuned as a service tunes it (``tuned_gc``): fold
 into day buckets, snapshot, health, signals, tiers, diagnostics, the checkpoint
 transaction, the score events published. Goal: >= 0.04 x the raw consumer, as for the
-engine. Each evaluation of a touched account is timed too (the worker's ``evaluate``,
-wrapped; CPU time of this thread).
+engine. Beside it, the CPU the run's database backends spent per event scored, against
+scoring's own. Each evaluation of a touched account is timed too (the worker's
+``evaluate``, wrapped; CPU time of this thread).
 """
 
 from __future__ import annotations
@@ -58,11 +59,14 @@ from tests.benchmarks._system import (
     Phase,
     Services,
     at_least,
+    backends_cpu,
+    backends_used,
     busy_before,
     cpu_use,
     kafka_and_postgres,
 )
 from tests.benchmarks.engine import (
+    DATABASE_BACKENDS,
     STALL_TIMEOUT_S,
     Keyed,
     Mix,
@@ -144,7 +148,7 @@ async def _measure(
         consumer = await bus.subscribe(list(INPUT_TOPICS), group_id=settings.group_id)
         try:
             with tuned_gc(), _timed_evaluations() as evaluations:
-                scored = await _drain(worker, consumer, len(mix.records), services)
+                scored = await _drain(worker, consumer, len(mix.records), services, db)
         finally:
             await consumer.close()
     finally:
@@ -179,6 +183,12 @@ async def _measure(
         figures=[
             Figure("raw aiokafka getmany, no processing (the limit)", raw.rate, "events/s"),
             Figure("scoring, one process", scored.rate, "events/s", raw.rate, GOAL_RATIO),
+            Figure(
+                "PostgreSQL CPU per scored event (limit: scoring's own CPU per event)",
+                _per_event_us(scored, DATABASE_BACKENDS),
+                "us",
+                _per_event_us(scored, PROCESS_CPU),
+            ),
         ],
         details=details,
         notes=notes,
@@ -201,6 +211,15 @@ def _counts(registry: CollectorRegistry) -> dict[str, float]:
         "records scored": sample("milepost_scoring_records_total", outcome="scored"),
         **{kind: sample("milepost_scoring_score_events_total", kind=kind) for kind in SCORE_KINDS},
     }
+
+
+PROCESS_CPU = "benchmark process CPU (cores)"
+"""Scoring runs in the benchmark's own process."""
+
+
+def _per_event_us(phase: Phase, cores: str) -> float:
+    """Microseconds of CPU per event of the ``cores`` measured over ``phase``."""
+    return 1e6 * phase.cpu[cores] / max(phase.rate, 1e-9)
 
 
 def _enrolments(workspace: str, mix: Mix) -> list[Keyed]:
@@ -304,12 +323,14 @@ async def _enrol(worker: ScoringWorker, bus: NamespacedBus, group_id: str, total
 
 
 async def _drain(
-    worker: ScoringWorker, consumer: Consumer, total: int, services: Services
+    worker: ScoringWorker, consumer: Consumer, total: int, services: Services, db: AsyncEngine
 ) -> Phase:
     """Step the worker as it runs (each checkpoint overlapping the next batch) until it has
     applied every record; timed from its first checkpoint (those records not counted), as
-    the raw consumer is from its first batch, to its last checkpoint's end."""
+    the raw consumer is from its first batch, to its last checkpoint's end. Also the CPU of
+    the database's backends over the same span."""
     overlap = worker.overlaps_checkpoints()
+    backends = await backends_cpu(db)
     applied = 0
     first: tuple[int, CpuSample] | None = None
     moved_at = time.monotonic()
@@ -322,13 +343,17 @@ async def _drain(
                 applied, moved_at = now, time.monotonic()
                 if first is None:
                     first = (now, CpuSample.take(None, services))
+                    backends = await backends_cpu(db)
             elif time.monotonic() - moved_at > STALL_TIMEOUT_S:
                 raise BenchmarkError(f"scoring: no progress at {applied:,} of {total:,}")
     await worker.stream.settle()
     end = CpuSample.take(None, services)
+    used = backends_used(backends, await backends_cpu(db))
     assert first is not None
     counted, begin = first
-    return Phase(total - counted, end.wall - begin.wall, cpu_use(begin, end, "scoring"))
+    cpu = cpu_use(begin, end, "scoring")
+    cpu[DATABASE_BACKENDS] = round(used / max(end.wall - begin.wall, 1e-9), 3)
+    return Phase(total - counted, end.wall - begin.wall, cpu)
 
 
 BENCHMARK = Benchmark(
