@@ -88,6 +88,7 @@ from shared.bus.namespaced import NamespacedBus
 from shared.bus.partitioning import partition_for
 from shared.clock import SystemClock
 from shared.consuming.origins import origin_header
+from shared.consuming.stream import Handler
 from shared.contracts import TOPICS, EventEnvelope, EventType, Topic
 from shared.contracts.crm import (
     ContactUpserted,
@@ -1503,7 +1504,7 @@ async def _memory_built(
             tracemalloc.start()
             started = time.perf_counter()
             cpu_started = time.process_time()
-            await _drain(worker, consumer, len(mix.records), "in-process worker (traced)")
+            await drain(worker, consumer, len(mix.records), "in-process worker (traced)")
             seconds = time.perf_counter() - started
             cpu = (time.process_time() - cpu_started) / seconds
             built = _cache_memory(worker, args.engine_slice_accounts, "built by processing")
@@ -1545,14 +1546,22 @@ def _worker(bus: NamespacedBus, db: AsyncEngine, group: str) -> EngineWorker:
     )
 
 
-async def _drain(worker: EngineWorker, consumer: Any, total: int, label: str) -> None:
-    """Step the worker until it has applied every record of the events topic."""
+async def drain(
+    worker: Handler[Any, Any],
+    consumer: Any,
+    total: int,
+    label: str,
+    topic: str = Topic.ACCOUNT_EVENTS,
+    unit: str = "events",
+) -> None:
+    """Step the worker until it has applied ``total`` records of ``topic`` (read from
+    the beginning of a fresh topic)."""
     applied = 0
     moved_at = time.monotonic()
-    with progress(label, total, "events") as advance:
+    with progress(label, total, unit) as advance:
         while applied < total:
             await worker.step(consumer)
-            now = sum(n for tp, n in worker.applied.items() if tp.topic == Topic.ACCOUNT_EVENTS)
+            now = sum(n for tp, n in worker.applied.items() if tp.topic == topic)
             if now > applied:
                 advance(now - applied)
                 applied, moved_at = now, time.monotonic()
@@ -1609,7 +1618,7 @@ async def _profile_phase(
             )
             started = time.perf_counter()
             profiler.enable()
-            await _drain(worker, consumer, sum(ends.values()), "in-process worker (cProfile)")
+            await drain(worker, consumer, sum(ends.values()), "in-process worker (cProfile)")
             profiler.disable()
             seconds = time.perf_counter() - started
         finally:

@@ -78,6 +78,7 @@ from tests.benchmarks.engine import (
     _provision_topics,
     _publish,
     _raw_consume,
+    drain,
 )
 
 GOAL_RATIO = 0.04
@@ -308,17 +309,7 @@ async def _enrol(worker: ScoringWorker, bus: NamespacedBus, group_id: str, total
     done, and the timed phase scores events only, whichever topic the broker serves
     first. The worker then leaves the group; the timed phase's consumer joins it again."""
     consumer = await bus.subscribe(list(INPUT_TOPICS), group_id=group_id)
-    enrolled = 0
-    moved_at = time.monotonic()
-    with progress("enrolling the accounts", total, "triggers") as advance:
-        while enrolled < total:
-            await worker.stream.step(consumer)
-            now = sum(n for tp, n in worker.applied.items() if tp.topic == Topic.TRIGGERS)
-            if now > enrolled:
-                advance(now - enrolled)
-                enrolled, moved_at = now, time.monotonic()
-            elif time.monotonic() - moved_at > STALL_TIMEOUT_S:
-                raise BenchmarkError(f"scoring: no enrolment at {enrolled:,} of {total:,}")
+    await drain(worker, consumer, total, "enrolling the accounts", Topic.TRIGGERS, "triggers")
     await worker.stream.leave(consumer)
 
 
