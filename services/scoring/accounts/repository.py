@@ -25,6 +25,8 @@ from shared.errors import PartitionMoved
 
 AccountKey = tuple[str, str]
 """(workspace id, account id)."""
+_KEY = ("workspace_id", "account_id")
+"""The columns of an :data:`AccountKey`."""
 
 
 class AccountMoved(PartitionMoved):
@@ -54,7 +56,6 @@ async def load_accounts(
     return {(workspace, account): StoredAccount(*rest) for workspace, account, *rest in rows}
 
 
-_KEY = ("workspace_id", "account_id")
 _STORED = (
     "workspace_id",
     "account_id",
