@@ -24,7 +24,7 @@ NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 FACTS = table_of(AccountFactsRow)
 INSERT = _unnest_plain(FACTS, ("workspace_id", "account_id", "facts", "updated_at"))
 SELECT = _unnest_select(
-    FACTS, ("workspace_id", "account_id"), ("account_id", "facts", "updated_at")
+    FACTS, ("workspace_id", "account_id"), ("account_id", "facts", "updated_at"), False
 )
 
 
