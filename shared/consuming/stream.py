@@ -38,8 +38,9 @@ order above intact.
 A crash after (a) leaves the outbox to the partition's next owner, who publishes it before
 anything else (:meth:`FencedMember.sync_assignment`); records below the applied offset are
 skipped, so a replay changes no state and emits nothing new; an event published twice (at
-two offsets) is applied once, by its origin or its id. Outbox record ids are deterministic, so a record published
-twice (a crash between b and d) carries the same id and its readers drop the copy. A
+two offsets) is applied once, by its origin or its id. Outbox record ids are deterministic,
+so a record published twice (a crash between b and d) carries the same id and its readers
+drop the copy. A
 member without an outbox table (messaging's consumers emit nothing but dead letters)
 publishes its dead letters before (a): at least once, with the source's topic, partition
 and offset to tell a copy.
@@ -481,22 +482,21 @@ class Stream(Generic[T, E]):
         """``items`` less the records already applied (counted as ``duplicate``): by their
         origin, moving the batch's marks, or else by their event id at their stage, their
         sightings recorded in ``session`` or put into the batch."""
-        unmarked: list[tuple[ConsumedRecord, T]] = []
         arrived: list[tuple[ConsumedRecord, T]] = []
+        marked: set[int] = set()
         for pair in items:
             first = self.member.first_arrival(pair[0], batch.marks)
             if first is False:
                 self.handler.count(pair[0], "duplicate")
                 continue
             arrived.append(pair)
-            if first is None:
-                unmarked.append(pair)
-        if not unmarked:
+            if first:
+                marked.add(id(pair))
+        if len(marked) == len(arrived):
             return arrived
-        keyed = {id(pair) for pair in unmarked}
         sifted = await self.member.first_sightings(
             arrived,
-            lambda pair: self.handler.sighting(*pair) if id(pair) in keyed else None,
+            lambda pair: None if id(pair) in marked else self.handler.sighting(*pair),
             now=batch.now,
             session=session,
         )

@@ -116,18 +116,20 @@ async def busy_before(competitors: str) -> tuple[float | None, list[str]]:
     processes compete with ``competitors``."""
     deadline = time.monotonic() + SETTLE_SECONDS
     idle_load = await background_load()
-    while idle_load is not None and idle_load > BUSY_MACHINE_CORES:
-        if time.monotonic() >= deadline:
-            break
+    while _busy(idle_load) and time.monotonic() < deadline:
         idle_load = await background_load()
     notes: list[str] = []
-    if idle_load is not None and idle_load > BUSY_MACHINE_CORES:
+    if _busy(idle_load):
         notes.append(
             f"the machine was already busy before the run ({idle_load:.2f} cores in use): "
             f"other processes compete with {competitors}"
         )
         say(f"warning: {notes[-1]}")
     return idle_load, notes
+
+
+def _busy(load: float | None) -> bool:
+    return load is not None and load > BUSY_MACHINE_CORES
 
 
 async def background_load(seconds: float = 1.0) -> float | None:
