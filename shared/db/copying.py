@@ -21,8 +21,9 @@ from sqlalchemy import JSON, Dialect, Table, TypeDecorator
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
+from shared.db.arrays import json_text
 from shared.db.driver import in_transaction, translated
-from shared.db.statements import insert_rows, json_text, on_postgresql, table_of
+from shared.db.statements import insert_rows, on_postgresql, table_of
 from shared.slicing import Slicer
 
 

@@ -18,16 +18,13 @@ plain statements through the session, one parameter set per row (executemany).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cache
 from typing import Any, cast
 
-import orjson
 from sqlalchemy import (
     JSON,
-    String,
     Table,
-    Text,
     and_,
     bindparam,
     column,
@@ -38,13 +35,13 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import cast as sql_cast
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
 from shared.db import driver
+from shared.db.arrays import carried_as_text, columns, element_type, encoded, parameter
 
 
 async def insert_rows(
@@ -56,8 +53,8 @@ async def insert_rows(
     table = table_of(model)
     if on_postgresql(session):
         statement = _unnest_plain(table, tuple(rows[0]))
-        for part in _parts(rows):
-            await driver.execute(session, statement, _arrays(table, part))
+        for part in _parts(table, rows):
+            await driver.execute(session, statement, part)
     else:
         await session.execute(table.insert(), list(rows))
 
@@ -72,8 +69,8 @@ async def insert_ignoring_duplicates(
     table = table_of(model)
     if on_postgresql(session):
         statement = _unnest_insert(table, tuple(rows[0]), None)
-        for part in _parts(rows):
-            await driver.execute(session, statement, _arrays(table, part))
+        for part in _parts(table, rows):
+            await driver.execute(session, statement, part)
     else:
         await session.execute(sqlite_insert(table).on_conflict_do_nothing(), list(rows))
 
@@ -99,8 +96,8 @@ async def insert_new(
     inserted: list[tuple[Any, ...]] = []
     if on_postgresql(session):
         statement = _unnest_returning(table, tuple(rows[0]), names)
-        for part in _parts(rows):
-            inserted.extend(await driver.fetch(session, statement, _arrays(table, part)))
+        for part in _parts(table, rows):
+            inserted.extend(await driver.fetch(session, statement, part))
     else:
         statement = (
             sqlite_insert(table)
@@ -149,8 +146,8 @@ async def bulk_upsert(
         return
     table = table_of(model)
     statement = _unnest_insert(table, tuple(rows[0]), tuple(key))
-    for part in _parts(rows):
-        await driver.execute(session, statement, _arrays(table, part))
+    for part in _parts(table, rows):
+        await driver.execute(session, statement, part)
 
 
 async def bulk_add(
@@ -168,8 +165,8 @@ async def bulk_add(
     table = table_of(model)
     if on_postgresql(session):
         statement = _unnest_adding(table, tuple(rows[0]), tuple(key), amount)
-        for part in _parts(rows):
-            await driver.execute(session, statement, _arrays(table, part))
+        for part in _parts(table, rows):
+            await driver.execute(session, statement, part)
         return
     insert = sqlite_insert(table)
     adding = insert.on_conflict_do_update(
@@ -195,8 +192,8 @@ async def bulk_update(
     names = tuple(rows[0])
     if on_postgresql(session):
         statement = _unnest_update(table, names, key, tuple(keep))
-        for part in _parts(rows):
-            await driver.execute(session, statement, _arrays(table, part))
+        for part in _parts(table, rows):
+            await driver.execute(session, statement, part)
         return
     each = [{f"given_{name}": row[name] for name in names} for row in rows]
     await session.execute(_update_each(table, names, key, tuple(keep)), each)
@@ -220,7 +217,10 @@ async def rows_by_keys(
         return []
     table = table_of(model)
     if on_postgresql(session):
-        arrays = {f"given_{name}": [k[i] for k in wanted] for i, name in enumerate(key)}
+        arrays = {
+            f"given_{name}": encoded(table.c[name].type, [k[i] for k in wanted])
+            for i, name in enumerate(key)
+        }
         return await driver.fetch(
             session, _unnest_select(table, tuple(key), tuple(columns), lock), arrays
         )
@@ -240,21 +240,26 @@ async def delete_by_ids(
         return 0
     table = table_of(model)
     if on_postgresql(session):
-        return await driver.execute(session, _delete_any(table, column), {"ids": list(ids)})
+        values = {"ids": encoded(table.c[column].type, list(ids))}
+        return await driver.execute(session, _delete_any(table, column), values)
     result = await session.execute(delete(table).where(table.c[column].in_(ids)))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 VALUES_PER_STATEMENT = 2_000
-"""At most this many values (rows x columns) go in one write statement on PostgreSQL:
-encoding the arrays holds the event loop (about a microsecond per value), so a batch's
-thousand rows go as a few statements of a millisecond or two each."""
+"""At most this many values (rows x columns) asyncpg encodes one by one go in one write
+statement on PostgreSQL: encoding them holds the event loop (about a microsecond per
+value), so a batch's thousand rows go as a few statements of a millisecond or two each.
+Values carried as text (:mod:`shared.db.arrays`) are not counted."""
 
 
-def _parts(rows: Sequence[dict[str, Any]]) -> Iterable[Sequence[dict[str, Any]]]:
-    """``rows`` in consecutive parts of at most :data:`VALUES_PER_STATEMENT` values."""
-    size = max(1, VALUES_PER_STATEMENT // len(rows[0]))
-    return (rows[start : start + size] for start in range(0, len(rows), size))
+def _parts(table: Table, rows: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The parameters of ``rows`` in consecutive parts of at most
+    :data:`VALUES_PER_STATEMENT` values encoded one by one."""
+    singly = sum(not carried_as_text(table.c[name].type) for name in rows[0])
+    size = max(1, VALUES_PER_STATEMENT // max(1, singly))
+    for start in range(0, len(rows), size):
+        yield columns(table, rows[start : start + size])
 
 
 KEYS = "keys"
@@ -278,34 +283,8 @@ def table_of(model: type[DeclarativeBase]) -> Table:
     return cast(Table, model.__table__)
 
 
-def _arrays(table: Table, rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
-    """One array per column; JSON values as their text (a list in an array would make it
-    an array of more dimensions)."""
-    return {
-        f"given_{name}": [json_text(cast(JSON, table.c[name].type), row[name]) for row in rows]
-        if _is_json(table, name)
-        else [row[name] for row in rows]
-        for name in rows[0]
-    }
-
-
 def _is_json(table: Table, name: str) -> bool:
     return isinstance(table.c[name].type, JSON)
-
-
-def json_text(stored: JSON, value: Any) -> str | None:
-    """``value`` as the text of a JSON column of type ``stored``, like SQLAlchemy's JSON
-    type: ``None`` is JSON ``null`` unless the column says ``none_as_null``."""
-    if value is None and stored.none_as_null:
-        return None
-    return orjson.dumps(value).decode()
-
-
-def _array_type(table: Table, name: str) -> Any:
-    """The type of a column's array: JSON as text, and strings unbounded (cast to the
-    column on insert, where a string too long fails instead of being cut)."""
-    stored = table.c[name].type
-    return Text() if _is_json(table, name) or type(stored) is String else stored
 
 
 def _as_stored(table: Table, given: Any, name: str) -> Any:
@@ -318,10 +297,8 @@ def _unnested(table: Table, names: tuple[str, ...]) -> Any:
     """The rows of one array per column (parameters ``given_<column>``: a parameter named
     like a column would be taken for the insert's own value of it)."""
     return (
-        func.unnest(
-            *(bindparam(f"given_{name}", type_=ARRAY(_array_type(table, name))) for name in names)
-        )
-        .table_valued(*(column(name, _array_type(table, name)) for name in names))
+        func.unnest(*(parameter(f"given_{name}", table.c[name].type) for name in names))
+        .table_valued(*(column(name, element_type(table.c[name].type)) for name in names))
         .render_derived("given")
     )
 
@@ -411,9 +388,7 @@ def _setting(
 
 @cache
 def _delete_any(table: Table, column: str) -> Any:
-    return delete(table).where(
-        table.c[column] == func.any(bindparam("ids", type_=ARRAY(table.c[column].type)))
-    )
+    return delete(table).where(table.c[column] == func.any(parameter("ids", table.c[column].type)))
 
 
 @cache

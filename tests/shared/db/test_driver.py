@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.node_engine.accounts.models import AccountFactsRow
 from shared.db import create_engine, create_session_factory, driver
+from shared.db.arrays import array_text
 from shared.db.statements import _unnest_plain, _unnest_select, table_of
 
 pytestmark = pytest.mark.postgres
@@ -37,10 +38,10 @@ async def postgres_sessions(postgres_url: str) -> AsyncIterator[async_sessionmak
 
 def arrays(
     workspace: str, *accounts: str, facts: dict[str, object] | None = None
-) -> dict[str, list[object]]:
+) -> dict[str, object]:
     return {
-        "given_workspace_id": [workspace] * len(accounts),
-        "given_account_id": list(accounts),
+        "given_workspace_id": array_text([workspace] * len(accounts)),
+        "given_account_id": array_text(list(accounts)),
         "given_facts": [f'{{"crm.plan": "{account}"}}' for account in accounts]
         if facts is None
         else [str(facts)] * len(accounts),
