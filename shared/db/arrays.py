@@ -4,15 +4,15 @@
 asyncpg encodes a list parameter element by element, asking of each whether it is itself
 a sequence (three abstract base class checks, Python calls): about 0.25 µs of the
 client's CPU per element, microseconds per row of a wide table. The values of the types
-whose text PostgreSQL reads back exactly (strings, integers, booleans, floats) travel
+whose text PostgreSQL reads back exactly (strings, integers, booleans, floats, UTC
+timestamps) travel
 instead as the text of their array, ``{"a","b",NULL}``, cast to the array type in the
 statement: orjson writes it in one call, and a JSON array whose strings need no escape
 reads the same as a PostgreSQL array between its braces. On 5,000 elements: 1.2-1.3 ms
 of the client's CPU as lists, 0.11 ms as text; the server's parse 0.57-0.60 ms against
 0.50-0.53 for the binary arrays.
 
-JSON values go as a list of their texts, and the other types (bytes, timestamps) as lists,
-encoded by asyncpg as before.
+JSON values go as a list of their texts, and bytes as a list, encoded by asyncpg as before.
 """
 
 from __future__ import annotations
@@ -39,7 +39,11 @@ from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import TypeEngine
 
-_AS_TEXT = frozenset({String, Text, Integer, BigInteger, SmallInteger, Boolean, Float, Double})
+from shared.db.types import UtcDateTime
+
+_AS_TEXT = frozenset(
+    {String, Text, Integer, BigInteger, SmallInteger, Boolean, Float, Double, UtcDateTime}
+)
 """The column types (exactly these, not their variants) whose arrays travel as text."""
 
 
@@ -65,6 +69,8 @@ def parameter(name: str, stored: TypeEngine[Any]) -> Any:
 
 def encoded(stored: TypeEngine[Any], values: list[Any]) -> Any:
     """``values`` of a column of type ``stored`` as its :func:`parameter` takes them."""
+    if type(stored) is UtcDateTime:
+        return array_text(_aware(values))
     if carried_as_text(stored):
         return array_text(values)
     if isinstance(stored, JSON):
@@ -89,7 +95,7 @@ def columns(table: Table, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def array_text(values: list[Any]) -> str:
-    """``values`` (strings, integers, booleans, floats or ``None``) as the text of a
+    """``values`` (strings, integers, booleans, floats, datetimes or ``None``) as the text of a
     PostgreSQL array. orjson's JSON array when no string in it needed an escape and every
     ``null`` in it is a ``None`` (orjson writes a float's NaN or infinity as ``null``);
     otherwise each element quoted, its backslashes and quotes escaped."""
@@ -100,6 +106,14 @@ def array_text(values: list[Any]) -> str:
     if b"\\" in text or text.count(b"null") != values.count(None):
         return _quoted(values)
     return "{" + text[1:-1].decode() + "}"
+
+
+def _aware(values: list[Any]) -> list[Any]:
+    """``values``, raising as :class:`UtcDateTime` does for a datetime without a time zone
+    (orjson writes an aware one with its offset, which the server reads)."""
+    if any(value is not None and value.tzinfo is None for value in values):
+        raise ValueError("UtcDateTime needs a timezone-aware datetime")
+    return values
 
 
 def _quoted(values: list[Any]) -> str:

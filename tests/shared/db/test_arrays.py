@@ -4,13 +4,14 @@ and floats (read back exactly by PostgreSQL), JSON as texts, other types as list
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import asyncpg
 import pytest
 from sqlalchemy import JSON, Column, DateTime, Float, Integer, MetaData, String, Table
 
-from shared.db.arrays import array_text, carried_as_text, columns
+from shared.db.arrays import array_text, carried_as_text, columns, encoded
+from shared.db.types import UtcDateTime
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 TABLE = Table(
@@ -21,6 +22,7 @@ TABLE = Table(
     Column("score", Float),
     Column("detail", JSON),
     Column("seen_at", DateTime(timezone=True)),
+    Column("due_at", UtcDateTime()),
 )
 AWKWARD = ["a", None, "NULL", "null", 'q"uote', "back\\slash", "ü ✓", "", " s ", "{a,b}", "\n\x01"]
 
@@ -49,6 +51,7 @@ def test_values_json_would_escape_or_lose_are_quoted_one_by_one() -> None:
         ("boolean[]", [True, False, None]),
         ("float8[]", [0.1, -0.0, 1e-300, 1.7976931348623157e308, None, 3]),
         ("float8[]", [math.inf, -math.inf, 1.5]),
+        ("timestamptz[]", [NOW, None, NOW.astimezone(timezone(timedelta(hours=-5)))]),
     ],
 )
 async def test_postgresql_reads_the_text_back_as_the_values(
@@ -73,8 +76,22 @@ async def test_postgresql_reads_nan_back(postgres_url: str) -> None:
 
 def test_rows_become_one_parameter_per_column_each_as_its_type_travels() -> None:
     rows: list[dict[str, object]] = [
-        {"name": "a", "count": 1, "score": 0.5, "detail": {"k": [1]}, "seen_at": NOW},
-        {"name": "b", "count": None, "score": None, "detail": None, "seen_at": None},
+        {
+            "name": "a",
+            "count": 1,
+            "score": 0.5,
+            "detail": {"k": [1]},
+            "seen_at": NOW,
+            "due_at": NOW,
+        },
+        {
+            "name": "b",
+            "count": None,
+            "score": None,
+            "detail": None,
+            "seen_at": None,
+            "due_at": None,
+        },
     ]
     assert columns(TABLE, rows) == {
         "given_name": '{"a","b"}',
@@ -82,6 +99,7 @@ def test_rows_become_one_parameter_per_column_each_as_its_type_travels() -> None
         "given_score": "{0.5,null}",
         "given_detail": ['{"k":[1]}', "null"],
         "given_seen_at": [NOW, None],
+        "given_due_at": '{"2026-03-02T09:00:00+00:00",null}',
     }
     assert columns(TABLE, [{"name": "a"}, {"name": "b"}]) == {"given_name": '{"a","b"}'}
 
@@ -93,4 +111,10 @@ def test_only_exact_scalar_types_travel_as_text() -> None:
         True,
         False,
         False,
+        True,
     ]
+
+
+def test_a_utc_datetime_without_a_time_zone_is_refused_as_the_column_type_refuses_it() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        encoded(UtcDateTime(), [NOW, datetime(2026, 3, 2, 9)])

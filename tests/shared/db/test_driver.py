@@ -45,7 +45,7 @@ def arrays(
         "given_facts": [f'{{"crm.plan": "{account}"}}' for account in accounts]
         if facts is None
         else [str(facts)] * len(accounts),
-        "given_updated_at": [NOW] * len(accounts),
+        "given_updated_at": array_text([NOW] * len(accounts)),
     }
 
 
