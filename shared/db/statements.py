@@ -8,12 +8,13 @@ the rows of one call go out as one batched statement; every row names the same c
 
 On PostgreSQL the inserts (:func:`insert_rows`, :func:`insert_ignoring_duplicates`,
 :func:`insert_new`, :func:`bulk_upsert`, :func:`bulk_add`), :func:`bulk_update`,
-:func:`rows_by_keys` and :func:`delete_by_ids` pass one array per column and ``unnest``
-them (or compare with ``= any(array)``): one statement text whatever the number of rows,
-compiled once and run by the session's own asyncpg connection (:mod:`shared.db.driver`),
-which prepares it once per connection. A write of many rows runs it once per part of at
-most :data:`VALUES_PER_STATEMENT` values, in the caller's transaction. SQLite runs the
-plain statements through the session, one parameter set per row (executemany).
+:func:`rows_by_keys` and :func:`delete_by_ids` pass one array per column (most as its
+text, :mod:`shared.db.arrays`) and ``unnest`` them (or compare with ``= any(array)``): one
+statement text whatever the number of rows, compiled once and run by the session's own
+asyncpg connection (:mod:`shared.db.driver`), which prepares it once per connection. A
+write of many rows runs it once per part of at most :data:`VALUES_PER_STATEMENT` values,
+in the caller's transaction. SQLite runs the plain statements through the session, one
+parameter set per row (executemany).
 """
 
 from __future__ import annotations
