@@ -82,12 +82,10 @@ def columns(table: Table, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """``rows`` (every one naming the same columns) as one parameter per column,
     ``given_<column>``."""
     names = list(rows[0])
-    transposed = zip(*map(itemgetter(*names), rows), strict=True) if len(names) > 1 else None
-    by_column = (
-        [list(values) for values in transposed]
-        if transposed is not None
-        else [[row[names[0]] for row in rows]]
-    )
+    if len(names) == 1:  # itemgetter of one name returns the value, not a tuple
+        by_column = [[row[names[0]] for row in rows]]
+    else:
+        by_column = [list(values) for values in zip(*map(itemgetter(*names), rows), strict=True)]
     return {
         f"given_{name}": encoded(table.c[name].type, values)
         for name, values in zip(names, by_column, strict=True)
