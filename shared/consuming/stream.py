@@ -40,10 +40,9 @@ anything else (:meth:`FencedMember.sync_assignment`); records below the applied 
 skipped, so a replay changes no state and emits nothing new; an event published twice (at
 two offsets) is applied once, by its origin or its id. Outbox record ids are deterministic,
 so a record published twice (a crash between b and d) carries the same id and its readers
-drop the copy. A
-member without an outbox table (messaging's consumers emit nothing but dead letters)
-publishes its dead letters before (a): at least once, with the source's topic, partition
-and offset to tell a copy.
+drop the copy. A member without an outbox table (messaging's consumers emit nothing but
+dead letters) publishes its dead letters before (a): at least once, with the source's
+topic, partition and offset to tell a copy.
 
 Failures say what happens next (:mod:`shared.errors`): a
 :class:`~shared.errors.RetryableError` rolls the batch back, drops what the handler
