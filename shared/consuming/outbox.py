@@ -55,8 +55,8 @@ async def add_to_outbox(
     transaction; in the other, the row already stored is kept."""
     if issubclass(model, PackedOutboxColumns):
         packs = _packs(entries, now)
-        await copy_rows(session, model, packs)
-        return [pack["record_id"] for pack in packs]
+        await copy_rows(session, model, PACK_COLUMNS, packs)
+        return [pack[0] for pack in packs]
     await insert_ignoring_duplicates(
         session,
         model,
@@ -77,19 +77,17 @@ async def add_to_outbox(
     return [rid for rid, _, _ in entries]
 
 
-def _packs(entries: Sequence[OutboxEntry], now: datetime) -> list[dict[str, Any]]:
-    """One row per partition of ``entries``, each keyed by its first record's id."""
+PACK_COLUMNS = ("record_id", "partition", "sequence", "records", "created_at")
+
+
+def _packs(entries: Sequence[OutboxEntry], now: datetime) -> list[tuple[Any, ...]]:
+    """One row per partition of ``entries`` (:data:`PACK_COLUMNS`), each keyed by its
+    first record's id."""
     by_partition: dict[int, list[_Packed]] = {}
     for rid, partition, r in entries:
         by_partition.setdefault(partition, []).append((rid, r.topic, r.key, r.value, r.headers))
     return [
-        {
-            "record_id": packed[0][0],
-            "partition": partition,
-            "sequence": sequence,
-            "records": _pack(packed),
-            "created_at": now,
-        }
+        (packed[0][0], partition, sequence, _pack(packed), now)
         for sequence, (partition, packed) in enumerate(by_partition.items())
     ]
 

@@ -14,7 +14,7 @@ transaction; SQLite inserts the rows as one executemany
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from operator import itemgetter
+from datetime import UTC
 from typing import Any
 
 from sqlalchemy import JSON, Dialect, Table, TypeDecorator
@@ -24,23 +24,27 @@ from sqlalchemy.orm import DeclarativeBase
 from shared.db.arrays import json_text
 from shared.db.driver import in_transaction, translated
 from shared.db.statements import insert_rows, on_postgresql, table_of
+from shared.db.types import UtcDateTime
 from shared.slicing import Slicer
 
 
 async def copy_rows(
-    session: AsyncSession, model: type[DeclarativeBase], rows: Sequence[dict[str, Any]]
+    session: AsyncSession,
+    model: type[DeclarativeBase],
+    names: tuple[str, ...],
+    rows: Sequence[tuple[Any, ...]],
 ) -> None:
-    """Insert ``rows`` (every row names the same columns) in the session's transaction.
+    """Insert ``rows``, each the values of the columns ``names`` in that order, in the
+    session's transaction (tuples: a row costs no dictionary to build and none to read).
 
     A key the table already holds fails the transaction with :class:`IntegrityError`,
     and any other refusal with :class:`DBAPIError`, as a statement's would."""
     if not rows:
         return
     if not on_postgresql(session):
-        await insert_rows(session, model, rows)
+        await insert_rows(session, model, [dict(zip(names, row, strict=True)) for row in rows])
         return
     table = table_of(model)
-    names = tuple(rows[0])
     records = _records(table, names, rows, session.get_bind().dialect)
     connection = await in_transaction(session)
     with translated(f"COPY {table.name}"):
@@ -48,11 +52,10 @@ async def copy_rows(
 
 
 async def _records(
-    table: Table, names: tuple[str, ...], rows: Sequence[dict[str, Any]], dialect: Dialect
+    table: Table, names: tuple[str, ...], rows: Sequence[tuple[Any, ...]], dialect: Dialect
 ) -> AsyncIterator[tuple[Any, ...]]:
     """The rows as the driver encodes them (JSON as its text, and a decorated type's value
     as it binds), letting the event loop run every :data:`~shared.slicing.SLICE_S`."""
-    pick = itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
     converted = [
         (place, convert)
         for place, convert in enumerate(_converter(table, name, dialect) for name in names)
@@ -60,12 +63,12 @@ async def _records(
     ]
     slicer = Slicer()
     for row in rows:
-        values = pick(row)
         if converted:
-            values = list(values)
+            values = list(row)
             for place, convert in converted:
                 values[place] = convert(values[place])
-        yield tuple(values)
+            row = tuple(values)
+        yield row
         await slicer.pause()
 
 
@@ -73,6 +76,12 @@ def _converter(table: Table, name: str, dialect: Dialect) -> Any:
     stored = table.c[name].type
     if isinstance(stored, JSON):
         return lambda value: json_text(stored, value)
+    if type(stored) is UtcDateTime:
+        return lambda value: (
+            value
+            if value is None or value.tzinfo is UTC
+            else stored.process_bind_param(value, dialect)
+        )
     if isinstance(stored, TypeDecorator):
         return lambda value: stored.process_bind_param(value, dialect)
     return None

@@ -67,6 +67,21 @@ async def save_states(
 
 
 FUNNEL_COUNT_KEY = ("workspace_id", "path_id", "stage", "node", "kind", "partition")
+HISTORY_COLUMNS = (
+    "transition_id",
+    "workspace_id",
+    "account_id",
+    "path_id",
+    "path_version",
+    "kind",
+    "stage",
+    "node",
+    "reason",
+    "cause_id",
+    "target_roles",
+    "payload",
+    "occurred_at",
+)
 
 
 async def append_transitions(
@@ -76,33 +91,34 @@ async def append_transitions(
     partition it came from) and count the funnel's kinds among them. Each transition is
     appended once: its cause is applied once (the consumer's seen events and offsets commit
     in the same transaction)."""
-    await copy_rows(
-        session,
-        TransitionRow,
-        [
-            {
-                "transition_id": t.id,
-                "workspace_id": s.workspace_id,
-                "account_id": s.account_id,
-                "path_id": s.path_id,
-                "path_version": s.path_version,
-                "kind": t.kind.value,
-                "stage": t.stage,
-                "node": t.node,
-                "reason": t.reason,
-                "cause_id": t.cause_id,
-                "target_roles": list(t.target_roles),
-                "payload": dict(t.payload),
-                "occurred_at": datetime.fromtimestamp(t.occurred_at, UTC),
-            }
-            for s, t, _ in entries
-        ],
-    )
-    counts = Counter(
-        (s.workspace_id, s.path_id, t.stage, t.node or "", t.kind.value, partition)
-        for s, t, partition in entries
-        if t.kind.value in FUNNEL_KINDS
-    )
+    rows: list[tuple[Any, ...]] = []
+    counts: Counter[tuple[str, str, str, str, str, int]] = Counter()
+    times: dict[int, datetime] = {}
+    for s, t, partition in entries:
+        kind = t.kind.value
+        at = times.get(t.occurred_at)
+        if at is None:
+            at = times[t.occurred_at] = datetime.fromtimestamp(t.occurred_at, UTC)
+        rows.append(
+            (
+                t.id,
+                s.workspace_id,
+                s.account_id,
+                s.path_id,
+                s.path_version,
+                kind,
+                t.stage,
+                t.node,
+                t.reason,
+                t.cause_id,
+                t.target_roles,
+                t.payload,
+                at,
+            )
+        )
+        if kind in FUNNEL_KINDS:
+            counts[(s.workspace_id, s.path_id, t.stage, t.node or "", kind, partition)] += 1
+    await copy_rows(session, TransitionRow, HISTORY_COLUMNS, rows)
     await bulk_add(
         session,
         FunnelCountRow,

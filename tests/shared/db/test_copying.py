@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
@@ -18,24 +19,45 @@ from shared.db import create_engine, create_session_factory
 from shared.db.copying import copy_rows
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
+PARIS = datetime(2026, 3, 2, 10, 30, tzinfo=timezone(timedelta(hours=1)))
 
 
-def transition(workspace: str, transition_id: str, payload: dict[str, object]) -> dict[str, object]:
-    return {
-        "transition_id": transition_id,
-        "workspace_id": workspace,
-        "account_id": "acme",
-        "path_id": "p",
-        "path_version": 1,
-        "kind": "node_entered",
-        "stage": "onboarding",
-        "node": None,
-        "reason": "entered",
-        "cause_id": "e1",
-        "target_roles": ["admin"],
-        "payload": payload,
-        "occurred_at": NOW,
-    }
+HISTORY = (
+    "transition_id",
+    "workspace_id",
+    "account_id",
+    "path_id",
+    "path_version",
+    "kind",
+    "stage",
+    "node",
+    "reason",
+    "cause_id",
+    "target_roles",
+    "payload",
+    "occurred_at",
+)
+FACTS = ("workspace_id", "account_id", "facts", "updated_at")
+
+
+def transition(
+    workspace: str, transition_id: str, payload: dict[str, object], at: datetime = NOW
+) -> tuple[object, ...]:
+    return (
+        transition_id,
+        workspace,
+        "acme",
+        "p",
+        1,
+        "node_entered",
+        "onboarding",
+        None,
+        "entered",
+        "e1",
+        ("admin",),
+        payload,
+        at,
+    )
 
 
 async def _history(sessions: async_sessionmaker[AsyncSession], workspace: str) -> list[object]:
@@ -63,13 +85,14 @@ async def test_copied_rows_read_back_as_given_in_order(
         await copy_rows(
             session,
             TransitionRow,
-            [transition(w, "t1", {"score": 0.5, "tags": ["a"]}), transition(w, "t2", {})],
+            HISTORY,
+            [transition(w, "t1", {"score": 0.5, "tags": ["a"]}), transition(w, "t2", {}, PARIS)],
         )
-        await copy_rows(session, TransitionRow, [])
+        await copy_rows(session, TransitionRow, HISTORY, [])
         await session.commit()
     assert await _history(sessions, w) == [
         ("t1", None, ["admin"], {"score": 0.5, "tags": ["a"]}, NOW),
-        ("t2", None, ["admin"], {}, NOW),
+        ("t2", None, ["admin"], {}, PARIS),
     ]
 
 
@@ -78,7 +101,7 @@ async def test_a_copy_as_the_first_statement_is_rolled_back_with_the_transaction
 ) -> None:
     w = f"w{uuid.uuid4().hex[:8]}"
     async with sessions() as session:
-        await copy_rows(session, TransitionRow, [transition(w, "t1", {})])
+        await copy_rows(session, TransitionRow, HISTORY, [transition(w, "t1", {})])
         await session.rollback()
     assert await _history(sessions, w) == []
 
@@ -87,13 +110,13 @@ async def test_a_key_already_there_fails_the_copy(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     w = f"w{uuid.uuid4().hex[:8]}"
-    facts = {"workspace_id": w, "account_id": "a", "facts": {}, "updated_at": NOW}
+    facts = (w, "a", {}, NOW)
     async with sessions() as session:
-        await copy_rows(session, AccountFactsRow, [facts])
+        await copy_rows(session, AccountFactsRow, FACTS, [facts])
         await session.commit()
     async with sessions() as session:
         with pytest.raises(IntegrityError):
-            await copy_rows(session, AccountFactsRow, [facts])
+            await copy_rows(session, AccountFactsRow, FACTS, [facts])
 
 
 @pytest.mark.postgres
@@ -102,7 +125,7 @@ async def test_a_value_postgresql_refuses_fails_as_a_database_error(postgres_url
     try:
         async with create_session_factory(engine)() as session:
             with pytest.raises(DBAPIError) as caught:
-                await copy_rows(session, TransitionRow, [transition("w" * 33, "t1", {})])
+                await copy_rows(session, TransitionRow, HISTORY, [transition("w" * 33, "t1", {})])
         assert not isinstance(caught.value, IntegrityError)
     finally:
         await engine.dispose()
@@ -116,13 +139,13 @@ async def test_a_long_copy_lets_the_event_loop_run_between_rows(
     ticks = 0
     read_at: list[int] = []
 
-    class Row(dict[str, object]):
-        """Notes how often the event loop had run when the copy read its first column."""
+    class Rows(list[tuple[object, ...]]):
+        """Notes how often the event loop had run when the copy read each row."""
 
-        def __getitem__(self, name: str) -> object:
-            if name == "transition_id":
+        def __iter__(self) -> Iterator[tuple[object, ...]]:
+            for row in super().__iter__():
                 read_at.append(ticks)
-            return super().__getitem__(name)
+                yield row
 
     async def tick() -> None:
         nonlocal ticks
@@ -137,10 +160,22 @@ async def test_a_long_copy_lets_the_event_loop_run_between_rows(
             await session.execute(select(1))
             ticker = asyncio.create_task(tick())
             await copy_rows(
-                session, TransitionRow, [Row(transition(w, f"t{i}", {})) for i in range(3)]
+                session, TransitionRow, HISTORY, Rows(transition(w, f"t{i}", {}) for i in range(3))
             )
             ticker.cancel()
             await session.rollback()
     finally:
         await engine.dispose()
     assert read_at[0] < read_at[1] < read_at[2]
+
+
+@pytest.mark.postgres
+async def test_a_timestamp_without_a_time_zone_is_refused(postgres_url: str) -> None:
+    engine = create_engine(postgres_url)
+    try:
+        async with create_session_factory(engine)() as session:
+            naive = transition("w", "t1", {}, datetime(2026, 3, 2, 9))
+            with pytest.raises(ValueError, match="timezone-aware"):
+                await copy_rows(session, TransitionRow, HISTORY, [naive])
+    finally:
+        await engine.dispose()
