@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+import msgspec
 
 from shared.bus import ConsumedRecord, OutgoingRecord, TopicPartition
 from shared.bus.memory import InMemoryBus
@@ -42,5 +42,5 @@ async def test_services_see_plain_names_while_the_broker_holds_prefixed_topics()
 def test_a_record_moved_to_another_topic_keeps_every_other_field() -> None:
     outgoing = OutgoingRecord("a", b"key", b"value", (("h", b"1"),))
     consumed = ConsumedRecord("a", 2, 40, b"key", b"value", (("h", b"1"),), 1_700)
-    assert outgoing.on("b") == replace(outgoing, topic="b")
-    assert consumed.on("b") == replace(consumed, topic="b")
+    assert outgoing.on("b") == msgspec.structs.replace(outgoing, topic="b")
+    assert consumed.on("b") == msgspec.structs.replace(consumed, topic="b")
