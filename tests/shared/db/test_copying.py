@@ -110,7 +110,7 @@ async def test_a_key_already_there_fails_the_copy(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     w = f"w{uuid.uuid4().hex[:8]}"
-    facts = (w, "a", {}, NOW)
+    facts: tuple[object, ...] = (w, "a", {}, NOW)
     async with sessions() as session:
         await copy_rows(session, AccountFactsRow, FACTS, [facts])
         await session.commit()
