@@ -26,7 +26,7 @@ from shared.consuming import stream as stream_module
 from shared.consuming.metrics import lag_gauge, retries_counter
 from shared.consuming.models import SeenEventRow
 from shared.consuming.origins import with_origin
-from shared.consuming.outbox import outbox_of
+from shared.consuming.outbox import OutboxModel, outbox_of
 from shared.consuming.seen import Sighting
 from shared.consuming.stream import (
     Batch,
@@ -267,9 +267,15 @@ async def waiting_stream(
     return handler, await attached(handler, sessions)
 
 
-async def attached(handler: Waiting, sessions: async_sessionmaker[AsyncSession]) -> Consumer:
-    """``handler`` in a stream of its own on an in-memory bus, its assignment learned."""
-    bus = InMemoryBus()
+async def attached(
+    handler: Waiting,
+    sessions: async_sessionmaker[AsyncSession],
+    bus: Bus | None = None,
+    outbox: OutboxModel | None = None,
+) -> Consumer:
+    """``handler`` in a stream of its own on ``bus`` (in memory by default), with
+    ``outbox``, its assignment learned."""
+    bus = bus or InMemoryBus()
     registry = CollectorRegistry()
     Stream(
         handler,
@@ -281,6 +287,7 @@ async def attached(handler: Waiting, sessions: async_sessionmaker[AsyncSession])
         metrics=StreamMetrics(
             lag_gauge("test_consumer_lag", registry), retries_counter("test_retries", registry)
         ),
+        outbox=outbox,
     )
     consumer = await bus.subscribe([Topic.EVENTS], group_id=handler.stream.group_id)
     await handler.step(consumer)  # learns the assignment
@@ -518,22 +525,9 @@ class Emitting(Waiting):
 async def test_a_batch_commits_while_the_records_of_the_one_before_are_being_published(
     postgres_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    bus, handler, registry = HeldBus(), Emitting(), CollectorRegistry()
-    Stream(
-        handler,
-        bus=bus,
-        sessions=postgres_sessions,
-        clock=FrozenClock(NOW),
-        group_id=f"stream-{uuid.uuid4().hex[:8]}",
-        topics=(Topic.EVENTS,),
-        metrics=StreamMetrics(
-            lag_gauge("test_consumer_lag", registry), retries_counter("test_retries", registry)
-        ),
-        outbox=AttributionOutboxRow,
-    )
+    bus, handler = HeldBus(), Emitting()
+    consumer = await attached(handler, postgres_sessions, bus, AttributionOutboxRow)
     stream = handler.stream
-    consumer = await bus.subscribe([Topic.EVENTS], group_id=stream.group_id)
-    await handler.step(consumer)  # learns the assignment
     bus.gate.clear()
     for value in (b"e1:one", b"e2:two"):
         await bus.publish([OutgoingRecord(Topic.EVENTS, b"k", value)])

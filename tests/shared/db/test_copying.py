@@ -14,29 +14,13 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.node_engine.accounts.models import AccountFactsRow, TransitionRow
+from services.node_engine.accounts.repository import HISTORY_COLUMNS
 from shared import slicing
 from shared.db import create_engine, create_session_factory
 from shared.db.copying import copy_rows
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 PARIS = datetime(2026, 3, 2, 10, 30, tzinfo=timezone(timedelta(hours=1)))
-
-
-HISTORY = (
-    "transition_id",
-    "workspace_id",
-    "account_id",
-    "path_id",
-    "path_version",
-    "kind",
-    "stage",
-    "node",
-    "reason",
-    "cause_id",
-    "target_roles",
-    "payload",
-    "occurred_at",
-)
 FACTS = ("workspace_id", "account_id", "facts", "updated_at")
 
 
@@ -85,10 +69,10 @@ async def test_copied_rows_read_back_as_given_in_order(
         await copy_rows(
             session,
             TransitionRow,
-            HISTORY,
+            HISTORY_COLUMNS,
             [transition(w, "t1", {"score": 0.5, "tags": ["a"]}), transition(w, "t2", {}, PARIS)],
         )
-        await copy_rows(session, TransitionRow, HISTORY, [])
+        await copy_rows(session, TransitionRow, HISTORY_COLUMNS, [])
         await session.commit()
     assert await _history(sessions, w) == [
         ("t1", None, ["admin"], {"score": 0.5, "tags": ["a"]}, NOW),
@@ -101,7 +85,7 @@ async def test_a_copy_as_the_first_statement_is_rolled_back_with_the_transaction
 ) -> None:
     w = f"w{uuid.uuid4().hex[:8]}"
     async with sessions() as session:
-        await copy_rows(session, TransitionRow, HISTORY, [transition(w, "t1", {})])
+        await copy_rows(session, TransitionRow, HISTORY_COLUMNS, [transition(w, "t1", {})])
         await session.rollback()
     assert await _history(sessions, w) == []
 
@@ -125,7 +109,9 @@ async def test_a_value_postgresql_refuses_fails_as_a_database_error(postgres_url
     try:
         async with create_session_factory(engine)() as session:
             with pytest.raises(DBAPIError) as caught:
-                await copy_rows(session, TransitionRow, HISTORY, [transition("w" * 33, "t1", {})])
+                await copy_rows(
+                    session, TransitionRow, HISTORY_COLUMNS, [transition("w" * 33, "t1", {})]
+                )
         assert not isinstance(caught.value, IntegrityError)
     finally:
         await engine.dispose()
@@ -160,7 +146,10 @@ async def test_a_long_copy_lets_the_event_loop_run_between_rows(
             await session.execute(select(1))
             ticker = asyncio.create_task(tick())
             await copy_rows(
-                session, TransitionRow, HISTORY, Rows(transition(w, f"t{i}", {}) for i in range(3))
+                session,
+                TransitionRow,
+                HISTORY_COLUMNS,
+                Rows(transition(w, f"t{i}", {}) for i in range(3)),
             )
             ticker.cancel()
             await session.rollback()
@@ -176,6 +165,6 @@ async def test_a_timestamp_without_a_time_zone_is_refused(postgres_url: str) -> 
         async with create_session_factory(engine)() as session:
             naive = transition("w", "t1", {}, datetime(2026, 3, 2, 9))
             with pytest.raises(ValueError, match="timezone-aware"):
-                await copy_rows(session, TransitionRow, HISTORY, [naive])
+                await copy_rows(session, TransitionRow, HISTORY_COLUMNS, [naive])
     finally:
         await engine.dispose()
