@@ -14,7 +14,6 @@ transaction; SQLite inserts the rows as one executemany
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC
 from typing import Any
 
 from sqlalchemy import JSON, Dialect, Table, TypeDecorator
@@ -24,7 +23,6 @@ from sqlalchemy.orm import DeclarativeBase
 from shared.db.arrays import json_text
 from shared.db.driver import in_transaction, translated
 from shared.db.statements import insert_rows, on_postgresql, table_of
-from shared.db.types import UtcDateTime
 from shared.slicing import Slicer
 
 
@@ -76,12 +74,6 @@ def _converter(table: Table, name: str, dialect: Dialect) -> Any:
     stored = table.c[name].type
     if isinstance(stored, JSON):
         return lambda value: json_text(stored, value)
-    if type(stored) is UtcDateTime:
-        return lambda value: (
-            value
-            if value is None or value.tzinfo is UTC
-            else stored.process_bind_param(value, dialect)
-        )
     if isinstance(stored, TypeDecorator):
         return lambda value: stored.process_bind_param(value, dialect)
     return None
