@@ -80,8 +80,6 @@ class FencedMember:
         self.applied: dict[TopicPartition, int] = {}
         self.marks: dict[TopicPartition, dict[str, Position]] = {}
         """Per owned partition, its origin marks as of the last batch handed off."""
-        self.holding: list[str] = []
-        """The outbox rows the transaction of :meth:`hold` stores."""
         self.acknowledged: list[str] = []
         """Outbox rows whose records the bus acknowledged, deleted with a later
         transaction (:meth:`forget_due`)."""
@@ -206,19 +204,22 @@ class FencedMember:
         sightings: Sequence[Sighting] = (),
         marks: PartitionMarks | None = None,
         now: datetime,
-    ) -> None:
+    ) -> list[str]:
         """In the batch's transaction: delete the acknowledged outbox rows when due, store
         ``entries`` in the outbox, record the ``sightings``, prune the expired ones (at
         most every hour) and move the applied offsets with the origin ``marks``, fenced (raises
         :class:`~shared.consuming.offsets.OffsetConflict` or ``IntegrityError``, a
         :class:`~shared.errors.PartitionMoved` at the stream's edge, when another member
-        moved one or applied one of the events first)."""
+        moved one or applied one of the events first). The ids of the outbox rows stored,
+        for :meth:`release`; :meth:`committed` once the transaction commits."""
+        held: list[str] = []
         if self.outbox is not None:
             self.forgetting = len(self.acknowledged) if self.forget_due(now) else 0
             if self.forgetting:
-                await remove_from_outbox(session, self.outbox, self.acknowledged)
+                forgotten = self.acknowledged[: self.forgetting]
+                await remove_from_outbox(session, self.outbox, forgotten)
                 self.forgotten_at = now
-            self.holding = await add_to_outbox(session, self.outbox, entries, now=now)
+            held = await add_to_outbox(session, self.outbox, entries, now=now)
         else:
             assert not entries, "a member without an outbox cannot hold records"
         await remember(session, self.group_id, sightings, now=now)
@@ -227,26 +228,31 @@ class FencedMember:
             await forget_before(session, self.group_id, owned, now - self.dedup_window)
             self.pruned_at = now
         await advance_offsets(session, self.group_id, moves, marks)
+        return held
+
+    def committed(self) -> None:
+        """The transaction of :meth:`hold` committed: forget the rows it deleted."""
+        del self.acknowledged[: self.forgetting]
+        self.forgetting = 0
 
     async def release(
         self,
         consumer: Consumer,
         moves: Moves,
-        entries: Sequence[OutboxEntry] = (),
+        entries: Sequence[OutboxEntry],
+        held: Sequence[str],
         *,
         now: datetime,
     ) -> None:
-        """Once the transaction of :meth:`hold` committed: publish ``entries`` and mark the
-        rows it stored acknowledged, then commit the consumer offsets when due
-        (:meth:`commit_due`)."""
-        del self.acknowledged[: self.forgetting]
-        self.forgetting = 0
+        """Once the transaction of :meth:`hold` committed (and :meth:`committed`): publish
+        ``entries`` and mark the rows ``held`` acknowledged, then commit the consumer
+        offsets ``moves`` reached when due (:meth:`commit_due`). The stream has set the
+        applied offsets when it handed the batch off; publishing may end after the next
+        batch's transaction began."""
         if entries:
             await self.bus.publish([record for _, _, record in entries])
-        self.acknowledged.extend(self.holding)
-        self.holding = []
+        self.acknowledged.extend(held)
         for tp, (_old, new) in moves.items():
-            self.applied[tp] = new
             self.uncommitted[tp] = new
         if self.commit_due(now):
             await self.commit_positions(consumer, now)
@@ -286,10 +292,11 @@ class FencedMember:
         nothing to checkpoint)."""
         if self.outbox is None or not self.acknowledged:
             return
+        forgotten = list(self.acknowledged)
         async with self.sessions() as session:
-            await remove_from_outbox(session, self.outbox, self.acknowledged)
+            await remove_from_outbox(session, self.outbox, forgotten)
             await session.commit()
-        self.acknowledged = []
+        del self.acknowledged[: len(forgotten)]
 
     async def rewind(self, consumer: Consumer) -> None:
         """After a rollback: forget the assignment (learned again on the next poll) and

@@ -32,8 +32,9 @@ the handler's limit, the poll waits :meth:`Handler.batch_wait_ms` for more (:met
 
 A handler that :meth:`~Handler.overlaps_checkpoints` (on PostgreSQL) lets :meth:`Stream.run`
 apply the next batch while the previous one's checkpoint (6) is in flight, so the
-database's work and the handler's overlap; :meth:`Stream.hand_off` says what keeps the
-order above intact.
+database's work and the handler's overlap, and lets the next batch's transaction (a) begin
+while the previous one's records are still being published (b); :meth:`Stream.hand_off`
+says what keeps the order above intact.
 
 A crash after (a) leaves the outbox to the partition's next owner, who publishes it before
 anything else (:meth:`FencedMember.sync_assignment`); records below the applied offset are
@@ -187,8 +188,9 @@ class Handler(ABC, Generic[T, E]):
         """Whether :meth:`Stream.run` may load and apply a batch while the previous one's
         checkpoint is in flight (on PostgreSQL; SQLite has one writer). A handler that says
         yes keeps every effect of a batch in its cache until the batch is durable (it may
-        forget only after :meth:`Stream.settle`), and calls :meth:`Stream.settle` before it
-        reads anything a checkpoint writes besides its cached states (due timers)."""
+        forget only after :meth:`Stream.wait_committed`), and calls
+        :meth:`Stream.wait_committed` before it reads anything a checkpoint writes besides
+        its cached states (due timers)."""
         return False
 
     async def load(self, session: AsyncSession, items: Sequence[T], batch: Batch[E]) -> None:
@@ -321,8 +323,12 @@ class Stream(Generic[T, E]):
         self.member = FencedMember(bus=bus, sessions=sessions, group_id=group_id, outbox=outbox)
         self.lag = LagGauge(bus, metrics.lag, group_labels=metrics.labels)
         self.ready = asyncio.Event()
-        self.in_flight: asyncio.Task[None] | None = None
-        """The checkpoint of the last batch until :meth:`settle` finished it."""
+        self.in_flight: asyncio.Task[list[str]] | None = None
+        """The transaction of the last batch's checkpoint until :meth:`wait_committed`
+        saw it commit (its result: the outbox rows it stored)."""
+        self.publishing: asyncio.Task[None] | None = None
+        """The publishing of the last batch's outbox records until :meth:`settle` saw it
+        finish; each batch's waits for the one before."""
         handler.stream = self
 
     async def run(self) -> None:
@@ -371,8 +377,8 @@ class Stream(Generic[T, E]):
         return 0
 
     async def advance(self, consumer: Consumer) -> int:
-        """Poll, decode, sift, load and apply a batch, finish the checkpoint in flight,
-        and hand this batch's off (:meth:`hand_off`)."""
+        """Poll, decode, sift, load and apply a batch, wait for the checkpoint in flight to
+        commit, and hand this batch's off (:meth:`hand_off`)."""
         handler = self.handler
         await handler.refresh()
         records = await self.poll(consumer)
@@ -388,7 +394,7 @@ class Stream(Generic[T, E]):
             await handler.load(session, fresh, batch)
             await _end_reads(session)
             await handler.handle(fresh, batch)
-            await self.settle()
+            await self.wait_committed()
         except BaseException:
             await session.close()
             raise
@@ -396,6 +402,7 @@ class Stream(Generic[T, E]):
             self.hand_off(consumer, session, batch)
         else:
             await session.close()
+            await self.settle()
             await self.member.forget_acknowledged()
             await self.member.commit_positions(consumer)
         self.ready.set()
@@ -403,43 +410,69 @@ class Stream(Generic[T, E]):
         return batch.handled
 
     def hand_off(self, consumer: Consumer, session: AsyncSession, batch: Batch[E]) -> None:
-        """Start ``batch``'s checkpoint in ``session`` (which it closes); :meth:`settle`
-        finishes it. In a step with ``overlap`` the next batch is admitted, sifted, loaded
+        """Start ``batch``'s checkpoint in ``session`` (which it closes): its transaction
+        (:meth:`commit`), then the publishing of its records (:meth:`publish`), each a task
+        of its own. In a step with ``overlap`` the next batch is admitted, sifted, loaded
         and applied meanwhile, and the checkpoint order stays intact:
 
         - the next batch is admitted from this one's applied offsets (set here), and its
-          checkpoint starts only once this one's is done, so the offsets' fence, the
-          outbox and the publishing keep the batches' order;
+          transaction starts only once this one's committed (:meth:`wait_committed`), so
+          the offsets' fence and the outbox keep the batches' order; its records are
+          published only once this batch's are, so the publishing keeps it too;
         - its sift waits on this batch's uncommitted event ids (a unique key), so an event
           in both batches is still applied once;
         - the handler keeps this batch's effects in its cache and reads nothing else this
-          checkpoint writes before :meth:`settle` (:meth:`Handler.overlaps_checkpoints`);
-        - a failure of this checkpoint surfaces at the next :meth:`settle`, inside the next
-          step, which rolls back, drops the cache and rewinds both batches."""
+          checkpoint writes before :meth:`wait_committed`
+          (:meth:`Handler.overlaps_checkpoints`);
+        - a failure of this checkpoint surfaces at the next :meth:`wait_committed` or
+          :meth:`settle`, inside the next step, which rolls back, drops the cache and
+          rewinds both batches (the outbox rows of every committed batch are published
+          again, in order, by :meth:`FencedMember.sync_assignment`)."""
         for tp, (_previous, applied) in batch.moves.items():
             self.member.applied[tp] = applied
         self.member.marks.update(batch.marks)
-        self.in_flight = asyncio.create_task(self.checkpoint_closing(consumer, session, batch))
+        committing = asyncio.create_task(self.commit_closing(session, batch))
+        self.in_flight = committing
+        self.publishing = asyncio.create_task(
+            self.publish(consumer, batch, committing, after=self.publishing)
+        )
 
-    async def checkpoint_closing(
-        self, consumer: Consumer, session: AsyncSession, batch: Batch[E]
-    ) -> None:
+    async def commit_closing(self, session: AsyncSession, batch: Batch[E]) -> list[str]:
         try:
-            await self.checkpoint(consumer, session, batch)
+            return await self.commit(session, batch)
         finally:
             await session.close()
 
-    async def settle(self) -> None:
-        """Wait for the checkpoint in flight, if any; raises what it raised. A caller
+    async def wait_committed(self) -> None:
+        """Wait for the transaction of the checkpoint in flight, if any; raises what it
+        raised, or what publishing an earlier checkpoint's records raised. A caller
         cancelled meanwhile leaves it running (:meth:`leave` finishes it)."""
         task = self.in_flight
-        if task is None:
-            return
+        if task is not None:
+            try:
+                await asyncio.shield(task)
+            finally:
+                if task.done():
+                    self.in_flight = None
+        publishing = self.publishing
+        if publishing is not None and publishing.done():
+            self.publishing = None
+            publishing.result()
+
+    async def settle(self) -> None:
+        """Wait for the checkpoint in flight to finish: committed and its records
+        published (:meth:`wait_committed`, then the publishing, awaited even when the
+        transaction failed); raises what either raised."""
         try:
-            await asyncio.shield(task)
+            await self.wait_committed()
         finally:
-            if task.done():
-                self.in_flight = None
+            task = self.publishing
+            if task is not None:
+                try:
+                    await asyncio.shield(task)
+                finally:
+                    if task.done():
+                        self.publishing = None
 
     async def poll(self, consumer: Consumer) -> list[ConsumedRecord]:
         """The next batch: what one poll finds and, when that is fewer records than the
@@ -504,9 +537,9 @@ class Stream(Generic[T, E]):
         batch.sightings = sifted.sightings
         return sifted.fresh
 
-    async def checkpoint(self, consumer: Consumer, session: AsyncSession, batch: Batch[E]) -> None:
-        """Effects, outbox, sightings and offsets in one transaction; then publish, then
-        commit the consumer offsets (see the module docstring)."""
+    async def commit(self, session: AsyncSession, batch: Batch[E]) -> list[str]:
+        """The checkpoint's transaction: effects, outbox, sightings and offsets (see the
+        module docstring); the ids of the outbox rows it stored."""
         letters = [self.dead_letter(record, reason, batch) for record, reason in batch.rejected]
         if self.member.outbox is None:
             if letters:
@@ -514,7 +547,7 @@ class Stream(Generic[T, E]):
         else:
             batch.outbox.extend(letters)
         await self.handler.write(session, batch)
-        await self.member.hold(
+        held = await self.member.hold(
             session,
             batch.moves,
             batch.outbox,
@@ -523,8 +556,30 @@ class Stream(Generic[T, E]):
             now=batch.now,
         )
         await session.commit()
+        self.member.committed()
         self.handler.committed(batch)
-        await self.member.release(consumer, batch.moves, batch.outbox, now=batch.now)
+        return held
+
+    async def publish(
+        self,
+        consumer: Consumer,
+        batch: Batch[E],
+        committing: asyncio.Task[list[str]],
+        *,
+        after: asyncio.Task[None] | None,
+    ) -> None:
+        """Once ``batch``'s transaction committed and the batch before it (``after``)
+        published its records: publish ``batch``'s and commit the consumer offsets when
+        due. Nothing when the transaction failed (its own task reports that); what the
+        batch before raised, when it failed."""
+        await asyncio.wait([committing])
+        if after is not None:
+            await after
+        if committing.cancelled() or committing.exception() is not None:
+            return
+        await self.member.release(
+            consumer, batch.moves, batch.outbox, committing.result(), now=batch.now
+        )
 
     def dead_letter(self, record: ConsumedRecord, reason: str, batch: Batch[E]) -> OutboxEntry:
         self.handler.count(record, "dead_letter")

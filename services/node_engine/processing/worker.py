@@ -208,7 +208,7 @@ class EngineWorker(ServiceHandler[Decoded, Effects]):
 
     def overlaps_checkpoints(self) -> bool:
         """Yes: the cache holds every effect until it is durable (:meth:`load` forgets and
-        looks up due timers only once the checkpoint in flight is done)."""
+        looks up due timers only once the checkpoint in flight committed)."""
         return True
 
     def committed(self, batch: Batch) -> None:
@@ -255,7 +255,7 @@ class EngineWorker(ServiceHandler[Decoded, Effects]):
         fire or schedule timers, and its states are durable only once it is done."""
         timers_due = self.timers_due()
         if timers_due or self.cache_full():
-            await self.stream.settle()
+            await self.stream.wait_committed()
             self.bound_cache()
         batch.effects.due = await self.due_timers(session) if timers_due else []
         batch.handled += len(batch.effects.due)

@@ -331,7 +331,7 @@ class ScoringWorker(ServiceHandler[Item, Effects]):
         fresh = time.monotonic() - self.peers_loaded_at < self.settings.peers_refresh_seconds
         if self.peers is not None and self.peers.consistent and fresh:
             return
-        await self.stream.settle()
+        await self.stream.wait_committed()
         async with self.sessions() as session:
             stored = await accounts.peer_standings(session)
         self.peers = PeerBook.of(
@@ -356,7 +356,7 @@ class ScoringWorker(ServiceHandler[Item, Effects]):
                 effects.joined.append(item)
         sweep_due = self.clock.now().timestamp() >= self.sweep_at
         if sweep_due or len(self.accounts) > self.settings.account_cache_size:
-            await self.stream.settle()
+            await self.stream.wait_committed()
             self.bound_cache()
         effects.due = await self.due_for_sweep(session) if sweep_due else []
         wanted = {r.account for r in effects.received} | set(effects.due)

@@ -90,9 +90,10 @@ async def test_acknowledged_outbox_rows_are_deleted_every_second_and_when_idle(
         """One batch with one outbox record; the ids left in the outbox after it."""
         entry = (f"{name}-{partition}", partition, OutgoingRecord(EVENTS.topic, b"k", b"v"))
         async with sessions() as session:
-            await m.hold(session, {}, [entry], now=at)
+            held = await m.hold(session, {}, [entry], now=at)
             await session.commit()
-        await m.release(consumer, {}, [entry], now=at)
+        m.committed()
+        await m.release(consumer, {}, [entry], held, now=at)
         async with sessions() as session:
             left = await outbox_of(session, model, [partition])
             return [rid.split("-")[0] for rid, _ in left.records]

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import slicing
+from shared.attribution.models import AttributionOutboxRow
 from shared.bus import Bus, ConsumedRecord, Consumer, OutgoingRecord, TopicPartition
 from shared.bus.memory import InMemoryBus
 from shared.clock import FrozenClock
@@ -25,6 +26,7 @@ from shared.consuming import stream as stream_module
 from shared.consuming.metrics import lag_gauge, retries_counter
 from shared.consuming.models import SeenEventRow
 from shared.consuming.origins import with_origin
+from shared.consuming.outbox import OutboxModel, outbox_of
 from shared.consuming.seen import Sighting
 from shared.consuming.stream import (
     Batch,
@@ -265,9 +267,15 @@ async def waiting_stream(
     return handler, await attached(handler, sessions)
 
 
-async def attached(handler: Waiting, sessions: async_sessionmaker[AsyncSession]) -> Consumer:
-    """``handler`` in a stream of its own on an in-memory bus, its assignment learned."""
-    bus = InMemoryBus()
+async def attached(
+    handler: Waiting,
+    sessions: async_sessionmaker[AsyncSession],
+    bus: Bus | None = None,
+    outbox: OutboxModel | None = None,
+) -> Consumer:
+    """``handler`` in a stream of its own on ``bus`` (in memory by default), with
+    ``outbox``, its assignment learned."""
+    bus = bus or InMemoryBus()
     registry = CollectorRegistry()
     Stream(
         handler,
@@ -279,6 +287,7 @@ async def attached(handler: Waiting, sessions: async_sessionmaker[AsyncSession])
         metrics=StreamMetrics(
             lag_gauge("test_consumer_lag", registry), retries_counter("test_retries", registry)
         ),
+        outbox=outbox,
     )
     consumer = await bus.subscribe([Topic.EVENTS], group_id=handler.stream.group_id)
     await handler.step(consumer)  # learns the assignment
@@ -478,3 +487,58 @@ async def test_a_failed_checkpoint_in_flight_rolls_back_the_next_batch_too(
     assert handler.words == ["one", "two"]
     assert stream.member.applied == {TopicPartition(Topic.EVENTS, 0): 2}
     await stream.leave(consumer)
+
+
+class HeldBus(InMemoryBus):
+    """An in-memory bus whose publishing of trigger records waits for ``gate``; notes the
+    values of those it published, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.triggers: list[bytes] = []
+
+    async def publish(self, records: Sequence[OutgoingRecord]) -> None:
+        if any(r.topic == Topic.TRIGGERS for r in records):
+            await self.gate.wait()
+            self.triggers.extend(r.value for r in records if r.topic == Topic.TRIGGERS)
+        await super().publish(records)
+
+
+class Emitting(Waiting):
+    """:class:`Waiting` that emits each word as a trigger record through the outbox, under
+    an input partition of its own."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+        self.partition = 90 + uuid.uuid4().int % 1_000_000
+
+    async def handle(self, items: Sequence[str], batch: Batch[list[str]]) -> None:
+        await super().handle(items, batch)
+        for item in items:
+            event, _, word = item.partition(":")
+            record = OutgoingRecord(Topic.TRIGGERS, b"k", word.encode())
+            batch.outbox.append((f"{event}-{self.partition}", self.partition, record))
+
+
+async def test_a_batch_commits_while_the_records_of_the_one_before_are_being_published(
+    postgres_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    bus, handler = HeldBus(), Emitting()
+    consumer = await attached(handler, postgres_sessions, bus, AttributionOutboxRow)
+    stream = handler.stream
+    bus.gate.clear()
+    for value in (b"e1:one", b"e2:two"):
+        await bus.publish([OutgoingRecord(Topic.EVENTS, b"k", value)])
+        assert await stream.step(consumer, overlap=True) == 1
+    await stream.wait_committed()
+    assert handler.words == ["one", "two"]  # both batches committed ...
+    assert bus.triggers == []  # ... while the first one's records wait to be published
+    assert stream.publishing is not None
+    bus.gate.set()
+    await stream.settle()
+    assert bus.triggers == [b"one", b"two"]
+    await stream.leave(consumer)
+    async with postgres_sessions() as session:
+        assert (await outbox_of(session, AttributionOutboxRow, [handler.partition])).records == []
