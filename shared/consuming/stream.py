@@ -329,6 +329,9 @@ class Stream(Generic[T, E]):
         self.publishing: asyncio.Task[None] | None = None
         """The publishing of the last batch's outbox records until :meth:`settle` saw it
         finish; each batch's waits for the one before."""
+        self.behind: asyncio.Task[None] | None = None
+        """The publishing of the batch before the last, which :meth:`wait_committed` waits
+        for: the records published lag the transactions by one batch at most."""
         handler.stream = self
 
     async def run(self) -> None:
@@ -418,7 +421,9 @@ class Stream(Generic[T, E]):
         - the next batch is admitted from this one's applied offsets (set here), and its
           transaction starts only once this one's committed (:meth:`wait_committed`), so
           the offsets' fence and the outbox keep the batches' order; its records are
-          published only once this batch's are, so the publishing keeps it too;
+          published only once this batch's are, so the publishing keeps it too, and the
+          batch after it is handed off only once this one's are (:attr:`behind`), so at a
+          crash the records of two committed batches at most wait in the outbox;
         - its sift waits on this batch's uncommitted event ids (a unique key), so an event
           in both batches is still applied once;
         - the handler keeps this batch's effects in its cache and reads nothing else this
@@ -433,6 +438,7 @@ class Stream(Generic[T, E]):
         self.member.marks.update(batch.marks)
         committing = asyncio.create_task(self.commit_closing(session, batch))
         self.in_flight = committing
+        self.behind = self.publishing
         self.publishing = asyncio.create_task(
             self.publish(consumer, batch, committing, after=self.publishing)
         )
@@ -444,9 +450,10 @@ class Stream(Generic[T, E]):
             await session.close()
 
     async def wait_committed(self) -> None:
-        """Wait for the transaction of the checkpoint in flight, if any; raises what it
-        raised, or what publishing an earlier checkpoint's records raised. A caller
-        cancelled meanwhile leaves it running (:meth:`leave` finishes it)."""
+        """Wait for the transaction of the checkpoint in flight, if any, and for the
+        publishing of the checkpoints before it; raises what they raised, or what
+        publishing the last checkpoint's records raised. A caller cancelled meanwhile
+        leaves them running (:meth:`leave` finishes them)."""
         task = self.in_flight
         if task is not None:
             try:
@@ -454,6 +461,13 @@ class Stream(Generic[T, E]):
             finally:
                 if task.done():
                     self.in_flight = None
+        behind = self.behind
+        if behind is not None:
+            try:
+                await asyncio.shield(behind)
+            finally:
+                if behind.done():
+                    self.behind = None
         publishing = self.publishing
         if publishing is not None and publishing.done():
             self.publishing = None
@@ -472,7 +486,7 @@ class Stream(Generic[T, E]):
                     await asyncio.shield(task)
                 finally:
                     if task.done():
-                        self.publishing = None
+                        self.publishing = self.behind = None
 
     async def poll(self, consumer: Consumer) -> list[ConsumedRecord]:
         """The next batch: what one poll finds and, when that is fewer records than the

@@ -16,13 +16,13 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from services.migrations import upgrade_to_head
 from services.node_engine.paths.service import publish
@@ -102,22 +102,44 @@ async def prepare(
     )
 
 
-async def applied_fraction(database_url: str, bus: Bus, group: str) -> float:
-    """The engine's applied offsets on the attributed events, over the events sent (each
-    carries its account, so each is attributed)."""
-    ends = await bus.end_offsets([TopicPartition(Topic.EVENTS, p) for p in range(12)])
+async def applied_offsets(database_url: str, group: str, topic: str) -> dict[int, int]:
+    """The next offset ``group`` applies per partition of ``topic``."""
     engine = create_engine(database_url)
     try:
         async with create_session_factory(engine)() as session:
-            applied = await session.scalar(
-                select(func.coalesce(func.sum(AppliedOffsetRow.next_offset), 0)).where(
-                    AppliedOffsetRow.consumer_group == group,
-                    AppliedOffsetRow.topic == Topic.ACCOUNT_EVENTS,
+            rows = await session.execute(
+                select(AppliedOffsetRow.partition, AppliedOffsetRow.next_offset).where(
+                    AppliedOffsetRow.consumer_group == group, AppliedOffsetRow.topic == topic
                 )
             )
+            return dict(rows.all())
     finally:
         await engine.dispose()
-    return int(applied or 0) / max(1, sum(ends.values()))
+
+
+async def end_offsets(bus: Bus, topic: str) -> dict[int, int]:
+    ends = await bus.end_offsets([TopicPartition(topic, p) for p in range(12)])
+    return {tp.partition: end for tp, end in ends.items() if end}
+
+
+async def applied_fraction(database_url: str, bus: Bus, group: str) -> float:
+    """The engine's applied offsets on the attributed events, over the events sent: roughly
+    how far it is (after a crash the attributed events hold copies too, so this reaches 1
+    before the end: :func:`drained` tells that)."""
+    applied = await applied_offsets(database_url, group, Topic.ACCOUNT_EVENTS)
+    return sum(applied.values()) / max(1, sum((await end_offsets(bus, Topic.EVENTS)).values()))
+
+
+async def drained(database_url: str, bus: Bus, groups: tuple[str, str]) -> dict[int, int] | None:
+    """When attribution applied every event sent and the engine every attributed event
+    (copies included), the attributed events' end offsets; else ``None``."""
+    attribution, engine = groups
+    sent = await end_offsets(bus, Topic.EVENTS)
+    if await applied_offsets(database_url, attribution, Topic.EVENTS) != sent:
+        return None
+    attributed = await end_offsets(bus, Topic.ACCOUNT_EVENTS)
+    applied = await applied_offsets(database_url, engine, Topic.ACCOUNT_EVENTS)
+    return attributed if applied == attributed else None
 
 
 def tail(log: Path) -> str:
@@ -140,21 +162,39 @@ def start_engine(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
 
 
 async def wait_for(
-    database_url: str,
-    bus: Bus,
-    group: str,
-    fraction: float,
-    process: subprocess.Popen[bytes],
-    log: Path,
+    process: subprocess.Popen[bytes], log: Path, what: str, done: Callable[[], Awaitable[bool]]
 ) -> None:
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"engine exited early:\n{tail(log)}")
-        if await applied_fraction(database_url, bus, group) >= fraction:
+        if await done():
             return
         await asyncio.sleep(0.05)
-    raise AssertionError(f"engine did not reach {fraction:.0%}:\n{tail(log)}")
+    raise AssertionError(f"engine did not reach {what}:\n{tail(log)}")
+
+
+def reached(
+    database_url: str, bus: Bus, group: str, fraction: float
+) -> Callable[[], Awaitable[bool]]:
+    async def done() -> bool:
+        return await applied_fraction(database_url, bus, group) >= fraction
+
+    return done
+
+
+def settled(database_url: str, bus: Bus, groups: tuple[str, str]) -> Callable[[], Awaitable[bool]]:
+    """Drained (:func:`drained`) twice, a second apart, with no attributed event between:
+    attribution's last records published and applied too."""
+
+    async def done() -> bool:
+        first = await drained(database_url, bus, groups)
+        if first is None:
+            return False
+        await asyncio.sleep(1)
+        return await drained(database_url, bus, groups) == first
+
+    return done
 
 
 async def triggers_of(bus: Bus, workspace: str) -> list[tuple[str, bytes]]:
@@ -218,7 +258,7 @@ async def test_an_engine_killed_mid_stream_emits_exactly_the_triggers_of_an_unin
         await bus.start()
         try:
             await prepare(database_url, bus, workspace, source)
-            group = f"engine-{name}"
+            group, attribution = f"engine-{name}", f"attribution-{name}"
             env = {
                 "MILEPOST_BUS": "kafka",
                 "MILEPOST_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
@@ -226,19 +266,22 @@ async def test_an_engine_killed_mid_stream_emits_exactly_the_triggers_of_an_unin
                 "MILEPOST_DATABASE_URL": database_url,
                 "MILEPOST_ENGINE_GROUP_ID": group,
                 "MILEPOST_ENGINE_MAX_BATCH_RECORDS": "40",
-                "MILEPOST_ATTRIBUTION_GROUP_ID": f"attribution-{name}",
+                "MILEPOST_ATTRIBUTION_GROUP_ID": attribution,
                 "MILEPOST_ATTRIBUTION_MAX_BATCH_RECORDS": "40",
             }
             log = tmp_path / f"{name}.log"
             for fraction in kills:
                 process = start_engine(env, log)
-                await wait_for(database_url, bus, group, fraction, process, log)
+                await wait_for(
+                    process, log, f"{fraction:.0%}", reached(database_url, bus, group, fraction)
+                )
                 process.send_signal(signal.SIGKILL)
                 process.wait()
             process = start_engine(env, log)
             try:
-                await wait_for(database_url, bus, group, 1.0, process, log)
-                await asyncio.sleep(1)  # the last checkpoint's publish and offset commit
+                await wait_for(
+                    process, log, "the end", settled(database_url, bus, (attribution, group))
+                )
             finally:
                 process.terminate()
                 process.wait(timeout=30)

@@ -522,6 +522,13 @@ class Emitting(Waiting):
             batch.outbox.append((f"{event}-{self.partition}", self.partition, record))
 
 
+async def committed_words(handler: Counting) -> list[str]:
+    """``handler``'s committed words once the transaction in flight, if any, committed."""
+    if handler.stream.in_flight is not None:
+        await handler.stream.in_flight
+    return handler.words
+
+
 async def test_a_batch_commits_while_the_records_of_the_one_before_are_being_published(
     postgres_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
@@ -532,13 +539,34 @@ async def test_a_batch_commits_while_the_records_of_the_one_before_are_being_pub
     for value in (b"e1:one", b"e2:two"):
         await bus.publish([OutgoingRecord(Topic.EVENTS, b"k", value)])
         assert await stream.step(consumer, overlap=True) == 1
-    await stream.wait_committed()
-    assert handler.words == ["one", "two"]  # both batches committed ...
+    assert await committed_words(handler) == ["one", "two"]  # both batches committed ...
     assert bus.triggers == []  # ... while the first one's records wait to be published
-    assert stream.publishing is not None
     bus.gate.set()
     await stream.settle()
     assert bus.triggers == [b"one", b"two"]
     await stream.leave(consumer)
     async with postgres_sessions() as session:
         assert (await outbox_of(session, AttributionOutboxRow, [handler.partition])).records == []
+
+
+async def test_a_batch_waits_for_the_records_of_the_batch_before_the_last_to_be_published(
+    postgres_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    bus, handler = HeldBus(), Emitting()
+    consumer = await attached(handler, postgres_sessions, bus, AttributionOutboxRow)
+    stream = handler.stream
+    bus.gate.clear()
+    for value in (b"e1:one", b"e2:two"):
+        await bus.publish([OutgoingRecord(Topic.EVENTS, b"k", value)])
+        assert await stream.step(consumer, overlap=True) == 1
+    await bus.publish([OutgoingRecord(Topic.EVENTS, b"k", b"e3:three")])
+    third = asyncio.create_task(stream.step(consumer, overlap=True))
+    done, _ = await asyncio.wait([third], timeout=0.5)
+    assert not done  # the third batch waits: the first one's records are not published
+    assert await committed_words(handler) == ["one", "two"]
+    bus.gate.set()
+    assert await third == 1
+    await stream.settle()
+    assert handler.words == ["one", "two", "three"]
+    assert bus.triggers == [b"one", b"two", b"three"]
+    await stream.leave(consumer)
