@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import re
 import secrets
 import statistics
@@ -25,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import msgspec
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
@@ -362,7 +362,7 @@ async def _fill(sessions: async_sessionmaker[AsyncSession], workspace: str, acco
                 picked = 2 * (i % len(MERCHANTS)) + (1 if i % OVERDUE_EVERY == 0 else 0)
                 template, history = journeys[picked]
                 account = _account(i)
-                state = dataclasses.replace(template, account_id=account)
+                state = msgspec.structs.replace(template, account_id=account)
                 states.append(_state_row(state, now))
                 transitions += [_transition_row(state, t, k) for k, t in enumerate(history)]
                 scores.append(_score_row(workspace, account, i, now))

@@ -21,9 +21,10 @@ same migration again yields the same ids.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import datetime
 from typing import Literal
+
+from msgspec.structs import replace
 
 from services.node_engine.core.state import (
     AccountState,

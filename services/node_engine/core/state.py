@@ -2,14 +2,19 @@
 
 Times are whole seconds since the epoch (UTC): compact in memory and in storage, and
 exactly reproducible on replay. Values are immutable; a transition returns a new state.
+They are frozen msgspec structs, built, compared and hashed in C (a frozen dataclass sets
+each field through ``object.__setattr__``: microseconds per event over the states, node
+records, transitions and timers the core builds), and not tracked by the garbage
+collector: they never form cycles.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from msgspec import Struct, field
 
 from shared.contracts.triggers import TriggerKind
 
@@ -20,8 +25,7 @@ class NodeStatus(StrEnum):
     SKIPPED = "skipped"
 
 
-@dataclass(frozen=True, slots=True)
-class NodeRecord:
+class NodeRecord(Struct, frozen=True, gc=False):
     """What happened to one node: its last visit, how many visits, and when."""
 
     status: NodeStatus
@@ -35,8 +39,7 @@ AggregateValue = float | tuple[tuple[Any, int | float], ...]
 pairs for distinct users."""
 
 
-@dataclass(frozen=True, slots=True)
-class AccountState:
+class AccountState(Struct, frozen=True, gc=False):
     """One account on one growth path version."""
 
     workspace_id: str
@@ -84,8 +87,7 @@ PUBLISHED: Mapping[TransitionKind, TriggerKind] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Transition:
+class Transition(Struct, frozen=True, gc=False):
     """One step in an account's history. ``id`` is deterministic: the same input applied
     to the same state always yields the same ids."""
 
@@ -110,8 +112,7 @@ class TimerKind(StrEnum):
     REVIEW = "review"
 
 
-@dataclass(frozen=True, slots=True)
-class Timer:
+class Timer(Struct, frozen=True, gc=False):
     """A durable wake-up. Firing a timer whose node visit has passed changes nothing, so
     timers are never cancelled, only outlived."""
 
@@ -127,8 +128,7 @@ class Timer:
     version's due dates and escalations are stale."""
 
 
-@dataclass(frozen=True, slots=True)
-class Observation:
+class Observation(Struct, frozen=True, gc=False):
     """An event as the engine sees it: attributed to an account, with the acting user's
     roles looked up."""
 
@@ -147,13 +147,11 @@ class Observation:
     """Account facts this event states (``crm.deal_stage``, ``account.plan`` ...)."""
 
 
-@dataclass(frozen=True, slots=True)
-class TimerFired:
+class TimerFired(Struct, frozen=True, gc=False):
     timer: Timer
 
 
-@dataclass(frozen=True, slots=True)
-class ScoreUpdate:
+class ScoreUpdate(Struct, frozen=True, gc=False):
     """A score event from the scoring service: new ``score.*`` facts for the account, and
     the raised signals' reasons (sentence, figures ...) a risk change passes on."""
 
@@ -164,8 +162,7 @@ class ScoreUpdate:
     reasons: tuple[Mapping[str, Any], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class ManualMove:
+class ManualMove(Struct, frozen=True, gc=False):
     """An operator moves the account to a stage or node (audited)."""
 
     move_id: str
@@ -178,8 +175,7 @@ class ManualMove:
 Input = Observation | TimerFired | ScoreUpdate | ManualMove
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(Struct, frozen=True, gc=False):
     """The outcome of one input: the new state (``None``: not on the path), what happened,
     and the timers to set."""
 

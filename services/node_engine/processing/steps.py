@@ -3,8 +3,6 @@ trigger. Pure."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import msgspec
 import orjson
 
@@ -19,8 +17,10 @@ from shared.contracts.scores import ScoreRecord
 from shared.observability.tracing import Headers
 
 
-@dataclass(frozen=True, slots=True)
-class Decoded:
+class Decoded(msgspec.Struct, frozen=True, gc=False):
+    """A consumed record with its payload, one of an event or a score (a struct: one is
+    built per record)."""
+
     record: ConsumedRecord
     event: AccountEventRecord | None = None
     score: ScoreRecord | None = None

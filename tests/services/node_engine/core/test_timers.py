@@ -3,10 +3,10 @@ timers that change nothing, and review timers that re-check time-based condition
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from msgspec.structs import replace
 
 from services.node_engine.core.state import Timer, TimerFired, TimerKind, TransitionKind
 from services.node_engine.core.transition import transition

@@ -4,10 +4,10 @@ and deterministic ids."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import pytest
+from msgspec.structs import replace
 
 from services.node_engine.core.state import (
     PUBLISHED,
