@@ -62,7 +62,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from prometheus_client import Counter, Gauge
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -87,6 +87,7 @@ T = TypeVar("T")
 K = TypeVar("K")
 E = TypeVar("E")
 """What a handler collects from one batch; false when it has nothing to write."""
+TaskT = TypeVar("TaskT", bound="asyncio.Task[Any]")
 
 
 @dataclass
@@ -454,20 +455,11 @@ class Stream(Generic[T, E]):
         publishing of the checkpoints before it; raises what they raised, or what
         publishing the last checkpoint's records raised. A caller cancelled meanwhile
         leaves them running (:meth:`leave` finishes them)."""
-        task = self.in_flight
-        if task is not None:
-            try:
-                await asyncio.shield(task)
-            finally:
-                if task.done():
-                    self.in_flight = None
-        behind = self.behind
-        if behind is not None:
-            try:
-                await asyncio.shield(behind)
-            finally:
-                if behind.done():
-                    self.behind = None
+        try:
+            await _shielded(self.in_flight)
+            await _shielded(self.behind)
+        finally:
+            self.in_flight, self.behind = _pending(self.in_flight), _pending(self.behind)
         publishing = self.publishing
         if publishing is not None and publishing.done():
             self.publishing = None
@@ -480,13 +472,12 @@ class Stream(Generic[T, E]):
         try:
             await self.wait_committed()
         finally:
-            task = self.publishing
-            if task is not None:
-                try:
-                    await asyncio.shield(task)
-                finally:
-                    if task.done():
-                        self.publishing = self.behind = None
+            try:
+                await _shielded(self.publishing)
+            finally:
+                self.publishing = _pending(self.publishing)
+                if self.publishing is None:
+                    self.behind = None
 
     async def poll(self, consumer: Consumer) -> list[ConsumedRecord]:
         """The next batch: what one poll finds and, when that is fewer records than the
@@ -610,6 +601,18 @@ class Stream(Generic[T, E]):
             await self.settle()
         self.handler.reset()
         await self.member.rewind(consumer)
+
+
+async def _shielded(task: asyncio.Task[Any] | None) -> None:
+    """Wait for ``task``, if any, without cancelling it when the caller is cancelled;
+    raises what it raised."""
+    if task is not None:
+        await asyncio.shield(task)
+
+
+def _pending(task: TaskT | None) -> TaskT | None:
+    """``task`` while it runs; ``None`` once it is done (its outcome was reported)."""
+    return None if task is None or task.done() else task
 
 
 async def _end_reads(session: AsyncSession) -> None:

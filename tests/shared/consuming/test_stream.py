@@ -529,16 +529,25 @@ async def committed_words(handler: Counting) -> list[str]:
     return handler.words
 
 
-async def test_a_batch_commits_while_the_records_of_the_one_before_are_being_published(
-    postgres_sessions: async_sessionmaker[AsyncSession],
-) -> None:
+async def two_batches_held(
+    sessions: async_sessionmaker[AsyncSession],
+) -> tuple[HeldBus, Emitting, Consumer]:
+    """A stream with an outbox that stepped two one-record batches, each handed off with
+    its checkpoint in flight, while the bus holds every trigger record."""
     bus, handler = HeldBus(), Emitting()
-    consumer = await attached(handler, postgres_sessions, bus, AttributionOutboxRow)
-    stream = handler.stream
+    consumer = await attached(handler, sessions, bus, AttributionOutboxRow)
     bus.gate.clear()
     for value in (b"e1:one", b"e2:two"):
         await bus.publish([OutgoingRecord(Topic.EVENTS, b"k", value)])
-        assert await stream.step(consumer, overlap=True) == 1
+        assert await handler.stream.step(consumer, overlap=True) == 1
+    return bus, handler, consumer
+
+
+async def test_a_batch_commits_while_the_records_of_the_one_before_are_being_published(
+    postgres_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    bus, handler, consumer = await two_batches_held(postgres_sessions)
+    stream = handler.stream
     assert await committed_words(handler) == ["one", "two"]  # both batches committed ...
     assert bus.triggers == []  # ... while the first one's records wait to be published
     bus.gate.set()
@@ -552,13 +561,8 @@ async def test_a_batch_commits_while_the_records_of_the_one_before_are_being_pub
 async def test_a_batch_waits_for_the_records_of_the_batch_before_the_last_to_be_published(
     postgres_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    bus, handler = HeldBus(), Emitting()
-    consumer = await attached(handler, postgres_sessions, bus, AttributionOutboxRow)
+    bus, handler, consumer = await two_batches_held(postgres_sessions)
     stream = handler.stream
-    bus.gate.clear()
-    for value in (b"e1:one", b"e2:two"):
-        await bus.publish([OutgoingRecord(Topic.EVENTS, b"k", value)])
-        assert await stream.step(consumer, overlap=True) == 1
     await bus.publish([OutgoingRecord(Topic.EVENTS, b"k", b"e3:three")])
     third = asyncio.create_task(stream.step(consumer, overlap=True))
     done, _ = await asyncio.wait([third], timeout=0.5)
