@@ -12,6 +12,8 @@ from enum import IntEnum
 from pathlib import Path
 from types import MappingProxyType
 
+import msgspec
+
 from services.scoring.definitions.schemas import (
     HealthWeights,
     Metric,
@@ -46,8 +48,7 @@ class Window(IntEnum):
     P90D = 90
 
 
-@dataclass(frozen=True, slots=True)
-class MetricEvent:
+class MetricEvent(msgspec.Struct, frozen=True, gc=False):
     """An event as metrics see it, already attributed to one account.
 
     ``name`` is the event's name (a CRM event's CloudEvent type), ``actor_roles`` the acting
@@ -59,8 +60,8 @@ class MetricEvent:
     occurred_at: int
     user_id: str | None = None
     actor_roles: frozenset[str] = frozenset()
-    properties: Mapping[str, object] = field(default_factory=dict)
-    facts: Mapping[str, object] = field(default_factory=dict)
+    properties: Mapping[str, object] = msgspec.field(default_factory=dict)
+    facts: Mapping[str, object] = msgspec.field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+import msgspec
 
 from services.scoring.definitions.compiled import (
     DiagnosticRule,
@@ -23,8 +24,7 @@ from services.scoring.diagnostics.peers import PeerGroup
 from shared.contracts.scores import ScoreEnvelope, ScoreKind
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
+class Finding(msgspec.Struct, frozen=True, gc=False):
     """Where the account stands among its peers by one figure, and the bound that held."""
 
     figure: str
@@ -76,8 +76,7 @@ class Finding:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Diagnosis:
+class Diagnosis(msgspec.Struct, frozen=True, gc=False):
     """The core problem of an account in ``group``: ``rule`` held, on these ``findings``."""
 
     group: PeerGroup

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from services.scoring.diagnostics.distribution import PeerDistribution
 
 
-@dataclass(frozen=True, slots=True)
-class PeerGroup:
+class PeerGroup(msgspec.Struct, frozen=True, gc=False):
     """The accounts of growth path ``path`` in ``tier`` (``None``: the path has no tiers or
     the account has none yet)."""
 
@@ -32,8 +32,7 @@ class PeerGroup:
         return self.tier if self.tier is not None else f"the {self.path} accounts"
 
 
-@dataclass(frozen=True, slots=True)
-class PeerStanding:
+class PeerStanding(msgspec.Struct, frozen=True, gc=False):
     """What one account contributes: its group and its value of each figure it has."""
 
     group: PeerGroup
@@ -71,8 +70,7 @@ class PeerStanding:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class PeerUpdate:
+class PeerUpdate(msgspec.Struct, frozen=True, gc=False):
     """Take ``remove`` out of and put ``add`` into the distribution of ``figure`` in
     ``group`` (``None``: nothing)."""
 

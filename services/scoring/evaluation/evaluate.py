@@ -34,6 +34,8 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
+import msgspec
+
 from services.scoring.definitions import MetricDefinitions, Window
 from services.scoring.definitions.compiled import PathDiagnostics, TierSource
 from services.scoring.diagnostics import Diagnosis, PeerGroup, PeerStanding, diagnose, peer_updates
@@ -96,8 +98,7 @@ class Findings:
         return HealthScore(self.health, self.band, (), ())
 
 
-@dataclass(frozen=True, slots=True)
-class NorthStar:
+class NorthStar(msgspec.Struct, frozen=True, gc=False):
     """The workspace's North Star metric and the account's figure over ``window``."""
 
     metric_id: str
@@ -114,8 +115,7 @@ class NorthStar:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Evaluation:
+class Evaluation(msgspec.Struct, frozen=True, gc=False):
     """An account scored at one moment, and the events due."""
 
     snapshot: AccountSnapshot
@@ -172,12 +172,10 @@ def evaluate(
     if change is not None:
         events.append(origin.announce(change, ScoreKind.TIER_CHANGED))
     if tier is not None:
-        snapshot = replace(snapshot, facts={**snapshot.facts, names.TIER: tier})
+        snapshot = msgspec.structs.replace(snapshot, facts={**snapshot.facts, names.TIER: tier})
     health_config = definitions.health or config.health
     health = score_health(snapshot, health_config)
-    signal_config = replace(
-        definitions.signals or config.signals, dwell_seconds=config.risk_dwell_seconds
-    )
+    signal_config = _with_dwell(definitions.signals or config.signals, config.risk_dwell_seconds)
     assessment = assess(previous.risk, snapshot, health, now=seconds, at=at, config=signal_config)
     _add_health_events(events, origin, previous, health, health_config, assessment, tier)
     tiered = (None, None) if source is None else (source.path, tier)
@@ -199,6 +197,14 @@ def evaluate(
     return Evaluation(snapshot, findings, health, assessment, star, tuple(events), change, found)
 
 
+def _with_dwell(signals: SignalConfig, dwell_seconds: int) -> SignalConfig:
+    """``signals`` with the worker's dwell (itself when it has it already: a copy would
+    check its thresholds again)."""
+    if signals.dwell_seconds == dwell_seconds:
+        return signals
+    return replace(signals, dwell_seconds=dwell_seconds)
+
+
 def _place(
     source: TierSource | None,
     ladders: Mapping[str, TierLadder],
@@ -211,8 +217,7 @@ def _place(
     return place_account(source, ladders[source.path], tier, figures.get(source.figure))
 
 
-@dataclass(frozen=True, slots=True)
-class _Origin:
+class _Origin(msgspec.Struct, frozen=True, gc=False):
     """What every score event of one evaluation shares: the account, why and when it was
     evaluated, and the North Star each event's explanation carries."""
 

@@ -33,9 +33,10 @@ Dates become epoch seconds (midnight UTC); money becomes a float.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
+
+import msgspec
 
 from services.scoring.portfolio import (
     AccountContracts,
@@ -55,8 +56,7 @@ _ACCOUNT_FIELDS = ("name", "business_type", "industry", "region", "size")
 _TRAITS = ("name", "business_type", "plan")
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(msgspec.Struct, frozen=True, gc=False):
     """A renewal outcome stated ``at``: ``renewed`` (until ``until``, at ``value`` for the new
     term) or ``cancelled`` (taking effect at ``until``)."""
 
@@ -66,13 +66,12 @@ class Outcome:
     until: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class AccountFacts:
+class AccountFacts(msgspec.Struct, frozen=True, gc=False):
     """What events have stated about one account; ``open_tickets`` is ``None`` until a
     ticket event was seen (no figure rather than zero); ``paths`` are the growth paths that
     enrolled it (by their own ``enrol_when``), for tiers and diagnostics."""
 
-    values: Mapping[str, FactValue] = field(default_factory=dict)
+    values: Mapping[str, FactValue] = msgspec.field(default_factory=dict)
     roles: frozenset[str] = frozenset()
     open_tickets: tuple[str, ...] | None = None
     outcomes: tuple[Outcome, ...] = ()

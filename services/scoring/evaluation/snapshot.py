@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
 
+import msgspec
+
 from services.scoring.definitions import MetricDefinitions, MetricKind, Window
 from services.scoring.evaluation.facts import AccountFacts
 from services.scoring.health import AccountSnapshot
@@ -49,8 +51,7 @@ Bucket = tuple[Literal["amounts", "users"], str]
 """Where a metric's day buckets are in a :class:`MetricStore`: ``(field, metric id)``."""
 
 
-@dataclass(frozen=True, slots=True)
-class FigureMemo:
+class FigureMemo(msgspec.Struct, frozen=True, gc=False):
     """Whole-day figures of one evaluation, for the account's next one: valid for the same
     definitions, day and first day, where the buckets they read are the same objects."""
 

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
+import msgspec
+
 from services.scoring.health import snapshot as s
 from services.scoring.health.snapshot import AccountSnapshot, Ramp
 
@@ -55,8 +57,7 @@ class Thresholds:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(msgspec.Struct, frozen=True, gc=False):
     """A component's value, 0..1, and what it was read from, in words."""
 
     value: float

@@ -22,6 +22,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+import msgspec
+
 from services.scoring.health import snapshot as s
 from services.scoring.health.components import READERS, Component, Thresholds
 from services.scoring.health.snapshot import AccountSnapshot
@@ -83,8 +85,7 @@ class HealthConfig:
         return Band.WATCH if score >= self.watch_from else Band.AT_RISK
 
 
-@dataclass(frozen=True, slots=True)
-class ComponentScore:
+class ComponentScore(msgspec.Struct, frozen=True, gc=False):
     """One component's share of the score; ``weight`` is after renormalisation."""
 
     component: Component
@@ -100,8 +101,7 @@ class ComponentScore:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class HealthScore:
+class HealthScore(msgspec.Struct, frozen=True, gc=False):
     """A 0-100 score (one decimal), its band, and how it was made."""
 
     score: float

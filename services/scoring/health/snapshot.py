@@ -21,8 +21,10 @@ guessed.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 DAY = 86400
 
@@ -53,13 +55,12 @@ DECISION_MAKER = "decision_maker"
 ADMIN = "admin"
 
 
-@dataclass(frozen=True, slots=True)
-class AccountSnapshot:
+class AccountSnapshot(msgspec.Struct, frozen=True, gc=False):
     """One account's metrics, CRM and account facts, and role activity, read at ``now``."""
 
-    metrics: Mapping[str, float | None] = field(default_factory=dict)
-    facts: Mapping[str, Any] = field(default_factory=dict)
-    last_seen_days: Mapping[str, float | None] = field(default_factory=dict)
+    metrics: Mapping[str, float | None] = msgspec.field(default_factory=dict)
+    facts: Mapping[str, Any] = msgspec.field(default_factory=dict)
+    last_seen_days: Mapping[str, float | None] = msgspec.field(default_factory=dict)
     now: int = 0
 
     def metric(self, name: str) -> float | None:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from typing import TypeVar
+
+import msgspec
 
 from services.scoring.definitions import (
     MetricDefinition,
@@ -39,22 +40,20 @@ UserDays = tuple[tuple[int, frozenset[str]], ...]
 """(day, users) pairs, days ascending."""
 
 
-@dataclass(frozen=True, slots=True)
-class MetricStore:
+class MetricStore(msgspec.Struct, frozen=True, gc=False):
     """An account's metric state. ``day`` is the latest day folded at (None: nothing folded),
     ``since`` the earliest day of any event folded; the mappings are keyed by metric id."""
 
     day: int | None = None
     since: int | None = None
-    amounts: Mapping[str, Amounts] = field(default_factory=dict)
-    users: Mapping[str, UserDays] = field(default_factory=dict)
-    last_seen: Mapping[str, int] = field(default_factory=dict)
-    facts: Mapping[str, tuple[float, int]] = field(default_factory=dict)
+    amounts: Mapping[str, Amounts] = msgspec.field(default_factory=dict)
+    users: Mapping[str, UserDays] = msgspec.field(default_factory=dict)
+    last_seen: Mapping[str, int] = msgspec.field(default_factory=dict)
+    facts: Mapping[str, tuple[float, int]] = msgspec.field(default_factory=dict)
     """Metric id -> (value, epoch seconds it was stated at)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Baseline:
+class Baseline(msgspec.Struct, frozen=True, gc=False):
     """A figure now beside its own past: ``current`` over the latest window, ``average`` of
     the same window over the ``blocks`` windows before it that the account existed in
     (None when there were none)."""
@@ -111,7 +110,7 @@ def fold(
                 facts = dict(store.facts) if facts is None else facts
                 facts[metric.id] = (number, event.occurred_at)
     since = day if store.since is None else min(store.since, day)
-    return replace(
+    return msgspec.structs.replace(
         store,
         since=since,
         amounts=store.amounts if amounts is None else amounts,
@@ -128,7 +127,7 @@ def prune(store: MetricStore, *, now: int) -> MetricStore:
     amounts = {k: kept for k, v in store.amounts.items() if (kept := _from(v, first))}
     users = {k: held for k, v in store.users.items() if (held := _from(v, first))}
     day = today if store.day is None else max(store.day, today)
-    return replace(store, day=day, amounts=amounts, users=users)
+    return msgspec.structs.replace(store, day=day, amounts=amounts, users=users)
 
 
 def value(

@@ -31,10 +31,11 @@ import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+import msgspec
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -492,7 +493,9 @@ class ScoringWorker(ServiceHandler[Item, Effects]):
                 None, item.record.partition, MetricStore(), AccountFacts(), Findings()
             )
         account.partition = item.record.partition
-        account.facts = replace(account.facts, paths=account.facts.paths | {trigger.path_id})
+        account.facts = msgspec.structs.replace(
+            account.facts, paths=account.facts.paths | {trigger.path_id}
+        )
         self.accounts[key] = account
         batch.effects.touched.setdefault(key, trigger.causing_event_id or trigger.trigger_id)
         self.count(item.record, "enrolled")

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from services.scoring.health.score import HealthScore
 from services.scoring.health.snapshot import AccountSnapshot
@@ -33,8 +34,7 @@ from shared.contracts.scores import RiskLevel, ScoreKind
 DEFAULT_CONFIG = SignalConfig()
 
 
-@dataclass(frozen=True, slots=True)
-class Signal:
+class Signal(msgspec.Struct, frozen=True, gc=False):
     """A raised signal: its measure when last read, its threshold, its sentence and the
     figures the sentence states."""
 
@@ -43,7 +43,7 @@ class Signal:
     measure: float
     raise_at: float
     sentence: str
-    figures: Mapping[str, float | None] = field(default_factory=dict)
+    figures: Mapping[str, float | None] = msgspec.field(default_factory=dict)
 
     def as_reason(self) -> dict[str, Any]:
         """The signal as a score event's ``reasons`` entry (valid JSON: an infinite measure,
@@ -62,8 +62,7 @@ def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-@dataclass(frozen=True, slots=True)
-class RiskState:
+class RiskState(msgspec.Struct, frozen=True, gc=False):
     """What the next assessment compares with: the signals raised, the level they add up
     to, when (``now``), the level last announced, the account's event time (``clock``) and,
     while ``level`` differs from ``announced``, the event time since when it has held."""
@@ -80,8 +79,7 @@ class RiskState:
         return frozenset(signal.kind for signal in self.signals)
 
 
-@dataclass(frozen=True, slots=True)
-class RiskAssessment:
+class RiskAssessment(msgspec.Struct, frozen=True, gc=False):
     """The new state, what changed since the previous one, and the event due (if any)."""
 
     state: RiskState

@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
+import msgspec
+
 from services.scoring.health import snapshot as s
 from services.scoring.health.score import HealthScore
 from services.scoring.health.snapshot import AccountSnapshot
@@ -113,18 +115,16 @@ class SignalConfig:
         return measure >= t.clear_at if kind in BELOW else measure <= t.clear_at
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(msgspec.Struct, frozen=True, gc=False):
     """A signal's measure, the sentence a CSM reads when it is raised, and the figures the
     sentence states (by name, for templates: ``rows_7d``, ``weekly_average`` ...)."""
 
     measure: float
     sentence: str
-    figures: Mapping[str, float | None] = field(default_factory=dict)
+    figures: Mapping[str, float | None] = msgspec.field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class Context:
+class Context(msgspec.Struct, frozen=True, gc=False):
     snapshot: AccountSnapshot
     health: HealthScore | None
     config: SignalConfig

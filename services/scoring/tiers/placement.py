@@ -8,9 +8,10 @@ names the figure (metric and window) scoring measures it with.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
+
+import msgspec
 
 from services.scoring.definitions.compiled import TierSource
 from services.scoring.errors import ScoringError
@@ -22,8 +23,7 @@ class TierValueInvalid(ScoringError):
     """A tier figure that is not a finite number; the account keeps its tier."""
 
 
-@dataclass(frozen=True, slots=True)
-class TierChange:
+class TierChange(msgspec.Struct, frozen=True, gc=False):
     """An account moving between tiers of ``path`` (``None``: no tier), and why: its
     ``figure`` (metric over window) was ``value`` and crossed ``threshold``: the ``enter_at``
     reached on a placement or promotion, the ``exit_below`` fallen under on a demotion."""

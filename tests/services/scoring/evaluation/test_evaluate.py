@@ -4,8 +4,9 @@ due with their deterministic ids."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import UTC, datetime
+
+import msgspec
 
 from services.scoring.catalog.service import REFERENCE_METRICS, reference_definitions
 from services.scoring.definitions import MetricEvent, load_metrics
@@ -142,7 +143,9 @@ def test_the_metrics_files_health_weights_apply_per_segment() -> None:
             workspace_id="ws",
             account_id="acme",
             store=store,
-            facts=replace(facts, values={**facts.values, "account.business_type": business_type}),
+            facts=msgspec.structs.replace(
+                facts, values={**facts.values, "account.business_type": business_type}
+            ),
             definitions=weighed,
             previous=Findings(),
             now=NOW,

@@ -3,7 +3,7 @@ role activity, read when asked."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+import msgspec
 
 from services.scoring.catalog.service import reference_definitions
 from services.scoring.definitions import MetricEvent
@@ -106,7 +106,9 @@ def test_whole_day_figures_are_carried_over_while_their_buckets_and_day_stay() -
     assert first["logins_7d"] == 1
     assert first[s.LOGINS_28D_WEEKLY_AVG] is None  # no whole week before this one
     # a memo whose figure is deliberately off shows whether it was taken or recomputed
-    memo = replace(first.memo(), figures={"logins_7d": 99.0, s.LOGINS_28D_WEEKLY_AVG: 42.0})
+    memo = msgspec.structs.replace(
+        first.memo(), figures={"logins_7d": 99.0, s.LOGINS_28D_WEEKLY_AVG: 42.0}
+    )
 
     same = SnapshotMetrics(store, DEFINITIONS, AccountFacts(), NOW + 60, memo)
     assert same["logins_7d"] == 99.0
