@@ -44,19 +44,23 @@ def runtime_settings() -> RuntimeSettings:
     return settings
 
 
+def run_on_fastest_loop(main: Coroutine[Any, Any, T]) -> T:
+    """Run ``main`` to its end on uvloop where it is installed (a dependency everywhere but
+    Windows), else on asyncio's own loop: how every server runs, and the benchmarks."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - Windows
+        return asyncio.run(main)
+    return uvloop.run(main)
+
+
 def serve_until_stopped(main: Coroutine[Any, Any, None]) -> None:
     """Run a server until it stops, on uvloop (a faster event loop) where it is installed:
     it is a dependency everywhere but Windows. A refusal to start is printed, exit status 1."""
     from shared.errors import StartRefused
 
     try:
-        import uvloop
-
-        run: Callable[[Coroutine[Any, Any, None]], None] = uvloop.run
-    except ImportError:  # pragma: no cover - Windows
-        run = asyncio.run
-    try:
-        run(main)
+        run_on_fastest_loop(main)
     except StartRefused as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from exc

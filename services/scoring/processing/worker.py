@@ -150,7 +150,7 @@ class ScoringMetrics:
         self.retries = retries_counter("milepost_scoring_batch_retries", registry)
 
 
-@dataclass
+@dataclass(slots=True)
 class Account:
     """An account held in memory: its state, and the revision stored in the database."""
 
@@ -161,8 +161,7 @@ class Account:
     findings: Findings
 
 
-@dataclass(frozen=True, slots=True)
-class Received:
+class Received(msgspec.Struct, frozen=True, gc=False):
     """An attributed event as read from its record."""
 
     record: ConsumedRecord
@@ -173,8 +172,7 @@ class Received:
         return self.event.workspace_id, self.event.account_id
 
 
-@dataclass(frozen=True, slots=True)
-class Joined:
+class Joined(msgspec.Struct, frozen=True, gc=False):
     """A trigger of the engine: its account is on its path."""
 
     record: ConsumedRecord
