@@ -55,8 +55,8 @@ def run_on_fastest_loop(main: Coroutine[Any, Any, T]) -> T:
 
 
 def serve_until_stopped(main: Coroutine[Any, Any, None]) -> None:
-    """Run a server until it stops, on uvloop (a faster event loop) where it is installed:
-    it is a dependency everywhere but Windows. A refusal to start is printed, exit status 1."""
+    """Run a server until it stops (:func:`run_on_fastest_loop`); a refusal to start is
+    printed, exit status 1."""
     from shared.errors import StartRefused
 
     try:
