@@ -7,7 +7,7 @@ The node engine reads them as ``score.*`` facts in conditions (``score.health``,
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -87,9 +87,9 @@ class SignalReasonRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
 
 
 class ScoreRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """A :class:`ScoreEnvelope` as its consumers read it: a frozen, slotted struct that
-    msgspec decodes without pydantic; the envelope stays the one schema
-    (``tests/shared/contracts/test_records.py`` compares them)."""
+    """A :class:`ScoreEnvelope` as scoring builds it and its consumers read it: a frozen,
+    slotted struct that msgspec encodes and decodes without pydantic; the envelope stays the
+    one schema (``tests/shared/contracts/test_records.py`` compares them)."""
 
     schema_version: Literal[1] = 1
     score_event_id: str
@@ -107,3 +107,11 @@ class ScoreRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     @property
     def key(self) -> str:
         return f"{self.workspace_id}/a/{self.account_id}"
+
+    def to_json(self) -> bytes:
+        """The record as it goes on ``milepost.scores``: the JSON its envelope reads. Built
+        from trusted values (scoring's own), so not validated on the way out."""
+        return _ENCODER.encode(self)
+
+
+_ENCODER: Final = msgspec.json.Encoder()

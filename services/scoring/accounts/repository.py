@@ -15,7 +15,7 @@ from services.scoring.accounts.models import (
     ScoreHistoryRow,
     ScoringAccountRow,
 )
-from shared.contracts.scores import ScoreEnvelope
+from shared.contracts.scores import ScoreRecord
 from shared.db.statements import (
     bulk_upsert,
     insert_ignoring_duplicates,
@@ -125,7 +125,7 @@ async def save_accounts(
     await bulk_upsert(session, ScoringAccountRow, rows, key=_KEY)
 
 
-async def append_history(session: AsyncSession, events: Sequence[ScoreEnvelope]) -> None:
+async def append_history(session: AsyncSession, events: Sequence[ScoreRecord]) -> None:
     """Add score events to their accounts' history (an id already there is left alone)."""
     await insert_ignoring_duplicates(
         session,

@@ -21,7 +21,7 @@ from services.scoring.definitions.compiled import (
 )
 from services.scoring.diagnostics.distribution import PeerDistribution
 from services.scoring.diagnostics.peers import PeerGroup
-from shared.contracts.scores import ScoreEnvelope, ScoreKind
+from shared.contracts.scores import ScoreKind, ScoreRecord
 
 
 class Finding(msgspec.Struct, frozen=True, gc=False):
@@ -122,9 +122,9 @@ class Diagnosis(msgspec.Struct, frozen=True, gc=False):
 
     def envelope(
         self, *, score_event_id: str, workspace_id: str, account_id: str, occurred_at: datetime
-    ) -> ScoreEnvelope:
+    ) -> ScoreRecord:
         """The ``diagnosis`` event; ``score_event_id`` must be deterministic."""
-        return ScoreEnvelope(
+        return ScoreRecord(
             score_event_id=score_event_id,
             workspace_id=workspace_id,
             account_id=account_id,

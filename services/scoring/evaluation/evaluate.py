@@ -62,7 +62,7 @@ from services.scoring.signals import (
     assess,
 )
 from services.scoring.tiers import TierChange, place_account
-from shared.contracts.scores import RiskLevel, ScoreEnvelope, ScoreKind, SignalReason
+from shared.contracts.scores import RiskLevel, ScoreKind, ScoreRecord
 from shared.contracts.tiers import TierLadder
 
 
@@ -123,7 +123,7 @@ class Evaluation(msgspec.Struct, frozen=True, gc=False):
     health: HealthScore | None
     assessment: RiskAssessment
     north_star: NorthStar
-    events: tuple[ScoreEnvelope, ...]
+    events: tuple[ScoreRecord, ...]
     tier_change: TierChange | None = None
     diagnosis: Diagnosis | None = None
 
@@ -164,7 +164,7 @@ def evaluate(
     figures = snapshot.metrics
     star = north_star(store, definitions, now=seconds, figures=figures)
     origin = _Origin(workspace_id, account_id, cause, now, star)
-    events: list[ScoreEnvelope] = []
+    events: list[ScoreRecord] = []
     ladders = ladders or {}
     source = tier_source(definitions, facts, ladders)
     change = _place(source, ladders, previous.tier, figures)
@@ -230,7 +230,7 @@ class _Origin(msgspec.Struct, frozen=True, gc=False):
     def event_id(self, kind: ScoreKind) -> str:
         return score_event_id(self.workspace_id, self.account_id, kind, self.cause)
 
-    def announce(self, finding: TierChange | Diagnosis, kind: ScoreKind) -> ScoreEnvelope:
+    def announce(self, finding: TierChange | Diagnosis, kind: ScoreKind) -> ScoreRecord:
         """The ``kind`` event of a tier change or a diagnosis, with the North Star."""
         event = finding.envelope(
             score_event_id=self.event_id(kind),
@@ -238,13 +238,13 @@ class _Origin(msgspec.Struct, frozen=True, gc=False):
             account_id=self.account_id,
             occurred_at=self.now,
         )
-        return event.model_copy(
-            update={"explanation": {**event.explanation, "north_star": self.star.as_json()}}
+        return msgspec.structs.replace(
+            event, explanation={**event.explanation, "north_star": self.star.as_json()}
         )
 
 
 def _add_health_events(
-    events: list[ScoreEnvelope],
+    events: list[ScoreRecord],
     origin: _Origin,
     previous: Findings,
     health: HealthScore | None,
@@ -277,8 +277,8 @@ def _envelope(
     health: HealthScore | None,
     assessment: RiskAssessment,
     tier: str | None,
-) -> ScoreEnvelope:
-    return ScoreEnvelope(
+) -> ScoreRecord:
+    return ScoreRecord(
         score_event_id=origin.event_id(kind),
         workspace_id=origin.workspace_id,
         account_id=origin.account_id,
@@ -287,7 +287,7 @@ def _envelope(
         risk_level=assessment.announced,
         tier=tier,
         signals=assessment.signal_names,
-        reasons=[SignalReason(**signal.as_reason()) for signal in assessment.signals],
+        reasons=[signal.as_reason() for signal in assessment.signals],
         explanation={**explanation, "north_star": origin.star.as_json()},
         occurred_at=origin.now,
     )

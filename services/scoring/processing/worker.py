@@ -74,8 +74,9 @@ from shared.consuming.metrics import lag_gauge, retries_counter
 from shared.consuming.seen import Sighting
 from shared.consuming.stream import Batch as StreamBatch
 from shared.consuming.stream import ServiceHandler, uncached
-from shared.contracts import AccountEvent, ScoreEnvelope, Topic, TriggerEnvelope
+from shared.contracts import AccountEvent, Topic, TriggerEnvelope
 from shared.contracts.events import AccountEventRecord
+from shared.contracts.scores import ScoreRecord
 from shared.contracts.tiers import TierLadder
 from shared.contracts.triggers import TriggerRecord
 
@@ -198,7 +199,7 @@ class Effects:
     """Account -> the latest time of its events in the batch (for the risk level's dwell)."""
     rows: list[dict[str, Any]] = field(default_factory=list)
     expected: dict[AccountKey, int | None] = field(default_factory=dict)
-    history: list[ScoreEnvelope] = field(default_factory=list)
+    history: list[ScoreRecord] = field(default_factory=list)
     received_at: list[datetime] = field(default_factory=list)
 
     def __bool__(self) -> bool:
@@ -527,9 +528,7 @@ class ScoringWorker(ServiceHandler[Item, Effects]):
                 (
                     f"score:{envelope.score_event_id}",
                     account.partition,
-                    OutgoingRecord(
-                        Topic.SCORES, envelope.key.encode(), envelope.model_dump_json().encode()
-                    ),
+                    OutgoingRecord(Topic.SCORES, envelope.key.encode(), envelope.to_json()),
                 )
             )
 

@@ -29,7 +29,7 @@ import msgspec
 from services.scoring.health.score import HealthScore
 from services.scoring.health.snapshot import AccountSnapshot
 from services.scoring.signals.rules import READERS, Context, Severity, SignalConfig, SignalKind
-from shared.contracts.scores import RiskLevel, ScoreKind
+from shared.contracts.scores import RiskLevel, ScoreKind, SignalReasonRecord
 
 DEFAULT_CONFIG = SignalConfig()
 
@@ -45,17 +45,17 @@ class Signal(msgspec.Struct, frozen=True, gc=False):
     sentence: str
     figures: Mapping[str, float | None] = msgspec.field(default_factory=dict)
 
-    def as_reason(self) -> dict[str, Any]:
+    def as_reason(self) -> SignalReasonRecord:
         """The signal as a score event's ``reasons`` entry (valid JSON: an infinite measure,
         a never-active role's, is ``None``)."""
-        return {
-            "signal": self.kind.value,
-            "severity": self.severity.value,
-            "sentence": self.sentence,
-            "measure": _finite(self.measure),
-            "threshold": self.raise_at,
-            "figures": {name: _finite(value) for name, value in self.figures.items()},
-        }
+        return SignalReasonRecord(
+            signal=self.kind.value,
+            severity=RiskLevel(self.severity.value),
+            sentence=self.sentence,
+            measure=_finite(self.measure),
+            threshold=self.raise_at,
+            figures={name: _finite(value) for name, value in self.figures.items()},
+        )
 
 
 def _finite(value: float | None) -> float | None:

@@ -15,7 +15,7 @@ import msgspec
 
 from services.scoring.definitions.compiled import TierSource
 from services.scoring.errors import ScoringError
-from shared.contracts.scores import ScoreEnvelope, ScoreKind
+from shared.contracts.scores import ScoreKind, ScoreRecord
 from shared.contracts.tiers import TierLadder
 
 
@@ -70,9 +70,9 @@ class TierChange(msgspec.Struct, frozen=True, gc=False):
 
     def envelope(
         self, *, score_event_id: str, workspace_id: str, account_id: str, occurred_at: datetime
-    ) -> ScoreEnvelope:
+    ) -> ScoreRecord:
         """The ``tier_changed`` event; ``score_event_id`` must be deterministic."""
-        return ScoreEnvelope(
+        return ScoreRecord(
             score_event_id=score_event_id,
             workspace_id=workspace_id,
             account_id=account_id,

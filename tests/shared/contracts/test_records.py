@@ -11,6 +11,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 import annotated_types
 import msgspec
 import msgspec.inspect
+import orjson
 import pytest
 from pydantic import AwareDatetime, BaseModel, ValidationError
 from pydantic.fields import FieldInfo
@@ -176,3 +177,11 @@ def test_an_unknown_field_or_an_out_of_range_value_is_refused_by_both() -> None:
             msgspec.json.decode(msgspec.json.encode(wrong), type=TriggerRecord)
         with pytest.raises(ValidationError):
             TriggerEnvelope.model_validate(wrong)
+
+
+def test_a_score_record_writes_the_json_its_envelope_writes() -> None:
+    envelope = EXAMPLES[1]
+    assert isinstance(envelope, ScoreEnvelope)
+    record = msgspec.json.decode(envelope.model_dump_json(), type=ScoreRecord)
+    assert orjson.loads(record.to_json()) == orjson.loads(envelope.model_dump_json())
+    assert ScoreEnvelope.model_validate_json(record.to_json()) == envelope

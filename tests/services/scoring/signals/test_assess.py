@@ -1,3 +1,4 @@
+import msgspec
 import pytest
 
 from services.scoring.health import snapshot as s
@@ -136,7 +137,7 @@ def test_a_signal_dropped_from_the_config_clears() -> None:
 
 def test_a_signal_carries_its_figures_as_a_reason() -> None:
     result = assess(None, logins(12, 0), None, now=START)
-    (reason,) = [x.as_reason() for x in result.signals]
+    (reason,) = [msgspec.structs.asdict(x.as_reason()) for x in result.signals]
     assert reason == {
         "signal": "logins_falling",
         "severity": "medium",
