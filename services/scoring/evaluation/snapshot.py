@@ -29,8 +29,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from enum import Enum, auto
 from types import MappingProxyType
-from typing import Literal
+from typing import Final, Literal
 
 import msgspec
 
@@ -46,6 +47,14 @@ _WINDOWED = frozenset(
     {MetricKind.COUNT, MetricKind.SUM, MetricKind.DISTINCT_USERS, MetricKind.RATIO}
 )
 
+
+class _Unread(Enum):
+    """A figure not read yet (``None`` is a figure: there is none)."""
+
+    UNREAD = auto()
+
+
+_UNREAD: Final = _Unread.UNREAD
 
 Bucket = tuple[Literal["amounts", "users"], str]
 """Where a metric's day buckets are in a :class:`MetricStore`: ``(field, metric id)``."""
@@ -110,10 +119,12 @@ class SnapshotMetrics(Mapping[str, float | None]):
         self._memo = memo if reusable else None
 
     def __getitem__(self, name: str) -> float | None:
-        try:
-            return self._cache[name]
-        except KeyError:
-            pass
+        figure = self._cache.get(name, _UNREAD)
+        return self._read(name) if figure is _UNREAD else figure
+
+    def _read(self, name: str) -> float | None:
+        """The figure, not read before: the memo's when its buckets did not change, else
+        computed (``KeyError`` for a name the definitions do not have)."""
         memo = self._memo
         if memo is not None and name in memo.figures:
             buckets = self._inputs.get(name)
@@ -129,7 +140,10 @@ class SnapshotMetrics(Mapping[str, float | None]):
 
     def get(self, name: str, default: float | None = None) -> float | None:  # type: ignore[override]
         """As ``Mapping.get``, without raising and catching a ``KeyError`` per read."""
-        return self[name] if name in self._readers else default
+        figure = self._cache.get(name, _UNREAD)
+        if figure is not _UNREAD:
+            return figure
+        return self._read(name) if name in self._readers else default
 
     def memo(self) -> FigureMemo:
         """The whole-day figures read so far, for the next evaluation."""

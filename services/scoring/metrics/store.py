@@ -183,18 +183,59 @@ def baseline(
         )
     today = now // DAY
     current = _range(store, definitions, metric, today - window + 1, today)
-    figures: list[float] = []
-    blocks = 0
-    for k in range(1, over // window + 1):
-        last = today - k * window
-        if store.since is None or last < store.since:
-            break
-        blocks += 1
-        figure = _range(store, definitions, metric, last - window + 1, last)
-        if figure is not None:
-            figures.append(figure)
+    blocks = (
+        0 if store.since is None else max(0, min(over // window, (today - store.since) // window))
+    )
+    figures = [
+        f for f in _blocks(store, definitions, metric, today, window, blocks) if f is not None
+    ]
     average = sum(figures) / len(figures) if figures else None
     return Baseline(current, average, blocks)
+
+
+def _blocks(
+    store: MetricStore,
+    definitions: MetricDefinitions,
+    metric: MetricDefinition,
+    today: int,
+    window: int,
+    count: int,
+) -> list[float | None]:
+    """The metric over each of the ``count`` ``window``-day blocks before the current one,
+    the latest first (block ``k`` ends ``k * window`` days before ``today``), as
+    :func:`_range` reads each, in one pass over the buckets."""
+    if count == 0:
+        return []
+    kind = metric.kind
+    if kind is MetricKind.COUNT or kind is MetricKind.SUM:
+        totals = [0.0] * (count + 1)
+        for d, a in store.amounts.get(metric.id, ()):
+            k = (today - d) // window
+            if 1 <= k <= count:
+                totals[k] += a
+        return list(totals[1:])
+    if kind is MetricKind.DISTINCT_USERS:
+        seen: list[set[str]] = [set() for _ in range(count + 1)]
+        for d, users in store.users.get(metric.id, ()):
+            k = (today - d) // window
+            if 1 <= k <= count:
+                seen[k] |= users
+        return [float(len(users)) for users in seen[1:]]
+    if kind is MetricKind.FACT:
+        stated = store.facts.get(metric.id)
+        return [None if stated is None else stated[0]] * count
+    if kind is MetricKind.RATIO:
+        assert metric.numerator is not None
+        assert metric.denominator is not None
+        tops = _blocks(store, definitions, definitions.get(metric.numerator), today, window, count)
+        bottoms = _blocks(
+            store, definitions, definitions.get(metric.denominator), today, window, count
+        )
+        return [
+            None if top is None or bottom is None or bottom == 0 else top / bottom
+            for top, bottom in zip(tops, bottoms, strict=True)
+        ]
+    raise UnsupportedQuery(f"a {kind} metric has no figure over days")
 
 
 def _range(
@@ -203,7 +244,11 @@ def _range(
     """The metric over days ``lo`` to ``hi`` inclusive (a fact: its latest value)."""
     kind = metric.kind
     if kind is MetricKind.COUNT or kind is MetricKind.SUM:
-        return float(sum(a for d, a in store.amounts.get(metric.id, ()) if lo <= d <= hi))
+        total = 0.0
+        for d, a in store.amounts.get(metric.id, ()):
+            if lo <= d <= hi:
+                total += a
+        return total
     if kind is MetricKind.DISTINCT_USERS:
         seen: set[str] = set()
         for d, users in store.users.get(metric.id, ()):

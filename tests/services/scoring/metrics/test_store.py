@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from services.scoring.definitions import MetricDefinitions, MetricEvent, Window, load_metrics
@@ -317,6 +319,36 @@ def test_a_young_account_is_compared_with_the_weeks_it_existed(
         MetricStore(), definitions, "logins", window=Window.P7D, over=Window.P28D, now=NOW
     )
     assert empty == Baseline(current=0.0, average=None, blocks=0)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_baseline_averages_the_window_as_read_at_the_end_of_each_earlier_block(
+    definitions: MetricDefinitions, seed: int
+) -> None:
+    """Against reading each block with :func:`value` at the block's end: every kind, every
+    window pair, accounts of every age."""
+    rng = random.Random(seed)
+    first = -rng.randrange(1, HORIZON_DAYS)
+    events = [
+        rng.choice([login(day, rng.choice("abcd")), order(day, rng.randrange(1, 500))])
+        for day in sorted(rng.randrange(first, 1) for _ in range(rng.randrange(1, 80)))
+    ]
+    seats = MetricEvent("signed", at(first), facts={"crm.seats": rng.randrange(0, 5)})
+    store = folded(definitions, seats, *events)
+    pairs = [(Window.P7D, Window.P28D), (Window.P1D, Window.P28D), (Window.P28D, Window.P28D)]
+    for metric in ("logins", "gmv", "active_users", "seat_utilisation"):
+        for window, over in pairs:
+            if window not in definitions.get(metric).windows:
+                continue
+            found = baseline(store, definitions, metric, window=window, over=over, now=NOW)
+            figures = [
+                value(store, definitions, metric, window, now=NOW - k * window * DAY)
+                for k in range(1, found.blocks + 1)
+            ]
+            read = [figure for figure in figures if figure is not None]
+            assert found.average == (sum(read) / len(read) if read else None), (metric, window)
+            assert store.since is not None
+            assert found.blocks == max(0, min(over // window, (TODAY - store.since) // window))
 
 
 def test_a_baseline_of_distinct_users_and_of_a_ratio(definitions: MetricDefinitions) -> None:
