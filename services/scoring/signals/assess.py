@@ -176,7 +176,7 @@ def assess(
                     threshold.severity,
                     reading.measure,
                     threshold.raise_at,
-                    reading.sentence,
+                    reading.say(),
                     reading.figures,
                 )
             )

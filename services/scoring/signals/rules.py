@@ -116,11 +116,12 @@ class SignalConfig:
 
 
 class Reading(msgspec.Struct, frozen=True, gc=False):
-    """A signal's measure, the sentence a CSM reads when it is raised, and the figures the
-    sentence states (by name, for templates: ``rows_7d``, ``weekly_average`` ...)."""
+    """A signal's measure, how to say the sentence a CSM reads when it is raised (said only
+    then: most readings raise nothing), and the figures the sentence states (by name, for
+    templates: ``rows_7d``, ``weekly_average`` ...)."""
 
     measure: float
-    sentence: str
+    say: Callable[[], str]
     figures: Mapping[str, float | None] = msgspec.field(default_factory=dict)
 
 
@@ -143,8 +144,10 @@ def logins_falling(c: Context) -> Reading | None:
     ratio = recent / baseline
     return Reading(
         ratio,
-        f"Logins are clearly falling: {_n(recent)} in the last 7 days against a weekly "
-        f"average of {_n(baseline)} over 28 days ({ratio:.0%} of usual).",
+        lambda: (
+            f"Logins are clearly falling: {_n(recent)} in the last 7 days against a weekly "
+            f"average of {_n(baseline)} over 28 days ({ratio:.0%} of usual)."
+        ),
         {"logins_7d": recent, "weekly_average": baseline},
     )
 
@@ -177,8 +180,10 @@ def data_export(c: Context) -> Reading | None:
     recent, baseline, ratio = got
     return Reading(
         ratio,
-        f"A large data export: {_n(recent)} rows exported in the last 7 days, "
-        f"{_against_usual(recent, baseline, 'week', 'weekly')}. Data may be being pulled out.",
+        lambda: (
+            f"A large data export: {_n(recent)} rows exported in the last 7 days, "
+            f"{_against_usual(recent, baseline, 'week', 'weekly')}. Data may be being pulled out."
+        ),
         {"rows_7d": recent, "weekly_average": baseline},
     )
 
@@ -194,8 +199,10 @@ def api_burst(c: Context) -> Reading | None:
     recent, baseline, ratio = got
     return Reading(
         ratio,
-        f"An API-call burst: {_n(recent)} calls in the last day, "
-        f"{_against_usual(recent, baseline, 'day', 'daily')}. Data may be being pulled out.",
+        lambda: (
+            f"An API-call burst: {_n(recent)} calls in the last day, "
+            f"{_against_usual(recent, baseline, 'day', 'daily')}. Data may be being pulled out."
+        ),
         {"calls_1d": recent, "daily_average": baseline},
     )
 
@@ -206,7 +213,9 @@ def silence(c: Context) -> Reading | None:
         return None
     return Reading(
         days,
-        f"Silence: no feature request, ticket or contact with the team for {_n(days)} days.",
+        lambda: (
+            f"Silence: no feature request, ticket or contact with the team for {_n(days)} days."
+        ),
         {"days": days},
     )
 
@@ -217,8 +226,10 @@ def _inactive(role: str, name: str) -> Callable[[Context], Reading | None]:
             return None
         days = c.snapshot.last_seen_days[role]
         if days is None:
-            return Reading(math.inf, f"The {name} has never been active.", {"days": None})
-        return Reading(days, f"The {name} has not been active for {_n(days)} days.", {"days": days})
+            return Reading(math.inf, lambda: f"The {name} has never been active.", {"days": None})
+        return Reading(
+            days, lambda: f"The {name} has not been active for {_n(days)} days.", {"days": days}
+        )
 
     return read
 
@@ -227,7 +238,7 @@ def invoice_overdue(c: Context) -> Reading | None:
     status = c.snapshot.facts.get(s.INVOICE_STATUS)
     if not isinstance(status, str):
         return None
-    return Reading(1.0 if status == "overdue" else 0.0, "An invoice is overdue.")
+    return Reading(1.0 if status == "overdue" else 0.0, lambda: "An invoice is overdue.")
 
 
 def seat_utilisation_falling(c: Context) -> Reading | None:
@@ -238,8 +249,10 @@ def seat_utilisation_falling(c: Context) -> Reading | None:
     lost = round((before - now) * 100, 6)
     return Reading(
         lost,
-        f"Seat utilisation is falling: {before:.0%} of paid seats were active 28 days ago, "
-        f"{now:.0%} now.",
+        lambda: (
+            f"Seat utilisation is falling: {before:.0%} of paid seats were active 28 days ago, "
+            f"{now:.0%} now."
+        ),
         {"utilisation": now, "utilisation_28d_ago": before},
     )
 
@@ -249,13 +262,16 @@ def renewal_at_risk(c: Context) -> Reading | None:
     if days is None:
         return None
     if not 0 <= days <= c.config.renewal_window_days:
-        return Reading(100.0, "No renewal within the window.")
+        return Reading(100.0, lambda: "No renewal within the window.")
     if c.health is None:
         return None
+    health = c.health
     return Reading(
-        c.health.score,
-        f"Renewal in {_n(days)} days while health is low: {c.health.score:.1f} "
-        f"({c.health.band.label}).",
+        health.score,
+        lambda: (
+            f"Renewal in {_n(days)} days while health is low: {health.score:.1f} "
+            f"({health.band.label})."
+        ),
         {"days_to_renewal": days, "health": c.health.score},
     )
 
