@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -97,6 +98,7 @@ class MetricDefinition:
         )
 
 
+@functools.lru_cache(maxsize=4096)
 def figure_name(metric_id: str, window: Window | None) -> str:
     """The snapshot name of a metric over ``window``: ``gmv_28d``, or the id alone (``None``)."""
     return metric_id if window is None else f"{metric_id}_{window.value}d"

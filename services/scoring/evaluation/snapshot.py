@@ -35,11 +35,11 @@ from typing import Final, Literal
 
 import msgspec
 
-from services.scoring.definitions import MetricDefinitions, MetricKind, Window
+from services.scoring.definitions import MetricDefinition, MetricDefinitions, MetricKind, Window
 from services.scoring.evaluation.facts import AccountFacts
 from services.scoring.health import AccountSnapshot
 from services.scoring.health import snapshot as s
-from services.scoring.metrics import DAY, MetricStore, baseline, value
+from services.scoring.metrics import DAY, MetricStore, baseline, value, value_of
 
 Reader = Callable[[MetricStore, MetricDefinitions, AccountFacts, int], float | None]
 ROLES = (s.DECISION_MAKER, s.ADMIN)
@@ -281,10 +281,10 @@ def _readers_of(definitions: MetricDefinitions) -> dict[str, Reader]:
     found: dict[str, Reader] = {}
     for metric in definitions.metrics:
         if metric.kind not in _WINDOWED:
-            found[metric.id] = _point(metric.id)
+            found[metric.id] = _point(metric)
             continue
         for window in metric.windows:
-            found[f"{metric.id}_{window.value}d"] = _windowed(metric.id, window)
+            found[f"{metric.id}_{window.value}d"] = _windowed(metric, window)
         if metric.kind is MetricKind.RATIO:
             continue
         windows = set(metric.windows)
@@ -305,16 +305,16 @@ def _readers_of(definitions: MetricDefinitions) -> dict[str, Reader]:
     return found
 
 
-def _point(metric_id: str) -> Reader:
+def _point(metric: MetricDefinition) -> Reader:
     def read(store: MetricStore, d: MetricDefinitions, _f: AccountFacts, now: int) -> float | None:
-        return value(store, d, metric_id, None, now=now)
+        return value_of(store, d, metric, None, now=now)
 
     return read
 
 
-def _windowed(metric_id: str, window: Window) -> Reader:
+def _windowed(metric: MetricDefinition, window: Window) -> Reader:
     def read(store: MetricStore, d: MetricDefinitions, _f: AccountFacts, now: int) -> float | None:
-        return value(store, d, metric_id, window, now=now)
+        return value_of(store, d, metric, window, now=now)
 
     return read
 

@@ -11,6 +11,7 @@ from services.scoring.metrics.store import (
     fold,
     prune,
     value,
+    value_of,
 )
 
 __all__ = [
@@ -25,4 +26,5 @@ __all__ = [
     "fold",
     "prune",
     "value",
+    "value_of",
 ]

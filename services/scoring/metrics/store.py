@@ -144,15 +144,27 @@ def value(
     None when there is no figure: never seen, a fact never stated, a ratio with a part
     missing or a zero denominator. Raises :class:`MetricUnknown` for an unknown id.
     """
-    metric = definitions.get(metric_id)
-    if metric.kind is MetricKind.LAST_SEEN:
+    return value_of(store, definitions, definitions.get(metric_id), window, now=now)
+
+
+def value_of(
+    store: MetricStore,
+    definitions: MetricDefinitions,
+    metric: MetricDefinition,
+    window: Window | None,
+    *,
+    now: int,
+) -> float | None:
+    """As :func:`value`, for a metric of ``definitions`` already looked up."""
+    kind = metric.kind
+    if kind is MetricKind.LAST_SEEN:
         at = store.last_seen.get(metric.id)
         return None if at is None else max(0, now - at) / DAY
-    if metric.kind is MetricKind.FACT:
+    if kind is MetricKind.FACT:
         stated = store.facts.get(metric.id)
         return None if stated is None else stated[0]
     if window is None:
-        raise UnsupportedQuery(f"metric {metric_id!r} is measured over a window; name one")
+        raise UnsupportedQuery(f"metric {metric.id!r} is measured over a window; name one")
     today = now // DAY
     return _range(store, definitions, metric, today - window + 1, today)
 
