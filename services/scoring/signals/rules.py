@@ -272,7 +272,7 @@ def renewal_at_risk(c: Context) -> Reading | None:
             f"Renewal in {_n(days)} days while health is low: {health.score:.1f} "
             f"({health.band.label})."
         ),
-        {"days_to_renewal": days, "health": c.health.score},
+        {"days_to_renewal": days, "health": health.score},
     )
 
 
