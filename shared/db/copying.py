@@ -4,7 +4,7 @@ connection (:mod:`shared.db.driver`).
 ``COPY`` has no statement to parse or plan and no arrays to build: the driver encodes
 each row straight into the copy stream, which costs both sides a fraction of an
 ``INSERT ... SELECT FROM unnest(...)``. The rows reach the driver one by one, and the event
-loop runs every few milliseconds between them (the driver encodes them as they come), so a
+loop runs every slice between them (the driver encodes them as they come), so a
 batch's thousands of rows hold it no longer than a statement's parts would. ``COPY`` has no
 ``ON CONFLICT``, so it suits tables whose rows cannot repeat. It runs in the session's
 transaction; SQLite inserts the rows as one executemany
