@@ -189,9 +189,10 @@ class Handler(ABC, Generic[T, E]):
         """Whether :meth:`Stream.run` may load and apply a batch while the previous one's
         checkpoint is in flight (on PostgreSQL; SQLite has one writer). A handler that says
         yes keeps every effect of a batch in its cache until the batch is durable (it may
-        forget only after :meth:`Stream.wait_committed`), and calls
-        :meth:`Stream.wait_committed` before it reads anything a checkpoint writes besides
-        its cached states (due timers)."""
+        forget only after :meth:`Stream.wait_committed`), and reads what a checkpoint
+        writes besides its cached states only after :meth:`Stream.wait_committed` or
+        knowing what the checkpoint in flight changes (the engine's due-timer lookup leaves
+        out the timers that checkpoint fired)."""
         return False
 
     async def load(self, session: AsyncSession, items: Sequence[T], batch: Batch[E]) -> None:

@@ -174,6 +174,9 @@ class EngineWorker(ServiceHandler[Decoded, Effects]):
         self.facts: dict[AccountKey, dict[str, Any]] = {}
         """Facts of the owned accounts (empty: none known), whatever their enrolment."""
         self.timers_checked_at = float("-inf")
+        self.firing: frozenset[str] = frozenset()
+        """The timers the last batch fired: its checkpoint, maybe still in flight, deletes
+        them, so the next due-timer lookup leaves them out."""
         self.attach_stream(INPUT_TOPICS, OutboxRow, settings, metrics)
 
     # -- the stream's hooks ------------------------------------------------------------
@@ -205,10 +208,12 @@ class EngineWorker(ServiceHandler[Decoded, Effects]):
     def reset(self) -> None:
         self.states.clear()
         self.facts.clear()
+        self.firing = frozenset()
 
     def overlaps_checkpoints(self) -> bool:
-        """Yes: the cache holds every effect until it is durable (:meth:`load` forgets and
-        looks up due timers only once the checkpoint in flight committed)."""
+        """Yes: the cache holds every effect until it is durable (:meth:`load` forgets only
+        once the checkpoint in flight committed, and looks up due timers leaving out those
+        that checkpoint fired)."""
         return True
 
     def committed(self, batch: Batch) -> None:
@@ -250,14 +255,15 @@ class EngineWorker(ServiceHandler[Decoded, Effects]):
 
     async def load(self, session: AsyncSession, items: Sequence[Decoded], batch: Batch) -> None:
         """The timers due now (at most one lookup per ``timer_interval_ms``), then the
-        states and facts of ``items`` and of those timers, in bulk. Both the lookup and
-        forgetting part of a full cache first wait for the checkpoint in flight: it may
-        fire or schedule timers, and its states are durable only once it is done."""
-        timers_due = self.timers_due()
-        if timers_due or self.cache_full():
+        states and facts of ``items`` and of those timers, in bulk. Forgetting part of a
+        full cache first waits for the checkpoint in flight (its states are durable only
+        once it is done); the lookup does not: it leaves out the timers that checkpoint
+        fired and deletes (:attr:`firing`), and a timer it schedules is found by a later
+        lookup."""
+        if self.cache_full():
             await self.stream.wait_committed()
             self.bound_cache()
-        batch.effects.due = await self.due_timers(session) if timers_due else []
+        batch.effects.due = await self.due_timers(session) if self.timers_due() else []
         batch.handled += len(batch.effects.due)
         keys = {(d.workspace_id, d.account_id, d.timer.path_id) for d in batch.effects.due}
         await self.load_for(items, session, keys)
@@ -272,7 +278,11 @@ class EngineWorker(ServiceHandler[Decoded, Effects]):
         owned = {tp.partition for tp in self.member.assignment if tp.topic == Topic.ACCOUNT_EVENTS}
         seconds = int(self.clock.now().timestamp())
         return await timers.due(
-            session, owned, now=seconds, limit=self.settings.max_timers_per_batch
+            session,
+            owned,
+            now=seconds,
+            limit=self.settings.max_timers_per_batch,
+            fired=self.firing,
         )
 
     async def load_for(
@@ -305,6 +315,7 @@ class EngineWorker(ServiceHandler[Decoded, Effects]):
         """Fire the due timers, then apply the records in order; count what was applied
         and triggered (once per batch: a labelled counter's increment takes a lock)."""
         await self.fire(batch)
+        self.firing = frozenset(batch.effects.fired)
         for item in items:
             await batch.pause()
             if item.event is not None:

@@ -55,17 +55,23 @@ async def schedule(session: AsyncSession, timers: Sequence[tuple[str, str, int, 
 
 
 async def due(
-    session: AsyncSession, partitions: Collection[int], *, now: int, limit: int
+    session: AsyncSession,
+    partitions: Collection[int],
+    *,
+    now: int,
+    limit: int,
+    fired: Collection[str] = (),
 ) -> list[DueTimer]:
-    """Timers of ``partitions`` due at or before ``now``, the earliest first."""
+    """Timers of ``partitions`` due at or before ``now``, the earliest first, less those
+    among ``fired`` (fired by a transaction not committed yet, which deletes them)."""
     if not partitions:
         return []
-    rows = await session.execute(
-        select(TimerRow)
-        .where(TimerRow.partition.in_(sorted(partitions)), TimerRow.due_at <= now)
-        .order_by(TimerRow.due_at, TimerRow.timer_id)
-        .limit(limit)
+    query = select(TimerRow).where(
+        TimerRow.partition.in_(sorted(partitions)), TimerRow.due_at <= now
     )
+    if fired:
+        query = query.where(TimerRow.timer_id.not_in(sorted(fired)))
+    rows = await session.execute(query.order_by(TimerRow.due_at, TimerRow.timer_id).limit(limit))
     return [_due(row) for row in rows.scalars()]
 
 

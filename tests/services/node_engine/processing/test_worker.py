@@ -4,6 +4,7 @@ between the database commit and the offset commit."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from shared.contracts import (
 )
 from shared.contracts.events import event_id_for
 from shared.contracts.topics import DeadLetter
+from shared.db import create_engine, create_session_factory
 from shared.definitions import load_definition
 from shared.errors import BusUnavailable
 from tests.services.node_engine.support import build, document, node, stage
@@ -315,6 +317,56 @@ async def test_due_timers_fire_overdue_then_escalation_triggers(harness: Harness
             ).all()
         )
     assert kinds == {"review"}  # the first node's due date fired stale and left nothing
+    await consumer.close()
+
+
+@pytest.fixture
+async def postgres_harness(bus: Bus, postgres_url: str) -> AsyncIterator[Harness]:
+    """A harness on PostgreSQL alone, where checkpoints overlap the next batch."""
+    engine = create_engine(postgres_url)
+    sessions = create_session_factory(engine)
+    tag, clock = uuid.uuid4().hex[:10], FrozenClock(T0)
+    attribution = Attributing(bus, sessions, clock, f"attribution-{tag}")
+    yield Harness(bus, sessions, clock, f"ws{tag}", f"engine-{tag}", attribution)
+    await attribution.close()
+    await engine.dispose()
+
+
+async def test_a_lookup_leaves_out_the_timers_the_checkpoint_in_flight_fired(
+    postgres_harness: Harness,
+) -> None:
+    harness = postgres_harness
+    await harness.publish(
+        [
+            harness.event("m1", type=EventType.GROUP),
+            harness.event("m2", event="Merchant Approved"),
+        ]
+    )
+    worker, consumer = harness.worker(), await subscribe(harness)
+    await run_until_idle(worker, consumer)
+    gate, write = asyncio.Event(), worker.write
+
+    async def gated_write(session: AsyncSession, batch: Any) -> None:
+        await gate.wait()
+        await write(session, batch)
+
+    worker.write = gated_write  # type: ignore[method-assign]
+    harness.clock.advance(timedelta(days=1, hours=1))
+    await asyncio.sleep(0.02)  # the harness looks timers up every 10 ms
+    assert await worker.stream.step(consumer, overlap=True) > 0  # fires the due timers
+    assert worker.stream.in_flight is not None
+    assert worker.firing
+    await asyncio.sleep(0.02)
+    looked_up_at = worker.timers_checked_at
+    second = asyncio.create_task(worker.stream.step(consumer, overlap=True))
+    await asyncio.sleep(0.3)
+    assert worker.timers_checked_at > looked_up_at  # looked up with the first in flight
+    assert not second.done()  # its hand-off waits for the first checkpoint
+    gate.set()
+    assert await second == 0  # nothing due but the timers in flight: none fired twice
+    await worker.stream.settle()  # a timer fired twice would fail this checkpoint
+    overdue = [t for t in await harness.triggers() if t.kind.value == "node_overdue"]
+    assert [t.node for t in overdue] == ["complete_profile"]
     await consumer.close()
 
 
