@@ -12,7 +12,8 @@ SLICE_S = 0.0005
 because a stage applies one batch while the previous batch's checkpoint runs its
 statements: each statement's answer waits for the slice in progress to end before the
 next statement is sent, so with 2 ms slices a checkpoint of eight statements took a
-fifth longer than with these (docs/architecture.md, "Slices")."""
+fifth longer than with these (docs/architecture.md, "Slices, and the due-timer
+lookup beside the checkpoint in flight")."""
 
 
 class Slicer:
