@@ -5,6 +5,7 @@ between the database commit and the offset commit."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -126,12 +127,21 @@ class Harness:
         return [item for _, _, item in await read_to_end(self.bus, topic, model)]
 
 
-@pytest.fixture
-async def harness(bus: Bus, sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Harness]:
+@contextlib.asynccontextmanager
+async def harness_on(
+    bus: Bus, sessions: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[Harness]:
+    """A harness of its own workspace and groups on ``bus`` and ``sessions``."""
     tag, clock = uuid.uuid4().hex[:10], FrozenClock(T0)
     attribution = Attributing(bus, sessions, clock, f"attribution-{tag}")
     yield Harness(bus, sessions, clock, f"ws{tag}", f"engine-{tag}", attribution)
     await attribution.close()
+
+
+@pytest.fixture
+async def harness(bus: Bus, sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Harness]:
+    async with harness_on(bus, sessions) as harness:
+        yield harness
 
 
 async def run_until_idle(worker: EngineWorker, consumer: Consumer, *, rounds: int = 200) -> None:
@@ -324,11 +334,8 @@ async def test_due_timers_fire_overdue_then_escalation_triggers(harness: Harness
 async def postgres_harness(bus: Bus, postgres_url: str) -> AsyncIterator[Harness]:
     """A harness on PostgreSQL alone, where checkpoints overlap the next batch."""
     engine = create_engine(postgres_url)
-    sessions = create_session_factory(engine)
-    tag, clock = uuid.uuid4().hex[:10], FrozenClock(T0)
-    attribution = Attributing(bus, sessions, clock, f"attribution-{tag}")
-    yield Harness(bus, sessions, clock, f"ws{tag}", f"engine-{tag}", attribution)
-    await attribution.close()
+    async with harness_on(bus, create_session_factory(engine)) as harness:
+        yield harness
     await engine.dispose()
 
 
