@@ -13,10 +13,10 @@ class EngineSettings(BaseSettings):
 
     group_id: str = Field(default="milepost-engine", description="Kafka consumer group.")
     max_batch_records: int = Field(
-        default=500,
+        default=1000,
         ge=1,
         description="Records per checkpoint: larger batches write less often, smaller ones "
-        "fire due timers sooner.",
+        "fire due timers sooner (timers are looked up between batches).",
     )
     poll_timeout_ms: int = Field(default=200, ge=10, le=10_000)
     batch_wait_ms: BatchWaitMs = BATCH_WAIT_MS

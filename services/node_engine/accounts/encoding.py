@@ -1,4 +1,5 @@
-"""The stored form of :class:`AccountState`: compact JSON (orjson), versioned.
+"""The stored form of :class:`AccountState`: compact JSON, versioned (written by orjson,
+read by msgspec).
 
 Aggregates keep their shape: a lifetime total is a number, a window a list of
 ``[bucket, amount]`` pairs, distinct users a list of ``[user, last bucket]`` pairs.
@@ -6,15 +7,15 @@ Aggregates keep their shape: a lifetime total is a number, a window a list of
 
 from __future__ import annotations
 
-from sys import intern
+from collections.abc import Mapping
 from typing import Any
 
+import msgspec
 import orjson
 
 from services.node_engine.core.state import AccountState, AggregateValue, NodeRecord, NodeStatus
 
 FORMAT = 1
-_STATUSES = {status.value: status for status in NodeStatus}
 
 
 def encode_state(state: AccountState) -> bytes:
@@ -46,39 +47,55 @@ def encode_state(state: AccountState) -> bytes:
     return bytes(memoryview(encoded))
 
 
+class _Stored(msgspec.Struct, array_like=True, gc=False):
+    """The stored layout, field by field, as :func:`encode_state` writes it: msgspec
+    builds the values while it parses (a node's record as a tuple, a window's pairs as
+    tuples), so decoding walks no intermediate lists."""
+
+    format: int
+    workspace_id: str
+    account_id: str
+    path_id: str
+    path_version: int
+    enrolled_at: int
+    stage: str
+    stage_entered_at: int
+    node: str | None
+    node_entered_at: int | None
+    nodes: Mapping[str, tuple[NodeStatus, int, int, int | None]]
+    tier: str | None
+    aggregates: Mapping[str, AggregateValue]
+    facts: Mapping[str, Any]
+    sequence: int
+    last_error: str | None
+
+
+_READ = msgspec.json.Decoder(_Stored)
+
+
 def decode_state(data: bytes) -> AccountState:
-    """The state ``encode_state`` wrote; ``ValueError`` for an unknown format.
-
-    Names every account shares (workspace, path, stage, node, aggregate and fact names) are
-    interned, so a cache of many states holds one copy of each."""
-    fields: list[Any] = orjson.loads(data)
-    if not fields or fields[0] != FORMAT:
-        raise ValueError(f"unknown account state format {fields[:1]!r}")
-    (_, workspace, account, path, version, enrolled, stage, stage_at, node, node_at) = fields[:10]
-    nodes, tier, aggregates, facts, sequence, last_error = fields[10:]
+    """The state ``encode_state`` wrote; ``ValueError`` for an unknown format. The state
+    is short-lived (the cache keeps the bytes), so its names are not interned."""
+    try:
+        stored = _READ.decode(data)
+    except msgspec.DecodeError as exc:
+        raise ValueError(f"unknown account state format: {exc}") from exc
+    if stored.format != FORMAT:
+        raise ValueError(f"unknown account state format {stored.format!r}")
     return AccountState(
-        workspace_id=intern(workspace),
-        account_id=account,
-        path_id=intern(path),
-        path_version=version,
-        enrolled_at=enrolled,
-        stage=intern(stage),
-        stage_entered_at=stage_at,
-        node=None if node is None else intern(node),
-        node_entered_at=node_at,
-        nodes={
-            intern(node_id): NodeRecord(_STATUSES[status], visits, entered, completed)
-            for node_id, (status, visits, entered, completed) in nodes.items()
-        },
-        tier=None if tier is None else intern(tier),
-        aggregates={intern(key): _aggregate(value) for key, value in aggregates.items()},
-        facts={intern(key): value for key, value in facts.items()},
-        sequence=sequence,
-        last_error=last_error,
+        stored.workspace_id,
+        stored.account_id,
+        stored.path_id,
+        stored.path_version,
+        stored.enrolled_at,
+        stored.stage,
+        stored.stage_entered_at,
+        stored.node,
+        stored.node_entered_at,
+        {node_id: NodeRecord(*record) for node_id, record in stored.nodes.items()},
+        stored.tier,
+        stored.aggregates,
+        stored.facts,
+        stored.sequence,
+        last_error=stored.last_error,
     )
-
-
-def _aggregate(value: Any) -> AggregateValue:
-    if isinstance(value, list):
-        return tuple((first, second) for first, second in value)
-    return float(value)

@@ -54,3 +54,15 @@ def test_an_encoded_state_holds_no_more_memory_than_its_size() -> None:
         tracemalloc.stop()
     held = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
     assert held / len(encoded) < len(encoded[0]) + 200
+
+
+def test_a_whole_total_reads_back_as_a_number_and_bad_bytes_are_refused() -> None:
+    stored = encode_state(STATE).replace(
+        b'"count|Order Completed||||":7.0', b'"count|Order Completed||||":7'
+    )
+    assert stored != encode_state(STATE)
+    total = decode_state(stored).aggregates["count|Order Completed||||"]
+    assert isinstance(total, float)
+    assert total == 7.0
+    with pytest.raises(ValueError, match="unknown account state format"):
+        decode_state(b'[1,"ws"')

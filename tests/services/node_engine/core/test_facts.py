@@ -52,3 +52,12 @@ def test_scores_become_score_facts() -> None:
         "score.risk_level": "high",
         "score.health": 40,
     }
+
+
+def test_near_the_bound_the_known_facts_are_sized_one_by_one() -> None:
+    known = {f"account.f{i:02}": "y" * 900 for i in range(17)}
+    room = MAX_FACTS_BYTES - sum(fact_size(k, v) for k, v in known.items())
+    value = "z" * (room - len("account.new") - 2)  # fills the bound exactly
+    assert fact_size("account.new", value) == room
+    assert fold_facts(known, {"account.new": value})["account.new"] == value
+    assert "account.new" not in fold_facts(known, {"account.new": value + "z"})
