@@ -32,6 +32,7 @@ from services.scoring.accounts.service import Group, NorthStarDefinition
 from services.scoring.catalog import service as catalog
 from services.scoring.catalog.service import VersionInfo
 from services.scoring.definitions import MetricDefinitions, load_metrics
+from services.scoring.health import health_explanation
 from services.scoring.portfolio import PortfolioInputInvalid
 from services.scoring.settings import ScoringSettings
 from shared.clock import Clock
@@ -335,7 +336,8 @@ def _summary(row: ScoringAccountRow) -> schemas.AccountSummaryOut:
 def _score_out(
     workspace: str, row: ScoringAccountRow, figures: dict[str, float | None]
 ) -> schemas.AccountScoreOut:
-    health = row.explanation.get("health") or {}
+    stored = row.explanation.get("health")
+    health = {} if stored is None else health_explanation(stored)
     star = row.explanation["north_star"]
     return schemas.AccountScoreOut(
         workspace=workspace,

@@ -39,7 +39,7 @@ from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import TypeEngine
 
-from shared.db.types import UtcDateTime
+from shared.db.types import UtcDateTime, json_column_text
 
 _AS_TEXT = frozenset(
     {String, Text, Integer, BigInteger, SmallInteger, Boolean, Float, Double, UtcDateTime}
@@ -130,4 +130,4 @@ def json_text(stored: JSON, value: Any) -> str | None:
     type: ``None`` is JSON ``null`` unless the column says ``none_as_null``."""
     if value is None and stored.none_as_null:
         return None
-    return orjson.dumps(value).decode()
+    return json_column_text(value)

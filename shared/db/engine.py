@@ -12,6 +12,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
+from shared.db.types import json_column_text
+
 RECYCLE_SECONDS = 300
 """A pooled PostgreSQL connection older than this is replaced when next taken out (before a
 firewall or proxy drops it for idleness)."""
@@ -35,11 +37,15 @@ def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
     :data:`PLANNER_SETTINGS`. A connection the server dropped (a
     restart) fails its next use, which discards every connection of the pool; the caller
     retries as for any database error (ingest publishes without its ledger, a consumer
-    rolls its batch back)."""
+    rolls its batch back).
+
+    JSON columns are written by :func:`~shared.db.types.json_column_text` on both."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         private_sqlite_file(parsed.database)
-        engine = _create_async_engine(url, connect_args={"timeout": 30})
+        engine = _create_async_engine(
+            url, connect_args={"timeout": 30}, json_serializer=json_column_text
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return _create_async_engine(
@@ -48,6 +54,7 @@ def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
         max_overflow=0,
         pool_recycle=RECYCLE_SECONDS,
         connect_args={"server_settings": PLANNER_SETTINGS},
+        json_serializer=json_column_text,
     )
 
 

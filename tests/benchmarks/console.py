@@ -440,6 +440,7 @@ RISKS = ("low", "low", "medium", "high")
 def _score_row(workspace: str, account: str, i: int, now: datetime) -> dict[str, Any]:
     risk = RISKS[i % len(RISKS)]
     health = float((i * 37) % 100)
+    band = "healthy" if health >= 70 else "watch" if health >= 40 else "at_risk"
     signal = {
         "kind": "logins_falling",
         "severity": risk,
@@ -456,13 +457,13 @@ def _score_row(workspace: str, account: str, i: int, now: datetime) -> dict[str,
         "metrics": encode(MetricStore()),
         "facts": {"values": {"account.name": account}, "roles": ["admin"], "paths": [PATH_ID]},
         "health": health,
-        "band": "healthy" if health >= 70 else "watch" if health >= 40 else "at_risk",
+        "band": band,
         "risk_level": risk,
         "risk": {"level": risk, "signals": [signal] if risk != "low" else []},
         "tier": f"L{1 + i % 5}",
         "peers": None,
         "explanation": {
-            "health": {"components": {}, "missing": [], "text": [f"Health {health} of 100."]},
+            "health": {"score": health, "band": band, "components": [], "missing": []},
             "north_star": {
                 "metric": "orders",
                 "name": "Orders completed",

@@ -127,16 +127,22 @@ class Evaluation(msgspec.Struct, frozen=True, gc=False):
     tier_change: TierChange | None = None
     diagnosis: Diagnosis | None = None
 
-    def explanation(self) -> dict[str, Any]:
-        """The account's current explanation: health, signals, tier change, core problem
-        and the North Star."""
-        return {
-            "health": None if self.health is None else self.health.as_explanation(),
-            "risk": self.assessment.as_explanation(),
-            "tier": None if self.tier_change is None else self.tier_change.explanation(),
-            "diagnosis": None if self.diagnosis is None else self.diagnosis.explanation(),
-            "north_star": self.north_star.as_json(),
-        }
+    def account_explanation(self) -> bytes:
+        """What the account's row keeps of this evaluation, as JSON: the health score as
+        computed (:func:`~services.scoring.health.health_explanation` renders it when read,
+        as a ``score_changed`` event explains it) and the North Star. What changed at this
+        evaluation (signals raised, a tier change, a core problem) is in its score events,
+        the raised signals in the row's risk state."""
+        kept = _AccountExplanation(self.health, self.north_star.as_json())
+        return _ACCOUNT_EXPLANATION.encode(kept)
+
+
+class _AccountExplanation(msgspec.Struct, frozen=True, gc=False):
+    health: HealthScore | None
+    north_star: dict[str, Any]
+
+
+_ACCOUNT_EXPLANATION = msgspec.json.Encoder()
 
 
 def evaluate(

@@ -7,6 +7,7 @@ from services.scoring.health.score import (
     ComponentScore,
     HealthConfig,
     HealthScore,
+    health_explanation,
     meaningful_change,
     score_health,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "HealthScore",
     "Ramp",
     "Thresholds",
+    "health_explanation",
     "meaningful_change",
     "score_health",
 ]

@@ -143,6 +143,15 @@ class HealthScore(msgspec.Struct, frozen=True, gc=False):
         }
 
 
+def health_explanation(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """The explanation of a health score an account's row keeps (the :class:`HealthScore`
+    as JSON), as a ``score_changed`` event's; a row an earlier release wrote keeps that
+    explanation itself (with its ``text``) and is read as it is."""
+    if "text" in stored:
+        return dict(stored)
+    return msgspec.convert(stored, HealthScore).as_explanation()
+
+
 def score_health(snapshot: AccountSnapshot, config: HealthConfig) -> HealthScore | None:
     """The account's health, or ``None`` when no weighted component has data."""
     business_type = snapshot.facts.get(s.BUSINESS_TYPE)

@@ -36,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import msgspec
+import orjson
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -79,6 +80,7 @@ from shared.contracts.events import AccountEventRecord
 from shared.contracts.scores import ScoreRecord
 from shared.contracts.tiers import TierLadder
 from shared.contracts.triggers import TriggerRecord
+from shared.db.types import json_column_text
 
 logger = logging.getLogger(__name__)
 
@@ -570,19 +572,21 @@ def _row(
         "partition": account.partition,
         "revision": revision + 1,
         "metrics": encode(account.store),
-        "facts": facts_to_json(facts),
+        "facts": _encoded(facts_to_json(facts)),
         "health": findings.health,
         "band": None if findings.band is None else findings.band.value,
         "risk_level": None if findings.risk is None else findings.risk.level.value,
-        "risk": None if findings.risk is None else risk_to_json(findings.risk),
+        "risk": None if findings.risk is None else _encoded(risk_to_json(findings.risk)),
         "tier": findings.tier,
-        "peers": {
-            "standings": [standing.to_json() for standing in findings.standings],
-            "diagnosis": findings.diagnosis,
-        }
+        "peers": _encoded(
+            {
+                "standings": [standing.to_json() for standing in findings.standings],
+                "diagnosis": findings.diagnosis,
+            }
+        )
         if findings.standings or findings.diagnosis
         else None,
-        "explanation": evaluation.explanation(),
+        "explanation": orjson.Fragment(evaluation.account_explanation()),
         "north_star": evaluation.north_star.value,
         "contract_value": facts.number("crm.contract_value"),
         "acquisition_cost": facts.number("crm.acquisition_cost"),
@@ -591,6 +595,12 @@ def _row(
         "evaluated_at": now,
         "updated_at": now,
     }
+
+
+def _encoded(value: object) -> orjson.Fragment:
+    """A JSON column's value encoded as the row is built, while its objects are still in
+    the processor's cache (the checkpoint writes it as it is)."""
+    return orjson.Fragment(json_column_text(value))
 
 
 def _text(value: object) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from unittest.mock import ANY
 
 import msgspec
 
@@ -19,6 +20,7 @@ from services.scoring.evaluation.evaluate import (
     score_event_id,
 )
 from services.scoring.evaluation.facts import AccountFacts
+from services.scoring.health import health_explanation
 from services.scoring.metrics import DAY, MetricStore, fold
 from shared.contracts.scores import ScoreKind
 
@@ -69,7 +71,37 @@ def test_the_first_evaluation_scores_and_raises_with_explanations() -> None:
     assert raised.risk_level.value == "high"
     assert raised.explanation["signals"]["invoice_overdue"]["sentence"] == "An invoice is overdue."
     assert raised.score_event_id == score_event_id("ws", "acme", ScoreKind.RISK_RAISED, "e1")
-    assert evaluation.explanation()["north_star"]["value"] == 1.0
+    kept = json.loads(evaluation.account_explanation())
+    assert kept["north_star"] == changed.explanation["north_star"]
+    assert evaluation.health is not None
+    rendered = {**health_explanation(kept["health"]), "previous": None, "north_star": ANY}
+    assert rendered == changed.explanation
+
+
+def test_the_row_keeps_the_health_score_and_renders_it_as_its_event_explains_it() -> None:
+    evaluation = evaluate(
+        workspace_id="ws",
+        account_id="acme",
+        store=store(),
+        facts=AccountFacts({"crm.seats": 40}, frozenset({"admin"})),
+        definitions=DEFINITIONS,
+        previous=Findings(),
+        now=NOW,
+        cause="e1",
+        config=ScoringConfig(),
+    )
+    health = evaluation.health
+    assert health is not None
+    assert health.missing  # a sentence names what was left out
+    assert any(round(c.weight, 4) != c.weight for c in health.components)  # kept unrounded
+    kept = json.loads(evaluation.account_explanation())
+    assert set(kept) == {"health", "north_star"}
+    assert health_explanation(kept["health"]) == health.as_explanation()
+
+
+def test_a_row_an_earlier_release_wrote_keeps_its_explanation() -> None:
+    stored = {"band": "watch", "components": {}, "missing": [], "text": ["Health 50.0 of 100."]}
+    assert health_explanation(stored) == stored
 
 
 def test_nothing_is_due_when_nothing_changed() -> None:
@@ -123,8 +155,11 @@ def test_a_risk_state_survives_storage_with_a_never_active_role() -> None:
     assert state is not None
     assert {s.kind.value for s in state.signals} == {"admin_inactive", "invoice_overdue"}
     assert risk_from_json(risk_to_json(state)) == state
-    strict = json.dumps(evaluation.explanation(), allow_nan=False)  # PostgreSQL's JSON
-    assert '"measure": null' in strict
+    json.loads(evaluation.account_explanation(), parse_constant=_refuse)  # PostgreSQL's JSON
+
+
+def _refuse(constant: str) -> None:
+    raise AssertionError(f"{constant} is not JSON")
 
 
 def test_the_metrics_files_health_weights_apply_per_segment() -> None:
