@@ -137,9 +137,13 @@ class PeerDistribution:
         ``None`` when empty."""
         if self._count == 0:
             return None
-        target = _order(bin_of(value))
-        below = sum(count for bin_, count in self._bins.items() if _order(bin_) < target)
-        same = self._bins.get(bin_of(value), 0)
+        own = bin_of(value)
+        sign, key = own
+        at = sign * key  # below: a lower sign, or the same sign and a lower signed key
+        below = sum(
+            count for (s, k), count in self._bins.items() if s < sign or (s == sign and s * k < at)
+        )
+        same = self._bins.get(own, 0)
         return 100.0 * (below + same / 2) / self._count
 
     def value_at(self, percentile: float) -> float | None:

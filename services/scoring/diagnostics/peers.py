@@ -87,6 +87,8 @@ def peer_updates(old: PeerStanding | None, new: PeerStanding | None) -> tuple[Pe
     """The distribution changes that take an account from standing ``old`` to ``new``
     (``None``: none, as on its first evaluation or when it leaves the path), one per
     (group, figure) that changes, ordered by group then figure."""
+    if old is not None and new is not None and old.group == new.group:
+        return _moved(old, new)
     before = {(old.group, f): v for f, v in old.values} if old else {}
     after = {(new.group, f): v for f, v in new.values} if new else {}
     updates = []
@@ -95,6 +97,19 @@ def peer_updates(old: PeerStanding | None, new: PeerStanding | None) -> tuple[Pe
         if removed != added:
             updates.append(PeerUpdate(group, figure, removed, added))
     return tuple(updates)
+
+
+def _moved(old: PeerStanding, new: PeerStanding) -> tuple[PeerUpdate, ...]:
+    """:func:`peer_updates` within one group (the common case: the account's values
+    moved, its tier did not)."""
+    if old.values == new.values:
+        return ()
+    before, after = dict(old.values), dict(new.values)
+    return tuple(
+        PeerUpdate(new.group, figure, before.get(figure), after.get(figure))
+        for figure in sorted(before.keys() | after.keys())
+        if before.get(figure) != after.get(figure)
+    )
 
 
 def _update_order(key: tuple[PeerGroup, str]) -> tuple[str, bool, str, str]:

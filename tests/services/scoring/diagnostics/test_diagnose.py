@@ -62,6 +62,11 @@ def test_a_changed_value_moves_and_a_new_tier_moves_every_figure() -> None:
     old = PeerStanding(L2, (("gmv_28d", 12000.0), ("orders_28d", 40.0)))
     changed = PeerStanding(L2, (("gmv_28d", 13000.0), ("orders_28d", 40.0)))
     assert peer_updates(old, changed) == (PeerUpdate(L2, "gmv_28d", 12000.0, 13000.0),)
+    swapped = PeerStanding(L2, (("aov_28d", 80.0), ("orders_28d", 40.0)))
+    assert peer_updates(old, swapped) == (
+        PeerUpdate(L2, "aov_28d", None, 80.0),
+        PeerUpdate(L2, "gmv_28d", 12000.0, None),
+    )
     promoted = PeerStanding(L3, (("gmv_28d", 52000.0),))
     assert peer_updates(old, promoted) == (
         PeerUpdate(L2, "gmv_28d", 12000.0, None),

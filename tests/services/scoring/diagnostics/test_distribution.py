@@ -17,6 +17,7 @@ from services.scoring.diagnostics import (
     PeerValueInvalid,
     PeerValueMissing,
 )
+from services.scoring.diagnostics.distribution import bin_of
 
 SLACK = 1e-9
 """Floating-point room at bin edges."""
@@ -75,6 +76,18 @@ def test_percentile_of_is_within_the_stated_bounds(seed: int) -> None:
         worst_outside_band = max(worst_outside_band, abs(estimate - true_mid))
     # The band is narrow: a few percent of a spread-out population at most.
     assert worst_outside_band < 5
+
+
+@pytest.mark.parametrize("seed", [6, 7])
+def test_percentile_of_counts_the_values_of_lower_bins_and_half_of_its_own(seed: int) -> None:
+    values = samples(seed, 1500)
+    distribution = filled(values)
+    rng = random.Random(seed)
+    for probe in [*rng.sample(values, 200), *(rng.uniform(-5000, 5000) for _ in range(200))]:
+        own = bin_of(probe)
+        below = sum(1 for v in values if v < probe and bin_of(v) != own)
+        same = sum(1 for v in values if bin_of(v) == own)
+        assert distribution.percentile_of(probe) == 100.0 * (below + same / 2) / len(values)
 
 
 @pytest.mark.parametrize("seed", [4, 5])
