@@ -3,6 +3,8 @@ the outbox, and come back as rows of their own on the way down."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -43,11 +45,12 @@ RECORDS = [
 
 
 async def _rows(engine: AsyncEngine) -> list[tuple[object, ...]]:
+    """The rows, their headers as the JSON they hold (not its spelling)."""
     async with engine.begin() as connection:
         found = await connection.execute(
-            text("SELECT record_id, sequence, key, value, headers FROM engine_outbox")
+            text("SELECT record_id, sequence, key, value, CAST(headers AS TEXT) FROM engine_outbox")
         )
-        return sorted(tuple(row) for row in found)
+        return sorted((*row[:4], json.loads(row[4])) for row in found)
 
 
 async def _packed_and_back(url: str) -> None:
