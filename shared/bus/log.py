@@ -82,7 +82,9 @@ class LogBus:
         self.clock = clock or SystemClock()
         self._default_partitions = default_partitions
         self._groups: dict[str, _Group] = {}
-        self._published = asyncio.Condition()
+        self._published = asyncio.Event()
+        """Set by the next publish (or the close), then replaced: waiting holds no lock, so
+        a poll cancelled while it is being woken ends cancelled."""
         self._generation = 0
         """Counts publishes, so a poll sees one that came while it was reading."""
         self.closed = False
@@ -93,8 +95,7 @@ class LogBus:
 
     async def close(self) -> None:
         self.closed = True
-        async with self._published:
-            self._published.notify_all()
+        self._wake()
         await self.log.close()
 
     async def is_ready(self) -> bool:
@@ -108,9 +109,8 @@ class LogBus:
             for record in records
         ]
         await self.log.append(placed, int(self.clock.now().timestamp() * 1000))
-        async with self._published:
-            self._generation += 1
-            self._published.notify_all()
+        self._generation += 1
+        self._wake()
 
     async def ensure_topics(self, specs: Sequence[TopicSpec], *, replication_factor: int) -> None:
         for spec in specs:
@@ -163,14 +163,17 @@ class LogBus:
     async def wait_for_publish(self, seen: int, seconds: float) -> None:
         """Return once a publish came after generation ``seen``, the bus closed, or
         ``seconds`` passed."""
-        async with self._published:
-            try:
-                await asyncio.wait_for(
-                    self._published.wait_for(lambda: self._generation != seen or self.closed),
-                    timeout=seconds,
-                )
-            except TimeoutError:
-                return
+        if self._generation != seen or self.closed:
+            return
+        try:
+            await asyncio.wait_for(self._published.wait(), timeout=seconds)
+        except TimeoutError:
+            return
+
+    def _wake(self) -> None:
+        """Wake every waiting poll; later ones wait for the next publish."""
+        self._published.set()
+        self._published = asyncio.Event()
 
     @property
     def generation(self) -> int:
