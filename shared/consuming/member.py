@@ -57,6 +57,8 @@ class Sifted(Generic[T]):
     duplicates: list[T]
     sightings: list[Sighting]
     """Of the fresh items: to record with the batch."""
+    recorded: bool = False
+    """Whether the sift recorded the fresh items' sightings in the batch's session."""
 
 
 class FencedMember:
@@ -164,14 +166,14 @@ class FencedMember:
         with the batch; otherwise they are returned, to :meth:`hold` with it."""
         keyed = [(item, sighting(item)) for item in items]
         first = {s.key: s for _, s in reversed(keyed) if s is not None}
-        sifted: Sifted[T] = Sifted([], [], [])
         if not first:
-            sifted.fresh.extend(items)
-            return sifted
+            return Sifted(list(items), [], [])
         if session is not None and on_postgresql(session):
             ordered = [s for _, s in keyed if s is not None and first[s.key] is s]
             seen = set(first) - await record_new(session, self.group_id, ordered, now=now)
+            sifted: Sifted[T] = Sifted([], [], [], recorded=True)
         else:
+            sifted = Sifted([], [], [])
             seen = await self.already_applied(list(first.values()), session)
             sifted.sightings.extend(
                 s for _, s in keyed if s is not None and first[s.key] is s and s.key not in seen

@@ -30,6 +30,12 @@ the handler's limit, the poll waits :meth:`Handler.batch_wait_ms` for more (:met
       reading; the applied offsets decide what is applied);
    d. the acknowledged outbox rows are deleted, with a later transaction.
 
+   A batch with nothing to write (:meth:`Handler.writes_nothing`: no effects, outgoing
+   records, dead letters, event ids or origin marks) opens no transaction: its applied
+   offsets go with the next checkpoint's, at most :data:`DEFER_AT_MOST` later, at once on
+   an idle poll and on a stop. A crash meanwhile replays its records, which write nothing
+   again.
+
 A handler that :meth:`~Handler.overlaps_checkpoints` (on PostgreSQL) lets :meth:`Stream.run`
 apply the next batch while the previous one's checkpoint (6) is in flight, so the
 database's work and the handler's overlap, and lets the next batch's transaction (a) begin
@@ -61,7 +67,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
 
 from prometheus_client import Counter, Gauge
@@ -105,6 +111,8 @@ class Batch(Generic[E]):
     rejected: list[tuple[ConsumedRecord, str]] = field(default_factory=list)
     """Records for the dead-letter topic, with the reason."""
     sightings: list[Sighting] = field(default_factory=list)
+    sighted: bool = False
+    """Whether the sift recorded event ids in the batch's session (on PostgreSQL)."""
     handled: int = 0
     """Records and other work (timers, sweeps) the step handled."""
     slices: Slicer = field(default_factory=Slicer)
@@ -122,6 +130,9 @@ class Batch(Generic[E]):
     def __bool__(self) -> bool:
         return bool(self.moves or self.effects)
 
+
+DEFER_AT_MOST = timedelta(seconds=1)
+"""How long the applied offsets of batches with nothing to write wait for a checkpoint."""
 
 READ_SLICE = 100
 """Records one read from the consumer returns at most: the bus unpacks a fetch's records
@@ -184,6 +195,11 @@ class Handler(ABC, Generic[T, E]):
 
     def reset(self) -> None:
         """Drop what the handler cached: the assignment changed or a batch rolled back."""
+
+    def writes_nothing(self, batch: Batch[E]) -> bool:
+        """Whether ``batch``, applied, left nothing for :meth:`write` (default: unknown, so
+        every batch is checkpointed)."""
+        return False
 
     def overlaps_checkpoints(self) -> bool:
         """Whether :meth:`Stream.run` may load and apply a batch while the previous one's
@@ -334,6 +350,10 @@ class Stream(Generic[T, E]):
         self.behind: asyncio.Task[None] | None = None
         """The publishing of the batch before the last, which :meth:`wait_committed` waits
         for: the records published lag the transactions by one batch at most."""
+        self.deferred: dict[TopicPartition, tuple[int | None, int]] = {}
+        """The offset moves of the batches with nothing to write since the last checkpoint
+        (:meth:`defer`), from the applied offsets stored."""
+        self.deferred_at = datetime.min.replace(tzinfo=UTC)
         handler.stream = self
 
     async def run(self) -> None:
@@ -358,6 +378,7 @@ class Stream(Generic[T, E]):
         try:
             with consumer_errors():
                 await self.settle()
+                await self.store_deferred(consumer)
                 await self.member.forget_acknowledged()
                 await self.member.commit_positions(consumer)
         except RetryableError as exc:
@@ -391,7 +412,10 @@ class Stream(Generic[T, E]):
             await self.settle()
         if await self.member.sync_assignment(consumer):
             handler.reset()
-        batch = Batch(self.clock.now(), handler.effects(), handled=len(records))
+            self.deferred = {}
+        batch = Batch(
+            self.clock.now(), handler.effects(), moves=dict(self.deferred), handled=len(records)
+        )
         items = await self.decode(records, batch)
         session = self.sessions()
         try:
@@ -403,7 +427,10 @@ class Stream(Generic[T, E]):
         except BaseException:
             await session.close()
             raise
-        if batch:
+        if records and self.defers(batch):
+            await session.close()
+            self.defer(batch)
+        elif batch:
             self.hand_off(consumer, session, batch)
         else:
             await session.close()
@@ -413,6 +440,33 @@ class Stream(Generic[T, E]):
         self.ready.set()
         await self.report_lag()
         return batch.handled
+
+    def defers(self, batch: Batch[E]) -> bool:
+        """Whether ``batch`` has nothing to write and the deferred offsets may wait."""
+        if batch.outbox or batch.rejected or batch.sightings or batch.sighted or batch.marks:
+            return False
+        if self.deferred and batch.now - self.deferred_at >= DEFER_AT_MOST:
+            return False
+        return self.handler.writes_nothing(batch)
+
+    def defer(self, batch: Batch[E]) -> None:
+        """Apply ``batch``'s offset moves in memory only; the next checkpoint stores them
+        (its moves start from them), fenced from the offsets stored before."""
+        if not self.deferred:
+            self.deferred_at = batch.now
+        for tp, (_previous, applied) in batch.moves.items():
+            self.member.applied[tp] = applied
+        self.deferred = batch.moves
+
+    async def store_deferred(self, consumer: Consumer) -> None:
+        """Checkpoint the deferred offset moves, if any (at a stop)."""
+        if not self.deferred:
+            return
+        batch = Batch(self.clock.now(), self.handler.effects(), moves=self.deferred)
+        self.deferred = {}
+        async with self.sessions() as session:
+            held = await self.commit(session, batch)
+        await self.member.release(consumer, batch.moves, batch.outbox, held, now=batch.now)
 
     def hand_off(self, consumer: Consumer, session: AsyncSession, batch: Batch[E]) -> None:
         """Start ``batch``'s checkpoint in ``session`` (which it closes): its transaction
@@ -438,6 +492,7 @@ class Stream(Generic[T, E]):
         for tp, (_previous, applied) in batch.moves.items():
             self.member.applied[tp] = applied
         self.member.marks.update(batch.marks)
+        self.deferred = {}
         committing = asyncio.create_task(self.commit_closing(session, batch))
         self.in_flight = committing
         self.behind = self.publishing
@@ -541,6 +596,7 @@ class Stream(Generic[T, E]):
         for record, _ in sifted.duplicates:
             self.handler.count(record, "duplicate")
         batch.sightings = sifted.sightings
+        batch.sighted = sifted.recorded
         return sifted.fresh
 
     async def commit(self, session: AsyncSession, batch: Batch[E]) -> list[str]:

@@ -44,6 +44,9 @@ class ContactsConsumer(FencedConsumer[Learned]):
         event_id, facts = item
         return None if facts is None else Sighting.of(record, event_id)
 
+    def acts_on(self, item: Learned) -> bool:
+        return item[1] is not None
+
     async def apply(self, session: AsyncSession, items: list[Learned], now: datetime) -> None:
         facts = [facts for _, facts in items if facts is not None]
         owners = await service.learn(session, facts, now=now)

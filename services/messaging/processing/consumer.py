@@ -117,16 +117,27 @@ class FencedConsumer(Handler[T, list[T]]):
     def batch_wait_ms(self) -> int:
         return self.polling.batch_wait_ms
 
+    def acts_on(self, item: T) -> bool:
+        """Whether :meth:`apply` has anything to do for ``item`` (default: yes); a batch
+        of items it has nothing to do for writes nothing (its offsets wait for the next
+        checkpoint: :meth:`Handler.writes_nothing`)."""
+        return True
+
     async def handle(self, items: Sequence[T], batch: Batch[list[T]]) -> None:
-        batch.effects.extend(items)
+        """Collect the items to apply; count every item applied (once per batch)."""
+        batch.effects.extend(item for item in items if self.acts_on(item))
+        self.count_outcome("applied", len(items))
+
+    def writes_nothing(self, batch: Batch[list[T]]) -> bool:
+        return not batch.effects
 
     async def write(self, session: AsyncSession, batch: Batch[list[T]]) -> None:
-        await self.apply(session, batch.effects, batch.now)
+        if batch.effects:
+            await self.apply(session, batch.effects, batch.now)
 
     def committed(self, batch: Batch[list[T]]) -> None:
         if batch.effects and self.on_applied is not None:
             self.on_applied()
-        self.count_outcome("applied", len(batch.effects))
 
     def count(self, record: ConsumedRecord, outcome: str, n: int = 1) -> None:
         self.count_outcome(outcome, n)

@@ -41,6 +41,7 @@ from services.messaging.processing.planning import (
 )
 from services.messaging.processing.received import ReceivedTrigger, decode_trigger
 from shared.bus import ConsumedRecord
+from shared.consuming.stream import Batch
 from shared.contracts import Topic
 from shared.observability.tracing import Tracing, trace_context
 
@@ -121,6 +122,21 @@ class TriggerWorker(FencedConsumer[ReceivedTrigger]):
     def decode(self, record: ConsumedRecord) -> ReceivedTrigger:
         return decode_trigger(record)
 
+    def acts_on(self, item: ReceivedTrigger) -> bool:
+        """Only a trigger of a workspace with playbooks can reach anyone."""
+        return bool(self.catalog.get(item.trigger.workspace_id))
+
+    async def handle(
+        self, items: Sequence[ReceivedTrigger], batch: Batch[list[ReceivedTrigger]]
+    ) -> None:
+        """Collect the triggers to plan; those of workspaces without playbooks are counted
+        unmatched here."""
+        planning = len(batch.effects)
+        await super().handle(items, batch)
+        unmatched = len(items) - (len(batch.effects) - planning)
+        if unmatched:
+            self.metrics.triggers.labels("unmatched").inc(unmatched)
+
     def plan(
         self,
         received: ReceivedTrigger,
@@ -155,11 +171,7 @@ class TriggerWorker(FencedConsumer[ReceivedTrigger]):
         """Plan every trigger of the batch, with the batch's contacts, ledger keys, budget
         counts and step cooldowns loaded in bulk, then hand the plans over in trigger
         order."""
-        accounts = {
-            (r.trigger.workspace_id, r.trigger.account_id)
-            for r in items
-            if self.catalog.get(r.trigger.workspace_id)  # no playbooks: nobody to reach
-        }
+        accounts = {(r.trigger.workspace_id, r.trigger.account_id) for r in items}
         people = await contacts.of_accounts(session, accounts)
         # Rendering takes up to the template time limit: off the event loop.
         batch = await asyncio.to_thread(

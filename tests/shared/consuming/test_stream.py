@@ -25,6 +25,7 @@ from shared.clock import FrozenClock
 from shared.consuming import stream as stream_module
 from shared.consuming.metrics import lag_gauge, retries_counter
 from shared.consuming.models import SeenEventRow
+from shared.consuming.offsets import applied_offsets
 from shared.consuming.origins import with_origin
 from shared.consuming.outbox import OutboxModel, outbox_of
 from shared.consuming.seen import Sighting
@@ -59,7 +60,7 @@ class Counting(Handler[str, list[str]]):
             raise InvalidMessage("not a counted word: no event id")
         return record.value.decode()
 
-    def sighting(self, record: ConsumedRecord, item: str) -> Sighting:
+    def sighting(self, record: ConsumedRecord, item: str) -> Sighting | None:
         return Sighting.of(record, item.partition(":")[0])
 
     def effects(self) -> list[str]:
@@ -381,6 +382,126 @@ async def test_the_consumer_offsets_are_committed_every_second_when_idle_and_on_
     await handler.stream.leave(consumer)
     assert commits == [[1], [3], [4], [5]]
     assert handler.words == ["one", "two", "three", "four", "five"]
+
+
+class Quiet(Waiting):
+    """:class:`Waiting` with nothing to write for a ``quiet`` record (no event id either)
+    or the word ``quiet``; notes each checkpoint's transaction."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+        self.transactions = 0
+
+    def decode(self, record: ConsumedRecord) -> str:
+        return "quiet" if record.value == b"quiet" else super().decode(record)
+
+    def sighting(self, record: ConsumedRecord, item: str) -> Sighting | None:
+        return None if item == "quiet" else super().sighting(record, item)
+
+    async def handle(self, items: Sequence[str], batch: Batch[list[str]]) -> None:
+        await super().handle([item for item in items if not item.endswith("quiet")], batch)
+
+    def writes_nothing(self, batch: Batch[list[str]]) -> bool:
+        return not batch.effects
+
+    async def write(self, session: AsyncSession, batch: Batch[list[str]]) -> None:
+        self.transactions += 1
+        await super().write(session, batch)
+
+
+async def stored_offset(handler: Quiet) -> int | None:
+    """The applied offset of partition 0 the database has for the handler's group."""
+    tp = TopicPartition(Topic.EVENTS, 0)
+    async with handler.stream.sessions() as session:
+        applied, _ = await applied_offsets(session, handler.stream.group_id, [tp])
+    return applied.get(tp)
+
+
+async def quiet_stream(
+    sessions: async_sessionmaker[AsyncSession], bus: Bus | None = None
+) -> tuple[Quiet, Consumer]:
+    handler = Quiet()
+    consumer = await attached(handler, sessions, bus)
+    await apply_one(handler, consumer, b"e0:zero")
+    return handler, consumer
+
+
+async def apply_one(handler: Quiet, consumer: Consumer, value: bytes) -> None:
+    await publish_after(handler, 0, value)
+    assert await handler.step(consumer) == 1
+
+
+async def test_a_batch_with_nothing_to_write_opens_no_transaction_and_its_offsets_wait(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    handler, consumer = await quiet_stream(sessions)
+    clock = handler.stream.clock
+    assert isinstance(clock, FrozenClock)
+    assert (handler.transactions, await stored_offset(handler)) == (1, 1)
+    await apply_one(handler, consumer, b"quiet")
+    await apply_one(handler, consumer, b"quiet")
+    assert (handler.transactions, await stored_offset(handler)) == (1, 1)
+    assert handler.applied == {TopicPartition(Topic.EVENTS, 0): 3}
+    await apply_one(handler, consumer, b"e1:one")  # the next checkpoint stores them
+    assert (handler.transactions, await stored_offset(handler)) == (2, 4)
+    await apply_one(handler, consumer, b"quiet")
+    clock.advance(stream_module.DEFER_AT_MOST)
+    await apply_one(handler, consumer, b"quiet")  # waited long enough: checkpointed
+    assert (handler.transactions, await stored_offset(handler)) == (3, 6)
+    await apply_one(handler, consumer, b"quiet")
+    assert await handler.step(consumer) == 0  # an idle poll stores them
+    assert (handler.transactions, await stored_offset(handler)) == (4, 7)
+    await apply_one(handler, consumer, b"e2:quiet")  # nothing to write but its event id
+    assert (handler.transactions, await stored_offset(handler)) == (5, 8)
+    await apply_one(handler, consumer, b"quiet")
+    await handler.stream.leave(consumer)  # and a stop stores them
+    assert (handler.transactions, await stored_offset(handler)) == (6, 9)
+    assert handler.words == ["zero", "one"]
+
+
+async def test_after_a_crash_the_records_whose_offsets_waited_are_read_again_and_applied_once(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    bus = InMemoryBus()
+    handler, consumer = await quiet_stream(sessions, bus)
+    await apply_one(handler, consumer, b"quiet")
+    await apply_one(handler, consumer, b"e1:one")
+    await apply_one(handler, consumer, b"quiet")  # deferred when the member dies
+    next_owner = Quiet()
+    Stream(
+        next_owner,
+        bus=bus,
+        sessions=sessions,
+        clock=FrozenClock(NOW),
+        group_id=handler.stream.group_id,
+        topics=(Topic.EVENTS,),
+        metrics=handler.stream.metrics,
+    )
+    await consumer.close()  # without leaving: nothing else stored
+    replaying = await bus.subscribe([Topic.EVENTS], group_id=handler.stream.group_id)
+    await publish_after(next_owner, 0, b"e2:two")
+    # From the consumer offsets committed (the first checkpoint's): two records skipped
+    # below the stored offset, the quiet one read again, and the new one.
+    assert await next_owner.step(replaying) == 4
+    assert next_owner.words == ["two"]
+    assert await stored_offset(next_owner) == 5
+    await next_owner.stream.leave(replaying)
+
+
+async def test_a_rolled_back_batch_drops_the_offsets_that_waited_and_applies_once(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    handler, consumer = await quiet_stream(sessions)
+    await apply_one(handler, consumer, b"quiet")
+    handler.fail = PartitionMoved("another member was first")
+    await publish_after(handler, 0, b"e1:one")
+    assert await handler.step(consumer) == 0
+    assert await stored_offset(handler) == 1
+    while len(handler.words) < 2:  # rewound to the stored offsets: read again from there
+        await handler.step(consumer)
+    assert handler.words == ["zero", "one"]
+    assert await stored_offset(handler) == 3
+    await handler.stream.leave(consumer)
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from services.messaging.tasks.planned import PlannedTask
 from shared.bus import Bus, Consumer, OutgoingRecord
 from shared.clock import FrozenClock
 from shared.consuming.models import SeenEventRow
+from shared.consuming.offsets import applied_offsets
 from shared.contracts import EventEnvelope, EventType, Topic
 from shared.contracts.events import event_id_for
 from shared.contracts.topics import DeadLetter
@@ -284,3 +285,29 @@ async def test_only_events_that_state_facts_are_remembered_as_seen(
             select(SeenEventRow.event_id).where(SeenEventRow.consumer_group == directory.group)
         )
         assert list(seen) == [event_id_for(directory.workspace, "m2")]
+
+
+async def test_a_batch_of_events_that_state_nothing_writes_nothing_until_the_stop(
+    directory: Directory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await directory.bus.publish(
+        [directory.event(f"m{n}", EventType.TRACK, event="Report Created") for n in range(3)]
+    )
+    worker = directory.worker()
+    learned: list[int] = []
+    apply = worker.apply
+
+    async def noted(session: AsyncSession, items: list[Any], now: Any) -> None:
+        learned.append(len(items))
+        await apply(session, items, now)
+
+    monkeypatch.setattr(worker, "apply", noted)
+    consumer = await directory.bus.subscribe([Topic.EVENTS], group_id=directory.group)
+    await until_idle(worker, consumer)
+    owned = consumer.assignment()
+    await worker.stream.leave(consumer)
+
+    assert learned == []
+    async with directory.sessions() as session:  # the offsets stored at the stop
+        stored, _ = await applied_offsets(session, directory.group, owned)
+    assert sum(stored.values()) == 3

@@ -36,6 +36,7 @@ from services.messaging.templates.limits import TemplateLimits
 from services.messaging.templates.rendering import SAMPLE_CONTEXT
 from shared.bus import Bus, Consumer, OutgoingRecord
 from shared.clock import FrozenClock
+from shared.consuming.offsets import applied_offsets
 from shared.contracts import Topic
 from shared.contracts.topics import DeadLetter
 from shared.errors import CommitFailed
@@ -523,6 +524,36 @@ async def test_each_committed_batch_wakes_the_dispatcher(harness: Harness) -> No
     await asyncio.gather(*wakes)
 
     assert committed == [1]  # woken once, after the delivery was committed
+
+
+async def test_triggers_of_a_workspace_without_playbooks_are_unmatched_without_a_transaction(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await harness.bus.publish([harness.record(f"t-{n}") for n in range(3)])
+    wakes: list[int] = []
+    worker = harness.worker(on_applied=lambda: wakes.append(1))
+    applied: list[int] = []
+    apply = worker.apply
+
+    async def noted(session: AsyncSession, items: list[Any], now: Any) -> None:
+        applied.append(len(items))
+        await apply(session, items, now)
+
+    monkeypatch.setattr(worker, "apply", noted)
+    consumer = await harness.subscribe()
+    await run_until_idle(worker, consumer)
+    owned = consumer.assignment()
+    await worker.stream.leave(consumer)
+
+    assert (applied, wakes) == ([], [])  # nothing planned, nobody woken
+    assert harness.metric("milepost_messaging_triggers_total", outcome="unmatched") == 3
+    assert (
+        harness.metric("milepost_messaging_records_total", group=harness.group, outcome="applied")
+        == 3
+    )
+    async with harness.sessions() as session:  # the offsets stored at the stop
+        stored, _ = await applied_offsets(session, harness.group, owned)
+    assert sum(stored.values()) == 3
 
 
 async def test_without_tracing_deliveries_carry_no_context(harness: Harness) -> None:
