@@ -135,8 +135,13 @@ class FencedConsumer(Handler[T, list[T]]):
         if batch.effects:
             await self.apply(session, batch.effects, batch.now)
 
+    def wakes(self, batch: Batch[list[T]]) -> bool:
+        """Whether ``batch``, committed, calls ``on_applied`` (default: when it applied
+        anything)."""
+        return bool(batch.effects)
+
     def committed(self, batch: Batch[list[T]]) -> None:
-        if batch.effects and self.on_applied is not None:
+        if self.on_applied is not None and self.wakes(batch):
             self.on_applied()
 
     def count(self, record: ConsumedRecord, outcome: str, n: int = 1) -> None:

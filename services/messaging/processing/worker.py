@@ -111,6 +111,9 @@ class TriggerWorker(FencedConsumer[ReceivedTrigger]):
         self.catalog_refresh_seconds = catalog_refresh_seconds
         self.catalog: Mapping[str, tuple[PublishedPlaybook, ...]] = {}
         self.catalog_loaded_at = float("-inf")
+        self.queued_at_once = False
+        """Whether the batch being checkpointed queued a delivery due at once (checkpoints
+        run one at a time)."""
 
     async def refresh(self) -> None:
         if time.monotonic() - self.catalog_loaded_at < self.catalog_refresh_seconds:
@@ -200,6 +203,13 @@ class TriggerWorker(FencedConsumer[ReceivedTrigger]):
             self.metrics.triggers.labels("planned").inc()
         await self.outbound.deliver(session, finals)
         await ledger.record_tasks(session, task_plans)
+        self.queued_at_once = any(final.due_at_once for final in finals)
+
+    def wakes(self, batch: Batch[list[ReceivedTrigger]]) -> bool:
+        """Only a batch that queued a delivery due at once wakes the dispatcher (it finds
+        the deferred ones when they are due); read once per committed batch."""
+        woken, self.queued_at_once = self.queued_at_once, False
+        return woken
 
     async def books(
         self,

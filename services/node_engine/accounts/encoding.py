@@ -34,7 +34,7 @@ def encode_state(state: AccountState) -> bytes:
             state.node,
             state.node_entered_at,
             {
-                node: [r.status.value, r.visits, r.entered_at, r.completed_at]
+                node: [r.status, r.visits, r.entered_at, r.completed_at]
                 for node, r in state.nodes.items()
             },
             state.tier,

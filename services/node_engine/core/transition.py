@@ -259,7 +259,7 @@ class Step:
             state.account_id,
             self.path.id,
             str(self.path.version),
-            kind.value,
+            kind,
             stage.id,
             node.id if node else "",
             self.cause_id,
@@ -292,7 +292,7 @@ class Step:
             state.account_id,
             self.path.id,
             str(self.path.version),
-            kind.value,
+            kind,
         ]
         parts += [node.id if node else "", str(visit), str(level)]
         if kind is TimerKind.REVIEW:

@@ -37,6 +37,7 @@ from services.node_engine.core.state import (
     Timer,
     TimerFired,
     Transition,
+    TransitionKind,
 )
 from services.node_engine.core.transition import transition
 from services.node_engine.paths.service import PublishedPath
@@ -427,8 +428,8 @@ class EngineWorker(ServiceHandler[Decoded, Effects]):
             kind = step.trigger_kind
             if kind is not None:
                 batch.outbox.append((step.id, partition, trigger_record(state, step, carry)))
-                batch.effects.triggered[kind.value] += 1
-            elif step.kind.value == "condition_failed":
+                batch.effects.triggered[kind] += 1
+            elif step.kind is TransitionKind.CONDITION_FAILED:
                 self.metrics.condition_failures.inc()
         for timer in decision.timers:
             batch.effects.timers.append((state.workspace_id, state.account_id, partition, timer))

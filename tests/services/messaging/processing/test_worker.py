@@ -526,6 +526,19 @@ async def test_each_committed_batch_wakes_the_dispatcher(harness: Harness) -> No
     assert committed == [1]  # woken once, after the delivery was committed
 
 
+async def test_a_batch_that_queued_nothing_wakes_no_one(harness: Harness) -> None:
+    await harness.publish_playbooks()  # nobody to reach: no contacts learned
+    await harness.bus.publish([harness.record()])
+    wakes: list[int] = []
+    worker = harness.worker(on_applied=lambda: wakes.append(1))
+    consumer = await harness.subscribe()
+    await run_until_idle(worker, consumer)
+    await consumer.close()
+
+    assert await harness.deliveries() == []
+    assert wakes == []
+
+
 async def test_triggers_of_a_workspace_without_playbooks_are_unmatched_without_a_transaction(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
