@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta, timezone
 from typing import Any
 
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from services.messaging.contacts.directory import Contact
 from services.messaging.playbooks.files import PublishedPlaybook
 from services.messaging.playbooks.service import (
@@ -13,6 +16,7 @@ from services.messaging.playbooks.service import (
 )
 from services.messaging.policies.budgets import BudgetLimits
 from services.messaging.policies.timing import QuietHours
+from services.messaging.processing.consumer import FencedConsumer
 from services.messaging.processing.planning import Policies
 from services.messaging.processing.received import trigger_from_json
 from shared.contracts.triggers import TriggerEnvelope, TriggerRecord
@@ -119,3 +123,16 @@ def risk_payload(sentence: str) -> dict[str, Any]:
             }
         ],
     }
+
+
+def applies_of(consumer: FencedConsumer[Any], monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the batches ``consumer`` applies from now on (its ``apply`` still runs)."""
+    sizes: list[int] = []
+    apply = consumer.apply
+
+    async def noted(session: AsyncSession, items: list[Any], now: datetime) -> None:
+        sizes.append(len(items))
+        await apply(session, items, now)
+
+    monkeypatch.setattr(consumer, "apply", noted)
+    return sizes

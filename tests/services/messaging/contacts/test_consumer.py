@@ -25,7 +25,7 @@ from shared.consuming.offsets import applied_offsets
 from shared.contracts import EventEnvelope, EventType, Topic
 from shared.contracts.events import event_id_for
 from shared.contracts.topics import DeadLetter
-from tests.services.messaging.support import T0
+from tests.services.messaging.support import T0, applies_of
 
 CRM = "http://crm.example.com/hooks/tasks"
 
@@ -294,14 +294,7 @@ async def test_a_batch_of_events_that_state_nothing_writes_nothing_until_the_sto
         [directory.event(f"m{n}", EventType.TRACK, event="Report Created") for n in range(3)]
     )
     worker = directory.worker()
-    learned: list[int] = []
-    apply = worker.apply
-
-    async def noted(session: AsyncSession, items: list[Any], now: Any) -> None:
-        learned.append(len(items))
-        await apply(session, items, now)
-
-    monkeypatch.setattr(worker, "apply", noted)
+    learned = applies_of(worker, monkeypatch)
     consumer = await directory.bus.subscribe([Topic.EVENTS], group_id=directory.group)
     await until_idle(worker, consumer)
     owned = consumer.assignment()

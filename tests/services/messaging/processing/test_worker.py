@@ -41,7 +41,7 @@ from shared.contracts import Topic
 from shared.contracts.topics import DeadLetter
 from shared.errors import CommitFailed
 from shared.observability.tracing import Tracing
-from tests.services.messaging.support import POLICIES, T0, trigger_envelope
+from tests.services.messaging.support import POLICIES, T0, applies_of, trigger_envelope
 
 
 @dataclass
@@ -545,14 +545,7 @@ async def test_triggers_of_a_workspace_without_playbooks_are_unmatched_without_a
     await harness.bus.publish([harness.record(f"t-{n}") for n in range(3)])
     wakes: list[int] = []
     worker = harness.worker(on_applied=lambda: wakes.append(1))
-    applied: list[int] = []
-    apply = worker.apply
-
-    async def noted(session: AsyncSession, items: list[Any], now: Any) -> None:
-        applied.append(len(items))
-        await apply(session, items, now)
-
-    monkeypatch.setattr(worker, "apply", noted)
+    applied = applies_of(worker, monkeypatch)
     consumer = await harness.subscribe()
     await run_until_idle(worker, consumer)
     owned = consumer.assignment()
