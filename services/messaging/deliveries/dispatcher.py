@@ -211,35 +211,40 @@ class Dispatcher:
     async def lane(self) -> None:
         """Step until cancelled. A step that claimed fewer deliveries than a batch holds
         took all that were due, so the next waits (:meth:`idle`) instead of claiming again
-        at once (a transaction that would find nothing)."""
+        at once (a transaction that would find nothing); after a wait no wake-up ended,
+        it claims from the database only if no lane did for ``idle_seconds``."""
+        woken = True
         while True:
             try:
-                handled = await self.step()
+                handled = await self.step(claim=woken)
             except Exception:
                 logger.exception("dispatch step failed; retrying after a pause")
                 handled = 0
-            if handled < self.policy.batch:
-                await self.idle()
+            woken = handled >= self.policy.batch or await self.idle()
 
-    async def idle(self) -> None:
+    async def idle(self) -> bool:
         """Wait ``idle_seconds``, or less when ``wake`` is set (deliveries were just queued
         in this process); deferred and retried deliveries are found by the wait's end.
+        Whether a wake-up ended it (always, without ``wake``: every wait ends in a claim).
 
         One idle lane at a time waits for ``wake``, the others for it to take its turn: a
         wake-up sends one lane to claim what was queued, not every lane (the others' claims
         would find nothing), and the next lane waits for the next wake-up meanwhile."""
         if self.wake is None:
             await asyncio.sleep(self.policy.idle_seconds)
-            return
+            return True
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.policy.idle_seconds), self.waking:
                 await self.wake.wait()
                 self.wake.clear()
+                return True
+        return False
 
-    async def step(self) -> int:
-        """Claim, send and record one batch; returns how many deliveries were claimed."""
+    async def step(self, *, claim: bool = True) -> int:
+        """Claim (see :meth:`claim`), send and record one batch; returns how many
+        deliveries were claimed."""
         now = self.clock.now()
-        claimed, limited = await self.claim(now)
+        claimed, limited = await self.claim(now, due=claim)
         attempts = await asyncio.gather(*(self.attempt(c) for c in claimed))
         letters = [self.dead_letter(a) for a in attempts if a.decision.dead_letter]
         if letters:
@@ -249,12 +254,14 @@ class Dispatcher:
             await session.commit()
         return len(claimed) + len(limited)
 
-    async def claim(self, now: datetime) -> tuple[list[Message], list[str]]:
+    async def claim(self, now: datetime, *, due: bool = True) -> tuple[list[Message], list[str]]:
         """The deliveries this step sends, and those it gave back (rate limited): what the
-        handoff holds and, when it held none or every ``idle_seconds`` meanwhile (so the
-        due ones others planned are not starved), what is due in the database."""
+        handoff holds and what is due in the database, claimed when the handoff held none
+        and ``due`` (the lane was woken or its last batch was full), or when no lane
+        claimed for ``idle_seconds`` (so the due ones others planned are not starved)."""
         handed = self.handoff.take(self.policy.batch, now=now) if self.handoff else []
-        claiming = not handed or time.monotonic() - self.claimed_at >= self.policy.idle_seconds
+        periodic = time.monotonic() - self.claimed_at >= self.policy.idle_seconds
+        claiming = (due and not handed) or periodic
         async with self.sessions() as session:
             taken = [*handed, *(await self.claim_due(session, now) if claiming else [])]
             ready, limited = await self.admit(session, taken, now)

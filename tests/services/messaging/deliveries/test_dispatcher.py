@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections import deque
 from datetime import timedelta
@@ -126,8 +127,29 @@ async def test_an_idle_dispatcher_is_woken_when_deliveries_are_queued(
     await asyncio.sleep(0)
     assert not waiting.done()
     wake.set()
-    await waiting  # an hour's idle wait ends once woken (else the per-test timeout fails)
+    assert await waiting  # an hour's idle wait ends once woken (else the per-test timeout fails)
     assert not wake.is_set()  # cleared, so the next idle waits again
+
+
+async def test_a_wait_no_wake_up_ended_claims_only_if_no_lane_did_for_the_interval(
+    own_sessions: Sessions,
+) -> None:
+    await queue(own_sessions, planned())
+    worker = dispatcher(
+        own_sessions,
+        InMemoryBus(),
+        FrozenClock(T0),
+        {"webhook": ScriptedChannel()},
+        idle_seconds=0.01,
+        wake=asyncio.Event(),
+    )
+    assert await worker.idle() is False  # waited out: no wake-up
+    worker.claimed_at = time.monotonic() + 3600  # a lane claimed within the interval
+    assert await worker.step(claim=False) == 0
+    assert await worker.step(claim=True) == 1  # a woken lane claims
+    await queue(own_sessions, planned(step_id="onboarding/later"))
+    worker.claimed_at = float("-inf")  # no lane claimed for the interval
+    assert await worker.step(claim=False) == 1
 
 
 async def test_a_wake_up_ends_one_idle_lanes_wait_and_the_next_one_the_next(
@@ -153,8 +175,8 @@ async def test_a_dispatcher_that_took_all_that_was_due_waits_before_claiming_aga
     steps: asyncio.Queue[int] = asyncio.Queue()
     step = worker.step
 
-    async def noted() -> int:
-        handled = await step()
+    async def noted(*, claim: bool = True) -> int:
+        handled = await step(claim=claim)
         steps.put_nowait(handled)
         return handled
 
