@@ -105,15 +105,17 @@ async def test_due_deliveries_are_sent_and_every_attempt_is_recorded(
     assert await worker.step() == 0
 
 
-def woken_dispatcher(sessions: Sessions) -> tuple[asyncio.Event, Dispatcher]:
-    """A dispatcher idle for an hour unless its event is set."""
+def woken_dispatcher(
+    sessions: Sessions, idle_seconds: float = 3600
+) -> tuple[asyncio.Event, Dispatcher]:
+    """A dispatcher idle for ``idle_seconds`` (an hour) unless its event is set."""
     wake = asyncio.Event()
     worker = dispatcher(
         sessions,
         InMemoryBus(),
         FrozenClock(T0),
         {"webhook": ScriptedChannel()},
-        idle_seconds=3600,
+        idle_seconds=idle_seconds,
         wake=wake,
     )
     return wake, worker
@@ -135,14 +137,7 @@ async def test_a_wait_no_wake_up_ended_claims_only_if_no_lane_did_for_the_interv
     own_sessions: Sessions,
 ) -> None:
     await queue(own_sessions, planned())
-    worker = dispatcher(
-        own_sessions,
-        InMemoryBus(),
-        FrozenClock(T0),
-        {"webhook": ScriptedChannel()},
-        idle_seconds=0.01,
-        wake=asyncio.Event(),
-    )
+    _, worker = woken_dispatcher(own_sessions, idle_seconds=0.01)
     assert await worker.idle() is False  # waited out: no wake-up
     worker.claimed_at = time.monotonic() + 3600  # a lane claimed within the interval
     assert await worker.step(claim=False) == 0
