@@ -19,7 +19,8 @@ BatchWaitMs = Annotated[
         le=1_000,
         description="How long a poll that found fewer records than a batch holds waits for "
         "more. Under load, fewer and larger checkpoints leave the CPU to the rest of the "
-        "pipeline; 0 applies what came at once.",
+        "pipeline; 0 applies what came at once. A poll that waited 20 ms or more for its "
+        "first record does not wait: the stage was idle.",
     ),
 ]
 """A stream stage's ``batch_wait_ms`` setting

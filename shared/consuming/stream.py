@@ -3,7 +3,8 @@
 A service supplies a :class:`Handler` (how to decode a record, load the states a batch
 needs, apply it and write its effects); :class:`Stream` runs it, one step per batch, as a
 pipeline of small stages. A batch is what one poll finds; when that is fewer records than
-the handler's limit, the poll waits :meth:`Handler.batch_wait_ms` for more (:meth:`Stream.poll`):
+the handler's limit, and the poll did not have to wait for them (the stage was busy), it
+waits :meth:`Handler.batch_wait_ms` for more (:meth:`Stream.poll`):
 
 1. **decode** each record (:meth:`Handler.decode`); one that cannot be read becomes a dead
    letter with the reason (:class:`~shared.errors.InvalidMessage`);
@@ -133,6 +134,10 @@ class Batch(Generic[E]):
 
 DEFER_AT_MOST = timedelta(seconds=1)
 """How long the applied offsets of batches with nothing to write wait for a checkpoint."""
+
+QUIET_AFTER = timedelta(milliseconds=20)
+"""A poll that waited this long for its first record found the stage idle: its batch is
+applied at once, not gathered (:meth:`Stream.poll`)."""
 
 READ_SLICE = 100
 """Records one read from the consumer returns at most: the bus unpacks a fetch's records
@@ -539,10 +544,14 @@ class Stream(Generic[T, E]):
         """The next batch: what one poll finds and, when that is fewer records than the
         handler's limit, what else came within its :meth:`~Handler.batch_wait_ms`. Under
         load, larger batches spread each checkpoint's fixed cost (its round trips to the
-        database and the broker) over more records, freeing the CPU the pipeline shares."""
+        database and the broker) over more records, freeing the CPU the pipeline shares.
+        A poll that waited :data:`QUIET_AFTER` for its first record found the stage idle:
+        records come apart, so its batch is applied at once."""
         limit, wait = self.handler.batch_limit(), self.handler.batch_wait_ms()
+        asked = self.clock.now()
         records = await read(consumer, limit, timeout_ms=self.handler.poll_timeout_ms())
-        if records and wait and len(records) < limit:
+        quiet = self.clock.now() - asked >= QUIET_AFTER
+        if records and wait and len(records) < limit and not quiet:
             await asyncio.sleep(wait / 1000)
             records += await read(consumer, limit - len(records), timeout_ms=0)
         return records

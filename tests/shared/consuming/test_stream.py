@@ -329,6 +329,27 @@ async def test_a_full_poll_does_not_wait(sessions: async_sessionmaker[AsyncSessi
     await consumer.close()
 
 
+async def test_a_poll_that_waited_for_its_first_record_applies_it_at_once(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler, consumer = await waiting_stream(sessions, 60_000)
+    clock = handler.stream.clock
+    assert isinstance(clock, FrozenClock)
+    poll = consumer.poll
+
+    async def waited(*, max_records: int, timeout_ms: int) -> list[ConsumedRecord]:
+        records = await poll(max_records=max_records, timeout_ms=timeout_ms)
+        if timeout_ms:  # the stage's own poll, which waited for the record to come
+            clock.advance(stream_module.QUIET_AFTER)
+        return records
+
+    monkeypatch.setattr(consumer, "poll", waited)
+    await publish_after(handler, 0, b"e1:one")
+    assert await asyncio.wait_for(handler.step(consumer), timeout=5) == 1
+    assert handler.words == ["one"]
+    await consumer.close()
+
+
 async def test_a_batch_is_read_a_slice_at_a_time_with_the_loop_let_run_between(
     sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
 ) -> None:
