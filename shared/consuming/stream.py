@@ -545,8 +545,8 @@ class Stream(Generic[T, E]):
         handler's limit, what else came within its :meth:`~Handler.batch_wait_ms`. Under
         load, larger batches spread each checkpoint's fixed cost (its round trips to the
         database and the broker) over more records, freeing the CPU the pipeline shares.
-        A poll that waited :data:`QUIET_AFTER` for its first record found the stage idle:
-        records come apart, so its batch is applied at once."""
+        A poll that waited :data:`QUIET_AFTER` for its first record found the stage idle,
+        with nothing more likely to come within the wait: its batch is applied at once."""
         limit, wait = self.handler.batch_limit(), self.handler.batch_wait_ms()
         asked = self.clock.now()
         records = await read(consumer, limit, timeout_ms=self.handler.poll_timeout_ms())
