@@ -11,8 +11,10 @@ An open-loop generator offers ``--pipeline-rate`` events/s as Segment ``/v1/batc
 of ``--pipeline-batch`` events, one every ``batch / rate`` seconds whatever the answers take,
 for ``--pipeline-warmup`` then ``--pipeline-seconds``. Of every ten events one is a new
 merchant's group call (it enrols on the path) and one the ``Merchant Approved`` of a merchant
-enrolled a second earlier (it completes a node); the rest are orders and page views of enrolled
-merchants. Each delivered trigger names its ``causing_event_id``; the event id is derived from
+whose group call ingest accepted at least a second earlier (it completes a node); the rest are
+orders and page views of enrolled merchants. Requests are concurrent, so ingest may accept a
+later one first: an approval sent before its merchant's group call was accepted could reach
+the engine before the merchant is on the path, and rightly trigger nothing. Each delivered trigger names its ``causing_event_id``; the event id is derived from
 the message id (``event_id_for``), so the sink maps it back to the time the request carrying
 the event was sent. Latency = sink arrival - that send time, per delivered trigger.
 
@@ -39,7 +41,8 @@ import random
 import secrets
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -203,18 +206,41 @@ class Load:
     """When ingest answered the last measured request."""
 
 
-class _Calls:
-    """Segment calls: new merchants join, are approved a second later, and order."""
+@dataclass(frozen=True, slots=True)
+class _Call:
+    body: dict[str, Any]
+    triggering: bool
+    """Whether it must cause a trigger."""
+    joins: int | None = None
+    """The merchant a group call enrols."""
 
-    def __init__(self, tag: str, rate: int) -> None:
+
+class _Calls:
+    """Segment calls: new merchants join, are approved once ingest accepted their group call
+    a second before, and order."""
+
+    def __init__(self, tag: str, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.tag = tag
+        self.monotonic = monotonic
         self.rng = random.Random(tag)
         self.sequence = 0
         self.merchants = 0
-        self.lag = max(1, int(rate * APPROVAL_DELAY_S / TRIGGERING_EVERY))
+        self.accepted: deque[tuple[float, int]] = deque()
+        """Merchants whose group call ingest accepted, with when (monotonic), oldest first."""
 
-    def next(self) -> tuple[dict[str, Any], bool]:
-        """The next call and whether it must cause a trigger."""
+    def joined(self, merchants: list[int]) -> None:
+        """Ingest accepted the group calls of ``merchants`` now."""
+        at = self.monotonic()
+        self.accepted.extend((at, merchant) for merchant in merchants)
+
+    def approvable(self) -> int | None:
+        """The merchant accepted longest ago, if at least :data:`APPROVAL_DELAY_S` ago."""
+        if self.accepted and self.accepted[0][0] <= self.monotonic() - APPROVAL_DELAY_S:
+            return self.accepted.popleft()[1]
+        return None
+
+    def next(self) -> _Call:
+        """The next call."""
         slot = self.sequence % TRIGGERING_EVERY
         self.sequence += 1
         message = f"{self.tag}-{self.sequence:09d}"
@@ -229,9 +255,10 @@ class _Calls:
                 "traits": {"name": account, "business_type": "platform"},
                 "context": {"traits": {"roles": ["admin", "decision_maker"]}},
             }
-            return {**call, "messageId": message, "timestamp": now}, True
-        if slot == 1 and self.merchants > self.lag:
-            account = self.account(self.merchants - self.lag)
+            return _Call({**call, "messageId": message, "timestamp": now}, True, self.merchants)
+        approved = self.approvable() if slot == 1 else None
+        if approved is not None:
+            account = self.account(approved)
             event, triggering = "Merchant Approved", True
         else:
             account = self.account(self.rng.randint(1, max(1, self.merchants)))
@@ -245,7 +272,7 @@ class _Calls:
             "messageId": message,
             "timestamp": now,
         }
-        return call, triggering
+        return _Call(call, triggering)
 
     def account(self, number: int) -> str:
         return f"merchant-{self.tag}-{number:07d}"
@@ -262,11 +289,11 @@ async def _offer(
     seconds: float,
 ) -> None:
     """Open loop: request k leaves at start + k * batch / rate, whatever earlier ones take."""
-    calls = _Calls(tag, load.rate)
+    calls = _Calls(tag)
     interval = batch / load.rate
     pending: set[asyncio.Task[None]] = set()
 
-    async def post(body: bytes, measured: bool) -> None:
+    async def post(body: bytes, measured: bool, joining: list[int]) -> None:
         try:
             async with client.post("/v1/batch", data=body) as response:
                 await response.read()
@@ -275,7 +302,9 @@ async def _offer(
             return
         if response.status != 200:
             load.failed_requests += 1
-        elif measured:
+            return
+        calls.joined(joining)
+        if measured:
             load.accepted += batch
             load.answered_at = time.time()
 
@@ -292,18 +321,19 @@ async def _offer(
             await asyncio.sleep(delay)
         measured = due >= measure_from
         batch_calls = [calls.next() for _ in range(batch)]
-        body = orjson.dumps({"batch": [call for call, _ in batch_calls]})
+        body = orjson.dumps({"batch": [call.body for call in batch_calls]})
         sent = time.time()
         if measured and not load.measured:
             load.measured_from = sent
-        for call, triggering in batch_calls:
-            event_id = event_id_for(workspace_id, call["messageId"])
+        for call in batch_calls:
+            event_id = event_id_for(workspace_id, call.body["messageId"])
             load.sent_at[event_id] = sent
             if measured:
                 load.measured.add(event_id)
-                if triggering:
+                if call.triggering:
                     load.triggering.add(event_id)
-        task = asyncio.create_task(post(body, measured))
+        joining = [call.joins for call in batch_calls if call.joins is not None]
+        task = asyncio.create_task(post(body, measured, joining))
         pending.add(task)
         task.add_done_callback(pending.discard)
         sent_requests += 1
