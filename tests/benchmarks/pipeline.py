@@ -14,9 +14,10 @@ merchant's group call (it enrols on the path) and one the ``Merchant Approved`` 
 whose group call ingest accepted at least a second earlier (it completes a node); the rest are
 orders and page views of enrolled merchants. Requests are concurrent, so ingest may accept a
 later one first: an approval sent before its merchant's group call was accepted could reach
-the engine before the merchant is on the path, and rightly trigger nothing. Each delivered trigger names its ``causing_event_id``; the event id is derived from
-the message id (``event_id_for``), so the sink maps it back to the time the request carrying
-the event was sent. Latency = sink arrival - that send time, per delivered trigger.
+the engine before the merchant is on the path, and rightly trigger nothing. Each delivered
+trigger names its ``causing_event_id``; the event id is derived from the message id
+(``event_id_for``), so the sink maps it back to the time the request carrying the event was
+sent. Latency = sink arrival - that send time, per delivered trigger.
 
 Figures, at ``--pipeline-low-rate`` (measured first) and at ``--pipeline-rate``: event ->
 trigger p99 (the trigger's broker timestamp) beside the ingest hop's p99, event -> delivered
