@@ -234,8 +234,8 @@ class _Calls:
         at = self.monotonic()
         self.accepted.extend((at, merchant) for merchant in merchants)
 
-    def approvable(self) -> int | None:
-        """The merchant accepted longest ago, if at least :data:`APPROVAL_DELAY_S` ago."""
+    def take_approvable(self) -> int | None:
+        """Take the merchant accepted longest ago, if at least :data:`APPROVAL_DELAY_S` ago."""
         if self.accepted and self.accepted[0][0] <= self.monotonic() - APPROVAL_DELAY_S:
             return self.accepted.popleft()[1]
         return None
@@ -257,7 +257,7 @@ class _Calls:
                 "context": {"traits": {"roles": ["admin", "decision_maker"]}},
             }
             return _Call({**call, "messageId": message, "timestamp": now}, True, self.merchants)
-        approved = self.approvable() if slot == 1 else None
+        approved = self.take_approvable() if slot == 1 else None
         if approved is not None:
             account = self.account(approved)
             event, triggering = "Merchant Approved", True
