@@ -162,7 +162,7 @@ class KafkaBus:
             async with asyncio.timeout(self._options.publish_timeout_s):
                 producer = await self._started_producer()
                 slices = Slicer()
-                groups = await self._by_partition(producer, records)
+                groups = await self._by_partition(producer, records, slices)
                 for (topic, partition), group in groups.items():
                     await self._hand_over(producer, topic, partition, group, deliveries, slices)
                 # One produced batch acknowledges many records: awaiting them in order
@@ -180,12 +180,13 @@ class KafkaBus:
             raise BusUnavailable(f"kafka did not acknowledge the records: {failure!r}")
 
     async def _by_partition(
-        self, producer: AIOKafkaProducer, records: Sequence[OutgoingRecord]
+        self, producer: AIOKafkaProducer, records: Sequence[OutgoingRecord], slices: Slicer
     ) -> dict[tuple[str, int], list[OutgoingRecord]]:
         """``records`` by the topic and partition their keys go to, each in their order."""
         placements: dict[str, _KeyPlacement] = {}
         groups: dict[tuple[str, int], list[OutgoingRecord]] = {}
         for r in records:
+            await slices.pause()
             placement = placements.get(r.topic)
             if placement is None:
                 placement = placements[r.topic] = await self._placement(producer, r.topic)

@@ -26,6 +26,7 @@ from shared.bus import OutgoingRecord
 from shared.consuming.models import PackedOutboxColumns
 from shared.db.copying import copy_rows
 from shared.db.statements import delete_by_ids, insert_ignoring_duplicates, table_of
+from shared.slicing import Slicer
 
 OutboxEntry = tuple[str, int, OutgoingRecord]
 """A record id (the same on every replay), the owning input partition and the record."""
@@ -54,7 +55,7 @@ async def add_to_outbox(
     :func:`remove_from_outbox`. In a packed outbox an id already stored fails the
     transaction; in the other, the row already stored is kept."""
     if issubclass(model, PackedOutboxColumns):
-        packs = _packs(entries, now)
+        packs = await _packs(entries, now)
         await copy_rows(session, model, PACK_COLUMNS, packs)
         return [pack[0] for pack in packs]
     await insert_ignoring_duplicates(
@@ -80,11 +81,14 @@ async def add_to_outbox(
 PACK_COLUMNS = ("record_id", "partition", "sequence", "records", "created_at")
 
 
-def _packs(entries: Sequence[OutboxEntry], now: datetime) -> list[tuple[Any, ...]]:
+async def _packs(entries: Sequence[OutboxEntry], now: datetime) -> list[tuple[Any, ...]]:
     """One row per partition of ``entries`` (:data:`PACK_COLUMNS`), each keyed by its
-    first record's id."""
+    first record's id; the event loop runs while they are gathered
+    (:class:`~shared.slicing.Slicer`)."""
     by_partition: dict[int, list[_Packed]] = {}
+    slicer = Slicer()
     for rid, partition, r in entries:
+        await slicer.pause()
         by_partition.setdefault(partition, []).append((rid, r.topic, r.key, r.value, r.headers))
     return [
         (packed[0][0], partition, sequence, _pack(packed), now)

@@ -39,6 +39,15 @@ class Histogram:
                 return bound
         return 0.0
 
+    def share_over(self, bound: float) -> float:
+        """The share of values above ``bound`` (seconds, one of the bucket bounds)."""
+        if not self.count:
+            return 0.0
+        within = max(
+            (cumulative for upper, cumulative in self.buckets if upper <= bound), default=0
+        )
+        return 1.0 - within / self.count
+
     def longest(self) -> tuple[float, float]:
         """``(lower, upper]`` bounds (seconds) of the bucket of the largest value."""
         lower = 0.0
@@ -69,6 +78,10 @@ class Stalls:
             f"{label}: loop lag samples (every 10 ms)": self.loop.count,
             f"{label}: loop lag p50 / p99 (ms, bucket bound)": (
                 f"<= {_ms(self.loop.quantile_bound(0.5))} / <= {_ms(self.loop.quantile_bound(0.99))}"
+            ),
+            f"{label}: loop lag samples over {STALL_GOAL_MS:,.0f} ms (the p99 goal: <= 1%)": (
+                f"{self.loop.count * self.loop.share_over(STALL_GOAL_MS / 1000):,.0f} "
+                f"({100 * self.loop.share_over(STALL_GOAL_MS / 1000):.2f}%)"
             ),
             f"{label}: longest stall (ms)": f"{_ms(low)}-{_ms(high)}",
         }

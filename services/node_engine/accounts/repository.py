@@ -19,6 +19,7 @@ from services.node_engine.accounts.models import (
 from services.node_engine.core.state import AccountState, Transition
 from shared.db.copying import copy_rows
 from shared.db.statements import bulk_add, bulk_upsert, rows_by_keys
+from shared.slicing import Slicer
 
 StateKey = tuple[str, str, str]
 """(workspace id, account id, path id)."""
@@ -43,11 +44,13 @@ async def load_states(session: AsyncSession, keys: Iterable[StateKey]) -> dict[S
 async def save_states(
     session: AsyncSession, states: Sequence[tuple[AccountState, bytes]], *, now: datetime
 ) -> None:
-    """Store states with their encoding (:func:`encode_state`)."""
-    await bulk_upsert(
-        session,
-        AccountStateRow,
-        [
+    """Store states with their encoding (:func:`encode_state`), letting the event loop
+    run while their rows are built (:class:`~shared.slicing.Slicer`)."""
+    rows: list[dict[str, Any]] = []
+    slicer = Slicer()
+    for s, data in states:
+        await slicer.pause()
+        rows.append(
             {
                 "workspace_id": s.workspace_id,
                 "account_id": s.account_id,
@@ -60,10 +63,8 @@ async def save_states(
                 "state": data,
                 "updated_at": now,
             }
-            for s, data in states
-        ],
-        key=("workspace_id", "account_id", "path_id"),
-    )
+        )
+    await bulk_upsert(session, AccountStateRow, rows, key=("workspace_id", "account_id", "path_id"))
 
 
 FUNNEL_COUNT_KEY = ("workspace_id", "path_id", "stage", "node", "kind", "partition")
@@ -90,11 +91,14 @@ async def append_transitions(
     """Append to the history (each entry: the state after, the transition, the input
     partition it came from) and count the funnel's kinds among them. Each transition is
     appended once: its cause is applied once (the consumer's seen events and offsets commit
-    in the same transaction)."""
+    in the same transaction). The event loop runs while the rows are built
+    (:class:`~shared.slicing.Slicer`)."""
     rows: list[tuple[Any, ...]] = []
     counts: Counter[tuple[str, str, str, str, str, int]] = Counter()
     times: dict[int, datetime] = {}
+    slicer = Slicer()
     for s, t, partition in entries:
+        await slicer.pause()
         kind = t.kind.value
         at = times.get(t.occurred_at)
         if at is None:
@@ -148,12 +152,12 @@ async def load_facts(
 async def save_facts(
     session: AsyncSession, facts: dict[AccountKey, dict[str, Any]], *, now: datetime
 ) -> None:
-    await bulk_upsert(
-        session,
-        AccountFactsRow,
-        [
-            {"workspace_id": w, "account_id": a, "facts": values, "updated_at": now}
-            for (w, a), values in facts.items()
-        ],
-        key=("workspace_id", "account_id"),
-    )
+    """Store each account's facts, letting the event loop run while their rows are built."""
+    rows: list[dict[str, Any]] = []
+    slicer = Slicer()
+    for (workspace, account), values in facts.items():
+        await slicer.pause()
+        rows.append(
+            {"workspace_id": workspace, "account_id": account, "facts": values, "updated_at": now}
+        )
+    await bulk_upsert(session, AccountFactsRow, rows, key=("workspace_id", "account_id"))

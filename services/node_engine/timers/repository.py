@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.node_engine.core.state import ManualMove, Timer, TimerKind
 from services.node_engine.timers.models import TimerRow
 from shared.db.statements import delete_by_ids, insert_ignoring_duplicates
+from shared.slicing import Slicer
 
 MOVE = "move"
 """The kind of a row that carries an operator's manual move: it is applied by the engine
@@ -31,11 +32,13 @@ class DueTimer:
 
 async def schedule(session: AsyncSession, timers: Sequence[tuple[str, str, int, Timer]]) -> None:
     """Store ``(workspace, account, partition, timer)`` (one statement); a timer id already
-    stored stays."""
-    await insert_ignoring_duplicates(
-        session,
-        TimerRow,
-        [
+    stored stays. The event loop runs while the rows are built
+    (:class:`~shared.slicing.Slicer`)."""
+    rows: list[dict[str, object]] = []
+    slicer = Slicer()
+    for workspace, account, partition, t in timers:
+        await slicer.pause()
+        rows.append(
             {
                 "timer_id": t.id,
                 "partition": partition,
@@ -49,9 +52,8 @@ async def schedule(session: AsyncSession, timers: Sequence[tuple[str, str, int, 
                 "visit": t.visit,
                 "level": t.level,
             }
-            for workspace, account, partition, t in timers
-        ],
-    )
+        )
+    await insert_ignoring_duplicates(session, TimerRow, rows)
 
 
 async def due(

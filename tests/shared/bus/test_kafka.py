@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 from shared import slicing
-from shared.bus import OutgoingRecord
+from shared.bus import OutgoingRecord, kafka
 from shared.bus.kafka import BATCHED_FROM, KafkaBus, KafkaOptions
 from shared.contracts.events import EventEnvelope
 from shared.contracts.topics import TopicSpec
@@ -56,6 +56,30 @@ async def test_publishing_many_records_lets_the_loop_run_between_sends(
 
     assert happened.count("added") == len(records)
     assert happened.index("other work") < len(records)
+
+
+async def test_publishing_many_records_lets_the_loop_run_while_it_places_them(
+    kafka_bootstrap: str, topic_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(slicing, "SLICE_S", 0.0)  # every record ends a slice
+    happened: list[str] = []
+    partition_for = kafka._KeyPlacement.partition_for
+
+    def noting(self: Any, key: bytes) -> int:
+        happened.append("placed")
+        return partition_for(self, key)
+
+    monkeypatch.setattr(kafka._KeyPlacement, "partition_for", noting)
+    topic = f"{topic_prefix}.events"
+    async with started_bus(topic, KafkaOptions(bootstrap_servers=kafka_bootstrap)) as bus:
+        await bus.publish([OutgoingRecord(topic, b"k", b"first")])  # producer and metadata
+        happened.clear()
+        records = [OutgoingRecord(topic, b"k%d" % i, b"%d" % i) for i in range(20)]
+        asyncio.get_running_loop().call_soon(happened.append, "other work")
+        await bus.publish(records)
+
+    assert happened.count("placed") == len(records)
+    assert happened.index("other work") < len(records) - 1
 
 
 async def test_records_past_a_full_batch_go_in_the_next_one_in_their_order(

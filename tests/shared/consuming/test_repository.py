@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy.exc import IntegrityError
@@ -13,12 +14,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.node_engine.processing.models import OutboxRow
 from services.scoring.processing.models import ScoringOutboxRow
+from shared import slicing
 from shared.attribution.models import AttributionOutboxRow
 from shared.bus import OutgoingRecord, TopicPartition
+from shared.consuming import outbox
 from shared.consuming.offsets import OffsetConflict, advance_offsets, applied_offsets
 from shared.consuming.outbox import OutboxModel, add_to_outbox, outbox_of, remove_from_outbox
+from tests.turns import LoopTurns
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
+NO_SESSION: Any = None
+"""For a statement stood in for: only the rows it is given matter."""
 
 
 EVENTS = [TopicPartition("milepost.events", p) for p in range(3)]
@@ -160,3 +166,23 @@ async def test_an_id_stored_again_is_refused_only_where_ids_are_unique(
         async with sessions() as session:
             await remove_from_outbox(session, model, [record_id])
             await session.commit()
+
+
+async def test_a_packed_outbox_gathers_its_records_in_slices(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(slicing, "SLICE_S", 0.0)  # every record ends a slice
+    entries = [(f"r{n}", n % 3, OutgoingRecord("milepost.triggers", b"k", b"v")) for n in range(90)]
+    copied: list[tuple[int, int]] = []
+    async with LoopTurns() as turns:
+
+        async def copy_rows(
+            _session: object, _model: object, _names: object, rows: list[Any]
+        ) -> None:
+            copied.append((turns.count, len(rows)))
+
+        monkeypatch.setattr(outbox, "copy_rows", copy_rows)
+        row_ids = await add_to_outbox(NO_SESSION, OutboxRow, entries, now=NOW)
+
+    assert copied == [(len(entries), 3)]  # the loop ran once per record, then one row each
+    assert row_ids == ["r0", "r1", "r2"]
