@@ -35,7 +35,7 @@ from shared.attribution.settings import AttributionSettings
 from shared.bus import Bus, ConsumedRecord, OutgoingRecord
 from shared.clock import Clock
 from shared.consuming.decoding import RecordDecoder
-from shared.consuming.metrics import lag_gauge, retries_counter
+from shared.consuming.metrics import lag_gauge, retries_counter, steps_histogram
 from shared.consuming.origins import with_origin
 from shared.consuming.seen import Sighting
 from shared.consuming.stream import Batch as StreamBatch
@@ -65,6 +65,7 @@ class AttributionMetrics:
         )
         self.lag = lag_gauge("milepost_attribution_consumer_lag", registry)
         self.retries = retries_counter("milepost_attribution_batch_retries", registry)
+        self.steps = steps_histogram("milepost_attribution_step_seconds", registry)
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,6 +52,12 @@ drop the copy. A member without an outbox table (messaging's consumers emit noth
 dead letters) publishes its dead letters before (a): at least once, with the source's
 topic, partition and offset to tell a copy.
 
+Each step of a batch is timed into the service's ``..._step_seconds`` histogram
+(:data:`~shared.consuming.metrics.STEPS`): ``queued`` (from its oldest record's timestamp
+to the batch's time), ``sift``, ``load``, ``apply``, ``wait`` (for the checkpoint in
+flight), ``write``, ``hold`` and ``commit`` (a), and ``publish`` (b and c); a step that
+raises is not timed, and a poll that handled nothing times nothing.
+
 Failures say what happens next (:mod:`shared.errors`): a
 :class:`~shared.errors.RetryableError` rolls the batch back, drops what the handler
 cached, rewinds the consumer to its committed offsets and retries after the error's
@@ -71,7 +77,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -80,6 +86,7 @@ from shared.bus.lag import LagGauge
 from shared.clock import Clock
 from shared.consuming.dead_letters import dead_letter_entry, log_dead_letter
 from shared.consuming.member import FencedMember
+from shared.consuming.metrics import STEPS
 from shared.consuming.origins import Position
 from shared.consuming.outbox import OutboxEntry, OutboxModel
 from shared.consuming.seen import Sighting
@@ -266,12 +273,34 @@ class Handler(ABC, Generic[T, E]):
 
 @dataclass(frozen=True, slots=True)
 class StreamMetrics:
-    """The lag gauge and retries counter a stream sets, labelled ``*labels`` first (the
-    consumer group, for a service that runs several)."""
+    """The lag gauge, retries counter and step histogram
+    (:func:`~shared.consuming.metrics.steps_histogram`) a stream sets, labelled ``*labels``
+    first (the consumer group, for a service that runs several)."""
 
     lag: Gauge
     retries: Counter
+    steps: Histogram
     labels: tuple[str, ...] = ()
+
+
+class StepTimes:
+    """How long each step of a batch took (:data:`~shared.consuming.metrics.STEPS`), observed
+    into a stream's step histogram, its children bound once."""
+
+    def __init__(self, metrics: StreamMetrics) -> None:
+        self.children = {step: metrics.steps.labels(*metrics.labels, step) for step in STEPS}
+
+    def observe(self, steps: Mapping[str, float]) -> None:
+        for step, seconds in steps.items():
+            self.children[step].observe(max(0.0, seconds))
+
+
+@contextlib.contextmanager
+def timed(steps: dict[str, float], step: str) -> Iterator[None]:
+    """Put the block's duration into ``steps[step]``; a block that raises puts nothing."""
+    started = time.perf_counter()
+    yield
+    steps[step] = time.perf_counter() - started
 
 
 class ServiceSettings(Protocol):
@@ -289,6 +318,9 @@ class ServiceMetrics(Protocol):
 
     @property
     def retries(self) -> Counter: ...
+
+    @property
+    def steps(self) -> Histogram: ...
 
 
 class ServiceHandler(Handler[T, E]):
@@ -315,7 +347,7 @@ class ServiceHandler(Handler[T, E]):
             clock=self.clock,
             group_id=settings.group_id,
             topics=topics,
-            metrics=StreamMetrics(metrics.lag, metrics.retries),
+            metrics=StreamMetrics(metrics.lag, metrics.retries, metrics.steps),
             outbox=outbox,
         )
 
@@ -345,6 +377,7 @@ class Stream(Generic[T, E]):
         self.metrics = metrics
         self.member = FencedMember(bus=bus, sessions=sessions, group_id=group_id, outbox=outbox)
         self.lag = LagGauge(bus, metrics.lag, group_labels=metrics.labels)
+        self.times = StepTimes(metrics)
         self.ready = asyncio.Event()
         self.in_flight: asyncio.Task[list[str]] | None = None
         """The transaction of the last batch's checkpoint until :meth:`wait_committed`
@@ -421,17 +454,24 @@ class Stream(Generic[T, E]):
         batch = Batch(
             self.clock.now(), handler.effects(), moves=dict(self.deferred), handled=len(records)
         )
+        steps = _queued(records, batch.now)
         items = await self.decode(records, batch)
         session = self.sessions()
         try:
-            fresh = [item for _, item in await self.sift(session, items, batch)]
-            await handler.load(session, fresh, batch)
-            await _end_reads(session)
-            await handler.handle(fresh, batch)
-            await self.wait_committed()
+            with timed(steps, "sift"):
+                fresh = [item for _, item in await self.sift(session, items, batch)]
+            with timed(steps, "load"):
+                await handler.load(session, fresh, batch)
+                await _end_reads(session)
+            with timed(steps, "apply"):
+                await handler.handle(fresh, batch)
+            with timed(steps, "wait"):
+                await self.wait_committed()
         except BaseException:
             await session.close()
             raise
+        if batch.handled:
+            self.times.observe(steps)
         if records and self.defers(batch):
             await session.close()
             self.defer(batch)
@@ -617,16 +657,21 @@ class Stream(Generic[T, E]):
                 await self.bus.publish([record for _, _, record in letters])
         else:
             batch.outbox.extend(letters)
-        await self.handler.write(session, batch)
-        held = await self.member.hold(
-            session,
-            batch.moves,
-            batch.outbox,
-            sightings=batch.sightings,
-            marks=batch.marks,
-            now=batch.now,
-        )
-        await session.commit()
+        steps: dict[str, float] = {}
+        with timed(steps, "write"):
+            await self.handler.write(session, batch)
+        with timed(steps, "hold"):
+            held = await self.member.hold(
+                session,
+                batch.moves,
+                batch.outbox,
+                sightings=batch.sightings,
+                marks=batch.marks,
+                now=batch.now,
+            )
+        with timed(steps, "commit"):
+            await session.commit()
+        self.times.observe(steps)
         self.member.committed()
         self.handler.committed(batch)
         return held
@@ -648,9 +693,12 @@ class Stream(Generic[T, E]):
             await after
         if committing.cancelled() or committing.exception() is not None:
             return
-        await self.member.release(
-            consumer, batch.moves, batch.outbox, committing.result(), now=batch.now
-        )
+        steps: dict[str, float] = {}
+        with timed(steps, "publish"):
+            await self.member.release(
+                consumer, batch.moves, batch.outbox, committing.result(), now=batch.now
+            )
+        self.times.observe(steps)
 
     def dead_letter(self, record: ConsumedRecord, reason: str, batch: Batch[E]) -> OutboxEntry:
         self.handler.count(record, "dead_letter")
@@ -667,6 +715,14 @@ class Stream(Generic[T, E]):
             await self.settle()
         self.handler.reset()
         await self.member.rewind(consumer)
+
+
+def _queued(records: Sequence[ConsumedRecord], now: datetime) -> dict[str, float]:
+    """The ``queued`` step of a batch: how long its oldest record waited, from its
+    timestamp (the producer's clock, or the broker's) to the batch's time."""
+    if not records:
+        return {}
+    return {"queued": now.timestamp() - min(record.timestamp_ms for record in records) / 1000}
 
 
 async def _shielded(task: asyncio.Task[Any] | None) -> None:

@@ -1,6 +1,7 @@
 """The pipeline benchmark's report on disk: a markdown page with a PNG of latency over time
-(event -> trigger and event -> delivered, each offered rate) and the services' event-loop
-stalls and collection pauses over each measured window."""
+(event -> trigger and event -> delivered, each offered rate), a PNG and a table of where
+each stage's batches spent their time, and the services' event-loop stalls and collection
+pauses over each measured window."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from shared.consuming.metrics import STEPS
 from tests.benchmarks import Figure, Report
 from tests.benchmarks._stalls import Stalls
+from tests.benchmarks._steps import StageSteps, steps_table
 
 REPORTS = Path(".cache") / "bench"
 """Reports go under this folder of the working directory, one sub-folder per run."""
@@ -37,13 +40,26 @@ def write_report(
     report: Report,
     series: Sequence[Series],
     stalls: Mapping[int, Mapping[str, Stalls]],
+    steps: Mapping[int, Mapping[str, Sequence[StageSteps]]],
 ) -> Path:
-    """``report.md`` and ``latency.png`` in ``folder``; returns the markdown file."""
+    """``report.md``, ``latency.png`` and ``steps.png`` in ``folder``; returns the markdown
+    file."""
     folder.mkdir(parents=True, exist_ok=True)
     chart = folder / "latency.png"
     _plot(chart, series)
+    stages = [
+        (f"{rate:,} ev/s", stage)
+        for rate, by_process in steps.items()
+        for found in by_process.values()
+        for stage in found
+    ]
+    steps_chart = folder / "steps.png"
+    _plot_steps(steps_chart, stages)
     lines = [f"# {report.title}", "", f"![latency over time]({chart.name})", ""]
     lines += _figures_table(report.figures)
+    lines += ["", "## Where each stage's batches spent their time (mean ms per batch)", ""]
+    lines += [f"![mean ms per batch by step]({steps_chart.name})", ""]
+    lines += steps_table(stages)
     lines += ["", "## Event-loop stalls and collection pauses (each measured window)", ""]
     lines += ["| rate | process | figure | value |", "|---|---|---|---|"]
     for rate, by_process in stalls.items():
@@ -67,6 +83,29 @@ def _figures_table(figures: Sequence[Figure]) -> list[str]:
         ratio = "-" if figure.ratio is None else f"{figure.ratio:.2f}"
         rows.append(f"| {figure.name} | {figure.value:,.0f} {figure.unit} | {limit} | {ratio} |")
     return rows
+
+
+def _plot_steps(path: Path, stages: Sequence[tuple[str, StageSteps]]) -> None:
+    """One horizontal bar per ``(rate, stage)``: its steps' mean ms per batch, stacked in
+    the order a batch takes them."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, plot = pyplot.subplots(figsize=(10, 1.0 + 0.45 * max(1, len(stages))))
+    names = [f"{label} {stage.stage}" for label, stage in stages]
+    left = [0.0] * len(stages)
+    for step in STEPS:
+        widths = [stage.mean_ms(step) for _, stage in stages]
+        plot.barh(names, widths, left=left, label=step)
+        left = [a + b for a, b in zip(left, widths, strict=True)]
+    plot.invert_yaxis()
+    plot.set_xlabel("mean ms per batch")
+    plot.legend(loc="lower right", ncols=3, fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    pyplot.close(figure)
 
 
 def _plot(path: Path, series: Sequence[Series]) -> None:

@@ -1,5 +1,6 @@
 """A service's event-loop stalls and collection pauses over one benchmark phase, from the
-histograms of :mod:`shared.observability.stalls` read on its ``/metrics`` before and after.
+histograms of :mod:`shared.observability.stalls` read on its ``/metrics`` before and after
+(with the step histograms :mod:`tests.benchmarks._steps` reads from the same page).
 
 Histograms keep buckets, not samples: a percentile is the upper bound of the bucket it falls
 in, and the longest stall is known to within its bucket (``(lower, upper]``).
@@ -8,6 +9,7 @@ in, and the longest stall is known to within its bucket (``(lower, upper]``).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -16,6 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 LOOP_LAG = "milepost_event_loop_lag_seconds"
 GC_PAUSE = "milepost_gc_pause_seconds"
+STEPS = re.compile(r"milepost_(\w+)_step_seconds")
+"""The step histograms of the stream runtime (:func:`shared.consuming.metrics.steps_histogram`)."""
 STALL_GOAL_MS = 10.0
 """Issue 17's goal for the p99 of the loop's lag during the engine benchmark."""
 
@@ -72,42 +76,47 @@ class Stalls:
     def p99_ms(self) -> float:
         return 1000 * self.loop.quantile_bound(0.99)
 
-    def summary(self, label: str) -> dict[str, str | float]:
+    def summary(self, label: str, *, goal: bool = False) -> dict[str, str | float]:
+        """The figures of the phase; with ``goal``, the share over the goal is labelled
+        with it (the engine benchmark's goal)."""
         low, high = self.loop.longest()
+        over = f"{label}: loop lag samples over {STALL_GOAL_MS:,.0f} ms"
         found: dict[str, str | float] = {
             f"{label}: loop lag samples (every 10 ms)": self.loop.count,
             f"{label}: loop lag p50 / p99 (ms, bucket bound)": (
-                f"<= {_ms(self.loop.quantile_bound(0.5))} / <= {_ms(self.loop.quantile_bound(0.99))}"
+                f"<= {ms(self.loop.quantile_bound(0.5))} / <= {ms(self.loop.quantile_bound(0.99))}"
             ),
-            f"{label}: loop lag samples over {STALL_GOAL_MS:,.0f} ms (the p99 goal: <= 1%)": (
+            over + (" (the p99 goal: <= 1%)" if goal else ""): (
                 f"{self.loop.count * self.loop.share_over(STALL_GOAL_MS / 1000):,.0f} "
                 f"({100 * self.loop.share_over(STALL_GOAL_MS / 1000):.2f}%)"
             ),
-            f"{label}: longest stall (ms)": f"{_ms(low)}-{_ms(high)}",
+            f"{label}: longest stall (ms)": f"{ms(low)}-{ms(high)}",
         }
         for generation, pauses in sorted(self.pauses.items()):
             low, high = pauses.longest()
             found[f"{label}: gen-{generation} collections, total ms, longest ms"] = (
-                f"{pauses.count:,.0f}, {1000 * pauses.total:,.0f}, {_ms(low)}-{_ms(high)}"
+                f"{pauses.count:,.0f}, {1000 * pauses.total:,.0f}, {ms(low)}-{ms(high)}"
             )
         return found
 
 
 async def read_histograms(url: str) -> dict[str, Histogram]:
-    """The stall histograms on ``url`` (a ``/metrics`` page): ``LOOP_LAG`` and
-    ``GC_PAUSE:<generation>``."""
+    """The stall and step histograms on ``url`` (a ``/metrics`` page): ``LOOP_LAG``,
+    ``GC_PAUSE:<generation>`` and ``<step family>:<group or "">:<step>``."""
     async with httpx.AsyncClient(timeout=10.0) as client:
         response = await client.get(url)
     response.raise_for_status()
     buckets: dict[str, list[tuple[float, float]]] = {}
     sums: dict[str, float] = {}
     for family in text_string_to_metric_families(response.text):
-        if family.name not in (LOOP_LAG, GC_PAUSE):
+        if family.name not in (LOOP_LAG, GC_PAUSE) and not STEPS.fullmatch(family.name):
             continue
         for sample in family.samples:
             key = family.name
             if "generation" in sample.labels:
                 key = f"{family.name}:{sample.labels['generation']}"
+            elif "step" in sample.labels:
+                key = f"{family.name}:{sample.labels.get('group', '')}:{sample.labels['step']}"
             if sample.name.endswith("_bucket"):
                 buckets.setdefault(key, []).append((float(sample.labels["le"]), sample.value))
             elif sample.name.endswith("_sum"):
@@ -119,18 +128,25 @@ async def read_histograms(url: str) -> dict[str, Histogram]:
 
 def stalls_between(before: Mapping[str, Histogram], after: Mapping[str, Histogram]) -> Stalls:
     """What was observed between two readings of :func:`read_histograms`."""
-
-    def delta(key: str) -> Histogram:
-        late = after.get(key, Histogram((), 0.0))
-        early = dict(before[key].buckets) if key in before else {}
-        return Histogram(
-            tuple((bound, count - early.get(bound, 0.0)) for bound, count in late.buckets),
-            late.total - (before[key].total if key in before else 0.0),
-        )
-
-    pauses = {key.partition(":")[2]: delta(key) for key in after if key.startswith(f"{GC_PAUSE}:")}
-    return Stalls(delta(LOOP_LAG), pauses)
+    pauses = {
+        key.partition(":")[2]: histogram_between(before, after, key)
+        for key in after
+        if key.startswith(f"{GC_PAUSE}:")
+    }
+    return Stalls(histogram_between(before, after, LOOP_LAG), pauses)
 
 
-def _ms(seconds: float) -> str:
+def histogram_between(
+    before: Mapping[str, Histogram], after: Mapping[str, Histogram], key: str
+) -> Histogram:
+    """What histogram ``key`` observed between two readings of :func:`read_histograms`."""
+    late = after.get(key, Histogram((), 0.0))
+    early = dict(before[key].buckets) if key in before else {}
+    return Histogram(
+        tuple((bound, count - early.get(bound, 0.0)) for bound, count in late.buckets),
+        late.total - (before[key].total if key in before else 0.0),
+    )
+
+
+def ms(seconds: float) -> str:
     return "inf" if math.isinf(seconds) else f"{1000 * seconds:,.1f}".removesuffix(".0")

@@ -111,6 +111,7 @@ from tests.benchmarks._stalls import (
     read_histograms,
     stalls_between,
 )
+from tests.benchmarks._steps import StageSteps, steps_between
 from tests.benchmarks._system import (
     CpuSample,
     Phase,
@@ -378,7 +379,7 @@ async def _measure(
                     "engine: the mix",
                     warmup=int(WARMUP_SHARE * len(mix.records)),
                 )
-                stalls = engine_process.stalls
+                stalls, steps = engine_process.stalls, engine_process.steps
                 rss_loaded = engine_process.rss()
                 after_mix = await engine_process.metrics()
                 stored = await _stored_sizes(db, workspace)
@@ -430,6 +431,7 @@ async def _measure(
         throughput=throughput,
         two=two,
         stalls=stalls,
+        steps=steps,
         engine_metrics=after_mix,
         rss=(rss_started, rss_loaded),
         stored=stored,
@@ -931,6 +933,8 @@ class _EngineProcess:
         self.log: IO[bytes] | None = None
         self.stalls: Stalls | None = None
         """Event-loop stalls during the last :meth:`consume`."""
+        self.steps: list[StageSteps] = []
+        """Where each stage's batches spent their time during the last :meth:`consume`."""
 
     @property
     def pid(self) -> int | None:
@@ -984,7 +988,7 @@ class _EngineProcess:
         ``target``. Events/s from ``since`` (the records were published to an engine already
         polling) if given, else from the first applied offset at least ``warmup`` records
         past ``start`` (the records before it not counted). Also the CPU of the database's
-        backends and the engine's event-loop stalls over the same span."""
+        backends, the engine's event-loop stalls and its batches' steps over the same span."""
         first: tuple[int, CpuSample] | None = None if since is None else (start, since)
         backends = await backends_cpu(applied.db)
         stalls = await self.stall_histograms()
@@ -1013,7 +1017,9 @@ class _EngineProcess:
                 await asyncio.sleep(POLL_INTERVAL_S)
         end = CpuSample.take(self.pid, services)
         backends_used_s = backends_used(backends, await backends_cpu(applied.db))
-        self.stalls = stalls_between(stalls, await self.stall_histograms())
+        histograms = await self.stall_histograms()
+        self.stalls = stalls_between(stalls, histograms)
+        self.steps = steps_between(stalls, histograms)
         assert first is not None
         counted, begin = first
         cpu = cpu_use(begin, end, "engine process")
@@ -1721,6 +1727,7 @@ def _report(
     throughput: Phase,
     two: Phase,
     stalls: Stalls | None,
+    steps: list[StageSteps],
     engine_metrics: dict[str, float],
     rss: tuple[int | None, int | None],
     stored: dict[str, tuple[int, float]],
@@ -1805,7 +1812,8 @@ def _report(
         "engine: PostgreSQL backends' CPU per event (us)": round(database_us, 1),
         "two processes: seconds": round(two.seconds, 2),
         **{f"two processes: {k}": v for k, v in two.cpu.items()},
-        **({} if stalls is None else stalls.summary("engine")),
+        **({} if stalls is None else stalls.summary("engine", goal=True)),
+        **{k: v for stage in steps for k, v in stage.summary("the mix").items()},
         "engine: records by outcome": ", ".join(
             f"{k} {v:,.0f}" for k, v in sorted(outcomes.items())
         ),

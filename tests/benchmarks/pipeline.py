@@ -65,6 +65,7 @@ from shared.settings import RuntimeSettings
 from tests.benchmarks import Benchmark, BenchmarkError, Figure, Report, say
 from tests.benchmarks._pipeline_report import Series, report_folder, write_report
 from tests.benchmarks._stalls import Stalls, read_histograms, stalls_between
+from tests.benchmarks._steps import StageSteps, steps_between
 from tests.benchmarks._system import (
     CpuSample,
     Services,
@@ -369,6 +370,8 @@ class Result:
     measured_from: float
     stalls: dict[str, Stalls]
     """Each service's event-loop stalls over the measured window."""
+    steps: dict[str, list[StageSteps]]
+    """Where each service's stages spent their batches' time over the measured window."""
 
     def summary(self) -> dict[str, Any]:
         ms = self.latencies_ms
@@ -424,10 +427,9 @@ async def _measure_rate(
     await offer
     after = CpuSample.take(None, services)
     own_after = {name: process_cpu(pid) for name, pid in pids.items()}
-    stalls = {
-        name: stalls_between(histograms[name], await read_histograms(f"{server.url}/metrics"))
-        for name, server in servers.items()
-    }
+    ended = {name: await read_histograms(f"{s.url}/metrics") for name, s in servers.items()}
+    stalls = {name: stalls_between(histograms[name], ended[name]) for name in servers}
+    steps = {name: steps_between(histograms[name], ended[name]) for name in servers}
     seconds = max(after.wall - before.wall, 1e-9)
     cpu = cpu_use(before, after, "")
     for name in PROCESSES:
@@ -458,6 +460,7 @@ async def _measure_rate(
         delivered=measured,
         measured_from=load.measured_from,
         stalls=stalls,
+        steps=steps,
     )
 
 
@@ -612,7 +615,13 @@ async def _measure(
     series = [_series(result, published) for result in results]
     report = _report(args, results, series, stages, used, signed, valid, idle_load, notes)
     folder = report_folder(run_id)
-    written = write_report(folder, report, series, {r.rate: r.stalls for r in results})
+    written = write_report(
+        folder,
+        report,
+        series,
+        {r.rate: r.stalls for r in results},
+        {r.rate: r.steps for r in results},
+    )
     say(f"  report: {written} (chart: {folder / 'latency.png'})")
     return Report(
         report.benchmark,
@@ -773,6 +782,9 @@ def _report(
     for result in results:
         for process, found in result.stalls.items():
             details.update(found.summary(f"{result.rate} ev/s, {process}"))
+        for process, found_stages in result.steps.items():
+            for stage in found_stages:
+                details.update(stage.summary(f"{result.rate} ev/s, {process}"))
     notes.append(
         "the webhook rate limit is raised for the run and private targets allowed "
         "(the sink is on 127.0.0.1); every other setting is the default"

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.messaging.settings import MessagingSettings
 from shared.bus import Bus, ConsumedRecord
 from shared.clock import Clock
-from shared.consuming.metrics import lag_gauge, retries_counter
+from shared.consuming.metrics import lag_gauge, retries_counter, steps_histogram
 from shared.consuming.stream import Batch, Handler, Stream, StreamMetrics
 from shared.contracts import Topic
 from shared.contracts.topics import DLQ_OF
@@ -50,6 +50,7 @@ class ConsumerMetrics:
         )
         self.lag = lag_gauge("milepost_messaging_consumer_lag", registry, by_group=True)
         self.retries = retries_counter("milepost_messaging_batch_retries", registry, by_group=True)
+        self.steps = steps_histogram("milepost_messaging_step_seconds", registry, by_group=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +99,7 @@ class FencedConsumer(Handler[T, list[T]]):
             clock=clock,
             group_id=group_id,
             topics=self.topics,
-            metrics=StreamMetrics(metrics.lag, metrics.retries, (group_id,)),
+            metrics=StreamMetrics(metrics.lag, metrics.retries, metrics.steps, (group_id,)),
         )
 
     @abstractmethod

@@ -54,7 +54,7 @@ from services.node_engine.timers import repository as timers
 from services.node_engine.timers.repository import DueTimer
 from shared.bus import Bus, ConsumedRecord
 from shared.clock import Clock
-from shared.consuming.metrics import lag_gauge, retries_counter
+from shared.consuming.metrics import lag_gauge, retries_counter, steps_histogram
 from shared.consuming.offsets import OffsetConflict
 from shared.consuming.seen import Sighting
 from shared.consuming.stream import Batch as StreamBatch
@@ -105,6 +105,7 @@ class EngineMetrics:
         )
         self.lag = lag_gauge("milepost_engine_consumer_lag", registry)
         self.retries = retries_counter("milepost_engine_batch_retries", registry)
+        self.steps = steps_histogram("milepost_engine_step_seconds", registry)
         self.children: dict[tuple[str, ...], Counter] = {}
 
     def records_of(self, topic: str, outcome: str) -> Counter:

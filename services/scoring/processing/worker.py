@@ -71,7 +71,7 @@ from services.scoring.settings import ScoringSettings
 from shared.bus import Bus, ConsumedRecord, OutgoingRecord
 from shared.clock import Clock
 from shared.consuming.decoding import RecordDecoder
-from shared.consuming.metrics import lag_gauge, retries_counter
+from shared.consuming.metrics import lag_gauge, retries_counter, steps_histogram
 from shared.consuming.seen import Sighting
 from shared.consuming.stream import Batch as StreamBatch
 from shared.consuming.stream import ServiceHandler, uncached
@@ -151,6 +151,7 @@ class ScoringMetrics:
             registry=registry,
         )
         self.retries = retries_counter("milepost_scoring_batch_retries", registry)
+        self.steps = steps_histogram("milepost_scoring_step_seconds", registry)
 
 
 @dataclass(slots=True)

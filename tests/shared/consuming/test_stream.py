@@ -23,7 +23,7 @@ from shared.bus import Bus, ConsumedRecord, Consumer, OutgoingRecord, TopicParti
 from shared.bus.memory import InMemoryBus
 from shared.clock import FrozenClock
 from shared.consuming import stream as stream_module
-from shared.consuming.metrics import lag_gauge, retries_counter
+from shared.consuming.metrics import STEPS, lag_gauge, retries_counter, steps_histogram
 from shared.consuming.models import SeenEventRow
 from shared.consuming.offsets import applied_offsets
 from shared.consuming.origins import with_origin
@@ -35,6 +35,7 @@ from shared.consuming.stream import (
     Stream,
     StreamMetrics,
     consumer_errors,
+    timed,
     uncached,
 )
 from shared.contracts import Topic
@@ -98,7 +99,9 @@ def counting_stream(
         group_id=group,
         topics=(Topic.EVENTS,),
         metrics=StreamMetrics(
-            lag_gauge("test_consumer_lag", registry), retries_counter("test_retries", registry)
+            lag_gauge("test_consumer_lag", registry),
+            retries_counter("test_retries", registry),
+            steps_histogram("test_step_seconds", registry),
         ),
     )
     return handler, registry
@@ -164,6 +167,48 @@ async def test_a_batch_rolled_back_before_any_consumer_commit_applies_again(
         await handler.step(consumer)
     assert handler.words == ["one", "two"]
     await handler.stream.leave(consumer)
+
+
+def step_counts(registry: CollectorRegistry) -> dict[str, float | None]:
+    return {
+        step: registry.get_sample_value("test_step_seconds_count", {"step": step}) for step in STEPS
+    }
+
+
+async def test_each_step_of_a_batch_is_timed_once_and_an_idle_poll_not_at_all(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    handler, consumer, registry = await stream_of(sessions)
+    assert await handler.step(consumer) == 4
+    assert step_counts(registry) == dict.fromkeys(STEPS, 1.0)
+    assert await handler.step(consumer) == 0
+    assert step_counts(registry) == dict.fromkeys(STEPS, 1.0)
+    await consumer.close()
+
+
+async def test_a_batch_is_queued_from_its_records_timestamps_to_its_time(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    bus = InMemoryBus()
+    await bus.publish([OutgoingRecord(Topic.EVENTS, b"k", b"e1:one")])
+    handler, registry = counting_stream(sessions, bus, "queued")
+    handler.stream.clock = FrozenClock(datetime.now(UTC) + timedelta(seconds=5))
+    await bus.publish([OutgoingRecord(Topic.EVENTS, b"k", b"e2:two")])
+    consumer = await bus.subscribe([Topic.EVENTS], group_id="queued")
+    assert await handler.step(consumer) == 2
+    queued = registry.get_sample_value("test_step_seconds_sum", {"step": "queued"})
+    assert queued is not None
+    assert 5.0 <= queued < 6.0
+    await consumer.close()
+
+
+def test_a_step_that_raises_is_not_timed() -> None:
+    steps: dict[str, float] = {}
+    with timed(steps, "load"):
+        pass
+    with pytest.raises(StoreUnavailable), timed(steps, "write"):
+        raise StoreUnavailable("the database went away")
+    assert list(steps) == ["load"]
 
 
 def made_from(offset: int, value: bytes) -> OutgoingRecord:
@@ -287,7 +332,9 @@ async def attached(
         group_id=group or f"stream-{uuid.uuid4().hex[:8]}",
         topics=(Topic.EVENTS,),
         metrics=StreamMetrics(
-            lag_gauge("test_consumer_lag", registry), retries_counter("test_retries", registry)
+            lag_gauge("test_consumer_lag", registry),
+            retries_counter("test_retries", registry),
+            steps_histogram("test_step_seconds", registry),
         ),
         outbox=outbox,
     )
