@@ -73,3 +73,7 @@ def test_the_steps_are_read_in_the_order_a_batch_takes_them() -> None:
     [scoring] = steps_between({}, after)
 
     assert list(scoring.steps) == list(STEPS)
+    [line] = scoring.summary("the mix").values()
+    assert line.startswith("queued 100.0 / 1, sift 100.0 / 1")
+    [backlog] = scoring.summary("the mix", queued=False).values()
+    assert backlog.startswith("sift 100.0 / 1")

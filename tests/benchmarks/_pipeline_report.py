@@ -93,7 +93,7 @@ def _plot_steps(path: Path, stages: Sequence[tuple[str, StageSteps]]) -> None:
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
-    figure, plot = pyplot.subplots(figsize=(10, 1.0 + 0.45 * max(1, len(stages))))
+    figure, plot = pyplot.subplots(figsize=(11, 1.0 + 0.45 * max(1, len(stages))))
     names = [f"{label} {stage.stage}" for label, stage in stages]
     left = [0.0] * len(stages)
     for step in STEPS:
@@ -102,7 +102,7 @@ def _plot_steps(path: Path, stages: Sequence[tuple[str, StageSteps]]) -> None:
         left = [a + b for a, b in zip(left, widths, strict=True)]
     plot.invert_yaxis()
     plot.set_xlabel("mean ms per batch")
-    plot.legend(loc="lower right", ncols=3, fontsize="small")
+    plot.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     pyplot.close(figure)

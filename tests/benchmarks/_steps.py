@@ -37,13 +37,14 @@ class StageSteps:
         found = self.steps.get(step)
         return 1000 * found.total / self.batches if found is not None and self.batches else 0.0
 
-    def summary(self, label: str) -> dict[str, str]:
+    def summary(self, label: str, *, queued: bool = True) -> dict[str, str]:
         """One line: each step's mean ms per batch and the p99 (ms) of the step where it
-        ran, and how many batches."""
+        ran, and how many batches; without ``queued`` when the records were a backlog
+        published before the stage started (their wait is the backlog's age)."""
         parts = [
             f"{step} {self.mean_ms(step):,.1f} / {ms(self.steps[step].quantile_bound(0.99))}"
             for step in STEPS
-            if step in self.steps
+            if step in self.steps and (queued or step != "queued")
         ]
         key = (
             f"{label}, {self.stage}: per batch, mean / p99 ms by step ({self.batches:,.0f} batches)"

@@ -1813,7 +1813,7 @@ def _report(
         "two processes: seconds": round(two.seconds, 2),
         **{f"two processes: {k}": v for k, v in two.cpu.items()},
         **({} if stalls is None else stalls.summary("engine", goal=True)),
-        **{k: v for stage in steps for k, v in stage.summary("the mix").items()},
+        **{k: v for stage in steps for k, v in stage.summary("the mix", queued=False).items()},
         "engine: records by outcome": ", ".join(
             f"{k} {v:,.0f}" for k, v in sorted(outcomes.items())
         ),
