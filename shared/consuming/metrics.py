@@ -1,7 +1,8 @@
 """The metrics every fenced consumer reports: lag per owned partition, batches rolled back
-and how long each step of a batch took. Each service names them (``milepost_<service>_...``, spelled out where they are made,
-so a search for a name the alert rules read finds it); a service that runs several
-groups labels them by group first."""
+and how long each step of a batch took. Each service names them
+(``milepost_<service>_...``, spelled out where they are made, so a search for a name the
+alert rules read finds it); a service that runs several groups labels them by group
+first."""
 
 from __future__ import annotations
 
