@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 LOOP_LAG = "milepost_event_loop_lag_seconds"
 GC_PAUSE = "milepost_gc_pause_seconds"
-STEPS = re.compile(r"milepost_(\w+)_step_seconds")
+STEP_FAMILY = re.compile(r"milepost_(\w+)_step_seconds")
 """The step histograms of the stream runtime (:func:`shared.consuming.metrics.steps_histogram`)."""
 STALL_GOAL_MS = 10.0
 """Issue 17's goal for the p99 of the loop's lag during the engine benchmark."""
@@ -109,7 +109,7 @@ async def read_histograms(url: str) -> dict[str, Histogram]:
     buckets: dict[str, list[tuple[float, float]]] = {}
     sums: dict[str, float] = {}
     for family in text_string_to_metric_families(response.text):
-        if family.name not in (LOOP_LAG, GC_PAUSE) and not STEPS.fullmatch(family.name):
+        if family.name not in (LOOP_LAG, GC_PAUSE) and not STEP_FAMILY.fullmatch(family.name):
             continue
         for sample in family.samples:
             key = family.name

@@ -14,8 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from shared.consuming.metrics import STEPS
-from tests.benchmarks._stalls import STEPS as STEP_FAMILY
-from tests.benchmarks._stalls import Histogram, histogram_between, ms
+from tests.benchmarks._stalls import STEP_FAMILY, Histogram, histogram_between, ms
 
 
 @dataclass(frozen=True, slots=True)

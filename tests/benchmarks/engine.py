@@ -991,7 +991,7 @@ class _EngineProcess:
         backends, the engine's event-loop stalls and its batches' steps over the same span."""
         first: tuple[int, CpuSample] | None = None if since is None else (start, since)
         backends = await backends_cpu(applied.db)
-        stalls = await self.stall_histograms()
+        readings = await self.histograms()
         last = start
         moved_at = time.monotonic()
         with progress(label, target - start, "events") as advance:
@@ -1006,7 +1006,7 @@ class _EngineProcess:
                     if first is None and now - start >= warmup:
                         first = (now, CpuSample.take(self.pid, services))
                         backends = await backends_cpu(applied.db)
-                        stalls = await self.stall_histograms()
+                        readings = await self.histograms()
                 if now >= target:
                     break
                 if time.monotonic() - moved_at > STALL_TIMEOUT_S:
@@ -1017,16 +1017,17 @@ class _EngineProcess:
                 await asyncio.sleep(POLL_INTERVAL_S)
         end = CpuSample.take(self.pid, services)
         backends_used_s = backends_used(backends, await backends_cpu(applied.db))
-        histograms = await self.stall_histograms()
-        self.stalls = stalls_between(stalls, histograms)
-        self.steps = steps_between(stalls, histograms)
+        histograms = await self.histograms()
+        self.stalls = stalls_between(readings, histograms)
+        self.steps = steps_between(readings, histograms)
         assert first is not None
         counted, begin = first
         cpu = cpu_use(begin, end, "engine process")
         cpu[DATABASE_BACKENDS] = round(backends_used_s / max(end.wall - begin.wall, 1e-9), 3)
         return Phase(target - counted, end.wall - begin.wall, cpu)
 
-    async def stall_histograms(self) -> dict[str, Histogram]:
+    async def histograms(self) -> dict[str, Histogram]:
+        """The loop-lag, collection and step histograms on the engine's ``/metrics``."""
         return await read_histograms(f"http://127.0.0.1:{self.port}/metrics")
 
     async def metrics(self) -> dict[str, float]:
