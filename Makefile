@@ -8,6 +8,10 @@ STAMP   := $(VENV)/.installed
 # Outside CI a service that cannot be provisioned is a warning (its tests then skip);
 # with CI=true it is a failure.
 SERVICES_FLAGS ?= $(if $(filter true,$(CI)),,--optional)
+# pytest-xdist workers for the suite, each test file on one worker (its module fixtures set
+# up once); TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= 2
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
 
 include deploy/local/services.mk
 include deploy/local/tools.mk
@@ -32,10 +36,10 @@ run: $(STAMP) ## Run every service in one process (bus and SQLite in files under
 	$(BIN)/milepost run
 
 test: $(STAMP) services-up tools ## Run the whole suite on real Kafka + PostgreSQL (provisioned here)
-	$(SERVICES_ENV_LOAD) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(SERVICES_ENV_LOAD) $(BIN)/python -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 test-unit: $(STAMP) ## Run the tests that need no servers
-	$(BIN)/python -m pytest -m "not kafka and not postgres" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not kafka and not postgres" $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 lint: $(STAMP) ## Ruff lint and format check, and the architecture's import contracts
 	$(BIN)/ruff check .

@@ -8,6 +8,7 @@ under CI (``CI=true``), where a missing service fails the test.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -28,6 +29,7 @@ from shared.bus.memory import InMemoryBus
 from shared.bus.namespaced import NamespacedBus
 from shared.contracts import TOPICS
 from shared.db import create_engine, create_session_factory
+from shared.observability.logging import RepeatFilter
 from tests.availability import unavailable
 
 COLLECTED_AT = datetime.now(UTC)
@@ -49,6 +51,21 @@ def receivers_on_the_tests_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     :data:`COLLECTED_AT` rather than the wall clock, which a long suite leaves more than the
     library's 5 minutes behind the tests' frozen clocks."""
     monkeypatch.setattr(standardwebhooks.webhooks, "datetime", _CollectionTime)
+
+
+@pytest.fixture(autouse=True)
+def logging_left_as_found() -> Iterator[None]:
+    """A command run in-process (Typer's ``CliRunner``) configures logging: the root level,
+    and a handler on the stderr of that moment, which the runner closes. Both are undone
+    after the test, so later tests' log records are neither lost nor written to a closed
+    stream."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    for handler in root.handlers[:]:
+        if any(isinstance(found, RepeatFilter) for found in handler.filters):
+            root.removeHandler(handler)
+    root.setLevel(level)
 
 
 STAGE_BATCH_WAITS = (
