@@ -74,7 +74,10 @@ class MessagingSettings(BaseSettings):
     # Template limits: every render (a preview, a message's subject or body, a task's
     # title) runs within them; one over a limit fails that delivery or preview, naming it.
     template_time_limit_seconds: float = Field(
-        default=0.5, gt=0, le=60, description="Time one render may take."
+        default=0.5,
+        gt=0,
+        le=60,
+        description="CPU time one render may spend (waiting for a core does not count).",
     )
     template_output_limit_chars: int = Field(
         default=100_000,

@@ -30,7 +30,8 @@ class TemplateLimits:
     ``MILEPOST_MESSAGING_TEMPLATE_*``; the defaults are the settings' defaults."""
 
     time_seconds: float = 0.5
-    """Time a render may take (loops, calls, operators and output check it as they run)."""
+    """CPU time a render's thread may spend (loops, calls, operators and output check it as
+    they run); time spent waiting for a core or the interpreter lock does not count."""
     output_chars: int = 100_000
     """Characters a render may write (a macro's or ``{% set %}`` block's text counts as
     written too), and the size of any string or list it makes, or width it asks for."""
@@ -43,23 +44,39 @@ class TemplateLimits:
 
 
 class Budget:
-    """One render's spending against its :class:`TemplateLimits`."""
+    """One render's spending against its :class:`TemplateLimits`.
 
-    __slots__ = ("deadline", "depth", "limits", "monotonic", "written")
+    Time is the CPU time of the rendering thread, so a busy machine slows a render without
+    failing it. Reading that clock is a system call, so each step reads the cheap wall
+    clock and the thread's clock only once the wall deadline passes: a thread never spends
+    more CPU time than wall time elapses, so the wall deadline is never late; when the CPU
+    time is still under the limit the wall deadline moves by what remains."""
+
+    __slots__ = ("cpu_clock", "cpu_deadline", "deadline", "depth", "limits", "monotonic", "written")
 
     def __init__(
-        self, limits: TemplateLimits, monotonic: Callable[[], float] = time.monotonic
+        self,
+        limits: TemplateLimits,
+        monotonic: Callable[[], float] = time.monotonic,
+        cpu_clock: Callable[[], float] = time.thread_time,
     ) -> None:
         self.limits = limits
         self.monotonic = monotonic
+        self.cpu_clock = cpu_clock
         self.deadline = monotonic() + limits.time_seconds
+        self.cpu_deadline = cpu_clock() + limits.time_seconds
         self.written = 0
         self.depth = 0
 
     def tick(self) -> None:
         """A step of work (a loop iteration, a call, an operator, a piece of output)."""
-        if self.monotonic() > self.deadline:
+        now = self.monotonic()
+        if now <= self.deadline:
+            return
+        remaining = self.cpu_deadline - self.cpu_clock()
+        if remaining < 0:
             raise TemplateLimitExceeded("time", f"rendering ran over {self.limits.time_seconds} s")
+        self.deadline = now + remaining
 
     def write(self, text: str) -> str:
         """``text``, counted against the output limit."""

@@ -1,4 +1,4 @@
-"""A render's budget: time from the clock it is given, output counted as it is written,
+"""A render's budget: CPU time from the clocks it is given, output counted as it is written,
 sizes measured without walking more than the limit."""
 
 from __future__ import annotations
@@ -9,12 +9,35 @@ from services.messaging.errors import TemplateLimitExceeded
 from services.messaging.templates.limits import Budget, TemplateLimits, measure, replaced_size
 
 
-def test_the_time_limit_is_checked_against_the_clock_given() -> None:
-    now = [100.0]
-    budget = Budget(TemplateLimits(time_seconds=1.0), monotonic=lambda: now[0])
+def test_the_time_limit_is_checked_against_the_clocks_given() -> None:
+    wall, cpu = [100.0], [5.0]
+    budget = Budget(
+        TemplateLimits(time_seconds=1.0), monotonic=lambda: wall[0], cpu_clock=lambda: cpu[0]
+    )
     budget.tick()
-    now[0] = 101.5
+    wall[0], cpu[0] = 101.5, 6.5
     with pytest.raises(TemplateLimitExceeded, match=r"time limit: rendering ran over 1\.0 s"):
+        budget.tick()
+
+
+def test_time_spent_waiting_for_a_core_does_not_count() -> None:
+    wall, cpu, cpu_reads = [100.0], [5.0], [0]
+
+    def cpu_clock() -> float:
+        cpu_reads[0] += 1
+        return cpu[0]
+
+    budget = Budget(
+        TemplateLimits(time_seconds=1.0), monotonic=lambda: wall[0], cpu_clock=cpu_clock
+    )
+    wall[0], cpu[0] = 102.0, 5.4  # two seconds passed, the render ran for 0.4 of them
+    budget.tick()
+    budget.tick()
+    assert cpu_reads[0] == 2  # the CPU clock read once at the start, once past the deadline
+    wall[0], cpu[0] = 102.5, 5.9  # still under: its wall deadline moved to 102.6
+    budget.tick()
+    wall[0], cpu[0] = 102.7, 6.1
+    with pytest.raises(TemplateLimitExceeded, match="time limit"):
         budget.tick()
 
 
