@@ -6,6 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable
+from typing import Any
+
+FREED_AT_ONCE = 16
+"""Entries :func:`let_go` frees between two looks at the clock."""
 
 SLICE_S = 0.0005
 """How long a sliced loop holds the event loop before it lets other work run. Short,
@@ -30,3 +35,20 @@ class Slicer:
         if time.perf_counter() - self.held_since >= SLICE_S:
             await asyncio.sleep(0)
             self.held_since = time.perf_counter()
+
+
+async def let_go(containers: Iterable[list[Any] | dict[Any, Any]]) -> None:
+    """Empty ``containers``, :data:`FREED_AT_ONCE` entries at a time, giving the event loop
+    back every :data:`SLICE_S`. A batch's objects freed at once, when the last reference to
+    it goes, hold the loop for as long as it took to build them in slices (7 to 13 ms per
+    engine batch of a thousand records on a slow machine). What else holds an entry keeps
+    it."""
+    slices = Slicer()
+    for container in containers:
+        while container:
+            if isinstance(container, list):
+                del container[-FREED_AT_ONCE:]
+            else:
+                for _ in range(min(FREED_AT_ONCE, len(container))):
+                    container.popitem()
+            await slices.pause()

@@ -31,6 +31,9 @@ waits :meth:`Handler.batch_wait_ms` for more (:meth:`Stream.poll`):
       reading; the applied offsets decide what is applied);
    d. the acknowledged outbox rows are deleted, with a later transaction.
 
+   Once published, the batch is let go of a slice at a time (:meth:`Handler.spent`), so
+   its objects are not all freed in one step of the event loop.
+
    A batch with nothing to write (:meth:`Handler.writes_nothing`: no effects, outgoing
    records, dead letters, event ids or origin marks) opens no transaction: its applied
    offsets go with the next checkpoint's, at most :data:`DEFER_AT_MOST` later, at once on
@@ -92,7 +95,7 @@ from shared.consuming.outbox import OutboxEntry, OutboxModel
 from shared.consuming.seen import Sighting
 from shared.db.statements import on_postgresql
 from shared.errors import InvalidMessage, PartitionMoved, RetryableError, StoreUnavailable
-from shared.slicing import Slicer
+from shared.slicing import Slicer, let_go
 
 logger = logging.getLogger(__name__)
 
@@ -239,6 +242,12 @@ class Handler(ABC, Generic[T, E]):
 
     def committed(self, batch: Batch[E]) -> None:
         """After the checkpoint's transaction committed (caches, metrics)."""
+
+    def spent(self, effects: E) -> Iterable[list[Any] | dict[Any, Any]]:
+        """The containers of a published batch's ``effects`` that nothing else holds: the
+        stream empties them a slice at a time (:func:`~shared.slicing.let_go`), so their
+        objects are not all freed in one step of the event loop. Default: none."""
+        return ()
 
     async def reported(self) -> None:
         """After the stream reported the lag (at most every few seconds)."""
@@ -699,6 +708,7 @@ class Stream(Generic[T, E]):
                 consumer, batch.moves, batch.outbox, committing.result(), now=batch.now
             )
         self.times.observe(steps)
+        await let_go((batch.outbox, batch.sightings, *self.handler.spent(batch.effects)))
 
     def dead_letter(self, record: ConsumedRecord, reason: str, batch: Batch[E]) -> OutboxEntry:
         self.handler.count(record, "dead_letter")

@@ -221,6 +221,10 @@ class EngineWorker(ServiceHandler[Decoded, Effects]):
     def committed(self, batch: Batch) -> None:
         self.metrics.batch_seconds.observe(time.perf_counter() - batch.started)
 
+    def spent(self, effects: Effects) -> tuple[list[Any] | dict[Any, Any], ...]:
+        """The batch's rows: the cache keeps the states and facts it needs, not these."""
+        return effects.history, effects.states, effects.timers, effects.facts, effects.due
+
     def cache_full(self) -> bool:
         limit = self.settings.state_cache_size
         return len(self.states) > limit or len(self.facts) > limit

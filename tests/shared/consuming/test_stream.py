@@ -137,6 +137,26 @@ async def test_a_batch_applies_each_event_once_and_dead_letters_the_poison(
     await consumer.close()
 
 
+async def test_once_published_a_batch_is_let_go_of_with_what_its_handler_says_is_spent(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler, consumer, _ = await stream_of(sessions)
+    batches: list[Batch[list[str]]] = []
+    committed = handler.committed
+
+    def keeping(batch: Batch[list[str]]) -> None:
+        committed(batch)
+        batches.append(batch)
+
+    monkeypatch.setattr(handler, "committed", keeping)
+    monkeypatch.setattr(handler, "spent", lambda effects: (effects,))
+    assert await handler.step(consumer) == 4
+    [batch] = batches
+    assert handler.words == ["one", "two"]  # what the handler kept of it stays
+    assert (batch.effects, batch.outbox, batch.sightings) == ([], [], [])
+    await consumer.close()
+
+
 async def test_a_partition_moved_rolls_back_at_once_and_the_batch_applies_again(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
