@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from services.console.endpoints import mount_console
 from services.ingest.crm.endpoints import crm_router
 from services.ingest.crm.schemas import CloudEvent
+from services.ingest.deduplication.repository import PublishedMessageLedger
 from services.ingest.errors import RequestRejected
 from services.ingest.publishing import EventPublisher, IngestMetrics
 from services.ingest.schemas import ErrorResponse, ProblemOut
@@ -39,7 +40,7 @@ def mount_ingest(app: FastAPI, settings: IngestSettings, resources: Resources) -
     metrics = IngestMetrics(resources.registry)
     publisher = EventPublisher(
         resources.bus,
-        resources.sessions,
+        PublishedMessageLedger(resources.engine),
         clock=resources.clock,
         metrics=metrics,
         tracing=resources.tracing,

@@ -27,9 +27,8 @@ from typing import NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.ingest.deduplication.repository import PublishedMessageRepository
+from services.ingest.deduplication.repository import LedgerClaim, PublishedMessageLedger
 from shared.bus import Bus, OutgoingRecord
 from shared.clock import Clock
 from shared.contracts import EventEnvelope, Topic
@@ -84,14 +83,14 @@ class EventPublisher:
     def __init__(
         self,
         bus: Bus,
-        sessions: async_sessionmaker[AsyncSession],
+        ledger: PublishedMessageLedger,
         *,
         clock: Clock,
         metrics: IngestMetrics,
         tracing: Tracing,
     ) -> None:
         self._bus = bus
-        self._sessions = sessions
+        self._ledger = ledger
         self._clock = clock
         self._metrics = metrics
         self._tracing = tracing
@@ -104,9 +103,9 @@ class EventPublisher:
         unique: dict[str, PreparedEvent] = {}
         for envelope in events:
             unique.setdefault(envelope.message_id, envelope)
-        session = self._sessions()
+        claim = self._ledger.open_claim()
         try:
-            claimed = await self._claim(session, workspace_id, unique)
+            claimed = await self._claim(claim, workspace_id, unique)
             fresh = (
                 list(unique.values())
                 if claimed is None
@@ -119,45 +118,38 @@ class EventPublisher:
                         [OutgoingRecord(_EVENTS, e.key, e.value, trace) for e in fresh]
                     )
             if claimed:
-                await self._commit(session)
+                await self._commit(claim)
         finally:
-            await self._close(session)
+            await self._close(claim)
         self._metrics.events.labels("published").inc(len(fresh))
         self._metrics.events.labels("duplicate").inc(len(events) - len(fresh))
         return PublishReport(published=len(fresh), duplicates=len(events) - len(fresh))
 
     async def forget_expired(self, window: timedelta) -> int:
-        """Drop ledger entries older than ``window``; a maintenance entry point, so it commits."""
-        async with self._sessions() as session:
-            removed = await PublishedMessageRepository(session).forget_before(
-                self._clock.now() - window
-            )
-            await session.commit()
-        return removed
+        """Drop ledger entries older than ``window``; a maintenance entry point."""
+        return await self._ledger.forget_before(self._clock.now() - window)
 
     async def _claim(
-        self, session: AsyncSession, workspace_id: str, ids: Collection[str]
+        self, claim: LedgerClaim, workspace_id: str, ids: Collection[str]
     ) -> set[str] | None:
-        """The ids new to the ledger, now locked by ``session``; None when it is unusable."""
+        """The ids new to the ledger, now locked by ``claim``; None when it is unusable."""
         try:
-            return await PublishedMessageRepository(session).claim(
-                workspace_id, ids, self._clock.now()
-            )
+            return await claim.claim(workspace_id, ids, self._clock.now())
         except SQLAlchemyError:
             logger.warning("dedup ledger unusable; publishing without it", exc_info=True)
             return None
 
     @staticmethod
-    async def _commit(session: AsyncSession) -> None:
+    async def _commit(claim: LedgerClaim) -> None:
         try:
-            await session.commit()
+            await claim.commit()
         except SQLAlchemyError:
             logger.warning("dedup ledger not written; events are published", exc_info=True)
 
     @staticmethod
-    async def _close(session: AsyncSession) -> None:
-        """Ends the session; an uncommitted claim (the bus failed) is rolled back."""
+    async def _close(claim: LedgerClaim) -> None:
+        """Ends the claim; an uncommitted one (the bus failed) is rolled back."""
         try:
-            await session.close()
+            await claim.close()
         except SQLAlchemyError:
-            logger.warning("dedup ledger session did not close cleanly", exc_info=True)
+            logger.warning("dedup ledger claim did not close cleanly", exc_info=True)

@@ -14,10 +14,13 @@ They run in the session's transaction, begun as SQLAlchemy begins it (the adapte
 ``BEGIN``), so the session's commit or rollback ends their work with its own, and a
 driver error surfaces as the :class:`~sqlalchemy.exc.DBAPIError` (or
 :class:`~sqlalchemy.exc.IntegrityError`) a statement through the session raises.
+Where a transaction needs no session at all, :class:`PooledTransaction` runs it on a
+pooled connection alone.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import weakref
 from collections.abc import Callable, Iterator, Mapping
@@ -26,13 +29,16 @@ from functools import cache
 from typing import Any, cast
 
 import asyncpg
+from asyncpg.transaction import Transaction as AsyncpgTransaction
 from sqlalchemy import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import SessionTransaction
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeEngine
+from sqlalchemy.util import greenlet_spawn
 
 Processor = Callable[[Any], Any] | None
 
@@ -105,8 +111,14 @@ async def fetch(
     dialect = session.get_bind().dialect
     ready = for_driver(statement, dialect)
     with translated(ready.sql):
-        processors = await _processors(driver, ready, dialect)
-        records = await driver.fetch(ready.sql, *ready.arguments(values))
+        return await _fetched(driver, ready, values, dialect)
+
+
+async def _fetched(
+    driver: Any, ready: DriverStatement, values: Mapping[str, Any], dialect: Dialect
+) -> list[tuple[Any, ...]]:
+    processors = await _processors(driver, ready, dialect)
+    records = await driver.fetch(ready.sql, *ready.arguments(values))
     if not any(processors):
         return [tuple(record) for record in records]
     return [
@@ -155,14 +167,91 @@ The transaction is held by a weak reference: the transaction refers to the sessi
 strong one would make every session a cycle only the garbage collector frees."""
 
 
+class PooledTransaction:
+    """A transaction on a connection of ``engine``'s pool, run by the driver alone: for a
+    request's few statements, where a session's own work (its transaction's and the
+    connection's bookkeeping, the switches into and out of its greenlet) cost about 0.45 ms
+    of CPU per transaction here, as much as the three round trips themselves.
+
+    The first statement takes a connection and begins; :meth:`commit` commits;
+    :meth:`close` rolls back what was not committed and gives the connection back, or
+    discards it when it failed (a lost connection, a server restart). Errors are raised as
+    the session's (:func:`translated`). PostgreSQL only."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._pooled: PoolProxiedConnection | None = None
+        self._transaction: AsyncpgTransaction | None = None
+        self._broken = False
+
+    async def fetch(
+        self, statement: ClauseElement, values: Mapping[str, Any]
+    ) -> list[tuple[Any, ...]]:
+        """The rows ``statement`` returns, run with ``values`` in this transaction."""
+        driver = await self._begun()
+        dialect = self._engine.dialect
+        ready = for_driver(statement, dialect)
+        with self._watched(ready.sql):
+            return await _fetched(driver, ready, values, dialect)
+
+    async def commit(self) -> None:
+        transaction, self._transaction = self._transaction, None
+        if transaction is not None:
+            with self._watched("COMMIT"):
+                await transaction.commit()
+
+    async def close(self) -> None:
+        pooled, self._pooled = self._pooled, None
+        transaction, self._transaction = self._transaction, None
+        if pooled is None:
+            return
+        if transaction is not None and not self._broken:
+            with contextlib.suppress(DBAPIError), self._watched("ROLLBACK"):
+                await transaction.rollback()
+        lost = self._broken or cast(asyncpg.Connection, pooled.driver_connection).is_closed()
+        await greenlet_spawn(pooled.invalidate if lost else pooled.close)
+
+    async def _begun(self) -> Any:
+        if self._pooled is None:
+            self._pooled = await self._engine.raw_connection()
+        driver: Any = self._pooled.driver_connection
+        if self._transaction is None:
+            transaction = driver.transaction()
+            with self._watched("BEGIN"):
+                await transaction.start()
+            self._transaction = transaction
+        return driver
+
+    @contextlib.contextmanager
+    def _watched(self, what: str) -> Iterator[None]:
+        """:func:`translated`, noting a failure that is not a statement's refusal (a lost
+        connection, a rollback that failed, a statement cancelled midway): the connection
+        is then discarded, not given back."""
+        try:
+            with translated(what):
+                yield
+        except DBAPIError as exc:
+            refused = isinstance(exc.orig, asyncpg.PostgresError) and what != "ROLLBACK"
+            self._broken = self._broken or not refused
+            raise
+        except asyncio.CancelledError:
+            self._broken = True
+            raise
+
+
 @contextlib.contextmanager
 def translated(what: str) -> Iterator[None]:
     """The driver's errors as SQLAlchemy's: a violated constraint as
-    :class:`IntegrityError`, any other refusal or a lost connection as
-    :class:`DBAPIError`."""
+    :class:`IntegrityError`, any other refusal, a lost connection or a protocol left out of
+    step by one as :class:`DBAPIError`."""
     try:
         yield
     except asyncpg.IntegrityConstraintViolationError as exc:
         raise IntegrityError(what, None, exc) from exc
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+    except (
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        asyncpg.InternalClientError,
+        OSError,
+    ) as exc:
         raise DBAPIError(what, None, exc) from exc

@@ -1,18 +1,21 @@
-"""Queries on the published-message ledger. The caller commits or rolls back."""
+"""The published-message ledger: claims of a request's ids, each in a transaction of its
+own that the caller commits or closes, and the removal of expired ids."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import String, bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.sql.dml import Insert
 
 from services.ingest.deduplication.models import PublishedMessage
-from shared.db import driver
-from shared.db.statements import on_postgresql, table_of
+from shared.db.driver import PooledTransaction
+from shared.db.engine import create_session_factory
+from shared.db.statements import table_of
 from shared.db.types import UtcDateTime
 
 _TABLE = table_of(PublishedMessage)
@@ -45,40 +48,99 @@ _SQLITE_CLAIM = sqlite.insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.
 """Executed with one parameter set per id (``insertmanyvalues``); SQLite >= 3.35."""
 
 
-class PublishedMessageRepository:
+class LedgerClaim(Protocol):
+    """One request's claim on the ledger, in a transaction of its own: the ids it finds new
+    stay locked until :meth:`commit` records them, or :meth:`close` without a commit gives
+    them back. Errors are SQLAlchemy's."""
+
+    async def claim(
+        self, workspace_id: str, message_ids: Collection[str], at: datetime
+    ) -> set[str]:
+        """Insert the ids that are not in the ledger yet and return them (one statement:
+        ``INSERT ... ON CONFLICT DO NOTHING RETURNING message_id``). A concurrent claim of
+        an id waits, then finds it committed (not returned) or given back (returned to
+        it). Ids are inserted in sorted order, so two requests sharing several ids lock
+        them in the same order and cannot deadlock."""
+        ...
+
+    async def commit(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class _PostgresqlClaim:
+    """A claim on a pooled connection's driver, without a session (:class:`PooledTransaction`):
+    a request's claim is three round trips, and a session's own work cost as much again."""
+
+    def __init__(self, transaction: PooledTransaction) -> None:
+        self._transaction = transaction
+
+    async def claim(
+        self, workspace_id: str, message_ids: Collection[str], at: datetime
+    ) -> set[str]:
+        if not message_ids:
+            return set()
+        claimed = await self._transaction.fetch(
+            _POSTGRESQL_CLAIM,
+            {"workspace_id": workspace_id, "message_ids": sorted(message_ids), "published_at": at},
+        )
+        return {message_id for (message_id,) in claimed}
+
+    async def commit(self) -> None:
+        await self._transaction.commit()
+
+    async def close(self) -> None:
+        await self._transaction.close()
+
+
+class _SqliteClaim:
+    """A claim in a session (the embedded database, one writer at a time)."""
+
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
     async def claim(
         self, workspace_id: str, message_ids: Collection[str], at: datetime
     ) -> set[str]:
-        """Insert the ids that are not in the ledger yet and return them (one statement:
-        ``INSERT ... ON CONFLICT DO NOTHING RETURNING message_id``).
-
-        The new rows stay locked until the caller's transaction ends: a concurrent claim
-        of the same id waits, then finds it committed (not returned) or rolled back
-        (returned to it). Ids are inserted in sorted order so that two requests sharing
-        several ids lock them in the same order and cannot deadlock.
-        """
         if not message_ids:
             return set()
-        ordered = sorted(message_ids)
-        if on_postgresql(self._session):
-            claimed = await driver.fetch(
-                self._session,
-                _POSTGRESQL_CLAIM,
-                {"workspace_id": workspace_id, "message_ids": ordered, "published_at": at},
-            )
-            return {message_id for (message_id,) in claimed}
         result = await self._session.execute(
             _SQLITE_CLAIM,
-            [{"workspace_id": workspace_id, "message_id": m, "published_at": at} for m in ordered],
+            [
+                {"workspace_id": workspace_id, "message_id": m, "published_at": at}
+                for m in sorted(message_ids)
+            ],
         )
         return set(result.scalars().all())
 
+    async def commit(self) -> None:
+        await self._session.commit()
+
+    async def close(self) -> None:
+        await self._session.close()
+
+
+class PublishedMessageLedger:
+    """The ledger in ``engine``'s database: a claim per request, and its maintenance."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._sessions = create_session_factory(engine)
+        self._on_postgresql = engine.dialect.name == "postgresql"
+
+    def open_claim(self) -> LedgerClaim:
+        """A claim in a transaction of its own; nothing is taken from the pool until it
+        claims."""
+        if self._on_postgresql:
+            return _PostgresqlClaim(PooledTransaction(self._engine))
+        return _SqliteClaim(self._sessions())
+
     async def forget_before(self, cutoff: datetime) -> int:
-        """Drop ids older than the deduplication window; returns how many."""
-        result = await self._session.execute(
-            delete(PublishedMessage).where(PublishedMessage.published_at < cutoff)
-        )
+        """Drop ids published before ``cutoff`` (a maintenance entry point: it commits);
+        returns how many."""
+        async with self._sessions() as session:
+            result = await session.execute(
+                delete(PublishedMessage).where(PublishedMessage.published_at < cutoff)
+            )
+            await session.commit()
         return int(getattr(result, "rowcount", 0) or 0)

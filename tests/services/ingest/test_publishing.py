@@ -13,13 +13,14 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from services.ingest.deduplication.repository import PublishedMessageLedger
 from services.ingest.publishing import EventPublisher, IngestMetrics, PreparedEvent
 from shared.bus import OutgoingRecord
 from shared.bus.memory import InMemoryBus
 from shared.clock import FrozenClock
 from shared.contracts import EventEnvelope, EventType, Topic
 from shared.contracts.events import event_id_for
-from shared.db import create_engine, create_session_factory
+from shared.db import create_engine
 from shared.errors import BusUnavailable
 from shared.observability.tracing import Tracing
 from tests.services.ingest.conftest import RECEIVED_AT, UnavailableBus
@@ -45,18 +46,18 @@ def _envelope(message_id: str) -> EventEnvelope:
 
 async def test_a_failed_publish_leaves_the_message_publishable(database_url: str) -> None:
     engine = create_engine(database_url)
-    sessions = create_session_factory(engine)
+    ledger = PublishedMessageLedger(engine)
     clock = FrozenClock(RECEIVED_AT)
     metrics = IngestMetrics(CollectorRegistry())
     workspace_message = f"retry-{id(engine)}"
     down = EventPublisher(
-        UnavailableBus(), sessions, clock=clock, metrics=metrics, tracing=Tracing.off()
+        UnavailableBus(), ledger, clock=clock, metrics=metrics, tracing=Tracing.off()
     )
     with pytest.raises(BusUnavailable):
         await down.publish("ws", [_event(workspace_message)])
 
     bus = InMemoryBus()
-    up = EventPublisher(bus, sessions, clock=clock, metrics=metrics, tracing=Tracing.off())
+    up = EventPublisher(bus, ledger, clock=clock, metrics=metrics, tracing=Tracing.off())
     report = await up.publish("ws", [_event(workspace_message)])
     again = await up.publish("ws", [_event(workspace_message)])
     await engine.dispose()
@@ -73,7 +74,7 @@ async def test_expired_ledger_entries_are_forgotten(database_url: str) -> None:
     clock = FrozenClock(RECEIVED_AT)
     publisher = EventPublisher(
         InMemoryBus(),
-        create_session_factory(engine),
+        PublishedMessageLedger(engine),
         clock=clock,
         metrics=IngestMetrics(CollectorRegistry()),
         tracing=Tracing.off(),
@@ -120,7 +121,7 @@ async def _race(database_url: str, bus: _GatedBus, workspace: str) -> tuple[Any,
     engine = create_engine(database_url)
     publisher = EventPublisher(
         bus,
-        create_session_factory(engine),
+        PublishedMessageLedger(engine),
         clock=FrozenClock(RECEIVED_AT),
         metrics=IngestMetrics(CollectorRegistry()),
         tracing=Tracing.off(),
@@ -163,7 +164,7 @@ async def test_an_unusable_ledger_does_not_stop_publishing(tmp_path: Path) -> No
     bus = InMemoryBus()
     publisher = EventPublisher(
         bus,
-        create_session_factory(engine),
+        PublishedMessageLedger(engine),
         clock=FrozenClock(RECEIVED_AT),
         metrics=IngestMetrics(CollectorRegistry()),
         tracing=Tracing.off(),

@@ -1,8 +1,10 @@
 """Statements on the session's asyncpg connection: in the session's transaction, values
-bound and returned as the session would, refusals raised as the session's."""
+bound and returned as the session would, refusals raised as the session's; and
+transactions on a pooled connection without a session."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import uuid
 import weakref
@@ -10,9 +12,9 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Integer, bindparam, literal, select
+from sqlalchemy import Integer, bindparam, func, literal, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.node_engine.accounts.models import AccountFactsRow
 from shared.db import create_engine, create_session_factory, driver
@@ -166,3 +168,75 @@ def test_a_statement_is_compiled_once_per_dialect(postgres_url: str) -> None:
         "given_facts",
         "given_updated_at",
     ]
+
+
+@pytest.fixture
+async def postgres_engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(postgres_url, pool_size=2)
+    yield engine
+    await engine.dispose()
+
+
+BACKEND = select(func.pg_backend_pid())
+
+
+async def test_a_pooled_transaction_commits_or_rolls_back_and_gives_its_connection_back(
+    postgres_engine: AsyncEngine,
+) -> None:
+    w = f"w{uuid.uuid4().hex[:8]}"
+    sessions = create_session_factory(postgres_engine)
+    kept = driver.PooledTransaction(postgres_engine)
+    [(pid,)] = await kept.fetch(BACKEND, {})
+    await kept.fetch(INSERT.returning(FACTS.c.account_id), arrays(w, "a"))
+    await kept.commit()
+    await kept.close()
+    dropped = driver.PooledTransaction(postgres_engine)
+    assert await dropped.fetch(BACKEND, {}) == [(pid,)]
+    await dropped.fetch(INSERT.returning(FACTS.c.account_id), arrays(w, "b"))
+    await dropped.close()
+    assert postgres_engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert await stored_accounts(sessions, w) == ["a"]
+
+
+async def test_a_refused_statement_is_rolled_back_and_its_connection_kept(
+    postgres_engine: AsyncEngine,
+) -> None:
+    w = f"w{uuid.uuid4().hex[:8]}"
+    first = driver.PooledTransaction(postgres_engine)
+    [(pid,)] = await first.fetch(BACKEND, {})
+    await first.fetch(INSERT.returning(FACTS.c.account_id), arrays(w, "a"))
+    await first.commit()
+    with pytest.raises(IntegrityError):
+        await first.fetch(INSERT.returning(FACTS.c.account_id), arrays(w, "a"))
+    await first.close()
+    again = driver.PooledTransaction(postgres_engine)
+    assert await again.fetch(BACKEND, {}) == [(pid,)]
+    await again.close()
+
+
+async def test_a_lost_or_interrupted_connection_is_discarded_not_given_back(
+    postgres_engine: AsyncEngine,
+) -> None:
+    lost = driver.PooledTransaction(postgres_engine)
+    [(pid,)] = await lost.fetch(BACKEND, {})
+    async with postgres_engine.connect() as other:
+        await other.execute(select(func.pg_terminate_backend(pid)))
+    with pytest.raises(DBAPIError):
+        await lost.fetch(BACKEND, {})
+    await lost.close()
+
+    interrupted = driver.PooledTransaction(postgres_engine)
+    [(second,)] = await interrupted.fetch(BACKEND, {})
+    assert second != pid
+    sleeping = asyncio.ensure_future(interrupted.fetch(select(func.pg_sleep(30)), {}))
+    await asyncio.sleep(0.2)
+    sleeping.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sleeping
+    await interrupted.close()
+
+    fresh = driver.PooledTransaction(postgres_engine)
+    [(third,)] = await fresh.fetch(BACKEND, {})
+    await fresh.commit()
+    await fresh.close()
+    assert third not in {pid, second}
