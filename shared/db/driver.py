@@ -175,14 +175,17 @@ class PooledTransaction:
 
     The first statement takes a connection and begins; :meth:`commit` commits;
     :meth:`close` rolls back what was not committed and gives the connection back, or
-    discards it when it failed (a lost connection, a server restart). Errors are raised as
-    the session's (:func:`translated`). PostgreSQL only."""
+    discards it when it failed. A connection found lost (a server restart, a dropped
+    network) discards every connection the pool opened before it too, as a session's
+    statement does. Errors are raised as the session's (:func:`translated`). PostgreSQL
+    only."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._pooled: PoolProxiedConnection | None = None
         self._transaction: AsyncpgTransaction | None = None
         self._broken = False
+        self._lost = False
 
     async def fetch(
         self, statement: ClauseElement, values: Mapping[str, Any]
@@ -208,8 +211,10 @@ class PooledTransaction:
         if transaction is not None and not self._broken:
             with contextlib.suppress(DBAPIError), self._watched("ROLLBACK"):
                 await transaction.rollback()
-        lost = self._broken or cast(asyncpg.Connection, pooled.driver_connection).is_closed()
-        await greenlet_spawn(pooled.invalidate if lost else pooled.close)
+        if self._lost or cast(asyncpg.Connection, pooled.driver_connection).is_closed():
+            await greenlet_spawn(self._engine.sync_engine.pool._invalidate, pooled)
+        else:
+            await greenlet_spawn(pooled.invalidate if self._broken else pooled.close)
 
     async def _begun(self) -> Any:
         if self._pooled is None:
@@ -233,10 +238,15 @@ class PooledTransaction:
         except DBAPIError as exc:
             refused = isinstance(exc.orig, asyncpg.PostgresError) and what != "ROLLBACK"
             self._broken = self._broken or not refused
+            self._lost = self._lost or isinstance(exc.orig, _LOST)
             raise
         except asyncio.CancelledError:
             self._broken = True
             raise
+
+
+_LOST = (OSError, asyncpg.PostgresConnectionError, asyncpg.InternalClientError)
+"""The driver's errors that say the connection is gone (or its protocol out of step)."""
 
 
 @contextlib.contextmanager

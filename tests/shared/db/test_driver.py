@@ -214,9 +214,19 @@ async def test_a_refused_statement_is_rolled_back_and_its_connection_kept(
     await again.close()
 
 
-async def test_a_lost_or_interrupted_connection_is_discarded_not_given_back(
+async def backends(engine: AsyncEngine, count: int) -> list[int]:
+    """The backends of ``count`` pooled transactions held at once, then closed."""
+    held = [driver.PooledTransaction(engine) for _ in range(count)]
+    pids = [(await transaction.fetch(BACKEND, {}))[0][0] for transaction in held]
+    for transaction in held:
+        await transaction.close()
+    return pids
+
+
+async def test_a_lost_connection_is_discarded_with_the_connections_opened_before_it(
     postgres_engine: AsyncEngine,
 ) -> None:
+    before = await backends(postgres_engine, 2)
     lost = driver.PooledTransaction(postgres_engine)
     [(pid,)] = await lost.fetch(BACKEND, {})
     async with postgres_engine.connect() as other:
@@ -224,19 +234,23 @@ async def test_a_lost_or_interrupted_connection_is_discarded_not_given_back(
     with pytest.raises(DBAPIError):
         await lost.fetch(BACKEND, {})
     await lost.close()
+    assert not set(await backends(postgres_engine, 2)) & set(before)
 
+
+async def test_an_interrupted_statement_discards_its_connection_alone(
+    postgres_engine: AsyncEngine,
+) -> None:
     interrupted = driver.PooledTransaction(postgres_engine)
-    [(second,)] = await interrupted.fetch(BACKEND, {})
-    assert second != pid
+    kept = driver.PooledTransaction(postgres_engine)
+    [(gone,)] = await interrupted.fetch(BACKEND, {})
+    [(other,)] = await kept.fetch(BACKEND, {})
+    await kept.close()
     sleeping = asyncio.ensure_future(interrupted.fetch(select(func.pg_sleep(30)), {}))
     await asyncio.sleep(0.2)
     sleeping.cancel()
     with pytest.raises(asyncio.CancelledError):
         await sleeping
     await interrupted.close()
-
-    fresh = driver.PooledTransaction(postgres_engine)
-    [(third,)] = await fresh.fetch(BACKEND, {})
-    await fresh.commit()
-    await fresh.close()
-    assert third not in {pid, second}
+    after = await backends(postgres_engine, 2)
+    assert other in after
+    assert gone not in after
