@@ -208,13 +208,20 @@ class PooledTransaction:
         transaction, self._transaction = self._transaction, None
         if pooled is None:
             return
-        if transaction is not None and not self._broken:
-            with contextlib.suppress(DBAPIError), self._watched("ROLLBACK"):
-                await transaction.rollback()
+        try:
+            if transaction is not None and not self._broken:
+                with contextlib.suppress(DBAPIError), self._watched("ROLLBACK"):
+                    await transaction.rollback()
+        finally:
+            await greenlet_spawn(self._release, pooled)
+
+    def _release(self, pooled: PoolProxiedConnection) -> None:
         if self._lost or cast(asyncpg.Connection, pooled.driver_connection).is_closed():
-            await greenlet_spawn(self._engine.sync_engine.pool._invalidate, pooled)
+            self._engine.sync_engine.pool._invalidate(pooled)
+        elif self._broken:
+            pooled.invalidate()
         else:
-            await greenlet_spawn(pooled.invalidate if self._broken else pooled.close)
+            pooled.close()
 
     async def _begun(self) -> Any:
         if self._pooled is None:

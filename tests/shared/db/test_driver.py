@@ -254,3 +254,18 @@ async def test_an_interrupted_statement_discards_its_connection_alone(
     after = await backends(postgres_engine, 2)
     assert other in after
     assert gone not in after
+
+
+async def test_a_close_cancelled_during_its_rollback_still_releases_the_connection(
+    postgres_engine: AsyncEngine,
+) -> None:
+    pool = postgres_engine.sync_engine.pool
+    unfinished = driver.PooledTransaction(postgres_engine)
+    [(pid,)] = await unfinished.fetch(BACKEND, {})
+    closing = asyncio.ensure_future(unfinished.close())
+    await asyncio.sleep(0)  # the close has sent its ROLLBACK and waits for the answer
+    closing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await closing
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert pid not in await backends(postgres_engine, 2)
