@@ -72,11 +72,19 @@ async def _describe(bootstrap: str, topics: list[str]) -> dict[str, tuple[int, d
 
 
 async def _set_override(bootstrap: str, topic: str, configs: dict[str, str]) -> None:
+    """Set ``configs`` on ``topic``, once the broker describes them: the controller
+    acknowledges a change before the broker has applied it, and a command that reads the
+    topic's configs meanwhile would read the old ones."""
     admin = await _admin(bootstrap)
     try:
         await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs)])
     finally:
         await admin.close()
+    for _ in range(100):
+        if configs.items() <= (await _describe(bootstrap, [topic]))[topic][1].items():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{topic} never showed {configs}")
 
 
 @pytest.fixture
