@@ -12,7 +12,8 @@ caller's 503) and :meth:`KafkaBus.is_ready` is false at once, except that at mos
 ``probe_interval_s`` one call probes the broker (a metadata request, at most
 ``probe_timeout_s``): when it answers, the bus is up again and that call goes on. Records
 a failed publish had handed to the producer may still reach the topic later; consumers
-deduplicate on ``event_id``.
+deduplicate on ``event_id``. A delivery that failed (refused, or expired during a long
+outage) replaces the producer, whose numbering of batches it left with a gap.
 """
 
 from __future__ import annotations
@@ -155,9 +156,10 @@ class KafkaBus:
 
     async def _publish(self, records: Sequence[OutgoingRecord]) -> None:
         """Hand ``records`` to the producer, in their order per partition, and wait for
-        every acknowledgement (see :meth:`_hand_over`)."""
+        every acknowledgement (see :meth:`_hand_over`). A producer whose delivery failed
+        is replaced (see :meth:`_replace`)."""
         deliveries: list[asyncio.Future[object]] = []
-        failure: BaseException | None = None
+        producer: AIOKafkaProducer | None = None
         try:
             async with asyncio.timeout(self._options.publish_timeout_s):
                 producer = await self._started_producer()
@@ -165,19 +167,39 @@ class KafkaBus:
                 groups = await self._by_partition(producer, records, slices)
                 for (topic, partition), group in groups.items():
                     await self._hand_over(producer, topic, partition, group, deliveries, slices)
-                # One produced batch acknowledges many records: awaiting them in order
-                # wakes this task about once per batch, where gather runs a callback each.
-                for delivery in deliveries:
-                    try:
-                        await delivery
-                    except Exception as exc:  # the delivery's own failure, reported below
-                        failure = failure or exc
+                failure = await _first_failure(deliveries)
         except (KafkaError, TimeoutError) as exc:
             for delivery in deliveries:
                 delivery.cancel()
-            raise BusUnavailable(f"kafka did not acknowledge the records: {exc!r}") from exc
-        if failure is not None:
-            raise BusUnavailable(f"kafka did not acknowledge the records: {failure!r}")
+            failure = exc
+        if failure is None:
+            return
+        if producer is not None and not isinstance(failure, TimeoutError):
+            await self._replace(producer)
+        raise BusUnavailable(f"kafka did not acknowledge the records: {failure!r}") from failure
+
+    async def _replace(self, producer: AIOKafkaProducer) -> None:
+        """Stop ``producer`` after a failed delivery; the next publish starts another.
+
+        An idempotent producer numbers each partition's batches, and a batch that failed
+        after it was numbered (refused, or expired while the partition had no leader, as
+        in a broker outage longer than ``request_timeout_ms``) leaves a gap: the broker
+        then refuses every later batch for the partition (``OutOfOrderSequenceNumber``),
+        and aiokafka does not start the numbering again. A new producer gets a new id and
+        numbers from zero. The old one is given ``publish_timeout_s`` to deliver or fail
+        what it still holds."""
+        async with self._lock:
+            current = self._producer is producer  # else a concurrent publish replaced it
+            if current:
+                self._producer = None
+        if not current:
+            return
+        logger.warning("kafka producer replaced after a failed delivery")
+        try:
+            async with asyncio.timeout(self._options.publish_timeout_s):
+                await producer.stop()
+        except (KafkaError, TimeoutError) as exc:
+            logger.warning("kafka producer stopped before it settled", extra={"error": repr(exc)})
 
     async def _by_partition(
         self, producer: AIOKafkaProducer, records: Sequence[OutgoingRecord], slices: Slicer
@@ -499,6 +521,19 @@ class KafkaConsumer:
 
 
 _Client = TypeVar("_Client", AIOKafkaConsumer, AIOKafkaProducer)
+
+
+async def _first_failure(deliveries: Sequence[asyncio.Future[object]]) -> Exception | None:
+    """Wait for every delivery; the first one's failure, if any. One produced batch
+    acknowledges many records: awaiting them in order wakes the caller about once per
+    batch, where gather runs a callback each."""
+    failure: Exception | None = None
+    for delivery in deliveries:
+        try:
+            await delivery
+        except Exception as exc:  # the delivery's own failure, reported by the caller
+            failure = failure or exc
+    return failure
 
 
 async def _started(client: _Client, failure: str) -> _Client:

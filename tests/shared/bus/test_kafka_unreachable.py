@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka import TopicPartition as KafkaTopicPartition
 
 from shared.bus import OutgoingRecord
 from shared.bus.kafka import KafkaBus, KafkaOptions
@@ -102,3 +103,36 @@ async def test_after_a_failed_publish_the_bus_fails_at_once_until_the_broker_is_
         assert await bus.is_ready()
     finally:
         await bus.close()
+
+
+@pytest.mark.kafka
+async def test_a_producer_refused_for_a_gap_in_its_numbering_is_replaced(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """A batch numbered but never written (one that expired while its partition had no
+    leader, in a broker outage longer than ``request_timeout_ms``) leaves a gap in the
+    idempotent producer's numbering, and the broker refuses every later batch for the
+    partition: the publish that meets the refusal fails, and the next one goes through on a
+    new producer."""
+    bus = KafkaBus(KafkaOptions(bootstrap_servers=kafka_bootstrap, probe_interval_s=0))
+    spec = replace(TOPICS[0], topic=f"{topic_prefix}.{TOPICS[0].topic}", partitions=1)
+    try:
+        await bus.ensure_topics([spec], replication_factor=1)
+        await bus.publish([OutgoingRecord(spec.topic, b"k", b"first")])
+        _number_a_batch_never_written(bus, spec.topic)
+        with pytest.raises(BusUnavailable, match="OutOfOrderSequenceNumber"):
+            await bus.publish([OutgoingRecord(spec.topic, b"k", b"refused")])
+        for attempt in range(2):  # the same producer would be refused every time
+            await bus.publish([OutgoingRecord(spec.topic, b"k", f"then {attempt}".encode())])
+        tail = [
+            r.value async for batch in bus.read_tail(spec.topic, per_partition=10) for r in batch
+        ]
+        assert tail == [b"first", b"then 0", b"then 1"]
+    finally:
+        await bus.close()
+
+
+def _number_a_batch_never_written(bus: KafkaBus, topic: str) -> None:
+    producer = bus._producer
+    assert producer is not None
+    producer._txn_manager.increment_sequence_number(KafkaTopicPartition(topic, 0), 1)
