@@ -13,6 +13,7 @@ import asyncio
 import base64
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -62,9 +63,10 @@ class Sent:
 
 
 async def offer(
-    ingest_url: str, write_key: str, work: Workload, pace: Pace, *, deadline_s: float
+    ingest_url: str, write_key: str, work: Workload, pace: Pace, *, deadline: Callable[[], float]
 ) -> Sent:
-    """Send ``work`` at ``pace``; every request retried until acknowledged or the deadline."""
+    """Send ``work`` at ``pace``; every request retried until acknowledged or ``deadline()``
+    (a monotonic time, asked again before each retry) has passed."""
     auth = base64.b64encode(f"{write_key}:".encode()).decode()
     result = Sent()
     lanes: dict[int, list[Request]] = {}
@@ -78,7 +80,7 @@ async def offer(
     ) as client:
         await asyncio.gather(
             *(
-                _lane(client, requests, pace, result, started, started + deadline_s)
+                _lane(client, requests, pace, result, started, deadline)
                 for requests in lanes.values()
             )
         )
@@ -91,7 +93,7 @@ async def _lane(
     pace: Pace,
     result: Sent,
     started: float,
-    deadline: float,
+    deadline: Callable[[], float],
 ) -> None:
     for request in requests:
         delay = started + pace.at(request.due) - time.monotonic()
@@ -114,11 +116,11 @@ async def _deliver(
     body: bytes,
     kind: str,
     result: Sent,
-    deadline: float,
+    deadline: Callable[[], float],
 ) -> bool:
     """Post ``body`` until ingest answers 200 (True), refuses it, or the deadline passes."""
     attempt = 0
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline():
         wait = BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)]
         try:
             async with client.post(path, data=body, headers={"Content-Type": kind}) as answer:

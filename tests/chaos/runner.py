@@ -97,11 +97,12 @@ async def _drive(
             deployment.write_key,
             work,
             pace,
-            deadline_s=run.load_seconds + scale.settle_s,
+            deadline=run.clients_give_up_at,
         )
     )
     try:
         await scenario.fault(run)
+        run.fault_returned = time.monotonic()
         recovered = asyncio.create_task(_recovered(deployment, scale.settle_s + run.load_seconds))
         run.sent = await load
         if not run.fault_ended:  # nothing happened: from the end of the load

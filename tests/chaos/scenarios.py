@@ -8,6 +8,7 @@ end of the load, for the undisturbed run and the flaky receiver) until the run s
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -60,6 +61,8 @@ class Run:
     private: PrivateServices | None
     started: float = field(default_factory=time.monotonic)
     fault_ended: float = 0.0
+    fault_returned: float | None = None
+    """When the fault's coroutine returned (None while it runs)."""
     burst_end: float = 0.0
     """Seconds into the load when the burst ends (the burst scenario)."""
     notes: list[str] = field(default_factory=list)
@@ -68,6 +71,14 @@ class Run:
     def moments(self, count: int) -> list[float]:
         """``count`` seeded moments in the middle 70% of the load, in order."""
         return sorted(self.rng.uniform(0.1, 0.8) * self.load_seconds for _ in range(count))
+
+    def clients_give_up_at(self) -> float:
+        """When the load's clients stop retrying a request: ``settle_s`` after the load or
+        after the fault, whichever ends later; never while the fault lasts (an SDK keeps
+        its queue through an outage, however long the broker takes to come back)."""
+        if self.fault_returned is None:
+            return math.inf
+        return max(self.started + self.load_seconds, self.fault_returned) + self.scale.settle_s
 
     async def until(self, moment: float) -> None:
         await asyncio.sleep(max(0.0, self.started + moment - time.monotonic()))
