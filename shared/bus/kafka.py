@@ -159,7 +159,6 @@ class KafkaBus:
         every acknowledgement (see :meth:`_hand_over`). A producer whose delivery failed
         is replaced (see :meth:`_replace`)."""
         deliveries: list[asyncio.Future[object]] = []
-        producer: AIOKafkaProducer | None = None
         try:
             async with asyncio.timeout(self._options.publish_timeout_s):
                 producer = await self._started_producer()
@@ -171,12 +170,10 @@ class KafkaBus:
         except (KafkaError, TimeoutError) as exc:
             for delivery in deliveries:
                 delivery.cancel()
-            failure = exc
-        if failure is None:
-            return
-        if producer is not None and not isinstance(failure, TimeoutError):
+            raise BusUnavailable(f"kafka did not acknowledge the records: {exc!r}") from exc
+        if failure is not None:
             await self._replace(producer)
-        raise BusUnavailable(f"kafka did not acknowledge the records: {failure!r}") from failure
+            raise BusUnavailable(f"kafka did not acknowledge the records: {failure!r}")
 
     async def _replace(self, producer: AIOKafkaProducer) -> None:
         """Stop ``producer`` after a failed delivery; the next publish starts another.
