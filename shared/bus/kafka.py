@@ -159,6 +159,7 @@ class KafkaBus:
         every acknowledgement (see :meth:`_hand_over`). A producer whose delivery failed
         is replaced (see :meth:`_replace`)."""
         deliveries: list[asyncio.Future[object]] = []
+        failure: Exception | None = None
         try:
             async with asyncio.timeout(self._options.publish_timeout_s):
                 producer = await self._started_producer()
@@ -166,7 +167,13 @@ class KafkaBus:
                 groups = await self._by_partition(producer, records, slices)
                 for (topic, partition), group in groups.items():
                     await self._hand_over(producer, topic, partition, group, deliveries, slices)
-                failure = await _first_failure(deliveries)
+                # One produced batch acknowledges many records: awaiting them in order
+                # wakes this task about once per batch, where gather runs a callback each.
+                for delivery in deliveries:
+                    try:
+                        await delivery
+                    except Exception as exc:  # the delivery's own failure, reported below
+                        failure = failure or exc
         except (KafkaError, TimeoutError) as exc:
             for delivery in deliveries:
                 delivery.cancel()
@@ -518,19 +525,6 @@ class KafkaConsumer:
 
 
 _Client = TypeVar("_Client", AIOKafkaConsumer, AIOKafkaProducer)
-
-
-async def _first_failure(deliveries: Sequence[asyncio.Future[object]]) -> Exception | None:
-    """Wait for every delivery; the first one's failure, if any. One produced batch
-    acknowledges many records: awaiting them in order wakes the caller about once per
-    batch, where gather runs a callback each."""
-    failure: Exception | None = None
-    for delivery in deliveries:
-        try:
-            await delivery
-        except Exception as exc:  # the delivery's own failure, reported by the caller
-            failure = failure or exc
-    return failure
 
 
 async def _started(client: _Client, failure: str) -> _Client:
