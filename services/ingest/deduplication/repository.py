@@ -3,8 +3,9 @@ own that the caller commits or closes, and the removal of expired ids."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime
+from functools import partial
 from typing import Protocol
 
 from sqlalchemy import String, bindparam, delete, func, select
@@ -48,10 +49,26 @@ _SQLITE_CLAIM = sqlite.insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.
 """Executed with one parameter set per id (``insertmanyvalues``); SQLite >= 3.35."""
 
 
-class LedgerClaim(Protocol):
+class _Transaction(Protocol):
+    """What a claim runs in: a :class:`PooledTransaction` or a session."""
+
+    async def commit(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+_Insert = Callable[[str, list[str], datetime], Awaitable[set[str]]]
+"""Inserts a workspace's ids (sorted) published at a time; returns those that were new."""
+
+
+class LedgerClaim:
     """One request's claim on the ledger, in a transaction of its own: the ids it finds new
     stay locked until :meth:`commit` records them, or :meth:`close` without a commit gives
     them back. Errors are SQLAlchemy's."""
+
+    def __init__(self, transaction: _Transaction, insert: _Insert) -> None:
+        self._transaction = transaction
+        self._insert = insert
 
     async def claim(
         self, workspace_id: str, message_ids: Collection[str], at: datetime
@@ -61,30 +78,9 @@ class LedgerClaim(Protocol):
         an id waits, then finds it committed (not returned) or given back (returned to
         it). Ids are inserted in sorted order, so two requests sharing several ids lock
         them in the same order and cannot deadlock."""
-        ...
-
-    async def commit(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-
-class _PostgresqlClaim:
-    """A claim on a pooled connection's driver, without a session (:class:`PooledTransaction`):
-    a request's claim is three round trips, and a session's own work cost as much again."""
-
-    def __init__(self, transaction: PooledTransaction) -> None:
-        self._transaction = transaction
-
-    async def claim(
-        self, workspace_id: str, message_ids: Collection[str], at: datetime
-    ) -> set[str]:
         if not message_ids:
             return set()
-        claimed = await self._transaction.fetch(
-            _POSTGRESQL_CLAIM,
-            {"workspace_id": workspace_id, "message_ids": sorted(message_ids), "published_at": at},
-        )
-        return {message_id for (message_id,) in claimed}
+        return await self._insert(workspace_id, sorted(message_ids), at)
 
     async def commit(self) -> None:
         await self._transaction.commit()
@@ -93,31 +89,27 @@ class _PostgresqlClaim:
         await self._transaction.close()
 
 
-class _SqliteClaim:
-    """A claim in a session (the embedded database, one writer at a time)."""
+async def _insert_on_postgresql(
+    transaction: PooledTransaction, workspace_id: str, message_ids: list[str], at: datetime
+) -> set[str]:
+    """On a pooled connection's driver, without a session: a request's claim is three
+    round trips, and a session's own work cost as much again."""
+    claimed = await transaction.fetch(
+        _POSTGRESQL_CLAIM,
+        {"workspace_id": workspace_id, "message_ids": message_ids, "published_at": at},
+    )
+    return {message_id for (message_id,) in claimed}
 
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
 
-    async def claim(
-        self, workspace_id: str, message_ids: Collection[str], at: datetime
-    ) -> set[str]:
-        if not message_ids:
-            return set()
-        result = await self._session.execute(
-            _SQLITE_CLAIM,
-            [
-                {"workspace_id": workspace_id, "message_id": m, "published_at": at}
-                for m in sorted(message_ids)
-            ],
-        )
-        return set(result.scalars().all())
-
-    async def commit(self) -> None:
-        await self._session.commit()
-
-    async def close(self) -> None:
-        await self._session.close()
+async def _insert_on_sqlite(
+    session: AsyncSession, workspace_id: str, message_ids: list[str], at: datetime
+) -> set[str]:
+    """In a session (the embedded database, one writer at a time)."""
+    result = await session.execute(
+        _SQLITE_CLAIM,
+        [{"workspace_id": workspace_id, "message_id": m, "published_at": at} for m in message_ids],
+    )
+    return set(result.scalars().all())
 
 
 class PublishedMessageLedger:
@@ -132,8 +124,10 @@ class PublishedMessageLedger:
         """A claim in a transaction of its own; nothing is taken from the pool until it
         claims."""
         if self._on_postgresql:
-            return _PostgresqlClaim(PooledTransaction(self._engine))
-        return _SqliteClaim(self._sessions())
+            transaction = PooledTransaction(self._engine)
+            return LedgerClaim(transaction, partial(_insert_on_postgresql, transaction))
+        session = self._sessions()
+        return LedgerClaim(session, partial(_insert_on_sqlite, session))
 
     async def forget_before(self, cutoff: datetime) -> int:
         """Drop ids published before ``cutoff`` (a maintenance entry point: it commits);
