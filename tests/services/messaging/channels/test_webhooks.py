@@ -11,7 +11,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from services.messaging.channels.guard import UrlGuard
-from services.messaging.channels.http import HttpClient
+from services.messaging.channels.http import HttpClient, http_client
 from services.messaging.channels.webhooks import (
     NO_URL,
     WebhookFormat,
@@ -19,7 +19,7 @@ from services.messaging.channels.webhooks import (
     webhook_request,
 )
 from tests.processes import free_port
-from tests.services.messaging.channels.support import NOW, http_channel, message
+from tests.services.messaging.channels.support import NOW, OPEN_GUARD, http_channel, message
 from tests.services.messaging.http_sink import Answer, Sink
 
 SECRET = new_secret()
@@ -117,11 +117,12 @@ async def test_answers_are_read_as_sent_retryable_or_permanent(
         assert str(answer.status) in (result.reason or "")
 
 
-async def test_a_timeout_is_retryable(sink: Sink, client: HttpClient) -> None:
+async def test_a_timeout_is_retryable(sink: Sink) -> None:
     sink.answer(Answer(delay_seconds=2.0))
-    result = await http_channel(WebhookFormat(), client).send(
-        message(target={"url": sink.url}, signing_secret=SECRET)
-    )
+    async with http_client(timeout_seconds=0.5, guard=OPEN_GUARD) as impatient:
+        result = await http_channel(WebhookFormat(), impatient).send(
+            message(target={"url": sink.url}, signing_secret=SECRET)
+        )
     assert result.outcome == "retryable"
     assert "timeout" in (result.reason or "")
 
