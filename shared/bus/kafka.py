@@ -96,6 +96,8 @@ class KafkaBus:
         self._down = False
         self._probing = False
         self._probed_at = float("-inf")
+        self._retiring: set[asyncio.Task[None]] = set()
+        """Replaced producers still stopping (:meth:`_replace`)."""
 
     async def start(self) -> None:
         try:
@@ -104,6 +106,9 @@ class KafkaBus:
             logger.warning("kafka not reachable yet", extra={"error": str(exc)})
 
     async def close(self) -> None:
+        """Stop the producer, the offsets reader and every replaced producer still
+        stopping (those given ``request_timeout_ms``, by which aiokafka has failed what
+        they held, then cancelled)."""
         async with self._lock:
             if self._producer is not None:
                 await self._producer.stop()
@@ -111,6 +116,13 @@ class KafkaBus:
             if self._offsets_reader is not None:
                 await self._offsets_reader.stop()
                 self._offsets_reader = None
+        if self._retiring:
+            _, late = await asyncio.wait(
+                self._retiring, timeout=self._options.request_timeout_ms / 1000
+            )
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
 
     async def is_ready(self) -> bool:
         if self._down:
@@ -191,7 +203,9 @@ class KafkaBus:
         then refuses every later batch for the partition (``OutOfOrderSequenceNumber``),
         and aiokafka does not start the numbering again. A new producer gets a new id and
         numbers from zero. The old one is given ``publish_timeout_s`` to deliver or fail
-        what it still holds."""
+        what it still holds; a stop that takes longer goes on in the background (a stop
+        cancelled midway would leave its sender retrying for good), and :meth:`close`
+        waits for it."""
         async with self._lock:
             current = self._producer is producer  # else a concurrent publish replaced it
             if current:
@@ -199,10 +213,16 @@ class KafkaBus:
         if not current:
             return
         logger.warning("kafka producer replaced after a failed delivery")
+        stopping = asyncio.create_task(self._retire(producer))
+        self._retiring.add(stopping)
+        stopping.add_done_callback(self._retiring.discard)
+        await asyncio.wait({stopping}, timeout=self._options.publish_timeout_s)
+
+    @staticmethod
+    async def _retire(producer: AIOKafkaProducer) -> None:
         try:
-            async with asyncio.timeout(self._options.publish_timeout_s):
-                await producer.stop()
-        except (KafkaError, TimeoutError) as exc:
+            await producer.stop()
+        except KafkaError as exc:
             logger.warning("kafka producer stopped before it settled", extra={"error": repr(exc)})
 
     async def _by_partition(

@@ -136,3 +136,58 @@ def _number_a_batch_never_written(bus: KafkaBus, topic: str) -> None:
     producer = bus._producer
     assert producer is not None
     producer._txn_manager.increment_sequence_number(KafkaTopicPartition(topic, 0), 1)
+
+
+class SlowStop:
+    """A replaced producer whose stop waits until the test lets it finish (one holding
+    batches for a broker that is down)."""
+
+    def __init__(self) -> None:
+        self.may_finish = asyncio.Event()
+        self.stopped = asyncio.Event()
+
+    async def stop(self) -> None:
+        await self.may_finish.wait()
+        self.stopped.set()
+
+
+async def test_a_replaced_producer_slow_to_stop_is_stopped_in_the_background() -> None:
+    """The failed publish waits ``publish_timeout_s`` for the old producer's stop, not
+    longer, and never cancels it midway (that would leave its sender retrying for good):
+    the stop goes on, and closing the bus waits for it."""
+    bus = KafkaBus(
+        KafkaOptions(bootstrap_servers=f"127.0.0.1:{free_port()}", publish_timeout_s=0.05)
+    )
+    old = SlowStop()
+    await _replace(bus, old)
+    assert not old.stopped.is_set()
+    await asyncio.sleep(0.1)  # longer than the publish's timeout: still stopping
+    closing = asyncio.create_task(bus.close())
+    await asyncio.sleep(0.05)
+    assert not closing.done()
+    old.may_finish.set()
+    await closing
+    assert old.stopped.is_set()
+    assert not bus._retiring
+
+
+async def test_closing_the_bus_cancels_a_replaced_producer_that_never_stops() -> None:
+    bus = KafkaBus(
+        KafkaOptions(
+            bootstrap_servers=f"127.0.0.1:{free_port()}",
+            publish_timeout_s=0.01,
+            request_timeout_ms=50,
+        )
+    )
+    old = SlowStop()
+    await _replace(bus, old)
+    await bus.close()
+    assert not old.stopped.is_set()
+    assert not bus._retiring
+
+
+async def _replace(bus: KafkaBus, producer: Any) -> None:
+    """Make ``producer`` the bus's current one and replace it, as a failed delivery does."""
+    bus._producer = producer
+    await bus._replace(producer)
+    assert bus._producer is None
