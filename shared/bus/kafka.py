@@ -220,9 +220,10 @@ class KafkaBus:
 
     @staticmethod
     async def _retire(producer: AIOKafkaProducer) -> None:
+        """Stop a replaced producer; a failure is logged (nothing awaits the outcome)."""
         try:
             await producer.stop()
-        except KafkaError as exc:
+        except Exception as exc:  # a discarded producer's last words: logged, never raised
             logger.warning("kafka producer stopped before it settled", extra={"error": repr(exc)})
 
     async def _by_partition(
