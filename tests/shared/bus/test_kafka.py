@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 from shared import slicing
@@ -125,3 +129,47 @@ async def test_many_records_for_a_partition_go_as_batches_and_a_few_one_by_one(
         calls.clear()
         await bus.publish([OutgoingRecord(topic, b"k", b"%d" % i) for i in range(3)])
         assert calls == ["record"] * 3
+
+
+async def test_aligning_a_topic_keeps_an_override_set_after_its_configs_were_read(
+    kafka_bootstrap: str, topic_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An operator's override set between the alignment's read of a topic's configs and
+    its write stays: the write sets only the values that differ from the spec."""
+    topic = f"{topic_prefix}.events"
+    spec = TopicSpec(topic, "test", "key", EventEnvelope, partitions=1)
+    operator = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await operator.start()
+    bus = KafkaBus(KafkaOptions(bootstrap_servers=kafka_bootstrap))
+    try:
+        await bus.ensure_topics([spec], replication_factor=1)
+        read = AIOKafkaAdminClient.describe_configs
+
+        async def read_then_overridden(admin: AIOKafkaAdminClient, *args: Any) -> Any:
+            described = await read(admin, *args)
+            monkeypatch.setattr(AIOKafkaAdminClient, "describe_configs", read)
+            override = {"retention.ms": "604800000", "max.message.bytes": "2000000"}
+            await operator.alter_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, topic, override)]
+            )
+            return described
+
+        monkeypatch.setattr(AIOKafkaAdminClient, "describe_configs", read_then_overridden)
+        await bus.ensure_topics([replace(spec, retention=timedelta(days=3))], replication_factor=1)
+        wanted = {"retention.ms": str(3 * 86_400_000), "max.message.bytes": "2000000"}
+        assert await _eventually_set(operator, topic, wanted)
+    finally:
+        await operator.close()
+        await bus.close()
+
+
+async def _eventually_set(admin: AIOKafkaAdminClient, topic: str, wanted: dict[str, str]) -> bool:
+    """Whether the broker describes ``wanted`` set on ``topic`` within 10 s (it applies a
+    change the controller acknowledged a moment later)."""
+    for _ in range(100):
+        [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+        [(_code, _message, _type, _name, entries)] = response.resources
+        if wanted.items() <= {entry[0]: entry[1] for entry in entries}.items():
+            return True
+        await asyncio.sleep(0.1)
+    return False
