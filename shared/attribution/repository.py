@@ -5,36 +5,30 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.attribution.models import MembershipRow
-from shared.db.statements import KEYS, among_keys, bulk_upsert
+from shared.db.statements import bulk_upsert, rows_by_keys
 from shared.identity import Membership
 
 UserKey = tuple[str, str]
 """(workspace id, user id)."""
-CHUNK = 500
 
-
-_BY_USER = select(MembershipRow).where(
-    among_keys(MembershipRow.workspace_id, MembershipRow.user_id)
-)
+_KEY = ("workspace_id", "user_id")
 
 
 async def load_memberships(
     session: AsyncSession, keys: Iterable[UserKey]
 ) -> dict[UserKey, Membership]:
-    """The known memberships of these users (an unknown user is left out)."""
-    found: dict[UserKey, Membership] = {}
-    wanted = list(dict.fromkeys(keys))
-    for start in range(0, len(wanted), CHUNK):
-        rows = await session.scalars(_BY_USER, {KEYS: wanted[start : start + CHUNK]})
-        for row in rows:
-            found[(row.workspace_id, row.user_id)] = Membership(
-                row.account_id, frozenset(row.roles)
-            )
-    return found
+    """The known memberships of these users (an unknown user is left out), read in one
+    query on PostgreSQL as rows, not as mapped objects."""
+    rows = await rows_by_keys(
+        session, MembershipRow, _KEY, keys, ("workspace_id", "user_id", "account_id", "roles")
+    )
+    return {
+        (workspace_id, user_id): Membership(account_id, frozenset(roles))
+        for workspace_id, user_id, account_id, roles in rows
+    }
 
 
 async def save_memberships(
@@ -54,5 +48,5 @@ async def save_memberships(
             }
             for (workspace, user), m in memberships.items()
         ],
-        key=("workspace_id", "user_id"),
+        key=_KEY,
     )

@@ -142,6 +142,28 @@ async def test_memberships_are_kept_for_the_next_run(harness: Harness) -> None:
     assert found["t1"].account_id == "acme"
 
 
+async def test_a_restarted_stage_reads_each_membership_with_its_roles(harness: Harness) -> None:
+    h = harness
+    traits = {"traits": {"roles": ["decision_maker", "influencer"]}}
+    await h.publish([h.event("g1", type=EventType.GROUP, user="boss", context=traits)])
+    await h.close()
+    h.stage = h.consumer = None  # a restart: the next stage knows only what was stored
+
+    await h.publish(
+        [
+            h.event("t1", event="Logged In", account=None, user="boss"),
+            h.event("t2", event="Logged In", account=None, user="stranger"),
+        ]
+    )
+
+    found = by_message(await h.attributed(), h.workspace)
+    assert sorted(found) == ["g1", "t1"]
+    assert (found["t1"].account_id, sorted(found["t1"].actor_roles)) == (
+        "acme",
+        [ContactRole.DECISION_MAKER, ContactRole.INFLUENCER],
+    )
+
+
 async def test_an_event_published_twice_at_two_offsets_is_attributed_once(
     harness: Harness,
 ) -> None:
